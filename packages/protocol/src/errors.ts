@@ -1,0 +1,115 @@
+/**
+ * One error type for all of Verity, with stable codes.
+ *
+ * Callers, tests and the HTTP layer compare `code`, never `message` text, and never `instanceof`
+ * across package boundaries (two copies of this package may be loaded): use {@link isVerityError}.
+ *
+ * @packageDocumentation
+ */
+
+/** Every stable error code, grouped by the format it belongs to. Codes are never renamed. */
+export const ERROR_CODES = [
+  // generic input handling
+  'INVALID_ARGUMENT',
+  'JSON_INVALID',
+  'ENCODING_INVALID',
+  // tensors (docs/protocol.md §2)
+  'TENSOR_INVALID',
+  'TENSOR_DTYPE_UNKNOWN',
+  'TENSOR_DTYPE_MISMATCH',
+  'TENSOR_SHAPE_MISMATCH',
+  'TENSOR_DATA_INVALID',
+  'TENSOR_MISSING',
+  'TENSOR_UNEXPECTED',
+  'TENSOR_TOO_LARGE',
+  'TENSOR_ENCODING_INVALID',
+  // content IDs, canonical JSON and manifests (§3, §4)
+  'CID_INVALID',
+  'CANONICAL_JSON_INVALID',
+  'MANIFEST_INVALID',
+  'MANIFEST_SIGNATURE_INVALID',
+  // inference record (§5)
+  'RECORD_INVALID',
+  'RECORD_ENCODING_INVALID',
+  // Merkle log (§6)
+  'MERKLE_INDEX_OUT_OF_RANGE',
+  'MERKLE_PROOF_MALFORMED',
+  'INCLUSION_PROOF_INVALID',
+  'CONSISTENCY_PROOF_INVALID',
+  // signed notes and checkpoints (§7)
+  'NOTE_MALFORMED',
+  'NOTE_KEY_INVALID',
+  'NOTE_SIGNATURE_INVALID',
+  'NOTE_UNKNOWN_KEY',
+  'CHECKPOINT_MALFORMED',
+  'CHECKPOINT_ORIGIN_MISMATCH',
+  // receipts and bundles (§8)
+  'RECEIPT_MALFORMED',
+  'RECEIPT_LEAF_INDEX_OUT_OF_RANGE',
+  'RECEIPT_INCLUSION_INVALID',
+  'RECEIPT_NODE_MISMATCH',
+  'RECEIPT_INPUT_DIGEST_MISMATCH',
+  'RECEIPT_OUTPUT_DIGEST_MISMATCH',
+  'BUNDLE_MALFORMED',
+  'BUNDLE_VERSION_UNSUPPORTED',
+  'BUNDLE_EMPTY',
+  'BUNDLE_NODE_UNKNOWN',
+  'BUNDLE_CONSISTENCY_INVALID',
+  'BUNDLE_ANCHOR_MISMATCH',
+] as const;
+
+/** A stable error code. */
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+/** Options for {@link VerityError}. */
+export interface VerityErrorOptions {
+  /** Structured, JSON-serialisable facts about the failure (field path, expected, actual…). */
+  details?: Record<string, unknown>;
+  /** The underlying error, if any. */
+  cause?: unknown;
+}
+
+/**
+ * The one error type of Verity.
+ *
+ * @example
+ * ```ts
+ * try { decodeRecord(bytes) } catch (e) { if (isVerityError(e) && e.code === 'RECORD_ENCODING_INVALID') … }
+ * ```
+ */
+export class VerityError extends Error {
+  override readonly name = 'VerityError';
+  readonly code: ErrorCode;
+  readonly details: Record<string, unknown>;
+
+  constructor(code: ErrorCode, message: string, options: VerityErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.details = options.details ?? {};
+  }
+
+  /** The stable JSON form used in every HTTP error body: `{ code, message, details }`. */
+  toJSON(): { code: ErrorCode; message: string; details: Record<string, unknown> } {
+    return { code: this.code, message: this.message, details: this.details };
+  }
+}
+
+/**
+ * True for a {@link VerityError} from any copy of this package (compares `name` and `code`).
+ *
+ * @example
+ * ```ts
+ * if (isVerityError(err, 'NOTE_SIGNATURE_INVALID')) console.log('bad signature');
+ * ```
+ */
+export function isVerityError(value: unknown, code?: ErrorCode): value is VerityError {
+  if (typeof value !== 'object' || value === null) return false;
+  const v = value as { name?: unknown; code?: unknown };
+  if (v.name !== 'VerityError' || typeof v.code !== 'string') return false;
+  return code === undefined || v.code === code;
+}
+
+/** Throws a {@link VerityError}; handy in expressions. */
+export function fail(code: ErrorCode, message: string, details?: Record<string, unknown>): never {
+  throw new VerityError(code, message, details === undefined ? {} : { details });
+}

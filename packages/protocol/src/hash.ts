@@ -1,0 +1,21 @@
+/**
+ * SHA-256, synchronous and portable (`@noble/hashes`). For small inputs (Merkle nodes, records) a
+ * synchronous hash is far faster than `crypto.subtle.digest`, which costs a promise per call.
+ */
+import { sha256 as nobleSha256 } from '@noble/hashes/sha2.js';
+
+/** SHA-256 of `data`. */
+export function sha256(data: Uint8Array): Uint8Array {
+  return nobleSha256(data);
+}
+
+/** An incremental SHA-256, for streamed inputs. */
+export interface Sha256Stream {
+  update(data: Uint8Array): Sha256Stream;
+  digest(): Uint8Array;
+}
+
+/** Starts an incremental SHA-256. */
+export function createSha256(): Sha256Stream {
+  return nobleSha256.create();
+}
