@@ -113,3 +113,8 @@ export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
 }
+
+/** True when `text` has no lone surrogates (so it has a UTF-8 encoding). Portable `isWellFormed`. */
+export function isWellFormedUnicode(text: string): boolean {
+  return !/\p{Surrogate}/u.test(text);
+}

@@ -1,0 +1,112 @@
+/**
+ * Protocol core speed, as ratios against baselines measured in the same run (machines here are
+ * shared and noisy; absolute numbers drift, ratios much less).
+ *
+ *   npm run bench
+ *
+ * Rows:
+ * - record digest: encode + SHA-256 leaf hash of an inference record, against node:crypto
+ *   SHA-256 of the same bytes (the floor for any digest).
+ * - inclusion verify: an RFC 9162 proof in a 2^20-leaf tree (20 hashes), against 20 bare
+ *   node:crypto SHA-256 calls of 65 bytes.
+ * - receipt verify (cached checkpoint): parse + record encode + leaf hash + inclusion proof,
+ *   checkpoint signature verified once; against the same receipt with the checkpoint's Ed25519
+ *   signature checked every time (the naive verifier).
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import {
+  createEd25519Signer,
+  createMemoryTree,
+  createVerifyCache,
+  encodeRecord,
+  generateNoteKey,
+  hashLeaf,
+  type InferenceRecord,
+  type Receipt,
+  recordLeafHash,
+  signCheckpoint,
+  toHex,
+  type Trust,
+  verifyInclusion,
+  verifyReceipt,
+} from '@verity/protocol';
+
+function measure(name: string, fn: () => void, seconds = 1): { name: string; opsPerSec: number } {
+  for (let i = 0; i < 200; i++) fn(); // warm up
+  let ops = 0;
+  const start = performance.now();
+  const end = start + seconds * 1000;
+  let now = start;
+  while (now < end) {
+    for (let i = 0; i < 100; i++) fn();
+    ops += 100;
+    now = performance.now();
+  }
+  return { name, opsPerSec: (ops * 1000) / (now - start) };
+}
+
+const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
+
+const seed = new Uint8Array(32).fill(1);
+const signer = createEd25519Signer('bench.verity/log', seed);
+const logKey = generateNoteKey('bench.verity/log', seed).verifierKey;
+const node = '0x9858EfFD232B4033E47d90003D41EC34EcaEda94';
+const record: InferenceRecord = {
+  version: 1,
+  kind: 'onnx',
+  mode: 'signed',
+  model: 'bagaaierasords4njcts6vs7qvdjfcvgnume4hqohf65zsfguprqphs3icwea',
+  runtime: { id: 'onnxruntime-node', version: '1.30.0', profile: 'native' },
+  inputDigest: toHex(randomBytes(32)),
+  outputDigest: toHex(randomBytes(32)),
+  paramsDigest: toHex(randomBytes(32)),
+  requestId: '01JDQ8Z4M6X3W0V9T8S7R6Q5P4',
+  timestamp: 1_764_000_000_000,
+  node,
+};
+const recordBytes = encodeRecord(record);
+
+// A 2^20-leaf tree whose leaf 777_777 is our record.
+const N = 2 ** 20;
+const INDEX = 777_777;
+const tree = createMemoryTree();
+const filler = hashLeaf(new Uint8Array([1]));
+for (let i = 0; i < N; i++) tree.append(i === INDEX ? recordLeafHash(record) : filler);
+const root = tree.root();
+const proof = tree.inclusionProof(INDEX);
+const checkpoint = signCheckpoint({ origin: 'bench.verity/log', size: N, rootHash: root, extensions: [] }, signer);
+const receipt: Receipt = { record, leafIndex: INDEX, inclusionProof: proof.map(toHex), checkpoint };
+const trust: Trust = { nodes: [{ address: node, logKey }] };
+const leafHash = recordLeafHash(record);
+const node65 = randomBytes(65);
+
+const cache = createVerifyCache();
+const check = (r: ReturnType<typeof verifyReceipt>) => {
+  if (!r.ok) throw new Error(`bench receipt failed to verify: ${r.code}`);
+};
+
+const rows: [ReturnType<typeof measure>, ReturnType<typeof measure>][] = [
+  [
+    measure('record digest (encode + leaf hash)', () => recordLeafHash(record)),
+    measure('node:crypto SHA-256 of the record bytes', () => createHash('sha256').update(recordBytes).digest()),
+  ],
+  [
+    measure('inclusion proof verify (2^20 leaves)', () => verifyInclusion(leafHash, INDEX, N, proof, root)),
+    measure('20 × node:crypto SHA-256 (65 B)', () => {
+      for (let i = 0; i < 20; i++) createHash('sha256').update(node65).digest();
+    }),
+  ],
+  [
+    measure('receipt verify, cached checkpoint', () => check(verifyReceipt(receipt, trust, { cache }))),
+    measure('receipt verify, signature every time', () => check(verifyReceipt(receipt, trust))),
+  ],
+];
+
+console.log(`Verity protocol bench — node ${process.version}, ${new Date().toISOString()}`);
+console.log('| operation | ops/s | baseline | baseline ops/s | ratio |');
+console.log('|---|---:|---|---:|---:|');
+for (const [a, b] of rows) {
+  console.log(`| ${a.name} | ${fmt(a.opsPerSec)} | ${b.name} | ${fmt(b.opsPerSec)} | ${(a.opsPerSec / b.opsPerSec).toFixed(2)}× |`);
+}
+const receiptRate = (rows[2] as [ReturnType<typeof measure>, unknown])[0].opsPerSec;
+console.log(`\nreceipt verification target ≥ 10,000/s per core: ${receiptRate >= 10_000 ? 'met' : 'NOT met'} (${fmt(receiptRate)}/s)`);

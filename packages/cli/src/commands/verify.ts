@@ -1,0 +1,68 @@
+import { readFile } from 'node:fs/promises';
+import { type TrustedNode, VerityError, type VerifyResult, verifyBundle } from '@verity/protocol';
+import { parseFlags, UsageError } from '../usage.js';
+
+/** `verity verify FILE`: exit 0 when the bundle verifies, 1 when it does not. */
+export async function runVerify(args: string[]): Promise<number> {
+  const { values, positionals } = parseFlags({
+    args,
+    allowPositionals: true,
+    options: {
+      node: { type: 'string', multiple: true },
+      key: { type: 'string', multiple: true },
+      'trust-bundle-nodes': { type: 'boolean', default: false },
+      'input-digest': { type: 'string' },
+      'output-digest': { type: 'string' },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  if (positionals.length !== 1) throw new UsageError('verify takes exactly one FILE');
+  const file = positionals[0] as string;
+  const addresses = values.node ?? [];
+  const keys = values.key ?? [];
+  if (addresses.length !== keys.length) throw new UsageError('give --node and --key in pairs');
+  const nodes: TrustedNode[] = addresses.map((address, i) => ({ address, logKey: keys[i] as string }));
+  if (nodes.length === 0 && !values['trust-bundle-nodes']) {
+    throw new UsageError('say whom to trust: --node ADDRESS --key VERIFIER_KEY, or --trust-bundle-nodes');
+  }
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    throw new UsageError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (cause) {
+    const error = new VerityError('JSON_INVALID', `${file} is not JSON`, { cause });
+    return report(values.json === true, { ok: false, code: error.code, error }, file);
+  }
+  const result = verifyBundle(value, { nodes, acceptBundleNodes: values['trust-bundle-nodes'] === true }, {
+    ...(values['input-digest'] === undefined ? {} : { inputDigest: values['input-digest'] }),
+    ...(values['output-digest'] === undefined ? {} : { outputDigest: values['output-digest'] }),
+  });
+  return report(values.json === true, result, file);
+}
+
+function report(json: boolean, result: VerifyResult, file: string): number {
+  if (json) {
+    process.stdout.write(
+      `${JSON.stringify(
+        result.ok
+          ? { ok: true, receipts: result.receipts.map((r) => ({ record: r.record, leafIndex: r.leafIndex, treeSize: r.checkpoint.size, origin: r.checkpoint.origin })) }
+          : { ok: false, error: result.error.toJSON(), ...(result.receipt === undefined ? {} : { receipt: result.receipt }) },
+      )}\n`,
+    );
+  } else if (result.ok) {
+    for (const r of result.receipts) {
+      process.stdout.write(
+        `✓ ${file}: record ${r.record.requestId} by ${r.record.node} is entry ${r.leafIndex} of ${r.checkpoint.origin} (size ${r.checkpoint.size})\n` +
+          `  model ${r.record.model}\n  input ${r.record.inputDigest}\n  output ${r.record.outputDigest}\n`,
+      );
+    }
+  } else {
+    process.stdout.write(`✗ ${file}: ${result.code}: ${result.error.message}\n`);
+  }
+  return result.ok ? 0 : 1;
+}

@@ -1,0 +1,59 @@
+#!/usr/bin/env node
+/**
+ * The `verity` command: parses flags, runs one command, maps errors to exit codes.
+ * Commands hold no protocol logic; they call `@verity/protocol`.
+ *
+ * @packageDocumentation
+ */
+import { isVerityError } from '@verity/protocol';
+import { runDemo } from './commands/demo.js';
+import { runVerify } from './commands/verify.js';
+import { UsageError } from './usage.js';
+
+const HELP = `verity — verifiable AI inference
+
+Usage:
+  verity demo [--out DIR] [--json]          sign inferences into a log, bundle, verify, tamper
+  verity verify FILE [options] [--json]     verify a bundle offline (exit 0 valid, 1 invalid)
+      --node ADDRESS --key VERIFIER_KEY     trust this node's log key (repeatable, in pairs)
+      --trust-bundle-nodes                  trust the node entries carried in the bundle
+      --input-digest HEX --output-digest HEX   require these digests
+  verity help
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'demo':
+      return runDemo(rest);
+    case 'verify':
+      return runVerify(rest);
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(HELP);
+      return 0;
+    default:
+      throw new UsageError(`unknown command "${command}"`);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    // A user mistake gets a one-line message, never a stack trace.
+    if (error instanceof UsageError) {
+      process.stderr.write(`verity: ${error.message}\n\n${HELP}`);
+      process.exitCode = 2;
+    } else if (isVerityError(error)) {
+      process.stderr.write(`verity: ${error.code}: ${error.message}\n`);
+      process.exitCode = 1;
+    } else {
+      process.stderr.write(`verity: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+      process.exitCode = 70;
+    }
+  },
+);

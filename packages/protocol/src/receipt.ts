@@ -1,0 +1,196 @@
+/**
+ * Receipts and bundles: their JSON forms and strict parsing (docs/protocol.md §8).
+ *
+ * A receipt is what a caller gets with each output — `{ record, leafIndex, inclusionProof,
+ * checkpoint }` — enough to verify offline given the node's log key. A bundle wraps one or more
+ * receipts with the material to check them fully offline.
+ */
+import { fromHex } from './bytes.js';
+import { fail, VerityError } from './errors.js';
+import { type InferenceRecord, parseRecord } from './record.js';
+
+/** A receipt in its JSON form. */
+export interface Receipt {
+  readonly record: InferenceRecord;
+  /** Index of the record's leaf in the node's log. */
+  readonly leafIndex: number;
+  /** RFC 9162 inclusion proof of the leaf in the checkpoint's tree, leaf side first, hex. */
+  readonly inclusionProof: readonly string[];
+  /** The node's signed checkpoint (C2SP signed note) covering the leaf. */
+  readonly checkpoint: string;
+}
+
+/** A node's registry entry as carried in a bundle. */
+export interface NodeEntry {
+  /** Ethereum account of the node (the record's `node`). */
+  readonly address: string;
+  /** The node's C2SP Ed25519 verifier key; its key name is the log origin. */
+  readonly logKey: string;
+  /** Stake in wei (decimal string) at `block`, when known. */
+  readonly stake?: string;
+  /** Chain block number the entry was read at. */
+  readonly block?: number;
+}
+
+/** A consistency proof linking a receipt's checkpoint to an anchored tree head. */
+export interface ConsistencyEvidence {
+  /** Node whose log this is. */
+  readonly node: string;
+  readonly size1: number;
+  readonly size2: number;
+  /** RFC 9162 consistency proof, hex. */
+  readonly proof: readonly string[];
+}
+
+/** Media type marking a version-1 bundle. */
+export const BUNDLE_MEDIA_TYPE = 'application/vnd.verity.bundle.v1+json';
+
+/** A bundle in its JSON form. */
+export interface Bundle {
+  readonly mediaType: typeof BUNDLE_MEDIA_TYPE;
+  /** One receipt per node that produced the output (several in `quorum` mode). */
+  readonly receipts: readonly Receipt[];
+  /** Registry entries of the nodes, as read from the chain at some block. */
+  readonly nodes?: readonly NodeEntry[];
+  /** Proofs linking receipt checkpoints to anchored checkpoints. */
+  readonly consistency?: readonly ConsistencyEvidence[];
+  /** The input the caller sent, in the full tensor JSON form (kind `onnx`). */
+  readonly input?: unknown;
+  /** The output the caller received, in the full tensor JSON form (kind `onnx`). */
+  readonly output?: unknown;
+}
+
+const HASH_HEX = /^[0-9a-f]{64}$/;
+/** Bounds that keep a hostile bundle from costing unbounded work. */
+const MAX_PROOF = 64;
+const MAX_RECEIPTS = 64;
+const MAX_NOTE = 16 * 1024;
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function onlyKeys(v: Record<string, unknown>, allowed: readonly string[], code: 'RECEIPT_MALFORMED' | 'BUNDLE_MALFORMED', at: string) {
+  for (const k of Object.keys(v)) if (!allowed.includes(k)) fail(code, `${at}: unknown field "${k}"`, { field: `${at}.${k}` });
+}
+
+function hashList(v: unknown, code: 'RECEIPT_MALFORMED' | 'BUNDLE_MALFORMED', field: string): string[] {
+  if (!Array.isArray(v) || v.length > MAX_PROOF) fail(code, `${field} must be an array of at most ${MAX_PROOF} hashes`, { field });
+  for (const h of v) {
+    if (typeof h !== 'string' || !HASH_HEX.test(h)) fail(code, `${field}: each hash must be 64 lower-case hex characters`, { field });
+  }
+  return v as string[];
+}
+
+function index(v: unknown, code: 'RECEIPT_MALFORMED' | 'BUNDLE_MALFORMED', field: string): number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) fail(code, `${field} must be a non-negative integer`, { field });
+  return v;
+}
+
+/**
+ * Validates an untrusted value as a {@link Receipt}. Throws `RECEIPT_MALFORMED`, or
+ * `RECORD_INVALID` for a bad record.
+ *
+ * @example
+ * ```ts
+ * const receipt = parseReceipt(JSON.parse(body).receipt);
+ * ```
+ */
+export function parseReceipt(value: unknown, at = 'receipt'): Receipt {
+  if (!isObject(value)) fail('RECEIPT_MALFORMED', `${at} must be an object`);
+  onlyKeys(value, ['record', 'leafIndex', 'inclusionProof', 'checkpoint'], 'RECEIPT_MALFORMED', at);
+  const record = parseRecord(value.record);
+  const leafIndex = index(value.leafIndex, 'RECEIPT_MALFORMED', `${at}.leafIndex`);
+  const inclusionProof = hashList(value.inclusionProof, 'RECEIPT_MALFORMED', `${at}.inclusionProof`);
+  const checkpoint = value.checkpoint;
+  if (typeof checkpoint !== 'string' || checkpoint.length === 0 || checkpoint.length > MAX_NOTE) {
+    fail('RECEIPT_MALFORMED', `${at}.checkpoint must be a signed note string`, { field: `${at}.checkpoint` });
+  }
+  return { record, leafIndex, inclusionProof, checkpoint };
+}
+
+function parseNode(v: unknown, at: string): NodeEntry {
+  if (!isObject(v)) fail('BUNDLE_MALFORMED', `${at} must be an object`);
+  onlyKeys(v, ['address', 'logKey', 'stake', 'block'], 'BUNDLE_MALFORMED', at);
+  if (typeof v.address !== 'string' || typeof v.logKey !== 'string') fail('BUNDLE_MALFORMED', `${at} needs address and logKey`);
+  if (v.stake !== undefined && (typeof v.stake !== 'string' || !/^(0|[1-9][0-9]{0,77})$/.test(v.stake))) {
+    fail('BUNDLE_MALFORMED', `${at}.stake must be a decimal string`);
+  }
+  if (v.block !== undefined) index(v.block, 'BUNDLE_MALFORMED', `${at}.block`);
+  return {
+    address: v.address,
+    logKey: v.logKey,
+    ...(v.stake === undefined ? {} : { stake: v.stake as string }),
+    ...(v.block === undefined ? {} : { block: v.block as number }),
+  };
+}
+
+function parseConsistency(v: unknown, at: string): ConsistencyEvidence {
+  if (!isObject(v)) fail('BUNDLE_MALFORMED', `${at} must be an object`);
+  onlyKeys(v, ['node', 'size1', 'size2', 'proof'], 'BUNDLE_MALFORMED', at);
+  if (typeof v.node !== 'string') fail('BUNDLE_MALFORMED', `${at}.node must be an address`);
+  return {
+    node: v.node,
+    size1: index(v.size1, 'BUNDLE_MALFORMED', `${at}.size1`),
+    size2: index(v.size2, 'BUNDLE_MALFORMED', `${at}.size2`),
+    proof: hashList(v.proof, 'BUNDLE_MALFORMED', `${at}.proof`),
+  };
+}
+
+function list<T>(v: unknown, at: string, max: number, item: (x: unknown, at: string) => T): T[] {
+  if (!Array.isArray(v) || v.length > max) fail('BUNDLE_MALFORMED', `${at} must be an array of at most ${max}`);
+  return v.map((x, i) => item(x, `${at}[${i}]`));
+}
+
+/**
+ * Validates an untrusted value (parsed JSON) as a {@link Bundle}. Throws `BUNDLE_MALFORMED`,
+ * `BUNDLE_VERSION_UNSUPPORTED`, `BUNDLE_EMPTY`, or a receipt/record code for a bad receipt.
+ *
+ * @example
+ * ```ts
+ * const bundle = parseBundle(JSON.parse(await readFile('bundle.json', 'utf8')));
+ * ```
+ */
+export function parseBundle(value: unknown): Bundle {
+  if (!isObject(value)) fail('BUNDLE_MALFORMED', 'bundle must be a JSON object');
+  if (value.mediaType !== BUNDLE_MEDIA_TYPE) {
+    fail('BUNDLE_VERSION_UNSUPPORTED', 'unsupported bundle media type', { mediaType: value.mediaType, supported: BUNDLE_MEDIA_TYPE });
+  }
+  onlyKeys(value, ['mediaType', 'receipts', 'nodes', 'consistency', 'input', 'output'], 'BUNDLE_MALFORMED', 'bundle');
+  const receipts = list(value.receipts, 'bundle.receipts', MAX_RECEIPTS, parseReceipt);
+  if (receipts.length === 0) fail('BUNDLE_EMPTY', 'bundle has no receipts');
+  return {
+    mediaType: BUNDLE_MEDIA_TYPE,
+    receipts,
+    ...(value.nodes === undefined ? {} : { nodes: list(value.nodes, 'bundle.nodes', MAX_RECEIPTS, parseNode) }),
+    ...(value.consistency === undefined
+      ? {}
+      : { consistency: list(value.consistency, 'bundle.consistency', MAX_RECEIPTS, parseConsistency) }),
+    ...(value.input === undefined ? {} : { input: value.input }),
+    ...(value.output === undefined ? {} : { output: value.output }),
+  };
+}
+
+/**
+ * Parses bundle text (JSON). Non-JSON input throws `JSON_INVALID`.
+ *
+ * @example
+ * ```ts
+ * const bundle = bundleFromJson(text);
+ * ```
+ */
+export function bundleFromJson(text: string): Bundle {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (cause) {
+    throw new VerityError('JSON_INVALID', 'bundle is not valid JSON', { cause });
+  }
+  return parseBundle(value);
+}
+
+/** Decodes a list of hex hashes already validated by the parsers above. */
+export function proofFromHex(proof: readonly string[]): Uint8Array[] {
+  return proof.map((h) => fromHex(h));
+}
+

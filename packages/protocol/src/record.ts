@@ -1,0 +1,277 @@
+/**
+ * The inference record: one per inference, the statement a node signs into its log
+ * (docs/protocol.md §5). Its binary encoding is fixed-layout and big-endian so a Solidity contract
+ * can rebuild it with `abi.encodePacked`; the log leaf is `SHA-256(0x00 ‖ bytes)` (RFC 6962).
+ */
+import { equalBytes, fromHex, toHex } from './bytes.js';
+import { cidFromBytes, cidToBytes, formatCid, parseCid } from './cid.js';
+import { fail, VerityError } from './errors.js';
+import { parseAddress, toChecksumAddress } from './eth.js';
+import { hashLeaf } from './merkle.js';
+
+/** Record format version this code writes and reads. */
+export const RECORD_VERSION = 1;
+
+/** What ran. Codes are the enum values in the binary form; never renumbered. */
+export const RECORD_KINDS = ['onnx', 'llm', 'zk'] as const;
+export type RecordKind = (typeof RECORD_KINDS)[number];
+
+/** Verification mode of the request (DESIGN.md §2.6). */
+export const RECORD_MODES = ['signed', 'quorum', 'audited', 'zk', 'tee'] as const;
+export type RecordMode = (typeof RECORD_MODES)[number];
+
+/** The runtime that executed the model, and its execution profile. */
+export interface RuntimeInfo {
+  /** e.g. `onnxruntime-node`, `onnxruntime-web`, `node-llama-cpp`, `snarkjs`. */
+  readonly id: string;
+  /** The runtime's version, e.g. `1.30.0`. */
+  readonly version: string;
+  /** Execution profile, e.g. `native` or `portable`. */
+  readonly profile: string;
+}
+
+/** An inference record in its JSON form. Digests are lower-case hex (64 chars). */
+export interface InferenceRecord {
+  readonly version: 1;
+  readonly kind: RecordKind;
+  readonly mode: RecordMode;
+  /** Manifest CID of the model (CIDv1, base32). */
+  readonly model: string;
+  readonly runtime: RuntimeInfo;
+  /** SHA-256 of the canonical input (for `onnx`: the tensor encoding of docs/protocol.md §2). */
+  readonly inputDigest: string;
+  /** SHA-256 of the canonical output. */
+  readonly outputDigest: string;
+  /** SHA-256 of the canonical parameters (sampling, seed, limits; the empty encoding if none). */
+  readonly paramsDigest: string;
+  /** Request identifier chosen by the node or the caller: 1–64 of `[A-Za-z0-9._:-]`. */
+  readonly requestId: string;
+  /** Optional caller nonce, lower-case hex, 1–64 bytes. */
+  readonly clientNonce?: string;
+  /** Milliseconds since the Unix epoch when the node produced the output. */
+  readonly timestamp: number;
+  /** The node's Ethereum account (EIP-55). */
+  readonly node: string;
+}
+
+const MAGIC = [0x56, 0x52, 0x45, 0x43]; // "VREC"
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
+const PRINTABLE = /^[\x21-\x7e]+$/;
+const DIGEST = /^[0-9a-f]{64}$/;
+const NONCE = /^(?:[0-9a-f]{2}){1,64}$/;
+const FIELDS = new Set([
+  'version',
+  'kind',
+  'mode',
+  'model',
+  'runtime',
+  'inputDigest',
+  'outputDigest',
+  'paramsDigest',
+  'requestId',
+  'clientNonce',
+  'timestamp',
+  'node',
+]);
+
+function invalid(field: string, message: string): never {
+  return fail('RECORD_INVALID', `record.${field}: ${message}`, { field });
+}
+
+function short(field: string, value: unknown, max: number): string {
+  if (typeof value !== 'string' || value.length > max || !PRINTABLE.test(value)) {
+    invalid(field, `must be 1–${max} printable ASCII characters`);
+  }
+  return value;
+}
+
+/**
+ * Validates an untrusted value as an {@link InferenceRecord}: every field present, typed and in
+ * range, no unknown fields. Throws `RECORD_INVALID` with `details.field`.
+ *
+ * @example
+ * ```ts
+ * const record = parseRecord(JSON.parse(text).record);
+ * ```
+ */
+export function parseRecord(value: unknown): InferenceRecord {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) invalid('', 'must be an object');
+  const v = value as Record<string, unknown>;
+  for (const k of Object.keys(v)) if (!FIELDS.has(k)) invalid(k, 'unknown field');
+  if (v.version !== RECORD_VERSION) invalid('version', `must be ${RECORD_VERSION}`);
+  if (!RECORD_KINDS.includes(v.kind as RecordKind)) invalid('kind', `must be one of ${RECORD_KINDS.join(', ')}`);
+  if (!RECORD_MODES.includes(v.mode as RecordMode)) invalid('mode', `must be one of ${RECORD_MODES.join(', ')}`);
+  if (typeof v.model !== 'string') invalid('model', 'must be a CID string');
+  try {
+    // Only the canonical text form (CIDv1, base32 lower) is accepted: one string per CID.
+    if (formatCid(parseCid(v.model)) !== v.model) invalid('model', 'CID is not in canonical form');
+  } catch (cause) {
+    throw new VerityError('RECORD_INVALID', 'record.model: not a valid CID', { cause, details: { field: 'model' } });
+  }
+  const rt = v.runtime;
+  if (typeof rt !== 'object' || rt === null || Array.isArray(rt)) invalid('runtime', 'must be an object');
+  const r = rt as Record<string, unknown>;
+  for (const k of Object.keys(r)) if (k !== 'id' && k !== 'version' && k !== 'profile') invalid(`runtime.${k}`, 'unknown field');
+  const runtime = {
+    id: short('runtime.id', r.id, 64),
+    version: short('runtime.version', r.version, 64),
+    profile: short('runtime.profile', r.profile, 32),
+  };
+  for (const f of ['inputDigest', 'outputDigest', 'paramsDigest'] as const) {
+    if (typeof v[f] !== 'string' || !DIGEST.test(v[f] as string)) invalid(f, 'must be 64 lower-case hex characters');
+  }
+  if (typeof v.requestId !== 'string' || !REQUEST_ID.test(v.requestId)) invalid('requestId', 'must match [A-Za-z0-9._:-]{1,64}');
+  if (v.clientNonce !== undefined && (typeof v.clientNonce !== 'string' || !NONCE.test(v.clientNonce))) {
+    invalid('clientNonce', 'must be 1–64 bytes of lower-case hex');
+  }
+  if (typeof v.timestamp !== 'number' || !Number.isSafeInteger(v.timestamp) || v.timestamp < 0) {
+    invalid('timestamp', 'must be a non-negative integer (ms since epoch)');
+  }
+  if (typeof v.node !== 'string') invalid('node', 'must be an address');
+  let node: string;
+  try {
+    node = parseAddress(v.node);
+  } catch (cause) {
+    throw new VerityError('RECORD_INVALID', 'record.node: not a valid address', { cause, details: { field: 'node' } });
+  }
+  return {
+    version: RECORD_VERSION,
+    kind: v.kind as RecordKind,
+    mode: v.mode as RecordMode,
+    model: v.model,
+    runtime,
+    inputDigest: v.inputDigest as string,
+    outputDigest: v.outputDigest as string,
+    paramsDigest: v.paramsDigest as string,
+    requestId: v.requestId,
+    ...(v.clientNonce === undefined ? {} : { clientNonce: v.clientNonce as string }),
+    timestamp: v.timestamp,
+    node,
+  };
+}
+
+const ascii = (s: string): Uint8Array => Uint8Array.from(s, (c) => c.charCodeAt(0));
+
+/**
+ * Canonical binary encoding of a record (docs/protocol.md §5.2):
+ *
+ * ```
+ * "VREC" ‖ u8 version ‖ u8 kind ‖ u8 mode ‖ u64 timestamp ‖ 20 node ‖ 32 inputDigest ‖
+ * 32 outputDigest ‖ 32 paramsDigest ‖ then, each as u8 length ‖ bytes: requestId, model (binary
+ * CID), runtime.id, runtime.version, runtime.profile, clientNonce (length 0 = absent)
+ * ```
+ *
+ * @example
+ * ```ts
+ * const leaf = hashLeaf(encodeRecord(record));
+ * ```
+ */
+export function encodeRecord(record: InferenceRecord): Uint8Array {
+  const r = parseRecord(record);
+  const vars = [
+    ascii(r.requestId),
+    cidToBytes(parseCid(r.model)),
+    ascii(r.runtime.id),
+    ascii(r.runtime.version),
+    ascii(r.runtime.profile),
+    r.clientNonce === undefined ? new Uint8Array(0) : fromHex(r.clientNonce),
+  ];
+  for (const b of vars) if (b.length > 255) fail('RECORD_INVALID', 'variable field longer than 255 bytes');
+  const fixed = 4 + 3 + 8 + 20 + 96;
+  const out = new Uint8Array(fixed + vars.reduce((n, b) => n + 1 + b.length, 0));
+  const dv = new DataView(out.buffer);
+  out.set(MAGIC, 0);
+  out[4] = RECORD_VERSION;
+  out[5] = RECORD_KINDS.indexOf(r.kind);
+  out[6] = RECORD_MODES.indexOf(r.mode);
+  dv.setBigUint64(7, BigInt(r.timestamp));
+  out.set(fromHex(r.node), 15);
+  out.set(fromHex(r.inputDigest), 35);
+  out.set(fromHex(r.outputDigest), 67);
+  out.set(fromHex(r.paramsDigest), 99);
+  let o = fixed;
+  for (const b of vars) {
+    out[o++] = b.length;
+    out.set(b, o);
+    o += b.length;
+  }
+  return out;
+}
+
+/**
+ * Decodes the binary form; strict: exactly one byte string per record, so decode∘encode and
+ * encode∘decode are identities. Throws `RECORD_ENCODING_INVALID`.
+ *
+ * @example
+ * ```ts
+ * const record = decodeRecord(bytes);
+ * ```
+ */
+export function decodeRecord(bytes: Uint8Array): InferenceRecord {
+  const bad = (message: string): never => fail('RECORD_ENCODING_INVALID', message);
+  if (!(bytes instanceof Uint8Array)) bad('record bytes must be a Uint8Array');
+  const fixed = 4 + 3 + 8 + 20 + 96;
+  if (bytes.length < fixed + 6) bad('record is too short');
+  for (let i = 0; i < 4; i++) if (bytes[i] !== MAGIC[i]) bad('bad magic');
+  if (bytes[4] !== RECORD_VERSION) bad('unsupported record version');
+  const kind = RECORD_KINDS[bytes[5] as number];
+  const mode = RECORD_MODES[bytes[6] as number];
+  if (kind === undefined) bad('unknown kind');
+  if (mode === undefined) bad('unknown mode');
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const ts = dv.getBigUint64(7);
+  if (ts > BigInt(Number.MAX_SAFE_INTEGER)) bad('timestamp out of range');
+  let o = fixed;
+  const next = (): Uint8Array => {
+    if (o >= bytes.length) bad('record is truncated');
+    const n = bytes[o] as number;
+    if (o + 1 + n > bytes.length) bad('record is truncated');
+    const b = bytes.subarray(o + 1, o + 1 + n);
+    o += 1 + n;
+    return b;
+  };
+  const text = (b: Uint8Array): string => String.fromCharCode(...b);
+  const [requestId, model, rid, rver, rprof, nonce] = [next(), next(), next(), next(), next(), next()];
+  if (o !== bytes.length) bad('trailing bytes after record');
+  let modelCid: string;
+  try {
+    modelCid = formatCid(cidFromBytes(model));
+  } catch (cause) {
+    throw new VerityError('RECORD_ENCODING_INVALID', 'model is not a valid CID', { cause });
+  }
+  const json = {
+    version: RECORD_VERSION,
+    kind,
+    mode,
+    model: modelCid,
+    runtime: { id: text(rid), version: text(rver), profile: text(rprof) },
+    inputDigest: toHex(bytes.subarray(35, 67)),
+    outputDigest: toHex(bytes.subarray(67, 99)),
+    paramsDigest: toHex(bytes.subarray(99, 131)),
+    requestId: text(requestId),
+    ...(nonce.length === 0 ? {} : { clientNonce: toHex(nonce) }),
+    timestamp: Number(ts),
+    node: toChecksumAddress(bytes.subarray(15, 35)),
+  };
+  let record: InferenceRecord;
+  try {
+    record = parseRecord(json);
+  } catch (cause) {
+    throw new VerityError('RECORD_ENCODING_INVALID', 'record fields are invalid', { cause });
+  }
+  // Reject any alternative byte form of the same record (e.g. a non-canonical CID).
+  if (!equalBytes(encodeRecord(record), bytes)) bad('non-canonical record encoding');
+  return record;
+}
+
+/**
+ * The record's log leaf hash, `SHA-256(0x00 ‖ encodeRecord(record))`.
+ *
+ * @example
+ * ```ts
+ * verifyInclusion(recordLeafHash(record), leafIndex, size, proof, root);
+ * ```
+ */
+export function recordLeafHash(record: InferenceRecord): Uint8Array {
+  return hashLeaf(encodeRecord(record));
+}

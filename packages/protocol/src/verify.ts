@@ -1,0 +1,322 @@
+/**
+ * Offline verification of receipts and bundles (docs/protocol.md §9).
+ *
+ * `verifyBundle(bundle, trust)` is a pure function: it never fetches anything. The trust material
+ * (which nodes, with which log keys, and which anchored tree heads) is gathered beforehand — by
+ * the SDK from the chain, or given by the user — and passed in.
+ */
+import { equalBytes, fromHex, toHex } from './bytes.js';
+import { type Checkpoint, openCheckpoint } from './checkpoint.js';
+import { type ErrorCode, fail, isVerityError, VerityError } from './errors.js';
+import { parseAddress } from './eth.js';
+import { verifyConsistency, verifyInclusion } from './merkle.js';
+import { type NoteVerifier, parseVerifierKey } from './note.js';
+import { type Bundle, parseBundle, parseReceipt, proofFromHex, type Receipt } from './receipt.js';
+import { type InferenceRecord, recordLeafHash } from './record.js';
+import { tensorsDigest } from './tensor-encoding.js';
+import { tensorsFromJson } from './tensor-json.js';
+
+/** A node the verifier trusts to vouch for its records: its account and its log key. */
+export interface TrustedNode {
+  /** Ethereum account (the records' `node`). */
+  readonly address: string;
+  /** C2SP Ed25519 verifier key of the node's log; its key name is the log's origin. */
+  readonly logKey: string;
+}
+
+/** A tree head the verifier knows to be anchored (e.g. read from `LogAnchor` on chain). */
+export interface TrustedAnchor {
+  readonly node: string;
+  readonly size: number;
+  /** Root hash, 32 bytes or 64 hex characters. */
+  readonly rootHash: Uint8Array | string;
+}
+
+/** Trust material: everything verification relies on, supplied by the caller. */
+export interface Trust {
+  readonly nodes: readonly TrustedNode[];
+  readonly anchors?: readonly TrustedAnchor[];
+  /**
+   * Also trust the registry entries carried in the bundle itself. Only sound when the bundle
+   * comes from a source you already trust; the default is false.
+   */
+  readonly acceptBundleNodes?: boolean;
+}
+
+/** Options for one verification. */
+export interface VerifyOptions {
+  /** Reuses verified checkpoints across calls: verifying many receipts under one checkpoint costs one signature check. */
+  readonly cache?: VerifyCache;
+  /** The digest of the input the caller sent (hex): the record must match it. */
+  readonly inputDigest?: string;
+  /** The digest of the output the caller received (hex): the record must match it. */
+  readonly outputDigest?: string;
+  /** Require every receipt's checkpoint to be linked to a trusted anchor by a consistency proof. */
+  readonly requireAnchor?: boolean;
+}
+
+/** Memo of verified checkpoints, keyed by log key and note text. */
+export interface VerifyCache {
+  readonly checkpoints: Map<string, Checkpoint>;
+  readonly maxEntries: number;
+}
+
+/**
+ * Creates a {@link VerifyCache}.
+ *
+ * @example
+ * ```ts
+ * const cache = createVerifyCache();
+ * for (const r of receipts) verifyReceipt(r, trust, { cache });
+ * ```
+ */
+export function createVerifyCache(maxEntries = 1024): VerifyCache {
+  return { checkpoints: new Map(), maxEntries };
+}
+
+/** What a successful verification established about one receipt. */
+export interface VerifiedReceipt {
+  readonly record: InferenceRecord;
+  readonly checkpoint: Checkpoint;
+  readonly leafIndex: number;
+}
+
+/** The result of verification: success, or a typed error with a stable code. */
+export type VerifyResult =
+  | { readonly ok: true; readonly receipts: readonly VerifiedReceipt[] }
+  | { readonly ok: false; readonly code: ErrorCode; readonly error: VerityError; readonly receipt?: number };
+
+const addressKey = (address: string): string => parseAddress(address).toLowerCase();
+
+interface NodeKey {
+  readonly logKey: string;
+  readonly verifier: NoteVerifier;
+}
+
+function nodeKeys(trust: Trust, bundle?: Bundle): Map<string, NodeKey> {
+  const map = new Map<string, NodeKey>();
+  const add = (n: { address: string; logKey: string }) => {
+    try {
+      map.set(addressKey(n.address), { logKey: n.logKey, verifier: parseVerifierKey(n.logKey) });
+    } catch (cause) {
+      throw new VerityError('NOTE_KEY_INVALID', `invalid trusted node entry for ${n.address}`, { cause });
+    }
+  };
+  if (trust.acceptBundleNodes && bundle?.nodes) bundle.nodes.forEach(add);
+  trust.nodes.forEach(add); // explicit trust wins over bundle entries
+  return map;
+}
+
+function openCached(note: string, key: NodeKey, cache: VerifyCache | undefined): Checkpoint {
+  const id = `${key.logKey}\n${note}`;
+  const hit = cache?.checkpoints.get(id);
+  if (hit) return hit;
+  const { checkpoint } = openCheckpoint(note, [key.verifier], key.verifier.name);
+  if (cache) {
+    if (cache.checkpoints.size >= cache.maxEntries) cache.checkpoints.delete(cache.checkpoints.keys().next().value as string);
+    cache.checkpoints.set(id, checkpoint);
+  }
+  return checkpoint;
+}
+
+function checkReceipt(receipt: Receipt, keys: Map<string, NodeKey>, options: VerifyOptions): VerifiedReceipt {
+  const { record } = receipt;
+  const key = keys.get(addressKey(record.node));
+  if (!key) fail('RECEIPT_NODE_UNKNOWN', 'the record names a node that is not trusted', { node: record.node });
+  let checkpoint: Checkpoint;
+  try {
+    checkpoint = openCached(receipt.checkpoint, key, options.cache);
+  } catch (e) {
+    // A checkpoint validly signed by another trusted node: say so rather than "unknown key".
+    if (isVerityError(e, 'NOTE_UNKNOWN_KEY')) {
+      for (const [addr, other] of keys) {
+        if (other === key) continue;
+        try {
+          openCheckpoint(receipt.checkpoint, [other.verifier]);
+        } catch {
+          continue;
+        }
+        fail('RECEIPT_NODE_MISMATCH', 'the checkpoint is signed by a different node than the record names', {
+          node: record.node,
+          signer: addr,
+        });
+      }
+    }
+    throw e;
+  }
+  if (receipt.leafIndex >= checkpoint.size) {
+    fail('RECEIPT_LEAF_INDEX_OUT_OF_RANGE', 'leaf index is not covered by the checkpoint', {
+      leafIndex: receipt.leafIndex,
+      size: checkpoint.size,
+    });
+  }
+  try {
+    verifyInclusion(
+      recordLeafHash(record),
+      receipt.leafIndex,
+      checkpoint.size,
+      proofFromHex(receipt.inclusionProof),
+      checkpoint.rootHash,
+    );
+  } catch (e) {
+    if (isVerityError(e, 'INCLUSION_PROOF_INVALID')) {
+      throw new VerityError('RECEIPT_INCLUSION_INVALID', 'the record is not in the log at this index and checkpoint', {
+        cause: e,
+        details: { leafIndex: receipt.leafIndex, size: checkpoint.size },
+      });
+    }
+    throw e;
+  }
+  if (options.inputDigest !== undefined && options.inputDigest.toLowerCase() !== record.inputDigest) {
+    fail('RECEIPT_INPUT_DIGEST_MISMATCH', 'the record is for another input', {
+      expected: options.inputDigest,
+      actual: record.inputDigest,
+    });
+  }
+  if (options.outputDigest !== undefined && options.outputDigest.toLowerCase() !== record.outputDigest) {
+    fail('RECEIPT_OUTPUT_DIGEST_MISMATCH', 'the record is for another output', {
+      expected: options.outputDigest,
+      actual: record.outputDigest,
+    });
+  }
+  return { record, checkpoint, leafIndex: receipt.leafIndex };
+}
+
+function toResult(e: unknown, receipt?: number): VerifyResult {
+  const error = isVerityError(e)
+    ? e
+    : new VerityError('INVALID_ARGUMENT', 'verification failed unexpectedly', { cause: e });
+  return { ok: false, code: error.code, error, ...(receipt === undefined ? {} : { receipt }) };
+}
+
+/**
+ * Verifies one receipt: the node is trusted, its log key signed the checkpoint, the record is
+ * in the log at `leafIndex`, and (when given) the input and output digests match.
+ *
+ * @example
+ * ```ts
+ * const result = verifyReceipt(receipt, { nodes: [{ address, logKey }] }, { outputDigest });
+ * if (!result.ok) console.error(result.code);
+ * ```
+ */
+export function verifyReceipt(receipt: unknown, trust: Trust, options: VerifyOptions = {}): VerifyResult {
+  try {
+    return { ok: true, receipts: [checkReceipt(parseReceipt(receipt), nodeKeys(trust), options)] };
+  } catch (e) {
+    return toResult(e);
+  }
+}
+
+function digestOf(json: unknown, what: 'input' | 'output', kind: InferenceRecord['kind']): string {
+  // onnx and zk records digest tensors; llm records digest a canonical request (not carried yet).
+  if (kind === 'llm') fail('BUNDLE_MALFORMED', `bundle.${what} is not supported for kind llm`);
+  try {
+    return toHex(tensorsDigest(tensorsFromJson(json)));
+  } catch (cause) {
+    throw new VerityError('BUNDLE_MALFORMED', `bundle.${what} is not a valid tensor map`, { cause });
+  }
+}
+
+function checkAnchors(bundle: Bundle, verified: readonly VerifiedReceipt[], trust: Trust, options: VerifyOptions): void {
+  const anchors = trust.anchors ?? [];
+  for (const v of verified) {
+    const node = addressKey(v.record.node);
+    const heads = new Map<number, Uint8Array>([[v.checkpoint.size, v.checkpoint.rootHash]]);
+    let linked = false;
+    for (const a of anchors) {
+      if (addressKey(a.node) !== node) continue;
+      const anchorRoot = typeof a.rootHash === 'string' ? fromHex(a.rootHash) : a.rootHash;
+      if (a.size === v.checkpoint.size) {
+        if (!equalBytes(anchorRoot, v.checkpoint.rootHash)) {
+          fail('BUNDLE_ANCHOR_MISMATCH', 'the checkpoint contradicts an anchored tree head of the same size', {
+            node: v.record.node,
+            size: a.size,
+          });
+        }
+        linked = true;
+        continue;
+      }
+      const evidence = bundle.consistency?.find(
+        (c) =>
+          addressKey(c.node) === node &&
+          ((c.size1 === v.checkpoint.size && c.size2 === a.size) || (c.size1 === a.size && c.size2 === v.checkpoint.size)),
+      );
+      if (!evidence) continue;
+      heads.set(a.size, anchorRoot);
+      try {
+        verifyConsistency(
+          evidence.size1,
+          evidence.size2,
+          proofFromHex(evidence.proof),
+          heads.get(evidence.size1) as Uint8Array,
+          heads.get(evidence.size2) as Uint8Array,
+        );
+      } catch (cause) {
+        throw new VerityError('BUNDLE_CONSISTENCY_INVALID', 'the log is not consistent with its anchored tree head', {
+          cause,
+          details: { node: v.record.node, size1: evidence.size1, size2: evidence.size2 },
+        });
+      }
+      linked = true;
+    }
+    if (options.requireAnchor && !linked) {
+      fail('BUNDLE_ANCHOR_MISMATCH', 'no consistency proof links this checkpoint to a trusted anchor', {
+        node: v.record.node,
+        size: v.checkpoint.size,
+      });
+    }
+  }
+}
+
+/**
+ * Verifies a bundle: every receipt (see {@link verifyReceipt}); receipts agree on model, input,
+ * output and parameters and come from distinct nodes; the carried input/output match the
+ * records' digests; and consistency proofs link checkpoints to trusted anchors.
+ *
+ * @example
+ * ```ts
+ * const result = verifyBundle(JSON.parse(text), { nodes: [{ address, logKey }] });
+ * if (result.ok) console.log('verified', result.receipts[0].record.outputDigest);
+ * else console.error(result.code, result.error.message);
+ * ```
+ */
+export function verifyBundle(bundle: unknown, trust: Trust, options: VerifyOptions = {}): VerifyResult {
+  let parsed: Bundle;
+  let keys: Map<string, NodeKey>;
+  try {
+    parsed = parseBundle(bundle);
+    keys = nodeKeys(trust, parsed);
+  } catch (e) {
+    return toResult(e);
+  }
+  const verified: VerifiedReceipt[] = [];
+  for (let i = 0; i < parsed.receipts.length; i++) {
+    try {
+      verified.push(checkReceipt(parsed.receipts[i] as Receipt, keys, options));
+    } catch (e) {
+      return toResult(e, i);
+    }
+  }
+  try {
+    const first = (verified[0] as VerifiedReceipt).record;
+    const seen = new Set<string>();
+    for (const { record } of verified) {
+      for (const f of ['kind', 'model', 'inputDigest', 'outputDigest', 'paramsDigest', 'requestId'] as const) {
+        if (record[f] !== first[f]) fail('BUNDLE_RECEIPTS_INCONSISTENT', `receipts disagree on ${f}`, { field: f });
+      }
+      const node = addressKey(record.node);
+      if (seen.has(node)) fail('BUNDLE_RECEIPTS_INCONSISTENT', 'two receipts from one node', { node: record.node });
+      seen.add(node);
+    }
+    if (parsed.input !== undefined && digestOf(parsed.input, 'input', first.kind) !== first.inputDigest) {
+      fail('RECEIPT_INPUT_DIGEST_MISMATCH', 'the bundled input does not match the record');
+    }
+    if (parsed.output !== undefined && digestOf(parsed.output, 'output', first.kind) !== first.outputDigest) {
+      fail('RECEIPT_OUTPUT_DIGEST_MISMATCH', 'the bundled output does not match the record');
+    }
+    checkAnchors(parsed, verified, trust, options);
+  } catch (e) {
+    return toResult(e);
+  }
+  return { ok: true, receipts: verified };
+}
