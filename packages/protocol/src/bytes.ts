@@ -5,7 +5,8 @@ import { fail } from './errors.js';
 
 const HEX = '0123456789abcdef';
 const utf8Encoder = new TextEncoder();
-const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM: a leading U+FEFF is content, not a marker to drop (round trips must be exact).
+const utf8Decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** Lower-case hex of `bytes`, no prefix. */
 export function toHex(bytes: Uint8Array): string {
@@ -17,12 +18,25 @@ export function toHex(bytes: Uint8Array): string {
   return out;
 }
 
+const HEX_VALUE = new Int8Array(128).fill(-1);
+for (let i = 0; i < 16; i++) {
+  HEX_VALUE['0123456789abcdef'.charCodeAt(i)] = i;
+  HEX_VALUE['0123456789ABCDEF'.charCodeAt(i)] = i;
+}
+
 /** Parses hex (optional `0x`, either case). Throws `ENCODING_INVALID` on anything else. */
 export function fromHex(hex: string): Uint8Array {
-  const s = hex.startsWith('0x') || hex.startsWith('0X') ? hex.slice(2) : hex;
-  if (s.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(s)) fail('ENCODING_INVALID', 'invalid hex string');
-  const out = new Uint8Array(s.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = Number.parseInt(s.slice(2 * i, 2 * i + 2), 16);
+  const start = hex.startsWith('0x') || hex.startsWith('0X') ? 2 : 0;
+  if ((hex.length - start) % 2 !== 0) fail('ENCODING_INVALID', 'invalid hex string');
+  const out = new Uint8Array((hex.length - start) / 2);
+  for (let i = 0; i < out.length; i++) {
+    const a = hex.charCodeAt(start + 2 * i);
+    const b = hex.charCodeAt(start + 2 * i + 1);
+    const hi = a < 128 ? (HEX_VALUE[a] as number) : -1;
+    const lo = b < 128 ? (HEX_VALUE[b] as number) : -1;
+    if (hi < 0 || lo < 0) fail('ENCODING_INVALID', 'invalid hex string');
+    out[i] = (hi << 4) | lo;
+  }
   return out;
 }
 

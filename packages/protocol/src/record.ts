@@ -74,6 +74,9 @@ const FIELDS = new Set([
   'node',
 ]);
 
+/** Records returned by {@link parseRecord}: frozen and known valid, so never re-validated. */
+const validated = new WeakSet<object>();
+
 function invalid(field: string, message: string): never {
   return fail('RECORD_INVALID', `record.${field}: ${message}`, { field });
 }
@@ -95,6 +98,7 @@ function short(field: string, value: unknown, max: number): string {
  * ```
  */
 export function parseRecord(value: unknown): InferenceRecord {
+  if (validated.has(value as object)) return value as InferenceRecord;
   if (typeof value !== 'object' || value === null || Array.isArray(value)) invalid('', 'must be an object');
   const v = value as Record<string, unknown>;
   for (const k of Object.keys(v)) if (!FIELDS.has(k)) invalid(k, 'unknown field');
@@ -112,11 +116,11 @@ export function parseRecord(value: unknown): InferenceRecord {
   if (typeof rt !== 'object' || rt === null || Array.isArray(rt)) invalid('runtime', 'must be an object');
   const r = rt as Record<string, unknown>;
   for (const k of Object.keys(r)) if (k !== 'id' && k !== 'version' && k !== 'profile') invalid(`runtime.${k}`, 'unknown field');
-  const runtime = {
+  const runtime = Object.freeze({
     id: short('runtime.id', r.id, 64),
     version: short('runtime.version', r.version, 64),
     profile: short('runtime.profile', r.profile, 32),
-  };
+  });
   for (const f of ['inputDigest', 'outputDigest', 'paramsDigest'] as const) {
     if (typeof v[f] !== 'string' || !DIGEST.test(v[f] as string)) invalid(f, 'must be 64 lower-case hex characters');
   }
@@ -134,7 +138,7 @@ export function parseRecord(value: unknown): InferenceRecord {
   } catch (cause) {
     throw new VerityError('RECORD_INVALID', 'record.node: not a valid address', { cause, details: { field: 'node' } });
   }
-  return {
+  const record: InferenceRecord = Object.freeze({
     version: RECORD_VERSION,
     kind: v.kind as RecordKind,
     mode: v.mode as RecordMode,
@@ -147,7 +151,9 @@ export function parseRecord(value: unknown): InferenceRecord {
     ...(v.clientNonce === undefined ? {} : { clientNonce: v.clientNonce as string }),
     timestamp: v.timestamp,
     node,
-  };
+  });
+  validated.add(record);
+  return record;
 }
 
 const ascii = (s: string): Uint8Array => Uint8Array.from(s, (c) => c.charCodeAt(0));

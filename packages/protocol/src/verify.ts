@@ -93,7 +93,13 @@ interface NodeKey {
   readonly verifier: NoteVerifier;
 }
 
+/** Parsed keys per trust object: a verifier reused across calls parses its keys once. */
+const trustedKeys = new WeakMap<Trust, Map<string, NodeKey>>();
+
 function nodeKeys(trust: Trust, bundle?: Bundle): Map<string, NodeKey> {
+  const useBundle = trust.acceptBundleNodes === true && bundle?.nodes !== undefined;
+  const cached = trustedKeys.get(trust);
+  if (cached && !useBundle) return cached;
   const map = new Map<string, NodeKey>();
   const add = (n: { address: string; logKey: string }) => {
     try {
@@ -104,6 +110,7 @@ function nodeKeys(trust: Trust, bundle?: Bundle): Map<string, NodeKey> {
   };
   if (trust.acceptBundleNodes && bundle?.nodes) bundle.nodes.forEach(add);
   trust.nodes.forEach(add); // explicit trust wins over bundle entries
+  if (!useBundle) trustedKeys.set(trust, map);
   return map;
 }
 
@@ -121,7 +128,8 @@ function openCached(note: string, key: NodeKey, cache: VerifyCache | undefined):
 
 function checkReceipt(receipt: Receipt, keys: Map<string, NodeKey>, options: VerifyOptions): VerifiedReceipt {
   const { record } = receipt;
-  const key = keys.get(addressKey(record.node));
+  // record.node is already EIP-55 (parseRecord), so lower-casing is its canonical key.
+  const key = keys.get(record.node.toLowerCase());
   if (!key) fail('RECEIPT_NODE_UNKNOWN', 'the record names a node that is not trusted', { node: record.node });
   let checkpoint: Checkpoint;
   try {
@@ -220,7 +228,7 @@ function digestOf(json: unknown, what: 'input' | 'output', kind: InferenceRecord
 function checkAnchors(bundle: Bundle, verified: readonly VerifiedReceipt[], trust: Trust, options: VerifyOptions): void {
   const anchors = trust.anchors ?? [];
   for (const v of verified) {
-    const node = addressKey(v.record.node);
+    const node = v.record.node.toLowerCase();
     const heads = new Map<number, Uint8Array>([[v.checkpoint.size, v.checkpoint.rootHash]]);
     let linked = false;
     for (const a of anchors) {
@@ -304,7 +312,7 @@ export function verifyBundle(bundle: unknown, trust: Trust, options: VerifyOptio
       for (const f of ['kind', 'model', 'inputDigest', 'outputDigest', 'paramsDigest', 'requestId'] as const) {
         if (record[f] !== first[f]) fail('BUNDLE_RECEIPTS_INCONSISTENT', `receipts disagree on ${f}`, { field: f });
       }
-      const node = addressKey(record.node);
+      const node = record.node.toLowerCase();
       if (seen.has(node)) fail('BUNDLE_RECEIPTS_INCONSISTENT', 'two receipts from one node', { node: record.node });
       seen.add(node);
     }

@@ -1,0 +1,163 @@
+/**
+ * `@verity/protocol`: Verity's exact formats and their verification, pure and browser-safe
+ * (no Node built-ins, no `Buffer`). The byte-level specification is docs/protocol.md.
+ *
+ * - tensors: JSON forms, validation against signatures, canonical encoding and digest
+ * - content IDs: CIDv1, UnixFS file CIDs as `ipfs add` computes them, RFC 8785 JSON, manifests
+ * - records, the RFC 6962 Merkle log, C2SP signed notes and checkpoints
+ * - receipts, bundles and `verifyBundle(bundle, trust)`
+ *
+ * @packageDocumentation
+ */
+export { concatBytes, equalBytes, fromBase64, fromHex, fromUtf8, toBase64, toHex, utf8 } from './bytes.js';
+export { canonicalize, canonicalJsonBytes, type JsonValue } from './canonical-json.js';
+export {
+  type OpenedCheckpoint,
+  type Checkpoint,
+  formatCheckpoint,
+  openCheckpoint,
+  parseCheckpoint,
+  signCheckpoint,
+} from './checkpoint.js';
+export {
+  blockMatchesCid,
+  type Cid,
+  type CidCodec,
+  CODEC_DAG_PB,
+  CODEC_JSON,
+  CODEC_RAW,
+  cidForBytes,
+  cidFromBytes,
+  cidToBytes,
+  createUnixfsHasher,
+  formatCid,
+  isCid,
+  parseCid,
+  UNIXFS_CHUNK_SIZE,
+  UNIXFS_MAX_LINKS,
+  type UnixfsBlock,
+  type UnixfsCidOptions,
+  type UnixfsDigest,
+  type UnixfsHasher,
+  type UnixfsHasherOptions,
+  type UnixfsSource,
+  unixfsCidOf,
+} from './cid.js';
+export { ERROR_CODES, type ErrorCode, isVerityError, VerityError, type VerityErrorOptions } from './errors.js';
+export {
+  addressFromPrivateKey,
+  addressFromPublicKey,
+  isAddress,
+  keccak256,
+  parseAddress,
+  personalSign,
+  recoverPersonalSigner,
+  toChecksumAddress,
+} from './eth.js';
+export { createSha256, type Sha256Stream, sha256 } from './hash.js';
+export {
+  type Manifest,
+  type ManifestArtifact,
+  type ManifestFormat,
+  manifestBytes,
+  manifestCid,
+  parseManifest,
+  type SignedManifest,
+  signManifest,
+  verifySignedManifest,
+} from './manifest.js';
+export { createMemoryLog, type MemoryLog } from './memory-log.js';
+export {
+  consistencyProofFromReader,
+  createMemoryTree,
+  EMPTY_ROOT,
+  HASH_SIZE,
+  hashChildren,
+  hashLeaf,
+  inclusionProofFromReader,
+  type MemoryTree,
+  type MerkleHashReader,
+  rootFromInclusionProof,
+  rootFromReader,
+  verifyConsistency,
+  verifyInclusion,
+} from './merkle.js';
+export {
+  createEd25519Signer,
+  createEd25519Verifier,
+  encodeSignerKey,
+  encodeVerifierKey,
+  generateNoteKey,
+  type Note,
+  type NoteSignature,
+  type NoteSigner,
+  type NoteVerifier,
+  noteKeyId,
+  openNote,
+  parseSignerKey,
+  parseVerifierKey,
+  signNote,
+} from './note.js';
+export {
+  BUNDLE_MEDIA_TYPE,
+  type Bundle,
+  bundleFromJson,
+  type ConsistencyEvidence,
+  type NodeEntry,
+  parseBundle,
+  parseReceipt,
+  type Receipt,
+} from './receipt.js';
+export {
+  decodeRecord,
+  encodeRecord,
+  type InferenceRecord,
+  parseRecord,
+  RECORD_KINDS,
+  RECORD_MODES,
+  RECORD_VERSION,
+  type RecordKind,
+  type RecordMode,
+  recordLeafHash,
+  type RuntimeInfo,
+} from './record.js';
+export {
+  createTensor,
+  DTYPE_CODES,
+  DTYPES,
+  type DType,
+  isDType,
+  type Tensor,
+  type TensorData,
+  type TensorMap,
+  type TensorOf,
+} from './tensor.js';
+export { decodeTensors, encodeTensors, tensorsDigest } from './tensor-encoding.js';
+export {
+  type TensorJson,
+  type TensorJsonBase64,
+  type TensorJsonFull,
+  type TensorsToJsonOptions,
+  tensorFromJson,
+  tensorsFromJson,
+  tensorsToJson,
+  tensorToJson,
+} from './tensor-json.js';
+export {
+  DEFAULT_TENSOR_LIMITS,
+  type TensorLimits,
+  type TensorSignature,
+  validateTensors,
+} from './tensor-signature.js';
+export {
+  createVerifyCache,
+  type TrustedAnchor,
+  type TrustedNode,
+  type Trust,
+  type VerifiedReceipt,
+  type VerifyCache,
+  type VerifyOptions,
+  type VerifyResult,
+  verifyBundle,
+  verifyReceipt,
+} from './verify.js';
