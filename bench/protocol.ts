@@ -25,8 +25,8 @@ import {
   type Receipt,
   recordLeafHash,
   signCheckpoint,
-  toHex,
   type Trust,
+  toHex,
   verifyInclusion,
   verifyReceipt,
 } from '@verity/protocol';
@@ -106,7 +106,11 @@ console.log(`Verity protocol bench — node ${process.version}, ${new Date().toI
 console.log('| operation | ops/s | baseline | baseline ops/s | ratio |');
 console.log('|---|---:|---|---:|---:|');
 for (const [a, b] of rows) {
-  console.log(`| ${a.name} | ${fmt(a.opsPerSec)} | ${b.name} | ${fmt(b.opsPerSec)} | ${(a.opsPerSec / b.opsPerSec).toFixed(2)}× |`);
+  console.log(
+    `| ${a.name} | ${fmt(a.opsPerSec)} | ${b.name} | ${fmt(b.opsPerSec)} | ${(a.opsPerSec / b.opsPerSec).toFixed(2)}× |`,
+  );
 }
 const receiptRate = (rows[2] as [ReturnType<typeof measure>, unknown])[0].opsPerSec;
-console.log(`\nreceipt verification target ≥ 10,000/s per core: ${receiptRate >= 10_000 ? 'met' : 'NOT met'} (${fmt(receiptRate)}/s)`);
+console.log(
+  `\nreceipt verification target ≥ 10,000/s per core: ${receiptRate >= 10_000 ? 'met' : 'NOT met'} (${fmt(receiptRate)}/s)`,
+);

@@ -52,7 +52,9 @@ main(process.argv.slice(2)).then(
       process.stderr.write(`verity: ${error.code}: ${error.message}\n`);
       process.exitCode = 1;
     } else {
-      process.stderr.write(`verity: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+      process.stderr.write(
+        `verity: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+      );
       process.exitCode = 70;
     }
   },

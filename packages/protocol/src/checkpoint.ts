@@ -36,7 +36,8 @@ export function formatCheckpoint(cp: Checkpoint): string {
   if (!Number.isSafeInteger(cp.size) || cp.size < 0) fail('CHECKPOINT_MALFORMED', 'tree size must be a safe integer');
   if (cp.rootHash.length !== HASH_SIZE) fail('CHECKPOINT_MALFORMED', 'root hash must be 32 bytes');
   const lines = [cp.origin, String(cp.size), toBase64(cp.rootHash), ...cp.extensions];
-  for (const l of lines) if (l.length === 0 || l.includes('\n')) fail('CHECKPOINT_MALFORMED', 'empty or multi-line field');
+  for (const l of lines)
+    if (l.length === 0 || l.includes('\n')) fail('CHECKPOINT_MALFORMED', 'empty or multi-line field');
   return `${lines.join('\n')}\n`;
 }
 
@@ -100,7 +101,10 @@ export function openCheckpoint(noteText: string, verifiers: NoteVerifiers, origi
   const note = openNote(noteText, verifiers);
   const checkpoint = parseCheckpoint(note.text);
   if (origin !== undefined && checkpoint.origin !== origin) {
-    fail('CHECKPOINT_ORIGIN_MISMATCH', 'checkpoint is from another log', { expected: origin, actual: checkpoint.origin });
+    fail('CHECKPOINT_ORIGIN_MISMATCH', 'checkpoint is from another log', {
+      expected: origin,
+      actual: checkpoint.origin,
+    });
   }
   return { checkpoint, note };
 }

@@ -12,9 +12,9 @@
 export { concatBytes, equalBytes, fromBase64, fromHex, fromUtf8, toBase64, toHex, utf8 } from './bytes.js';
 export { canonicalize, canonicalJsonBytes, type JsonValue } from './canonical-json.js';
 export {
-  type OpenedCheckpoint,
   type Checkpoint,
   formatCheckpoint,
+  type OpenedCheckpoint,
   openCheckpoint,
   parseCheckpoint,
   signCheckpoint,
@@ -118,8 +118,8 @@ export {
   RECORD_VERSION,
   type RecordKind,
   type RecordMode,
-  recordLeafHash,
   type RuntimeInfo,
+  recordLeafHash,
 } from './record.js';
 export {
   createTensor,
@@ -151,9 +151,9 @@ export {
 } from './tensor-signature.js';
 export {
   createVerifyCache,
+  type Trust,
   type TrustedAnchor,
   type TrustedNode,
-  type Trust,
   type VerifiedReceipt,
   type VerifyCache,
   type VerifyOptions,

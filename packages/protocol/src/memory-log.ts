@@ -61,7 +61,8 @@ export function createMemoryLog(signer: NoteSigner): MemoryLog {
     },
     receipt(index) {
       const record = records[index];
-      if (record === undefined) fail('MERKLE_INDEX_OUT_OF_RANGE', 'no record at this index', { index, size: tree.size });
+      if (record === undefined)
+        fail('MERKLE_INDEX_OUT_OF_RANGE', 'no record at this index', { index, size: tree.size });
       return {
         record,
         leafIndex: index,

@@ -149,7 +149,9 @@ describe('inclusion proofs', () => {
       wrongs.push([`bit flip in proof[${i}]`, () => verifyInclusion(leaf, v.index, v.size, bad, r)]);
     }
     for (const [what, fn] of wrongs) {
-      expect(['INCLUSION_PROOF_INVALID', 'MERKLE_PROOF_MALFORMED', 'MERKLE_INDEX_OUT_OF_RANGE'], what).toContain(code(fn));
+      expect(['INCLUSION_PROOF_INVALID', 'MERKLE_PROOF_MALFORMED', 'MERKLE_INDEX_OUT_OF_RANGE'], what).toContain(
+        code(fn),
+      );
     }
     expect(code(() => verifyInclusion(leaf, 8, 8, proof, r))).toBe('MERKLE_INDEX_OUT_OF_RANGE');
     expect(code(() => verifyInclusion(leaf, v.index, v.size, proof, EMPTY_ROOT))).toBe('INCLUSION_PROOF_INVALID');

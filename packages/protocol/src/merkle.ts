@@ -5,7 +5,7 @@
  * Sizes and indices are plain numbers, exact up to 2^53 − 1. JavaScript bit operators work on
  * 32 bits, so every "shift" here is arithmetic (`Math.floor(x / 2)`), never `>>`.
  */
-import { concatBytes, equalBytes } from './bytes.js';
+import { equalBytes } from './bytes.js';
 import { fail } from './errors.js';
 import { sha256 } from './hash.js';
 
@@ -59,7 +59,8 @@ function isPowerOfTwo(n: number): boolean {
 }
 
 function assertSize(name: string, n: number): void {
-  if (!Number.isSafeInteger(n) || n < 0) fail('INVALID_ARGUMENT', `${name} must be a non-negative safe integer`, { [name]: n });
+  if (!Number.isSafeInteger(n) || n < 0)
+    fail('INVALID_ARGUMENT', `${name} must be a non-negative safe integer`, { [name]: n });
 }
 
 /**
@@ -305,7 +306,8 @@ export function verifyInclusion(
   root: Uint8Array,
 ): void {
   const got = rootFromInclusionProof(leafHash, index, size, proof);
-  if (!equalBytes(got, root)) fail('INCLUSION_PROOF_INVALID', 'inclusion proof does not lead to the root', { index, size });
+  if (!equalBytes(got, root))
+    fail('INCLUSION_PROOF_INVALID', 'inclusion proof does not lead to the root', { index, size });
 }
 
 /**

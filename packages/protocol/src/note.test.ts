@@ -55,12 +55,18 @@ describe('signed-note keys (Go sumdb/note vectors)', () => {
     for (let i = 0; i <= PETER_VKEY.length; i++) {
       for (let j = i + 1; j <= PETER_VKEY.length; j++) {
         if (i === 0 && j === PETER_VKEY.length) continue;
-        expect(codeOf(() => parseVerifierKey(PETER_VKEY.slice(i, j))), PETER_VKEY.slice(i, j)).toBe('NOTE_KEY_INVALID');
+        expect(
+          codeOf(() => parseVerifierKey(PETER_VKEY.slice(i, j))),
+          PETER_VKEY.slice(i, j),
+        ).toBe('NOTE_KEY_INVALID');
       }
     }
     for (let i = 0; i < PETER_VKEY.length; i++) {
       const bad = PETER_VKEY.slice(0, i) + String.fromCharCode(PETER_VKEY.charCodeAt(i) + 1) + PETER_VKEY.slice(i + 1);
-      expect(codeOf(() => parseVerifierKey(bad)), bad).toBe('NOTE_KEY_INVALID');
+      expect(
+        codeOf(() => parseVerifierKey(bad)),
+        bad,
+      ).toBe('NOTE_KEY_INVALID');
     }
     // From TestNewVerifier: right key material, wrong key ID.
     expect(codeOf(() => parseVerifierKey('PeterNeumann+cc469956+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW'))).toBe(
@@ -78,7 +84,10 @@ describe('signNote / openNote', () => {
     expect(n.text).toBe(TEXT);
     expect(n.signatures.map((s) => s.name)).toEqual(['PeterNeumann']);
     expect(n.unverified.map((s) => [s.name, s.keyId.toString(16)])).toEqual([['EnochRoot', 'af0cfe78']]);
-    const both = openNote(`${TEXT}\n${PETER_SIG}${ENOCH_SIG}`, [parseVerifierKey(PETER_VKEY), parseVerifierKey(ENOCH_VKEY)]);
+    const both = openNote(`${TEXT}\n${PETER_SIG}${ENOCH_SIG}`, [
+      parseVerifierKey(PETER_VKEY),
+      parseVerifierKey(ENOCH_VKEY),
+    ]);
     expect(both.signatures.map((s) => s.name)).toEqual(['PeterNeumann', 'EnochRoot']);
   });
   it('needs a signature from a known key', () => {
@@ -116,15 +125,23 @@ describe('signNote / openNote', () => {
       `${TEXT}\n${PETER_SIG}Unexpected line.\n`,
       `${TEXT}\n${PETER_SIG.repeat(101)}`,
     ];
-    for (const m of bad) expect(codeOf(() => openNote(m, p)), JSON.stringify(m)).toBe('NOTE_MALFORMED');
+    for (const m of bad)
+      expect(
+        codeOf(() => openNote(m, p)),
+        JSON.stringify(m),
+      ).toBe('NOTE_MALFORMED');
   });
   it('round-trips signing with fresh keys', () => {
     fc.assert(
-      fc.property(fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.stringMatching(/^[a-z0-9./-]{1,20}$/), (seed, name) => {
-        const { signerKey, verifierKey } = generateNoteKey(name, seed);
-        const note = signNote('a\nb\n', [parseSignerKey(signerKey)]);
-        expect(openNote(note, [parseVerifierKey(verifierKey)]).text).toBe('a\nb\n');
-      }),
+      fc.property(
+        fc.uint8Array({ minLength: 32, maxLength: 32 }),
+        fc.stringMatching(/^[a-z0-9./-]{1,20}$/),
+        (seed, name) => {
+          const { signerKey, verifierKey } = generateNoteKey(name, seed);
+          const note = signNote('a\nb\n', [parseSignerKey(signerKey)]);
+          expect(openNote(note, [parseVerifierKey(verifierKey)]).text).toBe('a\nb\n');
+        },
+      ),
       { numRuns: 20 },
     );
   });
@@ -159,7 +176,10 @@ describe('checkpoints (C2SP tlog-checkpoint)', () => {
     expect(parseCheckpoint(text)).toEqual({ origin: 'example.com/log', size: 8, rootHash, extensions: [] });
   });
   it('signs and opens, checking the origin', () => {
-    const note = signCheckpoint({ origin: 'example.com/log', size: 3, rootHash: tree.root(), extensions: ['x y'] }, signer);
+    const note = signCheckpoint(
+      { origin: 'example.com/log', size: 3, rootHash: tree.root(), extensions: ['x y'] },
+      signer,
+    );
     const { checkpoint } = openCheckpoint(note, [parseVerifierKey(verifierKey)], 'example.com/log');
     expect(checkpoint.size).toBe(3);
     expect(toBase64(checkpoint.rootHash)).toBe(toBase64(tree.root()));
@@ -181,7 +201,10 @@ describe('checkpoints (C2SP tlog-checkpoint)', () => {
       `\n3\n${root}\n`,
       'o\n3\n',
     ]) {
-      expect(codeOf(() => parseCheckpoint(bad)), JSON.stringify(bad)).toBe('CHECKPOINT_MALFORMED');
+      expect(
+        codeOf(() => parseCheckpoint(bad)),
+        JSON.stringify(bad),
+      ).toBe('CHECKPOINT_MALFORMED');
     }
   });
 });

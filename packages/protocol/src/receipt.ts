@@ -70,20 +70,29 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-function onlyKeys(v: Record<string, unknown>, allowed: readonly string[], code: 'RECEIPT_MALFORMED' | 'BUNDLE_MALFORMED', at: string) {
-  for (const k of Object.keys(v)) if (!allowed.includes(k)) fail(code, `${at}: unknown field "${k}"`, { field: `${at}.${k}` });
+function onlyKeys(
+  v: Record<string, unknown>,
+  allowed: readonly string[],
+  code: 'RECEIPT_MALFORMED' | 'BUNDLE_MALFORMED',
+  at: string,
+) {
+  for (const k of Object.keys(v))
+    if (!allowed.includes(k)) fail(code, `${at}: unknown field "${k}"`, { field: `${at}.${k}` });
 }
 
 function hashList(v: unknown, code: 'RECEIPT_MALFORMED' | 'BUNDLE_MALFORMED', field: string): string[] {
-  if (!Array.isArray(v) || v.length > MAX_PROOF) fail(code, `${field} must be an array of at most ${MAX_PROOF} hashes`, { field });
+  if (!Array.isArray(v) || v.length > MAX_PROOF)
+    fail(code, `${field} must be an array of at most ${MAX_PROOF} hashes`, { field });
   for (const h of v) {
-    if (typeof h !== 'string' || !HASH_HEX.test(h)) fail(code, `${field}: each hash must be 64 lower-case hex characters`, { field });
+    if (typeof h !== 'string' || !HASH_HEX.test(h))
+      fail(code, `${field}: each hash must be 64 lower-case hex characters`, { field });
   }
   return v as string[];
 }
 
 function index(v: unknown, code: 'RECEIPT_MALFORMED' | 'BUNDLE_MALFORMED', field: string): number {
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) fail(code, `${field} must be a non-negative integer`, { field });
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0)
+    fail(code, `${field} must be a non-negative integer`, { field });
   return v;
 }
 
@@ -112,7 +121,8 @@ export function parseReceipt(value: unknown, at = 'receipt'): Receipt {
 function parseNode(v: unknown, at: string): NodeEntry {
   if (!isObject(v)) fail('BUNDLE_MALFORMED', `${at} must be an object`);
   onlyKeys(v, ['address', 'logKey', 'stake', 'block'], 'BUNDLE_MALFORMED', at);
-  if (typeof v.address !== 'string' || typeof v.logKey !== 'string') fail('BUNDLE_MALFORMED', `${at} needs address and logKey`);
+  if (typeof v.address !== 'string' || typeof v.logKey !== 'string')
+    fail('BUNDLE_MALFORMED', `${at} needs address and logKey`);
   if (v.stake !== undefined && (typeof v.stake !== 'string' || !/^(0|[1-9][0-9]{0,77})$/.test(v.stake))) {
     fail('BUNDLE_MALFORMED', `${at}.stake must be a decimal string`);
   }
@@ -154,7 +164,10 @@ function list<T>(v: unknown, at: string, max: number, item: (x: unknown, at: str
 export function parseBundle(value: unknown): Bundle {
   if (!isObject(value)) fail('BUNDLE_MALFORMED', 'bundle must be a JSON object');
   if (value.mediaType !== BUNDLE_MEDIA_TYPE) {
-    fail('BUNDLE_VERSION_UNSUPPORTED', 'unsupported bundle media type', { mediaType: value.mediaType, supported: BUNDLE_MEDIA_TYPE });
+    fail('BUNDLE_VERSION_UNSUPPORTED', 'unsupported bundle media type', {
+      mediaType: value.mediaType,
+      supported: BUNDLE_MEDIA_TYPE,
+    });
   }
   onlyKeys(value, ['mediaType', 'receipts', 'nodes', 'consistency', 'input', 'output'], 'BUNDLE_MALFORMED', 'bundle');
   const receipts = list(value.receipts, 'bundle.receipts', MAX_RECEIPTS, parseReceipt);
@@ -193,4 +206,3 @@ export function bundleFromJson(text: string): Bundle {
 export function proofFromHex(proof: readonly string[]): Uint8Array[] {
   return proof.map((h) => fromHex(h));
 }
-

@@ -115,7 +115,8 @@ export function parseRecord(value: unknown): InferenceRecord {
   const rt = v.runtime;
   if (typeof rt !== 'object' || rt === null || Array.isArray(rt)) invalid('runtime', 'must be an object');
   const r = rt as Record<string, unknown>;
-  for (const k of Object.keys(r)) if (k !== 'id' && k !== 'version' && k !== 'profile') invalid(`runtime.${k}`, 'unknown field');
+  for (const k of Object.keys(r))
+    if (k !== 'id' && k !== 'version' && k !== 'profile') invalid(`runtime.${k}`, 'unknown field');
   const runtime = Object.freeze({
     id: short('runtime.id', r.id, 64),
     version: short('runtime.version', r.version, 64),
@@ -124,7 +125,8 @@ export function parseRecord(value: unknown): InferenceRecord {
   for (const f of ['inputDigest', 'outputDigest', 'paramsDigest'] as const) {
     if (typeof v[f] !== 'string' || !DIGEST.test(v[f] as string)) invalid(f, 'must be 64 lower-case hex characters');
   }
-  if (typeof v.requestId !== 'string' || !REQUEST_ID.test(v.requestId)) invalid('requestId', 'must match [A-Za-z0-9._:-]{1,64}');
+  if (typeof v.requestId !== 'string' || !REQUEST_ID.test(v.requestId))
+    invalid('requestId', 'must match [A-Za-z0-9._:-]{1,64}');
   if (v.clientNonce !== undefined && (typeof v.clientNonce !== 'string' || !NONCE.test(v.clientNonce))) {
     invalid('clientNonce', 'must be 1–64 bytes of lower-case hex');
   }

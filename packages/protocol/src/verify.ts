@@ -120,7 +120,8 @@ function openCached(note: string, key: NodeKey, cache: VerifyCache | undefined):
   if (hit) return hit;
   const { checkpoint } = openCheckpoint(note, [key.verifier], key.verifier.name);
   if (cache) {
-    if (cache.checkpoints.size >= cache.maxEntries) cache.checkpoints.delete(cache.checkpoints.keys().next().value as string);
+    if (cache.checkpoints.size >= cache.maxEntries)
+      cache.checkpoints.delete(cache.checkpoints.keys().next().value as string);
     cache.checkpoints.set(id, checkpoint);
   }
   return checkpoint;
@@ -225,7 +226,12 @@ function digestOf(json: unknown, what: 'input' | 'output', kind: InferenceRecord
   }
 }
 
-function checkAnchors(bundle: Bundle, verified: readonly VerifiedReceipt[], trust: Trust, options: VerifyOptions): void {
+function checkAnchors(
+  bundle: Bundle,
+  verified: readonly VerifiedReceipt[],
+  trust: Trust,
+  options: VerifyOptions,
+): void {
   const anchors = trust.anchors ?? [];
   for (const v of verified) {
     const node = v.record.node.toLowerCase();
@@ -247,7 +253,8 @@ function checkAnchors(bundle: Bundle, verified: readonly VerifiedReceipt[], trus
       const evidence = bundle.consistency?.find(
         (c) =>
           addressKey(c.node) === node &&
-          ((c.size1 === v.checkpoint.size && c.size2 === a.size) || (c.size1 === a.size && c.size2 === v.checkpoint.size)),
+          ((c.size1 === v.checkpoint.size && c.size2 === a.size) ||
+            (c.size1 === a.size && c.size2 === v.checkpoint.size)),
       );
       if (!evidence) continue;
       heads.set(a.size, anchorRoot);

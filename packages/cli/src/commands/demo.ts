@@ -11,23 +11,21 @@ import {
   type Manifest,
   manifestCid,
   parseSignerKey,
+  sha256,
   signManifest,
   type TensorMap,
   tensorsDigest,
   tensorsToJson,
   toHex,
   unixfsCidOf,
-  verifyBundle,
-  sha256,
   utf8,
+  verifyBundle,
 } from '@verity/protocol';
 import { parseFlags } from '../usage.js';
 
 // A small linear classifier over the four Iris measurements (sepal length/width, petal
 // length/width → setosa, versicolor, virginica): fixed weights, evaluated in float32.
-const WEIGHTS = new Float32Array([
-  0.42, 0.97, -2.4, -1.05, 0.5, -0.35, -0.2, -0.95, -0.92, -0.62, 2.6, 2.0,
-]);
+const WEIGHTS = new Float32Array([0.42, 0.97, -2.4, -1.05, 0.5, -0.35, -0.2, -0.95, -0.92, -0.62, 2.6, 2.0]);
 const BIAS = new Float32Array([0.26, 1.1, -1.36]);
 
 function classify(x: Float32Array): Float32Array {
@@ -144,9 +142,13 @@ export async function runDemo(args: string[]): Promise<number> {
   check('checkpoint tree size changed', resigned);
 
   if (values.json) {
-    process.stdout.write(`${JSON.stringify({ model, node: account, logKey: verifierKey, bundle: bundlePath, outcomes })}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ model, node: account, logKey: verifierKey, bundle: bundlePath, outcomes })}\n`,
+    );
   } else {
-    say(`\nTry it yourself:\n  node packages/cli/dist/main.js verify ${bundlePath} --node ${account} --key ${verifierKey}`);
+    say(
+      `\nTry it yourself:\n  node packages/cli/dist/main.js verify ${bundlePath} --node ${account} --key ${verifierKey}`,
+    );
   }
   return outcomes['bundle as received'] === 'ok' ? 0 : 1;
 }

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { type TrustedNode, VerityError, type VerifyResult, verifyBundle } from '@verity/protocol';
+import { type TrustedNode, type VerifyResult, VerityError, verifyBundle } from '@verity/protocol';
 import { parseFlags, UsageError } from '../usage.js';
 
 /** `verity verify FILE`: exit 0 when the bundle verifies, 1 when it does not. */
@@ -38,10 +38,14 @@ export async function runVerify(args: string[]): Promise<number> {
     const error = new VerityError('JSON_INVALID', `${file} is not JSON`, { cause });
     return report(values.json === true, { ok: false, code: error.code, error }, file);
   }
-  const result = verifyBundle(value, { nodes, acceptBundleNodes: values['trust-bundle-nodes'] === true }, {
-    ...(values['input-digest'] === undefined ? {} : { inputDigest: values['input-digest'] }),
-    ...(values['output-digest'] === undefined ? {} : { outputDigest: values['output-digest'] }),
-  });
+  const result = verifyBundle(
+    value,
+    { nodes, acceptBundleNodes: values['trust-bundle-nodes'] === true },
+    {
+      ...(values['input-digest'] === undefined ? {} : { inputDigest: values['input-digest'] }),
+      ...(values['output-digest'] === undefined ? {} : { outputDigest: values['output-digest'] }),
+    },
+  );
   return report(values.json === true, result, file);
 }
 
@@ -50,8 +54,20 @@ function report(json: boolean, result: VerifyResult, file: string): number {
     process.stdout.write(
       `${JSON.stringify(
         result.ok
-          ? { ok: true, receipts: result.receipts.map((r) => ({ record: r.record, leafIndex: r.leafIndex, treeSize: r.checkpoint.size, origin: r.checkpoint.origin })) }
-          : { ok: false, error: result.error.toJSON(), ...(result.receipt === undefined ? {} : { receipt: result.receipt }) },
+          ? {
+              ok: true,
+              receipts: result.receipts.map((r) => ({
+                record: r.record,
+                leafIndex: r.leafIndex,
+                treeSize: r.checkpoint.size,
+                origin: r.checkpoint.origin,
+              })),
+            }
+          : {
+              ok: false,
+              error: result.error.toJSON(),
+              ...(result.receipt === undefined ? {} : { receipt: result.receipt }),
+            },
       )}\n`,
     );
   } else if (result.ok) {

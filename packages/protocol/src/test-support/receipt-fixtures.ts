@@ -10,13 +10,13 @@ import type { ErrorCode } from '../errors.js';
 import { addressFromPrivateKey } from '../eth.js';
 import { manifestCid } from '../manifest.js';
 import { createMemoryLog } from '../memory-log.js';
+import { hashChildren } from '../merkle.js';
 import { createEd25519Signer, generateNoteKey, parseVerifierKey, signNote } from '../note.js';
 import { BUNDLE_MEDIA_TYPE, type Bundle, type Receipt } from '../receipt.js';
 import type { InferenceRecord } from '../record.js';
 import { createTensor } from '../tensor.js';
 import { tensorsDigest } from '../tensor-encoding.js';
 import { tensorsToJson } from '../tensor-json.js';
-import { hashChildren } from '../merkle.js';
 import type { Trust, VerifyOptions } from '../verify.js';
 
 /** One fixture file. */
@@ -68,8 +68,12 @@ function record(i: number, node: string, overrides: Partial<InferenceRecord> = {
     mode: 'signed',
     model: MODEL,
     runtime: { id: 'onnxruntime-node', version: '1.30.0', profile: 'native' },
-    inputDigest: toHex(tensorsDigest(i === 2 ? input : { x: createTensor('float32', [1, 4], new Float32Array([i, i, i, i])) })),
-    outputDigest: toHex(tensorsDigest(i === 2 ? output : { logits: createTensor('float32', [1, 3], new Float32Array([i, 0, 0])) })),
+    inputDigest: toHex(
+      tensorsDigest(i === 2 ? input : { x: createTensor('float32', [1, 4], new Float32Array([i, i, i, i])) }),
+    ),
+    outputDigest: toHex(
+      tensorsDigest(i === 2 ? output : { logits: createTensor('float32', [1, 3], new Float32Array([i, 0, 0])) }),
+    ),
     paramsDigest: toHex(tensorsDigest({})),
     requestId: `req-${i}`,
     timestamp: 1_793_491_200_000 + i * 1000,
@@ -133,40 +137,69 @@ export function buildReceiptFixtures(): { trust: Trust; fixtures: ReceiptFixture
     output: tensorsToJson(output),
   };
   const fixtures: ReceiptFixture[] = [];
-  const add = (name: string, expect: ReceiptFixture['expect'], description: string, mutate: (b: Mutable<Bundle>, r: Mutable<Receipt>) => void, extra: Partial<ReceiptFixture> = {}) => {
+  const add = (
+    name: string,
+    expect: ReceiptFixture['expect'],
+    description: string,
+    mutate: (b: Mutable<Bundle>, r: Mutable<Receipt>) => void,
+    extra: Partial<ReceiptFixture> = {},
+  ) => {
     const b = clone(base);
     mutate(b, b.receipts[0] as Mutable<Receipt>);
     fixtures.push({ name, description, expect, bundle: b, ...extra });
   };
-  const flipHex = (h: string, at = 0) => `${h.slice(0, at)}${((Number.parseInt(h[at] as string, 16) ^ 1) & 15).toString(16)}${h.slice(at + 1)}`;
+  const flipHex = (h: string, at = 0) =>
+    `${h.slice(0, at)}${((Number.parseInt(h[at] as string, 16) ^ 1) & 15).toString(16)}${h.slice(at + 1)}`;
   const otherCheckpoint = (cp: typeof checkpoint5, change: Partial<typeof checkpoint5>) =>
     signCheckpoint({ ...cp, ...change }, signerA);
 
   // --- valid ---
   add('valid-receipt', 'ok', 'A valid single-receipt bundle with its input and output.', () => {});
-  add('valid-anchored', 'ok', 'Valid, with a consistency proof from the receipt checkpoint (size 5) to the anchored tree head (size 7).', (b) => {
-    b.consistency = [consistency as Mutable<typeof consistency>];
-  }, { trust: anchoredTrust, options: { requireAnchor: true } });
+  add(
+    'valid-anchored',
+    'ok',
+    'Valid, with a consistency proof from the receipt checkpoint (size 5) to the anchored tree head (size 7).',
+    (b) => {
+      b.consistency = [consistency as Mutable<typeof consistency>];
+    },
+    { trust: anchoredTrust, options: { requireAnchor: true } },
+  );
   add('valid-quorum', 'ok', 'Valid: two trusted nodes logged the identical result (quorum of two).', (b) => {
     b.receipts.push(clone(receiptB));
   });
-  add('valid-bundle-nodes', 'ok', 'Valid when the verifier opts in to the registry entries carried in the bundle.', () => {}, {
-    trust: { nodes: [], acceptBundleNodes: true },
-  });
+  add(
+    'valid-bundle-nodes',
+    'ok',
+    'Valid when the verifier opts in to the registry entries carried in the bundle.',
+    () => {},
+    {
+      trust: { nodes: [], acceptBundleNodes: true },
+    },
+  );
 
   // --- the record ---
-  add('record-output-digest', 'RECEIPT_INCLUSION_INVALID', 'record.outputDigest changed: the record is no longer the logged leaf.', (_b, r) => {
-    r.record.outputDigest = flipHex(r.record.outputDigest);
-  });
+  add(
+    'record-output-digest',
+    'RECEIPT_INCLUSION_INVALID',
+    'record.outputDigest changed: the record is no longer the logged leaf.',
+    (_b, r) => {
+      r.record.outputDigest = flipHex(r.record.outputDigest);
+    },
+  );
   add('record-model', 'RECEIPT_INCLUSION_INVALID', 'record.model replaced by another CID.', (_b, r) => {
     r.record.model = 'bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku';
   });
   add('record-timestamp', 'RECEIPT_INCLUSION_INVALID', 'record.timestamp moved by 1 ms.', (_b, r) => {
     r.record.timestamp += 1;
   });
-  add('record-node-other', 'RECEIPT_NODE_MISMATCH', 'record.node names trusted node B, but node A signed the checkpoint.', (_b, r) => {
-    r.record.node = ACCOUNT_B;
-  });
+  add(
+    'record-node-other',
+    'RECEIPT_NODE_MISMATCH',
+    'record.node names trusted node B, but node A signed the checkpoint.',
+    (_b, r) => {
+      r.record.node = ACCOUNT_B;
+    },
+  );
   add('record-node-unknown', 'RECEIPT_NODE_UNKNOWN', 'record.node names an account nobody trusts.', (_b, r) => {
     r.record.node = ACCOUNT_C;
   });
@@ -174,18 +207,28 @@ export function buildReceiptFixtures(): { trust: Trust; fixtures: ReceiptFixture
     r.record.inputDigest = r.record.inputDigest.toUpperCase();
   });
   // --- the index and the proof ---
-  add('leaf-index-changed', 'RECEIPT_INCLUSION_INVALID', 'leafIndex 2 → 3: the proof is for another position.', (_b, r) => {
-    r.leafIndex = 3;
-  });
+  add(
+    'leaf-index-changed',
+    'RECEIPT_INCLUSION_INVALID',
+    'leafIndex 2 → 3: the proof is for another position.',
+    (_b, r) => {
+      r.leafIndex = 3;
+    },
+  );
   add('leaf-index-beyond-size', 'RECEIPT_LEAF_INDEX_OUT_OF_RANGE', 'leafIndex 5 in a tree of size 5.', (_b, r) => {
     r.leafIndex = 5;
   });
   add('proof-hash-flipped', 'RECEIPT_INCLUSION_INVALID', 'One bit of inclusionProof[1] flipped.', (_b, r) => {
     r.inclusionProof[1] = flipHex(r.inclusionProof[1] as string, 5);
   });
-  add('proof-hash-dropped', 'MERKLE_PROOF_MALFORMED', 'The last inclusion proof hash removed (too short for the tree).', (_b, r) => {
-    r.inclusionProof.pop();
-  });
+  add(
+    'proof-hash-dropped',
+    'MERKLE_PROOF_MALFORMED',
+    'The last inclusion proof hash removed (too short for the tree).',
+    (_b, r) => {
+      r.inclusionProof.pop();
+    },
+  );
   add('proof-hash-extra', 'MERKLE_PROOF_MALFORMED', 'An extra hash appended to the inclusion proof.', (_b, r) => {
     r.inclusionProof.push(toHex(hashChildren(new Uint8Array(32), new Uint8Array(32))));
   });
@@ -208,46 +251,87 @@ export function buildReceiptFixtures(): { trust: Trust; fixtures: ReceiptFixture
       l[0] = `${l[0]}x`;
     });
   });
-  add('note-text-extension', 'NOTE_SIGNATURE_INVALID', 'An extension line added to the signed text, old signature kept.', (_b, r) => {
-    r.checkpoint = editText(r.checkpoint, (l) => {
-      l.push('extra');
-    });
-  });
+  add(
+    'note-text-extension',
+    'NOTE_SIGNATURE_INVALID',
+    'An extension line added to the signed text, old signature kept.',
+    (_b, r) => {
+      r.checkpoint = editText(r.checkpoint, (l) => {
+        l.push('extra');
+      });
+    },
+  );
   // --- the checkpoint, re-signed by the real key (a lying node) ---
-  add('checkpoint-size-resigned', 'RECEIPT_LEAF_INDEX_OUT_OF_RANGE', 'Node A signs a size-2 tree head that does not cover index 2.', (_b, r) => {
-    r.checkpoint = otherCheckpoint(checkpoint5, { size: 2 });
-  });
-  add('checkpoint-root-resigned', 'RECEIPT_INCLUSION_INVALID', 'Node A signs a different root for size 5 (a forked log).', (_b, r) => {
-    r.checkpoint = otherCheckpoint(checkpoint5, { rootHash: new Uint8Array(32).fill(7) });
-  });
-  add('checkpoint-origin-resigned', 'CHECKPOINT_ORIGIN_MISMATCH', "Node A's key signs a checkpoint whose origin is another log.", (_b, r) => {
-    r.checkpoint = resign(r.checkpoint, signerA, (l) => {
-      l[0] = ORIGIN_B;
-    });
-  });
-  add('checkpoint-malformed-resigned', 'CHECKPOINT_MALFORMED', 'Node A signs a body whose size line is not a decimal.', (_b, r) => {
-    r.checkpoint = resign(r.checkpoint, signerA, (l) => {
-      l[1] = '05';
-    });
-  });
+  add(
+    'checkpoint-size-resigned',
+    'RECEIPT_LEAF_INDEX_OUT_OF_RANGE',
+    'Node A signs a size-2 tree head that does not cover index 2.',
+    (_b, r) => {
+      r.checkpoint = otherCheckpoint(checkpoint5, { size: 2 });
+    },
+  );
+  add(
+    'checkpoint-root-resigned',
+    'RECEIPT_INCLUSION_INVALID',
+    'Node A signs a different root for size 5 (a forked log).',
+    (_b, r) => {
+      r.checkpoint = otherCheckpoint(checkpoint5, { rootHash: new Uint8Array(32).fill(7) });
+    },
+  );
+  add(
+    'checkpoint-origin-resigned',
+    'CHECKPOINT_ORIGIN_MISMATCH',
+    "Node A's key signs a checkpoint whose origin is another log.",
+    (_b, r) => {
+      r.checkpoint = resign(r.checkpoint, signerA, (l) => {
+        l[0] = ORIGIN_B;
+      });
+    },
+  );
+  add(
+    'checkpoint-malformed-resigned',
+    'CHECKPOINT_MALFORMED',
+    'Node A signs a body whose size line is not a decimal.',
+    (_b, r) => {
+      r.checkpoint = resign(r.checkpoint, signerA, (l) => {
+        l[1] = '05';
+      });
+    },
+  );
   // --- the signature and the key ---
-  add('signature-flipped', 'NOTE_SIGNATURE_INVALID', 'One character of the signature (after the key ID) changed.', (_b, r) => {
-    const i = r.checkpoint.length - 20;
-    const c = r.checkpoint[i] === 'A' ? 'B' : 'A';
-    r.checkpoint = `${r.checkpoint.slice(0, i)}${c}${r.checkpoint.slice(i + 1)}`;
-  });
-  add('signature-impostor-key', 'NOTE_UNKNOWN_KEY', "Re-signed by a key with node A's name but another key (so another key ID).", (_b, r) => {
-    r.checkpoint = resign(r.checkpoint, impostor);
-  });
+  add(
+    'signature-flipped',
+    'NOTE_SIGNATURE_INVALID',
+    'One character of the signature (after the key ID) changed.',
+    (_b, r) => {
+      const i = r.checkpoint.length - 20;
+      const c = r.checkpoint[i] === 'A' ? 'B' : 'A';
+      r.checkpoint = `${r.checkpoint.slice(0, i)}${c}${r.checkpoint.slice(i + 1)}`;
+    },
+  );
+  add(
+    'signature-impostor-key',
+    'NOTE_UNKNOWN_KEY',
+    "Re-signed by a key with node A's name but another key (so another key ID).",
+    (_b, r) => {
+      r.checkpoint = resign(r.checkpoint, impostor);
+    },
+  );
   add('signature-removed', 'NOTE_MALFORMED', 'The signature line removed.', (_b, r) => {
     r.checkpoint = `${r.checkpoint.slice(0, r.checkpoint.lastIndexOf('\n\n'))}\n`;
   });
   add('trust-wrong-key', 'NOTE_UNKNOWN_KEY', "The verifier's trusted key for node A is another key.", () => {}, {
     trust: { nodes: [{ address: ACCOUNT_A, logKey: KEY_IMPOSTOR }] },
   });
-  add('bundle-nodes-not-trusted', 'RECEIPT_NODE_UNKNOWN', 'Node entries carried in the bundle are not trusted unless the verifier opts in.', () => {}, {
-    trust: { nodes: [] },
-  });
+  add(
+    'bundle-nodes-not-trusted',
+    'RECEIPT_NODE_UNKNOWN',
+    'Node entries carried in the bundle are not trusted unless the verifier opts in.',
+    () => {},
+    {
+      trust: { nodes: [] },
+    },
+  );
   // --- the bundle ---
   add('bundle-output-tampered', 'RECEIPT_OUTPUT_DIGEST_MISMATCH', 'bundle.output changed after the fact.', (b) => {
     (b.output as { logits: { data: number[] } }).logits.data[0] = 9.5;
@@ -255,9 +339,15 @@ export function buildReceiptFixtures(): { trust: Trust; fixtures: ReceiptFixture
   add('bundle-input-tampered', 'RECEIPT_INPUT_DIGEST_MISMATCH', 'bundle.input changed after the fact.', (b) => {
     (b.input as { x: { data: number[] } }).x.data[3] = 0.3;
   });
-  add('expected-output-digest', 'RECEIPT_OUTPUT_DIGEST_MISMATCH', 'The caller expected another output digest than the record has.', () => {}, {
-    options: { outputDigest: '00'.repeat(32) },
-  });
+  add(
+    'expected-output-digest',
+    'RECEIPT_OUTPUT_DIGEST_MISMATCH',
+    'The caller expected another output digest than the record has.',
+    () => {},
+    {
+      options: { outputDigest: '00'.repeat(32) },
+    },
+  );
   add('bundle-media-type', 'BUNDLE_VERSION_UNSUPPORTED', 'An unknown bundle media type.', (b) => {
     (b as { mediaType: string }).mediaType = 'application/vnd.verity.bundle.v9+json';
   });
@@ -267,23 +357,51 @@ export function buildReceiptFixtures(): { trust: Trust; fixtures: ReceiptFixture
   add('bundle-unknown-field', 'BUNDLE_MALFORMED', 'An unknown top-level field.', (b) => {
     (b as Record<string, unknown>).extra = true;
   });
-  add('bundle-same-node-twice', 'BUNDLE_RECEIPTS_INCONSISTENT', 'The same receipt twice: one node cannot count twice.', (b) => {
-    b.receipts.push(clone(receipt));
-  });
-  add('bundle-quorum-disagrees', 'BUNDLE_RECEIPTS_INCONSISTENT', "Node B's receipt is for another output (index 0 of B's log).", (b) => {
-    b.receipts.push(clone(logB.receipt(0)));
-  });
-  add('consistency-proof-flipped', 'BUNDLE_CONSISTENCY_INVALID', 'One bit of the consistency proof to the anchor flipped.', (b) => {
-    const c = clone(consistency);
-    c.proof[0] = flipHex(c.proof[0] as string, 3);
-    b.consistency = [c];
-  }, { trust: anchoredTrust, options: { requireAnchor: true } });
-  add('anchor-missing', 'BUNDLE_ANCHOR_MISMATCH', 'The verifier requires an anchor link and the bundle has none.', () => {}, {
-    trust: anchoredTrust,
-    options: { requireAnchor: true },
-  });
-  add('anchor-forked', 'BUNDLE_ANCHOR_MISMATCH', 'The chain anchors another root at the same size (the node rewrote its log).', () => {}, {
-    trust: { ...trust, anchors: [{ node: ACCOUNT_A, size: 5, rootHash: '07'.repeat(32) }] },
-  });
+  add(
+    'bundle-same-node-twice',
+    'BUNDLE_RECEIPTS_INCONSISTENT',
+    'The same receipt twice: one node cannot count twice.',
+    (b) => {
+      b.receipts.push(clone(receipt));
+    },
+  );
+  add(
+    'bundle-quorum-disagrees',
+    'BUNDLE_RECEIPTS_INCONSISTENT',
+    "Node B's receipt is for another output (index 0 of B's log).",
+    (b) => {
+      b.receipts.push(clone(logB.receipt(0)));
+    },
+  );
+  add(
+    'consistency-proof-flipped',
+    'BUNDLE_CONSISTENCY_INVALID',
+    'One bit of the consistency proof to the anchor flipped.',
+    (b) => {
+      const c = clone(consistency);
+      c.proof[0] = flipHex(c.proof[0] as string, 3);
+      b.consistency = [c];
+    },
+    { trust: anchoredTrust, options: { requireAnchor: true } },
+  );
+  add(
+    'anchor-missing',
+    'BUNDLE_ANCHOR_MISMATCH',
+    'The verifier requires an anchor link and the bundle has none.',
+    () => {},
+    {
+      trust: anchoredTrust,
+      options: { requireAnchor: true },
+    },
+  );
+  add(
+    'anchor-forked',
+    'BUNDLE_ANCHOR_MISMATCH',
+    'The chain anchors another root at the same size (the node rewrote its log).',
+    () => {},
+    {
+      trust: { ...trust, anchors: [{ node: ACCOUNT_A, size: 5, rootHash: '07'.repeat(32) }] },
+    },
+  );
   return { trust, fixtures };
 }
