@@ -1,0 +1,194 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { fromHex, toHex } from './bytes.js';
+import { isVerityError } from './errors.js';
+import {
+  decodeRecord,
+  encodeRecord,
+  type InferenceRecord,
+  parseRecord,
+  RECORD_KINDS,
+  RECORD_MODES,
+  recordLeafHash,
+} from './record.js';
+
+const RECORD: InferenceRecord = {
+  version: 1,
+  kind: 'onnx',
+  mode: 'signed',
+  model: 'bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku',
+  runtime: { id: 'onnxruntime-node', version: '1.30.0', profile: 'native' },
+  inputDigest: 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855',
+  outputDigest: '11'.repeat(32),
+  paramsDigest: '22'.repeat(32),
+  requestId: 'req-1',
+  clientNonce: 'cafe',
+  timestamp: 1_793_491_200_000,
+  node: '0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed', // the EIP-55 example address
+};
+
+// Assembled by hand from docs/protocol.md §5.2, field by field; the leaf hash was computed with
+// `echo -n 00<hex> | xxd -r -p | sha256sum`.
+const RECORD_HEX = [
+  '56524543', // "VREC"
+  '01', // version 1
+  '00', // kind onnx
+  '00', // mode signed
+  '000001a19467e800', // timestamp 1793491200000 ms, u64 big-endian
+  '5aaeb6053f3e94c9b9a09f33669435e7ef1beaed', // node, 20 bytes
+  'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855', // inputDigest
+  '11'.repeat(32), // outputDigest
+  '22'.repeat(32), // paramsDigest
+  '05',
+  '7265712d31', // requestId "req-1"
+  '24',
+  '01551220e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855', // model: CIDv1 raw sha2-256
+  '10',
+  '6f6e6e7872756e74696d652d6e6f6465', // runtime.id "onnxruntime-node"
+  '06',
+  '312e33302e30', // runtime.version "1.30.0"
+  '06',
+  '6e6174697665', // runtime.profile "native"
+  '02',
+  'cafe', // clientNonce
+].join('');
+const LEAF_HASH = '9d7a6a416ea51cbcbff57da4b3ac1326217961d3016b648bf03b8db29be94b31';
+
+const codeOf = (fn: () => unknown): string | undefined => {
+  try {
+    fn();
+    return undefined;
+  } catch (e) {
+    if (!isVerityError(e)) throw e;
+    return e.code;
+  }
+};
+
+describe('record encoding', () => {
+  it('matches the hand-assembled vector and its leaf hash', () => {
+    expect(toHex(encodeRecord(RECORD))).toBe(RECORD_HEX);
+    expect(toHex(recordLeafHash(RECORD))).toBe(LEAF_HASH);
+    expect(decodeRecord(fromHex(RECORD_HEX))).toEqual(RECORD);
+  });
+  it('marks an absent clientNonce with length 0', () => {
+    const { clientNonce: _, ...noNonce } = RECORD;
+    const bytes = encodeRecord(noNonce);
+    expect(toHex(bytes.subarray(-1))).toBe('00');
+    expect(decodeRecord(bytes)).toEqual(noNonce);
+  });
+  it('accepts a lower-case node address and returns it in EIP-55 form', () => {
+    expect(parseRecord({ ...RECORD, node: RECORD.node.toLowerCase() }).node).toBe(RECORD.node);
+  });
+  it('rejects invalid fields with RECORD_INVALID and the field name', () => {
+    const bad: [string, unknown][] = [
+      ['version', 2],
+      ['kind', 'gpt'],
+      ['mode', 'trusted'],
+      ['model', 'QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG'],
+      ['model', 'BAFKREIHDWDCEFGH4DQKJV67UZCMW7OJEE6XEDZDETOJUZJEVTENXQUVYKU'],
+      ['inputDigest', 'E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855'],
+      ['outputDigest', '11'],
+      ['requestId', 'has space'],
+      ['requestId', ''],
+      ['clientNonce', 'abc'],
+      ['timestamp', -1],
+      ['timestamp', 1.5],
+      ['node', '0x5AAeb6053F3E94C9b9A09f33669435E7Ef1BeAed'],
+      ['extra', 1],
+    ];
+    for (const [field, value] of bad) {
+      let details: unknown;
+      try {
+        parseRecord({ ...RECORD, [field]: value });
+      } catch (e) {
+        expect(isVerityError(e, 'RECORD_INVALID'), `${field}=${String(value)}`).toBe(true);
+        details = (e as { details: { field: string } }).details.field;
+      }
+      expect(details, `${field}=${String(value)}`).toBe(field);
+    }
+    expect(codeOf(() => parseRecord({ ...RECORD, runtime: { ...RECORD.runtime, id: 'a b' } }))).toBe('RECORD_INVALID');
+  });
+  it('rejects non-canonical and truncated bytes with RECORD_ENCODING_INVALID', () => {
+    const bytes = fromHex(RECORD_HEX);
+    const cases: [string, Uint8Array][] = [
+      ['truncated', bytes.subarray(0, bytes.length - 1)],
+      ['trailing byte', new Uint8Array([...bytes, 0])],
+      ['bad magic', Uint8Array.from(bytes, (b, i) => (i === 0 ? 0x57 : b))],
+      ['version 2', Uint8Array.from(bytes, (b, i) => (i === 4 ? 2 : b))],
+      ['unknown kind', Uint8Array.from(bytes, (b, i) => (i === 5 ? 9 : b))],
+      ['unknown mode', Uint8Array.from(bytes, (b, i) => (i === 6 ? 9 : b))],
+      ['empty', new Uint8Array(0)],
+    ];
+    for (const [what, b] of cases)
+      expect(
+        codeOf(() => decodeRecord(b)),
+        what,
+      ).toBe('RECORD_ENCODING_INVALID');
+  });
+});
+
+const hex32 = fc.uint8Array({ minLength: 32, maxLength: 32 }).map(toHex);
+const ascii = (max: number) => fc.stringMatching(new RegExp(`^[\\x21-\\x7e]{1,${max}}$`));
+const recordArb: fc.Arbitrary<InferenceRecord> = fc
+  .record({
+    kind: fc.constantFrom(...RECORD_KINDS),
+    mode: fc.constantFrom(...RECORD_MODES),
+    model: fc.constant(RECORD.model),
+    runtime: fc.record({ id: ascii(64), version: ascii(64), profile: ascii(32) }),
+    inputDigest: hex32,
+    outputDigest: hex32,
+    paramsDigest: hex32,
+    requestId: fc.stringMatching(/^[A-Za-z0-9._:-]{1,64}$/),
+    nonce: fc.option(fc.uint8Array({ minLength: 1, maxLength: 64 }).map(toHex), { nil: undefined }),
+    timestamp: fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }),
+    node: fc.uint8Array({ minLength: 20, maxLength: 20 }).map((b) => `0x${toHex(b)}`),
+  })
+  .map(({ nonce, ...r }) => parseRecord({ version: 1, ...r, ...(nonce === undefined ? {} : { clientNonce: nonce }) }));
+
+describe('record properties', () => {
+  it('decode(encode(r)) = r and encode(decode(b)) = b', () => {
+    fc.assert(
+      fc.property(recordArb, (r) => {
+        const bytes = encodeRecord(r);
+        const back = decodeRecord(bytes);
+        expect(back).toEqual(r);
+        expect(encodeRecord(back)).toEqual(bytes);
+      }),
+    );
+  });
+  it('any single-byte change of an encoding is rejected or decodes to a different record', () => {
+    fc.assert(
+      fc.property(recordArb, fc.nat(), fc.integer({ min: 1, max: 255 }), (r, at, x) => {
+        const bytes = encodeRecord(r);
+        const i = at % bytes.length;
+        const changed = bytes.slice();
+        changed[i] = (changed[i] as number) ^ x;
+        try {
+          expect(decodeRecord(changed)).not.toEqual(r);
+        } catch (e) {
+          expect(isVerityError(e, 'RECORD_ENCODING_INVALID')).toBe(true);
+        }
+      }),
+    );
+  });
+  it('garbage never raises anything but a typed error', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 400 }), (b) => {
+        try {
+          decodeRecord(b);
+        } catch (e) {
+          expect(isVerityError(e, 'RECORD_ENCODING_INVALID')).toBe(true);
+        }
+      }),
+    );
+    fc.assert(
+      fc.property(fc.anything(), (v) => {
+        try {
+          parseRecord(v);
+        } catch (e) {
+          expect(isVerityError(e, 'RECORD_INVALID')).toBe(true);
+        }
+      }),
+    );
+  });
+});
