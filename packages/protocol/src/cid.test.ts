@@ -386,6 +386,14 @@ describe('UnixFS file CID (kubo `ipfs add --cid-version 1 --raw-leaves --chunker
     expectCode(() => createUnixfsHasher().update('text' as unknown as Uint8Array), 'INVALID_ARGUMENT');
     expectCode(() => createUnixfsHasher({ maxLinks: 1 }), 'INVALID_ARGUMENT');
     expectCode(() => createUnixfsHasher({ chunkSize: 0 }), 'INVALID_ARGUMENT');
+    const failing = createUnixfsHasher({
+      chunkSize: 4,
+      onBlock: () => {
+        throw new Error('disk full');
+      },
+    });
+    expect(() => failing.update(new Uint8Array(4))).toThrow('disk full');
+    expectCode(() => failing.update(new Uint8Array(1)), 'INVALID_ARGUMENT'); // unusable afterwards
     await expect(unixfsCidOf(42 as unknown as Uint8Array)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
     await expect(unixfsCidOf(['x'] as unknown as Uint8Array[])).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
   });

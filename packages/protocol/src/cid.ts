@@ -311,7 +311,8 @@ export function isCid(value: unknown): value is string {
 
 /**
  * Whether `bytes` is the block that `cid` names: what a node checks for every block it fetches
- * from a peer before storing or serving it (DESIGN.md §2.1).
+ * from a peer before storing or serving it (DESIGN.md §2.1). CID text that {@link parseCid}
+ * refuses throws `CID_INVALID`.
  *
  * @example
  * ```ts
@@ -353,7 +354,8 @@ export interface UnixfsDigest {
 export interface UnixfsHasherOptions {
   /**
    * Called synchronously with every block, in an order where children always come before their
-   * parent and the root comes last; a store can write them while the file is being hashed.
+   * parent and the root comes last; a store can write them while the file is being hashed. An
+   * exception it throws comes out of `update` / `digest`, and the hasher is then unusable.
    */
   onBlock?: (block: UnixfsBlock) => void;
   /**
@@ -470,7 +472,14 @@ export function createUnixfsHasher(options: UnixfsHasherOptions = {}): UnixfsHas
   function emit(codec: CidCodec, bytes: Uint8Array): Uint8Array {
     const cid = cidToBytes(cidForBytes(codec, bytes));
     blockCount++;
-    onBlock?.({ cid: `b${toBase32(cid)}`, bytes });
+    if (onBlock !== undefined) {
+      try {
+        onBlock({ cid: `b${toBase32(cid)}`, bytes });
+      } catch (e) {
+        done = true; // a block went missing from the store: no partial result may follow
+        throw e;
+      }
+    }
     return cid;
   }
 

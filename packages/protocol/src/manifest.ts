@@ -115,7 +115,7 @@ function object(value: unknown, path: string, required: readonly string[], optio
     if (!required.includes(key) && !optional.includes(key))
       invalid(`${path}/${pointer(key)}`, `unknown field "${key}"`);
   }
-  for (const key of required) if (!(key in value)) invalid(`${path}/${key}`, `missing field "${key}"`);
+  for (const key of required) if (!Object.hasOwn(value, key)) invalid(`${path}/${key}`, `missing field "${key}"`);
   return value;
 }
 
@@ -288,9 +288,10 @@ export function parseManifest(json: unknown): Manifest {
     publisher,
     createdAt: timestamp(o.createdAt, '/createdAt'),
   };
-  if ('license' in o) manifest.license = text(o.license, '/license', MANIFEST_LIMITS.license);
-  if ('description' in o) manifest.description = text(o.description, '/description', MANIFEST_LIMITS.description, true);
-  if ('metadata' in o) {
+  if (Object.hasOwn(o, 'license')) manifest.license = text(o.license, '/license', MANIFEST_LIMITS.license);
+  if (Object.hasOwn(o, 'description'))
+    manifest.description = text(o.description, '/description', MANIFEST_LIMITS.description, true);
+  if (Object.hasOwn(o, 'metadata')) {
     if (!isPlainObject(o.metadata)) return invalid('/metadata', 'expected an object of strings');
     const entries = Object.entries(o.metadata);
     if (entries.length > MANIFEST_LIMITS.metadataEntries) invalid('/metadata', 'too many entries');
