@@ -46,14 +46,25 @@ function secretKey(privateKey: Uint8Array | string): Uint8Array {
  * The EIP-55 form of a 20-byte address: hex digit i is upper case when nibble i of
  * Keccak-256(lower-case hex, as ASCII) is 8 or more (EIP-55 "Specification").
  */
+/**
+ * Recently checksummed addresses. A verifier sees the same few node addresses over and over, and
+ * the Keccak-256 behind each checksum is the most expensive step of parsing a record.
+ */
+const checksumCache = new Map<string, string>();
+const CHECKSUM_CACHE_SIZE = 1024;
+
 function checksum(address: Uint8Array): string {
   const lower = toHex(address);
+  const cached = checksumCache.get(lower);
+  if (cached !== undefined) return cached;
   const hash = toHex(keccak256(utf8(lower)));
   let out = '0x';
   for (let i = 0; i < 40; i++) {
     const c = lower[i] as string;
     out += Number.parseInt(hash[i] as string, 16) >= 8 ? c.toUpperCase() : c;
   }
+  if (checksumCache.size >= CHECKSUM_CACHE_SIZE) checksumCache.delete(checksumCache.keys().next().value as string);
+  checksumCache.set(lower, out);
   return out;
 }
 
