@@ -46,7 +46,7 @@ main(process.argv.slice(2)).then(
   (error: unknown) => {
     // A user mistake gets a one-line message, never a stack trace.
     if (error instanceof UsageError) {
-      process.stderr.write(`verity: ${error.message}\n\n${HELP}`);
+      process.stderr.write(`verity: ${error.message}\n${error.showHelp ? `\n${HELP}` : ''}`);
       process.exitCode = 2;
     } else if (isVerityError(error)) {
       process.stderr.write(`verity: ${error.code}: ${error.message}\n`);

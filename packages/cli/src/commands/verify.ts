@@ -29,7 +29,7 @@ export async function runVerify(args: string[]): Promise<number> {
   try {
     text = await readFile(file, 'utf8');
   } catch (e) {
-    throw new UsageError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+    throw new UsageError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, { showHelp: false });
   }
   let value: unknown;
   try {
