@@ -1,4 +1,4 @@
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -21,7 +21,7 @@ import {
   utf8,
   verifyBundle,
 } from '@verity/protocol';
-import { parseFlags } from '../usage.js';
+import { parseFlags, UsageError } from '../usage.js';
 
 // A small linear classifier over the four Iris measurements (sepal length/width, petal
 // length/width → setosa, versicolor, virginica): fixed weights, evaluated in float32.
@@ -118,6 +118,13 @@ export async function runDemo(args: string[]): Promise<number> {
     output: tensorsToJson(run.output),
   };
   const dir = values.out ?? (await mkdtemp(join(tmpdir(), 'verity-demo-')));
+  try {
+    await mkdir(dir, { recursive: true });
+  } catch (e) {
+    throw new UsageError(`cannot create ${dir}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, {
+      showHelp: false,
+    });
+  }
   const bundlePath = join(dir, 'bundle.json');
   await writeFile(bundlePath, `${JSON.stringify(bundle, null, 2)}\n`);
   await writeFile(join(dir, 'manifest.json'), `${JSON.stringify(signed, null, 2)}\n`);
@@ -146,9 +153,7 @@ export async function runDemo(args: string[]): Promise<number> {
       `${JSON.stringify({ model, node: account, logKey: verifierKey, bundle: bundlePath, outcomes })}\n`,
     );
   } else {
-    say(
-      `\nTry it yourself:\n  node packages/cli/dist/main.js verify ${bundlePath} --node ${account} --key ${verifierKey}`,
-    );
+    say(`\nTry it yourself:\n  npm run verity -- verify ${bundlePath} --node ${account} --key ${verifierKey}`);
   }
   return outcomes['bundle as received'] === 'ok' ? 0 : 1;
 }
