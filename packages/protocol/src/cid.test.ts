@@ -28,17 +28,7 @@ import {
 import { isVerityError } from './errors.js';
 import { sha256 } from './hash.js';
 import { deterministicBytes, deterministicPieces } from './test-support/deterministic-bytes.js';
-
-function expectCode(fn: () => unknown, code: string): void {
-  try {
-    fn();
-  } catch (e) {
-    expect(isVerityError(e)).toBe(true);
-    expect((e as { code: string }).code).toBe(code);
-    return;
-  }
-  throw new Error(`expected ${code}`);
-}
+import { expectCode } from './test-support/errors.js';
 
 describe('unsigned varint', () => {
   // Examples of https://github.com/multiformats/unsigned-varint (README, "Examples").

@@ -14,16 +14,7 @@ import {
   recoverPersonalSigner,
   toChecksumAddress,
 } from './eth.js';
-
-function expectCode(fn: () => unknown, code: string): void {
-  try {
-    fn();
-  } catch (e) {
-    expect(isVerityError(e, code as never)).toBe(true);
-    return;
-  }
-  throw new Error(`expected ${code}`);
-}
+import { expectCode } from './test-support/errors.js';
 
 const N = secp256k1.Point.Fn.ORDER;
 

@@ -17,6 +17,7 @@ import {
   verifySignedManifest,
 } from './manifest.js';
 import { MAX_TENSOR_RANK } from './tensor.js';
+import { expectCode } from './test-support/errors.js';
 
 // The web3.js docs key (see eth.test.ts) and a second key, for "someone else".
 const KEY = '0x4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318';
@@ -62,16 +63,6 @@ function expectInvalid(value: unknown, path: string): void {
     return;
   }
   throw new Error(`expected MANIFEST_INVALID at ${path}`);
-}
-
-function expectCode(fn: () => unknown, code: string): void {
-  try {
-    fn();
-  } catch (e) {
-    expect(isVerityError(e, code as never)).toBe(true);
-    return;
-  }
-  throw new Error(`expected ${code}`);
 }
 
 /** Reverses the member order of every object, deep. */

@@ -10,6 +10,7 @@ import {
   verifyConsistency,
   verifyInclusion,
 } from './merkle.js';
+import { codeOf } from './test-support/errors.js';
 
 // Vectors of independent provenance: the RFC 6962 test data used by Certificate Transparency and
 // kept in github.com/transparency-dev/merkle (proof/verify_test.go: `leaves`, `roots`,
@@ -97,16 +98,6 @@ const CONSISTENCY: { size1: number; size2: number; proof: string[] }[] = [
 
 const tree = createMemoryTree(LEAVES.map((l) => hashLeaf(fromHex(l))));
 const root = (size: number) => fromHex(ROOTS[size - 1] as string);
-const code = (fn: () => unknown): string | undefined => {
-  try {
-    fn();
-    return undefined;
-  } catch (e) {
-    if (!isVerityError(e)) throw e;
-    return e.code;
-  }
-};
-
 describe('RFC 6962 tree heads', () => {
   it('empty tree is SHA-256("")', () => {
     expect(toHex(EMPTY_ROOT)).toBe('e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855');
@@ -150,11 +141,11 @@ describe('inclusion proofs', () => {
     }
     for (const [what, fn] of wrongs) {
       expect(['INCLUSION_PROOF_INVALID', 'MERKLE_PROOF_MALFORMED', 'MERKLE_INDEX_OUT_OF_RANGE'], what).toContain(
-        code(fn),
+        codeOf(fn),
       );
     }
-    expect(code(() => verifyInclusion(leaf, 8, 8, proof, r))).toBe('MERKLE_INDEX_OUT_OF_RANGE');
-    expect(code(() => verifyInclusion(leaf, v.index, v.size, proof, EMPTY_ROOT))).toBe('INCLUSION_PROOF_INVALID');
+    expect(codeOf(() => verifyInclusion(leaf, 8, 8, proof, r))).toBe('MERKLE_INDEX_OUT_OF_RANGE');
+    expect(codeOf(() => verifyInclusion(leaf, v.index, v.size, proof, EMPTY_ROOT))).toBe('INCLUSION_PROOF_INVALID');
   });
 });
 
@@ -168,13 +159,13 @@ describe('consistency proofs', () => {
   it('accepts the trivially consistent cases and rejects the impossible ones (Go tlog semantics)', () => {
     const a = root(1);
     const b = root(2);
-    expect(code(() => verifyConsistency(0, 0, [], a, a))).toBeUndefined();
-    expect(code(() => verifyConsistency(0, 1, [], a, b))).toBeUndefined();
-    expect(code(() => verifyConsistency(1, 1, [], b, b))).toBeUndefined();
-    expect(code(() => verifyConsistency(1, 1, [], a, b))).toBe('CONSISTENCY_PROOF_INVALID');
-    expect(code(() => verifyConsistency(2, 1, [], a, b))).toBe('CONSISTENCY_PROOF_INVALID');
-    expect(code(() => verifyConsistency(1, 2, [], a, b))).toBe('MERKLE_PROOF_MALFORMED');
-    expect(code(() => verifyConsistency(1, 1, [EMPTY_ROOT], a, a))).toBe('MERKLE_PROOF_MALFORMED');
+    expect(codeOf(() => verifyConsistency(0, 0, [], a, a))).toBeUndefined();
+    expect(codeOf(() => verifyConsistency(0, 1, [], a, b))).toBeUndefined();
+    expect(codeOf(() => verifyConsistency(1, 1, [], b, b))).toBeUndefined();
+    expect(codeOf(() => verifyConsistency(1, 1, [], a, b))).toBe('CONSISTENCY_PROOF_INVALID');
+    expect(codeOf(() => verifyConsistency(2, 1, [], a, b))).toBe('CONSISTENCY_PROOF_INVALID');
+    expect(codeOf(() => verifyConsistency(1, 2, [], a, b))).toBe('MERKLE_PROOF_MALFORMED');
+    expect(codeOf(() => verifyConsistency(1, 1, [EMPTY_ROOT], a, a))).toBe('MERKLE_PROOF_MALFORMED');
   });
   it('rejects each corruption of a valid proof', () => {
     const v = CONSISTENCY[2]!;
@@ -197,7 +188,7 @@ describe('consistency proofs', () => {
       wrongs.push([`bit flip in proof[${i}]`, () => verifyConsistency(v.size1, v.size2, bad, r1, r2)]);
     }
     for (const [what, fn] of wrongs) {
-      expect(['CONSISTENCY_PROOF_INVALID', 'MERKLE_PROOF_MALFORMED'], what).toContain(code(fn));
+      expect(['CONSISTENCY_PROOF_INVALID', 'MERKLE_PROOF_MALFORMED'], what).toContain(codeOf(fn));
     }
   });
 });
@@ -256,6 +247,6 @@ describe('properties', () => {
     const size = 2 ** 40 + 3;
     const index = 2 ** 40 + 2;
     const proof = [EMPTY_ROOT, EMPTY_ROOT];
-    expect(code(() => verifyInclusion(EMPTY_ROOT, index, size, proof, EMPTY_ROOT))).toBe('INCLUSION_PROOF_INVALID');
+    expect(codeOf(() => verifyInclusion(EMPTY_ROOT, index, size, proof, EMPTY_ROOT))).toBe('INCLUSION_PROOF_INVALID');
   });
 });

@@ -14,6 +14,7 @@ import {
   parseVerifierKey,
   signNote,
 } from './note.js';
+import { codeOf } from './test-support/errors.js';
 
 // Vectors of independent provenance: golang.org/x/mod/sumdb/note, note_test.go (TestNewVerifier,
 // TestSign, TestOpen). Go's signer and Verity's must agree byte for byte (Ed25519 is deterministic).
@@ -25,16 +26,6 @@ const PETER_SIG =
   '\u2014 PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n';
 const ENOCH_SIG =
   '\u2014 EnochRoot rwz+eBzmZa0SO3NbfRGzPCpDckykFXSdeX+MNtCOXm2/5n2tiOHp+vAF1aGrQ5ovTG01oOTGwnWLox33WWd1RvMc+QQ=\n';
-
-const codeOf = (fn: () => unknown): string | undefined => {
-  try {
-    fn();
-    return undefined;
-  } catch (e) {
-    if (!isVerityError(e)) throw e;
-    return e.code;
-  }
-};
 
 describe('signed-note keys (Go sumdb/note vectors)', () => {
   it('parses the reference verifier key and signer key', () => {

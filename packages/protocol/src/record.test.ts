@@ -11,6 +11,7 @@ import {
   RECORD_MODES,
   recordLeafHash,
 } from './record.js';
+import { codeOf } from './test-support/errors.js';
 
 const RECORD: InferenceRecord = {
   version: 1,
@@ -53,16 +54,6 @@ const RECORD_HEX = [
   'cafe', // clientNonce
 ].join('');
 const LEAF_HASH = '9d7a6a416ea51cbcbff57da4b3ac1326217961d3016b648bf03b8db29be94b31';
-
-const codeOf = (fn: () => unknown): string | undefined => {
-  try {
-    fn();
-    return undefined;
-  } catch (e) {
-    if (!isVerityError(e)) throw e;
-    return e.code;
-  }
-};
 
 describe('record encoding', () => {
   it('matches the hand-assembled vector and its leaf hash', () => {

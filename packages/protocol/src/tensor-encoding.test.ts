@@ -13,6 +13,7 @@ import {
   TENSOR_ENCODING_MAGIC,
   tensorsDigest,
 } from './tensor-encoding.js';
+import { expectCode } from './test-support/errors.js';
 import {
   expectSameTensors,
   mapOf,
@@ -23,9 +24,6 @@ import {
 } from './test-support/tensors.js';
 
 const V1 = TENSOR_VECTORS.find((v) => v.id === 'V1') as TensorVector;
-
-const expectCode = (fn: () => unknown, code: string) =>
-  expect(fn).toThrowError(expect.objectContaining({ name: 'VerityError', code }));
 
 describe('canonical tensor encoding: hand-assembled vectors (docs/drafts/tensors.md §4)', () => {
   for (const v of TENSOR_VECTORS) {

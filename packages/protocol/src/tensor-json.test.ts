@@ -6,6 +6,7 @@ import { createTensor, DTYPES, type Tensor } from './tensor.js';
 import { encodeTensors } from './tensor-encoding.js';
 import { tensorFromJson, tensorsFromJson, tensorsToJson, tensorToJson } from './tensor-json.js';
 import type { TensorSignature } from './tensor-signature.js';
+import { expectCode } from './test-support/errors.js';
 import {
   expectSameTensors,
   TENSOR_VECTORS,
@@ -13,9 +14,6 @@ import {
   tensorArb,
   tensorMapArb,
 } from './test-support/tensors.js';
-
-const expectCode = (fn: () => unknown, code: string) =>
-  expect(fn).toThrowError(expect.objectContaining({ name: 'VerityError', code }));
 
 /** Parses one full-form tensor named "x" from JSON text. */
 const one = (text: string): Tensor => tensorsFromJson(JSON.parse(`{"x":${text}}`)).x as Tensor;

@@ -12,10 +12,8 @@ import {
   type Tensor,
   tensorElementCount,
 } from './tensor.js';
+import { expectCode } from './test-support/errors.js';
 import { tensorArb } from './test-support/tensors.js';
-
-const expectCode = (fn: () => unknown, code: string) =>
-  expect(fn).toThrowError(expect.objectContaining({ name: 'VerityError', code }));
 
 describe('dtypes', () => {
   it('codes are the ONNX TensorProto.DataType numbers (onnx/onnx.proto)', () => {
