@@ -50,12 +50,15 @@ export {
   isAddress,
   keccak256,
   parseAddress,
+  personalMessageHash,
   personalSign,
   recoverPersonalSigner,
   toChecksumAddress,
 } from './eth.js';
 export { createSha256, type Sha256Stream, sha256 } from './hash.js';
 export {
+  MANIFEST_LIMITS,
+  MANIFEST_SCHEMA,
   type Manifest,
   type ManifestArtifact,
   type ManifestFormat,
