@@ -8,7 +8,14 @@ const utf8Encoder = new TextEncoder();
 // ignoreBOM: a leading U+FEFF is content, not a marker to drop (round trips must be exact).
 const utf8Decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
-/** Lower-case hex of `bytes`, no prefix. */
+/**
+ * Lower-case hex of `bytes`, no prefix.
+ *
+ * @example
+ * ```ts
+ * toHex(new Uint8Array([0, 171])) // '00ab'
+ * ```
+ */
 export function toHex(bytes: Uint8Array): string {
   let out = '';
   for (let i = 0; i < bytes.length; i++) {
@@ -24,7 +31,14 @@ for (let i = 0; i < 16; i++) {
   HEX_VALUE['0123456789ABCDEF'.charCodeAt(i)] = i;
 }
 
-/** Parses hex (optional `0x`, either case). Throws `ENCODING_INVALID` on anything else. */
+/**
+ * Parses hex (optional `0x`, either case). Throws `ENCODING_INVALID` on anything else.
+ *
+ * @example
+ * ```ts
+ * fromHex('0x00ab') // Uint8Array [0, 171]
+ * ```
+ */
 export function fromHex(hex: string): Uint8Array {
   const start = hex.startsWith('0x') || hex.startsWith('0X') ? 2 : 0;
   if ((hex.length - start) % 2 !== 0) fail('ENCODING_INVALID', 'invalid hex string');
@@ -44,7 +58,14 @@ const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
 const B64_INDEX = new Int16Array(128).fill(-1);
 for (let i = 0; i < B64.length; i++) B64_INDEX[B64.charCodeAt(i)] = i;
 
-/** Standard base64 with padding (RFC 4648 §4), as used by signed notes and checkpoints. */
+/**
+ * Standard base64 with padding (RFC 4648 §4), as used by signed notes and checkpoints.
+ *
+ * @example
+ * ```ts
+ * toBase64(utf8('foo')) // 'Zm9v'
+ * ```
+ */
 export function toBase64(bytes: Uint8Array): string {
   let out = '';
   let i = 0;
@@ -66,6 +87,11 @@ export function toBase64(bytes: Uint8Array): string {
 /**
  * Strict standard base64 decoding (RFC 4648 §4): padding required, no whitespace, and non-zero
  * trailing bits rejected, so every byte string has exactly one accepted text form.
+ *
+ * @example
+ * ```ts
+ * fromBase64('Zm9v') // bytes of 'foo'; fromBase64('Zh==') throws ENCODING_INVALID
+ * ```
  */
 export function fromBase64(text: string): Uint8Array {
   if (text.length % 4 !== 0) fail('ENCODING_INVALID', 'invalid base64: length is not a multiple of 4');
@@ -94,12 +120,26 @@ export function fromBase64(text: string): Uint8Array {
   return out;
 }
 
-/** UTF-8 encoding of a string. */
+/**
+ * UTF-8 encoding of a string.
+ *
+ * @example
+ * ```ts
+ * utf8('é') // Uint8Array [0xc3, 0xa9]
+ * ```
+ */
 export function utf8(text: string): Uint8Array {
   return utf8Encoder.encode(text);
 }
 
-/** Strict UTF-8 decoding; invalid sequences throw `ENCODING_INVALID`. */
+/**
+ * Strict UTF-8 decoding; invalid sequences throw `ENCODING_INVALID`.
+ *
+ * @example
+ * ```ts
+ * fromUtf8(new Uint8Array([0xc3, 0xa9])) // 'é'
+ * ```
+ */
 export function fromUtf8(bytes: Uint8Array): string {
   try {
     return utf8Decoder.decode(bytes);
@@ -108,7 +148,14 @@ export function fromUtf8(bytes: Uint8Array): string {
   }
 }
 
-/** Concatenates byte arrays. */
+/**
+ * Concatenates byte arrays.
+ *
+ * @example
+ * ```ts
+ * concatBytes(new Uint8Array([0]), leaf) // 0x00 ‖ leaf
+ * ```
+ */
 export function concatBytes(...parts: Uint8Array[]): Uint8Array {
   let n = 0;
   for (const p of parts) n += p.length;
@@ -121,7 +168,14 @@ export function concatBytes(...parts: Uint8Array[]): Uint8Array {
   return out;
 }
 
-/** Byte-wise equality (not constant time; only public data is compared in Verity). */
+/**
+ * Byte-wise equality (not constant time; only public data is compared in Verity).
+ *
+ * @example
+ * ```ts
+ * equalBytes(computedRoot, checkpoint.rootHash)
+ * ```
+ */
 export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;

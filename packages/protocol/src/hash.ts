@@ -4,7 +4,14 @@
  */
 import { sha256 as nobleSha256 } from '@noble/hashes/sha2.js';
 
-/** SHA-256 of `data`. */
+/**
+ * SHA-256 of `data`.
+ *
+ * @example
+ * ```ts
+ * toHex(sha256(new Uint8Array())) // 'e3b0c442…b855'
+ * ```
+ */
 export function sha256(data: Uint8Array): Uint8Array {
   return nobleSha256(data);
 }
@@ -15,7 +22,14 @@ export interface Sha256Stream {
   digest(): Uint8Array;
 }
 
-/** Starts an incremental SHA-256. */
+/**
+ * Starts an incremental SHA-256.
+ *
+ * @example
+ * ```ts
+ * const h = createSha256(); for await (const c of chunks) h.update(c); const digest = h.digest();
+ * ```
+ */
 export function createSha256(): Sha256Stream {
   return nobleSha256.create();
 }

@@ -166,14 +166,28 @@ export function createEd25519Signer(name: string, seed: Uint8Array): NoteSigner 
   return { name, keyId: noteKeyId(name, publicKey), sign: (message) => ed25519.sign(message, seed) };
 }
 
-/** The C2SP verifier key string for an Ed25519 public key: `name+keyid+base64(0x01 ‖ key)`. */
+/**
+ * The C2SP verifier key string for an Ed25519 public key: `name+keyid+base64(0x01 ‖ key)`.
+ *
+ * @example
+ * ```ts
+ * encodeVerifierKey('PeterNeumann', publicKey) // 'PeterNeumann+c74f20a3+ARpc2QcU…'
+ * ```
+ */
 export function encodeVerifierKey(name: string, publicKey: Uint8Array): string {
   if (!isValidKeyName(name)) keyError('invalid key name');
   if (publicKey.length !== 32) keyError('Ed25519 public key must be 32 bytes');
   return `${name}+${hex8(noteKeyId(name, publicKey))}+${toBase64(concatBytes(new Uint8Array([ALG_ED25519]), publicKey))}`;
 }
 
-/** The C2SP signer key string for an Ed25519 seed: `PRIVATE+KEY+name+keyid+base64(0x01 ‖ seed)`. */
+/**
+ * The C2SP signer key string for an Ed25519 seed: `PRIVATE+KEY+name+keyid+base64(0x01 ‖ seed)`.
+ *
+ * @example
+ * ```ts
+ * encodeSignerKey('PeterNeumann', seed) // 'PRIVATE+KEY+PeterNeumann+c74f20a3+AYEK…'
+ * ```
+ */
 export function encodeSignerKey(name: string, seed: Uint8Array): string {
   const { keyId } = createEd25519Signer(name, seed);
   return `PRIVATE+KEY+${name}+${hex8(keyId)}+${toBase64(concatBytes(new Uint8Array([ALG_ED25519]), seed))}`;
