@@ -90,7 +90,7 @@ describe('kubo test vectors, 1 GiB (kubo test/cli/cid_profiles_test.go, profile 
 describe('cross-check with ipfs-unixfs-importer configured like kubo', () => {
   const kubo: ImporterSettings = { chunkSize: UNIXFS_CHUNK_SIZE, maxLinks: 174 };
   // Content: kubo's deterministic test bytes for the seed. The pinned CIDs are the vectors of
-  // docs/drafts/content.md; each is checked here against the importer, not only against this code.
+  // docs/protocol.md §3; each is checked here against the importer, not only against this code.
   const sizes: [string, number, string, string | undefined][] = [
     ['0', 0, 'size-0', 'bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku'],
     ['1', 1, 'size-1', undefined],

@@ -256,7 +256,7 @@ describe('UnixFS file CID (kubo `ipfs add --cid-version 1 --raw-leaves --chunker
     const root = blocks[2] as UnixfsBlock;
     expect(root.cid).toBe(result.cid);
     expect(result.dagSize).toBe(1_048_577 + root.bytes.length);
-    // The root block, field by field (docs/drafts/content.md walks through the same bytes).
+    // The root block, field by field (docs/protocol.md §3 walks through the same bytes).
     const leaf1 = cidToBytes(parseCid((blocks[0] as UnixfsBlock).cid));
     const leaf2 = cidToBytes(parseCid((blocks[1] as UnixfsBlock).cid));
     const expected = concatBytes(

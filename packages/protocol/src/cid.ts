@@ -43,7 +43,7 @@ export interface Cid {
 const CODECS: ReadonlySet<number> = new Set([CODEC_RAW, CODEC_DAG_PB, CODEC_JSON]);
 
 /**
- * Longest CID text accepted. A Verity CID is 59 characters (raw, dag-pb) or 60 (json); the bound
+ * Longest CID text accepted. A Verity CID is 59 characters (raw, dag-pb) or 61 (json); the bound
  * only stops huge garbage before any work is done on it.
  */
 const MAX_CID_TEXT = 128;

@@ -43,16 +43,16 @@ function secretKey(privateKey: Uint8Array | string): Uint8Array {
 }
 
 /**
- * The EIP-55 form of a 20-byte address: hex digit i is upper case when nibble i of
- * Keccak-256(lower-case hex, as ASCII) is 8 or more (EIP-55 "Specification").
- */
-/**
  * Recently checksummed addresses. A verifier sees the same few node addresses over and over, and
  * the Keccak-256 behind each checksum is the most expensive step of parsing a record.
  */
 const checksumCache = new Map<string, string>();
 const CHECKSUM_CACHE_SIZE = 1024;
 
+/**
+ * The EIP-55 form of a 20-byte address: hex digit i is upper case when nibble i of
+ * Keccak-256(lower-case hex, as ASCII) is 8 or more (EIP-55 "Specification").
+ */
 function checksum(address: Uint8Array): string {
   const lower = toHex(address);
   const cached = checksumCache.get(lower);

@@ -115,6 +115,7 @@ export {
   decodeRecord,
   encodeRecord,
   type InferenceRecord,
+  paramsDigest,
   parseRecord,
   RECORD_KINDS,
   RECORD_MODES,

@@ -45,7 +45,7 @@ function sample(): Manifest {
   };
 }
 
-/** The canonical JSON of sample(): members sorted, no whitespace (docs/drafts/content.md). */
+/** The canonical JSON of sample(): members sorted, no whitespace (docs/protocol.md §4). */
 const SAMPLE_CANONICAL =
   '{"artifact":{"cid":"bafybeigmix7t42i6jacydtquhet7srwvgpizfg7gjbq7627d35mjomtu64","size":1048577},' +
   '"createdAt":"2025-01-31T12:00:00Z","description":"Iris classifier (scikit-learn, converted with skl2onnx).",' +
@@ -91,7 +91,7 @@ describe('manifest identity', () => {
     // Cross-check the CID with multiformats (IPFS's JS implementation): codec 0x0200, sha2-256.
     expect(cid).toBe(CID.create(1, 0x0200, Digest.create(0x12, sha256(bytes))).toString());
     expect(cid.startsWith('bagaaiera')).toBe(true);
-    // Pinned so that a change of canonical form or CID layout is noticed (docs/drafts/content.md);
+    // Pinned so that a change of canonical form or CID layout is noticed (docs/protocol.md §4);
     // also checked outside this code: `printf '%s' "$SAMPLE_CANONICAL" | sha256sum` gives
     // fc6ae2b3…0389b, and 01 8004 12 20 ‖ digest in base32 is this text.
     expect(cid).toBe('bagaaiera7rvofm7cyyicw4bosy4wnbvsztqzsjkaz5eewypgxtz5souahcnq');
@@ -121,7 +121,7 @@ describe('manifest signatures', () => {
   it('signs the CID text with personal_sign and verifies', () => {
     const signed = signManifest(sample(), KEY);
     expect(signed.signature).toBe(personalSign(manifestCid(sample()), KEY));
-    // Pinned (RFC 6979 signatures are deterministic), as in docs/drafts/content.md.
+    // Pinned (RFC 6979 signatures are deterministic), as in docs/protocol.md §4.
     expect(signed.signature).toBe(
       '0xbb6576aa11112c15ffe7658d482d8fc4576f2b46573bfc1c084018b190dbc2526630d172d737783257d1e5cb91284fa1c817b44976eaf122a9477cacec9966a11b',
     );

@@ -299,6 +299,8 @@ export function parseManifest(json: unknown): Manifest {
     for (const [key, value] of entries) {
       const p = `/metadata/${pointer(key)}`;
       if (key.length > MANIFEST_LIMITS.metadataKey || !METADATA_KEY_RE.test(key)) invalid(p, 'invalid metadata key');
+      // `__proto__` would be dropped by assignment to a plain object (changing the CID silently).
+      if (key === '__proto__') invalid(p, 'reserved metadata key');
       metadata[key] = text(value, p, MANIFEST_LIMITS.metadataValue, true);
     }
     manifest.metadata = metadata;

@@ -7,6 +7,8 @@
  */
 import { fromHex } from './bytes.js';
 import { fail, VerityError } from './errors.js';
+import { parseAddress } from './eth.js';
+import { parseVerifierKey } from './note.js';
 import { type InferenceRecord, parseRecord } from './record.js';
 
 /** A receipt in its JSON form. */
@@ -118,17 +120,32 @@ export function parseReceipt(value: unknown, at = 'receipt'): Receipt {
   return { record, leafIndex, inclusionProof, checkpoint };
 }
 
+function bundleAddress(text: string, field: string): string {
+  try {
+    return parseAddress(text);
+  } catch (cause) {
+    throw new VerityError('BUNDLE_MALFORMED', `${field} is not an Ethereum address`, { cause, details: { field } });
+  }
+}
+
 function parseNode(v: unknown, at: string): NodeEntry {
   if (!isObject(v)) fail('BUNDLE_MALFORMED', `${at} must be an object`);
   onlyKeys(v, ['address', 'logKey', 'stake', 'block'], 'BUNDLE_MALFORMED', at);
-  if (typeof v.address !== 'string' || typeof v.logKey !== 'string')
+  if (typeof v.address !== 'string' || typeof v.logKey !== 'string') {
     fail('BUNDLE_MALFORMED', `${at} needs address and logKey`);
+  }
+  const address = bundleAddress(v.address, `${at}.address`);
+  try {
+    parseVerifierKey(v.logKey);
+  } catch (cause) {
+    throw new VerityError('BUNDLE_MALFORMED', `${at}.logKey is not a C2SP Ed25519 verifier key`, { cause });
+  }
   if (v.stake !== undefined && (typeof v.stake !== 'string' || !/^(0|[1-9][0-9]{0,77})$/.test(v.stake))) {
     fail('BUNDLE_MALFORMED', `${at}.stake must be a decimal string`);
   }
   if (v.block !== undefined) index(v.block, 'BUNDLE_MALFORMED', `${at}.block`);
   return {
-    address: v.address,
+    address,
     logKey: v.logKey,
     ...(v.stake === undefined ? {} : { stake: v.stake as string }),
     ...(v.block === undefined ? {} : { block: v.block as number }),
@@ -140,7 +157,7 @@ function parseConsistency(v: unknown, at: string): ConsistencyEvidence {
   onlyKeys(v, ['node', 'size1', 'size2', 'proof'], 'BUNDLE_MALFORMED', at);
   if (typeof v.node !== 'string') fail('BUNDLE_MALFORMED', `${at}.node must be an address`);
   return {
-    node: v.node,
+    node: bundleAddress(v.node, `${at}.node`),
     size1: index(v.size1, 'BUNDLE_MALFORMED', `${at}.size1`),
     size2: index(v.size2, 'BUNDLE_MALFORMED', `${at}.size2`),
     proof: hashList(v.proof, 'BUNDLE_MALFORMED', `${at}.proof`),

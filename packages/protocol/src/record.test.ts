@@ -6,6 +6,7 @@ import {
   decodeRecord,
   encodeRecord,
   type InferenceRecord,
+  paramsDigest,
   parseRecord,
   RECORD_KINDS,
   RECORD_MODES,
@@ -17,11 +18,11 @@ const RECORD: InferenceRecord = {
   version: 1,
   kind: 'onnx',
   mode: 'signed',
-  model: 'bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku',
+  model: 'bagaaieraiqjw7i2vwntyuekgvulpp2det2kpwt6cd7tx5ayqybqpmhfk76fa', // CIDv1 json of the bytes "{}"
   runtime: { id: 'onnxruntime-node', version: '1.30.0', profile: 'native' },
   inputDigest: 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855',
   outputDigest: '11'.repeat(32),
-  paramsDigest: '22'.repeat(32),
+  paramsDigest: '44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a', // SHA-256("{}"): no params
   requestId: 'req-1',
   clientNonce: 'cafe',
   timestamp: 1_793_491_200_000,
@@ -39,11 +40,11 @@ const RECORD_HEX = [
   '5aaeb6053f3e94c9b9a09f33669435e7ef1beaed', // node, 20 bytes
   'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855', // inputDigest
   '11'.repeat(32), // outputDigest
-  '22'.repeat(32), // paramsDigest
+  '44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a', // paramsDigest
   '05',
   '7265712d31', // requestId "req-1"
-  '24',
-  '01551220e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855', // model: CIDv1 raw sha2-256
+  '25',
+  '018004122044136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a', // model: CIDv1 (01) json (8004) sha2-256 (12 20)
   '10',
   '6f6e6e7872756e74696d652d6e6f6465', // runtime.id "onnxruntime-node"
   '06',
@@ -53,13 +54,20 @@ const RECORD_HEX = [
   '02',
   'cafe', // clientNonce
 ].join('');
-const LEAF_HASH = '9d7a6a416ea51cbcbff57da4b3ac1326217961d3016b648bf03b8db29be94b31';
+const LEAF_HASH = 'a2140b13b667aef1150b7bddf1921feb10dc25f843fd5ede7f5b274e083b8a82';
 
 describe('record encoding', () => {
   it('matches the hand-assembled vector and its leaf hash', () => {
     expect(toHex(encodeRecord(RECORD))).toBe(RECORD_HEX);
     expect(toHex(recordLeafHash(RECORD))).toBe(LEAF_HASH);
     expect(decodeRecord(fromHex(RECORD_HEX))).toEqual(RECORD);
+  });
+  it('digests parameters as the SHA-256 of their RFC 8785 canonical JSON', () => {
+    expect(paramsDigest({})).toBe('44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a');
+    // echo -n '{"seed":7,"temperature":0.5}' | sha256sum
+    expect(paramsDigest({ temperature: 0.5, seed: 7 })).toBe(
+      '170858c92dbf2d0861ae1c08265a7b138110e73c971516aa446746f7a3e250e4',
+    );
   });
   it('marks an absent clientNonce with length 0', () => {
     const { clientNonce: _, ...noNonce } = RECORD;
@@ -76,7 +84,8 @@ describe('record encoding', () => {
       ['kind', 'gpt'],
       ['mode', 'trusted'],
       ['model', 'QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG'],
-      ['model', 'BAFKREIHDWDCEFGH4DQKJV67UZCMW7OJEE6XEDZDETOJUZJEVTENXQUVYKU'],
+      ['model', 'bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku'], // raw: not a manifest
+      ['model', 'BAGAAIERAIQJW7I2VWNTYUEKGVULPP2DET2KPWT6CD7TX5AYQYBQPMHFK76FA'],
       ['inputDigest', 'E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855'],
       ['outputDigest', '11'],
       ['requestId', 'has space'],

@@ -4,9 +4,11 @@
  * can rebuild it with `abi.encodePacked`; the log leaf is `SHA-256(0x00 ‖ bytes)` (RFC 6962).
  */
 import { equalBytes, fromHex, toHex } from './bytes.js';
-import { cidFromBytes, cidToBytes, formatCid, parseCid } from './cid.js';
+import { canonicalJsonBytes, type JsonValue } from './canonical-json.js';
+import { type Cid, CODEC_JSON, cidFromBytes, cidToBytes, formatCid, parseCid } from './cid.js';
 import { fail, VerityError } from './errors.js';
 import { parseAddress, toChecksumAddress } from './eth.js';
+import { sha256 } from './hash.js';
 import { hashLeaf } from './merkle.js';
 
 /** Record format version this code writes and reads. */
@@ -106,12 +108,16 @@ export function parseRecord(value: unknown): InferenceRecord {
   if (!RECORD_KINDS.includes(v.kind as RecordKind)) invalid('kind', `must be one of ${RECORD_KINDS.join(', ')}`);
   if (!RECORD_MODES.includes(v.mode as RecordMode)) invalid('mode', `must be one of ${RECORD_MODES.join(', ')}`);
   if (typeof v.model !== 'string') invalid('model', 'must be a CID string');
+  let cid: Cid;
   try {
-    // Only the canonical text form (CIDv1, base32 lower) is accepted: one string per CID.
-    if (formatCid(parseCid(v.model)) !== v.model) invalid('model', 'CID is not in canonical form');
+    cid = parseCid(v.model);
   } catch (cause) {
     throw new VerityError('RECORD_INVALID', 'record.model: not a valid CID', { cause, details: { field: 'model' } });
   }
+  // Only the canonical text form (CIDv1, base32 lower) is accepted: one string per CID.
+  if (formatCid(cid) !== v.model) invalid('model', 'CID is not in canonical form');
+  // The record names the model by its manifest (docs/protocol.md §4.2), never by a bare file.
+  if (cid.codec !== CODEC_JSON) invalid('model', 'must be a manifest CID (codec json)');
   const rt = v.runtime;
   if (typeof rt !== 'object' || rt === null || Array.isArray(rt)) invalid('runtime', 'must be an object');
   const r = rt as Record<string, unknown>;
@@ -270,6 +276,21 @@ export function decodeRecord(bytes: Uint8Array): InferenceRecord {
   // Reject any alternative byte form of the same record (e.g. a non-canonical CID).
   if (!equalBytes(encodeRecord(record), bytes)) bad('non-canonical record encoding');
   return record;
+}
+
+/**
+ * The `paramsDigest` of a record: SHA-256 of the RFC 8785 canonical JSON of the parameters that
+ * shaped the output (sampling settings, seed, limits), lower-case hex. A run without parameters
+ * (plain ONNX inference) digests `{}`.
+ *
+ * @example
+ * ```ts
+ * paramsDigest({}) // '44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a'
+ * paramsDigest({ seed: 7, temperature: 0.5 })
+ * ```
+ */
+export function paramsDigest(params: { readonly [key: string]: JsonValue } = {}): string {
+  return toHex(sha256(canonicalJsonBytes(params)));
 }
 
 /**

@@ -25,7 +25,7 @@ import {
 
 const V1 = TENSOR_VECTORS.find((v) => v.id === 'V1') as TensorVector;
 
-describe('canonical tensor encoding: hand-assembled vectors (docs/drafts/tensors.md §4)', () => {
+describe('canonical tensor encoding: hand-assembled vectors (docs/protocol.md §2.4)', () => {
   for (const v of TENSOR_VECTORS) {
     describe(`${v.id}: ${v.description}`, () => {
       it('encodes to the expected bytes', () => {

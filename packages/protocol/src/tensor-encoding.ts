@@ -1,6 +1,6 @@
 /**
  * The canonical binary encoding of named tensors (DESIGN §2.2), the bytes that input and output
- * digests are taken over. Layout (docs/drafts/tensors.md §3), all integers little-endian:
+ * digests are taken over. Layout (docs/protocol.md §2.3), all integers little-endian:
  *
  * ```text
  * "VTN1"  u32 count  { u32 nameLen  name  u8 dtypeCode  u8 rank  rank × u64 dim  data }*
@@ -139,7 +139,7 @@ interface Entry {
 }
 
 /**
- * The canonical binary encoding of `map` (DESIGN §2.2; docs/drafts/tensors.md §3). The map is
+ * The canonical binary encoding of `map` (DESIGN §2.2; docs/protocol.md §2.3). The map is
  * checked first ({@link assertTensorMap}); insertion order of its keys does not matter.
  *
  * Throws `TENSOR_INVALID`, `TENSOR_DTYPE_UNKNOWN`, `TENSOR_SHAPE_MISMATCH` or
@@ -349,7 +349,7 @@ export function decodeTensors(bytes: Uint8Array): TensorMap {
  *
  * @example
  * ```ts
- * toHex(tensorsDigest({})); // SHA-256 of 56544e31 00000000 (docs/drafts/tensors.md §4, vector V0)
+ * toHex(tensorsDigest({})); // SHA-256 of 56544e31 00000000 (docs/protocol.md §2.4, vector V0)
  * // 'a5f7976bf007b7b227daa9ac31c0a3972f44317c998b185f1db4d55e6c48f214'
  * ```
  */

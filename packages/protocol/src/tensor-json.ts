@@ -1,5 +1,5 @@
 /**
- * The JSON forms of named tensors in APIs (DESIGN §2.2; docs/drafts/tensors.md §2):
+ * The JSON forms of named tensors in APIs (DESIGN §2.2; docs/protocol.md §2.2):
  *
  * - full form `{"x": {"dtype": "float32", "shape": [1, 2], "data": [1, -2.5]}}`, `data` flat and
  *   row-major;
@@ -237,7 +237,9 @@ function dataFromJson(
       for (let i = 0; i < n; i++) {
         const v = values[i];
         let x: number;
-        if (typeof v === 'number') x = v;
+        // A JSON number is finite by definition: a literal like 1e400 that a parser turned into
+        // Infinity is refused (infinities are spelled "Infinity" / "-Infinity").
+        if (typeof v === 'number' && Number.isFinite(v)) x = v;
         else if (typeof v === 'string' && FLOAT_SPECIALS.has(v)) x = FLOAT_SPECIALS.get(v) as number;
         else return bad(i, 'expected a number or "NaN", "Infinity", "-Infinity", "-0"');
         // float32: rounded to the nearest float32 (Math.fround, IEEE 754 round-to-nearest-even);

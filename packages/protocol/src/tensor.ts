@@ -4,7 +4,7 @@
  *
  * The JSON forms live in `tensor-json.ts`, the canonical binary encoding (what gets digested) in
  * `tensor-encoding.ts`, and validation against a model's signatures in `tensor-signature.ts`.
- * The byte-level spec with test vectors is `docs/drafts/tensors.md`.
+ * The byte-level spec with test vectors is `docs/protocol.md` §2.
  */
 import { fail } from './errors.js';
 
@@ -169,7 +169,7 @@ export type Tensor = { [D in DType]: TensorOf<D> }[DType];
 export type TensorMap = Record<string, Tensor>;
 
 /**
- * Longest tensor name, in UTF-8 bytes (docs/drafts/tensors.md §1).
+ * Longest tensor name, in UTF-8 bytes (docs/protocol.md §2.1).
  *
  * @example
  * ```ts

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { toHex } from './bytes.js';
 import { isVerityError } from './errors.js';
 import { bundleFromJson, parseBundle, parseReceipt } from './receipt.js';
 import { buildReceiptFixtures } from './test-support/receipt-fixtures.js';
@@ -37,6 +38,33 @@ describe('verifyReceipt', () => {
       { cache },
     );
     expect(other.ok).toBe(false);
+  });
+});
+
+describe('trust', () => {
+  it('a node removed from a reused trust object is no longer trusted', () => {
+    const mutable = { nodes: [...trust.nodes] };
+    expect(verifyReceipt(receipt, mutable).ok).toBe(true);
+    mutable.nodes.splice(0, 1);
+    const r = verifyReceipt(receipt, mutable);
+    expect(r.ok ? 'ok' : r.code).toBe('RECEIPT_NODE_UNKNOWN');
+  });
+  it('a lone receipt is anchored only by an anchor of its own size', () => {
+    const node = (trust.nodes[0] as { address: string }).address;
+    const withAnchor = (size: number, rootHash: string) => ({ ...trust, anchors: [{ node, size, rootHash }] });
+    const cp = verifyReceipt(receipt, trust);
+    if (!cp.ok) throw new Error('fixture receipt must verify');
+    const root = toHex((cp.receipts[0] as { checkpoint: { rootHash: Uint8Array } }).checkpoint.rootHash);
+    const opts = { requireAnchor: true };
+    const codeFor = (t: Parameters<typeof verifyReceipt>[1]) => {
+      const r = verifyReceipt(receipt, t, opts);
+      return r.ok ? 'ok' : r.code;
+    };
+    expect(codeFor(withAnchor(5, root))).toBe('ok');
+    expect(codeFor(withAnchor(5, '07'.repeat(32)))).toBe('BUNDLE_ANCHOR_MISMATCH');
+    expect(codeFor(withAnchor(7, root))).toBe('BUNDLE_ANCHOR_MISMATCH'); // no proof to link size 5 to 7
+    expect(codeFor(withAnchor(0, root))).toBe('BUNDLE_ANCHOR_MISMATCH'); // an empty tree anchors nothing
+    expect(codeFor(withAnchor(5, 'abc'))).toBe('INVALID_ARGUMENT');
   });
 });
 

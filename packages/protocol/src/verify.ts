@@ -11,7 +11,14 @@ import { type ErrorCode, fail, isVerityError, VerityError } from './errors.js';
 import { parseAddress } from './eth.js';
 import { verifyConsistency, verifyInclusion } from './merkle.js';
 import { type NoteVerifier, parseVerifierKey } from './note.js';
-import { type Bundle, parseBundle, parseReceipt, proofFromHex, type Receipt } from './receipt.js';
+import {
+  type Bundle,
+  type ConsistencyEvidence,
+  parseBundle,
+  parseReceipt,
+  proofFromHex,
+  type Receipt,
+} from './receipt.js';
 import { type InferenceRecord, recordLeafHash } from './record.js';
 import { tensorsDigest } from './tensor-encoding.js';
 import { tensorsFromJson } from './tensor-json.js';
@@ -93,24 +100,30 @@ interface NodeKey {
   readonly verifier: NoteVerifier;
 }
 
-/** Parsed keys per trust object: a verifier reused across calls parses its keys once. */
-const trustedKeys = new WeakMap<Trust, Map<string, NodeKey>>();
+/**
+ * Parsed keys, keyed by the exact trusted entries (address and log key, in order): a verifier
+ * that verifies many receipts under the same trust parses its keys once, and a changed trust
+ * list is a different key, so nothing stale is ever trusted.
+ */
+const keyMaps = new Map<string, Map<string, NodeKey>>();
+const KEY_MAPS_SIZE = 64;
 
 function nodeKeys(trust: Trust, bundle?: Bundle): Map<string, NodeKey> {
-  const useBundle = trust.acceptBundleNodes === true && bundle?.nodes !== undefined;
-  const cached = trustedKeys.get(trust);
-  if (cached && !useBundle) return cached;
+  // Explicit trust comes last so that it wins over entries carried in the bundle.
+  const entries = [...(trust.acceptBundleNodes === true ? (bundle?.nodes ?? []) : []), ...trust.nodes];
+  const id = entries.map((n) => `${n.address}\u0000${n.logKey}`).join('\n');
+  const cached = keyMaps.get(id);
+  if (cached) return cached;
   const map = new Map<string, NodeKey>();
-  const add = (n: { address: string; logKey: string }) => {
+  for (const n of entries) {
     try {
       map.set(addressKey(n.address), { logKey: n.logKey, verifier: parseVerifierKey(n.logKey) });
     } catch (cause) {
-      throw new VerityError('NOTE_KEY_INVALID', `invalid trusted node entry for ${n.address}`, { cause });
+      throw new VerityError('NOTE_KEY_INVALID', `invalid trusted node entry for ${String(n.address)}`, { cause });
     }
-  };
-  if (trust.acceptBundleNodes && bundle?.nodes) bundle.nodes.forEach(add);
-  trust.nodes.forEach(add); // explicit trust wins over bundle entries
-  if (!useBundle) trustedKeys.set(trust, map);
+  }
+  if (keyMaps.size >= KEY_MAPS_SIZE) keyMaps.delete(keyMaps.keys().next().value as string);
+  keyMaps.set(id, map);
   return map;
 }
 
@@ -210,7 +223,10 @@ function toResult(e: unknown, receipt?: number): VerifyResult {
  */
 export function verifyReceipt(receipt: unknown, trust: Trust, options: VerifyOptions = {}): VerifyResult {
   try {
-    return { ok: true, receipts: [checkReceipt(parseReceipt(receipt), nodeKeys(trust), options)] };
+    const verified = [checkReceipt(parseReceipt(receipt), nodeKeys(trust), options)];
+    // A lone receipt carries no consistency proofs: only an anchor of its exact size can link it.
+    checkAnchors(undefined, verified, trust, options);
+    return { ok: true, receipts: verified };
   } catch (e) {
     return toResult(e);
   }
@@ -226,8 +242,18 @@ function digestOf(json: unknown, what: 'input' | 'output', kind: InferenceRecord
   }
 }
 
+function anchorRoot(a: TrustedAnchor): Uint8Array {
+  const root =
+    typeof a.rootHash === 'string' && /^[0-9a-fA-F]{64}$/.test(a.rootHash) ? fromHex(a.rootHash) : a.rootHash;
+  if (!(root instanceof Uint8Array) || root.length !== 32) {
+    fail('INVALID_ARGUMENT', 'a trusted anchor root must be 32 bytes or 64 hex characters', { node: a.node });
+  }
+  if (!Number.isSafeInteger(a.size) || a.size < 0) fail('INVALID_ARGUMENT', 'a trusted anchor size must be an integer');
+  return root;
+}
+
 function checkAnchors(
-  bundle: Bundle,
+  consistency: readonly ConsistencyEvidence[] | undefined,
   verified: readonly VerifiedReceipt[],
   trust: Trust,
   options: VerifyOptions,
@@ -238,10 +264,11 @@ function checkAnchors(
     const heads = new Map<number, Uint8Array>([[v.checkpoint.size, v.checkpoint.rootHash]]);
     let linked = false;
     for (const a of anchors) {
-      if (addressKey(a.node) !== node) continue;
-      const anchorRoot = typeof a.rootHash === 'string' ? fromHex(a.rootHash) : a.rootHash;
+      const root = anchorRoot(a);
+      // An anchored empty tree commits to nothing (every log extends it): it links nothing.
+      if (a.size === 0 || addressKey(a.node) !== node) continue;
       if (a.size === v.checkpoint.size) {
-        if (!equalBytes(anchorRoot, v.checkpoint.rootHash)) {
+        if (!equalBytes(root, v.checkpoint.rootHash)) {
           fail('BUNDLE_ANCHOR_MISMATCH', 'the checkpoint contradicts an anchored tree head of the same size', {
             node: v.record.node,
             size: a.size,
@@ -250,14 +277,14 @@ function checkAnchors(
         linked = true;
         continue;
       }
-      const evidence = bundle.consistency?.find(
+      const evidence = consistency?.find(
         (c) =>
           addressKey(c.node) === node &&
           ((c.size1 === v.checkpoint.size && c.size2 === a.size) ||
             (c.size1 === a.size && c.size2 === v.checkpoint.size)),
       );
       if (!evidence) continue;
-      heads.set(a.size, anchorRoot);
+      heads.set(a.size, root);
       try {
         verifyConsistency(
           evidence.size1,
@@ -329,7 +356,7 @@ export function verifyBundle(bundle: unknown, trust: Trust, options: VerifyOptio
     if (parsed.output !== undefined && digestOf(parsed.output, 'output', first.kind) !== first.outputDigest) {
       fail('RECEIPT_OUTPUT_DIGEST_MISMATCH', 'the bundled output does not match the record');
     }
-    checkAnchors(parsed, verified, trust, options);
+    checkAnchors(parsed.consistency, verified, trust, options);
   } catch (e) {
     return toResult(e);
   }

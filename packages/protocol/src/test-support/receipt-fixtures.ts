@@ -13,7 +13,7 @@ import { createMemoryLog } from '../memory-log.js';
 import { hashChildren } from '../merkle.js';
 import { createEd25519Signer, generateNoteKey, parseVerifierKey, signNote } from '../note.js';
 import { BUNDLE_MEDIA_TYPE, type Bundle, type Receipt } from '../receipt.js';
-import type { InferenceRecord } from '../record.js';
+import { type InferenceRecord, paramsDigest } from '../record.js';
 import { createTensor } from '../tensor.js';
 import { tensorsDigest } from '../tensor-encoding.js';
 import { tensorsToJson } from '../tensor-json.js';
@@ -74,7 +74,7 @@ function record(i: number, node: string, overrides: Partial<InferenceRecord> = {
     outputDigest: toHex(
       tensorsDigest(i === 2 ? output : { logits: createTensor('float32', [1, 3], new Float32Array([i, 0, 0])) }),
     ),
-    paramsDigest: toHex(tensorsDigest({})),
+    paramsDigest: paramsDigest({}),
     requestId: `req-${i}`,
     timestamp: 1_793_491_200_000 + i * 1000,
     node,
@@ -186,8 +186,8 @@ export function buildReceiptFixtures(): { trust: Trust; fixtures: ReceiptFixture
       r.record.outputDigest = flipHex(r.record.outputDigest);
     },
   );
-  add('record-model', 'RECEIPT_INCLUSION_INVALID', 'record.model replaced by another CID.', (_b, r) => {
-    r.record.model = 'bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku';
+  add('record-model', 'RECEIPT_INCLUSION_INVALID', 'record.model replaced by another manifest CID.', (_b, r) => {
+    r.record.model = 'bagaaieraiqjw7i2vwntyuekgvulpp2det2kpwt6cd7tx5ayqybqpmhfk76fa';
   });
   add('record-timestamp', 'RECEIPT_INCLUSION_INVALID', 'record.timestamp moved by 1 ms.', (_b, r) => {
     r.record.timestamp += 1;

@@ -1,6 +1,6 @@
 /**
  * Test support for tensors: fast-check arbitraries, bit-exact comparison, and the hand-assembled
- * vectors of docs/drafts/tensors.md §4.
+ * vectors of docs/protocol.md §2.4.
  */
 import fc from 'fast-check';
 import { expect } from 'vitest';
@@ -136,7 +136,7 @@ export function mapOf(entries: Record<string, Tensor>): TensorMap {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Hand-assembled vectors (docs/drafts/tensors.md §4)
+// Hand-assembled vectors (docs/protocol.md §2.4)
 //
 // Every hex string was written by hand from the layout of DESIGN §2.2 / tensors.md §3, one field
 // per line, never produced by the encoder. IEEE bit patterns and UTF-8 bytes were checked with
@@ -149,7 +149,7 @@ export interface TensorVector {
   id: string;
   description: string;
   tensors: TensorMap;
-  /** The same tensors in the JSON form of docs/drafts/tensors.md §2 (full form, base64 where needed). */
+  /** The same tensors in the JSON form of docs/protocol.md §2.2 (full form, base64 where needed). */
   json: string;
   hex: string;
   sha256: string;
