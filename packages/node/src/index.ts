@@ -1,0 +1,6 @@
+/**
+ * `@verity/node`: the Verity daemon — model store, runtimes, executor, signed log and HTTP API.
+ *
+ * @packageDocumentation
+ */
+export {};

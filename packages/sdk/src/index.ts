@@ -1,0 +1,6 @@
+/**
+ * `@verity/sdk`: a client for Verity nodes that verifies every answer before returning it.
+ *
+ * @packageDocumentation
+ */
+export {};
