@@ -43,7 +43,7 @@ export {
   type UnixfsSource,
   unixfsCidOf,
 } from './cid.js';
-export { ERROR_CODES, type ErrorCode, isVerityError, VerityError, type VerityErrorOptions } from './errors.js';
+export { ERROR_CODES, type ErrorCode, fail, isVerityError, VerityError, type VerityErrorOptions } from './errors.js';
 export {
   addressFromPrivateKey,
   addressFromPublicKey,

@@ -1,0 +1,152 @@
+/**
+ * Node configuration: one loader, named defaults, validated once. Sources, lowest to highest
+ * precedence: defaults, a JSON config file, `VERITY_*` environment variables, explicit overrides
+ * (CLI flags).
+ */
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fail, VerityError } from '@verity/protocol';
+
+/** Bounds on every input the node accepts. */
+export interface NodeLimits {
+  /** Largest JSON request body, bytes. */
+  readonly bodyBytes: number;
+  /** Largest model upload, bytes. */
+  readonly modelBytes: number;
+  /** Most tensor elements in one request (all tensors together). */
+  readonly maxElements: number;
+  /** Longest string element, UTF-8 bytes. */
+  readonly maxStringBytes: number;
+  /** Sustained requests per second per client address (token bucket), and its burst. */
+  readonly requestsPerSecond: number;
+  readonly burst: number;
+  /** Time allowed to receive request headers, and a whole request, ms (slow clients are cut off). */
+  readonly headersTimeoutMs: number;
+  readonly requestTimeoutMs: number;
+}
+
+/** Executor settings: queues, concurrency, batching, timeouts. */
+export interface ExecutorSettings {
+  /** Requests waiting per model beyond which new ones get 429 QUEUE_FULL. */
+  readonly maxQueue: number;
+  /** Requests waiting across all models beyond which new ones get 503 OVERLOADED. */
+  readonly maxPending: number;
+  /** Runs in flight per model. */
+  readonly concurrency: number;
+  /** Most requests combined into one batched run. */
+  readonly maxBatch: number;
+  /** Longest time a request may wait and run before it fails with INFERENCE_TIMEOUT, ms. */
+  readonly timeoutMs: number;
+}
+
+/** Everything a node needs to start. */
+export interface NodeConfig {
+  /** Where keys, models and the log live. */
+  readonly dataDir: string;
+  readonly host: string;
+  /** 0 picks a free port. */
+  readonly port: number;
+  /** Log origin (and log key name); default `verity.local/log/<account>`. */
+  readonly origin?: string;
+  readonly limits: NodeLimits;
+  readonly executor: ExecutorSettings;
+  /** fsync the log on every commit (turn off only for throwaway test nodes). */
+  readonly fsync: boolean;
+  /** Intra-op threads of the ONNX runtime (0 = runtime default). */
+  readonly threads: number;
+  /** Log level for the JSON logs on stderr: fatal, error, warn, info, debug, trace or silent. */
+  readonly logLevel: string;
+}
+
+/** Named defaults. */
+export const DEFAULT_CONFIG: NodeConfig = {
+  dataDir: join(homedir(), '.verity'),
+  host: '127.0.0.1',
+  port: 8700,
+  limits: {
+    bodyBytes: 8 * 1024 * 1024,
+    modelBytes: 2 * 1024 * 1024 * 1024,
+    maxElements: 4 * 1024 * 1024,
+    maxStringBytes: 64 * 1024,
+    requestsPerSecond: 2000,
+    burst: 4000,
+    headersTimeoutMs: 10_000,
+    requestTimeoutMs: 120_000,
+  },
+  executor: { maxQueue: 256, maxPending: 2048, concurrency: 2, maxBatch: 64, timeoutMs: 30_000 },
+  fsync: true,
+  threads: 0,
+  logLevel: 'info',
+};
+
+type DeepPartial<T> = { -readonly [K in keyof T]?: T[K] extends object ? DeepPartial<T[K]> : T[K] };
+/** A partial configuration, as read from a file, the environment or flags. */
+export type ConfigInput = DeepPartial<NodeConfig>;
+
+const ENV: Record<string, (v: string) => ConfigInput> = {
+  VERITY_DATA_DIR: (v) => ({ dataDir: v }),
+  VERITY_HOST: (v) => ({ host: v }),
+  VERITY_PORT: (v) => ({ port: Number(v) }),
+  VERITY_ORIGIN: (v) => ({ origin: v }),
+  VERITY_LOG_LEVEL: (v) => ({ logLevel: v }),
+  VERITY_FSYNC: (v) => ({ fsync: v !== '0' && v !== 'false' }),
+  VERITY_THREADS: (v) => ({ threads: Number(v) }),
+};
+
+function merge<T>(base: T, over: DeepPartial<T> | undefined): T {
+  if (over === undefined) return base;
+  const out: Record<string, unknown> = { ...(base as Record<string, unknown>) };
+  for (const [k, v] of Object.entries(over)) {
+    if (v === undefined) continue;
+    const b = out[k];
+    out[k] = typeof v === 'object' && v !== null && typeof b === 'object' && b !== null ? merge(b, v as never) : v;
+  }
+  return out as T;
+}
+
+const LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+
+function check(config: NodeConfig): NodeConfig {
+  const int = (path: string, v: unknown, min: number, max = Number.MAX_SAFE_INTEGER) => {
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) {
+      fail('CONFIG_INVALID', `${path} must be an integer in ${min}..${max}`, { path, value: v });
+    }
+  };
+  if (typeof config.dataDir !== 'string' || config.dataDir === '') fail('CONFIG_INVALID', 'dataDir must be a path');
+  if (typeof config.host !== 'string' || config.host === '') fail('CONFIG_INVALID', 'host must be a host name');
+  int('port', config.port, 0, 65535);
+  for (const [k, v] of Object.entries(config.limits)) int(`limits.${k}`, v, 1);
+  for (const [k, v] of Object.entries(config.executor)) int(`executor.${k}`, v, 1);
+  int('threads', config.threads, 0, 256);
+  if (typeof config.fsync !== 'boolean') fail('CONFIG_INVALID', 'fsync must be a boolean');
+  if (!LEVELS.has(config.logLevel)) fail('CONFIG_INVALID', `logLevel must be one of ${[...LEVELS].join(', ')}`);
+  return { ...config, dataDir: resolve(config.dataDir) };
+}
+
+/**
+ * Builds the configuration from defaults, an optional JSON file, the environment and overrides.
+ * Throws `CONFIG_INVALID` naming the offending setting.
+ */
+export function loadConfig(
+  options: { file?: string; env?: Record<string, string | undefined>; overrides?: ConfigInput } = {},
+): NodeConfig {
+  let config = DEFAULT_CONFIG;
+  if (options.file !== undefined) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(readFileSync(options.file, 'utf8'));
+    } catch (cause) {
+      throw new VerityError('CONFIG_INVALID', `cannot read config file ${options.file}`, { cause });
+    }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+      fail('CONFIG_INVALID', 'config file must hold a JSON object');
+    }
+    config = merge(config, parsed as ConfigInput);
+  }
+  for (const [name, apply] of Object.entries(ENV)) {
+    const v = options.env?.[name];
+    if (v !== undefined && v !== '') config = merge(config, apply(v));
+  }
+  return check(merge(config, options.overrides));
+}

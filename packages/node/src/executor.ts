@@ -1,0 +1,193 @@
+/**
+ * The executor: bounded queues per model, a cap on runs in flight, timeouts, backpressure, and
+ * batching of requests that queue up together.
+ *
+ * Memory stays bounded: at most `maxQueue` requests wait per model and `maxPending` in all;
+ * beyond that a request fails at once with QUEUE_FULL (429) or OVERLOADED (503) and the HTTP
+ * layer adds `Retry-After`. There is no batching window: when a run slot frees up, whatever
+ * compatible requests are waiting for that model go together in one run (up to `maxBatch`), so
+ * an idle node adds no latency and a loaded one amortises each run over many requests.
+ */
+import { fail, type TensorMap, VerityError } from '@verity/protocol';
+import type { ExecutorSettings } from './config.js';
+
+/** What the executor needs of a loaded model. */
+export interface ExecutableModel {
+  /** Whether requests may be concatenated along dimension 0 and split back. */
+  readonly batchable: boolean;
+  run(inputs: TensorMap): Promise<TensorMap>;
+}
+
+/** Runs several requests as one (concatenate, run once, split); results in request order. */
+export type BatchRunner = (model: ExecutableModel, requests: TensorMap[]) => Promise<TensorMap[]>;
+
+/** Executor statistics, for metrics. */
+export interface ExecutorStats {
+  readonly pending: number;
+  readonly running: number;
+  readonly runs: number;
+  readonly batchedRequests: number;
+  readonly rejected: number;
+  readonly timedOut: number;
+}
+
+export interface Executor {
+  /** Runs `inputs` on `model`; `key` groups requests per model (its CID). */
+  run(key: string, model: ExecutableModel, inputs: TensorMap): Promise<TensorMap>;
+  stats(): ExecutorStats;
+  /** Resolves when nothing is pending or running (for graceful shutdown). */
+  idle(): Promise<void>;
+}
+
+interface Job {
+  readonly inputs: TensorMap;
+  readonly resolve: (out: TensorMap) => void;
+  readonly reject: (e: unknown) => void;
+  timer: ReturnType<typeof setTimeout> | undefined;
+  settled: boolean;
+}
+
+interface Lane {
+  readonly model: ExecutableModel;
+  readonly queue: Job[];
+  running: number;
+}
+
+/** Shape signature of a request without its first dimension: requests batch only when these agree. */
+function batchKey(inputs: TensorMap): string {
+  return Object.keys(inputs)
+    .sort()
+    .map((name) => {
+      const t = inputs[name] as { dtype: string; shape: readonly number[] };
+      return `${name}:${t.dtype}:${t.shape.length}:${t.shape.slice(1).join('x')}`;
+    })
+    .join('|');
+}
+
+/**
+ * Creates an executor.
+ *
+ * @example
+ * ```ts
+ * const executor = createExecutor(config.executor, runBatched);
+ * const output = await executor.run(manifestCid, model, inputs);
+ * ```
+ */
+export function createExecutor(settings: ExecutorSettings, runBatch: BatchRunner): Executor {
+  const lanes = new Map<string, Lane>();
+  let pending = 0;
+  let running = 0;
+  let runs = 0;
+  let batchedRequests = 0;
+  let rejected = 0;
+  let timedOut = 0;
+  let idleWaiters: (() => void)[] = [];
+
+  const settle = (job: Job, fn: () => void) => {
+    if (job.settled) return;
+    job.settled = true;
+    if (job.timer) clearTimeout(job.timer);
+    fn();
+  };
+
+  const checkIdle = () => {
+    if (pending === 0 && running === 0 && idleWaiters.length > 0) {
+      const waiters = idleWaiters;
+      idleWaiters = [];
+      for (const w of waiters) w();
+    }
+  };
+
+  const pump = (key: string, lane: Lane) => {
+    while (lane.running < settings.concurrency && lane.queue.length > 0) {
+      const first = lane.queue.shift() as Job;
+      const batch = [first];
+      if (lane.model.batchable && lane.queue.length > 0) {
+        const k = batchKey(first.inputs);
+        for (let i = 0; i < lane.queue.length && batch.length < settings.maxBatch; ) {
+          const job = lane.queue[i] as Job;
+          if (batchKey(job.inputs) === k) {
+            batch.push(job);
+            lane.queue.splice(i, 1);
+          } else i++;
+        }
+      }
+      pending -= batch.length;
+      lane.running++;
+      running++;
+      runs++;
+      if (batch.length > 1) batchedRequests += batch.length;
+      const work =
+        batch.length === 1
+          ? lane.model.run(first.inputs).then((out) => [out])
+          : runBatch(
+              lane.model,
+              batch.map((j) => j.inputs),
+            );
+      work
+        .then(
+          (outputs) => {
+            batch.forEach((job, i) => {
+              settle(job, () => job.resolve(outputs[i] as TensorMap));
+            });
+          },
+          (cause: unknown) => {
+            const error =
+              cause instanceof VerityError
+                ? cause
+                : new VerityError('INFERENCE_FAILED', 'the runtime failed to run the model', { cause });
+            for (const job of batch) settle(job, () => job.reject(error));
+          },
+        )
+        .finally(() => {
+          lane.running--;
+          running--;
+          if (lane.queue.length === 0 && lane.running === 0) lanes.delete(key);
+          else pump(key, lane);
+          checkIdle();
+        });
+    }
+  };
+
+  return {
+    run(key, model, inputs) {
+      if (pending >= settings.maxPending) {
+        rejected++;
+        fail('OVERLOADED', 'the node is overloaded; retry later', { pending });
+      }
+      let lane = lanes.get(key);
+      if (!lane) {
+        lane = { model, queue: [], running: 0 };
+        lanes.set(key, lane);
+      }
+      if (lane.queue.length >= settings.maxQueue) {
+        rejected++;
+        fail('QUEUE_FULL', 'too many requests are waiting for this model; retry later', { queued: lane.queue.length });
+      }
+      const current = lane;
+      return new Promise<TensorMap>((resolve, reject) => {
+        const job: Job = { inputs, resolve, reject, timer: undefined, settled: false };
+        job.timer = setTimeout(() => {
+          settle(job, () => {
+            timedOut++;
+            const i = current.queue.indexOf(job);
+            if (i >= 0) {
+              current.queue.splice(i, 1);
+              pending--;
+              checkIdle();
+            }
+            reject(new VerityError('INFERENCE_TIMEOUT', `inference did not finish within ${settings.timeoutMs} ms`));
+          });
+        }, settings.timeoutMs);
+        current.queue.push(job);
+        pending++;
+        pump(key, current);
+      });
+    },
+    stats: () => ({ pending, running, runs, batchedRequests, rejected, timedOut }),
+    idle() {
+      if (pending === 0 && running === 0) return Promise.resolve();
+      return new Promise((resolve) => idleWaiters.push(resolve));
+    },
+  };
+}
