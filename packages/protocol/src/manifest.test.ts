@@ -282,6 +282,8 @@ describe('invalid manifests (named negative fixtures, each with the path it must
     ],
     ['metadata key with a space', { ...m(), metadata: { 'a b': 'c' } }, '/metadata/a b'],
     ['metadata as an array', { ...m(), metadata: [] }, '/metadata'],
+    // An own `__proto__` key (as JSON.parse makes it) would vanish on assignment and change the CID.
+    ['metadata key __proto__', { ...m(), metadata: JSON.parse('{"__proto__":"x"}') }, '/metadata/__proto__'],
   ];
   for (const [what, value, path] of fixtures) it(what, () => expectInvalid(value, path));
 

@@ -138,7 +138,10 @@ function parseNode(v: unknown, at: string): NodeEntry {
   try {
     parseVerifierKey(v.logKey);
   } catch (cause) {
-    throw new VerityError('BUNDLE_MALFORMED', `${at}.logKey is not a C2SP Ed25519 verifier key`, { cause });
+    throw new VerityError('BUNDLE_MALFORMED', `${at}.logKey is not a C2SP Ed25519 verifier key`, {
+      cause,
+      details: { field: `${at}.logKey` },
+    });
   }
   if (v.stake !== undefined && (typeof v.stake !== 'string' || !/^(0|[1-9][0-9]{0,77})$/.test(v.stake))) {
     fail('BUNDLE_MALFORMED', `${at}.stake must be a decimal string`);

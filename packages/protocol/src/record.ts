@@ -44,7 +44,7 @@ export interface InferenceRecord {
   readonly inputDigest: string;
   /** SHA-256 of the canonical output. */
   readonly outputDigest: string;
-  /** SHA-256 of the canonical parameters (sampling, seed, limits; the empty encoding if none). */
+  /** {@link paramsDigest} of the parameters (sampling, seed, limits); `paramsDigest({})` if none. */
   readonly paramsDigest: string;
   /** Request identifier chosen by the node or the caller: 1–64 of `[A-Za-z0-9._:-]`. */
   readonly requestId: string;

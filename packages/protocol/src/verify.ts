@@ -58,7 +58,10 @@ export interface VerifyOptions {
   readonly inputDigest?: string;
   /** The digest of the output the caller received (hex): the record must match it. */
   readonly outputDigest?: string;
-  /** Require every receipt's checkpoint to be linked to a trusted anchor by a consistency proof. */
+  /**
+   * Require every receipt's checkpoint to be linked to a trusted anchor: an anchor of the same
+   * size and root, or (in a bundle) a consistency proof to an anchor of another size.
+   */
   readonly requireAnchor?: boolean;
 }
 
@@ -213,7 +216,8 @@ function toResult(e: unknown, receipt?: number): VerifyResult {
 
 /**
  * Verifies one receipt: the node is trusted, its log key signed the checkpoint, the record is
- * in the log at `leafIndex`, and (when given) the input and output digests match.
+ * in the log at `leafIndex`, (when given) the input and output digests match, and (with
+ * `requireAnchor`) a trusted anchor of the checkpoint's exact size has its root.
  *
  * @example
  * ```ts

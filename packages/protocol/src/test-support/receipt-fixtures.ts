@@ -357,6 +357,9 @@ export function buildReceiptFixtures(): { trust: Trust; fixtures: ReceiptFixture
   add('bundle-unknown-field', 'BUNDLE_MALFORMED', 'An unknown top-level field.', (b) => {
     (b as Record<string, unknown>).extra = true;
   });
+  add('bundle-node-entry-malformed', 'BUNDLE_MALFORMED', 'A node entry whose logKey is not a verifier key.', (b) => {
+    (b.nodes as unknown as { logKey: string }[])[0]!.logKey = 'not-a-key';
+  });
   add(
     'bundle-same-node-twice',
     'BUNDLE_RECEIPTS_INCONSISTENT',
