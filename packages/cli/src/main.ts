@@ -7,23 +7,46 @@
  */
 import { isVerityError } from '@verity/protocol';
 import { runDemo } from './commands/demo.js';
+import { runInfer } from './commands/infer.js';
+import { runLog } from './commands/log.js';
+import { runModel } from './commands/model.js';
+import { runNodeStart, runUp } from './commands/node.js';
 import { runVerify } from './commands/verify.js';
 import { UsageError } from './usage.js';
 
 const HELP = `verity — verifiable AI inference
 
 Usage:
-  verity demo [--out DIR] [--json]          sign inferences into a log, bundle, verify, tamper
+  verity up [--data-dir DIR] [--port N]     start a node with the example models loaded
+  verity node start [--config FILE] [--data-dir DIR] [--host H] [--port N]
+  verity model push FILE [--name N] [--version V]   upload an ONNX model (needs the API key)
+  verity model ls | show MODEL
+  verity infer MODEL --input JSON|@file [--out bundle.json]   run, verify, save the bundle
+  verity log checkpoint | proof --index N [--size M] | proof --from M [--to N]
+  verity demo [--out DIR] [--json]          the protocol alone: log, bundle, verify, tamper
   verity verify FILE [options] [--json]     verify a bundle offline (exit 0 valid, 1 invalid)
       --node ADDRESS --key VERIFIER_KEY     trust this node's log key (repeatable, in pairs)
       --trust-bundle-nodes                  trust the node entries carried in the bundle
       --input-digest HEX --output-digest HEX   require these digests
+  Client commands take --url URL (default $VERITY_URL or http://127.0.0.1:8700) and
+  --api-key KEY (default $VERITY_API_KEY, or the key in --data-dir's keystore). --json everywhere.
   verity help
 `;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
+    case 'up':
+      return runUp(rest);
+    case 'node':
+      if (rest[0] !== 'start') throw new UsageError('node takes start');
+      return runNodeStart(rest.slice(1));
+    case 'model':
+      return runModel(rest);
+    case 'infer':
+      return runInfer(rest);
+    case 'log':
+      return runLog(rest);
     case 'demo':
       return runDemo(rest);
     case 'verify':

@@ -19,7 +19,7 @@ export interface ExecutableModel {
 }
 
 /** Runs several requests as one (concatenate, run once, split); results in request order. */
-export type BatchRunner = (model: ExecutableModel, requests: TensorMap[]) => Promise<TensorMap[]>;
+export type BatchRunner<M extends ExecutableModel> = (model: M, requests: TensorMap[]) => Promise<TensorMap[]>;
 
 /** Executor statistics, for metrics. */
 export interface ExecutorStats {
@@ -31,9 +31,9 @@ export interface ExecutorStats {
   readonly timedOut: number;
 }
 
-export interface Executor {
+export interface Executor<M extends ExecutableModel = ExecutableModel> {
   /** Runs `inputs` on `model`; `key` groups requests per model (its CID). */
-  run(key: string, model: ExecutableModel, inputs: TensorMap): Promise<TensorMap>;
+  run(key: string, model: M, inputs: TensorMap): Promise<TensorMap>;
   stats(): ExecutorStats;
   /** Resolves when nothing is pending or running (for graceful shutdown). */
   idle(): Promise<void>;
@@ -47,8 +47,8 @@ interface Job {
   settled: boolean;
 }
 
-interface Lane {
-  readonly model: ExecutableModel;
+interface Lane<M> {
+  readonly model: M;
   readonly queue: Job[];
   running: number;
 }
@@ -73,8 +73,11 @@ function batchKey(inputs: TensorMap): string {
  * const output = await executor.run(manifestCid, model, inputs);
  * ```
  */
-export function createExecutor(settings: ExecutorSettings, runBatch: BatchRunner): Executor {
-  const lanes = new Map<string, Lane>();
+export function createExecutor<M extends ExecutableModel>(
+  settings: ExecutorSettings,
+  runBatch: BatchRunner<M>,
+): Executor<M> {
+  const lanes = new Map<string, Lane<M>>();
   let pending = 0;
   let running = 0;
   let runs = 0;
@@ -98,7 +101,7 @@ export function createExecutor(settings: ExecutorSettings, runBatch: BatchRunner
     }
   };
 
-  const pump = (key: string, lane: Lane) => {
+  const pump = (key: string, lane: Lane<M>) => {
     while (lane.running < settings.concurrency && lane.queue.length > 0) {
       const first = lane.queue.shift() as Job;
       const batch = [first];

@@ -3,4 +3,9 @@
  *
  * @packageDocumentation
  */
-export {};
+export { type ConfigInput, DEFAULT_CONFIG, loadConfig, type NodeConfig } from './config.js';
+export { keystorePath, type NodeKeys, openKeystore } from './keys.js';
+export { entriesPath, type NodeLog, type OpenLogOptions, openLog, parseTilePath, tilePath } from './log/index.js';
+export { startNode, type VerityNode } from './node.js';
+export { createOnnxRuntime } from './runtimes/onnx.js';
+export type { LoadedModel, Runtime } from './runtimes/runtime.js';

@@ -144,6 +144,7 @@ export {
   type TensorsToJsonOptions,
   tensorFromJson,
   tensorsFromJson,
+  tensorsToExactJson,
   tensorsToJson,
   tensorToJson,
 } from './tensor-json.js';

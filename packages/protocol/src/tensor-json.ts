@@ -15,7 +15,7 @@
  * Everything read here is untrusted: any malformed input throws a {@link VerityError}, never a
  * TypeError or RangeError.
  */
-import { fromBase64, toBase64 } from './bytes.js';
+import { equalBytes, fromBase64, toBase64 } from './bytes.js';
 import { fail, type VerityError } from './errors.js';
 import {
   assertTensor,
@@ -30,7 +30,7 @@ import {
   tensorElementCount,
   utf8Length,
 } from './tensor.js';
-import { dataFromLittleEndian, dataToLittleEndian } from './tensor-encoding.js';
+import { dataFromLittleEndian, dataToLittleEndian, encodeTensors } from './tensor-encoding.js';
 import {
   resolveLimits,
   signatureIndex,
@@ -534,5 +534,26 @@ export function tensorsFromJson(
   }
   // Element counts and string lengths were checked against the limits while reading.
   if (signatures !== undefined) validateTensors(out, signatures, resolved);
+  return out;
+}
+
+/**
+ * The full JSON form, except for any tensor whose numbers would not read back to the same bits
+ * (NaN payloads): that tensor is given in the base64 form. So whoever digests the JSON gets the
+ * same digest as the tensors themselves — what a node needs for outputs and a bundle for inputs.
+ *
+ * @example
+ * ```ts
+ * const json = tensorsToExactJson(output); // numbers where exact, base64 where not
+ * ```
+ */
+export function tensorsToExactJson(map: TensorMap): Record<string, TensorJson> {
+  const full = tensorsToJson(map);
+  const out: Record<string, TensorJson> = Object.create(null); // a tensor may be named __proto__
+  for (const [name, json] of Object.entries(full)) {
+    const tensor = map[name] as Tensor;
+    const exact = equalBytes(encodeTensors(tensorsFromJson({ [name]: json })), encodeTensors({ [name]: tensor }));
+    out[name] = exact ? json : (tensorsToJson({ [name]: tensor }, { form: 'base64' })[name] as TensorJson);
+  }
   return out;
 }

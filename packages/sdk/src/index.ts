@@ -1,6 +1,61 @@
 /**
  * `@verity/sdk`: a client for Verity nodes that verifies every answer before returning it.
+ * Works in Node and in browsers (fetch, WebCrypto-free pure verification).
+ *
+ * @example
+ * ```ts
+ * import { createClient } from '@verity/sdk';
+ * const verity = createClient({ url: 'http://127.0.0.1:8700' });
+ * const { output, receipt } = await verity.infer({ model: 'iris@1.0.0', input: { x: [[5.1, 3.5, 1.4, 0.2]] } });
+ * ```
  *
  * @packageDocumentation
  */
-export {};
+import { type InferParams, type InferResult, infer } from './actions/infer.js';
+import { getModel, listModels, type ModelInfo, type PushModelParams, pushModel } from './actions/models.js';
+import { gatherTrust, getNodeInfo, type NodeInfo } from './actions/node-info.js';
+import { getReceipt, verify } from './actions/receipts.js';
+import { type ClientBase, type ClientOptions, createClientBase } from './client.js';
+
+export { type InferParams, type InferResult, infer } from './actions/infer.js';
+export { getModel, listModels, type ModelInfo, type PushModelParams, pushModel } from './actions/models.js';
+export { gatherTrust, getNodeInfo, type NodeInfo } from './actions/node-info.js';
+export { getReceipt, verify } from './actions/receipts.js';
+export type { ClientBase, ClientOptions } from './client.js';
+
+/** A client: its options bound to every action. */
+export interface Client {
+  readonly base: ClientBase;
+  infer(params: InferParams): Promise<InferResult>;
+  models(): Promise<ModelInfo[]>;
+  model(ref: string): Promise<ModelInfo>;
+  pushModel(params: PushModelParams): Promise<ModelInfo>;
+  getReceipt(requestId: string): Promise<Awaited<ReturnType<typeof getReceipt>>>;
+  verify(...args: Parameters<typeof verify> extends [ClientBase, ...infer R] ? R : never): ReturnType<typeof verify>;
+  node(): Promise<NodeInfo>;
+  trust(): ReturnType<typeof gatherTrust>;
+}
+
+/**
+ * Creates a client for a node.
+ *
+ * @example
+ * ```ts
+ * const verity = createClient({ url: 'http://127.0.0.1:8700', apiKey });
+ * await verity.pushModel({ name: 'iris', data: bytes });
+ * ```
+ */
+export function createClient(options: ClientOptions): Client {
+  const base = createClientBase(options);
+  return {
+    base,
+    infer: (params) => infer(base, params),
+    models: () => listModels(base),
+    model: (ref) => getModel(base, ref),
+    pushModel: (params) => pushModel(base, params),
+    getReceipt: (requestId) => getReceipt(base, requestId),
+    verify: (bundle, opts) => verify(base, bundle, opts),
+    node: () => getNodeInfo(base),
+    trust: () => gatherTrust(base),
+  };
+}

@@ -1,0 +1,12 @@
+/**
+ * Regenerates every example model and its samples in `examples/models/`:
+ * `npm run examples -w @verity/examples` (or `node examples/dist/build.js` after `npx tsc -b`).
+ * Training is deterministic, so the committed files come back byte for byte.
+ */
+import { modelsDir } from './files.js';
+import { writeIris } from './iris/train.js';
+import { writeForecast } from './sine/train.js';
+
+const dir = process.argv[2] ?? modelsDir();
+writeIris(dir);
+writeForecast(dir);

@@ -1,0 +1,66 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import { CLIENT_FLAGS, clientFor, print } from '../target.js';
+import { parseFlags, UsageError } from '../usage.js';
+
+/** `--input JSON` or `--input @file`. */
+async function readInput(text: string): Promise<Record<string, unknown>> {
+  let raw = text;
+  if (text.startsWith('@')) {
+    try {
+      raw = await readFile(text.slice(1), 'utf8');
+    } catch (e) {
+      throw new UsageError(`cannot read ${text.slice(1)}: ${(e as NodeJS.ErrnoException).code}`, { showHelp: false });
+    }
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    throw new UsageError('--input is not valid JSON', { showHelp: false });
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new UsageError('--input must be a JSON object of named tensors, e.g. {"x": [[5.1, 3.5, 1.4, 0.2]]}', {
+      showHelp: false,
+    });
+  }
+  return value as Record<string, unknown>;
+}
+
+/** `verity infer MODEL --input JSON|@file [--out bundle.json]`: runs, verifies, prints. */
+export async function runInfer(args: string[]): Promise<number> {
+  const { values, positionals } = parseFlags({
+    args,
+    allowPositionals: true,
+    options: { ...CLIENT_FLAGS, input: { type: 'string' }, out: { type: 'string' }, nonce: { type: 'string' } },
+  });
+  if (positionals.length !== 1) throw new UsageError('infer takes one MODEL');
+  if (values.input === undefined) throw new UsageError('give --input JSON or --input @file');
+  const input = await readInput(values.input);
+  const client = clientFor(values);
+  const result = await client.infer({
+    model: positionals[0] as string,
+    input,
+    ...(values.nonce === undefined ? {} : { clientNonce: values.nonce }),
+  });
+  if (values.out !== undefined) await writeFile(values.out, `${JSON.stringify(result.bundle(), null, 2)}\n`);
+  const r = result.record;
+  print(
+    values.json,
+    {
+      requestId: result.requestId,
+      model: result.model,
+      output: result.outputJson,
+      receipt: result.receipt,
+      verified: true,
+    },
+    [
+      `output: ${JSON.stringify(result.outputJson)}`,
+      `✓ verified: record ${r.requestId} is entry ${result.receipt.leafIndex} of ${r.node}'s log`,
+      `  model ${r.model}`,
+      `  input ${r.inputDigest}`,
+      `  output ${r.outputDigest}`,
+      ...(values.out === undefined ? [] : [`  bundle written to ${values.out}`]),
+    ].join('\n'),
+  );
+  return 0;
+}

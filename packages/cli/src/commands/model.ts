@@ -1,0 +1,92 @@
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { basename } from 'node:path';
+import type { ModelInfo } from '@verity/sdk';
+import { CLIENT_FLAGS, clientFor, print } from '../target.js';
+import { parseFlags, UsageError } from '../usage.js';
+
+function describe(m: ModelInfo): string {
+  const sig = (list: readonly { name: string; dtype: string; shape: readonly (number | string)[] }[]) =>
+    list.map((t) => `${t.name}: ${t.dtype}[${t.shape.join(', ')}]`).join('; ');
+  return [
+    `${m.ref}  ${m.id}`,
+    `  artifact ${m.manifest.artifact.cid} (${m.manifest.artifact.size} bytes, ${m.manifest.format})`,
+    `  inputs   ${sig(m.manifest.inputs)}`,
+    `  outputs  ${sig(m.manifest.outputs)}`,
+    `  publisher ${m.manifest.publisher}, created ${m.manifest.createdAt}`,
+  ].join('\n');
+}
+
+function progressBar(name: string): (sent: number, total: number | undefined) => void {
+  if (!process.stderr.isTTY) return () => {};
+  let last = -1;
+  return (sent, total) => {
+    const pct = total ? Math.floor((sent / total) * 100) : 0;
+    if (pct === last && sent !== total) return;
+    last = pct;
+    const width = 30;
+    const filled = Math.round((pct / 100) * width);
+    process.stderr.write(
+      `\r${name} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${pct}% ${(sent / 1048576).toFixed(1)} MiB`,
+    );
+    if (total !== undefined && sent >= total) process.stderr.write('\n');
+  };
+}
+
+/** `verity model push|ls|show`. */
+export async function runModel(args: string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  const { values, positionals } = parseFlags({
+    args: rest,
+    allowPositionals: true,
+    options: {
+      ...CLIENT_FLAGS,
+      name: { type: 'string' },
+      version: { type: 'string' },
+      license: { type: 'string' },
+      description: { type: 'string' },
+    },
+  });
+  const client = clientFor(values);
+  switch (sub) {
+    case 'push': {
+      const file = positionals[0];
+      if (file === undefined || positionals.length !== 1) throw new UsageError('model push takes one FILE');
+      let size: number;
+      try {
+        size = (await stat(file)).size;
+      } catch (e) {
+        throw new UsageError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code}`, { showHelp: false });
+      }
+      const name =
+        values.name ??
+        basename(file)
+          .replace(/\.onnx$/, '')
+          .toLowerCase();
+      const model = await client.pushModel({
+        name,
+        ...(values.version === undefined ? {} : { version: values.version }),
+        ...(values.license === undefined ? {} : { license: values.license }),
+        ...(values.description === undefined ? {} : { description: values.description }),
+        data: createReadStream(file) as AsyncIterable<Uint8Array>,
+        size,
+        ...(values.json ? {} : { onProgress: progressBar(basename(file)) }),
+      });
+      print(values.json, model, `pushed ${describe(model)}`);
+      return 0;
+    }
+    case 'ls': {
+      const models = await client.models();
+      print(values.json, models, models.length === 0 ? 'no models' : models.map((m) => `${m.ref}  ${m.id}`).join('\n'));
+      return 0;
+    }
+    case 'show': {
+      if (positionals.length !== 1) throw new UsageError('model show takes one MODEL (CID, name@version or name)');
+      const model = await client.model(positionals[0] as string);
+      print(values.json, model, describe(model));
+      return 0;
+    }
+    default:
+      throw new UsageError('model takes push, ls or show');
+  }
+}

@@ -1,0 +1,80 @@
+/**
+ * The one place where error codes become HTTP statuses. Every error body is
+ * `{ "error": { "code", "message", "details" } }` (DESIGN.md §3).
+ */
+import { type ErrorCode, isVerityError, VerityError } from '@verity/protocol';
+
+const STATUS: Partial<Record<ErrorCode, number>> = {
+  UNAUTHORIZED: 401,
+  NOT_FOUND: 404,
+  MODEL_NOT_FOUND: 404,
+  BLOCK_NOT_FOUND: 404,
+  RECEIPT_NOT_FOUND: 404,
+  METHOD_NOT_ALLOWED: 405,
+  NOT_ACCEPTABLE: 406,
+  REQUEST_TIMEOUT: 408,
+  MODEL_CONFLICT: 409,
+  PAYLOAD_TOO_LARGE: 413,
+  MODEL_TOO_LARGE: 413,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  RATE_LIMITED: 429,
+  QUEUE_FULL: 429,
+  INTERNAL: 500,
+  INFERENCE_FAILED: 500,
+  LOG_CORRUPT: 500,
+  CONFIG_INVALID: 500,
+  KEYSTORE_INVALID: 500,
+  OVERLOADED: 503,
+  SHUTTING_DOWN: 503,
+  INFERENCE_TIMEOUT: 504,
+};
+
+/** Codes after which a client should retry later; they carry `Retry-After`. */
+const RETRY_AFTER_SECONDS: Partial<Record<ErrorCode, number>> = {
+  RATE_LIMITED: 1,
+  QUEUE_FULL: 1,
+  OVERLOADED: 1,
+  SHUTTING_DOWN: 5,
+};
+
+/** HTTP status for an error code: listed above, else 400 (the client sent something invalid). */
+export function statusOf(code: ErrorCode): number {
+  return STATUS[code] ?? 400;
+}
+
+export function retryAfterOf(code: ErrorCode): number | undefined {
+  return RETRY_AFTER_SECONDS[code];
+}
+
+/** Fastify's own errors (body parsing, limits, timeouts), mapped to stable codes. */
+const FASTIFY: Record<string, ErrorCode> = {
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
+  FST_ERR_CTP_BODY_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'INVALID_ARGUMENT',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'JSON_INVALID',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'JSON_INVALID',
+  FST_ERR_CTP_EMPTY_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
+  FST_ERR_CTP_INVALID_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
+  FST_ERR_NOT_FOUND: 'NOT_FOUND',
+  FST_ERR_BAD_URL: 'NOT_FOUND',
+  FST_ERR_ASYNC_CONSTRAINT: 'INTERNAL',
+};
+
+/** Turns anything thrown while handling a request into a VerityError with a stable code. */
+export function toVerityError(error: unknown): VerityError {
+  if (isVerityError(error)) return error;
+  const e = error as { code?: unknown; statusCode?: unknown; message?: unknown; name?: unknown };
+  if (typeof e?.code === 'string' && e.code in FASTIFY) {
+    return new VerityError(FASTIFY[e.code] as ErrorCode, String(e.message ?? 'bad request'));
+  }
+  if (e?.name === 'SyntaxError' && e.statusCode === 400) {
+    return new VerityError('JSON_INVALID', 'the request body is not valid JSON');
+  }
+  if (typeof e?.statusCode === 'number' && e.statusCode === 413) {
+    return new VerityError('PAYLOAD_TOO_LARGE', 'the request body is too large');
+  }
+  if (typeof e?.statusCode === 'number' && e.statusCode === 408) {
+    return new VerityError('REQUEST_TIMEOUT', 'the request took too long to arrive');
+  }
+  return new VerityError('INTERNAL', 'internal error', { cause: error });
+}

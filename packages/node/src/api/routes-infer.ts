@@ -1,0 +1,93 @@
+import { randomBytes } from 'node:crypto';
+import {
+  fail,
+  type InferenceRecord,
+  paramsDigest,
+  tensorsDigest,
+  tensorsFromJson,
+  tensorsToExactJson,
+  toHex,
+} from '@verity/protocol';
+import type { FastifyInstance } from 'fastify';
+import type { NodeContext } from '../context.js';
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
+const NONCE = /^(?:[0-9a-f]{2}){1,64}$/;
+const FIELDS = new Set(['model', 'input', 'mode', 'requestId', 'clientNonce']);
+
+/** A validated `POST /v1/infer` body. */
+interface InferRequest {
+  readonly model: string;
+  readonly input: unknown;
+  readonly requestId?: string;
+  readonly clientNonce?: string;
+}
+
+function parseInferRequest(body: unknown): InferRequest {
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    fail('INVALID_ARGUMENT', 'the body must be a JSON object');
+  const b = body as Record<string, unknown>;
+  for (const k of Object.keys(b)) if (!FIELDS.has(k)) fail('INVALID_ARGUMENT', `unknown field "${k}"`, { field: k });
+  if (typeof b.model !== 'string' || b.model === '')
+    fail('INVALID_ARGUMENT', 'model (a CID or name@version) is required');
+  if (b.input === undefined) fail('INVALID_ARGUMENT', 'input (named tensors) is required');
+  if (b.mode !== undefined && b.mode !== 'signed') {
+    fail('INVALID_ARGUMENT', 'this node serves mode "signed"', { mode: b.mode, supported: ['signed'] });
+  }
+  if (b.requestId !== undefined && (typeof b.requestId !== 'string' || !REQUEST_ID.test(b.requestId))) {
+    fail('INVALID_ARGUMENT', 'requestId must match [A-Za-z0-9._:-]{1,64}');
+  }
+  if (b.clientNonce !== undefined && (typeof b.clientNonce !== 'string' || !NONCE.test(b.clientNonce))) {
+    fail('INVALID_ARGUMENT', 'clientNonce must be 1–64 bytes of lower-case hex');
+  }
+  return {
+    model: b.model,
+    input: b.input,
+    ...(b.requestId === undefined ? {} : { requestId: b.requestId as string }),
+    ...(b.clientNonce === undefined ? {} : { clientNonce: b.clientNonce as string }),
+  };
+}
+
+/** A fresh request id: time-ordered, then random. */
+function newRequestId(): string {
+  return `${Date.now().toString(36)}-${toHex(randomBytes(10))}`;
+}
+
+/** `POST /v1/infer` (mode `signed`) and `GET /v1/receipts/:requestId`. */
+export function registerInferRoutes(app: FastifyInstance, ctx: NodeContext): void {
+  const limits = { maxElements: ctx.config.limits.maxElements, maxStringBytes: ctx.config.limits.maxStringBytes };
+
+  app.post('/v1/infer', async (request) => {
+    const req = parseInferRequest(request.body);
+    const stored = ctx.store.resolve(req.model);
+    const inputs = tensorsFromJson(req.input, stored.manifest.inputs, limits);
+    const model = await ctx.models.get(stored.manifestCid, stored.artifactPath);
+    const started = performance.now();
+    const output = await ctx.executor.run(stored.manifestCid, model, inputs);
+    ctx.metrics.inferenceSeconds.observe({ model: stored.manifest.name }, (performance.now() - started) / 1000);
+    const record: InferenceRecord = {
+      version: 1,
+      kind: 'onnx',
+      mode: 'signed',
+      model: stored.manifestCid,
+      runtime: { id: ctx.runtime.id, version: ctx.runtime.version, profile: ctx.runtime.profile },
+      inputDigest: toHex(tensorsDigest(inputs)),
+      outputDigest: toHex(tensorsDigest(output)),
+      paramsDigest: paramsDigest({}),
+      requestId: req.requestId ?? newRequestId(),
+      ...(req.clientNonce === undefined ? {} : { clientNonce: req.clientNonce }),
+      timestamp: Date.now(),
+      node: ctx.keys.address,
+    };
+    const appendStarted = performance.now();
+    const receipt = await ctx.log.append(record);
+    ctx.metrics.logAppendSeconds.observe((performance.now() - appendStarted) / 1000);
+    return { requestId: record.requestId, model: stored.manifestCid, output: tensorsToExactJson(output), receipt };
+  });
+
+  app.get('/v1/receipts/:requestId', async (request) => {
+    const { requestId } = request.params as { requestId: string };
+    if (!REQUEST_ID.test(requestId)) fail('RECEIPT_NOT_FOUND', 'no receipt for this request id');
+    return ctx.log.receiptByRequestId(requestId);
+  });
+}

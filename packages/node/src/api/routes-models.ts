@@ -1,0 +1,96 @@
+import { Readable } from 'node:stream';
+import { fail, personalSign } from '@verity/protocol';
+import type { FastifyInstance } from 'fastify';
+import type { NodeContext } from '../context.js';
+import { CAR_CONTENT_TYPE } from '../store/car.js';
+import type { StoredModel } from '../store/index.js';
+import { requireApiKey } from './auth.js';
+
+/** The public view of a stored model. */
+export function modelView(m: StoredModel) {
+  return {
+    id: m.manifestCid,
+    ref: `${m.manifest.name}@${m.manifest.version}`,
+    manifest: m.manifest,
+    signature: m.signature,
+  };
+}
+
+function str(query: Record<string, unknown>, key: string): string | undefined {
+  const v = query[key];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string') fail('INVALID_ARGUMENT', `query parameter ${key} must be given once`);
+  return v;
+}
+
+/** Models: streamed upload, listing, lookup, and blocks by CID (IPFS trustless gateway). */
+export function registerModelRoutes(app: FastifyInstance, ctx: NodeContext): void {
+  // Upload bodies are streamed straight into the store (never buffered whole); the store
+  // enforces the size limit as bytes arrive.
+  app.addContentTypeParser('application/octet-stream', (_request, payload, done) => done(null, payload));
+
+  app.post('/v1/models', async (request, reply) => {
+    requireApiKey(request, ctx.keys.apiKey);
+    const q = request.query as Record<string, unknown>;
+    const name = str(q, 'name');
+    const version = str(q, 'version') ?? '1.0.0';
+    const format = str(q, 'format') ?? 'onnx';
+    if (name === undefined) fail('INVALID_ARGUMENT', 'query parameter name is required');
+    if (format !== 'onnx') fail('INVALID_ARGUMENT', 'this node hosts format onnx', { format });
+    if (!(request.body instanceof Readable))
+      fail('UNSUPPORTED_MEDIA_TYPE', 'send the model as application/octet-stream');
+    // The declared size: `size` (what browsers can send), else Content-Length.
+    const sizeText = str(q, 'size') ?? request.headers['content-length'];
+    if (sizeText !== undefined && !/^(0|[1-9][0-9]{0,15})$/.test(sizeText)) {
+      fail('INVALID_ARGUMENT', 'size must be a non-negative integer');
+    }
+    const declaredSize = sizeText === undefined ? undefined : Number(sizeText);
+    const license = str(q, 'license');
+    const description = str(q, 'description');
+    const stored = await ctx.store.putArtifact(request.body, {
+      name,
+      version,
+      format: 'onnx',
+      maxSize: ctx.config.limits.modelBytes,
+      ...(declaredSize === undefined ? {} : { declaredSize }),
+      publisher: ctx.keys.address,
+      profiles: [ctx.runtime.profile],
+      ...(license === undefined ? {} : { license }),
+      ...(description === undefined ? {} : { description }),
+      sign: (cid) => personalSign(cid, ctx.keys.accountKey),
+      describe: async (path) => {
+        const model = await ctx.runtime.load(path);
+        try {
+          return { inputs: [...model.inputs], outputs: [...model.outputs] };
+        } finally {
+          await model.close();
+        }
+      },
+    });
+    return reply.status(201).send(modelView(stored));
+  });
+
+  app.get('/v1/models', async () => ({ models: ctx.store.list().map(modelView) }));
+  app.get('/v1/models/:ref', async (request) => modelView(ctx.store.resolve((request.params as { ref: string }).ref)));
+
+  // IPFS trustless gateway (raw blocks and CARs): any IPFS client can fetch and check Verity models.
+  app.get('/ipfs/:cid', async (request, reply) => {
+    const { cid } = request.params as { cid: string };
+    const format = str(request.query as Record<string, unknown>, 'format');
+    const accept = request.headers.accept ?? '';
+    const wantsCar = format === 'car' || accept.includes('application/vnd.ipld.car');
+    const wantsRaw = format === 'raw' || accept.includes('application/vnd.ipld.raw');
+    if (!wantsCar && !wantsRaw) {
+      fail('NOT_ACCEPTABLE', 'ask for application/vnd.ipld.raw or application/vnd.ipld.car (or ?format=raw|car)');
+    }
+    reply.header('x-content-type-options', 'nosniff');
+    reply.header('cache-control', 'public, max-age=29030400, immutable');
+    reply.header('x-ipfs-roots', cid);
+    if (wantsRaw && !wantsCar) {
+      const block = await ctx.store.getBlock(cid);
+      return reply.type('application/vnd.ipld.raw').send(Buffer.from(block.buffer, block.byteOffset, block.byteLength));
+    }
+    await ctx.store.getBlock(cid); // 404 before streaming starts
+    return reply.type(CAR_CONTENT_TYPE).send(Readable.from(ctx.store.car(cid)));
+  });
+}

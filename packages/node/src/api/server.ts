@@ -1,0 +1,76 @@
+/**
+ * The HTTP API on Fastify: one error handler that maps codes to statuses, limits on every input
+ * (body size, header and request timeouts against slow clients, per-client rate), metrics and
+ * JSON logs. Routes live in `routes-*.ts`; they call the node's services and hold no protocol logic.
+ */
+import Fastify, { type FastifyInstance, LogController } from 'fastify';
+import type { NodeContext } from '../context.js';
+import { retryAfterOf, statusOf, toVerityError } from './http-errors.js';
+import { createRateLimiter } from './rate-limit.js';
+import { registerInferRoutes } from './routes-infer.js';
+import { registerLogRoutes } from './routes-log.js';
+import { registerModelRoutes } from './routes-models.js';
+import { registerNodeRoutes } from './routes-node.js';
+
+/** Builds the Fastify app for a node (not yet listening). */
+export function createApi(ctx: NodeContext): FastifyInstance {
+  const { limits } = ctx.config;
+  const app = Fastify({
+    logger: ctx.config.logLevel === 'silent' ? false : { level: ctx.config.logLevel },
+    bodyLimit: limits.bodyBytes,
+    // Slow clients (slowloris): headers and the whole request must arrive in time.
+    requestTimeout: limits.requestTimeoutMs,
+    connectionTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: 5_000,
+    return503OnClosing: true,
+    // Per-request log lines off: errors are logged by the error handler, traffic goes to /metrics.
+    logController: new LogController({ disableRequestLogging: true }),
+    routerOptions: { maxParamLength: 256 },
+  });
+  app.server.headersTimeout = limits.headersTimeoutMs;
+
+  const limiter = createRateLimiter(limits.requestsPerSecond, limits.burst);
+  app.addHook('onRequest', async (request) => {
+    if (ctx.closing) throw toVerityError({ code: 'FST_ERR_NOT_FOUND' }) && ctx.shuttingDown();
+    if (!limiter.take(request.ip)) ctx.rateLimited();
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    ctx.metrics.httpRequests.inc({
+      route: request.routeOptions.url ?? 'unknown',
+      method: request.method,
+      status: String(reply.statusCode),
+    });
+  });
+
+  app.setErrorHandler((error, request, reply) => {
+    const e = toVerityError(error);
+    const status = statusOf(e.code);
+    if (status >= 500 && e.code !== 'OVERLOADED' && e.code !== 'SHUTTING_DOWN' && e.code !== 'INFERENCE_TIMEOUT') {
+      request.log.error({ err: error, code: e.code }, 'request failed');
+    }
+    const retry = retryAfterOf(e.code);
+    if (retry !== undefined) reply.header('retry-after', String(retry));
+    // Never echo internals: a 500 says only that it happened.
+    const body =
+      status === 500 && e.code === 'INTERNAL' ? { code: e.code, message: 'internal error', details: {} } : e.toJSON();
+    return reply.status(status).type('application/json').send({ error: body });
+  });
+  app.setNotFoundHandler((request, reply) => {
+    return reply
+      .status(404)
+      .type('application/json')
+      .send({
+        error: {
+          code: 'NOT_FOUND',
+          message: `no route for ${request.method} ${request.url.split('?')[0]}`,
+          details: {},
+        },
+      });
+  });
+
+  registerNodeRoutes(app, ctx);
+  registerModelRoutes(app, ctx);
+  registerInferRoutes(app, ctx);
+  registerLogRoutes(app, ctx);
+  return app;
+}

@@ -1,0 +1,37 @@
+/**
+ * What the HTTP routes see of a running node: its configuration, identity and services.
+ */
+import { fail } from '@verity/protocol';
+import type { NodeConfig } from './config.js';
+import type { Executor } from './executor.js';
+import type { NodeKeys } from './keys.js';
+import type { NodeLog } from './log/index.js';
+import type { Metrics } from './metrics.js';
+import type { ModelCache } from './model-cache.js';
+import type { LoadedModel, Runtime } from './runtimes/runtime.js';
+import type { ModelStore } from './store/index.js';
+
+export interface NodeContext {
+  readonly config: NodeConfig;
+  readonly keys: NodeKeys;
+  readonly store: ModelStore;
+  readonly log: NodeLog;
+  readonly runtime: Runtime;
+  readonly executor: Executor<LoadedModel>;
+  readonly models: ModelCache;
+  readonly metrics: Metrics;
+  /** True once shutdown began: new requests get 503 SHUTTING_DOWN. */
+  closing: boolean;
+  shuttingDown(): never;
+  rateLimited(): never;
+}
+
+/** The error helpers of a context (kept here so routes throw the same way everywhere). */
+export const contextErrors = {
+  shuttingDown(): never {
+    return fail('SHUTTING_DOWN', 'the node is shutting down');
+  },
+  rateLimited(): never {
+    return fail('RATE_LIMITED', 'too many requests from this client; slow down');
+  },
+};

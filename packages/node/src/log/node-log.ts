@@ -1,0 +1,669 @@
+/**
+ * The node's durable, crash-safe signed log (DESIGN §2.4, §6; docs/protocol.md §6–§8): the
+ * same receipts as the protocol's in-memory reference (`memory-log.ts`), kept on disk.
+ *
+ * Files in `dir`, all append-only except `checkpoint`:
+ *
+ * | file        | content                                                          |
+ * |-------------|------------------------------------------------------------------|
+ * | `records`   | u32 BE length ‖ record bytes (docs/protocol.md §5.2), concatenated |
+ * | `offsets`   | u64 BE offset in `records` of each record's length prefix         |
+ * | `level-<L>` | the 32-byte complete-subtree hashes of tree level L (`hash-store.ts`) |
+ * | `checkpoint`| the latest signed checkpoint (C2SP signed note)                  |
+ * | `lock`      | pid of the process holding the log (`dir-lock.ts`)               |
+ *
+ * Why: appends are sequential writes at the end of each file (the cheapest thing a disk does);
+ * record i is found with one read of `offsets` and one of `records`; proof hashes and tlog tiles
+ * are byte ranges of the level files, so nothing is rehashed to serve them; and the checkpoint is
+ * the single commit point: **the log is exactly the first `checkpoint.size` records**. Bytes
+ * beyond that in any file were never acknowledged (a crash mid-batch, a torn record) and are cut
+ * off at open. The checkpoint is replaced atomically (temp file, fsync, rename, directory fsync),
+ * and only after every data file it covers is fsynced, so a crash leaves the old or the new
+ * checkpoint, each fully backed by data.
+ *
+ * Group commit (DESIGN §2.4): `append` validates and encodes the record and hashes its leaf at
+ * once (a bad record fails alone), then queues it. A batch starts on the next microtask (no
+ * timer: an idle append commits immediately, and appends issued in the same tick share a batch)
+ * and takes up to `maxBatch` queued records: write all files, fsync them, compute the new root,
+ * sign one checkpoint, replace it atomically, then resolve every append of the batch with its
+ * receipt. Appends arriving meanwhile wait for the next batch, so under load one signature and
+ * one round of fsyncs cover thousands of records. Batches run one at a time and each extends the
+ * tree of the last checkpoint, so checkpoints never fork. A failed write fails its whole batch:
+ * its appends reject, memory rolls back to the last checkpoint, and the files are truncated back
+ * to it before the next batch writes.
+ *
+ * At open: verify the checkpoint's signature (origin = signer name), cut every file back to the
+ * checkpointed size, then replay the records: recompute every leaf and every level hash and
+ * compare them with the level files, and compare the recomputed root with the checkpoint's. Any
+ * difference, or data missing below the checkpointed size, is `LOG_CORRUPT`. The replay also
+ * rebuilds the requestId index. It costs ~2 SHA-256 per record (~1.5 µs), so ~15 s per 10 M
+ * records at startup: the price of never serving a proof from a damaged file.
+ *
+ * Memory per record: the requestId index, 11–23 bytes (`request-index.ts`), plus the upper tree
+ * levels, ≤ 0.5 bytes (`hash-store.ts`): ~20 bytes, so 10 M records ≈ 200 MB. Records and low
+ * tree levels are read from the files (the OS page cache keeps the hot ones).
+ */
+import fs from 'node:fs';
+import { join } from 'node:path';
+import {
+  decodeRecord,
+  EMPTY_ROOT,
+  encodeRecord,
+  type InferenceRecord,
+  isVerityError,
+  type NoteSigner,
+  type NoteVerifier,
+  openCheckpoint,
+  parseRecord,
+  type Receipt,
+  signCheckpoint,
+  VerityError,
+} from '@verity/protocol';
+import { lockDir } from './dir-lock.js';
+import { leafHash } from './fast-hash.js';
+import { datasync, fsyncFd, openReadWrite, readAt, replaceFileSync, truncateFd, writeAt } from './files.js';
+import { HashStore } from './hash-store.js';
+import { MAX_INDEXED, RequestIdIndex } from './request-index.js';
+import { MAX_TILE_LEVEL, TILE_HEIGHT, TILE_WIDTH } from './tile-path.js';
+
+/** A durable signed log of inference records. */
+export interface NodeLog {
+  /** The log origin: the signer's key name. */
+  readonly origin: string;
+  /** Committed size: the records covered by the latest checkpoint. */
+  readonly size: number;
+  /**
+   * Appends a record. Resolves once it is durable (fsynced) and covered by a signed checkpoint,
+   * with a receipt whose proof is against that checkpoint. Rejects with `RECORD_INVALID` for an
+   * invalid record, `INVALID_ARGUMENT` for a requestId already in the log, `SHUTTING_DOWN` after
+   * {@link close}, and `INTERNAL` (cause: the I/O error) when its batch could not be written.
+   */
+  append(record: InferenceRecord): Promise<Receipt>;
+  /** The receipt of the record at `index`, against the latest checkpoint. */
+  receiptByIndex(index: number): Receipt;
+  /** The receipt of the record with this requestId (`RECEIPT_NOT_FOUND` if none is committed). */
+  receiptByRequestId(requestId: string): Receipt;
+  /** The latest signed checkpoint note (C2SP tlog-checkpoint in a signed note). */
+  checkpoint(): string;
+  /** RFC 9162 inclusion proof (hex) of leaf `index` in the tree of `size` (default: committed). */
+  inclusionProof(index: number, size?: number): string[];
+  /** RFC 9162 consistency proof (hex) from `size1` to `size2` (default: committed). */
+  consistencyProof(size1: number, size2?: number): string[];
+  /**
+   * C2SP tlog-tiles hash tile: `width` (1–256, default 256 = full) hashes of tree level 8·level
+   * starting at 256·index. `NOT_FOUND` when the committed tree does not have them (yet).
+   */
+  tile(level: number, index: number, width?: number): Uint8Array;
+  /** C2SP tlog-tiles entry bundle: u16 BE length ‖ record bytes for records 256·index onwards. */
+  entryBundle(index: number, width?: number): Uint8Array;
+  /** Commits everything already appended, then closes the files. Later calls fail `SHUTTING_DOWN`. */
+  close(): Promise<void>;
+}
+
+/** Options of {@link openLog}. */
+export interface OpenLogOptions {
+  /** Directory of the log's files (created if missing). */
+  readonly dir: string;
+  /** Signs checkpoints; its key name is the log origin. */
+  readonly signer: NoteSigner;
+  /** fsync data and checkpoint before acknowledging (default true). Off only for tests and benches. */
+  readonly fsync?: boolean;
+  /** Most records per batch, i.e. per checkpoint (default 4096). */
+  readonly maxBatch?: number;
+  /**
+   * Verifier of the signer's key, to check the stored checkpoint at open. Default: sign the
+   * checkpoint text again and compare, valid for deterministic signatures such as Ed25519
+   * (RFC 8032 §5.1.6), which every Verity note key is.
+   */
+  readonly verifier?: NoteVerifier;
+  /** Test hook: called before each file write of a batch; throwing fails the batch like an I/O error. */
+  readonly beforeWrite?: (file: string) => void;
+}
+
+/** Default {@link OpenLogOptions.maxBatch}. */
+export const DEFAULT_MAX_BATCH = 4096;
+
+/** Smallest and largest encoded record (docs/protocol.md §5.2; entry bundles need ≤ 65535). */
+const MIN_RECORD = 137;
+const MAX_RECORD = 0xffff;
+/** Offset of the requestId length byte in an encoded record (§5.2). */
+const REQUEST_ID_AT = 131;
+/** Records per replay step at open (a multiple of 256, so low tree levels are trimmed between steps). */
+const REPLAY_GROUP = 16384;
+
+interface Pending {
+  readonly record: InferenceRecord;
+  readonly bytes: Uint8Array;
+  readonly leaf: Uint8Array;
+  readonly resolve: (receipt: Receipt) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+function corrupt(message: string, details: Record<string, unknown> = {}, cause?: unknown): never {
+  throw new VerityError('LOG_CORRUPT', message, cause === undefined ? { details } : { details, cause });
+}
+
+function invalid(message: string, details: Record<string, unknown> = {}): never {
+  throw new VerityError('INVALID_ARGUMENT', message, { details });
+}
+
+function u64(buf: Buffer, at: number): number {
+  return buf.readUInt32BE(at) * 2 ** 32 + buf.readUInt32BE(at + 4);
+}
+
+function writeU64(buf: Buffer, value: number, at: number): void {
+  buf.writeUInt32BE(Math.floor(value / 2 ** 32), at);
+  buf.writeUInt32BE(value >>> 0, at + 4);
+}
+
+/** I/O failures become `INTERNAL` errors (the one error type), keeping the system error as cause. */
+function ioError(e: unknown, message: string): VerityError {
+  if (isVerityError(e)) return e;
+  const code = (e as NodeJS.ErrnoException | undefined)?.code;
+  return new VerityError('INTERNAL', message, { cause: e, details: code === undefined ? {} : { code } });
+}
+
+function selfVerifier(signer: NoteSigner): NoteVerifier {
+  return {
+    name: signer.name,
+    keyId: signer.keyId,
+    verify: (message, signature) => Buffer.from(signer.sign(message)).equals(signature),
+  };
+}
+
+function fileSize(path: string): number {
+  try {
+    return fs.statSync(path).size;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+    throw e;
+  }
+}
+
+function checkIndexWidth(index: number, width: number | undefined): number {
+  if (!Number.isSafeInteger(index) || index < 0) invalid('index must be a non-negative safe integer', { index });
+  const w = width ?? TILE_WIDTH;
+  if (!Number.isInteger(w) || w < 1 || w > TILE_WIDTH) invalid('width must be 1–256', { width });
+  return w;
+}
+
+class DurableLog implements NodeLog {
+  readonly origin: string;
+  private committedSize: number;
+  private recordsEnd: number;
+  private note: string;
+  private readonly queue: Pending[] = [];
+  private readonly pendingIds = new Set<string>();
+  private running = false;
+  private dirty = false;
+  private closing: Promise<void> | undefined;
+  private closed = false;
+  private idle: (() => void)[] = [];
+
+  constructor(
+    private readonly dir: string,
+    private readonly dirFd: number,
+    private readonly recordsFd: number,
+    private readonly offsetsFd: number,
+    private readonly store: HashStore,
+    private readonly index: RequestIdIndex,
+    private readonly signer: NoteSigner,
+    private readonly sync: boolean,
+    private readonly maxBatch: number,
+    private readonly beforeWrite: ((file: string) => void) | undefined,
+    private readonly release: () => void,
+    state: { size: number; recordsEnd: number; note: string },
+  ) {
+    this.origin = signer.name;
+    this.committedSize = state.size;
+    this.recordsEnd = state.recordsEnd;
+    this.note = state.note;
+  }
+
+  get size(): number {
+    return this.committedSize;
+  }
+
+  append(record: InferenceRecord): Promise<Receipt> {
+    if (this.closing) return Promise.reject(new VerityError('SHUTTING_DOWN', 'the log is closed'));
+    let parsed: InferenceRecord;
+    let bytes: Uint8Array;
+    try {
+      parsed = parseRecord(record);
+      bytes = encodeRecord(parsed);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const id = parsed.requestId;
+    if (this.pendingIds.has(id) || this.findCommitted(id) >= 0) {
+      return Promise.reject(
+        new VerityError('INVALID_ARGUMENT', 'a record with this requestId is already in the log', {
+          details: { requestId: id },
+        }),
+      );
+    }
+    if (this.store.size + this.queue.length >= MAX_INDEXED) {
+      return Promise.reject(new VerityError('INTERNAL', 'the log is full', { details: { max: MAX_INDEXED } }));
+    }
+    this.pendingIds.add(id);
+    const leaf = leafHash(bytes);
+    return new Promise<Receipt>((resolve, reject) => {
+      this.queue.push({ record: parsed, bytes, leaf, resolve, reject });
+      if (!this.running) {
+        this.running = true;
+        queueMicrotask(() => void this.drain());
+      }
+    });
+  }
+
+  /** Commits batches until the queue is empty. Never throws: each batch settles its own appends. */
+  private async drain(): Promise<void> {
+    while (this.queue.length > 0) {
+      await this.commitBatch(this.queue.splice(0, this.maxBatch));
+    }
+    this.running = false;
+    for (const wake of this.idle.splice(0)) wake();
+  }
+
+  private write(file: string, fd: number, data: Uint8Array, position: number): Promise<void> {
+    this.beforeWrite?.(file);
+    return writeAt(fd, data, position);
+  }
+
+  private async commitBatch(batch: Pending[]): Promise<void> {
+    const n0 = this.committedSize;
+    const end0 = this.recordsEnd;
+    const n1 = n0 + batch.length;
+    let committed = false;
+    let proofs: string[][];
+    let note: string;
+    try {
+      if (this.dirty) {
+        // A failed batch may have left bytes beyond the checkpoint: cut them before writing.
+        await Promise.all([
+          truncateFd(this.recordsFd, end0),
+          truncateFd(this.offsetsFd, n0 * 8),
+          this.store.truncateFiles(),
+        ]);
+        this.dirty = false;
+      }
+      let total = 0;
+      for (const p of batch) total += 4 + p.bytes.length;
+      const records = Buffer.allocUnsafe(total);
+      const offsets = Buffer.allocUnsafe(batch.length * 8);
+      let o = 0;
+      for (let i = 0; i < batch.length; i++) {
+        const p = batch[i] as Pending;
+        writeU64(offsets, end0 + o, i * 8);
+        records.writeUInt32BE(p.bytes.length, o);
+        records.set(p.bytes, o + 4);
+        o += 4 + p.bytes.length;
+        this.store.append(p.leaf);
+      }
+      const levels = this.store.pending();
+      this.dirty = true;
+      await Promise.all([
+        this.write('records', this.recordsFd, records, end0),
+        this.write('offsets', this.offsetsFd, offsets, n0 * 8),
+        ...levels.map((w) => this.write(`level-${w.level}`, w.fd, w.bytes, w.position)),
+      ]);
+      if (this.sync) {
+        await Promise.all([datasync(this.recordsFd), datasync(this.offsetsFd), ...levels.map((w) => datasync(w.fd))]);
+        // A new level file exists only once its directory entry is durable.
+        if (this.store.createdFiles) await fsyncFd(this.dirFd);
+      }
+      const rootHash = this.store.root(n1);
+      // Proofs now, while the batch's low tree levels are still in memory.
+      proofs = this.store.inclusionProofsHex(n0, batch.length, n1);
+      note = signCheckpoint({ origin: this.origin, size: n1, rootHash, extensions: [] }, this.signer);
+      await this.replaceCheckpoint(note, () => {
+        // The rename is the commit point: from here the new checkpoint is the log on disk.
+        committed = true;
+        this.committedSize = n1;
+        this.recordsEnd = end0 + total;
+        this.note = note as string;
+        this.dirty = false;
+        this.store.commit();
+        for (let i = 0; i < batch.length; i++) {
+          const id = (batch[i] as Pending).record.requestId;
+          this.index.insert(id, n0 + i);
+          this.pendingIds.delete(id);
+        }
+      });
+    } catch (e) {
+      if (!committed) {
+        this.store.rollback();
+        for (const p of batch) this.pendingIds.delete(p.record.requestId);
+      }
+      // Not acknowledged: either not committed, or committed but possibly not durable.
+      const error = ioError(e, 'the log could not write this batch');
+      for (const p of batch) p.reject(error);
+      return;
+    }
+    for (let i = 0; i < batch.length; i++) {
+      const p = batch[i] as Pending;
+      p.resolve({ record: p.record, leafIndex: n0 + i, inclusionProof: proofs[i] as string[], checkpoint: note });
+    }
+  }
+
+  private async replaceCheckpoint(note: string, onRenamed: () => void): Promise<void> {
+    const tmp = join(this.dir, 'checkpoint.tmp');
+    this.beforeWrite?.('checkpoint');
+    const fd = await new Promise<number>((resolve, reject) =>
+      fs.open(tmp, 'w', 0o644, (err, fd) => (err ? reject(err) : resolve(fd))),
+    );
+    try {
+      await writeAt(fd, Buffer.from(note, 'utf8'), 0);
+      if (this.sync) await fsyncFd(fd);
+    } finally {
+      await new Promise<void>((resolve) => fs.close(fd, () => resolve()));
+    }
+    await new Promise<void>((resolve, reject) =>
+      fs.rename(tmp, join(this.dir, 'checkpoint'), (err) => (err ? reject(err) : resolve())),
+    );
+    onRenamed();
+    if (this.sync) await fsyncFd(this.dirFd);
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new VerityError('SHUTTING_DOWN', 'the log is closed');
+  }
+
+  /** The bytes of committed record `index` (without its length prefix). */
+  private recordBytes(index: number): Buffer {
+    const size = this.committedSize;
+    const hasNext = index + 1 < size;
+    const offs = readAt(this.offsetsFd, index * 8, hasNext ? 16 : 8);
+    if (offs.length !== (hasNext ? 16 : 8)) corrupt('the offsets file is truncated', { index });
+    const start = u64(offs, 0);
+    const end = hasNext ? u64(offs, 8) : this.recordsEnd;
+    const buf = end - start >= 4 + MIN_RECORD && end - start <= 4 + MAX_RECORD ? readAt(this.recordsFd, start, end - start) : undefined;
+    if (buf === undefined || buf.length !== end - start || buf.readUInt32BE(0) !== end - start - 4) {
+      corrupt('the records file does not match the offsets file', { index });
+    }
+    return buf.subarray(4);
+  }
+
+  private requestIdAt(index: number): string {
+    const rec = this.recordBytes(index);
+    const n = rec[REQUEST_ID_AT] as number;
+    return rec.toString('latin1', REQUEST_ID_AT + 1, REQUEST_ID_AT + 1 + n);
+  }
+
+  private findCommitted(requestId: string): number {
+    return this.index.find(requestId, (i) => this.requestIdAt(i) === requestId);
+  }
+
+  private assertIndex(index: number): void {
+    if (!Number.isSafeInteger(index) || index < 0 || index >= this.committedSize) {
+      throw new VerityError('MERKLE_INDEX_OUT_OF_RANGE', 'no committed record at this index', {
+        details: { index, size: this.committedSize },
+      });
+    }
+  }
+
+  receiptByIndex(index: number): Receipt {
+    this.assertOpen();
+    this.assertIndex(index);
+    let record: InferenceRecord;
+    try {
+      record = decodeRecord(this.recordBytes(index));
+    } catch (e) {
+      if (isVerityError(e, 'LOG_CORRUPT')) throw e;
+      corrupt('a committed record does not decode', { index }, e);
+    }
+    return {
+      record,
+      leafIndex: index,
+      inclusionProof: this.store.inclusionProofHex(index, this.committedSize),
+      checkpoint: this.note,
+    };
+  }
+
+  receiptByRequestId(requestId: string): Receipt {
+    this.assertOpen();
+    if (typeof requestId !== 'string' || requestId.length === 0 || requestId.length > 64) {
+      throw new VerityError('RECEIPT_NOT_FOUND', 'no receipt for this requestId', {
+        details: { requestId: String(requestId).slice(0, 64) },
+      });
+    }
+    const index = this.findCommitted(requestId);
+    if (index < 0) {
+      throw new VerityError('RECEIPT_NOT_FOUND', 'no receipt for this requestId', { details: { requestId } });
+    }
+    return this.receiptByIndex(index);
+  }
+
+  checkpoint(): string {
+    this.assertOpen();
+    return this.note;
+  }
+
+  private assertSize(name: string, size: number): void {
+    if (!Number.isSafeInteger(size) || size < 0) invalid(`${name} must be a non-negative safe integer`, { [name]: size });
+    if (size > this.committedSize) {
+      throw new VerityError('MERKLE_INDEX_OUT_OF_RANGE', `${name} is beyond the committed tree`, {
+        details: { [name]: size, size: this.committedSize },
+      });
+    }
+  }
+
+  inclusionProof(index: number, size = this.committedSize): string[] {
+    this.assertOpen();
+    this.assertSize('size', size);
+    return this.store.inclusionProofHex(index, size);
+  }
+
+  consistencyProof(size1: number, size2 = this.committedSize): string[] {
+    this.assertOpen();
+    this.assertSize('size2', size2);
+    if (!Number.isSafeInteger(size1) || size1 < 0) invalid('size1 must be a non-negative safe integer', { size1 });
+    return this.store.consistencyProofHex(size1, size2);
+  }
+
+  tile(level: number, index: number, width?: number): Uint8Array {
+    this.assertOpen();
+    if (!Number.isInteger(level) || level < 0 || level > MAX_TILE_LEVEL) invalid('tile level must be 0–63', { level });
+    const w = checkIndexWidth(index, width);
+    const treeLevel = TILE_HEIGHT * level;
+    const available = Math.floor(this.committedSize / 2 ** treeLevel);
+    if (index * TILE_WIDTH + w > available) {
+      throw new VerityError('NOT_FOUND', 'the committed tree has no such tile', {
+        details: { level, index, width: w, size: this.committedSize },
+      });
+    }
+    return this.store.readHashes(treeLevel, index * TILE_WIDTH, w);
+  }
+
+  entryBundle(index: number, width?: number): Uint8Array {
+    this.assertOpen();
+    const w = checkIndexWidth(index, width);
+    const first = index * TILE_WIDTH;
+    const size = this.committedSize;
+    if (first + w > size) {
+      throw new VerityError('NOT_FOUND', 'the committed log has no such entry bundle', {
+        details: { index, width: w, size },
+      });
+    }
+    const hasNext = first + w < size;
+    const n = hasNext ? w + 1 : w;
+    const offs = readAt(this.offsetsFd, first * 8, n * 8);
+    if (offs.length !== n * 8) corrupt('the offsets file is truncated', { index: first });
+    const start = u64(offs, 0);
+    const end = hasNext ? u64(offs, w * 8) : this.recordsEnd;
+    const data = readAt(this.recordsFd, start, end - start);
+    if (data.length !== end - start || data.length < 4 * w) corrupt('the records file is truncated', { index: first });
+    // Each entry shrinks from u32 ‖ bytes to u16 ‖ bytes.
+    const out = Buffer.allocUnsafe(data.length - 2 * w);
+    let p = 0;
+    let q = 0;
+    for (let i = 0; i < w; i++) {
+      const len = p + 4 <= data.length ? data.readUInt32BE(p) : -1;
+      if (len < MIN_RECORD || len > MAX_RECORD || p + 4 + len > data.length) {
+        corrupt('the records file does not match the offsets file', { index: first + i });
+      }
+      out.writeUInt16BE(len, q);
+      data.copy(out, q + 2, p + 4, p + 4 + len);
+      p += 4 + len;
+      q += 2 + len;
+    }
+    if (p !== data.length) corrupt('the records file does not match the offsets file', { index: first });
+    return out;
+  }
+
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      if (this.running) await new Promise<void>((resolve) => this.idle.push(resolve));
+      this.closed = true;
+      this.store.close();
+      for (const fd of [this.recordsFd, this.offsetsFd, this.dirFd]) fs.closeSync(fd);
+      this.release();
+    })();
+    return this.closing;
+  }
+}
+
+/** Replays the committed records: rebuilds the tree and the requestId index, checking every level file. */
+function replay(
+  store: HashStore,
+  index: RequestIdIndex,
+  offsetsFd: number,
+  recordsFd: number,
+  size: number,
+  recordsEnd: number,
+): void {
+  for (let first = 0; first < size; first += REPLAY_GROUP) {
+    const n = Math.min(REPLAY_GROUP, size - first);
+    const hasNext = first + n < size;
+    const offs = readAt(offsetsFd, first * 8, (hasNext ? n + 1 : n) * 8);
+    const start = u64(offs, 0);
+    const end = hasNext ? u64(offs, n * 8) : recordsEnd;
+    if (end < start || end - start > n * (4 + MAX_RECORD)) corrupt('the offsets file is inconsistent', { index: first });
+    const data = readAt(recordsFd, start, end - start);
+    if (data.length !== end - start) corrupt('the records file is truncated', { index: first });
+    let p = 0;
+    for (let i = 0; i < n; i++) {
+      if (u64(offs, i * 8) !== start + p) corrupt('the offsets file does not match the records', { index: first + i });
+      const len = p + 4 <= data.length ? data.readUInt32BE(p) : -1;
+      if (len < MIN_RECORD || len > MAX_RECORD || p + 4 + len > data.length) {
+        corrupt('a record has an impossible length', { index: first + i });
+      }
+      const rec = data.subarray(p + 4, p + 4 + len);
+      const idLength = rec[REQUEST_ID_AT] as number;
+      if (idLength === 0 || idLength > 64 || REQUEST_ID_AT + 1 + idLength > len) {
+        corrupt('a record has an impossible requestId', { index: first + i });
+      }
+      store.append(leafHash(rec));
+      index.insert(rec.toString('latin1', REQUEST_ID_AT + 1, REQUEST_ID_AT + 1 + idLength), first + i);
+      p += 4 + len;
+    }
+    if (p !== data.length) corrupt('the records file does not match the offsets file', { index: first });
+    store.verifyPending();
+    store.commit();
+  }
+}
+
+/**
+ * Opens (or creates) the durable log in `options.dir`: verifies the stored checkpoint with the
+ * signer's key, cuts off anything written beyond it, replays and checks the records and tree
+ * levels against it. Throws `LOG_CORRUPT` when the files do not back the checkpoint, and
+ * `CONFIG_INVALID` when another process holds the directory.
+ *
+ * @example
+ * ```ts
+ * const log = await openLog({ dir: 'data/log', signer: parseSignerKey(logKey) });
+ * const receipt = await log.append(record);
+ * await log.close();
+ * ```
+ */
+export async function openLog(options: OpenLogOptions): Promise<NodeLog> {
+  const { dir, signer } = options;
+  if (typeof dir !== 'string' || dir.length === 0) invalid('dir must be a non-empty path');
+  if (typeof signer?.sign !== 'function' || typeof signer.name !== 'string') invalid('signer must be a NoteSigner');
+  const maxBatch = options.maxBatch ?? DEFAULT_MAX_BATCH;
+  if (!Number.isSafeInteger(maxBatch) || maxBatch < 1) invalid('maxBatch must be a positive integer', { maxBatch });
+  const sync = options.fsync ?? true;
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+  } catch (e) {
+    throw ioError(e, 'cannot create the log directory');
+  }
+  let release: () => void;
+  try {
+    release = lockDir(dir);
+  } catch (e) {
+    throw ioError(e, 'cannot lock the log directory');
+  }
+  const fds: number[] = [];
+  const store = new HashStore(dir);
+  try {
+    const dirFd = fs.openSync(dir, 'r');
+    fds.push(dirFd);
+    fs.rmSync(join(dir, 'checkpoint.tmp'), { force: true });
+    const checkpointPath = join(dir, 'checkpoint');
+    let note: string;
+    if (!fs.existsSync(checkpointPath)) {
+      const data = fs.readdirSync(dir).filter((f) => f === 'records' || f === 'offsets' || f.startsWith('level-'));
+      if (data.some((f) => fileSize(join(dir, f)) > 0)) {
+        corrupt('the log has data but no checkpoint', { files: data });
+      }
+      // A new log starts with a signed checkpoint of the empty tree, written before any data, so
+      // that data without a checkpoint always means damage.
+      note = signCheckpoint({ origin: signer.name, size: 0, rootHash: EMPTY_ROOT, extensions: [] }, signer);
+      replaceFileSync(dir, dirFd, 'checkpoint', Buffer.from(note, 'utf8'), sync);
+    } else {
+      note = fs.readFileSync(checkpointPath, 'utf8');
+    }
+    let size: number;
+    let rootHash: Uint8Array;
+    try {
+      const { checkpoint } = openCheckpoint(note, [options.verifier ?? selfVerifier(signer)], signer.name);
+      ({ size, rootHash } = checkpoint);
+    } catch (e) {
+      corrupt("the stored checkpoint does not verify with the signer's key", {}, e);
+    }
+    const recordsFd = openReadWrite(join(dir, 'records'));
+    fds.push(recordsFd);
+    const offsetsFd = openReadWrite(join(dir, 'offsets'));
+    fds.push(offsetsFd);
+    // Cut every file back to the checkpointed size: what lies beyond was never acknowledged.
+    let recordsEnd = 0;
+    if (size > 0) {
+      const offsetsLength = fs.fstatSync(offsetsFd).size;
+      if (offsetsLength < size * 8) corrupt('the offsets file is shorter than the checkpoint', { size, offsetsLength });
+      const last = u64(readAt(offsetsFd, (size - 1) * 8, 8), 0);
+      const header = readAt(recordsFd, last, 4);
+      if (header.length !== 4) corrupt('the records file is shorter than the checkpoint', { size });
+      recordsEnd = last + 4 + header.readUInt32BE(0);
+      const recordsLength = fs.fstatSync(recordsFd).size;
+      if (recordsLength < recordsEnd) corrupt('the records file is shorter than the checkpoint', { size, recordsLength });
+    }
+    fs.ftruncateSync(recordsFd, recordsEnd);
+    fs.ftruncateSync(offsetsFd, size * 8);
+    store.openFiles(size);
+    const index = new RequestIdIndex(size);
+    replay(store, index, offsetsFd, recordsFd, size, recordsEnd);
+    if (!Buffer.from(store.root(size)).equals(rootHash)) {
+      corrupt("the records' tree head differs from the checkpoint's", { size });
+    }
+    return new DurableLog(
+      dir,
+      dirFd,
+      recordsFd,
+      offsetsFd,
+      store,
+      index,
+      signer,
+      sync,
+      maxBatch,
+      options.beforeWrite,
+      release,
+      { size, recordsEnd, note },
+    );
+  } catch (e) {
+    store.close();
+    for (const fd of fds) fs.closeSync(fd);
+    release();
+    throw ioError(e, 'cannot open the log');
+  }
+}

@@ -1,0 +1,42 @@
+/**
+ * Loaded models by manifest CID: loaded on first use, shared by concurrent requests (one load
+ * per model however many requests arrive at once), least recently used ones closed beyond a bound.
+ */
+import type { LoadedModel, Runtime } from './runtimes/runtime.js';
+
+export interface ModelCache {
+  get(manifestCid: string, artifactPath: string): Promise<LoadedModel>;
+  readonly size: number;
+  closeAll(): Promise<void>;
+}
+
+export function createModelCache(runtime: Runtime, maxLoaded = 16): ModelCache {
+  const loaded = new Map<string, Promise<LoadedModel>>();
+  return {
+    get size() {
+      return loaded.size;
+    },
+    get(cid, path) {
+      let p = loaded.get(cid);
+      if (p) {
+        loaded.delete(cid); // refresh recency
+        loaded.set(cid, p);
+        return p;
+      }
+      p = runtime.load(path);
+      loaded.set(cid, p);
+      p.catch(() => loaded.delete(cid));
+      if (loaded.size > maxLoaded) {
+        const [oldest, model] = loaded.entries().next().value as [string, Promise<LoadedModel>];
+        loaded.delete(oldest);
+        void model.then((m) => m.close()).catch(() => {});
+      }
+      return p;
+    },
+    async closeAll() {
+      const all = [...loaded.values()];
+      loaded.clear();
+      await Promise.allSettled(all.map((p) => p.then((m) => m.close())));
+    },
+  };
+}

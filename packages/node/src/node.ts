@@ -1,0 +1,89 @@
+/**
+ * A Verity node: opens its keystore, model store and log, starts the runtime, the executor and
+ * the HTTP API; stops in reverse order, finishing requests in flight and flushing the log.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { createApi } from './api/server.js';
+import type { NodeConfig } from './config.js';
+import { contextErrors, type NodeContext } from './context.js';
+import { createExecutor } from './executor.js';
+import { openKeystore } from './keys.js';
+import { openLog } from './log/index.js';
+import { createMetrics } from './metrics.js';
+import { createModelCache } from './model-cache.js';
+import { runBatched } from './runtimes/batch.js';
+import { createOnnxRuntime } from './runtimes/onnx.js';
+import { openModelStore } from './store/index.js';
+
+/** A started node. */
+export interface VerityNode {
+  /** Base URL it listens on, e.g. `http://127.0.0.1:8700`. */
+  readonly url: string;
+  readonly context: NodeContext;
+  readonly app: FastifyInstance;
+  /** Graceful stop: refuse new requests, finish those in flight, flush and close the log. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a node with `config`.
+ *
+ * @example
+ * ```ts
+ * const node = await startNode(loadConfig({ overrides: { dataDir: './data', port: 0 } }));
+ * console.log(node.url);
+ * await node.stop();
+ * ```
+ */
+export async function startNode(config: NodeConfig): Promise<VerityNode> {
+  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  const keys = openKeystore(config.dataDir, config.origin === undefined ? {} : { origin: config.origin });
+  const store = await openModelStore({ dir: join(config.dataDir, 'models') });
+  const log = await openLog({ dir: join(config.dataDir, 'log'), signer: keys.signer, fsync: config.fsync });
+  const runtime = createOnnxRuntime(config.threads > 0 ? { intraOpThreads: config.threads } : {});
+  const executor = createExecutor(config.executor, runBatched);
+  const models = createModelCache(runtime);
+  const metrics = createMetrics(() => ({
+    ...executor.stats(),
+    logSize: log.size,
+    models: models.size,
+  }));
+  const context: NodeContext = {
+    config,
+    keys,
+    store,
+    log,
+    runtime,
+    executor,
+    models,
+    metrics,
+    closing: false,
+    ...contextErrors,
+  };
+  const app = createApi(context);
+  let address: string;
+  try {
+    address = await app.listen({ host: config.host, port: config.port });
+  } catch (e) {
+    await log.close();
+    throw e;
+  }
+  let stopping: Promise<void> | undefined;
+  return {
+    url: address.replace('[::1]', 'localhost'),
+    context,
+    app,
+    stop() {
+      stopping ??= (async () => {
+        context.closing = true;
+        await app.close(); // waits for requests in flight
+        await executor.idle();
+        await log.close();
+        await models.closeAll();
+      })();
+      return stopping;
+    },
+  };
+}

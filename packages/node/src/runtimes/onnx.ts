@@ -1,0 +1,205 @@
+/**
+ * The `native` ONNX runtime (DESIGN §2.6): onnxruntime-node on the CPU, the fastest profile,
+ * bit-exact only on the same onnxruntime build and CPU instruction set.
+ */
+import { stat } from 'node:fs/promises';
+import { isVerityError, type TensorMap, VerityError } from '@verity/protocol';
+import * as ort from 'onnxruntime-node';
+import { fromOrtTensor, isBatchable, namedDims, signaturesFromMetadata, toOrtTensor } from './ort-tensors.js';
+import type { LoadedModel, Runtime } from './runtime.js';
+
+/**
+ * Options for {@link createOnnxRuntime}.
+ *
+ * @example
+ * ```ts
+ * const options: OnnxRuntimeOptions = { intraOpThreads: 2 };
+ * ```
+ */
+export interface OnnxRuntimeOptions {
+  /**
+   * Threads one run may use (onnxruntime's intra-op pool). Default: onnxruntime's choice (one
+   * per physical core). Outputs are bit-identical whatever the count.
+   */
+  intraOpThreads?: number;
+}
+
+/** The runtime id written into inference records. */
+export const ONNX_RUNTIME_ID = 'onnxruntime-node';
+
+/**
+ * The `native` ONNX runtime. Its version is the onnxruntime-node package's.
+ *
+ * @example
+ * ```ts
+ * const runtime = createOnnxRuntime({ intraOpThreads: 1 });
+ * const model = await runtime.load('examples/models/iris.onnx');
+ * model.inputs; // [{ name: 'x', dtype: 'float32', shape: ['batch', 4] }]
+ * const { label } = await model.run({ x: createTensor('float32', [1, 4], new Float32Array([5.1, 3.5, 1.4, 0.2])) });
+ * await model.close();
+ * ```
+ */
+export function createOnnxRuntime(options: OnnxRuntimeOptions = {}): Runtime {
+  const { intraOpThreads } = options;
+  if (intraOpThreads !== undefined && !(Number.isSafeInteger(intraOpThreads) && intraOpThreads > 0)) {
+    throw new VerityError('INVALID_ARGUMENT', 'intraOpThreads must be a positive integer', {
+      details: { actual: String(intraOpThreads) },
+    });
+  }
+  const sessionOptions: ort.InferenceSession.SessionOptions = {
+    executionProviders: ['cpu'],
+    executionMode: 'sequential',
+    interOpNumThreads: 1,
+    // Warnings (e.g. unused initializers) would go to the node's stderr; failures still throw.
+    logSeverityLevel: 3,
+    ...(intraOpThreads === undefined ? {} : { intraOpNumThreads: intraOpThreads }),
+  };
+  return {
+    id: ONNX_RUNTIME_ID,
+    version: ort.env.versions.node ?? ort.env.versions.common,
+    profile: 'native',
+    load: (bytesOrPath) => loadOnnx(bytesOrPath, sessionOptions),
+  };
+}
+
+async function loadOnnx(
+  bytesOrPath: Uint8Array | string,
+  sessionOptions: ort.InferenceSession.SessionOptions,
+): Promise<LoadedModel> {
+  let session: ort.InferenceSession;
+  if (typeof bytesOrPath === 'string') {
+    await assertModelFile(bytesOrPath);
+    session = await createSession(() => ort.InferenceSession.create(bytesOrPath, sessionOptions), {
+      path: bytesOrPath,
+    });
+  } else if (bytesOrPath instanceof Uint8Array) {
+    if (bytesOrPath.byteLength === 0) {
+      throw new VerityError('MODEL_INVALID', 'model is empty (0 bytes)', { details: { size: 0 } });
+    }
+    session = await createSession(() => ort.InferenceSession.create(bytesOrPath, sessionOptions), {
+      size: bytesOrPath.byteLength,
+    });
+  } else {
+    throw new VerityError('INVALID_ARGUMENT', 'load takes the model bytes (Uint8Array) or a file path', {
+      details: { actual: typeof bytesOrPath },
+    });
+  }
+  try {
+    return openModel(session);
+  } catch (e) {
+    await session.release().catch(() => {});
+    throw e;
+  }
+}
+
+async function assertModelFile(path: string): Promise<void> {
+  let isFile: boolean;
+  try {
+    isFile = (await stat(path)).isFile();
+  } catch (cause) {
+    const code = (cause as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') {
+      throw new VerityError('MODEL_NOT_FOUND', 'model file does not exist', { details: { path }, cause });
+    }
+    throw new VerityError('MODEL_INVALID', `model file cannot be read (${code ?? 'error'})`, {
+      details: { path },
+      cause,
+    });
+  }
+  if (!isFile) throw new VerityError('MODEL_INVALID', 'model path is not a file', { details: { path } });
+}
+
+/** onnxruntime refuses a model by throwing a plain Error; it becomes `MODEL_INVALID`. */
+async function createSession(
+  create: () => Promise<ort.InferenceSession>,
+  details: Record<string, unknown>,
+): Promise<ort.InferenceSession> {
+  try {
+    return await create();
+  } catch (cause) {
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    throw new VerityError('MODEL_INVALID', `not a model onnxruntime can load: ${reason}`, {
+      details: { ...details, reason },
+      cause,
+    });
+  }
+}
+
+function openModel(session: ort.InferenceSession): LoadedModel {
+  const reserved = namedDims(session.inputMetadata, session.outputMetadata);
+  const inputs = Object.freeze(signaturesFromMetadata(session.inputMetadata, 'input', reserved));
+  const outputs = Object.freeze(signaturesFromMetadata(session.outputMetadata, 'output', reserved));
+  const outputNames = outputs.map((s) => s.name);
+  const inFlight = new Set<Promise<unknown>>();
+  let closing: Promise<void> | undefined;
+
+  async function runOnce(feeds: Record<string, ort.Tensor>): Promise<TensorMap> {
+    let results: ort.InferenceSession.ReturnType;
+    try {
+      results = await session.run(feeds, outputNames);
+    } catch (cause) {
+      const reason = cause instanceof Error ? cause.message : String(cause);
+      throw new VerityError('INFERENCE_FAILED', `onnxruntime failed to run the model: ${reason}`, {
+        details: { reason },
+        cause,
+      });
+    }
+    const out: TensorMap = Object.create(null);
+    for (const name of outputNames) {
+      const value = results[name];
+      if (value === undefined) {
+        throw new VerityError('INFERENCE_FAILED', `onnxruntime returned no output "${name}"`, {
+          details: { tensor: name },
+        });
+      }
+      out[name] = fromOrtTensor(name, value);
+    }
+    return out;
+  }
+
+  return {
+    inputs,
+    outputs,
+    batchable: isBatchable(inputs, outputs),
+    run(tensors: TensorMap): Promise<TensorMap> {
+      if (closing !== undefined) {
+        return Promise.reject(
+          new VerityError('INFERENCE_FAILED', 'the model is closed', { details: { reason: 'closed' } }),
+        );
+      }
+      let feeds: Record<string, ort.Tensor>;
+      try {
+        feeds = Object.create(null);
+        for (const sig of inputs) {
+          const t = tensors[sig.name];
+          if (t === undefined || !Object.hasOwn(tensors, sig.name)) {
+            throw new VerityError('TENSOR_MISSING', `missing tensor "${sig.name}"`, { details: { tensor: sig.name } });
+          }
+          feeds[sig.name] = toOrtTensor(ort.Tensor, sig.name, t);
+        }
+      } catch (e) {
+        if (isVerityError(e)) return Promise.reject(e);
+        const reason = e instanceof Error ? e.message : String(e);
+        return Promise.reject(
+          new VerityError('INFERENCE_FAILED', `onnxruntime refused an input: ${reason}`, {
+            details: { reason },
+            cause: e,
+          }),
+        );
+      }
+      const job = runOnce(feeds);
+      const tracked = job.catch(() => {});
+      inFlight.add(tracked);
+      void tracked.then(() => inFlight.delete(tracked));
+      return job;
+    },
+    close(): Promise<void> {
+      closing ??= (async () => {
+        // Releasing a session while a native run still uses it would free memory under that run.
+        await Promise.all(inFlight);
+        await session.release();
+      })();
+      return closing;
+    },
+  };
+}

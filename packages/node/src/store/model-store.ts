@@ -1,0 +1,895 @@
+/**
+ * The node's model store (DESIGN.md §3): model files by content, their manifests, and the names
+ * that point at them, on local disk.
+ *
+ * Layout under the store directory, and why:
+ *
+ * ```
+ * artifacts/<artifactCid>          each model file, whole, once
+ * blocks/<cid>                     the dag-pb nodes of the files' UnixFS DAGs (a few KiB each)
+ * leaves/<artifactCid>.json        leaf index: leaf CID → offset and length in the artifact file
+ * manifests/<manifestCid>.json     a manifest: its canonical bytes, or {manifest, signature} when signed
+ * names.json                       name@version → manifest CID: the one commit point of a model
+ * tmp/                             uploads in progress and temporary files; emptied on open
+ * ```
+ *
+ * - **Artifacts whole**: the runtimes load a model from a file path (GGUF loaders mmap the file),
+ *   so each file is kept whole, exactly once, named by its UnixFS CID (docs/protocol.md §3.3).
+ * - **Raw leaves are not copied**: a leaf is a 1 MiB range of the artifact file; the leaf index
+ *   lets `getBlock` and CAR streams serve it from there, so a model takes its size on disk, not
+ *   twice that. Only the dag-pb nodes (one per 174 MiB of file) are stored as blocks of their own.
+ * - **Manifests by CID**: a manifest file's name is the CID of its canonical bytes, which the
+ *   store computed itself; the signed form keeps the publisher's signature with it.
+ * - **Names in one small file**: rewritten atomically, it is what makes a model appear. Every
+ *   other file is written first, so a crash leaves at worst unreferenced files, which `open`
+ *   removes; a half-written upload never appears.
+ * - **Only computed CIDs become file names**: names, versions and every other untrusted text live
+ *   inside JSON; the only path components are CIDs this store hashed itself (or parsed to their
+ *   one canonical spelling and found in its own index).
+ * - **Every write is atomic and durable**: temporary file in `tmp/` (same file system), fsync,
+ *   rename into place, fsync of the directory (atomic-file.ts).
+ *
+ * In-memory indexes (names, manifests, leaf locations, dag-pb nodes) are rebuilt from these files
+ * when the store is opened. One process owns a store directory at a time.
+ */
+import { createHash } from 'node:crypto';
+import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { join, resolve as resolvePath } from 'node:path';
+import {
+  CODEC_DAG_PB,
+  CODEC_JSON,
+  CODEC_RAW,
+  canonicalJsonBytes,
+  createUnixfsHasher,
+  equalBytes,
+  fail,
+  isCid,
+  isVerityError,
+  MANIFEST_SCHEMA,
+  type Manifest,
+  manifestBytes,
+  manifestCid,
+  parseCid,
+  parseManifest,
+  type SignedManifest,
+  type TensorSignature,
+  type UnixfsBlock,
+  VerityError,
+  verifySignedManifest,
+} from '@verity/protocol';
+import { fsyncDir, tempName, writeAll, writeFileAtomic } from './atomic-file.js';
+import { carHeader, carSectionPrefix, dagPbLinks } from './car.js';
+import { compareVersions, isModelName, isModelVersion, parseModelRef } from './model-ref.js';
+
+/** A model the store holds: its manifest, the manifest's CID, and where the model file is. */
+export interface StoredModel {
+  manifest: Manifest;
+  manifestCid: string;
+  /** The publisher's EIP-191 signature over `manifestCid` (docs/protocol.md §4.3), when signed. */
+  signature?: string;
+  /** Absolute path of the model file, for the runtimes. Never write to it. */
+  artifactPath: string;
+}
+
+/** What a model file says about itself, as the caller's ONNX or GGUF parser reads it. */
+export interface ArtifactDescription {
+  inputs: TensorSignature[];
+  outputs: TensorSignature[];
+  metadata?: Record<string, string>;
+}
+
+/** Options for {@link ModelStore.putArtifact}. */
+export interface PutArtifactOptions {
+  name: string;
+  version: string;
+  format: 'onnx' | 'gguf';
+  /** The size the uploader announced (e.g. Content-Length); the stream must have exactly this many bytes. */
+  declaredSize?: number;
+  /** Largest file accepted; reading stops at the first byte beyond it. */
+  maxSize: number;
+  /**
+   * Inspects the complete file at `path` (still in the temporary directory). Throws
+   * `MODEL_INVALID` for a file that is not a valid model; any other VerityError passes through,
+   * and a non-Verity error is reported as `MODEL_INVALID` with the error as `cause`.
+   */
+  describe: (path: string) => Promise<ArtifactDescription>;
+  /** EIP-55 address of the publisher. */
+  publisher: string;
+  profiles: string[];
+  license?: string;
+  description?: string;
+  /** Signs the manifest CID with the publisher's key (EIP-191); the signature is checked before it is stored. */
+  sign?: (cid: string) => string;
+}
+
+/** Options for {@link ModelStore.car}. */
+export interface CarOptions {
+  /**
+   * Send a block every time the DAG walk meets it (`dups=y`), so that a light client can drop
+   * blocks once used. Default false: each block once (`dups=n`, the trustless gateway default).
+   */
+  dups?: boolean;
+}
+
+/** The node's model store. See the file header for the layout on disk. */
+export interface ModelStore {
+  /**
+   * Streams a model file in and stores it with a new manifest. The file is hashed (UnixFS, 1 MiB
+   * raw leaves: docs/protocol.md §3.3) while it is written to a temporary directory; `maxSize`
+   * (`MODEL_TOO_LARGE`, reading stops at once) and `declaredSize` (`UPLOAD_SIZE_MISMATCH` when the
+   * stream is shorter or longer) are enforced; then `describe` inspects the file, the manifest is
+   * built and (optionally) signed, and the whole is committed by renames. On any failure nothing
+   * is left behind.
+   *
+   * Idempotent: the same bytes under the same name@version give back the stored model (same
+   * manifest CID: the first upload's `createdAt` is kept). The same name@version with another
+   * file, or with other manifest fields, is `MODEL_CONFLICT`. A bad name or version is
+   * `MODEL_NAME_INVALID` and other bad options `MANIFEST_INVALID`, before anything is read.
+   */
+  putArtifact(
+    source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+    options: PutArtifactOptions,
+  ): Promise<StoredModel>;
+  /**
+   * Adds a manifest signed by its publisher (`MANIFEST_INVALID`, `MANIFEST_SIGNATURE_INVALID`)
+   * whose artifact is already stored (else `MODEL_NOT_FOUND`). Adding the signed form of a stored
+   * unsigned manifest stores the signature with it.
+   */
+  putManifest(signed: SignedManifest): Promise<StoredModel>;
+  /**
+   * A model by manifest CID, `name@version`, or `name` (the highest version by Semantic
+   * Versioning precedence, pre-releases included). `MODEL_NAME_INVALID` for text that is none of
+   * these, `MODEL_NOT_FOUND` when nothing matches.
+   */
+  resolve(ref: string): StoredModel;
+  /** Every stored model, by name, then version precedence. */
+  list(): StoredModel[];
+  /**
+   * A raw block by CID: a leaf or dag-pb node of a stored file, or a manifest (json codec, its
+   * canonical bytes). The bytes are checked against the CID before they are returned.
+   * `CID_INVALID` for bad CID text, `BLOCK_NOT_FOUND` when the store does not have it.
+   */
+  getBlock(cid: string): Promise<Uint8Array>;
+  /**
+   * The DAG rooted at `cid` as a CARv1 stream (trustless gateway, `application/vnd.ipld.car;
+   * version=1; order=dfs; dups=n` by default, see `CAR_CONTENT_TYPE`): header with the one root,
+   * then every block, depth first, root first. Throws `CID_INVALID` / `BLOCK_NOT_FOUND` at once,
+   * before any byte, so a server can still answer 404.
+   */
+  car(cid: string, options?: CarOptions): AsyncIterable<Uint8Array>;
+}
+
+/** Options for {@link openModelStore}. */
+export interface ModelStoreOptions {
+  /** The store directory; created if missing. */
+  dir: string;
+}
+
+const NAMES_FILE = 'names.json';
+const NAMES_FORMAT = 1;
+/** A placeholder artifact (the empty file) used to validate options before any byte is read. */
+const PROBE_ARTIFACT = { cid: 'bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku', size: 0 };
+const PROBE_CREATED_AT = '2000-01-01T00:00:00Z';
+
+interface Leaf {
+  cid: string;
+  offset: number;
+  length: number;
+}
+
+interface ArtifactEntry {
+  cid: string;
+  size: number;
+  path: string;
+  leaves: Leaf[];
+  /** The artifact's dag-pb nodes, each once. */
+  nodes: string[];
+}
+
+interface Received {
+  cid: string;
+  size: number;
+  leaves: Leaf[];
+  nodes: string[];
+  /** Temporary directory holding the dag-pb nodes, one file per CID. */
+  nodesDir: string;
+  /** The temporary file. */
+  file: string;
+}
+
+interface Prepared {
+  manifest: Manifest;
+  cid: string;
+  signature?: string;
+}
+
+function corrupt(message: string, details: Record<string, unknown>, cause?: unknown): never {
+  throw new VerityError('INTERNAL', `model store is corrupt: ${message}`, { details, cause });
+}
+
+function notFound(ref: string): never {
+  return fail('MODEL_NOT_FOUND', 'no such model', { ref });
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function isErrno(e: unknown, code: string): boolean {
+  return (e as NodeJS.ErrnoException | undefined)?.code === code;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}
+
+function checkSize(value: unknown, name: string): void {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    fail('INVALID_ARGUMENT', `${name} must be a non-negative integer`, { [name]: String(value) });
+  }
+}
+
+/** Builds and validates a manifest from upload options and what `describe` found. */
+function buildManifest(
+  o: PutArtifactOptions,
+  artifact: { cid: string; size: number },
+  described: ArtifactDescription,
+  createdAt: string,
+): Manifest {
+  const m: Record<string, unknown> = {
+    schema: MANIFEST_SCHEMA,
+    name: o.name,
+    version: o.version,
+    format: o.format,
+    artifact,
+    inputs: described.inputs,
+    outputs: described.outputs,
+    profiles: o.profiles,
+    publisher: o.publisher,
+    createdAt,
+  };
+  if (o.license !== undefined) m.license = o.license;
+  if (o.description !== undefined) m.description = o.description;
+  if (described.metadata !== undefined) m.metadata = described.metadata;
+  return parseManifest(m);
+}
+
+/** The manifest, its CID and (with `sign`) a checked signature. */
+function prepare(o: PutArtifactOptions, received: Received, described: ArtifactDescription, createdAt: string) {
+  let manifest: Manifest;
+  try {
+    manifest = buildManifest(o, { cid: received.cid, size: received.size }, described, createdAt);
+  } catch (e) {
+    // The options passed the same checks before the upload, so what fails here is what the file
+    // describes (its tensor signatures or metadata): the model is not one Verity can serve.
+    if (isVerityError(e, 'MANIFEST_INVALID')) {
+      throw new VerityError('MODEL_INVALID', `the model's description is not a valid manifest: ${e.message}`, {
+        details: e.details,
+        cause: e,
+      });
+    }
+    throw e;
+  }
+  const cid = manifestCid(manifest);
+  const prepared: Prepared = { manifest, cid };
+  if (o.sign !== undefined) {
+    const signature = o.sign(cid);
+    if (typeof signature !== 'string') fail('MANIFEST_SIGNATURE_INVALID', 'sign() must return a 0x-hex signature');
+    verifySignedManifest({ manifest, signature });
+    prepared.signature = signature.toLowerCase();
+  }
+  return prepared;
+}
+
+async function describeArtifact(describe: PutArtifactOptions['describe'], path: string): Promise<ArtifactDescription> {
+  let d: unknown;
+  try {
+    d = await describe(path);
+  } catch (e) {
+    if (isVerityError(e)) throw e;
+    throw new VerityError('MODEL_INVALID', 'the model file could not be read', {
+      details: { reason: e instanceof Error ? e.message : String(e) },
+      cause: e,
+    });
+  }
+  if (!isPlainObject(d)) return fail('MODEL_INVALID', 'the model file has no description');
+  return d as unknown as ArtifactDescription;
+}
+
+function manifestFileBytes(manifest: Manifest, signature: string | undefined): Uint8Array {
+  return signature === undefined ? manifestBytes(manifest) : canonicalJsonBytes({ manifest, signature });
+}
+
+function leafIndexBytes(a: ArtifactEntry): Uint8Array {
+  return canonicalJsonBytes({
+    artifact: a.cid,
+    size: a.size,
+    leaves: a.leaves.map((l) => [l.cid, l.offset, l.length]),
+    nodes: a.nodes,
+  });
+}
+
+const SIGNATURE_RE = /^0x[0-9a-f]{130}$/;
+
+class FsModelStore implements ModelStore {
+  private readonly artifactsDir: string;
+  private readonly blocksDir: string;
+  private readonly leavesDir: string;
+  private readonly manifestsDir: string;
+  private readonly tmpDir: string;
+  private readonly namesPath: string;
+
+  /** name@version → manifest CID, as in names.json. */
+  private names = new Map<string, string>();
+  /** manifest CID → model. */
+  private readonly models = new Map<string, StoredModel>();
+  private readonly artifacts = new Map<string, ArtifactEntry>();
+  /** raw leaf CID → where its bytes are. */
+  private readonly leaves = new Map<string, { path: string; offset: number; length: number }>();
+  private readonly nodes = new Set<string>();
+  /** Commits run one at a time: checking names and rewriting names.json is one step. */
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(readonly dir: string) {
+    this.artifactsDir = join(dir, 'artifacts');
+    this.blocksDir = join(dir, 'blocks');
+    this.leavesDir = join(dir, 'leaves');
+    this.manifestsDir = join(dir, 'manifests');
+    this.tmpDir = join(dir, 'tmp');
+    this.namesPath = join(dir, NAMES_FILE);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // opening: rebuild indexes, then remove what no name reaches
+
+  async load(): Promise<void> {
+    for (const d of [this.artifactsDir, this.blocksDir, this.leavesDir, this.manifestsDir]) {
+      await mkdir(d, { recursive: true });
+    }
+    // Uploads that were in progress when the last process stopped: never committed.
+    await rm(this.tmpDir, { recursive: true, force: true });
+    await mkdir(this.tmpDir);
+
+    const names = await this.readNames();
+    const blockFiles = new Set(await readdir(this.blocksDir));
+    for (const [key, cid] of names) {
+      const model = await this.readManifestFile(cid);
+      const { name, version, artifact } = model.manifest;
+      if (`${name}@${version}` !== key) corrupt('names.json entry does not match its manifest', { key, cid });
+      if (!this.artifacts.has(artifact.cid)) {
+        const entry = await this.readLeafIndex(artifact.cid);
+        for (const n of entry.nodes) if (!blockFiles.has(n)) corrupt('dag-pb block missing', { cid: n });
+        this.addArtifact(entry);
+      }
+      const stored = this.artifacts.get(artifact.cid) as ArtifactEntry;
+      if (stored.size !== artifact.size) corrupt('artifact size differs from its manifest', { cid });
+      this.models.set(cid, model);
+    }
+    this.names = names;
+    await this.collectGarbage();
+  }
+
+  private async readNames(): Promise<Map<string, string>> {
+    let text: string;
+    try {
+      text = await readFile(this.namesPath, 'utf8');
+    } catch (e) {
+      if (isErrno(e, 'ENOENT')) return new Map();
+      throw e;
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch (e) {
+      return corrupt('names.json is not JSON', { path: this.namesPath }, e);
+    }
+    if (!isPlainObject(json) || json.version !== NAMES_FORMAT || !isPlainObject(json.models)) {
+      return corrupt('names.json has an unknown format', { path: this.namesPath });
+    }
+    const names = new Map<string, string>();
+    for (const [key, cid] of Object.entries(json.models)) {
+      const at = key.indexOf('@');
+      if (
+        !isModelName(key.slice(0, at)) ||
+        !isModelVersion(key.slice(at + 1)) ||
+        typeof cid !== 'string' ||
+        !isCid(cid)
+      ) {
+        return corrupt('bad names.json entry', { key });
+      }
+      if (parseCid(cid).codec !== CODEC_JSON) corrupt('names.json entry is not a manifest CID', { key });
+      names.set(key, cid);
+    }
+    return names;
+  }
+
+  private async readManifestFile(cid: string): Promise<StoredModel> {
+    const path = join(this.manifestsDir, `${cid}.json`);
+    let manifest: Manifest;
+    let signature: string | undefined;
+    try {
+      const json: unknown = JSON.parse(await readFile(path, 'utf8'));
+      if (isPlainObject(json) && Object.hasOwn(json, 'signature')) {
+        manifest = parseManifest(json.manifest);
+        if (typeof json.signature !== 'string' || !SIGNATURE_RE.test(json.signature)) throw new Error('bad signature');
+        signature = json.signature;
+      } else {
+        manifest = parseManifest(json);
+      }
+    } catch (e) {
+      return corrupt('unreadable manifest', { cid }, e);
+    }
+    if (manifestCid(manifest) !== cid) corrupt('manifest does not match its CID', { cid });
+    return this.model(manifest, cid, signature);
+  }
+
+  private async readLeafIndex(cid: string): Promise<ArtifactEntry> {
+    const path = join(this.artifactsDir, cid);
+    let json: unknown;
+    try {
+      json = JSON.parse(await readFile(join(this.leavesDir, `${cid}.json`), 'utf8'));
+    } catch (e) {
+      return corrupt('unreadable leaf index', { cid }, e);
+    }
+    const o = isPlainObject(json) ? json : {};
+    const { size } = o;
+    if (o.artifact !== cid || typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) {
+      return corrupt('bad leaf index', { cid });
+    }
+    if (!Array.isArray(o.leaves) || !Array.isArray(o.nodes)) return corrupt('bad leaf index', { cid });
+    const leaves: Leaf[] = [];
+    let offset = 0;
+    for (const l of o.leaves as unknown[]) {
+      const [leafCid, leafOffset, length] = Array.isArray(l) ? l : [];
+      if (typeof leafCid !== 'string' || !isCid(leafCid) || parseCid(leafCid).codec !== CODEC_RAW) {
+        return corrupt('bad leaf in leaf index', { cid });
+      }
+      if (leafOffset !== offset || typeof length !== 'number' || !Number.isSafeInteger(length) || length < 0) {
+        return corrupt('leaves do not tile the file', { cid });
+      }
+      leaves.push({ cid: leafCid, offset, length });
+      offset += length;
+    }
+    if (offset !== size || leaves.length === 0) corrupt('leaves do not cover the file', { cid });
+    const nodes: string[] = [];
+    for (const n of o.nodes as unknown[]) {
+      if (typeof n !== 'string' || !isCid(n) || parseCid(n).codec !== CODEC_DAG_PB) {
+        return corrupt('bad node in leaf index', { cid });
+      }
+      nodes.push(n);
+    }
+    let fileSize: number;
+    try {
+      fileSize = (await stat(path)).size;
+    } catch (e) {
+      return corrupt('artifact file missing', { cid }, e);
+    }
+    if (fileSize !== size) corrupt('artifact file has the wrong size', { cid, size, fileSize });
+    return { cid, size, path, leaves, nodes };
+  }
+
+  /**
+   * Removes files that no name reaches: the leftovers of a commit cut short by a crash (every
+   * file of a model is written before names.json names it), and anything else in the store's
+   * directories.
+   */
+  private async collectGarbage(): Promise<void> {
+    const liveManifests = new Set(this.models.keys());
+    const liveNodes = new Set<string>();
+    for (const a of this.artifacts.values()) for (const n of a.nodes) liveNodes.add(n);
+    const sweep = async (dir: string, live: (entry: string) => boolean): Promise<void> => {
+      let removed = false;
+      for (const entry of await readdir(dir)) {
+        if (live(entry)) continue;
+        await rm(join(dir, entry), { recursive: true, force: true });
+        removed = true;
+      }
+      if (removed) await fsyncDir(dir);
+    };
+    const jsonOf = (entry: string, live: (cid: string) => boolean) =>
+      entry.endsWith('.json') && live(entry.slice(0, -'.json'.length));
+    await sweep(this.manifestsDir, (e) => jsonOf(e, (cid) => liveManifests.has(cid)));
+    await sweep(this.leavesDir, (e) => jsonOf(e, (cid) => this.artifacts.has(cid)));
+    await sweep(this.artifactsDir, (e) => this.artifacts.has(e));
+    await sweep(this.blocksDir, (e) => liveNodes.has(e));
+  }
+
+  private addArtifact(a: ArtifactEntry): void {
+    this.artifacts.set(a.cid, a);
+    for (const l of a.leaves) {
+      if (!this.leaves.has(l.cid)) this.leaves.set(l.cid, { path: a.path, offset: l.offset, length: l.length });
+    }
+    for (const n of a.nodes) this.nodes.add(n);
+  }
+
+  private model(manifest: Manifest, cid: string, signature: string | undefined): StoredModel {
+    const m: StoredModel = { manifest, manifestCid: cid, artifactPath: join(this.artifactsDir, manifest.artifact.cid) };
+    if (signature !== undefined) m.signature = signature;
+    return deepFreeze(m);
+  }
+
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private byKey(key: string): StoredModel | undefined {
+    const cid = this.names.get(key);
+    return cid === undefined ? undefined : this.models.get(cid);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // writing
+
+  async putArtifact(
+    source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+    o: PutArtifactOptions,
+  ): Promise<StoredModel> {
+    if (!isModelName(o.name) || !isModelVersion(o.version)) {
+      fail('MODEL_NAME_INVALID', 'invalid model name or version', { name: String(o.name), version: String(o.version) });
+    }
+    checkSize(o.maxSize, 'maxSize');
+    if (o.declaredSize !== undefined) {
+      checkSize(o.declaredSize, 'declaredSize');
+      if (o.declaredSize > o.maxSize) {
+        fail('MODEL_TOO_LARGE', 'the model is larger than the node accepts', {
+          declaredSize: o.declaredSize,
+          maxSize: o.maxSize,
+        });
+      }
+    }
+    if (typeof o.describe !== 'function') fail('INVALID_ARGUMENT', 'describe must be a function');
+    // Every option the manifest takes (format, publisher, profiles, license, description) is
+    // checked now, before a byte is read; `format` is also part of the temporary file's name.
+    buildManifest(o, PROBE_ARTIFACT, { inputs: [], outputs: [] }, PROBE_CREATED_AT);
+
+    const key = `${o.name}@${o.version}`;
+    const work = join(this.tmpDir, tempName('upload'));
+    await mkdir(work);
+    try {
+      const received = await this.receive(source, work, o);
+      const conflict = (existing: StoredModel): never =>
+        fail('MODEL_CONFLICT', `${key} is already stored with another artifact`, {
+          ref: key,
+          manifestCid: existing.manifestCid,
+          storedArtifact: existing.manifest.artifact.cid,
+          uploadedArtifact: received.cid,
+        });
+      const before = this.byKey(key);
+      if (before !== undefined && before.manifest.artifact.cid !== received.cid) conflict(before);
+      const described = await describeArtifact(o.describe, received.file);
+      // A re-upload keeps the first upload's createdAt, so that the same bytes and options give
+      // the same manifest CID.
+      let prepared = prepare(o, received, described, before?.manifest.createdAt ?? new Date().toISOString());
+
+      return await this.exclusive(async () => {
+        const existing = this.byKey(key);
+        if (existing === undefined) return this.commitUpload(key, prepared, received);
+        if (existing.manifest.artifact.cid !== received.cid) conflict(existing);
+        if (existing.manifest.createdAt !== prepared.manifest.createdAt) {
+          // Another upload of the same name@version committed while this one was running.
+          prepared = prepare(o, received, described, existing.manifest.createdAt);
+        }
+        if (prepared.cid !== existing.manifestCid) {
+          fail('MODEL_CONFLICT', `${key} is already stored with another manifest`, {
+            ref: key,
+            manifestCid: existing.manifestCid,
+            uploadedManifestCid: prepared.cid,
+          });
+        }
+        if (prepared.signature !== undefined && existing.signature === undefined) {
+          return this.addSignature(existing, prepared.signature);
+        }
+        return existing;
+      });
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
+  }
+
+  /** Reads the upload into `work`, hashing it and enforcing the size limits as it goes. */
+  private async receive(
+    source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+    work: string,
+    o: PutArtifactOptions,
+  ): Promise<Received> {
+    const nodesDir = join(work, 'blocks');
+    await mkdir(nodesDir);
+    const file = join(work, `model.${o.format}`);
+    const leaves: Leaf[] = [];
+    const nodes: string[] = [];
+    const written = new Set<string>();
+    const pending: UnixfsBlock[] = [];
+    let leafOffset = 0;
+    // Raw leaves are ranges of the file being written: only their place is kept. dag-pb nodes
+    // wait in `pending` until the current piece has been written (onBlock is synchronous).
+    const hasher = createUnixfsHasher({
+      onBlock: (b) => {
+        if (parseCid(b.cid).codec === CODEC_DAG_PB) {
+          pending.push(b);
+        } else {
+          leaves.push({ cid: b.cid, offset: leafOffset, length: b.bytes.length });
+          leafOffset += b.bytes.length;
+        }
+      },
+    });
+    const flushNodes = async (): Promise<void> => {
+      for (let b = pending.shift(); b !== undefined; b = pending.shift()) {
+        if (written.has(b.cid)) continue; // the same subtree twice in one file
+        written.add(b.cid);
+        nodes.push(b.cid);
+        const handle = await open(join(nodesDir, b.cid), 'wx', 0o644);
+        try {
+          await writeAll(handle, b.bytes);
+          await handle.sync();
+        } finally {
+          await handle.close();
+        }
+      }
+    };
+
+    const handle = await open(file, 'wx', 0o644);
+    let size = 0;
+    let cid: string;
+    try {
+      for await (const piece of source) {
+        if (!(piece instanceof Uint8Array)) fail('INVALID_ARGUMENT', 'an upload is a stream of Uint8Array pieces');
+        size += piece.length;
+        // Checked before the piece is used: leaving the loop stops reading the source at once.
+        if (o.declaredSize !== undefined && size > o.declaredSize) {
+          fail('UPLOAD_SIZE_MISMATCH', 'the upload is longer than its declared size', {
+            declaredSize: o.declaredSize,
+            received: size,
+          });
+        }
+        if (size > o.maxSize) {
+          fail('MODEL_TOO_LARGE', 'the model is larger than the node accepts', { maxSize: o.maxSize });
+        }
+        hasher.update(piece);
+        await writeAll(handle, piece);
+        await flushNodes();
+      }
+      if (o.declaredSize !== undefined && size !== o.declaredSize) {
+        fail('UPLOAD_SIZE_MISMATCH', 'the upload is shorter than its declared size', {
+          declaredSize: o.declaredSize,
+          received: size,
+        });
+      }
+      cid = hasher.digest().cid;
+      await flushNodes();
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    return { cid, size, leaves, nodes, nodesDir, file };
+  }
+
+  /**
+   * Moves an upload into place. Order: dag-pb nodes, leaf index, artifact file (so an artifact
+   * file is present only with its index and nodes), manifest, and last names.json, the commit
+   * point. On failure, what this call created is removed again.
+   */
+  private async commitUpload(key: string, p: Prepared, r: Received): Promise<StoredModel> {
+    const created: string[] = [];
+    let artifact: ArtifactEntry | undefined;
+    try {
+      if (!this.artifacts.has(r.cid)) {
+        const path = join(this.artifactsDir, r.cid);
+        artifact = { cid: r.cid, size: r.size, path, leaves: r.leaves, nodes: r.nodes };
+        const newNodes = r.nodes.filter((n) => !this.nodes.has(n));
+        for (const n of newNodes) {
+          const target = join(this.blocksDir, n);
+          await rename(join(r.nodesDir, n), target);
+          created.push(target);
+        }
+        if (newNodes.length > 0) await fsyncDir(this.blocksDir);
+        const index = join(this.leavesDir, `${r.cid}.json`);
+        await writeFileAtomic(index, leafIndexBytes(artifact), this.tmpDir);
+        created.push(index);
+        await rename(r.file, path);
+        created.push(path);
+        await fsyncDir(this.artifactsDir);
+      }
+      return await this.commitManifest(key, p.manifest, p.cid, p.signature, created, artifact);
+    } catch (e) {
+      for (const path of created.reverse()) await rm(path, { force: true }).catch(() => undefined);
+      throw e;
+    }
+  }
+
+  /** Writes a new manifest and names it; `created` collects files to remove on failure. */
+  private async commitManifest(
+    key: string,
+    manifest: Manifest,
+    cid: string,
+    signature: string | undefined,
+    created: string[],
+    artifact?: ArtifactEntry,
+  ): Promise<StoredModel> {
+    const path = join(this.manifestsDir, `${cid}.json`);
+    await writeFileAtomic(path, manifestFileBytes(manifest, signature), this.tmpDir);
+    created.push(path);
+    const names = new Map(this.names).set(key, cid);
+    await this.writeNames(names);
+    // Committed: from here on nothing can fail.
+    if (artifact !== undefined) this.addArtifact(artifact);
+    const model = this.model(manifest, cid, signature);
+    this.models.set(cid, model);
+    this.names = names;
+    return model;
+  }
+
+  private async writeNames(names: Map<string, string>): Promise<void> {
+    const models: Record<string, string> = {};
+    for (const [k, v] of names) models[k] = v;
+    await writeFileAtomic(this.namesPath, canonicalJsonBytes({ version: NAMES_FORMAT, models }), this.tmpDir);
+  }
+
+  /** Replaces a stored unsigned manifest with its signed form (same CID, same name). */
+  private async addSignature(existing: StoredModel, signature: string): Promise<StoredModel> {
+    const path = join(this.manifestsDir, `${existing.manifestCid}.json`);
+    await writeFileAtomic(path, manifestFileBytes(existing.manifest, signature), this.tmpDir);
+    const model = this.model(existing.manifest, existing.manifestCid, signature);
+    this.models.set(existing.manifestCid, model);
+    return model;
+  }
+
+  async putManifest(signed: SignedManifest): Promise<StoredModel> {
+    const manifest = verifySignedManifest(signed);
+    // verifySignedManifest accepted it, so it is a 0x-hex string; stored in lower case.
+    const signature = (signed.signature as string).toLowerCase();
+    if (!isModelName(manifest.name)) {
+      fail('MODEL_NAME_INVALID', 'this store does not take that model name', { name: manifest.name });
+    }
+    const artifact = this.artifacts.get(manifest.artifact.cid);
+    if (artifact === undefined) {
+      fail('MODEL_NOT_FOUND', "the manifest's artifact is not stored", { artifactCid: manifest.artifact.cid });
+    }
+    if (artifact.size !== manifest.artifact.size) {
+      fail('MODEL_INVALID', 'the manifest gives the wrong size for its artifact', {
+        artifactCid: artifact.cid,
+        size: artifact.size,
+        manifestSize: manifest.artifact.size,
+      });
+    }
+    const cid = manifestCid(manifest);
+    const key = `${manifest.name}@${manifest.version}`;
+    return this.exclusive(async () => {
+      const existing = this.byKey(key);
+      if (existing !== undefined) {
+        if (existing.manifestCid !== cid) {
+          fail('MODEL_CONFLICT', `${key} is already stored with another manifest`, {
+            ref: key,
+            manifestCid: existing.manifestCid,
+            uploadedManifestCid: cid,
+          });
+        }
+        return existing.signature === undefined ? this.addSignature(existing, signature) : existing;
+      }
+      const created: string[] = [];
+      try {
+        return await this.commitManifest(key, manifest, cid, signature, created);
+      } catch (e) {
+        for (const path of created) await rm(path, { force: true }).catch(() => undefined);
+        throw e;
+      }
+    });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // reading
+
+  resolve(ref: string): StoredModel {
+    const r = parseModelRef(ref);
+    if ('cid' in r) return this.models.get(r.cid) ?? notFound(ref);
+    if (r.version !== undefined) return this.byKey(`${r.name}@${r.version}`) ?? notFound(ref);
+    let best: StoredModel | undefined;
+    for (const m of this.models.values()) {
+      if (m.manifest.name !== r.name) continue;
+      if (best === undefined || compareModels(m, best) > 0) best = m;
+    }
+    return best ?? notFound(ref);
+  }
+
+  list(): StoredModel[] {
+    return [...this.models.values()].sort(compareModels);
+  }
+
+  private hasBlock(cid: string): boolean {
+    const { codec } = parseCid(cid);
+    if (codec === CODEC_JSON) return this.models.has(cid);
+    if (codec === CODEC_DAG_PB) return this.nodes.has(cid);
+    return this.leaves.has(cid);
+  }
+
+  async getBlock(cid: string): Promise<Uint8Array> {
+    const parsed = parseCid(cid);
+    if (!this.hasBlock(cid)) fail('BLOCK_NOT_FOUND', 'no such block', { cid });
+    let bytes: Uint8Array;
+    if (parsed.codec === CODEC_JSON) {
+      bytes = manifestBytes((this.models.get(cid) as StoredModel).manifest);
+    } else if (parsed.codec === CODEC_DAG_PB) {
+      const b = await readFile(join(this.blocksDir, cid));
+      bytes = new Uint8Array(b.buffer, b.byteOffset, b.length);
+    } else {
+      const { path, offset, length } = this.leaves.get(cid) as { path: string; offset: number; length: number };
+      bytes = await readRange(path, offset, length);
+    }
+    // Never serve bytes that do not hash to their CID (a disk that rotted, a file edited by hand).
+    if (!equalBytes(createHash('sha256').update(bytes).digest(), parsed.digest)) {
+      corrupt('stored block does not match its CID', { cid });
+    }
+    return bytes;
+  }
+
+  car(cid: string, options: CarOptions = {}): AsyncIterable<Uint8Array> {
+    if (!this.hasBlock(cid)) fail('BLOCK_NOT_FOUND', 'no such block', { cid });
+    const dups = options.dups === true;
+    const getBlock = (c: string) => this.getBlock(c);
+    return (async function* walk() {
+      yield carHeader(cid);
+      const seen = new Set<string>();
+      const stack = [cid];
+      for (let next = stack.pop(); next !== undefined; next = stack.pop()) {
+        if (!dups) {
+          if (seen.has(next)) continue;
+          seen.add(next);
+        }
+        const block = await getBlock(next);
+        yield carSectionPrefix(next, block.length);
+        yield block;
+        if (parseCid(next).codec === CODEC_DAG_PB) {
+          const links = dagPbLinks(block);
+          for (let i = links.length - 1; i >= 0; i--) stack.push(links[i] as string);
+        }
+      }
+    })();
+  }
+}
+
+function compareModels(a: StoredModel, b: StoredModel): number {
+  if (a.manifest.name !== b.manifest.name) return a.manifest.name < b.manifest.name ? -1 : 1;
+  const c = compareVersions(a.manifest.version, b.manifest.version);
+  if (c !== 0) return c;
+  // Equal precedence (versions differing only in build metadata): any fixed order will do.
+  return a.manifest.version < b.manifest.version ? -1 : a.manifest.version > b.manifest.version ? 1 : 0;
+}
+
+async function readRange(path: string, offset: number, length: number): Promise<Uint8Array> {
+  const out = new Uint8Array(length);
+  const handle = await open(path, 'r');
+  try {
+    for (let o = 0; o < length; ) {
+      const { bytesRead } = await handle.read(out, o, length - o, offset + o);
+      if (bytesRead === 0) corrupt('artifact file is shorter than its index', { path });
+      o += bytesRead;
+    }
+  } finally {
+    await handle.close();
+  }
+  return out;
+}
+
+/**
+ * Opens (creating if needed) the model store in `dir`: rebuilds the in-memory indexes from the
+ * files, empties `tmp/` and removes files no name reaches (leftovers of a crash). A store whose
+ * files contradict each other fails to open with `INTERNAL` rather than serve wrong data.
+ *
+ * @example
+ * ```ts
+ * const store = await openModelStore({ dir: '/var/lib/verity/models' });
+ * const model = await store.putArtifact(body, { name: 'iris', version: '1.2.0', format: 'onnx', maxSize, describe, publisher, profiles: ['native'] });
+ * store.resolve('iris').manifestCid === model.manifestCid; // true
+ * ```
+ */
+export async function openModelStore(options: ModelStoreOptions): Promise<ModelStore> {
+  if (typeof options?.dir !== 'string' || options.dir.length === 0) fail('INVALID_ARGUMENT', 'dir is required');
+  const store = new FsModelStore(resolvePath(options.dir));
+  await store.load();
+  return store;
+}

@@ -1,0 +1,127 @@
+import { type Manifest, parseManifest, VerityError } from '@verity/protocol';
+import type { ClientBase } from '../client.js';
+import { request, requestJson } from '../http.js';
+
+/** A model as a node lists it. */
+export interface ModelInfo {
+  /** Manifest CID: the model's identity. */
+  readonly id: string;
+  /** `name@version`. */
+  readonly ref: string;
+  readonly manifest: Manifest;
+  readonly signature?: string;
+}
+
+function check(m: ModelInfo): ModelInfo {
+  try {
+    return { ...m, manifest: parseManifest(m.manifest) };
+  } catch (cause) {
+    throw new VerityError('RESPONSE_INVALID', 'the node sent an invalid manifest', { cause });
+  }
+}
+
+/**
+ * Lists the node's models.
+ *
+ * @example
+ * ```ts
+ * for (const m of await listModels(client)) console.log(m.ref, m.id);
+ * ```
+ */
+export async function listModels(client: ClientBase): Promise<ModelInfo[]> {
+  const { models } = await requestJson<{ models: ModelInfo[] }>(client, 'GET', '/v1/models');
+  return models.map(check);
+}
+
+/**
+ * One model by CID, `name@version` or `name` (latest).
+ *
+ * @example
+ * ```ts
+ * const iris = await getModel(client, 'iris@1.0.0');
+ * ```
+ */
+export async function getModel(client: ClientBase, ref: string): Promise<ModelInfo> {
+  const m = check(await requestJson<ModelInfo>(client, 'GET', `/v1/models/${encodeURIComponent(ref)}`));
+  client.manifests.set(ref, m);
+  return m;
+}
+
+/** Upload parameters. */
+export interface PushModelParams {
+  readonly name: string;
+  readonly version?: string;
+  /** The model file's bytes, or a stream of them (never held whole in memory). */
+  readonly data: Uint8Array | AsyncIterable<Uint8Array> | ReadableStream<Uint8Array>;
+  /** Size in bytes; required for streams so the node can check it (and for progress). */
+  readonly size?: number;
+  readonly license?: string;
+  readonly description?: string;
+  /** Called as bytes are sent. */
+  readonly onProgress?: (sent: number, total: number | undefined) => void;
+  readonly signal?: AbortSignal;
+}
+
+function toStream(
+  data: PushModelParams['data'],
+  total: number | undefined,
+  onProgress: PushModelParams['onProgress'],
+): ReadableStream<Uint8Array> {
+  let sent = 0;
+  const source: AsyncIterable<Uint8Array> =
+    data instanceof Uint8Array
+      ? (async function* () {
+          for (let i = 0; i < data.length; i += 1 << 20) yield data.subarray(i, i + (1 << 20));
+        })()
+      : data instanceof ReadableStream
+        ? (async function* () {
+            const reader = data.getReader();
+            for (;;) {
+              const { done, value } = await reader.read();
+              if (done) return;
+              yield value;
+            }
+          })()
+        : data;
+  const it = source[Symbol.asyncIterator]();
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const { done, value } = await it.next();
+      if (done) {
+        controller.close();
+        return;
+      }
+      sent += value.length;
+      onProgress?.(sent, total);
+      controller.enqueue(value);
+    },
+    async cancel() {
+      await it.return?.();
+    },
+  });
+}
+
+/**
+ * Uploads a model file (streamed, with progress). Needs the node's API key.
+ *
+ * @example
+ * ```ts
+ * const model = await pushModel(client, { name: 'iris', version: '1.0.0', data: bytes });
+ * ```
+ */
+export async function pushModel(client: ClientBase, params: PushModelParams): Promise<ModelInfo> {
+  const size = params.size ?? (params.data instanceof Uint8Array ? params.data.length : undefined);
+  const q = new URLSearchParams({ name: params.name, version: params.version ?? '1.0.0', format: 'onnx' });
+  if (params.license !== undefined) q.set('license', params.license);
+  if (params.description !== undefined) q.set('description', params.description);
+  // The declared size travels as a query parameter: browsers do not let scripts set Content-Length.
+  if (size !== undefined) q.set('size', String(size));
+  const headers: Record<string, string> = { 'content-type': 'application/octet-stream' };
+  const response = await request(client, 'POST', `/v1/models?${q}`, {
+    body: toStream(params.data, size, params.onProgress),
+    headers,
+    auth: true,
+    ...(params.signal === undefined ? {} : { signal: params.signal }),
+  });
+  return check((await response.json()) as ModelInfo);
+}

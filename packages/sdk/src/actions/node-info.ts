@@ -1,0 +1,41 @@
+import type { Trust } from '@verity/protocol';
+import type { ClientBase } from '../client.js';
+import { requestJson } from '../http.js';
+
+/** What a node says about itself (`GET /v1/node`). */
+export interface NodeInfo {
+  readonly address: string;
+  readonly origin: string;
+  readonly logKey: string;
+  readonly runtimes: readonly { id: string; version: string; profile: string }[];
+  readonly modes: readonly string[];
+}
+
+/**
+ * Fetches the node's identity.
+ *
+ * @example
+ * ```ts
+ * const { address, logKey } = await getNodeInfo(client);
+ * ```
+ */
+export function getNodeInfo(client: ClientBase): Promise<NodeInfo> {
+  return requestJson<NodeInfo>(client, 'GET', '/v1/node');
+}
+
+/**
+ * The trust this client verifies with: the one it was given, or the node's own key learned on
+ * first use and pinned from then on. This is the separate "gather trust" step: verification
+ * itself never fetches anything.
+ *
+ * @example
+ * ```ts
+ * const trust = await gatherTrust(client);
+ * ```
+ */
+export async function gatherTrust(client: ClientBase): Promise<Trust> {
+  if (client.trust) return client.trust;
+  const info = await getNodeInfo(client);
+  client.trust = { nodes: [{ address: info.address, logKey: info.logKey }] };
+  return client.trust;
+}
