@@ -21,20 +21,20 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { openLog } from '@verity/node';
 import {
   createEd25519Signer,
   createMemoryTree,
   encodeRecord,
+  generateNoteKey,
   type InferenceRecord,
   openCheckpoint,
   parseRecord,
   parseVerifierKey,
-  generateNoteKey,
   type Receipt,
   recordLeafHash,
   toHex,
 } from '@verity/protocol';
-import { openLog } from '@verity/node';
 
 const RECORDS = Number(process.argv[2] ?? 1_000_000);
 const CONCURRENCY = Number(process.argv[3] ?? 16_384);
@@ -147,7 +147,9 @@ function measure(fn: () => void, seconds = 1): number {
 }
 
 console.log(`Verity log bench — node ${process.version}, ${new Date().toISOString()}`);
-console.log(`append: ${fmt(APPEND_RECORDS)} records, ${fmt(CONCURRENCY)} concurrent callers; proofs: ${fmt(RECORDS)} records\n`);
+console.log(
+  `append: ${fmt(APPEND_RECORDS)} records, ${fmt(CONCURRENCY)} concurrent callers; proofs: ${fmt(RECORDS)} records\n`,
+);
 
 const plain = await runAppends(APPEND_RECORDS, CONCURRENCY, false);
 const raw = rawBaseline(plain.batches, plain.bytes);
@@ -191,24 +193,14 @@ const rows: [string, number, string, number][] = [
     'writeSync + fsyncSync, same bytes and batches',
     raw,
   ],
-  [
-    'durable append, records pre-validated',
-    pre.recordsPerSec,
-    'writeSync + fsyncSync, same bytes and batches',
-    raw,
-  ],
+  ['durable append, records pre-validated', pre.recordsPerSec, 'writeSync + fsyncSync, same bytes and batches', raw],
   [
     `inclusion proof, ${fmt(RECORDS)} records on disk`,
     proofRate,
     'createMemoryTree inclusion proof + hex',
     memoryProofRate,
   ],
-  [
-    'receipt by requestId (read + decode + proof)',
-    receiptRate,
-    'parseRecord + in-memory proof',
-    memoryReceiptRate,
-  ],
+  ['receipt by requestId (read + decode + proof)', receiptRate, 'parseRecord + in-memory proof', memoryReceiptRate],
 ];
 console.log('| operation | ops/s | baseline | baseline ops/s | ratio |');
 console.log('|---|---:|---|---:|---:|');
