@@ -89,7 +89,7 @@ describe('overload', () => {
     const responses = JSON.parse(stdout) as {
       status: number;
       retryAfter: string | null;
-      body: Record<string, never>;
+      body: { error?: { code: string }; receipt?: unknown };
     }[];
     const refused = responses.filter((r) => r.status === 429 || r.status === 503);
     const ok = responses.filter((r) => r.status === 200);
@@ -97,7 +97,7 @@ describe('overload', () => {
     expect(ok.length).toBeGreaterThan(0);
     expect(ok.length + refused.length).toBe(responses.length);
     for (const r of refused) {
-      expect(['QUEUE_FULL', 'OVERLOADED']).toContain((r.body.error as { code: string }).code);
+      expect(['QUEUE_FULL', 'OVERLOADED']).toContain(r.body.error?.code);
       expect(Number(r.retryAfter)).toBeGreaterThan(0);
     }
     expect(maxPending).toBeLessThanOrEqual(8);
