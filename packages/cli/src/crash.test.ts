@@ -99,6 +99,7 @@ describe('kill -9 under load', () => {
       stop = true;
       await Promise.all(workers);
       if (node.child.exitCode === null && node.child.signalCode === null) await once(node.child, 'exit');
+    }
     // One last restart to check the third crash.
     const node = await startNodeProcess(dataDir);
     const note = await (await fetch(`${node.url}/v1/log/checkpoint`)).text();
