@@ -1,0 +1,122 @@
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as ort from 'onnxruntime-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+// The CLI as a user drives it: a node process, then push, ls, show, infer, verify, log — each a
+// real child process over real HTTP.
+const BIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
+const IRIS = fileURLToPath(new URL('../../../examples/models/iris.onnx', import.meta.url));
+
+function verity(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [BIN, ...args], { timeout: 60_000 }, (error, stdout, stderr) => {
+      resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+let node: ChildProcess;
+let url: string;
+let dataDir: string;
+
+beforeAll(async () => {
+  dataDir = await mkdtemp(join(tmpdir(), 'verity-cli-node-'));
+  node = spawn(
+    process.execPath,
+    [BIN, 'node', 'start', '--data-dir', dataDir, '--port', '0', '--json', '--log-level', 'silent'],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
+  url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    node.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('\n')) resolve((JSON.parse(out.split('\n')[0] as string) as { url: string }).url);
+    });
+    node.on('exit', (c) => reject(new Error(`node exited ${c}`)));
+  });
+});
+afterAll(() => {
+  node?.kill('SIGTERM');
+});
+
+describe('verity CLI against a node', () => {
+  it('push → ls → show → infer → verify → log, with outputs equal to a direct onnxruntime run', async () => {
+    const push = await verity(
+      'model',
+      'push',
+      IRIS,
+      '--name',
+      'iris',
+      '--version',
+      '2.0.0',
+      '--url',
+      url,
+      '--data-dir',
+      dataDir,
+      '--json',
+    );
+    expect(push.code, push.stderr).toBe(0);
+    const pushed = JSON.parse(push.stdout) as { id: string; ref: string };
+    expect(pushed.ref).toBe('iris@2.0.0');
+
+    const ls = await verity('model', 'ls', '--url', url, '--json');
+    expect((JSON.parse(ls.stdout) as { id: string }[]).map((m) => m.id)).toContain(pushed.id);
+    const show = await verity('model', 'show', 'iris@2.0.0', '--url', url);
+    expect(show.stdout).toContain('x: float32[batch, 4]');
+
+    const bundlePath = join(dataDir, 'bundle.json');
+    const inputPath = join(dataDir, 'input.json');
+    await writeFile(inputPath, JSON.stringify({ x: [[6.3, 3.3, 6.0, 2.5]] }));
+    const infer = await verity(
+      'infer',
+      'iris@2.0.0',
+      '--input',
+      `@${inputPath}`,
+      '--out',
+      bundlePath,
+      '--url',
+      url,
+      '--json',
+    );
+    expect(infer.code, infer.stderr).toBe(0);
+    const result = JSON.parse(infer.stdout) as { output: { probabilities: { data: number[] } }; verified: boolean };
+    expect(result.verified).toBe(true);
+    const session = await ort.InferenceSession.create(IRIS);
+    const direct = await session.run({ x: new ort.Tensor('float32', Float32Array.from([6.3, 3.3, 6.0, 2.5]), [1, 4]) });
+    expect(Float32Array.from(result.output.probabilities.data)).toEqual(direct.probabilities?.data);
+
+    const verify = await verity('verify', bundlePath, '--trust-bundle-nodes', '--json');
+    expect(verify.code, verify.stdout).toBe(0);
+    const bundle = JSON.parse(await readFile(bundlePath, 'utf8'));
+    bundle.output.probabilities.data[2] = 0.25;
+    await writeFile(bundlePath, JSON.stringify(bundle));
+    const tampered = await verity('verify', bundlePath, '--trust-bundle-nodes', '--json');
+    expect(tampered.code).toBe(1);
+    expect(JSON.parse(tampered.stdout).error.code).toBe('RECEIPT_OUTPUT_DIGEST_MISMATCH');
+
+    const checkpoint = await verity('log', 'checkpoint', '--url', url, '--json');
+    expect((JSON.parse(checkpoint.stdout) as { size: number }).size).toBeGreaterThanOrEqual(1);
+    const proof = await verity('log', 'proof', '--index', '0', '--url', url, '--json');
+    expect((JSON.parse(proof.stdout) as { type: string }).type).toBe('inclusion');
+  });
+
+  it('explains mistakes in one line with a code', async () => {
+    const missing = await verity('infer', 'nope', '--input', '{"x": [[1, 2, 3, 4]]}', '--url', url);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/^verity: MODEL_NOT_FOUND: /);
+    const badInput = await verity('infer', 'iris@2.0.0', '--input', '{"x": [[1, 2]]}', '--url', url);
+    expect(badInput.stderr).toMatch(/^verity: TENSOR_SHAPE_MISMATCH: /);
+    const noKey = await verity('model', 'push', IRIS, '--url', url, '--api-key', 'wrong');
+    expect(noKey.stderr).toMatch(/^verity: UNAUTHORIZED: /);
+    const down = await verity('model', 'ls', '--url', 'http://127.0.0.1:1');
+    expect(down.stderr).toMatch(/^verity: NETWORK_ERROR: /);
+    expect(readFileSync(join(dataDir, 'keys.json')).length).toBeGreaterThan(0);
+  });
+});
