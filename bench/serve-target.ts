@@ -13,6 +13,8 @@ import Fastify from 'fastify';
 
 const [kind, portText, dataDir, modelPath] = process.argv.slice(2) as [string, string, string, string];
 const port = Number(portText);
+// Exit cleanly on SIGINT/SIGTERM so profilers (--cpu-prof) can write their output.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => process.exit(0));
 const config = loadConfig({
   overrides: { dataDir, port, logLevel: 'silent', limits: { requestsPerSecond: 1e6, burst: 1e6 } },
 });
