@@ -21,11 +21,11 @@ import {
   fail,
   generateNoteKey,
   type NoteSigner,
-  parseSignerKey,
   parseVerifierKey,
   toHex,
   VerityError,
 } from '@verity/protocol';
+import { createFastSigner } from './fast-crypto.js';
 
 /** What the keystore holds. */
 export interface NodeKeys {
@@ -65,7 +65,7 @@ function fromJson(text: string, path: string): NodeKeys {
   };
   try {
     const accountKey = s('accountKey');
-    const signer = parseSignerKey(s('logSignerKey'));
+    const signer = createFastSigner(s('logSignerKey'));
     const verifier = parseVerifierKey(s('logKey'));
     if (verifier.name !== signer.name || verifier.keyId !== signer.keyId)
       fail('KEYSTORE_INVALID', 'log keys do not match');
