@@ -2,7 +2,7 @@
  * The node's durable log, as ratios against baselines measured in the same run (DESIGN §5:
  * ≥ 100,000 records/s appended durably; inclusion proofs ≥ 20,000/s at 10 M records).
  *
- *   npm run build && node bench/dist/log.js [records=1000000] [concurrency=16384]
+ *   npm run build && node --expose-gc bench/dist/log.js [records=1000000] [concurrency=16384]
  *
  * Rows:
  * - durable append: `log.append` from `concurrency` concurrent callers, fsync on, every append
@@ -12,6 +12,7 @@
  *   in the same batch sizes the log formed — the floor for any durable group commit here.
  * - same, with records validated beforehand (`parseRecord`), as an executor holding parsed
  *   records would append them.
+ * - same, from only 64 callers: small batches, where fsync and signing latency dominate.
  * - inclusion proof: `log.inclusionProof(i)` for random i in the log of `records` records,
  *   reopened from disk (low tree levels read from the level files, upper ones in memory).
  *   Baseline: the protocol's all-in-memory tree (`createMemoryTree`) over the same leaves.
@@ -151,40 +152,61 @@ console.log(
   `append: ${fmt(APPEND_RECORDS)} records, ${fmt(CONCURRENCY)} concurrent callers; proofs: ${fmt(RECORDS)} records\n`,
 );
 
+/** A log of `records` records (built with fsync off: only its shape matters here), reopened from disk. */
+async function proofBench(records: number) {
+  const dir = tempDir('proofs');
+  {
+    const log = await openLog({ dir, signer, fsync: false });
+    for (let i = 0; i < records; i += 4096) {
+      const n = Math.min(4096, records - i);
+      await Promise.all(Array.from({ length: n }, (_, j) => log.append(makeRecord(i + j, 'q'))));
+    }
+    await log.close();
+  }
+  const heapBefore = await heap();
+  const openStart = performance.now();
+  const log = await openLog({ dir, signer });
+  const openSeconds = (performance.now() - openStart) / 1000;
+  const bytesPerRecord = ((await heap()) - heapBefore) / records;
+  const tree = createMemoryTree();
+  for (let i = 0; i < records; i++) tree.append(recordLeafHash(makeRecord(i, 'q')));
+  let x = 12345;
+  const rand = () => {
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+    return x % records;
+  };
+  const proofRate = measure(() => log.inclusionProof(rand()));
+  const memoryProofRate = measure(() => tree.inclusionProof(rand()).map(toHex));
+  const receiptRate = measure(() => log.receiptByRequestId(`q-${rand().toString(36).padStart(8, '0')}`));
+  const memoryReceiptRate = measure(() => {
+    const i = rand();
+    return { record: parseRecord(makeRecord(i, 'q')), proof: tree.inclusionProof(i).map(toHex) };
+  });
+  await log.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+  return { openSeconds, bytesPerRecord, proofRate, memoryProofRate, receiptRate, memoryReceiptRate };
+}
+
+const gc = (globalThis as { gc?: () => void }).gc;
+async function heap(): Promise<number> {
+  for (let i = 0; i < 3; i++) {
+    gc?.();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  const m = process.memoryUsage();
+  return m.heapUsed + m.arrayBuffers;
+}
+
+const { openSeconds, bytesPerRecord, proofRate, memoryProofRate, receiptRate, memoryReceiptRate } =
+  await proofBench(RECORDS);
+await heap(); // drop the proof bench's trees before timing appends
 const plain = await runAppends(APPEND_RECORDS, CONCURRENCY, false);
 const raw = rawBaseline(plain.batches, plain.bytes);
 const pre = await runAppends(APPEND_RECORDS, CONCURRENCY, true);
+const few = await runAppends(Math.min(APPEND_RECORDS, 50_000), 64, false);
+const fewRaw = rawBaseline(few.batches, few.bytes);
+const fewBatch = few.batches.reduce((a, b) => a + b, 0) / few.batches.length;
 const meanBatch = plain.batches.reduce((a, b) => a + b, 0) / plain.batches.length;
-
-// A log of RECORDS records (built with fsync off: only its shape matters here), then reopened.
-const dir = tempDir('proofs');
-{
-  const log = await openLog({ dir, signer, fsync: false });
-  for (let i = 0; i < RECORDS; i += 4096) {
-    const n = Math.min(4096, RECORDS - i);
-    await Promise.all(Array.from({ length: n }, (_, j) => log.append(makeRecord(i + j, 'q'))));
-  }
-  await log.close();
-}
-const openStart = performance.now();
-const log = await openLog({ dir, signer });
-const openSeconds = (performance.now() - openStart) / 1000;
-const tree = createMemoryTree();
-for (let i = 0; i < RECORDS; i++) tree.append(recordLeafHash(makeRecord(i, 'q')));
-let x = 12345;
-const rand = () => {
-  x = (Math.imul(x, 1103515245) + 12345) >>> 0;
-  return x % RECORDS;
-};
-const proofRate = measure(() => log.inclusionProof(rand()));
-const memoryProofRate = measure(() => tree.inclusionProof(rand()).map(toHex));
-const receiptRate = measure(() => log.receiptByRequestId(`q-${rand().toString(36).padStart(8, '0')}`));
-const memoryReceiptRate = measure(() => {
-  const i = rand();
-  return { record: parseRecord(makeRecord(i, 'q')), proof: tree.inclusionProof(i).map(toHex) };
-});
-await log.close();
-fs.rmSync(dir, { recursive: true, force: true });
 
 const rows: [string, number, string, number][] = [
   [
@@ -194,6 +216,12 @@ const rows: [string, number, string, number][] = [
     raw,
   ],
   ['durable append, records pre-validated', pre.recordsPerSec, 'writeSync + fsyncSync, same bytes and batches', raw],
+  [
+    `durable append, 64 callers (mean batch ${fmt(fewBatch)})`,
+    few.recordsPerSec,
+    'writeSync + fsyncSync, same bytes and batches',
+    fewRaw,
+  ],
   [
     `inclusion proof, ${fmt(RECORDS)} records on disk`,
     proofRate,
@@ -205,7 +233,10 @@ const rows: [string, number, string, number][] = [
 console.log('| operation | ops/s | baseline | baseline ops/s | ratio |');
 console.log('|---|---:|---|---:|---:|');
 for (const [a, av, b, bv] of rows) console.log(`| ${a} | ${fmt(av)} | ${b} | ${fmt(bv)} | ${(av / bv).toFixed(2)}× |`);
-console.log(`\nopen (verify + replay) of ${fmt(RECORDS)} records: ${openSeconds.toFixed(2)} s`);
+console.log(
+  `\nopen (verify + replay) of ${fmt(RECORDS)} records: ${openSeconds.toFixed(2)} s; ` +
+    `memory held by the open log: ${bytesPerRecord.toFixed(1)} bytes/record${gc ? '' : ' (run with --expose-gc for a precise figure)'}`,
+);
 console.log(
   `append target ≥ 100,000 records/s: ${plain.recordsPerSec >= 100_000 ? 'met' : 'NOT met'} (${fmt(plain.recordsPerSec)}/s)`,
 );

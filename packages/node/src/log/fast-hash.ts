@@ -1,6 +1,6 @@
 /**
  * RFC 6962 §2.1 leaf and interior hashes on `node:crypto` — the Node fast path that DESIGN §4 keeps
- * out of the portable core. One-shot `crypto.hash` is about 2× faster than `@noble/hashes` for the
+ * out of the portable core. One-shot `crypto.hash` (Node ≥ 20.12) is about 2× faster than `@noble/hashes` for the
  * 65-byte interior nodes that dominate appends and the open-time rescan; tests check it against
  * the protocol's `hashLeaf`/`hashChildren`.
  */
@@ -9,19 +9,17 @@ import { hash } from 'node:crypto';
 const scratch = Buffer.alloc(65);
 scratch[0] = 0x01;
 
+/** SHA-256 of bytes that already are `0x00 ‖ data` (see `encodeLeafData`). */
+export function sha256(data: Uint8Array): Buffer {
+  return hash('sha256', data, 'buffer');
+}
+
 /** SHA-256(0x00 ‖ data): the leaf hash of RFC 6962 §2.1. */
 export function leafHash(data: Uint8Array): Buffer {
   const buf = Buffer.allocUnsafe(data.length + 1);
   buf[0] = 0x00;
   buf.set(data, 1);
   return hash('sha256', buf, 'buffer');
-}
-
-/** SHA-256(0x01 ‖ left ‖ right): an interior node of RFC 6962 §2.1. */
-export function childrenHash(left: Uint8Array, right: Uint8Array): Buffer {
-  scratch.set(left, 1);
-  scratch.set(right, 33);
-  return hash('sha256', scratch, 'buffer');
 }
 
 /** Interior hash of two adjacent 32-byte hashes `buf[offset..offset+64)` (left ‖ right). */

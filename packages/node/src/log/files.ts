@@ -28,7 +28,10 @@ export function writeAtSync(fd: number, data: Uint8Array, position: number): voi
 export function writeAt(fd: number, data: Uint8Array, position: number): Promise<void> {
   return new Promise((resolve, reject) => {
     const step = (done: number): void => {
-      if (done >= data.length) return resolve();
+      if (done >= data.length) {
+        resolve();
+        return;
+      }
       fs.write(fd, data, done, data.length - done, position + done, (err, n) => (err ? reject(err) : step(done + n)));
     };
     step(0);

@@ -240,14 +240,11 @@ export class HashStore implements MerkleHashReader {
 
   /** Cuts every level file back to its committed length (after a failed batch). */
   async truncateFiles(): Promise<void> {
-    await Promise.all(
+    // allSettled: no truncate may still be in flight when the caller moves on.
+    const results = await Promise.allSettled(
       this.levels.map((L) => (L.fd === undefined ? undefined : truncateFd(L.fd, L.committed * HASH))),
     );
-  }
-
-  /** Descriptors of the level files with pending writes. */
-  pendingFds(): number[] {
-    return this.pending().map((w) => w.fd);
+    for (const r of results) if (r.status === 'rejected') throw r.reason;
   }
 
   close(): void {

@@ -8,6 +8,7 @@
  * candidates whose hash matches and the caller confirms each against the record it reads back,
  * so hash collisions cost one extra read, never a wrong answer.
  */
+import { VerityError } from '@verity/protocol';
 
 const EMPTY = 0;
 const MAX_LOAD = 0.7;
@@ -53,7 +54,9 @@ export class RequestIdIndex {
 
   /** Adds `id → index` (the caller has checked that `id` is new). */
   insert(id: string, index: number): void {
-    if (index > MAX_INDEXED) throw new RangeError('leaf index beyond the request index range');
+    if (index > MAX_INDEXED) {
+      throw new VerityError('INTERNAL', 'leaf index beyond the request index range', { details: { index } });
+    }
     if (this.count + 1 > (this.mask + 1) * MAX_LOAD) this.grow();
     this.place(requestIdHash(id), index);
     this.count++;

@@ -12,7 +12,8 @@ import {
 } from '@verity/protocol';
 
 export const ORIGIN = 'log-test.verity.local/log';
-const SEED = new Uint8Array(32).fill(7);
+/** The seed of the test log key. */
+export const SEED = new Uint8Array(32).fill(7);
 
 export const signer: NoteSigner = createEd25519Signer(ORIGIN, SEED);
 /** The C2SP verifier key of {@link signer}. */
@@ -44,4 +45,16 @@ export function makeRecord(i: number, prefix = 'req'): InferenceRecord {
     timestamp: 1_764_000_000_000 + i,
     node: NODE,
   };
+}
+
+/** The VerityError code `fn` throws (or its promise rejects with), `undefined` if it succeeds. */
+export async function codeOf(fn: () => unknown): Promise<string | undefined> {
+  try {
+    await fn();
+    return undefined;
+  } catch (e) {
+    const code = (e as { name?: unknown; code?: unknown }).code;
+    if ((e as { name?: unknown }).name !== 'VerityError' || typeof code !== 'string') throw e;
+    return code;
+  }
 }
