@@ -49,6 +49,8 @@ export function isModelVersion(version: unknown): version is string {
   return typeof version === 'string' && version.length <= MAX_VERSION && SEMVER_RE.test(version);
 }
 
+const CID_SHAPE = /^b[a-z2-7]+$/;
+
 /**
  * Parses a model reference: a manifest CID (any text {@link isCid} accepts), `name@version`
  * (exact version) or `name` (the latest version). Everything else, including any text with `/`,
@@ -66,7 +68,9 @@ export function parseModelRef(ref: string): ModelRef {
     return fail('MODEL_NAME_INVALID', 'a model reference is a CID, name or name@version');
   }
   // (as unknown: isCid is a type guard, and its false branch would narrow `ref` to never)
-  if (isCid(ref as unknown)) return { cid: ref };
+  // Only text shaped like a base32 CID is parsed as one: most refs are names, and a failed parse
+  // (an exception) on every request would cost more than the rest of the lookup.
+  if (ref.length >= 50 && CID_SHAPE.test(ref) && isCid(ref as unknown)) return { cid: ref };
   const at = ref.indexOf('@');
   const name = at < 0 ? ref : ref.slice(0, at);
   if (!isModelName(name)) {
