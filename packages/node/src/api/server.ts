@@ -22,7 +22,8 @@ export function createApi(ctx: NodeContext): FastifyInstance {
     requestTimeout: limits.requestTimeoutMs,
     connectionTimeout: limits.requestTimeoutMs,
     keepAliveTimeout: 5_000,
-    return503OnClosing: true,
+    // While closing, our own hook answers 503 SHUTTING_DOWN in the usual error shape.
+    return503OnClosing: false,
     // Per-request log lines off: errors are logged by the error handler, traffic goes to /metrics.
     logController: new LogController({ disableRequestLogging: true }),
     routerOptions: { maxParamLength: 256 },
@@ -31,7 +32,7 @@ export function createApi(ctx: NodeContext): FastifyInstance {
 
   const limiter = createRateLimiter(limits.requestsPerSecond, limits.burst);
   app.addHook('onRequest', async (request) => {
-    if (ctx.closing) throw toVerityError({ code: 'FST_ERR_NOT_FOUND' }) && ctx.shuttingDown();
+    if (ctx.closing) ctx.shuttingDown();
     if (!limiter.take(request.ip)) ctx.rateLimited();
   });
   app.addHook('onResponse', async (request, reply) => {
