@@ -1,7 +1,8 @@
 /**
- * Simulated crashes (files holding bytes beyond the checkpoint, torn tails, a batch that died
- * before its checkpoint) reopen to the checkpointed state and carry on consistently; damaged
- * files or checkpoints are `LOG_CORRUPT`, each as a named fixture.
+ * Simulated crashes (files holding bytes beyond the checkpoint, torn tails of the data files and
+ * of the checkpoint journal, a batch that died before its checkpoint, leftover temp files) reopen
+ * to the checkpointed state and carry on consistently; damaged files or checkpoints are
+ * `LOG_CORRUPT`, each as a named fixture. Also: migration from a journal-less directory.
  */
 import fs from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -44,6 +45,37 @@ function copy(): string {
 }
 
 const append = (dir: string, file: string, bytes: Uint8Array) => fs.appendFileSync(join(dir, file), bytes);
+const cpPath = (dir: string) => join(dir, 'checkpoint');
+const jPath = (dir: string) => join(dir, 'checkpoints');
+
+/** A journal frame: u32 BE length ‖ bytes. */
+function frame(body: string | Uint8Array): Buffer {
+  const b = Buffer.from(body);
+  const out = Buffer.alloc(4 + b.length);
+  out.writeUInt32BE(b.length, 0);
+  b.copy(out, 4);
+  return out;
+}
+
+/** The bodies of the journal's complete frames. */
+function journalFrames(dir: string): Buffer[] {
+  const buf = fs.readFileSync(jPath(dir));
+  const out: Buffer[] = [];
+  for (let p = 0; p + 4 <= buf.length; ) {
+    const n = buf.readUInt32BE(p);
+    if (p + 4 + n > buf.length) break;
+    out.push(buf.subarray(p + 4, p + 4 + n));
+    p += 4 + n;
+  }
+  return out;
+}
+
+const newestNote = (dir: string): string => (journalFrames(dir).at(-1) as Buffer).toString('utf8');
+/** A plausible next note (the torn frame of a batch that died). */
+const NEXT_NOTE = signCheckpoint(
+  { origin: ORIGIN, size: SIZE + 5, rootHash: new Uint8Array(32), extensions: [] },
+  signer,
+);
 const lengths = (dir: string) =>
   Object.fromEntries(
     fs
@@ -119,11 +151,70 @@ describe('crash recovery', () => {
     await (await expectRecovers(dir)).close();
   });
 
-  it('ignores a half-written checkpoint.tmp', async () => {
+  it('ignores half-written checkpoint.tmp, checkpoints.tmp and checkpoints.new', async () => {
     const dir = copy();
-    fs.writeFileSync(join(dir, 'checkpoint.tmp'), 'log-test.verity.local/log\n6');
+    for (const f of ['checkpoint.tmp', 'checkpoints.tmp', 'checkpoints.new']) {
+      fs.writeFileSync(join(dir, f), 'log-test.verity.local/log\n6');
+    }
     await (await expectRecovers(dir)).close();
-    expect(fs.existsSync(join(dir, 'checkpoint.tmp'))).toBe(false);
+    for (const f of ['checkpoint.tmp', 'checkpoints.tmp', 'checkpoints.new']) {
+      expect(fs.existsSync(join(dir, f))).toBe(false);
+    }
+  });
+
+  it.each([
+    ['a partial length prefix', Buffer.from([0, 0])],
+    ['a length prefix alone', frame(NEXT_NOTE).subarray(0, 4)],
+    ['half a frame', frame(NEXT_NOTE).subarray(0, 60)],
+    ['a whole frame of zeros (blocks that never reached the disk)', Buffer.alloc(frame(NEXT_NOTE).length)],
+    ['a frame whose second half is zeros', Buffer.concat([frame(NEXT_NOTE).subarray(0, 60), Buffer.alloc(100)])],
+  ])('cuts a torn journal frame: %s', async (_, tail) => {
+    const dir = copy();
+    const before = fs.statSync(jPath(dir)).size;
+    append(dir, 'checkpoints', tail);
+    // The torn frame's batch wrote its data too.
+    append(dir, 'offsets', new Uint8Array(8 * 5));
+    const log = await expectRecovers(dir);
+    await log.close();
+    const frames = journalFrames(dir);
+    expect(frames.slice(0, 2).map((f) => f.toString())).toEqual(journalFrames(template).map((f) => f.toString()));
+    expect(fs.statSync(jPath(dir)).size).toBeGreaterThan(before);
+  });
+
+  it('ignores a stale checkpoint copy: the journal is authoritative', async () => {
+    const dir = copy();
+    // A copy from before the last batch (written at most once a second).
+    fs.writeFileSync(cpPath(dir), journalFrames(dir)[0] as Buffer);
+    const log = await openLog({ dir, signer });
+    expect(log.size).toBe(SIZE);
+    const note = log.checkpoint();
+    expect(note).toBe(newestNote(dir));
+    await log.close();
+    // Close rewrites the copy.
+    expect(fs.readFileSync(cpPath(dir), 'utf8')).toBe(note);
+  });
+
+  it('migrates a directory with a checkpoint but no journal (an older version)', async () => {
+    const dir = copy();
+    fs.rmSync(jPath(dir));
+    // …left by a crash mid-batch: bytes beyond its checkpoint.
+    append(dir, 'records', new Uint8Array(300).fill(1));
+    append(dir, 'offsets', new Uint8Array(8).fill(1));
+    const note = fs.readFileSync(cpPath(dir), 'utf8');
+    const log = await expectRecovers(dir);
+    await log.close();
+    const frames = journalFrames(dir);
+    expect(frames[0]?.toString()).toBe(note);
+    expect(newestNote(dir)).toBe(fs.readFileSync(cpPath(dir), 'utf8'));
+  });
+
+  it('does not migrate from a checkpoint copy that does not verify', async () => {
+    const dir = copy();
+    const forged = signCheckpoint(readCp(dir), otherSigner);
+    fs.rmSync(jPath(dir));
+    fs.writeFileSync(cpPath(dir), forged);
+    expect(await codeOf(() => openLog({ dir, signer }))).toBe('LOG_CORRUPT');
+    expect(fs.existsSync(jPath(dir))).toBe(false);
   });
 
   it('takes over the lock of a process that is gone', async () => {
@@ -134,8 +225,14 @@ describe('crash recovery', () => {
 });
 
 const otherSigner = createEd25519Signer(ORIGIN, new Uint8Array(32).fill(9));
-const cpPath = (dir: string) => join(dir, 'checkpoint');
-const readCp = (dir: string) => openCp(fs.readFileSync(cpPath(dir), 'utf8'));
+const readCp = (dir: string) => openCp(newestNote(dir));
+
+/** Replaces the newest frame of the journal with one holding `note`. */
+function setNewest(dir: string, note: string | Uint8Array): void {
+  const frames = journalFrames(dir);
+  frames[frames.length - 1] = Buffer.from(note);
+  fs.writeFileSync(jPath(dir), Buffer.concat(frames.map(frame)));
+}
 
 function flip(dir: string, file: string, at: number): void {
   const path = join(dir, file);
@@ -161,42 +258,63 @@ const CORRUPTIONS: { name: string; damage: (dir: string) => void }[] = [
   { name: 'records: cut below the checkpoint', damage: (d) => fs.truncateSync(join(d, 'records'), 5000) },
   { name: 'offsets: an offset changed', damage: (d) => flip(d, 'offsets', 8 * 10 + 7) },
   { name: 'offsets: cut below the checkpoint', damage: (d) => fs.truncateSync(join(d, 'offsets'), 8 * 100) },
-  // The checkpoint's signature no longer verifies.
+  // The newest journal frame is complete but does not verify: damage, never a reason to fall back
+  // to the older frame (whose data is all present too), which would drop acknowledged records.
   {
-    name: 'checkpoint: a signature byte changed',
+    name: 'checkpoints: a signature byte of the newest frame changed',
     damage: (d) => {
-      const note = fs.readFileSync(cpPath(d), 'utf8');
+      const note = newestNote(d);
       const i = note.length - 10;
-      fs.writeFileSync(cpPath(d), note.slice(0, i) + (note[i] === 'A' ? 'B' : 'A') + note.slice(i + 1));
+      setNewest(d, note.slice(0, i) + (note[i] === 'A' ? 'B' : 'A') + note.slice(i + 1));
     },
   },
   {
-    name: 'checkpoint: tree size edited (the signature no longer covers it)',
-    damage: (d) => fs.writeFileSync(cpPath(d), fs.readFileSync(cpPath(d), 'utf8').replace(`\n${SIZE}\n`, '\n599\n')),
+    name: 'checkpoints: tree size of the newest frame edited (the signature no longer covers it)',
+    damage: (d) => setNewest(d, newestNote(d).replace(`\n${SIZE}\n`, '\n599\n')),
   },
   {
-    name: 'checkpoint: signed by another key',
-    damage: (d) => fs.writeFileSync(cpPath(d), signCheckpoint(readCp(d), otherSigner)),
+    name: 'checkpoints: newest frame signed by another key',
+    damage: (d) => setNewest(d, signCheckpoint(readCp(d), otherSigner)),
   },
   {
-    name: 'checkpoint: of another origin',
+    name: 'checkpoints: newest frame of another origin',
     damage: (d) =>
-      fs.writeFileSync(
-        cpPath(d),
+      setNewest(
+        d,
         signCheckpoint({ ...readCp(d), origin: 'other.log' }, createEd25519Signer('other.log', new Uint8Array(32))),
       ),
   },
   {
-    name: 'checkpoint: validly signed, but for another root (a forked tree)',
-    damage: (d) => fs.writeFileSync(cpPath(d), signCheckpoint({ ...readCp(d), rootHash: new Uint8Array(32) }, signer)),
+    name: 'checkpoints: newest frame validly signed, but for another root (a forked tree)',
+    damage: (d) => setNewest(d, signCheckpoint({ ...readCp(d), rootHash: new Uint8Array(32) }, signer)),
   },
   {
-    name: 'checkpoint: validly signed, larger than the data',
-    damage: (d) => fs.writeFileSync(cpPath(d), signCheckpoint({ ...readCp(d), size: SIZE + 5 }, signer)),
+    // Frames are written only once their data is durable: missing data is damage, not a crash.
+    name: 'checkpoints: newest frame validly signed, larger than the data',
+    damage: (d) => setNewest(d, signCheckpoint({ ...readCp(d), size: SIZE + 5 }, signer)),
   },
-  { name: 'checkpoint: not a note', damage: (d) => fs.writeFileSync(cpPath(d), 'hello') },
+  {
+    name: 'checkpoints: a valid frame appended whose data is missing',
+    damage: (d) => append(d, 'checkpoints', frame(NEXT_NOTE)),
+  },
+  { name: 'checkpoints: newest frame not a note', damage: (d) => setNewest(d, 'hello') },
+  {
+    name: 'checkpoints: a frame length changed (the tail is more than one torn frame)',
+    damage: (d) => flip(d, 'checkpoints', 0),
+  },
+  {
+    name: 'checkpoints: garbage after the newest frame',
+    damage: (d) => append(d, 'checkpoints', Buffer.alloc(9000, 1)),
+  },
+  { name: 'checkpoints: emptied', damage: (d) => fs.writeFileSync(jPath(d), '') },
   // Data without any checkpoint: a new log writes its empty checkpoint before any data.
-  { name: 'checkpoint: deleted', damage: (d) => fs.rmSync(cpPath(d)) },
+  {
+    name: 'checkpoints and checkpoint: deleted',
+    damage: (d) => {
+      fs.rmSync(cpPath(d));
+      fs.rmSync(jPath(d));
+    },
+  },
 ];
 
 describe('corruption is LOG_CORRUPT', () => {

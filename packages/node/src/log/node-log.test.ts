@@ -335,6 +335,31 @@ describe('failures and shutdown', () => {
     },
   );
 
+  it('compacts the checkpoint journal past journalLimit, and keeps the checkpoint copy current', async () => {
+    const dir = newDir();
+    const journal = join(dir, 'checkpoints');
+    const log = await openLog({ dir, signer, fsync: false, journalLimit: 2000 });
+    let maxSize = 0;
+    const notes: string[] = [];
+    for (let i = 0; i < 60; i++) {
+      notes.push((await log.append(makeRecord(i))).checkpoint);
+      maxSize = Math.max(maxSize, fs.statSync(journal).size);
+    }
+    // One batch per append: ~60 frames of ~200 bytes, but the journal never holds many.
+    expect(new Set(notes).size).toBe(60);
+    expect(maxSize).toBeLessThan(2000 + 1000);
+    expect(fs.existsSync(join(dir, 'checkpoints.new'))).toBe(false);
+    const note = log.checkpoint();
+    await log.close();
+    expect(fs.readFileSync(join(dir, 'checkpoint'), 'utf8')).toBe(note);
+    const again = await openLog({ dir, signer });
+    expect(again.size).toBe(60);
+    expect(again.checkpoint()).toBe(note);
+    const more = await again.append(makeRecord(60));
+    expectConsistent(again, openCp(note), openCp(more.checkpoint));
+    await again.close();
+  });
+
   it('flushes queued appends on close, then refuses work', async () => {
     const dir = newDir();
     const log = await openLog({ dir, signer });

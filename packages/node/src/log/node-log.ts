@@ -4,39 +4,58 @@
  *
  * Files in `dir`, all append-only except `checkpoint`:
  *
- * | file        | content                                                          |
- * |-------------|------------------------------------------------------------------|
- * | `records`   | u32 BE length ‖ record bytes (docs/protocol.md §5.2), concatenated |
- * | `offsets`   | u64 BE offset in `records` of each record's length prefix         |
- * | `level-<L>` | the 32-byte complete-subtree hashes of tree level L (`hash-store.ts`) |
- * | `checkpoint`| the latest signed checkpoint (C2SP signed note)                  |
- * | `lock`      | pid of the process holding the log (`dir-lock.ts`)               |
+ * | file          | content                                                          |
+ * |---------------|------------------------------------------------------------------|
+ * | `records`     | u32 BE length ‖ record bytes (docs/protocol.md §5.2), concatenated |
+ * | `offsets`     | u64 BE offset in `records` of each record's length prefix         |
+ * | `level-<L>`   | the 32-byte complete-subtree hashes of tree level L (`hash-store.ts`) |
+ * | `checkpoints` | the checkpoint journal: u32 BE length ‖ signed checkpoint note, one frame per batch |
+ * | `checkpoint`  | a copy of a recent signed checkpoint (C2SP signed note), for people and tools |
+ * | `lock`        | pid of the process holding the log (`dir-lock.ts`)               |
  *
  * Why: appends are sequential writes at the end of each file (the cheapest thing a disk does);
  * record i is found with one read of `offsets` and one of `records`; proof hashes and tlog tiles
- * are byte ranges of the level files, so nothing is rehashed to serve them; and the checkpoint is
- * the single commit point: **the log is exactly the first `checkpoint.size` records**. Bytes
- * beyond that in any file were never acknowledged (a crash mid-batch, a torn record) and are cut
- * off at open. The checkpoint is replaced atomically (temp file, fsync, rename, directory fsync),
- * and only after every data file it covers is fsynced, so a crash leaves the old or the new
- * checkpoint, each fully backed by data.
+ * are byte ranges of the level files, so nothing is rehashed to serve them; and the newest frame
+ * of the journal is the single commit point: **the log is exactly the first `size` records of the
+ * newest complete journal frame**. Bytes beyond that in any file were never acknowledged (a crash
+ * mid-batch, a torn record) and are cut off at open. A batch commits by appending one frame to the
+ * journal (one positioned write to a file held open: no file is created or renamed per batch, which
+ * cost ~200 µs of main-thread time per batch), and only after every data file it covers is
+ * fsynced; the frame is then fsynced before the batch is acknowledged. So a crash (kill -9 or power
+ * loss) leaves either the previous frame last, or the new one whole and fully backed by data, or a
+ * torn tail of the new one (a partial frame, or zeros where its blocks never reached the disk),
+ * which open cuts off. Only such a torn *tail* is cut: a complete newest frame that does not parse
+ * or verify with the signer's key is `LOG_CORRUPT`, never a silent fall back to an older frame
+ * (which would drop acknowledged records, and fork the log once new ones are appended), and so is
+ * a complete newest frame whose data is not all on disk (the frame was written only after its data
+ * was durable, so missing data is damage, not a crash).
+ *
+ * `checkpoint` is not authoritative: it is rewritten atomically (temp file, fsync, rename,
+ * directory fsync) in the background at most once a second, and at close. The journal is compacted
+ * when it passes `journalLimit` bytes (4 MiB, ~20 k batches): between two batches the newest frame
+ * alone is written to `checkpoints.new`, fsynced and renamed over `checkpoints`, and the directory
+ * fsynced (a crash before the rename leaves the old journal, which open keeps; the leftover
+ * `checkpoints.new` is deleted). A directory of an older version, with `checkpoint` but no
+ * journal, is migrated at open: its verified `checkpoint` becomes the journal's first frame.
  *
  * Group commit (DESIGN §2.4): `append` validates and encodes the record and hashes its leaf at
  * once (a bad record fails alone), then queues it. A batch starts on the next microtask (no
  * timer: an idle append commits immediately, and appends issued in the same tick share a batch)
  * and takes up to `maxBatch` queued records: write all files, fsync them, compute the new root,
- * sign one checkpoint, replace it atomically, then resolve every append of the batch with its
- * receipt. The root, the signature and the receipts' proofs are computed while the data is
- * being written and fsynced on the libuv pool (they depend on the hashes, not on durability), and
- * the temp checkpoint is written and fsynced alongside; only the rename waits for all of it.
- * Appends arriving meanwhile wait for the next batch, so under load one signature and one round
+ * sign one checkpoint, append its journal frame and fsync it, then resolve every append of the
+ * batch with its receipt. The root, the signature and the receipts' proofs are computed while the
+ * data is being fsynced on the libuv pool (they depend on the hashes, not on durability); only the
+ * frame waits for the data to be durable. Appends arriving meanwhile wait for the next batch, so under load one signature and one round
  * of fsyncs cover thousands of records. Batches run one at a time and each extends the
  * tree of the last checkpoint, so checkpoints never fork. A failed write fails its whole batch:
- * its appends reject, memory rolls back to the last checkpoint, and the files are truncated back
- * to it before the next batch writes.
+ * its appends reject, memory rolls back to the last checkpoint, and the files (the journal
+ * included) are truncated back to it before the next batch writes. (A failed batch whose frame was
+ * written but whose frame fsync failed may still surface after a crash: its data was durable, so
+ * the log then holds records whose appends were rejected, as when a process dies after committing
+ * and before answering. It never forks.)
  *
- * At open: verify the checkpoint's signature (origin = signer name), cut every file back to the
- * checkpointed size, then replay the records: recompute every leaf and every level hash and
+ * At open: take the newest complete journal frame, verify its signature (origin = signer name),
+ * cut the journal after it and every data file back to its size, then replay the records: recompute every leaf and every level hash and
  * compare them with the level files, and compare the recomputed root with the checkpoint's. Any
  * difference, or data missing below the checkpointed size, is `LOG_CORRUPT`. The replay also
  * rebuilds the requestId index. It costs ~2 SHA-256 and a few reads per record, ~2 µs: about
@@ -121,12 +140,28 @@ export interface OpenLogOptions {
    * (RFC 8032 §5.1.6), which every Verity note key is.
    */
   readonly verifier?: NoteVerifier;
-  /** Test hook: called before each file write of a batch; throwing fails the batch like an I/O error. */
+  /**
+   * Test hook: called before each file write of a batch (`'checkpoint'` for its journal frame);
+   * throwing fails the batch like an I/O error.
+   */
   readonly beforeWrite?: (file: string) => void;
+  /** Size in bytes past which the checkpoint journal is compacted (default 4 MiB). */
+  readonly journalLimit?: number;
 }
 
 /** Default {@link OpenLogOptions.maxBatch}. */
 export const DEFAULT_MAX_BATCH = 4096;
+/** Default {@link OpenLogOptions.journalLimit}. */
+export const DEFAULT_JOURNAL_LIMIT = 4 * 1024 * 1024;
+
+/** The checkpoint journal, its compaction temp file, and the convenience copy of the checkpoint. */
+const JOURNAL = 'checkpoints';
+const JOURNAL_NEW = 'checkpoints.new';
+const CHECKPOINT = 'checkpoint';
+/** Largest journal frame body: a signed note is ~200 bytes; anything larger is damage. */
+const MAX_NOTE = 4096;
+/** Least time between two background rewrites of `checkpoint`. */
+const COPY_INTERVAL_MS = 1000;
 
 /** Smallest and largest encoded record (docs/protocol.md §5.2; entry bundles need ≤ 65535). */
 const MIN_RECORD = 137;
@@ -174,6 +209,43 @@ async function settleAll(promises: Promise<unknown>[]): Promise<void> {
   for (const r of results) if (r.status === 'rejected') throw r.reason;
 }
 
+/** A journal frame: u32 BE length ‖ the note's bytes. */
+function frameOf(note: string): Buffer {
+  const body = Buffer.from(note, 'utf8');
+  const frame = Buffer.allocUnsafe(4 + body.length);
+  frame.writeUInt32BE(body.length, 0);
+  body.copy(frame, 4);
+  return frame;
+}
+
+/**
+ * The newest complete frame of the journal `buf` and the byte offset where it ends. What follows
+ * it may only be the torn tail of one frame (a crash while appending it): fewer than 4 bytes, a
+ * plausible length with its bytes incomplete, or a frame holding zeros (blocks that never reached
+ * the disk; a note is text and has no NUL). Anything else there is damage: `LOG_CORRUPT`.
+ */
+function newestFrame(buf: Buffer): { note: string; end: number } {
+  let p = 0;
+  let last: { start: number; end: number } | undefined;
+  for (;;) {
+    if (p + 4 > buf.length) break;
+    const n = buf.readUInt32BE(p);
+    if (n === 0 || n > MAX_NOTE || p + 4 + n > buf.length) break;
+    if (buf.subarray(p + 4, p + 4 + n).includes(0)) break;
+    last = { start: p, end: p + 4 + n };
+    p += 4 + n;
+  }
+  const tail = buf.subarray(p);
+  if (tail.length >= 4) {
+    const n = tail.readUInt32BE(0);
+    const zeros = tail.every((b) => b === 0) && tail.length <= 4 + MAX_NOTE;
+    const torn = n > 0 && n <= MAX_NOTE && tail.length <= 4 + n;
+    if (!zeros && !torn) corrupt('the checkpoint journal is damaged before its end', { at: p, length: buf.length });
+  }
+  if (last === undefined) corrupt('the checkpoint journal holds no complete checkpoint', { length: buf.length });
+  return { note: buf.toString('utf8', last.start + 4, last.end), end: last.end };
+}
+
 function selfVerifier(signer: NoteSigner): NoteVerifier {
   return {
     name: signer.name,
@@ -210,10 +282,19 @@ class DurableLog implements NodeLog {
   private closing: Promise<void> | undefined;
   private closed = false;
   private idle: (() => void)[] = [];
+  /** Where the next journal frame goes: the end of the newest committed frame. */
+  private journalEnd: number;
+  /** The directory needs an fsync before the next frame (a journal compaction's rename). */
+  private dirPending = false;
+  /** The note last written to `checkpoint`, and when a background rewrite last started. */
+  private copiedNote: string;
+  private lastCopy = Date.now();
+  private copying: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly dir: string,
     private readonly dirFd: number,
+    private journalFd: number,
     private readonly recordsFd: number,
     private readonly offsetsFd: number,
     private readonly store: HashStore,
@@ -222,13 +303,16 @@ class DurableLog implements NodeLog {
     private readonly sync: boolean,
     private readonly maxBatch: number,
     private readonly beforeWrite: ((file: string) => void) | undefined,
+    private readonly journalLimit: number,
     private readonly release: () => void,
-    state: { size: number; recordsEnd: number; note: string },
+    state: { size: number; recordsEnd: number; note: string; journalEnd: number; copiedNote: string },
   ) {
     this.origin = signer.name;
     this.committedSize = state.size;
     this.recordsEnd = state.recordsEnd;
     this.note = state.note;
+    this.journalEnd = state.journalEnd;
+    this.copiedNote = state.copiedNote;
   }
 
   get size(): number {
@@ -270,6 +354,7 @@ class DurableLog implements NodeLog {
   private async drain(): Promise<void> {
     while (this.queue.length > 0) {
       await this.commitBatch(this.queue.splice(0, this.maxBatch));
+      if (this.journalEnd > this.journalLimit && !this.dirty) await this.compactJournal();
     }
     this.running = false;
     for (const wake of this.idle.splice(0)) wake();
@@ -288,6 +373,7 @@ class DurableLog implements NodeLog {
         await settleAll([
           truncateFd(this.recordsFd, end0),
           truncateFd(this.offsetsFd, n0 * 8),
+          truncateFd(this.journalFd, this.journalEnd),
           this.store.truncateFiles(),
         ]);
         this.dirty = false;
@@ -319,32 +405,36 @@ class DurableLog implements NodeLog {
         this.beforeWrite?.(file);
         writeAtSync(fd, bytes, position);
       }
+      const dirSync = created || this.dirPending;
       const data = (async () => {
         if (this.sync) {
           await settleAll([datasync(this.recordsFd), datasync(this.offsetsFd), ...levels.map((w) => datasync(w.fd))]);
-          // A new level file exists only once its directory entry is durable.
-          if (created) await fsyncFd(this.dirFd);
+          // A new level file (or a compacted journal) exists only once its directory entry is durable.
+          if (dirSync) await fsyncFd(this.dirFd);
         }
       })();
-      let tmp: Promise<void> = Promise.resolve();
       try {
         note = signCheckpoint(
           { origin: this.origin, size: n1, rootHash: this.store.root(n1), extensions: [] },
           this.signer,
         );
-        // The temp checkpoint is inert until renamed, so it is written alongside the data.
-        tmp = this.writeCheckpointTmp(note);
         // Proofs now, while the batch's low tree levels are still in memory.
         proofs = this.store.inclusionProofsHex(n0, batch.length, n1);
       } finally {
-        // Never leave a write in flight: the next batch may truncate these files.
-        await settleAll([data, tmp]);
+        // Never leave a sync in flight: the next batch may truncate these files.
+        await settleAll([data]);
       }
-      // The rename is the commit point: it happens only once every byte it covers is durable.
-      fs.renameSync(join(this.dir, 'checkpoint.tmp'), join(this.dir, 'checkpoint'));
+      if (dirSync) this.dirPending = false;
+      // The journal frame is the commit point: it is written only once every byte it covers is
+      // durable, and the batch is acknowledged only once the frame is.
+      const frame = frameOf(note);
+      this.beforeWrite?.('checkpoint');
+      writeAtSync(this.journalFd, frame, this.journalEnd);
+      if (this.sync) await datasync(this.journalFd);
       committed = true;
       this.committedSize = n1;
       this.recordsEnd = end0 + total;
+      this.journalEnd += frame.length;
       this.note = note;
       this.dirty = false;
       this.store.commit();
@@ -353,7 +443,6 @@ class DurableLog implements NodeLog {
         this.index.insert(id, n0 + i);
         this.pendingIds.delete(id);
       }
-      if (this.sync) await fsyncFd(this.dirFd);
     } catch (e) {
       if (!committed) {
         this.store.rollback();
@@ -368,21 +457,71 @@ class DurableLog implements NodeLog {
       const p = batch[i] as Pending;
       p.resolve({ record: p.record, leafIndex: n0 + i, inclusionProof: proofs[i] as string[], checkpoint: note });
     }
+    const now = Date.now();
+    if (now - this.lastCopy >= COPY_INTERVAL_MS) {
+      this.lastCopy = now;
+      void this.writeCopy();
+    }
   }
 
   /**
-   * Writes `checkpoint.tmp` and fsyncs it. The open, write and close of this small file are
-   * synchronous (microseconds each): three hops through the libuv pool would cost more than the
-   * calls themselves on an idle node. Only the fsync waits on the pool.
+   * Rewrites the convenience copy `checkpoint` with the latest note (temp file, fsync, rename,
+   * directory fsync), on the libuv pool, after any rewrite already under way. Never rejects: the
+   * journal is authoritative, so a failed copy only leaves an older (still valid) `checkpoint`.
    */
-  private async writeCheckpointTmp(note: string): Promise<void> {
-    this.beforeWrite?.('checkpoint');
-    const fd = fs.openSync(join(this.dir, 'checkpoint.tmp'), 'w', 0o644);
+  private writeCopy(): Promise<void> {
+    this.copying = this.copying.then(async () => {
+      const note = this.note;
+      if (note === this.copiedNote) return;
+      try {
+        const tmp = join(this.dir, `${CHECKPOINT}.tmp`);
+        const fh = await fs.promises.open(tmp, 'w', 0o644);
+        try {
+          await fh.writeFile(note, 'utf8');
+          if (this.sync) await fh.sync();
+        } finally {
+          await fh.close();
+        }
+        await fs.promises.rename(tmp, join(this.dir, CHECKPOINT));
+        if (this.sync) await fsyncFd(this.dirFd);
+        this.copiedNote = note;
+      } catch {
+        // Retried at the next interval or at close.
+      }
+    });
+    return this.copying;
+  }
+
+  /**
+   * Starts a new journal holding only the newest frame (between batches, so no frame is being
+   * written): `checkpoints.new`, fsync, rename over `checkpoints`, directory fsync. A failure
+   * before the rename leaves the old journal in use; after it, the new one is in use and the
+   * directory fsync is retried before the next frame.
+   */
+  private async compactJournal(): Promise<void> {
+    await this.writeCopy();
+    const frame = frameOf(this.note);
+    const path = join(this.dir, JOURNAL_NEW);
+    let fd: number | undefined;
     try {
-      writeAtSync(fd, Buffer.from(note, 'utf8'), 0);
-      if (this.sync) await fsyncFd(fd);
-    } finally {
-      fs.closeSync(fd);
+      fd = fs.openSync(path, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_TRUNC, 0o644);
+      writeAtSync(fd, frame, 0);
+      if (this.sync) await datasync(fd);
+      fs.renameSync(path, join(this.dir, JOURNAL));
+    } catch {
+      if (fd !== undefined) fs.closeSync(fd);
+      fs.rmSync(path, { force: true });
+      return;
+    }
+    fs.closeSync(this.journalFd);
+    this.journalFd = fd;
+    this.journalEnd = frame.length;
+    this.dirPending = true;
+    try {
+      if (this.sync) await fsyncFd(this.dirFd);
+      this.dirPending = false;
+    } catch {
+      // Retried by the next batch, before its frame.
     }
   }
 
@@ -540,8 +679,9 @@ class DurableLog implements NodeLog {
     this.closing ??= (async () => {
       if (this.running) await new Promise<void>((resolve) => this.idle.push(resolve));
       this.closed = true;
+      await this.writeCopy();
       this.store.close();
-      for (const fd of [this.recordsFd, this.offsetsFd, this.dirFd]) fs.closeSync(fd);
+      for (const fd of [this.journalFd, this.recordsFd, this.offsetsFd, this.dirFd]) fs.closeSync(fd);
       this.release();
     })();
     return this.closing;
@@ -590,8 +730,9 @@ function replay(
 }
 
 /**
- * Opens (or creates) the durable log in `options.dir`: verifies the stored checkpoint with the
- * signer's key, cuts off anything written beyond it, replays and checks the records and tree
+ * Opens (or creates) the durable log in `options.dir`: verifies the newest checkpoint of the
+ * journal with the signer's key (migrating a journal-less directory from its `checkpoint`), cuts
+ * off anything written beyond it, replays and checks the records and tree
  * levels against it. Throws `LOG_CORRUPT` when the files do not back the checkpoint, and
  * `CONFIG_INVALID` when another process holds the directory.
  *
@@ -609,6 +750,10 @@ export async function openLog(options: OpenLogOptions): Promise<NodeLog> {
   const maxBatch = options.maxBatch ?? DEFAULT_MAX_BATCH;
   if (!Number.isSafeInteger(maxBatch) || maxBatch < 1) invalid('maxBatch must be a positive integer', { maxBatch });
   const sync = options.fsync ?? true;
+  const journalLimit = options.journalLimit ?? DEFAULT_JOURNAL_LIMIT;
+  if (!Number.isSafeInteger(journalLimit) || journalLimit < 0) {
+    invalid('journalLimit must be a non-negative integer', { journalLimit });
+  }
   try {
     fs.mkdirSync(dir, { recursive: true });
   } catch (e) {
@@ -625,10 +770,28 @@ export async function openLog(options: OpenLogOptions): Promise<NodeLog> {
   try {
     const dirFd = fs.openSync(dir, 'r');
     fds.push(dirFd);
-    fs.rmSync(join(dir, 'checkpoint.tmp'), { force: true });
-    const checkpointPath = join(dir, 'checkpoint');
+    // Leftovers of an interrupted rewrite of `checkpoint` or compaction of the journal: the files
+    // they were to replace are still whole.
+    fs.rmSync(join(dir, `${CHECKPOINT}.tmp`), { force: true });
+    fs.rmSync(join(dir, JOURNAL_NEW), { force: true });
+    fs.rmSync(join(dir, `${JOURNAL}.tmp`), { force: true });
+    const checkpointPath = join(dir, CHECKPOINT);
+    const journalPath = join(dir, JOURNAL);
     let note: string;
-    if (!fs.existsSync(checkpointPath)) {
+    /** Where the newest frame ends, or undefined when there is no journal yet. */
+    let journalEnd: number | undefined;
+    let journalFd: number | undefined;
+    let fresh = false;
+    if (fs.existsSync(journalPath)) {
+      journalFd = openReadWrite(journalPath);
+      fds.push(journalFd);
+      const found = newestFrame(readAt(journalFd, 0, fs.fstatSync(journalFd).size));
+      note = found.note;
+      journalEnd = found.end;
+    } else if (fs.existsSync(checkpointPath)) {
+      // A log of an older version: its `checkpoint` starts the journal (once verified, below).
+      note = fs.readFileSync(checkpointPath, 'utf8');
+    } else {
       const data = fs.readdirSync(dir).filter((f) => f === 'records' || f === 'offsets' || f.startsWith('level-'));
       if (data.some((f) => fileSize(join(dir, f)) > 0)) {
         corrupt('the log has data but no checkpoint', { files: data });
@@ -636,9 +799,7 @@ export async function openLog(options: OpenLogOptions): Promise<NodeLog> {
       // A new log starts with a signed checkpoint of the empty tree, written before any data, so
       // that data without a checkpoint always means damage.
       note = signCheckpoint({ origin: signer.name, size: 0, rootHash: EMPTY_ROOT, extensions: [] }, signer);
-      replaceFileSync(dir, dirFd, 'checkpoint', Buffer.from(note, 'utf8'), sync);
-    } else {
-      note = fs.readFileSync(checkpointPath, 'utf8');
+      fresh = true;
     }
     let size: number;
     let rootHash: Uint8Array;
@@ -647,6 +808,25 @@ export async function openLog(options: OpenLogOptions): Promise<NodeLog> {
       ({ size, rootHash } = checkpoint);
     } catch (e) {
       corrupt("the stored checkpoint does not verify with the signer's key", {}, e);
+    }
+    if (journalFd === undefined || journalEnd === undefined) {
+      // Start the journal with this checkpoint (atomically: a crash leaves no journal, or a whole one).
+      const frame = frameOf(note);
+      if (fresh) replaceFileSync(dir, dirFd, CHECKPOINT, Buffer.from(note, 'utf8'), sync);
+      replaceFileSync(dir, dirFd, JOURNAL, frame, sync);
+      journalFd = openReadWrite(journalPath);
+      fds.push(journalFd);
+      journalEnd = frame.length;
+    } else if (fs.fstatSync(journalFd).size > journalEnd) {
+      // A torn frame after the newest complete one: its batch was never acknowledged.
+      fs.ftruncateSync(journalFd, journalEnd);
+      if (sync) fs.fsyncSync(journalFd);
+    }
+    let copiedNote = '';
+    try {
+      copiedNote = fs.readFileSync(checkpointPath, 'utf8');
+    } catch {
+      // Missing: written at the next copy.
     }
     const recordsFd = openReadWrite(join(dir, 'records'));
     fds.push(recordsFd);
@@ -678,6 +858,7 @@ export async function openLog(options: OpenLogOptions): Promise<NodeLog> {
     return new DurableLog(
       dir,
       dirFd,
+      journalFd,
       recordsFd,
       offsetsFd,
       store,
@@ -686,8 +867,9 @@ export async function openLog(options: OpenLogOptions): Promise<NodeLog> {
       sync,
       maxBatch,
       options.beforeWrite,
+      journalLimit,
       release,
-      { size, recordsEnd, note },
+      { size, recordsEnd, note, journalEnd, copiedNote },
     );
   } catch (e) {
     store.close();
