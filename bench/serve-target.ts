@@ -16,6 +16,7 @@ const port = Number(portText);
 // Exit cleanly on SIGINT/SIGTERM so profilers (--cpu-prof) can write their output.
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => process.exit(0));
 const config = loadConfig({
+  env: process.env,
   overrides: { dataDir, port, logLevel: 'silent', limits: { requestsPerSecond: 1e6, burst: 1e6 } },
 });
 

@@ -48,9 +48,15 @@ function parseInferRequest(body: unknown): InferRequest {
   };
 }
 
-/** A fresh request id: time-ordered, then random. */
+/**
+ * A fresh request id: time, then a random prefix drawn once per process, then a counter — unique
+ * across restarts and processes without drawing random bytes for every request.
+ */
+const ID_PREFIX = toHex(randomBytes(6));
+let idCounter = 0;
 function newRequestId(): string {
-  return `${Date.now().toString(36)}-${toHex(randomBytes(10))}`;
+  idCounter = (idCounter + 1) % 0x100000000;
+  return `${Date.now().toString(36)}-${ID_PREFIX}${idCounter.toString(36)}`;
 }
 
 /** `POST /v1/infer` (mode `signed`) and `GET /v1/receipts/:requestId`. */

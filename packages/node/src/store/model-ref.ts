@@ -11,6 +11,8 @@ import { fail, isCid } from '@verity/protocol';
 export type ModelRef = { cid: string } | { name: string; version?: string };
 
 // The manifest name rule (docs/protocol.md §4.1): lower case, starts with a letter or digit.
+/** Text shaped like a base32 CID: only such text is worth parsing as one (a failed parse throws). */
+const CID_SHAPE = /^b[a-z2-7]+$/;
 const NAME_RE = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 // Semantic Versioning 2.0.0, the regular expression suggested by semver.org (FAQ), as manifests
 // use it (docs/protocol.md §4.1), at most 64 characters.
@@ -33,7 +35,12 @@ const MAX_REF = 129;
  * ```
  */
 export function isModelName(name: unknown): name is string {
-  return typeof name === 'string' && NAME_RE.test(name) && !name.includes('..') && !isCid(name);
+  return (
+    typeof name === 'string' &&
+    NAME_RE.test(name) &&
+    !name.includes('..') &&
+    !(name.length >= 50 && CID_SHAPE.test(name) && isCid(name))
+  );
 }
 
 /**
@@ -48,8 +55,6 @@ export function isModelName(name: unknown): name is string {
 export function isModelVersion(version: unknown): version is string {
   return typeof version === 'string' && version.length <= MAX_VERSION && SEMVER_RE.test(version);
 }
-
-const CID_SHAPE = /^b[a-z2-7]+$/;
 
 /**
  * Parses a model reference: a manifest CID (any text {@link isCid} accepts), `name@version`
