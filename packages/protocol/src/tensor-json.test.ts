@@ -4,7 +4,7 @@ import { toHex } from './bytes.js';
 import { isVerityError } from './errors.js';
 import { createTensor, DTYPES, type Tensor } from './tensor.js';
 import { encodeTensors } from './tensor-encoding.js';
-import { tensorFromJson, tensorsFromJson, tensorsToJson, tensorToJson } from './tensor-json.js';
+import { tensorFromJson, tensorsFromJson, tensorsToExactJson, tensorsToJson, tensorToJson } from './tensor-json.js';
 import type { TensorSignature } from './tensor-signature.js';
 import { expectCode } from './test-support/errors.js';
 import {
@@ -423,5 +423,27 @@ describe('properties', () => {
     const map = tensorsFromJson({ s: { dtype: 'string', shape: [1], data } });
     data[0] = 'b';
     expect(map.s?.data).toEqual(['a']);
+  });
+});
+
+describe('tensorsToExactJson', () => {
+  it('always reads back to the same bits (and the same digest), for every dtype', () => {
+    fc.assert(
+      fc.property(tensorMapArb(), (map) => {
+        const json = JSON.parse(JSON.stringify(tensorsToExactJson(map)));
+        expect(toHex(encodeTensors(tensorsFromJson(json)))).toBe(toHex(encodeTensors(map)));
+      }),
+      { numRuns: 300 },
+    );
+  });
+  it('uses the readable form unless a NaN payload needs base64', () => {
+    const plain = { x: createTensor('float32', [3], new Float32Array([1.5, Number.NaN, -0])) };
+    expect('data' in (tensorsToExactJson(plain).x as object)).toBe(true);
+    const bits = new Uint32Array([0x7fc00001]);
+    const payload = { x: createTensor('float32', [1], new Float32Array(bits.buffer)) };
+    expect('base64' in (tensorsToExactJson(payload).x as object)).toBe(true);
+    const f64 = new Float64Array([Number.NaN]);
+    new DataView(f64.buffer).setUint32(0, 1, true); // a float64 NaN with a payload in the low word
+    expect('base64' in (tensorsToExactJson({ y: createTensor('float64', [1], f64) }).y as object)).toBe(true);
   });
 });

@@ -15,7 +15,7 @@
  * Everything read here is untrusted: any malformed input throws a {@link VerityError}, never a
  * TypeError or RangeError.
  */
-import { equalBytes, fromBase64, toBase64 } from './bytes.js';
+import { fromBase64, toBase64 } from './bytes.js';
 import { fail, type VerityError } from './errors.js';
 import {
   assertTensor,
@@ -30,7 +30,7 @@ import {
   tensorElementCount,
   utf8Length,
 } from './tensor.js';
-import { dataFromLittleEndian, dataToLittleEndian, encodeTensors } from './tensor-encoding.js';
+import { dataFromLittleEndian, dataToLittleEndian } from './tensor-encoding.js';
 import {
   resolveLimits,
   signatureIndex,
@@ -552,8 +552,31 @@ export function tensorsToExactJson(map: TensorMap): Record<string, TensorJson> {
   const out: Record<string, TensorJson> = Object.create(null); // a tensor may be named __proto__
   for (const [name, json] of Object.entries(full)) {
     const tensor = map[name] as Tensor;
-    const exact = equalBytes(encodeTensors(tensorsFromJson({ [name]: json })), encodeTensors({ [name]: tensor }));
-    out[name] = exact ? json : (tensorsToJson({ [name]: tensor }, { form: 'base64' })[name] as TensorJson);
+    out[name] = readsBackExactly(tensor)
+      ? json
+      : (tensorsToJson({ [name]: tensor }, { form: 'base64' })[name] as TensorJson);
   }
   return out;
+}
+
+/**
+ * Whether the full JSON form gives back this tensor's exact bits. Integers, booleans and strings
+ * always do; so do finite floats (shortest round-trip decimals, and float32 values are doubles
+ * exactly), ±Infinity and -0 (spelled out). Only a NaN can lose bits: "NaN" reads back as the
+ * canonical quiet NaN (0x7fc00000 / 0x7ff8000000000000), so any other payload needs base64.
+ */
+function readsBackExactly(tensor: Tensor): boolean {
+  if (tensor.dtype !== 'float32' && tensor.dtype !== 'float64') return true;
+  const data = tensor.data;
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i] as number;
+    if (!Number.isNaN(v)) continue;
+    if (tensor.dtype === 'float32') {
+      if (view.getUint32(i * 4, true) !== 0x7fc00000) return false;
+    } else if (view.getUint32(i * 8, true) !== 0 || view.getUint32(i * 8 + 4, true) !== 0x7ff80000) {
+      return false;
+    }
+  }
+  return true;
 }
