@@ -76,6 +76,9 @@ const FIELDS = new Set([
   'node',
 ]);
 
+/** Model CIDs already found valid: a node logs many records for few models (strings are immutable). */
+const validModels = new Set<string>();
+
 /** Records returned by {@link parseRecord}: frozen and known valid, so never re-validated. */
 const validated = new WeakSet<object>();
 
@@ -108,16 +111,20 @@ export function parseRecord(value: unknown): InferenceRecord {
   if (!RECORD_KINDS.includes(v.kind as RecordKind)) invalid('kind', `must be one of ${RECORD_KINDS.join(', ')}`);
   if (!RECORD_MODES.includes(v.mode as RecordMode)) invalid('mode', `must be one of ${RECORD_MODES.join(', ')}`);
   if (typeof v.model !== 'string') invalid('model', 'must be a CID string');
-  let cid: Cid;
-  try {
-    cid = parseCid(v.model);
-  } catch (cause) {
-    throw new VerityError('RECORD_INVALID', 'record.model: not a valid CID', { cause, details: { field: 'model' } });
+  if (!validModels.has(v.model)) {
+    let cid: Cid;
+    try {
+      cid = parseCid(v.model);
+    } catch (cause) {
+      throw new VerityError('RECORD_INVALID', 'record.model: not a valid CID', { cause, details: { field: 'model' } });
+    }
+    // Only the canonical text form (CIDv1, base32 lower) is accepted: one string per CID.
+    if (formatCid(cid) !== v.model) invalid('model', 'CID is not in canonical form');
+    // The record names the model by its manifest (docs/protocol.md §4.2), never by a bare file.
+    if (cid.codec !== CODEC_JSON) invalid('model', 'must be a manifest CID (codec json)');
+    if (validModels.size >= 1024) validModels.clear();
+    validModels.add(v.model);
   }
-  // Only the canonical text form (CIDv1, base32 lower) is accepted: one string per CID.
-  if (formatCid(cid) !== v.model) invalid('model', 'CID is not in canonical form');
-  // The record names the model by its manifest (docs/protocol.md §4.2), never by a bare file.
-  if (cid.codec !== CODEC_JSON) invalid('model', 'must be a manifest CID (codec json)');
   const rt = v.runtime;
   if (typeof rt !== 'object' || rt === null || Array.isArray(rt)) invalid('runtime', 'must be an object');
   const r = rt as Record<string, unknown>;
