@@ -36,6 +36,7 @@ import {
   recordLeafHash,
   toHex,
 } from '@verity/protocol';
+import { opsPerSecond } from './measure.js';
 
 const RECORDS = Number(process.argv[2] ?? 1_000_000);
 const CONCURRENCY = Number(process.argv[3] ?? 16_384);
@@ -133,20 +134,6 @@ function rawBaseline(batches: number[], records: Uint8Array[]): number {
   return i / seconds;
 }
 
-function measure(fn: () => void, seconds = 1): number {
-  for (let i = 0; i < 200; i++) fn();
-  let ops = 0;
-  const start = performance.now();
-  const end = start + seconds * 1000;
-  let now = start;
-  while (now < end) {
-    for (let i = 0; i < 100; i++) fn();
-    ops += 100;
-    now = performance.now();
-  }
-  return (ops * 1000) / (now - start);
-}
-
 console.log(`Verity log bench — node ${process.version}, ${new Date().toISOString()}`);
 console.log(
   `append: ${fmt(APPEND_RECORDS)} records, ${fmt(CONCURRENCY)} concurrent callers; proofs: ${fmt(RECORDS)} records\n`,
@@ -175,10 +162,10 @@ async function proofBench(records: number) {
     x = (Math.imul(x, 1103515245) + 12345) >>> 0;
     return x % records;
   };
-  const proofRate = measure(() => log.inclusionProof(rand()));
-  const memoryProofRate = measure(() => tree.inclusionProof(rand()).map(toHex));
-  const receiptRate = measure(() => log.receiptByRequestId(`q-${rand().toString(36).padStart(8, '0')}`));
-  const memoryReceiptRate = measure(() => {
+  const proofRate = opsPerSecond(() => log.inclusionProof(rand()));
+  const memoryProofRate = opsPerSecond(() => tree.inclusionProof(rand()).map(toHex));
+  const receiptRate = opsPerSecond(() => log.receiptByRequestId(`q-${rand().toString(36).padStart(8, '0')}`));
+  const memoryReceiptRate = opsPerSecond(() => {
     const i = rand();
     return { record: parseRecord(makeRecord(i, 'q')), proof: tree.inclusionProof(i).map(toHex) };
   });

@@ -30,19 +30,10 @@ import {
   verifyInclusion,
   verifyReceipt,
 } from '@verity/protocol';
+import { opsPerSecond } from './measure.js';
 
 function measure(name: string, fn: () => void, seconds = 1): { name: string; opsPerSec: number } {
-  for (let i = 0; i < 200; i++) fn(); // warm up
-  let ops = 0;
-  const start = performance.now();
-  const end = start + seconds * 1000;
-  let now = start;
-  while (now < end) {
-    for (let i = 0; i < 100; i++) fn();
-    ops += 100;
-    now = performance.now();
-  }
-  return { name, opsPerSec: (ops * 1000) / (now - start) };
+  return { name, opsPerSec: opsPerSecond(fn, seconds) };
 }
 
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');

@@ -30,6 +30,7 @@ export {
   cidFromBytes,
   cidToBytes,
   createUnixfsHasher,
+  encodeVarint,
   formatCid,
   isCid,
   parseCid,

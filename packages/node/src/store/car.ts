@@ -13,25 +13,21 @@
  * Served by `GET /ipfs/:cid` as `application/vnd.ipld.car` per the IPFS trustless gateway spec
  * (https://specs.ipfs.tech/http-gateways/trustless-gateway/).
  */
-import { CODEC_DAG_PB, cidFromBytes, cidToBytes, concatBytes, fail, formatCid, parseCid } from '@verity/protocol';
+import {
+  CODEC_DAG_PB,
+  cidFromBytes,
+  cidToBytes,
+  concatBytes,
+  encodeVarint,
+  fail,
+  formatCid,
+  parseCid,
+} from '@verity/protocol';
 
 /** The CAR media type with the parameters Verity's CAR streams have (IPIP-0412): DFS order, no duplicates. */
 export const CAR_CONTENT_TYPE = 'application/vnd.ipld.car; version=1; order=dfs; dups=n';
 /** The same, for a stream asked for with duplicates (`dups=y`). */
 export const CAR_CONTENT_TYPE_DUPS = 'application/vnd.ipld.car; version=1; order=dfs; dups=y';
-
-/** Unsigned LEB128 varint (multiformats unsigned-varint) of a non-negative safe integer. */
-function varint(value: number): Uint8Array {
-  const out: number[] = [];
-  let v = value;
-  // Division, not `>>>`: bit operators truncate to 32 bits.
-  while (v >= 0x80) {
-    out.push((v % 0x80) | 0x80);
-    v = Math.floor(v / 0x80);
-  }
-  out.push(v);
-  return Uint8Array.from(out);
-}
 
 const utf8 = new TextEncoder();
 
@@ -71,11 +67,11 @@ export function carHeader(root: string): Uint8Array {
     cborText('version'),
     Uint8Array.of(0x01), // unsigned(1)
   );
-  return concatBytes(varint(header.length), header);
+  return concatBytes(encodeVarint(header.length), header);
 }
 
 /**
- * The bytes that go before a block in a CAR section: `varint(len(cid) + len(block)) ‖ cid`.
+ * The bytes that go before a block in a CAR section: `encodeVarint(len(cid) + len(block)) ‖ cid`.
  * Writing the block itself separately saves copying megabyte leaves.
  *
  * @example
@@ -85,7 +81,7 @@ export function carHeader(root: string): Uint8Array {
  */
 export function carSectionPrefix(cid: string, blockLength: number): Uint8Array {
   const bytes = cidToBytes(parseCid(cid));
-  return concatBytes(varint(bytes.length + blockLength), bytes);
+  return concatBytes(encodeVarint(bytes.length + blockLength), bytes);
 }
 
 /** Reads a protobuf varint (at most 2^53 − 1) at `o`; malformed input is `ENCODING_INVALID`. */

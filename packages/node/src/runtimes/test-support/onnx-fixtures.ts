@@ -6,7 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DTYPE_CODES, type DType, type TensorSignature } from '@verity/protocol';
+import { DTYPE_CODES, DTYPES, type DType, type TensorSignature } from '@verity/protocol';
 import onnxProto from 'onnx-proto';
 
 const { onnx } = onnxProto;
@@ -76,20 +76,7 @@ export function fixtureModel(inputs: FixtureValue[], outputs: FixtureValue[], no
 }
 
 /** Every dtype of DESIGN §2.2. */
-export const ALL_DTYPES: readonly DType[] = [
-  'float32',
-  'float64',
-  'int8',
-  'int16',
-  'int32',
-  'int64',
-  'uint8',
-  'uint16',
-  'uint32',
-  'uint64',
-  'bool',
-  'string',
-];
+export const ALL_DTYPES: readonly DType[] = DTYPES;
 
 /**
  * Identity over one input per dtype, `in_<dtype>` → `out_<dtype>`, shaped [batch, unnamed, 3].
