@@ -18,6 +18,7 @@
  * });
  * ```
  */
+import { DTYPE_CODES, type DType } from '@verity/protocol';
 import onnxProto from 'onnx-proto';
 
 const { onnx } = onnxProto;
@@ -27,24 +28,11 @@ export const IR_VERSION = 8;
 /** Default-domain operator set the example models use. */
 export const OPSET_VERSION = 17;
 
-/** Element types the writer can declare, with their `TensorProto.DataType` numbers. */
-export const ELEM_TYPES = {
-  float32: 1,
-  uint8: 2,
-  int8: 3,
-  uint16: 4,
-  int16: 5,
-  int32: 6,
-  int64: 7,
-  string: 8,
-  bool: 9,
-  float64: 11,
-  uint32: 12,
-  uint64: 13,
-} as const;
+/** Element types the writer can declare: Verity's dtypes, whose codes are the `TensorProto.DataType` numbers. */
+export const ELEM_TYPES = DTYPE_CODES;
 
 /** An element type name. */
-export type ElemType = keyof typeof ELEM_TYPES;
+export type ElemType = DType;
 
 /**
  * A graph input or output: a number is a fixed dim, a string a symbolic dim (`dim_param`),

@@ -1,23 +1,8 @@
-import { createTensor, type DType, encodeTensors, type Tensor, type TensorMap } from '@verity/protocol';
+import { createTensor, DTYPES, type DType, encodeTensors, type Tensor, type TensorMap } from '@verity/protocol';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { concatRows, runBatched, splitRows } from './batch.js';
 import type { LoadedModel } from './runtime.js';
-
-const DTYPES: DType[] = [
-  'float32',
-  'float64',
-  'int8',
-  'int16',
-  'int32',
-  'int64',
-  'uint8',
-  'uint16',
-  'uint32',
-  'uint64',
-  'bool',
-  'string',
-];
 
 /** A tensor of `dtype` with `rows` rows of `width` elements whose values come from `seed`. */
 function tensorOf(dtype: DType, rows: number, width: number, seed: number): Tensor {
