@@ -5,8 +5,10 @@
  */
 import { modelsDir } from './files.js';
 import { writeIris } from './iris/train.js';
+import { writeTinyChat } from './llm/tiny-llama.js';
 import { writeForecast } from './sine/train.js';
 
 const dir = process.argv[2] ?? modelsDir();
 writeIris(dir);
 writeForecast(dir);
+writeTinyChat(dir);

@@ -6,6 +6,7 @@
  * @packageDocumentation
  */
 import { isVerityError } from '@verity/protocol';
+import { runChat } from './commands/chat.js';
 import { runDemo } from './commands/demo.js';
 import { runInfer } from './commands/infer.js';
 import { runLog } from './commands/log.js';
@@ -19,9 +20,11 @@ const HELP = `verity — verifiable AI inference
 Usage:
   verity up [--data-dir DIR] [--port N]     start a node with the example models loaded
   verity node start [--config FILE] [--data-dir DIR] [--host H] [--port N]
-  verity model push FILE [--name N] [--version V]   upload an ONNX model (needs the API key)
+  verity model push FILE [--name N] [--version V]   upload an ONNX or GGUF model (needs the API key)
   verity model ls | show MODEL
   verity infer MODEL --input JSON|@file [--out bundle.json]   run, verify, save the bundle
+  verity chat MODEL [--message TEXT] [--system TEXT] [--seed N] [--temperature T] [--max-tokens N] [--out bundle.json]
+                                            talk to a language model; every answer streams, then is verified
   verity log checkpoint | proof --index N [--size M] | proof --from M [--to N]
   verity demo [--out DIR] [--json]          the protocol alone: log, bundle, verify, tamper
   verity verify FILE [options] [--json]     verify a bundle offline (exit 0 valid, 1 invalid)
@@ -45,6 +48,8 @@ async function main(argv: string[]): Promise<number> {
       return runModel(rest);
     case 'infer':
       return runInfer(rest);
+    case 'chat':
+      return runChat(rest);
     case 'log':
       return runLog(rest);
     case 'demo':

@@ -40,6 +40,23 @@ export interface ExecutorSettings {
   readonly timeoutMs: number;
 }
 
+/** Settings of the LLM runtime (GGUF models through node-llama-cpp). */
+export interface LlmSettings {
+  /** `auto`: CUDA (or Vulkan, Metal) where the machine has it, else CPU; `cpu`: always CPU. */
+  readonly gpu: 'auto' | 'cpu';
+  /** Generations at once per model (llama.cpp context sequences). */
+  readonly sequences: number;
+  /** Tokens of context per sequence (at most the model's training context). */
+  readonly contextSize: number;
+  /** CPU threads for evaluation (0 = node-llama-cpp's default). */
+  readonly threads: number;
+  /** Longest time a generation may wait and run, ms. */
+  readonly timeoutMs: number;
+  /** Most messages, and most characters of all message text together, in one request. */
+  readonly maxMessages: number;
+  readonly maxPromptChars: number;
+}
+
 /** Everything a node needs to start. */
 export interface NodeConfig {
   /** Where keys, models and the log live. */
@@ -55,6 +72,7 @@ export interface NodeConfig {
   readonly fsync: boolean;
   /** Intra-op threads of the ONNX runtime (0 = runtime default). */
   readonly threads: number;
+  readonly llm: LlmSettings;
   /** Log level for the JSON logs on stderr: fatal, error, warn, info, debug, trace or silent. */
   readonly logLevel: string;
 }
@@ -77,6 +95,15 @@ export const DEFAULT_CONFIG: NodeConfig = {
   executor: { maxQueue: 256, maxPending: 2048, concurrency: 2, maxBatch: 64, timeoutMs: 30_000 },
   fsync: true,
   threads: 0,
+  llm: {
+    gpu: 'auto',
+    sequences: 2,
+    contextSize: 4096,
+    threads: 0,
+    timeoutMs: 300_000,
+    maxMessages: 1024,
+    maxPromptChars: 1_000_000,
+  },
   logLevel: 'info',
 };
 
@@ -92,6 +119,9 @@ const ENV: Record<string, (v: string) => ConfigInput> = {
   VERITY_LOG_LEVEL: (v) => ({ logLevel: v }),
   VERITY_FSYNC: (v) => ({ fsync: v !== '0' && v !== 'false' }),
   VERITY_THREADS: (v) => ({ threads: Number(v) }),
+  VERITY_LLM_GPU: (v) => ({ llm: { gpu: v as 'auto' | 'cpu' } }),
+  VERITY_LLM_SEQUENCES: (v) => ({ llm: { sequences: Number(v) } }),
+  VERITY_LLM_CONTEXT: (v) => ({ llm: { contextSize: Number(v) } }),
 };
 
 function merge<T>(base: T, over: DeepPartial<T> | undefined): T {
@@ -119,6 +149,13 @@ function check(config: NodeConfig): NodeConfig {
   for (const [k, v] of Object.entries(config.limits)) int(`limits.${k}`, v, 1);
   for (const [k, v] of Object.entries(config.executor)) int(`executor.${k}`, v, 1);
   int('threads', config.threads, 0, 256);
+  if (config.llm.gpu !== 'auto' && config.llm.gpu !== 'cpu') fail('CONFIG_INVALID', 'llm.gpu must be auto or cpu');
+  int('llm.sequences', config.llm.sequences, 1, 256);
+  int('llm.contextSize', config.llm.contextSize, 64, 1 << 22);
+  int('llm.threads', config.llm.threads, 0, 256);
+  int('llm.timeoutMs', config.llm.timeoutMs, 1);
+  int('llm.maxMessages', config.llm.maxMessages, 1);
+  int('llm.maxPromptChars', config.llm.maxPromptChars, 1);
   if (typeof config.fsync !== 'boolean') fail('CONFIG_INVALID', 'fsync must be a boolean');
   if (!LEVELS.has(config.logLevel)) fail('CONFIG_INVALID', `logLevel must be one of ${[...LEVELS].join(', ')}`);
   return { ...config, dataDir: resolve(config.dataDir) };

@@ -8,6 +8,7 @@ import type { NodeKeys } from './keys.js';
 import type { NodeLog } from './log/index.js';
 import type { Metrics } from './metrics.js';
 import type { ModelCache } from './model-cache.js';
+import type { LlmRuntime, LoadedLlm } from './runtimes/llm.js';
 import type { LoadedModel, Runtime } from './runtimes/runtime.js';
 import type { ModelStore } from './store/index.js';
 
@@ -16,9 +17,14 @@ export interface NodeContext {
   readonly keys: NodeKeys;
   readonly store: ModelStore;
   readonly log: NodeLog;
+  /** The ONNX runtime, and the ONNX models loaded into it. */
   readonly runtime: Runtime;
-  readonly executor: Executor<LoadedModel>;
   readonly models: ModelCache;
+  /** The LLM runtime (GGUF), and the language models loaded into it. */
+  readonly llm: LlmRuntime;
+  readonly llms: ModelCache<LoadedLlm>;
+  /** One executor for every model: queues, limits and backpressure are shared. */
+  readonly executor: Executor<LoadedModel | LoadedLlm>;
   readonly metrics: Metrics;
   /** True once shutdown began: new requests get 503 SHUTTING_DOWN. */
   closing: boolean;

@@ -11,15 +11,28 @@
 import { fail, type TensorMap, VerityError } from '@verity/protocol';
 import type { ExecutorSettings } from './config.js';
 
-/** What the executor needs of a loaded model. */
-export interface ExecutableModel {
+/**
+ * What the executor needs of a loaded model: ONNX models take and give tensors, language models
+ * a generation job and its result.
+ */
+export interface ExecutableModel<I = TensorMap, O = TensorMap> {
   /** Whether requests may be concatenated along dimension 0 and split back. */
   readonly batchable: boolean;
-  run(inputs: TensorMap): Promise<TensorMap>;
+  /** Runs in flight for this model at most (default: the executor's `concurrency`). */
+  readonly concurrency?: number;
+  run(inputs: I): Promise<O>;
 }
 
+/** The input type of an executable model. */
+type InputOf<M> = M extends ExecutableModel<infer I, unknown> ? I : never;
+/** The output type of an executable model. */
+type OutputOf<M> = M extends ExecutableModel<unknown, infer O> ? O : never;
+
 /** Runs several requests as one (concatenate, run once, split); results in request order. */
-export type BatchRunner<M extends ExecutableModel> = (model: M, requests: TensorMap[]) => Promise<TensorMap[]>;
+export type BatchRunner<M extends ExecutableModel<never, unknown>> = (
+  model: M,
+  requests: InputOf<M>[],
+) => Promise<OutputOf<M>[]>;
 
 /** Executor statistics, for metrics. */
 export interface ExecutorStats {
@@ -31,17 +44,23 @@ export interface ExecutorStats {
   readonly timedOut: number;
 }
 
-export interface Executor<M extends ExecutableModel = ExecutableModel> {
+/** Options of one {@link Executor.run}. */
+export interface RunOptions {
+  /** Overrides the executor's `timeoutMs` (e.g. for long generations). */
+  timeoutMs?: number;
+}
+
+export interface Executor<M extends ExecutableModel<never, unknown> = ExecutableModel> {
   /** Runs `inputs` on `model`; `key` groups requests per model (its CID). */
-  run(key: string, model: M, inputs: TensorMap): Promise<TensorMap>;
+  run<X extends M>(key: string, model: X, inputs: InputOf<X>, options?: RunOptions): Promise<OutputOf<X>>;
   stats(): ExecutorStats;
   /** Resolves when nothing is pending or running (for graceful shutdown). */
   idle(): Promise<void>;
 }
 
 interface Job {
-  readonly inputs: TensorMap;
-  readonly resolve: (out: TensorMap) => void;
+  readonly inputs: unknown;
+  readonly resolve: (out: unknown) => void;
   readonly reject: (e: unknown) => void;
   timer: ReturnType<typeof setTimeout> | undefined;
   settled: boolean;
@@ -54,11 +73,12 @@ interface Lane<M> {
 }
 
 /** Shape signature of a request without its first dimension: requests batch only when these agree. */
-function batchKey(inputs: TensorMap): string {
-  return Object.keys(inputs)
+function batchKey(inputs: unknown): string {
+  const map = inputs as TensorMap;
+  return Object.keys(map)
     .sort()
     .map((name) => {
-      const t = inputs[name] as { dtype: string; shape: readonly number[] };
+      const t = map[name] as { dtype: string; shape: readonly number[] };
       return `${name}:${t.dtype}:${t.shape.length}:${t.shape.slice(1).join('x')}`;
     })
     .join('|');
@@ -73,7 +93,7 @@ function batchKey(inputs: TensorMap): string {
  * const output = await executor.run(manifestCid, model, inputs);
  * ```
  */
-export function createExecutor<M extends ExecutableModel>(
+export function createExecutor<M extends ExecutableModel<never, unknown>>(
   settings: ExecutorSettings,
   runBatch: BatchRunner<M>,
 ): Executor<M> {
@@ -102,7 +122,7 @@ export function createExecutor<M extends ExecutableModel>(
   };
 
   const pump = (key: string, lane: Lane<M>) => {
-    while (lane.running < settings.concurrency && lane.queue.length > 0) {
+    while (lane.running < (lane.model.concurrency ?? settings.concurrency) && lane.queue.length > 0) {
       const first = lane.queue.shift() as Job;
       const batch = [first];
       if (lane.model.batchable && lane.queue.length > 0) {
@@ -120,18 +140,19 @@ export function createExecutor<M extends ExecutableModel>(
       running++;
       runs++;
       if (batch.length > 1) batchedRequests += batch.length;
-      const work =
+      const model = lane.model as unknown as ExecutableModel<unknown, unknown>;
+      const work: Promise<unknown[]> =
         batch.length === 1
-          ? lane.model.run(first.inputs).then((out) => [out])
+          ? model.run(first.inputs).then((out) => [out])
           : runBatch(
               lane.model,
-              batch.map((j) => j.inputs),
+              batch.map((j) => j.inputs as InputOf<M>),
             );
       work
         .then(
           (outputs) => {
             batch.forEach((job, i) => {
-              settle(job, () => job.resolve(outputs[i] as TensorMap));
+              settle(job, () => job.resolve(outputs[i]));
             });
           },
           (cause: unknown) => {
@@ -153,7 +174,8 @@ export function createExecutor<M extends ExecutableModel>(
   };
 
   return {
-    run(key, model, inputs) {
+    run(key, model, inputs, options = {}) {
+      const timeoutMs = options.timeoutMs ?? settings.timeoutMs;
       if (pending >= settings.maxPending) {
         rejected++;
         fail('OVERLOADED', 'the node is overloaded; retry later', { pending });
@@ -168,8 +190,14 @@ export function createExecutor<M extends ExecutableModel>(
         fail('QUEUE_FULL', 'too many requests are waiting for this model; retry later', { queued: lane.queue.length });
       }
       const current = lane;
-      return new Promise<TensorMap>((resolve, reject) => {
-        const job: Job = { inputs, resolve, reject, timer: undefined, settled: false };
+      return new Promise((resolve, reject) => {
+        const job: Job = {
+          inputs,
+          resolve: resolve as (out: unknown) => void,
+          reject,
+          timer: undefined,
+          settled: false,
+        };
         job.timer = setTimeout(() => {
           settle(job, () => {
             timedOut++;
@@ -179,9 +207,9 @@ export function createExecutor<M extends ExecutableModel>(
               pending--;
               checkIdle();
             }
-            reject(new VerityError('INFERENCE_TIMEOUT', `inference did not finish within ${settings.timeoutMs} ms`));
+            reject(new VerityError('INFERENCE_TIMEOUT', `inference did not finish within ${timeoutMs} ms`));
           });
-        }, settings.timeoutMs);
+        }, timeoutMs);
         current.queue.push(job);
         pending++;
         pump(key, current);

@@ -4,14 +4,17 @@
  */
 import type { LoadedModel, Runtime } from './runtimes/runtime.js';
 
-export interface ModelCache {
-  get(manifestCid: string, artifactPath: string): Promise<LoadedModel>;
+export interface ModelCache<M extends { close(): Promise<void> } = LoadedModel> {
+  get(manifestCid: string, artifactPath: string): Promise<M>;
   readonly size: number;
   closeAll(): Promise<void>;
 }
 
-export function createModelCache(runtime: Runtime, maxLoaded = 16): ModelCache {
-  const loaded = new Map<string, Promise<LoadedModel>>();
+export function createModelCache<M extends { close(): Promise<void> } = LoadedModel>(
+  runtime: Runtime<M>,
+  maxLoaded = 16,
+): ModelCache<M> {
+  const loaded = new Map<string, Promise<M>>();
   return {
     get size() {
       return loaded.size;
@@ -27,7 +30,7 @@ export function createModelCache(runtime: Runtime, maxLoaded = 16): ModelCache {
       loaded.set(cid, p);
       p.catch(() => loaded.delete(cid));
       if (loaded.size > maxLoaded) {
-        const [oldest, model] = loaded.entries().next().value as [string, Promise<LoadedModel>];
+        const [oldest, model] = loaded.entries().next().value as [string, Promise<M>];
         loaded.delete(oldest);
         void model.then((m) => m.close()).catch(() => {});
       }

@@ -14,7 +14,9 @@ import { openLog } from './log/index.js';
 import { createMetrics } from './metrics.js';
 import { createModelCache } from './model-cache.js';
 import { runBatched } from './runtimes/batch.js';
+import { createLlmRuntime, type LoadedLlm } from './runtimes/llm.js';
 import { createOnnxRuntime } from './runtimes/onnx.js';
+import type { LoadedModel } from './runtimes/runtime.js';
 import { openModelStore } from './store/index.js';
 
 /** A started node. */
@@ -43,12 +45,22 @@ export async function startNode(config: NodeConfig): Promise<VerityNode> {
   const store = await openModelStore({ dir: join(config.dataDir, 'models') });
   const log = await openLog({ dir: join(config.dataDir, 'log'), signer: keys.signer, fsync: config.fsync });
   const runtime = createOnnxRuntime(config.threads > 0 ? { intraOpThreads: config.threads } : {});
-  const executor = createExecutor(config.executor, runBatched);
+  const llm = createLlmRuntime({
+    gpu: config.llm.gpu === 'cpu' ? false : 'auto',
+    sequences: config.llm.sequences,
+    contextSize: config.llm.contextSize,
+    threads: config.llm.threads,
+  });
+  // Only ONNX models are batchable, so only they ever reach the batch runner.
+  const executor = createExecutor<LoadedModel | LoadedLlm>(config.executor, (model, requests) =>
+    runBatched(model as LoadedModel, requests as never),
+  );
   const models = createModelCache(runtime);
+  const llms = createModelCache(llm, 4);
   const metrics = createMetrics(() => ({
     ...executor.stats(),
     logSize: log.size,
-    models: models.size,
+    models: models.size + llms.size,
   }));
   const context: NodeContext = {
     config,
@@ -56,8 +68,10 @@ export async function startNode(config: NodeConfig): Promise<VerityNode> {
     store,
     log,
     runtime,
-    executor,
     models,
+    llm,
+    llms,
+    executor,
     metrics,
     closing: false,
     ...contextErrors,
@@ -82,6 +96,7 @@ export async function startNode(config: NodeConfig): Promise<VerityNode> {
         await executor.idle();
         await log.close();
         await models.closeAll();
+        await llms.closeAll();
       })();
       return stopping;
     },

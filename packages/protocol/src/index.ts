@@ -58,6 +58,30 @@ export {
 } from './eth.js';
 export { createSha256, type Sha256Stream, sha256 } from './hash.js';
 export {
+  assertParamsHonourRequest,
+  LLM_ENDPOINTS,
+  LLM_PARAM_NAMES,
+  type LlmAssistantMessage,
+  type LlmChatInput,
+  type LlmChatOutput,
+  type LlmCompletionInput,
+  type LlmCompletionOutput,
+  type LlmEndpoint,
+  type LlmInput,
+  type LlmMessage,
+  type LlmOutput,
+  type LlmParams,
+  type LlmToolCall,
+  llmChatInput,
+  llmCompletionInput,
+  llmInputDigest,
+  llmOutputDigest,
+  llmParamsDigest,
+  parseLlmInput,
+  parseLlmOutput,
+  parseLlmParams,
+} from './llm.js';
+export {
   MANIFEST_LIMITS,
   MANIFEST_SCHEMA,
   type Manifest,

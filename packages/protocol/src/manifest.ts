@@ -85,7 +85,7 @@ export const MANIFEST_LIMITS = {
   description: 4096,
   metadataEntries: 256,
   metadataKey: 128,
-  metadataValue: 4096,
+  metadataValue: 65536,
 } as const;
 
 const NAME_RE = /^[a-z0-9][a-z0-9._-]{0,63}$/;

@@ -9,6 +9,14 @@ import { equalBytes, fromHex, toHex } from './bytes.js';
 import { type Checkpoint, openCheckpoint } from './checkpoint.js';
 import { type ErrorCode, fail, isVerityError, VerityError } from './errors.js';
 import { parseAddress } from './eth.js';
+import {
+  type LlmParams,
+  llmInputDigest,
+  llmOutputDigest,
+  llmParamsDigest,
+  parseLlmInput,
+  parseLlmOutput,
+} from './llm.js';
 import { verifyConsistency, verifyInclusion } from './merkle.js';
 import { type NoteVerifier, parseVerifierKey } from './note.js';
 import {
@@ -237,8 +245,14 @@ export function verifyReceipt(receipt: unknown, trust: Trust, options: VerifyOpt
 }
 
 function digestOf(json: unknown, what: 'input' | 'output', kind: InferenceRecord['kind']): string {
-  // onnx and zk records digest tensors; llm records digest a canonical request (not carried yet).
-  if (kind === 'llm') fail('BUNDLE_MALFORMED', `bundle.${what} is not supported for kind llm`);
+  // onnx and zk records digest tensors; llm records digest a canonical request and message (§10).
+  if (kind === 'llm') {
+    try {
+      return what === 'input' ? llmInputDigest(parseLlmInput(json)) : llmOutputDigest(parseLlmOutput(json));
+    } catch (cause) {
+      throw new VerityError('BUNDLE_MALFORMED', `bundle.${what} is not a valid LLM ${what}`, { cause });
+    }
+  }
   try {
     return toHex(tensorsDigest(tensorsFromJson(json)));
   } catch (cause) {
@@ -359,6 +373,13 @@ export function verifyBundle(bundle: unknown, trust: Trust, options: VerifyOptio
     }
     if (parsed.output !== undefined && digestOf(parsed.output, 'output', first.kind) !== first.outputDigest) {
       fail('RECEIPT_OUTPUT_DIGEST_MISMATCH', 'the bundled output does not match the record');
+    }
+    // An LLM input carries its effective sampling settings: they are what the params digest covers.
+    if (parsed.input !== undefined && first.kind === 'llm') {
+      const params = (parsed.input as { params: LlmParams }).params;
+      if (llmParamsDigest(params) !== first.paramsDigest) {
+        fail('RECEIPT_PARAMS_MISMATCH', 'the bundled sampling parameters do not match the record');
+      }
     }
     checkAnchors(parsed.consistency, verified, trust, options);
   } catch (e) {

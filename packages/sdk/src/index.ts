@@ -11,12 +11,23 @@
  *
  * @packageDocumentation
  */
+import { type ChatParams, chat } from './actions/chat.js';
 import { type InferParams, type InferResult, infer } from './actions/infer.js';
 import { getModel, listModels, type ModelInfo, type PushModelParams, pushModel } from './actions/models.js';
 import { gatherTrust, getNodeInfo, type NodeInfo } from './actions/node-info.js';
 import { getReceipt, verify } from './actions/receipts.js';
 import { type ClientBase, type ClientOptions, createClientBase } from './client.js';
 
+export {
+  type ChatParams,
+  chat,
+  chatCompletionFromChunks,
+  type VerifiedLlmAnswer,
+  type VerifyLlmOptions,
+  type VerityField,
+  verifyChatCompletion,
+  verifyCompletion,
+} from './actions/chat.js';
 export { type InferParams, type InferResult, infer } from './actions/infer.js';
 export { getModel, listModels, type ModelInfo, type PushModelParams, pushModel } from './actions/models.js';
 export { gatherTrust, getNodeInfo, type NodeInfo } from './actions/node-info.js';
@@ -27,6 +38,8 @@ export type { ClientBase, ClientOptions } from './client.js';
 export interface Client {
   readonly base: ClientBase;
   infer(params: InferParams): Promise<InferResult>;
+  /** A streamed, verified chat completion (see {@link chat}). */
+  chat(params: ChatParams): ReturnType<typeof chat>;
   models(): Promise<ModelInfo[]>;
   model(ref: string): Promise<ModelInfo>;
   pushModel(params: PushModelParams): Promise<ModelInfo>;
@@ -50,6 +63,7 @@ export function createClient(options: ClientOptions): Client {
   return {
     base,
     infer: (params) => infer(base, params),
+    chat: (params) => chat(base, params),
     models: () => listModels(base),
     model: (ref) => getModel(base, ref),
     pushModel: (params) => pushModel(base, params),

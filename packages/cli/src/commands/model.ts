@@ -1,5 +1,5 @@
 import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { ModelInfo } from '@verity/sdk';
 import { CLIENT_FLAGS, clientFor, print } from '../target.js';
@@ -8,13 +8,32 @@ import { parseFlags, UsageError } from '../usage.js';
 function describe(m: ModelInfo): string {
   const sig = (list: readonly { name: string; dtype: string; shape: readonly (number | string)[] }[]) =>
     list.map((t) => `${t.name}: ${t.dtype}[${t.shape.join(', ')}]`).join('; ');
+  const meta = m.manifest.metadata ?? {};
+  const facts =
+    m.manifest.format === 'gguf'
+      ? [
+          `  llm      ${meta['general.architecture'] ?? '?'}, ${meta.parameter_count ?? '?'} parameters, ` +
+            `${meta['general.file_type'] ?? '?'}, context ${meta.context_length ?? '?'}` +
+            `${meta['tokenizer.chat_template'] ? ', chat template' : ''}`,
+        ]
+      : [`  inputs   ${sig(m.manifest.inputs)}`, `  outputs  ${sig(m.manifest.outputs)}`];
   return [
     `${m.ref}  ${m.id}`,
     `  artifact ${m.manifest.artifact.cid} (${m.manifest.artifact.size} bytes, ${m.manifest.format})`,
-    `  inputs   ${sig(m.manifest.inputs)}`,
-    `  outputs  ${sig(m.manifest.outputs)}`,
+    ...facts,
     `  publisher ${m.manifest.publisher}, created ${m.manifest.createdAt}`,
   ].join('\n');
+}
+
+async function isGguf(file: string): Promise<boolean> {
+  const fh = await open(file, 'r');
+  try {
+    const head = Buffer.alloc(4);
+    await fh.read(head, 0, 4, 0);
+    return head.toString('latin1') === 'GGUF';
+  } finally {
+    await fh.close();
+  }
 }
 
 function progressBar(name: string): (sent: number, total: number | undefined) => void {
@@ -58,13 +77,17 @@ export async function runModel(args: string[]): Promise<number> {
       } catch (e) {
         throw new UsageError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code}`, { showHelp: false });
       }
+      // The format is the file's own: GGUF files start with the magic "GGUF".
+      const format = (await isGguf(file)) ? 'gguf' : 'onnx';
       const name =
         values.name ??
         basename(file)
-          .replace(/\.onnx$/, '')
-          .toLowerCase();
+          .replace(/\.(onnx|gguf)$/i, '')
+          .toLowerCase()
+          .replace(/[^a-z0-9._-]/g, '-');
       const model = await client.pushModel({
         name,
+        format,
         ...(values.version === undefined ? {} : { version: values.version }),
         ...(values.license === undefined ? {} : { license: values.license }),
         ...(values.description === undefined ? {} : { description: values.description }),

@@ -46,6 +46,29 @@ export function retryAfterOf(code: ErrorCode): number | undefined {
   return RETRY_AFTER_SECONDS[code];
 }
 
+/** Routes that speak the OpenAI API, whose clients read `error.type` and `error.param` too. */
+export function isOpenAiRoute(url: string): boolean {
+  return url.startsWith('/v1/chat/completions') || url.startsWith('/v1/completions');
+}
+
+/**
+ * The fields OpenAI clients expect beside `code` and `message` (the `openai` package shows
+ * `type` and `param`): added on the OpenAI routes, so errors there read well in those clients.
+ */
+export function openAiErrorFields(status: number, details: Record<string, unknown>): { type: string; param: unknown } {
+  const type =
+    status === 401
+      ? 'authentication_error'
+      : status === 404
+        ? 'not_found_error'
+        : status === 429
+          ? 'rate_limit_error'
+          : status >= 500
+            ? 'server_error'
+            : 'invalid_request_error';
+  return { type, param: typeof details.param === 'string' ? details.param : null };
+}
+
 /** Fastify's own errors (body parsing, limits, timeouts), mapped to stable codes. */
 const FASTIFY: Record<string, ErrorCode> = {
   FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',

@@ -6,10 +6,17 @@ import { CAR_CONTENT_TYPE } from '../store/car.js';
 import type { StoredModel } from '../store/index.js';
 import { requireApiKey } from './auth.js';
 
-/** The public view of a stored model. */
+/**
+ * The public view of a stored model: an OpenAI model object (`id`, `object`, `created`,
+ * `owned_by`) with Verity's facts beside it. `id` is the manifest CID, which every route accepts
+ * as a model name; `ref` is its `name@version`.
+ */
 export function modelView(m: StoredModel) {
   return {
     id: m.manifestCid,
+    object: 'model' as const,
+    created: Math.floor(Date.parse(m.manifest.createdAt) / 1000),
+    owned_by: m.manifest.publisher,
     ref: `${m.manifest.name}@${m.manifest.version}`,
     manifest: m.manifest,
     signature: m.signature,
@@ -36,7 +43,9 @@ export function registerModelRoutes(app: FastifyInstance, ctx: NodeContext): voi
     const version = str(q, 'version') ?? '1.0.0';
     const format = str(q, 'format') ?? 'onnx';
     if (name === undefined) fail('INVALID_ARGUMENT', 'query parameter name is required');
-    if (format !== 'onnx') fail('INVALID_ARGUMENT', 'this node hosts format onnx', { format });
+    if (format !== 'onnx' && format !== 'gguf') {
+      fail('INVALID_ARGUMENT', 'this node hosts formats onnx and gguf', { format });
+    }
     if (!(request.body instanceof Readable))
       fail('UNSUPPORTED_MEDIA_TYPE', 'send the model as application/octet-stream');
     // The declared size: `size` (what browsers can send), else Content-Length.
@@ -50,15 +59,22 @@ export function registerModelRoutes(app: FastifyInstance, ctx: NodeContext): voi
     const stored = await ctx.store.putArtifact(request.body, {
       name,
       version,
-      format: 'onnx',
+      format,
       maxSize: ctx.config.limits.modelBytes,
       ...(declaredSize === undefined ? {} : { declaredSize }),
       publisher: ctx.keys.address,
-      profiles: [ctx.runtime.profile],
+      profiles: [format === 'gguf' ? ctx.llm.profile : ctx.runtime.profile],
       ...(license === undefined ? {} : { license }),
       ...(description === undefined ? {} : { description }),
       sign: (cid) => personalSign(cid, ctx.keys.accountKey),
       describe: async (path) => {
+        if (format === 'gguf') {
+          // The header gives the manifest's facts; a trial load (mmap, cheap) proves llama.cpp
+          // can run the file, so a truncated or corrupt model is refused now, not at first use.
+          const description = await ctx.llm.describe(path);
+          await (await ctx.llm.load(path)).close();
+          return description;
+        }
         const model = await ctx.runtime.load(path);
         try {
           return { inputs: [...model.inputs], outputs: [...model.outputs] };
@@ -70,7 +86,7 @@ export function registerModelRoutes(app: FastifyInstance, ctx: NodeContext): voi
     return reply.status(201).send(modelView(stored));
   });
 
-  app.get('/v1/models', async () => ({ models: ctx.store.list().map(modelView) }));
+  app.get('/v1/models', async () => ({ object: 'list', data: ctx.store.list().map(modelView) }));
   app.get('/v1/models/:ref', async (request) => modelView(ctx.store.resolve((request.params as { ref: string }).ref)));
 
   // IPFS trustless gateway (raw blocks and CARs): any IPFS client can fetch and check Verity models.

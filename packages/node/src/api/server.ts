@@ -5,12 +5,13 @@
  */
 import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import type { NodeContext } from '../context.js';
-import { retryAfterOf, statusOf, toVerityError } from './http-errors.js';
+import { isOpenAiRoute, openAiErrorFields, retryAfterOf, statusOf, toVerityError } from './http-errors.js';
 import { createRateLimiter } from './rate-limit.js';
 import { registerInferRoutes } from './routes-infer.js';
 import { registerLogRoutes } from './routes-log.js';
 import { registerModelRoutes } from './routes-models.js';
 import { registerNodeRoutes } from './routes-node.js';
+import { registerOpenAiRoutes } from './routes-openai.js';
 
 /** Builds the Fastify app for a node (not yet listening). */
 export function createApi(ctx: NodeContext): FastifyInstance {
@@ -52,8 +53,9 @@ export function createApi(ctx: NodeContext): FastifyInstance {
     const retry = retryAfterOf(e.code);
     if (retry !== undefined) reply.header('retry-after', String(retry));
     // Never echo internals: a 500 says only that it happened.
-    const body =
+    const body: Record<string, unknown> =
       status === 500 && e.code === 'INTERNAL' ? { code: e.code, message: 'internal error', details: {} } : e.toJSON();
+    if (isOpenAiRoute(request.url)) Object.assign(body, openAiErrorFields(status, e.details));
     return reply.status(status).type('application/json').send({ error: body });
   });
   app.setNotFoundHandler((request, reply) => {
@@ -72,6 +74,7 @@ export function createApi(ctx: NodeContext): FastifyInstance {
   registerNodeRoutes(app, ctx);
   registerModelRoutes(app, ctx);
   registerInferRoutes(app, ctx);
+  registerOpenAiRoutes(app, ctx);
   registerLogRoutes(app, ctx);
   return app;
 }

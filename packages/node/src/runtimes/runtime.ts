@@ -40,7 +40,8 @@ export interface LoadedModel {
 }
 
 /**
- * A model runtime. `id`, `version` and `profile` go into every inference record (DESIGN §2.3), so
+ * A model runtime: ONNX runtimes load a {@link LoadedModel} (tensors in, tensors out), the LLM
+ * runtime a model that generates text (`runtimes/llm.ts`). `id`, `version` and `profile` go into every inference record (DESIGN §2.3), so
  * a verifier knows which build produced an output; outputs are bit-exact only within one
  * execution profile (DESIGN §2.6).
  *
@@ -50,7 +51,7 @@ export interface LoadedModel {
  * console.log(runtime.id, runtime.version, runtime.profile); // onnxruntime-node 1.30.0 native
  * ```
  */
-export interface Runtime {
+export interface Runtime<M extends { close(): Promise<void> } = LoadedModel> {
   /** The runtime's name, e.g. `onnxruntime-node`. */
   readonly id: string;
   /** The runtime's version, e.g. `1.30.0`. */
@@ -62,5 +63,5 @@ export interface Runtime {
    * bytes are not a model this runtime can run (empty, truncated, not ONNX, unsupported
    * operators or dtypes), and `MODEL_NOT_FOUND` when the path does not exist.
    */
-  load(bytesOrPath: Uint8Array | string): Promise<LoadedModel>;
+  load(bytesOrPath: Uint8Array | string): Promise<M>;
 }

@@ -29,7 +29,7 @@ function check(m: ModelInfo): ModelInfo {
  * ```
  */
 export async function listModels(client: ClientBase): Promise<ModelInfo[]> {
-  const { models } = await requestJson<{ models: ModelInfo[] }>(client, 'GET', '/v1/models');
+  const { data: models } = await requestJson<{ data: ModelInfo[] }>(client, 'GET', '/v1/models');
   return models.map(check);
 }
 
@@ -57,6 +57,8 @@ export interface PushModelParams {
   readonly size?: number;
   readonly license?: string;
   readonly description?: string;
+  /** `onnx` (default) or `gguf` (a language model). */
+  readonly format?: 'onnx' | 'gguf';
   /** Called as bytes are sent. */
   readonly onProgress?: (sent: number, total: number | undefined) => void;
   readonly signal?: AbortSignal;
@@ -111,7 +113,11 @@ function toStream(
  */
 export async function pushModel(client: ClientBase, params: PushModelParams): Promise<ModelInfo> {
   const size = params.size ?? (params.data instanceof Uint8Array ? params.data.length : undefined);
-  const q = new URLSearchParams({ name: params.name, version: params.version ?? '1.0.0', format: 'onnx' });
+  const q = new URLSearchParams({
+    name: params.name,
+    version: params.version ?? '1.0.0',
+    format: params.format ?? 'onnx',
+  });
   if (params.license !== undefined) q.set('license', params.license);
   if (params.description !== undefined) q.set('description', params.description);
   // The declared size travels as a query parameter: browsers do not let scripts set Content-Length.
