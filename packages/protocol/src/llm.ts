@@ -47,11 +47,14 @@ export interface LlmParams {
   max_tokens: number;
   /** Stop sequences (none: `[]`). */
   stop: string[];
+  /** Token id (decimal string) → bias added to its logit, -100 (never) to 100 (none: `{}`). */
+  logit_bias: { [token: string]: number };
 }
 
 /** The parameter names of {@link LlmParams}, in canonical (sorted) order. */
 export const LLM_PARAM_NAMES = [
   'frequency_penalty',
+  'logit_bias',
   'max_tokens',
   'min_p',
   'presence_penalty',
@@ -160,7 +163,16 @@ export function parseLlmParams(value: unknown, path = '/params'): LlmParams {
   if (!Array.isArray(stop) || stop.length > 16 || !stop.every((s) => typeof s === 'string' && s.length > 0)) {
     invalid(`${path}/stop`, 'expected up to 16 non-empty strings');
   }
+  const bias = value.logit_bias;
+  if (!isObject(bias) || Object.keys(bias).length > 1024)
+    invalid(`${path}/logit_bias`, 'expected an object of up to 1024 entries');
+  const logitBias: { [token: string]: number } = {};
+  for (const [token, b] of Object.entries(bias as Record<string, unknown>)) {
+    if (!/^(0|[1-9][0-9]{0,9})$/.test(token)) invalid(`${path}/logit_bias`, 'keys are token ids (decimal integers)');
+    logitBias[token] = finite(b, `${path}/logit_bias/${token}`, -100, 100);
+  }
   return {
+    logit_bias: logitBias,
     temperature: finite(value.temperature, `${path}/temperature`, 0, 2),
     top_p: finite(value.top_p, `${path}/top_p`, 0, 1),
     top_k: integer(value.top_k, `${path}/top_k`, 0, 1_000_000),
@@ -376,6 +388,7 @@ export function assertParamsHonourRequest(request: unknown, params: LlmParams): 
     ['seed', request.seed],
     ['max_tokens', request.max_completion_tokens ?? request.max_tokens],
     ['stop', typeof request.stop === 'string' ? [request.stop] : request.stop],
+    ['logit_bias', request.logit_bias],
   ];
   for (const [name, value] of asked) {
     if (value === undefined || value === null) continue;

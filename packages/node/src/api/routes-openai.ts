@@ -27,7 +27,15 @@ import {
 } from '@verity/protocol';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { NodeContext } from '../context.js';
-import type { ChatMessage, LlmJob, LlmResult, LoadedLlm, OutputFormat, ToolSpec } from '../runtimes/llm.js';
+import {
+  type ChatMessage,
+  checkJsonSchema,
+  type LlmJob,
+  type LlmResult,
+  type LoadedLlm,
+  type OutputFormat,
+  type ToolSpec,
+} from '../runtimes/llm.js';
 import type { StoredModel } from '../store/index.js';
 
 const ROLES = new Set(['system', 'developer', 'user', 'assistant', 'tool']);
@@ -172,6 +180,7 @@ function parseFormat(v: unknown): OutputFormat | undefined {
         param: 'response_format.json_schema',
       });
     }
+    checkJsonSchema(js.schema);
     return { type: 'json_schema', schema: js.schema as object };
   }
   return bad('response_format.type', 'response_format.type is text, json_object or json_schema');
@@ -184,6 +193,21 @@ function parseStop(v: unknown): string[] {
     return bad('stop', 'stop is a string or up to 4 non-empty strings');
   }
   return list as string[];
+}
+
+function parseLogitBias(v: unknown): Record<string, number> {
+  if (v === undefined || v === null) return {};
+  if (!isObject(v) || Object.keys(v).length > 1024)
+    return bad('logit_bias', 'logit_bias maps up to 1024 token ids to biases');
+  const out: Record<string, number> = {};
+  for (const [token, bias] of Object.entries(v)) {
+    if (!/^(0|[1-9][0-9]{0,9})$/.test(token)) bad('logit_bias', 'logit_bias keys are token ids');
+    if (typeof bias !== 'number' || !Number.isFinite(bias) || bias < -100 || bias > 100) {
+      bad('logit_bias', 'logit_bias values are numbers from -100 to 100');
+    }
+    out[token] = bias;
+  }
+  return out;
 }
 
 /** The sampling settings: the caller's, defaults for the rest, a drawn seed when none was given. */
@@ -204,6 +228,7 @@ function parseParams(b: Record<string, unknown>, contextSize: number): { params:
       seed: int(b, 'seed', 0, 0xffffffff) ?? randomInt(0, 0x7fffffff),
       max_tokens: max ?? contextSize,
       stop: parseStop(b.stop),
+      logit_bias: parseLogitBias(b.logit_bias),
     },
     maxTokensGiven: max !== undefined,
   };

@@ -27,6 +27,8 @@ import {
   type LlamaModel,
   readGgufFileInfo,
   resolveChatWrapper,
+  type Token,
+  TokenBias,
 } from 'node-llama-cpp';
 import type { ArtifactDescription } from '../store/index.js';
 import type { Runtime } from './runtime.js';
@@ -198,6 +200,10 @@ export async function describeGguf(path: string): Promise<ArtifactDescription> {
   put('parameter_count', params);
   put('tokenizer.model', tokenizer?.ggml && (tokenizer.ggml as Record<string, unknown>).model);
   put('tokenizer.chat_template', tokenizer?.chat_template);
+  const ggml = tokenizer?.ggml as Record<string, unknown> | undefined;
+  if (Array.isArray(ggml?.tokens)) put('vocab_size', ggml.tokens.length);
+  put('tokenizer.eos_token_id', ggml?.eos_token_id);
+  put('tokenizer.eot_token_id', ggml?.eot_token_id);
   if (metadata['general.architecture'] === undefined) fail('MODEL_INVALID', 'the GGUF file names no architecture');
   return { inputs: [], outputs: [], metadata };
 }
@@ -244,6 +250,69 @@ function toHistory(messages: readonly ChatMessage[]): ChatHistoryItem[] {
   return history;
 }
 
+const SCHEMA_TYPES = new Set(['string', 'number', 'integer', 'boolean', 'null', 'object', 'array']);
+/**
+ * Keywords the grammar cannot enforce (node-llama-cpp's GbnfJsonSchema would ignore them):
+ * refused, so that `response_format` never promises more than the grammar guarantees.
+ */
+const UNENFORCED = [
+  'allOf',
+  'not',
+  'if',
+  'then',
+  'else',
+  'pattern',
+  'patternProperties',
+  'propertyNames',
+  'dependentRequired',
+  'dependentSchemas',
+  'contains',
+  'uniqueItems',
+  'multipleOf',
+  'minimum',
+  'maximum',
+  'exclusiveMinimum',
+  'exclusiveMaximum',
+  'unevaluatedProperties',
+  'unevaluatedItems',
+];
+
+/** Checks a response_format schema: known types, sub-schemas that are schemas, nothing unenforced. */
+export function checkJsonSchema(schema: unknown, path = 'schema', depth = 0): void {
+  const bad = (message: string): never =>
+    fail('JSON_SCHEMA_INVALID', `${path}: ${message}`, { param: 'response_format.json_schema' });
+  if (depth > 32) bad('nested too deeply');
+  if (typeof schema === 'boolean') return;
+  if (typeof schema !== 'object' || schema === null || Array.isArray(schema)) bad('a schema must be an object');
+  const s = schema as Record<string, unknown>;
+  for (const k of UNENFORCED) if (k in s) bad(`"${k}" cannot be enforced by the grammar`);
+  if (s.type !== undefined) {
+    const types = Array.isArray(s.type) ? s.type : [s.type];
+    for (const t of types) if (typeof t !== 'string' || !SCHEMA_TYPES.has(t)) bad(`unknown type ${JSON.stringify(t)}`);
+  }
+  if (s.enum !== undefined && (!Array.isArray(s.enum) || s.enum.length === 0)) bad('enum must be a non-empty array');
+  const sub = (v: unknown, p: string) => checkJsonSchema(v, `${path}.${p}`, depth + 1);
+  if (s.properties !== undefined) {
+    if (typeof s.properties !== 'object' || s.properties === null) bad('properties must be an object');
+    for (const [k, v] of Object.entries(s.properties as object)) sub(v, `properties.${k}`);
+  }
+  for (const k of ['$defs', 'definitions']) {
+    if (s[k] !== undefined) for (const [n, v] of Object.entries(s[k] as object)) sub(v, `${k}.${n}`);
+  }
+  if (s.items !== undefined) sub(s.items, 'items');
+  if (s.additionalProperties !== undefined) sub(s.additionalProperties, 'additionalProperties');
+  for (const k of ['oneOf', 'anyOf', 'prefixItems']) {
+    if (s[k] === undefined) continue;
+    if (!Array.isArray(s[k])) bad(`${k} must be an array`);
+    (s[k] as unknown[]).forEach((v, i) => {
+      sub(v, `${k}[${i}]`);
+    });
+  }
+  if (s.required !== undefined && (!Array.isArray(s.required) || !s.required.every((r) => typeof r === 'string'))) {
+    bad('required must be an array of names');
+  }
+}
+
 function jsonSchemaGrammar(llama: Llama, schema: object): Promise<LlamaGrammar> {
   try {
     // node-llama-cpp supports a subset of JSON Schema (its GbnfJsonSchema); anything outside it
@@ -278,8 +347,26 @@ function toolInstruction(tools: readonly ToolSpec[]): string {
   return `Call one of these functions. Reply only with JSON {"name": ..., "arguments": {...}}.\n${list}`;
 }
 
-function samplingOptions(p: LlmParams) {
+/** OpenAI's `logit_bias` as node-llama-cpp's token bias: -100 bans a token, others add to its logit. */
+function tokenBias(model: LlamaModel, vocabSize: number, bias: LlmParams['logit_bias']): TokenBias | undefined {
+  const entries = Object.entries(bias);
+  if (entries.length === 0) return undefined;
+  const out = new TokenBias(model.tokenizer);
+  for (const [token, value] of entries) {
+    const id = Number(token);
+    if (id >= vocabSize) {
+      fail('INVALID_ARGUMENT', `logit_bias names token ${token}; the vocabulary has ${vocabSize}`, {
+        param: 'logit_bias',
+      });
+    }
+    out.set(id as Token, value <= -100 ? 'never' : { logit: value });
+  }
+  return out;
+}
+
+function samplingOptions(p: LlmParams, bias: TokenBias | undefined) {
   return {
+    ...(bias ? { tokenBias: bias } : {}),
     temperature: p.temperature,
     topP: p.top_p,
     topK: p.top_k,
@@ -323,15 +410,37 @@ async function loadLlm(llama: Llama, path: string, options: Required<LlmRuntimeO
     });
   }
   const contextSize = context.contextSize;
+  // A pool of the context's sequences, made once: a job takes one and gives it back with its
+  // history cleared (so every run starts from an empty state). node-llama-cpp frees a disposed
+  // sequence's slot asynchronously, so disposing and re-creating per job races the next job.
+  const free = Array.from({ length: options.sequences }, () => context.getSequence());
+  const acquire = () => {
+    const s = free.pop();
+    if (!s) fail('QUEUE_FULL', 'every sequence of this model is busy; retry later');
+    return s;
+  };
+  const release = async (s: (typeof free)[number]) => {
+    try {
+      await s.clearHistory();
+      free.push(s);
+    } catch {
+      // A sequence that cannot be cleared is not reused: replace it.
+      s.dispose();
+      free.push(context.getSequence());
+    }
+  };
   // Resolving the chat wrapper (matching the GGUF chat template against the known formats) costs
   // ~150 ms: once per model, not per request.
   const chatWrapper = resolveChatWrapper(model);
+  const tokens = (model.fileInfo.metadata as unknown as { tokenizer?: { ggml?: { tokens?: unknown[] } } }).tokenizer
+    ?.ggml?.tokens;
+  const vocabSize = Array.isArray(tokens) ? tokens.length : 0;
   let closed = false;
   let running = 0;
   let drained: (() => void) | undefined;
 
   const generate = async (job: LlmJob): Promise<LlmResult> => {
-    const sequence = context.getSequence();
+    const sequence = acquire();
     const meter = sequence.tokenMeter;
     const before = meter.getState();
     const signalOptions = job.signal ? { signal: job.signal, stopOnAbortSignal: false } : {};
@@ -344,7 +453,7 @@ async function loadLlm(llama: Llama, path: string, options: Required<LlmRuntimeO
         try {
           const grammar = await formatGrammar(llama, job.format);
           const res = await completion.generateCompletionWithMeta(prompt, {
-            ...samplingOptions(job.params),
+            ...samplingOptions(job.params, tokenBias(model, vocabSize, job.params.logit_bias)),
             maxTokens,
             ...(grammar ? { grammar } : {}),
             ...(job.onText ? { onTextChunk: job.onText } : {}),
@@ -401,7 +510,7 @@ async function loadLlm(llama: Llama, path: string, options: Required<LlmRuntimeO
           ? await jsonSchemaGrammar(llama, callSchema(forced))
           : await formatGrammar(llama, job.format);
         const res = await chat.generateResponse(history, {
-          ...samplingOptions(job.params),
+          ...samplingOptions(job.params, tokenBias(model, vocabSize, job.params.logit_bias)),
           maxTokens,
           ...(grammar ? { grammar } : {}),
           ...(functions ? { functions, documentFunctionParams: true } : {}),
@@ -458,7 +567,7 @@ async function loadLlm(llama: Llama, path: string, options: Required<LlmRuntimeO
         cause: e,
       });
     } finally {
-      sequence.dispose();
+      await release(sequence);
     }
   };
 
@@ -477,7 +586,7 @@ async function loadLlm(llama: Llama, path: string, options: Required<LlmRuntimeO
         if (running === 0) drained?.();
       }
     },
-    sequencesLeft: () => context.sequencesLeft,
+    sequencesLeft: () => free.length,
     async close() {
       if (closed) return;
       closed = true;
@@ -504,6 +613,7 @@ function checkBudget(job: LlmJob, promptTokens: number, contextSize: number): nu
 async function formatGrammar(llama: Llama, format: OutputFormat | undefined): Promise<LlamaGrammar | undefined> {
   if (!format || format.type === 'text') return undefined;
   if (format.type === 'json_object') return llama.getGrammarFor('json');
+  checkJsonSchema(format.schema);
   return jsonSchemaGrammar(llama, format.schema);
 }
 
