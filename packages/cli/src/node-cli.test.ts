@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // real child process over real HTTP.
 const BIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
 const IRIS = fileURLToPath(new URL('../../../examples/models/iris.onnx', import.meta.url));
+const TINY_CHAT = fileURLToPath(new URL('../../../examples/models/tiny-chat.gguf', import.meta.url));
 
 function verity(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
@@ -119,4 +120,76 @@ describe('verity CLI against a node', () => {
     expect(down.stderr).toMatch(/^verity: NETWORK_ERROR: /);
     expect(readFileSync(join(dataDir, 'keys.json')).length).toBeGreaterThan(0);
   });
+});
+
+describe('verity chat against a node', () => {
+  it('pushes a GGUF, chats (one-shot and piped turns), and the saved bundle verifies; tampered, it fails', async () => {
+    const push = await verity('model', 'push', TINY_CHAT, '--url', url, '--data-dir', dataDir, '--json');
+    expect(push.code, push.stderr).toBe(0);
+    const pushed = JSON.parse(push.stdout) as {
+      ref: string;
+      manifest: { format: string; metadata: Record<string, string> };
+    };
+    expect(pushed.ref).toBe('tiny-chat@1.0.0');
+    expect(pushed.manifest.format).toBe('gguf');
+    expect(pushed.manifest.metadata.parameter_count).toMatch(/^[0-9]+$/);
+    const show = await verity('model', 'show', 'tiny-chat', '--url', url);
+    expect(show.stdout).toContain('llm      llama');
+
+    const bundlePath = join(dataDir, 'chat-bundle.json');
+    const args = [
+      'chat',
+      'tiny-chat',
+      '--message',
+      'Hello!',
+      '--seed',
+      '7',
+      '--temperature',
+      '0.8',
+      '--max-tokens',
+      '24',
+    ];
+    const one = await verity(...args, '--url', url, '--out', bundlePath, '--json');
+    expect(one.code, one.stderr).toBe(0);
+    const answer = JSON.parse(one.stdout) as {
+      message: { content: string };
+      verified: boolean;
+      params: { seed: number };
+    };
+    expect(answer.verified).toBe(true);
+    expect(answer.params.seed).toBe(7);
+    // Same seed, same words.
+    const again = JSON.parse((await verity(...args, '--url', url, '--json')).stdout) as typeof answer;
+    expect(again.message).toEqual(answer.message);
+
+    const verify = await verity('verify', bundlePath, '--trust-bundle-nodes', '--json');
+    expect(verify.code, verify.stdout).toBe(0);
+    const bundle = JSON.parse(await readFile(bundlePath, 'utf8'));
+    bundle.output.message.content = `${bundle.output.message.content}.`;
+    await writeFile(bundlePath, JSON.stringify(bundle));
+    const tampered = await verity('verify', bundlePath, '--trust-bundle-nodes', '--json');
+    expect(tampered.code).toBe(1);
+    expect(JSON.parse(tampered.stdout).error.code).toBe('RECEIPT_OUTPUT_DIGEST_MISMATCH');
+
+    // Piped input: each line is a turn; every answer is verified.
+    const piped = await new Promise<{ code: number | null; stdout: string }>((resolve) => {
+      const child = spawn(process.execPath, [BIN, 'chat', 'tiny-chat', '--url', url, '--max-tokens', '8', '--json']);
+      let stdout = '';
+      child.stdout.on('data', (d: Buffer) => {
+        stdout += d.toString();
+      });
+      child.on('exit', (code) => resolve({ code, stdout }));
+      child.stdin.end('Hi\nHow are you?\n');
+    });
+    expect(piped.code).toBe(0);
+    const turns = piped.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { verified: boolean });
+    expect(turns).toHaveLength(2);
+    expect(turns.every((t) => t.verified)).toBe(true);
+
+    const unknown = await verity('chat', 'nope', '--message', 'x', '--url', url);
+    expect(unknown.stderr).toMatch(/^verity: MODEL_NOT_FOUND: /);
+  }, 60_000);
 });

@@ -73,13 +73,16 @@ export async function runUp(args: string[]): Promise<number> {
   const { node, json } = await start(args, { logLevel: 'warn' });
   const client = createClient({ url: node.url, apiKey: node.context.keys.apiKey });
   const loaded: { ref: string; id: string; sample?: Sample }[] = [];
-  const files = existsSync(EXAMPLES_DIR) ? (await readdir(EXAMPLES_DIR)).filter((f) => f.endsWith('.onnx')).sort() : [];
+  const files = existsSync(EXAMPLES_DIR)
+    ? (await readdir(EXAMPLES_DIR)).filter((f) => f.endsWith('.onnx') || f.endsWith('.gguf')).sort()
+    : [];
   for (const file of files) {
-    const name = file.replace(/\.onnx$/, '');
+    const name = file.replace(/\.(onnx|gguf)$/, '');
     const path = join(EXAMPLES_DIR, file);
     const model = await client.pushModel({
       name,
       version: '1.0.0',
+      format: file.endsWith('.gguf') ? 'gguf' : 'onnx',
       data: createReadStream(path) as AsyncIterable<Uint8Array>,
       size: statSync(path).size,
       description: `Verity example model ${name}`,
@@ -118,6 +121,13 @@ export async function runUp(args: string[]): Promise<number> {
         `  npm run verity -- infer ${example.ref} --url ${node.url} --input '${input}' --out bundle.json`,
         '  npm run verity -- verify bundle.json --trust-bundle-nodes',
         `  curl -s ${node.url}/v1/infer -H 'content-type: application/json' -d '${JSON.stringify({ model: example.ref, input: example.sample.inputs })}'`,
+      );
+    }
+    const llm = loaded.find((m) => m.ref.startsWith('tiny-chat@'));
+    if (llm) {
+      lines.push(
+        `  npm run verity -- chat ${llm.ref} --url ${node.url} --message 'Hello!' --seed 7   (a tiny random-weight LLM: gibberish, verified)`,
+        `  any OpenAI client: base URL ${node.url}/v1, model "${llm.ref}"`,
       );
     }
     lines.push('', 'Ctrl-C stops the node (requests in flight finish, the log is flushed).');

@@ -12,24 +12,26 @@
 import { stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { fail, type LlmParams, VerityError } from '@verity/protocol';
-import {
-  type ChatHistoryItem,
-  type ChatModelFunctionCall,
-  type ChatModelFunctions,
-  GgufFileType,
-  getLlama,
-  type Llama,
-  LlamaChat,
-  LlamaCompletion,
-  type LlamaContext,
-  type LlamaGrammar,
-  LlamaLogLevel,
-  type LlamaModel,
-  readGgufFileInfo,
-  resolveChatWrapper,
-  type Token,
+import type {
+  ChatHistoryItem,
+  ChatModelFunctionCall,
+  ChatModelFunctions,
+  Llama,
+  LlamaContext,
+  LlamaGrammar,
+  LlamaModel,
+  Token,
   TokenBias,
 } from 'node-llama-cpp';
+
+type Lib = typeof import('node-llama-cpp');
+let libPromise: Promise<Lib> | undefined;
+/** node-llama-cpp, loaded on first use: commands and nodes that never touch an LLM skip its ~0.3 s import. */
+function lib(): Promise<Lib> {
+  libPromise ??= import('node-llama-cpp');
+  return libPromise;
+}
+
 import type { ArtifactDescription } from '../store/index.js';
 import type { Runtime } from './runtime.js';
 
@@ -136,7 +138,9 @@ function llamaFor(gpu: 'auto' | false): Promise<Llama> {
   const key = String(gpu);
   let p = llamas.get(key);
   if (!p) {
-    p = getLlama({ gpu, build: 'never', logLevel: LlamaLogLevel.error, logger: () => {} });
+    p = lib().then(({ getLlama, LlamaLogLevel }) =>
+      getLlama({ gpu, build: 'never', logLevel: LlamaLogLevel.error, logger: () => {} }),
+    );
     p.catch(() => llamas.delete(key));
     llamas.set(key, p);
   }
@@ -148,10 +152,9 @@ export function resetLlmBindings(): void {
   llamas = new Map();
 }
 
-function fileTypeName(t: unknown): string | undefined {
+function fileTypeName(names: Lib['GgufFileType'], t: unknown): string | undefined {
   if (typeof t !== 'number') return undefined;
-  const name = (GgufFileType as unknown as Record<number, string>)[t];
-  return name;
+  return (names as unknown as Record<number, string>)[t];
 }
 
 /**
@@ -159,6 +162,7 @@ function fileTypeName(t: unknown): string | undefined {
  * count, quantization, and the model's own name and license.
  */
 export async function describeGguf(path: string): Promise<ArtifactDescription> {
+  const { readGgufFileInfo, GgufFileType } = await lib();
   let info: Awaited<ReturnType<typeof readGgufFileInfo>>;
   try {
     const head = await import('node:fs/promises').then((fs) => fs.open(path, 'r'));
@@ -193,7 +197,7 @@ export async function describeGguf(path: string): Promise<ArtifactDescription> {
   put('general.architecture', general.architecture);
   put('general.name', general.name);
   put('general.license', general.license);
-  put('general.file_type', fileTypeName(general.file_type));
+  put('general.file_type', fileTypeName(GgufFileType, general.file_type));
   put('context_length', arch.context_length);
   put('embedding_length', arch.embedding_length);
   put('block_count', arch.block_count);
@@ -348,10 +352,15 @@ function toolInstruction(tools: readonly ToolSpec[]): string {
 }
 
 /** OpenAI's `logit_bias` as node-llama-cpp's token bias: -100 bans a token, others add to its logit. */
-function tokenBias(model: LlamaModel, vocabSize: number, bias: LlmParams['logit_bias']): TokenBias | undefined {
+function tokenBias(
+  TokenBiasClass: Lib['TokenBias'],
+  model: LlamaModel,
+  vocabSize: number,
+  bias: LlmParams['logit_bias'],
+): TokenBias | undefined {
   const entries = Object.entries(bias);
   if (entries.length === 0) return undefined;
-  const out = new TokenBias(model.tokenizer);
+  const out = new TokenBiasClass(model.tokenizer);
   for (const [token, value] of entries) {
     const id = Number(token);
     if (id >= vocabSize) {
@@ -386,6 +395,7 @@ function samplingOptions(p: LlmParams, bias: TokenBias | undefined) {
 }
 
 async function loadLlm(llama: Llama, path: string, options: Required<LlmRuntimeOptions>): Promise<LoadedLlm> {
+  const { LlamaChat, LlamaCompletion, TokenBias, resolveChatWrapper } = await lib();
   let model: LlamaModel;
   try {
     model = await llama.loadModel({ modelPath: path });
@@ -453,7 +463,7 @@ async function loadLlm(llama: Llama, path: string, options: Required<LlmRuntimeO
         try {
           const grammar = await formatGrammar(llama, job.format);
           const res = await completion.generateCompletionWithMeta(prompt, {
-            ...samplingOptions(job.params, tokenBias(model, vocabSize, job.params.logit_bias)),
+            ...samplingOptions(job.params, tokenBias(TokenBias, model, vocabSize, job.params.logit_bias)),
             maxTokens,
             ...(grammar ? { grammar } : {}),
             ...(job.onText ? { onTextChunk: job.onText } : {}),
@@ -510,7 +520,7 @@ async function loadLlm(llama: Llama, path: string, options: Required<LlmRuntimeO
           ? await jsonSchemaGrammar(llama, callSchema(forced))
           : await formatGrammar(llama, job.format);
         const res = await chat.generateResponse(history, {
-          ...samplingOptions(job.params, tokenBias(model, vocabSize, job.params.logit_bias)),
+          ...samplingOptions(job.params, tokenBias(TokenBias, model, vocabSize, job.params.logit_bias)),
           maxTokens,
           ...(grammar ? { grammar } : {}),
           ...(functions ? { functions, documentFunctionParams: true } : {}),
