@@ -84,7 +84,7 @@ export const DEFAULT_CONFIG: NodeConfig = {
   port: 8700,
   limits: {
     bodyBytes: 8 * 1024 * 1024,
-    modelBytes: 2 * 1024 * 1024 * 1024,
+    modelBytes: 64 * 1024 * 1024 * 1024, // GGUF language models are often several GiB
     maxElements: 4 * 1024 * 1024,
     maxStringBytes: 64 * 1024,
     requestsPerSecond: 2000,

@@ -63,7 +63,7 @@ export function registerModelRoutes(app: FastifyInstance, ctx: NodeContext): voi
       maxSize: ctx.config.limits.modelBytes,
       ...(declaredSize === undefined ? {} : { declaredSize }),
       publisher: ctx.keys.address,
-      profiles: [format === 'gguf' ? ctx.llm.profile : ctx.runtime.profile],
+      profiles: [format === 'gguf' ? await ctx.llm.ready() : ctx.runtime.profile],
       ...(license === undefined ? {} : { license }),
       ...(description === undefined ? {} : { description }),
       sign: (cid) => personalSign(cid, ctx.keys.accountKey),

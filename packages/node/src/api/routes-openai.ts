@@ -433,18 +433,19 @@ export function registerOpenAiRoutes(app: FastifyInstance, ctx: NodeContext): vo
     }
     reply.header('x-verity-request-id', requestId);
     reply.header('x-verity-receipt', Buffer.from(JSON.stringify(receipt)).toString('base64'));
-    const base = { id, created, model: modelName, system_fingerprint: fingerprint, usage, verity };
-    if (message) {
-      return reply.send({
-        ...base,
-        object: 'chat.completion',
-        choices: [{ index: 0, message, finish_reason: result.finishReason, logprobs: null }],
-      });
-    }
     return reply.send({
-      ...base,
-      object: 'text_completion',
-      choices: [{ index: 0, text: result.text, finish_reason: result.finishReason, logprobs: null }],
+      id,
+      object: message ? 'chat.completion' : 'text_completion',
+      created,
+      model: modelName,
+      system_fingerprint: fingerprint,
+      choices: [
+        message
+          ? { index: 0, message, finish_reason: result.finishReason, logprobs: null }
+          : { index: 0, text: result.text, finish_reason: result.finishReason, logprobs: null },
+      ],
+      usage,
+      verity,
     });
   };
 

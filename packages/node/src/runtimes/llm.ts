@@ -125,6 +125,11 @@ export interface LoadedLlm {
 
 /** The LLM runtime. */
 export interface LlmRuntime extends Runtime<LoadedLlm> {
+  /**
+   * Loads the llama.cpp binding and resolves the execution profile: `cpu`, or the GPU backend
+   * (`cuda`, `vulkan`, `metal`) it picked. `profile` reads `auto` until then.
+   */
+  ready(): Promise<string>;
   /** Reads a GGUF file's header into manifest facts; `MODEL_INVALID` when it is not GGUF. */
   describe(path: string): Promise<ArtifactDescription>;
 }
@@ -644,10 +649,22 @@ export function createLlmRuntime(options: LlmRuntimeOptions = {}): LlmRuntime {
     contextSize: options.contextSize ?? 4096,
     threads: options.threads || Math.max(1, Math.floor(availableParallelism() / 2)),
   };
+  let profile: string = settings.gpu === false ? 'cpu' : 'auto';
+  const ready = async () => {
+    const llama = await llamaFor(settings.gpu);
+    profile = llama.gpu === false ? 'cpu' : llama.gpu;
+    return llama;
+  };
   return {
     id: LLM_RUNTIME_ID,
     version: LLM_RUNTIME_VERSION,
-    profile: settings.gpu === false ? 'cpu' : 'auto',
+    get profile() {
+      return profile;
+    },
+    ready: async () => {
+      await ready();
+      return profile;
+    },
     describe: describeGguf,
     async load(bytesOrPath) {
       if (typeof bytesOrPath !== 'string') fail('MODEL_INVALID', 'the LLM runtime loads GGUF files by path');
@@ -657,7 +674,7 @@ export function createLlmRuntime(options: LlmRuntimeOptions = {}): LlmRuntime {
         fail('MODEL_NOT_FOUND', 'no model file at this path', { path: bytesOrPath });
       }
       await describeGguf(bytesOrPath); // MODEL_INVALID before llama.cpp sees a bad file
-      return loadLlm(await llamaFor(settings.gpu), bytesOrPath, settings);
+      return loadLlm(await ready(), bytesOrPath, settings);
     },
   };
 }
