@@ -52,6 +52,8 @@ export interface LlmSettings {
   readonly threads: number;
   /** Longest time a generation may wait and run, ms. */
   readonly timeoutMs: number;
+  /** Streamed tokens are gathered for up to this long before a write (0: one write per token), ms. */
+  readonly streamFlushMs: number;
   /** Most messages, and most characters of all message text together, in one request. */
   readonly maxMessages: number;
   readonly maxPromptChars: number;
@@ -101,6 +103,7 @@ export const DEFAULT_CONFIG: NodeConfig = {
     contextSize: 4096,
     threads: 0,
     timeoutMs: 300_000,
+    streamFlushMs: 10,
     maxMessages: 1024,
     maxPromptChars: 1_000_000,
   },
@@ -155,6 +158,7 @@ function check(config: NodeConfig): NodeConfig {
   int('llm.threads', config.llm.threads, 0, 256);
   int('llm.timeoutMs', config.llm.timeoutMs, 1);
   int('llm.maxMessages', config.llm.maxMessages, 1);
+  int('llm.streamFlushMs', config.llm.streamFlushMs, 0, 1000);
   int('llm.maxPromptChars', config.llm.maxPromptChars, 1);
   if (typeof config.fsync !== 'boolean') fail('CONFIG_INVALID', 'fsync must be a boolean');
   if (!LEVELS.has(config.logLevel)) fail('CONFIG_INVALID', `logLevel must be one of ${[...LEVELS].join(', ')}`);

@@ -211,6 +211,7 @@ export async function describeGguf(path: string): Promise<ArtifactDescription> {
   put('tokenizer.chat_template', tokenizer?.chat_template);
   const ggml = tokenizer?.ggml as Record<string, unknown> | undefined;
   if (Array.isArray(ggml?.tokens)) put('vocab_size', ggml.tokens.length);
+  put('tokenizer.bos_token_id', ggml?.bos_token_id);
   put('tokenizer.eos_token_id', ggml?.eos_token_id);
   put('tokenizer.eot_token_id', ggml?.eot_token_id);
   if (metadata['general.architecture'] === undefined) fail('MODEL_INVALID', 'the GGUF file names no architecture');
@@ -370,6 +371,13 @@ function tokenBias(
     const id = Number(token);
     if (id >= vocabSize) {
       fail('INVALID_ARGUMENT', `logit_bias names token ${token}; the vocabulary has ${vocabSize}`, {
+        param: 'logit_bias',
+      });
+    }
+    // node-llama-cpp never biases end-of-generation tokens; refusing is the honest answer, since
+    // the params digest would otherwise claim a bias that was not applied.
+    if (model.tokenizer.isEogToken(id as Token)) {
+      fail('INVALID_ARGUMENT', `logit_bias cannot change token ${token}: it ends the generation`, {
         param: 'logit_bias',
       });
     }

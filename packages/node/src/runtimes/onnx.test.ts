@@ -1,10 +1,17 @@
+import { fileURLToPath } from 'node:url';
 import { isVerityError } from '@verity/protocol';
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { createOnnxRuntime } from './onnx.js';
 import { exampleModels } from './test-support/onnx-fixtures.js';
+import { describeRuntimeBasics } from './test-support/runtime-basics.js';
 import { describeRuntimeCompliance } from './test-support/runtime-compliance.js';
 
+describeRuntimeBasics('onnxruntime-node', () => createOnnxRuntime({ intraOpThreads: 1 }), {
+  modelPath: fileURLToPath(new URL('../../../../examples/models/iris.onnx', import.meta.url)),
+  profiles: ['native'],
+  job: { x: { dtype: 'float32', shape: [1, 4], data: new Float32Array([5.1, 3.5, 1.4, 0.2]) } },
+});
 describeRuntimeCompliance('onnxruntime-node (1 thread)', () => createOnnxRuntime({ intraOpThreads: 1 }));
 describeRuntimeCompliance('onnxruntime-node (default threads)', () => createOnnxRuntime());
 
