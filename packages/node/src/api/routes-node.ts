@@ -17,7 +17,10 @@ export function registerNodeRoutes(app: FastifyInstance, ctx: NodeContext): void
     address: ctx.keys.address,
     origin: ctx.keys.origin,
     logKey: ctx.keys.logKey,
-    runtimes: [{ id: ctx.runtime.id, version: ctx.runtime.version, profile: ctx.runtime.profile }],
+    runtimes: [
+      { id: ctx.runtime.id, version: ctx.runtime.version, profile: ctx.runtime.profile, formats: ['onnx'] },
+      { id: ctx.llm.id, version: ctx.llm.version, profile: ctx.llm.profile, formats: ['gguf'] },
+    ],
     modes: ['signed'],
   }));
 }
