@@ -30,6 +30,7 @@ export {
   cidFromBytes,
   cidToBytes,
   createUnixfsHasher,
+  decodeVarint,
   encodeVarint,
   formatCid,
   isCid,

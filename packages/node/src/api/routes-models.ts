@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import { fail, personalSign } from '@verity/protocol';
 import type { FastifyInstance } from 'fastify';
 import type { NodeContext } from '../context.js';
-import { CAR_CONTENT_TYPE } from '../store/car.js';
+import { CAR_CONTENT_TYPE, CAR_CONTENT_TYPE_DUPS } from '../store/car.js';
 import type { StoredModel } from '../store/index.js';
 import { requireApiKey } from './auth.js';
 
@@ -107,6 +107,11 @@ export function registerModelRoutes(app: FastifyInstance, ctx: NodeContext): voi
       return reply.type('application/vnd.ipld.raw').send(Buffer.from(block.buffer, block.byteOffset, block.byteLength));
     }
     await ctx.store.getBlock(cid); // 404 before streaming starts
-    return reply.type(CAR_CONTENT_TYPE).send(Readable.from(ctx.store.car(cid)));
+    // `dups=y` (IPIP-0412, in Accept or the query): every block each time the walk meets it, so a
+    // client can rebuild a file from the leaves in order without keeping blocks.
+    const dups = str(request.query as Record<string, unknown>, 'dups') === 'y' || /dups=y/.test(accept);
+    return reply
+      .type(dups ? CAR_CONTENT_TYPE_DUPS : CAR_CONTENT_TYPE)
+      .send(Readable.from(ctx.store.car(cid, { dups })));
   });
 }

@@ -14,14 +14,18 @@
  * (https://specs.ipfs.tech/http-gateways/trustless-gateway/).
  */
 import {
+  blockMatchesCid,
   CODEC_DAG_PB,
   cidFromBytes,
   cidToBytes,
   concatBytes,
+  decodeVarint,
   encodeVarint,
+  equalBytes,
   fail,
   formatCid,
   parseCid,
+  UNIXFS_CHUNK_SIZE,
 } from '@verity/protocol';
 
 /** The CAR media type with the parameters Verity's CAR streams have (IPIP-0412): DFS order, no duplicates. */
@@ -153,4 +157,78 @@ export function dagPbLinks(node: Uint8Array): string[] {
 /** Whether a CID text names a dag-pb block (the only codec among Verity's that has links). */
 export function isDagPb(cid: string): boolean {
   return parseCid(cid).codec === CODEC_DAG_PB;
+}
+
+/** One block read from a CAR: its CID (text) and bytes, already checked against each other. */
+export interface CarBlock {
+  readonly cid: string;
+  readonly bytes: Uint8Array;
+}
+
+/**
+ * Reads a CARv1 stream block by block, checking every block against its CID as it arrives
+ * (`CID_INVALID` when one does not match, `ENCODING_INVALID` for a malformed stream), so a
+ * lying peer is caught at its first bad block. The header must name exactly `root`.
+ * `maxBlock` bounds a section's length (a peer cannot make us buffer more).
+ *
+ * @example
+ * ```ts
+ * for await (const { cid, bytes } of readCar(response.body, root)) …
+ * ```
+ */
+export async function* readCar(
+  source: AsyncIterable<Uint8Array>,
+  root: string,
+  maxBlock = 2 * UNIXFS_CHUNK_SIZE,
+): AsyncGenerator<CarBlock> {
+  let buf: Uint8Array = new Uint8Array(0);
+  let headerSeen = false;
+  const it = source[Symbol.asyncIterator]();
+  let done = false;
+  // Makes sure `n` bytes are buffered; false at a clean end of stream.
+  const fill = async (n: number): Promise<boolean> => {
+    while (buf.length < n && !done) {
+      const r = await it.next();
+      if (r.done) done = true;
+      else buf = buf.length === 0 ? r.value : concatBytes(buf, r.value);
+    }
+    return buf.length >= n;
+  };
+  const varint = async (): Promise<number | undefined> => {
+    if (!(await fill(1))) return undefined;
+    await fill(Math.min(9, buf.length + 9));
+    const { value, length } = decodeVarint(buf.subarray(0, Math.min(9, buf.length)));
+    buf = buf.subarray(length);
+    return value;
+  };
+  for (;;) {
+    const len = await varint();
+    if (len === undefined) break;
+    if (len > maxBlock + 64) fail('ENCODING_INVALID', 'a CAR section is too long', { length: len });
+    if (!(await fill(len))) fail('ENCODING_INVALID', 'the CAR stream ends inside a section');
+    const section = buf.subarray(0, len);
+    buf = buf.subarray(len);
+    if (!headerSeen) {
+      headerSeen = true;
+      if (!equalBytes(concatBytes(encodeVarint(len), section), carHeader(root))) {
+        fail('ENCODING_INVALID', 'the CAR header does not name the requested root', { root });
+      }
+      continue;
+    }
+    // A section starts with a binary CIDv1: version, codec, hash code, digest length (varints),
+    // then the digest; the block follows.
+    let o = 0;
+    let digestLength = 0;
+    for (let i = 0; i < 4; i++) {
+      const v = decodeVarint(section, o);
+      o += v.length;
+      digestLength = v.value;
+    }
+    const cid = cidFromBytes(section.subarray(0, o + digestLength));
+    const bytes = section.slice(o + digestLength);
+    const text = formatCid(cid);
+    if (!blockMatchesCid(cid, bytes)) fail('CID_INVALID', 'a block does not match its CID', { cid: text });
+    yield { cid: text, bytes };
+  }
+  if (!headerSeen) fail('ENCODING_INVALID', 'the CAR stream is empty');
 }

@@ -137,6 +137,17 @@ export interface ModelStore {
    */
   putManifest(signed: SignedManifest): Promise<StoredModel>;
   /**
+   * Stores a model published elsewhere (a replica fetched from a peer): the publisher's signed
+   * manifest, and the artifact streamed from `source`, which must hash to the manifest's
+   * artifact CID and size (`MODEL_INVALID` otherwise: nothing is kept). Idempotent; a different
+   * manifest under a stored name@version is `MODEL_CONFLICT`.
+   */
+  putReplica(
+    source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+    signed: SignedManifest,
+    maxSize: number,
+  ): Promise<StoredModel>;
+  /**
    * A model by manifest CID, `name@version`, or `name` (the highest version by Semantic
    * Versioning precedence, pre-releases included). `MODEL_NAME_INVALID` for text that is none of
    * these, `MODEL_NOT_FOUND` when nothing matches.
@@ -596,7 +607,7 @@ class FsModelStore implements ModelStore {
   private async receive(
     source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
     work: string,
-    o: PutArtifactOptions,
+    o: Pick<PutArtifactOptions, 'format' | 'maxSize' | 'declaredSize'>,
   ): Promise<Received> {
     const nodesDir = join(work, 'blocks');
     await mkdir(nodesDir);
@@ -737,6 +748,58 @@ class FsModelStore implements ModelStore {
     const model = this.model(existing.manifest, existing.manifestCid, signature);
     this.models.set(existing.manifestCid, model);
     return model;
+  }
+
+  async putReplica(
+    source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+    signed: SignedManifest,
+    maxSize: number,
+  ): Promise<StoredModel> {
+    const manifest = verifySignedManifest(signed);
+    const signature = (signed.signature as string).toLowerCase();
+    if (!isModelName(manifest.name)) {
+      fail('MODEL_NAME_INVALID', 'this store does not take that model name', { name: manifest.name });
+    }
+    const cid = manifestCid(manifest);
+    if (this.models.has(cid)) {
+      const stored = this.models.get(cid) as StoredModel;
+      return stored.signature === undefined ? this.addSignature(stored, signature) : stored;
+    }
+    if (this.artifacts.has(manifest.artifact.cid)) return this.putManifest(signed);
+    checkSize(maxSize, 'maxSize');
+    const key = `${manifest.name}@${manifest.version}`;
+    const work = join(this.tmpDir, tempName('replica'));
+    await mkdir(work);
+    try {
+      const received = await this.receive(source, work, {
+        format: manifest.format,
+        maxSize,
+        declaredSize: manifest.artifact.size,
+      });
+      // The bytes are the manifest's artifact only if they hash to its CID: every block checked.
+      if (received.cid !== manifest.artifact.cid) {
+        fail('MODEL_INVALID', 'the artifact does not match its manifest', {
+          expected: manifest.artifact.cid,
+          received: received.cid,
+        });
+      }
+      return await this.exclusive(async () => {
+        const existing = this.byKey(key);
+        if (existing !== undefined) {
+          if (existing.manifestCid !== cid) {
+            fail('MODEL_CONFLICT', `${key} is already stored with another manifest`, {
+              ref: key,
+              manifestCid: existing.manifestCid,
+              uploadedManifestCid: cid,
+            });
+          }
+          return existing;
+        }
+        return this.commitUpload(key, { manifest, cid, signature }, received);
+      });
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
   }
 
   async putManifest(signed: SignedManifest): Promise<StoredModel> {

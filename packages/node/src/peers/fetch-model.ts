@@ -1,0 +1,97 @@
+/**
+ * Model replication: a node that lacks a model fetches it from a peer by manifest CID
+ * (DESIGN.md §3), trusting nothing the peer says. The manifest must hash to the CID asked for
+ * and carry its publisher's valid signature; the artifact comes as a CAR from the peer's IPFS
+ * trustless gateway, every block checked against its CID as it arrives, and the file rebuilt
+ * from it must hash to the manifest's artifact CID before anything is kept (`ModelStore.putReplica`).
+ */
+import { Readable } from 'node:stream';
+import {
+  CODEC_RAW,
+  fail,
+  isVerityError,
+  manifestCid,
+  parseCid,
+  parseManifest,
+  type SignedManifest,
+  VerityError,
+} from '@verity/protocol';
+import { readCar } from '../store/car.js';
+import type { ModelStore, StoredModel } from '../store/index.js';
+
+/** Options for {@link fetchModel}. */
+export interface FetchModelOptions {
+  /** Largest artifact accepted, bytes. */
+  readonly maxSize: number;
+  readonly signal?: AbortSignal;
+  /** Per-request timeout for the manifest, ms (the artifact streams as long as it flows). */
+  readonly timeoutMs?: number;
+}
+
+async function get(url: string, signal: AbortSignal | undefined, accept?: string): Promise<Response> {
+  let response: Response;
+  try {
+    response = await fetch(url, { ...(signal ? { signal } : {}), ...(accept ? { headers: { accept } } : {}) });
+  } catch (cause) {
+    throw new VerityError('NETWORK_ERROR', `cannot reach ${new URL(url).origin}`, { cause });
+  }
+  if (response.status === 404) fail('MODEL_NOT_FOUND', 'the peer does not have this model', { url });
+  if (!response.ok) fail('RESPONSE_INVALID', `the peer answered HTTP ${response.status}`, { url });
+  return response;
+}
+
+/** The file's bytes, in order, from a CAR with duplicates: raw leaves as the walk meets them. */
+async function* leaves(body: ReadableStream<Uint8Array>, root: string): AsyncGenerator<Uint8Array> {
+  for await (const block of readCar(Readable.fromWeb(body as never), root)) {
+    if (parseCid(block.cid).codec === CODEC_RAW) yield block.bytes;
+  }
+}
+
+/**
+ * Fetches the model `manifestCid` from the peer at `peerUrl` into `store` (a no-op when it is
+ * already there). Throws `MODEL_NOT_FOUND` when the peer lacks it, `RESPONSE_INVALID` when the
+ * peer's manifest is not the one asked for, `MANIFEST_SIGNATURE_INVALID` for a bad signature,
+ * `CID_INVALID` / `MODEL_INVALID` when a block or the whole file does not match, and
+ * `NETWORK_ERROR` when the peer cannot be reached; nothing is stored on any failure.
+ *
+ * @example
+ * ```ts
+ * const model = await fetchModel('http://10.0.0.2:8700', cid, store, { maxSize: 1 << 30 });
+ * ```
+ */
+export async function fetchModel(
+  peerUrl: string,
+  cid: string,
+  store: ModelStore,
+  options: FetchModelOptions,
+): Promise<StoredModel> {
+  try {
+    return store.resolve(cid);
+  } catch (e) {
+    if (!isVerityError(e, 'MODEL_NOT_FOUND')) throw e;
+  }
+  const base = peerUrl.replace(/\/+$/, '');
+  const timeout = AbortSignal.timeout(options.timeoutMs ?? 30_000);
+  const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
+  const view = (await (await get(`${base}/v1/models/${cid}`, signal)).json()) as Partial<SignedManifest>;
+  let signed: SignedManifest;
+  try {
+    const manifest = parseManifest(view.manifest);
+    if (manifestCid(manifest) !== cid) fail('RESPONSE_INVALID', 'the peer sent another manifest', { cid });
+    if (typeof view.signature !== 'string') fail('MANIFEST_SIGNATURE_INVALID', 'the peer sent no publisher signature');
+    signed = { manifest, signature: view.signature };
+  } catch (e) {
+    if (isVerityError(e, 'MANIFEST_INVALID')) {
+      throw new VerityError('RESPONSE_INVALID', 'the peer sent an invalid manifest', { cause: e });
+    }
+    throw e;
+  }
+  const artifact = signed.manifest.artifact.cid;
+  const car = await get(
+    `${base}/ipfs/${artifact}?format=car&dups=y`,
+    options.signal,
+    'application/vnd.ipld.car; version=1; order=dfs; dups=y',
+  );
+  if (!car.body) fail('RESPONSE_INVALID', 'the peer sent no CAR body');
+  return store.putReplica(leaves(car.body, artifact), signed, options.maxSize);
+}
