@@ -1,7 +1,72 @@
 /**
- * `@verity/contracts`: Verity's contracts (issue 5) — node registry, model registry, log
- * anchors. Under construction.
+ * `@verity/contracts`: Verity's contracts (DESIGN §2.7) — `NodeRegistry`, `ModelRegistry`,
+ * `LogAnchor` — as typed ABIs and bytecode for viem, deployment, and one small action per call a
+ * node or client makes (`(client, params)`, as viem's actions). Browser-safe; a local anvil and
+ * deployment files are in `@verity/contracts/node`.
  *
  * @packageDocumentation
  */
-export {};
+export {
+  CAPABILITY_BITS,
+  type Capability,
+  capabilityBits,
+  decodeCapabilities,
+  encodeCapabilities,
+} from './capabilities.js';
+export { chainError } from './chain-error.js';
+export type { ChainClients, ReadOptions } from './clients.js';
+export {
+  type ContractAddresses,
+  DEPLOYMENT_VERSION,
+  type Deployment,
+  type DeployOptions,
+  type DeployParams,
+  deployContracts,
+  deploymentFromJson,
+  deploymentToJson,
+  verifyDeployment,
+} from './deploy.js';
+export { logAnchorAbi, logAnchorBytecode } from './generated/log-anchor.js';
+export { modelRegistryAbi, modelRegistryBytecode } from './generated/model-registry.js';
+export { nodeRegistryAbi, nodeRegistryBytecode } from './generated/node-registry.js';
+export {
+  type Anchor,
+  type AnchorCheckpointParams,
+  type AnchorEvent,
+  anchorCheckpoint,
+  getAnchoredRoot,
+  getAnchorHistory,
+  getLatestAnchor,
+} from './log-anchor.js';
+export {
+  deprecateModel,
+  getModelOwner,
+  listModelVersions,
+  type ModelVersion,
+  type PublishModelParams,
+  publishModel,
+  resolveModel,
+  transferModelName,
+} from './model-registry.js';
+export {
+  addStake,
+  getNode,
+  getRegistryRules,
+  listNodes,
+  NODE_STATUSES,
+  type NodeAnnouncement,
+  type NodeEntry,
+  type NodeStatus,
+  type RegisterNodeParams,
+  type RegistryRules,
+  registerNode,
+  requestUnbond,
+  type SlashNodeParams,
+  type SyncNodeParams,
+  type SyncNodeResult,
+  slashNode,
+  syncNodeRegistration,
+  type UpdateNodeParams,
+  updateNode,
+  withdrawStake,
+} from './node-registry.js';

@@ -90,6 +90,12 @@ export const ERROR_CODES = [
   'LOG_CORRUPT',
   'CONFIG_INVALID',
   'KEYSTORE_INVALID',
+  // the chain (packages/contracts)
+  'CHAIN_REVERTED',
+  'CHAIN_UNAVAILABLE',
+  'STAKE_TOO_LOW',
+  'NODE_NOT_ACTIVE',
+  'ANCHOR_NOT_INCREASING',
 ] as const;
 
 /** A stable error code. */

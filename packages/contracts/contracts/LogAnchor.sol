@@ -1,0 +1,65 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.24;
+
+import {NodeRegistry} from "./NodeRegistry.sol";
+
+/// @title Verity log anchors (DESIGN §2.4, §2.7)
+/// @notice An active node posts the tree size and root hash of a checkpoint of its log. From
+/// then on the log cannot fork without the fork being provable: any checkpoint the node signs
+/// must be consistent (RFC 9162 §2.1.4) with every anchor, and `anchorAt` gives a verifier the
+/// anchored root for a size in one call.
+/// @dev Sizes strictly increase per node, so the anchors of a node form one chain of (size, root)
+/// that a verifier checks with consistency proofs between neighbours. A second root for an
+/// already anchored size is refused on chain; offered off chain, it is evidence of a fork.
+/// Roots are not checked here (no Merkle proof on chain); history lives in `Anchored` events.
+contract LogAnchor {
+    /// The first four fields share one storage slot: an anchor writes two slots plus `roots`.
+    struct Anchor {
+        uint64 treeSize;
+        uint64 blockNumber;
+        uint64 timestamp;
+        /// How many anchors the node has made so far, this one included.
+        uint64 count;
+        bytes32 rootHash;
+    }
+
+    NodeRegistry public immutable registry;
+
+    mapping(address => Anchor) private latest;
+    /// node → tree size → root hash, for every anchored size.
+    mapping(address => mapping(uint64 => bytes32)) private roots;
+
+    /// @param index 0 for a node's first anchor, then 1, 2, …
+    event Anchored(address indexed node, uint64 indexed treeSize, bytes32 rootHash, uint64 index);
+
+    error NodeNotActive(address node);
+    error TreeSizeNotIncreasing(uint64 latest, uint64 treeSize);
+    error RootInvalid();
+
+    constructor(NodeRegistry registry_) {
+        registry = registry_;
+    }
+
+    /// @notice Anchors a checkpoint of the sender's log; only an active node may anchor.
+    function anchor(uint64 treeSize, bytes32 rootHash) external {
+        if (!registry.isActive(msg.sender)) revert NodeNotActive(msg.sender);
+        if (rootHash == bytes32(0)) revert RootInvalid();
+        Anchor storage last = latest[msg.sender];
+        uint64 previous = last.treeSize;
+        if (treeSize <= previous) revert TreeSizeNotIncreasing(previous, treeSize);
+        uint64 index = last.count;
+        latest[msg.sender] = Anchor(treeSize, uint64(block.number), uint64(block.timestamp), index + 1, rootHash);
+        roots[msg.sender][treeSize] = rootHash;
+        emit Anchored(msg.sender, treeSize, rootHash, index);
+    }
+
+    /// @notice The node's most recent anchor; `treeSize` 0 if it never anchored.
+    function latestAnchor(address node) external view returns (Anchor memory) {
+        return latest[node];
+    }
+
+    /// @notice The root anchored by `node` for exactly `treeSize`, or zero if none.
+    function anchorAt(address node, uint64 treeSize) external view returns (bytes32) {
+        return roots[node][treeSize];
+    }
+}

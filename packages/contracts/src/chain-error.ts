@@ -1,0 +1,80 @@
+/**
+ * Errors from the chain, as `VerityError`s with stable codes.
+ *
+ * A contract's custom error (e.g. `StakeTooLow`) becomes `details.revert` with its arguments in
+ * `details.args`, so callers branch on `code` and, for chain-specific cases, on `details.revert`;
+ * never on viem's message text.
+ */
+import { type ErrorCode, isVerityError, VerityError } from '@verity/protocol';
+import {
+  BaseError,
+  ContractFunctionRevertedError,
+  HttpRequestError,
+  SocketClosedError,
+  TimeoutError,
+  WebSocketRequestError,
+} from 'viem';
+
+/**
+ * Custom errors with a code of their own or the same meaning as an existing one. Everything else
+ * a contract reverts with is `CHAIN_REVERTED` (the transaction asked for something the rules refuse).
+ */
+const REVERT_CODES: Readonly<Record<string, ErrorCode>> = {
+  NameInvalid: 'MODEL_NAME_INVALID',
+  VersionInvalid: 'MODEL_NAME_INVALID',
+  CidInvalid: 'CID_INVALID',
+  VersionExists: 'MODEL_CONFLICT',
+  UnknownVersion: 'MODEL_NOT_FOUND',
+  NotNameOwner: 'UNAUTHORIZED',
+  NotSlasher: 'UNAUTHORIZED',
+  NodeNotActive: 'NODE_NOT_ACTIVE',
+  NotRegistered: 'NODE_NOT_ACTIVE',
+  StakeTooLow: 'STAKE_TOO_LOW',
+  TreeSizeNotIncreasing: 'ANCHOR_NOT_INCREASING',
+};
+
+/** JSON-safe copies of revert arguments (bigints become decimal strings). */
+function jsonSafe(value: unknown): unknown {
+  if (typeof value === 'bigint') return value.toString();
+  if (Array.isArray(value)) return value.map(jsonSafe);
+  return value;
+}
+
+/**
+ * The `VerityError` for anything a viem call threw. A `VerityError` passes through unchanged.
+ *
+ * @example
+ * ```ts
+ * try { await registerNode(clients, params) } catch (e) { throw chainError(e, 'register') }
+ * ```
+ */
+export function chainError(error: unknown, action: string): VerityError {
+  if (isVerityError(error)) return error;
+  if (error instanceof BaseError) {
+    const reverted = error.walk((e) => e instanceof ContractFunctionRevertedError);
+    if (reverted instanceof ContractFunctionRevertedError) {
+      const name = reverted.data?.errorName ?? 'Reverted';
+      const args = (reverted.data?.args ?? []).map(jsonSafe);
+      const code = REVERT_CODES[name] ?? 'CHAIN_REVERTED';
+      return new VerityError(code, `${action}: the contract refused (${name})`, {
+        details: { action, revert: name, args, ...(reverted.reason === undefined ? {} : { reason: reverted.reason }) },
+        cause: error,
+      });
+    }
+    const network = error.walk(
+      (e) =>
+        e instanceof HttpRequestError ||
+        e instanceof WebSocketRequestError ||
+        e instanceof SocketClosedError ||
+        e instanceof TimeoutError,
+    );
+    if (network !== null) {
+      return new VerityError('CHAIN_UNAVAILABLE', `${action}: the chain's RPC endpoint did not answer`, {
+        details: { action },
+        cause: error,
+      });
+    }
+    return new VerityError('INTERNAL', `${action}: ${error.shortMessage}`, { details: { action }, cause: error });
+  }
+  return new VerityError('INTERNAL', `${action}: ${String(error)}`, { details: { action }, cause: error });
+}

@@ -1,0 +1,255 @@
+/**
+ * Deploying the three contracts, and the deployment file that points a node at them: `verity up`
+ * writes one for its local anvil; `--rpc URL` plus a deployment file point a node at any other
+ * EVM chain.
+ *
+ * The file is JSON (`deploymentToJson`): wei amounts as decimal strings, block numbers as
+ * numbers, addresses in EIP-55 form.
+ *
+ * ```json
+ * { "version": 1, "chainId": 31337, "rpcUrl": "http://127.0.0.1:8545", "block": 1,
+ *   "deployer": "0x…", "contracts": { "nodeRegistry": "0x…", "modelRegistry": "0x…", "logAnchor": "0x…" },
+ *   "params": { "minStake": "1000000000000000000", "unbondingDelay": 604800, "slasher": "0x…" } }
+ * ```
+ */
+import { fail, isVerityError, VerityError } from '@verity/protocol';
+import { type Abi, type Address, getAddress, type Hex, isAddress, type PublicClient } from 'viem';
+import { address, type ChainClients, read, sendAndConfirm } from './clients.js';
+import { logAnchorAbi, logAnchorBytecode } from './generated/log-anchor.js';
+import { modelRegistryAbi, modelRegistryBytecode } from './generated/model-registry.js';
+import { nodeRegistryAbi, nodeRegistryBytecode } from './generated/node-registry.js';
+
+/** Version of the deployment file format. */
+export const DEPLOYMENT_VERSION = 1;
+
+/** The addresses of Verity's contracts on one chain. */
+export interface ContractAddresses {
+  readonly nodeRegistry: Address;
+  readonly modelRegistry: Address;
+  readonly logAnchor: Address;
+}
+
+/** The rules fixed in `NodeRegistry` at deployment. */
+export interface DeployParams {
+  /** Minimum stake in wei. */
+  readonly minStake: bigint;
+  /** Seconds between `requestUnbond` and `withdraw`. */
+  readonly unbondingDelay: number;
+  /** The only account that may slash (the Disputes contract, later). */
+  readonly slasher: Address;
+}
+
+/** Where Verity's contracts live, and how they were set up. */
+export interface Deployment {
+  readonly version: typeof DEPLOYMENT_VERSION;
+  readonly chainId: number;
+  /** A JSON-RPC URL that reaches the chain; a node's `--rpc` wins over it. */
+  readonly rpcUrl?: string;
+  /** Block of the first deployment transaction: where to start reading events. */
+  readonly block: bigint;
+  readonly deployer: Address;
+  readonly contracts: ContractAddresses;
+  readonly params: DeployParams;
+}
+
+/** Options of {@link deployContracts}. */
+export interface DeployOptions extends DeployParams {
+  /** Recorded in the deployment; defaults to the public client's HTTP URL, if it has one. */
+  readonly rpcUrl?: string;
+}
+
+async function deployOne(
+  clients: ChainClients,
+  name: string,
+  abi: Abi,
+  bytecode: Hex,
+  args: readonly unknown[],
+): Promise<{ address: Address; block: bigint }> {
+  const { walletClient } = clients;
+  const receipt = await sendAndConfirm(clients, `deploy ${name}`, () =>
+    walletClient.deployContract({ abi, bytecode, args, account: walletClient.account, chain: walletClient.chain }),
+  );
+  if (receipt.contractAddress == null) return fail('INTERNAL', `deploy ${name}: no contract address in the receipt`);
+  return { address: getAddress(receipt.contractAddress), block: receipt.blockNumber };
+}
+
+/**
+ * Deploys `NodeRegistry`, `ModelRegistry` and `LogAnchor` from the wallet's account.
+ *
+ * @example
+ * ```ts
+ * const deployment = await deployContracts(clients, { minStake: parseEther('1'), unbondingDelay: 7 * 86400, slasher });
+ * ```
+ */
+export async function deployContracts(clients: ChainClients, options: DeployOptions): Promise<Deployment> {
+  if (options.minStake < 0n || options.minStake >= 2n ** 128n) fail('INVALID_ARGUMENT', 'minStake out of range');
+  if (!Number.isSafeInteger(options.unbondingDelay) || options.unbondingDelay < 0) {
+    fail('INVALID_ARGUMENT', 'unbondingDelay must be a whole number of seconds', { value: options.unbondingDelay });
+  }
+  const slasher = getAddress(address(options.slasher, 'slasher'));
+  const chainId = await read('deploy', () => clients.publicClient.getChainId());
+  const registry = await deployOne(clients, 'NodeRegistry', nodeRegistryAbi, nodeRegistryBytecode, [
+    options.minStake,
+    BigInt(options.unbondingDelay),
+    slasher,
+  ]);
+  const models = await deployOne(clients, 'ModelRegistry', modelRegistryAbi, modelRegistryBytecode, []);
+  const anchors = await deployOne(clients, 'LogAnchor', logAnchorAbi, logAnchorBytecode, [registry.address]);
+  const transport = clients.publicClient.transport as { url?: unknown };
+  const rpcUrl = options.rpcUrl ?? (typeof transport.url === 'string' ? transport.url : undefined);
+  return {
+    version: DEPLOYMENT_VERSION,
+    chainId,
+    ...(rpcUrl === undefined ? {} : { rpcUrl }),
+    block: registry.block,
+    deployer: getAddress(clients.walletClient.account.address),
+    contracts: { nodeRegistry: registry.address, modelRegistry: models.address, logAnchor: anchors.address },
+    params: { minStake: options.minStake, unbondingDelay: options.unbondingDelay, slasher },
+  };
+}
+
+/** The JSON form of a deployment (see the module comment). */
+export function deploymentToJson(deployment: Deployment): Record<string, unknown> {
+  return {
+    version: deployment.version,
+    chainId: deployment.chainId,
+    ...(deployment.rpcUrl === undefined ? {} : { rpcUrl: deployment.rpcUrl }),
+    block: Number(deployment.block),
+    deployer: deployment.deployer,
+    contracts: { ...deployment.contracts },
+    params: {
+      minStake: deployment.params.minStake.toString(),
+      unbondingDelay: deployment.params.unbondingDelay,
+      slasher: deployment.params.slasher,
+    },
+  };
+}
+
+function invalid(path: string, message: string): never {
+  return fail('CONFIG_INVALID', `deployment ${path}: ${message}`, { path });
+}
+
+function object(value: unknown, path: string): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) invalid(path, 'must be an object');
+  return value as Record<string, unknown>;
+}
+
+function exactKeys(
+  o: Record<string, unknown>,
+  path: string,
+  required: readonly string[],
+  optional: readonly string[] = [],
+) {
+  for (const k of required) if (!(k in o)) invalid(`${path}/${k}`, 'is missing');
+  for (const k of Object.keys(o))
+    if (!required.includes(k) && !optional.includes(k)) invalid(`${path}/${k}`, 'is not a known field');
+}
+
+function integer(value: unknown, path: string, min: number): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
+    invalid(path, `must be a whole number ≥ ${min}`);
+  }
+  return value;
+}
+
+function checksummed(value: unknown, path: string): Address {
+  // Mixed case must be a correct EIP-55 checksum: a typo in an address is then caught here.
+  if (typeof value !== 'string' || !isAddress(value, { strict: true })) invalid(path, 'must be an address');
+  return getAddress(value);
+}
+
+/**
+ * Checks and reads a parsed deployment file; anything wrong is `CONFIG_INVALID` with
+ * `details.path` (a JSON pointer) naming the field.
+ */
+export function deploymentFromJson(json: unknown): Deployment {
+  const o = object(json, '');
+  exactKeys(o, '', ['version', 'chainId', 'block', 'deployer', 'contracts', 'params'], ['rpcUrl']);
+  if (o.version !== DEPLOYMENT_VERSION) invalid('/version', `must be ${DEPLOYMENT_VERSION}`);
+  const chainId = integer(o.chainId, '/chainId', 1);
+  let rpcUrl: string | undefined;
+  if (o.rpcUrl !== undefined) {
+    if (typeof o.rpcUrl !== 'string' || !/^(https?|wss?):\/\/./.test(o.rpcUrl)) {
+      invalid('/rpcUrl', 'must be an http(s) or ws(s) URL');
+    }
+    rpcUrl = o.rpcUrl;
+  }
+  const c = object(o.contracts, '/contracts');
+  exactKeys(c, '/contracts', ['nodeRegistry', 'modelRegistry', 'logAnchor']);
+  const p = object(o.params, '/params');
+  exactKeys(p, '/params', ['minStake', 'unbondingDelay', 'slasher']);
+  if (typeof p.minStake !== 'string' || !/^(0|[1-9][0-9]{0,38})$/.test(p.minStake)) {
+    invalid('/params/minStake', 'must be wei as a decimal string');
+  }
+  return {
+    version: DEPLOYMENT_VERSION,
+    chainId,
+    ...(rpcUrl === undefined ? {} : { rpcUrl }),
+    block: BigInt(integer(o.block, '/block', 0)),
+    deployer: checksummed(o.deployer, '/deployer'),
+    contracts: {
+      nodeRegistry: checksummed(c.nodeRegistry, '/contracts/nodeRegistry'),
+      modelRegistry: checksummed(c.modelRegistry, '/contracts/modelRegistry'),
+      logAnchor: checksummed(c.logAnchor, '/contracts/logAnchor'),
+    },
+    params: {
+      minStake: BigInt(p.minStake),
+      unbondingDelay: integer(p.unbondingDelay, '/params/unbondingDelay', 0),
+      slasher: checksummed(p.slasher, '/params/slasher'),
+    },
+  };
+}
+
+/**
+ * Checks that a deployment describes the chain behind `publicClient`: same chain id, code at
+ * every address, `LogAnchor` bound to the `NodeRegistry`, and the registry's rules as recorded.
+ * Run it before a node trusts a deployment file; a mismatch is `CONFIG_INVALID`.
+ */
+export async function verifyDeployment(publicClient: PublicClient, deployment: Deployment): Promise<void> {
+  const { contracts, params } = deployment;
+  const [chainId, ...codes] = await read('verifyDeployment', () =>
+    Promise.all([
+      publicClient.getChainId(),
+      publicClient.getCode({ address: contracts.nodeRegistry }),
+      publicClient.getCode({ address: contracts.modelRegistry }),
+      publicClient.getCode({ address: contracts.logAnchor }),
+    ]),
+  );
+  if (chainId !== deployment.chainId) {
+    fail('CONFIG_INVALID', 'the deployment is for another chain', { expected: deployment.chainId, actual: chainId });
+  }
+  const names = ['nodeRegistry', 'modelRegistry', 'logAnchor'] as const;
+  names.forEach((name, i) => {
+    const code = codes[i];
+    if (code === undefined || code === '0x') {
+      fail('CONFIG_INVALID', `no contract at ${name}`, { contract: name, address: contracts[name] });
+    }
+  });
+  const registry = { address: contracts.nodeRegistry, abi: nodeRegistryAbi } as const;
+  const [linked, minStake, unbondingDelay, slasher] = await read('verifyDeployment', () =>
+    Promise.all([
+      publicClient.readContract({ address: contracts.logAnchor, abi: logAnchorAbi, functionName: 'registry' }),
+      publicClient.readContract({ ...registry, functionName: 'minStake' }),
+      publicClient.readContract({ ...registry, functionName: 'unbondingDelay' }),
+      publicClient.readContract({ ...registry, functionName: 'slasher' }),
+    ]),
+  ).catch((e: unknown) => {
+    // Some other contract at these addresses answers with a revert or garbage.
+    if (isVerityError(e, 'NETWORK_ERROR')) throw e;
+    throw new VerityError('CONFIG_INVALID', 'the contracts on chain are not Verity contracts', {
+      details: { contracts },
+      cause: e,
+    });
+  });
+  const actual = { registry: linked, minStake, unbondingDelay: Number(unbondingDelay), slasher };
+  if (
+    getAddress(linked) !== contracts.nodeRegistry ||
+    minStake !== params.minStake ||
+    Number(unbondingDelay) !== params.unbondingDelay ||
+    getAddress(slasher) !== params.slasher
+  ) {
+    fail('CONFIG_INVALID', 'the contracts on chain do not match the deployment', {
+      actual: { ...actual, minStake: minStake.toString() },
+    });
+  }
+}

@@ -1,0 +1,18 @@
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+
+const script = fileURLToPath(new URL('../scripts/compile.mjs', import.meta.url));
+
+describe('src/generated', () => {
+  // The ABIs and bytecode are committed; this fails when contracts/*.sol changed without
+  // `npm run compile -w @verity/contracts`.
+  it('equals a fresh solc compile of contracts/*.sol', async () => {
+    const result = await promisify(execFile)(process.execPath, [script, '--check']).then(
+      () => ({ ok: true, stderr: '' }),
+      (e: { stderr?: string }) => ({ ok: false, stderr: e.stderr ?? String(e) }),
+    );
+    expect(result).toEqual({ ok: true, stderr: '' });
+  }, 30_000);
+});

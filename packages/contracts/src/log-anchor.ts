@@ -1,0 +1,132 @@
+/**
+ * Actions on `LogAnchor` (contracts/LogAnchor.sol): a node anchors checkpoints of its log; a
+ * verifier reads the anchored roots to check consistency (DESIGN §2.4).
+ */
+import type { Address, Hash, Hex, PublicClient, TransactionReceipt } from 'viem';
+import { address, bytes32, type ChainClients, type ReadOptions, read, sendAndConfirm } from './clients.js';
+import { logAnchorAbi } from './generated/log-anchor.js';
+
+/** One anchored checkpoint. */
+export interface Anchor {
+  readonly node: Address;
+  readonly treeSize: bigint;
+  /** RFC 6962 root hash (hex, 32 bytes). */
+  readonly rootHash: Hex;
+  readonly blockNumber: bigint;
+}
+
+/** Parameters of {@link anchorCheckpoint}. */
+export interface AnchorCheckpointParams {
+  readonly logAnchor: Address;
+  /** Greater than the node's last anchored size. */
+  readonly treeSize: bigint | number;
+  readonly rootHash: Uint8Array | Hex;
+}
+
+/**
+ * Anchors (treeSize, rootHash) of the wallet's log. Only an active node may anchor, and sizes
+ * must strictly increase (`details.revert` `TreeSizeNotIncreasing`).
+ *
+ * @example
+ * ```ts
+ * await anchorCheckpoint(clients, { logAnchor, treeSize: checkpoint.size, rootHash: checkpoint.rootHash });
+ * ```
+ */
+export async function anchorCheckpoint(
+  clients: ChainClients,
+  params: AnchorCheckpointParams,
+): Promise<TransactionReceipt> {
+  const rootHash = bytes32(params.rootHash, 'rootHash');
+  const treeSize = BigInt(params.treeSize);
+  const { walletClient } = clients;
+  return sendAndConfirm(clients, 'anchor', () =>
+    walletClient.writeContract({
+      address: address(params.logAnchor, 'logAnchor'),
+      abi: logAnchorAbi,
+      functionName: 'anchor',
+      args: [treeSize, rootHash],
+      account: walletClient.account,
+      chain: walletClient.chain,
+    }),
+  );
+}
+
+/** A node's latest anchor at a block (default: latest), or `undefined` if it never anchored. */
+export async function getLatestAnchor(
+  publicClient: PublicClient,
+  params: { readonly logAnchor: Address; readonly node: Address } & ReadOptions,
+): Promise<Anchor | undefined> {
+  const node = address(params.node, 'node');
+  return read('getLatestAnchor', async () => {
+    const a = await publicClient.readContract({
+      address: params.logAnchor,
+      abi: logAnchorAbi,
+      functionName: 'latestAnchor',
+      args: [node],
+      blockNumber: params.blockNumber,
+    });
+    return a.treeSize === 0n
+      ? undefined
+      : { node, treeSize: a.treeSize, rootHash: a.rootHash, blockNumber: a.blockNumber };
+  });
+}
+
+/** The root a node anchored for exactly `treeSize`, or `undefined` if it anchored none there. */
+export async function getAnchoredRoot(
+  publicClient: PublicClient,
+  params: { readonly logAnchor: Address; readonly node: Address; readonly treeSize: bigint | number } & ReadOptions,
+): Promise<Hex | undefined> {
+  const node = address(params.node, 'node');
+  return read('getAnchoredRoot', async () => {
+    const root = await publicClient.readContract({
+      address: params.logAnchor,
+      abi: logAnchorAbi,
+      functionName: 'anchorAt',
+      args: [node, BigInt(params.treeSize)],
+      blockNumber: params.blockNumber,
+    });
+    return /^0x0{64}$/.test(root) ? undefined : root;
+  });
+}
+
+/** An anchor with the transaction that made it, from the `Anchored` events. */
+export interface AnchorEvent extends Anchor {
+  /** 0 for the node's first anchor, then 1, 2, … */
+  readonly index: bigint;
+  readonly transactionHash: Hash;
+}
+
+/**
+ * The anchor history (`Anchored` events) of one node or of all, oldest first. Start at the
+ * deployment block (`Deployment.block`); a public RPC endpoint may limit the block range.
+ */
+export async function getAnchorHistory(
+  publicClient: PublicClient,
+  params: {
+    readonly logAnchor: Address;
+    readonly node?: Address;
+    readonly fromBlock?: bigint;
+    readonly toBlock?: bigint;
+  },
+): Promise<AnchorEvent[]> {
+  const node = params.node === undefined ? undefined : address(params.node, 'node');
+  return read('getAnchorHistory', async () => {
+    const logs = await publicClient.getContractEvents({
+      address: params.logAnchor,
+      abi: logAnchorAbi,
+      eventName: 'Anchored',
+      args: node === undefined ? {} : { node },
+      fromBlock: params.fromBlock ?? 0n,
+      toBlock: params.toBlock ?? 'latest',
+      strict: true,
+    });
+    return logs.map((log) => ({
+      node: log.args.node,
+      treeSize: log.args.treeSize,
+      rootHash: log.args.rootHash,
+      index: log.args.index,
+      blockNumber: log.blockNumber,
+      transactionHash: log.transactionHash,
+    }));
+  });
+}

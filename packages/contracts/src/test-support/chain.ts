@@ -1,0 +1,93 @@
+/**
+ * One anvil per test file, with clients for its dev accounts and fresh contracts on demand.
+ */
+import { isVerityError } from '@verity/protocol';
+import {
+  type Address,
+  createPublicClient,
+  createTestClient,
+  createWalletClient,
+  defineChain,
+  http,
+  type PublicClient,
+  parseEther,
+  type TestClient,
+} from 'viem';
+import { privateKeyToAccount } from 'viem/accounts';
+import { expect } from 'vitest';
+import { type Anvil, startAnvil } from '../anvil.js';
+import type { ChainClients } from '../clients.js';
+import { type Deployment, deployContracts } from '../deploy.js';
+
+export interface TestChain {
+  readonly anvil: Anvil;
+  readonly publicClient: PublicClient;
+  readonly testClient: TestClient;
+  /** Clients signing as dev account `i` (0 deploys, 9 is the slasher). */
+  clients(i: number): ChainClients;
+  address(i: number): Address;
+  /** Deploys fresh contracts: 1 ETH minimum stake, 1 hour unbonding, account 9 slashes. */
+  deploy(): Promise<Deployment>;
+  stop(): Promise<void>;
+}
+
+export const MIN_STAKE = parseEther('1');
+export const UNBONDING_DELAY = 3600;
+export const SLASHER = 9;
+
+export async function startTestChain(): Promise<TestChain> {
+  const anvil = await startAnvil();
+  const chain = defineChain({
+    id: anvil.chainId,
+    name: 'anvil',
+    nativeCurrency: { name: 'Ether', symbol: 'ETH', decimals: 18 },
+    rpcUrls: { default: { http: [anvil.rpcUrl] } },
+  });
+  // Automine: a receipt exists as soon as the transaction is sent, so poll fast.
+  const transport = http(anvil.rpcUrl);
+  const publicClient = createPublicClient({ chain, transport, pollingInterval: 20 });
+  const testClient = createTestClient({ chain, transport, mode: 'anvil' });
+  const key = (i: number) => {
+    const k = anvil.privateKeys[i];
+    if (k === undefined) throw new Error(`no dev account ${i}`);
+    return k;
+  };
+  const clients = (i: number): ChainClients => ({
+    publicClient,
+    walletClient: createWalletClient({ account: privateKeyToAccount(key(i)), chain, transport }),
+  });
+  return {
+    anvil,
+    publicClient,
+    testClient,
+    clients,
+    address: (i) => privateKeyToAccount(key(i)).address,
+    deploy: () =>
+      deployContracts(clients(0), {
+        minStake: MIN_STAKE,
+        unbondingDelay: UNBONDING_DELAY,
+        slasher: privateKeyToAccount(key(SLASHER)).address,
+      }),
+    stop: () => anvil.stop(),
+  };
+}
+
+/** Expects a `VerityError` with `code` and, if given, the contract's custom error name. */
+export async function expectRevert(promise: Promise<unknown>, code: string, revert?: string): Promise<unknown[]> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(isVerityError(error), String(error)).toBe(true);
+  if (!isVerityError(error)) return [];
+  expect({ code: error.code, revert: error.details.revert }).toEqual({
+    code,
+    revert: revert ?? error.details.revert,
+  });
+  return (error.details.args as unknown[] | undefined) ?? [];
+}
+
+/** A deterministic 32-byte value for keys and roots. */
+export function fill32(byte: number): `0x${string}` {
+  return `0x${byte.toString(16).padStart(2, '0').repeat(32)}`;
+}
