@@ -59,6 +59,20 @@ export interface LlmSettings {
   readonly maxPromptChars: number;
 }
 
+/** The chain a node registers on and anchors to (DESIGN.md §2.7); absent: a standalone node. */
+export interface ChainSettings {
+  /** JSON-RPC URL of the EVM chain. */
+  readonly rpcUrl: string;
+  /** The deployment file (contract addresses, chain id) that `verity up` or an operator wrote. */
+  readonly deploymentFile: string;
+  /** Stake to hold in the registry, in wei (decimal string). */
+  readonly stakeWei: string;
+  /** Anchor the latest checkpoint this often when the log grew, ms (0: never). */
+  readonly anchorIntervalMs: number;
+  /** The URL peers reach this node at; default: the address it listens on. */
+  readonly endpoint?: string;
+}
+
 /** Everything a node needs to start. */
 export interface NodeConfig {
   /** Where keys, models and the log live. */
@@ -75,6 +89,7 @@ export interface NodeConfig {
   /** Intra-op threads of the ONNX runtime (0 = runtime default). */
   readonly threads: number;
   readonly llm: LlmSettings;
+  readonly chain?: ChainSettings;
   /** Log level for the JSON logs on stderr: fatal, error, warn, info, debug, trace or silent. */
   readonly logLevel: string;
 }
@@ -110,7 +125,9 @@ export const DEFAULT_CONFIG: NodeConfig = {
   logLevel: 'info',
 };
 
-type DeepPartial<T> = { -readonly [K in keyof T]?: T[K] extends object ? DeepPartial<T[K]> : T[K] };
+type DeepPartial<T> = {
+  -readonly [K in keyof T]?: NonNullable<T[K]> extends object ? DeepPartial<NonNullable<T[K]>> : T[K];
+};
 /** A partial configuration, as read from a file, the environment or flags. */
 export type ConfigInput = DeepPartial<NodeConfig>;
 
@@ -122,6 +139,10 @@ const ENV: Record<string, (v: string) => ConfigInput> = {
   VERITY_LOG_LEVEL: (v) => ({ logLevel: v }),
   VERITY_FSYNC: (v) => ({ fsync: v !== '0' && v !== 'false' }),
   VERITY_THREADS: (v) => ({ threads: Number(v) }),
+  VERITY_RPC_URL: (v) => ({ chain: { rpcUrl: v } }),
+  VERITY_DEPLOYMENT: (v) => ({ chain: { deploymentFile: v } }),
+  VERITY_STAKE_WEI: (v) => ({ chain: { stakeWei: v } }),
+  VERITY_ANCHOR_INTERVAL_MS: (v) => ({ chain: { anchorIntervalMs: Number(v) } }),
   VERITY_LLM_GPU: (v) => ({ llm: { gpu: v as 'auto' | 'cpu' } }),
   VERITY_LLM_SEQUENCES: (v) => ({ llm: { sequences: Number(v) } }),
   VERITY_LLM_CONTEXT: (v) => ({ llm: { contextSize: Number(v) } }),
@@ -159,6 +180,27 @@ function check(config: NodeConfig): NodeConfig {
   int('llm.timeoutMs', config.llm.timeoutMs, 1);
   int('llm.maxMessages', config.llm.maxMessages, 1);
   int('llm.streamFlushMs', config.llm.streamFlushMs, 0, 1000);
+  if (config.chain !== undefined) {
+    // Defaults for what a partial chain section leaves out: 1 ETH of stake, an anchor every 10 s.
+    const c: Partial<ChainSettings> = Object.assign(
+      { stakeWei: '1000000000000000000', anchorIntervalMs: 10_000 },
+      config.chain as Partial<ChainSettings>,
+    );
+    config = { ...config, chain: c as ChainSettings };
+    if (typeof c.rpcUrl !== 'string' || !/^https?:\/\//.test(c.rpcUrl)) {
+      fail('CONFIG_INVALID', 'chain.rpcUrl must be an http(s) URL', { path: 'chain.rpcUrl' });
+    }
+    if (typeof c.deploymentFile !== 'string' || c.deploymentFile === '') {
+      fail('CONFIG_INVALID', 'chain.deploymentFile must be a path', { path: 'chain.deploymentFile' });
+    }
+    if (typeof c.stakeWei !== 'string' || !/^(0|[1-9][0-9]{0,77})$/.test(c.stakeWei)) {
+      fail('CONFIG_INVALID', 'chain.stakeWei must be a decimal number of wei', { path: 'chain.stakeWei' });
+    }
+    int('chain.anchorIntervalMs', c.anchorIntervalMs, 0);
+    if (c.endpoint !== undefined && (typeof c.endpoint !== 'string' || !/^https?:\/\//.test(c.endpoint))) {
+      fail('CONFIG_INVALID', 'chain.endpoint must be an http(s) URL', { path: 'chain.endpoint' });
+    }
+  }
   int('llm.maxPromptChars', config.llm.maxPromptChars, 1);
   if (typeof config.fsync !== 'boolean') fail('CONFIG_INVALID', 'fsync must be a boolean');
   if (!LEVELS.has(config.logLevel)) fail('CONFIG_INVALID', `logLevel must be one of ${[...LEVELS].join(', ')}`);

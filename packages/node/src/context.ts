@@ -2,6 +2,7 @@
  * What the HTTP routes see of a running node: its configuration, identity and services.
  */
 import { fail } from '@verity/protocol';
+import type { ChainService } from './chain/chain-service.js';
 import type { NodeConfig } from './config.js';
 import type { Executor } from './executor.js';
 import type { NodeKeys } from './keys.js';
@@ -26,6 +27,8 @@ export interface NodeContext {
   /** One executor for every model: queues, limits and backpressure are shared. */
   readonly executor: Executor<LoadedModel | LoadedLlm>;
   readonly metrics: Metrics;
+  /** The chain service, when the node runs on a chain (`config.chain`). */
+  chain?: ChainService;
   /** True once shutdown began: new requests get 503 SHUTTING_DOWN. */
   closing: boolean;
   shuttingDown(): never;

@@ -4,8 +4,10 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { readDeploymentFile } from '@verity/contracts/node';
 import type { FastifyInstance } from 'fastify';
 import { createApi } from './api/server.js';
+import { startChainService } from './chain/chain-service.js';
 import type { NodeConfig } from './config.js';
 import { contextErrors, type NodeContext } from './context.js';
 import { createExecutor } from './executor.js';
@@ -84,9 +86,27 @@ export async function startNode(config: NodeConfig): Promise<VerityNode> {
     await log.close();
     throw e;
   }
+  const url = address.replace('[::1]', 'localhost');
+  if (config.chain) {
+    try {
+      context.chain = await startChainService(keys, log, {
+        rpcUrl: config.chain.rpcUrl,
+        deployment: await readDeploymentFile(config.chain.deploymentFile),
+        stake: BigInt(config.chain.stakeWei),
+        anchorIntervalMs: config.chain.anchorIntervalMs,
+        endpoint: config.chain.endpoint ?? url,
+        capabilities: ['mode:signed', 'mode:quorum', 'runtime:onnx-native', 'runtime:llm'],
+        onError: (e) => app.log.warn({ code: e.code, err: e }, 'anchoring failed'),
+      });
+    } catch (e) {
+      await app.close();
+      await log.close();
+      throw e;
+    }
+  }
   let stopping: Promise<void> | undefined;
   return {
-    url: address.replace('[::1]', 'localhost'),
+    url,
     context,
     app,
     stop() {
@@ -94,6 +114,11 @@ export async function startNode(config: NodeConfig): Promise<VerityNode> {
         context.closing = true;
         await app.close(); // waits for requests in flight
         await executor.idle();
+        if (context.chain) {
+          // The last checkpoint goes on chain before the log closes (best effort: the chain may be gone).
+          await context.chain.anchorNow().catch(() => undefined);
+          await context.chain.stop();
+        }
         await log.close();
         await models.closeAll();
         await llms.closeAll();

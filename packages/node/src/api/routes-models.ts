@@ -83,6 +83,9 @@ export function registerModelRoutes(app: FastifyInstance, ctx: NodeContext): voi
         }
       },
     });
+    // On a chain, the model is published in ModelRegistry (name@version → manifest CID), so other
+    // nodes can find and fetch it; a re-push retries a publish that failed.
+    if (ctx.chain) await ctx.chain.publish(stored.manifest.name, stored.manifest.version, stored.manifestCid);
     return reply.status(201).send(modelView(stored));
   });
 

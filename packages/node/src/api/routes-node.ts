@@ -22,5 +22,14 @@ export function registerNodeRoutes(app: FastifyInstance, ctx: NodeContext): void
       { id: ctx.llm.id, version: ctx.llm.version, profile: ctx.llm.profile, formats: ['gguf'] },
     ],
     modes: ['signed'],
+    ...(ctx.chain
+      ? {
+          chain: {
+            chainId: ctx.chain.deployment.chainId,
+            contracts: ctx.chain.deployment.contracts,
+            stake: ctx.chain.entry().stake.toString(),
+          },
+        }
+      : {}),
   }));
 }

@@ -1,0 +1,180 @@
+/**
+ * The node on the chain (DESIGN.md §2.4, §2.7): on start it checks the deployment, then makes
+ * its `NodeRegistry` entry match its config (register with the configured stake, or update the
+ * endpoint and capabilities); while running it anchors its latest checkpoint in `LogAnchor` every
+ * `anchorIntervalMs` when the log grew, publishes the models it is given in `ModelRegistry`, and
+ * reads the registry to find its peers.
+ */
+import {
+  anchorCheckpoint,
+  type Capability,
+  type Deployment,
+  getLatestAnchor,
+  listNodes,
+  type NodeEntry,
+  publishModel,
+  resolveModel,
+  syncNodeRegistration,
+  verifyDeployment,
+} from '@verity/contracts';
+import { fail, fromBase64, openCheckpoint, parseVerifierKey, toHex, VerityError } from '@verity/protocol';
+import {
+  type Account,
+  type Chain,
+  createPublicClient,
+  createWalletClient,
+  defineChain,
+  type Hex,
+  http,
+  type PublicClient,
+  type Transport,
+  type WalletClient,
+} from 'viem';
+import { privateKeyToAccount } from 'viem/accounts';
+import type { NodeKeys } from '../keys.js';
+import type { NodeLog } from '../log/index.js';
+
+/** What the chain service needs from the node's config. */
+export interface ChainServiceOptions {
+  readonly rpcUrl: string;
+  readonly deployment: Deployment;
+  /** Stake to hold in the registry, in wei. */
+  readonly stake: bigint;
+  /** Anchor the latest checkpoint this often (when the log grew), ms; 0 turns anchoring off. */
+  readonly anchorIntervalMs: number;
+  /** The URL peers reach this node at (announced in the registry). */
+  readonly endpoint: string;
+  readonly capabilities: readonly Capability[];
+  /** Called with anchoring failures (the loop keeps going). */
+  readonly onError?: (e: VerityError) => void;
+}
+
+/** A running chain service. */
+export interface ChainService {
+  readonly deployment: Deployment;
+  readonly publicClient: PublicClient;
+  /** The node's registry entry as of its last sync. */
+  entry(): NodeEntry;
+  /** Registered, active nodes (this one included) at `blockNumber` (default: latest). */
+  peers(blockNumber?: bigint): Promise<{ blockNumber: bigint; nodes: NodeEntry[] }>;
+  /** Anchors the latest checkpoint now if the log grew since the last anchor; the anchored size. */
+  anchorNow(): Promise<number | undefined>;
+  /** Publishes `name@version → manifestCid` unless that version is already published. */
+  publish(name: string, version: string, manifestCid: string): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** The raw 32-byte Ed25519 key of a C2SP verifier key (what the registry stores). */
+export function rawLogKey(verifierKey: string): Hex {
+  parseVerifierKey(verifierKey); // name+keyid+base64(0x01 ‖ key), key ID checked
+  const key = fromBase64(verifierKey.slice(verifierKey.lastIndexOf('+') + 1)).subarray(1);
+  if (key.length !== 32) fail('KEYSTORE_INVALID', 'the log key is not an Ed25519 key');
+  return `0x${toHex(key)}`;
+}
+
+/**
+ * Starts the chain service: verifies the deployment, syncs the registry entry, starts anchoring.
+ *
+ * @example
+ * ```ts
+ * const chain = await startChainService(keys, log, { rpcUrl, deployment, stake: parseEther('1'), anchorIntervalMs: 10_000, endpoint: url, capabilities: ['mode:signed'] });
+ * ```
+ */
+export async function startChainService(
+  keys: NodeKeys,
+  log: NodeLog,
+  options: ChainServiceOptions,
+): Promise<ChainService> {
+  const { deployment } = options;
+  const chain: Chain = defineChain({
+    id: deployment.chainId,
+    name: `chain-${deployment.chainId}`,
+    nativeCurrency: { name: 'Ether', symbol: 'ETH', decimals: 18 },
+    rpcUrls: { default: { http: [options.rpcUrl] } },
+  });
+  const transport = http(options.rpcUrl, { retryCount: 1, timeout: 10_000 });
+  const publicClient = createPublicClient({ chain, transport, pollingInterval: 50 }) as PublicClient;
+  const account = privateKeyToAccount(keys.accountKey as Hex);
+  const walletClient = createWalletClient({ account, chain, transport }) as WalletClient<
+    Transport,
+    Chain | undefined,
+    Account
+  >;
+  const clients = { publicClient, walletClient };
+  await verifyDeployment(publicClient, deployment);
+  const synced = await syncNodeRegistration(clients, {
+    nodeRegistry: deployment.contracts.nodeRegistry,
+    logKey: rawLogKey(keys.logKey),
+    origin: keys.origin,
+    endpoint: options.endpoint,
+    capabilities: options.capabilities,
+    stake: options.stake,
+  });
+  let entry = synced.entry;
+
+  // One transaction at a time from this account (nonces), anchoring and publishing alike.
+  let queue: Promise<unknown> = Promise.resolve();
+  const serial = <T>(fn: () => Promise<T>): Promise<T> => {
+    const run = queue.then(fn, fn);
+    queue = run.catch(() => undefined);
+    return run;
+  };
+
+  let anchored = Number(
+    (await getLatestAnchor(publicClient, { logAnchor: deployment.contracts.logAnchor, node: account.address }))
+      ?.treeSize ?? 0n,
+  );
+  const anchorNow = () =>
+    serial(async () => {
+      const { checkpoint } = openCheckpoint(log.checkpoint(), [parseVerifierKey(keys.logKey)], keys.origin);
+      if (checkpoint.size <= anchored) return undefined;
+      await anchorCheckpoint(clients, {
+        logAnchor: deployment.contracts.logAnchor,
+        treeSize: checkpoint.size,
+        rootHash: checkpoint.rootHash,
+      });
+      anchored = checkpoint.size;
+      return anchored;
+    });
+
+  let timer: ReturnType<typeof setInterval> | undefined;
+  let ticking: Promise<unknown> = Promise.resolve();
+  if (options.anchorIntervalMs > 0) {
+    timer = setInterval(() => {
+      ticking = anchorNow().catch((e: unknown) => {
+        options.onError?.(e instanceof VerityError ? e : new VerityError('INTERNAL', 'anchoring failed', { cause: e }));
+      });
+    }, options.anchorIntervalMs);
+    timer.unref();
+  }
+
+  return {
+    deployment,
+    publicClient,
+    entry: () => entry,
+    async peers(blockNumber) {
+      const block = blockNumber ?? (await publicClient.getBlockNumber());
+      const nodes = await listNodes(publicClient, {
+        nodeRegistry: deployment.contracts.nodeRegistry,
+        activeOnly: true,
+        blockNumber: block,
+      });
+      const self = nodes.find((n) => n.account.toLowerCase() === account.address.toLowerCase());
+      if (self) entry = self;
+      return { blockNumber: block, nodes };
+    },
+    anchorNow,
+    publish: (name, version, manifestCid) =>
+      serial(async () => {
+        const modelRegistry = deployment.contracts.modelRegistry;
+        const existing = await resolveModel(publicClient, { modelRegistry, name, version });
+        if (existing !== undefined) return;
+        await publishModel(clients, { modelRegistry, name, version, manifestCid });
+      }),
+    async stop() {
+      if (timer) clearInterval(timer);
+      await ticking;
+      await queue;
+    },
+  };
+}
