@@ -27,6 +27,7 @@ import {
 } from '@verity/protocol';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { NodeContext } from '../context.js';
+import { resolveOrFetch } from '../peers/model-source.js';
 import {
   type ChatMessage,
   checkJsonSchema,
@@ -237,7 +238,7 @@ function parseParams(b: Record<string, unknown>, contextSize: number): { params:
 /** A language model by the name the caller gave. */
 async function languageModel(ctx: NodeContext, ref: unknown): Promise<{ stored: StoredModel; model: LoadedLlm }> {
   if (typeof ref !== 'string' || ref === '') bad('model', 'model is required');
-  const stored = ctx.store.resolve(ref);
+  const stored = await resolveOrFetch(ctx, ref);
   if (stored.manifest.format !== 'gguf') {
     bad('model', `${ref} is not a language model (format ${stored.manifest.format}); use POST /v1/infer`);
   }
