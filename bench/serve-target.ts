@@ -1,9 +1,15 @@
 /**
  * A server process for bench/serve.ts, either the Verity node (`verified`) or the baseline
- * (`baseline`): the same Fastify stack, the same onnxruntime-node runtime, the same executor and
- * tensor JSON handling, but no receipt — no record, no log, no signature.
+ * (`baseline`, or `fastify`): the same Fastify stack, the same onnxruntime-node runtime, the same
+ * executor and tensor JSON handling, but no receipt — no record, no log, no signature.
  *
- *   node bench/dist/serve-target.js verified|baseline PORT DATADIR MODEL.onnx
+ * `baseline` also has the node's two per-request hooks that have nothing to do with verification
+ * (api/server.ts: an async `onRequest` taking a token from the client's rate-limit bucket, an async
+ * `onResponse` counting the request by route, method and status), so that the ratio measures what
+ * verification costs, not what rate limiting and request metrics cost (~3 µs of CPU per request,
+ * ~10% of the baseline's). `fastify` is the bare route without them.
+ *
+ *   node bench/dist/serve-target.js verified|baseline|fastify PORT DATADIR MODEL.onnx
  */
 import { readFileSync } from 'node:fs';
 import { createExecutor, createOnnxRuntime, loadConfig, runBatched, startNode } from '@verity/node';
@@ -33,6 +39,29 @@ if (kind === 'verified') {
   const model = await runtime.load(modelPath);
   const executor = createExecutor(config.executor, runBatched);
   const app = Fastify({ bodyLimit: config.limits.bodyBytes });
+  if (kind === 'baseline') {
+    // The shape of the node's hooks (api/server.ts, api/rate-limit.ts), with the same work per request.
+    const { requestsPerSecond: rate, burst } = config.limits;
+    const buckets = new Map<string, { tokens: number; at: number }>();
+    const requests = new Map<string, number>();
+    app.addHook('onRequest', async (request) => {
+      const now = performance.now();
+      let b = buckets.get(request.ip);
+      if (b === undefined) b = { tokens: burst, at: now };
+      else {
+        buckets.delete(request.ip);
+        b.tokens = Math.min(burst, b.tokens + ((now - b.at) / 1000) * rate);
+        b.at = now;
+      }
+      buckets.set(request.ip, b);
+      if (b.tokens < 1) throw new Error('rate limited');
+      b.tokens -= 1;
+    });
+    app.addHook('onResponse', async (request, reply) => {
+      const key = `${request.routeOptions.url ?? 'unknown'}\u0000${request.method}\u0000${reply.statusCode}`;
+      requests.set(key, (requests.get(key) ?? 0) + 1);
+    });
+  }
   app.post('/v1/infer', async (request) => {
     const body = request.body as { input: unknown };
     const inputs = tensorsFromJson(body.input, model.inputs);

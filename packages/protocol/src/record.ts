@@ -82,6 +82,18 @@ const validModels = new Set<string>();
 /** Records returned by {@link parseRecord}: frozen and known valid, so never re-validated. */
 const validated = new WeakSet<object>();
 
+/**
+ * Node addresses already parsed, text → EIP-55 form: a log names one node and a verifier sees few
+ * (strings are immutable, so a hit is exactly the earlier result).
+ */
+const validNodes = new Map<string, string>();
+
+/**
+ * The last runtime parsed (frozen): a node logs every record with the same runtime, so an equal
+ * one reuses it instead of checking and freezing a new object (the result is equal either way).
+ */
+let lastRuntime: RuntimeInfo | undefined;
+
 function invalid(field: string, message: string): never {
   return fail('RECORD_INVALID', `record.${field}: ${message}`, { field });
 }
@@ -130,11 +142,15 @@ export function parseRecord(value: unknown): InferenceRecord {
   const r = rt as Record<string, unknown>;
   for (const k of Object.keys(r))
     if (k !== 'id' && k !== 'version' && k !== 'profile') invalid(`runtime.${k}`, 'unknown field');
-  const runtime = Object.freeze({
-    id: short('runtime.id', r.id, 64),
-    version: short('runtime.version', r.version, 64),
-    profile: short('runtime.profile', r.profile, 32),
-  });
+  let runtime = lastRuntime;
+  if (runtime === undefined || r.id !== runtime.id || r.version !== runtime.version || r.profile !== runtime.profile) {
+    runtime = Object.freeze({
+      id: short('runtime.id', r.id, 64),
+      version: short('runtime.version', r.version, 64),
+      profile: short('runtime.profile', r.profile, 32),
+    });
+    lastRuntime = runtime;
+  }
   for (const f of ['inputDigest', 'outputDigest', 'paramsDigest'] as const) {
     if (typeof v[f] !== 'string' || !DIGEST.test(v[f] as string)) invalid(f, 'must be 64 lower-case hex characters');
   }
@@ -147,26 +163,50 @@ export function parseRecord(value: unknown): InferenceRecord {
     invalid('timestamp', 'must be a non-negative integer (ms since epoch)');
   }
   if (typeof v.node !== 'string') invalid('node', 'must be an address');
-  let node: string;
-  try {
-    node = parseAddress(v.node);
-  } catch (cause) {
-    throw new VerityError('RECORD_INVALID', 'record.node: not a valid address', { cause, details: { field: 'node' } });
+  let node = validNodes.get(v.node);
+  if (node === undefined) {
+    try {
+      node = parseAddress(v.node);
+    } catch (cause) {
+      throw new VerityError('RECORD_INVALID', 'record.node: not a valid address', {
+        cause,
+        details: { field: 'node' },
+      });
+    }
+    if (validNodes.size >= 1024) validNodes.clear();
+    validNodes.set(v.node, node);
   }
-  const record: InferenceRecord = Object.freeze({
-    version: RECORD_VERSION,
-    kind: v.kind as RecordKind,
-    mode: v.mode as RecordMode,
-    model: v.model,
-    runtime,
-    inputDigest: v.inputDigest as string,
-    outputDigest: v.outputDigest as string,
-    paramsDigest: v.paramsDigest as string,
-    requestId: v.requestId,
-    ...(v.clientNonce === undefined ? {} : { clientNonce: v.clientNonce as string }),
-    timestamp: v.timestamp,
-    node,
-  });
+  // Two literals rather than a spread: the same fields in the same order, without a temporary object.
+  const record: InferenceRecord = Object.freeze(
+    v.clientNonce === undefined
+      ? {
+          version: RECORD_VERSION,
+          kind: v.kind as RecordKind,
+          mode: v.mode as RecordMode,
+          model: v.model,
+          runtime,
+          inputDigest: v.inputDigest as string,
+          outputDigest: v.outputDigest as string,
+          paramsDigest: v.paramsDigest as string,
+          requestId: v.requestId,
+          timestamp: v.timestamp,
+          node,
+        }
+      : {
+          version: RECORD_VERSION,
+          kind: v.kind as RecordKind,
+          mode: v.mode as RecordMode,
+          model: v.model,
+          runtime,
+          inputDigest: v.inputDigest as string,
+          outputDigest: v.outputDigest as string,
+          paramsDigest: v.paramsDigest as string,
+          requestId: v.requestId,
+          clientNonce: v.clientNonce as string,
+          timestamp: v.timestamp,
+          node,
+        },
+  );
   validated.add(record);
   return record;
 }

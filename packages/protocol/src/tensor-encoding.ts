@@ -131,6 +131,23 @@ export function dataFromLittleEndian<D extends Exclude<DType, 'string'>>(
   }
 }
 
+/**
+ * UTF-8 bytes of recently encoded tensor names: a model's few names recur in every request and
+ * response. The cached arrays are only ever read (copied into encodings, compared).
+ */
+const nameBytesCache = new Map<string, Uint8Array>();
+const NAME_CACHE_SIZE = 256;
+
+function nameBytesOf(name: string): Uint8Array {
+  let bytes = nameBytesCache.get(name);
+  if (bytes === undefined) {
+    bytes = utf8(name);
+    if (nameBytesCache.size >= NAME_CACHE_SIZE) nameBytesCache.clear();
+    nameBytesCache.set(name, bytes);
+  }
+  return bytes;
+}
+
 interface Entry {
   nameBytes: Uint8Array;
   tensor: Tensor;
@@ -160,7 +177,7 @@ export function encodeTensors(map: TensorMap): Uint8Array {
   let size = TENSOR_ENCODING_MAGIC.length + 4;
   for (const name of Object.keys(map)) {
     const tensor = map[name] as Tensor;
-    const nameBytes = utf8(name);
+    const nameBytes = nameBytesOf(name);
     let payload: Uint8Array | Uint8Array[];
     let payloadSize = 0;
     if (tensor.dtype === 'string') {
@@ -176,7 +193,7 @@ export function encodeTensors(map: TensorMap): Uint8Array {
     size += 4 + nameBytes.length + 2 + 8 * tensor.shape.length + payloadSize;
     entries.push({ nameBytes, tensor, payload });
   }
-  entries.sort((a, b) => compareBytes(a.nameBytes, b.nameBytes));
+  if (entries.length > 1) entries.sort((a, b) => compareBytes(a.nameBytes, b.nameBytes));
 
   let out: Uint8Array;
   try {

@@ -67,7 +67,9 @@ export interface ChainService {
 /** The raw 32-byte Ed25519 key of a C2SP verifier key (what the registry stores). */
 export function rawLogKey(verifierKey: string): Hex {
   parseVerifierKey(verifierKey); // name+keyid+base64(0x01 ‖ key), key ID checked
-  const key = fromBase64(verifierKey.slice(verifierKey.lastIndexOf('+') + 1)).subarray(1);
+  // name+keyid+key: the name and key ID hold no '+', the base64 key may.
+  const second = verifierKey.indexOf('+', verifierKey.indexOf('+') + 1);
+  const key = fromBase64(verifierKey.slice(second + 1)).subarray(1);
   if (key.length !== 32) fail('KEYSTORE_INVALID', 'the log key is not an Ed25519 key');
   return `0x${toHex(key)}`;
 }

@@ -181,6 +181,17 @@ describe('crash recovery', () => {
     expect(fs.statSync(jPath(dir)).size).toBeGreaterThan(before);
   });
 
+  it('takes zeros after the newest frame and after the records for space written ahead, of any length', async () => {
+    const dir = copy();
+    append(dir, 'checkpoints', Buffer.alloc(200_000));
+    append(dir, 'records', Buffer.alloc(300_000));
+    await (await expectRecovers(dir)).close();
+    const torn = copy();
+    append(torn, 'checkpoints', Buffer.concat([frame(NEXT_NOTE).subarray(0, 60), Buffer.alloc(65_536)]));
+    append(torn, 'records', Buffer.alloc(300_000));
+    await (await expectRecovers(torn)).close();
+  });
+
   it('ignores a stale checkpoint copy: the journal is authoritative', async () => {
     const dir = copy();
     // A copy from before the last batch (written at most once a second).
@@ -221,6 +232,126 @@ describe('crash recovery', () => {
     const dir = copy();
     fs.writeFileSync(join(dir, 'lock'), '2147483646\n'); // no such pid
     await (await expectRecovers(dir)).close();
+  });
+});
+
+/**
+ * The durability rule of node-log.ts: `records` and the journal are fsynced per batch, `offsets`
+ * and the level files only at sync points (before each `checkpoint` copy). A power loss can leave
+ * the derived files in any state above the copy's size; open recomputes them from the records.
+ */
+describe('derived files above the sync point', () => {
+  /** Template grown to 1100 records (level-10 appears), with the copy set back to the template's (600). */
+  const GROWN = 1100;
+  const grownTemplate = join(root, 'grown');
+  let grownFiles: Record<string, Buffer>;
+  beforeAll(async () => {
+    fs.cpSync(template, grownTemplate, { recursive: true });
+    const log = await openLog({ dir: grownTemplate, signer, fsync: false });
+    for (let i = SIZE; i < GROWN; i += 125) {
+      await Promise.all(Array.from({ length: 125 }, (_, j) => log.append(makeRecord(i + j))));
+    }
+    await log.close();
+    fs.copyFileSync(cpPath(template), cpPath(grownTemplate));
+    grownFiles = Object.fromEntries(
+      fs
+        .readdirSync(grownTemplate)
+        .filter((f) => f === 'offsets' || f.startsWith('level-'))
+        .map((f) => [f, fs.readFileSync(join(grownTemplate, f))]),
+    );
+  });
+
+  function grown(): string {
+    const dir = join(root, `case-${dirs++}`);
+    fs.cpSync(grownTemplate, dir, { recursive: true });
+    return dir;
+  }
+
+  /** Bytes of a derived file that the sync point at SIZE made durable. */
+  const durableBytes = (file: string) =>
+    file === 'offsets' ? SIZE * 8 : Math.floor(SIZE / 2 ** Number(file.slice(6))) * 32;
+
+  /** Every derived file's bytes above the sync point replaced by `fill(length)`. */
+  function damageAbove(dir: string, fill: (length: number) => Buffer): void {
+    for (const [f, bytes] of Object.entries(grownFiles)) {
+      const keep = durableBytes(f);
+      fs.writeFileSync(join(dir, f), Buffer.concat([bytes.subarray(0, keep), fill(bytes.length - keep)]));
+    }
+  }
+
+  async function expectRebuilt(dir: string): Promise<void> {
+    const note = newestNote(dir);
+    const log = await openLog({ dir, signer });
+    expect(log.size).toBe(GROWN);
+    expect(log.checkpoint()).toBe(note);
+    for (const i of [0, SIZE - 1, SIZE, 777, 1024, GROWN - 1]) {
+      const r = log.receiptByRequestId(`req-${i}`);
+      expect(r.leafIndex).toBe(i);
+      const result = verifyReceipt(r, TRUST, { cache });
+      expect(result.ok ? 'ok' : result.code).toBe('ok');
+    }
+    const more = await log.append(makeRecord(GROWN));
+    expect(more.leafIndex).toBe(GROWN);
+    verifyConsistency(
+      GROWN,
+      GROWN + 1,
+      log.consistencyProof(GROWN).map(fromHex),
+      openCp(note).rootHash,
+      openCp(more.checkpoint).rootHash,
+    );
+    await log.close();
+    // The derived files hold exactly what they would have, had they been fsynced with every batch.
+    for (const [f, bytes] of Object.entries(grownFiles)) {
+      expect(fs.readFileSync(join(dir, f)).subarray(0, bytes.length).equals(bytes), f).toBe(true);
+    }
+    // Close made the new size a sync point.
+    expect(openCp(fs.readFileSync(cpPath(dir), 'utf8')).size).toBe(GROWN + 1);
+  }
+
+  it('rebuilds offsets and level hashes that never reached the disk (files cut at the sync point)', async () => {
+    const dir = grown();
+    damageAbove(dir, () => Buffer.alloc(0));
+    fs.rmSync(join(dir, 'level-10')); // created after the sync point
+    await expectRebuilt(dir);
+  });
+
+  it('rebuilds derived blocks that read back as zeros or as stale bytes', async () => {
+    const zeros = grown();
+    damageAbove(zeros, (n) => Buffer.alloc(n));
+    await expectRebuilt(zeros);
+    const stale = grown();
+    damageAbove(stale, (n) => Buffer.alloc(n, 0xab));
+    await expectRebuilt(stale);
+  });
+
+  it('rebuilds everything when there is no usable sync point (copy missing or not verifying)', async () => {
+    const missing = grown();
+    fs.rmSync(cpPath(missing));
+    await expectRebuilt(missing);
+    const forged = grown();
+    fs.writeFileSync(cpPath(forged), signCheckpoint(openCp(fs.readFileSync(cpPath(template), 'utf8')), otherSigner));
+    damageAbove(forged, () => Buffer.alloc(0));
+    await expectRebuilt(forged);
+  });
+
+  it('still refuses derived data damaged below the sync point', async () => {
+    const dir = grown();
+    flip(dir, 'level-0', 10 * 32);
+    expect(await codeOf(() => openLog({ dir, signer }))).toBe('LOG_CORRUPT');
+    const cut = grown();
+    fs.truncateSync(join(cut, 'level-2'), 32 * 10);
+    expect(await codeOf(() => openLog({ dir: cut, signer }))).toBe('LOG_CORRUPT');
+  });
+
+  it('refuses records missing above the sync point (they were durable before their frame)', async () => {
+    const dir = grown();
+    damageAbove(dir, () => Buffer.alloc(0));
+    fs.truncateSync(join(dir, 'records'), fs.statSync(join(dir, 'records')).size - 100);
+    expect(await codeOf(() => openLog({ dir, signer }))).toBe('LOG_CORRUPT');
+    const flipped = grown();
+    damageAbove(flipped, () => Buffer.alloc(0));
+    flip(flipped, 'records', fs.statSync(join(flipped, 'records')).size - 50);
+    expect(await codeOf(() => openLog({ dir: flipped, signer }))).toBe('LOG_CORRUPT');
   });
 });
 
@@ -307,6 +438,19 @@ const CORRUPTIONS: { name: string; damage: (dir: string) => void }[] = [
     damage: (d) => append(d, 'checkpoints', Buffer.alloc(9000, 1)),
   },
   { name: 'checkpoints: emptied', damage: (d) => fs.writeFileSync(jPath(d), '') },
+  // The copy is written only for committed notes, and marks the derived files durable through its size.
+  {
+    name: 'checkpoint: a valid copy ahead of the journal (acknowledged frames lost)',
+    damage: (d) => fs.writeFileSync(cpPath(d), signCheckpoint({ ...readCp(d), size: SIZE + 5 }, signer)),
+  },
+  {
+    name: 'checkpoint: a valid copy of an earlier size with another root (a forked tree)',
+    damage: (d) =>
+      fs.writeFileSync(
+        cpPath(d),
+        signCheckpoint({ ...readCp(d), size: SIZE - 100, rootHash: new Uint8Array(32) }, signer),
+      ),
+  },
   // Data without any checkpoint: a new log writes its empty checkpoint before any data.
   {
     name: 'checkpoints and checkpoint: deleted',

@@ -22,7 +22,7 @@ import fs from 'node:fs';
 import { join } from 'node:path';
 import { consistencyProofFromReader, EMPTY_ROOT, type MerkleHashReader, VerityError } from '@verity/protocol';
 import { pairHash } from './fast-hash.js';
-import { openReadWrite, readAt, truncateFd } from './files.js';
+import { openReadWrite, readAt, truncateFd, writeAtSync } from './files.js';
 
 /** Tree levels at or above this one are held in memory in full (= the tile height, 8). */
 export const MEMORY_LEVEL = 8;
@@ -38,7 +38,7 @@ interface Level {
   start: number;
   /** Hashes at this level in the tree, committed or not: ⌊size / 2^level⌋. */
   count: number;
-  /** Hashes covered by the last commit (durable in the file). */
+  /** Hashes covered by the last commit (written to the file). */
   committed: number;
   fd: number | undefined;
 }
@@ -103,12 +103,14 @@ export class HashStore implements MerkleHashReader {
   }
 
   /**
-   * Opens the level files of a log whose checkpoint covers `size` leaves: each must hold at least
-   * ⌊size / 2^l⌋ hashes (else `LOG_CORRUPT`: acknowledged data is missing); bytes beyond that were
-   * never covered by a checkpoint and are cut off. The tree itself starts empty: the caller
-   * replays the records through {@link append} and {@link verifyPending}.
+   * Opens the level files of a log whose checkpoint covers `size` leaves and whose level files were
+   * last made durable (a sync point) through `durable` ≤ `size` leaves: each must hold at least
+   * ⌊durable / 2^l⌋ hashes (else `LOG_CORRUPT`: durable data is missing); hashes beyond ⌊size / 2^l⌋
+   * were never covered by a checkpoint and are cut off. Those in between may be missing or stale
+   * (derived data written after the sync point): the replay rewrites them. The tree itself starts
+   * empty: the caller replays the records through {@link append} and {@link verifyPending}.
    */
-  openFiles(size: number): void {
+  openFiles(size: number, durable: number = size): void {
     const onDisk = new Set<number>();
     for (const name of fs.readdirSync(this.dir)) {
       const m = /^level-(0|[1-9][0-9]?)$/.exec(name);
@@ -116,21 +118,31 @@ export class HashStore implements MerkleHashReader {
     }
     for (let l = 0; l < 64; l++) {
       const expected = Math.floor(size / 2 ** l);
-      if (expected === 0 && !onDisk.has(l)) continue;
-      const path = join(this.dir, `level-${l}`);
-      if (!onDisk.has(l)) corrupt(`level file level-${l} is missing`, { level: l, expected });
-      const fd = openReadWrite(path);
+      const required = Math.floor(durable / 2 ** l);
+      if (!onDisk.has(l)) {
+        if (required > 0) corrupt(`level file level-${l} is missing`, { level: l, expected: required });
+        // Not yet durable: created when the replay rewrites it.
+        continue;
+      }
+      const fd = openReadWrite(join(this.dir, `level-${l}`));
       this.level(l).fd = fd;
       const length = fs.fstatSync(fd).size;
-      if (length < expected * HASH) {
+      if (length < required * HASH) {
         corrupt(`level file level-${l} is shorter than the checkpoint requires`, {
           level: l,
           length,
-          expected: expected * HASH,
+          expected: required * HASH,
         });
       }
       if (length > expected * HASH) fs.ftruncateSync(fd, expected * HASH);
     }
+  }
+
+  /** The level files open now (to fsync them at a sync point). */
+  openFds(): number[] {
+    const out: number[] = [];
+    for (const L of this.levels) if (L.fd !== undefined) out.push(L.fd);
+    return out;
   }
 
   private level(l: number): Level {
@@ -194,18 +206,28 @@ export class HashStore implements MerkleHashReader {
     return L.fd;
   }
 
-  /** Checks the pending hashes (recomputed from the records) against the level files' bytes. */
-  verifyPending(): void {
+  /**
+   * Checks the pending hashes (recomputed from the records) against the level files' bytes, for
+   * the first `durable` leaves (the files must match there: `LOG_CORRUPT` otherwise), and writes
+   * the hashes beyond them to the files (derived data that may not have reached the disk).
+   */
+  verifyPending(durable: number = Number.MAX_SAFE_INTEGER): void {
     for (const w of this.pending()) {
-      const onDisk = readAt(w.fd, w.position, w.bytes.length);
-      if (!onDisk.equals(w.bytes)) {
-        let i = 0;
-        while (i < onDisk.length && onDisk[i] === w.bytes[i]) i++;
-        corrupt(`level file level-${w.level} does not match the hashes of the records`, {
-          level: w.level,
-          index: Math.floor((w.position + i) / HASH),
-        });
+      const first = w.position / HASH;
+      const durableEnd = Math.min(w.bytes.length, Math.max(0, Math.floor(durable / 2 ** w.level) - first) * HASH);
+      if (durableEnd > 0) {
+        const expected = w.bytes.subarray(0, durableEnd);
+        const onDisk = readAt(w.fd, w.position, durableEnd);
+        if (!onDisk.equals(expected)) {
+          let i = 0;
+          while (i < onDisk.length && onDisk[i] === expected[i]) i++;
+          corrupt(`level file level-${w.level} does not match the hashes of the records`, {
+            level: w.level,
+            index: Math.floor((w.position + i) / HASH),
+          });
+        }
       }
+      if (durableEnd < w.bytes.length) writeAtSync(w.fd, w.bytes.subarray(durableEnd), w.position + durableEnd);
     }
   }
 

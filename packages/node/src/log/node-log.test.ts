@@ -371,6 +371,12 @@ describe('failures and shutdown', () => {
     expect(await codeOf(() => log.checkpoint())).toBe('SHUTTING_DOWN');
     expect(await codeOf(() => log.receiptByIndex(0))).toBe('SHUTTING_DOWN');
     await log.close(); // idempotent
+    // Close cut the zeros written ahead of the records and the journal.
+    const offsets = fs.readFileSync(join(dir, 'offsets'));
+    const records = fs.readFileSync(join(dir, 'records'));
+    const last = offsets.readUInt32BE(offsets.length - 4);
+    expect(records.length).toBe(last + 4 + records.readUInt32BE(last));
+    expect(fs.readFileSync(join(dir, 'checkpoints')).at(-1)).toBe(0x0a);
     const again = await openLog({ dir, signer });
     expect(again.size).toBe(50);
     await again.close();
