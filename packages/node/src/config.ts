@@ -90,6 +90,8 @@ export interface NodeConfig {
   readonly threads: number;
   readonly llm: LlmSettings;
   readonly chain?: ChainSettings;
+  /** Test only: `corrupt-output` makes the node lie (and sign its lies), for quorum tests. */
+  readonly testFault?: 'corrupt-output';
   /** Log level for the JSON logs on stderr: fatal, error, warn, info, debug, trace or silent. */
   readonly logLevel: string;
 }
@@ -139,6 +141,7 @@ const ENV: Record<string, (v: string) => ConfigInput> = {
   VERITY_LOG_LEVEL: (v) => ({ logLevel: v }),
   VERITY_FSYNC: (v) => ({ fsync: v !== '0' && v !== 'false' }),
   VERITY_THREADS: (v) => ({ threads: Number(v) }),
+  VERITY_TEST_FAULT: (v) => ({ testFault: v as 'corrupt-output' }),
   VERITY_RPC_URL: (v) => ({ chain: { rpcUrl: v } }),
   VERITY_DEPLOYMENT: (v) => ({ chain: { deploymentFile: v } }),
   VERITY_STAKE_WEI: (v) => ({ chain: { stakeWei: v } }),
@@ -180,6 +183,9 @@ function check(config: NodeConfig): NodeConfig {
   int('llm.timeoutMs', config.llm.timeoutMs, 1);
   int('llm.maxMessages', config.llm.maxMessages, 1);
   int('llm.streamFlushMs', config.llm.streamFlushMs, 0, 1000);
+  if (config.testFault !== undefined && config.testFault !== 'corrupt-output') {
+    fail('CONFIG_INVALID', 'testFault must be corrupt-output', { path: 'testFault' });
+  }
   if (config.chain !== undefined) {
     // Defaults for what a partial chain section leaves out: 1 ETH of stake, an anchor every 10 s.
     const c: Partial<ChainSettings> = Object.assign(

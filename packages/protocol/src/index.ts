@@ -127,6 +127,7 @@ export {
   parseVerifierKey,
   signNote,
 } from './note.js';
+export { rankQuorum } from './quorum.js';
 export {
   BUNDLE_MEDIA_TYPE,
   type Bundle,

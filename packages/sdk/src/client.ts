@@ -18,6 +18,11 @@ export interface ClientOptions {
   readonly trust?: Trust;
   /** A fetch implementation (default: the global one). */
   readonly fetch?: typeof fetch;
+  /**
+   * The chain registry: `quorum` answers are verified against the nodes registered at the
+   * answer's block, read from here (without it, against the node list the receiving node sends).
+   */
+  readonly registry?: { readonly rpcUrl: string; readonly nodeRegistry: `0x${string}` };
 }
 
 /** What actions receive: options plus per-client caches. */
@@ -30,6 +35,7 @@ export interface ClientBase {
   trust: Trust | undefined;
   /** Manifests by reference, to interpret short-form inputs and check the record's model. */
   readonly manifests: Map<string, unknown>;
+  readonly registry: ClientOptions['registry'];
 }
 
 export function createClientBase(options: ClientOptions): ClientBase {
@@ -42,5 +48,6 @@ export function createClientBase(options: ClientOptions): ClientBase {
     cache: createVerifyCache(),
     trust: options.trust,
     manifests: new Map(),
+    registry: options.registry,
   };
 }

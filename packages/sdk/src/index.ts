@@ -32,6 +32,7 @@ export { type InferParams, type InferResult, infer } from './actions/infer.js';
 export { getModel, listModels, type ModelInfo, type PushModelParams, pushModel } from './actions/models.js';
 export { gatherTrust, getNodeInfo, type NodeInfo } from './actions/node-info.js';
 export { getReceipt, verify } from './actions/receipts.js';
+export { type RegistryOptions, trustFromRegistry } from './actions/registry.js';
 export type { ClientBase, ClientOptions } from './client.js';
 
 /** A client: its options bound to every action. */

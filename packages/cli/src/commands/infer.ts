@@ -31,16 +31,29 @@ export async function runInfer(args: string[]): Promise<number> {
   const { values, positionals } = parseFlags({
     args,
     allowPositionals: true,
-    options: { ...CLIENT_FLAGS, input: { type: 'string' }, out: { type: 'string' }, nonce: { type: 'string' } },
+    options: {
+      ...CLIENT_FLAGS,
+      input: { type: 'string' },
+      out: { type: 'string' },
+      nonce: { type: 'string' },
+      mode: { type: 'string' },
+      k: { type: 'string' },
+    },
   });
   if (positionals.length !== 1) throw new UsageError('infer takes one MODEL');
   if (values.input === undefined) throw new UsageError('give --input JSON or --input @file');
   const input = await readInput(values.input);
+  if (values.mode !== undefined && values.mode !== 'signed' && values.mode !== 'quorum') {
+    throw new UsageError('--mode is signed or quorum');
+  }
+  if (values.k !== undefined && !/^[1-9][0-9]?$/.test(values.k)) throw new UsageError('--k must be a number');
   const client = clientFor(values);
   const result = await client.infer({
     model: positionals[0] as string,
     input,
     ...(values.nonce === undefined ? {} : { clientNonce: values.nonce }),
+    ...(values.mode === undefined ? {} : { mode: values.mode }),
+    ...(values.k === undefined ? {} : { k: Number(values.k) }),
   });
   if (values.out !== undefined) await writeFile(values.out, `${JSON.stringify(result.bundle(), null, 2)}\n`);
   const r = result.record;
@@ -51,11 +64,14 @@ export async function runInfer(args: string[]): Promise<number> {
       model: result.model,
       output: result.outputJson,
       receipt: result.receipt,
+      receipts: result.receipts,
       verified: true,
     },
     [
       `output: ${JSON.stringify(result.outputJson)}`,
-      `✓ verified: record ${r.requestId} is entry ${result.receipt.leafIndex} of ${r.node}'s log`,
+      result.receipts.length > 1
+        ? `✓ verified: ${result.receipts.length} nodes agree (mode quorum): ${result.receipts.map((x) => x.record.node).join(', ')}`
+        : `✓ verified: record ${r.requestId} is entry ${result.receipt.leafIndex} of ${r.node}'s log`,
       `  model ${r.model}`,
       `  input ${r.inputDigest}`,
       `  output ${r.outputDigest}`,

@@ -1,9 +1,11 @@
-import { createReadStream, existsSync, statSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, statSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type ConfigInput, loadConfig, startNode, type VerityNode } from '@verity/node';
 import { createClient } from '@verity/sdk';
+import { type LocalChain, type NodeProcess, spawnNode, startLocalChain } from '../network.js';
 import { parseFlags, UsageError } from '../usage.js';
 
 const NODE_FLAGS = {
@@ -12,18 +14,28 @@ const NODE_FLAGS = {
   host: { type: 'string' },
   port: { type: 'string' },
   'log-level': { type: 'string' },
+  rpc: { type: 'string' },
+  deployment: { type: 'string' },
   json: { type: 'boolean', default: false },
 } as const;
+
+const UP_FLAGS = { ...NODE_FLAGS, nodes: { type: 'string' }, 'no-chain': { type: 'boolean', default: false } } as const;
 
 /** The example models shipped in the repository (built by the scripts in examples/). */
 export const EXAMPLES_DIR = fileURLToPath(new URL('../../../../examples/models/', import.meta.url));
 
-async function start(args: string[], defaults: ConfigInput): Promise<{ node: VerityNode; json: boolean }> {
-  const { values, positionals } = parseFlags({ args, options: NODE_FLAGS, allowPositionals: false });
-  void positionals;
+type NodeFlags = {
+  [K in keyof typeof NODE_FLAGS]?: (typeof NODE_FLAGS)[K]['type'] extends 'boolean' ? boolean : string | undefined;
+};
+
+async function start(values: NodeFlags, defaults: ConfigInput): Promise<{ node: VerityNode; json: boolean }> {
   if (values.port !== undefined && !/^\d+$/.test(values.port)) throw new UsageError('--port must be a number');
+  if ((values.rpc === undefined) !== (values.deployment === undefined)) {
+    throw new UsageError('--rpc and --deployment go together');
+  }
   const overrides: ConfigInput = {
     ...defaults,
+    ...(values.rpc === undefined ? {} : { chain: { rpcUrl: values.rpc, deploymentFile: values.deployment as string } }),
     ...(values['data-dir'] === undefined ? {} : { dataDir: values['data-dir'] }),
     ...(values.host === undefined ? {} : { host: values.host }),
     ...(values.port === undefined ? {} : { port: Number(values.port) }),
@@ -44,12 +56,13 @@ async function start(args: string[], defaults: ConfigInput): Promise<{ node: Ver
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
-  return { node, json: values.json };
+  return { node, json: values.json === true };
 }
 
 /** `verity node start`: runs a node until stopped. */
 export async function runNodeStart(args: string[]): Promise<number> {
-  const { node, json } = await start(args, {});
+  const { values } = parseFlags({ args, options: NODE_FLAGS, allowPositionals: false });
+  const { node, json } = await start(values, {});
   const info = {
     url: node.url,
     address: node.context.keys.address,
@@ -70,7 +83,58 @@ interface Sample {
 
 /** `verity up`: a node with the example models loaded, and a copy-paste example. */
 export async function runUp(args: string[]): Promise<number> {
-  const { node, json } = await start(args, { logLevel: 'warn' });
+  const { values } = parseFlags({ args, options: UP_FLAGS, allowPositionals: false });
+  const count = values.nodes === undefined ? 1 : Number(values.nodes);
+  if (!Number.isSafeInteger(count) || count < 1 || count > 16) throw new UsageError('--nodes must be 1 to 16');
+  if (values['no-chain'] && count > 1) throw new UsageError('--nodes needs a chain (drop --no-chain)');
+  const dataDir = values['data-dir'] ?? process.env.VERITY_DATA_DIR ?? join(homedir(), '.verity');
+  const basePort = values.port === undefined ? 8700 : Number(values.port);
+  // The chain: a local anvil kept in the data directory, unless --rpc names another or --no-chain.
+  let local: LocalChain | undefined;
+  let chainEnv: Record<string, string> = {};
+  let chainOverrides: ConfigInput = {};
+  if (!values['no-chain'] && values.rpc === undefined) {
+    mkdirSync(join(dataDir, 'chain'), { recursive: true, mode: 0o700 });
+    local = await startLocalChain(join(dataDir, 'chain'));
+    chainOverrides = { chain: { rpcUrl: local.rpcUrl, deploymentFile: local.deploymentFile, anchorIntervalMs: 5_000 } };
+    chainEnv = {
+      VERITY_RPC_URL: local.rpcUrl,
+      VERITY_DEPLOYMENT: local.deploymentFile,
+      VERITY_ANCHOR_INTERVAL_MS: '5000',
+    };
+  } else if (values.rpc !== undefined) {
+    chainEnv = { VERITY_RPC_URL: values.rpc, VERITY_DEPLOYMENT: values.deployment ?? '' };
+  }
+  const peerDirs = Array.from({ length: count - 1 }, (_, i) => join(dataDir, 'peers', `node-${i + 2}`));
+  if (local) {
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    for (const dir of [dataDir, ...peerDirs]) {
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      await local.fund(dir);
+    }
+  }
+  const peers: NodeProcess[] = [];
+  const stopAll = async () => {
+    for (const p of peers) p.child.kill('SIGTERM');
+    await local?.stop();
+  };
+  let started: { node: VerityNode; json: boolean };
+  try {
+    started = await start({ ...values, 'data-dir': dataDir }, { logLevel: 'warn', ...chainOverrides });
+    const bin = process.argv[1] as string;
+    for (const [i, dir] of peerDirs.entries()) {
+      peers.push(await spawnNode(bin, dir, basePort === 0 ? 0 : basePort + i + 1, chainEnv));
+    }
+  } catch (e) {
+    await stopAll();
+    throw e;
+  }
+  process.once('exit', () => {
+    for (const p of peers) p.child.kill('SIGTERM');
+  });
+  process.once('SIGINT', () => void stopAll());
+  process.once('SIGTERM', () => void stopAll());
+  const { node, json } = started;
   const client = createClient({ url: node.url, apiKey: node.context.keys.apiKey });
   const loaded: { ref: string; id: string; sample?: Sample }[] = [];
   const files = existsSync(EXAMPLES_DIR)
@@ -102,6 +166,15 @@ export async function runUp(args: string[]): Promise<number> {
     logKey: node.context.keys.logKey,
     dataDir: node.context.config.dataDir,
     models: loaded.map(({ ref, id }) => ({ ref, id })),
+    peers: peers.map((p) => ({ url: p.url, address: p.address })),
+    ...(node.context.chain
+      ? {
+          chain: {
+            rpcUrl: node.context.config.chain?.rpcUrl,
+            deploymentFile: node.context.config.chain?.deploymentFile,
+          },
+        }
+      : {}),
   };
   if (json) {
     process.stdout.write(`${JSON.stringify(info)}\n`);
@@ -111,6 +184,8 @@ export async function runUp(args: string[]): Promise<number> {
       `  node ${info.address}`,
       `  log key ${info.logKey}`,
       ...loaded.map((m) => `  model ${m.ref}  ${m.id}`),
+      ...peers.map((p, i) => `  peer node ${i + 2} ${p.address} at ${p.url}`),
+      ...(info.chain ? [`  chain ${info.chain.rpcUrl} (contracts in ${info.chain.deploymentFile})`] : []),
     ];
     const example = loaded.find((m) => m.sample && m.ref.startsWith('iris@')) ?? loaded.find((m) => m.sample);
     if (example?.sample) {
@@ -120,6 +195,11 @@ export async function runUp(args: string[]): Promise<number> {
         'Try it (in another terminal):',
         `  npm run verity -- infer ${example.ref} --url ${node.url} --input '${input}' --out bundle.json`,
         '  npm run verity -- verify bundle.json --trust-bundle-nodes',
+        ...(peers.length >= 2
+          ? [
+              `  npm run verity -- infer ${example.ref} --url ${node.url} --mode quorum --k 3 --input '${input}' --out quorum.json`,
+            ]
+          : []),
         `  curl -s ${node.url}/v1/infer -H 'content-type: application/json' -d '${JSON.stringify({ model: example.ref, input: example.sample.inputs })}'`,
       );
     }

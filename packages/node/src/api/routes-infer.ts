@@ -12,15 +12,35 @@ import {
 import type { FastifyInstance } from 'fastify';
 import type { NodeContext } from '../context.js';
 import { receiptJson } from '../log/index.js';
+import { resolveOrFetch } from '../peers/model-source.js';
+import type { StoredModel } from '../store/index.js';
+import { coordinateQuorum, QUORUM_MEMBER_HEADER } from './quorum.js';
+
+/** A wrong answer for the test fault: every float output nudged (a lie a quorum must catch). */
+function corrupt(output: TensorMap): TensorMap {
+  const out: Record<string, TensorMap[string]> = {};
+  for (const [name, t] of Object.entries(output)) {
+    if (t.data instanceof Float32Array || t.data instanceof Float64Array) {
+      const data = t.data.slice();
+      for (let i = 0; i < data.length; i++) data[i] = (data[i] as number) + 0.125;
+      out[name] = { ...t, data } as TensorMap[string];
+    } else out[name] = t;
+  }
+  return out;
+}
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
 const NONCE = /^(?:[0-9a-f]{2}){1,64}$/;
-const FIELDS = new Set(['model', 'input', 'mode', 'requestId', 'clientNonce']);
+const FIELDS = new Set(['model', 'input', 'mode', 'k', 'requestId', 'clientNonce']);
+const MODES = ['signed', 'quorum'] as const;
 
 /** A validated `POST /v1/infer` body. */
 interface InferRequest {
   readonly model: string;
   readonly input: unknown;
+  readonly mode: (typeof MODES)[number];
+  /** Quorum size (mode `quorum`), default 3. */
+  readonly k: number;
   readonly requestId?: string;
   readonly clientNonce?: string;
 }
@@ -33,9 +53,13 @@ function parseInferRequest(body: unknown): InferRequest {
   if (typeof b.model !== 'string' || b.model === '')
     fail('INVALID_ARGUMENT', 'model (a CID or name@version) is required');
   if (b.input === undefined) fail('INVALID_ARGUMENT', 'input (named tensors) is required');
-  if (b.mode !== undefined && b.mode !== 'signed') {
-    fail('INVALID_ARGUMENT', 'this node serves mode "signed"', { mode: b.mode, supported: ['signed'] });
+  if (b.mode !== undefined && !(MODES as readonly unknown[]).includes(b.mode)) {
+    fail('INVALID_ARGUMENT', 'mode must be "signed" or "quorum"', { mode: b.mode, supported: MODES });
   }
+  if (b.k !== undefined && (!Number.isSafeInteger(b.k) || (b.k as number) < 1 || (b.k as number) > 16)) {
+    fail('INVALID_ARGUMENT', 'k (the quorum size) must be an integer from 1 to 16');
+  }
+  if (b.k !== undefined && b.mode !== 'quorum') fail('INVALID_ARGUMENT', 'k is for mode "quorum"');
   if (b.requestId !== undefined && (typeof b.requestId !== 'string' || !REQUEST_ID.test(b.requestId))) {
     fail('INVALID_ARGUMENT', 'requestId must match [A-Za-z0-9._:-]{1,64}');
   }
@@ -45,6 +69,8 @@ function parseInferRequest(body: unknown): InferRequest {
   return {
     model: b.model,
     input: b.input,
+    mode: (b.mode as InferRequest['mode'] | undefined) ?? 'signed',
+    k: (b.k as number | undefined) ?? 3,
     ...(b.requestId === undefined ? {} : { requestId: b.requestId as string }),
     ...(b.clientNonce === undefined ? {} : { clientNonce: b.clientNonce as string }),
   };
@@ -82,31 +108,68 @@ export function registerInferRoutes(app: FastifyInstance, ctx: NodeContext): voi
   let lastModel = '';
   let lastModelJson = '""';
 
-  app.post('/v1/infer', async (request, reply) => {
-    const req = parseInferRequest(request.body);
-    const stored = ctx.store.resolve(req.model);
-    const inputs = tensorsFromJson(req.input, stored.manifest.inputs, limits);
+  /**
+   * Runs the request here and logs its record (mode `signed`, or `quorum` as a member). The test
+   * fault `corrupt-output` (VERITY_TEST_FAULT) perturbs every output before it is digested and
+   * signed: a lying node whose lies are logged under its own key.
+   */
+  const runHere = async (
+    stored: StoredModel,
+    inputs: TensorMap,
+    mode: InferRequest['mode'],
+    requestId: string,
+    clientNonce: string | undefined,
+  ) => {
     const model = await ctx.models.get(stored.manifestCid, stored.artifactPath);
     const started = performance.now();
-    const output = await ctx.executor.run(stored.manifestCid, model, inputs);
+    let output = await ctx.executor.run(stored.manifestCid, model, inputs);
     ctx.metrics.inferenceSeconds.observe({ model: stored.manifest.name }, (performance.now() - started) / 1000);
+    if (ctx.config.testFault === 'corrupt-output') output = corrupt(output);
     const record: InferenceRecord = {
       version: 1,
       kind: 'onnx',
-      mode: 'signed',
+      mode,
       model: stored.manifestCid,
       runtime,
       inputDigest: tensorsDigestHex(inputs),
       outputDigest: tensorsDigestHex(output),
       paramsDigest: NO_PARAMS_DIGEST,
-      requestId: req.requestId ?? newRequestId(),
-      ...(req.clientNonce === undefined ? {} : { clientNonce: req.clientNonce }),
+      requestId,
+      ...(clientNonce === undefined ? {} : { clientNonce }),
       timestamp: Date.now(),
       node: ctx.keys.address,
     };
     const appendStarted = performance.now();
     const receipt = await ctx.log.append(record);
     ctx.metrics.logAppendSeconds.observe((performance.now() - appendStarted) / 1000);
+    return { record, receipt, output };
+  };
+
+  app.post('/v1/infer', async (request, reply) => {
+    const req = parseInferRequest(request.body);
+    const stored = await resolveOrFetch(ctx, req.model);
+    if (stored.manifest.format !== 'onnx') {
+      fail('INVALID_ARGUMENT', `${req.model} is a ${stored.manifest.format} model; use the OpenAI routes`, {
+        format: stored.manifest.format,
+      });
+    }
+    const inputs = tensorsFromJson(req.input, stored.manifest.inputs, limits);
+    const requestId = req.requestId ?? newRequestId();
+    if (req.mode === 'quorum' && request.headers[QUORUM_MEMBER_HEADER] !== '1') {
+      return coordinateQuorum(ctx, {
+        stored,
+        inputs,
+        inputDigest: tensorsDigestHex(inputs),
+        requestId,
+        k: req.k,
+        ...(req.clientNonce === undefined ? {} : { clientNonce: req.clientNonce }),
+        runHere: async () => {
+          const r = await runHere(stored, inputs, 'quorum', requestId, req.clientNonce);
+          return { node: ctx.keys.address, record: r.record, receipt: r.receipt, output: tensorsToExactJson(r.output) };
+        },
+      });
+    }
+    const { receipt, output } = await runHere(stored, inputs, req.mode, requestId, req.clientNonce);
     // The body as text: JSON.stringify({ requestId, model, output, receipt }), with the receipt
     // assembled by receiptJson (its note, shared by the batch, is escaped once).
     if (stored.manifestCid !== lastModel) {
@@ -114,7 +177,7 @@ export function registerInferRoutes(app: FastifyInstance, ctx: NodeContext): voi
       lastModelJson = JSON.stringify(lastModel);
     }
     reply.header('content-type', JSON_TYPE);
-    return `{"requestId":${JSON.stringify(record.requestId)},"model":${lastModelJson},"output":${JSON.stringify(tensorsToExactJson(output))},"receipt":${receiptJson(receipt)}}`;
+    return `{"requestId":${JSON.stringify(requestId)},"model":${lastModelJson},"output":${JSON.stringify(tensorsToExactJson(output))},"receipt":${receiptJson(receipt)}}`;
   });
 
   app.get('/v1/receipts/:requestId', async (request) => {

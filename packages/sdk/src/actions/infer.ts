@@ -2,19 +2,23 @@ import {
   BUNDLE_MEDIA_TYPE,
   type Bundle,
   type InferenceRecord,
+  type NodeEntry,
   type Receipt,
   type TensorMap,
+  type Trust,
   tensorsDigest,
   tensorsFromJson,
   tensorsToExactJson,
   toHex,
   VerityError,
+  verifyBundle,
   verifyReceipt,
 } from '@verity/protocol';
 import type { ClientBase } from '../client.js';
 import { requestJson } from '../http.js';
 import { getModel, type ModelInfo } from './models.js';
 import { gatherTrust } from './node-info.js';
+import { registryTrust } from './registry.js';
 
 /** Inference parameters. */
 export interface InferParams {
@@ -25,6 +29,10 @@ export interface InferParams {
   readonly requestId?: string;
   /** Your own nonce, recorded in the receipt (hex). */
   readonly clientNonce?: string;
+  /** `signed` (default): one node. `quorum`: k registered nodes must agree (DESIGN.md §2.6). */
+  readonly mode?: 'signed' | 'quorum';
+  /** Quorum size (mode `quorum`), default 3. */
+  readonly k?: number;
   readonly signal?: AbortSignal;
 }
 
@@ -37,7 +45,10 @@ export interface InferResult {
   readonly output: TensorMap;
   /** Output as the node sent it (JSON form). */
   readonly outputJson: Record<string, unknown>;
+  /** The (first) receipt. */
   readonly receipt: Receipt;
+  /** Every receipt: one, or k in mode `quorum` (in the quorum ranking's order). */
+  readonly receipts: readonly Receipt[];
   readonly record: InferenceRecord;
   /** A self-contained bundle: receipt, node entry, input and output, for `verity verify`. */
   bundle(): Bundle;
@@ -58,6 +69,7 @@ async function manifestFor(client: ClientBase, ref: string): Promise<ModelInfo> 
  * ```
  */
 export async function infer(client: ClientBase, params: InferParams): Promise<InferResult> {
+  if (params.mode === 'quorum') return inferQuorum(client, params);
   const [model, trust] = await Promise.all([manifestFor(client, params.model), gatherTrust(client)]);
   // What we send, as the node must understand it: the same canonical tensors, the same digest.
   const sent = tensorsFromJson(params.input, model.manifest.inputs);
@@ -100,6 +112,7 @@ export async function infer(client: ClientBase, params: InferParams): Promise<In
     output,
     outputJson: body.output,
     receipt: body.receipt,
+    receipts: [body.receipt],
     record: verified.record,
     bundle: () => ({
       mediaType: BUNDLE_MEDIA_TYPE,
@@ -108,5 +121,71 @@ export async function infer(client: ClientBase, params: InferParams): Promise<In
       input: tensorsToExactJson(sent),
       output: body.output,
     }),
+  };
+}
+
+/**
+ * Mode `quorum`: the receiving node gathers k receipts from k distinct registered nodes that
+ * agree on the output. All of them are verified here, as one bundle, against the registry at the
+ * answer's block when the client knows the registry (`registry` option); otherwise against the
+ * node entries the receiving node sent (trusting it for who its peers are).
+ */
+async function inferQuorum(client: ClientBase, params: InferParams): Promise<InferResult> {
+  const model = await manifestFor(client, params.model);
+  const sent = tensorsFromJson(params.input, model.manifest.inputs);
+  const k = params.k ?? 3;
+  const body = await requestJson<{
+    requestId: string;
+    model: string;
+    block: number;
+    output: Record<string, unknown>;
+    receipts: Receipt[];
+    nodes: NodeEntry[];
+  }>(client, 'POST', '/v1/infer', {
+    json: {
+      model: model.id,
+      input: params.input,
+      mode: 'quorum',
+      k,
+      ...(params.requestId === undefined ? {} : { requestId: params.requestId }),
+      ...(params.clientNonce === undefined ? {} : { clientNonce: params.clientNonce }),
+    },
+    ...(params.signal === undefined ? {} : { signal: params.signal }),
+  });
+  let output: TensorMap;
+  try {
+    output = tensorsFromJson(body.output, model.manifest.outputs);
+  } catch (cause) {
+    throw new VerityError('RESPONSE_INVALID', 'the node sent an output that does not match the model', { cause });
+  }
+  const bundle: Bundle = {
+    mediaType: BUNDLE_MEDIA_TYPE,
+    receipts: body.receipts,
+    nodes: body.nodes,
+    input: tensorsToExactJson(sent),
+    output: tensorsToExactJson(output),
+  };
+  const trust: Trust = (await registryTrust(client, body.block)) ?? { nodes: [], acceptBundleNodes: true };
+  const result = verifyBundle(bundle, trust, { cache: client.cache });
+  if (!result.ok) throw result.error;
+  if (result.receipts.length !== k) {
+    throw new VerityError('RESPONSE_INVALID', `a quorum of ${k} was asked for, ${result.receipts.length} answered`);
+  }
+  const first = (result.receipts[0] as { record: InferenceRecord }).record;
+  if (first.model !== model.id || first.mode !== 'quorum') {
+    throw new VerityError('RESPONSE_INVALID', 'the receipts are not quorum receipts for this model');
+  }
+  if (params.clientNonce !== undefined && first.clientNonce !== params.clientNonce) {
+    throw new VerityError('RESPONSE_INVALID', 'the receipts do not carry our nonce');
+  }
+  return {
+    requestId: body.requestId,
+    model: model.id,
+    output,
+    outputJson: body.output,
+    receipt: body.receipts[0] as Receipt,
+    receipts: body.receipts,
+    record: first,
+    bundle: () => bundle,
   };
 }

@@ -1,0 +1,138 @@
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { openKeystore } from '@verity/node';
+import { createClient } from '@verity/sdk';
+import { createTestClient, http, parseEther } from 'viem';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnNode } from './network.js';
+
+// `verity up --nodes 3` as a user runs it: anvil, the contracts, three node processes that
+// register on chain; then quorum answers, a lying node, and a node killed under load.
+const BIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
+const IRIS_SAMPLE = { x: [[5.1, 3.5, 1.4, 0.2]] };
+
+interface UpInfo {
+  url: string;
+  address: string;
+  peers: { url: string; address: string }[];
+  chain: { rpcUrl: string; deploymentFile: string };
+}
+
+function verity(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [BIN, ...args], { timeout: 60_000 }, (error, stdout, stderr) => {
+      resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+let up: ChildProcess;
+let info: UpInfo;
+let dataDir: string;
+let registry: { rpcUrl: string; nodeRegistry: `0x${string}` };
+const extra: ChildProcess[] = [];
+
+beforeAll(async () => {
+  dataDir = await mkdtemp(join(tmpdir(), 'verity-net-'));
+  up = spawn(process.execPath, [BIN, 'up', '--nodes', '3', '--data-dir', dataDir, '--port', '0', '--json'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  info = await new Promise<UpInfo>((resolve, reject) => {
+    let out = '';
+    up.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('\n')) resolve(JSON.parse(out.split('\n')[0] as string) as UpInfo);
+    });
+    up.on('exit', (c) => reject(new Error(`verity up exited ${c}`)));
+  });
+  const deployment = JSON.parse(await readFile(info.chain.deploymentFile, 'utf8')) as {
+    contracts: { nodeRegistry: `0x${string}` };
+  };
+  registry = { rpcUrl: info.chain.rpcUrl, nodeRegistry: deployment.contracts.nodeRegistry };
+}, 120_000);
+afterAll(() => {
+  for (const p of extra) p.kill('SIGKILL');
+  up?.kill('SIGTERM');
+});
+
+describe('verity up --nodes 3', () => {
+  it('answers in quorum mode with k = 3 through the CLI and the SDK; the bundle verifies offline', async () => {
+    expect(info.peers).toHaveLength(2);
+    const bundlePath = join(dataDir, 'quorum.json');
+    const run = await verity(
+      'infer',
+      'iris@1.0.0',
+      '--url',
+      info.url,
+      '--mode',
+      'quorum',
+      '--k',
+      '3',
+      '--input',
+      JSON.stringify(IRIS_SAMPLE),
+      '--out',
+      bundlePath,
+      '--json',
+    );
+    expect(run.code, run.stderr).toBe(0);
+    const bundle = JSON.parse(readFileSync(bundlePath, 'utf8')) as {
+      receipts: { record: { node: string; mode: string } }[];
+    };
+    const nodes = new Set(bundle.receipts.map((r) => r.record.node.toLowerCase()));
+    expect(nodes).toEqual(new Set([info.address, ...info.peers.map((p) => p.address)].map((a) => a.toLowerCase())));
+    expect(bundle.receipts.every((r) => r.record.mode === 'quorum')).toBe(true);
+    const offline = await verity('verify', bundlePath, '--trust-bundle-nodes', '--json');
+    expect(offline.code, offline.stdout).toBe(0);
+
+    // The SDK checks the three receipts against the registry read from the chain itself.
+    const client = createClient({ url: info.peers[0]?.url as string, registry });
+    const result = await client.infer({ model: 'iris@1.0.0', input: IRIS_SAMPLE, mode: 'quorum', k: 3 });
+    expect(result.receipts).toHaveLength(3);
+  }, 120_000);
+
+  it('never accepts the answers of a node that lies, and says who disagreed', async () => {
+    const dir = join(dataDir, 'liar');
+    mkdirSync(dir, { recursive: true });
+    // Its account needs ether to stake: `verity up` funds the nodes it starts; this one is ours.
+    const { address } = openKeystore(dir);
+    await createTestClient({ transport: http(info.chain.rpcUrl), mode: 'anvil' }).setBalance({
+      address: address as `0x${string}`,
+      value: parseEther('10'),
+    });
+    const liar = await spawnNode(BIN, dir, 0, {
+      VERITY_RPC_URL: info.chain.rpcUrl,
+      VERITY_DEPLOYMENT: info.chain.deploymentFile,
+      VERITY_TEST_FAULT: 'corrupt-output',
+    });
+    extra.push(liar.child);
+    const client = createClient({ url: info.url, registry });
+    let caught = 0;
+    let agreed = 0;
+    for (let i = 0; i < 12; i++) {
+      try {
+        const r = await client.infer({
+          model: 'iris@1.0.0',
+          input: IRIS_SAMPLE,
+          mode: 'quorum',
+          k: 3,
+          requestId: `liar-${i}`,
+        });
+        // Accepted only when the liar was not among the three.
+        expect(r.receipts.map((x) => x.record.node.toLowerCase())).not.toContain(liar.address.toLowerCase());
+        agreed++;
+      } catch (e) {
+        const err = e as { code?: string; details?: { receipts?: { record: { node: string } }[] } };
+        expect(err.code).toBe('QUORUM_DISAGREEMENT');
+        expect(err.details?.receipts?.map((r) => r.record.node.toLowerCase())).toContain(liar.address.toLowerCase());
+        caught++;
+      }
+    }
+    expect(caught).toBeGreaterThan(0);
+    expect(caught + agreed).toBe(12);
+    liar.child.kill('SIGTERM');
+  }, 120_000);
+});

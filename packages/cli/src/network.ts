@@ -1,0 +1,99 @@
+/**
+ * The local network `verity up` runs (DESIGN.md §2.7): an anvil chain from its npm package (its
+ * state kept in the data directory), Verity's contracts deployed once and reused, a deployment
+ * file that points nodes at them, and node accounts funded from anvil's dev account so they can
+ * stake. `--rpc URL --deployment FILE` points at any other EVM chain instead (accounts funded by
+ * their operator).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { deployContracts, verifyDeployment } from '@verity/contracts';
+import { type Anvil, readDeploymentFile, startAnvil, writeDeploymentFile } from '@verity/contracts/node';
+import { openKeystore } from '@verity/node';
+import { createPublicClient, createTestClient, createWalletClient, defineChain, http, parseEther } from 'viem';
+import { privateKeyToAccount } from 'viem/accounts';
+
+/** A chain for the nodes: where it is, its deployment file, and how to fund node accounts. */
+export interface LocalChain {
+  readonly rpcUrl: string;
+  readonly deploymentFile: string;
+  /** Gives a node's account ether to stake and pay gas (local chains only). */
+  fund(dataDir: string): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Starts (or resumes) the local anvil chain in `dir` and makes sure the contracts are deployed. */
+export async function startLocalChain(dir: string): Promise<LocalChain> {
+  const anvil: Anvil = await startAnvil({ statePath: join(dir, 'anvil-state.json') });
+  const chain = defineChain({
+    id: anvil.chainId,
+    name: 'anvil',
+    nativeCurrency: { name: 'Ether', symbol: 'ETH', decimals: 18 },
+    rpcUrls: { default: { http: [anvil.rpcUrl] } },
+  });
+  const transport = http(anvil.rpcUrl);
+  const publicClient = createPublicClient({ chain, transport, pollingInterval: 20 });
+  const deploymentFile = join(dir, 'deployment.json');
+  let reuse = false;
+  if (existsSync(deploymentFile)) {
+    try {
+      await verifyDeployment(publicClient as never, await readDeploymentFile(deploymentFile));
+      reuse = true;
+    } catch {
+      reuse = false; // the chain state was lost: deploy again
+    }
+  }
+  if (!reuse) {
+    const deployer = privateKeyToAccount(anvil.privateKeys[0] as `0x${string}`);
+    const walletClient = createWalletClient({ account: deployer, chain, transport });
+    const deployment = await deployContracts(
+      { publicClient: publicClient as never, walletClient },
+      { minStake: parseEther('1'), unbondingDelay: 7 * 24 * 3600, slasher: deployer.address },
+    );
+    await writeDeploymentFile(deploymentFile, { ...deployment, rpcUrl: anvil.rpcUrl });
+  }
+  const testClient = createTestClient({ chain, transport, mode: 'anvil' });
+  return {
+    rpcUrl: anvil.rpcUrl,
+    deploymentFile,
+    async fund(dataDir) {
+      const { address } = openKeystore(dataDir);
+      await testClient.setBalance({ address: address as `0x${string}`, value: parseEther('100') });
+    },
+    stop: () => anvil.stop(),
+  };
+}
+
+/** A node process started by `verity up --nodes N`. */
+export interface NodeProcess {
+  readonly url: string;
+  readonly address: string;
+  readonly child: ChildProcess;
+}
+
+/** Starts `verity node start` as a child process with `env` and waits for its URL. */
+export function spawnNode(
+  bin: string,
+  dataDir: string,
+  port: number,
+  env: Record<string, string>,
+): Promise<NodeProcess> {
+  const child = spawn(
+    process.execPath,
+    [bin, 'node', 'start', '--data-dir', dataDir, '--port', String(port), '--json', '--log-level', 'warn'],
+    { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } },
+  );
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+      const line = out.split('\n')[0];
+      if (out.includes('\n') && line) {
+        const info = JSON.parse(line) as { url: string; address: string };
+        resolve({ url: info.url, address: info.address, child });
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`node in ${dataDir} exited with ${code}`)));
+  });
+}
