@@ -18,7 +18,7 @@ const IRIS_SAMPLE = { x: [[5.1, 3.5, 1.4, 0.2]] };
 interface UpInfo {
   url: string;
   address: string;
-  peers: { url: string; address: string }[];
+  peers: { url: string; address: string; pid: number }[];
   chain: { rpcUrl: string; deploymentFile: string };
 }
 
@@ -134,5 +134,36 @@ describe('verity up --nodes 3', () => {
     expect(caught).toBeGreaterThan(0);
     expect(caught + agreed).toBe(12);
     liar.child.kill('SIGTERM');
+  }, 120_000);
+
+  it('loses no request when one of three nodes is killed under load (SDK failover, quorum failover)', async () => {
+    const victim = info.peers[1] as { url: string; address: string; pid: number };
+    // Signed answers from whichever node is up, verified with the registry's keys.
+    const client = createClient({ url: victim.url, fallbackUrls: [info.url, info.peers[0]?.url as string], registry });
+    const coordinator = createClient({ url: info.url, registry });
+    const failures: unknown[] = [];
+    let served = 0;
+    const one = async (i: number) => {
+      try {
+        const r =
+          i % 2 === 0
+            ? await client.infer({ model: 'iris@1.0.0', input: IRIS_SAMPLE })
+            : await coordinator.infer({ model: 'iris@1.0.0', input: IRIS_SAMPLE, mode: 'quorum', k: 2 });
+        expect(r.receipts.length).toBeGreaterThan(0);
+        served++;
+      } catch (e) {
+        failures.push(e);
+      }
+    };
+    const load = (async () => {
+      for (let i = 0; i < 40; i++) await Promise.all([one(2 * i), one(2 * i + 1)]);
+    })();
+    await new Promise((r) => setTimeout(r, 300));
+    process.kill(victim.pid, 'SIGKILL');
+    await load;
+    expect(failures).toEqual([]);
+    expect(served).toBe(80);
+    // The victim is really gone.
+    await expect(fetch(`${victim.url}/healthz`)).rejects.toThrow();
   }, 120_000);
 });

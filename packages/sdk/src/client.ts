@@ -8,6 +8,11 @@ import { createVerifyCache, type Trust, type VerifyCache } from '@verity/protoco
 export interface ClientOptions {
   /** Base URL of a Verity node, e.g. `http://127.0.0.1:8700`. */
   readonly url: string;
+  /**
+   * Other nodes to try, in order, when `url` cannot be reached or answers 503 (overloaded,
+   * shutting down). Receipts from them verify with registry trust (`registry`) or `trust`.
+   */
+  readonly fallbackUrls?: readonly string[];
   /** API key for writes (model uploads). */
   readonly apiKey?: string;
   /**
@@ -28,6 +33,7 @@ export interface ClientOptions {
 /** What actions receive: options plus per-client caches. */
 export interface ClientBase {
   readonly url: string;
+  readonly fallbackUrls: readonly string[];
   readonly apiKey: string | undefined;
   readonly fetch: typeof fetch;
   readonly cache: VerifyCache;
@@ -43,6 +49,7 @@ export function createClientBase(options: ClientOptions): ClientBase {
   const f = options.fetch ?? globalThis.fetch;
   return {
     url,
+    fallbackUrls: (options.fallbackUrls ?? []).map((u) => u.replace(/\/+$/, '')),
     apiKey: options.apiKey,
     fetch: f.bind(globalThis),
     cache: createVerifyCache(),

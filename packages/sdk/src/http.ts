@@ -28,19 +28,29 @@ export async function request(
       throw new VerityError('UNAUTHORIZED', 'this operation needs an API key (apiKey option)');
     headers.authorization = `Bearer ${client.apiKey}`;
   }
-  let response: Response;
-  try {
-    response = await client.fetch(`${client.url}${path}`, {
-      method,
-      headers,
-      ...(body === undefined ? {} : { body }),
-      ...(init.signal === undefined ? {} : { signal: init.signal }),
-      // Streamed request bodies (uploads) need half-duplex in Node's fetch.
-      ...(body instanceof ReadableStream ? { duplex: 'half' } : {}),
-    } as RequestInit);
-  } catch (cause) {
-    throw new VerityError('NETWORK_ERROR', `cannot reach ${client.url}`, { cause });
+  let response: Response | undefined;
+  // Failover (DESIGN.md §6): a node that cannot be reached, or says it is overloaded or shutting
+  // down, is passed over for the next URL; the caller sees an error only when none is left.
+  // Streamed bodies cannot be sent twice, so they go to the first node only.
+  const urls = body instanceof ReadableStream ? [client.url] : [client.url, ...client.fallbackUrls];
+  for (const [i, url] of urls.entries()) {
+    const last = i === urls.length - 1;
+    try {
+      response = await client.fetch(`${url}${path}`, {
+        method,
+        headers,
+        ...(body === undefined ? {} : { body }),
+        ...(init.signal === undefined ? {} : { signal: init.signal }),
+        // Streamed request bodies (uploads) need half-duplex in Node's fetch.
+        ...(body instanceof ReadableStream ? { duplex: 'half' } : {}),
+      } as RequestInit);
+    } catch (cause) {
+      if (last || init.signal?.aborted) throw new VerityError('NETWORK_ERROR', `cannot reach ${url}`, { cause });
+      continue;
+    }
+    if (response.status !== 503 || last) break;
   }
+  response = response as Response;
   if (response.ok) return response;
   let payload: unknown;
   try {

@@ -166,7 +166,7 @@ export async function runUp(args: string[]): Promise<number> {
     logKey: node.context.keys.logKey,
     dataDir: node.context.config.dataDir,
     models: loaded.map(({ ref, id }) => ({ ref, id })),
-    peers: peers.map((p) => ({ url: p.url, address: p.address })),
+    peers: peers.map((p) => ({ url: p.url, address: p.address, pid: p.child.pid })),
     ...(node.context.chain
       ? {
           chain: {

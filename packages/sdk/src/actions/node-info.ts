@@ -1,6 +1,7 @@
 import type { Trust } from '@verity/protocol';
 import type { ClientBase } from '../client.js';
 import { requestJson } from '../http.js';
+import { trustFromRegistry } from './registry.js';
 
 /** What a node says about itself (`GET /v1/node`). */
 export interface NodeInfo {
@@ -35,6 +36,11 @@ export function getNodeInfo(client: ClientBase): Promise<NodeInfo> {
  */
 export async function gatherTrust(client: ClientBase): Promise<Trust> {
   if (client.trust) return client.trust;
+  // On a network, every registered node is trusted for what it signs (its stake is at risk).
+  if (client.registry) {
+    client.trust = await trustFromRegistry(client.registry);
+    return client.trust;
+  }
   const info = await getNodeInfo(client);
   client.trust = { nodes: [{ address: info.address, logKey: info.logKey }] };
   return client.trust;
