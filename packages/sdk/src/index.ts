@@ -18,6 +18,7 @@ import { gatherTrust, getNodeInfo, type NodeInfo } from './actions/node-info.js'
 import { getReceipt, verify } from './actions/receipts.js';
 import { type ClientBase, type ClientOptions, createClientBase } from './client.js';
 
+export { type AnchorSource, anchorTrust, linkToAnchors, withAnchors } from './actions/anchors.js';
 export {
   type ChatParams,
   chat,
