@@ -68,7 +68,7 @@ export async function linkToAnchors(
     const node = receipt.record.node.toLowerCase();
     const anchor = anchors.find((a) => a.node.toLowerCase() === node);
     if (!anchor) continue;
-    const size = parseCheckpoint(receipt.checkpoint.split('\n\n')[0] + '\n').size;
+    const size = parseCheckpoint(`${receipt.checkpoint.split('\n\n')[0]}\n`).size;
     if (size === anchor.size) continue; // same size: the roots are compared directly
     const [from, to] = size < anchor.size ? [size, anchor.size] : [anchor.size, size];
     const base = endpoints.get(node) ?? client.url;
