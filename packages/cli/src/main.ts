@@ -21,8 +21,10 @@ Usage:
   verity up [--data-dir DIR] [--port N]     start a node with the example models loaded
   verity node start [--config FILE] [--data-dir DIR] [--host H] [--port N]
   verity model push FILE [--name N] [--version V]   upload an ONNX or GGUF model (needs the API key)
+      --zk [--zk-frac-bits S --zk-value-bits B | --zk-input-range R]   also prepare it for mode zk
   verity model ls | show MODEL
   verity infer MODEL --input JSON|@file [--out bundle.json]   run, verify, save the bundle
+      --mode signed|quorum|zk [--k N] [--accept-local-dev-setup]
   verity chat MODEL [--message TEXT] [--system TEXT] [--seed N] [--temperature T] [--max-tokens N] [--out bundle.json]
                                             talk to a language model; every answer streams, then is verified
   verity log checkpoint | proof --index N [--size M] | proof --from M [--to N]
@@ -31,6 +33,7 @@ Usage:
       --node ADDRESS --key VERIFIER_KEY     trust this node's log key (repeatable, in pairs)
       --trust-bundle-nodes                  trust the node entries carried in the bundle
       --input-digest HEX --output-digest HEX   require these digests
+      --accept-local-dev-setup              accept zk proofs from a local-dev setup
   Client commands take --url URL (default $VERITY_URL or http://127.0.0.1:8700) and
   --api-key KEY (default $VERITY_API_KEY, or the key in --data-dir's keystore). --json everywhere.
   verity help

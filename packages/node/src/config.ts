@@ -73,6 +73,16 @@ export interface ChainSettings {
   readonly endpoint?: string;
 }
 
+/** Mode `zk` (DESIGN.md §2.6): where circuits' keys and powers of tau live. */
+export interface ZkSettings {
+  /** Keys per circuit (`<cacheDir>/keys/<r1csHash>.{zkey,json}`); default `<dataDir>/zk`. */
+  readonly cacheDir?: string;
+  /** Where local-dev powers of tau are generated and cached (shared between circuits); default `cacheDir`. */
+  readonly ptauDir?: string;
+  /** A prepared (phase 2) powers of tau from a public ceremony: keys made with it are `ptau-file`, not `local-dev`. */
+  readonly ptauPath?: string;
+}
+
 /** Everything a node needs to start. */
 export interface NodeConfig {
   /** Where keys, models and the log live. */
@@ -90,6 +100,7 @@ export interface NodeConfig {
   readonly threads: number;
   readonly llm: LlmSettings;
   readonly chain?: ChainSettings;
+  readonly zk: ZkSettings;
   /** Test only: `corrupt-output` makes the node lie (and sign its lies), for quorum tests. */
   readonly testFault?: 'corrupt-output';
   /** Log level for the JSON logs on stderr: fatal, error, warn, info, debug, trace or silent. */
@@ -124,6 +135,7 @@ export const DEFAULT_CONFIG: NodeConfig = {
     maxMessages: 1024,
     maxPromptChars: 1_000_000,
   },
+  zk: {},
   logLevel: 'info',
 };
 
@@ -149,6 +161,9 @@ const ENV: Record<string, (v: string) => ConfigInput> = {
   VERITY_LLM_GPU: (v) => ({ llm: { gpu: v as 'auto' | 'cpu' } }),
   VERITY_LLM_SEQUENCES: (v) => ({ llm: { sequences: Number(v) } }),
   VERITY_LLM_CONTEXT: (v) => ({ llm: { contextSize: Number(v) } }),
+  VERITY_ZK_CACHE_DIR: (v) => ({ zk: { cacheDir: v } }),
+  VERITY_ZK_PTAU_DIR: (v) => ({ zk: { ptauDir: v } }),
+  VERITY_ZK_PTAU_PATH: (v) => ({ zk: { ptauPath: v } }),
 };
 
 function merge<T>(base: T, over: DeepPartial<T> | undefined): T {
@@ -208,6 +223,11 @@ function check(config: NodeConfig): NodeConfig {
     }
   }
   int('llm.maxPromptChars', config.llm.maxPromptChars, 1);
+  if (typeof config.zk !== 'object' || config.zk === null) fail('CONFIG_INVALID', 'zk must be an object');
+  for (const k of ['cacheDir', 'ptauDir', 'ptauPath'] as const) {
+    const v = config.zk[k];
+    if (v !== undefined && (typeof v !== 'string' || v === '')) fail('CONFIG_INVALID', `zk.${k} must be a path`);
+  }
   if (typeof config.fsync !== 'boolean') fail('CONFIG_INVALID', 'fsync must be a boolean');
   if (!LEVELS.has(config.logLevel)) fail('CONFIG_INVALID', `logLevel must be one of ${[...LEVELS].join(', ')}`);
   return { ...config, dataDir: resolve(config.dataDir) };

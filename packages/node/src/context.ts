@@ -12,6 +12,7 @@ import type { ModelCache } from './model-cache.js';
 import type { LlmRuntime, LoadedLlm } from './runtimes/llm.js';
 import type { LoadedModel, Runtime } from './runtimes/runtime.js';
 import type { ModelStore } from './store/index.js';
+import type { ZkService } from './zk-service.js';
 
 export interface NodeContext {
   readonly config: NodeConfig;
@@ -27,6 +28,8 @@ export interface NodeContext {
   /** One executor for every model: queues, limits and backpressure are shared. */
   readonly executor: Executor<LoadedModel | LoadedLlm>;
   readonly metrics: Metrics;
+  /** Mode `zk`: circuits, keys and proofs. */
+  readonly zk: ZkService;
   /** The chain service, when the node runs on a chain (`config.chain`). */
   chain?: ChainService;
   /** True once shutdown began: new requests get 503 SHUTTING_DOWN. */

@@ -20,6 +20,7 @@ import { createLlmRuntime, type LoadedLlm } from './runtimes/llm.js';
 import { createOnnxRuntime } from './runtimes/onnx.js';
 import type { LoadedModel } from './runtimes/runtime.js';
 import { openModelStore } from './store/index.js';
+import { createZkService } from './zk-service.js';
 
 /** A started node. */
 export interface VerityNode {
@@ -75,6 +76,7 @@ export async function startNode(config: NodeConfig): Promise<VerityNode> {
     llms,
     executor,
     metrics,
+    zk: createZkService(config.zk, config.dataDir),
     closing: false,
     ...contextErrors,
   };
@@ -122,6 +124,7 @@ export async function startNode(config: NodeConfig): Promise<VerityNode> {
         await log.close();
         await models.closeAll();
         await llms.closeAll();
+        await context.zk.close();
       })();
       return stopping;
     },

@@ -98,6 +98,12 @@ export const ERROR_CODES = [
   'STAKE_TOO_LOW',
   'NODE_NOT_ACTIVE',
   'ANCHOR_NOT_INCREASING',
+  // mode zk (DESIGN.md §2.6, packages/zk)
+  'ZK_MODEL_UNSUPPORTED',
+  'ZK_PROOF_INVALID',
+  'ZK_PUBLIC_INPUT_MISMATCH',
+  'ZK_SETUP_UNTRUSTED',
+  'ZK_VK_MISMATCH',
 ] as const;
 
 /** A stable error code. */

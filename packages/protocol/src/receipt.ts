@@ -10,6 +10,7 @@ import { fail, VerityError } from './errors.js';
 import { parseAddress } from './eth.js';
 import { parseVerifierKey } from './note.js';
 import { type InferenceRecord, parseRecord } from './record.js';
+import { parseZkEvidence, type ZkEvidence } from './zk.js';
 
 /** A receipt in its JSON form. */
 export interface Receipt {
@@ -60,6 +61,8 @@ export interface Bundle {
   readonly input?: unknown;
   /** The output the caller received, in the full tensor JSON form (kind `onnx`). */
   readonly output?: unknown;
+  /** Mode `zk`: the Groth16 proof, public signals, verification key, setup and (optionally) the manifest. */
+  readonly zk?: ZkEvidence;
 }
 
 const HASH_HEX = /^[0-9a-f]{64}$/;
@@ -189,7 +192,12 @@ export function parseBundle(value: unknown): Bundle {
       supported: BUNDLE_MEDIA_TYPE,
     });
   }
-  onlyKeys(value, ['mediaType', 'receipts', 'nodes', 'consistency', 'input', 'output'], 'BUNDLE_MALFORMED', 'bundle');
+  onlyKeys(
+    value,
+    ['mediaType', 'receipts', 'nodes', 'consistency', 'input', 'output', 'zk'],
+    'BUNDLE_MALFORMED',
+    'bundle',
+  );
   const receipts = list(value.receipts, 'bundle.receipts', MAX_RECEIPTS, parseReceipt);
   if (receipts.length === 0) fail('BUNDLE_EMPTY', 'bundle has no receipts');
   return {
@@ -201,6 +209,7 @@ export function parseBundle(value: unknown): Bundle {
       : { consistency: list(value.consistency, 'bundle.consistency', MAX_RECEIPTS, parseConsistency) }),
     ...(value.input === undefined ? {} : { input: value.input }),
     ...(value.output === undefined ? {} : { output: value.output }),
+    ...(value.zk === undefined ? {} : { zk: parseZkEvidence(value.zk) }),
   };
 }
 

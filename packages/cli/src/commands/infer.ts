@@ -1,4 +1,5 @@
 import { readFile, writeFile } from 'node:fs/promises';
+import { releaseZk } from '@verity/sdk';
 import { CLIENT_FLAGS, clientFor, print } from '../target.js';
 import { parseFlags, UsageError } from '../usage.js';
 
@@ -38,23 +39,27 @@ export async function runInfer(args: string[]): Promise<number> {
       nonce: { type: 'string' },
       mode: { type: 'string' },
       k: { type: 'string' },
+      'accept-local-dev-setup': { type: 'boolean', default: false },
     },
   });
   if (positionals.length !== 1) throw new UsageError('infer takes one MODEL');
   if (values.input === undefined) throw new UsageError('give --input JSON or --input @file');
   const input = await readInput(values.input);
-  if (values.mode !== undefined && values.mode !== 'signed' && values.mode !== 'quorum') {
-    throw new UsageError('--mode is signed or quorum');
+  if (values.mode !== undefined && values.mode !== 'signed' && values.mode !== 'quorum' && values.mode !== 'zk') {
+    throw new UsageError('--mode is signed, quorum or zk');
   }
   if (values.k !== undefined && !/^[1-9][0-9]?$/.test(values.k)) throw new UsageError('--k must be a number');
   const client = clientFor(values);
-  const result = await client.infer({
-    model: positionals[0] as string,
-    input,
-    ...(values.nonce === undefined ? {} : { clientNonce: values.nonce }),
-    ...(values.mode === undefined ? {} : { mode: values.mode }),
-    ...(values.k === undefined ? {} : { k: Number(values.k) }),
-  });
+  const result = await client
+    .infer({
+      model: positionals[0] as string,
+      input,
+      ...(values['accept-local-dev-setup'] ? { acceptLocalDevSetup: true } : {}),
+      ...(values.nonce === undefined ? {} : { clientNonce: values.nonce }),
+      ...(values.mode === undefined ? {} : { mode: values.mode }),
+      ...(values.k === undefined ? {} : { k: Number(values.k) }),
+    })
+    .finally(() => (values.mode === 'zk' ? releaseZk() : undefined));
   if (values.out !== undefined) await writeFile(values.out, `${JSON.stringify(result.bundle(), null, 2)}\n`);
   const r = result.record;
   print(
@@ -71,7 +76,9 @@ export async function runInfer(args: string[]): Promise<number> {
       `output: ${JSON.stringify(result.outputJson)}`,
       result.receipts.length > 1
         ? `✓ verified: ${result.receipts.length} nodes agree (mode quorum): ${result.receipts.map((x) => x.record.node).join(', ')}`
-        : `✓ verified: record ${r.requestId} is entry ${result.receipt.leafIndex} of ${r.node}'s log`,
+        : result.zk !== undefined
+          ? `✓ verified: Groth16 proof (setup ${result.zk.setup}) and record ${r.requestId}, entry ${result.receipt.leafIndex} of ${r.node}'s log`
+          : `✓ verified: record ${r.requestId} is entry ${result.receipt.leafIndex} of ${r.node}'s log`,
       `  model ${r.model}`,
       `  input ${r.inputDigest}`,
       `  output ${r.outputDigest}`,

@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import { basename } from 'node:path';
-import type { ModelInfo } from '@verity/sdk';
+import type { ModelInfo, PushModelParams } from '@verity/sdk';
 import { CLIENT_FLAGS, clientFor, print } from '../target.js';
 import { parseFlags, UsageError } from '../usage.js';
 
@@ -52,6 +52,35 @@ function progressBar(name: string): (sent: number, total: number | undefined) =>
   };
 }
 
+/** `--zk [--zk-frac-bits S --zk-value-bits B | --zk-input-range R]` as the SDK's `zk` option. */
+function zkOption(values: {
+  zk?: boolean;
+  'zk-frac-bits'?: string;
+  'zk-value-bits'?: string;
+  'zk-input-range'?: string;
+}): PushModelParams['zk'] {
+  const frac = values['zk-frac-bits'];
+  const bits = values['zk-value-bits'];
+  const range = values['zk-input-range'];
+  if (values.zk !== true) {
+    if (frac !== undefined || bits !== undefined || range !== undefined)
+      throw new UsageError('--zk-* options need --zk');
+    return undefined;
+  }
+  if ((frac === undefined) !== (bits === undefined))
+    throw new UsageError('give --zk-frac-bits and --zk-value-bits together');
+  if (frac !== undefined && bits !== undefined) {
+    if (!/^[0-9]{1,3}$/.test(frac) || !/^[0-9]{1,3}$/.test(bits)) throw new UsageError('--zk-*-bits must be integers');
+    return { fracBits: Number(frac), valueBits: Number(bits) };
+  }
+  if (range !== undefined) {
+    const r = Number(range);
+    if (!(r > 0)) throw new UsageError('--zk-input-range must be a positive number');
+    return { inputRange: r };
+  }
+  return true;
+}
+
 /** `verity model push|ls|show`. */
 export async function runModel(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
@@ -64,6 +93,10 @@ export async function runModel(args: string[]): Promise<number> {
       version: { type: 'string' },
       license: { type: 'string' },
       description: { type: 'string' },
+      zk: { type: 'boolean', default: false },
+      'zk-frac-bits': { type: 'string' },
+      'zk-value-bits': { type: 'string' },
+      'zk-input-range': { type: 'string' },
     },
   });
   const client = clientFor(values);
@@ -85,9 +118,11 @@ export async function runModel(args: string[]): Promise<number> {
           .replace(/\.(onnx|gguf)$/i, '')
           .toLowerCase()
           .replace(/[^a-z0-9._-]/g, '-');
+      const zk = zkOption(values);
       const model = await client.pushModel({
         name,
         format,
+        ...(zk === undefined ? {} : { zk }),
         ...(values.version === undefined ? {} : { version: values.version }),
         ...(values.license === undefined ? {} : { license: values.license }),
         ...(values.description === undefined ? {} : { description: values.description }),

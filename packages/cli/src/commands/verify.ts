@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { type TrustedNode, type VerifyResult, VerityError, verifyBundle } from '@verity/protocol';
+import { releaseZk, verifyZkBundle } from '@verity/sdk';
 import { parseFlags, UsageError } from '../usage.js';
 
 /** `verity verify FILE`: exit 0 when the bundle verifies, 1 when it does not. */
@@ -14,6 +15,7 @@ export async function runVerify(args: string[]): Promise<number> {
       'input-digest': { type: 'string' },
       'output-digest': { type: 'string' },
       json: { type: 'boolean', default: false },
+      'accept-local-dev-setup': { type: 'boolean', default: false },
     },
   });
   if (positionals.length !== 1) throw new UsageError('verify takes exactly one FILE');
@@ -38,24 +40,34 @@ export async function runVerify(args: string[]): Promise<number> {
     const error = new VerityError('JSON_INVALID', `${file} is not JSON`, { cause });
     return report(values.json === true, { ok: false, code: error.code, error }, file);
   }
-  const result = verifyBundle(
-    value,
-    { nodes, acceptBundleNodes: values['trust-bundle-nodes'] === true },
-    {
-      ...(values['input-digest'] === undefined ? {} : { inputDigest: values['input-digest'] }),
-      ...(values['output-digest'] === undefined ? {} : { outputDigest: values['output-digest'] }),
-    },
-  );
-  return report(values.json === true, result, file);
+  const trust = { nodes, acceptBundleNodes: values['trust-bundle-nodes'] === true };
+  const options = {
+    ...(values['input-digest'] === undefined ? {} : { inputDigest: values['input-digest'] }),
+    ...(values['output-digest'] === undefined ? {} : { outputDigest: values['output-digest'] }),
+  };
+  // A bundle with a zk member: the Groth16 proof and its binding to the manifest are checked too.
+  if (typeof value === 'object' && value !== null && 'zk' in value) {
+    try {
+      const result = await verifyZkBundle(value, trust, {
+        ...options,
+        acceptLocalDevSetup: values['accept-local-dev-setup'] === true,
+      });
+      return report(values.json === true, result, file, result.ok ? result.zk.setup : undefined);
+    } finally {
+      await releaseZk();
+    }
+  }
+  return report(values.json === true, verifyBundle(value, trust, options), file);
 }
 
-function report(json: boolean, result: VerifyResult, file: string): number {
+function report(json: boolean, result: VerifyResult, file: string, zkSetup?: string): number {
   if (json) {
     process.stdout.write(
       `${JSON.stringify(
         result.ok
           ? {
               ok: true,
+              ...(zkSetup === undefined ? {} : { zk: { proof: 'valid', setup: zkSetup } }),
               receipts: result.receipts.map((r) => ({
                 record: r.record,
                 leafIndex: r.leafIndex,
@@ -71,6 +83,7 @@ function report(json: boolean, result: VerifyResult, file: string): number {
       )}\n`,
     );
   } else if (result.ok) {
+    if (zkSetup !== undefined) process.stdout.write(`✓ ${file}: Groth16 proof valid (setup ${zkSetup})\n`);
     for (const r of result.receipts) {
       process.stdout.write(
         `✓ ${file}: record ${r.record.requestId} by ${r.record.node} is entry ${r.leafIndex} of ${r.checkpoint.origin} (size ${r.checkpoint.size})\n` +

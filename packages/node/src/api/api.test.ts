@@ -148,7 +148,7 @@ describe('bad input gets a 4xx with a stable code, and the node keeps serving', 
     ],
     [
       'unsupported mode',
-      () => post('/v1/infer', JSON.stringify({ model: 'iris', input: {}, mode: 'zk' })),
+      () => post('/v1/infer', JSON.stringify({ model: 'iris', input: {}, mode: 'audited' })),
       400,
       'INVALID_ARGUMENT',
     ],

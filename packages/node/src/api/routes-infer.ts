@@ -1,4 +1,7 @@
 import { hash, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import {
   encodeTensors,
   fail,
@@ -8,6 +11,8 @@ import {
   tensorsFromJson,
   tensorsToExactJson,
   toHex,
+  ZK_RUNTIME,
+  zkFacts,
 } from '@verity/protocol';
 import type { FastifyInstance } from 'fastify';
 import type { NodeContext } from '../context.js';
@@ -32,7 +37,7 @@ function corrupt(output: TensorMap): TensorMap {
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
 const NONCE = /^(?:[0-9a-f]{2}){1,64}$/;
 const FIELDS = new Set(['model', 'input', 'mode', 'k', 'requestId', 'clientNonce']);
-const MODES = ['signed', 'quorum'] as const;
+const MODES = ['signed', 'quorum', 'zk'] as const;
 
 /** A validated `POST /v1/infer` body. */
 interface InferRequest {
@@ -54,7 +59,7 @@ function parseInferRequest(body: unknown): InferRequest {
     fail('INVALID_ARGUMENT', 'model (a CID or name@version) is required');
   if (b.input === undefined) fail('INVALID_ARGUMENT', 'input (named tensors) is required');
   if (b.mode !== undefined && !(MODES as readonly unknown[]).includes(b.mode)) {
-    fail('INVALID_ARGUMENT', 'mode must be "signed" or "quorum"', { mode: b.mode, supported: MODES });
+    fail('INVALID_ARGUMENT', 'mode must be "signed", "quorum" or "zk"', { mode: b.mode, supported: MODES });
   }
   if (b.k !== undefined && (!Number.isSafeInteger(b.k) || (b.k as number) < 1 || (b.k as number) > 16)) {
     fail('INVALID_ARGUMENT', 'k (the quorum size) must be an integer from 1 to 16');
@@ -95,6 +100,26 @@ function tensorsDigestHex(map: TensorMap): string {
   return hash('sha256', encodeTensors(map), 'hex');
 }
 
+/** The version of snarkjs that proves (the `zk` records' runtime version). */
+let snarkjsVersionText: string | undefined;
+function snarkjsVersion(): string {
+  if (snarkjsVersionText === undefined) {
+    const require = createRequire(import.meta.url);
+    // snarkjs exports no ./package.json: walk up from its entry point to it.
+    let dir = dirname(require.resolve('snarkjs'));
+    for (let i = 0; i < 4 && snarkjsVersionText === undefined; i++, dir = dirname(dir)) {
+      try {
+        const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string };
+        if (pkg.name === 'snarkjs' && typeof pkg.version === 'string') snarkjsVersionText = pkg.version;
+      } catch {
+        // not here
+      }
+    }
+    snarkjsVersionText ??= 'unknown';
+  }
+  return snarkjsVersionText;
+}
+
 /** The paramsDigest of every ONNX record (no parameters): a constant. */
 const NO_PARAMS_DIGEST = paramsDigest({});
 
@@ -116,7 +141,7 @@ export function registerInferRoutes(app: FastifyInstance, ctx: NodeContext): voi
   const runHere = async (
     stored: StoredModel,
     inputs: TensorMap,
-    mode: InferRequest['mode'],
+    mode: 'signed' | 'quorum',
     requestId: string,
     clientNonce: string | undefined,
   ) => {
@@ -145,6 +170,32 @@ export function registerInferRoutes(app: FastifyInstance, ctx: NodeContext): voi
     return { record, receipt, output };
   };
 
+  /**
+   * Mode `zk`: the circuit proves the inference; its output (decoded from the public signals) is
+   * the answer, and the record's outputDigest is over it, so proof and logged output go together.
+   */
+  const runZk = async (stored: StoredModel, inputs: TensorMap, requestId: string, clientNonce: string | undefined) => {
+    const started = performance.now();
+    const zk = await ctx.zk.prove(stored.manifestCid, stored.manifest, stored.artifactPath, inputs);
+    ctx.metrics.inferenceSeconds.observe({ model: stored.manifest.name }, (performance.now() - started) / 1000);
+    const record: InferenceRecord = {
+      version: 1,
+      kind: 'zk',
+      mode: 'zk',
+      model: stored.manifestCid,
+      runtime: { id: ZK_RUNTIME.id, version: snarkjsVersion(), profile: ZK_RUNTIME.profile },
+      inputDigest: tensorsDigestHex(inputs),
+      outputDigest: tensorsDigestHex(zk.output),
+      paramsDigest: NO_PARAMS_DIGEST,
+      requestId,
+      ...(clientNonce === undefined ? {} : { clientNonce }),
+      timestamp: Date.now(),
+      node: ctx.keys.address,
+    };
+    const receipt = await ctx.log.append(record);
+    return { receipt, zk };
+  };
+
   app.post('/v1/infer', async (request, reply) => {
     const req = parseInferRequest(request.body);
     const stored = await resolveOrFetch(ctx, req.model);
@@ -168,6 +219,13 @@ export function registerInferRoutes(app: FastifyInstance, ctx: NodeContext): voi
           return { node: ctx.keys.address, record: r.record, receipt: r.receipt, output: tensorsToExactJson(r.output) };
         },
       });
+    }
+    if (req.mode === 'zk') {
+      zkFacts(stored.manifest); // ZK_MODEL_UNSUPPORTED unless pushed with zk
+      const { receipt, zk } = await runZk(stored, inputs, requestId, req.clientNonce);
+      reply.header('content-type', JSON_TYPE);
+      const evidence = { proof: zk.proof, publicSignals: zk.publicSignals, vk: zk.vk, setup: zk.setup };
+      return `{"requestId":${JSON.stringify(requestId)},"model":${JSON.stringify(stored.manifestCid)},"output":${JSON.stringify(tensorsToExactJson(zk.output))},"receipt":${receiptJson(receipt)},"zk":${JSON.stringify(evidence)}}`;
     }
     const { receipt, output } = await runHere(stored, inputs, req.mode, requestId, req.clientNonce);
     // The body as text: JSON.stringify({ requestId, model, output, receipt }), with the receipt

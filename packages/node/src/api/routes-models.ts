@@ -3,7 +3,8 @@ import { fail, personalSign } from '@verity/protocol';
 import type { FastifyInstance } from 'fastify';
 import type { NodeContext } from '../context.js';
 import { CAR_CONTENT_TYPE, CAR_CONTENT_TYPE_DUPS } from '../store/car.js';
-import type { StoredModel } from '../store/index.js';
+import type { ArtifactDescription, StoredModel } from '../store/index.js';
+import type { ZkPushOptions } from '../zk-service.js';
 import { requireApiKey } from './auth.js';
 
 /**
@@ -28,6 +29,48 @@ function str(query: Record<string, unknown>, key: string): string | undefined {
   if (v === undefined) return undefined;
   if (typeof v !== 'string') fail('INVALID_ARGUMENT', `query parameter ${key} must be given once`);
   return v;
+}
+
+function intParam(query: Record<string, unknown>, key: string, min: number, max: number): number | undefined {
+  const v = str(query, key);
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!/^[0-9]{1,3}$/.test(v) || n < min || n > max)
+    fail('INVALID_ARGUMENT', `${key} must be an integer in ${min}..${max}`);
+  return n;
+}
+
+/**
+ * The zk options of a push (`zk=1`): fixed-point parameters given as `zkFracBits` + `zkValueBits`,
+ * or chosen for inputs within ±`zkInputRange` (default 10). Undefined without `zk=1`.
+ */
+function zkPushOptions(q: Record<string, unknown>, format: string): ZkPushOptions | undefined {
+  const zk = str(q, 'zk');
+  if (zk === undefined || zk === '0' || zk === 'false') {
+    for (const k of ['zkFracBits', 'zkValueBits', 'zkInputRange']) {
+      if (q[k] !== undefined) fail('INVALID_ARGUMENT', `${k} is for zk=1`);
+    }
+    return undefined;
+  }
+  if (zk !== '1' && zk !== 'true') fail('INVALID_ARGUMENT', 'zk must be 1 or 0');
+  if (format !== 'onnx') fail('ZK_MODEL_UNSUPPORTED', 'zk mode is for ONNX models');
+  const fracBits = intParam(q, 'zkFracBits', 1, 32);
+  const valueBits = intParam(q, 'zkValueBits', 2, 120);
+  if ((fracBits === undefined) !== (valueBits === undefined)) {
+    fail('INVALID_ARGUMENT', 'give zkFracBits and zkValueBits together');
+  }
+  const rangeText = str(q, 'zkInputRange');
+  let inputRange: number | undefined;
+  if (rangeText !== undefined) {
+    inputRange = Number(rangeText);
+    if (!/^[0-9]+(\.[0-9]+)?$/.test(rangeText) || !(inputRange > 0 && inputRange <= 1e6)) {
+      fail('INVALID_ARGUMENT', 'zkInputRange must be a positive number up to 1e6');
+    }
+  }
+  return {
+    ...(fracBits === undefined || valueBits === undefined ? {} : { params: { fracBits, valueBits } }),
+    ...(inputRange === undefined ? {} : { inputRange }),
+  };
 }
 
 /** Models: streamed upload, listing, lookup, and blocks by CID (IPFS trustless gateway). */
@@ -56,6 +99,7 @@ export function registerModelRoutes(app: FastifyInstance, ctx: NodeContext): voi
     const declaredSize = sizeText === undefined ? undefined : Number(sizeText);
     const license = str(q, 'license');
     const description = str(q, 'description');
+    const zk = zkPushOptions(q, format);
     const stored = await ctx.store.putArtifact(request.body, {
       name,
       version,
@@ -76,11 +120,15 @@ export function registerModelRoutes(app: FastifyInstance, ctx: NodeContext): voi
           return description;
         }
         const model = await ctx.runtime.load(path);
+        let described: ArtifactDescription;
         try {
-          return { inputs: [...model.inputs], outputs: [...model.outputs] };
+          described = { inputs: [...model.inputs], outputs: [...model.outputs] };
         } finally {
           await model.close();
         }
+        // zk: compile the circuit and make (or reuse) its keys now, so that no request waits for a setup.
+        if (zk !== undefined) described.metadata = await ctx.zk.prepare(path, zk);
+        return described;
       },
     });
     // On a chain, the model is published in ModelRegistry (name@version → manifest CID), so other

@@ -13,12 +13,14 @@ import {
   VerityError,
   verifyBundle,
   verifyReceipt,
+  type ZkEvidence,
 } from '@verity/protocol';
 import type { ClientBase } from '../client.js';
 import { requestJson } from '../http.js';
 import { getModel, type ModelInfo } from './models.js';
 import { gatherTrust } from './node-info.js';
 import { registryTrust } from './registry.js';
+import { verifyZkBundle } from './zk.js';
 
 /** Inference parameters. */
 export interface InferParams {
@@ -29,8 +31,13 @@ export interface InferParams {
   readonly requestId?: string;
   /** Your own nonce, recorded in the receipt (hex). */
   readonly clientNonce?: string;
-  /** `signed` (default): one node. `quorum`: k registered nodes must agree (DESIGN.md §2.6). */
-  readonly mode?: 'signed' | 'quorum';
+  /**
+   * `signed` (default): one node. `quorum`: k registered nodes must agree. `zk`: a Groth16 proof
+   * that the output is the committed model's (fixed-point) answer (DESIGN.md §2.6).
+   */
+  readonly mode?: 'signed' | 'quorum' | 'zk';
+  /** Mode `zk`: accept proofs from a `local-dev` setup (development only; default false). */
+  readonly acceptLocalDevSetup?: boolean;
   /** Quorum size (mode `quorum`), default 3. */
   readonly k?: number;
   readonly signal?: AbortSignal;
@@ -50,6 +57,8 @@ export interface InferResult {
   /** Every receipt: one, or k in mode `quorum` (in the quorum ranking's order). */
   readonly receipts: readonly Receipt[];
   readonly record: InferenceRecord;
+  /** Mode `zk`: the proof, public signals, verification key and setup (the output is what they prove). */
+  readonly zk?: ZkEvidence;
   /** A self-contained bundle: receipt, node entry, input and output, for `verity verify`. */
   bundle(): Bundle;
 }
@@ -70,6 +79,7 @@ async function manifestFor(client: ClientBase, ref: string): Promise<ModelInfo> 
  */
 export async function infer(client: ClientBase, params: InferParams): Promise<InferResult> {
   if (params.mode === 'quorum') return inferQuorum(client, params);
+  if (params.mode === 'zk') return inferZk(client, params);
   const [model, trust] = await Promise.all([manifestFor(client, params.model), gatherTrust(client)]);
   // What we send, as the node must understand it: the same canonical tensors, the same digest.
   const sent = tensorsFromJson(params.input, model.manifest.inputs);
@@ -121,6 +131,70 @@ export async function infer(client: ClientBase, params: InferParams): Promise<In
       input: tensorsToExactJson(sent),
       output: body.output,
     }),
+  };
+}
+
+/**
+ * Mode `zk`: the node proves the inference. The answer is verified as a bundle with
+ * {@link verifyZkBundle} (receipt, digests, verification key against the manifest, public signals
+ * = input and output, Groth16 proof) before it is returned. The output is the circuit's output
+ * (proved tensors as float64, ArgMax heads as int64), not the model's float output.
+ */
+async function inferZk(client: ClientBase, params: InferParams): Promise<InferResult> {
+  const [model, trust] = await Promise.all([manifestFor(client, params.model), gatherTrust(client)]);
+  const sent = tensorsFromJson(params.input, model.manifest.inputs);
+  const body = await requestJson<{
+    requestId: string;
+    model: string;
+    output: Record<string, unknown>;
+    receipt: Receipt;
+    zk: ZkEvidence;
+  }>(client, 'POST', '/v1/infer', {
+    json: {
+      model: model.id,
+      input: params.input,
+      mode: 'zk',
+      ...(params.requestId === undefined ? {} : { requestId: params.requestId }),
+      ...(params.clientNonce === undefined ? {} : { clientNonce: params.clientNonce }),
+    },
+    ...(params.signal === undefined ? {} : { signal: params.signal }),
+  });
+  let output: TensorMap;
+  try {
+    output = tensorsFromJson(body.output);
+  } catch (cause) {
+    throw new VerityError('RESPONSE_INVALID', 'the node sent an output that is not a tensor map', { cause });
+  }
+  const node = String((body.receipt as { record?: { node?: unknown } } | undefined)?.record?.node ?? '').toLowerCase();
+  const bundle: Bundle = {
+    mediaType: BUNDLE_MEDIA_TYPE,
+    receipts: [body.receipt],
+    nodes: trust.nodes.filter((n) => n.address.toLowerCase() === node),
+    input: tensorsToExactJson(sent),
+    output: body.output,
+    zk: { ...body.zk, manifest: model.manifest },
+  };
+  const result = await verifyZkBundle(bundle, trust, {
+    cache: client.cache,
+    manifest: model.manifest,
+    ...(params.acceptLocalDevSetup === undefined ? {} : { acceptLocalDevSetup: params.acceptLocalDevSetup }),
+  });
+  if (!result.ok) throw result.error;
+  const record = (result.receipts[0] as { record: InferenceRecord }).record;
+  if (record.mode !== 'zk') throw new VerityError('RESPONSE_INVALID', 'the receipt is not a zk receipt');
+  if (params.clientNonce !== undefined && record.clientNonce !== params.clientNonce) {
+    throw new VerityError('RESPONSE_INVALID', 'the receipt does not carry our nonce');
+  }
+  return {
+    requestId: body.requestId,
+    model: model.id,
+    output,
+    outputJson: body.output,
+    receipt: body.receipt,
+    receipts: [body.receipt],
+    record,
+    zk: body.zk,
+    bundle: () => bundle,
   };
 }
 

@@ -59,6 +59,12 @@ export interface PushModelParams {
   readonly description?: string;
   /** `onnx` (default) or `gguf` (a language model). */
   readonly format?: 'onnx' | 'gguf';
+  /**
+   * Prepare the model for mode `zk` (ONNX only): the node compiles it to a circuit, makes its
+   * Groth16 keys and commits to them in the manifest's metadata (`zk.*`). Either `true`
+   * (fixed-point parameters chosen for inputs within ±10), or the parameters, or the input range.
+   */
+  readonly zk?: boolean | { readonly fracBits: number; readonly valueBits: number } | { readonly inputRange: number };
   /** Called as bytes are sent. */
   readonly onProgress?: (sent: number, total: number | undefined) => void;
   readonly signal?: AbortSignal;
@@ -120,6 +126,13 @@ export async function pushModel(client: ClientBase, params: PushModelParams): Pr
   });
   if (params.license !== undefined) q.set('license', params.license);
   if (params.description !== undefined) q.set('description', params.description);
+  if (params.zk !== undefined && params.zk !== false) {
+    q.set('zk', '1');
+    if (typeof params.zk === 'object' && 'fracBits' in params.zk) {
+      q.set('zkFracBits', String(params.zk.fracBits));
+      q.set('zkValueBits', String(params.zk.valueBits));
+    } else if (typeof params.zk === 'object') q.set('zkInputRange', String(params.zk.inputRange));
+  }
   // The declared size travels as a query parameter: browsers do not let scripts set Content-Length.
   if (size !== undefined) q.set('size', String(size));
   const headers: Record<string, string> = { 'content-type': 'application/octet-stream' };
