@@ -1,6 +1,6 @@
 import { generateNoteKey, openNote, parseSignerKey, parseVerifierKey, signNote } from '@verity/protocol';
 import { describe, expect, it } from 'vitest';
-import { createFastSigner } from './fast-crypto.js';
+import { createFastSigner, createFastVerifier } from './fast-crypto.js';
 
 // The Go sumdb/note reference key: the fast signer must produce Go's signature byte for byte.
 const SKEY = 'PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz';
@@ -25,3 +25,26 @@ describe('node:crypto Ed25519 signer', () => {
     );
   });
 });
+
+// Go's reference verifier key for PeterNeumann.
+const VKEY = 'PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW';
+
+describe('node:crypto Ed25519 verifier', () => {
+  it('accepts the reference signature and agrees with the portable verifier on tampered ones', () => {
+    expect(openNote(`${TEXT}\n${SIG}`, [createFastVerifier(VKEY)]).text).toBe(TEXT);
+    const fast = createFastVerifier(VKEY);
+    const slow = parseVerifierKey(VKEY);
+    expect([fast.name, fast.keyId]).toEqual([slow.name, slow.keyId]);
+    const message = new TextEncoder().encode(TEXT);
+    const sig = parseSignerKey(SKEY).sign(message);
+    for (let i = 0; i < 64; i++) {
+      const bad = sig.slice();
+      bad[i] = (bad[i] as number) ^ 1;
+      expect(fast.verify(message, bad)).toBe(slow.verify(message, bad));
+      expect(fast.verify(message, bad)).toBe(false);
+    }
+    expect(fast.verify(message, sig)).toBe(true);
+    expect(fast.verify(message, sig.subarray(0, 63))).toBe(false);
+  });
+});
+

@@ -3,8 +3,32 @@
  * core): an Ed25519 note signer on `node:crypto`, several times faster than the pure-JS one and
  * byte-identical to it (Ed25519 signatures are deterministic, RFC 8032 §5.1.6).
  */
-import { createPrivateKey, sign } from 'node:crypto';
-import { fromBase64, type NoteSigner, parseSignerKey } from '@verity/protocol';
+import { createPrivateKey, createPublicKey, sign, verify } from 'node:crypto';
+import { fromBase64, type NoteSigner, type NoteVerifier, parseSignerKey, parseVerifierKey } from '@verity/protocol';
+
+// SPKI wrapping of a raw Ed25519 public key (RFC 8410 §4): a fixed 12-byte prefix, then the key.
+const SPKI_ED25519_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
+
+/**
+ * A note verifier for a C2SP verifier key (`name+keyid+base64(0x01 ‖ key)`) on `node:crypto`
+ * (about 15× faster than the portable one, same answers: strict RFC 8032 verification).
+ *
+ * @example
+ * ```ts
+ * verifyReceipt(receipt, { nodes: [{ address, logKey, verifier: createFastVerifier(logKey) }] });
+ * ```
+ */
+export function createFastVerifier(verifierKey: string): NoteVerifier {
+  const reference = parseVerifierKey(verifierKey);
+  const second = verifierKey.indexOf('+', verifierKey.indexOf('+') + 1);
+  const raw = fromBase64(verifierKey.slice(second + 1)).subarray(1);
+  const key = createPublicKey({ key: Buffer.concat([SPKI_ED25519_PREFIX, raw]), format: 'der', type: 'spki' });
+  return {
+    name: reference.name,
+    keyId: reference.keyId,
+    verify: (message, signature) => signature.length === 64 && verify(null, message, key, signature),
+  };
+}
 
 // PKCS #8 wrapping of a raw Ed25519 seed (RFC 8410 §7): a fixed 16-byte prefix, then the seed.
 const PKCS8_ED25519_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');

@@ -37,6 +37,11 @@ export interface TrustedNode {
   readonly address: string;
   /** C2SP Ed25519 verifier key of the node's log; its key name is the log's origin. */
   readonly logKey: string;
+  /**
+   * A ready verifier for `logKey` (e.g. a native one, much faster than the portable default);
+   * its name and key ID must be those of `logKey`.
+   */
+  readonly verifier?: NoteVerifier;
 }
 
 /** A tree head the verifier knows to be anchored (e.g. read from `LogAnchor` on chain). */
@@ -121,18 +126,29 @@ const KEY_MAPS_SIZE = 64;
 
 function nodeKeys(trust: Trust, bundle?: Bundle): Map<string, NodeKey> {
   // Explicit trust comes last so that it wins over entries carried in the bundle.
-  const entries = [...(trust.acceptBundleNodes === true ? (bundle?.nodes ?? []) : []), ...trust.nodes];
+  const entries: readonly TrustedNode[] = [
+    ...(trust.acceptBundleNodes === true ? (bundle?.nodes ?? []) : []),
+    ...trust.nodes,
+  ];
+  // Maps built from keys alone are cached; ones with caller-supplied verifiers are not.
+  const custom = entries.some((n) => n.verifier !== undefined);
   const id = entries.map((n) => `${n.address}\u0000${n.logKey}`).join('\n');
-  const cached = keyMaps.get(id);
+  const cached = custom ? undefined : keyMaps.get(id);
   if (cached) return cached;
   const map = new Map<string, NodeKey>();
   for (const n of entries) {
     try {
-      map.set(addressKey(n.address), { logKey: n.logKey, verifier: parseVerifierKey(n.logKey) });
+      const parsed = parseVerifierKey(n.logKey);
+      const given = n.verifier;
+      if (given !== undefined && (given.name !== parsed.name || given.keyId !== parsed.keyId)) {
+        fail('NOTE_KEY_INVALID', 'the verifier given is not for this log key');
+      }
+      map.set(addressKey(n.address), { logKey: n.logKey, verifier: given ?? parsed });
     } catch (cause) {
       throw new VerityError('NOTE_KEY_INVALID', `invalid trusted node entry for ${String(n.address)}`, { cause });
     }
   }
+  if (custom) return map;
   if (keyMaps.size >= KEY_MAPS_SIZE) keyMaps.delete(keyMaps.keys().next().value as string);
   keyMaps.set(id, map);
   return map;

@@ -12,6 +12,7 @@ import {
   fail,
   type InferenceRecord,
   isVerityError,
+  type NoteVerifier,
   type Receipt,
   rankQuorum,
   type TensorMap,
@@ -20,7 +21,20 @@ import {
   verifyReceipt,
 } from '@verity/protocol';
 import type { NodeContext } from '../context.js';
+import { createFastVerifier } from '../fast-crypto.js';
 import type { StoredModel } from '../store/index.js';
+
+const verifiers = new Map<string, NoteVerifier>();
+/** Native verifiers for members' log keys, made once per key. */
+function fastVerifier(logKey: string): NoteVerifier {
+  let v = verifiers.get(logKey);
+  if (!v) {
+    v = createFastVerifier(logKey);
+    if (verifiers.size > 1024) verifiers.clear();
+    verifiers.set(logKey, v);
+  }
+  return v;
+}
 
 /** The header that marks a member call (run here, do not coordinate again). */
 export const QUORUM_MEMBER_HEADER = 'x-verity-quorum-member';
@@ -71,11 +85,15 @@ async function askMember(
   if (!response.ok) {
     fail('RESPONSE_INVALID', `quorum member ${peer.account} answered HTTP ${response.status}`, {
       node: peer.account,
-      code: json?.error?.code,
+      memberCode: json?.error?.code,
     });
   }
   // The member's receipt must verify against its registered log key, for this very input.
-  const verified = verifyReceipt(json?.receipt, { nodes: [{ address: peer.account, logKey }] }, { inputDigest });
+  const verified = verifyReceipt(
+    json?.receipt,
+    { nodes: [{ address: peer.account, logKey, verifier: fastVerifier(logKey) }] },
+    { inputDigest },
+  );
   if (!verified.ok) throw verified.error;
   const record = (verified.receipts[0] as { record: InferenceRecord }).record;
   if (record.mode !== 'quorum') fail('RESPONSE_INVALID', 'a quorum member logged another mode', { node: peer.account });
@@ -124,7 +142,7 @@ export async function coordinateQuorum(
   const controller = new AbortController();
   const timeout = setTimeout(() => controller.abort(), ctx.config.executor.timeoutMs);
   const answers: MemberAnswer[] = [];
-  const skipped: { node: string; code: string }[] = [];
+  const skipped: { node: string; code: string; memberCode?: string }[] = [];
   let next = 0;
   // Asks the next node in rank; on failure, the one after it, until the ranking runs out.
   const fill = async (): Promise<void> => {
@@ -138,7 +156,11 @@ export async function coordinateQuorum(
         answers.push(answer);
         return;
       } catch (e) {
-        skipped.push({ node: peer.account, code: isVerityError(e) ? e.code : 'INTERNAL' });
+        skipped.push({
+          node: peer.account,
+          code: isVerityError(e) ? e.code : 'INTERNAL',
+          ...(isVerityError(e) && typeof e.details.memberCode === 'string' ? { memberCode: e.details.memberCode } : {}),
+        });
       }
     }
   };

@@ -139,6 +139,7 @@ export async function startChainService(
       return anchored;
     });
 
+  let recent: { at: number; value: { blockNumber: bigint; nodes: NodeEntry[] } } | undefined;
   let timer: ReturnType<typeof setInterval> | undefined;
   let ticking: Promise<unknown> = Promise.resolve();
   if (options.anchorIntervalMs > 0) {
@@ -155,7 +156,10 @@ export async function startChainService(
     publicClient,
     entry: () => entry,
     async peers(blockNumber) {
-      const block = blockNumber ?? (await publicClient.getBlockNumber());
+      // The registry changes only with a block; a snapshot serves for a second (a quorum request
+      // would otherwise pay three JSON-RPC round trips before it starts).
+      if (blockNumber === undefined && recent && Date.now() - recent.at < 1000) return recent.value;
+      const block = blockNumber ?? (await publicClient.getBlockNumber({ cacheTime: 0 }));
       const nodes = await listNodes(publicClient, {
         nodeRegistry: deployment.contracts.nodeRegistry,
         activeOnly: true,
@@ -163,7 +167,9 @@ export async function startChainService(
       });
       const self = nodes.find((n) => n.account.toLowerCase() === account.address.toLowerCase());
       if (self) entry = self;
-      return { blockNumber: block, nodes };
+      const value = { blockNumber: block, nodes };
+      if (blockNumber === undefined) recent = { at: Date.now(), value };
+      return value;
     },
     anchorNow,
     publish: (name, version, manifestCid) =>
