@@ -47,4 +47,3 @@ describe('node:crypto Ed25519 verifier', () => {
     expect(fast.verify(message, sig.subarray(0, 63))).toBe(false);
   });
 });
-

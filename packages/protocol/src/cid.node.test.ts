@@ -177,3 +177,17 @@ describe('cross-check with ipfs-unixfs-importer configured like kubo', () => {
     );
   });
 });
+
+describe('createUnixfsHasher with a native SHA-256', () => {
+  it('gives the same CID and blocks as the portable hash', () => {
+    const native = (bytes: Uint8Array) => new Uint8Array(createHash('sha256').update(bytes).digest());
+    const run = (sha256?: (b: Uint8Array) => Uint8Array) => {
+      const blocks: string[] = [];
+      const h = createUnixfsHasher({ onBlock: (b) => blocks.push(b.cid), ...(sha256 ? { sha256 } : {}) });
+      for (const piece of kuboRandom(3 * MiB + 17, 'native')) h.update(piece);
+      return { cid: h.digest().cid, blocks };
+    };
+    expect(run(native)).toEqual(run());
+    expect(() => createUnixfsHasher({ sha256: () => new Uint8Array(31) }).update(new Uint8Array(1 << 20))).toThrow();
+  });
+});

@@ -5,6 +5,7 @@
  * trustless gateway, every block checked against its CID as it arrives, and the file rebuilt
  * from it must hash to the manifest's artifact CID before anything is kept (`ModelStore.putReplica`).
  */
+import { hash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import {
   CODEC_RAW,
@@ -42,7 +43,8 @@ async function get(url: string, signal: AbortSignal | undefined, accept?: string
 
 /** The file's bytes, in order, from a CAR with duplicates: raw leaves as the walk meets them. */
 async function* leaves(body: ReadableStream<Uint8Array>, root: string): AsyncGenerator<Uint8Array> {
-  for await (const block of readCar(Readable.fromWeb(body as never), root)) {
+  const sha256 = (bytes: Uint8Array) => hash('sha256', bytes, 'buffer');
+  for await (const block of readCar(Readable.fromWeb(body as never), root, undefined, sha256)) {
     if (parseCid(block.cid).codec === CODEC_RAW) yield block.bytes;
   }
 }

@@ -32,7 +32,7 @@
  * In-memory indexes (names, manifests, leaf locations, dag-pb nodes) are rebuilt from these files
  * when the store is opened. One process owns a store directory at a time.
  */
-import { createHash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join, resolve as resolvePath } from 'node:path';
 import {
@@ -620,6 +620,8 @@ class FsModelStore implements ModelStore {
     // Raw leaves are ranges of the file being written: only their place is kept. dag-pb nodes
     // wait in `pending` until the current piece has been written (onBlock is synchronous).
     const hasher = createUnixfsHasher({
+      // node:crypto: ~10× the portable SHA-256, the same digests (the store hashes every byte).
+      sha256: (bytes) => hash('sha256', bytes, 'buffer'),
       onBlock: (b) => {
         if (parseCid(b.cid).codec === CODEC_DAG_PB) {
           pending.push(b);
