@@ -63,6 +63,25 @@ export interface InferResult {
   bundle(): Bundle;
 }
 
+/** `POST /v1/infer` with the caller's id, nonce and signal, and what the mode adds. */
+function postInfer<T>(
+  client: ClientBase,
+  modelId: string,
+  params: InferParams,
+  extra: Record<string, unknown> = {},
+): Promise<T> {
+  return requestJson<T>(client, 'POST', '/v1/infer', {
+    json: {
+      model: modelId,
+      input: params.input,
+      ...extra,
+      ...(params.requestId === undefined ? {} : { requestId: params.requestId }),
+      ...(params.clientNonce === undefined ? {} : { clientNonce: params.clientNonce }),
+    },
+    ...(params.signal === undefined ? {} : { signal: params.signal }),
+  });
+}
+
 async function manifestFor(client: ClientBase, ref: string): Promise<ModelInfo> {
   return (client.manifests.get(ref) as ModelInfo | undefined) ?? getModel(client, ref);
 }
@@ -84,20 +103,12 @@ export async function infer(client: ClientBase, params: InferParams): Promise<In
   // What we send, as the node must understand it: the same canonical tensors, the same digest.
   const sent = tensorsFromJson(params.input, model.manifest.inputs);
   const inputDigest = toHex(tensorsDigest(sent));
-  const body = await requestJson<{
+  const body = await postInfer<{
     requestId: string;
     model: string;
     output: Record<string, unknown>;
     receipt: Receipt;
-  }>(client, 'POST', '/v1/infer', {
-    json: {
-      model: model.id,
-      input: params.input,
-      ...(params.requestId === undefined ? {} : { requestId: params.requestId }),
-      ...(params.clientNonce === undefined ? {} : { clientNonce: params.clientNonce }),
-    },
-    ...(params.signal === undefined ? {} : { signal: params.signal }),
-  });
+  }>(client, model.id, params);
   let output: TensorMap;
   try {
     output = tensorsFromJson(body.output, model.manifest.outputs);
@@ -143,22 +154,13 @@ export async function infer(client: ClientBase, params: InferParams): Promise<In
 async function inferZk(client: ClientBase, params: InferParams): Promise<InferResult> {
   const [model, trust] = await Promise.all([manifestFor(client, params.model), gatherTrust(client)]);
   const sent = tensorsFromJson(params.input, model.manifest.inputs);
-  const body = await requestJson<{
+  const body = await postInfer<{
     requestId: string;
     model: string;
     output: Record<string, unknown>;
     receipt: Receipt;
     zk: ZkEvidence;
-  }>(client, 'POST', '/v1/infer', {
-    json: {
-      model: model.id,
-      input: params.input,
-      mode: 'zk',
-      ...(params.requestId === undefined ? {} : { requestId: params.requestId }),
-      ...(params.clientNonce === undefined ? {} : { clientNonce: params.clientNonce }),
-    },
-    ...(params.signal === undefined ? {} : { signal: params.signal }),
-  });
+  }>(client, model.id, params, { mode: 'zk' });
   let output: TensorMap;
   try {
     output = tensorsFromJson(body.output);
@@ -208,24 +210,14 @@ async function inferQuorum(client: ClientBase, params: InferParams): Promise<Inf
   const model = await manifestFor(client, params.model);
   const sent = tensorsFromJson(params.input, model.manifest.inputs);
   const k = params.k ?? 3;
-  const body = await requestJson<{
+  const body = await postInfer<{
     requestId: string;
     model: string;
     block: number;
     output: Record<string, unknown>;
     receipts: Receipt[];
     nodes: NodeEntry[];
-  }>(client, 'POST', '/v1/infer', {
-    json: {
-      model: model.id,
-      input: params.input,
-      mode: 'quorum',
-      k,
-      ...(params.requestId === undefined ? {} : { requestId: params.requestId }),
-      ...(params.clientNonce === undefined ? {} : { clientNonce: params.clientNonce }),
-    },
-    ...(params.signal === undefined ? {} : { signal: params.signal }),
-  });
+  }>(client, model.id, params, { mode: 'quorum', k });
   let output: TensorMap;
   try {
     output = tensorsFromJson(body.output, model.manifest.outputs);
