@@ -13,7 +13,8 @@
  *
  * `@verity/zk` (circom2, snarkjs) is imported on first use: a node that never sees zk pays nothing.
  */
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   fail,
@@ -31,6 +32,7 @@ import {
   zkVkDigest,
 } from '@verity/protocol';
 import type { CircuitArtifacts, CircuitKeys, CompiledModel } from '@verity/zk';
+import type { Abi, Address, Hex, PublicClient } from 'viem';
 import type { ZkSettings } from './config.js';
 
 type ZkModule = typeof import('@verity/zk');
@@ -64,12 +66,43 @@ export interface ZkInference {
   output: TensorMap;
 }
 
+/** Where a zk model's Solidity verifier is deployed (recorded next to the keys, per chain). */
+export interface ZkVerifierInfo {
+  chainId: number;
+  address: Address;
+  /** Digest of the verification key the contract checks against (the manifest's). */
+  vk: string;
+  /** Gas the deployment used. */
+  deployGas: string;
+  /** solc that compiled it. */
+  compiler: string;
+}
+
+/** What deploying a verifier needs from the chain service. */
+export interface VerifierChain {
+  readonly deployment: { readonly chainId: number };
+  readonly publicClient: PublicClient;
+  deployContract(abi: Abi, bytecode: Hex): Promise<{ address: Address; gasUsed: bigint }>;
+}
+
 /** The node's zk service. */
 export interface ZkService {
   /** Compiles, sets up and describes a model for its manifest's metadata (push time). */
   prepare(onnxPath: string, options: ZkPushOptions): Promise<Record<string, string>>;
   /** Proves one inference with a model pushed with zk. */
   prove(manifestCid: string, manifest: Manifest, artifactPath: string, inputs: TensorMap): Promise<ZkInference>;
+  /**
+   * The model's Solidity verifier on this chain: the recorded one if its code is still there,
+   * else generated from the keys (snarkjs template), compiled (solc-js), deployed and recorded.
+   */
+  verifier(
+    manifestCid: string,
+    manifest: Manifest,
+    artifactPath: string,
+    chain: VerifierChain,
+  ): Promise<ZkVerifierInfo>;
+  /** The verifier recorded for a zk model on a chain, if any (a file read, no chain call). */
+  recordedVerifier(manifest: Manifest, chainId: number): ZkVerifierInfo | undefined;
   /** Releases snarkjs' worker threads. */
   close(): Promise<void>;
 }
@@ -153,7 +186,58 @@ export function createZkService(settings: ZkSettings, dataDir: string): ZkServic
     return p;
   };
 
+  const verifierPath = (vk: string, chainId: number) => join(cacheDir, 'verifiers', `${vk}-${chainId}.json`);
+  const recordedVerifier = (manifest: Manifest, chainId: number): ZkVerifierInfo | undefined => {
+    try {
+      const vk = zkFacts(manifest).vk;
+      const info = JSON.parse(readFileSync(verifierPath(vk, chainId), 'utf8')) as ZkVerifierInfo;
+      return info.vk === vk && info.chainId === chainId ? info : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  const deploying = new Map<string, Promise<ZkVerifierInfo>>();
+
   return {
+    recordedVerifier,
+    verifier(manifestCid, manifest, artifactPath, chain) {
+      const chainId = chain.deployment.chainId;
+      const facts = zkFacts(manifest);
+      const path = verifierPath(facts.vk, chainId);
+      let p = deploying.get(path);
+      if (p === undefined) {
+        p = (async () => {
+          const known = recordedVerifier(manifest, chainId);
+          // A chain reset (a fresh anvil) forgets the contract: deploy again.
+          if (
+            known !== undefined &&
+            ((await chain.publicClient.getCode({ address: known.address })) ?? '0x') !== '0x'
+          ) {
+            return known;
+          }
+          const zk = await loadZk();
+          const r = await load(manifestCid, manifest, artifactPath);
+          const compiled = zk.compileVerifier(await zk.solidityVerifier(r.keys));
+          const deployed = await chain.deployContract(compiled.abi as Abi, compiled.bytecode);
+          const info: ZkVerifierInfo = {
+            chainId,
+            address: deployed.address,
+            vk: facts.vk,
+            deployGas: deployed.gasUsed.toString(),
+            compiler: compiled.compiler,
+          };
+          await mkdir(join(cacheDir, 'verifiers'), { recursive: true });
+          const tmp = `${path}.${process.pid}.tmp`;
+          await writeFile(tmp, JSON.stringify(info));
+          await rename(tmp, path);
+          return info;
+        })();
+        const settled = p.finally(() => deploying.delete(path));
+        settled.catch(() => undefined);
+        deploying.set(path, p);
+      }
+      return p;
+    },
     async prepare(onnxPath, options) {
       const zk = await loadZk();
       const r = await build(new Uint8Array(await readFile(onnxPath)), options);

@@ -35,6 +35,7 @@ export { gatherTrust, getNodeInfo, type NodeInfo } from './actions/node-info.js'
 export { getReceipt, verify } from './actions/receipts.js';
 export { type RegistryOptions, trustFromRegistry } from './actions/registry.js';
 export { releaseZk, type VerifyZkOptions, verifyZkBundle, type ZkVerifyResult } from './actions/zk.js';
+export { verifyZkProofOnChain } from './actions/zk-onchain.js';
 export type { ClientBase, ClientOptions } from './client.js';
 
 /** A client: its options bound to every action. */

@@ -52,6 +52,8 @@ declare module 'snarkjs' {
     ): Promise<{ proof: Groth16Proof; publicSignals: string[] }>;
     prove(zkey: FileArg, witness: FileArg, logger?: Logger): Promise<{ proof: Groth16Proof; publicSignals: string[] }>;
     verify(vk: unknown, publicSignals: unknown, proof: unknown, logger?: Logger): Promise<boolean>;
+    /** `[a],[[b]],[c],[inputs]` as Solidity call data text (hex strings; pi_b's coordinates swapped). */
+    exportSolidityCallData(proof: unknown, publicSignals: unknown): Promise<string>;
   };
   export const powersOfTau: {
     newAccumulator(curve: Curve, power: number, out: FileArg, logger?: Logger): Promise<unknown>;
@@ -63,6 +65,8 @@ declare module 'snarkjs' {
     contribute(input: FileArg, out: FileArg, name: string, entropy: string, logger?: Logger): Promise<unknown>;
     verifyFromR1cs(r1cs: FileArg, ptau: FileArg, zkey: FileArg, logger?: Logger): Promise<boolean>;
     exportVerificationKey(zkey: FileArg, logger?: Logger): Promise<Record<string, unknown>>;
+    /** Renders `templates[protocol]` (an ejs template) with the zkey's verification key. */
+    exportSolidityVerifier(zkey: FileArg, templates: Record<string, string>, logger?: Logger): Promise<string>;
   };
   export const wtns: {
     calculate(input: Record<string, unknown>, wasm: FileArg, out: FileArg, options?: unknown): Promise<void>;

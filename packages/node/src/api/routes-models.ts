@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import type { NodeContext } from '../context.js';
 import { CAR_CONTENT_TYPE, CAR_CONTENT_TYPE_DUPS } from '../store/car.js';
 import type { ArtifactDescription, StoredModel } from '../store/index.js';
-import type { ZkPushOptions } from '../zk-service.js';
+import { isZkManifest, type ZkPushOptions, type ZkVerifierInfo } from '../zk-service.js';
 import { requireApiKey } from './auth.js';
 
 /**
@@ -12,7 +12,7 @@ import { requireApiKey } from './auth.js';
  * `owned_by`) with Verity's facts beside it. `id` is the manifest CID, which every route accepts
  * as a model name; `ref` is its `name@version`.
  */
-export function modelView(m: StoredModel) {
+export function modelView(m: StoredModel, verifier?: ZkVerifierInfo) {
   return {
     id: m.manifestCid,
     object: 'model' as const,
@@ -21,6 +21,19 @@ export function modelView(m: StoredModel) {
     ref: `${m.manifest.name}@${m.manifest.version}`,
     manifest: m.manifest,
     signature: m.signature,
+    // zk models on a chain: the Solidity verifier of the model's key (`verifyProof` as a view).
+    ...(verifier === undefined
+      ? {}
+      : {
+          zk: {
+            verifier: {
+              chainId: verifier.chainId,
+              address: verifier.address,
+              deployGas: verifier.deployGas,
+              compiler: verifier.compiler,
+            },
+          },
+        }),
   };
 }
 
@@ -75,6 +88,13 @@ function zkPushOptions(q: Record<string, unknown>, format: string): ZkPushOption
 
 /** Models: streamed upload, listing, lookup, and blocks by CID (IPFS trustless gateway). */
 export function registerModelRoutes(app: FastifyInstance, ctx: NodeContext): void {
+  const view = (m: StoredModel) =>
+    modelView(
+      m,
+      ctx.chain && isZkManifest(m.manifest)
+        ? ctx.zk.recordedVerifier(m.manifest, ctx.chain.deployment.chainId)
+        : undefined,
+    );
   // Upload bodies are streamed straight into the store (never buffered whole); the store
   // enforces the size limit as bytes arrive.
   app.addContentTypeParser('application/octet-stream', (_request, payload, done) => done(null, payload));
@@ -133,12 +153,18 @@ export function registerModelRoutes(app: FastifyInstance, ctx: NodeContext): voi
     });
     // On a chain, the model is published in ModelRegistry (name@version → manifest CID), so other
     // nodes can find and fetch it; a re-push retries a publish that failed.
-    if (ctx.chain) await ctx.chain.publish(stored.manifest.name, stored.manifest.version, stored.manifestCid);
-    return reply.status(201).send(modelView(stored));
+    if (ctx.chain) {
+      await ctx.chain.publish(stored.manifest.name, stored.manifest.version, stored.manifestCid);
+      // zk: the model's Solidity verifier, deployed once per key and chain (a re-push reuses it).
+      if (isZkManifest(stored.manifest)) {
+        await ctx.zk.verifier(stored.manifestCid, stored.manifest, stored.artifactPath, ctx.chain);
+      }
+    }
+    return reply.status(201).send(view(stored));
   });
 
-  app.get('/v1/models', async () => ({ object: 'list', data: ctx.store.list().map(modelView) }));
-  app.get('/v1/models/:ref', async (request) => modelView(ctx.store.resolve((request.params as { ref: string }).ref)));
+  app.get('/v1/models', async () => ({ object: 'list', data: ctx.store.list().map(view) }));
+  app.get('/v1/models/:ref', async (request) => view(ctx.store.resolve((request.params as { ref: string }).ref)));
 
   // IPFS trustless gateway (raw blocks and CARs): any IPFS client can fetch and check Verity models.
   app.get('/ipfs/:cid', async (request, reply) => {

@@ -19,7 +19,9 @@ import {
 } from '@verity/contracts';
 import { fail, fromBase64, openCheckpoint, parseVerifierKey, toHex, VerityError } from '@verity/protocol';
 import {
+  type Abi,
   type Account,
+  type Address,
   type Chain,
   createPublicClient,
   createWalletClient,
@@ -61,6 +63,11 @@ export interface ChainService {
   anchorNow(): Promise<number | undefined>;
   /** Publishes `name@version → manifestCid` unless that version is already published. */
   publish(name: string, version: string, manifestCid: string): Promise<void>;
+  /**
+   * Deploys a contract (no constructor arguments) from the node's account, in the same
+   * transaction queue as anchoring and publishing; resolves when mined.
+   */
+  deployContract(abi: Abi, bytecode: Hex): Promise<{ address: Address; gasUsed: bigint; transactionHash: Hex }>;
   stop(): Promise<void>;
 }
 
@@ -178,6 +185,15 @@ export async function startChainService(
         const existing = await resolveModel(publicClient, { modelRegistry, name, version });
         if (existing !== undefined) return;
         await publishModel(clients, { modelRegistry, name, version, manifestCid });
+      }),
+    deployContract: (abi, bytecode) =>
+      serial(async () => {
+        const hash = await walletClient.deployContract({ abi, bytecode, account, chain, args: [] });
+        const receipt = await publicClient.waitForTransactionReceipt({ hash });
+        if (receipt.status !== 'success' || !receipt.contractAddress) {
+          fail('CHAIN_REVERTED', 'the contract deployment reverted', { transactionHash: hash });
+        }
+        return { address: receipt.contractAddress, gasUsed: receipt.gasUsed, transactionHash: hash };
       }),
     async stop() {
       if (timer) clearInterval(timer);
