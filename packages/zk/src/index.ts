@@ -104,5 +104,6 @@ export {
   type SetupOptions,
   setupCircuit,
   type VerificationKey,
+  verifyPowersOfTau,
 } from './setup.js';
 export { releaseCurves } from './snarkjs.js';

@@ -15,6 +15,37 @@ import type { MemFile } from 'snarkjs';
 import type { CircuitArtifacts } from './circom-compile.js';
 import { loadSnarkjs } from './snarkjs.js';
 
+const verifiedPtau = new Map<string, Promise<void>>();
+
+/**
+ * A ceremony's powers-of-tau file is checked (every contribution, `powersoftau verify`) before
+ * the first key is made from it, once per file content per process: a corrupt or forged file would
+ * make every proof from its keys worthless.
+ */
+export function verifyPowersOfTau(path: string): Promise<void> {
+  const check = async () => {
+    const data = new Uint8Array(await readFile(path));
+    const snarkjs = await loadSnarkjs();
+    let ok = false;
+    try {
+      ok = await snarkjs.powersOfTau.verify({ type: 'mem', data }, undefined);
+    } catch (cause) {
+      throw new VerityError('ZK_SETUP_UNTRUSTED', 'the powers-of-tau file cannot be read as one', {
+        details: { path },
+        cause,
+      });
+    }
+    if (!ok) fail('ZK_SETUP_UNTRUSTED', 'the powers-of-tau file does not verify', { path });
+  };
+  let p = verifiedPtau.get(path);
+  if (!p) {
+    p = check();
+    verifiedPtau.set(path, p);
+    p.catch(() => verifiedPtau.delete(path));
+  }
+  return p;
+}
+
 /** Where a setup's trust comes from. */
 export type SetupKind = 'local-dev' | 'ptau-file';
 
@@ -141,6 +172,7 @@ export async function setupCircuit(
     ptauPath = options.ptauPath;
     ptauPower = needed;
     setup = 'ptau-file';
+    await verifyPowersOfTau(ptauPath);
   } else {
     const ptau = await localPowersOfTau(Math.max(needed, options.minPtauPower ?? 0), {
       cacheDir: options.ptauDir ?? options.cacheDir,

@@ -59,6 +59,8 @@ declare module 'snarkjs' {
     newAccumulator(curve: Curve, power: number, out: FileArg, logger?: Logger): Promise<unknown>;
     contribute(input: FileArg, out: FileArg, name: string, entropy: string, logger?: Logger): Promise<unknown>;
     preparePhase2(input: FileArg, out: FileArg, logger?: Logger): Promise<unknown>;
+    /** Checks every contribution of a ptau file (a public ceremony's, before trusting it). */
+    verify(input: FileArg, logger?: Logger): Promise<boolean>;
   };
   export const zKey: {
     newZKey(r1cs: FileArg, ptau: FileArg, out: FileArg, logger?: Logger): Promise<unknown>;
