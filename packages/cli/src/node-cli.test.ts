@@ -32,6 +32,11 @@ beforeAll(async () => {
     [BIN, 'node', 'start', '--data-dir', dataDir, '--port', '0', '--json', '--log-level', 'silent'],
     {
       stdio: ['ignore', 'pipe', 'inherit'],
+      // zk keys from the powers of tau the zk tests cache (generating one takes about a minute).
+      env: {
+        ...process.env,
+        VERITY_ZK_PTAU_DIR: process.env.VERITY_ZK_TEST_CACHE ?? join(tmpdir(), 'verity-zk-test-ptau'),
+      },
     },
   );
   url = await new Promise<string>((resolve, reject) => {
@@ -192,4 +197,56 @@ describe('verity chat against a node', () => {
     const unknown = await verity('chat', 'nope', '--message', 'x', '--url', url);
     expect(unknown.stderr).toMatch(/^verity: MODEL_NOT_FOUND: /);
   }, 60_000);
+});
+
+describe('verity zk commands against a node', () => {
+  it('push --zk, infer --mode zk, verify: local-dev setups refused unless accepted, a doctored proof refused', async () => {
+    const push = await verity(
+      'model',
+      'push',
+      IRIS,
+      '--name',
+      'iris-zk',
+      '--zk',
+      '--url',
+      url,
+      '--data-dir',
+      dataDir,
+      '--json',
+    );
+    expect(push.code, push.stderr).toBe(0);
+    const pushed = JSON.parse(push.stdout) as { manifest: { metadata: Record<string, string> } };
+    expect(pushed.manifest.metadata['zk.setup']).toBe('local-dev');
+    expect(pushed.manifest.metadata['zk.r1cs']).toMatch(/^[0-9a-f]{64}$/);
+
+    const bundlePath = join(dataDir, 'zk-bundle.json');
+    const input = JSON.stringify({ x: [[5.0, 3.6, 1.4, 0.2]] });
+    const refused = await verity('infer', 'iris-zk', '--mode', 'zk', '--url', url, '--input', input);
+    expect(refused.stderr).toMatch(/^verity: ZK_SETUP_UNTRUSTED: /);
+    const run = await verity(
+      'infer',
+      'iris-zk',
+      '--mode',
+      'zk',
+      '--url',
+      url,
+      '--input',
+      input,
+      '--out',
+      bundlePath,
+      '--accept-local-dev-setup',
+      '--json',
+    );
+    expect(run.code, run.stderr).toBe(0);
+
+    expect((await verity('verify', bundlePath, '--trust-bundle-nodes')).code).toBe(1);
+    const ok = await verity('verify', bundlePath, '--trust-bundle-nodes', '--accept-local-dev-setup', '--json');
+    expect(ok.code, ok.stdout).toBe(0);
+    const bundle = JSON.parse(await readFile(bundlePath, 'utf8'));
+    bundle.zk.proof.pi_a[0] = bundle.zk.proof.pi_c[0];
+    await writeFile(bundlePath, JSON.stringify(bundle));
+    const doctored = await verity('verify', bundlePath, '--trust-bundle-nodes', '--accept-local-dev-setup', '--json');
+    expect(doctored.code).toBe(1);
+    expect(JSON.parse(doctored.stdout).error.code).toBe('ZK_PROOF_INVALID');
+  }, 120_000);
 });
