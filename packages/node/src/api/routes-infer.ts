@@ -1,4 +1,4 @@
-import { hash, randomBytes } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -10,7 +10,6 @@ import {
   type TensorMap,
   tensorsFromJson,
   tensorsToExactJson,
-  toHex,
   ZK_RUNTIME,
   zkFacts,
 } from '@verity/protocol';
@@ -20,6 +19,7 @@ import { receiptJson } from '../log/index.js';
 import { resolveOrFetch } from '../peers/model-source.js';
 import type { StoredModel } from '../store/index.js';
 import { coordinateQuorum, QUORUM_MEMBER_HEADER } from './quorum.js';
+import { NONCE, newRequestId, REQUEST_ID } from './request-ids.js';
 
 /** A wrong answer for the test fault: every float output nudged (a lie a quorum must catch). */
 function corrupt(output: TensorMap): TensorMap {
@@ -34,8 +34,6 @@ function corrupt(output: TensorMap): TensorMap {
   return out;
 }
 
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
-const NONCE = /^(?:[0-9a-f]{2}){1,64}$/;
 const FIELDS = new Set(['model', 'input', 'mode', 'k', 'requestId', 'clientNonce']);
 const MODES = ['signed', 'quorum', 'zk'] as const;
 
@@ -79,17 +77,6 @@ function parseInferRequest(body: unknown): InferRequest {
     ...(b.requestId === undefined ? {} : { requestId: b.requestId as string }),
     ...(b.clientNonce === undefined ? {} : { clientNonce: b.clientNonce as string }),
   };
-}
-
-/**
- * A fresh request id: time, then a random prefix drawn once per process, then a counter — unique
- * across restarts and processes without drawing random bytes for every request.
- */
-const ID_PREFIX = toHex(randomBytes(6));
-let idCounter = 0;
-function newRequestId(): string {
-  idCounter = (idCounter + 1) % 0x100000000;
-  return `${Date.now().toString(36)}-${ID_PREFIX}${idCounter.toString(36)}`;
 }
 
 /**

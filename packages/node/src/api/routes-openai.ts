@@ -9,7 +9,7 @@
  * caller sent it plus the effective sampling `params` (returned in `verity.params`, so the caller
  * can recompute every digest), the output is the message or text returned.
  */
-import { createHash, randomBytes, randomInt } from 'node:crypto';
+import { createHash, randomInt } from 'node:crypto';
 import {
   fail,
   type InferenceRecord,
@@ -22,7 +22,6 @@ import {
   llmInputDigest,
   llmOutputDigest,
   llmParamsDigest,
-  toHex,
   VerityError,
 } from '@verity/protocol';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -38,11 +37,10 @@ import {
   type ToolSpec,
 } from '../runtimes/llm.js';
 import type { StoredModel } from '../store/index.js';
+import { NONCE, newRequestId, REQUEST_ID } from './request-ids.js';
 
 const ROLES = new Set(['system', 'developer', 'user', 'assistant', 'tool']);
 const TOOL_NAME = /^[A-Za-z0-9_-]{1,64}$/;
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
-const NONCE = /^(?:[0-9a-f]{2}){1,64}$/;
 
 function bad(param: string, message: string): never {
   return fail('INVALID_ARGUMENT', message, { param });
@@ -245,8 +243,6 @@ async function languageModel(ctx: NodeContext, ref: unknown): Promise<{ stored: 
   return { stored, model: await ctx.llms.get(stored.manifestCid, stored.artifactPath) };
 }
 
-const ID_PREFIX = toHex(randomBytes(4));
-let counter = 0;
 function requestIdFrom(request: FastifyRequest): string {
   const given = request.headers['x-verity-request-id'];
   if (given !== undefined) {
@@ -255,8 +251,7 @@ function requestIdFrom(request: FastifyRequest): string {
     }
     return given;
   }
-  counter = (counter + 1) % 0x100000000;
-  return `${Date.now().toString(36)}-${ID_PREFIX}${counter.toString(36)}`;
+  return newRequestId();
 }
 
 function nonceFrom(request: FastifyRequest): string | undefined {
