@@ -17,7 +17,7 @@ import {
   syncNodeRegistration,
   verifyDeployment,
 } from '@verity/contracts';
-import { fail, fromBase64, openCheckpoint, parseVerifierKey, toHex, VerityError } from '@verity/protocol';
+import { fail, openCheckpoint, parseVerifierKey, toHex, VerityError } from '@verity/protocol';
 import {
   type Abi,
   type Account,
@@ -33,6 +33,7 @@ import {
   type WalletClient,
 } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
+import { verifierKeyBytes } from '../fast-crypto.js';
 import type { NodeKeys } from '../keys.js';
 import type { NodeLog } from '../log/index.js';
 
@@ -73,12 +74,7 @@ export interface ChainService {
 
 /** The raw 32-byte Ed25519 key of a C2SP verifier key (what the registry stores). */
 export function rawLogKey(verifierKey: string): Hex {
-  parseVerifierKey(verifierKey); // name+keyid+base64(0x01 ‖ key), key ID checked
-  // name+keyid+key: the name and key ID hold no '+', the base64 key may.
-  const second = verifierKey.indexOf('+', verifierKey.indexOf('+') + 1);
-  const key = fromBase64(verifierKey.slice(second + 1)).subarray(1);
-  if (key.length !== 32) fail('KEYSTORE_INVALID', 'the log key is not an Ed25519 key');
-  return `0x${toHex(key)}`;
+  return `0x${toHex(verifierKeyBytes(verifierKey))}`;
 }
 
 /**
