@@ -128,6 +128,7 @@ export {
   signNote,
 } from './note.js';
 export { rankQuorum } from './quorum.js';
+export { isActiveNode, type RegistryNode, type RegistrySnapshot } from './registry.js';
 export {
   BUNDLE_MEDIA_TYPE,
   type Bundle,

@@ -28,6 +28,7 @@ import {
   type Receipt,
 } from './receipt.js';
 import { type InferenceRecord, recordLeafHash } from './record.js';
+import type { RegistrySnapshot } from './registry.js';
 import { tensorsDigest } from './tensor-encoding.js';
 import { tensorsFromJson } from './tensor-json.js';
 
@@ -54,7 +55,13 @@ export interface TrustedAnchor {
 
 /** Trust material: everything verification relies on, supplied by the caller. */
 export interface Trust {
+  /** Keys the user pins by hand (address and log key); trusted whatever the registry says. */
   readonly nodes: readonly TrustedNode[];
+  /**
+   * The chain registry at a block (the root of trust, DESIGN.md §2.6a): a record's node must be
+   * registered, active and staked there, and `quorum` selections are recomputed from it.
+   */
+  readonly registry?: RegistrySnapshot;
   readonly anchors?: readonly TrustedAnchor[];
   /**
    * Also trust the registry entries carried in the bundle itself. Only sound when the bundle
