@@ -6,6 +6,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { readDeploymentFile } from '@verity/contracts/node';
 import type { FastifyInstance } from 'fastify';
+import { servedModes } from './api/routes-node.js';
 import { createApi } from './api/server.js';
 import { startChainService } from './chain/chain-service.js';
 import type { NodeConfig } from './config.js';
@@ -80,6 +81,10 @@ export async function startNode(config: NodeConfig): Promise<VerityNode> {
     closing: false,
     ...contextErrors,
   };
+  // The LLM profile records carry (`cpu`, or the GPU backend llama.cpp picks) is settled at
+  // start, off the start-up path (loading the binding takes 0.3–2 s); `GET /v1/node` waits for it,
+  // so the node never advertises `auto`, a profile no record carries.
+  if (config.llm.gpu !== 'cpu') llm.ready().catch(() => undefined);
   const app = createApi(context);
   let address: string;
   try {
@@ -97,7 +102,7 @@ export async function startNode(config: NodeConfig): Promise<VerityNode> {
         stake: BigInt(config.chain.stakeWei),
         anchorIntervalMs: config.chain.anchorIntervalMs,
         endpoint: config.chain.endpoint ?? url,
-        capabilities: ['mode:signed', 'mode:quorum', 'runtime:onnx-native', 'runtime:llm'],
+        capabilities: [...servedModes(true).map((m) => `mode:${m}` as const), 'runtime:onnx-native', 'runtime:llm'],
         onError: (e) => app.log.warn({ code: e.code, err: e }, 'anchoring failed'),
       });
     } catch (e) {

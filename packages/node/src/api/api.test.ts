@@ -60,6 +60,23 @@ afterAll(async () => {
   await node?.stop();
 });
 
+describe('GET /v1/node', () => {
+  it('lists the modes this node serves and the runtime profiles its records carry', async () => {
+    const info = (await (await fetch(`${node.url}/v1/node`)).json()) as {
+      modes: string[];
+      runtimes: { id: string; profile: string; formats: string[] }[];
+    };
+    // Off a chain: no quorum (it needs registered peers); zk for models pushed with --zk.
+    expect(info.modes).toEqual(['signed', 'zk']);
+    const llm = info.runtimes.find((r) => r.formats.includes('gguf'));
+    // The profile an LLM record will carry, settled at start: never "auto" (this node uses gpu: auto).
+    expect(node.context.config.llm.gpu).toBe('auto');
+    expect(llm?.profile).not.toBe('auto');
+    expect(llm?.profile).toBe(await node.context.llm.ready());
+    expect(info.runtimes.find((r) => r.formats.includes('onnx'))?.profile).toBe(node.context.runtime.profile);
+  }, 60_000);
+});
+
 describe('push → infer → verify', () => {
   it('serves the same outputs as a direct onnxruntime-node run, with a receipt that verifies', async () => {
     const client = createClient({ url: node.url });

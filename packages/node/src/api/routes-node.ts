@@ -1,6 +1,33 @@
 import type { FastifyInstance } from 'fastify';
 import type { NodeContext } from '../context.js';
 
+/** A verification mode a node serves (DESIGN.md §2.6). */
+export type ServedMode = 'signed' | 'quorum' | 'zk';
+
+/**
+ * The modes a node serves: `signed` always; `zk` always (every node carries `@verity/zk`; a
+ * request needs a model pushed with `--zk`, else `ZK_MODEL_UNSUPPORTED`); `quorum` only on a
+ * chain, where the registry names the peers to ask. `GET /v1/node` and the capabilities a node
+ * registers on chain both come from here, so they cannot disagree.
+ */
+export function servedModes(onChain: boolean): ServedMode[] {
+  return onChain ? ['signed', 'quorum', 'zk'] : ['signed', 'zk'];
+}
+
+/**
+ * The LLM runtime as records will carry it: the execution profile is settled (the llama.cpp
+ * binding loaded, its GPU backend or `cpu` known) before it is advertised, never `auto`. A node
+ * whose binding cannot load serves no GGUF model and does not list the runtime.
+ */
+async function llmRuntimeInfo(ctx: NodeContext) {
+  try {
+    const profile = await ctx.llm.ready();
+    return [{ id: ctx.llm.id, version: ctx.llm.version, profile, formats: ['gguf'] }];
+  } catch {
+    return [];
+  }
+}
+
 /** Node identity and health: `GET /healthz`, `GET /metrics`, `GET /v1/node`. */
 export function registerNodeRoutes(app: FastifyInstance, ctx: NodeContext): void {
   app.get('/healthz', async () => ({
@@ -19,9 +46,9 @@ export function registerNodeRoutes(app: FastifyInstance, ctx: NodeContext): void
     logKey: ctx.keys.logKey,
     runtimes: [
       { id: ctx.runtime.id, version: ctx.runtime.version, profile: ctx.runtime.profile, formats: ['onnx'] },
-      { id: ctx.llm.id, version: ctx.llm.version, profile: ctx.llm.profile, formats: ['gguf'] },
+      ...(await llmRuntimeInfo(ctx)),
     ],
-    modes: ['signed'],
+    modes: servedModes(ctx.chain !== undefined),
     ...(ctx.chain
       ? {
           chain: {

@@ -127,7 +127,8 @@ export interface LoadedLlm {
 export interface LlmRuntime extends Runtime<LoadedLlm> {
   /**
    * Loads the llama.cpp binding and resolves the execution profile: `cpu`, or the GPU backend
-   * (`cuda`, `vulkan`, `metal`) it picked. `profile` reads `auto` until then.
+   * (`cuda`, `vulkan`, `metal`) it picked. `profile` reads `auto` until then, a value no record
+   * carries: advertise it only once this has resolved (the node starts it at start-up).
    */
   ready(): Promise<string>;
   /** Reads a GGUF file's header into manifest facts; `MODEL_INVALID` when it is not GGUF. */
