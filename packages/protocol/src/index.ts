@@ -128,7 +128,6 @@ export {
   signNote,
 } from './note.js';
 export { rankQuorum } from './quorum.js';
-export { isActiveNode, type RegistryNode, type RegistrySnapshot } from './registry.js';
 export {
   BUNDLE_MEDIA_TYPE,
   type Bundle,
@@ -153,6 +152,7 @@ export {
   type RuntimeInfo,
   recordLeafHash,
 } from './record.js';
+export { isActiveNode, type RegistryNode, type RegistrySnapshot } from './registry.js';
 export {
   createTensor,
   DTYPE_CODES,
@@ -187,6 +187,7 @@ export {
   type Trust,
   type TrustedAnchor,
   type TrustedNode,
+  type VerifiedContent,
   type VerifiedReceipt,
   type VerifyCache,
   type VerifyOptions,

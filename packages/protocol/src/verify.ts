@@ -111,9 +111,20 @@ export interface VerifiedReceipt {
   readonly leafIndex: number;
 }
 
+/**
+ * Whether the input and the output themselves were checked against the records' digests: `true`
+ * when the bundle carried it (its digest recomputed) or the caller gave its digest
+ * (`inputDigest` / `outputDigest`). `false`: only the digest the node vouched for is verified;
+ * what it is a digest of was not seen.
+ */
+export interface VerifiedContent {
+  readonly input: boolean;
+  readonly output: boolean;
+}
+
 /** The result of verification: success, or a typed error with a stable code. */
 export type VerifyResult =
-  | { readonly ok: true; readonly receipts: readonly VerifiedReceipt[] }
+  | { readonly ok: true; readonly receipts: readonly VerifiedReceipt[]; readonly checked: VerifiedContent }
   | { readonly ok: false; readonly code: ErrorCode; readonly error: VerityError; readonly receipt?: number };
 
 const addressKey = (address: string): string => parseAddress(address).toLowerCase();
@@ -261,7 +272,7 @@ export function verifyReceipt(receipt: unknown, trust: Trust, options: VerifyOpt
     const verified = [checkReceipt(parseReceipt(receipt), nodeKeys(trust), options)];
     // A lone receipt carries no consistency proofs: only an anchor of its exact size can link it.
     checkAnchors(undefined, verified, trust, options);
-    return { ok: true, receipts: verified };
+    return { ok: true, receipts: verified, checked: checkedContent(undefined, options) };
   } catch (e) {
     return toResult(e);
   }
@@ -408,5 +419,12 @@ export function verifyBundle(bundle: unknown, trust: Trust, options: VerifyOptio
   } catch (e) {
     return toResult(e);
   }
-  return { ok: true, receipts: verified };
+  return { ok: true, receipts: verified, checked: checkedContent(parsed, options) };
+}
+
+function checkedContent(bundle: Bundle | undefined, options: VerifyOptions): VerifiedContent {
+  return {
+    input: bundle?.input !== undefined || options.inputDigest !== undefined,
+    output: bundle?.output !== undefined || options.outputDigest !== undefined,
+  };
 }

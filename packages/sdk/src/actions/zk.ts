@@ -31,7 +31,7 @@ export interface VerifyZkOptions extends VerifyOptions {
 
 /** The result of {@link verifyZkBundle}: on success, what the manifest committed the proof to. */
 export type ZkVerifyResult =
-  | { readonly ok: true; readonly receipts: readonly VerifiedReceipt[]; readonly zk: ZkFacts }
+  | (Extract<VerifyResult, { ok: true }> & { readonly zk: ZkFacts })
   | Extract<VerifyResult, { ok: false }>;
 
 type Groth16 = { verify(vk: unknown, signals: unknown, proof: unknown, logger?: unknown): Promise<boolean> };
@@ -102,7 +102,7 @@ export async function verifyZkBundle(
       valid = false;
     }
     if (!valid) fail('ZK_PROOF_INVALID', 'the Groth16 proof does not verify');
-    return { ok: true, receipts: base.receipts, zk: facts };
+    return { ...base, zk: facts };
   } catch (e) {
     const error = isVerityError(e)
       ? (e as VerityError)
