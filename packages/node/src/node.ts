@@ -81,10 +81,6 @@ export async function startNode(config: NodeConfig): Promise<VerityNode> {
     closing: false,
     ...contextErrors,
   };
-  // The LLM profile records carry (`cpu`, or the GPU backend llama.cpp picks) is settled at
-  // start, off the start-up path (loading the binding takes 0.3–2 s); `GET /v1/node` waits for it,
-  // so the node never advertises `auto`, a profile no record carries.
-  if (config.llm.gpu !== 'cpu') llm.ready().catch(() => undefined);
   const app = createApi(context);
   let address: string;
   try {

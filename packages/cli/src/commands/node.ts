@@ -47,6 +47,9 @@ async function start(values: NodeFlags, defaults: ConfigInput): Promise<{ node: 
     overrides,
   });
   const node = await startNode(config);
+  // Settle the LLM execution profile its records will carry (GET /v1/node shows it), in the
+  // background: loading llama.cpp and probing GPU backends takes 0.3–2 s.
+  node.context.llm.ready().catch(() => undefined);
   // Stop in reverse order on SIGINT/SIGTERM: finish requests in flight, flush the log.
   const stop = () => {
     void node.stop().then(

@@ -68,12 +68,16 @@ describe('GET /v1/node', () => {
     };
     // Off a chain: no quorum (it needs registered peers); zk for models pushed with --zk.
     expect(info.modes).toEqual(['signed', 'zk']);
-    const llm = info.runtimes.find((r) => r.formats.includes('gguf'));
-    // The profile an LLM record will carry, settled at start: never "auto" (this node uses gpu: auto).
-    expect(node.context.config.llm.gpu).toBe('auto');
-    expect(llm?.profile).not.toBe('auto');
-    expect(llm?.profile).toBe(await node.context.llm.ready());
     expect(info.runtimes.find((r) => r.formats.includes('onnx'))?.profile).toBe(node.context.runtime.profile);
+    // The LLM profile is what a record will carry, never "auto" (this node uses gpu: auto): absent
+    // until llama.cpp is loaded, then the profile it settled on.
+    expect(node.context.config.llm.gpu).toBe('auto');
+    const gguf = (i: typeof info) => i.runtimes.find((r) => r.formats.includes('gguf'));
+    expect(gguf(info)?.profile).not.toBe('auto');
+    const settled = await node.context.llm.ready();
+    const after = (await (await fetch(`${node.url}/v1/node`)).json()) as typeof info;
+    expect(gguf(after)?.profile).toBe(settled);
+    expect(settled).not.toBe('auto');
   }, 60_000);
 });
 

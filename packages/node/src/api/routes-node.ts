@@ -15,17 +15,15 @@ export function servedModes(onChain: boolean): ServedMode[] {
 }
 
 /**
- * The LLM runtime as records will carry it: the execution profile is settled (the llama.cpp
- * binding loaded, its GPU backend or `cpu` known) before it is advertised, never `auto`. A node
- * whose binding cannot load serves no GGUF model and does not list the runtime.
+ * The LLM runtime as its records will carry it. With `gpu: auto` the execution profile (`cpu`, or
+ * the GPU backend llama.cpp picks) is known only once the binding is loaded (`verity node start`
+ * does that at start, off the start-up path; otherwise the first GGUF model does): until then
+ * `profile` is absent, never `auto`, a value no record carries. Identity requests never wait on
+ * loading llama.cpp.
  */
-async function llmRuntimeInfo(ctx: NodeContext) {
-  try {
-    const profile = await ctx.llm.ready();
-    return [{ id: ctx.llm.id, version: ctx.llm.version, profile, formats: ['gguf'] }];
-  } catch {
-    return [];
-  }
+function llmRuntimeInfo(ctx: NodeContext) {
+  const profile = ctx.llm.settledProfile();
+  return { id: ctx.llm.id, version: ctx.llm.version, ...(profile === undefined ? {} : { profile }), formats: ['gguf'] };
 }
 
 /** Node identity and health: `GET /healthz`, `GET /metrics`, `GET /v1/node`. */
@@ -46,7 +44,7 @@ export function registerNodeRoutes(app: FastifyInstance, ctx: NodeContext): void
     logKey: ctx.keys.logKey,
     runtimes: [
       { id: ctx.runtime.id, version: ctx.runtime.version, profile: ctx.runtime.profile, formats: ['onnx'] },
-      ...(await llmRuntimeInfo(ctx)),
+      llmRuntimeInfo(ctx),
     ],
     modes: servedModes(ctx.chain !== undefined),
     ...(ctx.chain
