@@ -23,6 +23,7 @@ import {
   llmOutputDigest,
   llmParamsDigest,
   parseLlmParams,
+  primeVerifyCache,
   type Receipt,
   type Trust,
   type VerifyCache,
@@ -345,6 +346,9 @@ export async function chat(
       if (isObject(delta) && typeof delta.content === 'string' && delta.content !== '') params.onText?.(delta.content);
     }
   }
+  // The receipt rides in the last chunk: check its checkpoint's signature natively first.
+  const last = chunks.at(-1);
+  if (isObject(last) && isObject(last.verity)) await primeVerifyCache(last.verity.receipt, trust, client.cache);
   const verified = verifyChatCompletion(body, chunks, trust, { cache: client.cache });
   return { ...verified, message: (verified.output as { message: LlmAssistantMessage }).message };
 }

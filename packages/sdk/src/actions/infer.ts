@@ -3,6 +3,7 @@ import {
   type Bundle,
   type InferenceRecord,
   type NodeEntry,
+  primeVerifyCache,
   type Receipt,
   type TensorMap,
   type Trust,
@@ -116,6 +117,7 @@ export async function infer(client: ClientBase, params: InferParams): Promise<In
     throw new VerityError('RESPONSE_INVALID', 'the node sent an output that does not match the model', { cause });
   }
   const outputDigest = toHex(tensorsDigest(output));
+  await primeVerifyCache(body.receipt, trust, client.cache); // a new checkpoint's signature, natively
   const result = verifyReceipt(body.receipt, trust, { cache: client.cache, inputDigest, outputDigest });
   if (!result.ok) throw result.error;
   const verified = result.receipts[0] as { record: InferenceRecord };
@@ -232,6 +234,7 @@ async function inferQuorum(client: ClientBase, params: InferParams): Promise<Inf
     output: tensorsToExactJson(output),
   };
   const trust: Trust = (await registryTrust(client, body.block)) ?? { nodes: [], acceptBundleNodes: true };
+  await primeVerifyCache(bundle, trust, client.cache);
   const result = verifyBundle(bundle, trust, { cache: client.cache });
   if (!result.ok) throw result.error;
   if (result.receipts.length !== k) {

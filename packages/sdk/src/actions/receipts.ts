@@ -1,4 +1,5 @@
 import {
+  primeVerifyCache,
   type Receipt,
   type Trust,
   type VerifyOptions,
@@ -40,5 +41,6 @@ export async function verify(
   const trust = options.trust ?? (await gatherTrust(client));
   const opts = { cache: client.cache, ...options };
   const isBundle = typeof bundleOrReceipt === 'object' && bundleOrReceipt !== null && 'mediaType' in bundleOrReceipt;
+  if (opts.cache) await primeVerifyCache(bundleOrReceipt, trust, opts.cache);
   return isBundle ? verifyBundle(bundleOrReceipt, trust, opts) : verifyReceipt(bundleOrReceipt, trust, opts);
 }

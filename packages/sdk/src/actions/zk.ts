@@ -6,6 +6,7 @@ import {
   type Manifest,
   manifestCid,
   parseBundle,
+  primeVerifyCache,
   type Trust,
   tensorsFromJson,
   type VerifiedReceipt,
@@ -68,6 +69,7 @@ export async function verifyZkBundle(
   trust: Trust,
   options: VerifyZkOptions = {},
 ): Promise<ZkVerifyResult> {
+  if (options.cache) await primeVerifyCache(bundle, trust, options.cache);
   const base = verifyBundle(bundle, trust, options);
   if (!base.ok) return base;
   try {
