@@ -18,7 +18,7 @@ import { createModelCache } from './model-cache.js';
 import { runBatched } from './runtimes/batch.js';
 import { createLlmRuntime, type LoadedLlm } from './runtimes/llm.js';
 import { createOnnxRuntime } from './runtimes/onnx.js';
-import type { LoadedModel } from './runtimes/runtime.js';
+import type { LoadedModel, Runtime } from './runtimes/runtime.js';
 import { openModelStore } from './store/index.js';
 import { createZkService } from './zk-service.js';
 
@@ -33,6 +33,15 @@ export interface VerityNode {
 }
 
 /**
+ * What a node is built from beyond its config: the runtime it runs ONNX models on (default: the
+ * native ONNX runtime with `config.threads`). Tests hand in a wrapped runtime to make a node lie
+ * (`test-support/lying-node.ts`); the shipped entry points never pass one.
+ */
+export interface StartNodeOptions {
+  readonly runtime?: Runtime;
+}
+
+/**
  * Starts a node with `config`.
  *
  * @example
@@ -42,12 +51,12 @@ export interface VerityNode {
  * await node.stop();
  * ```
  */
-export async function startNode(config: NodeConfig): Promise<VerityNode> {
+export async function startNode(config: NodeConfig, options: StartNodeOptions = {}): Promise<VerityNode> {
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const keys = openKeystore(config.dataDir, config.origin === undefined ? {} : { origin: config.origin });
   const store = await openModelStore({ dir: join(config.dataDir, 'models') });
   const log = await openLog({ dir: join(config.dataDir, 'log'), signer: keys.signer, fsync: config.fsync });
-  const runtime = createOnnxRuntime(config.threads > 0 ? { intraOpThreads: config.threads } : {});
+  const runtime = options.runtime ?? createOnnxRuntime(config.threads > 0 ? { intraOpThreads: config.threads } : {});
   const llm = createLlmRuntime({
     gpu: config.llm.gpu === 'cpu' ? false : 'auto',
     sequences: config.llm.sequences,
