@@ -19,8 +19,8 @@
  * - redirects are not followed (a peer cannot send the node on elsewhere).
  */
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
-import { request as httpRequest, type IncomingMessage } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { isIPv4, isIPv6, type LookupFunction } from 'node:net';
 import { Readable } from 'node:stream';
 import { isVerityError, VerityError } from '@verity/protocol';
@@ -196,6 +196,13 @@ function checkedLookup(endpoint: string): LookupFunction {
 
 const NULL_BODY = new Set([101, 204, 205, 304]);
 
+// Kept-alive connections, apart per policy: a connection opened in local mode is never reused by
+// a call that must pass the address checks (the lookup runs only when a connection is opened).
+const AGENTS = {
+  local: { http: new HttpAgent({ keepAlive: true }), https: new HttpsAgent({ keepAlive: true }) },
+  public: { http: new HttpAgent({ keepAlive: true }), https: new HttpsAgent({ keepAlive: true }) },
+};
+
 function toResponse(res: IncomingMessage): Response {
   const headers = new Headers();
   for (const [k, v] of Object.entries(res.headers)) {
@@ -227,7 +234,9 @@ export function peerFetch(url: string, init: PeerRequestInit, policy: UrlPolicy)
   }
   const request = target.protocol === 'https:' ? httpsRequest : httpRequest;
   return new Promise<Response>((resolve, reject) => {
+    const agents = policy.localNetwork ? AGENTS.local : AGENTS.public;
     const req = request(target, {
+      agent: target.protocol === 'https:' ? agents.https : agents.http,
       method: init.method ?? 'GET',
       headers: {
         ...init.headers,
