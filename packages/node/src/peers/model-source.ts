@@ -60,8 +60,8 @@ export async function resolveHere(ctx: NodeContext, ref: string): Promise<Stored
  */
 export async function resolveOrFetch(ctx: NodeContext, ref: string): Promise<StoredModel> {
   const chain = ctx.chain;
-  const r = parseModelRef(ref);
   if (!chain) return ctx.store.resolve(ref);
+  const r = parseModelRef(ref);
   const cid = 'cid' in r ? r.cid : await cidOnChain(chain, ref, r.name, r.version);
   try {
     return ctx.store.resolve(cid);
