@@ -617,7 +617,11 @@ async function replicationBench(net: Network): Promise<void> {
           const dir = await mkdtemp(join(work, 'store-'));
           try {
             const store = await openModelStore({ dir });
-            const got = await fetchModel(node1, manifestCid, store, { maxSize: 1 << 30 });
+            // Local mode: the peer listens on loopback (a real network would not be).
+            const got = await fetchModel(node1, manifestCid, store, {
+              maxSize: 1 << 30,
+              policy: { localNetwork: true },
+            });
             if (got.manifestCid !== manifestCid || statSync(got.artifactPath).size !== size) {
               throw new Error('fetchModel stored something else');
             }

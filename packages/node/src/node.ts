@@ -17,9 +17,9 @@ import { openLog } from './log/index.js';
 import { createMetrics } from './metrics.js';
 import { createModelCache } from './model-cache.js';
 import { runBatched } from './runtimes/batch.js';
-import { createLlmRuntime, type LoadedLlm } from './runtimes/llm.js';
+import { createLlmRuntime, type LlmRuntime, type LoadedLlm } from './runtimes/llm.js';
 import { createOnnxRuntime } from './runtimes/onnx.js';
-import type { LoadedModel } from './runtimes/runtime.js';
+import type { LoadedModel, Runtime } from './runtimes/runtime.js';
 import { openModelStore } from './store/index.js';
 import { createZkService } from './zk-service.js';
 
@@ -34,6 +34,38 @@ export interface VerityNode {
 }
 
 /**
+ * What a node is built from beyond its config: the runtimes it runs ONNX and GGUF models on
+ * (default: the native ONNX runtime and the llama.cpp runtime, set up from `config`). Tests hand
+ * in wrapped runtimes to make a node lie (`test-support/lying-node.ts`); the shipped entry points
+ * never pass any.
+ */
+export interface StartNodeOptions {
+  readonly runtime?: Runtime;
+  readonly llm?: LlmRuntime;
+}
+
+/**
+ * The runtimes a node runs on unless given others, set up from `config` (neither loads anything
+ * before its first model).
+ *
+ * @example
+ * ```ts
+ * const { runtime, llm } = createRuntimes(config);
+ * ```
+ */
+export function createRuntimes(config: NodeConfig): { runtime: Runtime; llm: LlmRuntime } {
+  return {
+    runtime: createOnnxRuntime(config.threads > 0 ? { intraOpThreads: config.threads } : {}),
+    llm: createLlmRuntime({
+      gpu: config.llm.gpu === 'cpu' ? false : 'auto',
+      sequences: config.llm.sequences,
+      contextSize: config.llm.contextSize,
+      threads: config.llm.threads,
+    }),
+  };
+}
+
+/**
  * Starts a node with `config`.
  *
  * @example
@@ -43,18 +75,12 @@ export interface VerityNode {
  * await node.stop();
  * ```
  */
-export async function startNode(config: NodeConfig): Promise<VerityNode> {
+export async function startNode(config: NodeConfig, options: StartNodeOptions = {}): Promise<VerityNode> {
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const keys = openKeystore(config.dataDir, config.origin === undefined ? {} : { origin: config.origin });
   const store = await openModelStore({ dir: join(config.dataDir, 'models') });
   const log = await openLog({ dir: join(config.dataDir, 'log'), signer: keys.signer, fsync: config.fsync });
-  const runtime = createOnnxRuntime(config.threads > 0 ? { intraOpThreads: config.threads } : {});
-  const llm = createLlmRuntime({
-    gpu: config.llm.gpu === 'cpu' ? false : 'auto',
-    sequences: config.llm.sequences,
-    contextSize: config.llm.contextSize,
-    threads: config.llm.threads,
-  });
+  const { runtime, llm } = { ...createRuntimes(config), ...options };
   // Only ONNX models are batchable, so only they ever reach the batch runner.
   const executor = createExecutor<LoadedModel | LoadedLlm>(config.executor, (model, requests) =>
     runBatched(model as LoadedModel, requests as never),

@@ -104,6 +104,12 @@ export const ERROR_CODES = [
   'ZK_PUBLIC_INPUT_MISMATCH',
   'ZK_SETUP_UNTRUSTED',
   'ZK_VK_MISMATCH',
+  // node security (issue 10: names through the registry, outbound URL policy, request ids)
+  'MODEL_NOT_REGISTERED',
+  'REPLICA_QUOTA_EXCEEDED',
+  'ENDPOINT_REFUSED',
+  'REQUEST_ID_INVALID',
+  'REQUEST_ID_TAKEN',
 ] as const;
 
 /** A stable error code. */

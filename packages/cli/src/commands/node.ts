@@ -108,6 +108,10 @@ export async function runUp(args: string[]): Promise<number> {
   } else if (values.rpc !== undefined) {
     chainEnv = { VERITY_RPC_URL: values.rpc, VERITY_DEPLOYMENT: values.deployment ?? '' };
   }
+  // Local mode: every node of `verity up` runs on this machine, so peers call each other on
+  // loopback addresses, which a node refuses to call otherwise (peers/url-policy.ts).
+  chainEnv = { ...chainEnv, VERITY_LOCAL_NETWORK: '1' };
+  const localMode: ConfigInput = { peers: { localNetwork: true } };
   const peerDirs = Array.from({ length: count - 1 }, (_, i) => join(dataDir, 'peers', `node-${i + 2}`));
   if (local) {
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
@@ -123,7 +127,7 @@ export async function runUp(args: string[]): Promise<number> {
   };
   let started: { node: VerityNode; json: boolean };
   try {
-    started = await start({ ...values, 'data-dir': dataDir }, { logLevel: 'warn', ...chainOverrides });
+    started = await start({ ...values, 'data-dir': dataDir }, { logLevel: 'warn', ...chainOverrides, ...localMode });
     const bin = process.argv[1] as string;
     for (const [i, dir] of peerDirs.entries()) {
       peers.push(await spawnNode(bin, dir, basePort === 0 ? 0 : basePort + i + 1, chainEnv));

@@ -49,5 +49,5 @@ describe('graceful shutdown', () => {
     } finally {
       await again.stop();
     }
-  });
+  }, 60_000);
 });
