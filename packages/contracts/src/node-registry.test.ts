@@ -1,4 +1,4 @@
-import { parseEther, parseEventLogs } from 'viem';
+import { keccak256, parseEther, parseEventLogs, toBytes } from 'viem';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Deployment } from './deploy.js';
 import { nodeRegistryAbi } from './generated/node-registry.js';
@@ -109,6 +109,28 @@ describe('NodeRegistry', () => {
       'LogKeyTaken',
     );
     expect(args).toEqual([fill32(1), chain.address(1)]);
+  });
+
+  // One origin is one log: a second account under a used origin would let one operator's log
+  // look like several nodes (docs/protocol.md §11).
+  it('refuses an origin that another account holds (OriginTaken), whatever the log key', async () => {
+    await registerNode(chain.clients(1), announcement(1));
+    const origin = 'verity.test/node-1';
+    const args = await expectRevert(
+      registerNode(chain.clients(2), announcement(2, { origin })),
+      'CHAIN_REVERTED',
+      'OriginTaken',
+    );
+    expect(args).toEqual([keccak256(toBytes(origin)), chain.address(1)]);
+    const owner = await chain.publicClient.readContract({
+      address: registry,
+      abi: nodeRegistryAbi,
+      functionName: 'originOwner',
+      args: [keccak256(toBytes(origin))],
+    });
+    expect(owner).toBe(chain.address(1));
+    // Its own origin is free for account 2.
+    await registerNode(chain.clients(2), announcement(2));
   });
 
   it('refuses malformed announcements', async () => {
