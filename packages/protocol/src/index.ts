@@ -127,8 +127,16 @@ export {
   parseVerifierKey,
   signNote,
 } from './note.js';
-export { rankQuorum } from './quorum.js';
-export { isActiveNode, type RegistryNode, type RegistrySnapshot } from './registry.js';
+export {
+  QUORUM_CAPABILITY,
+  QUORUM_MAX_K,
+  QUORUM_MAX_SKIPS,
+  QUORUM_NONCE,
+  QUORUM_SEED_DOMAIN,
+  quorumCandidates,
+  quorumSeed,
+  rankQuorum,
+} from './quorum.js';
 export {
   BUNDLE_MEDIA_TYPE,
   type Bundle,
@@ -137,6 +145,8 @@ export {
   type NodeEntry,
   parseBundle,
   parseReceipt,
+  type QuorumAsked,
+  type QuorumEvidence,
   type Receipt,
 } from './receipt.js';
 export {
@@ -153,6 +163,7 @@ export {
   type RuntimeInfo,
   recordLeafHash,
 } from './record.js';
+export { isActiveNode, type RegistryNode, type RegistrySnapshot } from './registry.js';
 export {
   createTensor,
   DTYPE_CODES,
