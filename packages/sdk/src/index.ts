@@ -33,7 +33,7 @@ export { type InferParams, type InferResult, infer } from './actions/infer.js';
 export { getModel, listModels, type ModelInfo, type PushModelParams, pushModel } from './actions/models.js';
 export { gatherTrust, getNodeInfo, type NodeInfo } from './actions/node-info.js';
 export { getReceipt, verify } from './actions/receipts.js';
-export { type RegistryOptions, trustFromRegistry } from './actions/registry.js';
+export { type RegistryOptions, registrySnapshot, trustFromRegistry } from './actions/registry.js';
 export { releaseZk, type VerifyZkOptions, verifyZkBundle, type ZkVerifyResult } from './actions/zk.js';
 export { verifyZkProofOnChain } from './actions/zk-onchain.js';
 export type { ClientBase, ClientOptions } from './client.js';
