@@ -46,7 +46,7 @@ const VECTOR_RANKING = ['0x44', '0x11', '0x33', '0x22', '0x55'];
  * falls inside one.
  */
 async function referenceRanking(snapshot: RegistrySnapshot, blockHash: string, nonce: string): Promise<string[]> {
-  const sha = async (bytes: Uint8Array) => new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
+  const sha = async (bytes: Uint8Array<ArrayBuffer>) => new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
   const hexBytes = (h: string) => Uint8Array.from(h.match(/../g) ?? [], (b) => Number.parseInt(b, 16));
   const domain = new TextEncoder().encode('verity/quorum/v1');
   const seed = await sha(new Uint8Array([...domain, ...hexBytes(blockHash.slice(2)), ...hexBytes(nonce)]));

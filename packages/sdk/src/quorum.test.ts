@@ -1,5 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -226,6 +228,39 @@ describe('mode quorum against the chain registry', () => {
     const snapshot = await registrySnapshot(registry, BigInt(block));
     const r = verifyBundle(bundle, { nodes: [], registry: snapshot, insecureAcceptBundleNodes: false });
     expect(r.ok ? 'ok' : r.code).toBe('RECEIPT_NODE_UNREGISTERED');
+  }, 120_000);
+
+  it('the SDK refuses an answer drawn at another block than the one it named', async () => {
+    // A coordinator that swaps the caller's block for one of its choosing (a lever to grind seeds):
+    // here a proxy in front of an honest node rewrites the block in the request.
+    const proxy = createServer(async (req, res) => {
+      const chunks: Buffer[] = [];
+      for await (const c of req) chunks.push(c as Buffer);
+      let body = Buffer.concat(chunks).toString();
+      if (req.url === '/v1/infer') {
+        const json = JSON.parse(body) as { block?: number };
+        if (json.block !== undefined) json.block -= 1;
+        body = JSON.stringify(json);
+      }
+      const upstream = await fetch(`${coordinator().url}${req.url}`, {
+        method: req.method ?? 'GET',
+        headers: { 'content-type': 'application/json' },
+        ...(req.method === 'GET' || req.method === 'HEAD' ? {} : { body }),
+      });
+      res.writeHead(upstream.status, { 'content-type': 'application/json' });
+      res.end(await upstream.text());
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    try {
+      const url = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+      const client = createClient({ url, registry });
+      await expect(client.infer({ model: modelId, input: INPUT, mode: 'quorum', k: K })).rejects.toMatchObject({
+        code: 'RESPONSE_INVALID',
+        details: { k: K, block: expect.any(Number) },
+      });
+    } finally {
+      proxy.close();
+    }
   }, 120_000);
 
   it('the coordinator takes the caller’s block only when recent and known, and needs the caller’s nonce', async () => {
