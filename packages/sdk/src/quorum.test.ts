@@ -32,6 +32,7 @@ import { createClient, registrySnapshot } from './index.js';
 // dishonest operator's node does). The selection is the caller's (nonce, block); the coordinator
 // cannot steer it, and the liar is outvoted with its receipt kept as evidence.
 const IRIS = fileURLToPath(new URL('../../../examples/models/iris.onnx', import.meta.url));
+const GGUF = fileURLToPath(new URL('../../../examples/models/tiny-chat.gguf', import.meta.url));
 const INPUT = { x: [[5.1, 3.5, 1.4, 0.2]] };
 const K = 3;
 
@@ -59,18 +60,25 @@ async function nodeOnChain(dataDir: string): Promise<VerityNode> {
           stakeWei: parseEther('2').toString(),
           anchorIntervalMs: 0,
         },
+        llm: { gpu: 'cpu', sequences: 2, contextSize: 2048 },
       },
     }),
   );
 }
 
-/** Fault injection from test code: every float output this node computes is nudged before it is signed. */
+/**
+ * Fault injection from test code: every float output this node computes is nudged, and every
+ * generated text extended, before it is signed.
+ */
 function makeLiar(node: VerityNode): void {
   const executor = node.context.executor as { run: (...args: unknown[]) => Promise<unknown> };
   const run = executor.run.bind(executor);
   executor.run = async (...args: unknown[]) => {
-    const out = (await run(...args)) as TensorMap | unknown;
+    const out = (await run(...args)) as TensorMap | { text: string } | unknown;
     if (typeof out !== 'object' || out === null) return out;
+    if (typeof (out as { text?: unknown }).text === 'string') {
+      return { ...out, text: `${(out as { text: string }).text} (a lie)` };
+    }
     const lied: Record<string, unknown> = {};
     for (const [name, t] of Object.entries(out as TensorMap)) {
       lied[name] = t.data instanceof Float32Array ? { ...t, data: (t.data as Float32Array).map((v) => v + 0.125) } : t;
@@ -262,6 +270,48 @@ describe('mode quorum against the chain registry', () => {
       proxy.close();
     }
   }, 120_000);
+
+  it('language models too: members with one fixed seed agree token for token; the liar is outvoted', async () => {
+    const first = coordinator();
+    const admin = createClient({ url: first.url, apiKey: first.context.keys.apiKey });
+    await admin.pushModel({ name: 'tiny-chat', format: 'gguf', data: new Uint8Array(readFileSync(GGUF)) });
+    const block = await head();
+    const snapshot = await registrySnapshot(registry, BigInt(block));
+    const liarAddress = liar.context.keys.address.toLowerCase();
+    const clientNonce = nonceRanking(snapshot, (top) => top.includes(liarAddress));
+    const res = await fetch(`${first.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'x-verity-mode': 'quorum',
+        'x-verity-k': String(K),
+        'x-verity-block': String(block),
+        'x-verity-client-nonce': clientNonce,
+      },
+      // Sampling, not greedy: agreement comes from the one seed every member runs with.
+      body: JSON.stringify({
+        model: 'tiny-chat',
+        messages: [{ role: 'user', content: 'Hello' }],
+        max_tokens: 16,
+        temperature: 0.8,
+      }),
+    });
+    const json = (await res.json()) as {
+      choices: { message: { content: string } }[];
+      verity: { receipts: Receipt[]; quorum: QuorumEvidence; params: { seed: number } };
+      error?: unknown;
+    };
+    expect(res.status, JSON.stringify(json.error)).toBe(200);
+    expect(json.choices[0]?.message.content).not.toContain('(a lie)');
+    expect(json.verity.receipts).toHaveLength(K);
+    expect(json.verity.receipts.every((r) => r.record.kind === 'llm' && r.record.mode === 'quorum')).toBe(true);
+    expect(json.verity.quorum.dissent.map((r) => r.record.node.toLowerCase())).toEqual([liarAddress]);
+    const verified = verifyBundle(
+      { mediaType: BUNDLE_MEDIA_TYPE, receipts: json.verity.receipts, quorum: json.verity.quorum },
+      { nodes: [], registry: snapshot },
+    );
+    expect(verified.ok ? verified.quorum?.selection : verified.code).toBe('checked');
+  }, 180_000);
 
   it('the coordinator takes the caller’s block only when recent and known, and needs the caller’s nonce', async () => {
     const block = await head();

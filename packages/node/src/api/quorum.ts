@@ -89,25 +89,36 @@ function checkMemberRecord(node: string, record: InferenceRecord, expected: Expe
   }
 }
 
+/**
+ * How members are asked: the route and body of the member call (the same for every member), and
+ * where the receipt and the output are in its answer.
+ */
+export interface MemberCall {
+  readonly path: string;
+  readonly body: string;
+  readonly headers?: Readonly<Record<string, string>>;
+  read(json: unknown): { readonly receipt: unknown; readonly output: unknown };
+}
+
 async function askMember(
   peer: RegistryNode,
-  body: string,
+  call: MemberCall,
   expected: Expected,
   signal: AbortSignal,
 ): Promise<MemberAnswer> {
   let response: Response;
   try {
-    response = await fetch(`${peer.endpoint.replace(/\/+$/, '')}/v1/infer`, {
+    response = await fetch(`${peer.endpoint.replace(/\/+$/, '')}${call.path}`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', [QUORUM_MEMBER_HEADER]: '1' },
-      body,
+      headers: { ...call.headers, 'content-type': 'application/json', [QUORUM_MEMBER_HEADER]: '1' },
+      body: call.body,
       signal,
     });
   } catch (cause) {
     throw new VerityError('NETWORK_ERROR', `quorum member ${peer.address} is unreachable`, { cause });
   }
   const json = (await response.json().catch(() => undefined)) as
-    | { receipt?: unknown; output?: unknown; error?: { code?: string; message?: string } }
+    | { error?: { code?: string; message?: string } }
     | undefined;
   if (!response.ok) {
     fail('RESPONSE_INVALID', `quorum member ${peer.address} answered HTTP ${response.status}`, {
@@ -115,41 +126,89 @@ async function askMember(
       memberCode: json?.error?.code,
     });
   }
+  const { receipt, output } = call.read(json);
   // The member's receipt must verify against its registered log key, for this very input.
   const verified = verifyReceipt(
-    json?.receipt,
+    receipt,
     { nodes: [{ address: peer.address, logKey: peer.logKey, verifier: fastVerifier(peer.logKey) }] },
     { inputDigest: expected.inputDigest },
   );
   if (!verified.ok) throw verified.error;
   const record = (verified.receipts[0] as { record: InferenceRecord }).record;
   checkMemberRecord(peer.address, record, expected);
-  return { node: peer.address, record, receipt: json?.receipt as Receipt, output: json?.output };
+  return { node: peer.address, record, receipt: receipt as Receipt, output };
 }
 
 /** One ranked place once asked: the node and its answer, or why there is none. */
 type Place = { readonly node: RegistryNode } & ({ readonly answer: MemberAnswer } | { readonly code: string });
+
+/** One quorum request, whatever the model kind. */
+export interface QuorumRequest {
+  /** The model's manifest CID. */
+  readonly model: string;
+  /** The digest every member's record must have for the input (docs/protocol.md §2.3, §10.2). */
+  readonly inputDigest: string;
+  readonly requestId: string;
+  /** The caller's nonce: it seeds the selection. */
+  readonly clientNonce: string | undefined;
+  /** The block B the caller names (default: the head). */
+  readonly block?: number;
+  readonly k: number;
+  /** How a member is asked. */
+  readonly member: MemberCall;
+  /** Runs the request on this node as a member; without it, this node is asked over HTTP like the others. */
+  readonly runHere?: RunHere;
+}
 
 /**
  * Coordinates a quorum of `k` for an ONNX request whose input (already validated) is `inputs`.
  * Returns the agreed answer with its `quorum` evidence, or throws `QUORUM_DISAGREEMENT` /
  * `QUORUM_UNAVAILABLE` (and `QUORUM_BLOCK_UNKNOWN` / `QUORUM_BLOCK_STALE` for the caller's block).
  */
-export async function coordinateQuorum(
+export function coordinateQuorum(
   ctx: NodeContext,
   params: {
     readonly stored: StoredModel;
     readonly inputs: TensorMap;
     readonly inputDigest: string;
     readonly requestId: string;
-    /** The caller's nonce: it seeds the selection. */
     readonly clientNonce: string | undefined;
-    /** The block B the caller names (default: the head). */
     readonly block?: number;
     readonly k: number;
     readonly runHere: RunHere;
   },
 ) {
+  return runQuorum(ctx, {
+    model: params.stored.manifestCid,
+    inputDigest: params.inputDigest,
+    requestId: params.requestId,
+    clientNonce: params.clientNonce,
+    ...(params.block === undefined ? {} : { block: params.block }),
+    k: params.k,
+    runHere: params.runHere,
+    member: {
+      path: '/v1/infer',
+      body: JSON.stringify({
+        model: params.stored.manifestCid,
+        input: tensorsToExactJson(params.inputs),
+        mode: 'quorum',
+        requestId: params.requestId,
+        clientNonce: params.clientNonce,
+      }),
+      read: (json) => {
+        const j = json as { receipt?: unknown; output?: unknown } | undefined;
+        return { receipt: j?.receipt, output: j?.output };
+      },
+    },
+  });
+}
+
+/**
+ * Runs a quorum (see the module comment): draws the ranking, asks members in rank order until
+ * k agree, and returns the agreed answer (the first agreeing member's output) with the k
+ * receipts, the node entries and the `quorum` evidence of the bundle.
+ */
+export async function runQuorum(ctx: NodeContext, params: QuorumRequest) {
   const chain = ctx.chain;
   if (!chain) return fail('INVALID_ARGUMENT', 'this node is not on a chain: mode "quorum" needs registered peers');
   const nonce = params.clientNonce;
@@ -180,27 +239,21 @@ export async function coordinateQuorum(
   const order = rankQuorum(snapshot, quorumSeed(snapshot.block.hash, nonce), params.k + QUORUM_MAX_SKIPS);
   const expected: Expected = {
     requestId: params.requestId,
-    model: params.stored.manifestCid,
+    model: params.model,
     inputDigest: params.inputDigest,
     clientNonce: nonce,
   };
   const self = ctx.keys.address.toLowerCase();
-  const body = JSON.stringify({
-    model: params.stored.manifestCid,
-    input: tensorsToExactJson(params.inputs),
-    mode: 'quorum',
-    requestId: params.requestId,
-    clientNonce: nonce,
-  });
+  const runHere = params.runHere;
   const controller = new AbortController();
   const timeout = setTimeout(() => controller.abort(), ctx.config.executor.timeoutMs);
   const places: Place[] = [];
   const ask = async (rank: number, node: RegistryNode): Promise<void> => {
     try {
       const answer =
-        node.address.toLowerCase() === self
-          ? await params.runHere()
-          : await askMember(node, body, expected, controller.signal);
+        runHere !== undefined && node.address.toLowerCase() === self
+          ? await runHere()
+          : await askMember(node, params.member, expected, controller.signal);
       places[rank] = { node, answer };
     } catch (e) {
       places[rank] = { node, code: isVerityError(e) ? e.code : 'INTERNAL' };
@@ -274,7 +327,7 @@ export async function coordinateQuorum(
   };
   return {
     requestId: params.requestId,
-    model: params.stored.manifestCid,
+    model: params.model,
     mode: 'quorum' as const,
     k: params.k,
     block: snapshot.block.number,
