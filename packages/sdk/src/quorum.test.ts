@@ -311,6 +311,18 @@ describe('mode quorum against the chain registry', () => {
       { nodes: [], registry: snapshot },
     );
     expect(verified.ok ? verified.quorum?.selection : verified.code).toBe('checked');
+
+    // The SDK does the same and checks the message it got against the records.
+    const client = createClient({ url: first.url, registry });
+    const answer = await client.chatQuorum({
+      request: { model: 'tiny-chat', messages: [{ role: 'user', content: 'Hello' }], max_tokens: 16, temperature: 0.8 },
+      k: K,
+      clientNonce,
+    });
+    expect(answer.receipts).toHaveLength(K);
+    expect(answer.record.mode).toBe('quorum');
+    expect(answer.message.content).not.toContain('(a lie)');
+    expect(answer.bundle().input).toBeDefined();
   }, 180_000);
 
   it('the coordinator takes the caller’s block only when recent and known, and needs the caller’s nonce', async () => {

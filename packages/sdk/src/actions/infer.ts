@@ -3,11 +3,9 @@ import {
   type Bundle,
   type InferenceRecord,
   type NodeEntry,
-  QUORUM_NONCE,
   type QuorumEvidence,
   type Receipt,
   type TensorMap,
-  type Trust,
   tensorsDigest,
   tensorsFromJson,
   tensorsToExactJson,
@@ -21,7 +19,7 @@ import type { ClientBase } from '../client.js';
 import { requestJson } from '../http.js';
 import { getModel, type ModelInfo } from './models.js';
 import { gatherTrust } from './node-info.js';
-import { registryClient, registrySnapshot } from './registry.js';
+import { askQuorum, quorumTrust } from './quorum.js';
 import { verifyZkBundle } from './zk.js';
 
 /** Inference parameters. */
@@ -219,13 +217,8 @@ async function inferZk(client: ClientBase, params: InferParams): Promise<InferRe
 async function inferQuorum(client: ClientBase, params: InferParams): Promise<InferResult> {
   const model = await manifestFor(client, params.model);
   const sent = tensorsFromJson(params.input, model.manifest.inputs);
-  const k = params.k ?? 3;
-  const nonce = params.clientNonce ?? toHex(globalThis.crypto.getRandomValues(new Uint8Array(16)));
-  if (!QUORUM_NONCE.test(nonce)) {
-    throw new VerityError('INVALID_ARGUMENT', 'a quorum clientNonce is 16 to 64 random bytes of lower-case hex');
-  }
-  const registry = client.registry;
-  const block = registry ? Number(await registryClient(registry).getBlockNumber({ cacheTime: 0 })) : undefined;
+  const asked = await askQuorum(client, params.k ?? 3, params.clientNonce);
+  const { k, nonce, block } = asked;
   const body = await postInfer<{
     requestId: string;
     model: string;
@@ -245,16 +238,9 @@ async function inferQuorum(client: ClientBase, params: InferParams): Promise<Inf
   } catch (cause) {
     throw new VerityError('RESPONSE_INVALID', 'the node sent an output that does not match the model', { cause });
   }
-  const quorum = body.quorum as QuorumEvidence | undefined;
-  if (quorum === undefined || typeof quorum !== 'object') {
-    throw new VerityError('RESPONSE_INVALID', 'a quorum answer without its selection (quorum)');
-  }
   // The coordinator chooses nothing in the seed: the block and the nonce must be ours.
-  if (quorum.nonce !== nonce || quorum.k !== k || (block !== undefined && quorum.block?.number !== block)) {
-    throw new VerityError('RESPONSE_INVALID', 'the quorum was drawn for another block, nonce or k than asked', {
-      details: { block, k },
-    });
-  }
+  const trust = await quorumTrust(client, asked, body.quorum);
+  const quorum = body.quorum;
   const bundle: Bundle = {
     mediaType: BUNDLE_MEDIA_TYPE,
     receipts: body.receipts,
@@ -263,9 +249,6 @@ async function inferQuorum(client: ClientBase, params: InferParams): Promise<Inf
     output: tensorsToExactJson(output),
     quorum,
   };
-  const trust: Trust = registry
-    ? { nodes: [], registry: await registrySnapshot(registry, BigInt(quorum.block.number)) }
-    : { nodes: [], insecureAcceptBundleNodes: true };
   const result = verifyBundle(bundle, trust, { cache: client.cache });
   if (!result.ok) throw result.error;
   const first = (result.receipts[0] as { record: InferenceRecord }).record;
