@@ -129,7 +129,16 @@ export {
   signNote,
   verifierPublicKey,
 } from './note.js';
-export { rankQuorum } from './quorum.js';
+export {
+  QUORUM_CAPABILITY,
+  QUORUM_MAX_K,
+  QUORUM_MAX_SKIPS,
+  QUORUM_NONCE,
+  QUORUM_SEED_DOMAIN,
+  quorumCandidates,
+  quorumSeed,
+  rankQuorum,
+} from './quorum.js';
 export {
   BUNDLE_MEDIA_TYPE,
   type Bundle,
@@ -138,6 +147,8 @@ export {
   type NodeEntry,
   parseBundle,
   parseReceipt,
+  type QuorumAsked,
+  type QuorumEvidence,
   type Receipt,
 } from './receipt.js';
 export {

@@ -40,7 +40,7 @@ export async function runVerify(args: string[]): Promise<number> {
     const error = new VerityError('JSON_INVALID', `${file} is not JSON`, { cause });
     return report(values.json === true, { ok: false, code: error.code, error }, file);
   }
-  const trust = { nodes, acceptBundleNodes: values['trust-bundle-nodes'] === true };
+  const trust = { nodes, insecureAcceptBundleNodes: values['trust-bundle-nodes'] === true };
   const options = {
     ...(values['input-digest'] === undefined ? {} : { inputDigest: values['input-digest'] }),
     ...(values['output-digest'] === undefined ? {} : { outputDigest: values['output-digest'] }),

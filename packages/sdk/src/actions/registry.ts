@@ -3,10 +3,9 @@
  * from `NodeRegistry`. This is the "gather trust" step for answers from several nodes (`quorum`):
  * the receiving node's word about who its peers are is not taken.
  */
-import { listNodes } from '@verity/contracts';
-import { encodeVerifierKey, fromHex, type Trust } from '@verity/protocol';
+import { listNodes, readRegistrySnapshot } from '@verity/contracts';
+import { encodeVerifierKey, fromHex, type RegistrySnapshot, type Trust } from '@verity/protocol';
 import { createPublicClient, http, type PublicClient } from 'viem';
-import type { ClientBase } from '../client.js';
 
 /** Where the registry is. */
 export interface RegistryOptions {
@@ -14,6 +13,48 @@ export interface RegistryOptions {
   readonly rpcUrl: string;
   /** The `NodeRegistry` address (from the deployment file). */
   readonly nodeRegistry: `0x${string}`;
+  /** A client to read with (default: one made for `rpcUrl`). */
+  readonly publicClient?: PublicClient;
+}
+
+const publicClients = new Map<string, PublicClient>();
+/** One viem client per RPC URL. */
+export function registryClient(options: RegistryOptions): PublicClient {
+  if (options.publicClient) return options.publicClient;
+  let c = publicClients.get(options.rpcUrl);
+  if (!c) {
+    c = createPublicClient({ transport: http(options.rpcUrl) }) as PublicClient;
+    if (publicClients.size >= 16) publicClients.clear();
+    publicClients.set(options.rpcUrl, c);
+  }
+  return c;
+}
+
+/** Snapshots by registry and block: a block's registry never changes, and verification caches keys per snapshot. */
+const snapshots = new Map<string, Promise<RegistrySnapshot>>();
+
+/**
+ * `NodeRegistry` at `block` (default: the latest) as verification takes it (`Trust.registry`):
+ * every registered or unbonding entry, `minStake`, the chain id and the block's number and hash.
+ *
+ * @example
+ * ```ts
+ * const registry = await registrySnapshot({ rpcUrl, nodeRegistry }, 120n);
+ * verifyBundle(bundle, { nodes: [], registry });
+ * ```
+ */
+export async function registrySnapshot(options: RegistryOptions, block?: bigint): Promise<RegistrySnapshot> {
+  const publicClient = registryClient(options);
+  const blockNumber = block ?? (await publicClient.getBlockNumber({ cacheTime: 0 }));
+  const id = `${options.rpcUrl}\u0000${options.nodeRegistry.toLowerCase()}\u0000${blockNumber}`;
+  let snapshot = snapshots.get(id);
+  if (!snapshot) {
+    snapshot = readRegistrySnapshot(publicClient, { nodeRegistry: options.nodeRegistry, blockNumber });
+    snapshot.catch(() => snapshots.delete(id));
+    if (snapshots.size >= 32) snapshots.delete(snapshots.keys().next().value as string);
+    snapshots.set(id, snapshot);
+  }
+  return snapshot;
 }
 
 /**
@@ -25,8 +66,7 @@ export interface RegistryOptions {
  * ```
  */
 export async function trustFromRegistry(registry: RegistryOptions, block?: bigint): Promise<Trust> {
-  const publicClient = createPublicClient({ transport: http(registry.rpcUrl) }) as PublicClient;
-  const nodes = await listNodes(publicClient, {
+  const nodes = await listNodes(registryClient(registry), {
     nodeRegistry: registry.nodeRegistry,
     activeOnly: true,
     ...(block === undefined ? {} : { blockNumber: block }),
@@ -37,9 +77,4 @@ export async function trustFromRegistry(registry: RegistryOptions, block?: bigin
       logKey: encodeVerifierKey(n.origin, fromHex(n.logKey.slice(2))),
     })),
   };
-}
-
-/** The registry trust a client was configured with, at `block`; undefined without a registry. */
-export function registryTrust(client: ClientBase, block: number): Promise<Trust> | undefined {
-  return client.registry === undefined ? undefined : trustFromRegistry(client.registry, BigInt(block));
 }
