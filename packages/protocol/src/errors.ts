@@ -104,6 +104,8 @@ export const ERROR_CODES = [
   'ZK_PUBLIC_INPUT_MISMATCH',
   'ZK_SETUP_UNTRUSTED',
   'ZK_VK_MISMATCH',
+  // structured outputs (docs/api.md): a JSON schema the grammar cannot enforce exactly
+  'JSON_SCHEMA_UNSUPPORTED',
 ] as const;
 
 /** A stable error code. */

@@ -33,6 +33,7 @@ function lib(): Promise<Lib> {
 }
 
 import type { ArtifactDescription } from '../store/index.js';
+import { checkStructuredOutput, compileJsonSchema, jsonObjectGrammar } from './json-schema.js';
 import type { Runtime } from './runtime.js';
 
 /** The runtime's id in records. */
@@ -260,80 +261,17 @@ function toHistory(messages: readonly ChatMessage[]): ChatHistoryItem[] {
   return history;
 }
 
-const SCHEMA_TYPES = new Set(['string', 'number', 'integer', 'boolean', 'null', 'object', 'array']);
 /**
- * Keywords the grammar cannot enforce (node-llama-cpp's GbnfJsonSchema would ignore them):
- * refused, so that `response_format` never promises more than the grammar guarantees.
+ * Checks a response_format schema before anything runs: `JSON_SCHEMA_INVALID` when it is not a
+ * schema, `JSON_SCHEMA_UNSUPPORTED` when the grammar cannot enforce it exactly (json-schema.ts).
  */
-const UNENFORCED = [
-  'allOf',
-  'not',
-  'if',
-  'then',
-  'else',
-  'pattern',
-  'patternProperties',
-  'propertyNames',
-  'dependentRequired',
-  'dependentSchemas',
-  'contains',
-  'uniqueItems',
-  'multipleOf',
-  'minimum',
-  'maximum',
-  'exclusiveMinimum',
-  'exclusiveMaximum',
-  'unevaluatedProperties',
-  'unevaluatedItems',
-];
-
-/** Checks a response_format schema: known types, sub-schemas that are schemas, nothing unenforced. */
-export function checkJsonSchema(schema: unknown, path = 'schema', depth = 0): void {
-  const bad = (message: string): never =>
-    fail('JSON_SCHEMA_INVALID', `${path}: ${message}`, { param: 'response_format.json_schema' });
-  if (depth > 32) bad('nested too deeply');
-  if (typeof schema === 'boolean') return;
-  if (typeof schema !== 'object' || schema === null || Array.isArray(schema)) bad('a schema must be an object');
-  const s = schema as Record<string, unknown>;
-  for (const k of UNENFORCED) if (k in s) bad(`"${k}" cannot be enforced by the grammar`);
-  if (s.type !== undefined) {
-    const types = Array.isArray(s.type) ? s.type : [s.type];
-    for (const t of types) if (typeof t !== 'string' || !SCHEMA_TYPES.has(t)) bad(`unknown type ${JSON.stringify(t)}`);
-  }
-  if (s.enum !== undefined && (!Array.isArray(s.enum) || s.enum.length === 0)) bad('enum must be a non-empty array');
-  const sub = (v: unknown, p: string) => checkJsonSchema(v, `${path}.${p}`, depth + 1);
-  if (s.properties !== undefined) {
-    if (typeof s.properties !== 'object' || s.properties === null) bad('properties must be an object');
-    for (const [k, v] of Object.entries(s.properties as object)) sub(v, `properties.${k}`);
-  }
-  for (const k of ['$defs', 'definitions']) {
-    if (s[k] !== undefined) for (const [n, v] of Object.entries(s[k] as object)) sub(v, `${k}.${n}`);
-  }
-  if (s.items !== undefined) sub(s.items, 'items');
-  if (s.additionalProperties !== undefined) sub(s.additionalProperties, 'additionalProperties');
-  for (const k of ['oneOf', 'anyOf', 'prefixItems']) {
-    if (s[k] === undefined) continue;
-    if (!Array.isArray(s[k])) bad(`${k} must be an array`);
-    (s[k] as unknown[]).forEach((v, i) => {
-      sub(v, `${k}[${i}]`);
-    });
-  }
-  if (s.required !== undefined && (!Array.isArray(s.required) || !s.required.every((r) => typeof r === 'string'))) {
-    bad('required must be an array of names');
-  }
+export function checkJsonSchema(schema: unknown): void {
+  compileJsonSchema(schema);
 }
 
-function jsonSchemaGrammar(llama: Llama, schema: object): Promise<LlamaGrammar> {
-  try {
-    // node-llama-cpp supports a subset of JSON Schema (its GbnfJsonSchema); anything outside it
-    // fails here, before a token is generated.
-    return llama.createGrammarForJsonSchema(schema as never) as unknown as Promise<LlamaGrammar>;
-  } catch (e) {
-    throw new VerityError('JSON_SCHEMA_INVALID', `the JSON schema is not supported: ${(e as Error).message}`, {
-      details: { param: 'response_format' },
-      cause: e,
-    });
-  }
+/** A grammar from GBNF text, ended the way node-llama-cpp ends its own JSON grammars. */
+function gbnfGrammar(llama: Llama, grammar: string): Promise<LlamaGrammar> {
+  return llama.createGrammar({ grammar, stopGenerationTriggers: ['\n'.repeat(4)], trimWhitespaceSuffix: true });
 }
 
 /** A schema whose JSON is one call: `{ name, arguments }` among the given tools. */
@@ -482,6 +420,7 @@ async function loadLlm(llama: Llama, path: string, options: Required<LlmRuntimeO
             ...(job.onText ? { onTextChunk: job.onText } : {}),
             ...signalOptions,
           });
+          checkFinished(job.format, res.response, res.metadata.stopReason);
           return {
             text: res.response,
             toolCalls: [],
@@ -530,7 +469,7 @@ async function loadLlm(llama: Llama, path: string, options: Required<LlmRuntimeO
         const promptTokens = state.contextText.tokenize(model.tokenizer).length;
         const maxTokens = checkBudget(job, promptTokens, contextSize);
         const grammar = forced
-          ? await jsonSchemaGrammar(llama, callSchema(forced))
+          ? await gbnfGrammar(llama, compileJsonSchema(callSchema(forced)))
           : await formatGrammar(llama, job.format);
         const res = await chat.generateResponse(history, {
           ...samplingOptions(job.params, tokenBias(TokenBias, model, vocabSize, job.params.logit_bias)),
@@ -554,6 +493,7 @@ async function loadLlm(llama: Llama, path: string, options: Required<LlmRuntimeO
               maxTokens,
             };
           }
+          checkStructuredOutput(res.response, callSchema(forced));
           const call = JSON.parse(res.response) as { name: string; arguments: unknown };
           return {
             text: '',
@@ -569,6 +509,7 @@ async function loadLlm(llama: Llama, path: string, options: Required<LlmRuntimeO
           name: c.functionName,
           arguments: JSON.stringify(c.params ?? {}),
         }));
+        if (calls.length === 0) checkFinished(job.format, res.response, stop);
         return {
           text: res.response,
           toolCalls: calls,
@@ -635,9 +576,16 @@ function checkBudget(job: LlmJob, promptTokens: number, contextSize: number): nu
 
 async function formatGrammar(llama: Llama, format: OutputFormat | undefined): Promise<LlamaGrammar | undefined> {
   if (!format || format.type === 'text') return undefined;
-  if (format.type === 'json_object') return llama.getGrammarFor('json');
-  checkJsonSchema(format.schema);
-  return jsonSchemaGrammar(llama, format.schema);
+  return gbnfGrammar(llama, format.type === 'json_object' ? jsonObjectGrammar() : compileJsonSchema(format.schema));
+}
+
+/**
+ * The check of a finished structured answer (one cut short by max_tokens is returned as it is,
+ * with finish_reason "length", as OpenAI does).
+ */
+function checkFinished(format: OutputFormat | undefined, text: string, stop: string): void {
+  if (!format || format.type === 'text' || stop === 'maxTokens') return;
+  checkStructuredOutput(text, format.type === 'json_schema' ? format.schema : undefined);
 }
 
 /**
