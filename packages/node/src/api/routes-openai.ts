@@ -165,6 +165,21 @@ function parseTools(b: Record<string, unknown>): { tools: ToolSpec[]; choice: No
       bad('tool_choice', `no tool is named ${choice.name}`);
     }
   }
+  // A forced call's arguments are written under the grammar of their schema: it must be one the
+  // grammar enforces exactly, as for response_format.
+  if (choice === 'required' || typeof choice === 'object') {
+    for (const [i, t] of tools.entries()) {
+      if (t.parameters === undefined || (typeof choice === 'object' && t.name !== choice.name)) continue;
+      try {
+        checkJsonSchema(t.parameters);
+      } catch (e) {
+        if (!(e instanceof VerityError)) throw e;
+        throw new VerityError(e.code, e.message, {
+          details: { ...e.details, param: `tools[${i}].function.parameters` },
+        });
+      }
+    }
+  }
   return { tools, choice };
 }
 
