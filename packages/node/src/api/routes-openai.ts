@@ -166,10 +166,11 @@ function parseTools(b: Record<string, unknown>): { tools: ToolSpec[]; choice: No
     }
   }
   // A forced call's arguments are written under the grammar of their schema: it must be one the
-  // grammar enforces exactly, as for response_format.
-  if (choice === 'required' || typeof choice === 'object') {
+  // grammar enforces exactly, as for response_format (and the arguments of calls the model
+  // chooses are checked against it).
+  if (choice !== 'none') {
     for (const [i, t] of tools.entries()) {
-      if (t.parameters === undefined || (typeof choice === 'object' && t.name !== choice.name)) continue;
+      if (t.parameters === undefined) continue;
       try {
         checkJsonSchema(t.parameters);
       } catch (e) {

@@ -510,6 +510,13 @@ async function loadLlm(llama: Llama, path: string, options: Required<LlmRuntimeO
           arguments: JSON.stringify(c.params ?? {}),
         }));
         if (calls.length === 0) checkFinished(job.format, res.response, stop);
+        // Calls the model chose are written by node-llama-cpp's function-calling grammar, which
+        // enforces less than ours (no number bounds, patterns or most formats): arguments that
+        // break their schema fail the request rather than come back as if they were valid.
+        for (const c of calls) {
+          const spec = tools.find((t) => t.name === c.name);
+          if (spec?.parameters) checkStructuredOutput(c.arguments, spec.parameters);
+        }
         return {
           text: res.response,
           toolCalls: calls,
