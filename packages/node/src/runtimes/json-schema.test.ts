@@ -62,6 +62,64 @@ function admits(schema: unknown, text: string): boolean {
   return ends(root, 0).includes(text.length);
 }
 
+/** A random sentence of the grammar of `schema` (deep recursion steered to its shortest way out). */
+function sample(schema: unknown, random: () => number): string {
+  const { root, rules } = jsonSchemaRules(schema);
+  // The least depth of rules needed to finish each expression, by fixpoint.
+  const height = new Map<string, number>([...rules.keys()].map((n) => [n, Number.POSITIVE_INFINITY]));
+  const h = (e: Expr): number => {
+    switch (e.k) {
+      case 'lit':
+      case 'cls':
+        return 0;
+      case 'ref':
+        return (height.get(e.n) as number) + 1;
+      case 'seq':
+        return Math.max(0, ...e.xs.map(h));
+      case 'alt':
+        return Math.min(...e.xs.map(h));
+      case 'rep':
+        return e.min === 0 ? 0 : h(e.x);
+    }
+  };
+  for (let changed = true; changed; ) {
+    changed = false;
+    for (const [n, e] of rules) {
+      const v = h(e);
+      if (v < (height.get(n) as number)) {
+        height.set(n, v);
+        changed = true;
+      }
+    }
+  }
+  const pick = (n: number) => Math.floor(random() * n);
+  const gen = (e: Expr, depth: number): string => {
+    const deep = depth > 12;
+    switch (e.k) {
+      case 'lit':
+        return e.s;
+      case 'cls': {
+        const [a, b] = e.r[pick(e.r.length)] as [number, number];
+        return String.fromCodePoint(a + pick(b - a + 1));
+      }
+      case 'ref':
+        return gen(rules.get(e.n) as Expr, depth + 1);
+      case 'seq':
+        return e.xs.map((x) => gen(x, depth)).join('');
+      case 'alt': {
+        const best = Math.min(...e.xs.map(h));
+        const choices = deep ? e.xs.filter((x) => h(x) === best) : e.xs;
+        return gen(choices[pick(choices.length)] as Expr, depth);
+      }
+      case 'rep': {
+        const n = deep ? e.min : e.min + pick(Math.min(e.max ?? e.min + 4, e.min + 4) - e.min + 1);
+        return Array.from({ length: n }, () => gen(e.x, depth)).join('');
+      }
+    }
+  };
+  return gen(root, 0);
+}
+
 const code = (schema: unknown) => codeOf(() => compileJsonSchema(schema));
 
 describe('JSON Schema → grammar: what is refused', () => {
@@ -121,6 +179,11 @@ describe('JSON Schema → grammar: what is refused', () => {
     ['an empty enum', { enum: [] }, 'JSON_SCHEMA_INVALID'],
     ['an enum no value of which fits', { type: 'string', enum: [1, 2] }, 'JSON_SCHEMA_UNSUPPORTED'],
     ['the schema false', false, 'JSON_SCHEMA_UNSUPPORTED'],
+    [
+      'schemas nested 100 deep',
+      JSON.parse(`${'{"type":"array","items":'.repeat(100)}{}${'}'.repeat(100)}`),
+      'JSON_SCHEMA_UNSUPPORTED',
+    ],
     ['not a schema', 'string', 'JSON_SCHEMA_INVALID'],
   ];
   it.each(cases)('refuses %s', (_, schema, expected) => {
@@ -282,6 +345,59 @@ describe('JSON Schema → grammar: strings, objects, arrays', () => {
       '{"arr": [0, 100], "d": "2024-01-02T03:04:05Z", "e": "b", "lit": 5, "n": -3, "nul": null, "s": "hi", "t": ["a", 1.5], "u": true, "x": 2.5}';
     expect(admits(json, text)).toBe(true);
     expect(s.parse(JSON.parse(text))).toBeDefined();
+  });
+});
+
+describe('JSON Schema → grammar: every sentence passes zod', () => {
+  // zod checks the values itself (its own regexes, its own integer and length rules): an
+  // independent judge of what the grammar writes.
+  const schemas = {
+    numbers: z.object({
+      n: z.number().int(),
+      x: z.number(),
+      small: z.number().int().min(-5).max(5),
+      pos: z.number().positive(),
+      neg: z.number().max(-3),
+      pct: z.number().min(0).lt(100),
+    }),
+    strings: z.object({
+      s: z.string().min(1).max(8),
+      e: z.enum(['a', 'b']),
+      day: z.iso.date(),
+      at: z.iso.datetime(),
+      time: z.iso.time(),
+      id: z.uuid(),
+      mail: z.email(),
+      code: z.string().regex(/^[A-Z]{2}-\d{3}$/),
+      lit: z.literal('x"y'),
+    }),
+    shapes: z.object({
+      tags: z.array(z.string().max(4)).min(1).max(3),
+      pair: z.tuple([z.boolean(), z.number().int()]),
+      u: z.union([z.string(), z.number().int(), z.null()]),
+      tagged: z.discriminatedUnion('kind', [
+        z.object({ kind: z.literal('a'), v: z.number() }),
+        z.object({ kind: z.literal('b') }),
+      ]),
+      map: z.record(z.string(), z.boolean()),
+      opt: z.string().optional(),
+      nul: z.number().nullable(),
+    }),
+  };
+  it.each(Object.entries(schemas))('%s', (_, schema) => {
+    const json = z.toJSONSchema(schema, { target: 'draft-7' });
+    let seed = 1;
+    const random = () => {
+      seed = (seed * 48271) % 0x7fffffff;
+      return seed / 0x7fffffff;
+    };
+    for (let i = 0; i < 200; i++) {
+      const text = sample(json, random);
+      const value = JSON.parse(text);
+      const parsed = schema.safeParse(value);
+      if (!parsed.success) throw new Error(`${text}: ${parsed.error.message}`);
+      expect(schemaViolation(value, json)).toBeUndefined();
+    }
   });
 });
 

@@ -568,6 +568,8 @@ const TYPES = ['null', 'boolean', 'object', 'array', 'number', 'integer', 'strin
 type JsonType = (typeof TYPES)[number];
 
 const PARAM = { param: 'response_format.json_schema' };
+/** Schemas inside schemas, at most (recursion through $ref does not count: it reuses a rule). */
+const MAX_DEPTH = 64;
 
 function isObj(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -762,6 +764,7 @@ class Compiler {
   private readonly names = new Map<object, string>();
   private readonly paths = new Map<string, string>();
   private next = 0;
+  private depth = 0;
 
   constructor(private readonly root: Schema) {}
 
@@ -842,7 +845,9 @@ class Compiler {
     this.names.set(s, name);
     this.paths.set(name, path);
     this.rules.set(name, EMPTY);
+    if (++this.depth > MAX_DEPTH) this.unsupported(path, `schemas nested more than ${MAX_DEPTH} deep`);
     this.rules.set(name, this.body(s, path));
+    this.depth--;
     return ref(name);
   }
 
