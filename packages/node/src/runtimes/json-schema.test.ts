@@ -156,7 +156,7 @@ describe('JSON Schema → grammar: what is refused', () => {
     ['uniqueItems', { type: 'array', items: { type: 'integer' }, uniqueItems: true }, 'JSON_SCHEMA_UNSUPPORTED'],
     ['contains', { type: 'array', contains: { const: 1 } }, 'JSON_SCHEMA_UNSUPPORTED'],
     ['multipleOf on a number', { type: 'number', multipleOf: 0.5 }, 'JSON_SCHEMA_UNSUPPORTED'],
-    ['a fractional bound on a number', { type: 'number', minimum: 0.5 }, 'JSON_SCHEMA_UNSUPPORTED'],
+    ['bounds no number satisfies', { type: 'number', minimum: 0.5, exclusiveMaximum: 0.5 }, 'JSON_SCHEMA_UNSUPPORTED'],
     ['bounds no integer satisfies', { type: 'integer', minimum: 3, maximum: 2 }, 'JSON_SCHEMA_UNSUPPORTED'],
     ['an unknown format', { type: 'string', format: 'hostname' }, 'JSON_SCHEMA_UNSUPPORTED'],
     ['a pattern with a length bound', { type: 'string', pattern: '^a+$', maxLength: 3 }, 'JSON_SCHEMA_UNSUPPORTED'],
@@ -229,27 +229,48 @@ describe('JSON Schema → grammar: numbers', () => {
     );
   });
 
-  it('admits only numbers within integer bounds, whatever the double rounding', () => {
+  it('admits only numbers within the bounds, whatever the double rounding', () => {
     const decimal = fc
       .tuple(fc.boolean(), fc.integer({ min: 0, max: 10 ** 15 }), fc.option(fc.stringMatching(/^[0-9]{1,16}$/)))
       .map(([neg, int, frac]) => `${neg ? '-' : ''}${int}${frac === null ? '' : `.${frac}`}`);
+    let admitted = 0;
+    // Bounds: integers, short decimals, and doubles whose shortest form has 16-17 digits (0.1 + 0.2).
+    const bound = fc.oneof(
+      fc.integer({ min: -100, max: 100 }),
+      fc.integer({ min: -100_000, max: 100_000 }).map((n) => n / 1000),
+      fc.constantFrom(0.1 + 0.2, -(0.1 + 0.2), 1e-7, 123456.789, 1 / 3, 9007199254740991, -1e300),
+    );
+    // Decimals close to those bounds.
+    const near = fc
+      .tuple(
+        fc.constantFrom('0.3', '-0.3', '0.30000000000000', '0.333333333333333', '0.0000001', '123456.789', '-0.001'),
+        fc.stringMatching(/^[0-9]{0,3}$/),
+      )
+      .map(([a, b]) => (a.includes('.') ? a + b : a));
     fc.assert(
       fc.property(
-        fc.option(fc.integer({ min: -100, max: 100 })),
-        fc.option(fc.integer({ min: -100, max: 100 })),
+        fc.option(bound),
+        fc.option(bound),
         fc.boolean(),
         fc.boolean(),
-        fc.oneof(decimal, fc.constantFrom('0.5', '-0.5', '99.999999999999999', '100.0000000000001', '0.0000000000001')),
+        fc.oneof(
+          decimal,
+          near,
+          fc.constantFrom('0.5', '-0.5', '99.999999999999999', '100.0000000000001', '0.1', '0.3'),
+        ),
         (lo, hi, exLo, exHi, text) => {
           const schema: Record<string, unknown> = { type: 'number' };
           if (lo !== null) schema[exLo ? 'exclusiveMinimum' : 'minimum'] = lo;
           if (hi !== null) schema[exHi ? 'exclusiveMaximum' : 'maximum'] = hi;
           if (code(schema) !== undefined) return;
-          if (admits(schema, text)) expect(schemaViolation(JSON.parse(text), schema)).toBeUndefined();
+          if (!admits(schema, text)) return;
+          admitted++;
+          expect(schemaViolation(JSON.parse(text), schema)).toBeUndefined();
         },
       ),
-      { numRuns: 400 },
+      { numRuns: 1000 },
     );
+    expect(admitted).toBeGreaterThan(100); // the property was not vacuous
     // zod's positive(): 0 is out, the smallest positive decimal is in.
     const positive = z.toJSONSchema(z.number().positive());
     expect(admits(positive, '0')).toBe(false);
@@ -257,6 +278,13 @@ describe('JSON Schema → grammar: numbers', () => {
     expect(admits({ type: 'number', maximum: 100 }, '100')).toBe(true);
     expect(admits({ type: 'number', exclusiveMaximum: 100 }, '99.99')).toBe(true);
     expect(admits({ type: 'number', exclusiveMaximum: 100 }, '100')).toBe(false);
+    expect(admits({ type: 'number', maximum: 100 }, '100.000')).toBe(true);
+    // Fractional bounds are compared as the decimals the bounds print as.
+    const half = { type: 'number', exclusiveMinimum: 0.5, maximum: 2.25 };
+    for (const t of ['0.51', '1', '2.25', '2.250', '0.5000000000001']) expect(admits(half, t)).toBe(true);
+    for (const t of ['0.5', '0.50', '0.4999', '2.2500001', '3', '-1']) expect(admits(half, t)).toBe(false);
+    expect(admits({ type: 'number', maximum: 0.1 + 0.2 }, '0.3')).toBe(true); // 0.3 < 0.30000000000000004
+    expect(admits({ type: 'number', minimum: 0.1 + 0.2 }, '0.3')).toBe(false);
   });
 });
 
@@ -359,6 +387,11 @@ describe('JSON Schema → grammar: every sentence passes zod', () => {
       pos: z.number().positive(),
       neg: z.number().max(-3),
       pct: z.number().min(0).lt(100),
+      unit: z.number().gt(0.5).lte(1.25),
+      third: z
+        .number()
+        .gte(1 / 3)
+        .lt(0.1 + 0.2 + 1),
     }),
     strings: z.object({
       s: z.string().min(1).max(8),

@@ -14,8 +14,8 @@
  *
  * Choices that keep the grammar exact and the answer reproducible:
  * - Numbers are plain decimals with at most 15 significant digits (`|x| < 10^15`, no exponent):
- *   such a decimal and its double compare the same way against an integer bound, and it is
- *   always finite. Integers stay within ±(2^53 − 1). Bounds on `number` must be integers.
+ *   such a decimal and its double compare the same way against any bound (see `magnitude`), and
+ *   it is always finite. Integers stay within ±(2^53 − 1).
  * - Objects are written with their required properties, then any of the optional ones, each group
  *   in sorted key order (RFC 8785's, the order the input digest fixes: a re-run from a bundle's
  *   canonical input writes the same); properties not listed are never written.
@@ -178,33 +178,92 @@ interface Bound {
   v: number;
   excl: boolean;
 }
-type Frac = 'any' | 'zero' | 'nonzero';
-
-/** Magnitudes m (integer part I, fraction F) with lo ≤ m ≤ hi, bounds being integers. */
-function magnitudePieces(lo: Bound, hi: Bound | undefined): { a: number; b: number; frac: Frac }[] {
-  const top = hi ? hi.v : Number.POSITIVE_INFINITY;
-  if (lo.v > top) return [];
-  if (lo.v === top) return !lo.excl && !hi?.excl ? [{ a: lo.v, b: lo.v, frac: 'zero' }] : [];
-  // lo < top: I = lo holds values in [lo, lo + 1), all ≤ top.
-  const pieces: { a: number; b: number; frac: Frac }[] = [{ a: lo.v, b: lo.v, frac: lo.excl ? 'nonzero' : 'any' }];
-  pieces.push({ a: lo.v + 1, b: Math.min(top - 1, MAX_INT_PART), frac: 'any' });
-  if (hi && !hi.excl) pieces.push({ a: top, b: top, frac: 'zero' });
-  return pieces.filter((p) => p.a <= p.b && p.a <= MAX_INT_PART);
+/** A bound on a fraction's digits (compared as decimal fractions): F ≥ s, or F > s when strict. */
+interface FracBound {
+  s: string;
+  strict: boolean;
+}
+/** A non-negative bound as an exact decimal: integer part and fraction digits (no trailing zero). */
+interface Magnitude {
+  i: number;
+  f: string;
+  excl: boolean;
 }
 
-function piecesExpr(pieces: { a: number; b: number; frac: Frac }[]): Expr[] {
+/**
+ * The decimal a double prints as (its shortest round-trip form), split. A decimal of at most 15
+ * significant digits compares with this decimal exactly as its double compares with the double:
+ * two such decimals never round to the same double, and rounding keeps order.
+ */
+function magnitude(v: number, excl: boolean): Magnitude {
+  const [mantissa = '0', exp = '0'] = String(v).split('e');
+  const dot = mantissa.indexOf('.');
+  const digits = mantissa.replace('.', '');
+  const point = (dot === -1 ? mantissa.length : dot) + Number(exp);
+  const int = point <= 0 ? '0' : digits.slice(0, point).padEnd(point, '0');
+  const frac = (point < 0 ? '0'.repeat(-point) + digits : digits.slice(Math.max(point, 0))).replace(/0+$/, '');
+  return { i: int.length > 16 ? Number.POSITIVE_INFINITY : Number(int), f: frac, excl };
+}
+
+/** Fraction digit strings F of length 0..m within the bounds: may F be empty, and the rest. */
+function fraction(m: number, low: FracBound | undefined, hi: FracBound | undefined): { empty: boolean; ne?: Expr } {
+  const lo = low && (low.s !== '' || low.strict) ? low : undefined; // F ≥ 0 holds always
+  const empty = (!lo || (lo.s === '' && !lo.strict)) && (!hi || hi.s !== '' || !hi.strict);
+  if (m === 0) return { empty };
+  const l0 = lo ? Number(lo.s[0] ?? '0') : -1;
+  const h0 = hi ? Number(hi.s[0] ?? '0') : 10;
+  const alts: Expr[] = [];
+  const then = (d: number, sub: { empty: boolean; ne?: Expr }) => {
+    if (sub.ne) alts.push(seq(lit(String(d)), sub.empty ? opt(sub.ne) : sub.ne));
+    else if (sub.empty) alts.push(lit(String(d)));
+  };
+  if (lo && l0 <= h0) {
+    then(
+      l0,
+      fraction(
+        m - 1,
+        { s: lo.s.slice(1), strict: lo.strict },
+        l0 === h0 && hi ? { s: hi.s.slice(1), strict: hi.strict } : undefined,
+      ),
+    );
+  }
+  if (l0 + 1 <= Math.min(h0 - 1, 9)) {
+    alts.push(seq(cls([[0x30 + l0 + 1, 0x30 + Math.min(h0 - 1, 9)]]), ...(m > 1 ? [rep(DIGIT, 0, m - 1)] : [])));
+  }
+  if (hi && h0 !== l0 && h0 > l0) then(h0, fraction(m - 1, undefined, { s: hi.s.slice(1), strict: hi.strict }));
+  return alts.length > 0 ? { empty, ne: alt(alts) } : { empty };
+}
+
+interface Piece {
+  a: number;
+  b: number;
+  lo?: FracBound;
+  hi?: FracBound;
+}
+
+/** Magnitudes (integer part I, fraction F) between lo and hi, as ranges of I with bounds on F. */
+function magnitudePieces(lo: Magnitude, hi: Magnitude | undefined): Piece[] {
+  const top = hi && hi.i <= MAX_INT_PART ? hi : undefined;
+  if (lo.i > MAX_INT_PART || (top && lo.i > top.i)) return [];
+  const loF = lo.f === '' && !lo.excl ? undefined : { s: lo.f, strict: lo.excl };
+  if (top && lo.i === top.i)
+    return [{ a: lo.i, b: lo.i, ...(loF ? { lo: loF } : {}), hi: { s: top.f, strict: top.excl } }];
+  const pieces: Piece[] = [{ a: lo.i, b: lo.i, ...(loF ? { lo: loF } : {}) }];
+  pieces.push({ a: lo.i + 1, b: top ? top.i - 1 : MAX_INT_PART });
+  if (top) pieces.push({ a: top.i, b: top.i, hi: { s: top.f, strict: top.excl } });
+  return pieces.filter((p) => p.a <= p.b);
+}
+
+function piecesExpr(pieces: Piece[]): Expr[] {
   const out: Expr[] = [];
   for (const p of pieces) {
     // The integer part 0 is no significant digit: 0.F may have 15 of its own.
     const ranges =
-      p.a === 0
-        ? [{ digits: 0, expr: lit('0') }, ...(p.b >= 1 ? intRange(1, Math.min(p.b, MAX_INT_PART)) : [])]
-        : intRange(p.a, Math.min(p.b, MAX_INT_PART));
+      p.a === 0 ? [{ digits: 0, expr: lit('0') }, ...(p.b >= 1 ? intRange(1, p.b) : [])] : intRange(p.a, p.b);
     for (const { digits, expr } of ranges) {
-      const m = SIG_DIGITS - digits;
-      if (p.frac === 'zero') out.push(expr);
-      else if (p.frac === 'any') out.push(m > 0 ? seq(expr, opt(seq(lit('.'), rep(DIGIT, 1, m)))) : expr);
-      else if (m > 0) out.push(seq(expr, lit('.'), rep(DIGIT, 0, m - 1), cls([[0x31, 0x39]])));
+      const f = fraction(SIG_DIGITS - digits, p.lo, p.hi);
+      if (f.ne) out.push(seq(expr, f.empty ? opt(seq(lit('.'), f.ne)) : seq(lit('.'), f.ne)));
+      else if (f.empty) out.push(expr);
     }
   }
   return out;
@@ -214,14 +273,13 @@ function numberExpr(lower: Bound | undefined, upper: Bound | undefined): Expr {
   const parts: Expr[] = [];
   // x ≥ 0 (never written "-0").
   if (!upper || upper.v > 0 || (upper.v === 0 && !upper.excl)) {
-    const lo = lower && lower.v >= 0 ? lower : { v: 0, excl: false };
-    parts.push(...piecesExpr(magnitudePieces(lo, upper)));
+    const lo = lower && lower.v >= 0 ? magnitude(lower.v, lower.excl) : magnitude(0, false);
+    parts.push(...piecesExpr(magnitudePieces(lo, upper ? magnitude(upper.v, upper.excl) : undefined)));
   }
   // x < 0, as "-" and its magnitude m = -x > 0.
   if (!lower || lower.v < 0) {
-    const lo = upper && upper.v < 0 ? { v: -upper.v, excl: upper.excl } : { v: 0, excl: true };
-    const hi = lower ? { v: -lower.v, excl: lower.excl } : undefined;
-    const neg = piecesExpr(magnitudePieces(lo, hi));
+    const lo = upper && upper.v < 0 ? magnitude(-upper.v, upper.excl) : magnitude(0, true);
+    const neg = piecesExpr(magnitudePieces(lo, lower ? magnitude(-lower.v, lower.excl) : undefined));
     if (neg.length > 0) parts.push(seq(lit('-'), alt(neg)));
   }
   return alt(parts);
@@ -969,11 +1027,6 @@ class Compiler {
       this.unsupported(path, '"multipleOf" on a number');
     }
     const { lower, upper } = this.bounds(s, path);
-    for (const b of [lower, upper]) {
-      if (b && !Number.isInteger(b.v)) {
-        this.unsupported(path, `a bound of ${b.v} on a number (bounds on numbers must be integers; on integers any)`);
-      }
-    }
     if (!lower && !upper) return this.number();
     const e = numberExpr(lower, upper);
     if (e.k === 'alt' && e.xs.length === 0) this.unsupported(path, 'no number lies within the bounds');
