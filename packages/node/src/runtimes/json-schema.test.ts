@@ -159,7 +159,16 @@ describe('JSON Schema → grammar: what is refused', () => {
     ['bounds no number satisfies', { type: 'number', minimum: 0.5, exclusiveMaximum: 0.5 }, 'JSON_SCHEMA_UNSUPPORTED'],
     ['bounds no integer satisfies', { type: 'integer', minimum: 3, maximum: 2 }, 'JSON_SCHEMA_UNSUPPORTED'],
     ['an unknown format', { type: 'string', format: 'hostname' }, 'JSON_SCHEMA_UNSUPPORTED'],
-    ['a pattern with a length bound', { type: 'string', pattern: '^a+$', maxLength: 3 }, 'JSON_SCHEMA_UNSUPPORTED'],
+    [
+      'a pattern with a length bound it does not imply',
+      { type: 'string', pattern: '^(ab)+$', maxLength: 3 },
+      'JSON_SCHEMA_UNSUPPORTED',
+    ],
+    [
+      'an email of at most 100 characters',
+      { type: 'string', format: 'email', maxLength: 100 },
+      'JSON_SCHEMA_UNSUPPORTED',
+    ],
     ['a lookahead', { type: 'string', pattern: '^(?=a)a$' }, 'JSON_SCHEMA_UNSUPPORTED'],
     ['a back reference', { type: 'string', pattern: '^(a)\\1$' }, 'JSON_SCHEMA_UNSUPPORTED'],
     ['an anchor beside an alternation', { type: 'string', pattern: '^a|b$' }, 'JSON_SCHEMA_UNSUPPORTED'],
@@ -317,6 +326,19 @@ describe('JSON Schema → grammar: strings, objects, arrays', () => {
     expect(admits({ type: 'string', pattern: 'x"y' }, '"--x\\"y--"')).toBe(true);
     expect(admits({ type: 'string', pattern: '^[a-c]{2}$' }, '"ab"')).toBe(true);
     expect(admits({ type: 'string', pattern: '^[a-c]{2}$' }, '"abc"')).toBe(false);
+    // Lengths with a pattern: one repeated character takes the bounds; implied bounds are kept.
+    const word = z.toJSONSchema(
+      z
+        .string()
+        .min(2)
+        .max(4)
+        .regex(/^[a-z]+$/),
+    );
+    expect(admits(word, '"ab"')).toBe(true);
+    expect(admits(word, '"a"')).toBe(false);
+    expect(admits(word, '"abcde"')).toBe(false);
+    expect(code({ type: 'string', format: 'date', minLength: 10, maxLength: 10 })).toBeUndefined();
+    expect(code(z.toJSONSchema(z.uuid().max(36)))).toBeUndefined();
   });
 
   it('writes required properties, then optional ones, each in sorted order; recursion works', () => {
@@ -403,6 +425,8 @@ describe('JSON Schema → grammar: every sentence passes zod', () => {
       mail: z.email(),
       code: z.string().regex(/^[A-Z]{2}-\d{3}$/),
       lit: z.literal('x"y'),
+      word: z.string().min(2).max(4).regex(/^[a-z]+$/),
+      day10: z.iso.date().length(10),
     }),
     shapes: z.object({
       tags: z.array(z.string().max(4)).min(1).max(3),

@@ -1043,6 +1043,8 @@ class Compiler {
     const min = len('minLength');
     const max = len('maxLength');
     const quoted = (content: Expr) => seq(lit('"'), content, lit('"'));
+    if (max !== undefined && max < (min ?? 0)) this.unsupported(path, 'maxLength is below minLength');
+    let content: Expr | undefined;
     if (s.pattern !== undefined) {
       if (typeof s.pattern !== 'string') this.invalid(path, 'pattern must be a string');
       try {
@@ -1050,19 +1052,76 @@ class Compiler {
       } catch {
         this.invalid(path, 'pattern is not a regular expression');
       }
-      if (min !== undefined || max !== undefined) this.unsupported(path, '"pattern" together with a length bound');
       // With a pattern, `format` is an annotation (JSON Schema 2020-12): the pattern is enforced.
-      return quoted(patternExpr(s.pattern as string, path, this.char()));
-    }
-    if (s.format !== undefined) {
+      content = patternExpr(s.pattern as string, path, this.char());
+    } else if (s.format !== undefined) {
       const f = FORMATS[s.format as string];
       if (!f) this.unsupported(path, `format ${JSON.stringify(s.format)}`);
-      if (min !== undefined || max !== undefined) this.unsupported(path, '"format" together with a length bound');
-      return quoted(this.helper(`format-${s.format as string}`, f as () => Expr));
+      content = this.helper(`format-${s.format as string}`, f as () => Expr);
     }
-    if (min === undefined && max === undefined) return this.string();
-    if (max !== undefined && max < (min ?? 0)) this.unsupported(path, 'maxLength is below minLength');
-    return quoted(rep(this.char(), min ?? 0, max));
+    if (!content)
+      return min === undefined && max === undefined ? this.string() : quoted(rep(this.char(), min ?? 0, max));
+    if (min === undefined && max === undefined) return quoted(content);
+    return quoted(this.withLength(content, min ?? 0, max, path));
+  }
+
+  /**
+   * A pattern or format held to a length: exact when the pattern is one repeated character
+   * (`^[a-z]+$` with maxLength 8 is `[a-z]{1,8}`) or when its lengths already lie within the
+   * bounds (a date is 10 long); refused otherwise (a grammar cannot intersect the two).
+   */
+  private withLength(e: Expr, min: number, max: number | undefined, path: string): Expr {
+    const oneChar = (x: Expr): boolean =>
+      x.k === 'cls' ||
+      (x.k === 'ref' && x.n === 'char') ||
+      (x.k === 'alt' && x.xs.every(oneChar)) ||
+      (x.k === 'lit' && this.lengths(x)[0] === 1 && this.lengths(x)[1] === 1);
+    if (e.k === 'rep' && oneChar(e.x)) {
+      const lo = Math.max(e.min, min);
+      const hi = e.max === undefined ? max : max === undefined ? e.max : Math.min(e.max, max);
+      if (hi !== undefined && lo > hi)
+        this.unsupported(path, 'no string of the pattern has a length within the bounds');
+      return rep(e.x, lo, hi);
+    }
+    const [lo, hi] = this.lengths(e);
+    if (lo >= min && (max === undefined || (hi !== undefined && hi <= max))) return e;
+    return this.unsupported(path, 'a pattern or format together with a length bound it does not imply');
+  }
+
+  /** The fewest and most characters a string content expression writes (undefined: no most). */
+  private lengths(e: Expr): [number, number | undefined] {
+    switch (e.k) {
+      case 'lit': {
+        let n = e.s.length;
+        try {
+          n = [...(JSON.parse(`"${e.s}"`) as string)].length;
+        } catch {}
+        return [n, n];
+      }
+      case 'cls':
+        return [1, 1];
+      case 'ref':
+        return e.n === 'char' ? [1, 1] : this.lengths(this.rules.get(e.n) as Expr);
+      case 'seq':
+        return e.xs
+          .map((x) => this.lengths(x))
+          .reduce<[number, number | undefined]>(
+            ([a, b], [c, d]) => [a + c, b === undefined || d === undefined ? undefined : b + d],
+            [0, 0],
+          );
+      case 'alt': {
+        const all = e.xs.map((x) => this.lengths(x));
+        const most = all.map(([, b]) => b);
+        return [
+          Math.min(...all.map(([a]) => a)),
+          most.includes(undefined) ? undefined : Math.max(...(most as number[])),
+        ];
+      }
+      case 'rep': {
+        const [a, b] = this.lengths(e.x);
+        return [a * e.min, e.max === undefined || b === undefined ? (b === 0 ? 0 : undefined) : b * e.max];
+      }
+    }
   }
 
   private count(s: Record<string, unknown>, k: string, path: string): number | undefined {
