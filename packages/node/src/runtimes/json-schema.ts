@@ -19,7 +19,7 @@
  * - Objects are written with their required properties, then any of the optional ones, each group
  *   in sorted key order (RFC 8785's, the order the input digest fixes: a re-run from a bundle's
  *   canonical input writes the same); properties not listed are never written.
- * - Strings with a length bound hold characters of the Basic Multilingual Plane only, so that
+ * - Strings hold characters of the Basic Multilingual Plane only (escapes included), so that
  *   code points (JSON Schema) and UTF-16 units (JavaScript, zod) count the same.
  */
 import { fail, VerityError } from '@verity/protocol';
