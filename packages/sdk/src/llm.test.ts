@@ -42,7 +42,7 @@ beforeAll(async () => {
   await admin.pushModel({ name: 'tiny-endless', format: 'gguf', data: buildTinyLlama({ endOfTurnBias: -30 }) });
   openai = new OpenAI({ baseURL: `${node.url}/v1`, apiKey: 'not-needed', maxRetries: 0 });
   trust = await createClient({ url: node.url }).trust();
-});
+}, 120_000);
 afterAll(async () => {
   await node?.stop();
 });

@@ -170,6 +170,28 @@ describe('structured outputs through the openai client (response_format json_sch
     ).rejects.toMatchObject({ status: 400, code: 'JSON_SCHEMA_INVALID', param: 'tools[0].function.parameters' });
   });
 
+  it('json_object gives an object, whole and streamed alike', { timeout: 120_000 }, async () => {
+    for (const seed of [1, 2, 3]) {
+      const request = {
+        model: 'tiny-chat',
+        messages: [{ role: 'user' as const, content: 'Any JSON' }],
+        max_tokens: 300,
+        temperature: 1,
+        seed,
+        response_format: { type: 'json_object' as const },
+      };
+      const whole = await openai.chat.completions.create(request);
+      if (whole.choices[0]?.finish_reason !== 'stop') continue; // a long answer cut by max_tokens
+      const value = JSON.parse(whole.choices[0]?.message.content ?? '');
+      expect(typeof value === 'object' && value !== null && !Array.isArray(value)).toBe(true);
+      let text = '';
+      for await (const c of await openai.chat.completions.create({ ...request, stream: true })) {
+        text += c.choices[0]?.delta.content ?? '';
+      }
+      expect(text).toBe(whole.choices[0]?.message.content);
+    }
+  });
+
   it('enforces bounds, recursion and formats; the answer verifies', { timeout: 120_000 }, async () => {
     const trust = await createClient({ url: node.url }).trust();
     const schema = {

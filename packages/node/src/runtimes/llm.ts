@@ -269,9 +269,13 @@ export function checkJsonSchema(schema: unknown): void {
   compileJsonSchema(schema);
 }
 
-/** A grammar from GBNF text, ended the way node-llama-cpp ends its own JSON grammars. */
+/**
+ * A grammar from GBNF text. Not node-llama-cpp's `trimWhitespaceSuffix`: our grammars end on a
+ * bracket or a literal, never on whitespace, and that option dropped a space from the middle of a
+ * whole answer that the same answer streamed kept (two texts, two output digests, one request).
+ */
 function gbnfGrammar(llama: Llama, grammar: string): Promise<LlamaGrammar> {
-  return llama.createGrammar({ grammar, stopGenerationTriggers: ['\n'.repeat(4)], trimWhitespaceSuffix: true });
+  return llama.createGrammar({ grammar });
 }
 
 /** A schema whose JSON is one call: `{ name, arguments }` among the given tools. */
@@ -411,18 +415,19 @@ async function loadLlm(llama: Llama, path: string, options: Required<LlmRuntimeO
         const promptTokens = model.tokenize(prompt).length;
         const maxTokens = checkBudget(job, promptTokens, contextSize);
         const completion = new LlamaCompletion({ contextSequence: sequence, autoDisposeSequence: false });
+        const pieces = textPieces(job.onText);
         try {
           const grammar = await formatGrammar(llama, job.format);
           const res = await completion.generateCompletionWithMeta(prompt, {
             ...samplingOptions(job.params, tokenBias(TokenBias, model, vocabSize, job.params.logit_bias)),
             maxTokens,
             ...(grammar ? { grammar } : {}),
-            ...(job.onText ? { onTextChunk: job.onText } : {}),
+            onTextChunk: pieces.add,
             ...signalOptions,
           });
-          checkFinished(job.format, res.response, res.metadata.stopReason);
+          checkFinished(job.format, pieces.text(), res.metadata.stopReason);
           return {
-            text: res.response,
+            text: pieces.text(),
             toolCalls: [],
             finishReason: res.metadata.stopReason === 'maxTokens' ? 'length' : 'stop',
             promptTokens,
@@ -468,6 +473,8 @@ async function loadLlm(llama: Llama, path: string, options: Required<LlmRuntimeO
         });
         const promptTokens = state.contextText.tokenize(model.tokenizer).length;
         const maxTokens = checkBudget(job, promptTokens, contextSize);
+        // A forced call is not streamed as text: it arrives whole, as a tool call.
+        const pieces = textPieces(forced ? undefined : job.onText);
         const grammar = forced
           ? await gbnfGrammar(llama, compileJsonSchema(callSchema(forced)))
           : await formatGrammar(llama, job.format);
@@ -476,7 +483,7 @@ async function loadLlm(llama: Llama, path: string, options: Required<LlmRuntimeO
           maxTokens,
           ...(grammar ? { grammar } : {}),
           ...(functions ? { functions, documentFunctionParams: true } : {}),
-          ...(job.onText && !forced ? { onTextChunk: job.onText } : {}),
+          onTextChunk: pieces.add,
           ...signalOptions,
           contextShift: { strategy: 'eraseFirstResponseAndKeepFirstSystem' },
         } as never);
@@ -485,7 +492,7 @@ async function loadLlm(llama: Llama, path: string, options: Required<LlmRuntimeO
         if (forced) {
           if (stop === 'maxTokens') {
             return {
-              text: res.response,
+              text: pieces.text(),
               toolCalls: [],
               finishReason: 'length',
               promptTokens,
@@ -493,8 +500,8 @@ async function loadLlm(llama: Llama, path: string, options: Required<LlmRuntimeO
               maxTokens,
             };
           }
-          checkStructuredOutput(res.response, callSchema(forced));
-          const call = JSON.parse(res.response) as { name: string; arguments: unknown };
+          checkStructuredOutput(pieces.text(), callSchema(forced));
+          const call = JSON.parse(pieces.text()) as { name: string; arguments: unknown };
           return {
             text: '',
             toolCalls: [{ name: call.name, arguments: JSON.stringify(call.arguments) }],
@@ -509,7 +516,10 @@ async function loadLlm(llama: Llama, path: string, options: Required<LlmRuntimeO
           name: c.functionName,
           arguments: JSON.stringify(c.params ?? {}),
         }));
-        if (calls.length === 0) checkFinished(job.format, res.response, stop);
+        // With calls, node-llama-cpp's response holds the text beside them; without, the text
+        // is what was streamed.
+        const text = calls.length > 0 ? res.response : pieces.text();
+        if (calls.length === 0) checkFinished(job.format, text, stop);
         // Calls the model chose are written by node-llama-cpp's function-calling grammar, which
         // enforces less than ours (no number bounds, patterns or most formats): arguments that
         // break their schema fail the request rather than come back as if they were valid.
@@ -518,7 +528,7 @@ async function loadLlm(llama: Llama, path: string, options: Required<LlmRuntimeO
           if (spec?.parameters) checkStructuredOutput(c.arguments, spec.parameters);
         }
         return {
-          text: res.response,
+          text,
           toolCalls: calls,
           finishReason: calls.length > 0 ? 'tool_calls' : stop === 'maxTokens' ? 'length' : 'stop',
           promptTokens,
@@ -568,6 +578,23 @@ async function loadLlm(llama: Llama, path: string, options: Required<LlmRuntimeO
   };
 }
 
+/**
+ * The answer's text as the pieces generated, joined: what a streaming client receives. Not the
+ * runtime's final response, which detokenizes all tokens at once and, for tokenizers that "clean
+ * spaces", drops a space before `,` `.` `?` `!` that the streamed pieces kept: the same request
+ * streamed and whole would then differ (and a streamed answer would not match its digest).
+ */
+function textPieces(forward?: (text: string) => void): { add: (text: string) => void; text: () => string } {
+  const pieces: string[] = [];
+  return {
+    add: (t) => {
+      pieces.push(t);
+      forward?.(t);
+    },
+    text: () => pieces.join(''),
+  };
+}
+
 /** The token limit of a job: the caller's, checked against the context, or what is left of it. */
 function checkBudget(job: LlmJob, promptTokens: number, contextSize: number): number {
   const left = contextSize - promptTokens;
@@ -587,11 +614,11 @@ async function formatGrammar(llama: Llama, format: OutputFormat | undefined): Pr
 }
 
 /**
- * The check of a finished structured answer (one cut short by max_tokens is returned as it is,
- * with finish_reason "length", as OpenAI does).
+ * The check of a finished structured answer. One cut short by max_tokens or by a stop sequence
+ * the caller gave is returned as it is, as OpenAI does (finish_reason "length" or "stop").
  */
 function checkFinished(format: OutputFormat | undefined, text: string, stop: string): void {
-  if (!format || format.type === 'text' || stop === 'maxTokens') return;
+  if (!format || format.type === 'text' || stop === 'maxTokens' || stop === 'customStopTrigger') return;
   checkStructuredOutput(text, format.type === 'json_schema' ? format.schema : undefined);
 }
 
