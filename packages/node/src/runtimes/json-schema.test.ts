@@ -425,7 +425,11 @@ describe('JSON Schema → grammar: every sentence passes zod', () => {
       mail: z.email(),
       code: z.string().regex(/^[A-Z]{2}-\d{3}$/),
       lit: z.literal('x"y'),
-      word: z.string().min(2).max(4).regex(/^[a-z]+$/),
+      word: z
+        .string()
+        .min(2)
+        .max(4)
+        .regex(/^[a-z]+$/),
       day10: z.iso.date().length(10),
     }),
     shapes: z.object({
