@@ -127,6 +127,8 @@ export const ERROR_CODES = [
   'QUORUM_DISSENT_INVALID',
   'QUORUM_BLOCK_UNKNOWN',
   'QUORUM_BLOCK_STALE',
+  // structured outputs (docs/api.md): a JSON schema the grammar cannot enforce exactly
+  'JSON_SCHEMA_UNSUPPORTED',
 ] as const;
 
 /** A stable error code. */

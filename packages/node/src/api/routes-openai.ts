@@ -166,6 +166,22 @@ function parseTools(b: Record<string, unknown>): { tools: ToolSpec[]; choice: No
       bad('tool_choice', `no tool is named ${choice.name}`);
     }
   }
+  // A forced call's arguments are written under the grammar of their schema: it must be one the
+  // grammar enforces exactly, as for response_format (and the arguments of calls the model
+  // chooses are checked against it).
+  if (choice !== 'none') {
+    for (const [i, t] of tools.entries()) {
+      if (t.parameters === undefined) continue;
+      try {
+        checkJsonSchema(t.parameters);
+      } catch (e) {
+        if (!(e instanceof VerityError)) throw e;
+        throw new VerityError(e.code, e.message, {
+          details: { ...e.details, param: `tools[${i}].function.parameters` },
+        });
+      }
+    }
+  }
   return { tools, choice };
 }
 
