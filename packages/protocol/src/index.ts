@@ -128,7 +128,6 @@ export {
   signNote,
 } from './note.js';
 export { rankQuorum } from './quorum.js';
-export { isActiveNode, type RegistryNode, type RegistrySnapshot } from './registry.js';
 export {
   BUNDLE_MEDIA_TYPE,
   type Bundle,
@@ -153,6 +152,22 @@ export {
   type RuntimeInfo,
   recordLeafHash,
 } from './record.js';
+export { isActiveNode, type RegistryNode, type RegistrySnapshot } from './registry.js';
+export {
+  NODE_REGISTRY_SLOTS,
+  type PinnedBlock,
+  parseRegistryProof,
+  REGISTRY_PROOF_LIMITS,
+  type RegistryDeployment,
+  type RegistryProofEvidence,
+  type RegistryStorageReader,
+  readNodeRegistryStorage,
+  registryLogKey,
+  registryProofBlock,
+  registrySlotKey,
+  registrySnapshotFromProof,
+  type StorageProofEvidence,
+} from './registry-proof.js';
 export {
   createTensor,
   DTYPE_CODES,

@@ -10,6 +10,7 @@ import { fail, VerityError } from './errors.js';
 import { parseAddress } from './eth.js';
 import { parseVerifierKey } from './note.js';
 import { type InferenceRecord, parseRecord } from './record.js';
+import { parseRegistryProof, type RegistryProofEvidence } from './registry-proof.js';
 import { parseZkEvidence, type ZkEvidence } from './zk.js';
 
 /** A receipt in its JSON form. */
@@ -63,6 +64,8 @@ export interface Bundle {
   readonly output?: unknown;
   /** Mode `zk`: the Groth16 proof, public signals, verification key, setup and (optionally) the manifest. */
   readonly zk?: ZkEvidence;
+  /** `NodeRegistry` at a block with EIP-1186 proofs, for verifiers that pin the block (registry-proof.ts). */
+  readonly registryProof?: RegistryProofEvidence;
 }
 
 const HASH_HEX = /^[0-9a-f]{64}$/;
@@ -194,7 +197,7 @@ export function parseBundle(value: unknown): Bundle {
   }
   onlyKeys(
     value,
-    ['mediaType', 'receipts', 'nodes', 'consistency', 'input', 'output', 'zk'],
+    ['mediaType', 'receipts', 'nodes', 'consistency', 'input', 'output', 'zk', 'registryProof'],
     'BUNDLE_MALFORMED',
     'bundle',
   );
@@ -210,6 +213,7 @@ export function parseBundle(value: unknown): Bundle {
     ...(value.input === undefined ? {} : { input: value.input }),
     ...(value.output === undefined ? {} : { output: value.output }),
     ...(value.zk === undefined ? {} : { zk: parseZkEvidence(value.zk) }),
+    ...(value.registryProof === undefined ? {} : { registryProof: parseRegistryProof(value.registryProof) }),
   };
 }
 
