@@ -1,6 +1,6 @@
 /**
  * Gathers the EIP-1186 evidence of `NodeRegistry` at a block (the bundle's `registryProof`,
- * docs/protocol.md §8.3) over JSON-RPC: the block header (RLP, re-encoded from
+ * docs/protocol.md §13) over JSON-RPC: the block header (RLP, re-encoded from
  * `eth_getBlockByNumber` and checked against the block hash), and `eth_getProof` for exactly the
  * slots the verifier reads. Which slots those are is not repeated here: the protocol's layout
  * walk (`readNodeRegistryStorage`) runs over `eth_getStorageAt` and records them. Browser-safe.

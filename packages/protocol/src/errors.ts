@@ -104,7 +104,7 @@ export const ERROR_CODES = [
   'ZK_PUBLIC_INPUT_MISMATCH',
   'ZK_SETUP_UNTRUSTED',
   'ZK_VK_MISMATCH',
-  // offline registry proofs: EIP-1186 proofs of NodeRegistry in a bundle (docs/protocol.md §8.3)
+  // offline registry proofs: EIP-1186 proofs of NodeRegistry in a bundle (docs/protocol.md §13)
   'REGISTRY_PROOF_MALFORMED',
   'REGISTRY_PROOF_MISSING',
   'REGISTRY_DEPLOYMENT_MISMATCH',

@@ -1,7 +1,7 @@
 /**
  * `verity verify FILE --block NUMBER:HASH --deployment FILE`: trust from the registry proof the
  * bundle carries, checked against a block the user pins (from a block explorer, their own node,
- * a friend), with no network access (docs/protocol.md §8.3). `verify.ts` calls
+ * a friend), with no network access (docs/protocol.md §13). `verify.ts` calls
  * {@link offlineTrust} when `--block` is given and verifies the bundle with the trust it returns.
  */
 import { readDeploymentFile } from '@verity/contracts/node';
