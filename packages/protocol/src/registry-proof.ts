@@ -20,9 +20,9 @@
  * cannot hide a node from a verifier that recomputes a quorum ranking.
  *
  * The Merkle-Patricia checks are `@ethereumjs/mpt`'s (`verifyMerkleProof`); RLP is
- * `@ethereumjs/rlp`. Both run in browsers.
+ * `@ethereumjs/rlp`. Both run in browsers. The trie library is loaded on first use (it costs
+ * ~200 ms to load cold), so importing this package stays light for verifiers that never pin a block.
  */
-import { verifyMerkleProof } from '@ethereumjs/mpt';
 import { RLP } from '@ethereumjs/rlp';
 import { concatBytes, fromHex, toBase64, toHex } from './bytes.js';
 import { fail, VerityError } from './errors.js';
@@ -106,6 +106,15 @@ const HEX_BYTES = /^0x(?:[0-9a-f]{2})+$/;
 const SLOT = /^0x[0-9a-f]{64}$/;
 const HASH = /^0x[0-9a-fA-F]{64}$/;
 const MOD = 1n << 256n;
+
+/** An EIP-1186 proof check: the value at `key` (hashed) in the trie with `root`; null when proven absent. */
+type ProofCheck = (key: Uint8Array, proof: Uint8Array[], root: Uint8Array) => Promise<Uint8Array | null>;
+
+/** `@ethereumjs/mpt`'s proof check, loaded once per verification. */
+async function loadProofCheck(): Promise<ProofCheck> {
+  const { verifyMerkleProof } = await import('@ethereumjs/mpt');
+  return (key, proof, root) => verifyMerkleProof(key, proof, { root, useKeyHashing: true });
+}
 
 function malformed(message: string, field: string): never {
   return fail('REGISTRY_PROOF_MALFORMED', message, { field });
@@ -292,6 +301,7 @@ class ProvenStorage implements RegistryStorageReader {
   private readonly used = new Set<string>();
 
   constructor(
+    private readonly check: ProofCheck,
     private readonly root: Uint8Array,
     evidence: readonly StorageProofEvidence[],
   ) {
@@ -318,10 +328,10 @@ class ProvenStorage implements RegistryStorageReader {
     }
     let value: Uint8Array | null;
     try {
-      value = await verifyMerkleProof(
+      value = await this.check(
         key,
         proof.map((n) => fromHex(n)),
-        { root: this.root, useKeyHashing: true },
+        this.root,
       );
     } catch (cause) {
       throw new VerityError(
@@ -437,9 +447,10 @@ export async function registrySnapshotFromProof(
     });
   }
   // 3. The account: proven against the state root; its storage root anchors every slot.
-  const storageRoot = await accountStorageRoot(proof, h.stateRoot);
+  const check = await loadProofCheck();
+  const storageRoot = await accountStorageRoot(check, proof, h.stateRoot);
   // 4. The slots, in the order the layout dictates.
-  const storage = new ProvenStorage(storageRoot, proof.storageProof);
+  const storage = new ProvenStorage(check, storageRoot, proof.storageProof);
   const nodes = await readNodeRegistryStorage(storage);
   const unused = storage.unused();
   if (unused.length > 0) {
@@ -465,13 +476,17 @@ function pinnedBlock(pinned: PinnedBlock): { number: number; hash: string } {
   return { number: pinned.number, hash: pinned.hash.toLowerCase() };
 }
 
-async function accountStorageRoot(proof: RegistryProofEvidence, stateRoot: Uint8Array): Promise<Uint8Array> {
+async function accountStorageRoot(
+  check: ProofCheck,
+  proof: RegistryProofEvidence,
+  stateRoot: Uint8Array,
+): Promise<Uint8Array> {
   let account: Uint8Array | null;
   try {
-    account = await verifyMerkleProof(
+    account = await check(
       fromHex(proof.nodeRegistry),
       proof.accountProof.map((n) => fromHex(n)),
-      { root: stateRoot, useKeyHashing: true },
+      stateRoot,
     );
   } catch (cause) {
     throw new VerityError('REGISTRY_ACCOUNT_PROOF_INVALID', 'the account proof does not match the state root', {
