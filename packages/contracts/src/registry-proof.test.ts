@@ -186,14 +186,38 @@ describe('registry proofs from anvil', () => {
       registrySnapshotFromProof({ ...otherProof, nodeRegistry }, otherPin, deploymentOf(d)),
       'REGISTRY_ACCOUNT_PROOF_INVALID',
     );
-    // A proof at a block before the registry existed proves there is no account there.
-    const early = await getRegistryProof(chain.publicClient, {
-      nodeRegistry: other.contracts.nodeRegistry,
-      blockNumber: other.block - 1n,
+    // Before the registry existed: the gatherer says so, and a verifier given anvil's proof of
+    // the absent account refuses it the same way.
+    const early = other.block - 1n;
+    await expectCode(
+      getRegistryProof(chain.publicClient, { nodeRegistry: other.contracts.nodeRegistry, blockNumber: early }),
+      'REGISTRY_DEPLOYMENT_MISMATCH',
+    );
+    const slot = `0x${'00'.repeat(31)}02` as const;
+    const absent = await chain.publicClient.getProof({
+      address: other.contracts.nodeRegistry,
+      storageKeys: [slot],
+      blockNumber: early,
     });
-    const earlyBlock = await chain.publicClient.getBlock({ blockNumber: other.block - 1n });
-    const earlyPin = { number: Number(earlyBlock.number), hash: earlyBlock.hash };
-    await expectCode(registrySnapshotFromProof(early, earlyPin, deploymentOf(other)), 'REGISTRY_DEPLOYMENT_MISMATCH');
+    const earlyBlock = (await chain.publicClient.request({
+      method: 'eth_getBlockByNumber',
+      params: [`0x${early.toString(16)}`, false],
+    })) as RpcBlock;
+    const earlyEvidence = {
+      chainId: other.chainId,
+      nodeRegistry: other.contracts.nodeRegistry,
+      header: encodeBlockHeader(earlyBlock),
+      accountProof: absent.accountProof.map((n) => n.toLowerCase()),
+      storageProof: [{ key: slot, proof: absent.storageProof[0]?.proof.map((n) => n.toLowerCase()) ?? [] }],
+    };
+    await expectCode(
+      registrySnapshotFromProof(
+        earlyEvidence,
+        { number: Number(early), hash: earlyBlock.hash as string },
+        deploymentOf(other),
+      ),
+      'REGISTRY_DEPLOYMENT_MISMATCH',
+    );
   }, 120_000);
 });
 

@@ -7,13 +7,16 @@
  */
 import {
   fail,
+  isVerityError,
   keccak256,
   type RegistryProofEvidence,
   readNodeRegistryStorage,
   registrySlotKey,
+  registrySnapshotFromProof,
   toHex,
+  VerityError,
 } from '@verity/protocol';
-import { type Address, getAddress, type Hex, hexToBytes, type PublicClient, toRlp } from 'viem';
+import { type Address, getAddress, type Hex, hexToBytes, type PublicClient, pad, toRlp } from 'viem';
 import { address, read } from './clients.js';
 
 /** Slots per `eth_getProof` call (providers bound the request size). */
@@ -105,8 +108,10 @@ export interface GetRegistryProofParams {
 /**
  * `NodeRegistry` at a block with its proofs, ready to be carried in a bundle as `registryProof`:
  * the header, the account proof and one storage proof per slot the verifier reads (every
- * registered and unbonding node). `RESPONSE_INVALID` when the node's block does not hash to its
- * hash (a header field this encoder does not know).
+ * registered and unbonding node). The evidence is checked as a verifier will check it before it
+ * is returned: `RESPONSE_INVALID` when it does not verify (an inconsistent endpoint, a reorg
+ * between the calls, a header field this encoder does not know), `REGISTRY_DEPLOYMENT_MISMATCH`
+ * when no registry is at the address at that block.
  *
  * @example
  * ```ts
@@ -144,7 +149,8 @@ export async function getRegistryProof(
         const key = registrySlotKey(slot) as Hex;
         slots.push(key);
         const value = await publicClient.getStorageAt({ address: nodeRegistry, slot: key, blockNumber });
-        return hexToBytes(value ?? '0x', { size: 32 });
+        // Left-padded: a storage word is a big-endian number.
+        return hexToBytes(pad(value ?? '0x0', { size: 32 }));
       },
     });
     let accountProof: readonly Hex[] | undefined;
@@ -161,12 +167,31 @@ export async function getRegistryProof(
       });
     }
     if (accountProof === undefined) return fail('INTERNAL', 'no storage slot was read');
-    return {
+    const evidence = {
       chainId,
       nodeRegistry,
       header,
       accountProof: accountProof.map((n) => n.toLowerCase()),
       storageProof,
     };
+    // Checked as a verifier will check it: an endpoint that answered inconsistently (or a reorg
+    // between the calls) is caught here, not by whoever receives the bundle.
+    try {
+      await registrySnapshotFromProof(
+        evidence,
+        { number: Number(blockNumber), hash },
+        { chainId, nodeRegistry, minStake: 0n },
+      );
+    } catch (cause) {
+      // No registry at that block, or one too large to prove: the chain's state, said as such.
+      if (isVerityError(cause, 'REGISTRY_DEPLOYMENT_MISMATCH') || isVerityError(cause, 'REGISTRY_ENTRY_INVALID')) {
+        throw cause;
+      }
+      throw new VerityError('RESPONSE_INVALID', 'the registry proof read from the endpoint does not verify', {
+        cause,
+        details: { blockNumber: blockNumber.toString() },
+      });
+    }
+    return evidence;
   });
 }
