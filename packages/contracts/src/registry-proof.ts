@@ -142,16 +142,20 @@ export async function getRegistryProof(
         encoded: hash,
       });
     }
-    // Walk the layout over eth_getStorageAt, recording the slots in the order they are read.
+    // Walk the layout over eth_getStorageAt, one batch at a time (its reads are independent, so
+    // concurrent), recording the slots in the order they are asked for.
     const slots: Hex[] = [];
     await readNodeRegistryStorage({
-      async read(slot) {
-        const key = registrySlotKey(slot) as Hex;
-        slots.push(key);
-        const value = await publicClient.getStorageAt({ address: nodeRegistry, slot: key, blockNumber });
-        // Left-padded: a storage word is a big-endian number.
-        return hexToBytes(pad(value ?? '0x0', { size: 32 }));
-      },
+      read: (reads) =>
+        Promise.all(
+          reads.map(async ({ slot }) => {
+            const key = registrySlotKey(slot) as Hex;
+            slots.push(key);
+            const value = await publicClient.getStorageAt({ address: nodeRegistry, slot: key, blockNumber });
+            // Left-padded: a storage word is a big-endian number.
+            return hexToBytes(pad(value ?? '0x0', { size: 32 }));
+          }),
+        ),
     });
     let accountProof: readonly Hex[] | undefined;
     const storageProof: { key: string; proof: string[] }[] = [];

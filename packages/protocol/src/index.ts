@@ -167,6 +167,7 @@ export {
   registrySlotKey,
   registrySnapshotFromProof,
   type StorageProofEvidence,
+  type StorageRead,
 } from './registry-proof.js';
 export {
   createTensor,

@@ -279,15 +279,22 @@ export function registryLogKey(origin: string, logKey: Uint8Array): string {
 // both ways of reading the chain agree on every entry.
 const lenientUtf8 = new TextDecoder('utf-8', { fatal: false, ignoreBOM: true });
 
+/** A slot to read, and what it holds (named in errors). */
+export interface StorageRead {
+  readonly slot: bigint;
+  readonly what: string;
+}
+
 /**
  * Storage of the registry contract at one block, one 32-byte word per slot. The verifier reads
  * it from proofs; a gatherer reads it over JSON-RPC and records which slots it touched, so both
  * walk the same layout ({@link readNodeRegistryStorage}) and the proof holds exactly the slots
- * the verifier reads.
+ * the verifier reads. Slots come in batches whose members do not depend on each other (a
+ * gatherer may read a batch concurrently: four round trips for any registry).
  */
 export interface RegistryStorageReader {
-  /** The word at `slot` (0 ≤ slot < 2²⁵⁶), 32 bytes big-endian; `what` names it in errors. */
-  read(slot: bigint, what: string): Promise<Uint8Array>;
+  /** The words at `reads[i].slot` (0 ≤ slot < 2²⁵⁶), 32 bytes big-endian each, in order. */
+  read(reads: readonly StorageRead[]): Promise<Uint8Array[]>;
 }
 
 /** The 32-byte slot key of a slot number, `0x` hex (the form `storageProof[].key` takes). */
@@ -308,7 +315,14 @@ class ProvenStorage implements RegistryStorageReader {
     for (const p of evidence) this.proofs.set(p.key, p.proof);
   }
 
-  async read(slot: bigint, what: string): Promise<Uint8Array> {
+  /** Each proof checked in turn, so the first failing slot in order is the one reported. */
+  async read(reads: readonly StorageRead[]): Promise<Uint8Array[]> {
+    const out: Uint8Array[] = [];
+    for (const r of reads) out.push(await this.readOne(r.slot, r.what));
+    return out;
+  }
+
+  private async readOne(slot: bigint, what: string): Promise<Uint8Array> {
     const key = word(slot);
     const hex = `0x${toHex(key)}`;
     const proof = this.proofs.get(hex);
@@ -368,29 +382,30 @@ class ProvenStorage implements RegistryStorageReader {
   }
 }
 
-/** A Solidity `string` at `slot` (short: inline, length·2 in the last byte; long: length·2+1, data at keccak(slot) + i). */
-async function readString(
-  storage: RegistryStorageReader,
+/**
+ * The head word of a Solidity `string` at `slot`: short (lowest bit 0: length·2 in the last byte,
+ * bytes inline) or long (length·2 + 1; the bytes in ⌈length/32⌉ words from keccak(slot)).
+ */
+function stringHead(
+  head: Uint8Array,
   slot: bigint,
   max: number,
   what: string,
-): Promise<Uint8Array> {
-  const head = await storage.read(slot, what);
+): { readonly inline: Uint8Array } | { readonly length: number; readonly data: StorageRead[] } {
   const last = head[31] as number;
   if ((last & 1) === 0) {
     const length = last >> 1;
     if (length > 31) fail('REGISTRY_ENTRY_INVALID', `${what} has an impossible short-string length`, { what });
-    return head.slice(0, length);
+    return { inline: head.slice(0, length) };
   }
   const length = (toBigInt(head) - 1n) >> 1n;
   if (length < 32n || length > BigInt(max)) {
     fail('REGISTRY_ENTRY_INVALID', `${what} has length ${length}, outside the contract's 32..${max}`, { what });
   }
-  const n = Number(length);
-  const out = new Uint8Array(Math.ceil(n / 32) * 32);
   const base = dataSlot(slot);
-  for (let i = 0; i * 32 < n; i++) out.set(await storage.read(base + BigInt(i), `${what} data word ${i}`), i * 32);
-  return out.slice(0, n);
+  const data: StorageRead[] = [];
+  for (let i = 0; i * 32 < Number(length); i++) data.push({ slot: base + BigInt(i), what: `${what} data word ${i}` });
+  return { length: Number(length), data };
 }
 
 /** Reads a packed field: `bits` bits at bit `offset` from the right of a big-endian word. */
@@ -522,60 +537,79 @@ async function accountStorageRoot(
 }
 
 /**
- * Every registered and unbonding entry of `NodeRegistry`, read slot by slot from `storage` in
- * the layout's order: `accounts.length` (slot 2), then for each `i` the element at
- * keccak(pad32(2)) + i and that account's `nodes` entry. The one definition of which slots hold
- * the registry, shared by the verifier (reading proofs) and the gatherer (reading over RPC).
+ * Every registered and unbonding entry of `NodeRegistry`, read from `storage` in four batches
+ * (docs/protocol.md §13.2): `accounts.length` (slot 2); the elements at keccak(pad32(2)) + i;
+ * the five slots of each element's `nodes` entry; the data words of its long strings. The one
+ * definition of which slots hold the registry, shared by the verifier (reading proofs) and the
+ * gatherer (reading over RPC).
  *
  * @example
  * ```ts
- * const nodes = await readNodeRegistryStorage({ read: (slot) => storageAt(slot) });
+ * const nodes = await readNodeRegistryStorage({ read: (reads) => Promise.all(reads.map((r) => storageAt(r.slot))) });
  * ```
  */
 export async function readNodeRegistryStorage(storage: RegistryStorageReader): Promise<RegistryNode[]> {
-  const count = toBigInt(await storage.read(NODE_REGISTRY_SLOTS.accounts, 'accounts.length'));
+  const [length] = await storage.read([{ slot: NODE_REGISTRY_SLOTS.accounts, what: 'accounts.length' }]);
+  const count = toBigInt(length as Uint8Array);
   if (count > BigInt(REGISTRY_PROOF_LIMITS.maxNodes)) {
     fail(
       'REGISTRY_ENTRY_INVALID',
       `the registry holds ${count} nodes, over the ${REGISTRY_PROOF_LIMITS.maxNodes} a proof may cover`,
-      {
-        count: count.toString(),
-      },
+      { count: count.toString() },
     );
   }
+  const n = Number(count);
   const elements = dataSlot(NODE_REGISTRY_SLOTS.accounts);
-  const nodes: RegistryNode[] = [];
-  for (let i = 0; i < Number(count); i++) {
-    const w = await storage.read(elements + BigInt(i), `accounts[${i}]`);
-    nodes.push(await readNode(storage, parseAddress(`0x${toHex(w.subarray(12))}`), i));
-  }
-  return nodes;
-}
-
-/** `nodes[address]`, five slots from keccak(pad32(address) ‖ pad32(0)). */
-async function readNode(storage: RegistryStorageReader, address: string, i: number): Promise<RegistryNode> {
-  const base = mappingSlot(address, NODE_REGISTRY_SLOTS.nodes);
-  const at = `nodes[${address}]`;
-  const logKey = await storage.read(base, `${at}.logKey`);
-  // +1: stake uint128 (bits 0..127) | capabilities uint64 (128..191) | withdrawableAt uint64.
-  const packed1 = await storage.read(base + 1n, `${at}.stake`);
-  // +2: registeredAt uint64 (bits 0..63) | index uint32 (64..95) | status uint8 (96..103).
-  const packed2 = await storage.read(base + 2n, `${at}.status`);
-  const status = STATUSES[Number(field(packed2, 96, 8))];
-  if (status === undefined || status === 'exited') {
-    fail('REGISTRY_ENTRY_INVALID', `accounts[${i}] has no registered or unbonding entry`, { address });
-  }
-  if (field(packed2, 64, 32) !== BigInt(i)) {
-    fail('REGISTRY_ENTRY_INVALID', `accounts[${i}] records another index`, { address });
-  }
-  const origin = lenientUtf8.decode(await readString(storage, base + 3n, MAX_ORIGIN, `${at}.origin`));
-  const endpoint = lenientUtf8.decode(await readString(storage, base + 4n, MAX_ENDPOINT, `${at}.endpoint`));
-  return {
-    address,
-    logKey: registryLogKey(origin, logKey),
-    stake: field(packed1, 0, 128),
-    status,
-    capabilities: field(packed1, 128, 64),
-    endpoint,
+  const indices = Array.from({ length: n }, (_, i) => i);
+  const words = await storage.read(indices.map((i) => ({ slot: elements + BigInt(i), what: `accounts[${i}]` })));
+  const addresses = words.map((w) => parseAddress(`0x${toHex(w.subarray(12))}`));
+  // nodes[a] starts at keccak(pad32(a) ‖ pad32(0)): +0 logKey, +1 stake | capabilities |
+  // withdrawableAt, +2 registeredAt | index | status, +3 origin, +4 endpoint.
+  const bases = addresses.map((a) => mappingSlot(a, NODE_REGISTRY_SLOTS.nodes));
+  const fields = ['logKey', 'stake', 'status', 'origin', 'endpoint'];
+  const struct = await storage.read(
+    bases.flatMap((base, i) => fields.map((f, j) => ({ slot: base + BigInt(j), what: `nodes[${addresses[i]}].${f}` }))),
+  );
+  const entries = addresses.map((address, i) => {
+    const [logKey, packed1, packed2, originHead, endpointHead] = struct.slice(5 * i, 5 * i + 5) as Uint8Array[];
+    const base = bases[i] as bigint;
+    const status = STATUSES[Number(field(packed2 as Uint8Array, 96, 8))];
+    if (status === undefined || status === 'exited') {
+      fail('REGISTRY_ENTRY_INVALID', `accounts[${i}] has no registered or unbonding entry`, { address });
+    }
+    if (field(packed2 as Uint8Array, 64, 32) !== BigInt(i)) {
+      fail('REGISTRY_ENTRY_INVALID', `accounts[${i}] records another index`, { address });
+    }
+    return {
+      address,
+      logKey: logKey as Uint8Array,
+      status,
+      stake: field(packed1 as Uint8Array, 0, 128),
+      capabilities: field(packed1 as Uint8Array, 128, 64),
+      origin: stringHead(originHead as Uint8Array, base + 3n, MAX_ORIGIN, `nodes[${address}].origin`),
+      endpoint: stringHead(endpointHead as Uint8Array, base + 4n, MAX_ENDPOINT, `nodes[${address}].endpoint`),
+    };
+  });
+  const dataReads = entries.flatMap((e) => [e.origin, e.endpoint].flatMap((h) => ('data' in h ? h.data : [])));
+  const data = await storage.read(dataReads);
+  let next = 0;
+  const text = (h: ReturnType<typeof stringHead>): string => {
+    if ('inline' in h) return lenientUtf8.decode(h.inline);
+    const bytes = new Uint8Array(h.data.length * 32);
+    for (let j = 0; j < h.data.length; j++) bytes.set(data[next++] as Uint8Array, j * 32);
+    return lenientUtf8.decode(bytes.subarray(0, h.length));
   };
+  return entries.map((e) => {
+    // Data words come in the order they were asked for: each node's origin, then its endpoint.
+    const origin = text(e.origin);
+    const endpoint = text(e.endpoint);
+    return {
+      address: e.address,
+      logKey: registryLogKey(origin, e.logKey),
+      stake: e.stake,
+      status: e.status,
+      capabilities: e.capabilities,
+      endpoint,
+    };
+  });
 }
