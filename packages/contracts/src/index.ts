@@ -72,3 +72,9 @@ export {
   updateNode,
   withdrawStake,
 } from './node-registry.js';
+export {
+  encodeBlockHeader,
+  type GetRegistryProofParams,
+  getRegistryProof,
+  type RpcBlock,
+} from './registry-proof.js';

@@ -129,6 +129,16 @@ export const ERROR_CODES = [
   'QUORUM_BLOCK_STALE',
   // structured outputs (docs/api.md): a JSON schema the grammar cannot enforce exactly
   'JSON_SCHEMA_UNSUPPORTED',
+  // offline registry proofs: EIP-1186 proofs of NodeRegistry in a bundle (docs/protocol.md §13)
+  'REGISTRY_PROOF_MALFORMED',
+  'REGISTRY_PROOF_MISSING',
+  'REGISTRY_DEPLOYMENT_MISMATCH',
+  'REGISTRY_HEADER_MISMATCH',
+  'REGISTRY_BLOCK_MISMATCH',
+  'REGISTRY_ACCOUNT_PROOF_INVALID',
+  'REGISTRY_STORAGE_PROOF_INVALID',
+  'REGISTRY_STORAGE_SLOT_MISSING',
+  'REGISTRY_ENTRY_INVALID',
 ] as const;
 
 /** A stable error code. */

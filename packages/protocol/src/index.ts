@@ -167,6 +167,22 @@ export {
 } from './record.js';
 export { isActiveNode, type RegistryNode, type RegistrySnapshot } from './registry.js';
 export {
+  NODE_REGISTRY_SLOTS,
+  type PinnedBlock,
+  parseRegistryProof,
+  REGISTRY_PROOF_LIMITS,
+  type RegistryDeployment,
+  type RegistryProofEvidence,
+  type RegistryStorageReader,
+  readNodeRegistryStorage,
+  registryLogKey,
+  registryProofBlock,
+  registrySlotKey,
+  registrySnapshotFromProof,
+  type StorageProofEvidence,
+  type StorageRead,
+} from './registry-proof.js';
+export {
   createTensor,
   DTYPE_CODES,
   DTYPES,

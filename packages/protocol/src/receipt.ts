@@ -11,6 +11,7 @@ import { parseAddress } from './eth.js';
 import { parseVerifierKey } from './note.js';
 import { QUORUM_MAX_K, QUORUM_NONCE } from './quorum.js';
 import { type InferenceRecord, parseRecord } from './record.js';
+import { parseRegistryProof, type RegistryProofEvidence } from './registry-proof.js';
 import { parseZkEvidence, type ZkEvidence } from './zk.js';
 
 /** A receipt in its JSON form. */
@@ -93,6 +94,8 @@ export interface Bundle {
   readonly zk?: ZkEvidence;
   /** Mode `quorum`: the selection (block, nonce, the nodes asked) and dissenting receipts. */
   readonly quorum?: QuorumEvidence;
+  /** `NodeRegistry` at a block with EIP-1186 proofs, for verifiers that pin the block (registry-proof.ts). */
+  readonly registryProof?: RegistryProofEvidence;
 }
 
 const HASH_HEX = /^[0-9a-f]{64}$/;
@@ -266,7 +269,7 @@ export function parseBundle(value: unknown): Bundle {
   }
   onlyKeys(
     value,
-    ['mediaType', 'receipts', 'nodes', 'consistency', 'input', 'output', 'zk', 'quorum'],
+    ['mediaType', 'receipts', 'nodes', 'consistency', 'input', 'output', 'zk', 'quorum', 'registryProof'],
     'BUNDLE_MALFORMED',
     'bundle',
   );
@@ -283,6 +286,7 @@ export function parseBundle(value: unknown): Bundle {
     ...(value.output === undefined ? {} : { output: value.output }),
     ...(value.zk === undefined ? {} : { zk: parseZkEvidence(value.zk) }),
     ...(value.quorum === undefined ? {} : { quorum: parseQuorum(value.quorum, 'bundle.quorum') }),
+    ...(value.registryProof === undefined ? {} : { registryProof: parseRegistryProof(value.registryProof) }),
   };
 }
 

@@ -36,6 +36,13 @@ export { getModel, listModels, type ModelInfo, type PushModelParams, pushModel }
 export { gatherTrust, getNodeInfo, type NodeInfo } from './actions/node-info.js';
 export { getReceipt, verify } from './actions/receipts.js';
 export { type RegistryOptions, registrySnapshot, trustFromRegistry } from './actions/registry.js';
+export {
+  type OfflineTrustOptions,
+  type RegistryProofSource,
+  trustFromRegistryProof,
+  verifyBundleOffline,
+  withRegistryProof,
+} from './actions/registry-proof.js';
 export { releaseZk, type VerifyZkOptions, verifyZkBundle, type ZkVerifyResult } from './actions/zk.js';
 export { verifyZkProofOnChain } from './actions/zk-onchain.js';
 export type { ClientBase, ClientOptions } from './client.js';
