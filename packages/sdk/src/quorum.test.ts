@@ -172,7 +172,8 @@ describe('mode quorum against the chain registry', () => {
     const block = await head();
     const clientNonce = 'ab'.repeat(16);
     const asked = new Set<string>();
-    for (const requestId of ['grind-1', 'grind-2', 'grind-3', 'grind-4', 'grind-5']) {
+    // Caller ids are 22–64 characters (docs/api.md); these differ only in their last one.
+    for (const requestId of [1, 2, 3, 4, 5].map((i) => `grind-0123456789abcdef-${i}`)) {
       const { status, json } = await postQuorum({ requestId, clientNonce, block });
       expect(status, JSON.stringify(json.error)).toBe(200);
       asked.add(JSON.stringify(json.quorum.asked.map((a) => a.address)));
