@@ -104,6 +104,14 @@ export const ERROR_CODES = [
   'ZK_PUBLIC_INPUT_MISMATCH',
   'ZK_SETUP_UNTRUSTED',
   'ZK_VK_MISMATCH',
+  // trust rooted in the chain, SDK and CLI (issue 10.1): a record's node checked against
+  // Trust.registry (the quorum work adds the same three codes: keep one copy at merge), a client
+  // with no trust root, a node's manifest that is not what ModelRegistry maps the name to
+  'RECEIPT_NODE_UNREGISTERED',
+  'RECEIPT_NODE_INACTIVE',
+  'RECEIPT_NODE_UNSTAKED',
+  'TRUST_UNCONFIGURED',
+  'MODEL_REGISTRY_MISMATCH',
 ] as const;
 
 /** A stable error code. */

@@ -111,6 +111,7 @@ export {
   verifyConsistency,
   verifyInclusion,
 } from './merkle.js';
+export { compareVersions, isModelName, isModelVersion, type ModelRef, parseModelRef } from './model-ref.js';
 export {
   createEd25519Signer,
   createEd25519Verifier,
@@ -128,7 +129,6 @@ export {
   signNote,
 } from './note.js';
 export { rankQuorum } from './quorum.js';
-export { isActiveNode, type RegistryNode, type RegistrySnapshot } from './registry.js';
 export {
   BUNDLE_MEDIA_TYPE,
   type Bundle,
@@ -153,6 +153,7 @@ export {
   type RuntimeInfo,
   recordLeafHash,
 } from './record.js';
+export { isActiveNode, type RegistryNode, type RegistrySnapshot } from './registry.js';
 export {
   createTensor,
   DTYPE_CODES,

@@ -28,7 +28,7 @@ import {
   type Receipt,
 } from './receipt.js';
 import { type InferenceRecord, recordLeafHash } from './record.js';
-import type { RegistrySnapshot } from './registry.js';
+import { isActiveNode, type RegistrySnapshot } from './registry.js';
 import { tensorsDigest } from './tensor-encoding.js';
 import { tensorsFromJson } from './tensor-json.js';
 
@@ -64,10 +64,10 @@ export interface Trust {
   readonly registry?: RegistrySnapshot;
   readonly anchors?: readonly TrustedAnchor[];
   /**
-   * Also trust the registry entries carried in the bundle itself. Only sound when the bundle
-   * comes from a source you already trust; the default is false.
+   * Also trust the node entries carried in the bundle itself: anyone can write keys there, so
+   * this is insecure unless the bundle comes from a source you already trust (default false).
    */
-  readonly acceptBundleNodes?: boolean;
+  readonly insecureAcceptBundleNodes?: boolean;
 }
 
 /** Options for one verification. */
@@ -132,9 +132,70 @@ const keyMaps = new Map<string, Map<string, NodeKey>>();
 const KEY_MAPS_SIZE = 64;
 
 function nodeKeys(trust: Trust, bundle?: Bundle): Map<string, NodeKey> {
+  const pinned = pinnedNodeKeys(trust, bundle);
+  const registry = registryNodeKeys(trust);
+  if (registry === undefined) return pinned;
+  if (pinned.size === 0) return registry.keys;
+  // Keys pinned by hand win over the registry's.
+  return new Map([...registry.keys, ...pinned]);
+}
+
+/**
+ * Registry-rooted keys (DESIGN.md §2.6a): from `Trust.registry`, the log key of every node that
+ * is registered and staked at the snapshot's block. Nodes in the snapshot that may not vouch
+ * (unbonding, exited, under-staked) are kept apart with the code their receipts fail with; a node
+ * absent from the snapshot is `RECEIPT_NODE_UNREGISTERED`. Built once per snapshot object.
+ */
+interface RegistryKeys {
+  readonly keys: Map<string, NodeKey>;
+  readonly refused: Map<string, ErrorCode>;
+}
+const registryKeyMaps = new WeakMap<RegistrySnapshot, RegistryKeys>();
+
+function registryNodeKeys(trust: Trust): RegistryKeys | undefined {
+  const snapshot = trust.registry;
+  if (snapshot === undefined) return undefined;
+  const cached = registryKeyMaps.get(snapshot);
+  if (cached) return cached;
+  const keys = new Map<string, NodeKey>();
+  const refused = new Map<string, ErrorCode>();
+  for (const n of snapshot.nodes) {
+    const address = addressKey(n.address);
+    if (isActiveNode(snapshot, n)) {
+      try {
+        keys.set(address, { logKey: n.logKey, verifier: parseVerifierKey(n.logKey) });
+      } catch (cause) {
+        throw new VerityError('NOTE_KEY_INVALID', `invalid log key in the registry for ${n.address}`, { cause });
+      }
+    } else {
+      refused.set(address, n.status === 'registered' ? 'RECEIPT_NODE_UNSTAKED' : 'RECEIPT_NODE_INACTIVE');
+    }
+  }
+  const built = { keys, refused };
+  registryKeyMaps.set(snapshot, built);
+  return built;
+}
+
+/** Why a record's node has no key: not registered, or registered but not allowed to vouch. */
+function unknownNode(trust: Trust, node: string): never {
+  const refused = registryNodeKeys(trust)?.refused.get(node.toLowerCase());
+  if (refused === 'RECEIPT_NODE_UNSTAKED') {
+    fail(refused, 'the node is staked below the registry minimum at the trusted block', { node });
+  }
+  if (refused !== undefined) fail(refused, 'the node is not active in the registry at the trusted block', { node });
+  if (trust.registry !== undefined) {
+    fail('RECEIPT_NODE_UNREGISTERED', 'the node is not in the registry at the trusted block', {
+      node,
+      block: trust.registry.block.number,
+    });
+  }
+  return fail('RECEIPT_NODE_UNKNOWN', 'the record names a node that is not trusted', { node });
+}
+
+function pinnedNodeKeys(trust: Trust, bundle?: Bundle): Map<string, NodeKey> {
   // Explicit trust comes last so that it wins over entries carried in the bundle.
   const entries: readonly TrustedNode[] = [
-    ...(trust.acceptBundleNodes === true ? (bundle?.nodes ?? []) : []),
+    ...(trust.insecureAcceptBundleNodes === true ? (bundle?.nodes ?? []) : []),
     ...trust.nodes,
   ];
   // Maps built from keys alone are cached; ones with caller-supplied verifiers are not.
@@ -174,11 +235,16 @@ function openCached(note: string, key: NodeKey, cache: VerifyCache | undefined):
   return checkpoint;
 }
 
-function checkReceipt(receipt: Receipt, keys: Map<string, NodeKey>, options: VerifyOptions): VerifiedReceipt {
+function checkReceipt(
+  receipt: Receipt,
+  keys: Map<string, NodeKey>,
+  trust: Trust,
+  options: VerifyOptions,
+): VerifiedReceipt {
   const { record } = receipt;
   // record.node is already EIP-55 (parseRecord), so lower-casing is its canonical key.
   const key = keys.get(record.node.toLowerCase());
-  if (!key) fail('RECEIPT_NODE_UNKNOWN', 'the record names a node that is not trusted', { node: record.node });
+  if (!key) unknownNode(trust, record.node);
   let checkpoint: Checkpoint;
   try {
     checkpoint = openCached(receipt.checkpoint, key, options.cache);
@@ -258,7 +324,7 @@ function toResult(e: unknown, receipt?: number): VerifyResult {
  */
 export function verifyReceipt(receipt: unknown, trust: Trust, options: VerifyOptions = {}): VerifyResult {
   try {
-    const verified = [checkReceipt(parseReceipt(receipt), nodeKeys(trust), options)];
+    const verified = [checkReceipt(parseReceipt(receipt), nodeKeys(trust), trust, options)];
     // A lone receipt carries no consistency proofs: only an anchor of its exact size can link it.
     checkAnchors(undefined, verified, trust, options);
     return { ok: true, receipts: verified };
@@ -375,7 +441,7 @@ export function verifyBundle(bundle: unknown, trust: Trust, options: VerifyOptio
   const verified: VerifiedReceipt[] = [];
   for (let i = 0; i < parsed.receipts.length; i++) {
     try {
-      verified.push(checkReceipt(parsed.receipts[i] as Receipt, keys, options));
+      verified.push(checkReceipt(parsed.receipts[i] as Receipt, keys, trust, options));
     } catch (e) {
       return toResult(e, i);
     }

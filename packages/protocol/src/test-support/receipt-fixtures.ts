@@ -173,7 +173,7 @@ export function buildReceiptFixtures(): { trust: Trust; fixtures: ReceiptFixture
     'Valid when the verifier opts in to the registry entries carried in the bundle.',
     () => {},
     {
-      trust: { nodes: [], acceptBundleNodes: true },
+      trust: { nodes: [], insecureAcceptBundleNodes: true },
     },
   );
 
