@@ -368,7 +368,7 @@ async function quorumBench(net: Network): Promise<void> {
     contracts: { nodeRegistry: `0x${string}` };
   };
   const registry = { rpcUrl: info.chain.rpcUrl, nodeRegistry: deployment.contracts.nodeRegistry };
-  const sdk = createClient({ url: node1, registry });
+  const sdk = createClient({ url: node1, chain: { rpcUrl: info.chain.rpcUrl, deployment } });
 
   const http = (url: string, mode: 'signed' | 'quorum') => async () => {
     const body = JSON.stringify({ model: iris.id, input: irisInput(), mode, ...(mode === 'quorum' ? { k: K } : {}) });

@@ -33,7 +33,7 @@ function verity(...args: string[]): Promise<{ code: number; stdout: string; stde
 let up: ChildProcess;
 let info: UpInfo;
 let dataDir: string;
-let registry: { rpcUrl: string; nodeRegistry: `0x${string}` };
+let chain: { rpcUrl: string; deployment: unknown };
 const extra: ChildProcess[] = [];
 
 beforeAll(async () => {
@@ -49,10 +49,7 @@ beforeAll(async () => {
     });
     up.on('exit', (c) => reject(new Error(`verity up exited ${c}`)));
   });
-  const deployment = JSON.parse(await readFile(info.chain.deploymentFile, 'utf8')) as {
-    contracts: { nodeRegistry: `0x${string}` };
-  };
-  registry = { rpcUrl: info.chain.rpcUrl, nodeRegistry: deployment.contracts.nodeRegistry };
+  chain = { rpcUrl: info.chain.rpcUrl, deployment: JSON.parse(await readFile(info.chain.deploymentFile, 'utf8')) };
 }, 120_000);
 afterAll(() => {
   for (const p of extra) p.kill('SIGKILL');
@@ -89,7 +86,7 @@ describe('verity up --nodes 3', () => {
     expect(offline.code, offline.stdout).toBe(0);
 
     // The SDK checks the three receipts against the registry read from the chain itself.
-    const client = createClient({ url: info.peers[0]?.url as string, registry });
+    const client = createClient({ url: info.peers[0]?.url as string, chain });
     const result = await client.infer({ model: 'iris@1.0.0', input: IRIS_SAMPLE, mode: 'quorum', k: 3 });
     expect(result.receipts).toHaveLength(3);
   }, 120_000);
@@ -109,7 +106,7 @@ describe('verity up --nodes 3', () => {
       VERITY_TEST_FAULT: 'corrupt-output',
     });
     extra.push(liar.child);
-    const client = createClient({ url: info.url, registry });
+    const client = createClient({ url: info.url, chain });
     let caught = 0;
     let agreed = 0;
     for (let i = 0; i < 12; i++) {
@@ -139,8 +136,8 @@ describe('verity up --nodes 3', () => {
   it('loses no request when one of three nodes is killed under load (SDK failover, quorum failover)', async () => {
     const victim = info.peers[1] as { url: string; address: string; pid: number };
     // Signed answers from whichever node is up, verified with the registry's keys.
-    const client = createClient({ url: victim.url, fallbackUrls: [info.url, info.peers[0]?.url as string], registry });
-    const coordinator = createClient({ url: info.url, registry });
+    const client = createClient({ url: victim.url, fallbackUrls: [info.url, info.peers[0]?.url as string], chain });
+    const coordinator = createClient({ url: info.url, chain });
     const failures: unknown[] = [];
     let served = 0;
     const one = async (i: number) => {

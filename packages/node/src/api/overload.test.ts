@@ -68,7 +68,7 @@ afterAll(async () => {
 
 describe('overload', () => {
   it('refuses requests beyond the queue with 429 and Retry-After; accepted ones verify; the queue stays bounded', async () => {
-    const client = createClient({ url: node.url });
+    const client = createClient({ url: node.url, insecureTrustNode: true });
     let maxPending = 0;
     const sampler = setInterval(() => {
       maxPending = Math.max(maxPending, node.context.executor.stats().pending);

@@ -18,8 +18,7 @@ import {
 import type { ClientBase } from '../client.js';
 import { requestJson } from '../http.js';
 import { getModel, type ModelInfo } from './models.js';
-import { gatherTrust } from './node-info.js';
-import { registryTrust } from './registry.js';
+import { bundleNodes, gatherTrust, withTrust } from './node-info.js';
 import { verifyZkBundle } from './zk.js';
 
 /** Inference parameters. */
@@ -99,7 +98,7 @@ async function manifestFor(client: ClientBase, ref: string): Promise<ModelInfo> 
 export async function infer(client: ClientBase, params: InferParams): Promise<InferResult> {
   if (params.mode === 'quorum') return inferQuorum(client, params);
   if (params.mode === 'zk') return inferZk(client, params);
-  const [model, trust] = await Promise.all([manifestFor(client, params.model), gatherTrust(client)]);
+  const model = await manifestFor(client, params.model);
   // What we send, as the node must understand it: the same canonical tensors, the same digest.
   const sent = tensorsFromJson(params.input, model.manifest.inputs);
   const inputDigest = toHex(tensorsDigest(sent));
@@ -116,9 +115,12 @@ export async function infer(client: ClientBase, params: InferParams): Promise<In
     throw new VerityError('RESPONSE_INVALID', 'the node sent an output that does not match the model', { cause });
   }
   const outputDigest = toHex(tensorsDigest(output));
-  const result = verifyReceipt(body.receipt, trust, { cache: client.cache, inputDigest, outputDigest });
-  if (!result.ok) throw result.error;
-  const verified = result.receipts[0] as { record: InferenceRecord };
+  // Whichever node answered (after failover, perhaps not `url`'s), its own registry key decides.
+  const { verified, trust } = await withTrust(client, (trust) => {
+    const result = verifyReceipt(body.receipt, trust, { cache: client.cache, inputDigest, outputDigest });
+    if (!result.ok) throw result.error;
+    return { verified: result.receipts[0] as { record: InferenceRecord }, trust };
+  });
   if (verified.record.model !== model.id) {
     throw new VerityError('RESPONSE_INVALID', 'the receipt is for another model', {
       details: { expected: model.id, actual: verified.record.model },
@@ -138,7 +140,7 @@ export async function infer(client: ClientBase, params: InferParams): Promise<In
     bundle: () => ({
       mediaType: BUNDLE_MEDIA_TYPE,
       receipts: [body.receipt],
-      nodes: trust.nodes.filter((n) => n.address.toLowerCase() === verified.record.node.toLowerCase()),
+      nodes: bundleNodes(trust, [verified.record.node]),
       input: tensorsToExactJson(sent),
       output: body.output,
     }),
@@ -152,7 +154,7 @@ export async function infer(client: ClientBase, params: InferParams): Promise<In
  * (proved tensors as float64, ArgMax heads as int64), not the model's float output.
  */
 async function inferZk(client: ClientBase, params: InferParams): Promise<InferResult> {
-  const [model, trust] = await Promise.all([manifestFor(client, params.model), gatherTrust(client)]);
+  const model = await manifestFor(client, params.model);
   const sent = tensorsFromJson(params.input, model.manifest.inputs);
   const body = await postInfer<{
     requestId: string;
@@ -167,21 +169,24 @@ async function inferZk(client: ClientBase, params: InferParams): Promise<InferRe
   } catch (cause) {
     throw new VerityError('RESPONSE_INVALID', 'the node sent an output that is not a tensor map', { cause });
   }
-  const node = String((body.receipt as { record?: { node?: unknown } } | undefined)?.record?.node ?? '').toLowerCase();
-  const bundle: Bundle = {
-    mediaType: BUNDLE_MEDIA_TYPE,
-    receipts: [body.receipt],
-    nodes: trust.nodes.filter((n) => n.address.toLowerCase() === node),
-    input: tensorsToExactJson(sent),
-    output: body.output,
-    zk: { ...body.zk, manifest: model.manifest },
-  };
-  const result = await verifyZkBundle(bundle, trust, {
-    cache: client.cache,
-    manifest: model.manifest,
-    ...(params.acceptLocalDevSetup === undefined ? {} : { acceptLocalDevSetup: params.acceptLocalDevSetup }),
+  const node = String((body.receipt as { record?: { node?: unknown } } | undefined)?.record?.node ?? '');
+  const { bundle, result } = await withTrust(client, async (trust) => {
+    const bundle: Bundle = {
+      mediaType: BUNDLE_MEDIA_TYPE,
+      receipts: [body.receipt],
+      nodes: bundleNodes(trust, [node]),
+      input: tensorsToExactJson(sent),
+      output: body.output,
+      zk: { ...body.zk, manifest: model.manifest },
+    };
+    const result = await verifyZkBundle(bundle, trust, {
+      cache: client.cache,
+      manifest: model.manifest,
+      ...(params.acceptLocalDevSetup === undefined ? {} : { acceptLocalDevSetup: params.acceptLocalDevSetup }),
+    });
+    if (!result.ok) throw result.error;
+    return { bundle, result };
   });
-  if (!result.ok) throw result.error;
   const record = (result.receipts[0] as { record: InferenceRecord }).record;
   if (record.mode !== 'zk') throw new VerityError('RESPONSE_INVALID', 'the receipt is not a zk receipt');
   if (params.clientNonce !== undefined && record.clientNonce !== params.clientNonce) {
@@ -200,11 +205,17 @@ async function inferZk(client: ClientBase, params: InferParams): Promise<InferRe
   };
 }
 
+/** The nodes untrusted receipts name (for the bundle's informative `nodes`). */
+function recordNodes(receipts: unknown): string[] {
+  if (!Array.isArray(receipts)) return [];
+  return receipts.map((r) => String((r as { record?: { node?: unknown } } | null)?.record?.node ?? ''));
+}
+
 /**
  * Mode `quorum`: the receiving node gathers k receipts from k distinct registered nodes that
  * agree on the output. All of them are verified here, as one bundle, against the registry at the
- * answer's block when the client knows the registry (`registry` option); otherwise against the
- * node entries the receiving node sent (trusting it for who its peers are).
+ * answer's block when the client has a `chain`; otherwise against pinned keys, or (only with
+ * `insecureTrustNode`) the node entries the receiving node sent.
  */
 async function inferQuorum(client: ClientBase, params: InferParams): Promise<InferResult> {
   const model = await manifestFor(client, params.model);
@@ -224,14 +235,18 @@ async function inferQuorum(client: ClientBase, params: InferParams): Promise<Inf
   } catch (cause) {
     throw new VerityError('RESPONSE_INVALID', 'the node sent an output that does not match the model', { cause });
   }
+  // The registry at the block the answer names; without a chain, pinned keys, or (insecure) the
+  // node list the receiving node sent.
+  const gathered = await gatherTrust(client, client.chain ? { block: body.block } : {});
+  const trust: Trust =
+    !client.chain && client.insecureTrustNode ? { ...gathered, insecureAcceptBundleNodes: true } : gathered;
   const bundle: Bundle = {
     mediaType: BUNDLE_MEDIA_TYPE,
     receipts: body.receipts,
-    nodes: body.nodes,
+    nodes: client.chain ? bundleNodes(trust, recordNodes(body.receipts)) : body.nodes,
     input: tensorsToExactJson(sent),
     output: tensorsToExactJson(output),
   };
-  const trust: Trust = (await registryTrust(client, body.block)) ?? { nodes: [], acceptBundleNodes: true };
   const result = verifyBundle(bundle, trust, { cache: client.cache });
   if (!result.ok) throw result.error;
   if (result.receipts.length !== k) {

@@ -1,12 +1,11 @@
 /**
- * Trust from the chain registry: the keys of the nodes registered (and active) at a block, read
- * from `NodeRegistry`. This is the "gather trust" step for answers from several nodes (`quorum`):
- * the receiving node's word about who its peers are is not taken.
+ * Gathering trust from the chain (DESIGN.md §2.6a): `NodeRegistry` read at one block, as the
+ * {@link RegistrySnapshot} that verification takes in `Trust.registry`. Verification itself never
+ * reads the chain; this action is the separate, explicit step that does.
  */
-import { listNodes } from '@verity/contracts';
-import { encodeVerifierKey, fromHex, type Trust } from '@verity/protocol';
+import { chainError, listNodes, nodeRegistryAbi } from '@verity/contracts';
+import { encodeVerifierKey, fromHex, type RegistryNode, type RegistrySnapshot } from '@verity/protocol';
 import { createPublicClient, http, type PublicClient } from 'viem';
-import type { ClientBase } from '../client.js';
 
 /** Where the registry is. */
 export interface RegistryOptions {
@@ -14,32 +13,81 @@ export interface RegistryOptions {
   readonly rpcUrl: string;
   /** The `NodeRegistry` address (from the deployment file). */
   readonly nodeRegistry: `0x${string}`;
+  /** A client to read with (default: one made for `rpcUrl`). */
+  readonly publicClient?: PublicClient;
 }
 
 /**
- * The trust of a registry snapshot: every active node at `block` (address, log key, stake).
+ * `NodeRegistry` at `block` (default: the latest): every registered or unbonding entry with its
+ * log key, stake, status, capabilities and endpoint, the registry's `minStake`, and the block's
+ * number and hash, all read at that one block.
  *
  * @example
  * ```ts
- * const trust = await trustFromRegistry({ rpcUrl, nodeRegistry }, 120n);
+ * const registry = await registrySnapshot({ rpcUrl, nodeRegistry: deployment.contracts.nodeRegistry });
+ * verifyBundle(bundle, { nodes: [], registry });
  * ```
  */
-export async function trustFromRegistry(registry: RegistryOptions, block?: bigint): Promise<Trust> {
-  const publicClient = createPublicClient({ transport: http(registry.rpcUrl) }) as PublicClient;
-  const nodes = await listNodes(publicClient, {
-    nodeRegistry: registry.nodeRegistry,
-    activeOnly: true,
-    ...(block === undefined ? {} : { blockNumber: block }),
-  });
+export async function registrySnapshot(options: RegistryOptions, block?: bigint): Promise<RegistrySnapshot> {
+  const publicClient =
+    options.publicClient ?? (createPublicClient({ transport: http(options.rpcUrl) }) as PublicClient);
+  let read: [number, { hash: string | null; number: bigint | null }, Awaited<ReturnType<typeof listNodes>>, bigint];
+  try {
+    const blockNumber = block ?? (await publicClient.getBlockNumber({ cacheTime: 0 }));
+    read = await Promise.all([
+      publicClient.getChainId(),
+      publicClient.getBlock({ blockNumber }),
+      listNodes(publicClient, { nodeRegistry: options.nodeRegistry, blockNumber }),
+      publicClient.readContract({
+        address: options.nodeRegistry,
+        abi: nodeRegistryAbi,
+        functionName: 'minStake',
+        blockNumber,
+      }),
+    ]);
+  } catch (e) {
+    throw chainError(e, 'registrySnapshot');
+  }
+  const [chainId, header, entries, minStake] = read;
+  const nodes: RegistryNode[] = entries.flatMap((n) =>
+    n.status === 'none'
+      ? []
+      : [
+          {
+            address: n.account,
+            logKey: encodeVerifierKey(n.origin, fromHex(n.logKey.slice(2))),
+            stake: n.stake,
+            status: n.status,
+            capabilities: n.capabilityBits,
+            endpoint: n.endpoint,
+          },
+        ],
+  );
   return {
-    nodes: nodes.map((n) => ({
-      address: n.account,
-      logKey: encodeVerifierKey(n.origin, fromHex(n.logKey.slice(2))),
-    })),
+    chainId,
+    nodeRegistry: options.nodeRegistry,
+    block: { number: Number(header.number), hash: header.hash as string },
+    minStake,
+    nodes,
   };
 }
 
-/** The registry trust a client was configured with, at `block`; undefined without a registry. */
-export function registryTrust(client: ClientBase, block: number): Promise<Trust> | undefined {
-  return client.registry === undefined ? undefined : trustFromRegistry(client.registry, BigInt(block));
+/**
+ * The block a bundle names for its registry entries: its quorum's block, else the block its
+ * `nodes` entries were read at (the latest of them); undefined when it names none. A verifier
+ * reads the registry there: a node answers for what it signed while it was registered and staked.
+ *
+ * @example
+ * ```ts
+ * const registry = await registrySnapshot(source, BigInt(bundleRegistryBlock(bundle) ?? 0));
+ * ```
+ */
+export function bundleRegistryBlock(bundle: unknown): number | undefined {
+  if (typeof bundle !== 'object' || bundle === null) return undefined;
+  const b = bundle as { quorum?: { block?: unknown }; nodes?: unknown };
+  if (Number.isSafeInteger(b.quorum?.block)) return b.quorum?.block as number;
+  const blocks = (Array.isArray(b.nodes) ? b.nodes : [])
+    .map((n) => (n as { block?: unknown } | null)?.block)
+    .filter((x): x is number => Number.isSafeInteger(x) && (x as number) >= 0);
+  return blocks.length === 0 ? undefined : Math.max(...blocks);
 }
