@@ -74,7 +74,8 @@ export interface ClientBase {
   readonly manifests: Map<string, unknown>;
 }
 
-function chainOf(options: ChainOptions): ClientChain {
+/** Parses chain options (the deployment checked as a deployment file is). */
+export function chainOf(options: ChainOptions): ClientChain {
   // A parsed `Deployment` (bigints) is brought back to its file form so one parser checks both.
   const raw = options.deployment as { params?: { minStake?: unknown } } | undefined;
   const json = typeof raw?.params?.minStake === 'bigint' ? deploymentToJson(raw as Deployment) : raw;

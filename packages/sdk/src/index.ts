@@ -33,7 +33,12 @@ export { type InferParams, type InferResult, infer } from './actions/infer.js';
 export { getModel, listModels, type ModelInfo, type PushModelParams, pushModel } from './actions/models.js';
 export { bundleNodes, gatherTrust, getNodeInfo, type NodeInfo } from './actions/node-info.js';
 export { getReceipt, verify } from './actions/receipts.js';
-export { bundleRegistryBlock, type RegistryOptions, registrySnapshot } from './actions/registry.js';
+export {
+  bundleRegistryBlock,
+  chainRegistrySnapshot,
+  type RegistryOptions,
+  registrySnapshot,
+} from './actions/registry.js';
 export { releaseZk, type VerifyZkOptions, verifyZkBundle, type ZkVerifyResult } from './actions/zk.js';
 export { verifyZkProofOnChain } from './actions/zk-onchain.js';
 export type { ChainOptions, ClientBase, ClientOptions } from './client.js';

@@ -44,6 +44,7 @@ async function snapshotFor(client: ClientBase, block: number | undefined, fresh:
     rpcUrl: chain.rpcUrl,
     nodeRegistry: chain.deployment.contracts.nodeRegistry,
     publicClient: chain.publicClient,
+    chainId: chain.deployment.chainId,
   };
   const { snapshots } = client;
   if (block !== undefined) {

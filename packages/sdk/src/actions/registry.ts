@@ -4,8 +4,9 @@
  * reads the chain; this action is the separate, explicit step that does.
  */
 import { chainError, listNodes, nodeRegistryAbi } from '@verity/contracts';
-import { encodeVerifierKey, fromHex, type RegistryNode, type RegistrySnapshot } from '@verity/protocol';
+import { encodeVerifierKey, fail, fromHex, type RegistryNode, type RegistrySnapshot } from '@verity/protocol';
 import { createPublicClient, http, type PublicClient } from 'viem';
+import { type ChainOptions, chainOf } from '../client.js';
 
 /** Where the registry is. */
 export interface RegistryOptions {
@@ -15,6 +16,8 @@ export interface RegistryOptions {
   readonly nodeRegistry: `0x${string}`;
   /** A client to read with (default: one made for `rpcUrl`). */
   readonly publicClient?: PublicClient;
+  /** The chain id the registry must be on (from the deployment); another is `CONFIG_INVALID`. */
+  readonly chainId?: number;
 }
 
 /**
@@ -49,6 +52,12 @@ export async function registrySnapshot(options: RegistryOptions, block?: bigint)
     throw chainError(e, 'registrySnapshot');
   }
   const [chainId, header, entries, minStake] = read;
+  if (options.chainId !== undefined && chainId !== options.chainId) {
+    fail('CONFIG_INVALID', 'the RPC endpoint serves another chain than the deployment', {
+      expected: options.chainId,
+      actual: chainId,
+    });
+  }
   const nodes: RegistryNode[] = entries.flatMap((n) =>
     n.status === 'none'
       ? []
@@ -90,4 +99,27 @@ export function bundleRegistryBlock(bundle: unknown): number | undefined {
     .map((n) => (n as { block?: unknown } | null)?.block)
     .filter((x): x is number => Number.isSafeInteger(x) && (x as number) >= 0);
   return blocks.length === 0 ? undefined : Math.max(...blocks);
+}
+
+/**
+ * The registry of a deployment (`chain`: RPC URL and deployment file content) at `block`
+ * (default: the latest): {@link registrySnapshot} for callers without a client, such as
+ * `verity verify`.
+ *
+ * @example
+ * ```ts
+ * const registry = await chainRegistrySnapshot({ rpcUrl, deployment }, bundleRegistryBlock(bundle));
+ * ```
+ */
+export function chainRegistrySnapshot(chain: ChainOptions, block?: number): Promise<RegistrySnapshot> {
+  const c = chainOf(chain);
+  return registrySnapshot(
+    {
+      rpcUrl: c.rpcUrl,
+      nodeRegistry: c.deployment.contracts.nodeRegistry,
+      publicClient: c.publicClient,
+      chainId: c.deployment.chainId,
+    },
+    block === undefined ? undefined : BigInt(block),
+  );
 }
