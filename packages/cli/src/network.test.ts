@@ -73,6 +73,8 @@ describe('verity up --nodes 3', () => {
       JSON.stringify(IRIS_SAMPLE),
       '--out',
       bundlePath,
+      '--data-dir',
+      dataDir,
       '--json',
     );
     expect(run.code, run.stderr).toBe(0);
@@ -82,7 +84,8 @@ describe('verity up --nodes 3', () => {
     const nodes = new Set(bundle.receipts.map((r) => r.record.node.toLowerCase()));
     expect(nodes).toEqual(new Set([info.address, ...info.peers.map((p) => p.address)].map((a) => a.toLowerCase())));
     expect(bundle.receipts.every((r) => r.record.mode === 'quorum')).toBe(true);
-    const offline = await verity('verify', bundlePath, '--trust-bundle-nodes', '--json');
+    // Against the registry of the chain `verity up` runs (found in its data dir): no insecure flag.
+    const offline = await verity('verify', bundlePath, '--data-dir', dataDir, '--json');
     expect(offline.code, offline.stdout).toBe(0);
 
     // The SDK checks the three receipts against the registry read from the chain itself.
