@@ -1,6 +1,6 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -51,10 +51,15 @@ beforeAll(async () => {
   });
   chain = { rpcUrl: info.chain.rpcUrl, deployment: JSON.parse(await readFile(info.chain.deploymentFile, 'utf8')) };
 }, 120_000);
-afterAll(() => {
+afterAll(async () => {
   for (const p of extra) p.kill('SIGKILL');
-  up?.kill('SIGTERM');
-});
+  if (up && up.exitCode === null) {
+    const exited = new Promise((r) => up.once('exit', r));
+    up.kill('SIGTERM');
+    await exited;
+  }
+  if (dataDir) await rm(dataDir, { recursive: true, force: true });
+}, 60_000);
 
 describe('verity up --nodes 3', () => {
   it('answers in quorum mode with k = 3 through the CLI and the SDK; the bundle verifies offline', async () => {
