@@ -368,7 +368,7 @@ describe('OpenAI API: bad input', () => {
       expect(r.data.usage?.completion_tokens).toBe(300);
       verifyChatCompletion(request, r.data, trust);
     }
-  });
+  }, 120_000);
 
   it('stops generating when the client goes away mid-stream, and releases the sequence', async () => {
     const stored = node.context.store.resolve('tiny-endless');

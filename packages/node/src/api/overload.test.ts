@@ -107,7 +107,7 @@ describe('overload', () => {
     for (const r of ok) expect(verifyReceipt(r.body.receipt, trust).ok).toBe(true);
     // And the node serves normally afterwards.
     await expect(client.infer({ model: 'iris@1.0.0', input: { x: [[5.1, 3.5, 1.4, 0.2]] } })).resolves.toBeDefined();
-  });
+  }, 60_000);
 
   it('rate-limits a client that sends faster than its budget', async () => {
     const limited = await startNode(
