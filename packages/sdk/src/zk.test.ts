@@ -172,7 +172,7 @@ describe('zk mode over HTTP', () => {
   }
 
   it('refuses zk for models not pushed with zk, and zk pushes of GGUF', async () => {
-    const admin = createClient({ url: node.url, apiKey: node.context.keys.apiKey });
+    const admin = createClient({ url: node.url, apiKey: node.context.keys.apiKey, insecureTrustNode: true });
     await admin.pushModel({ name: 'iris-plain', data: new Uint8Array(readFileSync(IRIS)) });
     await expect(admin.infer({ model: 'iris-plain', input, mode: 'zk' })).rejects.toMatchObject({
       code: 'ZK_MODEL_UNSUPPORTED',

@@ -98,7 +98,8 @@ async function manifestFor(client: ClientBase, ref: string): Promise<ModelInfo> 
 export async function infer(client: ClientBase, params: InferParams): Promise<InferResult> {
   if (params.mode === 'quorum') return inferQuorum(client, params);
   if (params.mode === 'zk') return inferZk(client, params);
-  const model = await manifestFor(client, params.model);
+  // Trust first (in parallel): a client with no root of trust fails before anything is sent.
+  const [model] = await Promise.all([manifestFor(client, params.model), gatherTrust(client)]);
   // What we send, as the node must understand it: the same canonical tensors, the same digest.
   const sent = tensorsFromJson(params.input, model.manifest.inputs);
   const inputDigest = toHex(tensorsDigest(sent));
@@ -154,7 +155,7 @@ export async function infer(client: ClientBase, params: InferParams): Promise<In
  * (proved tensors as float64, ArgMax heads as int64), not the model's float output.
  */
 async function inferZk(client: ClientBase, params: InferParams): Promise<InferResult> {
-  const model = await manifestFor(client, params.model);
+  const [model] = await Promise.all([manifestFor(client, params.model), gatherTrust(client)]);
   const sent = tensorsFromJson(params.input, model.manifest.inputs);
   const body = await postInfer<{
     requestId: string;
