@@ -136,6 +136,11 @@ export async function withTrust<T>(client: ClientBase, run: (trust: Trust) => T 
 /**
  * The bundle entries (`bundle.nodes`, informative: verifiers do not trust them) of `addresses`:
  * from the registry snapshot (with stake and block) or from the pinned keys.
+ *
+ * @example
+ * ```ts
+ * const nodes = bundleNodes(await gatherTrust(client), [receipt.record.node]);
+ * ```
  */
 export function bundleNodes(trust: Trust, addresses: readonly string[]): NodeEntry[] {
   const wanted = new Set(addresses.map((a) => a.toLowerCase()));
