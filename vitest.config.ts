@@ -13,6 +13,8 @@ const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 export default defineConfig({
   resolve: { alias },
   test: {
+    // One temp directory per run, removed at its end; telemetry off (test-support/run-env.ts).
+    globalSetup: ['./test-support/run-env.ts'],
     projects: [
       {
         resolve: { alias },

@@ -89,6 +89,25 @@ describe('verity CLI', () => {
     SLOW,
   );
 
+  it('verify says plainly that a deleted output was not verified (exit 0: its digest still is)', async () => {
+    const bundle = JSON.parse(await readFile(demo.bundle, 'utf8'));
+    delete bundle.output;
+    const file = join(dir, 'no-output.json');
+    await writeFile(file, JSON.stringify(bundle));
+    const json = await verity(['verify', file, '--insecure-trust-bundle-nodes', '--json']);
+    expect(json.code, json.stderr).toBe(0);
+    expect(JSON.parse(json.stdout).checked).toEqual({ input: true, output: false });
+    const human = await verity(['verify', file, '--insecure-trust-bundle-nodes']);
+    expect(human.code).toBe(0);
+    expect(human.stdout).toMatch(/input +[0-9a-f]{64} +\(✓ the bundled input hashes to it\)/);
+    expect(human.stdout).toMatch(/output +[0-9a-f]{64} +\(not checked: the output is not in the bundle/);
+    expect(human.stdout).toContain('output not in the bundle: only its digest is vouched for');
+    // Given the digest of the output the caller holds, the output is checked again.
+    const digest = /output +([0-9a-f]{64})/.exec(human.stdout)?.[1] as string;
+    const given = await verity(['verify', file, '--insecure-trust-bundle-nodes', '--output-digest', digest, '--json']);
+    expect(JSON.parse(given.stdout).checked).toEqual({ input: true, output: true });
+  }, 60_000);
+
   it(
     'verify exits 1 when the trusted key is another one',
     async () => {

@@ -4,11 +4,11 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { openKeystore } from '@verity/node';
+import { loadConfig, openKeystore, type VerityNode } from '@verity/node';
 import { createClient } from '@verity/sdk';
 import { createTestClient, http, parseEther } from 'viem';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnNode } from './network.js';
+import { startLyingNode } from '../../node/src/test-support/lying-node.js';
 
 // `verity up --nodes 3` as a user runs it: anvil, the contracts, three node processes that
 // register on chain; then quorum answers, a lying node, and a node killed under load.
@@ -34,7 +34,7 @@ let up: ChildProcess;
 let info: UpInfo;
 let dataDir: string;
 let chain: { rpcUrl: string; deployment: unknown };
-const extra: ChildProcess[] = [];
+let liar: VerityNode | undefined;
 
 beforeAll(async () => {
   dataDir = await mkdtemp(join(tmpdir(), 'verity-net-'));
@@ -52,7 +52,7 @@ beforeAll(async () => {
   chain = { rpcUrl: info.chain.rpcUrl, deployment: JSON.parse(await readFile(info.chain.deploymentFile, 'utf8')) };
 }, 120_000);
 afterAll(async () => {
-  for (const p of extra) p.kill('SIGKILL');
+  await liar?.stop();
   if (up && up.exitCode === null) {
     const exited = new Promise((r) => up.once('exit', r));
     up.kill('SIGTERM');
@@ -108,12 +108,19 @@ describe('verity up --nodes 3', () => {
       address: address as `0x${string}`,
       value: parseEther('10'),
     });
-    const liar = await spawnNode(BIN, dir, 0, {
-      VERITY_RPC_URL: info.chain.rpcUrl,
-      VERITY_DEPLOYMENT: info.chain.deploymentFile,
-      VERITY_TEST_FAULT: 'corrupt-output',
-    });
-    extra.push(liar.child);
+    // The real node, made to lie by test code (a wrapped runtime), in this process.
+    liar = await startLyingNode(
+      loadConfig({
+        overrides: {
+          dataDir: dir,
+          port: 0,
+          logLevel: 'warn',
+          chain: { rpcUrl: info.chain.rpcUrl, deploymentFile: info.chain.deploymentFile },
+          peers: { localNetwork: true },
+        },
+      }),
+    );
+    const liarAddress = liar.context.keys.address.toLowerCase();
     const client = createClient({ url: info.url, chain });
     let caught = 0;
     let agreed = 0;
@@ -124,21 +131,21 @@ describe('verity up --nodes 3', () => {
           input: IRIS_SAMPLE,
           mode: 'quorum',
           k: 3,
-          requestId: `liar-${i}`,
         });
         // Accepted only when the liar was not among the three.
-        expect(r.receipts.map((x) => x.record.node.toLowerCase())).not.toContain(liar.address.toLowerCase());
+        expect(r.receipts.map((x) => x.record.node.toLowerCase())).not.toContain(liarAddress);
         agreed++;
       } catch (e) {
         const err = e as { code?: string; details?: { receipts?: { record: { node: string } }[] } };
         expect(err.code).toBe('QUORUM_DISAGREEMENT');
-        expect(err.details?.receipts?.map((r) => r.record.node.toLowerCase())).toContain(liar.address.toLowerCase());
+        expect(err.details?.receipts?.map((r) => r.record.node.toLowerCase())).toContain(liarAddress);
         caught++;
       }
     }
     expect(caught).toBeGreaterThan(0);
     expect(caught + agreed).toBe(12);
-    liar.child.kill('SIGTERM');
+    await liar.stop();
+    liar = undefined;
   }, 120_000);
 
   it('loses no request when one of three nodes is killed under load (SDK failover, quorum failover)', async () => {

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { fail, VerityError } from '@verity/protocol';
+import { CODEC_JSON, fail, isCid, parseCid, VerityError } from '@verity/protocol';
 
 /** Bounds on every input the node accepts. */
 export interface NodeLimits {
@@ -73,6 +73,30 @@ export interface ChainSettings {
   readonly endpoint?: string;
 }
 
+/**
+ * What the node lets the network make it do (DESIGN.md §6): which peers it calls, which models it
+ * copies from them, and how much it keeps.
+ */
+export interface PeerSettings {
+  /**
+   * Local mode (`verity up`): peers on loopback, private, link-local and other non-public
+   * addresses may be called. Off (the default), a registered endpoint that is, or resolves to,
+   * such an address is refused with `ENDPOINT_REFUSED` before any packet leaves
+   * (`peers/url-policy.ts`).
+   */
+  readonly localNetwork: boolean;
+  /**
+   * Manifest CIDs this node may fetch from peers although no publisher registered them in
+   * ModelRegistry (`*`: any). By default only a CID that the registry maps its manifest's
+   * `name@version` to is fetched (`MODEL_NOT_REGISTERED` otherwise).
+   */
+  readonly fetchCids: readonly string[];
+  /** Most models copied from peers that the node keeps (`REPLICA_QUOTA_EXCEEDED` beyond). */
+  readonly maxReplicas: number;
+  /** Most bytes of model files copied from peers that the node keeps (`REPLICA_QUOTA_EXCEEDED` beyond). */
+  readonly maxReplicaBytes: number;
+}
+
 /** Mode `zk` (DESIGN.md §2.6): where circuits' keys and powers of tau live. */
 export interface ZkSettings {
   /** Keys per circuit (`<cacheDir>/keys/<r1csHash>.{zkey,json}`); default `<dataDir>/zk`. */
@@ -101,8 +125,7 @@ export interface NodeConfig {
   readonly llm: LlmSettings;
   readonly chain?: ChainSettings;
   readonly zk: ZkSettings;
-  /** Test only: `corrupt-output` makes the node lie (and sign its lies), for quorum tests. */
-  readonly testFault?: 'corrupt-output';
+  readonly peers: PeerSettings;
   /** Log level for the JSON logs on stderr: fatal, error, warn, info, debug, trace or silent. */
   readonly logLevel: string;
 }
@@ -136,6 +159,12 @@ export const DEFAULT_CONFIG: NodeConfig = {
     maxPromptChars: 1_000_000,
   },
   zk: {},
+  peers: {
+    localNetwork: false,
+    fetchCids: [],
+    maxReplicas: 64,
+    maxReplicaBytes: 64 * 1024 * 1024 * 1024,
+  },
   logLevel: 'info',
 };
 
@@ -153,7 +182,6 @@ const ENV: Record<string, (v: string) => ConfigInput> = {
   VERITY_LOG_LEVEL: (v) => ({ logLevel: v }),
   VERITY_FSYNC: (v) => ({ fsync: v !== '0' && v !== 'false' }),
   VERITY_THREADS: (v) => ({ threads: Number(v) }),
-  VERITY_TEST_FAULT: (v) => ({ testFault: v as 'corrupt-output' }),
   VERITY_RPC_URL: (v) => ({ chain: { rpcUrl: v } }),
   VERITY_DEPLOYMENT: (v) => ({ chain: { deploymentFile: v } }),
   VERITY_STAKE_WEI: (v) => ({ chain: { stakeWei: v } }),
@@ -164,6 +192,10 @@ const ENV: Record<string, (v: string) => ConfigInput> = {
   VERITY_ZK_CACHE_DIR: (v) => ({ zk: { cacheDir: v } }),
   VERITY_ZK_PTAU_DIR: (v) => ({ zk: { ptauDir: v } }),
   VERITY_ZK_PTAU_PATH: (v) => ({ zk: { ptauPath: v } }),
+  VERITY_LOCAL_NETWORK: (v) => ({ peers: { localNetwork: v !== '0' && v !== 'false' } }),
+  VERITY_FETCH_CIDS: (v) => ({ peers: { fetchCids: v.split(',').map((c) => c.trim()) } }),
+  VERITY_MAX_REPLICAS: (v) => ({ peers: { maxReplicas: Number(v) } }),
+  VERITY_MAX_REPLICA_BYTES: (v) => ({ peers: { maxReplicaBytes: Number(v) } }),
 };
 
 function merge<T>(base: T, over: DeepPartial<T> | undefined): T {
@@ -172,7 +204,9 @@ function merge<T>(base: T, over: DeepPartial<T> | undefined): T {
   for (const [k, v] of Object.entries(over)) {
     if (v === undefined) continue;
     const b = out[k];
-    out[k] = typeof v === 'object' && v !== null && typeof b === 'object' && b !== null ? merge(b, v as never) : v;
+    // Arrays are values: a list given replaces the list below it.
+    const nested = (x: unknown) => typeof x === 'object' && x !== null && !Array.isArray(x);
+    out[k] = nested(v) && nested(b) ? merge(b, v as never) : v;
   }
   return out as T;
 }
@@ -198,9 +232,6 @@ function check(config: NodeConfig): NodeConfig {
   int('llm.timeoutMs', config.llm.timeoutMs, 1);
   int('llm.maxMessages', config.llm.maxMessages, 1);
   int('llm.streamFlushMs', config.llm.streamFlushMs, 0, 1000);
-  if (config.testFault !== undefined && config.testFault !== 'corrupt-output') {
-    fail('CONFIG_INVALID', 'testFault must be corrupt-output', { path: 'testFault' });
-  }
   if (config.chain !== undefined) {
     // Defaults for what a partial chain section leaves out: 1 ETH of stake, an anchor every 10 s.
     const c: Partial<ChainSettings> = Object.assign(
@@ -228,6 +259,17 @@ function check(config: NodeConfig): NodeConfig {
     const v = config.zk[k];
     if (v !== undefined && (typeof v !== 'string' || v === '')) fail('CONFIG_INVALID', `zk.${k} must be a path`);
   }
+  const peers = config.peers as Partial<PeerSettings> | undefined;
+  if (typeof peers !== 'object' || peers === null) return fail('CONFIG_INVALID', 'peers must be an object');
+  if (typeof peers.localNetwork !== 'boolean') fail('CONFIG_INVALID', 'peers.localNetwork must be a boolean');
+  if (
+    !Array.isArray(peers.fetchCids) ||
+    !peers.fetchCids.every((c) => c === '*' || (typeof c === 'string' && isCid(c) && parseCid(c).codec === CODEC_JSON))
+  ) {
+    fail('CONFIG_INVALID', 'peers.fetchCids must list manifest CIDs (or "*")', { path: 'peers.fetchCids' });
+  }
+  int('peers.maxReplicas', peers.maxReplicas, 0);
+  int('peers.maxReplicaBytes', peers.maxReplicaBytes, 0);
   if (typeof config.fsync !== 'boolean') fail('CONFIG_INVALID', 'fsync must be a boolean');
   if (!LEVELS.has(config.logLevel)) fail('CONFIG_INVALID', `logLevel must be one of ${[...LEVELS].join(', ')}`);
   return { ...config, dataDir: resolve(config.dataDir) };

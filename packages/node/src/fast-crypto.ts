@@ -4,7 +4,14 @@
  * byte-identical to it (Ed25519 signatures are deterministic, RFC 8032 §5.1.6).
  */
 import { createPrivateKey, createPublicKey, sign, verify } from 'node:crypto';
-import { fromBase64, type NoteSigner, type NoteVerifier, parseSignerKey, parseVerifierKey } from '@verity/protocol';
+import {
+  fromBase64,
+  type NoteSigner,
+  type NoteVerifier,
+  parseSignerKey,
+  parseVerifierKey,
+  verifierPublicKey,
+} from '@verity/protocol';
 
 // SPKI wrapping of a raw Ed25519 public key (RFC 8410 §4): a fixed 12-byte prefix, then the key.
 const SPKI_ED25519_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
@@ -19,10 +26,7 @@ const SPKI_ED25519_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
  * ```
  */
 export function verifierKeyBytes(verifierKey: string): Uint8Array {
-  parseVerifierKey(verifierKey);
-  // name+keyid+key: the name and key ID hold no '+', the base64 key may.
-  const second = verifierKey.indexOf('+', verifierKey.indexOf('+') + 1);
-  return fromBase64(verifierKey.slice(second + 1)).subarray(1);
+  return verifierPublicKey(verifierKey);
 }
 
 /**

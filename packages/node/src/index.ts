@@ -7,7 +7,7 @@ export { type ConfigInput, DEFAULT_CONFIG, loadConfig, type NodeConfig } from '.
 export { createExecutor, type Executor } from './executor.js';
 export { keystorePath, type NodeKeys, openKeystore } from './keys.js';
 export { entriesPath, type NodeLog, type OpenLogOptions, openLog, parseTilePath, tilePath } from './log/index.js';
-export { startNode, type VerityNode } from './node.js';
+export { createRuntimes, type StartNodeOptions, startNode, type VerityNode } from './node.js';
 export { runBatched } from './runtimes/batch.js';
 export { createOnnxRuntime } from './runtimes/onnx.js';
 export type { LoadedModel, Runtime } from './runtimes/runtime.js';

@@ -6,6 +6,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { readDeploymentFile } from '@verity/contracts/node';
 import type { FastifyInstance } from 'fastify';
+import { servedModes } from './api/routes-node.js';
 import { createApi } from './api/server.js';
 import { startChainService } from './chain/chain-service.js';
 import type { NodeConfig } from './config.js';
@@ -16,9 +17,9 @@ import { openLog } from './log/index.js';
 import { createMetrics } from './metrics.js';
 import { createModelCache } from './model-cache.js';
 import { runBatched } from './runtimes/batch.js';
-import { createLlmRuntime, type LoadedLlm } from './runtimes/llm.js';
+import { createLlmRuntime, type LlmRuntime, type LoadedLlm } from './runtimes/llm.js';
 import { createOnnxRuntime } from './runtimes/onnx.js';
-import type { LoadedModel } from './runtimes/runtime.js';
+import type { LoadedModel, Runtime } from './runtimes/runtime.js';
 import { openModelStore } from './store/index.js';
 import { createZkService } from './zk-service.js';
 
@@ -33,6 +34,38 @@ export interface VerityNode {
 }
 
 /**
+ * What a node is built from beyond its config: the runtimes it runs ONNX and GGUF models on
+ * (default: the native ONNX runtime and the llama.cpp runtime, set up from `config`). Tests hand
+ * in wrapped runtimes to make a node lie (`test-support/lying-node.ts`); the shipped entry points
+ * never pass any.
+ */
+export interface StartNodeOptions {
+  readonly runtime?: Runtime;
+  readonly llm?: LlmRuntime;
+}
+
+/**
+ * The runtimes a node runs on unless given others, set up from `config` (neither loads anything
+ * before its first model).
+ *
+ * @example
+ * ```ts
+ * const { runtime, llm } = createRuntimes(config);
+ * ```
+ */
+export function createRuntimes(config: NodeConfig): { runtime: Runtime; llm: LlmRuntime } {
+  return {
+    runtime: createOnnxRuntime(config.threads > 0 ? { intraOpThreads: config.threads } : {}),
+    llm: createLlmRuntime({
+      gpu: config.llm.gpu === 'cpu' ? false : 'auto',
+      sequences: config.llm.sequences,
+      contextSize: config.llm.contextSize,
+      threads: config.llm.threads,
+    }),
+  };
+}
+
+/**
  * Starts a node with `config`.
  *
  * @example
@@ -42,18 +75,12 @@ export interface VerityNode {
  * await node.stop();
  * ```
  */
-export async function startNode(config: NodeConfig): Promise<VerityNode> {
+export async function startNode(config: NodeConfig, options: StartNodeOptions = {}): Promise<VerityNode> {
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const keys = openKeystore(config.dataDir, config.origin === undefined ? {} : { origin: config.origin });
   const store = await openModelStore({ dir: join(config.dataDir, 'models') });
   const log = await openLog({ dir: join(config.dataDir, 'log'), signer: keys.signer, fsync: config.fsync });
-  const runtime = createOnnxRuntime(config.threads > 0 ? { intraOpThreads: config.threads } : {});
-  const llm = createLlmRuntime({
-    gpu: config.llm.gpu === 'cpu' ? false : 'auto',
-    sequences: config.llm.sequences,
-    contextSize: config.llm.contextSize,
-    threads: config.llm.threads,
-  });
+  const { runtime, llm } = { ...createRuntimes(config), ...options };
   // Only ONNX models are batchable, so only they ever reach the batch runner.
   const executor = createExecutor<LoadedModel | LoadedLlm>(config.executor, (model, requests) =>
     runBatched(model as LoadedModel, requests as never),
@@ -97,7 +124,7 @@ export async function startNode(config: NodeConfig): Promise<VerityNode> {
         stake: BigInt(config.chain.stakeWei),
         anchorIntervalMs: config.chain.anchorIntervalMs,
         endpoint: config.chain.endpoint ?? url,
-        capabilities: ['mode:signed', 'mode:quorum', 'runtime:onnx-native', 'runtime:llm'],
+        capabilities: [...servedModes(true).map((m) => `mode:${m}` as const), 'runtime:onnx-native', 'runtime:llm'],
         onError: (e) => app.log.warn({ code: e.code, err: e }, 'anchoring failed'),
       });
     } catch (e) {

@@ -104,6 +104,12 @@ export const ERROR_CODES = [
   'ZK_PUBLIC_INPUT_MISMATCH',
   'ZK_SETUP_UNTRUSTED',
   'ZK_VK_MISMATCH',
+  // node security (issue 10: names through the registry, outbound URL policy, request ids)
+  'MODEL_NOT_REGISTERED',
+  'REPLICA_QUOTA_EXCEEDED',
+  'ENDPOINT_REFUSED',
+  'REQUEST_ID_INVALID',
+  'REQUEST_ID_TAKEN',
   // trust rooted in the chain, SDK and CLI (issue 10.1): a record's node checked against
   // Trust.registry (the quorum work adds the same three codes: keep one copy at merge), a client
   // with no trust root, a node's manifest that is not what ModelRegistry maps the name to

@@ -45,6 +45,7 @@ export {
   type UnixfsSource,
   unixfsCidOf,
 } from './cid.js';
+export { type AsyncSignatureCheck, createPlatformEd25519Check } from './ed25519-platform.js';
 export { ERROR_CODES, type ErrorCode, fail, isVerityError, VerityError, type VerityErrorOptions } from './errors.js';
 export {
   addressFromPrivateKey,
@@ -127,6 +128,7 @@ export {
   parseSignerKey,
   parseVerifierKey,
   signNote,
+  verifierPublicKey,
 } from './note.js';
 export { rankQuorum } from './quorum.js';
 export {
@@ -185,9 +187,11 @@ export {
 } from './tensor-signature.js';
 export {
   createVerifyCache,
+  primeVerifyCache,
   type Trust,
   type TrustedAnchor,
   type TrustedNode,
+  type VerifiedContent,
   type VerifiedReceipt,
   type VerifyCache,
   type VerifyOptions,

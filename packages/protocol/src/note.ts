@@ -110,6 +110,21 @@ export function parseVerifierKey(verifierKey: string): NoteVerifier {
 }
 
 /**
+ * The raw 32-byte Ed25519 public key of a C2SP verifier key (`name+keyid+base64(0x01 ‖ key)`),
+ * checked as {@link parseVerifierKey} checks it (`NOTE_KEY_INVALID`).
+ *
+ * @example
+ * ```ts
+ * verifierPublicKey('PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW').length; // 32
+ * ```
+ */
+export function verifierPublicKey(verifierKey: string): Uint8Array {
+  const { name, keyId, key } = splitKey(verifierKey);
+  if (noteKeyId(name, key) !== keyId) keyError('key ID does not match the key');
+  return key;
+}
+
+/**
  * A verifier for an Ed25519 public key. Verification is strict RFC 8032 (no ZIP-215 leniency),
  * like Go's crypto/ed25519.
  *

@@ -7,6 +7,7 @@
  */
 import { equalBytes, fromHex, toHex } from './bytes.js';
 import { type Checkpoint, openCheckpoint } from './checkpoint.js';
+import { type AsyncSignatureCheck, createPlatformEd25519Check } from './ed25519-platform.js';
 import { type ErrorCode, fail, isVerityError, VerityError } from './errors.js';
 import { parseAddress } from './eth.js';
 import {
@@ -18,7 +19,7 @@ import {
   parseLlmOutput,
 } from './llm.js';
 import { verifyConsistency, verifyInclusion } from './merkle.js';
-import { type NoteVerifier, parseVerifierKey } from './note.js';
+import { type NoteVerifier, parseVerifierKey, verifierPublicKey } from './note.js';
 import {
   type Bundle,
   type ConsistencyEvidence,
@@ -89,6 +90,8 @@ export interface VerifyOptions {
 export interface VerifyCache {
   readonly checkpoints: Map<string, Checkpoint>;
   readonly maxEntries: number;
+  /** The platform's Ed25519 checks by log key, for {@link primeVerifyCache}. */
+  readonly platformChecks?: Map<string, Promise<AsyncSignatureCheck | undefined>>;
 }
 
 /**
@@ -101,7 +104,7 @@ export interface VerifyCache {
  * ```
  */
 export function createVerifyCache(maxEntries = 1024): VerifyCache {
-  return { checkpoints: new Map(), maxEntries };
+  return { checkpoints: new Map(), maxEntries, platformChecks: new Map() };
 }
 
 /** What a successful verification established about one receipt. */
@@ -111,9 +114,20 @@ export interface VerifiedReceipt {
   readonly leafIndex: number;
 }
 
+/**
+ * Whether the input and the output themselves were checked against the records' digests: `true`
+ * when the bundle carried it (its digest recomputed) or the caller gave its digest
+ * (`inputDigest` / `outputDigest`). `false`: only the digest the node vouched for is verified;
+ * what it is a digest of was not seen.
+ */
+export interface VerifiedContent {
+  readonly input: boolean;
+  readonly output: boolean;
+}
+
 /** The result of verification: success, or a typed error with a stable code. */
 export type VerifyResult =
-  | { readonly ok: true; readonly receipts: readonly VerifiedReceipt[] }
+  | { readonly ok: true; readonly receipts: readonly VerifiedReceipt[]; readonly checked: VerifiedContent }
   | { readonly ok: false; readonly code: ErrorCode; readonly error: VerityError; readonly receipt?: number };
 
 const addressKey = (address: string): string => parseAddress(address).toLowerCase();
@@ -222,16 +236,20 @@ function pinnedNodeKeys(trust: Trust, bundle?: Bundle): Map<string, NodeKey> {
   return map;
 }
 
+const cacheId = (key: NodeKey, note: string): string => `${key.logKey}\n${note}`;
+
+function remember(cache: VerifyCache, id: string, checkpoint: Checkpoint): void {
+  if (cache.checkpoints.size >= cache.maxEntries)
+    cache.checkpoints.delete(cache.checkpoints.keys().next().value as string);
+  cache.checkpoints.set(id, checkpoint);
+}
+
 function openCached(note: string, key: NodeKey, cache: VerifyCache | undefined): Checkpoint {
-  const id = `${key.logKey}\n${note}`;
+  const id = cacheId(key, note);
   const hit = cache?.checkpoints.get(id);
   if (hit) return hit;
   const { checkpoint } = openCheckpoint(note, [key.verifier], key.verifier.name);
-  if (cache) {
-    if (cache.checkpoints.size >= cache.maxEntries)
-      cache.checkpoints.delete(cache.checkpoints.keys().next().value as string);
-    cache.checkpoints.set(id, checkpoint);
-  }
+  if (cache) remember(cache, id, checkpoint);
   return checkpoint;
 }
 
@@ -327,7 +345,7 @@ export function verifyReceipt(receipt: unknown, trust: Trust, options: VerifyOpt
     const verified = [checkReceipt(parseReceipt(receipt), nodeKeys(trust), trust, options)];
     // A lone receipt carries no consistency proofs: only an anchor of its exact size can link it.
     checkAnchors(undefined, verified, trust, options);
-    return { ok: true, receipts: verified };
+    return { ok: true, receipts: verified, checked: checkedContent(undefined, options) };
   } catch (e) {
     return toResult(e);
   }
@@ -474,5 +492,85 @@ export function verifyBundle(bundle: unknown, trust: Trust, options: VerifyOptio
   } catch (e) {
     return toResult(e);
   }
-  return { ok: true, receipts: verified };
+  return { ok: true, receipts: verified, checked: checkedContent(parsed, options) };
+}
+
+function checkedContent(bundle: Bundle | undefined, options: VerifyOptions): VerifiedContent {
+  return {
+    input: bundle?.input !== undefined || options.inputDigest !== undefined,
+    output: bundle?.output !== undefined || options.outputDigest !== undefined,
+  };
+}
+
+/**
+ * Checks ahead of time, with the platform's native Ed25519 (WebCrypto; asynchronous), the
+ * checkpoint signatures of a bundle or a lone receipt that `cache` does not hold yet, and caches
+ * the checkpoints whose signature verifies: the {@link verifyBundle} or {@link verifyReceipt} call
+ * that follows with the same trust and cache then skips the portable (pure JS) signature check,
+ * the one expensive step of verifying a receipt under a new checkpoint.
+ *
+ * It decides nothing. A checkpoint enters the cache only as the synchronous path would put it
+ * there: opened by {@link openCheckpoint} with the same key and origin, the one signature line
+ * that check reads confirmed by the platform (which accepts nothing the portable verifier refuses:
+ * `ed25519-platform.ts`). Anything else (no platform Ed25519, a malformed input, an untrusted node,
+ * a signature the platform does not confirm) is left to the synchronous verification, which
+ * reports it with its usual code. Never throws.
+ *
+ * @example
+ * ```ts
+ * const cache = createVerifyCache();
+ * await primeVerifyCache(bundle, trust, cache);
+ * const result = verifyBundle(bundle, trust, { cache });
+ * ```
+ */
+export async function primeVerifyCache(bundleOrReceipt: unknown, trust: Trust, cache: VerifyCache): Promise<void> {
+  let receipts: readonly Receipt[];
+  let keys: Map<string, NodeKey>;
+  try {
+    const isBundle = typeof bundleOrReceipt === 'object' && bundleOrReceipt !== null && 'mediaType' in bundleOrReceipt;
+    const bundle = isBundle ? parseBundle(bundleOrReceipt) : undefined;
+    receipts = bundle ? bundle.receipts : [parseReceipt(bundleOrReceipt)];
+    keys = nodeKeys(trust, bundle);
+  } catch {
+    return;
+  }
+  for (const receipt of receipts) {
+    const key = keys.get(receipt.record.node.toLowerCase());
+    if (!key) continue;
+    const id = cacheId(key, receipt.checkpoint);
+    if (cache.checkpoints.has(id)) continue;
+    // Open the note as openCached would, with a stand-in for the signature check that notes the
+    // message and signature it is asked about: exactly the pair the platform must confirm.
+    let asked: { message: Uint8Array; signature: Uint8Array } | undefined;
+    let checkpoint: Checkpoint;
+    try {
+      const standIn = {
+        name: key.verifier.name,
+        keyId: key.verifier.keyId,
+        verify: (message: Uint8Array, signature: Uint8Array) => {
+          asked = { message, signature };
+          return true;
+        },
+      };
+      checkpoint = openCheckpoint(receipt.checkpoint, [standIn], key.verifier.name).checkpoint;
+    } catch {
+      continue;
+    }
+    const check = await platformCheck(cache, key.logKey);
+    if (check === undefined) return; // no platform Ed25519: nothing to gain
+    if (asked !== undefined && (await check(asked.message, asked.signature))) remember(cache, id, checkpoint);
+  }
+}
+
+function platformCheck(cache: VerifyCache, logKey: string): Promise<AsyncSignatureCheck | undefined> {
+  const checks = cache.platformChecks;
+  let check = checks?.get(logKey);
+  if (check === undefined) {
+    check = (async () => createPlatformEd25519Check(verifierPublicKey(logKey)))().catch(() => undefined);
+    if (checks) {
+      if (checks.size >= cache.maxEntries) checks.delete(checks.keys().next().value as string);
+      checks.set(logKey, check);
+    }
+  }
+  return check;
 }

@@ -63,10 +63,16 @@ describe('OpenAI API: chat completions', () => {
     expect(header).toEqual((data as unknown as { verity: { receipt: unknown } }).verity.receipt);
     // The bundle verifies offline, and refuses an edited output.
     const bundle = verified.bundle();
-    expect(verifyBundle(bundle, trust).ok).toBe(true);
+    expect(verifyBundle(bundle, trust)).toMatchObject({ ok: true, checked: { input: true, output: true } });
     const edited = structuredClone(bundle) as { output: { message: { content: string } } };
     edited.output.message.content += '!';
     expect(verifyBundle(edited, trust)).toMatchObject({ ok: false, code: 'RECEIPT_OUTPUT_DIGEST_MISMATCH' });
+    // The bundled LLM input is checked as docs/protocol.md §9.2 step 7 says: canonical form, then digest.
+    const asked = structuredClone(bundle) as { input: { messages: { content: string }[]; extra?: number } };
+    (asked.input.messages[0] as { content: string }).content = 'Hello there!';
+    expect(verifyBundle(asked, trust)).toMatchObject({ ok: false, code: 'RECEIPT_INPUT_DIGEST_MISMATCH' });
+    asked.input.extra = 1;
+    expect(verifyBundle(asked, trust)).toMatchObject({ ok: false, code: 'BUNDLE_MALFORMED' });
   });
 
   it('streams the same answer, then the receipt in a last chunk before [DONE]', async () => {

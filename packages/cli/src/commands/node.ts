@@ -62,6 +62,9 @@ async function start(values: NodeFlags, defaults: ConfigInput): Promise<{ node: 
       : {}),
   });
   process.once('exit', () => removeNodeRecord(node.context.config.dataDir));
+  // Settle the LLM execution profile its records will carry (GET /v1/node shows it), in the
+  // background: loading llama.cpp and probing GPU backends takes 0.3–2 s.
+  node.context.llm.ready().catch(() => undefined);
   // Stop in reverse order on SIGINT/SIGTERM: finish requests in flight, flush the log.
   const stop = () => {
     void node.stop().then(
@@ -120,6 +123,10 @@ export async function runUp(args: string[]): Promise<number> {
   } else if (values.rpc !== undefined) {
     chainEnv = { VERITY_RPC_URL: values.rpc, VERITY_DEPLOYMENT: values.deployment ?? '' };
   }
+  // Local mode: every node of `verity up` runs on this machine, so peers call each other on
+  // loopback addresses, which a node refuses to call otherwise (peers/url-policy.ts).
+  chainEnv = { ...chainEnv, VERITY_LOCAL_NETWORK: '1' };
+  const localMode: ConfigInput = { peers: { localNetwork: true } };
   const peerDirs = Array.from({ length: count - 1 }, (_, i) => join(dataDir, 'peers', `node-${i + 2}`));
   if (local) {
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
@@ -135,7 +142,7 @@ export async function runUp(args: string[]): Promise<number> {
   };
   let started: { node: VerityNode; json: boolean };
   try {
-    started = await start({ ...values, 'data-dir': dataDir }, { logLevel: 'warn', ...chainOverrides });
+    started = await start({ ...values, 'data-dir': dataDir }, { logLevel: 'warn', ...chainOverrides, ...localMode });
     const bin = process.argv[1] as string;
     for (const [i, dir] of peerDirs.entries()) {
       peers.push(await spawnNode(bin, dir, basePort === 0 ? 0 : basePort + i + 1, chainEnv));

@@ -174,21 +174,38 @@ export async function runVerify(args: string[]): Promise<number> {
         ...options,
         acceptLocalDevSetup: values['accept-local-dev-setup'] === true,
       });
-      return report(values.json === true, result, file, result.ok ? result.zk.setup : undefined);
+      return report(values.json === true, result, file, result.ok ? result.zk.setup : undefined, value);
     } finally {
       await releaseZk();
     }
   }
-  return report(values.json === true, verifyBundle(value, trust, options), file);
+  return report(values.json === true, verifyBundle(value, trust, options), file, undefined, value);
 }
 
-function report(json: boolean, result: VerifyResult, file: string, zkSetup?: string): number {
+/**
+ * How the input or output itself was checked, for the human report: against the copy the bundle
+ * carries, against the digest the caller gave, or not at all (absent: only its digest, as the node
+ * recorded it, is vouched for). The exit code stays 0 then: the receipt is valid for that digest.
+ */
+function contentLine(what: 'input' | 'output', digest: string, checked: boolean, bundle: unknown): string {
+  const carried = typeof bundle === 'object' && bundle !== null && what in bundle;
+  const how = !checked
+    ? `not checked: the ${what} is not in the bundle; only its digest is vouched for`
+    : carried
+      ? `✓ the bundled ${what} hashes to it`
+      : `✓ equals --${what}-digest`;
+  return `  ${what.padEnd(6)} ${digest}  (${how})\n`;
+}
+
+function report(json: boolean, result: VerifyResult, file: string, zkSetup?: string, bundle?: unknown): number {
   if (json) {
     process.stdout.write(
       `${JSON.stringify(
         result.ok
           ? {
               ok: true,
+              // What was compared with the records' digests: an absent input or output is `false`.
+              checked: result.checked,
               ...(zkSetup === undefined ? {} : { zk: { proof: 'valid', setup: zkSetup } }),
               receipts: result.receipts.map((r) => ({
                 record: r.record,
@@ -209,7 +226,17 @@ function report(json: boolean, result: VerifyResult, file: string, zkSetup?: str
     for (const r of result.receipts) {
       process.stdout.write(
         `✓ ${file}: record ${r.record.requestId} by ${r.record.node} is entry ${r.leafIndex} of ${r.checkpoint.origin} (size ${r.checkpoint.size})\n` +
-          `  model ${r.record.model}\n  input ${r.record.inputDigest}\n  output ${r.record.outputDigest}\n`,
+          `  model  ${r.record.model}\n` +
+          contentLine('input', r.record.inputDigest, result.checked.input, bundle) +
+          contentLine('output', r.record.outputDigest, result.checked.output, bundle),
+      );
+    }
+    const missing = (['input', 'output'] as const).filter((w) => !result.checked[w]);
+    if (missing.length > 0) {
+      process.stdout.write(
+        missing.length === 1
+          ? `! ${file}: ${missing[0]} not in the bundle: only its digest is vouched for; the ${missing[0]} itself was not verified\n`
+          : `! ${file}: input and output not in the bundle: only their digests are vouched for; neither was verified\n`,
       );
     }
   } else {

@@ -60,6 +60,27 @@ afterAll(async () => {
   await node?.stop();
 });
 
+describe('GET /v1/node', () => {
+  it('lists the modes this node serves and the runtime profiles its records carry', async () => {
+    const info = (await (await fetch(`${node.url}/v1/node`)).json()) as {
+      modes: string[];
+      runtimes: { id: string; profile: string; formats: string[] }[];
+    };
+    // Off a chain: no quorum (it needs registered peers); zk for models pushed with --zk.
+    expect(info.modes).toEqual(['signed', 'zk']);
+    expect(info.runtimes.find((r) => r.formats.includes('onnx'))?.profile).toBe(node.context.runtime.profile);
+    // The LLM profile is what a record will carry, never "auto" (this node uses gpu: auto): absent
+    // until llama.cpp is loaded, then the profile it settled on.
+    expect(node.context.config.llm.gpu).toBe('auto');
+    const gguf = (i: typeof info) => i.runtimes.find((r) => r.formats.includes('gguf'));
+    expect(gguf(info)?.profile).not.toBe('auto');
+    const settled = await node.context.llm.ready();
+    const after = (await (await fetch(`${node.url}/v1/node`)).json()) as typeof info;
+    expect(gguf(after)?.profile).toBe(settled);
+    expect(settled).not.toBe('auto');
+  }, 60_000);
+});
+
 describe('push → infer → verify', () => {
   it('serves the same outputs as a direct onnxruntime-node run, with a receipt that verifies', async () => {
     const client = createClient({ url: node.url, insecureTrustNode: true });

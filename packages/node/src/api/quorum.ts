@@ -22,6 +22,7 @@ import {
 } from '@verity/protocol';
 import type { NodeContext } from '../context.js';
 import { createFastVerifier } from '../fast-crypto.js';
+import { peerFetch, type UrlPolicy } from '../peers/url-policy.js';
 import type { StoredModel } from '../store/index.js';
 
 const verifiers = new Map<string, NoteVerifier>();
@@ -67,16 +68,18 @@ async function askMember(
   logKey: string,
   inputDigest: string,
   signal: AbortSignal,
+  policy: UrlPolicy,
 ): Promise<MemberAnswer> {
   let response: Response;
   try {
-    response = await fetch(`${peer.endpoint.replace(/\/+$/, '')}/v1/infer`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', [QUORUM_MEMBER_HEADER]: '1' },
-      body,
-      signal,
-    });
+    // Every outbound call goes through the URL policy (peers/url-policy.ts).
+    response = await peerFetch(
+      `${peer.endpoint.replace(/\/+$/, '')}/v1/infer`,
+      { method: 'POST', headers: { 'content-type': 'application/json', [QUORUM_MEMBER_HEADER]: '1' }, body, signal },
+      policy,
+    );
   } catch (cause) {
+    if (isVerityError(cause, 'ENDPOINT_REFUSED')) throw cause;
     throw new VerityError('NETWORK_ERROR', `quorum member ${peer.account} is unreachable`, { cause });
   }
   const json = (await response.json().catch(() => undefined)) as
@@ -152,7 +155,14 @@ export async function coordinateQuorum(
         const answer =
           peer.account.toLowerCase() === self
             ? await params.runHere()
-            : await askMember(peer, body, bundleNode(peer, blockNumber).logKey, params.inputDigest, controller.signal);
+            : await askMember(
+                peer,
+                body,
+                bundleNode(peer, blockNumber).logKey,
+                params.inputDigest,
+                controller.signal,
+                ctx.config.peers,
+              );
         answers.push(answer);
         return;
       } catch (e) {

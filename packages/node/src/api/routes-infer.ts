@@ -19,20 +19,7 @@ import { receiptJson } from '../log/index.js';
 import { resolveOrFetch } from '../peers/model-source.js';
 import type { StoredModel } from '../store/index.js';
 import { coordinateQuorum, QUORUM_MEMBER_HEADER } from './quorum.js';
-import { NONCE, newRequestId, REQUEST_ID } from './request-ids.js';
-
-/** A wrong answer for the test fault: every float output nudged (a lie a quorum must catch). */
-function corrupt(output: TensorMap): TensorMap {
-  const out: Record<string, TensorMap[string]> = {};
-  for (const [name, t] of Object.entries(output)) {
-    if (t.data instanceof Float32Array || t.data instanceof Float64Array) {
-      const data = t.data.slice();
-      for (let i = 0; i < data.length; i++) data[i] = (data[i] as number) + 0.125;
-      out[name] = { ...t, data } as TensorMap[string];
-    } else out[name] = t;
-  }
-  return out;
-}
+import { NONCE, REQUEST_ID, requestIdFor } from './request-ids.js';
 
 const FIELDS = new Set(['model', 'input', 'mode', 'k', 'requestId', 'clientNonce']);
 const MODES = ['signed', 'quorum', 'zk'] as const;
@@ -44,7 +31,8 @@ interface InferRequest {
   readonly mode: (typeof MODES)[number];
   /** Quorum size (mode `quorum`), default 3. */
   readonly k: number;
-  readonly requestId?: string;
+  /** The caller's request id, unchecked (see `requestIdFor`). */
+  readonly requestId?: unknown;
   readonly clientNonce?: string;
 }
 
@@ -63,9 +51,6 @@ function parseInferRequest(body: unknown): InferRequest {
     fail('INVALID_ARGUMENT', 'k (the quorum size) must be an integer from 1 to 16');
   }
   if (b.k !== undefined && b.mode !== 'quorum') fail('INVALID_ARGUMENT', 'k is for mode "quorum"');
-  if (b.requestId !== undefined && (typeof b.requestId !== 'string' || !REQUEST_ID.test(b.requestId))) {
-    fail('INVALID_ARGUMENT', 'requestId must match [A-Za-z0-9._:-]{1,64}');
-  }
   if (b.clientNonce !== undefined && (typeof b.clientNonce !== 'string' || !NONCE.test(b.clientNonce))) {
     fail('INVALID_ARGUMENT', 'clientNonce must be 1–64 bytes of lower-case hex');
   }
@@ -74,7 +59,7 @@ function parseInferRequest(body: unknown): InferRequest {
     input: b.input,
     mode: (b.mode as InferRequest['mode'] | undefined) ?? 'signed',
     k: (b.k as number | undefined) ?? 3,
-    ...(b.requestId === undefined ? {} : { requestId: b.requestId as string }),
+    ...(b.requestId === undefined ? {} : { requestId: b.requestId }),
     ...(b.clientNonce === undefined ? {} : { clientNonce: b.clientNonce as string }),
   };
 }
@@ -120,11 +105,7 @@ export function registerInferRoutes(app: FastifyInstance, ctx: NodeContext): voi
   let lastModel = '';
   let lastModelJson = '""';
 
-  /**
-   * Runs the request here and logs its record (mode `signed`, or `quorum` as a member). The test
-   * fault `corrupt-output` (VERITY_TEST_FAULT) perturbs every output before it is digested and
-   * signed: a lying node whose lies are logged under its own key.
-   */
+  /** Runs the request here and logs its record (mode `signed`, or `quorum` as a member). */
   const runHere = async (
     stored: StoredModel,
     inputs: TensorMap,
@@ -134,9 +115,8 @@ export function registerInferRoutes(app: FastifyInstance, ctx: NodeContext): voi
   ) => {
     const model = await ctx.models.get(stored.manifestCid, stored.artifactPath);
     const started = performance.now();
-    let output = await ctx.executor.run(stored.manifestCid, model, inputs);
+    const output = await ctx.executor.run(stored.manifestCid, model, inputs);
     ctx.metrics.inferenceSeconds.observe({ model: stored.manifest.name }, (performance.now() - started) / 1000);
-    if (ctx.config.testFault === 'corrupt-output') output = corrupt(output);
     const record: InferenceRecord = {
       version: 1,
       kind: 'onnx',
@@ -185,6 +165,8 @@ export function registerInferRoutes(app: FastifyInstance, ctx: NodeContext): voi
 
   app.post('/v1/infer', async (request, reply) => {
     const req = parseInferRequest(request.body);
+    // Checked before anything runs: a taken id is refused, never run and logged a second time.
+    const requestId = requestIdFor(ctx.log, req.requestId, 'requestId');
     const stored = await resolveOrFetch(ctx, req.model);
     if (stored.manifest.format !== 'onnx') {
       fail('INVALID_ARGUMENT', `${req.model} is a ${stored.manifest.format} model; use the OpenAI routes`, {
@@ -192,7 +174,6 @@ export function registerInferRoutes(app: FastifyInstance, ctx: NodeContext): voi
       });
     }
     const inputs = tensorsFromJson(req.input, stored.manifest.inputs, limits);
-    const requestId = req.requestId ?? newRequestId();
     if (req.mode === 'quorum' && request.headers[QUORUM_MEMBER_HEADER] !== '1') {
       return coordinateQuorum(ctx, {
         stored,

@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import { fail, personalSign } from '@verity/protocol';
 import type { FastifyInstance } from 'fastify';
 import type { NodeContext } from '../context.js';
+import { resolveHere } from '../peers/model-source.js';
 import { CAR_CONTENT_TYPE, CAR_CONTENT_TYPE_DUPS } from '../store/car.js';
 import type { ArtifactDescription, StoredModel } from '../store/index.js';
 import { isZkManifest, type ZkPushOptions, type ZkVerifierInfo } from '../zk-service.js';
@@ -164,7 +165,8 @@ export function registerModelRoutes(app: FastifyInstance, ctx: NodeContext): voi
   });
 
   app.get('/v1/models', async () => ({ object: 'list', data: ctx.store.list().map(view) }));
-  app.get('/v1/models/:ref', async (request) => view(ctx.store.resolve((request.params as { ref: string }).ref)));
+  // A name resolves through ModelRegistry on a node with a chain (peers/model-source.ts).
+  app.get('/v1/models/:ref', async (request) => view(await resolveHere(ctx, (request.params as { ref: string }).ref)));
 
   // IPFS trustless gateway (raw blocks and CARs): any IPFS client can fetch and check Verity models.
   app.get('/ipfs/:cid', async (request, reply) => {

@@ -1,6 +1,31 @@
 import type { FastifyInstance } from 'fastify';
 import type { NodeContext } from '../context.js';
 
+/** A verification mode a node serves (DESIGN.md §2.6). */
+export type ServedMode = 'signed' | 'quorum' | 'zk';
+
+/**
+ * The modes a node serves: `signed` always; `zk` always (every node carries `@verity/zk`; a
+ * request needs a model pushed with `--zk`, else `ZK_MODEL_UNSUPPORTED`); `quorum` only on a
+ * chain, where the registry names the peers to ask. `GET /v1/node` and the capabilities a node
+ * registers on chain both come from here, so they cannot disagree.
+ */
+export function servedModes(onChain: boolean): ServedMode[] {
+  return onChain ? ['signed', 'quorum', 'zk'] : ['signed', 'zk'];
+}
+
+/**
+ * The LLM runtime as its records will carry it. With `gpu: auto` the execution profile (`cpu`, or
+ * the GPU backend llama.cpp picks) is known only once the binding is loaded (`verity node start`
+ * does that at start, off the start-up path; otherwise the first GGUF model does): until then
+ * `profile` is absent, never `auto`, a value no record carries. Identity requests never wait on
+ * loading llama.cpp.
+ */
+function llmRuntimeInfo(ctx: NodeContext) {
+  const profile = ctx.llm.settledProfile();
+  return { id: ctx.llm.id, version: ctx.llm.version, ...(profile === undefined ? {} : { profile }), formats: ['gguf'] };
+}
+
 /** Node identity and health: `GET /healthz`, `GET /metrics`, `GET /v1/node`. */
 export function registerNodeRoutes(app: FastifyInstance, ctx: NodeContext): void {
   app.get('/healthz', async () => ({
@@ -19,9 +44,9 @@ export function registerNodeRoutes(app: FastifyInstance, ctx: NodeContext): void
     logKey: ctx.keys.logKey,
     runtimes: [
       { id: ctx.runtime.id, version: ctx.runtime.version, profile: ctx.runtime.profile, formats: ['onnx'] },
-      { id: ctx.llm.id, version: ctx.llm.version, profile: ctx.llm.profile, formats: ['gguf'] },
+      llmRuntimeInfo(ctx),
     ],
-    modes: ['signed'],
+    modes: servedModes(ctx.chain !== undefined),
     ...(ctx.chain
       ? {
           chain: {

@@ -37,7 +37,7 @@ import {
   type ToolSpec,
 } from '../runtimes/llm.js';
 import type { StoredModel } from '../store/index.js';
-import { NONCE, newRequestId, REQUEST_ID } from './request-ids.js';
+import { NONCE, requestIdFor } from './request-ids.js';
 
 const ROLES = new Set(['system', 'developer', 'user', 'assistant', 'tool']);
 const TOOL_NAME = /^[A-Za-z0-9_-]{1,64}$/;
@@ -243,17 +243,6 @@ async function languageModel(ctx: NodeContext, ref: unknown): Promise<{ stored: 
   return { stored, model: await ctx.llms.get(stored.manifestCid, stored.artifactPath) };
 }
 
-function requestIdFrom(request: FastifyRequest): string {
-  const given = request.headers['x-verity-request-id'];
-  if (given !== undefined) {
-    if (typeof given !== 'string' || !REQUEST_ID.test(given)) {
-      bad('x-verity-request-id', 'x-verity-request-id must match [A-Za-z0-9._:-]{1,64}');
-    }
-    return given;
-  }
-  return newRequestId();
-}
-
 function nonceFrom(request: FastifyRequest): string | undefined {
   const v = request.headers['x-verity-client-nonce'];
   if (v === undefined) return undefined;
@@ -352,7 +341,7 @@ export function registerOpenAiRoutes(app: FastifyInstance, ctx: NodeContext): vo
 
   /** Runs the exchange, logs the record, and answers (JSON or SSE). */
   const serve = async (request: FastifyRequest, reply: FastifyReply, x: Exchange) => {
-    const requestId = requestIdFrom(request);
+    const requestId = requestIdFor(ctx.log, request.headers['x-verity-request-id'], 'x-verity-request-id');
     const clientNonce = nonceFrom(request);
     const created = Math.floor(Date.now() / 1000);
     const prefix = x.endpoint === 'chat.completions' ? 'chatcmpl' : 'cmpl';

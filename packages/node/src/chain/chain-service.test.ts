@@ -64,7 +64,9 @@ describe('a node on a chain', () => {
       stake: parseEther('2'),
       active: true,
     });
-    expect(entry?.capabilities).toContain('mode:quorum');
+    // What it registers and what it says of itself agree: on a chain it serves quorum too.
+    expect(entry?.capabilities).toEqual(expect.arrayContaining(['mode:signed', 'mode:quorum', 'mode:zk']));
+    expect((await (await fetch(`${node.url}/v1/node`)).json()).modes).toEqual(['signed', 'quorum', 'zk']);
 
     const push = await fetch(`${node.url}/v1/models?name=iris&version=1.0.0`, {
       method: 'POST',

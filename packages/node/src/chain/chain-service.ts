@@ -10,6 +10,7 @@ import {
   type Capability,
   type Deployment,
   getLatestAnchor,
+  listModelVersions,
   listNodes,
   type NodeEntry,
   publishModel,
@@ -36,6 +37,7 @@ import { privateKeyToAccount } from 'viem/accounts';
 import { verifierKeyBytes } from '../fast-crypto.js';
 import type { NodeKeys } from '../keys.js';
 import type { NodeLog } from '../log/index.js';
+import { compareVersions } from '../store/model-ref.js';
 
 /** What the chain service needs from the node's config. */
 export interface ChainServiceOptions {
@@ -64,6 +66,13 @@ export interface ChainService {
   anchorNow(): Promise<number | undefined>;
   /** Publishes `name@version → manifestCid` unless that version is already published. */
   publish(name: string, version: string, manifestCid: string): Promise<void>;
+  /**
+   * The manifest CID ModelRegistry maps `name@version` to, or (no version) the highest published
+   * version of `name` by Semantic Versioning precedence; `undefined` when it maps nothing.
+   * Cached: a published version never changes, so a found one is kept; what is not found, and a
+   * name's latest version, are asked again after a second (and at once after a local publish).
+   */
+  resolveName(name: string, version?: string): Promise<string | undefined>;
   /**
    * Deploys a contract (no constructor arguments) from the node's account, in the same
    * transaction queue as anchoring and publishing; resolves when mined.
@@ -143,6 +152,36 @@ export async function startChainService(
     });
 
   let recent: { at: number; value: { blockNumber: bigint; nodes: NodeEntry[] } } | undefined;
+  // name@version → manifest CID (found: for ever; not found, and `name` → latest: for a second).
+  const modelRegistry = deployment.contracts.modelRegistry;
+  const published = new Map<string, string>();
+  const recentLookups = new Map<string, { at: number; value: Promise<string | undefined> }>();
+  const lookup = (key: string, ask: () => Promise<string | undefined>): Promise<string | undefined> => {
+    const found = published.get(key);
+    if (found !== undefined) return Promise.resolve(found);
+    const cached = recentLookups.get(key);
+    if (cached && Date.now() - cached.at < 1000) return cached.value;
+    const value = ask();
+    recentLookups.set(key, { at: Date.now(), value });
+    if (recentLookups.size > 4096) recentLookups.clear();
+    value.catch(() => recentLookups.delete(key));
+    return value;
+  };
+  const resolveName = (name: string, version?: string): Promise<string | undefined> => {
+    if (version !== undefined) {
+      const key = `${name}@${version}`;
+      return lookup(key, async () => {
+        const v = await resolveModel(publicClient, { modelRegistry, name, version });
+        if (v !== undefined) published.set(key, v.manifestCid);
+        return v?.manifestCid;
+      });
+    }
+    return lookup(name, async () => {
+      const versions = [...(await listModelVersions(publicClient, { modelRegistry, name }))].sort(compareVersions);
+      const latest = versions.at(-1);
+      return latest === undefined ? undefined : resolveName(name, latest);
+    });
+  };
   let timer: ReturnType<typeof setInterval> | undefined;
   let ticking: Promise<unknown> = Promise.resolve();
   if (options.anchorIntervalMs > 0) {
@@ -177,11 +216,12 @@ export async function startChainService(
     anchorNow,
     publish: (name, version, manifestCid) =>
       serial(async () => {
-        const modelRegistry = deployment.contracts.modelRegistry;
         const existing = await resolveModel(publicClient, { modelRegistry, name, version });
-        if (existing !== undefined) return;
-        await publishModel(clients, { modelRegistry, name, version, manifestCid });
+        if (existing === undefined) await publishModel(clients, { modelRegistry, name, version, manifestCid });
+        recentLookups.delete(name);
+        recentLookups.delete(`${name}@${version}`);
       }),
+    resolveName,
     deployContract: (abi, bytecode) =>
       serial(async () => {
         const hash = await walletClient.deployContract({ abi, bytecode, account, chain, args: [] });

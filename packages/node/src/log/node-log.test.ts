@@ -88,10 +88,13 @@ describe('openLog / append', () => {
     expect(await codeOf(() => log.append(noId as never))).toBe('RECORD_INVALID');
     expect(await codeOf(() => log.append({ ...makeRecord(1), node: '0x1234' }))).toBe('RECORD_INVALID');
     // Committed duplicate, and a duplicate of a record still waiting in the queue.
-    expect(await codeOf(() => log.append(makeRecord(0)))).toBe('INVALID_ARGUMENT');
+    expect(log.hasRequestId('req-0')).toBe(true);
+    expect(await codeOf(() => log.append(makeRecord(0)))).toBe('REQUEST_ID_TAKEN');
     const first = log.append(makeRecord(7));
-    expect(await codeOf(() => log.append({ ...makeRecord(8), requestId: 'req-7' }))).toBe('INVALID_ARGUMENT');
+    expect(log.hasRequestId('req-7')).toBe(true);
+    expect(await codeOf(() => log.append({ ...makeRecord(8), requestId: 'req-7' }))).toBe('REQUEST_ID_TAKEN');
     await first;
+    expect(log.hasRequestId('req-8')).toBe(false);
     expect(await codeOf(() => log.receiptByRequestId('req-404'))).toBe('RECEIPT_NOT_FOUND');
     expect(await codeOf(() => log.receiptByRequestId(''))).toBe('RECEIPT_NOT_FOUND');
     expect(await codeOf(() => log.receiptByIndex(2))).toBe('MERKLE_INDEX_OUT_OF_RANGE');
@@ -202,7 +205,7 @@ describe('RFC 6962 trees, proofs and tiles', () => {
       toHex(Buffer.concat(Array.from({ length: 256 }, (_, j) => tree.subtree(0, 512 + j)))),
     );
     // A requestId from before the reopen is still taken; appends go on from there.
-    expect(await codeOf(() => log.append(makeRecord(5)))).toBe('INVALID_ARGUMENT');
+    expect(await codeOf(() => log.append(makeRecord(5)))).toBe('REQUEST_ID_TAKEN');
     const before = openCp(log.checkpoint());
     await fill(log, tree, N, N + 300, [100]);
     expectConsistent(log, before, openCp(log.checkpoint()));

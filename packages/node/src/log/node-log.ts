@@ -120,7 +120,7 @@ export interface NodeLog {
   /**
    * Appends a record. Resolves once it is durable (fsynced) and covered by a signed checkpoint,
    * with a receipt whose proof is against that checkpoint. Rejects with `RECORD_INVALID` for an
-   * invalid record, `INVALID_ARGUMENT` for a requestId already in the log, `SHUTTING_DOWN` after
+   * invalid record, `REQUEST_ID_TAKEN` for a requestId already in the log, `SHUTTING_DOWN` after
    * {@link close}, and `INTERNAL` (cause: the I/O error) when its batch could not be written.
    */
   append(record: InferenceRecord): Promise<Receipt>;
@@ -128,6 +128,8 @@ export interface NodeLog {
   receiptByIndex(index: number): Receipt;
   /** The receipt of the record with this requestId (`RECEIPT_NOT_FOUND` if none is committed). */
   receiptByRequestId(requestId: string): Receipt;
+  /** Whether a record with this requestId is committed or waiting to be (its id is taken). */
+  hasRequestId(requestId: string): boolean;
   /** The latest signed checkpoint note (C2SP tlog-checkpoint in a signed note). */
   checkpoint(): string;
   /** RFC 9162 inclusion proof (hex) of leaf `index` in the tree of `size` (default: committed). */
@@ -370,7 +372,7 @@ class DurableLog implements NodeLog {
       leafData = encodeLeafData(parsed);
       const id = parsed.requestId;
       if (this.pendingIds.has(id) || this.findCommitted(id) >= 0) {
-        throw new VerityError('INVALID_ARGUMENT', 'a record with this requestId is already in the log', {
+        throw new VerityError('REQUEST_ID_TAKEN', 'a record with this requestId is already in the log', {
           details: { requestId: id },
         });
       }
@@ -652,6 +654,10 @@ class DurableLog implements NodeLog {
       inclusionProof: this.store.inclusionProofHex(index, this.committedSize),
       checkpoint: this.note,
     };
+  }
+
+  hasRequestId(requestId: string): boolean {
+    return this.pendingIds.has(requestId) || this.findCommitted(requestId) >= 0;
   }
 
   receiptByRequestId(requestId: string): Receipt {

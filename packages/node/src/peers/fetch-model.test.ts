@@ -60,7 +60,7 @@ afterAll(async () => {
 
 describe('fetchModel', () => {
   it('refuses a peer that rewrites a block, a manifest, or lacks the model; nothing is kept', async () => {
-    const opts = { maxSize: 1 << 30 };
+    const opts = { maxSize: 1 << 30, policy: { localNetwork: true } };
     tamper = (path, body) => {
       if (!path.includes('format=car')) return body;
       const out = Buffer.from(body);
@@ -89,7 +89,7 @@ describe('fetchModel', () => {
 
   it('copies a model by manifest CID: same manifest, same signature, same bytes, and it runs', async () => {
     expect(big.length).toBeGreaterThan(2 * 1048576); // a DAG of several leaves, not one block
-    const opts = { maxSize: 1 << 30 };
+    const opts = { maxSize: 1 << 30, policy: { localNetwork: true } };
     const copy = await fetchModel(a.url, bigCid, b.context.store, opts);
     const original = a.context.store.resolve(bigCid);
     expect(copy.manifestCid).toBe(bigCid);

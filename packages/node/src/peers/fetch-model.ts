@@ -4,6 +4,9 @@
  * and carry its publisher's valid signature; the artifact comes as a CAR from the peer's IPFS
  * trustless gateway, every block checked against its CID as it arrives, and the file rebuilt
  * from it must hash to the manifest's artifact CID before anything is kept (`ModelStore.putReplica`).
+ * Every call goes through the URL policy (`url-policy.ts`); `admit` decides, from the checked
+ * manifest and before the artifact is asked for, whether the model may be copied at all and under
+ * which name (`model-source.ts`: only what ModelRegistry maps), and the store's quotas apply.
  */
 import { hash } from 'node:crypto';
 import { Readable } from 'node:stream';
@@ -11,6 +14,7 @@ import {
   CODEC_RAW,
   fail,
   isVerityError,
+  type Manifest,
   manifestCid,
   parseCid,
   parseManifest,
@@ -19,23 +23,40 @@ import {
 } from '@verity/protocol';
 import { readCar } from '../store/car.js';
 import type { ModelStore, StoredModel } from '../store/index.js';
+import { peerFetch, type UrlPolicy } from './url-policy.js';
 
 /** Options for {@link fetchModel}. */
 export interface FetchModelOptions {
   /** Largest artifact accepted, bytes. */
   readonly maxSize: number;
+  /** The outbound URL policy the peer's endpoint must pass (`ENDPOINT_REFUSED`): `config.peers`. */
+  readonly policy: UrlPolicy;
   readonly signal?: AbortSignal;
   /** Per-request timeout for the manifest, ms (the artifact streams as long as it flows). */
   readonly timeoutMs?: number;
+  /**
+   * Called with the verified manifest before the artifact is fetched: throws to refuse the model
+   * (e.g. `MODEL_NOT_REGISTERED`), or says whether it may be filed under its own name. Default:
+   * admitted, unnamed.
+   */
+  readonly admit?: (manifest: Manifest, cid: string) => Promise<{ readonly named: boolean }>;
+  /** Quotas on the store's replicas (`REPLICA_QUOTA_EXCEEDED`), checked before the artifact is fetched. */
+  readonly maxReplicas?: number;
+  readonly maxReplicaBytes?: number;
 }
 
-async function get(url: string, signal: AbortSignal | undefined, accept?: string): Promise<Response> {
-  let response: Response;
-  try {
-    response = await fetch(url, { ...(signal ? { signal } : {}), ...(accept ? { headers: { accept } } : {}) });
-  } catch (cause) {
-    throw new VerityError('NETWORK_ERROR', `cannot reach ${new URL(url).origin}`, { cause });
-  }
+async function get(
+  url: string,
+  policy: UrlPolicy,
+  signal: AbortSignal | undefined,
+  accept?: string,
+): Promise<Response> {
+  // ENDPOINT_REFUSED and NETWORK_ERROR come from peerFetch as they are.
+  const response = await peerFetch(
+    url,
+    { ...(signal ? { signal } : {}), ...(accept ? { headers: { accept } } : {}) },
+    policy,
+  );
   if (response.status === 404) fail('MODEL_NOT_FOUND', 'the peer does not have this model', { url });
   if (!response.ok) fail('RESPONSE_INVALID', `the peer answered HTTP ${response.status}`, { url });
   return response;
@@ -75,7 +96,9 @@ export async function fetchModel(
   const base = peerUrl.replace(/\/+$/, '');
   const timeout = AbortSignal.timeout(options.timeoutMs ?? 30_000);
   const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
-  const view = (await (await get(`${base}/v1/models/${cid}`, signal)).json()) as Partial<SignedManifest>;
+  const view = (await (
+    await get(`${base}/v1/models/${cid}`, options.policy, signal)
+  ).json()) as Partial<SignedManifest>;
   let signed: SignedManifest;
   try {
     const manifest = parseManifest(view.manifest);
@@ -88,12 +111,23 @@ export async function fetchModel(
     }
     throw e;
   }
+  const { named } = options.admit ? await options.admit(signed.manifest, cid) : { named: false };
   const artifact = signed.manifest.artifact.cid;
-  const car = await get(
-    `${base}/ipfs/${artifact}?format=car&dups=y`,
-    options.signal,
-    'application/vnd.ipld.car; version=1; order=dfs; dups=y',
-  );
-  if (!car.body) fail('RESPONSE_INVALID', 'the peer sent no CAR body');
-  return store.putReplica(leaves(car.body, artifact), signed, options.maxSize);
+  // Asked for only when the store starts reading: after its quota checks.
+  const source = (async function* () {
+    const car = await get(
+      `${base}/ipfs/${artifact}?format=car&dups=y`,
+      options.policy,
+      options.signal,
+      'application/vnd.ipld.car; version=1; order=dfs; dups=y',
+    );
+    if (!car.body) fail('RESPONSE_INVALID', 'the peer sent no CAR body');
+    yield* leaves(car.body, artifact);
+  })();
+  return store.putReplica(source, signed, {
+    maxSize: options.maxSize,
+    named,
+    ...(options.maxReplicas === undefined ? {} : { maxReplicas: options.maxReplicas }),
+    ...(options.maxReplicaBytes === undefined ? {} : { maxReplicaBytes: options.maxReplicaBytes }),
+  });
 }

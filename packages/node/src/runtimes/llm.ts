@@ -127,9 +127,12 @@ export interface LoadedLlm {
 export interface LlmRuntime extends Runtime<LoadedLlm> {
   /**
    * Loads the llama.cpp binding and resolves the execution profile: `cpu`, or the GPU backend
-   * (`cuda`, `vulkan`, `metal`) it picked. `profile` reads `auto` until then.
+   * (`cuda`, `vulkan`, `metal`) it picked. `profile` reads `auto` until then, a value no record
+   * carries: advertise {@link settledProfile} instead.
    */
   ready(): Promise<string>;
+  /** The profile records will carry, once {@link ready} has resolved (or `cpu` when set so); else undefined. */
+  settledProfile(): string | undefined;
   /** Reads a GGUF file's header into manifest facts; `MODEL_INVALID` when it is not GGUF. */
   describe(path: string): Promise<ArtifactDescription>;
 }
@@ -673,6 +676,7 @@ export function createLlmRuntime(options: LlmRuntimeOptions = {}): LlmRuntime {
       await ready();
       return profile;
     },
+    settledProfile: () => (profile === 'auto' ? undefined : profile),
     describe: describeGguf,
     async load(bytesOrPath) {
       if (typeof bytesOrPath !== 'string') fail('MODEL_INVALID', 'the LLM runtime loads GGUF files by path');

@@ -24,6 +24,13 @@ export interface OnnxRuntimeOptions {
   intraOpThreads?: number;
 }
 
+// onnxruntime's Linux builds carry Microsoft's telemetry SDK, on by default: every process that
+// creates a session writes `mat-debug-<pid>.log` and `.ses` into the temp directory and may send
+// usage events. What a node runs is its operator's business: off unless they set
+// ORT_DISABLE_TELEMETRY themselves (read when the first session is created, so setting it here,
+// before any, is enough).
+process.env.ORT_DISABLE_TELEMETRY ??= '1';
+
 /** The runtime id written into inference records. */
 export const ONNX_RUNTIME_ID = 'onnxruntime-node';
 

@@ -11,5 +11,6 @@ export {
   type ModelStoreOptions,
   openModelStore,
   type PutArtifactOptions,
+  type ReplicaOptions,
   type StoredModel,
 } from './model-store.js';

@@ -664,3 +664,62 @@ describe('reopening', () => {
     expect(await codeOf(openModelStore({ dir }))).toBe('INTERNAL');
   });
 });
+
+describe('replicas (models copied from peers)', () => {
+  /** A model as a peer holds it: its signed manifest and its bytes. */
+  async function peerModel(peer: ModelStore, name: string, version: string, text: string) {
+    const bytes = utf8(text);
+    const m = await peer.putArtifact([bytes], options({ name, version, sign: (cid) => personalSign(cid, KEY) }));
+    return { signed: { manifest: m.manifest, signature: m.signature as string }, bytes, cid: m.manifestCid };
+  }
+
+  it('never files a replica under a name unless asked, nor over a name it holds; quotas hold before a byte is read', async () => {
+    const peerDir = await mkdtemp(join(tmpdir(), 'verity-peer-store-'));
+    try {
+      const peer = await openModelStore({ dir: peerDir });
+      // The attack (issue 10): a peer's manifest calls itself iris@99.0.0, or iris@1.0.0.
+      const shadow = await peerModel(peer, 'iris', '99.0.0', 'a look-alike');
+      const lookAlike = await peerModel(peer, 'iris', '1.0.0', 'another look-alike');
+      const real = await peerModel(peer, 'resnet', '1.0.0', 'a model the registry names');
+      const own = await store.putArtifact([utf8('the real iris')], options());
+
+      const quota = { maxSize: MiB, maxReplicas: 3, maxReplicaBytes: 1000 };
+      const a = await store.putReplica([shadow.bytes], shadow.signed, quota);
+      expect(a.manifestCid).toBe(shadow.cid);
+      expect(store.resolve(shadow.cid)).toEqual(a);
+      expect(await codeOf(() => store.resolve('iris@99.0.0'))).toBe('MODEL_NOT_FOUND');
+      expect(store.resolve('iris')).toEqual(own); // not shadowed by the higher version
+      // Asked to name it, but the name is taken here by another manifest: kept unnamed, no conflict.
+      await store.putReplica([lookAlike.bytes], lookAlike.signed, { ...quota, named: true });
+      expect(store.resolve('iris@1.0.0')).toEqual(own);
+      // Named (the registry maps resnet@1.0.0 to it).
+      const named = await store.putReplica([real.bytes], real.signed, { ...quota, named: true });
+      expect(store.resolve('resnet')).toEqual(named);
+
+      // Count quota: a fourth replica is refused before its source is read.
+      const more = await peerModel(peer, 'more', '1.0.0', 'one too many');
+      const source = counting(10, more.bytes.length);
+      expect(await codeOf(store.putReplica(source.source, more.signed, quota))).toBe('REPLICA_QUOTA_EXCEEDED');
+      expect(source.state.pulled).toBe(0);
+      // Byte quota likewise.
+      const big = await peerModel(peer, 'big', '1.0.0', 'x'.repeat(2000));
+      const bigSource = counting(10, big.bytes.length);
+      expect(await codeOf(store.putReplica(bigSource.source, big.signed, { ...quota, maxReplicas: 10 }))).toBe(
+        'REPLICA_QUOTA_EXCEEDED',
+      );
+      expect(bigSource.state.pulled).toBe(0);
+      expect(await codeOf(() => store.resolve(more.cid))).toBe('MODEL_NOT_FOUND');
+
+      // Across a reopen: the unnamed replicas are kept by CID, still unnamed.
+      const reopened = await openModelStore({ dir });
+      expect(reopened.resolve(shadow.cid).manifestCid).toBe(shadow.cid);
+      expect(reopened.resolve(lookAlike.cid).manifestCid).toBe(lookAlike.cid);
+      expect(reopened.resolve('iris')).toEqual(own);
+      expect(reopened.resolve('resnet')).toEqual(named);
+      expect(reopened.list()).toHaveLength(4);
+      expect(await codeOf(reopened.putReplica([], more.signed, quota))).toBe('REPLICA_QUOTA_EXCEEDED');
+    } finally {
+      await rm(peerDir, { recursive: true, force: true });
+    }
+  });
+});

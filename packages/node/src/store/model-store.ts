@@ -9,7 +9,8 @@
  * blocks/<cid>                     the dag-pb nodes of the files' UnixFS DAGs (a few KiB each)
  * leaves/<artifactCid>.json        leaf index: leaf CID → offset and length in the artifact file
  * manifests/<manifestCid>.json     a manifest: its canonical bytes, or {manifest, signature} when signed
- * names.json                       name@version → manifest CID: the one commit point of a model
+ * names.json                       name@version → manifest CID, and the replicas' manifest CIDs:
+ *                                  the one commit point of a model
  * tmp/                             uploads in progress and temporary files; emptied on open
  * ```
  *
@@ -20,6 +21,10 @@
  *   twice that. Only the dag-pb nodes (one per 174 MiB of file) are stored as blocks of their own.
  * - **Manifests by CID**: a manifest file's name is the CID of its canonical bytes, which the
  *   store computed itself; the signed form keeps the publisher's signature with it.
+ * - **Replicas need not have a name**: a model copied from a peer is filed under its manifest's
+ *   `name@version` only when the caller says the name is the registry's (`ReplicaOptions.named`);
+ *   otherwise it is held by CID alone, listed in names.json's `replicas`, so that a manifest
+ *   naming itself `iris@99.0.0` cannot shadow the real `iris` (issue 10). Replicas have quotas.
  * - **Names in one small file**: rewritten atomically, it is what makes a model appear. Every
  *   other file is written first, so a crash leaves at worst unreferenced files, which `open`
  *   removes; a half-written upload never appears.
@@ -102,6 +107,21 @@ export interface PutArtifactOptions {
   sign?: (cid: string) => string;
 }
 
+/** Options for {@link ModelStore.putReplica}. */
+export interface ReplicaOptions {
+  /** Largest artifact accepted, bytes. */
+  maxSize: number;
+  /**
+   * File the replica under its manifest's `name@version` (say so only when the registry maps that
+   * name to this manifest CID). Default false: held by manifest CID alone. A name already taken
+   * here by another manifest leaves the replica unnamed too (never `MODEL_CONFLICT`).
+   */
+  named?: boolean;
+  /** Most replicas held (this one included), and most artifact bytes they take together. */
+  maxReplicas?: number;
+  maxReplicaBytes?: number;
+}
+
 /** Options for {@link ModelStore.car}. */
 export interface CarOptions {
   /**
@@ -139,18 +159,20 @@ export interface ModelStore {
   /**
    * Stores a model published elsewhere (a replica fetched from a peer): the publisher's signed
    * manifest, and the artifact streamed from `source`, which must hash to the manifest's
-   * artifact CID and size (`MODEL_INVALID` otherwise: nothing is kept). Idempotent; a different
-   * manifest under a stored name@version is `MODEL_CONFLICT`.
+   * artifact CID and size (`MODEL_INVALID` otherwise: nothing is kept). Named only with
+   * `options.named` (see {@link ReplicaOptions}). Quotas are checked before `source` is read
+   * (`REPLICA_QUOTA_EXCEEDED`). Idempotent.
    */
   putReplica(
     source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
     signed: SignedManifest,
-    maxSize: number,
+    options: ReplicaOptions,
   ): Promise<StoredModel>;
   /**
    * A model by manifest CID, `name@version`, or `name` (the highest version by Semantic
-   * Versioning precedence, pre-releases included). `MODEL_NAME_INVALID` for text that is none of
-   * these, `MODEL_NOT_FOUND` when nothing matches.
+   * Versioning precedence, pre-releases included, among the names of this store: unnamed replicas
+   * never answer to a name). `MODEL_NAME_INVALID` for text that is none of these,
+   * `MODEL_NOT_FOUND` when nothing matches.
    */
   resolve(ref: string): StoredModel;
   /** Every stored model, by name, then version precedence. */
@@ -336,6 +358,8 @@ class FsModelStore implements ModelStore {
 
   /** name@version → manifest CID, as in names.json. */
   private names = new Map<string, string>();
+  /** Manifest CIDs of the models copied from peers (named or not), as in names.json. */
+  private replicas = new Set<string>();
   /** manifest CID → model. */
   private readonly models = new Map<string, StoredModel>();
   private readonly artifacts = new Map<string, ArtifactEntry>();
@@ -365,12 +389,15 @@ class FsModelStore implements ModelStore {
     await rm(this.tmpDir, { recursive: true, force: true });
     await mkdir(this.tmpDir);
 
-    const names = await this.readNames();
+    const { names, replicas } = await this.readNames();
     const blockFiles = new Set(await readdir(this.blocksDir));
-    for (const [key, cid] of names) {
+    const unnamed = [...replicas].filter((cid) => ![...names.values()].includes(cid));
+    for (const [key, cid] of [...names, ...unnamed.map((cid) => [undefined, cid] as const)]) {
       const model = await this.readManifestFile(cid);
       const { name, version, artifact } = model.manifest;
-      if (`${name}@${version}` !== key) corrupt('names.json entry does not match its manifest', { key, cid });
+      if (key !== undefined && `${name}@${version}` !== key) {
+        corrupt('names.json entry does not match its manifest', { key, cid });
+      }
       if (!this.artifacts.has(artifact.cid)) {
         const entry = await this.readLeafIndex(artifact.cid);
         for (const n of entry.nodes) if (!blockFiles.has(n)) corrupt('dag-pb block missing', { cid: n });
@@ -381,15 +408,16 @@ class FsModelStore implements ModelStore {
       this.models.set(cid, model);
     }
     this.names = names;
+    this.replicas = replicas;
     await this.collectGarbage();
   }
 
-  private async readNames(): Promise<Map<string, string>> {
+  private async readNames(): Promise<{ names: Map<string, string>; replicas: Set<string> }> {
     let text: string;
     try {
       text = await readFile(this.namesPath, 'utf8');
     } catch (e) {
-      if (isErrno(e, 'ENOENT')) return new Map();
+      if (isErrno(e, 'ENOENT')) return { names: new Map(), replicas: new Set() };
       throw e;
     }
     let json: unknown;
@@ -415,7 +443,18 @@ class FsModelStore implements ModelStore {
       if (parseCid(cid).codec !== CODEC_JSON) corrupt('names.json entry is not a manifest CID', { key });
       names.set(key, cid);
     }
-    return names;
+    // `replicas` (optional: stores written before it existed have none).
+    const replicas = new Set<string>();
+    if (json.replicas !== undefined) {
+      if (!Array.isArray(json.replicas)) return corrupt('names.json replicas is not a list', { path: this.namesPath });
+      for (const cid of json.replicas as unknown[]) {
+        if (typeof cid !== 'string' || !isCid(cid) || parseCid(cid).codec !== CODEC_JSON) {
+          return corrupt('bad names.json replica', { cid: String(cid) });
+        }
+        replicas.add(cid);
+      }
+    }
+    return { names, replicas };
   }
 
   private async readManifestFile(cid: string): Promise<StoredModel> {
@@ -687,7 +726,7 @@ class FsModelStore implements ModelStore {
    * file is present only with its index and nodes), manifest, and last names.json, the commit
    * point. On failure, what this call created is removed again.
    */
-  private async commitUpload(key: string, p: Prepared, r: Received): Promise<StoredModel> {
+  private async commitUpload(key: string | undefined, p: Prepared, r: Received, replica = false): Promise<StoredModel> {
     const created: string[] = [];
     let artifact: ArtifactEntry | undefined;
     try {
@@ -708,39 +747,81 @@ class FsModelStore implements ModelStore {
         created.push(path);
         await fsyncDir(this.artifactsDir);
       }
-      return await this.commitManifest(key, p.manifest, p.cid, p.signature, created, artifact);
+      return await this.commitManifest(key, p.manifest, p.cid, p.signature, created, artifact, replica);
     } catch (e) {
       for (const path of created.reverse()) await rm(path, { force: true }).catch(() => undefined);
       throw e;
     }
   }
 
-  /** Writes a new manifest and names it; `created` collects files to remove on failure. */
+  /**
+   * Writes a new manifest and names it (`key`; none: an unnamed replica), listing it among the
+   * replicas with `replica`; `created` collects files to remove on failure.
+   */
   private async commitManifest(
-    key: string,
+    key: string | undefined,
     manifest: Manifest,
     cid: string,
     signature: string | undefined,
     created: string[],
     artifact?: ArtifactEntry,
+    replica = false,
   ): Promise<StoredModel> {
     const path = join(this.manifestsDir, `${cid}.json`);
     await writeFileAtomic(path, manifestFileBytes(manifest, signature), this.tmpDir);
     created.push(path);
-    const names = new Map(this.names).set(key, cid);
-    await this.writeNames(names);
+    const names = key === undefined ? this.names : new Map(this.names).set(key, cid);
+    const replicas = replica ? new Set(this.replicas).add(cid) : this.replicas;
+    await this.writeNames(names, replicas);
     // Committed: from here on nothing can fail.
     if (artifact !== undefined) this.addArtifact(artifact);
     const model = this.model(manifest, cid, signature);
     this.models.set(cid, model);
     this.names = names;
+    this.replicas = replicas;
     return model;
   }
 
-  private async writeNames(names: Map<string, string>): Promise<void> {
+  private async writeNames(names: Map<string, string>, replicas: Set<string>): Promise<void> {
     const models: Record<string, string> = {};
     for (const [k, v] of names) models[k] = v;
-    await writeFileAtomic(this.namesPath, canonicalJsonBytes({ version: NAMES_FORMAT, models }), this.tmpDir);
+    const file = { version: NAMES_FORMAT, models, ...(replicas.size === 0 ? {} : { replicas: [...replicas].sort() }) };
+    await writeFileAtomic(this.namesPath, canonicalJsonBytes(file), this.tmpDir);
+  }
+
+  /**
+   * `REPLICA_QUOTA_EXCEEDED` when one more replica (with `manifest`'s artifact, unless already
+   * stored) would go beyond the quotas.
+   */
+  private checkReplicaQuota(manifest: Manifest, options: ReplicaOptions): void {
+    const max = options.maxReplicas ?? Number.POSITIVE_INFINITY;
+    const maxBytes = options.maxReplicaBytes ?? Number.POSITIVE_INFINITY;
+    if (this.replicas.size + 1 > max) {
+      fail('REPLICA_QUOTA_EXCEEDED', 'this node holds as many models copied from peers as it may', {
+        replicas: this.replicas.size,
+        maxReplicas: max,
+      });
+    }
+    const artifacts = new Set<string>();
+    for (const cid of this.replicas) artifacts.add((this.models.get(cid) as StoredModel).manifest.artifact.cid);
+    let bytes = 0;
+    for (const a of artifacts) bytes += (this.artifacts.get(a) as ArtifactEntry).size;
+    const extra = this.artifacts.has(manifest.artifact.cid) ? 0 : manifest.artifact.size;
+    if (bytes + extra > maxBytes) {
+      fail('REPLICA_QUOTA_EXCEEDED', 'this model would take more space than copies from peers may', {
+        replicaBytes: bytes,
+        modelBytes: extra,
+        maxReplicaBytes: maxBytes,
+      });
+    }
+  }
+
+  /** The name a replica is filed under: its own, when asked and free (or already its own). */
+  private replicaKey(manifest: Manifest, cid: string, named: boolean | undefined): string | undefined {
+    if (named !== true) return undefined;
+    const key = `${manifest.name}@${manifest.version}`;
+    const existing = this.names.get(key);
+    return existing === undefined || existing === cid ? key : undefined;
   }
 
   /** Replaces a stored unsigned manifest with its signed form (same CID, same name). */
@@ -755,7 +836,7 @@ class FsModelStore implements ModelStore {
   async putReplica(
     source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
     signed: SignedManifest,
-    maxSize: number,
+    options: ReplicaOptions,
   ): Promise<StoredModel> {
     const manifest = verifySignedManifest(signed);
     const signature = (signed.signature as string).toLowerCase();
@@ -767,9 +848,29 @@ class FsModelStore implements ModelStore {
       const stored = this.models.get(cid) as StoredModel;
       return stored.signature === undefined ? this.addSignature(stored, signature) : stored;
     }
-    if (this.artifacts.has(manifest.artifact.cid)) return this.putManifest(signed);
+    const maxSize = options.maxSize;
     checkSize(maxSize, 'maxSize');
-    const key = `${manifest.name}@${manifest.version}`;
+    // Before a byte of the artifact is read.
+    this.checkReplicaQuota(manifest, options);
+    const artifact = this.artifacts.get(manifest.artifact.cid);
+    if (artifact !== undefined) {
+      if (artifact.size !== manifest.artifact.size) {
+        fail('MODEL_INVALID', 'the manifest gives the wrong size for its artifact', { artifactCid: artifact.cid });
+      }
+      return this.exclusive(async () => {
+        const stored = this.models.get(cid);
+        if (stored !== undefined) return stored;
+        this.checkReplicaQuota(manifest, options);
+        const created: string[] = [];
+        try {
+          const key = this.replicaKey(manifest, cid, options.named);
+          return await this.commitManifest(key, manifest, cid, signature, created, undefined, true);
+        } catch (e) {
+          for (const path of created) await rm(path, { force: true }).catch(() => undefined);
+          throw e;
+        }
+      });
+    }
     const work = join(this.tmpDir, tempName('replica'));
     await mkdir(work);
     try {
@@ -786,18 +887,11 @@ class FsModelStore implements ModelStore {
         });
       }
       return await this.exclusive(async () => {
-        const existing = this.byKey(key);
-        if (existing !== undefined) {
-          if (existing.manifestCid !== cid) {
-            fail('MODEL_CONFLICT', `${key} is already stored with another manifest`, {
-              ref: key,
-              manifestCid: existing.manifestCid,
-              uploadedManifestCid: cid,
-            });
-          }
-          return existing;
-        }
-        return this.commitUpload(key, { manifest, cid, signature }, received);
+        const stored = this.models.get(cid);
+        if (stored !== undefined) return stored;
+        this.checkReplicaQuota(manifest, options); // again: other replicas may have come meanwhile
+        const key = this.replicaKey(manifest, cid, options.named);
+        return this.commitUpload(key, { manifest, cid, signature }, received, true);
       });
     } finally {
       await rm(work, { recursive: true, force: true });
@@ -854,8 +948,9 @@ class FsModelStore implements ModelStore {
     if ('cid' in r) return this.models.get(r.cid) ?? notFound(ref);
     if (r.version !== undefined) return this.byKey(`${r.name}@${r.version}`) ?? notFound(ref);
     let best: StoredModel | undefined;
-    for (const m of this.models.values()) {
-      if (m.manifest.name !== r.name) continue;
+    for (const [key, cid] of this.names) {
+      if (key.length <= r.name.length || key[r.name.length] !== '@' || !key.startsWith(r.name)) continue;
+      const m = this.models.get(cid) as StoredModel;
       if (best === undefined || compareModels(m, best) > 0) best = m;
     }
     return best ?? notFound(ref);

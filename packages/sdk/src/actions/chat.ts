@@ -23,6 +23,7 @@ import {
   llmOutputDigest,
   llmParamsDigest,
   parseLlmParams,
+  primeVerifyCache,
   type Receipt,
   type Trust,
   type VerifyCache,
@@ -347,11 +348,14 @@ export async function chat(
       if (isObject(delta) && typeof delta.content === 'string' && delta.content !== '') params.onText?.(delta.content);
     }
   }
-  const verified = await withTrust(client, (trust) =>
-    verifyChatCompletion(body, chunks, trust, {
+  const verified = await withTrust(client, async (trust) => {
+    // The receipt rides in the last chunk: check its checkpoint's signature natively first.
+    const last = chunks.at(-1);
+    if (isObject(last) && isObject(last.verity)) await primeVerifyCache(last.verity.receipt, trust, client.cache);
+    return verifyChatCompletion(body, chunks, trust, {
       cache: client.cache,
       ...(expected === undefined ? {} : { model: expected }),
-    }),
-  );
+    });
+  });
   return { ...verified, message: (verified.output as { message: LlmAssistantMessage }).message };
 }

@@ -3,6 +3,7 @@ import {
   type Bundle,
   type InferenceRecord,
   type NodeEntry,
+  primeVerifyCache,
   type Receipt,
   type TensorMap,
   type Trust,
@@ -117,7 +118,8 @@ export async function infer(client: ClientBase, params: InferParams): Promise<In
   }
   const outputDigest = toHex(tensorsDigest(output));
   // Whichever node answered (after failover, perhaps not `url`'s), its own registry key decides.
-  const { verified, trust } = await withTrust(client, (trust) => {
+  const { verified, trust } = await withTrust(client, async (trust) => {
+    await primeVerifyCache(body.receipt, trust, client.cache); // a new checkpoint's signature, natively
     const result = verifyReceipt(body.receipt, trust, { cache: client.cache, inputDigest, outputDigest });
     if (!result.ok) throw result.error;
     return { verified: result.receipts[0] as { record: InferenceRecord }, trust };
@@ -248,6 +250,7 @@ async function inferQuorum(client: ClientBase, params: InferParams): Promise<Inf
     input: tensorsToExactJson(sent),
     output: tensorsToExactJson(output),
   };
+  await primeVerifyCache(bundle, trust, client.cache);
   const result = verifyBundle(bundle, trust, { cache: client.cache });
   if (!result.ok) throw result.error;
   if (result.receipts.length !== k) {

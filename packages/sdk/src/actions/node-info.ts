@@ -16,7 +16,9 @@ export interface NodeInfo {
   readonly address: string;
   readonly origin: string;
   readonly logKey: string;
-  readonly runtimes: readonly { id: string; version: string; profile: string }[];
+  /** Per runtime: the execution profile its records carry (absent while it is not settled yet). */
+  readonly runtimes: readonly { id: string; version: string; profile?: string; formats: readonly string[] }[];
+  /** The verification modes it serves: `signed`, `zk`, and `quorum` on a chain. */
   readonly modes: readonly string[];
 }
 

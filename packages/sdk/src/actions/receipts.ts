@@ -1,4 +1,5 @@
 import {
+  primeVerifyCache,
   type Receipt,
   type Trust,
   type VerifyOptions,
@@ -40,12 +41,14 @@ export async function verify(
 ): Promise<VerifyResult> {
   const opts = { cache: client.cache, ...options };
   const isBundle = typeof bundleOrReceipt === 'object' && bundleOrReceipt !== null && 'mediaType' in bundleOrReceipt;
-  const run = (trust: Trust) =>
-    isBundle ? verifyBundle(bundleOrReceipt, trust, opts) : verifyReceipt(bundleOrReceipt, trust, opts);
+  const run = async (trust: Trust) => {
+    if (opts.cache) await primeVerifyCache(bundleOrReceipt, trust, opts.cache);
+    return isBundle ? verifyBundle(bundleOrReceipt, trust, opts) : verifyReceipt(bundleOrReceipt, trust, opts);
+  };
   if (options.trust) return run(options.trust);
   // The registry at the block the bundle names, else the latest.
   const block = isBundle && client.chain ? bundleRegistryBlock(bundleOrReceipt) : undefined;
-  const result = run(await gatherTrust(client, block === undefined ? {} : { block }));
+  const result = await run(await gatherTrust(client, block === undefined ? {} : { block }));
   // A refusal by a cached snapshot of the latest block is checked once more against a fresh one.
   if (!result.ok && client.chain && block === undefined && isRegistryRefusal(result.code)) {
     return run(await gatherTrust(client, { fresh: true }));

@@ -6,6 +6,7 @@ import {
   type Manifest,
   manifestCid,
   parseBundle,
+  primeVerifyCache,
   type Trust,
   tensorsFromJson,
   type VerifiedReceipt,
@@ -31,7 +32,7 @@ export interface VerifyZkOptions extends VerifyOptions {
 
 /** The result of {@link verifyZkBundle}: on success, what the manifest committed the proof to. */
 export type ZkVerifyResult =
-  | { readonly ok: true; readonly receipts: readonly VerifiedReceipt[]; readonly zk: ZkFacts }
+  | (Extract<VerifyResult, { ok: true }> & { readonly zk: ZkFacts })
   | Extract<VerifyResult, { ok: false }>;
 
 type Groth16 = { verify(vk: unknown, signals: unknown, proof: unknown, logger?: unknown): Promise<boolean> };
@@ -68,6 +69,7 @@ export async function verifyZkBundle(
   trust: Trust,
   options: VerifyZkOptions = {},
 ): Promise<ZkVerifyResult> {
+  if (options.cache) await primeVerifyCache(bundle, trust, options.cache);
   const base = verifyBundle(bundle, trust, options);
   if (!base.ok) return base;
   try {
@@ -102,7 +104,7 @@ export async function verifyZkBundle(
       valid = false;
     }
     if (!valid) fail('ZK_PROOF_INVALID', 'the Groth16 proof does not verify');
-    return { ok: true, receipts: base.receipts, zk: facts };
+    return { ...base, zk: facts };
   } catch (e) {
     const error = isVerityError(e)
       ? (e as VerityError)

@@ -1,0 +1,53 @@
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_CONFIG, loadConfig } from './config.js';
+
+const CID = 'bagaaierawhtwabz7d4f5sxmfvuk7mfasw2hjakvlrf22fi5m23bfzrd7rlza'; // a manifest CID (json codec)
+
+describe('loadConfig: peers', () => {
+  it('defaults to no local mode, registered CIDs only, and replica quotas', () => {
+    expect(loadConfig().peers).toEqual({
+      localNetwork: false,
+      fetchCids: [],
+      maxReplicas: 64,
+      maxReplicaBytes: 64 * 1024 * 1024 * 1024,
+    });
+    expect(DEFAULT_CONFIG.peers.localNetwork).toBe(false);
+  });
+
+  it('reads the VERITY_* variables; a list replaces the list below it', () => {
+    const config = loadConfig({
+      env: {
+        VERITY_LOCAL_NETWORK: '1',
+        VERITY_FETCH_CIDS: `${CID}, *`,
+        VERITY_MAX_REPLICAS: '3',
+        VERITY_MAX_REPLICA_BYTES: '1000',
+      },
+      overrides: { peers: { maxReplicas: 5 } },
+    });
+    expect(config.peers).toEqual({ localNetwork: true, fetchCids: [CID, '*'], maxReplicas: 5, maxReplicaBytes: 1000 });
+    expect(loadConfig({ overrides: { peers: { fetchCids: [CID] } } }).peers.fetchCids).toEqual([CID]);
+    expect(loadConfig({ env: { VERITY_LOCAL_NETWORK: '0' } }).peers.localNetwork).toBe(false);
+  });
+
+  it('refuses what is not a manifest CID, and bad quotas, with CONFIG_INVALID', () => {
+    const artifactCid = 'bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku'; // raw codec
+    for (const peers of [
+      { fetchCids: ['iris@1.0.0'] },
+      { fetchCids: [artifactCid] },
+      { fetchCids: 'x' as never },
+      { maxReplicas: -1 },
+      { maxReplicaBytes: 1.5 },
+      { localNetwork: 'yes' as never },
+    ]) {
+      expect(() => loadConfig({ overrides: { peers } }), JSON.stringify(peers)).toThrow(
+        expect.objectContaining({ code: 'CONFIG_INVALID' }),
+      );
+    }
+  });
+
+  it('has no fault switch: VERITY_TEST_FAULT is not read', () => {
+    const config = loadConfig({ env: { VERITY_TEST_FAULT: 'corrupt-output' } });
+    expect(config).toEqual(loadConfig());
+    expect(Object.keys(config)).not.toContain('testFault');
+  });
+});

@@ -1,0 +1,29 @@
+/**
+ * Vitest global setup: the environment every test file, and every process a test starts (node
+ * processes, the CLI, anvil, Chromium), inherits for one `vitest run`.
+ *
+ * - `TMPDIR`: a fresh directory for this run under the system's temp directory, removed with all it
+ *   holds when the run ends. Whatever a test, or a process it starts, puts under `os.tmpdir()`
+ *   (data directories of test nodes, bundles, Chromium's profile) goes with it, so a run leaves
+ *   nothing behind, and two runs side by side never share a directory.
+ * - `VERITY_ZK_TEST_CACHE`: the zk tests' powers-of-tau cache stays in the system temp directory
+ *   across runs (generating it takes about a minute on 2 cores); it is a cache, not litter.
+ * - `ORT_DISABLE_TELEMETRY=1`: onnxruntime's built-in telemetry writes `mat-debug-<pid>.log` into
+ *   the system temp directory from every process that creates a session (the node turns it off
+ *   too; tests also call onnxruntime directly).
+ * - `VERITY_LLM_GPU=cpu`: nodes the tests start as processes run llama.cpp on the CPU, so none
+ *   spends a second probing for GPU backends at start (`gpu: auto` is tested in process).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export default function setup(): () => void {
+  const system = tmpdir();
+  const root = mkdtempSync(join(system, 'verity-test-run-'));
+  process.env.VERITY_ZK_TEST_CACHE ??= join(system, 'verity-zk-test-ptau');
+  process.env.ORT_DISABLE_TELEMETRY ??= '1';
+  process.env.VERITY_LLM_GPU ??= 'cpu';
+  process.env.TMPDIR = root;
+  return () => rmSync(root, { recursive: true, force: true });
+}
