@@ -47,6 +47,8 @@ async function startChainNode(name: string): Promise<VerityNode> {
         logLevel: 'silent',
         fsync: false,
         chain: { rpcUrl: chain.anvil.rpcUrl, deploymentFile: join(dir, 'deployment.json'), anchorIntervalMs: 0 },
+        // Peers on loopback, as `verity up` runs them (local mode of the outbound URL policy).
+        peers: { localNetwork: true },
       },
     }),
   );
