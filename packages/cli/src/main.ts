@@ -27,6 +27,7 @@ Usage:
                                             by default against the chain registry of the local
                                             \`verity up\` in the data dir (--data-dir DIR)
       --rpc URL --deployment FILE           against the registry of this chain
+      --block NUMBER:HASH --deployment FILE   offline, from the registry proofs the bundle carries
       --node ADDRESS --key VERIFIER_KEY     trust this node's log key (repeatable, in pairs)
       --insecure-trust-bundle-nodes         also trust the node keys the bundle carries (anyone can write them)
       --input-digest HEX --output-digest HEX   require these digests

@@ -99,7 +99,7 @@ describe('verity up --nodes 3', () => {
     expect(result.receipts).toHaveLength(3);
   }, 120_000);
 
-  it('never accepts the answers of a node that lies, and says who disagreed', async () => {
+  it('never accepts the answers of a node that lies; it is outvoted, its receipt kept as evidence', async () => {
     const dir = join(dataDir, 'liar');
     mkdirSync(dir, { recursive: true });
     // Its account needs ether to stake: `verity up` funds the nodes it starts; this one is ours.
@@ -122,28 +122,14 @@ describe('verity up --nodes 3', () => {
     );
     const liarAddress = liar.context.keys.address.toLowerCase();
     const client = createClient({ url: info.url, chain });
-    let caught = 0;
-    let agreed = 0;
+    let outvoted = 0;
     for (let i = 0; i < 12; i++) {
-      try {
-        const r = await client.infer({
-          model: 'iris@1.0.0',
-          input: IRIS_SAMPLE,
-          mode: 'quorum',
-          k: 3,
-        });
-        // Accepted only when the liar was not among the three.
-        expect(r.receipts.map((x) => x.record.node.toLowerCase())).not.toContain(liarAddress);
-        agreed++;
-      } catch (e) {
-        const err = e as { code?: string; details?: { receipts?: { record: { node: string } }[] } };
-        expect(err.code).toBe('QUORUM_DISAGREEMENT');
-        expect(err.details?.receipts?.map((r) => r.record.node.toLowerCase())).toContain(liarAddress);
-        caught++;
-      }
+      const r = await client.infer({ model: 'iris@1.0.0', input: IRIS_SAMPLE, mode: 'quorum', k: 3 });
+      // The k agreeing receipts never include the liar; when it was asked, its receipt is dissent.
+      expect(r.receipts.map((x) => x.record.node.toLowerCase())).not.toContain(liarAddress);
+      if (r.dissent?.some((x) => x.record.node.toLowerCase() === liarAddress)) outvoted++;
     }
-    expect(caught).toBeGreaterThan(0);
-    expect(caught + agreed).toBe(12);
+    expect(outvoted).toBeGreaterThan(0);
     await liar.stop();
     liar = undefined;
   }, 120_000);

@@ -55,6 +55,10 @@ contract NodeRegistry {
     mapping(bytes32 => address) public logKeyOwner;
     /// Registered and unbonding accounts (stake still at risk), in no particular order.
     address[] private accounts;
+    /// keccak256(origin) → the account that first registered it. Appended after `accounts`
+    /// (storage slot 3; EIP-1186 proofs depend on the layout). An origin names one log: two
+    /// accounts under one origin would let one operator look like several (docs/protocol.md §11).
+    mapping(bytes32 => address) public originOwner;
 
     event NodeRegistered(
         address indexed account,
@@ -75,6 +79,7 @@ contract NodeRegistry {
     error NotRegistered(address account);
     error LogKeyInvalid();
     error LogKeyTaken(bytes32 logKey, address owner);
+    error OriginTaken(bytes32 originHash, address owner);
     /// A returning account must keep its log (see the contract comment).
     error LogMismatch(bytes32 logKey, string origin);
     error OriginInvalid();
@@ -91,7 +96,8 @@ contract NodeRegistry {
         slasher = slasher_;
     }
 
-    /// @notice Registers `msg.sender` with `msg.value` as stake (at least `minStake`).
+    /// @notice Registers `msg.sender` with `msg.value` as stake (at least `minStake`). The log key
+    /// and the origin must be new (no other account holds either).
     function register(bytes32 logKey, string calldata origin, string calldata endpoint, uint64 capabilities)
         external
         payable
@@ -109,7 +115,11 @@ contract NodeRegistry {
         } else {
             address owner = logKeyOwner[logKey];
             if (owner != address(0)) revert LogKeyTaken(logKey, owner);
+            bytes32 originHash = keccak256(bytes(origin));
+            address originHolder = originOwner[originHash];
+            if (originHolder != address(0)) revert OriginTaken(originHash, originHolder);
             logKeyOwner[logKey] = msg.sender;
+            originOwner[originHash] = msg.sender;
             n.logKey = logKey;
             n.origin = origin;
         }

@@ -1,4 +1,4 @@
-import { isVerityError } from '@verity/protocol';
+import { isVerityError, QUORUM_CAPABILITY } from '@verity/protocol';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
@@ -12,6 +12,10 @@ import {
 const ALL = Object.keys(CAPABILITY_BITS) as Capability[];
 
 describe('capabilities', () => {
+  // The protocol (which cannot import this package) selects quorum candidates by this bit.
+  it("mode:quorum is the protocol's QUORUM_CAPABILITY", () => {
+    expect(encodeCapabilities(['mode:quorum'])).toBe(QUORUM_CAPABILITY);
+  });
   it('encodes names as bits and back', () => {
     expect(encodeCapabilities(['mode:signed', 'runtime:onnx-native'])).toBe(0x10001n);
     expect(decodeCapabilities(0x10001n)).toEqual(['mode:signed', 'runtime:onnx-native']);

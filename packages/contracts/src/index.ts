@@ -59,7 +59,9 @@ export {
   type NodeStatus,
   type RegisterNodeParams,
   type RegistryRules,
+  readRegistrySnapshot,
   registerNode,
+  registryNode,
   requestUnbond,
   type SlashNodeParams,
   type SyncNodeParams,
@@ -70,3 +72,9 @@ export {
   updateNode,
   withdrawStake,
 } from './node-registry.js';
+export {
+  encodeBlockHeader,
+  type GetRegistryProofParams,
+  getRegistryProof,
+  type RpcBlock,
+} from './registry-proof.js';

@@ -1,4 +1,5 @@
-import { parseEther, parseEventLogs } from 'viem';
+import { encodeVerifierKey, fromHex } from '@verity/protocol';
+import { keccak256, parseEther, parseEventLogs, toBytes } from 'viem';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Deployment } from './deploy.js';
 import { nodeRegistryAbi } from './generated/node-registry.js';
@@ -8,6 +9,7 @@ import {
   getRegistryRules,
   listNodes,
   type RegisterNodeParams,
+  readRegistrySnapshot,
   registerNode,
   requestUnbond,
   slashNode,
@@ -51,6 +53,7 @@ function announcement(i: number, overrides: Partial<RegisterNodeParams> = {}): R
   };
 }
 
+const fill32Bytes = (i: number) => fromHex(fill32(i).slice(2));
 const balance = (address: `0x${string}`) => chain.publicClient.getBalance({ address });
 
 describe('NodeRegistry', () => {
@@ -109,6 +112,52 @@ describe('NodeRegistry', () => {
       'LogKeyTaken',
     );
     expect(args).toEqual([fill32(1), chain.address(1)]);
+  });
+
+  // One origin is one log: a second account under a used origin would let one operator's log
+  // look like several nodes (docs/protocol.md §11).
+  it('refuses an origin that another account holds (OriginTaken), whatever the log key', async () => {
+    await registerNode(chain.clients(1), announcement(1));
+    const origin = 'verity.test/node-1';
+    const args = await expectRevert(
+      registerNode(chain.clients(2), announcement(2, { origin })),
+      'CHAIN_REVERTED',
+      'OriginTaken',
+    );
+    expect(args).toEqual([keccak256(toBytes(origin)), chain.address(1)]);
+    const owner = await chain.publicClient.readContract({
+      address: registry,
+      abi: nodeRegistryAbi,
+      functionName: 'originOwner',
+      args: [keccak256(toBytes(origin))],
+    });
+    expect(owner).toBe(chain.address(1));
+    // Its own origin is free for account 2.
+    await registerNode(chain.clients(2), announcement(2));
+  });
+
+  it('reads the registry at a block as verification takes it (readRegistrySnapshot)', async () => {
+    await registerNode(chain.clients(1), announcement(1, { capabilities: ['mode:signed', 'mode:quorum'] }));
+    const blockNumber = await chain.publicClient.getBlockNumber({ cacheTime: 0 });
+    await registerNode(chain.clients(2), announcement(2));
+    const snapshot = await readRegistrySnapshot(chain.publicClient, { nodeRegistry: registry, blockNumber });
+    const block = await chain.publicClient.getBlock({ blockNumber });
+    expect(snapshot).toEqual({
+      chainId: await chain.publicClient.getChainId(),
+      nodeRegistry: registry,
+      block: { number: Number(blockNumber), hash: block.hash },
+      minStake: MIN_STAKE,
+      nodes: [
+        {
+          address: chain.address(1),
+          logKey: encodeVerifierKey('verity.test/node-1', fill32Bytes(1)),
+          stake: MIN_STAKE,
+          status: 'registered',
+          capabilities: 0b11n,
+          endpoint: 'http://127.0.0.1:8001',
+        },
+      ],
+    });
   });
 
   it('refuses malformed announcements', async () => {

@@ -2,7 +2,7 @@
  * Actions on `NodeRegistry` (contracts/NodeRegistry.sol): what a node does on start and while it
  * runs, and what a client reads to find nodes and their log keys at a block.
  */
-import { fail } from '@verity/protocol';
+import { encodeVerifierKey, fail, fromHex, type RegistryNode, type RegistrySnapshot } from '@verity/protocol';
 import type { Address, Hex, PublicClient, TransactionReceipt } from 'viem';
 import { type Capability, capabilityBits, decodeCapabilities } from './capabilities.js';
 import { address, bytes32, type ChainClients, type ReadOptions, read, sendAndConfirm } from './clients.js';
@@ -287,6 +287,53 @@ export async function listNodes(
     }
     return params.activeOnly === true ? entries.filter((e) => e.active) : entries;
   });
+}
+
+/**
+ * An entry as verification takes it (`@verity/protocol` RegistryNode): the log key as a C2SP
+ * verifier key named by the origin.
+ */
+export function registryNode(entry: NodeEntry): RegistryNode {
+  const status = entry.status === 'none' ? fail('RESPONSE_INVALID', 'an unregistered entry') : entry.status;
+  return {
+    address: entry.account,
+    logKey: encodeVerifierKey(entry.origin, fromHex(entry.logKey.slice(2))),
+    stake: entry.stake,
+    status,
+    capabilities: entry.capabilityBits,
+    endpoint: entry.endpoint,
+  };
+}
+
+/**
+ * `NodeRegistry` at one block as verification receives it (`Trust.registry`): chain id, block
+ * number and hash, `minStake`, and every registered or unbonding entry, all read at that block.
+ *
+ * @example
+ * ```ts
+ * const snapshot = await readRegistrySnapshot(publicClient, { nodeRegistry, blockNumber: 120n });
+ * verifyBundle(bundle, { nodes: [], registry: snapshot });
+ * ```
+ */
+export async function readRegistrySnapshot(
+  publicClient: PublicClient,
+  params: { readonly nodeRegistry: Address; readonly blockNumber: bigint },
+): Promise<RegistrySnapshot> {
+  const { nodeRegistry, blockNumber } = params;
+  const [chainId, block, rules, entries] = await Promise.all([
+    read('getChainId', () => publicClient.getChainId()),
+    read('getBlock', () => publicClient.getBlock({ blockNumber })),
+    getRegistryRules(publicClient, { nodeRegistry, blockNumber }),
+    listNodes(publicClient, { nodeRegistry, blockNumber }),
+  ]);
+  if (block.hash === null) fail('RESPONSE_INVALID', 'the chain returned a pending block');
+  return {
+    chainId,
+    nodeRegistry,
+    block: { number: Number(blockNumber), hash: block.hash },
+    minStake: rules.minStake,
+    nodes: entries.map(registryNode),
+  };
 }
 
 /** Parameters of {@link syncNodeRegistration}: the entry a node wants, from its config. */

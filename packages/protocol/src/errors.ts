@@ -110,12 +110,37 @@ export const ERROR_CODES = [
   'ENDPOINT_REFUSED',
   'REQUEST_ID_INVALID',
   'REQUEST_ID_TAKEN',
-  // trust rooted in the chain, SDK and CLI (issue 10.1): a record's node checked against
-  // Trust.registry (the quorum work adds the same three codes: keep one copy at merge), a client
-  // with no trust root, a node's manifest that is not what ModelRegistry maps the name to
+  // quorum and registry-rooted trust (docs/protocol.md §9, §11)
   'RECEIPT_NODE_UNREGISTERED',
   'RECEIPT_NODE_INACTIVE',
   'RECEIPT_NODE_UNSTAKED',
+  'BUNDLE_LOG_KEY_REUSED',
+  'BUNDLE_ORIGIN_REUSED',
+  'QUORUM_SELECTION_MISSING',
+  'QUORUM_BLOCK_MISMATCH',
+  'QUORUM_SEED_MISMATCH',
+  'QUORUM_MODE_INVALID',
+  'QUORUM_TOO_FEW',
+  'QUORUM_DEPTH_EXCEEDED',
+  'QUORUM_SELECTION_INVALID',
+  'QUORUM_SKIPPED_MISMATCH',
+  'QUORUM_DISSENT_INVALID',
+  'QUORUM_BLOCK_UNKNOWN',
+  'QUORUM_BLOCK_STALE',
+  // structured outputs (docs/api.md): a JSON schema the grammar cannot enforce exactly
+  'JSON_SCHEMA_UNSUPPORTED',
+  // offline registry proofs: EIP-1186 proofs of NodeRegistry in a bundle (docs/protocol.md §13)
+  'REGISTRY_PROOF_MALFORMED',
+  'REGISTRY_PROOF_MISSING',
+  'REGISTRY_DEPLOYMENT_MISMATCH',
+  'REGISTRY_HEADER_MISMATCH',
+  'REGISTRY_BLOCK_MISMATCH',
+  'REGISTRY_ACCOUNT_PROOF_INVALID',
+  'REGISTRY_STORAGE_PROOF_INVALID',
+  'REGISTRY_STORAGE_SLOT_MISSING',
+  'REGISTRY_ENTRY_INVALID',
+  // trust from the chain in the SDK and CLI (issue 10.1): a client with no root of trust; a node's
+  // manifest for a name that is not what ModelRegistry maps the name to
   'TRUST_UNCONFIGURED',
   'MODEL_REGISTRY_MISMATCH',
 ] as const;

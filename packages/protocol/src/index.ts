@@ -130,7 +130,16 @@ export {
   signNote,
   verifierPublicKey,
 } from './note.js';
-export { rankQuorum } from './quorum.js';
+export {
+  QUORUM_CAPABILITY,
+  QUORUM_MAX_K,
+  QUORUM_MAX_SKIPS,
+  QUORUM_NONCE,
+  QUORUM_SEED_DOMAIN,
+  quorumCandidates,
+  quorumSeed,
+  rankQuorum,
+} from './quorum.js';
 export {
   BUNDLE_MEDIA_TYPE,
   type Bundle,
@@ -139,6 +148,8 @@ export {
   type NodeEntry,
   parseBundle,
   parseReceipt,
+  type QuorumAsked,
+  type QuorumEvidence,
   type Receipt,
 } from './receipt.js';
 export {
@@ -156,6 +167,22 @@ export {
   recordLeafHash,
 } from './record.js';
 export { isActiveNode, type RegistryNode, type RegistrySnapshot } from './registry.js';
+export {
+  NODE_REGISTRY_SLOTS,
+  type PinnedBlock,
+  parseRegistryProof,
+  REGISTRY_PROOF_LIMITS,
+  type RegistryDeployment,
+  type RegistryProofEvidence,
+  type RegistryStorageReader,
+  readNodeRegistryStorage,
+  registryLogKey,
+  registryProofBlock,
+  registrySlotKey,
+  registrySnapshotFromProof,
+  type StorageProofEvidence,
+  type StorageRead,
+} from './registry-proof.js';
 export {
   createTensor,
   DTYPE_CODES,

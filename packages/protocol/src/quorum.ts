@@ -1,39 +1,131 @@
 /**
- * Quorum selection (DESIGN.md §2.6): which k registered nodes answer a `quorum` request is a
- * rule anyone can recompute from the request id and the registry at a block — rendezvous
- * hashing: each node's score is `SHA-256(utf8(requestId) ‖ 0x00 ‖ address)` (the 20 address
- * bytes), and nodes are taken in ascending score order. A node that is down or refuses is
- * skipped and the next in order takes its place, so the answering set is always a prefix of the
- * ranking minus the skipped nodes. A receiving node cannot pick friendly nodes: the request id
- * fixes the order, and every node in the registry snapshot is ranked.
+ * Quorum selection (DESIGN.md §2.6, docs/protocol.md §11): which registered nodes answer a
+ * `quorum` request, as a rule anyone recomputes from the registry at a block B.
  *
- * docs/protocol.md §11.
+ * - **Seed** = SHA-256(utf8("verity/quorum/v1") ‖ blockHash(B) ‖ nonce), where the nonce is the
+ *   caller's `clientNonce` (16 to 64 bytes it picks at random). The coordinator chooses nothing
+ *   that enters the seed: not the request id, not the block (the caller names it), not the nonce.
+ * - **Candidates** = the nodes active at B (registered, staked ≥ minStake, stake > 0) that announce
+ *   the capability `mode:quorum`, in ascending order of their address bytes.
+ * - **Ranking** = stake-weighted sampling without replacement: draw i takes
+ *   `x = uint256(SHA-256(seed ‖ uint32be(i))) mod T` (T = the stake still in the pool) and picks the
+ *   first candidate, in address order, whose running stake sum exceeds x; it leaves the pool.
+ *   Integer (bigint) arithmetic only, so every platform ranks alike.
+ *
+ * A node's chance of the first seat is its stake over the pool's, so splitting one stake over many
+ * accounts buys nothing: colluders holding a fraction f of the stake take all k seats with
+ * probability at most f^k, however they split it (§11).
  */
 import { concatBytes, fromHex, toHex, utf8 } from './bytes.js';
 import { fail } from './errors.js';
-import { parseAddress } from './eth.js';
 import { sha256 } from './hash.js';
+import { isActiveNode, type RegistryNode, type RegistrySnapshot } from './registry.js';
+
+/** Domain separation of the seed. */
+export const QUORUM_SEED_DOMAIN = 'verity/quorum/v1';
 
 /**
- * Ranks node addresses for a request: the order in which they are asked to answer it.
+ * The `mode:quorum` bit of `NodeRegistry` capabilities (bit 1; `@verity/contracts`
+ * `CAPABILITY_BITS['mode:quorum']`, checked equal by a test there).
+ */
+export const QUORUM_CAPABILITY = 1n << 1n;
+
+/**
+ * How many ranked nodes beyond k a coordinator may pass over (down, refusing, dissenting): the
+ * asked list is at most `k + QUORUM_MAX_SKIPS` long. It bounds how far down the ranking a
+ * dishonest coordinator can reach for friendly nodes by calling honest ones unreachable.
+ */
+export const QUORUM_MAX_SKIPS = 4;
+
+/** The largest quorum (as the node's API allows). */
+export const QUORUM_MAX_K = 16;
+
+/** A quorum nonce: 16 to 64 bytes, lower-case hex. */
+export const QUORUM_NONCE = /^(?:[0-9a-f]{2}){16,64}$/;
+
+const BLOCK_HASH = /^0x[0-9a-f]{64}$/i;
+
+/**
+ * The selection seed for a block hash and a caller's nonce.
  *
  * @example
  * ```ts
- * const [first, second, third] = rankQuorum('req-1', registry.map((n) => n.address));
+ * const seed = quorumSeed(snapshot.block.hash, clientNonce);
  * ```
  */
-export function rankQuorum(requestId: string, addresses: readonly string[]): string[] {
-  if (typeof requestId !== 'string' || requestId === '') fail('INVALID_ARGUMENT', 'a request id is required');
-  const prefix = concatBytes(utf8(requestId), new Uint8Array([0]));
-  const scored = addresses.map((a) => {
-    const address = parseAddress(a);
-    return { address, score: toHex(sha256(concatBytes(prefix, fromHex(address.slice(2).toLowerCase())))) };
-  });
-  const seen = new Set<string>();
-  for (const s of scored) {
-    const key = s.address.toLowerCase();
-    if (seen.has(key)) fail('INVALID_ARGUMENT', 'a node is listed twice', { address: s.address });
-    seen.add(key);
+export function quorumSeed(blockHash: string, nonce: string): Uint8Array {
+  if (typeof blockHash !== 'string' || !BLOCK_HASH.test(blockHash)) {
+    fail('INVALID_ARGUMENT', 'a block hash is 0x and 64 hex digits');
   }
-  return scored.sort((x, y) => (x.score < y.score ? -1 : x.score > y.score ? 1 : 0)).map((s) => s.address);
+  if (typeof nonce !== 'string' || !QUORUM_NONCE.test(nonce)) {
+    fail('INVALID_ARGUMENT', 'a quorum nonce is 16 to 64 bytes of lower-case hex');
+  }
+  return sha256(concatBytes(utf8(QUORUM_SEED_DOMAIN), fromHex(blockHash.slice(2).toLowerCase()), fromHex(nonce)));
+}
+
+const addressOrder = (a: RegistryNode, b: RegistryNode): number => {
+  const x = a.address.toLowerCase();
+  const y = b.address.toLowerCase();
+  return x < y ? -1 : x > y ? 1 : 0;
+};
+
+/**
+ * The nodes a quorum at the snapshot's block is drawn from: active, staked above zero, with
+ * {@link QUORUM_CAPABILITY}; in ascending address order.
+ *
+ * @example
+ * ```ts
+ * const pool = quorumCandidates(snapshot).length;
+ * ```
+ */
+export function quorumCandidates(snapshot: Pick<RegistrySnapshot, 'minStake' | 'nodes'>): RegistryNode[] {
+  const seen = new Set<string>();
+  const out: RegistryNode[] = [];
+  for (const n of snapshot.nodes) {
+    const key = n.address.toLowerCase();
+    if (seen.has(key))
+      fail('INVALID_ARGUMENT', 'a node is listed twice in the registry snapshot', { address: n.address });
+    seen.add(key);
+    if (isActiveNode(snapshot as RegistrySnapshot, n) && n.stake > 0n && (n.capabilities & QUORUM_CAPABILITY) !== 0n) {
+      out.push(n);
+    }
+  }
+  return out.sort(addressOrder);
+}
+
+/**
+ * Ranks the quorum candidates for a seed: the order in which they are asked. With `depth`, only
+ * the first `depth` places are drawn.
+ *
+ * @example
+ * ```ts
+ * const seed = quorumSeed(snapshot.block.hash, nonce);
+ * const [first, second, third] = rankQuorum(snapshot, seed);
+ * ```
+ */
+export function rankQuorum(
+  snapshot: Pick<RegistrySnapshot, 'minStake' | 'nodes'>,
+  seed: Uint8Array,
+  depth = Number.POSITIVE_INFINITY,
+): RegistryNode[] {
+  if (!(seed instanceof Uint8Array) || seed.length !== 32) fail('INVALID_ARGUMENT', 'a quorum seed is 32 bytes');
+  const pool = quorumCandidates(snapshot);
+  let total = pool.reduce((s, n) => s + n.stake, 0n);
+  const ranking: RegistryNode[] = [];
+  const counter = new Uint8Array(4);
+  const view = new DataView(counter.buffer);
+  for (let i = 0; pool.length > 0 && i < depth; i++) {
+    view.setUint32(0, i, false);
+    const x = BigInt(`0x${toHex(sha256(concatBytes(seed, counter)))}`) % total;
+    let sum = 0n;
+    let j = 0;
+    for (; j < pool.length; j++) {
+      sum += (pool[j] as RegistryNode).stake;
+      if (sum > x) break;
+    }
+    const [picked] = pool.splice(j, 1) as [RegistryNode];
+    total -= picked.stake;
+    ranking.push(picked);
+  }
+  return ranking;
 }

@@ -9,7 +9,9 @@ import { fromHex } from './bytes.js';
 import { fail, VerityError } from './errors.js';
 import { parseAddress } from './eth.js';
 import { parseVerifierKey } from './note.js';
+import { QUORUM_MAX_K, QUORUM_NONCE } from './quorum.js';
 import { type InferenceRecord, parseRecord } from './record.js';
+import { parseRegistryProof, type RegistryProofEvidence } from './registry-proof.js';
 import { parseZkEvidence, type ZkEvidence } from './zk.js';
 
 /** A receipt in its JSON form. */
@@ -45,6 +47,33 @@ export interface ConsistencyEvidence {
   readonly proof: readonly string[];
 }
 
+/** What became of one ranked node a quorum coordinator asked (docs/protocol.md §8.2, §11). */
+export interface QuorumAsked {
+  /** The node's account (EIP-55 once parsed). */
+  readonly address: string;
+  /**
+   * `agreed`: its receipt is in `receipts`; `dissent`: it answered another output, its receipt is
+   * in `quorum.dissent`; `skipped`: no usable answer (down, refused, unverifiable receipt).
+   */
+  readonly outcome: 'agreed' | 'dissent' | 'skipped';
+  /** Why it was skipped (an error code), informative. */
+  readonly code?: string;
+}
+
+/** The `quorum` member of a bundle: what a verifier needs to recompute the selection. */
+export interface QuorumEvidence {
+  /** How many agreeing receipts were asked for. */
+  readonly k: number;
+  /** The block B whose registry and hash seed the ranking. */
+  readonly block: { readonly number: number; readonly hash: string };
+  /** The caller's nonce (= every record's `clientNonce`), lower-case hex, 16 to 64 bytes. */
+  readonly nonce: string;
+  /** The ranking's head in order: every node asked, and what it gave. */
+  readonly asked: readonly QuorumAsked[];
+  /** Receipts of the nodes that answered another output, in `asked` order: evidence against them. */
+  readonly dissent: readonly Receipt[];
+}
+
 /** Media type marking a version-1 bundle. */
 export const BUNDLE_MEDIA_TYPE = 'application/vnd.verity.bundle.v1+json';
 
@@ -63,6 +92,10 @@ export interface Bundle {
   readonly output?: unknown;
   /** Mode `zk`: the Groth16 proof, public signals, verification key, setup and (optionally) the manifest. */
   readonly zk?: ZkEvidence;
+  /** Mode `quorum`: the selection (block, nonce, the nodes asked) and dissenting receipts. */
+  readonly quorum?: QuorumEvidence;
+  /** `NodeRegistry` at a block with EIP-1186 proofs, for verifiers that pin the block (registry-proof.ts). */
+  readonly registryProof?: RegistryProofEvidence;
 }
 
 const HASH_HEX = /^[0-9a-f]{64}$/;
@@ -170,6 +203,48 @@ function parseConsistency(v: unknown, at: string): ConsistencyEvidence {
   };
 }
 
+const OUTCOMES = ['agreed', 'dissent', 'skipped'] as const;
+const CODE = /^[A-Z][A-Z0-9_]{0,63}$/;
+const BLOCK_HASH = /^0x[0-9a-f]{64}$/;
+
+function parseAsked(v: unknown, at: string): QuorumAsked {
+  if (!isObject(v)) fail('BUNDLE_MALFORMED', `${at} must be an object`);
+  onlyKeys(v, ['address', 'outcome', 'code'], 'BUNDLE_MALFORMED', at);
+  if (typeof v.address !== 'string') fail('BUNDLE_MALFORMED', `${at}.address must be an address`);
+  const address = bundleAddress(v.address, `${at}.address`);
+  if (!(OUTCOMES as readonly unknown[]).includes(v.outcome)) {
+    fail('BUNDLE_MALFORMED', `${at}.outcome must be "agreed", "dissent" or "skipped"`, { field: `${at}.outcome` });
+  }
+  if (v.code !== undefined && (v.outcome !== 'skipped' || typeof v.code !== 'string' || !CODE.test(v.code))) {
+    fail('BUNDLE_MALFORMED', `${at}.code is an error code, for a skipped node only`, { field: `${at}.code` });
+  }
+  return {
+    address,
+    outcome: v.outcome as QuorumAsked['outcome'],
+    ...(v.code === undefined ? {} : { code: v.code as string }),
+  };
+}
+
+function parseQuorum(v: unknown, at: string): QuorumEvidence {
+  if (!isObject(v)) fail('BUNDLE_MALFORMED', `${at} must be an object`);
+  onlyKeys(v, ['k', 'block', 'nonce', 'asked', 'dissent'], 'BUNDLE_MALFORMED', at);
+  const k = index(v.k, 'BUNDLE_MALFORMED', `${at}.k`);
+  if (k < 1 || k > QUORUM_MAX_K) fail('BUNDLE_MALFORMED', `${at}.k must be 1 to ${QUORUM_MAX_K}`, { field: `${at}.k` });
+  const block = v.block;
+  if (!isObject(block)) fail('BUNDLE_MALFORMED', `${at}.block must be an object`, { field: `${at}.block` });
+  onlyKeys(block, ['number', 'hash'], 'BUNDLE_MALFORMED', `${at}.block`);
+  const number = index(block.number, 'BUNDLE_MALFORMED', `${at}.block.number`);
+  if (typeof block.hash !== 'string' || !BLOCK_HASH.test(block.hash)) {
+    fail('BUNDLE_MALFORMED', `${at}.block.hash must be 0x and 64 lower-case hex digits`, { field: `${at}.block.hash` });
+  }
+  if (typeof v.nonce !== 'string' || !QUORUM_NONCE.test(v.nonce)) {
+    fail('BUNDLE_MALFORMED', `${at}.nonce must be 16 to 64 bytes of lower-case hex`, { field: `${at}.nonce` });
+  }
+  const asked = list(v.asked, `${at}.asked`, MAX_RECEIPTS, parseAsked);
+  const dissent = list(v.dissent, `${at}.dissent`, MAX_RECEIPTS, parseReceipt);
+  return { k, block: { number, hash: block.hash }, nonce: v.nonce, asked, dissent };
+}
+
 function list<T>(v: unknown, at: string, max: number, item: (x: unknown, at: string) => T): T[] {
   if (!Array.isArray(v) || v.length > max) fail('BUNDLE_MALFORMED', `${at} must be an array of at most ${max}`);
   return v.map((x, i) => item(x, `${at}[${i}]`));
@@ -194,7 +269,7 @@ export function parseBundle(value: unknown): Bundle {
   }
   onlyKeys(
     value,
-    ['mediaType', 'receipts', 'nodes', 'consistency', 'input', 'output', 'zk'],
+    ['mediaType', 'receipts', 'nodes', 'consistency', 'input', 'output', 'zk', 'quorum', 'registryProof'],
     'BUNDLE_MALFORMED',
     'bundle',
   );
@@ -210,6 +285,8 @@ export function parseBundle(value: unknown): Bundle {
     ...(value.input === undefined ? {} : { input: value.input }),
     ...(value.output === undefined ? {} : { output: value.output }),
     ...(value.zk === undefined ? {} : { zk: parseZkEvidence(value.zk) }),
+    ...(value.quorum === undefined ? {} : { quorum: parseQuorum(value.quorum, 'bundle.quorum') }),
+    ...(value.registryProof === undefined ? {} : { registryProof: parseRegistryProof(value.registryProof) }),
   };
 }
 

@@ -20,16 +20,18 @@ import {
 } from './llm.js';
 import { verifyConsistency, verifyInclusion } from './merkle.js';
 import { type NoteVerifier, parseVerifierKey, verifierPublicKey } from './note.js';
+import { QUORUM_MAX_SKIPS, quorumSeed, rankQuorum } from './quorum.js';
 import {
   type Bundle,
   type ConsistencyEvidence,
   parseBundle,
   parseReceipt,
   proofFromHex,
+  type QuorumEvidence,
   type Receipt,
 } from './receipt.js';
 import { type InferenceRecord, recordLeafHash } from './record.js';
-import { isActiveNode, type RegistrySnapshot } from './registry.js';
+import type { RegistrySnapshot } from './registry.js';
 import { tensorsDigest } from './tensor-encoding.js';
 import { tensorsFromJson } from './tensor-json.js';
 
@@ -65,8 +67,9 @@ export interface Trust {
   readonly registry?: RegistrySnapshot;
   readonly anchors?: readonly TrustedAnchor[];
   /**
-   * Also trust the node entries carried in the bundle itself: anyone can write keys there, so
-   * this is insecure unless the bundle comes from a source you already trust (default false).
+   * INSECURE: also trust the node entries carried in the bundle itself, i.e. keys the bundle's
+   * author chose. Anyone can mint such a bundle with self-made keys; only for a bundle from a
+   * source you already trust. The default is false.
    */
   readonly insecureAcceptBundleNodes?: boolean;
 }
@@ -127,7 +130,17 @@ export interface VerifiedContent {
 
 /** The result of verification: success, or a typed error with a stable code. */
 export type VerifyResult =
-  | { readonly ok: true; readonly receipts: readonly VerifiedReceipt[]; readonly checked: VerifiedContent }
+  | {
+      readonly ok: true;
+      readonly receipts: readonly VerifiedReceipt[];
+      readonly checked: VerifiedContent;
+      /**
+       * Mode `quorum`: the genuine receipts of nodes that answered another output (evidence
+       * against them; the bundle stays valid when k others agree), and whether the selection was
+       * recomputed from `Trust.registry` (`checked`) or could not be (`unchecked`: no registry).
+       */
+      readonly quorum?: { readonly selection: 'checked' | 'unchecked'; readonly dissent: readonly VerifiedReceipt[] };
+    }
   | { readonly ok: false; readonly code: ErrorCode; readonly error: VerityError; readonly receipt?: number };
 
 const addressKey = (address: string): string => parseAddress(address).toLowerCase();
@@ -138,6 +151,30 @@ interface NodeKey {
 }
 
 /**
+ * The keys a verification trusts, by lower-cased address, and (under `Trust.registry`) why an
+ * entry of the snapshot may not vouch: every receipt's node is looked up here.
+ */
+interface KeySet {
+  readonly keys: Map<string, NodeKey>;
+  readonly refused: Map<string, 'RECEIPT_NODE_INACTIVE' | 'RECEIPT_NODE_UNSTAKED'>;
+  readonly registry: boolean;
+}
+
+function parseKey(n: TrustedNode): NodeKey {
+  try {
+    const parsed = parseVerifierKey(n.logKey);
+    const given = n.verifier;
+    if (given !== undefined && (given.name !== parsed.name || given.keyId !== parsed.keyId)) {
+      fail('NOTE_KEY_INVALID', 'the verifier given is not for this log key');
+    }
+    addressKey(n.address);
+    return { logKey: n.logKey, verifier: given ?? parsed };
+  } catch (cause) {
+    throw new VerityError('NOTE_KEY_INVALID', `invalid trusted node entry for ${String(n.address)}`, { cause });
+  }
+}
+
+/**
  * Parsed keys, keyed by the exact trusted entries (address and log key, in order): a verifier
  * that verifies many receipts under the same trust parses its keys once, and a changed trust
  * list is a different key, so nothing stale is ever trusted.
@@ -145,91 +182,14 @@ interface NodeKey {
 const keyMaps = new Map<string, Map<string, NodeKey>>();
 const KEY_MAPS_SIZE = 64;
 
-function nodeKeys(trust: Trust, bundle?: Bundle): Map<string, NodeKey> {
-  const pinned = pinnedNodeKeys(trust, bundle);
-  const registry = registryNodeKeys(trust);
-  if (registry === undefined) return pinned;
-  if (pinned.size === 0) return registry.keys;
-  // Keys pinned by hand win over the registry's.
-  return new Map([...registry.keys, ...pinned]);
-}
-
-/**
- * Registry-rooted keys (DESIGN.md §2.6a): from `Trust.registry`, the log key of every node that
- * is registered and staked at the snapshot's block. Nodes in the snapshot that may not vouch
- * (unbonding, exited, under-staked) are kept apart with the code their receipts fail with; a node
- * absent from the snapshot is `RECEIPT_NODE_UNREGISTERED`. Built once per snapshot object.
- */
-interface RegistryKeys {
-  readonly keys: Map<string, NodeKey>;
-  readonly refused: Map<string, ErrorCode>;
-}
-const registryKeyMaps = new WeakMap<RegistrySnapshot, RegistryKeys>();
-
-function registryNodeKeys(trust: Trust): RegistryKeys | undefined {
-  const snapshot = trust.registry;
-  if (snapshot === undefined) return undefined;
-  const cached = registryKeyMaps.get(snapshot);
-  if (cached) return cached;
-  const keys = new Map<string, NodeKey>();
-  const refused = new Map<string, ErrorCode>();
-  for (const n of snapshot.nodes) {
-    const address = addressKey(n.address);
-    if (isActiveNode(snapshot, n)) {
-      try {
-        keys.set(address, { logKey: n.logKey, verifier: parseVerifierKey(n.logKey) });
-      } catch (cause) {
-        throw new VerityError('NOTE_KEY_INVALID', `invalid log key in the registry for ${n.address}`, { cause });
-      }
-    } else {
-      refused.set(address, n.status === 'registered' ? 'RECEIPT_NODE_UNSTAKED' : 'RECEIPT_NODE_INACTIVE');
-    }
-  }
-  const built = { keys, refused };
-  registryKeyMaps.set(snapshot, built);
-  return built;
-}
-
-/** Why a record's node has no key: not registered, or registered but not allowed to vouch. */
-function unknownNode(trust: Trust, node: string): never {
-  const refused = registryNodeKeys(trust)?.refused.get(node.toLowerCase());
-  if (refused === 'RECEIPT_NODE_UNSTAKED') {
-    fail(refused, 'the node is staked below the registry minimum at the trusted block', { node });
-  }
-  if (refused !== undefined) fail(refused, 'the node is not active in the registry at the trusted block', { node });
-  if (trust.registry !== undefined) {
-    fail('RECEIPT_NODE_UNREGISTERED', 'the node is not in the registry at the trusted block', {
-      node,
-      block: trust.registry.block.number,
-    });
-  }
-  return fail('RECEIPT_NODE_UNKNOWN', 'the record names a node that is not trusted', { node });
-}
-
-function pinnedNodeKeys(trust: Trust, bundle?: Bundle): Map<string, NodeKey> {
-  // Explicit trust comes last so that it wins over entries carried in the bundle.
-  const entries: readonly TrustedNode[] = [
-    ...(trust.insecureAcceptBundleNodes === true ? (bundle?.nodes ?? []) : []),
-    ...trust.nodes,
-  ];
+function listKeys(entries: readonly TrustedNode[]): Map<string, NodeKey> {
   // Maps built from keys alone are cached; ones with caller-supplied verifiers are not.
   const custom = entries.some((n) => n.verifier !== undefined);
   const id = entries.map((n) => `${n.address}\u0000${n.logKey}`).join('\n');
   const cached = custom ? undefined : keyMaps.get(id);
   if (cached) return cached;
   const map = new Map<string, NodeKey>();
-  for (const n of entries) {
-    try {
-      const parsed = parseVerifierKey(n.logKey);
-      const given = n.verifier;
-      if (given !== undefined && (given.name !== parsed.name || given.keyId !== parsed.keyId)) {
-        fail('NOTE_KEY_INVALID', 'the verifier given is not for this log key');
-      }
-      map.set(addressKey(n.address), { logKey: n.logKey, verifier: given ?? parsed });
-    } catch (cause) {
-      throw new VerityError('NOTE_KEY_INVALID', `invalid trusted node entry for ${String(n.address)}`, { cause });
-    }
-  }
+  for (const n of entries) map.set(addressKey(n.address), parseKey(n));
   if (custom) return map;
   if (keyMaps.size >= KEY_MAPS_SIZE) keyMaps.delete(keyMaps.keys().next().value as string);
   keyMaps.set(id, map);
@@ -244,6 +204,40 @@ function remember(cache: VerifyCache, id: string, checkpoint: Checkpoint): void 
   cache.checkpoints.set(id, checkpoint);
 }
 
+/** The keys of a registry snapshot's active entries, parsed once per snapshot object. */
+const registryKeys = new WeakMap<RegistrySnapshot, Pick<KeySet, 'keys' | 'refused'>>();
+
+function snapshotKeys(snapshot: RegistrySnapshot): Pick<KeySet, 'keys' | 'refused'> {
+  const cached = registryKeys.get(snapshot);
+  if (cached) return cached;
+  const keys = new Map<string, NodeKey>();
+  const refused: KeySet['refused'] = new Map();
+  for (const n of snapshot.nodes) {
+    const address = addressKey(n.address);
+    if (n.status !== 'registered') refused.set(address, 'RECEIPT_NODE_INACTIVE');
+    else if (n.stake < snapshot.minStake) refused.set(address, 'RECEIPT_NODE_UNSTAKED');
+    else keys.set(address, parseKey(n));
+  }
+  const set = { keys, refused };
+  registryKeys.set(snapshot, set);
+  return set;
+}
+
+function nodeKeys(trust: Trust, bundle?: Bundle): KeySet {
+  // Pinned keys win over the registry, which wins over entries carried in the bundle (insecure).
+  const bundled = trust.insecureAcceptBundleNodes === true ? (bundle?.nodes ?? []) : [];
+  const pinned = listKeys(trust.nodes);
+  if (trust.registry === undefined) {
+    if (bundled.length === 0) return { keys: pinned, refused: new Map(), registry: false };
+    return { keys: new Map([...listKeys(bundled), ...pinned]), refused: new Map(), registry: false };
+  }
+  const chain = snapshotKeys(trust.registry);
+  if (bundled.length === 0 && pinned.size === 0) return { ...chain, registry: true };
+  const keys = new Map([...listKeys(bundled), ...chain.keys, ...pinned]);
+  const refused = new Map([...chain.refused].filter(([a]) => !keys.has(a)));
+  return { keys, refused, registry: true };
+}
+
 function openCached(note: string, key: NodeKey, cache: VerifyCache | undefined): Checkpoint {
   const id = cacheId(key, note);
   const hit = cache?.checkpoints.get(id);
@@ -253,16 +247,28 @@ function openCached(note: string, key: NodeKey, cache: VerifyCache | undefined):
   return checkpoint;
 }
 
-function checkReceipt(
-  receipt: Receipt,
-  keys: Map<string, NodeKey>,
-  trust: Trust,
-  options: VerifyOptions,
-): VerifiedReceipt {
+function checkReceipt(receipt: Receipt, set: KeySet, options: VerifyOptions): VerifiedReceipt {
   const { record } = receipt;
+  const { keys } = set;
   // record.node is already EIP-55 (parseRecord), so lower-casing is its canonical key.
   const key = keys.get(record.node.toLowerCase());
-  if (!key) unknownNode(trust, record.node);
+  if (!key) {
+    const refused = set.refused.get(record.node.toLowerCase());
+    if (refused === 'RECEIPT_NODE_INACTIVE') {
+      fail(refused, 'the record names a node that is not registered (unbonding or exited) at the block', {
+        node: record.node,
+      });
+    }
+    if (refused === 'RECEIPT_NODE_UNSTAKED') {
+      fail(refused, 'the record names a node staked below the minimum at the block', { node: record.node });
+    }
+    if (set.registry) {
+      fail('RECEIPT_NODE_UNREGISTERED', 'the record names a node that is not in the registry at the block', {
+        node: record.node,
+      });
+    }
+    fail('RECEIPT_NODE_UNKNOWN', 'the record names a node that is not trusted', { node: record.node });
+  }
   let checkpoint: Checkpoint;
   try {
     checkpoint = openCached(receipt.checkpoint, key, options.cache);
@@ -342,7 +348,7 @@ function toResult(e: unknown, receipt?: number): VerifyResult {
  */
 export function verifyReceipt(receipt: unknown, trust: Trust, options: VerifyOptions = {}): VerifyResult {
   try {
-    const verified = [checkReceipt(parseReceipt(receipt), nodeKeys(trust), trust, options)];
+    const verified = [checkReceipt(parseReceipt(receipt), nodeKeys(trust), options)];
     // A lone receipt carries no consistency proofs: only an anchor of its exact size can link it.
     checkAnchors(undefined, verified, trust, options);
     return { ok: true, receipts: verified, checked: checkedContent(undefined, options) };
@@ -435,10 +441,169 @@ function checkAnchors(
   }
 }
 
+/** The raw key of a C2SP verifier key text (after its last `+`): what makes two logs one. */
+const rawKey = (logKey: string): string => logKey.slice(logKey.lastIndexOf('+') + 1);
+
+/**
+ * Step 6a: one log per receipt. Distinct addresses are not distinct nodes when one log key or
+ * one origin stands behind several of them (one operator, one log, many accounts).
+ */
+function checkDistinctLogs(records: readonly InferenceRecord[], set: KeySet): void {
+  const keys = new Map<string, string>();
+  const origins = new Map<string, string>();
+  for (const record of records) {
+    const key = set.keys.get(record.node.toLowerCase()) as NodeKey;
+    const raw = rawKey(key.logKey);
+    const other = keys.get(raw);
+    if (other !== undefined) {
+      fail('BUNDLE_LOG_KEY_REUSED', 'two receipts are vouched for by one log key under different addresses', {
+        nodes: [other, record.node],
+      });
+    }
+    keys.set(raw, record.node);
+    const sameOrigin = origins.get(key.verifier.name);
+    if (sameOrigin !== undefined) {
+      fail('BUNDLE_ORIGIN_REUSED', 'two receipts come from logs with one origin under different addresses', {
+        nodes: [sameOrigin, record.node],
+        origin: key.verifier.name,
+      });
+    }
+    origins.set(key.verifier.name, record.node);
+  }
+}
+
+const SAME_COMPUTATION = ['kind', 'model', 'inputDigest', 'paramsDigest', 'requestId'] as const;
+
+/**
+ * Step 8a (docs/protocol.md §11): the `quorum` member. The agreeing receipts are the `agreed`
+ * entries of `asked`, in order; each dissenting receipt is a genuine receipt of its node for the
+ * same request with another output; the asked list is no deeper than k + QUORUM_MAX_SKIPS and
+ * ends at the k-th agreement; and, under `Trust.registry`, it is the head of the ranking
+ * recomputed at the snapshot's block from the caller's nonce.
+ */
+function checkQuorum(
+  bundle: Bundle,
+  verified: readonly VerifiedReceipt[],
+  set: KeySet,
+  trust: Trust,
+  options: VerifyOptions,
+): { selection: 'checked' | 'unchecked'; dissent: VerifiedReceipt[] } | undefined {
+  const q: QuorumEvidence | undefined = bundle.quorum;
+  if (q === undefined) {
+    if (trust.registry !== undefined && verified.some((v) => v.record.mode === 'quorum')) {
+      fail('QUORUM_SELECTION_MISSING', 'quorum receipts without the selection (bundle.quorum) to check them against');
+    }
+    return undefined;
+  }
+  const first = (verified[0] as VerifiedReceipt).record;
+  for (const { record } of verified) {
+    if (record.mode !== 'quorum')
+      fail('QUORUM_MODE_INVALID', 'a quorum bundle holds a receipt of another mode', {
+        node: record.node,
+        mode: record.mode,
+      });
+  }
+  if (verified.length < q.k) {
+    fail('QUORUM_TOO_FEW', `a quorum of ${q.k} needs ${q.k} agreeing receipts`, { k: q.k, receipts: verified.length });
+  }
+  for (const { record } of verified) {
+    if (record.clientNonce !== q.nonce) {
+      fail('QUORUM_SEED_MISMATCH', 'a receipt does not carry the nonce that seeds the selection', {
+        node: record.node,
+      });
+    }
+  }
+  if (q.asked.length > q.k + QUORUM_MAX_SKIPS) {
+    fail('QUORUM_DEPTH_EXCEEDED', `at most k + ${QUORUM_MAX_SKIPS} ranked nodes may be asked`, {
+      k: q.k,
+      asked: q.asked.length,
+    });
+  }
+  const agreed = q.asked.filter((a) => a.outcome === 'agreed');
+  const dissenters = q.asked.filter((a) => a.outcome === 'dissent');
+  if (
+    agreed.length !== verified.length ||
+    agreed.some((a, i) => a.address.toLowerCase() !== (verified[i] as VerifiedReceipt).record.node.toLowerCase())
+  ) {
+    fail('QUORUM_SKIPPED_MISMATCH', "the agreeing nodes in quorum.asked are not the receipts' nodes, in order");
+  }
+  if (agreed.length !== q.k || q.asked[q.asked.length - 1]?.outcome !== 'agreed') {
+    fail('QUORUM_SKIPPED_MISMATCH', 'the asked list must end at the k-th agreeing node');
+  }
+  if (dissenters.length !== q.dissent.length) {
+    fail('QUORUM_SKIPPED_MISMATCH', 'the dissenting nodes in quorum.asked are not the dissent receipts');
+  }
+  const dissent: VerifiedReceipt[] = [];
+  const counts = new Map<string, number>();
+  for (let i = 0; i < q.dissent.length; i++) {
+    let v: VerifiedReceipt;
+    try {
+      v = checkReceipt(q.dissent[i] as Receipt, set, {
+        ...(options.cache === undefined ? {} : { cache: options.cache }),
+        ...(options.inputDigest === undefined ? {} : { inputDigest: options.inputDigest }),
+      });
+    } catch (cause) {
+      throw new VerityError('QUORUM_DISSENT_INVALID', `dissent receipt ${i} does not verify`, {
+        cause,
+        details: { dissent: i, causeCode: isVerityError(cause) ? cause.code : undefined },
+      });
+    }
+    const r = v.record;
+    if (r.node.toLowerCase() !== (dissenters[i] as { address: string }).address.toLowerCase()) {
+      fail('QUORUM_SKIPPED_MISMATCH', 'the dissenting nodes in quorum.asked are not the dissent receipts, in order');
+    }
+    for (const f of SAME_COMPUTATION) {
+      if (r[f] !== first[f])
+        fail('QUORUM_DISSENT_INVALID', `dissent receipt ${i} is for another request (${f})`, { dissent: i, field: f });
+    }
+    if (r.mode !== 'quorum' || r.clientNonce !== q.nonce) {
+      fail('QUORUM_DISSENT_INVALID', `dissent receipt ${i} is not a quorum receipt under this nonce`, { dissent: i });
+    }
+    if (r.outputDigest === first.outputDigest) {
+      fail('QUORUM_DISSENT_INVALID', `dissent receipt ${i} agrees with the quorum`, { dissent: i });
+    }
+    const count = (counts.get(r.outputDigest) ?? 0) + 1;
+    // A dissenting output reaching k first would have been the answer.
+    if (count >= q.k) fail('QUORUM_DISSENT_INVALID', 'k dissenting receipts agree with each other', { dissent: i });
+    counts.set(r.outputDigest, count);
+    dissent.push(v);
+  }
+  const all = [...verified, ...dissent].map((v) => v.record);
+  const nodes = new Set<string>();
+  for (const r of all) {
+    if (nodes.has(r.node.toLowerCase()))
+      fail('BUNDLE_RECEIPTS_INCONSISTENT', 'two receipts from one node', { node: r.node });
+    nodes.add(r.node.toLowerCase());
+  }
+  checkDistinctLogs(all, set);
+  const registry = trust.registry;
+  if (registry === undefined) return { selection: 'unchecked', dissent };
+  if (q.block.number !== registry.block.number || q.block.hash !== registry.block.hash.toLowerCase()) {
+    fail('QUORUM_BLOCK_MISMATCH', "the selection's block is not the registry snapshot's", {
+      bundle: q.block,
+      registry: registry.block,
+    });
+  }
+  const ranking = rankQuorum(registry, quorumSeed(q.block.hash, q.nonce), q.asked.length);
+  for (let i = 0; i < q.asked.length; i++) {
+    const expected = ranking[i]?.address;
+    const actual = (q.asked[i] as { address: string }).address;
+    if (expected === undefined || expected.toLowerCase() !== actual.toLowerCase()) {
+      fail('QUORUM_SELECTION_INVALID', `place ${i} of the ranking is not the node asked there`, {
+        position: i,
+        expected: expected ?? null,
+        actual,
+      });
+    }
+  }
+  return { selection: 'checked', dissent };
+}
+
 /**
  * Verifies a bundle: every receipt (see {@link verifyReceipt}); receipts agree on model, input,
- * output and parameters and come from distinct nodes; the carried input/output match the
- * records' digests; and consistency proofs link checkpoints to trusted anchors.
+ * output and parameters and come from distinct nodes with distinct logs (log key and origin); the
+ * carried input/output match the records' digests; in mode `quorum` the selection and dissent
+ * (docs/protocol.md §11); and consistency proofs link checkpoints to trusted anchors.
  *
  * @example
  * ```ts
@@ -449,21 +614,22 @@ function checkAnchors(
  */
 export function verifyBundle(bundle: unknown, trust: Trust, options: VerifyOptions = {}): VerifyResult {
   let parsed: Bundle;
-  let keys: Map<string, NodeKey>;
+  let set: KeySet;
   try {
     parsed = parseBundle(bundle);
-    keys = nodeKeys(trust, parsed);
+    set = nodeKeys(trust, parsed);
   } catch (e) {
     return toResult(e);
   }
   const verified: VerifiedReceipt[] = [];
   for (let i = 0; i < parsed.receipts.length; i++) {
     try {
-      verified.push(checkReceipt(parsed.receipts[i] as Receipt, keys, trust, options));
+      verified.push(checkReceipt(parsed.receipts[i] as Receipt, set, options));
     } catch (e) {
       return toResult(e, i);
     }
   }
+  let quorum: ReturnType<typeof checkQuorum>;
   try {
     const first = (verified[0] as VerifiedReceipt).record;
     const seen = new Set<string>();
@@ -475,6 +641,10 @@ export function verifyBundle(bundle: unknown, trust: Trust, options: VerifyOptio
       if (seen.has(node)) fail('BUNDLE_RECEIPTS_INCONSISTENT', 'two receipts from one node', { node: record.node });
       seen.add(node);
     }
+    checkDistinctLogs(
+      verified.map((v) => v.record),
+      set,
+    );
     if (parsed.input !== undefined && digestOf(parsed.input, 'input', first.kind) !== first.inputDigest) {
       fail('RECEIPT_INPUT_DIGEST_MISMATCH', 'the bundled input does not match the record');
     }
@@ -488,11 +658,17 @@ export function verifyBundle(bundle: unknown, trust: Trust, options: VerifyOptio
         fail('RECEIPT_PARAMS_MISMATCH', 'the bundled sampling parameters do not match the record');
       }
     }
+    quorum = checkQuorum(parsed, verified, set, trust, options);
     checkAnchors(parsed.consistency, verified, trust, options);
   } catch (e) {
     return toResult(e);
   }
-  return { ok: true, receipts: verified, checked: checkedContent(parsed, options) };
+  return {
+    ok: true,
+    receipts: verified,
+    checked: checkedContent(parsed, options),
+    ...(quorum === undefined ? {} : { quorum }),
+  };
 }
 
 function checkedContent(bundle: Bundle | undefined, options: VerifyOptions): VerifiedContent {
@@ -530,7 +706,7 @@ export async function primeVerifyCache(bundleOrReceipt: unknown, trust: Trust, c
     const isBundle = typeof bundleOrReceipt === 'object' && bundleOrReceipt !== null && 'mediaType' in bundleOrReceipt;
     const bundle = isBundle ? parseBundle(bundleOrReceipt) : undefined;
     receipts = bundle ? bundle.receipts : [parseReceipt(bundleOrReceipt)];
-    keys = nodeKeys(trust, bundle);
+    keys = nodeKeys(trust, bundle).keys;
   } catch {
     return;
   }

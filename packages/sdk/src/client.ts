@@ -5,6 +5,7 @@
 import { type Deployment, deploymentFromJson, deploymentToJson } from '@verity/contracts';
 import { createVerifyCache, type RegistrySnapshot, type Trust, type VerifyCache } from '@verity/protocol';
 import { createPublicClient, http, type PublicClient } from 'viem';
+import type { RegistryOptions } from './actions/registry.js';
 
 /** The chain a client takes its trust from (DESIGN.md §2.6a). */
 export interface ChainOptions {
@@ -67,9 +68,11 @@ export interface ClientBase {
   /** Keys pinned by hand, or (with `insecureTrustNode`) learned from the nodes on first use. */
   trust: Trust | undefined;
   readonly chain: ClientChain | undefined;
+  /** The chain's `NodeRegistry`, where `chain` says it is (quorum selection and trust read it). */
+  readonly registry: RegistryOptions | undefined;
   readonly insecureTrustNode: boolean;
-  /** Registry snapshots read so far: the latest (with when it was read) and some by block. */
-  readonly snapshots: { latest?: { at: number; snapshot: RegistrySnapshot }; byBlock: Map<number, RegistrySnapshot> };
+  /** The registry snapshot of the latest block read so far, with when it was read. */
+  readonly snapshots: { latest?: { at: number; snapshot: RegistrySnapshot } };
   /** Manifests by reference, to interpret short-form inputs and check the record's model. */
   readonly manifests: Map<string, unknown>;
 }
@@ -89,6 +92,7 @@ export function chainOf(options: ChainOptions): ClientChain {
 export function createClientBase(options: ClientOptions): ClientBase {
   const url = options.url.replace(/\/+$/, '');
   const f = options.fetch ?? globalThis.fetch;
+  const chain = options.chain === undefined ? undefined : chainOf(options.chain);
   return {
     url,
     fallbackUrls: (options.fallbackUrls ?? []).map((u) => u.replace(/\/+$/, '')),
@@ -96,9 +100,17 @@ export function createClientBase(options: ClientOptions): ClientBase {
     fetch: f.bind(globalThis),
     cache: createVerifyCache(),
     trust: options.trust,
-    chain: options.chain === undefined ? undefined : chainOf(options.chain),
+    chain,
+    registry:
+      chain === undefined
+        ? undefined
+        : {
+            rpcUrl: chain.rpcUrl,
+            nodeRegistry: chain.deployment.contracts.nodeRegistry,
+            publicClient: chain.publicClient,
+          },
     insecureTrustNode: options.insecureTrustNode === true,
-    snapshots: { byBlock: new Map() },
+    snapshots: {},
     manifests: new Map(),
   };
 }

@@ -12,6 +12,7 @@
  * @packageDocumentation
  */
 import { type ChatParams, chat } from './actions/chat.js';
+import { type ChatQuorumParams, type ChatQuorumResult, chatQuorum } from './actions/chat-quorum.js';
 import { type InferParams, type InferResult, infer } from './actions/infer.js';
 import { getModel, listModels, type ModelInfo, type PushModelParams, pushModel } from './actions/models.js';
 import { gatherTrust, getNodeInfo, type NodeInfo } from './actions/node-info.js';
@@ -29,16 +30,26 @@ export {
   verifyChatCompletion,
   verifyCompletion,
 } from './actions/chat.js';
+export { type ChatQuorumParams, type ChatQuorumResult, chatQuorum } from './actions/chat-quorum.js';
 export { type InferParams, type InferResult, infer } from './actions/infer.js';
 export { getModel, listModels, type ModelInfo, type PushModelParams, pushModel } from './actions/models.js';
 export { bundleNodes, gatherTrust, getNodeInfo, type NodeInfo } from './actions/node-info.js';
 export { getReceipt, verify } from './actions/receipts.js';
 export {
+  assertDeploymentChain,
   bundleRegistryBlock,
   chainRegistrySnapshot,
   type RegistryOptions,
   registrySnapshot,
+  trustFromRegistry,
 } from './actions/registry.js';
+export {
+  type OfflineTrustOptions,
+  type RegistryProofSource,
+  trustFromRegistryProof,
+  verifyBundleOffline,
+  withRegistryProof,
+} from './actions/registry-proof.js';
 export { releaseZk, type VerifyZkOptions, verifyZkBundle, type ZkVerifyResult } from './actions/zk.js';
 export { verifyZkProofOnChain } from './actions/zk-onchain.js';
 export type { ChainOptions, ClientBase, ClientOptions } from './client.js';
@@ -49,6 +60,8 @@ export interface Client {
   infer(params: InferParams): Promise<InferResult>;
   /** A streamed, verified chat completion (see {@link chat}). */
   chat(params: ChatParams): ReturnType<typeof chat>;
+  /** A chat answer from a quorum of language-model nodes, verified (see {@link chatQuorum}). */
+  chatQuorum(params: ChatQuorumParams): Promise<ChatQuorumResult>;
   models(): Promise<ModelInfo[]>;
   model(ref: string): Promise<ModelInfo>;
   pushModel(params: PushModelParams): Promise<ModelInfo>;
@@ -73,6 +86,7 @@ export function createClient(options: ClientOptions): Client {
     base,
     infer: (params) => infer(base, params),
     chat: (params) => chat(base, params),
+    chatQuorum: (params) => chatQuorum(base, params),
     models: () => listModels(base),
     model: (ref) => getModel(base, ref),
     pushModel: (params) => pushModel(base, params),

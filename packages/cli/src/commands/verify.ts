@@ -6,6 +6,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import {
+  isVerityError,
   type Trust,
   type TrustedNode,
   type VerifyOptions,
@@ -23,6 +24,7 @@ export const TRUST_FLAGS = {
   key: { type: 'string', multiple: true },
   rpc: { type: 'string' },
   deployment: { type: 'string' },
+  block: { type: 'string' },
   'data-dir': { type: 'string' },
   'insecure-trust-bundle-nodes': { type: 'boolean', default: false },
 } as const;
@@ -32,6 +34,7 @@ interface TrustFlags {
   key?: string[] | undefined;
   rpc?: string | undefined;
   deployment?: string | undefined;
+  block?: string | undefined;
   'data-dir'?: string | undefined;
   'insecure-trust-bundle-nodes'?: boolean | undefined;
   'insecure-trust-node'?: boolean | undefined;
@@ -84,8 +87,12 @@ async function chainOf(flags: TrustFlags, implicit: boolean): Promise<ClientOpti
 export async function bundleTrust(flags: TrustFlags, bundle: unknown): Promise<Trust> {
   const nodes = pinnedNodes(flags);
   const insecure = flags['insecure-trust-bundle-nodes'] === true;
-  // Hook for offline verification (`--pin-block`, verify-offline.ts): a registry snapshot from
-  // the bundle's EIP-1186 proofs against a pinned block goes in here, before any chain is read.
+  // Offline: the registry from the bundle's EIP-1186 proofs against a block the user pins.
+  if (flags.block !== undefined) {
+    const { offlineTrust } = await import('./verify-offline.js');
+    const offline = await offlineTrust(bundle, { block: flags.block, deployment: flags.deployment, nodes });
+    return insecure ? { ...offline, insecureAcceptBundleNodes: true } : offline;
+  }
   const chain = await chainOf(flags, nodes.length === 0 && !insecure);
   if (chain === undefined && nodes.length === 0 && !insecure) {
     // No chain (a node run with --no-chain): the data dir's own node key, from the operator's files.
@@ -161,7 +168,14 @@ export async function runVerify(args: string[]): Promise<number> {
     const error = new VerityError('JSON_INVALID', `${file} is not JSON`, { cause });
     return report(values.json === true, { ok: false, code: error.code, error }, file);
   }
-  const trust = await bundleTrust(values, value);
+  let trust: Trust;
+  try {
+    trust = await bundleTrust(values, value);
+  } catch (e) {
+    // A registry proof that does not hold under the pinned block is a failed verification.
+    if (values.block === undefined || !isVerityError(e)) throw e;
+    return report(values.json === true, { ok: false, code: e.code, error: e }, file);
+  }
   const options: VerifyOptions = {
     ...(values['input-digest'] === undefined ? {} : { inputDigest: values['input-digest'] }),
     ...(values['output-digest'] === undefined ? {} : { outputDigest: values['output-digest'] }),

@@ -1,19 +1,27 @@
 /**
- * `quorum` mode (DESIGN.md §2.6): the node that receives the request ranks the registered nodes
- * by `rankQuorum(requestId, …)` at the latest block, asks them in that order (in parallel, k at a
- * time) to run the same input as quorum members, and answers only if k distinct nodes returned
- * the same output digest — with all k receipts. A node that is down, overloaded or answers
- * something unverifiable is skipped and the next in rank takes its place; disagreement is
- * `QUORUM_DISAGREEMENT` with every receipt as evidence (each is signed and logged by its node).
+ * `quorum` mode (DESIGN.md §2.6, docs/protocol.md §11): the node that receives the request
+ * coordinates. It takes the caller's nonce and the block B the caller names (recent: at most
+ * {@link QUORUM_MAX_BLOCK_AGE} blocks behind the head), ranks the nodes of the registry at B by
+ * `rankQuorum(snapshot, quorumSeed(hash(B), nonce))` — stake-weighted, nothing in it chosen here —
+ * and asks them in rank order to run the same input as quorum members, until k of them agree on
+ * one output digest. A node that is down, refuses or answers something unverifiable is skipped;
+ * one that answers another output is outvoted, and its receipt travels in the answer as evidence.
+ * At most k + QUORUM_MAX_SKIPS ranked nodes are asked; the answer lists every one of them
+ * (`quorum.asked`), so a verifier recomputes the ranking and checks the receipts are its head.
  */
-import type { NodeEntry } from '@verity/contracts';
 import {
-  encodeVerifierKey,
   fail,
   type InferenceRecord,
   isVerityError,
   type NoteVerifier,
+  QUORUM_MAX_SKIPS,
+  QUORUM_NONCE,
+  type QuorumAsked,
+  type QuorumEvidence,
+  quorumCandidates,
+  quorumSeed,
   type Receipt,
+  type RegistryNode,
   rankQuorum,
   type TensorMap,
   tensorsToExactJson,
@@ -40,6 +48,13 @@ function fastVerifier(logKey: string): NoteVerifier {
 /** The header that marks a member call (run here, do not coordinate again). */
 export const QUORUM_MEMBER_HEADER = 'x-verity-quorum-member';
 
+/**
+ * How far behind the head the caller's block may be: old enough for the caller to have read it,
+ * recent enough that the registry it names is current, and a small window if a caller tried
+ * several blocks to pick a seed.
+ */
+export const QUORUM_MAX_BLOCK_AGE = 64n;
+
 /** What one member answered. */
 export interface MemberAnswer {
   readonly node: string;
@@ -52,21 +67,44 @@ export interface MemberAnswer {
 export type RunHere = () => Promise<MemberAnswer>;
 
 /** The registry entry of a node as a bundle carries it (docs/protocol.md §8.2). */
-export function bundleNode(n: NodeEntry, block: bigint) {
-  const key = Uint8Array.from(Buffer.from(n.logKey.slice(2), 'hex'));
-  return {
-    address: n.account,
-    logKey: encodeVerifierKey(n.origin, key),
-    stake: n.stake.toString(),
-    block: Number(block),
-  };
+export function bundleNode(n: RegistryNode, block: number) {
+  return { address: n.address, logKey: n.logKey, stake: n.stake.toString(), block };
+}
+
+/** What a member must have logged: this request, this input, this nonce, as a quorum member. */
+interface Expected {
+  readonly requestId: string;
+  readonly model: string;
+  readonly inputDigest: string;
+  readonly clientNonce: string;
+}
+
+function checkMemberRecord(node: string, record: InferenceRecord, expected: Expected): void {
+  if (
+    record.mode !== 'quorum' ||
+    record.requestId !== expected.requestId ||
+    record.model !== expected.model ||
+    record.clientNonce !== expected.clientNonce
+  ) {
+    fail('RESPONSE_INVALID', 'a quorum member logged another request', { node });
+  }
+}
+
+/**
+ * How members are asked: the route and body of the member call (the same for every member), and
+ * where the receipt and the output are in its answer.
+ */
+export interface MemberCall {
+  readonly path: string;
+  readonly body: string;
+  readonly headers?: Readonly<Record<string, string>>;
+  read(json: unknown): { readonly receipt: unknown; readonly output: unknown };
 }
 
 async function askMember(
-  peer: NodeEntry,
-  body: string,
-  logKey: string,
-  inputDigest: string,
+  peer: RegistryNode,
+  call: MemberCall,
+  expected: Expected,
   signal: AbortSignal,
   policy: UrlPolicy,
 ): Promise<MemberAnswer> {
@@ -74,142 +112,236 @@ async function askMember(
   try {
     // Every outbound call goes through the URL policy (peers/url-policy.ts).
     response = await peerFetch(
-      `${peer.endpoint.replace(/\/+$/, '')}/v1/infer`,
-      { method: 'POST', headers: { 'content-type': 'application/json', [QUORUM_MEMBER_HEADER]: '1' }, body, signal },
+      `${peer.endpoint.replace(/\/+$/, '')}${call.path}`,
+      {
+        method: 'POST',
+        headers: { ...call.headers, 'content-type': 'application/json', [QUORUM_MEMBER_HEADER]: '1' },
+        body: call.body,
+        signal,
+      },
       policy,
     );
   } catch (cause) {
     if (isVerityError(cause, 'ENDPOINT_REFUSED')) throw cause;
-    throw new VerityError('NETWORK_ERROR', `quorum member ${peer.account} is unreachable`, { cause });
+    throw new VerityError('NETWORK_ERROR', `quorum member ${peer.address} is unreachable`, { cause });
   }
   const json = (await response.json().catch(() => undefined)) as
-    | { receipt?: unknown; output?: unknown; error?: { code?: string; message?: string } }
+    | { error?: { code?: string; message?: string } }
     | undefined;
   if (!response.ok) {
-    fail('RESPONSE_INVALID', `quorum member ${peer.account} answered HTTP ${response.status}`, {
-      node: peer.account,
+    fail('RESPONSE_INVALID', `quorum member ${peer.address} answered HTTP ${response.status}`, {
+      node: peer.address,
       memberCode: json?.error?.code,
     });
   }
+  const { receipt, output } = call.read(json);
   // The member's receipt must verify against its registered log key, for this very input.
   const verified = verifyReceipt(
-    json?.receipt,
-    { nodes: [{ address: peer.account, logKey, verifier: fastVerifier(logKey) }] },
-    { inputDigest },
+    receipt,
+    { nodes: [{ address: peer.address, logKey: peer.logKey, verifier: fastVerifier(peer.logKey) }] },
+    { inputDigest: expected.inputDigest },
   );
   if (!verified.ok) throw verified.error;
   const record = (verified.receipts[0] as { record: InferenceRecord }).record;
-  if (record.mode !== 'quorum') fail('RESPONSE_INVALID', 'a quorum member logged another mode', { node: peer.account });
-  return { node: peer.account, record, receipt: json?.receipt as Receipt, output: json?.output };
+  checkMemberRecord(peer.address, record, expected);
+  return { node: peer.address, record, receipt: receipt as Receipt, output };
+}
+
+/** One ranked place once asked: the node and its answer, or why there is none. */
+type Place = { readonly node: RegistryNode } & ({ readonly answer: MemberAnswer } | { readonly code: string });
+
+/** One quorum request, whatever the model kind. */
+export interface QuorumRequest {
+  /** The model's manifest CID. */
+  readonly model: string;
+  /** The digest every member's record must have for the input (docs/protocol.md §2.3, §10.2). */
+  readonly inputDigest: string;
+  readonly requestId: string;
+  /** The caller's nonce: it seeds the selection. */
+  readonly clientNonce: string | undefined;
+  /** The block B the caller names (default: the head). */
+  readonly block?: number;
+  readonly k: number;
+  /** How a member is asked. */
+  readonly member: MemberCall;
+  /** Runs the request on this node as a member; without it, this node is asked over HTTP like the others. */
+  readonly runHere?: RunHere;
 }
 
 /**
  * Coordinates a quorum of `k` for an ONNX request whose input (already validated) is `inputs`.
- * Returns the agreed answer, or throws `QUORUM_DISAGREEMENT` / `QUORUM_UNAVAILABLE`.
+ * Returns the agreed answer with its `quorum` evidence, or throws `QUORUM_DISAGREEMENT` /
+ * `QUORUM_UNAVAILABLE` (and `QUORUM_BLOCK_UNKNOWN` / `QUORUM_BLOCK_STALE` for the caller's block).
  */
-export async function coordinateQuorum(
+export function coordinateQuorum(
   ctx: NodeContext,
   params: {
     readonly stored: StoredModel;
     readonly inputs: TensorMap;
     readonly inputDigest: string;
     readonly requestId: string;
-    readonly clientNonce?: string;
+    readonly clientNonce: string | undefined;
+    readonly block?: number;
     readonly k: number;
     readonly runHere: RunHere;
   },
 ) {
+  return runQuorum(ctx, {
+    model: params.stored.manifestCid,
+    inputDigest: params.inputDigest,
+    requestId: params.requestId,
+    clientNonce: params.clientNonce,
+    ...(params.block === undefined ? {} : { block: params.block }),
+    k: params.k,
+    runHere: params.runHere,
+    member: {
+      path: '/v1/infer',
+      body: JSON.stringify({
+        model: params.stored.manifestCid,
+        input: tensorsToExactJson(params.inputs),
+        mode: 'quorum',
+        requestId: params.requestId,
+        clientNonce: params.clientNonce,
+      }),
+      read: (json) => {
+        const j = json as { receipt?: unknown; output?: unknown } | undefined;
+        return { receipt: j?.receipt, output: j?.output };
+      },
+    },
+  });
+}
+
+/**
+ * Runs a quorum (see the module comment): draws the ranking, asks members in rank order until
+ * k agree, and returns the agreed answer (the first agreeing member's output) with the k
+ * receipts, the node entries and the `quorum` evidence of the bundle.
+ */
+export async function runQuorum(ctx: NodeContext, params: QuorumRequest) {
   const chain = ctx.chain;
   if (!chain) return fail('INVALID_ARGUMENT', 'this node is not on a chain: mode "quorum" needs registered peers');
-  const { blockNumber, nodes } = await chain.peers();
-  const eligible = nodes.filter((n) => n.capabilities.includes('mode:quorum'));
-  if (eligible.length < params.k) {
-    fail('QUORUM_UNAVAILABLE', `a quorum of ${params.k} needs that many registered nodes; ${eligible.length} are`, {
-      k: params.k,
-      registered: eligible.length,
+  const nonce = params.clientNonce;
+  if (nonce === undefined || !QUORUM_NONCE.test(nonce)) {
+    return fail(
+      'INVALID_ARGUMENT',
+      'mode "quorum" needs a clientNonce of 16 to 64 random bytes (it seeds the selection)',
+    );
+  }
+  let head = await chain.head();
+  const number = params.block === undefined ? head : BigInt(params.block);
+  if (number > head) head = await chain.head(true);
+  if (number > head) fail('QUORUM_BLOCK_UNKNOWN', 'the block named is not on the chain yet', { block: params.block });
+  if (head - number > QUORUM_MAX_BLOCK_AGE) {
+    fail('QUORUM_BLOCK_STALE', `the block named is more than ${QUORUM_MAX_BLOCK_AGE} blocks behind the head`, {
+      block: params.block,
+      head: Number(head),
     });
   }
-  const byAddress = new Map(eligible.map((n) => [n.account.toLowerCase(), n]));
-  const order = rankQuorum(
-    params.requestId,
-    eligible.map((n) => n.account),
-  ).map((a) => byAddress.get(a.toLowerCase()) as NodeEntry);
-  const self = ctx.keys.address.toLowerCase();
-  const body = JSON.stringify({
-    model: params.stored.manifestCid,
-    input: tensorsToExactJson(params.inputs),
-    mode: 'quorum',
+  const snapshot = await chain.registry(number);
+  const eligible = quorumCandidates(snapshot).length;
+  if (eligible < params.k) {
+    fail('QUORUM_UNAVAILABLE', `a quorum of ${params.k} needs that many registered nodes; ${eligible} are`, {
+      k: params.k,
+      registered: eligible,
+    });
+  }
+  const order = rankQuorum(snapshot, quorumSeed(snapshot.block.hash, nonce), params.k + QUORUM_MAX_SKIPS);
+  const expected: Expected = {
     requestId: params.requestId,
-    ...(params.clientNonce === undefined ? {} : { clientNonce: params.clientNonce }),
-  });
+    model: params.model,
+    inputDigest: params.inputDigest,
+    clientNonce: nonce,
+  };
+  const self = ctx.keys.address.toLowerCase();
+  const runHere = params.runHere;
   const controller = new AbortController();
   const timeout = setTimeout(() => controller.abort(), ctx.config.executor.timeoutMs);
-  const answers: MemberAnswer[] = [];
-  const skipped: { node: string; code: string; memberCode?: string }[] = [];
-  let next = 0;
-  // Asks the next node in rank; on failure, the one after it, until the ranking runs out.
-  const fill = async (): Promise<void> => {
-    while (next < order.length) {
-      const peer = order[next++] as NodeEntry;
-      try {
-        const answer =
-          peer.account.toLowerCase() === self
-            ? await params.runHere()
-            : await askMember(
-                peer,
-                body,
-                bundleNode(peer, blockNumber).logKey,
-                params.inputDigest,
-                controller.signal,
-                ctx.config.peers,
-              );
-        answers.push(answer);
-        return;
-      } catch (e) {
-        skipped.push({
-          node: peer.account,
-          code: isVerityError(e) ? e.code : 'INTERNAL',
-          ...(isVerityError(e) && typeof e.details.memberCode === 'string' ? { memberCode: e.details.memberCode } : {}),
-        });
-      }
+  const places: Place[] = [];
+  const ask = async (rank: number, node: RegistryNode): Promise<void> => {
+    try {
+      const answer =
+        runHere !== undefined && node.address.toLowerCase() === self
+          ? await runHere()
+          : await askMember(node, params.member, expected, controller.signal, ctx.config.peers);
+      places[rank] = { node, answer };
+    } catch (e) {
+      places[rank] = { node, code: isVerityError(e) ? e.code : 'INTERNAL' };
     }
   };
+  const leading = () => {
+    const tally = new Map<string, number>();
+    for (const p of places)
+      if (p && 'answer' in p)
+        tally.set(p.answer.record.outputDigest, (tally.get(p.answer.record.outputDigest) ?? 0) + 1);
+    return Math.max(0, ...tally.values());
+  };
+  // In waves: as many next-ranked nodes as agreements are still missing, in parallel.
+  let next = 0;
   try {
-    await Promise.all(Array.from({ length: params.k }, fill));
+    while (leading() < params.k && next < order.length) {
+      const wave = order.slice(next, next + params.k - leading());
+      await Promise.all(wave.map((node, j) => ask(next + j, node)));
+      next += wave.length;
+    }
   } finally {
     clearTimeout(timeout);
   }
-  const entries = answers.map((a) => bundleNode(byAddress.get(a.node.toLowerCase()) as NodeEntry, blockNumber));
-  if (answers.length < params.k) {
-    fail('QUORUM_UNAVAILABLE', `only ${answers.length} of ${params.k} quorum members answered`, {
+  // The answer is the first output, in rank order, that k nodes gave; the list ends there.
+  const counts = new Map<string, number>();
+  let end = -1;
+  let agreed: string | undefined;
+  for (let i = 0; i < places.length && agreed === undefined; i++) {
+    const p = places[i] as Place;
+    if (!('answer' in p)) continue;
+    const digest = p.answer.record.outputDigest;
+    const count = (counts.get(digest) ?? 0) + 1;
+    counts.set(digest, count);
+    if (count === params.k) {
+      agreed = digest;
+      end = i;
+    }
+  }
+  const answered = places.filter((p): p is Place & { answer: MemberAnswer } => 'answer' in p);
+  if (agreed === undefined) {
+    const details = {
       k: params.k,
-      skipped,
-      receipts: answers.map((a) => a.receipt),
-    });
+      block: Number(number),
+      asked: places.map((p) => ({
+        address: p.node.address,
+        ...('answer' in p ? { outputDigest: p.answer.record.outputDigest } : { code: p.code }),
+      })),
+      receipts: answered.map((a) => a.answer.receipt),
+    };
+    if (counts.size > 1) fail('QUORUM_DISAGREEMENT', `no ${params.k} quorum members agree on the output`, details);
+    fail('QUORUM_UNAVAILABLE', `only ${answered.length} of ${params.k} quorum members answered`, details);
   }
-  const digests = new Set(answers.map((a) => a.record.outputDigest));
-  if (digests.size !== 1) {
-    fail('QUORUM_DISAGREEMENT', 'the quorum members disagree on the output', {
-      block: Number(blockNumber),
-      outputs: answers.map((a) => ({ node: a.node, outputDigest: a.record.outputDigest })),
-      receipts: answers.map((a) => a.receipt),
-      nodes: entries,
-    });
-  }
-  // Receipts in rank order, so a verifier can check the set against the ranking.
-  const rank = new Map(order.map((n, i) => [n.account.toLowerCase(), i]));
-  const sorted = [...answers].sort(
-    (x, y) => (rank.get(x.node.toLowerCase()) ?? 0) - (rank.get(y.node.toLowerCase()) ?? 0),
+  const prefix = places.slice(0, end + 1);
+  const asked: QuorumAsked[] = prefix.map((p) =>
+    'answer' in p
+      ? { address: p.node.address, outcome: p.answer.record.outputDigest === agreed ? 'agreed' : 'dissent' }
+      : { address: p.node.address, outcome: 'skipped', code: p.code },
   );
+  const agreeing = prefix.filter(
+    (p): p is Place & { answer: MemberAnswer } => 'answer' in p && p.answer.record.outputDigest === agreed,
+  );
+  const dissenting = prefix.filter(
+    (p): p is Place & { answer: MemberAnswer } => 'answer' in p && p.answer.record.outputDigest !== agreed,
+  );
+  const quorum: QuorumEvidence = {
+    k: params.k,
+    block: { number: snapshot.block.number, hash: snapshot.block.hash.toLowerCase() },
+    nonce,
+    asked,
+    dissent: dissenting.map((p) => p.answer.receipt),
+  };
   return {
     requestId: params.requestId,
-    model: params.stored.manifestCid,
+    model: params.model,
     mode: 'quorum' as const,
     k: params.k,
-    block: Number(blockNumber),
-    output: (sorted[0] as MemberAnswer).output,
-    receipts: sorted.map((a) => a.receipt),
-    nodes: sorted.map((a) => bundleNode(byAddress.get(a.node.toLowerCase()) as NodeEntry, blockNumber)),
-    skipped,
+    block: snapshot.block.number,
+    output: (agreeing[0] as Place & { answer: MemberAnswer }).answer.output,
+    receipts: agreeing.map((p) => p.answer.receipt),
+    nodes: [...agreeing, ...dissenting].map((p) => bundleNode(p.node, snapshot.block.number)),
+    quorum,
   };
 }

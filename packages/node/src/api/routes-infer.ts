@@ -21,7 +21,7 @@ import type { StoredModel } from '../store/index.js';
 import { coordinateQuorum, QUORUM_MEMBER_HEADER } from './quorum.js';
 import { NONCE, REQUEST_ID, requestIdFor } from './request-ids.js';
 
-const FIELDS = new Set(['model', 'input', 'mode', 'k', 'requestId', 'clientNonce']);
+const FIELDS = new Set(['model', 'input', 'mode', 'k', 'block', 'requestId', 'clientNonce']);
 const MODES = ['signed', 'quorum', 'zk'] as const;
 
 /** A validated `POST /v1/infer` body. */
@@ -31,6 +31,8 @@ interface InferRequest {
   readonly mode: (typeof MODES)[number];
   /** Quorum size (mode `quorum`), default 3. */
   readonly k: number;
+  /** Mode `quorum`: the block whose registry and hash seed the selection (default: the head). */
+  readonly block?: number;
   /** The caller's request id, unchecked (see `requestIdFor`). */
   readonly requestId?: unknown;
   readonly clientNonce?: string;
@@ -51,6 +53,9 @@ function parseInferRequest(body: unknown): InferRequest {
     fail('INVALID_ARGUMENT', 'k (the quorum size) must be an integer from 1 to 16');
   }
   if (b.k !== undefined && b.mode !== 'quorum') fail('INVALID_ARGUMENT', 'k is for mode "quorum"');
+  if (b.block !== undefined && (!Number.isSafeInteger(b.block) || (b.block as number) < 0 || b.mode !== 'quorum')) {
+    fail('INVALID_ARGUMENT', 'block (a block number) is for mode "quorum"');
+  }
   if (b.clientNonce !== undefined && (typeof b.clientNonce !== 'string' || !NONCE.test(b.clientNonce))) {
     fail('INVALID_ARGUMENT', 'clientNonce must be 1–64 bytes of lower-case hex');
   }
@@ -59,6 +64,7 @@ function parseInferRequest(body: unknown): InferRequest {
     input: b.input,
     mode: (b.mode as InferRequest['mode'] | undefined) ?? 'signed',
     k: (b.k as number | undefined) ?? 3,
+    ...(b.block === undefined ? {} : { block: b.block as number }),
     ...(b.requestId === undefined ? {} : { requestId: b.requestId }),
     ...(b.clientNonce === undefined ? {} : { clientNonce: b.clientNonce as string }),
   };
@@ -181,7 +187,8 @@ export function registerInferRoutes(app: FastifyInstance, ctx: NodeContext): voi
         inputDigest: tensorsDigestHex(inputs),
         requestId,
         k: req.k,
-        ...(req.clientNonce === undefined ? {} : { clientNonce: req.clientNonce }),
+        clientNonce: req.clientNonce,
+        ...(req.block === undefined ? {} : { block: req.block }),
         runHere: async () => {
           const r = await runHere(stored, inputs, 'quorum', requestId, req.clientNonce);
           return { node: ctx.keys.address, record: r.record, receipt: r.receipt, output: tensorsToExactJson(r.output) };

@@ -37,6 +37,7 @@ import {
   type ToolSpec,
 } from '../runtimes/llm.js';
 import type { StoredModel } from '../store/index.js';
+import { QUORUM_MEMBER_HEADER, runQuorum } from './quorum.js';
 import { NONCE, requestIdFor } from './request-ids.js';
 
 const ROLES = new Set(['system', 'developer', 'user', 'assistant', 'tool']);
@@ -165,6 +166,22 @@ function parseTools(b: Record<string, unknown>): { tools: ToolSpec[]; choice: No
       bad('tool_choice', `no tool is named ${choice.name}`);
     }
   }
+  // A forced call's arguments are written under the grammar of their schema: it must be one the
+  // grammar enforces exactly, as for response_format (and the arguments of calls the model
+  // chooses are checked against it).
+  if (choice !== 'none') {
+    for (const [i, t] of tools.entries()) {
+      if (t.parameters === undefined) continue;
+      try {
+        checkJsonSchema(t.parameters);
+      } catch (e) {
+        if (!(e instanceof VerityError)) throw e;
+        throw new VerityError(e.code, e.message, {
+          details: { ...e.details, param: `tools[${i}].function.parameters` },
+        });
+      }
+    }
+  }
   return { tools, choice };
 }
 
@@ -249,6 +266,27 @@ function nonceFrom(request: FastifyRequest): string | undefined {
   if (typeof v !== 'string' || !NONCE.test(v))
     bad('x-verity-client-nonce', 'x-verity-client-nonce is 1–64 bytes of lower-case hex');
   return v;
+}
+
+/**
+ * Mode `quorum` on the OpenAI routes (docs/api.md): `x-verity-mode: quorum`, with `x-verity-k`
+ * (default 3) and `x-verity-block` (default the head); the caller's `x-verity-client-nonce` seeds
+ * the selection. Undefined for a plain (signed) request.
+ */
+function quorumFrom(request: FastifyRequest): { k: number; block?: number } | undefined {
+  const mode = request.headers['x-verity-mode'];
+  if (mode === undefined || mode === 'signed') return undefined;
+  if (mode !== 'quorum') bad('x-verity-mode', 'x-verity-mode is "signed" or "quorum"');
+  const header = (name: string, min: number, max: number): number | undefined => {
+    const v = request.headers[name];
+    if (v === undefined) return undefined;
+    if (typeof v !== 'string' || !/^[0-9]{1,15}$/.test(v) || Number(v) < min || Number(v) > max) {
+      bad(name, `${name} must be an integer from ${min} to ${max}`);
+    }
+    return Number(v);
+  };
+  const block = header('x-verity-block', 0, Number.MAX_SAFE_INTEGER);
+  return { k: header('x-verity-k', 1, 16) ?? 3, ...(block === undefined ? {} : { block }) };
 }
 
 /** Tool call ids that depend only on the input: the same request and seed give the same message. */
@@ -401,10 +439,12 @@ export function registerOpenAiRoutes(app: FastifyInstance, ctx: NodeContext): vo
     const output: LlmOutput = message
       ? { endpoint: 'chat.completions', message, finish_reason: result.finishReason }
       : { endpoint: 'completions', text: result.text, finish_reason: result.finishReason };
+    // A quorum member logs mode `quorum` (the coordinator asked it, with the caller's nonce).
+    const member = request.headers[QUORUM_MEMBER_HEADER] === '1' && quorumFrom(request) !== undefined;
     const record: InferenceRecord = {
       version: 1,
       kind: 'llm',
-      mode: 'signed',
+      mode: member ? 'quorum' : 'signed',
       model: x.stored.manifestCid,
       runtime: runtime(),
       inputDigest,
@@ -461,6 +501,71 @@ export function registerOpenAiRoutes(app: FastifyInstance, ctx: NodeContext): vo
     });
   };
 
+  /**
+   * Coordinates a quorum for a language model: every member runs the same request with the same
+   * sampling parameters (the seed fixed here when the caller gave none, max_tokens required) and
+   * the model by its manifest CID, so on one runtime and execution profile they give the same
+   * tokens; the answer is the first agreeing member's completion with the quorum in `verity`.
+   */
+  const coordinateLlm = async (
+    request: FastifyRequest,
+    endpoint: Exchange['endpoint'],
+    body: Record<string, unknown>,
+    stored: StoredModel,
+    params: LlmParams,
+    maxTokensGiven: boolean,
+    quorum: { k: number; block?: number },
+  ) => {
+    if (body.stream === true) bad('stream', 'mode quorum answers whole completions (stream: false)');
+    if (!maxTokensGiven) bad('max_tokens', 'mode quorum needs max_tokens: every member must run the same parameters');
+    const requestId = requestIdFor(ctx.log, request.headers['x-verity-request-id'], 'x-verity-request-id');
+    const clientNonce = nonceFrom(request);
+    const { stream_options: _, max_completion_tokens: __, ...rest } = body;
+    const forwarded = {
+      ...rest,
+      model: stored.manifestCid,
+      seed: params.seed,
+      max_tokens: params.max_tokens,
+      stream: false,
+    };
+    const input =
+      endpoint === 'chat.completions' ? llmChatInput(forwarded, params) : llmCompletionInput(forwarded, params);
+    const answer = await runQuorum(ctx, {
+      model: stored.manifestCid,
+      inputDigest: llmInputDigest(input),
+      requestId,
+      clientNonce,
+      k: quorum.k,
+      ...(quorum.block === undefined ? {} : { block: quorum.block }),
+      member: {
+        path: endpoint === 'chat.completions' ? '/v1/chat/completions' : '/v1/completions',
+        body: JSON.stringify(forwarded),
+        headers: {
+          'x-verity-mode': 'quorum',
+          'x-verity-request-id': requestId,
+          ...(clientNonce === undefined ? {} : { 'x-verity-client-nonce': clientNonce }),
+        },
+        read: (json) => ({
+          receipt: (json as { verity?: { receipt?: unknown } } | undefined)?.verity?.receipt,
+          output: json,
+        }),
+      },
+    });
+    const completion = answer.output as Record<string, unknown>;
+    return {
+      ...completion,
+      verity: {
+        requestId,
+        model: stored.manifestCid,
+        params,
+        receipt: answer.receipts[0],
+        receipts: answer.receipts,
+        nodes: answer.nodes,
+        quorum: answer.quorum,
+      },
+    };
+  };
+
   const limits = ctx.config.llm;
 
   app.post('/v1/chat/completions', async (request, reply) => {
@@ -479,6 +584,10 @@ export function registerOpenAiRoutes(app: FastifyInstance, ctx: NodeContext): vo
         param: 'max_tokens',
         contextSize: model.contextSize,
       });
+    }
+    const quorum = quorumFrom(request);
+    if (quorum && request.headers[QUORUM_MEMBER_HEADER] !== '1') {
+      return coordinateLlm(request, 'chat.completions', body, stored, params, maxTokensGiven, quorum);
     }
     const stream = body.stream === true;
     return serve(request, reply, {
@@ -516,6 +625,10 @@ export function registerOpenAiRoutes(app: FastifyInstance, ctx: NodeContext): vo
         param: 'max_tokens',
         contextSize: model.contextSize,
       });
+    }
+    const quorum = quorumFrom(request);
+    if (quorum && request.headers[QUORUM_MEMBER_HEADER] !== '1') {
+      return coordinateLlm(request, 'completions', body, stored, params, maxTokensGiven, quorum);
     }
     return serve(request, reply, {
       endpoint: 'completions',

@@ -14,11 +14,12 @@ import {
   listNodes,
   type NodeEntry,
   publishModel,
+  readRegistrySnapshot,
   resolveModel,
   syncNodeRegistration,
   verifyDeployment,
 } from '@verity/contracts';
-import { fail, openCheckpoint, parseVerifierKey, toHex, VerityError } from '@verity/protocol';
+import { fail, openCheckpoint, parseVerifierKey, type RegistrySnapshot, toHex, VerityError } from '@verity/protocol';
 import {
   type Abi,
   type Account,
@@ -62,6 +63,10 @@ export interface ChainService {
   entry(): NodeEntry;
   /** Registered, active nodes (this one included) at `blockNumber` (default: latest). */
   peers(blockNumber?: bigint): Promise<{ blockNumber: bigint; nodes: NodeEntry[] }>;
+  /** The latest block number (cached for up to a second; `fresh` reads it now). */
+  head(fresh?: boolean): Promise<bigint>;
+  /** `NodeRegistry` at a block as verification takes it (cached per block: a block never changes). */
+  registry(blockNumber: bigint): Promise<RegistrySnapshot>;
   /** Anchors the latest checkpoint now if the log grew since the last anchor; the anchored size. */
   anchorNow(): Promise<number | undefined>;
   /** Publishes `name@version → manifestCid` unless that version is already published. */
@@ -182,6 +187,8 @@ export async function startChainService(
       return latest === undefined ? undefined : resolveName(name, latest);
     });
   };
+  let latest: { at: number; value: bigint } | undefined;
+  const snapshots = new Map<bigint, Promise<RegistrySnapshot>>();
   let timer: ReturnType<typeof setInterval> | undefined;
   let ticking: Promise<unknown> = Promise.resolve();
   if (options.anchorIntervalMs > 0) {
@@ -212,6 +219,23 @@ export async function startChainService(
       const value = { blockNumber: block, nodes };
       if (blockNumber === undefined) recent = { at: Date.now(), value };
       return value;
+    },
+    async head(fresh = false) {
+      if (!fresh && latest && Date.now() - latest.at < 1000) return latest.value;
+      const value = await publicClient.getBlockNumber({ cacheTime: 0 });
+      latest = { at: Date.now(), value };
+      return value;
+    },
+    registry(blockNumber) {
+      let snapshot = snapshots.get(blockNumber);
+      if (!snapshot) {
+        snapshot = readRegistrySnapshot(publicClient, { nodeRegistry: deployment.contracts.nodeRegistry, blockNumber });
+        // A failed read is not kept; a few recent blocks are.
+        snapshot.catch(() => snapshots.delete(blockNumber));
+        if (snapshots.size >= 16) snapshots.delete(snapshots.keys().next().value as bigint);
+        snapshots.set(blockNumber, snapshot);
+      }
+      return snapshot;
     },
     anchorNow,
     publish: (name, version, manifestCid) =>

@@ -33,6 +33,7 @@ function lib(): Promise<Lib> {
 }
 
 import type { ArtifactDescription } from '../store/index.js';
+import { checkStructuredOutput, compileJsonSchema, jsonObjectGrammar } from './json-schema.js';
 import type { Runtime } from './runtime.js';
 
 /** The runtime's id in records. */
@@ -263,80 +264,21 @@ function toHistory(messages: readonly ChatMessage[]): ChatHistoryItem[] {
   return history;
 }
 
-const SCHEMA_TYPES = new Set(['string', 'number', 'integer', 'boolean', 'null', 'object', 'array']);
 /**
- * Keywords the grammar cannot enforce (node-llama-cpp's GbnfJsonSchema would ignore them):
- * refused, so that `response_format` never promises more than the grammar guarantees.
+ * Checks a response_format schema before anything runs: `JSON_SCHEMA_INVALID` when it is not a
+ * schema, `JSON_SCHEMA_UNSUPPORTED` when the grammar cannot enforce it exactly (json-schema.ts).
  */
-const UNENFORCED = [
-  'allOf',
-  'not',
-  'if',
-  'then',
-  'else',
-  'pattern',
-  'patternProperties',
-  'propertyNames',
-  'dependentRequired',
-  'dependentSchemas',
-  'contains',
-  'uniqueItems',
-  'multipleOf',
-  'minimum',
-  'maximum',
-  'exclusiveMinimum',
-  'exclusiveMaximum',
-  'unevaluatedProperties',
-  'unevaluatedItems',
-];
-
-/** Checks a response_format schema: known types, sub-schemas that are schemas, nothing unenforced. */
-export function checkJsonSchema(schema: unknown, path = 'schema', depth = 0): void {
-  const bad = (message: string): never =>
-    fail('JSON_SCHEMA_INVALID', `${path}: ${message}`, { param: 'response_format.json_schema' });
-  if (depth > 32) bad('nested too deeply');
-  if (typeof schema === 'boolean') return;
-  if (typeof schema !== 'object' || schema === null || Array.isArray(schema)) bad('a schema must be an object');
-  const s = schema as Record<string, unknown>;
-  for (const k of UNENFORCED) if (k in s) bad(`"${k}" cannot be enforced by the grammar`);
-  if (s.type !== undefined) {
-    const types = Array.isArray(s.type) ? s.type : [s.type];
-    for (const t of types) if (typeof t !== 'string' || !SCHEMA_TYPES.has(t)) bad(`unknown type ${JSON.stringify(t)}`);
-  }
-  if (s.enum !== undefined && (!Array.isArray(s.enum) || s.enum.length === 0)) bad('enum must be a non-empty array');
-  const sub = (v: unknown, p: string) => checkJsonSchema(v, `${path}.${p}`, depth + 1);
-  if (s.properties !== undefined) {
-    if (typeof s.properties !== 'object' || s.properties === null) bad('properties must be an object');
-    for (const [k, v] of Object.entries(s.properties as object)) sub(v, `properties.${k}`);
-  }
-  for (const k of ['$defs', 'definitions']) {
-    if (s[k] !== undefined) for (const [n, v] of Object.entries(s[k] as object)) sub(v, `${k}.${n}`);
-  }
-  if (s.items !== undefined) sub(s.items, 'items');
-  if (s.additionalProperties !== undefined) sub(s.additionalProperties, 'additionalProperties');
-  for (const k of ['oneOf', 'anyOf', 'prefixItems']) {
-    if (s[k] === undefined) continue;
-    if (!Array.isArray(s[k])) bad(`${k} must be an array`);
-    (s[k] as unknown[]).forEach((v, i) => {
-      sub(v, `${k}[${i}]`);
-    });
-  }
-  if (s.required !== undefined && (!Array.isArray(s.required) || !s.required.every((r) => typeof r === 'string'))) {
-    bad('required must be an array of names');
-  }
+export function checkJsonSchema(schema: unknown): void {
+  compileJsonSchema(schema);
 }
 
-function jsonSchemaGrammar(llama: Llama, schema: object): Promise<LlamaGrammar> {
-  try {
-    // node-llama-cpp supports a subset of JSON Schema (its GbnfJsonSchema); anything outside it
-    // fails here, before a token is generated.
-    return llama.createGrammarForJsonSchema(schema as never) as unknown as Promise<LlamaGrammar>;
-  } catch (e) {
-    throw new VerityError('JSON_SCHEMA_INVALID', `the JSON schema is not supported: ${(e as Error).message}`, {
-      details: { param: 'response_format' },
-      cause: e,
-    });
-  }
+/**
+ * A grammar from GBNF text. Not node-llama-cpp's `trimWhitespaceSuffix`: our grammars end on a
+ * bracket or a literal, never on whitespace, and that option dropped a space from the middle of a
+ * whole answer that the same answer streamed kept (two texts, two output digests, one request).
+ */
+function gbnfGrammar(llama: Llama, grammar: string): Promise<LlamaGrammar> {
+  return llama.createGrammar({ grammar });
 }
 
 /** A schema whose JSON is one call: `{ name, arguments }` among the given tools. */
@@ -476,17 +418,19 @@ async function loadLlm(llama: Llama, path: string, options: Required<LlmRuntimeO
         const promptTokens = model.tokenize(prompt).length;
         const maxTokens = checkBudget(job, promptTokens, contextSize);
         const completion = new LlamaCompletion({ contextSequence: sequence, autoDisposeSequence: false });
+        const pieces = textPieces(job.onText);
         try {
           const grammar = await formatGrammar(llama, job.format);
           const res = await completion.generateCompletionWithMeta(prompt, {
             ...samplingOptions(job.params, tokenBias(TokenBias, model, vocabSize, job.params.logit_bias)),
             maxTokens,
             ...(grammar ? { grammar } : {}),
-            ...(job.onText ? { onTextChunk: job.onText } : {}),
+            onTextChunk: pieces.add,
             ...signalOptions,
           });
+          checkFinished(job.format, pieces.text(), res.metadata.stopReason);
           return {
-            text: res.response,
+            text: pieces.text(),
             toolCalls: [],
             finishReason: res.metadata.stopReason === 'maxTokens' ? 'length' : 'stop',
             promptTokens,
@@ -532,15 +476,17 @@ async function loadLlm(llama: Llama, path: string, options: Required<LlmRuntimeO
         });
         const promptTokens = state.contextText.tokenize(model.tokenizer).length;
         const maxTokens = checkBudget(job, promptTokens, contextSize);
+        // A forced call is not streamed as text: it arrives whole, as a tool call.
+        const pieces = textPieces(forced ? undefined : job.onText);
         const grammar = forced
-          ? await jsonSchemaGrammar(llama, callSchema(forced))
+          ? await gbnfGrammar(llama, compileJsonSchema(callSchema(forced)))
           : await formatGrammar(llama, job.format);
         const res = await chat.generateResponse(history, {
           ...samplingOptions(job.params, tokenBias(TokenBias, model, vocabSize, job.params.logit_bias)),
           maxTokens,
           ...(grammar ? { grammar } : {}),
           ...(functions ? { functions, documentFunctionParams: true } : {}),
-          ...(job.onText && !forced ? { onTextChunk: job.onText } : {}),
+          onTextChunk: pieces.add,
           ...signalOptions,
           contextShift: { strategy: 'eraseFirstResponseAndKeepFirstSystem' },
         } as never);
@@ -549,7 +495,7 @@ async function loadLlm(llama: Llama, path: string, options: Required<LlmRuntimeO
         if (forced) {
           if (stop === 'maxTokens') {
             return {
-              text: res.response,
+              text: pieces.text(),
               toolCalls: [],
               finishReason: 'length',
               promptTokens,
@@ -557,7 +503,8 @@ async function loadLlm(llama: Llama, path: string, options: Required<LlmRuntimeO
               maxTokens,
             };
           }
-          const call = JSON.parse(res.response) as { name: string; arguments: unknown };
+          checkStructuredOutput(pieces.text(), callSchema(forced));
+          const call = JSON.parse(pieces.text()) as { name: string; arguments: unknown };
           return {
             text: '',
             toolCalls: [{ name: call.name, arguments: JSON.stringify(call.arguments) }],
@@ -572,8 +519,19 @@ async function loadLlm(llama: Llama, path: string, options: Required<LlmRuntimeO
           name: c.functionName,
           arguments: JSON.stringify(c.params ?? {}),
         }));
+        // With calls, node-llama-cpp's response holds the text beside them; without, the text
+        // is what was streamed.
+        const text = calls.length > 0 ? res.response : pieces.text();
+        if (calls.length === 0) checkFinished(job.format, text, stop);
+        // Calls the model chose are written by node-llama-cpp's function-calling grammar, which
+        // enforces less than ours (no number bounds, patterns or most formats): arguments that
+        // break their schema fail the request rather than come back as if they were valid.
+        for (const c of calls) {
+          const spec = tools.find((t) => t.name === c.name);
+          if (spec?.parameters) checkStructuredOutput(c.arguments, spec.parameters);
+        }
         return {
-          text: res.response,
+          text,
           toolCalls: calls,
           finishReason: calls.length > 0 ? 'tool_calls' : stop === 'maxTokens' ? 'length' : 'stop',
           promptTokens,
@@ -623,6 +581,23 @@ async function loadLlm(llama: Llama, path: string, options: Required<LlmRuntimeO
   };
 }
 
+/**
+ * The answer's text as the pieces generated, joined: what a streaming client receives. Not the
+ * runtime's final response, which detokenizes all tokens at once and, for tokenizers that "clean
+ * spaces", drops a space before `,` `.` `?` `!` that the streamed pieces kept: the same request
+ * streamed and whole would then differ (and a streamed answer would not match its digest).
+ */
+function textPieces(forward?: (text: string) => void): { add: (text: string) => void; text: () => string } {
+  const pieces: string[] = [];
+  return {
+    add: (t) => {
+      pieces.push(t);
+      forward?.(t);
+    },
+    text: () => pieces.join(''),
+  };
+}
+
 /** The token limit of a job: the caller's, checked against the context, or what is left of it. */
 function checkBudget(job: LlmJob, promptTokens: number, contextSize: number): number {
   const left = contextSize - promptTokens;
@@ -638,9 +613,16 @@ function checkBudget(job: LlmJob, promptTokens: number, contextSize: number): nu
 
 async function formatGrammar(llama: Llama, format: OutputFormat | undefined): Promise<LlamaGrammar | undefined> {
   if (!format || format.type === 'text') return undefined;
-  if (format.type === 'json_object') return llama.getGrammarFor('json');
-  checkJsonSchema(format.schema);
-  return jsonSchemaGrammar(llama, format.schema);
+  return gbnfGrammar(llama, format.type === 'json_object' ? jsonObjectGrammar() : compileJsonSchema(format.schema));
+}
+
+/**
+ * The check of a finished structured answer. One cut short by max_tokens or by a stop sequence
+ * the caller gave is returned as it is, as OpenAI does (finish_reason "length" or "stop").
+ */
+function checkFinished(format: OutputFormat | undefined, text: string, stop: string): void {
+  if (!format || format.type === 'text' || stop === 'maxTokens' || stop === 'customStopTrigger') return;
+  checkStructuredOutput(text, format.type === 'json_schema' ? format.schema : undefined);
 }
 
 /**

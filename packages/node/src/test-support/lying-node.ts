@@ -95,6 +95,7 @@ export function createLyingLlmRuntime(inner: LlmRuntime, lie: LlmLie = appendTex
       return inner.profile;
     },
     ready: () => inner.ready(),
+    settledProfile: () => inner.settledProfile(),
     describe: (path) => inner.describe(path),
     async load(bytesOrPath) {
       const model = await inner.load(bytesOrPath);

@@ -170,7 +170,7 @@ export function buildReceiptFixtures(): { trust: Trust; fixtures: ReceiptFixture
   add(
     'valid-bundle-nodes',
     'ok',
-    'Valid when the verifier opts in to the registry entries carried in the bundle.',
+    'Valid when the verifier opts in (insecurely) to the registry entries carried in the bundle.',
     () => {},
     {
       trust: { nodes: [], insecureAcceptBundleNodes: true },

@@ -95,7 +95,7 @@ function toolCalls(v: unknown): LlmToolCall[] | undefined {
 }
 
 /** The assistant message as the node sent it (fields a client library adds are left out). */
-function messageOf(m: unknown): LlmAssistantMessage {
+export function messageOf(m: unknown): LlmAssistantMessage {
   if (!isObject(m) || m.role !== 'assistant') return invalid('the answer has no assistant message');
   if (m.content !== null && typeof m.content !== 'string') invalid('message content is not a string');
   const calls = toolCalls(m.tool_calls);

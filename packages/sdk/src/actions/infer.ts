@@ -4,9 +4,9 @@ import {
   type InferenceRecord,
   type NodeEntry,
   primeVerifyCache,
+  type QuorumEvidence,
   type Receipt,
   type TensorMap,
-  type Trust,
   tensorsDigest,
   tensorsFromJson,
   tensorsToExactJson,
@@ -20,6 +20,7 @@ import type { ClientBase } from '../client.js';
 import { requestJson } from '../http.js';
 import { getModel, type ModelInfo } from './models.js';
 import { bundleNodes, gatherTrust, withTrust } from './node-info.js';
+import { askQuorum, quorumTrust } from './quorum.js';
 import { verifyZkBundle } from './zk.js';
 
 /** Inference parameters. */
@@ -29,7 +30,10 @@ export interface InferParams {
   /** Named tensors, full form (`{ x: { dtype, shape, data } }`) or short form (`{ x: [[…]] }`). */
   readonly input: Record<string, unknown>;
   readonly requestId?: string;
-  /** Your own nonce, recorded in the receipt (hex). */
+  /**
+   * Your own nonce, recorded in the receipt (hex). Mode `quorum`: it seeds the selection, so it
+   * must be 16 to 64 unpredictable bytes; by default the SDK picks 16 random bytes.
+   */
   readonly clientNonce?: string;
   /**
    * `signed` (default): one node. `quorum`: k registered nodes must agree. `zk`: a Groth16 proof
@@ -56,6 +60,8 @@ export interface InferResult {
   readonly receipt: Receipt;
   /** Every receipt: one, or k in mode `quorum` (in the quorum ranking's order). */
   readonly receipts: readonly Receipt[];
+  /** Mode `quorum`: receipts of ranked nodes that answered another output (outvoted; evidence against them). */
+  readonly dissent?: readonly Receipt[];
   readonly record: InferenceRecord;
   /** Mode `zk`: the proof, public signals, verification key and setup (the output is what they prove). */
   readonly zk?: ZkEvidence;
@@ -215,53 +221,55 @@ function recordNodes(receipts: unknown): string[] {
 }
 
 /**
- * Mode `quorum`: the receiving node gathers k receipts from k distinct registered nodes that
- * agree on the output. All of them are verified here, as one bundle, against the registry at the
- * answer's block when the client has a `chain`; otherwise against pinned keys, or (only with
- * `insecureTrustNode`) the node entries the receiving node sent.
+ * Mode `quorum` (docs/protocol.md §11): the SDK picks the selection's seed — a random nonce and,
+ * when the client has a `chain`, the latest block — and the receiving
+ * node asks the nodes the registry ranks for that seed until k agree. The answer is verified as
+ * one bundle against the registry read at that block (`Trust.registry`): every receipt's node
+ * registered, active and staked; the receipts the ranking's head; the block the one named.
+ * Without a chain: keys pinned by hand, or (only with `insecureTrustNode`) the node entries the
+ * receiving node sent (the selection cannot be checked then).
  */
 async function inferQuorum(client: ClientBase, params: InferParams): Promise<InferResult> {
   const model = await manifestFor(client, params.model);
   const sent = tensorsFromJson(params.input, model.manifest.inputs);
-  const k = params.k ?? 3;
+  const asked = await askQuorum(client, params.k ?? 3, params.clientNonce);
+  const { k, nonce, block } = asked;
   const body = await postInfer<{
     requestId: string;
     model: string;
-    block: number;
     output: Record<string, unknown>;
     receipts: Receipt[];
     nodes: NodeEntry[];
-  }>(client, model.id, params, { mode: 'quorum', k });
+    quorum: QuorumEvidence;
+  }>(
+    client,
+    model.id,
+    { ...params, clientNonce: nonce },
+    { mode: 'quorum', k, ...(block === undefined ? {} : { block }) },
+  );
   let output: TensorMap;
   try {
     output = tensorsFromJson(body.output, model.manifest.outputs);
   } catch (cause) {
     throw new VerityError('RESPONSE_INVALID', 'the node sent an output that does not match the model', { cause });
   }
-  // The registry at the block the answer names; without a chain, pinned keys, or (insecure) the
-  // node list the receiving node sent.
-  const gathered = await gatherTrust(client, client.chain ? { block: body.block } : {});
-  const trust: Trust =
-    !client.chain && client.insecureTrustNode ? { ...gathered, insecureAcceptBundleNodes: true } : gathered;
+  // The coordinator chooses nothing in the seed: the block and the nonce must be ours.
+  const trust = await quorumTrust(client, asked, body.quorum);
+  const quorum = body.quorum;
   const bundle: Bundle = {
     mediaType: BUNDLE_MEDIA_TYPE,
     receipts: body.receipts,
     nodes: client.chain ? bundleNodes(trust, recordNodes(body.receipts)) : body.nodes,
     input: tensorsToExactJson(sent),
     output: tensorsToExactJson(output),
+    quorum,
   };
   await primeVerifyCache(bundle, trust, client.cache);
   const result = verifyBundle(bundle, trust, { cache: client.cache });
   if (!result.ok) throw result.error;
-  if (result.receipts.length !== k) {
-    throw new VerityError('RESPONSE_INVALID', `a quorum of ${k} was asked for, ${result.receipts.length} answered`);
-  }
   const first = (result.receipts[0] as { record: InferenceRecord }).record;
-  if (first.model !== model.id || first.mode !== 'quorum') {
+  if (first.model !== model.id) {
     throw new VerityError('RESPONSE_INVALID', 'the receipts are not quorum receipts for this model');
-  }
-  if (params.clientNonce !== undefined && first.clientNonce !== params.clientNonce) {
-    throw new VerityError('RESPONSE_INVALID', 'the receipts do not carry our nonce');
   }
   return {
     requestId: body.requestId,
@@ -270,6 +278,7 @@ async function inferQuorum(client: ClientBase, params: InferParams): Promise<Inf
     outputJson: body.output,
     receipt: body.receipts[0] as Receipt,
     receipts: body.receipts,
+    dissent: quorum.dissent,
     record: first,
     bundle: () => bundle,
   };

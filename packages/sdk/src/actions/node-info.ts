@@ -9,7 +9,7 @@ import {
 } from '@verity/protocol';
 import type { ClientBase } from '../client.js';
 import { requestJson } from '../http.js';
-import { registrySnapshot } from './registry.js';
+import { assertDeploymentChain, registrySnapshot } from './registry.js';
 
 /** What a node says about itself (`GET /v1/node`). */
 export interface NodeInfo {
@@ -36,32 +36,18 @@ export function getNodeInfo(client: ClientBase): Promise<NodeInfo> {
 
 /** How long a snapshot of the latest block serves before the registry is read again. */
 const LATEST_MAX_AGE_MS = 5_000;
-/** Snapshots kept by block (quorum answers name their block). */
-const SNAPSHOTS_BY_BLOCK = 16;
-
 /** The client's registry at `block` (default: a recent latest one, or a fresh one). */
 async function snapshotFor(client: ClientBase, block: number | undefined, fresh: boolean): Promise<RegistrySnapshot> {
   const chain = client.chain as NonNullable<ClientBase['chain']>;
-  const source = {
-    rpcUrl: chain.rpcUrl,
-    nodeRegistry: chain.deployment.contracts.nodeRegistry,
-    publicClient: chain.publicClient,
-    chainId: chain.deployment.chainId,
-  };
-  const { snapshots } = client;
+  const registry = client.registry as NonNullable<ClientBase['registry']>;
+  // Snapshots by block are cached by `registrySnapshot` (a block's registry never changes).
   if (block !== undefined) {
-    const hit = snapshots.byBlock.get(block);
-    if (hit) return hit;
-    const snapshot = await registrySnapshot(source, BigInt(block));
-    if (snapshots.byBlock.size >= SNAPSHOTS_BY_BLOCK)
-      snapshots.byBlock.delete(snapshots.byBlock.keys().next().value as number);
-    snapshots.byBlock.set(block, snapshot);
-    return snapshot;
+    return assertDeploymentChain(await registrySnapshot(registry, BigInt(block)), chain.deployment.chainId);
   }
-  const latest = snapshots.latest;
+  const latest = client.snapshots.latest;
   if (!fresh && latest && Date.now() - latest.at < LATEST_MAX_AGE_MS) return latest.snapshot;
-  const snapshot = await registrySnapshot(source);
-  snapshots.latest = { at: Date.now(), snapshot };
+  const snapshot = assertDeploymentChain(await registrySnapshot(registry), chain.deployment.chainId);
+  client.snapshots.latest = { at: Date.now(), snapshot };
   return snapshot;
 }
 

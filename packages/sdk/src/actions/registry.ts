@@ -1,10 +1,10 @@
 /**
- * Gathering trust from the chain (DESIGN.md §2.6a): `NodeRegistry` read at one block, as the
- * {@link RegistrySnapshot} that verification takes in `Trust.registry`. Verification itself never
- * reads the chain; this action is the separate, explicit step that does.
+ * Trust from the chain registry: the keys of the nodes registered (and active) at a block, read
+ * from `NodeRegistry`. This is the "gather trust" step for answers from several nodes (`quorum`):
+ * the receiving node's word about who its peers are is not taken.
  */
-import { chainError, listNodes, nodeRegistryAbi } from '@verity/contracts';
-import { encodeVerifierKey, fail, fromHex, type RegistryNode, type RegistrySnapshot } from '@verity/protocol';
+import { listNodes, readRegistrySnapshot } from '@verity/contracts';
+import { encodeVerifierKey, fail, fromHex, type RegistrySnapshot, type Trust } from '@verity/protocol';
 import { createPublicClient, http, type PublicClient } from 'viem';
 import { type ChainOptions, chainOf } from '../client.js';
 
@@ -16,89 +16,79 @@ export interface RegistryOptions {
   readonly nodeRegistry: `0x${string}`;
   /** A client to read with (default: one made for `rpcUrl`). */
   readonly publicClient?: PublicClient;
-  /** The chain id the registry must be on (from the deployment); another is `CONFIG_INVALID`. */
-  readonly chainId?: number;
 }
 
+const publicClients = new Map<string, PublicClient>();
+/** One viem client per RPC URL. */
+export function registryClient(options: RegistryOptions): PublicClient {
+  if (options.publicClient) return options.publicClient;
+  let c = publicClients.get(options.rpcUrl);
+  if (!c) {
+    c = createPublicClient({ transport: http(options.rpcUrl) }) as PublicClient;
+    if (publicClients.size >= 16) publicClients.clear();
+    publicClients.set(options.rpcUrl, c);
+  }
+  return c;
+}
+
+/** Snapshots by registry and block: a block's registry never changes, and verification caches keys per snapshot. */
+const snapshots = new Map<string, Promise<RegistrySnapshot>>();
+
 /**
- * `NodeRegistry` at `block` (default: the latest): every registered or unbonding entry with its
- * log key, stake, status, capabilities and endpoint, the registry's `minStake`, and the block's
- * number and hash, all read at that one block.
+ * `NodeRegistry` at `block` (default: the latest) as verification takes it (`Trust.registry`):
+ * every registered or unbonding entry, `minStake`, the chain id and the block's number and hash.
  *
  * @example
  * ```ts
- * const registry = await registrySnapshot({ rpcUrl, nodeRegistry: deployment.contracts.nodeRegistry });
+ * const registry = await registrySnapshot({ rpcUrl, nodeRegistry }, 120n);
  * verifyBundle(bundle, { nodes: [], registry });
  * ```
  */
 export async function registrySnapshot(options: RegistryOptions, block?: bigint): Promise<RegistrySnapshot> {
-  const publicClient =
-    options.publicClient ?? (createPublicClient({ transport: http(options.rpcUrl) }) as PublicClient);
-  let read: [number, { hash: string | null; number: bigint | null }, Awaited<ReturnType<typeof listNodes>>, bigint];
-  try {
-    const blockNumber = block ?? (await publicClient.getBlockNumber({ cacheTime: 0 }));
-    read = await Promise.all([
-      publicClient.getChainId(),
-      publicClient.getBlock({ blockNumber }),
-      listNodes(publicClient, { nodeRegistry: options.nodeRegistry, blockNumber }),
-      publicClient.readContract({
-        address: options.nodeRegistry,
-        abi: nodeRegistryAbi,
-        functionName: 'minStake',
-        blockNumber,
-      }),
-    ]);
-  } catch (e) {
-    throw chainError(e, 'registrySnapshot');
+  const publicClient = registryClient(options);
+  const blockNumber = block ?? (await publicClient.getBlockNumber({ cacheTime: 0 }));
+  const id = `${options.rpcUrl}\u0000${options.nodeRegistry.toLowerCase()}\u0000${blockNumber}`;
+  let snapshot = snapshots.get(id);
+  if (!snapshot) {
+    snapshot = readRegistrySnapshot(publicClient, { nodeRegistry: options.nodeRegistry, blockNumber });
+    snapshot.catch(() => snapshots.delete(id));
+    if (snapshots.size >= 32) snapshots.delete(snapshots.keys().next().value as string);
+    snapshots.set(id, snapshot);
   }
-  const [chainId, header, entries, minStake] = read;
-  if (options.chainId !== undefined && chainId !== options.chainId) {
-    fail('CONFIG_INVALID', 'the RPC endpoint serves another chain than the deployment', {
-      expected: options.chainId,
-      actual: chainId,
-    });
-  }
-  const nodes: RegistryNode[] = entries.flatMap((n) =>
-    n.status === 'none'
-      ? []
-      : [
-          {
-            address: n.account,
-            logKey: encodeVerifierKey(n.origin, fromHex(n.logKey.slice(2))),
-            stake: n.stake,
-            status: n.status,
-            capabilities: n.capabilityBits,
-            endpoint: n.endpoint,
-          },
-        ],
-  );
-  return {
-    chainId,
-    nodeRegistry: options.nodeRegistry,
-    block: { number: Number(header.number), hash: header.hash as string },
-    minStake,
-    nodes,
-  };
+  return snapshot;
 }
 
 /**
- * The block a bundle names for its registry entries: its quorum's block, else the block its
- * `nodes` entries were read at (the latest of them); undefined when it names none. A verifier
- * reads the registry there: a node answers for what it signed while it was registered and staked.
+ * The trust of a registry snapshot: every active node at `block` (address, log key, stake).
  *
  * @example
  * ```ts
- * const registry = await registrySnapshot(source, BigInt(bundleRegistryBlock(bundle) ?? 0));
+ * const trust = await trustFromRegistry({ rpcUrl, nodeRegistry }, 120n);
  * ```
  */
-export function bundleRegistryBlock(bundle: unknown): number | undefined {
-  if (typeof bundle !== 'object' || bundle === null) return undefined;
-  const b = bundle as { quorum?: { block?: unknown }; nodes?: unknown };
-  if (Number.isSafeInteger(b.quorum?.block)) return b.quorum?.block as number;
-  const blocks = (Array.isArray(b.nodes) ? b.nodes : [])
-    .map((n) => (n as { block?: unknown } | null)?.block)
-    .filter((x): x is number => Number.isSafeInteger(x) && (x as number) >= 0);
-  return blocks.length === 0 ? undefined : Math.max(...blocks);
+export async function trustFromRegistry(registry: RegistryOptions, block?: bigint): Promise<Trust> {
+  const nodes = await listNodes(registryClient(registry), {
+    nodeRegistry: registry.nodeRegistry,
+    activeOnly: true,
+    ...(block === undefined ? {} : { blockNumber: block }),
+  });
+  return {
+    nodes: nodes.map((n) => ({
+      address: n.account,
+      logKey: encodeVerifierKey(n.origin, fromHex(n.logKey.slice(2))),
+    })),
+  };
+}
+
+/** A snapshot read through an RPC endpoint must be of the deployment's chain (`CONFIG_INVALID`). */
+export function assertDeploymentChain(snapshot: RegistrySnapshot, chainId: number): RegistrySnapshot {
+  if (snapshot.chainId !== chainId) {
+    fail('CONFIG_INVALID', 'the RPC endpoint serves another chain than the deployment', {
+      expected: chainId,
+      actual: snapshot.chainId,
+    });
+  }
+  return snapshot;
 }
 
 /**
@@ -111,15 +101,34 @@ export function bundleRegistryBlock(bundle: unknown): number | undefined {
  * const registry = await chainRegistrySnapshot({ rpcUrl, deployment }, bundleRegistryBlock(bundle));
  * ```
  */
-export function chainRegistrySnapshot(chain: ChainOptions, block?: number): Promise<RegistrySnapshot> {
+export async function chainRegistrySnapshot(chain: ChainOptions, block?: number): Promise<RegistrySnapshot> {
   const c = chainOf(chain);
-  return registrySnapshot(
-    {
-      rpcUrl: c.rpcUrl,
-      nodeRegistry: c.deployment.contracts.nodeRegistry,
-      publicClient: c.publicClient,
-      chainId: c.deployment.chainId,
-    },
+  const snapshot = await registrySnapshot(
+    { rpcUrl: c.rpcUrl, nodeRegistry: c.deployment.contracts.nodeRegistry, publicClient: c.publicClient },
     block === undefined ? undefined : BigInt(block),
   );
+  return assertDeploymentChain(snapshot, c.deployment.chainId);
+}
+
+/**
+ * The block a bundle names for its registry entries: its quorum's block, else the block its
+ * `nodes` entries were read at (the latest of them); undefined when it names none. A verifier
+ * reads the registry there: a node answers for what it signed while it was registered and staked.
+ *
+ * @example
+ * ```ts
+ * const registry = await chainRegistrySnapshot(chain, bundleRegistryBlock(bundle));
+ * ```
+ */
+export function bundleRegistryBlock(bundle: unknown): number | undefined {
+  if (typeof bundle !== 'object' || bundle === null) return undefined;
+  const b = bundle as { quorum?: { block?: unknown }; nodes?: unknown };
+  const q = b.quorum?.block;
+  // A quorum names its block as a number or as { number, hash }.
+  const quorumBlock = typeof q === 'object' && q !== null ? (q as { number?: unknown }).number : q;
+  if (Number.isSafeInteger(quorumBlock)) return quorumBlock as number;
+  const blocks = (Array.isArray(b.nodes) ? b.nodes : [])
+    .map((n) => (n as { block?: unknown } | null)?.block)
+    .filter((x): x is number => Number.isSafeInteger(x) && (x as number) >= 0);
+  return blocks.length === 0 ? undefined : Math.max(...blocks);
 }
