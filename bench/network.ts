@@ -379,7 +379,7 @@ async function quorumBench(net: Network): Promise<void> {
     contracts: { nodeRegistry: `0x${string}` };
   };
   const registry = { rpcUrl: info.chain.rpcUrl, nodeRegistry: deployment.contracts.nodeRegistry };
-  const sdk = createClient({ url: node1, registry });
+  const sdk = createClient({ url: node1, chain: { rpcUrl: info.chain.rpcUrl, deployment } });
 
   const http = (url: string, mode: 'signed' | 'quorum') => async () => {
     // A quorum is seeded by the caller's nonce (16 random bytes); the node picks the head block.

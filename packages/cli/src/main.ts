@@ -1,18 +1,12 @@
 #!/usr/bin/env node
 /**
  * The `verity` command: parses flags, runs one command, maps errors to exit codes.
- * Commands hold no protocol logic; they call `@verity/protocol`.
+ * Commands hold no protocol logic; they call `@verity/protocol`. Each command's module is
+ * imported when it runs, so `help`, `verify` and the client commands never load the node (ONNX,
+ * llama.cpp) that `up` and `node start` need.
  *
  * @packageDocumentation
  */
-import { isVerityError } from '@verity/protocol';
-import { runChat } from './commands/chat.js';
-import { runDemo } from './commands/demo.js';
-import { runInfer } from './commands/infer.js';
-import { runLog } from './commands/log.js';
-import { runModel } from './commands/model.js';
-import { runNodeStart, runUp } from './commands/node.js';
-import { runVerify } from './commands/verify.js';
 import { UsageError } from './usage.js';
 
 const HELP = `verity — verifiable AI inference
@@ -30,12 +24,18 @@ Usage:
   verity log checkpoint | proof --index N [--size M] | proof --from M [--to N]
   verity demo [--out DIR] [--json]          the protocol alone: log, bundle, verify, tamper
   verity verify FILE [options] [--json]     verify a bundle offline (exit 0 valid, 1 invalid)
+                                            by default against the chain registry of the local
+                                            \`verity up\` in the data dir (--data-dir DIR)
+      --rpc URL --deployment FILE           against the registry of this chain
+      --block NUMBER:HASH --deployment FILE   offline, from the registry proofs the bundle carries
       --node ADDRESS --key VERIFIER_KEY     trust this node's log key (repeatable, in pairs)
-      --trust-bundle-nodes                  trust the node entries carried in the bundle
+      --insecure-trust-bundle-nodes         also trust the node keys the bundle carries (anyone can write them)
       --input-digest HEX --output-digest HEX   require these digests
       --accept-local-dev-setup              accept zk proofs from a local-dev setup
-  Client commands take --url URL (default $VERITY_URL or http://127.0.0.1:8700) and
-  --api-key KEY (default $VERITY_API_KEY, or the key in --data-dir's keystore). --json everywhere.
+  Client commands take --url URL (default $VERITY_URL, or the node of --data-dir, or
+  http://127.0.0.1:8700), --api-key KEY (default $VERITY_API_KEY, or the key in --data-dir's
+  keystore, sent only to that data dir's node), and verify against the chain of --data-dir (or
+  --rpc URL --deployment FILE; --insecure-trust-node trusts the key the node reports). --json everywhere.
   verity help
 `;
 
@@ -43,22 +43,22 @@ async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'up':
-      return runUp(rest);
+      return (await import('./commands/node.js')).runUp(rest);
     case 'node':
       if (rest[0] !== 'start') throw new UsageError('node takes start');
-      return runNodeStart(rest.slice(1));
+      return (await import('./commands/node.js')).runNodeStart(rest.slice(1));
     case 'model':
-      return runModel(rest);
+      return (await import('./commands/model.js')).runModel(rest);
     case 'infer':
-      return runInfer(rest);
+      return (await import('./commands/infer.js')).runInfer(rest);
     case 'chat':
-      return runChat(rest);
+      return (await import('./commands/chat.js')).runChat(rest);
     case 'log':
-      return runLog(rest);
+      return (await import('./commands/log.js')).runLog(rest);
     case 'demo':
-      return runDemo(rest);
+      return (await import('./commands/demo.js')).runDemo(rest);
     case 'verify':
-      return runVerify(rest);
+      return (await import('./commands/verify.js')).runVerify(rest);
     case undefined:
     case 'help':
     case '--help':
@@ -80,7 +80,8 @@ main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
   },
-  (error: unknown) => {
+  async (error: unknown) => {
+    const { isVerityError } = await import('@verity/protocol');
     // A user mistake gets a one-line message, never a stack trace.
     if (error instanceof UsageError) {
       process.stderr.write(`verity: ${error.message}\n${error.showHelp ? `\n${HELP}` : ''}`);

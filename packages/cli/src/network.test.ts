@@ -1,6 +1,6 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,7 +33,7 @@ function verity(...args: string[]): Promise<{ code: number; stdout: string; stde
 let up: ChildProcess;
 let info: UpInfo;
 let dataDir: string;
-let registry: { rpcUrl: string; nodeRegistry: `0x${string}` };
+let chain: { rpcUrl: string; deployment: unknown };
 let liar: VerityNode | undefined;
 
 beforeAll(async () => {
@@ -49,15 +49,17 @@ beforeAll(async () => {
     });
     up.on('exit', (c) => reject(new Error(`verity up exited ${c}`)));
   });
-  const deployment = JSON.parse(await readFile(info.chain.deploymentFile, 'utf8')) as {
-    contracts: { nodeRegistry: `0x${string}` };
-  };
-  registry = { rpcUrl: info.chain.rpcUrl, nodeRegistry: deployment.contracts.nodeRegistry };
+  chain = { rpcUrl: info.chain.rpcUrl, deployment: JSON.parse(await readFile(info.chain.deploymentFile, 'utf8')) };
 }, 120_000);
 afterAll(async () => {
   await liar?.stop();
-  up?.kill('SIGTERM');
-});
+  if (up && up.exitCode === null) {
+    const exited = new Promise((r) => up.once('exit', r));
+    up.kill('SIGTERM');
+    await exited;
+  }
+  if (dataDir) await rm(dataDir, { recursive: true, force: true });
+}, 60_000);
 
 describe('verity up --nodes 3', () => {
   it('answers in quorum mode with k = 3 through the CLI and the SDK; the bundle verifies offline', async () => {
@@ -76,6 +78,8 @@ describe('verity up --nodes 3', () => {
       JSON.stringify(IRIS_SAMPLE),
       '--out',
       bundlePath,
+      '--data-dir',
+      dataDir,
       '--json',
     );
     expect(run.code, run.stderr).toBe(0);
@@ -85,11 +89,12 @@ describe('verity up --nodes 3', () => {
     const nodes = new Set(bundle.receipts.map((r) => r.record.node.toLowerCase()));
     expect(nodes).toEqual(new Set([info.address, ...info.peers.map((p) => p.address)].map((a) => a.toLowerCase())));
     expect(bundle.receipts.every((r) => r.record.mode === 'quorum')).toBe(true);
-    const offline = await verity('verify', bundlePath, '--trust-bundle-nodes', '--json');
+    // Against the registry of the chain `verity up` runs (found in its data dir): no insecure flag.
+    const offline = await verity('verify', bundlePath, '--data-dir', dataDir, '--json');
     expect(offline.code, offline.stdout).toBe(0);
 
     // The SDK checks the three receipts against the registry read from the chain itself.
-    const client = createClient({ url: info.peers[0]?.url as string, registry });
+    const client = createClient({ url: info.peers[0]?.url as string, chain });
     const result = await client.infer({ model: 'iris@1.0.0', input: IRIS_SAMPLE, mode: 'quorum', k: 3 });
     expect(result.receipts).toHaveLength(3);
   }, 120_000);
@@ -116,7 +121,7 @@ describe('verity up --nodes 3', () => {
       }),
     );
     const liarAddress = liar.context.keys.address.toLowerCase();
-    const client = createClient({ url: info.url, registry });
+    const client = createClient({ url: info.url, chain });
     let outvoted = 0;
     for (let i = 0; i < 12; i++) {
       const r = await client.infer({ model: 'iris@1.0.0', input: IRIS_SAMPLE, mode: 'quorum', k: 3 });
@@ -132,8 +137,8 @@ describe('verity up --nodes 3', () => {
   it('loses no request when one of three nodes is killed under load (SDK failover, quorum failover)', async () => {
     const victim = info.peers[1] as { url: string; address: string; pid: number };
     // Signed answers from whichever node is up, verified with the registry's keys.
-    const client = createClient({ url: victim.url, fallbackUrls: [info.url, info.peers[0]?.url as string], registry });
-    const coordinator = createClient({ url: info.url, registry });
+    const client = createClient({ url: victim.url, fallbackUrls: [info.url, info.peers[0]?.url as string], chain });
+    const coordinator = createClient({ url: info.url, chain });
     const failures: unknown[] = [];
     let served = 0;
     const one = async (i: number) => {

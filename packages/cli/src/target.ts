@@ -1,40 +1,63 @@
-/** Which node a client command talks to, and with which API key. */
-import { existsSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { join } from 'node:path';
-import { keystorePath, openKeystore } from '@verity/node';
-import { type Client, createClient } from '@verity/sdk';
+/** Which node a client command talks to, with which API key, and whom it trusts. */
+import type { Client } from '@verity/sdk';
+import { dataDirOf, keystoreApiKey, readNodeRecord, sameOrigin } from './data-dir.js';
 
 /** Flags every client command takes. */
 export const CLIENT_FLAGS = {
   url: { type: 'string' },
   'api-key': { type: 'string' },
   'data-dir': { type: 'string' },
+  rpc: { type: 'string' },
+  deployment: { type: 'string' },
+  'insecure-trust-node': { type: 'boolean', default: false },
   json: { type: 'boolean', default: false },
 } as const;
 
 export const DEFAULT_URL = 'http://127.0.0.1:8700';
 
-/** `--url`, else `VERITY_URL`, else the local default. */
-export function targetUrl(flags: { url?: string | undefined }): string {
-  return flags.url ?? process.env.VERITY_URL ?? DEFAULT_URL;
-}
-
-/** `--api-key`, else `VERITY_API_KEY`, else the key of a local node's keystore (`--data-dir`). */
-export function apiKey(flags: { 'api-key'?: string | undefined; 'data-dir'?: string | undefined }): string | undefined {
-  if (flags['api-key']) return flags['api-key'];
-  if (process.env.VERITY_API_KEY) return process.env.VERITY_API_KEY;
-  const dir = flags['data-dir'] ?? process.env.VERITY_DATA_DIR ?? join(homedir(), '.verity');
-  return existsSync(keystorePath(dir)) ? openKeystore(dir).apiKey : undefined;
-}
-
-export function clientFor(flags: {
+type ClientFlags = {
   url?: string | undefined;
   'api-key'?: string | undefined;
   'data-dir'?: string | undefined;
-}): Client {
-  const key = apiKey(flags);
-  return createClient({ url: targetUrl(flags), ...(key === undefined ? {} : { apiKey: key }) });
+  rpc?: string | undefined;
+  deployment?: string | undefined;
+  'insecure-trust-node'?: boolean | undefined;
+};
+
+/** `--url`, else `VERITY_URL`, else the URL of the data directory's running node, else the local default. */
+export function targetUrl(flags: ClientFlags): string {
+  return flags.url ?? process.env.VERITY_URL ?? readNodeRecord(dataDirOf(flags))?.url ?? DEFAULT_URL;
+}
+
+/**
+ * `--api-key`, else `VERITY_API_KEY`, else the key of the data directory's keystore — but that
+ * one only for the data directory's own node (the URL its record names): a `--url` elsewhere
+ * never receives it.
+ */
+export function apiKey(flags: ClientFlags, url: string): string | undefined {
+  if (flags['api-key']) return flags['api-key'];
+  if (process.env.VERITY_API_KEY) return process.env.VERITY_API_KEY;
+  const dir = dataDirOf(flags);
+  const record = readNodeRecord(dir);
+  return record !== undefined && sameOrigin(record.url, url) ? keystoreApiKey(dir) : undefined;
+}
+
+/**
+ * A client for the target node, with the trust `verify.ts` builds (the chain by default). With
+ * `verifies: false` (listing models, uploading) a missing trust root is no error.
+ */
+export async function clientFor(flags: ClientFlags, options: { verifies: boolean }): Promise<Client> {
+  const url = targetUrl(flags);
+  const key = apiKey(flags, url);
+  const [{ createClient }, { clientTrust }] = await Promise.all([
+    import('@verity/sdk'),
+    import('./commands/verify.js'),
+  ]);
+  return createClient({
+    url,
+    ...(key === undefined ? {} : { apiKey: key }),
+    ...(await clientTrust(flags, url, options)),
+  });
 }
 
 /** Prints `value` as JSON (for scripts) or `text` (for people). */

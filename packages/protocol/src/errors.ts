@@ -139,6 +139,10 @@ export const ERROR_CODES = [
   'REGISTRY_STORAGE_PROOF_INVALID',
   'REGISTRY_STORAGE_SLOT_MISSING',
   'REGISTRY_ENTRY_INVALID',
+  // trust from the chain in the SDK and CLI (issue 10.1): a client with no root of trust; a node's
+  // manifest for a name that is not what ModelRegistry maps the name to
+  'TRUST_UNCONFIGURED',
+  'MODEL_REGISTRY_MISMATCH',
 ] as const;
 
 /** A stable error code. */

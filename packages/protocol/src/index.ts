@@ -112,6 +112,7 @@ export {
   verifyConsistency,
   verifyInclusion,
 } from './merkle.js';
+export { compareVersions, isModelName, isModelVersion, type ModelRef, parseModelRef } from './model-ref.js';
 export {
   createEd25519Signer,
   createEd25519Verifier,

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { toHex } from './bytes.js';
 import { isVerityError } from './errors.js';
 import { bundleFromJson, parseBundle, parseReceipt } from './receipt.js';
+import type { RegistryNode, RegistrySnapshot } from './registry.js';
 import { buildReceiptFixtures } from './test-support/receipt-fixtures.js';
 import { createVerifyCache, verifyBundle, verifyReceipt } from './verify.js';
 
@@ -38,6 +39,51 @@ describe('verifyReceipt', () => {
       { cache },
     );
     expect(other.ok).toBe(false);
+  });
+});
+
+describe('trust rooted in the registry (Trust.registry)', () => {
+  const pinned = trust.nodes[0] as { address: string; logKey: string };
+  const entry = (over: Partial<RegistryNode> = {}): RegistryNode => ({
+    address: pinned.address,
+    logKey: pinned.logKey,
+    stake: 10n,
+    status: 'registered',
+    capabilities: 0n,
+    endpoint: 'http://node.example',
+    ...over,
+  });
+  const snapshot = (nodes: RegistryNode[]): RegistrySnapshot => ({
+    chainId: 31337,
+    nodeRegistry: '0x5FbDB2315678afecb367f032d93F642f64180aa3',
+    block: { number: 7, hash: `0x${'ab'.repeat(32)}` },
+    minStake: 5n,
+    nodes,
+  });
+  const codeOf = (registry: RegistrySnapshot, nodes = [] as typeof trust.nodes) => {
+    const r = verifyReceipt(receipt, { nodes, registry });
+    return r.ok ? 'ok' : r.code;
+  };
+  it('a registered, staked node verifies with no key pinned by hand', () => {
+    expect(codeOf(snapshot([entry()]))).toBe('ok');
+  });
+  it('refuses a node the registry does not list, even if the bundle carries its key', () => {
+    expect(codeOf(snapshot([]))).toBe('RECEIPT_NODE_UNREGISTERED');
+    const bundle = { ...valid, nodes: [pinned] };
+    const r = verifyBundle(bundle, { nodes: [], registry: snapshot([]) });
+    expect(r.ok ? 'ok' : r.code).toBe('RECEIPT_NODE_UNREGISTERED');
+  });
+  it('refuses an unbonding or exited node, and one staked below the minimum', () => {
+    expect(codeOf(snapshot([entry({ status: 'unbonding' })]))).toBe('RECEIPT_NODE_INACTIVE');
+    expect(codeOf(snapshot([entry({ status: 'exited' })]))).toBe('RECEIPT_NODE_INACTIVE');
+    expect(codeOf(snapshot([entry({ stake: 4n })]))).toBe('RECEIPT_NODE_UNSTAKED');
+  });
+  it('the registry key is the one that counts: another key registered for the address fails', () => {
+    const other = trust.nodes[1] as { logKey: string };
+    expect(codeOf(snapshot([entry({ logKey: other.logKey })]))).not.toBe('ok');
+  });
+  it('a key pinned by hand still verifies a node the registry does not list', () => {
+    expect(codeOf(snapshot([]), [pinned])).toBe('ok');
   });
 });
 

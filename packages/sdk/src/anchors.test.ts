@@ -62,7 +62,7 @@ describe('anchored logs', () => {
       logAnchor: node.context.chain?.deployment.contracts.logAnchor as `0x${string}`,
     };
     const address = node.context.keys.address;
-    const client = createClient({ url: node.url });
+    const client = createClient({ url: node.url, insecureTrustNode: true });
     const trust: Trust = await client.trust();
     const early = [];
     for (let i = 0; i < 3; i++) early.push(await client.infer({ model: 'iris', input: row(i) }));

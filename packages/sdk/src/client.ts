@@ -2,7 +2,21 @@
  * The client: configuration bound to the actions in `actions/`. Every action is also usable as a
  * plain function `(client, params)`.
  */
-import { createVerifyCache, type Trust, type VerifyCache } from '@verity/protocol';
+import { type Deployment, deploymentFromJson, deploymentToJson } from '@verity/contracts';
+import { createVerifyCache, type RegistrySnapshot, type Trust, type VerifyCache } from '@verity/protocol';
+import { createPublicClient, http, type PublicClient } from 'viem';
+import type { RegistryOptions } from './actions/registry.js';
+
+/** The chain a client takes its trust from (DESIGN.md §2.6a). */
+export interface ChainOptions {
+  /** JSON-RPC URL of the chain. */
+  readonly rpcUrl: string;
+  /**
+   * The deployment file's content (the JSON `verity up` writes to `chain/deployment.json`, or a
+   * parsed `Deployment`): which `NodeRegistry` and `ModelRegistry` to read.
+   */
+  readonly deployment: unknown;
+}
 
 /** Client options. */
 export interface ClientOptions {
@@ -10,24 +24,38 @@ export interface ClientOptions {
   readonly url: string;
   /**
    * Other nodes to try, in order, when `url` cannot be reached or answers 503 (overloaded,
-   * shutting down). Receipts from them verify with registry trust (`registry`) or `trust`.
+   * shutting down). Each answer verifies against the key of the node that gave it.
    */
   readonly fallbackUrls?: readonly string[];
   /** API key for writes (model uploads). */
   readonly apiKey?: string;
   /**
-   * Trust to verify receipts with. Without it the client asks the node for its log key on first
-   * use and pins it for the client's lifetime (trust on first use); pass the key you got from
-   * the chain registry or the operator to close that gap.
+   * The chain, the root of trust: answers verify against the nodes registered, active and
+   * staked in `NodeRegistry`, and model names resolve through `ModelRegistry` (the node's word
+   * about which manifest a name means is not taken).
+   */
+  readonly chain?: ChainOptions;
+  /**
+   * Keys pinned by hand (from the operator, out of band): trusted whatever the chain says, and
+   * the only root when there is no `chain`.
    */
   readonly trust?: Trust;
+  /**
+   * Without `chain` or `trust`: trust whatever log key each configured node (`url`,
+   * `fallbackUrls`) reports about itself on first use, and its word about which model a name
+   * means. Anyone between you and the node can then forge answers: for local development only.
+   * Without it, such a client refuses to verify (`TRUST_UNCONFIGURED`).
+   */
+  readonly insecureTrustNode?: boolean;
   /** A fetch implementation (default: the global one). */
   readonly fetch?: typeof fetch;
-  /**
-   * The chain registry: `quorum` answers are verified against the nodes registered at the
-   * answer's block, read from here (without it, against the node list the receiving node sends).
-   */
-  readonly registry?: { readonly rpcUrl: string; readonly nodeRegistry: `0x${string}` };
+}
+
+/** The chain as a client holds it. */
+export interface ClientChain {
+  readonly rpcUrl: string;
+  readonly deployment: Deployment;
+  readonly publicClient: PublicClient;
 }
 
 /** What actions receive: options plus per-client caches. */
@@ -37,16 +65,34 @@ export interface ClientBase {
   readonly apiKey: string | undefined;
   readonly fetch: typeof fetch;
   readonly cache: VerifyCache;
-  /** The pinned trust (given, or learned on first use). */
+  /** Keys pinned by hand, or (with `insecureTrustNode`) learned from the nodes on first use. */
   trust: Trust | undefined;
+  readonly chain: ClientChain | undefined;
+  /** The chain's `NodeRegistry`, where `chain` says it is (quorum selection and trust read it). */
+  readonly registry: RegistryOptions | undefined;
+  readonly insecureTrustNode: boolean;
+  /** The registry snapshot of the latest block read so far, with when it was read. */
+  readonly snapshots: { latest?: { at: number; snapshot: RegistrySnapshot } };
   /** Manifests by reference, to interpret short-form inputs and check the record's model. */
   readonly manifests: Map<string, unknown>;
-  readonly registry: ClientOptions['registry'];
+}
+
+/** Parses chain options (the deployment checked as a deployment file is). */
+export function chainOf(options: ChainOptions): ClientChain {
+  // A parsed `Deployment` (bigints) is brought back to its file form so one parser checks both.
+  const raw = options.deployment as { params?: { minStake?: unknown } } | undefined;
+  const json = typeof raw?.params?.minStake === 'bigint' ? deploymentToJson(raw as Deployment) : raw;
+  return {
+    rpcUrl: options.rpcUrl,
+    deployment: deploymentFromJson(json),
+    publicClient: createPublicClient({ transport: http(options.rpcUrl) }) as PublicClient,
+  };
 }
 
 export function createClientBase(options: ClientOptions): ClientBase {
   const url = options.url.replace(/\/+$/, '');
   const f = options.fetch ?? globalThis.fetch;
+  const chain = options.chain === undefined ? undefined : chainOf(options.chain);
   return {
     url,
     fallbackUrls: (options.fallbackUrls ?? []).map((u) => u.replace(/\/+$/, '')),
@@ -54,7 +100,17 @@ export function createClientBase(options: ClientOptions): ClientBase {
     fetch: f.bind(globalThis),
     cache: createVerifyCache(),
     trust: options.trust,
+    chain,
+    registry:
+      chain === undefined
+        ? undefined
+        : {
+            rpcUrl: chain.rpcUrl,
+            nodeRegistry: chain.deployment.contracts.nodeRegistry,
+            publicClient: chain.publicClient,
+          },
+    insecureTrustNode: options.insecureTrustNode === true,
+    snapshots: {},
     manifests: new Map(),
-    registry: options.registry,
   };
 }

@@ -5,7 +5,7 @@
  * @example
  * ```ts
  * import { createClient } from '@verity/sdk';
- * const verity = createClient({ url: 'http://127.0.0.1:8700' });
+ * const verity = createClient({ url: 'http://127.0.0.1:8700', chain: { rpcUrl, deployment } });
  * const { output, receipt } = await verity.infer({ model: 'iris@1.0.0', input: { x: [[5.1, 3.5, 1.4, 0.2]] } });
  * ```
  *
@@ -33,9 +33,16 @@ export {
 export { type ChatQuorumParams, type ChatQuorumResult, chatQuorum } from './actions/chat-quorum.js';
 export { type InferParams, type InferResult, infer } from './actions/infer.js';
 export { getModel, listModels, type ModelInfo, type PushModelParams, pushModel } from './actions/models.js';
-export { gatherTrust, getNodeInfo, type NodeInfo } from './actions/node-info.js';
+export { bundleNodes, gatherTrust, getNodeInfo, type NodeInfo } from './actions/node-info.js';
 export { getReceipt, verify } from './actions/receipts.js';
-export { type RegistryOptions, registrySnapshot, trustFromRegistry } from './actions/registry.js';
+export {
+  assertDeploymentChain,
+  bundleRegistryBlock,
+  chainRegistrySnapshot,
+  type RegistryOptions,
+  registrySnapshot,
+  trustFromRegistry,
+} from './actions/registry.js';
 export {
   type OfflineTrustOptions,
   type RegistryProofSource,
@@ -45,7 +52,7 @@ export {
 } from './actions/registry-proof.js';
 export { releaseZk, type VerifyZkOptions, verifyZkBundle, type ZkVerifyResult } from './actions/zk.js';
 export { verifyZkProofOnChain } from './actions/zk-onchain.js';
-export type { ClientBase, ClientOptions } from './client.js';
+export type { ChainOptions, ClientBase, ClientOptions } from './client.js';
 
 /** A client: its options bound to every action. */
 export interface Client {

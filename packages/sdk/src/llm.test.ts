@@ -41,7 +41,7 @@ beforeAll(async () => {
   // The same tiny model with its end-of-turn token pushed far down: it talks until max_tokens.
   await admin.pushModel({ name: 'tiny-endless', format: 'gguf', data: buildTinyLlama({ endOfTurnBias: -30 }) });
   openai = new OpenAI({ baseURL: `${node.url}/v1`, apiKey: 'not-needed', maxRetries: 0 });
-  trust = await createClient({ url: node.url }).trust();
+  trust = await createClient({ url: node.url, insecureTrustNode: true }).trust();
 }, 120_000);
 afterAll(async () => {
   await node?.stop();
@@ -254,7 +254,7 @@ describe('OpenAI API: completions and models', () => {
   it('lists models in OpenAI shape', async () => {
     const ids: string[] = [];
     for await (const m of openai.models.list()) ids.push(m.id);
-    const tiny = await createClient({ url: node.url }).model('tiny-chat');
+    const tiny = await createClient({ url: node.url, insecureTrustNode: true }).model('tiny-chat');
     expect(ids).toContain(tiny.id);
     // The manifest CID works as a model name on the OpenAI routes too.
     const completion = await openai.chat.completions.create({ model: tiny.id, messages: user('Hi'), max_tokens: 4 });
@@ -330,7 +330,7 @@ describe('OpenAI API: bad input', () => {
         }),
       ),
     ).toMatchObject({ status: 400, param: 'messages[0].tool_call_id' });
-    const eos = (await createClient({ url: node.url }).model('tiny-chat')).manifest.metadata?.[
+    const eos = (await createClient({ url: node.url, insecureTrustNode: true }).model('tiny-chat')).manifest.metadata?.[
       'tokenizer.eos_token_id'
     ];
     expect(
@@ -374,7 +374,7 @@ describe('OpenAI API: bad input', () => {
       expect(r.data.usage?.completion_tokens).toBe(300);
       verifyChatCompletion(request, r.data, trust);
     }
-  });
+  }, 120_000);
 
   it('stops generating when the client goes away mid-stream, and releases the sequence', async () => {
     const stored = node.context.store.resolve('tiny-endless');

@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { deploymentToJson } from '@verity/contracts';
 import { writeDeploymentFile } from '@verity/contracts/node';
 import { loadConfig, openKeystore, startNode, type VerityNode } from '@verity/node';
 import {
@@ -40,6 +41,8 @@ let chain: TestChain;
 let work: string;
 let deploymentFile: string;
 let registry: { rpcUrl: string; nodeRegistry: `0x${string}` };
+/** The chain as a client takes it (the deployment file's content). */
+let chainOptions: { rpcUrl: string; deployment: unknown };
 const nodes: VerityNode[] = [];
 let liar: VerityNode;
 let modelId: string;
@@ -96,6 +99,7 @@ beforeAll(async () => {
   deploymentFile = join(work, 'deployment.json');
   await writeDeploymentFile(deploymentFile, { ...deployment, rpcUrl: chain.anvil.rpcUrl });
   registry = { rpcUrl: chain.anvil.rpcUrl, nodeRegistry: deployment.contracts.nodeRegistry };
+  chainOptions = { rpcUrl: chain.anvil.rpcUrl, deployment: deploymentToJson(deployment) };
   for (let i = 0; i < 4; i++) nodes.push(await nodeOnChain(join(work, `node-${i}`)));
   liar = nodes[3] as VerityNode;
   makeLiar(liar);
@@ -150,7 +154,7 @@ describe('mode quorum against the chain registry', () => {
     const liarAddress = liar.context.keys.address.toLowerCase();
     // A nonce for which the liar holds one of the first k seats: the coordinator must go past it.
     const clientNonce = nonceRanking(snapshot, (top) => top.includes(liarAddress));
-    const client = createClient({ url: coordinator().url, registry });
+    const client = createClient({ url: coordinator().url, chain: chainOptions });
     const result = await client.infer({ model: 'iris', input: INPUT, mode: 'quorum', k: K, clientNonce });
     expect(result.receipts).toHaveLength(K);
     expect(result.receipts.map((r) => r.record.node.toLowerCase())).not.toContain(liarAddress);
@@ -264,7 +268,7 @@ describe('mode quorum against the chain registry', () => {
     await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
     try {
       const url = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
-      const client = createClient({ url, registry });
+      const client = createClient({ url, chain: chainOptions });
       await expect(client.infer({ model: modelId, input: INPUT, mode: 'quorum', k: K })).rejects.toMatchObject({
         code: 'RESPONSE_INVALID',
         details: { k: K, block: expect.any(Number) },
@@ -316,7 +320,7 @@ describe('mode quorum against the chain registry', () => {
     expect(verified.ok ? verified.quorum?.selection : verified.code).toBe('checked');
 
     // The SDK does the same and checks the message it got against the records.
-    const client = createClient({ url: first.url, registry });
+    const client = createClient({ url: first.url, chain: chainOptions });
     const answer = await client.chatQuorum({
       request: { model: 'tiny-chat', messages: [{ role: 'user', content: 'Hello' }], max_tokens: 16, temperature: 0.8 },
       k: K,

@@ -64,7 +64,7 @@ const input = { x: [[5.1, 3.5, 1.4, 0.2]] };
 
 describe('sdk', () => {
   it('infers and verifies; the bundle verifies with verify()', async () => {
-    const client = createClient({ url: node.url });
+    const client = createClient({ url: node.url, insecureTrustNode: true });
     const result = await client.infer({ model: 'iris', input, clientNonce: 'c0ffee' });
     expect(result.record.clientNonce).toBe('c0ffee');
     expect((await client.verify(result.bundle())).ok).toBe(true);
@@ -110,7 +110,7 @@ describe('sdk', () => {
     it(`refuses ${what}`, async () => {
       rewrite = fn;
       try {
-        const client = createClient({ url: proxyUrl });
+        const client = createClient({ url: proxyUrl, insecureTrustNode: true });
         await expect(client.infer({ model: 'iris@1.0.0', input })).rejects.toMatchObject({ code });
       } finally {
         rewrite = () => {};
@@ -123,12 +123,24 @@ describe('sdk', () => {
       if (path === '/v1/infer') body.input = { x: [[6.9, 3.1, 5.4, 2.1]] };
     };
     try {
-      await expect(createClient({ url: proxyUrl }).infer({ model: 'iris@1.0.0', input })).rejects.toMatchObject({
+      await expect(
+        createClient({ url: proxyUrl, insecureTrustNode: true }).infer({ model: 'iris@1.0.0', input }),
+      ).rejects.toMatchObject({
         code: 'RECEIPT_INPUT_DIGEST_MISMATCH',
       });
     } finally {
       rewriteRequest = () => {};
     }
+  });
+
+  it('does not pin the key a node reports about itself: without chain, pinned keys or the insecure opt-in it refuses', async () => {
+    // A man in the middle answers /v1/node with a key of its own choosing: trusting it on first
+    // use would let it sign anything. The client has no root of trust, so it verifies nothing.
+    const client = createClient({ url: proxyUrl });
+    await expect(client.infer({ model: 'iris@1.0.0', input })).rejects.toMatchObject({ code: 'TRUST_UNCONFIGURED' });
+    await expect(client.trust()).rejects.toMatchObject({ code: 'TRUST_UNCONFIGURED' });
+    // Reading models needs no trust.
+    expect((await client.models()).length).toBeGreaterThan(0);
   });
 
   it('with a pinned trust, a different node key is refused', async () => {
@@ -138,7 +150,7 @@ describe('sdk', () => {
   });
 
   it('reports node errors with their codes', async () => {
-    const client = createClient({ url: node.url });
+    const client = createClient({ url: node.url, insecureTrustNode: true });
     await expect(client.infer({ model: 'missing', input })).rejects.toMatchObject({ code: 'MODEL_NOT_FOUND' });
     await expect(client.infer({ model: 'iris', input: { y: [[1]] } })).rejects.toMatchObject({
       code: 'TENSOR_UNEXPECTED',

@@ -193,7 +193,7 @@ describe('structured outputs through the openai client (response_format json_sch
   });
 
   it('enforces bounds, recursion and formats; the answer verifies', { timeout: 120_000 }, async () => {
-    const trust = await createClient({ url: node.url }).trust();
+    const trust = await createClient({ url: node.url, insecureTrustNode: true }).trust();
     const schema = {
       type: 'object',
       properties: {

@@ -84,7 +84,7 @@ describe('zk verifier on chain', () => {
   }, 300_000);
 
   it('a zk bundle’s proof verifies on chain; tampered proofs and signals do not', async () => {
-    const client = createClient({ url: node.url });
+    const client = createClient({ url: node.url, insecureTrustNode: true });
     const result = await client.infer({
       model: 'iris-zk',
       input: { x: [[6.5, 3, 5.8, 2.2]] },

@@ -36,7 +36,7 @@ beforeAll(async () => {
   );
   const admin = createClient({ url: node.url, apiKey: node.context.keys.apiKey });
   await admin.pushModel({ name: 'iris-zk', data: new Uint8Array(readFileSync(IRIS)), zk: true });
-  const client = createClient({ url: node.url });
+  const client = createClient({ url: node.url, insecureTrustNode: true });
   trust = await client.trust();
   const result = await client.infer({ model: 'iris-zk', input, mode: 'zk', acceptLocalDevSetup: true });
   bundle = result.bundle();
@@ -58,7 +58,7 @@ const accept = { acceptLocalDevSetup: true };
 
 describe('zk mode over HTTP', () => {
   it('push commits to the circuit, keys and setup in the manifest', async () => {
-    const m = await createClient({ url: node.url }).model('iris-zk');
+    const m = await createClient({ url: node.url, insecureTrustNode: true }).model('iris-zk');
     const facts = zkFacts(m.manifest);
     expect(facts.setup).toBe('local-dev');
     expect(facts.r1cs).toMatch(/^[0-9a-f]{64}$/);
@@ -82,7 +82,7 @@ describe('zk mode over HTTP', () => {
   });
 
   it('proves inputs with negative values (signals p − |v|) and they verify', async () => {
-    const client = createClient({ url: node.url });
+    const client = createClient({ url: node.url, insecureTrustNode: true });
     const r = await client.infer({
       model: 'iris-zk',
       input: { x: [[-1.5, 2.25, -0.5, 0.1]] },
@@ -96,7 +96,7 @@ describe('zk mode over HTTP', () => {
 
   it('refuses a local-dev setup unless told to accept it', async () => {
     expect(await verifyZkBundle(bundle, trust)).toMatchObject({ ok: false, code: 'ZK_SETUP_UNTRUSTED' });
-    const client = createClient({ url: node.url });
+    const client = createClient({ url: node.url, insecureTrustNode: true });
     await expect(client.infer({ model: 'iris-zk', input, mode: 'zk' })).rejects.toMatchObject({
       code: 'ZK_SETUP_UNTRUSTED',
     });
@@ -172,7 +172,7 @@ describe('zk mode over HTTP', () => {
   }
 
   it('refuses zk for models not pushed with zk, and zk pushes of GGUF', async () => {
-    const admin = createClient({ url: node.url, apiKey: node.context.keys.apiKey });
+    const admin = createClient({ url: node.url, apiKey: node.context.keys.apiKey, insecureTrustNode: true });
     await admin.pushModel({ name: 'iris-plain', data: new Uint8Array(readFileSync(IRIS)) });
     await expect(admin.infer({ model: 'iris-plain', input, mode: 'zk' })).rejects.toMatchObject({
       code: 'ZK_MODEL_UNSUPPORTED',

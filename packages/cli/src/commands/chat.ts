@@ -38,7 +38,7 @@ export async function runChat(args: string[]): Promise<number> {
     ...(values.seed === undefined ? {} : { seed: number('seed', values.seed, true) }),
     ...(values['max-tokens'] === undefined ? {} : { max_tokens: number('max-tokens', values['max-tokens'], true) }),
   };
-  const client = clientFor(values);
+  const client = await clientFor(values, { verifies: true });
   const messages: { role: string; content: string | null; tool_calls?: unknown }[] = [];
   if (values.system !== undefined) messages.push({ role: 'system', content: values.system });
   const interactive = values.message === undefined && process.stdin.isTTY === true && !values.json;

@@ -1,5 +1,4 @@
 import { readFile, writeFile } from 'node:fs/promises';
-import { releaseZk } from '@verity/sdk';
 import { CLIENT_FLAGS, clientFor, print } from '../target.js';
 import { parseFlags, UsageError } from '../usage.js';
 
@@ -49,7 +48,7 @@ export async function runInfer(args: string[]): Promise<number> {
     throw new UsageError('--mode is signed, quorum or zk');
   }
   if (values.k !== undefined && !/^[1-9][0-9]?$/.test(values.k)) throw new UsageError('--k must be a number');
-  const client = clientFor(values);
+  const client = await clientFor(values, { verifies: true });
   const result = await client
     .infer({
       model: positionals[0] as string,
@@ -59,7 +58,7 @@ export async function runInfer(args: string[]): Promise<number> {
       ...(values.mode === undefined ? {} : { mode: values.mode }),
       ...(values.k === undefined ? {} : { k: Number(values.k) }),
     })
-    .finally(() => (values.mode === 'zk' ? releaseZk() : undefined));
+    .finally(async () => (values.mode === 'zk' ? (await import('@verity/sdk')).releaseZk() : undefined));
   if (values.out !== undefined) await writeFile(values.out, `${JSON.stringify(result.bundle(), null, 2)}\n`);
   const r = result.record;
   print(

@@ -1,6 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import { basename } from 'node:path';
+import { VerityError } from '@verity/protocol';
 import type { ModelInfo, PushModelParams } from '@verity/sdk';
 import { CLIENT_FLAGS, clientFor, print } from '../target.js';
 import { parseFlags, UsageError } from '../usage.js';
@@ -99,7 +100,7 @@ export async function runModel(args: string[]): Promise<number> {
       'zk-input-range': { type: 'string' },
     },
   });
-  const client = clientFor(values);
+  const client = await clientFor(values, { verifies: false });
   switch (sub) {
     case 'push': {
       const file = positionals[0];
@@ -119,6 +120,13 @@ export async function runModel(args: string[]): Promise<number> {
           .toLowerCase()
           .replace(/[^a-z0-9._-]/g, '-');
       const zk = zkOption(values);
+      if (client.base.apiKey === undefined) {
+        // The data dir's key goes only to the data dir's own node: say so rather than send it.
+        throw new VerityError(
+          'UNAUTHORIZED',
+          `no API key for ${client.base.url}: a data dir's key is sent only to its own node; give --api-key KEY`,
+        );
+      }
       const model = await client.pushModel({
         name,
         format,

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type ConfigInput, loadConfig, startNode, type VerityNode } from '@verity/node';
 import { createClient } from '@verity/sdk';
+import { removeNodeRecord, writeNodeRecord } from '../data-dir.js';
 import { type LocalChain, type NodeProcess, spawnNode, startLocalChain } from '../network.js';
 import { parseFlags, UsageError } from '../usage.js';
 
@@ -47,6 +48,20 @@ async function start(values: NodeFlags, defaults: ConfigInput): Promise<{ node: 
     overrides,
   });
   const node = await startNode(config);
+  // The data dir records its node's URL and chain: client commands send the data dir's API key
+  // only there, and verify against that chain.
+  writeNodeRecord(node.context.config.dataDir, {
+    url: node.url,
+    address: node.context.keys.address,
+    logKey: node.context.keys.logKey,
+    pid: process.pid,
+    ...(node.context.config.chain
+      ? {
+          chain: { rpcUrl: node.context.config.chain.rpcUrl, deploymentFile: node.context.config.chain.deploymentFile },
+        }
+      : {}),
+  });
+  process.once('exit', () => removeNodeRecord(node.context.config.dataDir));
   // Settle the LLM execution profile its records will carry (GET /v1/node shows it), in the
   // background: loading llama.cpp and probing GPU backends takes 0.3–2 s.
   node.context.llm.ready().catch(() => undefined);
@@ -195,16 +210,20 @@ export async function runUp(args: string[]): Promise<number> {
       ...(info.chain ? [`  chain ${info.chain.rpcUrl} (contracts in ${info.chain.deploymentFile})`] : []),
     ];
     const example = loaded.find((m) => m.sample && m.ref.startsWith('iris@')) ?? loaded.find((m) => m.sample);
+    // Client commands find this node, its key and its chain through the data dir.
+    const dirFlag =
+      values['data-dir'] === undefined && process.env.VERITY_DATA_DIR === undefined ? '' : ` --data-dir ${dataDir}`;
     if (example?.sample) {
       const input = JSON.stringify(example.sample.inputs);
       lines.push(
         '',
         'Try it (in another terminal):',
-        `  npm run verity -- infer ${example.ref} --url ${node.url} --input '${input}' --out bundle.json`,
-        '  npm run verity -- verify bundle.json --trust-bundle-nodes',
+        `  npm run verity -- infer ${example.ref}${dirFlag} --input '${input}' --out bundle.json`,
+        `  npm run verity -- verify bundle.json${dirFlag}   # against the registry on the chain`,
         ...(peers.length >= 2
           ? [
-              `  npm run verity -- infer ${example.ref} --url ${node.url} --mode quorum --k 3 --input '${input}' --out quorum.json`,
+              `  npm run verity -- infer ${example.ref}${dirFlag} --mode quorum --k 3 --input '${input}' --out quorum.json`,
+              `  npm run verity -- verify quorum.json${dirFlag}`,
             ]
           : []),
         `  curl -s ${node.url}/v1/infer -H 'content-type: application/json' -d '${JSON.stringify({ model: example.ref, input: example.sample.inputs })}'`,
@@ -213,7 +232,7 @@ export async function runUp(args: string[]): Promise<number> {
     const llm = loaded.find((m) => m.ref.startsWith('tiny-chat@'));
     if (llm) {
       lines.push(
-        `  npm run verity -- chat ${llm.ref} --url ${node.url} --message 'Hello!' --seed 7   (a tiny random-weight LLM: gibberish, verified)`,
+        `  npm run verity -- chat ${llm.ref}${dirFlag} --message 'Hello!' --seed 7   # a tiny random-weight LLM: gibberish, verified`,
         `  any OpenAI client: base URL ${node.url}/v1, model "${llm.ref}"`,
       );
     }

@@ -1,7 +1,143 @@
+/**
+ * `verity verify FILE`, and the one place where the CLI decides whom to trust (DESIGN.md §2.6a):
+ * the chain registry by default, keys pinned by hand, and — only when asked for by a flag whose
+ * name says so — what a bundle or a node says about itself. Loads nothing of the node: the SDK
+ * and the chain client are imported only when the chain is read or a zk proof is checked.
+ */
 import { readFile } from 'node:fs/promises';
-import { type TrustedNode, type VerifyResult, VerityError, verifyBundle } from '@verity/protocol';
-import { releaseZk, verifyZkBundle } from '@verity/sdk';
+import {
+  isVerityError,
+  type Trust,
+  type TrustedNode,
+  type VerifyOptions,
+  type VerifyResult,
+  VerityError,
+  verifyBundle,
+} from '@verity/protocol';
+import type { ClientOptions } from '@verity/sdk';
+import { dataDirOf, localChain, readNodeRecord, sameOrigin } from '../data-dir.js';
 import { parseFlags, UsageError } from '../usage.js';
+
+/** Flags that say whom to trust. */
+export const TRUST_FLAGS = {
+  node: { type: 'string', multiple: true },
+  key: { type: 'string', multiple: true },
+  rpc: { type: 'string' },
+  deployment: { type: 'string' },
+  block: { type: 'string' },
+  'data-dir': { type: 'string' },
+  'insecure-trust-bundle-nodes': { type: 'boolean', default: false },
+} as const;
+
+interface TrustFlags {
+  node?: string[] | undefined;
+  key?: string[] | undefined;
+  rpc?: string | undefined;
+  deployment?: string | undefined;
+  block?: string | undefined;
+  'data-dir'?: string | undefined;
+  'insecure-trust-bundle-nodes'?: boolean | undefined;
+  'insecure-trust-node'?: boolean | undefined;
+}
+
+const WHOM =
+  'say whom to trust: run `verity up` (its chain is found in the data dir, --data-dir), ' +
+  'or --rpc URL --deployment FILE, or --node ADDRESS --key VERIFIER_KEY';
+
+/** `--node`/`--key` pairs: keys pinned by hand. */
+function pinnedNodes(flags: TrustFlags): TrustedNode[] {
+  const addresses = flags.node ?? [];
+  const keys = flags.key ?? [];
+  if (addresses.length !== keys.length) throw new UsageError('give --node and --key in pairs');
+  return addresses.map((address, i) => ({ address, logKey: keys[i] as string }));
+}
+
+/**
+ * The chain to read the registry from: `--rpc URL --deployment FILE`, else (`implicit`) the chain
+ * of the data directory's node or of a local `verity up`.
+ */
+async function chainOf(flags: TrustFlags, implicit: boolean): Promise<ClientOptions['chain'] | undefined> {
+  if ((flags.rpc === undefined) !== (flags.deployment === undefined)) {
+    throw new UsageError('--rpc and --deployment go together');
+  }
+  const found =
+    flags.rpc !== undefined
+      ? { rpcUrl: flags.rpc, deploymentFile: flags.deployment as string }
+      : implicit
+        ? localChain(dataDirOf(flags))
+        : undefined;
+  if (found === undefined) return undefined;
+  let deployment: unknown;
+  try {
+    deployment = JSON.parse(await readFile(found.deploymentFile, 'utf8'));
+  } catch (e) {
+    throw new UsageError(`cannot read the deployment file ${found.deploymentFile}: ${(e as Error).message}`, {
+      showHelp: false,
+    });
+  }
+  return { rpcUrl: found.rpcUrl, deployment };
+}
+
+/**
+ * The trust a bundle is verified with: keys pinned by hand (`--node/--key`); the chain registry
+ * at the block the bundle names (`--rpc/--deployment`, or by default, when no key is pinned, the
+ * local `verity up` found in the data directory; without a chain there, the key of the data
+ * directory's own node); the bundle's own node entries only under `--insecure-trust-bundle-nodes`.
+ */
+export async function bundleTrust(flags: TrustFlags, bundle: unknown): Promise<Trust> {
+  const nodes = pinnedNodes(flags);
+  const insecure = flags['insecure-trust-bundle-nodes'] === true;
+  // Offline: the registry from the bundle's EIP-1186 proofs against a block the user pins.
+  if (flags.block !== undefined) {
+    const { offlineTrust } = await import('./verify-offline.js');
+    const offline = await offlineTrust(bundle, { block: flags.block, deployment: flags.deployment, nodes });
+    return insecure ? { ...offline, insecureAcceptBundleNodes: true } : offline;
+  }
+  const chain = await chainOf(flags, nodes.length === 0 && !insecure);
+  if (chain === undefined && nodes.length === 0 && !insecure) {
+    // No chain (a node run with --no-chain): the data dir's own node key, from the operator's files.
+    const own = readNodeRecord(dataDirOf(flags));
+    if (own === undefined) throw new UsageError(WHOM);
+    nodes.push({ address: own.address, logKey: own.logKey });
+  }
+  const registry =
+    chain === undefined
+      ? undefined
+      : await import('@verity/sdk').then(({ chainRegistrySnapshot, bundleRegistryBlock }) =>
+          chainRegistrySnapshot(chain, bundleRegistryBlock(bundle)),
+        );
+  return {
+    nodes,
+    ...(registry === undefined ? {} : { registry }),
+    ...(insecure ? { insecureAcceptBundleNodes: true } : {}),
+  };
+}
+
+/**
+ * The trust options of a client talking to `url`: the chain (`--rpc/--deployment`, or the data
+ * directory's); without one, the data directory's own node key when `url` is that node (the
+ * operator's own keystore, not what the node says over the network); or `--insecure-trust-node`.
+ */
+export async function clientTrust(
+  flags: TrustFlags,
+  url: string,
+  options: { verifies: boolean },
+): Promise<Pick<ClientOptions, 'chain' | 'trust' | 'insecureTrustNode'>> {
+  const chain = await chainOf(flags, true);
+  const nodes = pinnedNodes(flags);
+  const record = readNodeRecord(dataDirOf(flags));
+  if (record !== undefined && sameOrigin(record.url, url) && chain === undefined) {
+    nodes.push({ address: record.address, logKey: record.logKey });
+  }
+  if (chain === undefined && nodes.length === 0 && flags['insecure-trust-node'] !== true && options.verifies) {
+    throw new UsageError(`${WHOM}, or --insecure-trust-node`);
+  }
+  return {
+    ...(chain === undefined ? {} : { chain }),
+    ...(nodes.length === 0 ? {} : { trust: { nodes } }),
+    ...(flags['insecure-trust-node'] === true ? { insecureTrustNode: true } : {}),
+  };
+}
 
 /** `verity verify FILE`: exit 0 when the bundle verifies, 1 when it does not. */
 export async function runVerify(args: string[]): Promise<number> {
@@ -9,9 +145,7 @@ export async function runVerify(args: string[]): Promise<number> {
     args,
     allowPositionals: true,
     options: {
-      node: { type: 'string', multiple: true },
-      key: { type: 'string', multiple: true },
-      'trust-bundle-nodes': { type: 'boolean', default: false },
+      ...TRUST_FLAGS,
       'input-digest': { type: 'string' },
       'output-digest': { type: 'string' },
       json: { type: 'boolean', default: false },
@@ -20,13 +154,7 @@ export async function runVerify(args: string[]): Promise<number> {
   });
   if (positionals.length !== 1) throw new UsageError('verify takes exactly one FILE');
   const file = positionals[0] as string;
-  const addresses = values.node ?? [];
-  const keys = values.key ?? [];
-  if (addresses.length !== keys.length) throw new UsageError('give --node and --key in pairs');
-  const nodes: TrustedNode[] = addresses.map((address, i) => ({ address, logKey: keys[i] as string }));
-  if (nodes.length === 0 && !values['trust-bundle-nodes']) {
-    throw new UsageError('say whom to trust: --node ADDRESS --key VERIFIER_KEY, or --trust-bundle-nodes');
-  }
+  pinnedNodes(values); // a usage mistake is reported before the file is read
   let text: string;
   try {
     text = await readFile(file, 'utf8');
@@ -40,13 +168,21 @@ export async function runVerify(args: string[]): Promise<number> {
     const error = new VerityError('JSON_INVALID', `${file} is not JSON`, { cause });
     return report(values.json === true, { ok: false, code: error.code, error }, file);
   }
-  const trust = { nodes, insecureAcceptBundleNodes: values['trust-bundle-nodes'] === true };
-  const options = {
+  let trust: Trust;
+  try {
+    trust = await bundleTrust(values, value);
+  } catch (e) {
+    // A registry proof that does not hold under the pinned block is a failed verification.
+    if (values.block === undefined || !isVerityError(e)) throw e;
+    return report(values.json === true, { ok: false, code: e.code, error: e }, file);
+  }
+  const options: VerifyOptions = {
     ...(values['input-digest'] === undefined ? {} : { inputDigest: values['input-digest'] }),
     ...(values['output-digest'] === undefined ? {} : { outputDigest: values['output-digest'] }),
   };
   // A bundle with a zk member: the Groth16 proof and its binding to the manifest are checked too.
   if (typeof value === 'object' && value !== null && 'zk' in value) {
+    const { releaseZk, verifyZkBundle } = await import('@verity/sdk');
     try {
       const result = await verifyZkBundle(value, trust, {
         ...options,

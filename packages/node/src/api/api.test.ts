@@ -83,7 +83,7 @@ describe('GET /v1/node', () => {
 
 describe('push → infer → verify', () => {
   it('serves the same outputs as a direct onnxruntime-node run, with a receipt that verifies', async () => {
-    const client = createClient({ url: node.url });
+    const client = createClient({ url: node.url, insecureTrustNode: true });
     const row = [6.1, 2.8, 4.7, 1.2];
     const result = await client.infer({ model: 'iris@1.0.0', input: { x: [row] } });
     const session = await ort.InferenceSession.create(IRIS);
@@ -118,7 +118,7 @@ describe('push → infer → verify', () => {
   });
 
   it('batches concurrent requests without changing any answer', async () => {
-    const client = createClient({ url: node.url });
+    const client = createClient({ url: node.url, insecureTrustNode: true });
     const rows = Array.from({ length: 40 }, (_, i) => [4 + (i % 4), 2 + (i % 3) / 2, 1 + (i % 6), (i % 5) / 2]);
     const results = await Promise.all(rows.map((row) => client.infer({ model: 'iris@1.0.0', input: { x: [row] } })));
     const session = await ort.InferenceSession.create(IRIS);

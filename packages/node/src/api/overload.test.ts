@@ -68,7 +68,7 @@ afterAll(async () => {
 
 describe('overload', () => {
   it('refuses requests beyond the queue with 429 and Retry-After; accepted ones verify; the queue stays bounded', async () => {
-    const client = createClient({ url: node.url });
+    const client = createClient({ url: node.url, insecureTrustNode: true });
     let maxPending = 0;
     const sampler = setInterval(() => {
       maxPending = Math.max(maxPending, node.context.executor.stats().pending);
@@ -107,7 +107,7 @@ describe('overload', () => {
     for (const r of ok) expect(verifyReceipt(r.body.receipt, trust).ok).toBe(true);
     // And the node serves normally afterwards.
     await expect(client.infer({ model: 'iris@1.0.0', input: { x: [[5.1, 3.5, 1.4, 0.2]] } })).resolves.toBeDefined();
-  });
+  }, 60_000);
 
   it('rate-limits a client that sends faster than its budget', async () => {
     const limited = await startNode(

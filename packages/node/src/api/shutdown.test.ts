@@ -16,7 +16,7 @@ describe('graceful shutdown', () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'verity-shutdown-'));
     const config = loadConfig({ overrides: { dataDir, port: 0, logLevel: 'silent' } });
     const node = await startNode(config);
-    const admin = createClient({ url: node.url, apiKey: node.context.keys.apiKey });
+    const admin = createClient({ url: node.url, apiKey: node.context.keys.apiKey, insecureTrustNode: true });
     await admin.pushModel({ name: 'iris', data: new Uint8Array(readFileSync(IRIS)) });
     const trust = await admin.trust();
     await admin.model('iris@1.0.0'); // cached: the requests below go straight to /v1/infer

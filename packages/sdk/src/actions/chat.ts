@@ -32,7 +32,8 @@ import {
 } from '@verity/protocol';
 import type { ClientBase } from '../client.js';
 import { request } from '../http.js';
-import { gatherTrust } from './node-info.js';
+import { getModel } from './models.js';
+import { bundleNodes, withTrust } from './node-info.js';
 
 /** The `verity` field of an LLM answer. */
 export interface VerityField {
@@ -189,7 +190,7 @@ function check(
     bundle: () => ({
       mediaType: BUNDLE_MEDIA_TYPE,
       receipts: [verity.receipt],
-      nodes: trust.nodes.filter((n) => n.address.toLowerCase() === record.node.toLowerCase()),
+      nodes: bundleNodes(trust, [record.node]),
       input,
       output,
     }),
@@ -289,8 +290,8 @@ export interface ChatParams {
 }
 
 /**
- * Streams a chat completion from the node and verifies it (trust from the client's pinned keys,
- * or the node's own on first use) before returning.
+ * Streams a chat completion from the node and verifies it (against the chain registry, or the
+ * client's pinned keys) before returning.
  *
  * @example
  * ```ts
@@ -302,8 +303,9 @@ export async function chat(
   client: ClientBase,
   params: ChatParams,
 ): Promise<VerifiedLlmAnswer & { message: LlmAssistantMessage }> {
-  const trust = await gatherTrust(client);
-  const body = { ...params.request, stream: true };
+  // With a chain, the name resolves through ModelRegistry and the answer must come from that CID.
+  const expected = client.chain ? (await getModel(client, String(params.request.model))).id : undefined;
+  const body = { ...params.request, ...(expected === undefined ? {} : { model: expected }), stream: true };
   const response = await request(client, 'POST', '/v1/chat/completions', {
     json: body,
     ...(params.signal ? { signal: params.signal } : {}),
@@ -346,9 +348,14 @@ export async function chat(
       if (isObject(delta) && typeof delta.content === 'string' && delta.content !== '') params.onText?.(delta.content);
     }
   }
-  // The receipt rides in the last chunk: check its checkpoint's signature natively first.
-  const last = chunks.at(-1);
-  if (isObject(last) && isObject(last.verity)) await primeVerifyCache(last.verity.receipt, trust, client.cache);
-  const verified = verifyChatCompletion(body, chunks, trust, { cache: client.cache });
+  const verified = await withTrust(client, async (trust) => {
+    // The receipt rides in the last chunk: check its checkpoint's signature natively first.
+    const last = chunks.at(-1);
+    if (isObject(last) && isObject(last.verity)) await primeVerifyCache(last.verity.receipt, trust, client.cache);
+    return verifyChatCompletion(body, chunks, trust, {
+      cache: client.cache,
+      ...(expected === undefined ? {} : { model: expected }),
+    });
+  });
   return { ...verified, message: (verified.output as { message: LlmAssistantMessage }).message };
 }

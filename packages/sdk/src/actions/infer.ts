@@ -19,7 +19,7 @@ import {
 import type { ClientBase } from '../client.js';
 import { requestJson } from '../http.js';
 import { getModel, type ModelInfo } from './models.js';
-import { gatherTrust } from './node-info.js';
+import { bundleNodes, gatherTrust, withTrust } from './node-info.js';
 import { askQuorum, quorumTrust } from './quorum.js';
 import { verifyZkBundle } from './zk.js';
 
@@ -105,7 +105,8 @@ async function manifestFor(client: ClientBase, ref: string): Promise<ModelInfo> 
 export async function infer(client: ClientBase, params: InferParams): Promise<InferResult> {
   if (params.mode === 'quorum') return inferQuorum(client, params);
   if (params.mode === 'zk') return inferZk(client, params);
-  const [model, trust] = await Promise.all([manifestFor(client, params.model), gatherTrust(client)]);
+  // Trust first (in parallel): a client with no root of trust fails before anything is sent.
+  const [model] = await Promise.all([manifestFor(client, params.model), gatherTrust(client)]);
   // What we send, as the node must understand it: the same canonical tensors, the same digest.
   const sent = tensorsFromJson(params.input, model.manifest.inputs);
   const inputDigest = toHex(tensorsDigest(sent));
@@ -122,10 +123,13 @@ export async function infer(client: ClientBase, params: InferParams): Promise<In
     throw new VerityError('RESPONSE_INVALID', 'the node sent an output that does not match the model', { cause });
   }
   const outputDigest = toHex(tensorsDigest(output));
-  await primeVerifyCache(body.receipt, trust, client.cache); // a new checkpoint's signature, natively
-  const result = verifyReceipt(body.receipt, trust, { cache: client.cache, inputDigest, outputDigest });
-  if (!result.ok) throw result.error;
-  const verified = result.receipts[0] as { record: InferenceRecord };
+  // Whichever node answered (after failover, perhaps not `url`'s), its own registry key decides.
+  const { verified, trust } = await withTrust(client, async (trust) => {
+    await primeVerifyCache(body.receipt, trust, client.cache); // a new checkpoint's signature, natively
+    const result = verifyReceipt(body.receipt, trust, { cache: client.cache, inputDigest, outputDigest });
+    if (!result.ok) throw result.error;
+    return { verified: result.receipts[0] as { record: InferenceRecord }, trust };
+  });
   if (verified.record.model !== model.id) {
     throw new VerityError('RESPONSE_INVALID', 'the receipt is for another model', {
       details: { expected: model.id, actual: verified.record.model },
@@ -145,7 +149,7 @@ export async function infer(client: ClientBase, params: InferParams): Promise<In
     bundle: () => ({
       mediaType: BUNDLE_MEDIA_TYPE,
       receipts: [body.receipt],
-      nodes: trust.nodes.filter((n) => n.address.toLowerCase() === verified.record.node.toLowerCase()),
+      nodes: bundleNodes(trust, [verified.record.node]),
       input: tensorsToExactJson(sent),
       output: body.output,
     }),
@@ -159,7 +163,7 @@ export async function infer(client: ClientBase, params: InferParams): Promise<In
  * (proved tensors as float64, ArgMax heads as int64), not the model's float output.
  */
 async function inferZk(client: ClientBase, params: InferParams): Promise<InferResult> {
-  const [model, trust] = await Promise.all([manifestFor(client, params.model), gatherTrust(client)]);
+  const [model] = await Promise.all([manifestFor(client, params.model), gatherTrust(client)]);
   const sent = tensorsFromJson(params.input, model.manifest.inputs);
   const body = await postInfer<{
     requestId: string;
@@ -174,21 +178,24 @@ async function inferZk(client: ClientBase, params: InferParams): Promise<InferRe
   } catch (cause) {
     throw new VerityError('RESPONSE_INVALID', 'the node sent an output that is not a tensor map', { cause });
   }
-  const node = String((body.receipt as { record?: { node?: unknown } } | undefined)?.record?.node ?? '').toLowerCase();
-  const bundle: Bundle = {
-    mediaType: BUNDLE_MEDIA_TYPE,
-    receipts: [body.receipt],
-    nodes: trust.nodes.filter((n) => n.address.toLowerCase() === node),
-    input: tensorsToExactJson(sent),
-    output: body.output,
-    zk: { ...body.zk, manifest: model.manifest },
-  };
-  const result = await verifyZkBundle(bundle, trust, {
-    cache: client.cache,
-    manifest: model.manifest,
-    ...(params.acceptLocalDevSetup === undefined ? {} : { acceptLocalDevSetup: params.acceptLocalDevSetup }),
+  const node = String((body.receipt as { record?: { node?: unknown } } | undefined)?.record?.node ?? '');
+  const { bundle, result } = await withTrust(client, async (trust) => {
+    const bundle: Bundle = {
+      mediaType: BUNDLE_MEDIA_TYPE,
+      receipts: [body.receipt],
+      nodes: bundleNodes(trust, [node]),
+      input: tensorsToExactJson(sent),
+      output: body.output,
+      zk: { ...body.zk, manifest: model.manifest },
+    };
+    const result = await verifyZkBundle(bundle, trust, {
+      cache: client.cache,
+      manifest: model.manifest,
+      ...(params.acceptLocalDevSetup === undefined ? {} : { acceptLocalDevSetup: params.acceptLocalDevSetup }),
+    });
+    if (!result.ok) throw result.error;
+    return { bundle, result };
   });
-  if (!result.ok) throw result.error;
   const record = (result.receipts[0] as { record: InferenceRecord }).record;
   if (record.mode !== 'zk') throw new VerityError('RESPONSE_INVALID', 'the receipt is not a zk receipt');
   if (params.clientNonce !== undefined && record.clientNonce !== params.clientNonce) {
@@ -207,14 +214,20 @@ async function inferZk(client: ClientBase, params: InferParams): Promise<InferRe
   };
 }
 
+/** The nodes untrusted receipts name (for the bundle's informative `nodes`). */
+function recordNodes(receipts: unknown): string[] {
+  if (!Array.isArray(receipts)) return [];
+  return receipts.map((r) => String((r as { record?: { node?: unknown } } | null)?.record?.node ?? ''));
+}
+
 /**
  * Mode `quorum` (docs/protocol.md §11): the SDK picks the selection's seed — a random nonce and,
- * when the client knows the registry (`registry` option), the latest block — and the receiving
+ * when the client has a `chain`, the latest block — and the receiving
  * node asks the nodes the registry ranks for that seed until k agree. The answer is verified as
  * one bundle against the registry read at that block (`Trust.registry`): every receipt's node
  * registered, active and staked; the receipts the ranking's head; the block the one named.
- * Without `registry`, the node entries the receiving node sent are trusted (insecure: the
- * selection cannot be checked).
+ * Without a chain: keys pinned by hand, or (only with `insecureTrustNode`) the node entries the
+ * receiving node sent (the selection cannot be checked then).
  */
 async function inferQuorum(client: ClientBase, params: InferParams): Promise<InferResult> {
   const model = await manifestFor(client, params.model);
@@ -246,7 +259,7 @@ async function inferQuorum(client: ClientBase, params: InferParams): Promise<Inf
   const bundle: Bundle = {
     mediaType: BUNDLE_MEDIA_TYPE,
     receipts: body.receipts,
-    nodes: body.nodes,
+    nodes: client.chain ? bundleNodes(trust, recordNodes(body.receipts)) : body.nodes,
     input: tensorsToExactJson(sent),
     output: tensorsToExactJson(output),
     quorum,

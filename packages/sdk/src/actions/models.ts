@@ -1,6 +1,19 @@
-import { type Manifest, parseManifest, VerityError } from '@verity/protocol';
-import type { ClientBase } from '../client.js';
+import { listModelVersions, resolveModel } from '@verity/contracts';
+import {
+  compareVersions,
+  fail,
+  isActiveNode,
+  isVerityError,
+  type Manifest,
+  manifestCid,
+  parseManifest,
+  parseModelRef,
+  VerityError,
+  verifySignedManifest,
+} from '@verity/protocol';
+import type { ClientBase, ClientChain } from '../client.js';
 import { request, requestJson } from '../http.js';
+import { gatherTrust } from './node-info.js';
 
 /** A model as a node lists it. */
 export interface ModelInfo {
@@ -42,9 +55,93 @@ export async function listModels(client: ClientBase): Promise<ModelInfo[]> {
  * ```
  */
 export async function getModel(client: ClientBase, ref: string): Promise<ModelInfo> {
-  const m = check(await requestJson<ModelInfo>(client, 'GET', `/v1/models/${encodeURIComponent(ref)}`));
+  const m = client.chain
+    ? await modelFromChain(client, client.chain, ref)
+    : check(await requestJson<ModelInfo>(client, 'GET', `/v1/models/${encodeURIComponent(ref)}`));
   client.manifests.set(ref, m);
   return m;
+}
+
+/**
+ * The manifest of `cid` from the client's node, or, when it does not hold the model yet (it
+ * fetches models by CID only when asked to run them), from a registered node that does: the CID
+ * is checked by the caller, so where the bytes come from does not matter.
+ */
+async function viewByCid(client: ClientBase, cid: string): Promise<ModelInfo> {
+  const path = `/v1/models/${encodeURIComponent(cid)}`;
+  try {
+    return check(await requestJson<ModelInfo>(client, 'GET', path));
+  } catch (e) {
+    if (!isVerityError(e, 'MODEL_NOT_FOUND')) throw e;
+    const { registry } = await gatherTrust(client);
+    for (const node of registry?.nodes ?? []) {
+      if (!registry || !isActiveNode(registry, node) || !/^https?:\/\//.test(node.endpoint)) continue;
+      try {
+        return check(
+          await requestJson<ModelInfo>(
+            { ...client, url: node.endpoint.replace(/\/+$/, ''), fallbackUrls: [] },
+            'GET',
+            path,
+          ),
+        );
+      } catch {
+        // not there either
+      }
+    }
+    throw e;
+  }
+}
+
+/**
+ * A model by reference with the chain as the root (DESIGN.md §2.6a): a name resolves through
+ * `ModelRegistry` (latest version for a bare name), never through the node; the node only
+ * supplies the manifest, which must be the registered CID, carry its publisher's signature, and
+ * be published by the name's registered publisher (`MODEL_REGISTRY_MISMATCH` otherwise).
+ */
+async function modelFromChain(client: ClientBase, chain: ClientChain, ref: string): Promise<ModelInfo> {
+  const parsed = parseModelRef(ref);
+  let cid: string;
+  let registered: { publisher: string; name: string; version: string } | undefined;
+  if ('cid' in parsed) {
+    cid = parsed.cid;
+  } else {
+    const modelRegistry = chain.deployment.contracts.modelRegistry;
+    let version = parsed.version;
+    if (version === undefined) {
+      const versions = [...(await listModelVersions(chain.publicClient, { modelRegistry, name: parsed.name }))];
+      version = versions.sort(compareVersions).at(-1);
+    }
+    const published =
+      version === undefined
+        ? undefined
+        : await resolveModel(chain.publicClient, { modelRegistry, name: parsed.name, version });
+    if (published === undefined) fail('MODEL_NOT_FOUND', 'no such model in the chain registry', { ref });
+    cid = published.manifestCid;
+    registered = { publisher: published.publisher, name: published.name, version: published.version };
+  }
+  const view = await viewByCid(client, cid);
+  if (view.id !== cid || manifestCid(view.manifest) !== cid) {
+    fail('MODEL_REGISTRY_MISMATCH', 'the node sent another manifest than the one the reference names', {
+      ref,
+      expected: cid,
+      actual: view.id,
+    });
+  }
+  if (registered) {
+    verifySignedManifest({ manifest: view.manifest, signature: view.signature });
+    const m = view.manifest;
+    if (m.publisher.toLowerCase() !== registered.publisher.toLowerCase()) {
+      fail('MODEL_REGISTRY_MISMATCH', 'the manifest is not by the publisher registered for the name', {
+        ref,
+        registered: registered.publisher,
+        manifest: m.publisher,
+      });
+    }
+    if (m.name !== registered.name || m.version !== registered.version) {
+      fail('MODEL_REGISTRY_MISMATCH', 'the manifest names another model than the registry entry', { ref, cid });
+    }
+  }
+  return view;
 }
 
 /** Upload parameters. */

@@ -6,6 +6,7 @@
  */
 import { QUORUM_NONCE, type QuorumEvidence, type Trust, toHex, VerityError } from '@verity/protocol';
 import type { ClientBase } from '../client.js';
+import { gatherTrust } from './node-info.js';
 import { registryClient, registrySnapshot } from './registry.js';
 
 /** What the caller asks a quorum with. */
@@ -32,8 +33,9 @@ export async function askQuorum(client: ClientBase, k: number, nonce?: string): 
 
 /**
  * Checks that the answer's selection is the one asked for (the coordinator chose nothing in the
- * seed) and returns the trust to verify it with: the registry at the block, or — without
- * `registry` — the node entries the coordinator sent (insecure: the selection is not checked).
+ * seed) and returns the trust to verify it with: the registry at the block; without a chain, the
+ * keys pinned by hand, or — only with `insecureTrustNode` — the node entries the coordinator sent
+ * (the selection is then not checked).
  */
 export async function quorumTrust(client: ClientBase, asked: QuorumAsk, quorum: unknown): Promise<Trust> {
   const q = quorum as QuorumEvidence | undefined;
@@ -45,7 +47,11 @@ export async function quorumTrust(client: ClientBase, asked: QuorumAsk, quorum: 
       details: { block: asked.block, k: asked.k },
     });
   }
-  return client.registry
-    ? { nodes: [], registry: await registrySnapshot(client.registry, BigInt(q.block.number)) }
-    : { nodes: [], insecureAcceptBundleNodes: true };
+  if (client.registry) {
+    const registry = await registrySnapshot(client.registry, BigInt(q.block.number));
+    return { nodes: client.trust?.nodes ?? [], registry };
+  }
+  // No chain: keys pinned by hand, or (only when asked for, insecurely) the coordinator's list.
+  if (client.insecureTrustNode && client.trust === undefined) return { nodes: [], insecureAcceptBundleNodes: true };
+  return gatherTrust(client);
 }

@@ -9,7 +9,8 @@ import {
 } from '@verity/protocol';
 import type { ClientBase } from '../client.js';
 import { requestJson } from '../http.js';
-import { gatherTrust } from './node-info.js';
+import { gatherTrust, isRegistryRefusal } from './node-info.js';
+import { bundleRegistryBlock } from './registry.js';
 
 /**
  * Fetches the receipt of an earlier request (it is not verified here: see {@link verify}).
@@ -38,9 +39,19 @@ export async function verify(
   bundleOrReceipt: unknown,
   options: VerifyOptions & { trust?: Trust } = {},
 ): Promise<VerifyResult> {
-  const trust = options.trust ?? (await gatherTrust(client));
   const opts = { cache: client.cache, ...options };
   const isBundle = typeof bundleOrReceipt === 'object' && bundleOrReceipt !== null && 'mediaType' in bundleOrReceipt;
-  if (opts.cache) await primeVerifyCache(bundleOrReceipt, trust, opts.cache);
-  return isBundle ? verifyBundle(bundleOrReceipt, trust, opts) : verifyReceipt(bundleOrReceipt, trust, opts);
+  const run = async (trust: Trust) => {
+    if (opts.cache) await primeVerifyCache(bundleOrReceipt, trust, opts.cache);
+    return isBundle ? verifyBundle(bundleOrReceipt, trust, opts) : verifyReceipt(bundleOrReceipt, trust, opts);
+  };
+  if (options.trust) return run(options.trust);
+  // The registry at the block the bundle names, else the latest.
+  const block = isBundle && client.chain ? bundleRegistryBlock(bundleOrReceipt) : undefined;
+  const result = await run(await gatherTrust(client, block === undefined ? {} : { block }));
+  // A refusal by a cached snapshot of the latest block is checked once more against a fresh one.
+  if (!result.ok && client.chain && block === undefined && isRegistryRefusal(result.code)) {
+    return run(await gatherTrust(client, { fresh: true }));
+  }
+  return result;
 }

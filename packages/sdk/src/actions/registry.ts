@@ -4,8 +4,9 @@
  * the receiving node's word about who its peers are is not taken.
  */
 import { listNodes, readRegistrySnapshot } from '@verity/contracts';
-import { encodeVerifierKey, fromHex, type RegistrySnapshot, type Trust } from '@verity/protocol';
+import { encodeVerifierKey, fail, fromHex, type RegistrySnapshot, type Trust } from '@verity/protocol';
 import { createPublicClient, http, type PublicClient } from 'viem';
+import { type ChainOptions, chainOf } from '../client.js';
 
 /** Where the registry is. */
 export interface RegistryOptions {
@@ -77,4 +78,57 @@ export async function trustFromRegistry(registry: RegistryOptions, block?: bigin
       logKey: encodeVerifierKey(n.origin, fromHex(n.logKey.slice(2))),
     })),
   };
+}
+
+/** A snapshot read through an RPC endpoint must be of the deployment's chain (`CONFIG_INVALID`). */
+export function assertDeploymentChain(snapshot: RegistrySnapshot, chainId: number): RegistrySnapshot {
+  if (snapshot.chainId !== chainId) {
+    fail('CONFIG_INVALID', 'the RPC endpoint serves another chain than the deployment', {
+      expected: chainId,
+      actual: snapshot.chainId,
+    });
+  }
+  return snapshot;
+}
+
+/**
+ * The registry of a deployment (`chain`: RPC URL and deployment file content) at `block`
+ * (default: the latest): {@link registrySnapshot} for callers without a client, such as
+ * `verity verify`.
+ *
+ * @example
+ * ```ts
+ * const registry = await chainRegistrySnapshot({ rpcUrl, deployment }, bundleRegistryBlock(bundle));
+ * ```
+ */
+export async function chainRegistrySnapshot(chain: ChainOptions, block?: number): Promise<RegistrySnapshot> {
+  const c = chainOf(chain);
+  const snapshot = await registrySnapshot(
+    { rpcUrl: c.rpcUrl, nodeRegistry: c.deployment.contracts.nodeRegistry, publicClient: c.publicClient },
+    block === undefined ? undefined : BigInt(block),
+  );
+  return assertDeploymentChain(snapshot, c.deployment.chainId);
+}
+
+/**
+ * The block a bundle names for its registry entries: its quorum's block, else the block its
+ * `nodes` entries were read at (the latest of them); undefined when it names none. A verifier
+ * reads the registry there: a node answers for what it signed while it was registered and staked.
+ *
+ * @example
+ * ```ts
+ * const registry = await chainRegistrySnapshot(chain, bundleRegistryBlock(bundle));
+ * ```
+ */
+export function bundleRegistryBlock(bundle: unknown): number | undefined {
+  if (typeof bundle !== 'object' || bundle === null) return undefined;
+  const b = bundle as { quorum?: { block?: unknown }; nodes?: unknown };
+  const q = b.quorum?.block;
+  // A quorum names its block as a number or as { number, hash }.
+  const quorumBlock = typeof q === 'object' && q !== null ? (q as { number?: unknown }).number : q;
+  if (Number.isSafeInteger(quorumBlock)) return quorumBlock as number;
+  const blocks = (Array.isArray(b.nodes) ? b.nodes : [])
+    .map((n) => (n as { block?: unknown } | null)?.block)
+    .filter((x): x is number => Number.isSafeInteger(x) && (x as number) >= 0);
+  return blocks.length === 0 ? undefined : Math.max(...blocks);
 }

@@ -1,8 +1,8 @@
-import { isVerityError } from '@verity/protocol';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { expectCode } from '../../../protocol/src/test-support/errors.js';
+import { isVerityError } from './errors.js';
 import { compareVersions, isModelName, isModelVersion, parseModelRef } from './model-ref.js';
+import { expectCode } from './test-support/errors.js';
 
 const MANIFEST_CID = 'bagaaiera7rvofm7cyyicw4bosy4wnbvsztqzsjkaz5eewypgxtz5souahcnq'; // docs/protocol.md §4.4
 
