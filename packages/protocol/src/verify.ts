@@ -65,6 +65,13 @@ export interface Trust {
    * registered, active and staked there, and `quorum` selections are recomputed from it.
    */
   readonly registry?: RegistrySnapshot;
+  /**
+   * The registry now (a later block than `registry`'s, e.g. the head): a node that vouched at the
+   * earlier block must still have stake at risk here (registered or unbonding, stake above zero),
+   * else `RECEIPT_NODE_EXITED`. Without it a node that left (stake withdrawn) could still sign
+   * answers and name a block from when it was staked. Keys pinned in `nodes` are not checked.
+   */
+  readonly current?: RegistrySnapshot;
   readonly anchors?: readonly TrustedAnchor[];
   /**
    * INSECURE: also trust the node entries carried in the bundle itself, i.e. keys the bundle's
@@ -328,6 +335,33 @@ function checkReceipt(receipt: Receipt, set: KeySet, options: VerifyOptions): Ve
   return { record, checkpoint, leafIndex: receipt.leafIndex };
 }
 
+/**
+ * Step 9a: with `Trust.current` later than `Trust.registry`, every node that vouched under the
+ * registry (keys pinned by hand aside) still has stake at risk now: present, registered or
+ * unbonding (still slashable), with stake above zero.
+ */
+function checkStillBacked(verified: readonly VerifiedReceipt[], trust: Trust): void {
+  const { current, registry } = trust;
+  if (current === undefined || registry === undefined || current.block.number <= registry.block.number) return;
+  const pinned = new Set(trust.nodes.map((n) => addressKey(n.address)));
+  for (const { record } of verified) {
+    const address = record.node.toLowerCase();
+    if (pinned.has(address)) continue;
+    const now = current.nodes.find((n) => n.address.toLowerCase() === address);
+    if (now === undefined || now.status === 'exited' || now.stake === 0n) {
+      fail(
+        'RECEIPT_NODE_EXITED',
+        'the node has left the registry since the block the bundle names: no stake backs it now',
+        {
+          node: record.node,
+          block: registry.block.number,
+          current: current.block.number,
+        },
+      );
+    }
+  }
+}
+
 function toResult(e: unknown, receipt?: number): VerifyResult {
   const error = isVerityError(e)
     ? e
@@ -349,6 +383,7 @@ function toResult(e: unknown, receipt?: number): VerifyResult {
 export function verifyReceipt(receipt: unknown, trust: Trust, options: VerifyOptions = {}): VerifyResult {
   try {
     const verified = [checkReceipt(parseReceipt(receipt), nodeKeys(trust), options)];
+    checkStillBacked(verified, trust);
     // A lone receipt carries no consistency proofs: only an anchor of its exact size can link it.
     checkAnchors(undefined, verified, trust, options);
     return { ok: true, receipts: verified, checked: checkedContent(undefined, options) };
@@ -659,6 +694,7 @@ export function verifyBundle(bundle: unknown, trust: Trust, options: VerifyOptio
       }
     }
     quorum = checkQuorum(parsed, verified, set, trust, options);
+    checkStillBacked(verified, trust);
     checkAnchors(parsed.consistency, verified, trust, options);
   } catch (e) {
     return toResult(e);

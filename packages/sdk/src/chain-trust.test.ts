@@ -5,14 +5,14 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type Deployment, deploymentToJson, requestUnbond, slashNode } from '@verity/contracts';
+import { type Deployment, deploymentToJson, requestUnbond, slashNode, withdrawStake } from '@verity/contracts';
 import { writeDeploymentFile } from '@verity/contracts/node';
 import { loadConfig, openKeystore, startNode, type VerityNode } from '@verity/node';
 import { type Bundle, verifyBundle } from '@verity/protocol';
 import { createWalletClient, http, parseEther } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SLASHER, startTestChain, type TestChain } from '../../contracts/src/test-support/chain.js';
+import { SLASHER, startTestChain, type TestChain, UNBONDING_DELAY } from '../../contracts/src/test-support/chain.js';
 import { createClient, registrySnapshot } from './index.js';
 
 // Trust rooted in the chain (issue 10.1, 10.9): two registered nodes on a real anvil, a third
@@ -188,5 +188,14 @@ describe('trust from the chain', () => {
     // a asked to leave: its receipts no longer verify against the current registry.
     expect(codeOf(fromA as Bundle, before)).toBe('ok');
     expect(codeOf(fromA as Bundle, after)).toBe('RECEIPT_NODE_INACTIVE');
+    // While a unbonds its stake is still slashable: its bundle, naming the block it answered at,
+    // still verifies. Once it has withdrawn, nothing backs it: a bundle naming a block from when
+    // it was staked (a backdated answer looks the same) is refused.
+    expect((await client.verify(fromA)).ok).toBe(true);
+    await chain.testClient.increaseTime({ seconds: UNBONDING_DELAY + 1 });
+    await chain.testClient.mine({ blocks: 1 });
+    await withdrawStake({ publicClient: chain.publicClient, walletClient }, { nodeRegistry });
+    const exited = await createClient({ url: b.url, chain: chainOptions() }).verify(fromA);
+    expect(exited.ok ? 'ok' : exited.code).toBe('RECEIPT_NODE_EXITED');
   }, 60_000);
 });

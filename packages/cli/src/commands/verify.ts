@@ -100,15 +100,23 @@ export async function bundleTrust(flags: TrustFlags, bundle: unknown): Promise<T
     if (own === undefined) throw new UsageError(WHOM);
     nodes.push({ address: own.address, logKey: own.logKey });
   }
-  const registry =
+  // The registry at the block the bundle names, and (for an older block) the registry now: a
+  // node that has left since cannot name a block from when it was staked (RECEIPT_NODE_EXITED).
+  const { registry, current } =
     chain === undefined
-      ? undefined
-      : await import('@verity/sdk').then(({ chainRegistrySnapshot, bundleRegistryBlock }) =>
-          chainRegistrySnapshot(chain, bundleRegistryBlock(bundle)),
-        );
+      ? { registry: undefined, current: undefined }
+      : await import('@verity/sdk').then(async ({ chainRegistrySnapshot, bundleRegistryBlock }) => {
+          const block = bundleRegistryBlock(bundle);
+          const [atBlock, now] = await Promise.all([
+            chainRegistrySnapshot(chain, block),
+            block === undefined ? undefined : chainRegistrySnapshot(chain),
+          ]);
+          return { registry: atBlock, current: now };
+        });
   return {
     nodes,
     ...(registry === undefined ? {} : { registry }),
+    ...(current === undefined ? {} : { current }),
     ...(insecure ? { insecureAcceptBundleNodes: true } : {}),
   };
 }

@@ -80,8 +80,18 @@ export async function gatherTrust(
   options: { block?: number; fresh?: boolean } = {},
 ): Promise<Trust> {
   if (client.chain) {
-    const registry = await snapshotFor(client, options.block, options.fresh === true);
-    return { ...client.trust, nodes: client.trust?.nodes ?? [], registry };
+    // At a block the answer names, and then also now: a node that has left since cannot name a
+    // block from when it was staked (RECEIPT_NODE_EXITED).
+    const [registry, current] = await Promise.all([
+      snapshotFor(client, options.block, options.fresh === true),
+      options.block === undefined ? undefined : snapshotFor(client, undefined, options.fresh === true),
+    ]);
+    return {
+      ...client.trust,
+      nodes: client.trust?.nodes ?? [],
+      registry,
+      ...(current === undefined ? {} : { current }),
+    };
   }
   if (client.trust) return client.trust;
   if (client.insecureTrustNode) {
@@ -98,6 +108,7 @@ const REGISTRY_REFUSALS: ReadonlySet<string> = new Set([
   'RECEIPT_NODE_UNREGISTERED',
   'RECEIPT_NODE_INACTIVE',
   'RECEIPT_NODE_UNSTAKED',
+  'RECEIPT_NODE_EXITED',
 ]);
 
 /** Whether a verification code is the registry refusing a node (worth one look at a fresh snapshot). */
