@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -7,12 +7,13 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Deployment, deploymentToJson, requestUnbond, slashNode, withdrawStake } from '@verity/contracts';
 import { writeDeploymentFile } from '@verity/contracts/node';
-import { loadConfig, openKeystore, startNode, type VerityNode } from '@verity/node';
+import { loadConfig, startNode, type VerityNode } from '@verity/node';
 import { type Bundle, verifyBundle } from '@verity/protocol';
-import { createWalletClient, http, parseEther } from 'viem';
+import { createWalletClient, http } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SLASHER, startTestChain, type TestChain, UNBONDING_DELAY } from '../../contracts/src/test-support/chain.js';
+import { startChainNode } from '../../node/src/test-support/chain-node.js';
 import { createClient, registrySnapshot } from './index.js';
 
 // Trust rooted in the chain (issue 10.1, 10.9): two registered nodes on a real anvil, a third
@@ -34,24 +35,13 @@ let swapModel: (path: string) => string | undefined = () => undefined;
 /** A bundle from node a, kept for the last test (a leaves the registry there). */
 let fromA: Bundle | undefined;
 
-async function startChainNode(name: string): Promise<VerityNode> {
-  const dataDir = join(dir, name);
-  mkdirSync(dataDir, { mode: 0o700 });
-  const { address } = openKeystore(dataDir);
-  await chain.testClient.setBalance({ address: address as `0x${string}`, value: parseEther('10') });
-  return startNode(
-    loadConfig({
-      overrides: {
-        dataDir,
-        port: 0,
-        logLevel: 'silent',
-        fsync: false,
-        chain: { rpcUrl: chain.anvil.rpcUrl, deploymentFile: join(dir, 'deployment.json'), anchorIntervalMs: 0 },
-        // Peers on loopback, as `verity up` runs them (local mode of the outbound URL policy).
-        peers: { localNetwork: true },
-      },
-    }),
-  );
+function startNamedNode(name: string): Promise<VerityNode> {
+  return startChainNode(chain, {
+    dataDir: join(dir, name),
+    deploymentFile: join(dir, 'deployment.json'),
+    // Peers on loopback, as `verity up` runs them (local mode of the outbound URL policy).
+    overrides: { peers: { localNetwork: true } },
+  });
 }
 
 const chainOptions = () => ({ rpcUrl: chain.anvil.rpcUrl, deployment: deploymentToJson(deployment) });
@@ -61,8 +51,8 @@ beforeAll(async () => {
   deployment = await chain.deploy();
   dir = await mkdtemp(join(tmpdir(), 'verity-chain-trust-'));
   await writeDeploymentFile(join(dir, 'deployment.json'), { ...deployment, rpcUrl: chain.anvil.rpcUrl });
-  a = await startChainNode('a');
-  b = await startChainNode('b');
+  a = await startNamedNode('a');
+  b = await startNamedNode('b');
   loner = await startNode(
     loadConfig({ overrides: { dataDir: join(dir, 'loner'), port: 0, logLevel: 'silent', fsync: false } }),
   );

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { deploymentToJson } from '@verity/contracts';
 import { writeDeploymentFile } from '@verity/contracts/node';
-import { loadConfig, openKeystore, startNode, type VerityNode } from '@verity/node';
+import type { VerityNode } from '@verity/node';
 import {
   addressFromPrivateKey,
   BUNDLE_MEDIA_TYPE,
@@ -26,6 +26,7 @@ import {
 import { parseEther } from 'viem';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestChain, type TestChain } from '../../contracts/src/test-support/chain.js';
+import { startChainNode } from '../../node/src/test-support/chain-node.js';
 import { createClient, registrySnapshot } from './index.js';
 
 // Mode quorum on a real anvil with four real nodes over HTTP, one of which lies: its runtime is
@@ -47,28 +48,17 @@ const nodes: VerityNode[] = [];
 let liar: VerityNode;
 let modelId: string;
 
-async function nodeOnChain(dataDir: string): Promise<VerityNode> {
-  await mkdir(dataDir, { recursive: true });
-  const keys = openKeystore(dataDir);
-  await chain.testClient.setBalance({ address: keys.address as `0x${string}`, value: parseEther('10') });
-  return startNode(
-    loadConfig({
-      overrides: {
-        dataDir,
-        port: 0,
-        logLevel: 'silent',
-        chain: {
-          rpcUrl: chain.anvil.rpcUrl,
-          deploymentFile,
-          stakeWei: parseEther('2').toString(),
-          anchorIntervalMs: 0,
-        },
-        llm: { gpu: 'cpu', sequences: 2, contextSize: 2048 },
-        // Four nodes on one machine call each other on loopback (docs/api.md "Outbound calls").
-        peers: { localNetwork: true },
-      },
-    }),
-  );
+function nodeOnChain(dataDir: string): Promise<VerityNode> {
+  return startChainNode(chain, {
+    dataDir,
+    deploymentFile,
+    overrides: {
+      chain: { stakeWei: parseEther('2').toString() },
+      llm: { gpu: 'cpu', sequences: 2, contextSize: 2048 },
+      // Four nodes on one machine call each other on loopback (docs/api.md "Outbound calls").
+      peers: { localNetwork: true },
+    },
+  });
 }
 
 /**

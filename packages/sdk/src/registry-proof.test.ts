@@ -1,15 +1,15 @@
-import { mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Deployment, listNodes } from '@verity/contracts';
 import { writeDeploymentFile } from '@verity/contracts/node';
-import { loadConfig, openKeystore, startNode, type VerityNode } from '@verity/node';
+import type { VerityNode } from '@verity/node';
 import { type Bundle, encodeVerifierKey, fromHex, isActiveNode, type Trust, verifyBundle } from '@verity/protocol';
-import { parseEther } from 'viem';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestChain, type TestChain } from '../../contracts/src/test-support/chain.js';
+import { startChainNode } from '../../node/src/test-support/chain-node.js';
 import { createClient, trustFromRegistryProof, verifyBundleOffline, withRegistryProof } from './index.js';
 
 // A real node registers on a real anvil and answers; the bundle gets NodeRegistry's EIP-1186
@@ -26,21 +26,7 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'verity-registry-proof-'));
   const deploymentFile = join(dir, 'deployment.json');
   await writeDeploymentFile(deploymentFile, { ...deployment, rpcUrl: chain.anvil.rpcUrl });
-  const dataDir = join(dir, 'node');
-  mkdirSync(dataDir, { mode: 0o700 });
-  const { address } = openKeystore(dataDir);
-  await chain.testClient.setBalance({ address: address as `0x${string}`, value: parseEther('10') });
-  node = await startNode(
-    loadConfig({
-      overrides: {
-        dataDir,
-        port: 0,
-        logLevel: 'silent',
-        fsync: false,
-        chain: { rpcUrl: chain.anvil.rpcUrl, deploymentFile, anchorIntervalMs: 0 },
-      },
-    }),
-  );
+  node = await startChainNode(chain, { dataDir: join(dir, 'node'), deploymentFile });
   const admin = createClient({ url: node.url, apiKey: node.context.keys.apiKey });
   await admin.pushModel({ name: 'iris', data: new Uint8Array(readFileSync(IRIS)) });
 }, 120_000);
