@@ -208,7 +208,7 @@ function magnitude(v: number, excl: boolean): Magnitude {
 /** Fraction digit strings F of length 0..m within the bounds: may F be empty, and the rest. */
 function fraction(m: number, low: FracBound | undefined, hi: FracBound | undefined): { empty: boolean; ne?: Expr } {
   const lo = low && (low.s !== '' || low.strict) ? low : undefined; // F ≥ 0 holds always
-  const empty = (!lo || (lo.s === '' && !lo.strict)) && (!hi || hi.s !== '' || !hi.strict);
+  const empty = (!lo || (lo.s === '' && !lo.strict)) && (hi?.s !== '' || !hi.strict);
   if (m === 0) return { empty };
   const l0 = lo ? Number(lo.s[0] ?? '0') : -1;
   const h0 = hi ? Number(hi.s[0] ?? '0') : 10;
