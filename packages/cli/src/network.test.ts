@@ -59,7 +59,7 @@ afterAll(async () => {
     await exited;
   }
   if (dataDir) await rm(dataDir, { recursive: true, force: true });
-}, 60_000);
+}, 120_000);
 
 describe('verity up --nodes 3', () => {
   it('answers in quorum mode with k = 3 through the CLI and the SDK; the bundle verifies offline', async () => {
@@ -163,5 +163,22 @@ describe('verity up --nodes 3', () => {
     expect(served).toBe(80);
     // The victim is really gone.
     await expect(fetch(`${victim.url}/healthz`)).rejects.toThrow();
+  }, 120_000);
+
+  it('stops on SIGTERM in reverse order: its nodes, then its chain; exit 0, nothing left running', async () => {
+    await liar?.stop();
+    liar = undefined;
+    const exited = new Promise<number | null>((r) => up.once('exit', (code) => r(code)));
+    up.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    // No orphan: every peer process and the chain (anvil) are gone with it.
+    for (const p of info.peers) expect(() => process.kill(p.pid, 0)).toThrow();
+    await expect(
+      fetch(info.chain.rpcUrl, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: '{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber","params":[]}',
+      }),
+    ).rejects.toThrow();
   }, 120_000);
 });

@@ -1,3 +1,4 @@
+import type { ChildProcess } from 'node:child_process';
 import { createReadStream, existsSync, mkdirSync, statSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
@@ -29,7 +30,12 @@ type NodeFlags = {
   [K in keyof typeof NODE_FLAGS]?: (typeof NODE_FLAGS)[K]['type'] extends 'boolean' ? boolean : string | undefined;
 };
 
-async function start(values: NodeFlags, defaults: ConfigInput): Promise<{ node: VerityNode; json: boolean }> {
+async function start(
+  values: NodeFlags,
+  defaults: ConfigInput,
+  // `verity up` stops its nodes and then its chain itself (a node anchors once more as it stops).
+  options: { readonly onSignal?: boolean } = {},
+): Promise<{ node: VerityNode; json: boolean }> {
   if (values.port !== undefined && !/^\d+$/.test(values.port)) throw new UsageError('--port must be a number');
   if ((values.rpc === undefined) !== (values.deployment === undefined)) {
     throw new UsageError('--rpc and --deployment go together');
@@ -72,8 +78,7 @@ async function start(values: NodeFlags, defaults: ConfigInput): Promise<{ node: 
       () => process.exit(1),
     );
   };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  if (options.onSignal !== false) onStopSignal(stop);
   return { node, json: values.json === true };
 }
 
@@ -93,6 +98,35 @@ export async function runNodeStart(args: string[]): Promise<number> {
       : `Verity node ${info.address} listening on ${info.url}\n  log key ${info.logKey}\n  data ${info.dataDir}\n`,
   );
   return new Promise(() => {}); // runs until a signal stops it
+}
+
+/**
+ * Runs `stop` once on the first SIGINT or SIGTERM. The listeners stay registered (`on`, not
+ * `once`): a library's exit hook (signal-exit, loaded by dependencies) re-raises a signal that no
+ * other listener holds, which would kill the process before `stop` has stopped its children.
+ */
+function onStopSignal(stop: () => void): void {
+  let stopping = false;
+  const handler = () => {
+    if (stopping) return;
+    stopping = true;
+    stop();
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+}
+
+/** Sends SIGTERM and waits for the exit; SIGKILL after `graceMs`. */
+function stopChild(child: ChildProcess, graceMs: number): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const kill = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    child.once('exit', () => {
+      clearTimeout(kill);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
 }
 
 interface Sample {
@@ -136,13 +170,19 @@ export async function runUp(args: string[]): Promise<number> {
     }
   }
   const peers: NodeProcess[] = [];
+  let started: { node: VerityNode; json: boolean } | undefined;
+  // Reverse order: the nodes first (each finishes its requests, flushes its log and anchors once
+  // more, which needs the chain), then the chain. A peer that does not exit in time is killed.
   const stopAll = async () => {
-    for (const p of peers) p.child.kill('SIGTERM');
+    await Promise.all([...peers.map((p) => stopChild(p.child, 30_000)), started?.node.stop().catch(() => undefined)]);
     await local?.stop();
   };
-  let started: { node: VerityNode; json: boolean };
   try {
-    started = await start({ ...values, 'data-dir': dataDir }, { logLevel: 'warn', ...chainOverrides, ...localMode });
+    started = await start(
+      { ...values, 'data-dir': dataDir },
+      { logLevel: 'warn', ...chainOverrides, ...localMode },
+      { onSignal: false },
+    );
     const bin = process.argv[1] as string;
     for (const [i, dir] of peerDirs.entries()) {
       peers.push(await spawnNode(bin, dir, basePort === 0 ? 0 : basePort + i + 1, chainEnv));
@@ -154,8 +194,12 @@ export async function runUp(args: string[]): Promise<number> {
   process.once('exit', () => {
     for (const p of peers) p.child.kill('SIGTERM');
   });
-  process.once('SIGINT', () => void stopAll());
-  process.once('SIGTERM', () => void stopAll());
+  const onSignal = () =>
+    void stopAll().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  onStopSignal(onSignal);
   const { node, json } = started;
   const client = createClient({ url: node.url, apiKey: node.context.keys.apiKey });
   const loaded: { ref: string; id: string; sample?: Sample }[] = [];
