@@ -2,7 +2,7 @@
  * Actions on `NodeRegistry` (contracts/NodeRegistry.sol): what a node does on start and while it
  * runs, and what a client reads to find nodes and their log keys at a block.
  */
-import { encodeVerifierKey, fail, fromHex, type RegistryNode, type RegistrySnapshot } from '@verity/protocol';
+import { fail, fromHex, type RegistryNode, type RegistrySnapshot, registryLogKey } from '@verity/protocol';
 import type { Address, Hex, PublicClient, TransactionReceipt } from 'viem';
 import { type Capability, capabilityBits, decodeCapabilities } from './capabilities.js';
 import { address, bytes32, type ChainClients, type ReadOptions, read, sendAndConfirm } from './clients.js';
@@ -297,7 +297,10 @@ export function registryNode(entry: NodeEntry): RegistryNode {
   const status = entry.status === 'none' ? fail('RESPONSE_INVALID', 'an unregistered entry') : entry.status;
   return {
     address: entry.account,
-    logKey: encodeVerifierKey(entry.origin, fromHex(entry.logKey.slice(2))),
+    // Built even when the origin is no valid key name (the contract does not check names): such an
+    // entry stays in the snapshot, so rankings agree however the registry was read, and it only
+    // refuses its own receipts (RECEIPT_NODE_KEY_INVALID), never every node's.
+    logKey: registryLogKey(entry.origin, fromHex(entry.logKey.slice(2))),
     stake: entry.stake,
     status,
     capabilities: entry.capabilityBits,

@@ -79,3 +79,21 @@ describe('a node must still be backed now, not only at the block a bundle names'
     expect(verifyBundle(bundle, { nodes: [{ address, logKey }], registry: then, current: at(200, []) }).ok).toBe(true);
   });
 });
+
+describe('one registrant with an unusable key cannot stop verification for everyone', () => {
+  it('refuses only that node (RECEIPT_NODE_KEY_INVALID); every other node still verifies', () => {
+    // The contract does not check origins: a staked registrant may hold one that is no key name.
+    const bad = entry({
+      address: addressFromPrivateKey(`0x${'0a'.repeat(32)}`),
+      logKey: `bad origin+00000000+${'A'.repeat(44)}`,
+    });
+    const registry = at(100, [bad, entry()]);
+    expect(verifyBundle(bundle, { nodes: [], registry }).ok).toBe(true);
+    const other = createMemoryLog(createEd25519Signer(origin, seed));
+    const fromBad = other.receipt(other.append({ ...record, node: bad.address }));
+    expect(verifyReceipt(fromBad, { nodes: [], registry })).toMatchObject({
+      ok: false,
+      code: 'RECEIPT_NODE_KEY_INVALID',
+    });
+  });
+});

@@ -163,7 +163,7 @@ interface NodeKey {
  */
 interface KeySet {
   readonly keys: Map<string, NodeKey>;
-  readonly refused: Map<string, 'RECEIPT_NODE_INACTIVE' | 'RECEIPT_NODE_UNSTAKED'>;
+  readonly refused: Map<string, 'RECEIPT_NODE_INACTIVE' | 'RECEIPT_NODE_UNSTAKED' | 'RECEIPT_NODE_KEY_INVALID'>;
   readonly registry: boolean;
 }
 
@@ -223,7 +223,15 @@ function snapshotKeys(snapshot: RegistrySnapshot): Pick<KeySet, 'keys' | 'refuse
     const address = addressKey(n.address);
     if (n.status !== 'registered') refused.set(address, 'RECEIPT_NODE_INACTIVE');
     else if (n.stake < snapshot.minStake) refused.set(address, 'RECEIPT_NODE_UNSTAKED');
-    else keys.set(address, parseKey(n));
+    else {
+      // One registrant's unusable key (an origin that is no key name: the contract does not
+      // check) refuses that node's receipts only; it must not stop every verification.
+      try {
+        keys.set(address, parseKey(n));
+      } catch {
+        refused.set(address, 'RECEIPT_NODE_KEY_INVALID');
+      }
+    }
   }
   const set = { keys, refused };
   registryKeys.set(snapshot, set);
@@ -268,6 +276,11 @@ function checkReceipt(receipt: Receipt, set: KeySet, options: VerifyOptions): Ve
     }
     if (refused === 'RECEIPT_NODE_UNSTAKED') {
       fail(refused, 'the record names a node staked below the minimum at the block', { node: record.node });
+    }
+    if (refused === 'RECEIPT_NODE_KEY_INVALID') {
+      fail(refused, 'the registry entry of the record’s node holds no usable log key (its origin is no key name)', {
+        node: record.node,
+      });
     }
     if (set.registry) {
       fail('RECEIPT_NODE_UNREGISTERED', 'the record names a node that is not in the registry at the block', {

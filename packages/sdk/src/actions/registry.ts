@@ -3,8 +3,8 @@
  * from `NodeRegistry`. This is the "gather trust" step for answers from several nodes (`quorum`):
  * the receiving node's word about who its peers are is not taken.
  */
-import { listNodes, readRegistrySnapshot } from '@verity/contracts';
-import { encodeVerifierKey, fail, fromHex, type RegistrySnapshot, type Trust } from '@verity/protocol';
+import { readRegistrySnapshot } from '@verity/contracts';
+import { fail, type RegistrySnapshot, type Trust } from '@verity/protocol';
 import { createPublicClient, http, type PublicClient } from 'viem';
 import { type ChainOptions, chainOf } from '../client.js';
 
@@ -59,7 +59,8 @@ export async function registrySnapshot(options: RegistryOptions, block?: bigint)
 }
 
 /**
- * The trust of a registry snapshot: every active node at `block` (address, log key, stake).
+ * The trust of the registry at `block` (default: the latest): `Trust.registry`, so that a node
+ * must be registered, active and staked there (the same as {@link registrySnapshot}).
  *
  * @example
  * ```ts
@@ -67,17 +68,7 @@ export async function registrySnapshot(options: RegistryOptions, block?: bigint)
  * ```
  */
 export async function trustFromRegistry(registry: RegistryOptions, block?: bigint): Promise<Trust> {
-  const nodes = await listNodes(registryClient(registry), {
-    nodeRegistry: registry.nodeRegistry,
-    activeOnly: true,
-    ...(block === undefined ? {} : { blockNumber: block }),
-  });
-  return {
-    nodes: nodes.map((n) => ({
-      address: n.account,
-      logKey: encodeVerifierKey(n.origin, fromHex(n.logKey.slice(2))),
-    })),
-  };
+  return { nodes: [], registry: await registrySnapshot(registry, block) };
 }
 
 /** A snapshot read through an RPC endpoint must be of the deployment's chain (`CONFIG_INVALID`). */
