@@ -26,7 +26,7 @@
  * their order reversed every other round, after a warm-up; the tables give medians. A second phase
  * runs 2 answers at once on 2 sequences (bare: two sequences of one context in parallel).
  *
- * Target (DESIGN.md §5): Verity ≥ 0.97 of bare tokens/s.
+ * Target (docs/design.md §5): Verity ≥ 0.97 of bare tokens/s.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';

@@ -1,5 +1,5 @@
 /**
- * The node's durable log, as ratios against baselines measured in the same run (DESIGN §5:
+ * The node's durable log, as ratios against baselines measured in the same run (docs/design.md §5:
  * ≥ 100,000 records/s appended durably; inclusion proofs ≥ 20,000/s at 10 M records).
  *
  *   npm run build && node --expose-gc bench/dist/log.js [records=1000000] [concurrency=16384]

@@ -24,7 +24,7 @@
  *
  * Everything runs on the same cores: 3 node processes, anvil and this load generator.
  *
- * Target (DESIGN.md §5): quorum (k = 3) p50 latency ≤ 1.3 × signed.
+ * Target (docs/design.md §5): quorum (k = 3) p50 latency ≤ 1.3 × signed.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash, generateKeyPairSync, randomBytes, sign, verify } from 'node:crypto';

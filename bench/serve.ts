@@ -16,7 +16,7 @@
  * ratio is the cost of verification; `BENCH_BASELINE=fastify` measures against the bare route.
  * `BENCH_CPU_PROF=DIR` runs both servers under `--cpu-prof` and writes their profiles to DIR.
  *
- * Targets (DESIGN.md §5): verified throughput ≥ 0.9 × baseline; p50 overhead ≤ 0.2 ms.
+ * Targets (docs/design.md §5): verified throughput ≥ 0.9 × baseline; p50 overhead ≤ 0.2 ms.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';

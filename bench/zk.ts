@@ -25,7 +25,7 @@
  * - Error: dequantized proved outputs (the TypeScript evaluator, equal to the circuit's bit for
  *   bit) against the float64 model: iris on its 30 held-out rows, the MLP on 200 random rows.
  *
- * Targets (DESIGN.md §5), for the ~5k-parameter MLP: prove ≤ 1 s warm on 2 cores, verify ≤ 20 ms,
+ * Targets (docs/design.md §5), for the ~5k-parameter MLP: prove ≤ 1 s warm on 2 cores, verify ≤ 20 ms,
  * proof ≤ 1 KB.
  */
 import { spawn } from 'node:child_process';
@@ -488,7 +488,7 @@ function report(
   const verify = median(mlp.verify);
   const mark = (ok: boolean) => (ok ? 'met' : 'MISSED');
   console.log(
-    `target (DESIGN.md §5, the ~5k-parameter MLP): prove ≤ 1 s warm on 2 cores: ${ms(warm)}, ${mark(warm <= 1000)}; ` +
+    `target (docs/design.md §5, the ~5k-parameter MLP): prove ≤ 1 s warm on 2 cores: ${ms(warm)}, ${mark(warm <= 1000)}; ` +
       `verify ≤ 20 ms: ${ms(verify)}, ${mark(verify <= 20)}; proof ≤ 1 KB: ${mlp.proofJson} B JSON, ${mark(mlp.proofJson <= 1024)}`,
   );
 }

@@ -1,5 +1,5 @@
 /**
- * The local network `verity up` runs (DESIGN.md §2.7): an anvil chain from its npm package (its
+ * The local network `verity up` runs (docs/design.md §2.7): an anvil chain from its npm package (its
  * state kept in the data directory), Verity's contracts deployed once and reused, a deployment
  * file that points nodes at them, and node accounts funded from anvil's dev account so they can
  * stake. `--rpc URL --deployment FILE` points at any other EVM chain instead (accounts funded by

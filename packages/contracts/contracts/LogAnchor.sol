@@ -3,7 +3,7 @@ pragma solidity ^0.8.24;
 
 import {NodeRegistry} from "./NodeRegistry.sol";
 
-/// @title Verity log anchors (DESIGN §2.4, §2.7)
+/// @title Verity log anchors (docs/design.md §2.4, §2.7)
 /// @notice An active node posts the tree size and root hash of a checkpoint of its log. From
 /// then on the log cannot fork without the fork being provable: any checkpoint the node signs
 /// must be consistent (RFC 9162 §2.1.4) with every anchor, and `anchorAt` gives a verifier the

@@ -9,7 +9,7 @@ pragma solidity ^0.8.24;
 // follow the manifest rule `[a-z0-9][a-z0-9._-]{0,63}` (packages/protocol manifest.ts) and
 // versions use the semver alphabet, so `name@version` always splits at its one `@`.
 
-/// @title Verity model registry (DESIGN §2.1, §2.7)
+/// @title Verity model registry (docs/design.md §2.1, §2.7)
 contract ModelRegistry {
     struct Version {
         string manifestCid;

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.24;
 
-/// @title Verity node registry (DESIGN §2.7)
-/// @notice Binds an Ethereum account to the Ed25519 key that signs its log's checkpoints (DESIGN
-/// §2.4), the endpoint where it serves, what it can do, and a stake that a dispute can slash.
+/// @title Verity node registry (docs/design.md §2.7)
+/// @notice Binds an Ethereum account to the Ed25519 key that signs its log's checkpoints
+/// (docs/design.md §2.4), the endpoint where it serves, what it can do, and a stake that a dispute can slash.
 /// @dev One account is one log, forever: the log key and origin are fixed at the first
 /// registration and kept after an exit, so anchors (LogAnchor) and receipts that name the account
 /// always mean the same log. A new log key needs a new account. There is no owner: the rules

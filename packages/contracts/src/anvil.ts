@@ -1,6 +1,6 @@
 /**
  * A local chain for `verity up` and for tests: the `anvil` binary that the npm package
- * `@foundry-rs/anvil` ships (DESIGN §2.7), started on a free port. Node only.
+ * `@foundry-rs/anvil` ships (docs/design.md §2.7), started on a free port. Node only.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createRequire } from 'node:module';

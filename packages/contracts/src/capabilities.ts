@@ -8,7 +8,7 @@
 import { fail } from '@verity/protocol';
 
 /**
- * Bit positions. Modes are the verification modes of DESIGN §2.6 (in the order of the record's
+ * Bit positions. Modes are the verification modes of docs/design.md §2.6 (in the order of the record's
  * `mode` codes), runtimes the model kinds and execution profiles a node hosts, roles the extra
  * work it offers peers.
  */

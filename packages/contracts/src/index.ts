@@ -1,5 +1,5 @@
 /**
- * `@verity/contracts`: Verity's contracts (DESIGN §2.7) — `NodeRegistry`, `ModelRegistry`,
+ * `@verity/contracts`: Verity's contracts (docs/design.md §2.7) — `NodeRegistry`, `ModelRegistry`,
  * `LogAnchor` — as typed ABIs and bytecode for viem, deployment, and one small action per call a
  * node or client makes (`(client, params)`, as viem's actions). Browser-safe; a local anvil and
  * deployment files are in `@verity/contracts/node`.

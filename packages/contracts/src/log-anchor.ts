@@ -1,6 +1,6 @@
 /**
  * Actions on `LogAnchor` (contracts/LogAnchor.sol): a node anchors checkpoints of its log; a
- * verifier reads the anchored roots to check consistency (DESIGN §2.4).
+ * verifier reads the anchored roots to check consistency (docs/design.md §2.4).
  */
 import type { Address, Hash, Hex, PublicClient, TransactionReceipt } from 'viem';
 import { address, bytes32, type ChainClients, type ReadOptions, read, sendAndConfirm } from './clients.js';

@@ -10,7 +10,7 @@ import { modelRegistryAbi } from './generated/model-registry.js';
 export interface ModelVersion {
   readonly name: string;
   readonly version: string;
-  /** CID of the manifest (DESIGN §2.1). */
+  /** CID of the manifest (docs/design.md §2.1). */
   readonly manifestCid: string;
   readonly publisher: Address;
   /** Block in which it was published. */

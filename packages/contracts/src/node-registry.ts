@@ -259,7 +259,7 @@ const PAGE = 100n;
 /**
  * Every registered or unbonding node at a block (default: latest), in registry order; with
  * `activeOnly`, only those that may serve. Every page is read at the same block, so the list is
- * one consistent snapshot (what quorum selection by rendezvous hashing needs, DESIGN §2.6).
+ * one consistent snapshot (what quorum selection by rendezvous hashing needs, docs/design.md §2.6).
  */
 export async function listNodes(
   publicClient: PublicClient,

@@ -59,7 +59,7 @@ export interface LlmSettings {
   readonly maxPromptChars: number;
 }
 
-/** The chain a node registers on and anchors to (DESIGN.md §2.7); absent: a standalone node. */
+/** The chain a node registers on and anchors to (docs/design.md §2.7); absent: a standalone node. */
 export interface ChainSettings {
   /** JSON-RPC URL of the EVM chain. */
   readonly rpcUrl: string;
@@ -74,7 +74,7 @@ export interface ChainSettings {
 }
 
 /**
- * What the node lets the network make it do (DESIGN.md §6): which peers it calls, which models it
+ * What the node lets the network make it do (docs/design.md §6): which peers it calls, which models it
  * copies from them, and how much it keeps.
  */
 export interface PeerSettings {
@@ -97,7 +97,7 @@ export interface PeerSettings {
   readonly maxReplicaBytes: number;
 }
 
-/** Mode `zk` (DESIGN.md §2.6): where circuits' keys and powers of tau live. */
+/** Mode `zk` (docs/design.md §2.6): where circuits' keys and powers of tau live. */
 export interface ZkSettings {
   /** Keys per circuit (`<cacheDir>/keys/<r1csHash>.{zkey,json}`); default `<dataDir>/zk`. */
   readonly cacheDir?: string;

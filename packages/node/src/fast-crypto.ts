@@ -1,5 +1,5 @@
 /**
- * Node fast paths for the protocol's signing (DESIGN.md §4 keeps `node:crypto` out of the portable
+ * Node fast paths for the protocol's signing (docs/design.md §4 keeps `node:crypto` out of the portable
  * core): an Ed25519 note signer on `node:crypto`, several times faster than the pure-JS one and
  * byte-identical to it (Ed25519 signatures are deterministic, RFC 8032 §5.1.6).
  */

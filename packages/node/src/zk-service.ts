@@ -1,5 +1,5 @@
 /**
- * Mode `zk` on the node (DESIGN.md §2.6): at push, the ONNX model is compiled to a fixed-point
+ * Mode `zk` on the node (docs/design.md §2.6): at push, the ONNX model is compiled to a fixed-point
  * circuit and given Groth16 keys (cached on disk per R1CS hash under `zk.cacheDir`, default
  * `<dataDir>/zk`); the manifest's metadata commits to the fixed-point parameters, the circuit's
  * public layout, the R1CS hash, the verification key's digest and the kind of setup. Per request,

@@ -1,6 +1,6 @@
 /**
  * RFC 8785 JSON Canonicalization Scheme (JCS): one exact byte string for every JSON value, so that
- * a value can be hashed and signed (manifests, DESIGN.md §2.1) and every implementation, in any
+ * a value can be hashed and signed (manifests, docs/design.md §2.1) and every implementation, in any
  * language, gets the same digest.
  *
  * The input is a JavaScript value, not JSON text: callers parse first (`JSON.parse`), then

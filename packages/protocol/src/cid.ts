@@ -1,6 +1,6 @@
 /**
  * Content identifiers (CIDv1) and the CID of a model artifact, written by hand on `Uint8Array` and
- * `@noble/hashes`, byte-exact with IPFS (DESIGN.md §2.1).
+ * `@noble/hashes`, byte-exact with IPFS (docs/design.md §2.1).
  *
  * - {@link parseCid} / {@link formatCid} / {@link cidToBytes} / {@link cidFromBytes}: CIDv1 with a
  *   sha2-256 multihash, codec raw (0x55), dag-pb (0x70) or json (0x0200), written in multibase
@@ -311,7 +311,7 @@ export function isCid(value: unknown): value is string {
 
 /**
  * Whether `bytes` is the block that `cid` names: what a node checks for every block it fetches
- * from a peer before storing or serving it (DESIGN.md §2.1). CID text that {@link parseCid}
+ * from a peer before storing or serving it (docs/design.md §2.1). CID text that {@link parseCid}
  * refuses throws `CID_INVALID`.
  *
  * @example
@@ -327,7 +327,7 @@ export function blockMatchesCid(cid: Cid | string, bytes: Uint8Array): boolean {
 // ---------------------------------------------------------------------------------------------
 // UnixFS file DAG, as kubo builds it (go-unixfs importer/balanced, go-merkledag, go-codec-dagpb)
 
-/** Chunk size of a Verity model artifact: `--chunker size-1048576` (DESIGN.md §2.1). */
+/** Chunk size of a Verity model artifact: `--chunker size-1048576` (docs/design.md §2.1). */
 export const UNIXFS_CHUNK_SIZE = 1_048_576;
 /** Links per internal node in kubo's balanced layout (`helpers.DefaultLinksPerBlock`). */
 export const UNIXFS_MAX_LINKS = 174;
@@ -444,7 +444,7 @@ function checkPositiveInt(value: number, min: number, name: string): number {
 
 /**
  * Starts a streaming computation of a file's UnixFS CID, identical to
- * `ipfs add --cid-version 1 --raw-leaves --chunker size-1048576` (DESIGN.md §2.1):
+ * `ipfs add --cid-version 1 --raw-leaves --chunker size-1048576` (docs/design.md §2.1):
  *
  * - The file is cut into 1 MiB chunks (the last one shorter); each chunk is a raw block (codec
  *   0x55). A file of one chunk is just that raw block; an empty file is the raw block of no bytes.

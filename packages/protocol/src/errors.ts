@@ -98,7 +98,7 @@ export const ERROR_CODES = [
   'STAKE_TOO_LOW',
   'NODE_NOT_ACTIVE',
   'ANCHOR_NOT_INCREASING',
-  // mode zk (DESIGN.md §2.6, packages/zk)
+  // mode zk (docs/design.md §2.6, packages/zk)
   'ZK_MODEL_UNSUPPORTED',
   'ZK_PROOF_INVALID',
   'ZK_PUBLIC_INPUT_MISMATCH',

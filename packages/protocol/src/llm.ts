@@ -1,5 +1,5 @@
 /**
- * What an LLM record's digests cover (DESIGN.md §2.8, docs/protocol.md §10).
+ * What an LLM record's digests cover (docs/design.md §2.8, docs/protocol.md §10).
  *
  * A language model is called through the OpenAI API, so its "input" is a request body and its
  * "output" a message, not tensors. Each is reduced to a small canonical JSON object and hashed

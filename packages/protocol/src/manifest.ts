@@ -1,5 +1,5 @@
 /**
- * The model manifest (DESIGN.md §2.1): what a model is (name, version, format, the artifact's CID
+ * The model manifest (docs/design.md §2.1): what a model is (name, version, format, the artifact's CID
  * and size, its input and output signatures, execution profiles) and who publishes it. Its
  * identity is the CIDv1 (codec json, sha2-256) of its RFC 8785 canonical JSON bytes, and the
  * publisher signs that CID with EIP-191 `personal_sign`.
@@ -24,13 +24,13 @@ import { DTYPES, type DType, isDType, isTensorName, MAX_TENSOR_NAME_BYTES, MAX_T
 import type { TensorSignature } from './tensor-signature.js';
 
 // A manifest's signatures are the ones calls are checked against (tensor-signature.ts), with the
-// same dtypes and name rules as tensors themselves (tensor.ts, DESIGN.md §2.2).
+// same dtypes and name rules as tensors themselves (tensor.ts, docs/design.md §2.2).
 export type { TensorSignature };
 
 /** The `schema` value of a version-1 manifest. */
 export const MANIFEST_SCHEMA = 'verity.manifest/v1';
 
-/** Model file formats (DESIGN.md §2.1). */
+/** Model file formats (docs/design.md §2.1). */
 export const MANIFEST_FORMATS = ['onnx', 'gguf'] as const;
 /** A model file format. */
 export type ManifestFormat = (typeof MANIFEST_FORMATS)[number];
@@ -54,7 +54,7 @@ export interface Manifest {
   artifact: ManifestArtifact;
   inputs: TensorSignature[];
   outputs: TensorSignature[];
-  /** Execution profiles the model is published for, e.g. `native`, `portable` (DESIGN.md §2.6). */
+  /** Execution profiles the model is published for, e.g. `native`, `portable` (docs/design.md §2.6). */
   profiles: string[];
   /** SPDX license expression or name. */
   license?: string;
@@ -214,7 +214,7 @@ function artifact(value: unknown, path: string): ManifestArtifact {
   if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) {
     return invalid(`${path}/size`, 'expected a non-negative integer number of bytes');
   }
-  // A file's UnixFS root is a raw block exactly when the file fits in one chunk (DESIGN.md §2.1),
+  // A file's UnixFS root is a raw block exactly when the file fits in one chunk (docs/design.md §2.1),
   // so the codec and the size must agree; a json CID cannot be a file at all.
   if (cid.codec === CODEC_RAW ? size > UNIXFS_CHUNK_SIZE : cid.codec !== CODEC_DAG_PB || size <= UNIXFS_CHUNK_SIZE) {
     invalid(`${path}/cid`, 'CID codec does not fit the size: raw up to 1 MiB, dag-pb above');
@@ -322,7 +322,7 @@ export function manifestBytes(manifest: Manifest): Uint8Array {
 }
 
 /**
- * The manifest's identity (DESIGN.md §2.1): CIDv1, codec json (0x0200), sha2-256 of
+ * The manifest's identity (docs/design.md §2.1): CIDv1, codec json (0x0200), sha2-256 of
  * {@link manifestBytes}. Key order and whitespace of the JSON it came from do not matter.
  *
  * @example
@@ -339,7 +339,7 @@ export function manifestCid(manifest: Manifest): string {
  * manifest CID text (`bagaaiera…`).
  *
  * Why the CID text: it commits to the canonical bytes, a wallet shows it to the person signing as
- * readable text instead of an opaque hash, and a contract (the model registry, DESIGN.md §2.7)
+ * readable text instead of an opaque hash, and a contract (the model registry, docs/design.md §2.7)
  * checks it with one `ecrecover` over a fixed-length message, without parsing JSON on chain. The
  * json codec and the `schema` field inside the bytes say what was signed.
  *

@@ -1,5 +1,5 @@
 /**
- * Quorum selection (DESIGN.md §2.6, docs/protocol.md §11): which registered nodes answer a
+ * Quorum selection (docs/design.md §2.6, docs/protocol.md §11): which registered nodes answer a
  * `quorum` request, as a rule anyone recomputes from the registry at a block B.
  *
  * - **Seed** = SHA-256(utf8("verity/quorum/v1") ‖ blockHash(B) ‖ nonce), where the nonce is the

@@ -18,7 +18,7 @@ export const RECORD_VERSION = 1;
 export const RECORD_KINDS = ['onnx', 'llm', 'zk'] as const;
 export type RecordKind = (typeof RECORD_KINDS)[number];
 
-/** Verification mode of the request (DESIGN.md §2.6). */
+/** Verification mode of the request (docs/design.md §2.6). */
 export const RECORD_MODES = ['signed', 'quorum', 'audited', 'zk', 'tee'] as const;
 export type RecordMode = (typeof RECORD_MODES)[number];
 

@@ -1,7 +1,7 @@
 /**
  * Offline registry trust: `NodeRegistry` at block B proven by EIP-1186 storage proofs
  * (`eth_getProof`) against B's state root, carried in a bundle as `registryProof`
- * (docs/protocol.md §13, DESIGN.md §2.6a).
+ * (docs/protocol.md §13, docs/design.md §2.6a).
  *
  * A verifier that pins one block — its number and hash, or a header it trusts — turns the proof
  * into a {@link RegistrySnapshot} without any network access, in Node or a browser:

@@ -1,5 +1,5 @@
 /**
- * The chain registry as verification sees it (DESIGN.md §2.6a): the root of trust.
+ * The chain registry as verification sees it (docs/design.md §2.6a): the root of trust.
  *
  * A {@link RegistrySnapshot} is `NodeRegistry` read at one block — every registered or unbonding
  * entry, with its stake — plus what identifies the block. It is gathered outside verification

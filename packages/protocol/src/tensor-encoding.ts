@@ -1,5 +1,5 @@
 /**
- * The canonical binary encoding of named tensors (DESIGN §2.2), the bytes that input and output
+ * The canonical binary encoding of named tensors (docs/design.md §2.2), the bytes that input and output
  * digests are taken over. Layout (docs/protocol.md §2.3), all integers little-endian:
  *
  * ```text
@@ -156,7 +156,7 @@ interface Entry {
 }
 
 /**
- * The canonical binary encoding of `map` (DESIGN §2.2; docs/protocol.md §2.3). The map is
+ * The canonical binary encoding of `map` (docs/design.md §2.2; docs/protocol.md §2.3). The map is
  * checked first ({@link assertTensorMap}); insertion order of its keys does not matter.
  *
  * Throws `TENSOR_INVALID`, `TENSOR_DTYPE_UNKNOWN`, `TENSOR_SHAPE_MISMATCH` or
@@ -362,7 +362,7 @@ export function decodeTensors(bytes: Uint8Array): TensorMap {
 
 /**
  * SHA-256 of {@link encodeTensors}`(map)`: the input or output digest of an inference record
- * (DESIGN §2.2, §2.3).
+ * (docs/design.md §2.2, §2.3).
  *
  * @example
  * ```ts

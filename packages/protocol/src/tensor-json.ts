@@ -1,5 +1,5 @@
 /**
- * The JSON forms of named tensors in APIs (DESIGN §2.2; docs/protocol.md §2.2):
+ * The JSON forms of named tensors in APIs (docs/design.md §2.2; docs/protocol.md §2.2):
  *
  * - full form `{"x": {"dtype": "float32", "shape": [1, 2], "data": [1, -2.5]}}`, `data` flat and
  *   row-major;
@@ -8,7 +8,7 @@
  * - short form `{"x": [[1, -2.5]]}`, whose dtype comes from the model's signature and whose shape
  *   is the nesting of the arrays.
  *
- * JSON numbers cannot carry NaN, ±Infinity or -0, yet DESIGN §2.2 keeps them bitwise, so float
+ * JSON numbers cannot carry NaN, ±Infinity or -0, yet docs/design.md §2.2 keeps them bitwise, so float
  * elements may also be the strings "NaN", "Infinity", "-Infinity", "-0". int64/uint64 elements
  * above 2^53 − 1 in magnitude are decimal strings, because a JSON number would lose digits.
  *
@@ -168,7 +168,7 @@ function toJson(t: Tensor, form: 'full' | 'base64'): TensorJson {
 }
 
 /**
- * The JSON form of named tensors, for API responses (DESIGN §2.2). The result has a `null`
+ * The JSON form of named tensors, for API responses (docs/design.md §2.2). The result has a `null`
  * prototype (a tensor may be named `__proto__`) and serialises with `JSON.stringify`.
  *
  * @example
@@ -471,7 +471,7 @@ export function tensorFromJson(json: unknown, name = 'tensor', limits?: TensorLi
 }
 
 /**
- * Reads named tensors from their JSON form (DESIGN §2.2), e.g. an inference request body.
+ * Reads named tensors from their JSON form (docs/design.md §2.2), e.g. an inference request body.
  *
  * Each value is the full form `{ dtype, shape, data }`, the bit-exact form `{ dtype, shape,
  * base64 }`, or, when `signatures` are given, the short form: nested arrays (or a bare value for

@@ -1,5 +1,5 @@
 /**
- * Checking a call's tensors against a model's input or output signatures (DESIGN §2.1 manifests
+ * Checking a call's tensors against a model's input or output signatures (docs/design.md §2.1 manifests
  * carry them; §2.2 tensors), with symbolic dims such as `"batch"` bound across all tensors of one
  * call, and size limits for untrusted input.
  */

@@ -1,5 +1,5 @@
 /**
- * Named tensors (DESIGN §2.2): dtypes, the in-memory {@link Tensor} type, and the checks every
+ * Named tensors (docs/design.md §2.2): dtypes, the in-memory {@link Tensor} type, and the checks every
  * tensor passes before it is encoded, digested or served.
  *
  * The JSON forms live in `tensor-json.ts`, the canonical binary encoding (what gets digested) in
@@ -9,7 +9,7 @@
 import { fail } from './errors.js';
 
 /**
- * The twelve dtypes of DESIGN §2.2, in a fixed order.
+ * The twelve dtypes of docs/design.md §2.2, in a fixed order.
  *
  * @example
  * ```ts
@@ -179,7 +179,7 @@ export type TensorMap = Record<string, Tensor>;
 export const MAX_TENSOR_NAME_BYTES = 256;
 
 /**
- * Highest rank: the binary encoding stores the rank in one byte (DESIGN §2.2).
+ * Highest rank: the binary encoding stores the rank in one byte (docs/design.md §2.2).
  *
  * @example
  * ```ts

@@ -61,7 +61,7 @@ export interface Trust {
   /** Keys the user pins by hand (address and log key); trusted whatever the registry says. */
   readonly nodes: readonly TrustedNode[];
   /**
-   * The chain registry at a block (the root of trust, DESIGN.md §2.6a): a record's node must be
+   * The chain registry at a block (the root of trust, docs/design.md §2.6a): a record's node must be
    * registered, active and staked there, and `quorum` selections are recomputed from it.
    */
   readonly registry?: RegistrySnapshot;

@@ -1,5 +1,5 @@
 /**
- * Mode `zk` (DESIGN.md §2.6), the part that needs no proof system: what a zk manifest commits to,
+ * Mode `zk` (docs/design.md §2.6), the part that needs no proof system: what a zk manifest commits to,
  * the bundle's `zk` member and its strict parsing, the verification-key digest, and the exact
  * correspondence between a proof's public signals and the tensors in a bundle. Pure and
  * browser-safe: the Groth16 pairing check itself is done by the SDK (snarkjs).

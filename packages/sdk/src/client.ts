@@ -7,7 +7,7 @@ import { createVerifyCache, type RegistrySnapshot, type Trust, type VerifyCache 
 import { createPublicClient, http, type PublicClient } from 'viem';
 import type { RegistryOptions } from './actions/registry.js';
 
-/** The chain a client takes its trust from (DESIGN.md §2.6a). */
+/** The chain a client takes its trust from (docs/design.md §2.6a). */
 export interface ChainOptions {
   /** JSON-RPC URL of the chain. */
   readonly rpcUrl: string;

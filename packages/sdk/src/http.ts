@@ -29,7 +29,7 @@ export async function request(
     headers.authorization = `Bearer ${client.apiKey}`;
   }
   let response: Response | undefined;
-  // Failover (DESIGN.md §6): a node that cannot be reached, or says it is overloaded or shutting
+  // Failover (docs/design.md §6): a node that cannot be reached, or says it is overloaded or shutting
   // down, is passed over for the next URL; the caller sees an error only when none is left.
   // Streamed bodies cannot be sent twice, so they go to the first node only.
   const urls = body instanceof ReadableStream ? [client.url] : [client.url, ...client.fallbackUrls];

@@ -1,5 +1,5 @@
 /**
- * `@verity/zk`: Verity's `zk` mode (DESIGN §2.6) — ONNX models compiled to fixed-point circom
+ * `@verity/zk`: Verity's `zk` mode (docs/design.md §2.6) — ONNX models compiled to fixed-point circom
  * circuits, compiled with circom2 (`--O2`), proved and verified with snarkjs Groth16. Node only.
  *
  * The pipeline, each step a function:

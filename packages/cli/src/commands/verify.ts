@@ -1,5 +1,5 @@
 /**
- * `verity verify FILE`, and the one place where the CLI decides whom to trust (DESIGN.md §2.6a):
+ * `verity verify FILE`, and the one place where the CLI decides whom to trust (docs/design.md §2.6a):
  * the chain registry by default, keys pinned by hand, and — only when asked for by a flag whose
  * name says so — what a bundle or a node says about itself. Loads nothing of the node: the SDK
  * and the chain client are imported only when the chain is read or a zk proof is checked.

@@ -1,6 +1,6 @@
 /**
  * The one place where error codes become HTTP statuses. Every error body is
- * `{ "error": { "code", "message", "details" } }` (DESIGN.md §3).
+ * `{ "error": { "code", "message", "details" } }` (docs/design.md §3).
  */
 import { type ErrorCode, isVerityError, VerityError } from '@verity/protocol';
 

@@ -71,7 +71,7 @@ function parseInferRequest(body: unknown): InferRequest {
 }
 
 /**
- * `toHex(tensorsDigest(map))` (DESIGN §2.2): SHA-256 of the protocol's canonical encoding, on
+ * `toHex(tensorsDigest(map))` (docs/design.md §2.2): SHA-256 of the protocol's canonical encoding, on
  * `node:crypto` and hex-encoded by it (the portable SHA-256 and hex loop cost ~3× as much).
  */
 function tensorsDigestHex(map: TensorMap): string {

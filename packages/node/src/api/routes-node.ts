@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { NodeContext } from '../context.js';
 
-/** A verification mode a node serves (DESIGN.md §2.6). */
+/** A verification mode a node serves (docs/design.md §2.6). */
 export type ServedMode = 'signed' | 'quorum' | 'zk';
 
 /**

@@ -1,5 +1,5 @@
 /**
- * The OpenAI-compatible routes (DESIGN.md §2.8): `POST /v1/chat/completions` and
+ * The OpenAI-compatible routes (docs/design.md §2.8): `POST /v1/chat/completions` and
  * `POST /v1/completions` (`GET /v1/models` is shared with the model routes), so the official
  * `openai` client and tools built on it work unchanged. Every answer carries a receipt: a
  * `verity` field in the body and an `x-verity-receipt` header, or, when streamed, a last chunk

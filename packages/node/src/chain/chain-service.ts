@@ -1,5 +1,5 @@
 /**
- * The node on the chain (DESIGN.md §2.4, §2.7): on start it checks the deployment, then makes
+ * The node on the chain (docs/design.md §2.4, §2.7): on start it checks the deployment, then makes
  * its `NodeRegistry` entry match its config (register with the configured stake, or update the
  * endpoint and capabilities); while running it anchors its latest checkpoint in `LogAnchor` every
  * `anchorIntervalMs` when the log grew, publishes the models it is given in `ModelRegistry`, and

@@ -1,5 +1,5 @@
 /**
- * DESIGN §6: "kill -9 under load loses nothing acknowledged". A child process appends under
+ * docs/design.md §6: "kill -9 under load loses nothing acknowledged". A child process appends under
  * concurrent load and prints each receipt as it is acknowledged; the parent SIGKILLs it mid-run,
  * reopens the log, and checks that every printed receipt still verifies and is linked to the new
  * checkpoint by a consistency proof (the log never forked). Three rounds on the same log.

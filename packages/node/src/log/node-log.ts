@@ -1,5 +1,5 @@
 /**
- * The node's durable, crash-safe signed log (DESIGN §2.4, §6; docs/protocol.md §6–§8): the
+ * The node's durable, crash-safe signed log (docs/design.md §2.4, §6; docs/protocol.md §6–§8): the
  * same receipts as the protocol's in-memory reference (`memory-log.ts`), kept on disk.
  *
  * Files in `dir`, all append-only except `checkpoint`:
@@ -57,7 +57,7 @@
  * `checkpoints.new` is deleted). A directory of an older version, with `checkpoint` but no
  * journal, is migrated at open: its verified `checkpoint` becomes the journal's first frame.
  *
- * Group commit (DESIGN §2.4): `append` validates and encodes the record and hashes its leaf at
+ * Group commit (docs/design.md §2.4): `append` validates and encodes the record and hashes its leaf at
  * once (a bad record fails alone), then queues it. A batch starts on the next microtask (no
  * timer: an idle append commits immediately, and appends issued in the same tick share a batch)
  * and takes up to `maxBatch` queued records: write all files, fsync `records`, compute the new

@@ -1,6 +1,6 @@
 /**
  * Model replication: a node that lacks a model fetches it from a peer by manifest CID
- * (DESIGN.md §3), trusting nothing the peer says. The manifest must hash to the CID asked for
+ * (docs/design.md §3), trusting nothing the peer says. The manifest must hash to the CID asked for
  * and carry its publisher's valid signature; the artifact comes as a CAR from the peer's IPFS
  * trustless gateway, every block checked against its CID as it arrives, and the file rebuilt
  * from it must hash to the manifest's artifact CID before anything is kept (`ModelStore.putReplica`).

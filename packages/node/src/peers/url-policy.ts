@@ -1,5 +1,5 @@
 /**
- * The one way a node calls another node (DESIGN.md §6: outbound calls go only to registered
+ * The one way a node calls another node (docs/design.md §6: outbound calls go only to registered
  * endpoints that pass a URL policy). Registry endpoints are strings anyone registers; without a
  * policy a quorum request or a model fetch would make the node call any URL it is told to
  * (server-side request forgery): its own admin ports, a cloud metadata service at

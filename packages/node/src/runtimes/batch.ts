@@ -1,7 +1,7 @@
 /**
- * Batching for the executor (DESIGN §3): requests to one model are concatenated along dim 0, run
- * once, and the outputs split back. Quorum and audits compare output digests bit for bit (DESIGN
- * §2.6), so a batched result must equal the result of running each request alone; the compliance
+ * Batching for the executor (docs/design.md §3): requests to one model are concatenated along dim 0, run
+ * once, and the outputs split back. Quorum and audits compare output digests bit for bit
+ * (docs/design.md §2.6), so a batched result must equal the result of running each request alone; the compliance
  * suite checks this for every runtime.
  */
 import { createTensor, type Tensor, type TensorMap } from '@verity/protocol';

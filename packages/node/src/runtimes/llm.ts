@@ -1,5 +1,5 @@
 /**
- * The LLM runtime: GGUF models through `node-llama-cpp` (DESIGN.md §2.8), behind the same
+ * The LLM runtime: GGUF models through `node-llama-cpp` (docs/design.md §2.8), behind the same
  * {@link Runtime} interface as ONNX. CPU by default; with `gpu: 'auto'` node-llama-cpp picks its
  * CUDA (or Vulkan, Metal) build where the machine has one.
  *

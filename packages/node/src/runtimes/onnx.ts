@@ -1,5 +1,5 @@
 /**
- * The `native` ONNX runtime (DESIGN §2.6): onnxruntime-node on the CPU, the fastest profile,
+ * The `native` ONNX runtime (docs/design.md §2.6): onnxruntime-node on the CPU, the fastest profile,
  * bit-exact only on the same onnxruntime build and CPU instruction set.
  */
 import { stat } from 'node:fs/promises';

@@ -1,5 +1,5 @@
 /**
- * Conversions between protocol tensors (DESIGN §2.2) and onnxruntime's, and between onnxruntime's
+ * Conversions between protocol tensors (docs/design.md §2.2) and onnxruntime's, and between onnxruntime's
  * input/output metadata and protocol {@link TensorSignature}s. Kept apart from the session code
  * so that the portable (onnxruntime-web) runtime can share it: both packages expose the same
  * `onnxruntime-common` types.

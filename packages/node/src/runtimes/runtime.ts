@@ -1,6 +1,6 @@
 /**
  * The one interface every model runtime implements (onnx native, onnx portable, llm, zk), and
- * which the executor drives (DESIGN §3). Every runtime passes the shared compliance suite in
+ * which the executor drives (docs/design.md §3). Every runtime passes the shared compliance suite in
  * `test-support/runtime-compliance.ts`.
  */
 import type { TensorMap, TensorSignature } from '@verity/protocol';
@@ -41,9 +41,9 @@ export interface LoadedModel {
 
 /**
  * A model runtime: ONNX runtimes load a {@link LoadedModel} (tensors in, tensors out), the LLM
- * runtime a model that generates text (`runtimes/llm.ts`). `id`, `version` and `profile` go into every inference record (DESIGN §2.3), so
+ * runtime a model that generates text (`runtimes/llm.ts`). `id`, `version` and `profile` go into every inference record (docs/design.md §2.3), so
  * a verifier knows which build produced an output; outputs are bit-exact only within one
- * execution profile (DESIGN §2.6).
+ * execution profile (docs/design.md §2.6).
  *
  * @example
  * ```ts
@@ -56,7 +56,7 @@ export interface Runtime<M extends { close(): Promise<void> } = LoadedModel> {
   readonly id: string;
   /** The runtime's version, e.g. `1.30.0`. */
   readonly version: string;
-  /** The execution profile (DESIGN §2.6): `native` or `portable`. */
+  /** The execution profile (docs/design.md §2.6): `native` or `portable`. */
   readonly profile: string;
   /**
    * Loads a model from its bytes or a file path. Throws `VerityError` `MODEL_INVALID` when the

@@ -1,5 +1,5 @@
 /**
- * The node's model store (DESIGN.md §3): model files by content, their manifests, and the names
+ * The node's model store (docs/design.md §3): model files by content, their manifests, and the names
  * that point at them, on local disk.
  *
  * Layout under the store directory, and why:

@@ -138,7 +138,7 @@ export function mapOf(entries: Record<string, Tensor>): TensorMap {
 // ---------------------------------------------------------------------------------------------
 // Hand-assembled vectors (docs/protocol.md §2.4)
 //
-// Every hex string was written by hand from the layout of DESIGN §2.2 / tensors.md §3, one field
+// Every hex string was written by hand from the layout of docs/design.md §2.2 / tensors.md §3, one field
 // per line, never produced by the encoder. IEEE bit patterns and UTF-8 bytes were checked with
 // Python's `struct.pack('<…')` and `str.encode()`. Each `sha256` was computed with coreutils, e.g.
 //   printf '56544e3100000000' | xxd -r -p | sha256sum

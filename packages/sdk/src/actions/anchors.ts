@@ -1,5 +1,5 @@
 /**
- * Linking a bundle to the chain (DESIGN.md §2.4): a node anchors (tree size, root) of its log in
+ * Linking a bundle to the chain (docs/design.md §2.4): a node anchors (tree size, root) of its log in
  * `LogAnchor`; a bundle can carry, per receipt, a consistency proof between the receipt's
  * checkpoint and the node's latest anchor. A verifier that trusts the anchored root (read from
  * the chain: {@link anchorTrust}) then knows the receipt is in the one history the node committed

@@ -37,7 +37,7 @@ export interface InferParams {
   readonly clientNonce?: string;
   /**
    * `signed` (default): one node. `quorum`: k registered nodes must agree. `zk`: a Groth16 proof
-   * that the output is the committed model's (fixed-point) answer (DESIGN.md §2.6).
+   * that the output is the committed model's (fixed-point) answer (docs/design.md §2.6).
    */
   readonly mode?: 'signed' | 'quorum' | 'zk';
   /** Mode `zk`: accept proofs from a `local-dev` setup (development only; default false). */

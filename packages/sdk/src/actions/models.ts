@@ -93,7 +93,7 @@ async function viewByCid(client: ClientBase, cid: string): Promise<ModelInfo> {
 }
 
 /**
- * A model by reference with the chain as the root (DESIGN.md §2.6a): a name resolves through
+ * A model by reference with the chain as the root (docs/design.md §2.6a): a name resolves through
  * `ModelRegistry` (latest version for a bare name), never through the node; the node only
  * supplies the manifest, which must be the registered CID, carry its publisher's signature, and
  * be published by the name's registered publisher (`MODEL_REGISTRY_MISMATCH` otherwise).

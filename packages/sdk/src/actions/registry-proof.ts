@@ -1,5 +1,5 @@
 /**
- * Offline, trustless bundles (DESIGN.md §2.6a, docs/protocol.md §13). A bundle carries
+ * Offline, trustless bundles (docs/design.md §2.6a, docs/protocol.md §13). A bundle carries
  * `NodeRegistry` at a block B with EIP-1186 proofs (`registryProof`); a verifier that pins B —
  * its number and hash, or its header, from any source it trusts — gets the registry from the
  * bundle itself, with no RPC, in Node or a browser.

@@ -48,7 +48,7 @@ function loadGroth16(): Promise<Groth16> {
 const SILENT = { info() {}, warn() {}, error() {}, debug() {} };
 
 /**
- * Verifies a `zk` bundle (DESIGN.md §2.6), offline: everything {@link verifyBundle} checks
+ * Verifies a `zk` bundle (docs/design.md §2.6), offline: everything {@link verifyBundle} checks
  * (receipt, log inclusion, input and output digests), then that the manifest is the record's
  * model, the setup is trusted (`local-dev` only with `acceptLocalDevSetup`: else
  * `ZK_SETUP_UNTRUSTED`), the verification key is the one the manifest commits to

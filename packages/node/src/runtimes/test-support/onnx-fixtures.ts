@@ -75,7 +75,7 @@ export function fixtureModel(inputs: FixtureValue[], outputs: FixtureValue[], no
   return new Uint8Array(onnx.ModelProto.encode(model).finish());
 }
 
-/** Every dtype of DESIGN §2.2. */
+/** Every dtype of docs/design.md §2.2. */
 export const ALL_DTYPES: readonly DType[] = DTYPES;
 
 /**

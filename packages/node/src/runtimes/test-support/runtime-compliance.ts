@@ -5,7 +5,7 @@
  *
  * It checks: identity fields; the committed example models load from bytes and from a path with
  * the right signatures; their outputs equal a direct onnxruntime-node run (bit for bit by default);
- * every dtype of DESIGN §2.2 survives a round trip bit for bit (NaN payloads, -0, int64 extremes,
+ * every dtype of docs/design.md §2.2 survives a round trip bit for bit (NaN payloads, -0, int64 extremes,
  * strings); symbolic, unnamed and fixed dims are normalised; batching equals running each request
  * alone bit for bit; bad models fail with `MODEL_INVALID`; runtime failures with
  * `INFERENCE_FAILED`; closing waits for runs in flight and is idempotent.
@@ -53,7 +53,7 @@ export interface RuntimeComplianceOptions {
   /**
    * Largest relative difference allowed between this runtime's float outputs and a direct
    * onnxruntime-node run. 0 (default): bit for bit, as for the native profile. A runtime of
-   * another execution profile (onnxruntime-web) sets a small tolerance (DESIGN §2.6).
+   * another execution profile (onnxruntime-web) sets a small tolerance (docs/design.md §2.6).
    */
   tolerance?: number;
 }
