@@ -92,6 +92,11 @@ describe('verity up --nodes 3', () => {
     // Against the registry of the chain `verity up` runs (found in its data dir): no insecure flag.
     const offline = await verity('verify', bundlePath, '--data-dir', dataDir, '--json');
     expect(offline.code, offline.stdout).toBe(0);
+    // The selection was recomputed from the registry; trusting the bundle's own keys cannot do that, and says so.
+    expect(JSON.parse(offline.stdout).quorum).toEqual({ selection: 'checked', dissent: [] });
+    const bundleKeys = await verity('verify', bundlePath, '--insecure-trust-bundle-nodes', '--data-dir', dataDir);
+    expect(bundleKeys.code, bundleKeys.stdout).toBe(0);
+    expect(bundleKeys.stdout).toContain('quorum selection not checked');
 
     // The SDK checks the three receipts against the registry read from the chain itself.
     const client = createClient({ url: info.peers[0]?.url as string, chain });

@@ -229,6 +229,16 @@ function report(json: boolean, result: VerifyResult, file: string, zkSetup?: str
               // What was compared with the records' digests: an absent input or output is `false`.
               checked: result.checked,
               ...(zkSetup === undefined ? {} : { zk: { proof: 'valid', setup: zkSetup } }),
+              // Mode quorum: whether the selection was recomputed from the registry, and the
+              // dissenting nodes (evidence against them).
+              ...(result.quorum === undefined
+                ? {}
+                : {
+                    quorum: {
+                      selection: result.quorum.selection,
+                      dissent: result.quorum.dissent.map((d) => d.record.node),
+                    },
+                  }),
               receipts: result.receipts.map((r) => ({
                 record: r.record,
                 leafIndex: r.leafIndex,
@@ -252,6 +262,18 @@ function report(json: boolean, result: VerifyResult, file: string, zkSetup?: str
           contentLine('input', r.record.inputDigest, result.checked.input, bundle) +
           contentLine('output', r.record.outputDigest, result.checked.output, bundle),
       );
+    }
+    if (result.quorum !== undefined) {
+      for (const d of result.quorum.dissent) {
+        process.stdout.write(
+          `! ${file}: ${d.record.node} answered another output (outvoted; its receipt is evidence)\n`,
+        );
+      }
+      if (result.quorum.selection === 'unchecked') {
+        process.stdout.write(
+          `! ${file}: quorum selection not checked (keys pinned, no registry): that these nodes were the ones to ask was not verified\n`,
+        );
+      }
     }
     const missing = (['input', 'output'] as const).filter((w) => !result.checked[w]);
     if (missing.length > 0) {
