@@ -105,6 +105,21 @@ export interface ZkSettings {
   readonly ptauDir?: string;
   /** A prepared (phase 2) powers of tau from a public ceremony: keys made with it are `ptau-file`, not `local-dev`. */
   readonly ptauPath?: string;
+  /**
+   * Proofs (and ceremony contributions) in flight at once. snarkjs spreads one proof over every
+   * core with its worker threads, so 1 (the default) is usually fastest as well as smallest.
+   */
+  readonly concurrency: number;
+  /** zk jobs waiting beyond which new ones get 429 QUEUE_FULL (the executor's answer). */
+  readonly maxQueue: number;
+  /** Longest time a zk job may wait and run before it fails with INFERENCE_TIMEOUT, ms. */
+  readonly timeoutMs: number;
+  /**
+   * Most memory one proof may need, estimated from the proving key's size and the circuit's FFT
+   * domain (`zkProvingBytes`): a circuit above it is refused at push, and its keys are never
+   * loaded (`ZK_KEY_TOO_LARGE`). Default 2 GiB.
+   */
+  readonly maxProvingBytes: number;
 }
 
 /** Everything a node needs to start. */
@@ -158,7 +173,7 @@ export const DEFAULT_CONFIG: NodeConfig = {
     maxMessages: 1024,
     maxPromptChars: 1_000_000,
   },
-  zk: {},
+  zk: { concurrency: 1, maxQueue: 16, timeoutMs: 120_000, maxProvingBytes: 2 * 1024 * 1024 * 1024 },
   peers: {
     localNetwork: false,
     fetchCids: [],
@@ -192,6 +207,7 @@ const ENV: Record<string, (v: string) => ConfigInput> = {
   VERITY_ZK_CACHE_DIR: (v) => ({ zk: { cacheDir: v } }),
   VERITY_ZK_PTAU_DIR: (v) => ({ zk: { ptauDir: v } }),
   VERITY_ZK_PTAU_PATH: (v) => ({ zk: { ptauPath: v } }),
+  VERITY_ZK_MAX_PROVING_BYTES: (v) => ({ zk: { maxProvingBytes: Number(v) } }),
   VERITY_LOCAL_NETWORK: (v) => ({ peers: { localNetwork: v !== '0' && v !== 'false' } }),
   VERITY_FETCH_CIDS: (v) => ({ peers: { fetchCids: v.split(',').map((c) => c.trim()) } }),
   VERITY_MAX_REPLICAS: (v) => ({ peers: { maxReplicas: Number(v) } }),
@@ -259,6 +275,10 @@ function check(config: NodeConfig): NodeConfig {
     const v = config.zk[k];
     if (v !== undefined && (typeof v !== 'string' || v === '')) fail('CONFIG_INVALID', `zk.${k} must be a path`);
   }
+  int('zk.concurrency', config.zk.concurrency, 1, 64);
+  int('zk.maxQueue', config.zk.maxQueue, 1);
+  int('zk.timeoutMs', config.zk.timeoutMs, 1);
+  int('zk.maxProvingBytes', config.zk.maxProvingBytes, 1);
   const peers = config.peers as Partial<PeerSettings> | undefined;
   if (typeof peers !== 'object' || peers === null) return fail('CONFIG_INVALID', 'peers must be an object');
   if (typeof peers.localNetwork !== 'boolean') fail('CONFIG_INVALID', 'peers.localNetwork must be a boolean');

@@ -4,7 +4,7 @@
 import { fail } from '@verity/protocol';
 import type { ChainService } from './chain/chain-service.js';
 import type { NodeConfig } from './config.js';
-import type { Executor } from './executor.js';
+import type { ExecutableModel, Executor, Task } from './executor.js';
 import type { NodeKeys } from './keys.js';
 import type { NodeLog } from './log/index.js';
 import type { Metrics } from './metrics.js';
@@ -30,6 +30,13 @@ export interface NodeContext {
   readonly metrics: Metrics;
   /** Mode `zk`: circuits, keys and proofs. */
   readonly zk: ZkService;
+  /**
+   * zk work (proofs, ceremony contributions) runs here, in one lane (`ZK_LANE`) of
+   * `config.zk.concurrency` (default 1: snarkjs already uses every core for one proof), with the
+   * same bounds, timeouts and 429/503 answers as model runs but queues of its own, so a proof
+   * never holds up ONNX requests.
+   */
+  readonly zkExecutor: Executor<ExecutableModel<Task, unknown>>;
   /** The chain service, when the node runs on a chain (`config.chain`). */
   chain?: ChainService;
   /** True once shutdown began: new requests get 503 SHUTTING_DOWN. */

@@ -23,6 +23,22 @@ export interface ExecutableModel<I = TensorMap, O = TensorMap> {
   run(inputs: I): Promise<O>;
 }
 
+/** Work that is not a model run (a zk proof, a ceremony contribution), queued as one. */
+export type Task<T = unknown> = () => Promise<T>;
+
+/**
+ * The model of a lane of tasks: it runs the task it is given, at most `concurrency` at a time.
+ * Tasks share the executor's bounds, timeouts and 429/503 answers with model runs.
+ *
+ * @example
+ * ```ts
+ * const proof = await executor.run('zk', taskLane(1), () => prove(...));
+ * ```
+ */
+export function taskLane(concurrency: number): ExecutableModel<Task, unknown> {
+  return { batchable: false, concurrency, run: (task) => task() };
+}
+
 /** The input type of an executable model. */
 type InputOf<M> = M extends ExecutableModel<infer I, unknown> ? I : never;
 /** The output type of an executable model. */

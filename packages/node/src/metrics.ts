@@ -7,13 +7,23 @@ export interface Metrics {
   readonly inferenceSeconds: Histogram<'model'>;
   readonly logAppendSeconds: Histogram;
   readonly modelsLoaded: Gauge;
+  /** Mode zk: proofs made, their time (queueing excluded), and the process's RSS after the latest. */
+  readonly zkProofs: Counter;
+  readonly zkProveSeconds: Histogram;
+  readonly zkRssAfterProveBytes: Gauge;
 }
 
 /**
  * Creates the node's metrics; `sample` is called at scrape time for gauges that mirror state.
  */
 export function createMetrics(
-  sample: () => { pending: number; running: number; logSize: number; models: number },
+  sample: () => {
+    pending: number;
+    running: number;
+    logSize: number;
+    models: number;
+    zk: { pending: number; running: number; rejected: number; timedOut: number };
+  },
 ): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'verity_process_' });
@@ -42,8 +52,47 @@ export function createMetrics(
       this.set(current().logSize);
     },
   });
+  new Gauge({
+    name: 'verity_zk_pending',
+    help: 'zk jobs (proofs, ceremony contributions) waiting in the zk queue',
+    registers: [registry],
+    collect() {
+      this.set(current().zk.pending);
+    },
+  });
+  new Gauge({
+    name: 'verity_zk_running',
+    help: 'zk jobs in flight',
+    registers: [registry],
+    collect() {
+      this.set(current().zk.running);
+    },
+  });
+  new Gauge({
+    name: 'verity_zk_refused',
+    help: 'zk jobs refused (queue full) or timed out since start',
+    labelNames: ['reason'],
+    registers: [registry],
+    collect() {
+      const zk = current().zk;
+      this.set({ reason: 'queue_full' }, zk.rejected);
+      this.set({ reason: 'timeout' }, zk.timedOut);
+    },
+  });
   return {
     registry,
+    zkProofs: new Counter({ name: 'verity_zk_proofs_total', help: 'zk proofs made', registers: [registry] }),
+    zkProveSeconds: new Histogram({
+      name: 'verity_zk_prove_seconds',
+      help: 'Time to prove one zk inference (witness and Groth16 proof), queueing excluded',
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers: [registry],
+    }),
+    zkRssAfterProveBytes: new Gauge({
+      name: 'verity_zk_rss_after_prove_bytes',
+      help: 'Resident set size of the node process right after its latest zk proof',
+      registers: [registry],
+    }),
     httpRequests: new Counter({
       name: 'verity_http_requests_total',
       help: 'HTTP requests by route, method and status',

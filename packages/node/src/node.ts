@@ -11,7 +11,7 @@ import { createApi } from './api/server.js';
 import { startChainService } from './chain/chain-service.js';
 import type { NodeConfig } from './config.js';
 import { contextErrors, type NodeContext } from './context.js';
-import { createExecutor } from './executor.js';
+import { createExecutor, type ExecutableModel, type Task } from './executor.js';
 import { openKeystore } from './keys.js';
 import { openLog } from './log/index.js';
 import { createMetrics } from './metrics.js';
@@ -85,12 +85,25 @@ export async function startNode(config: NodeConfig, options: StartNodeOptions = 
   const executor = createExecutor<LoadedModel | LoadedLlm>(config.executor, (model, requests) =>
     runBatched(model as LoadedModel, requests as never),
   );
+  // zk work: one lane, never batched; its queue bounds are the zk settings'.
+  const zkExecutor = createExecutor<ExecutableModel<Task, unknown>>(
+    {
+      concurrency: config.zk.concurrency,
+      maxQueue: config.zk.maxQueue,
+      // One lane: its queue is the bound (a full one answers 429 QUEUE_FULL).
+      maxPending: Number.MAX_SAFE_INTEGER,
+      maxBatch: 1,
+      timeoutMs: config.zk.timeoutMs,
+    },
+    () => Promise.reject(new Error('zk tasks are never batched')),
+  );
   const models = createModelCache(runtime);
   const llms = createModelCache(llm, 4);
   const metrics = createMetrics(() => ({
     ...executor.stats(),
     logSize: log.size,
     models: models.size + llms.size,
+    zk: zkExecutor.stats(),
   }));
   const context: NodeContext = {
     config,
@@ -104,6 +117,7 @@ export async function startNode(config: NodeConfig, options: StartNodeOptions = 
     executor,
     metrics,
     zk: createZkService(config.zk, config.dataDir),
+    zkExecutor,
     closing: false,
     ...contextErrors,
   };
@@ -143,6 +157,7 @@ export async function startNode(config: NodeConfig, options: StartNodeOptions = 
         context.closing = true;
         await app.close(); // waits for requests in flight
         await executor.idle();
+        await zkExecutor.idle();
         if (context.chain) {
           // The last checkpoint goes on chain before the log closes (best effort: the chain may be gone).
           await context.chain.anchorNow().catch(() => undefined);

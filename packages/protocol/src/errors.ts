@@ -145,6 +145,11 @@ export const ERROR_CODES = [
   // manifest for a name that is not what ModelRegistry maps the name to
   'TRUST_UNCONFIGURED',
   'MODEL_REGISTRY_MISMATCH',
+  // zk trust (node): a proving key above the node's memory bound; a replica's zkey or circuit
+  // that is not what the signed manifest commits to; a contribution the node will not make
+  'ZK_KEY_TOO_LARGE',
+  'ZK_CIRCUIT_MISMATCH',
+  'ZK_CONTRIBUTION_REFUSED',
 ] as const;
 
 /** A stable error code. */

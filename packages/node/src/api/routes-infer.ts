@@ -15,9 +15,11 @@ import {
 } from '@verity/protocol';
 import type { FastifyInstance } from 'fastify';
 import type { NodeContext } from '../context.js';
+
 import { receiptJson } from '../log/index.js';
 import { resolveOrFetch } from '../peers/model-source.js';
 import type { StoredModel } from '../store/index.js';
+import { runZkTask } from '../zk-lane.js';
 import { coordinateQuorum, QUORUM_MEMBER_HEADER } from './quorum.js';
 import { NONCE, REQUEST_ID, requestIdFor } from './request-ids.js';
 
@@ -149,7 +151,16 @@ export function registerInferRoutes(app: FastifyInstance, ctx: NodeContext): voi
    */
   const runZk = async (stored: StoredModel, inputs: TensorMap, requestId: string, clientNonce: string | undefined) => {
     const started = performance.now();
-    const zk = await ctx.zk.prove(stored.manifestCid, stored.manifest, stored.artifactPath, inputs);
+    // Through the zk lane of the executor: one proof at a time, a bounded queue (429 QUEUE_FULL),
+    // a timeout (504 INFERENCE_TIMEOUT).
+    const zk = await runZkTask(ctx, async () => {
+      const proving = performance.now();
+      const out = await ctx.zk.prove(stored.manifestCid, stored.manifest, stored.artifactPath, inputs);
+      ctx.metrics.zkProveSeconds.observe((performance.now() - proving) / 1000);
+      ctx.metrics.zkProofs.inc();
+      ctx.metrics.zkRssAfterProveBytes.set(process.memoryUsage.rss());
+      return out;
+    });
     ctx.metrics.inferenceSeconds.observe({ model: stored.manifest.name }, (performance.now() - started) / 1000);
     const record: InferenceRecord = {
       version: 1,
