@@ -145,6 +145,12 @@ export const ERROR_CODES = [
   // manifest for a name that is not what ModelRegistry maps the name to
   'TRUST_UNCONFIGURED',
   'MODEL_REGISTRY_MISMATCH',
+  // zk trust (verify): a zk record without its zk evidence (no downgrade to a signed answer); a
+  // verification key no audit the verifier accepts vouches for; a zk manifest without its
+  // publisher's signature
+  'ZK_EVIDENCE_MISSING',
+  'ZK_VK_UNAUDITED',
+  'ZK_MANIFEST_UNSIGNED',
   // zk trust (node): a proving key above the node's memory bound; a replica's zkey or circuit
   // that is not what the signed manifest commits to; a contribution the node will not make
   'ZK_KEY_TOO_LARGE',

@@ -693,6 +693,14 @@ export function verifyBundle(bundle: unknown, trust: Trust, options: VerifyOptio
       verified.map((v) => v.record),
       set,
     );
+    // No downgrade: a zk record's answer stands on its proof; without it, it is no answer at all
+    // (not a signed one). The proof itself is checked by the SDK's verifyZkBundle (snarkjs).
+    if (parsed.zk === undefined && verified.some((v) => v.record.kind === 'zk' || v.record.mode === 'zk')) {
+      fail('ZK_EVIDENCE_MISSING', 'a zk record without its zk evidence (bundle.zk): the proof was dropped', {
+        kind: first.kind,
+        mode: first.mode,
+      });
+    }
     if (parsed.input !== undefined && digestOf(parsed.input, 'input', first.kind) !== first.inputDigest) {
       fail('RECEIPT_INPUT_DIGEST_MISMATCH', 'the bundled input does not match the record');
     }

@@ -17,9 +17,11 @@
  */
 import { toHex } from './bytes.js';
 import { canonicalJsonBytes } from './canonical-json.js';
-import { fail } from './errors.js';
+import { parseCid } from './cid.js';
+import { fail, isVerityError } from './errors.js';
+import { parseAddress } from './eth.js';
 import { sha256 } from './hash.js';
-import { type Manifest, parseManifest } from './manifest.js';
+import { type Manifest, parseManifest, type SignedManifest } from './manifest.js';
 import { createTensor, type TensorMap } from './tensor.js';
 import { encodeTensors } from './tensor-encoding.js';
 
@@ -27,9 +29,31 @@ import { encodeTensors } from './tensor-encoding.js';
 export const ZK_FIELD_PRIME = 21888242871839275222246405745257275088548364400416034343698204186575808495617n;
 const FIELD_HALF = (ZK_FIELD_PRIME - 1n) / 2n;
 
-/** Where a Groth16 setup's trust comes from: `local-dev` (one local contributor: forgeable) or a ceremony's ptau file. */
-export const ZK_SETUPS = ['local-dev', 'ptau-file'] as const;
+/**
+ * Who made a Groth16 key pair: `local-dev` (one party made the circuit-specific phase 2: it could
+ * forge proofs; tests only, and a verifier accepts it only when told to) or `multi-party` (a phase-2
+ * ceremony recorded on chain and finished with a beacon, over a phase 1 no single party made:
+ * sound if one contributor of each phase was honest).
+ */
+export const ZK_SETUPS = ['local-dev', 'multi-party'] as const;
 export type ZkSetup = (typeof ZK_SETUPS)[number];
+
+/**
+ * Where the phase 1 (powers of tau) came from: a `verity ceremony` recorded on chain (the
+ * `Ceremony` contract at `address` on `chainId`, ceremony `id`), a public ceremony's file (its
+ * SHA-256), or `local-dev` (one local contributor: forgeable).
+ */
+export type ZkPhase1 =
+  | { readonly kind: 'ceremony'; readonly chainId: number; readonly address: string; readonly id: string }
+  | { readonly kind: 'file'; readonly sha256: string }
+  | { readonly kind: 'local-dev' };
+
+/** The phase-2 (circuit-specific) ceremony of a `multi-party` setup: `Ceremony` contract and ceremony id. */
+export interface ZkPhase2 {
+  readonly chainId: number;
+  readonly address: string;
+  readonly id: string;
+}
 
 /** The runtime a `zk` record names. */
 export const ZK_RUNTIME = { id: 'snarkjs', profile: 'groth16-bn128' } as const;
@@ -46,6 +70,10 @@ export const ZK_METADATA = {
   vk: 'zk.vk',
   /** {@link ZkSetup}. */
   setup: 'zk.setup',
+  /** {@link ZkPhase1} (canonical JSON). Required for `multi-party`; absent means `{"kind":"local-dev"}` under `local-dev`. */
+  phase1: 'zk.phase1',
+  /** {@link ZkPhase2} (canonical JSON): present exactly when the setup is `multi-party`. */
+  phase2: 'zk.phase2',
   /** The circuit generator and compiler, e.g. `@verity/zk 0.1.0; circom 2.2.3 --O2`. */
   generator: 'zk.generator',
 } as const;
@@ -67,6 +95,9 @@ export interface ZkFacts {
   r1cs: string;
   vk: string;
   setup: ZkSetup;
+  phase1: ZkPhase1;
+  /** Present exactly when `setup` is `multi-party`. */
+  phase2?: ZkPhase2;
 }
 
 /** A Groth16 proof as snarkjs writes it. */
@@ -86,14 +117,24 @@ export interface ZkEvidence {
   /** snarkjs' Groth16 verification key JSON. */
   vk: Record<string, unknown>;
   setup: ZkSetup;
-  /** The model's manifest (its CID must be the record's model): carries the commitments of {@link ZkFacts}. */
-  manifest?: Manifest;
+  /**
+   * The model's manifest with its publisher's signature (its CID must be the record's model):
+   * carries the commitments of {@link ZkFacts}. The bare manifest of earlier bundles is read only to
+   * be refused (`ZK_MANIFEST_UNSIGNED`, by the SDK's `verifyZkBundle`).
+   */
+  manifest?: SignedManifest | Manifest;
+}
+
+/** True for the signed form of a bundle's `zk.manifest` (else: an earlier bundle's bare manifest). */
+export function isSignedZkManifest(m: SignedManifest | Manifest): m is SignedManifest {
+  return 'signature' in m;
 }
 
 const MAX_SIGNALS = 1 << 16;
 const HEX64 = /^[0-9a-f]{64}$/;
 const FIELD_TEXT = /^(0|[1-9][0-9]{0,76})$/;
 const COORD_TEXT = /^(0|[1-9][0-9]{0,77})$/;
+const SIGNATURE = /^0x[0-9a-fA-F]{130}$/;
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -142,7 +183,7 @@ export function zkVkDigest(vk: unknown): string {
  *
  * @example
  * ```ts
- * const metadata = zkMetadata({ params, io, r1cs, vk: zkVkDigest(vk), setup: 'local-dev' });
+ * const metadata = zkMetadata({ params, io, r1cs, vk: zkVkDigest(vk), setup: 'local-dev', phase1: { kind: 'local-dev' } });
  * ```
  */
 export function zkMetadata(facts: ZkFacts, generator?: string): Record<string, string> {
@@ -153,6 +194,8 @@ export function zkMetadata(facts: ZkFacts, generator?: string): Record<string, s
     [ZK_METADATA.r1cs]: facts.r1cs,
     [ZK_METADATA.vk]: facts.vk,
     [ZK_METADATA.setup]: facts.setup,
+    [ZK_METADATA.phase1]: canonical(facts.phase1),
+    ...(facts.phase2 === undefined ? {} : { [ZK_METADATA.phase2]: canonical(facts.phase2) }),
     ...(generator === undefined ? {} : { [ZK_METADATA.generator]: generator }),
   };
 }
@@ -238,7 +281,241 @@ export function zkFacts(manifest: Manifest): ZkFacts {
   const setup = get(ZK_METADATA.setup) as ZkSetup;
   if (!HEX64.test(r1cs) || !HEX64.test(vk)) fail('MANIFEST_INVALID', 'zk.r1cs and zk.vk must be SHA-256 hex');
   if (!ZK_SETUPS.includes(setup)) fail('MANIFEST_INVALID', `zk.setup must be one of ${ZK_SETUPS.join(', ')}`);
-  return { params: { fracBits: params.fracBits, valueBits: params.valueBits }, io, r1cs, vk, setup };
+  const phase1Text = get(ZK_METADATA.phase1);
+  const phase2Text = get(ZK_METADATA.phase2);
+  const phase1 =
+    phase1Text === undefined && setup === 'local-dev'
+      ? ({ kind: 'local-dev' } as const)
+      : parseZkPhase1(canonicalText(json(ZK_METADATA.phase1), phase1Text, ZK_METADATA.phase1), 'MANIFEST_INVALID');
+  const phase2 =
+    phase2Text === undefined
+      ? undefined
+      : parseZkPhase2(canonicalText(json(ZK_METADATA.phase2), phase2Text, ZK_METADATA.phase2), 'MANIFEST_INVALID');
+  checkSetupPhases(setup, phase1, phase2, 'MANIFEST_INVALID', 'zk');
+  return {
+    params: { fracBits: params.fracBits, valueBits: params.valueBits },
+    io,
+    r1cs,
+    vk,
+    setup,
+    phase1,
+    ...(phase2 === undefined ? {} : { phase2 }),
+  };
+}
+
+/** A metadata value must be the canonical JSON of what it parses to: one text per fact. */
+function canonicalText(value: unknown, text: string | undefined, key: string): unknown {
+  if (new TextDecoder().decode(canonicalJsonBytes(value as never)) !== text) {
+    fail('MANIFEST_INVALID', `${key} must be canonical JSON (RFC 8785)`);
+  }
+  return value;
+}
+
+type ZkFactCode = 'MANIFEST_INVALID' | 'INVALID_ARGUMENT';
+
+const CEREMONY_ID = /^0x[0-9a-f]{64}$/;
+
+function ceremonyRef(o: Record<string, unknown>, code: ZkFactCode, at: string): ZkPhase2 {
+  if (!int(o.chainId, 1, Number.MAX_SAFE_INTEGER)) fail(code, `${at}.chainId must be a positive integer`);
+  if (typeof o.address !== 'string' || !/^0x[0-9a-fA-F]{40}$/.test(o.address)) {
+    fail(code, `${at}.address must be a contract address`);
+  }
+  let address: string;
+  try {
+    address = parseAddress(o.address);
+  } catch {
+    return fail(code, `${at}.address has a wrong EIP-55 checksum`);
+  }
+  if (typeof o.id !== 'string' || !CEREMONY_ID.test(o.id))
+    fail(code, `${at}.id must be 0x and 64 lower-case hex digits`);
+  return { chainId: o.chainId as number, address, id: o.id };
+}
+
+function exactKeys(o: unknown, keys: readonly string[], code: ZkFactCode, at: string): Record<string, unknown> {
+  if (!isObject(o)) fail(code, `${at} must be an object`);
+  const v = o as Record<string, unknown>;
+  for (const k of Object.keys(v)) if (!keys.includes(k)) fail(code, `${at}: unknown field "${k}"`);
+  for (const k of keys) if (v[k] === undefined) fail(code, `${at}: missing "${k}"`);
+  return v;
+}
+
+/** Parses a {@link ZkPhase1} strictly (unknown or missing fields refused with `code`). */
+function parseZkPhase1(v: unknown, code: ZkFactCode, at = 'zk.phase1'): ZkPhase1 {
+  const kind = isObject(v) ? (v as { kind?: unknown }).kind : undefined;
+  if (kind === 'local-dev') {
+    exactKeys(v, ['kind'], code, at);
+    return { kind };
+  }
+  if (kind === 'file') {
+    const o = exactKeys(v, ['kind', 'sha256'], code, at);
+    if (typeof o.sha256 !== 'string' || !HEX64.test(o.sha256)) fail(code, `${at}.sha256 must be SHA-256 hex`);
+    return { kind, sha256: o.sha256 };
+  }
+  if (kind === 'ceremony') {
+    return { kind, ...ceremonyRef(exactKeys(v, ['kind', 'chainId', 'address', 'id'], code, at), code, at) };
+  }
+  return fail(code, `${at}.kind must be ceremony, file or local-dev`);
+}
+
+/** Parses a {@link ZkPhase2} strictly. */
+function parseZkPhase2(v: unknown, code: ZkFactCode, at = 'zk.phase2'): ZkPhase2 {
+  return ceremonyRef(exactKeys(v, ['chainId', 'address', 'id'], code, at), code, at);
+}
+
+/**
+ * A `multi-party` setup has a phase-2 ceremony and a phase 1 that is not one party's; a
+ * `local-dev` one has no phase-2 ceremony (one party made it).
+ */
+function checkSetupPhases(
+  setup: ZkSetup,
+  phase1: ZkPhase1,
+  phase2: ZkPhase2 | undefined,
+  code: ZkFactCode,
+  at: string,
+): void {
+  if (setup === 'multi-party') {
+    if (phase2 === undefined) fail(code, `${at}: a multi-party setup names its phase-2 ceremony (phase2)`);
+    if (phase1.kind === 'local-dev') fail(code, `${at}: a multi-party setup over a local-dev phase 1 is one party's`);
+  } else if (phase2 !== undefined) {
+    fail(code, `${at}: a local-dev setup has no phase-2 ceremony`);
+  }
+}
+
+/**
+ * An audit of a zk model (docs/protocol.md §12): someone recompiled the circuit from the model
+ * artifact and the manifest's zk parameters, found its R1CS hash `r1cs`, and checked that the
+ * verification key `vk` comes out of that circuit under the recorded setup (for `multi-party`:
+ * the whole phase-2 transcript — every contribution, by `contributors` in order, and the beacon —
+ * against the on-chain ceremony record and the phase-1 file). `verity zk audit MODEL` writes one
+ * to `<dataDir>/zk/audits/<manifestCid>.json`. A verifier accepts a zk proof's key only when an
+ * audit it trusts vouches for exactly the manifest's commitments.
+ */
+export interface ZkAudit {
+  readonly version: 1;
+  /** The manifest audited (CIDv1, as `manifestCid` computes it). */
+  readonly manifestCid: string;
+  /** SHA-256 (hex) of the recompiled circuit's R1CS. */
+  readonly r1cs: string;
+  /** {@link zkVkDigest} of the verification key checked. */
+  readonly vk: string;
+  readonly setup: ZkSetup;
+  readonly phase1: ZkPhase1;
+  /** The phase-2 ceremony checked; `null` for a `local-dev` setup. */
+  readonly phase2: ZkPhase2 | null;
+  /** The phase-2 contributors' accounts (EIP-55), in order; empty for `local-dev`. */
+  readonly contributors: readonly string[];
+  /** The phase-2 beacon (0x and 64 hex digits: the later block's hash); `null` for `local-dev`. */
+  readonly beacon: string | null;
+  /** RFC 3339 UTC time of the check. */
+  readonly checkedAt: string;
+  /** What did the check, e.g. `@verity/zk 0.1.0; circom 2.2.3 --O2`. */
+  readonly generator: string;
+}
+
+const AUDIT_KEYS = [
+  'version',
+  'manifestCid',
+  'r1cs',
+  'vk',
+  'setup',
+  'phase1',
+  'phase2',
+  'contributors',
+  'beacon',
+  'checkedAt',
+  'generator',
+] as const;
+const RFC3339_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/;
+const MAX_CONTRIBUTORS = 1024;
+
+/**
+ * Parses an audit record, given as untrusted JSON, strictly: every field present, none unknown,
+ * each well formed, and the setup consistent with its phases (a `multi-party` audit names its
+ * phase-2 ceremony, at least one contributor and the beacon; a `local-dev` one none of them).
+ * `INVALID_ARGUMENT` otherwise. It does not say the audit is true: only who made it can.
+ *
+ * @example
+ * ```ts
+ * const audit = parseZkAudit(JSON.parse(readFileSync(`audits/${cid}.json`, 'utf8')));
+ * ```
+ */
+export function parseZkAudit(value: unknown): ZkAudit {
+  const code = 'INVALID_ARGUMENT';
+  const o = exactKeys(value, AUDIT_KEYS, code, 'zk audit');
+  if (o.version !== 1) fail(code, 'zk audit: version must be 1');
+  if (typeof o.manifestCid !== 'string') fail(code, 'zk audit: manifestCid must be a CID');
+  try {
+    parseCid(o.manifestCid);
+  } catch (e) {
+    fail(code, 'zk audit: manifestCid must be a CID', { reason: isVerityError(e) ? e.message : String(e) });
+  }
+  if (typeof o.r1cs !== 'string' || !HEX64.test(o.r1cs)) fail(code, 'zk audit: r1cs must be SHA-256 hex');
+  if (typeof o.vk !== 'string' || !HEX64.test(o.vk)) fail(code, 'zk audit: vk must be SHA-256 hex');
+  if (!ZK_SETUPS.includes(o.setup as ZkSetup)) fail(code, `zk audit: setup must be one of ${ZK_SETUPS.join(', ')}`);
+  const setup = o.setup as ZkSetup;
+  const phase1 = parseZkPhase1(o.phase1, code, 'zk audit.phase1');
+  const phase2 = o.phase2 === null ? null : parseZkPhase2(o.phase2, code, 'zk audit.phase2');
+  checkSetupPhases(setup, phase1, phase2 ?? undefined, code, 'zk audit');
+  if (!Array.isArray(o.contributors) || o.contributors.length > MAX_CONTRIBUTORS) {
+    fail(code, 'zk audit: contributors must be a list of accounts');
+  }
+  const contributors = (o.contributors as unknown[]).map((a) => {
+    try {
+      return parseAddress(a as string);
+    } catch {
+      return fail(code, 'zk audit: a contributor is not an account');
+    }
+  });
+  if (o.beacon !== null && (typeof o.beacon !== 'string' || !CEREMONY_ID.test(o.beacon))) {
+    fail(code, 'zk audit: beacon must be 0x and 64 lower-case hex digits, or null');
+  }
+  if (setup === 'multi-party' && (contributors.length === 0 || o.beacon === null)) {
+    fail(code, 'zk audit: a multi-party setup has contributors and a beacon');
+  }
+  if (setup === 'local-dev' && (contributors.length !== 0 || o.beacon !== null)) {
+    fail(code, 'zk audit: a local-dev setup has no contributors and no beacon');
+  }
+  if (typeof o.checkedAt !== 'string' || !RFC3339_UTC.test(o.checkedAt) || Number.isNaN(Date.parse(o.checkedAt))) {
+    fail(code, 'zk audit: checkedAt must be an RFC 3339 UTC time');
+  }
+  if (typeof o.generator !== 'string' || o.generator.length === 0 || o.generator.length > 256) {
+    fail(code, 'zk audit: generator must be a short text');
+  }
+  return {
+    version: 1,
+    manifestCid: o.manifestCid,
+    r1cs: o.r1cs,
+    vk: o.vk,
+    setup,
+    phase1,
+    phase2,
+    contributors,
+    beacon: o.beacon as string | null,
+    checkedAt: o.checkedAt as string,
+    generator: o.generator,
+  };
+}
+
+/**
+ * The facts of a manifest an audit disagrees with (empty: it vouches for exactly them): the
+ * manifest, circuit, key, setup and both phases must be the audited ones. A mismatching audit is
+ * not an audit of this model.
+ *
+ * @example
+ * ```ts
+ * if (zkAuditMismatch(audit, cid, zkFacts(manifest)).length > 0) throw …;
+ * ```
+ */
+export function zkAuditMismatch(audit: ZkAudit, manifestCid: string, facts: ZkFacts): string[] {
+  const canonical = (v: unknown) => new TextDecoder().decode(canonicalJsonBytes((v ?? null) as never));
+  const differs: string[] = [];
+  if (audit.manifestCid !== manifestCid) differs.push('manifestCid');
+  if (audit.r1cs !== facts.r1cs) differs.push('r1cs');
+  if (audit.vk !== facts.vk) differs.push('vk');
+  if (audit.setup !== facts.setup) differs.push('setup');
+  if (canonical(audit.phase1) !== canonical(facts.phase1)) differs.push('phase1');
+  if (canonical(audit.phase2) !== canonical(facts.phase2)) differs.push('phase2');
+  return differs;
 }
 
 /**
@@ -271,10 +548,17 @@ export function parseZkEvidence(value: unknown, at = 'bundle.zk'): ZkEvidence {
   if (!isObject(vk) || vk.protocol !== 'groth16' || vk.curve !== 'bn128' || !int(vk.nPublic, 0, MAX_SIGNALS))
     bad('vk must be a groth16 bn128 verification key');
   if (!ZK_SETUPS.includes(v.setup as ZkSetup)) bad(`setup must be one of ${ZK_SETUPS.join(', ')}`);
-  let manifest: Manifest | undefined;
+  let manifest: SignedManifest | Manifest | undefined;
   if (v.manifest !== undefined) {
+    const m = v.manifest as Record<string, unknown>;
+    if (!isObject(m)) bad('manifest must be a signed manifest');
+    // The signed form is exactly { manifest, signature }; a bare manifest (earlier bundles) is
+    // kept as it is, only for the SDK to refuse it by name (ZK_MANIFEST_UNSIGNED).
+    const signed = 'signature' in m || 'manifest' in m;
+    if (signed && (Object.keys(m).length !== 2 || typeof m.signature !== 'string' || !SIGNATURE.test(m.signature)))
+      bad('manifest must be { manifest, signature } with a 65-byte hex signature');
     try {
-      manifest = parseManifest(v.manifest);
+      manifest = signed ? { manifest: parseManifest(m.manifest), signature: m.signature as string } : parseManifest(m);
     } catch {
       bad('manifest is not a valid manifest');
     }
