@@ -145,6 +145,13 @@ export const ERROR_CODES = [
   // manifest for a name that is not what ModelRegistry maps the name to
   'TRUST_UNCONFIGURED',
   'MODEL_REGISTRY_MISMATCH',
+  // zk trust (ceremony): a ceremony's file does not verify, differs from its on-chain record, has
+  // no beacon yet; or the ceremony's state refuses a step (id taken, already contributed, closed,
+  // already finalized, beacon block too old) — docs/design.md §2.6, packages/zk/README.md
+  'ZK_CEREMONY_INVALID',
+  'ZK_TRANSCRIPT_MISMATCH',
+  'ZK_CEREMONY_UNFINISHED',
+  'ZK_CEREMONY_CONFLICT',
 ] as const;
 
 /** A stable error code. */
