@@ -31,6 +31,21 @@ const REVERT_CODES: Readonly<Record<string, ErrorCode>> = {
   NotRegistered: 'NODE_NOT_ACTIVE',
   StakeTooLow: 'STAKE_TOO_LOW',
   TreeSizeNotIncreasing: 'ANCHOR_NOT_INCREASING',
+  // Ceremony (contracts/Ceremony.sol): each refusal its own revert name in details.revert.
+  CeremonyExists: 'ZK_CEREMONY_CONFLICT',
+  UnknownCeremony: 'NOT_FOUND',
+  KindInvalid: 'INVALID_ARGUMENT',
+  HashInvalid: 'INVALID_ARGUMENT',
+  NotContributor: 'UNAUTHORIZED',
+  NotOpener: 'UNAUTHORIZED',
+  AlreadyContributed: 'ZK_CEREMONY_CONFLICT',
+  HeadMismatch: 'ZK_TRANSCRIPT_MISMATCH',
+  ContributionsClosed: 'ZK_CEREMONY_CONFLICT',
+  NoContributions: 'ZK_CEREMONY_UNFINISHED',
+  NotClosed: 'ZK_CEREMONY_UNFINISHED',
+  BeaconNotMined: 'ZK_CEREMONY_UNFINISHED',
+  BeaconExpired: 'ZK_CEREMONY_CONFLICT',
+  AlreadyFinalized: 'ZK_CEREMONY_CONFLICT',
 };
 
 /** JSON-safe copies of revert arguments (bigints become decimal strings). */

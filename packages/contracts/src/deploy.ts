@@ -15,6 +15,7 @@
 import { fail, isVerityError, VerityError } from '@verity/protocol';
 import { type Abi, type Address, getAddress, type Hex, isAddress, type PublicClient } from 'viem';
 import { address, type ChainClients, read, sendAndConfirm } from './clients.js';
+import { ceremonyAbi, ceremonyBytecode } from './generated/ceremony.js';
 import { logAnchorAbi, logAnchorBytecode } from './generated/log-anchor.js';
 import { modelRegistryAbi, modelRegistryBytecode } from './generated/model-registry.js';
 import { nodeRegistryAbi, nodeRegistryBytecode } from './generated/node-registry.js';
@@ -27,6 +28,8 @@ export interface ContractAddresses {
   readonly nodeRegistry: Address;
   readonly modelRegistry: Address;
   readonly logAnchor: Address;
+  /** `Ceremony`, the transcripts of setup ceremonies (zk); absent in files written before it existed. */
+  readonly ceremony?: Address;
 }
 
 /** The rules fixed in `NodeRegistry` at deployment. */
@@ -74,7 +77,7 @@ async function deployOne(
 }
 
 /**
- * Deploys `NodeRegistry`, `ModelRegistry` and `LogAnchor` from the wallet's account.
+ * Deploys `NodeRegistry`, `ModelRegistry`, `LogAnchor` and `Ceremony` from the wallet's account.
  *
  * @example
  * ```ts
@@ -95,6 +98,7 @@ export async function deployContracts(clients: ChainClients, options: DeployOpti
   ]);
   const models = await deployOne(clients, 'ModelRegistry', modelRegistryAbi, modelRegistryBytecode, []);
   const anchors = await deployOne(clients, 'LogAnchor', logAnchorAbi, logAnchorBytecode, [registry.address]);
+  const ceremony = await deployOne(clients, 'Ceremony', ceremonyAbi as Abi, ceremonyBytecode, []);
   const transport = clients.publicClient.transport as { url?: unknown };
   const rpcUrl = options.rpcUrl ?? (typeof transport.url === 'string' ? transport.url : undefined);
   return {
@@ -103,7 +107,12 @@ export async function deployContracts(clients: ChainClients, options: DeployOpti
     ...(rpcUrl === undefined ? {} : { rpcUrl }),
     block: registry.block,
     deployer: getAddress(clients.walletClient.account.address),
-    contracts: { nodeRegistry: registry.address, modelRegistry: models.address, logAnchor: anchors.address },
+    contracts: {
+      nodeRegistry: registry.address,
+      modelRegistry: models.address,
+      logAnchor: anchors.address,
+      ceremony: ceremony.address,
+    },
     params: { minStake: options.minStake, unbondingDelay: options.unbondingDelay, slasher },
   };
 }
@@ -175,7 +184,7 @@ export function deploymentFromJson(json: unknown): Deployment {
     rpcUrl = o.rpcUrl;
   }
   const c = object(o.contracts, '/contracts');
-  exactKeys(c, '/contracts', ['nodeRegistry', 'modelRegistry', 'logAnchor']);
+  exactKeys(c, '/contracts', ['nodeRegistry', 'modelRegistry', 'logAnchor'], ['ceremony']);
   const p = object(o.params, '/params');
   exactKeys(p, '/params', ['minStake', 'unbondingDelay', 'slasher']);
   if (typeof p.minStake !== 'string' || !/^(0|[1-9][0-9]{0,38})$/.test(p.minStake)) {
@@ -191,6 +200,7 @@ export function deploymentFromJson(json: unknown): Deployment {
       nodeRegistry: checksummed(c.nodeRegistry, '/contracts/nodeRegistry'),
       modelRegistry: checksummed(c.modelRegistry, '/contracts/modelRegistry'),
       logAnchor: checksummed(c.logAnchor, '/contracts/logAnchor'),
+      ...(c.ceremony === undefined ? {} : { ceremony: checksummed(c.ceremony, '/contracts/ceremony') }),
     },
     params: {
       minStake: BigInt(p.minStake),
@@ -213,12 +223,13 @@ export async function verifyDeployment(publicClient: PublicClient, deployment: D
       publicClient.getCode({ address: contracts.nodeRegistry }),
       publicClient.getCode({ address: contracts.modelRegistry }),
       publicClient.getCode({ address: contracts.logAnchor }),
+      contracts.ceremony === undefined ? '0x00' : publicClient.getCode({ address: contracts.ceremony }),
     ]),
   );
   if (chainId !== deployment.chainId) {
     fail('CONFIG_INVALID', 'the deployment is for another chain', { expected: deployment.chainId, actual: chainId });
   }
-  const names = ['nodeRegistry', 'modelRegistry', 'logAnchor'] as const;
+  const names = ['nodeRegistry', 'modelRegistry', 'logAnchor', 'ceremony'] as const;
   names.forEach((name, i) => {
     const code = codes[i];
     if (code === undefined || code === '0x') {

@@ -1,6 +1,6 @@
 /**
  * `@verity/contracts`: Verity's contracts (docs/design.md §2.7) — `NodeRegistry`, `ModelRegistry`,
- * `LogAnchor` — as typed ABIs and bytecode for viem, deployment, and one small action per call a
+ * `LogAnchor`, `Ceremony` — as typed ABIs and bytecode for viem, deployment, and one small action per call a
  * node or client makes (`(client, params)`, as viem's actions). Browser-safe; a local anvil and
  * deployment files are in `@verity/contracts/node`.
  *
@@ -13,6 +13,20 @@ export {
   decodeCapabilities,
   encodeCapabilities,
 } from './capabilities.js';
+export {
+  type CeremonyContribution,
+  type CeremonyKind,
+  type CeremonyRecord,
+  closeCeremony,
+  contributeToCeremony,
+  finalizeCeremony,
+  mayContributeToCeremony,
+  type OpenCeremonyParams,
+  openCeremony,
+  ptauSubject,
+  readBeaconHash,
+  readCeremony,
+} from './ceremony.js';
 export { chainError } from './chain-error.js';
 export type { ChainClients, ReadOptions } from './clients.js';
 export {
@@ -26,6 +40,7 @@ export {
   deploymentToJson,
   verifyDeployment,
 } from './deploy.js';
+export { ceremonyAbi, ceremonyBytecode } from './generated/ceremony.js';
 export { logAnchorAbi, logAnchorBytecode } from './generated/log-anchor.js';
 export { modelRegistryAbi, modelRegistryBytecode } from './generated/model-registry.js';
 export { nodeRegistryAbi, nodeRegistryBytecode } from './generated/node-registry.js';

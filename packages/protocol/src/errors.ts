@@ -151,6 +151,13 @@ export const ERROR_CODES = [
   'ZK_EVIDENCE_MISSING',
   'ZK_VK_UNAUDITED',
   'ZK_MANIFEST_UNSIGNED',
+  // zk trust (ceremony): a ceremony's file does not verify, differs from its on-chain record, has
+  // no beacon yet; or the ceremony's state refuses a step (id taken, already contributed, closed,
+  // already finalized, beacon block too old) — docs/design.md §2.6, packages/zk/README.md
+  'ZK_CEREMONY_INVALID',
+  'ZK_TRANSCRIPT_MISMATCH',
+  'ZK_CEREMONY_UNFINISHED',
+  'ZK_CEREMONY_CONFLICT',
   // zk trust (node): a proving key above the node's memory bound; a replica's zkey or circuit
   // that is not what the signed manifest commits to; a contribution the node will not make
   'ZK_KEY_TOO_LARGE',
