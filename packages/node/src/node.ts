@@ -16,11 +16,13 @@ import { openKeystore } from './keys.js';
 import { openLog } from './log/index.js';
 import { createMetrics } from './metrics.js';
 import { createModelCache } from './model-cache.js';
+import { peerZkeys } from './peers/fetch-zkey.js';
 import { runBatched } from './runtimes/batch.js';
 import { createLlmRuntime, type LlmRuntime, type LoadedLlm } from './runtimes/llm.js';
 import { createOnnxRuntime } from './runtimes/onnx.js';
 import type { LoadedModel, Runtime } from './runtimes/runtime.js';
 import { openModelStore } from './store/index.js';
+import { readCeremonyRecord } from './zk-ceremony.js';
 import { createZkService } from './zk-service.js';
 
 /** A started node. */
@@ -116,7 +118,11 @@ export async function startNode(config: NodeConfig, options: StartNodeOptions = 
     llms,
     executor,
     metrics,
-    zk: createZkService(config.zk, config.dataDir),
+    zk: createZkService(config.zk, config.dataDir, {
+      // Bound late: the chain service starts after the context exists.
+      peerZkeys: (cid, maxBytes) => peerZkeys(context, cid, maxBytes),
+      ceremonyRecord: (ref) => readCeremonyRecord(context, ref),
+    }),
     zkExecutor,
     closing: false,
     ...contextErrors,

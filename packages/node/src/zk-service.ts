@@ -6,6 +6,14 @@
  * the circuit (rebuilt from the model bytes and the recorded parameters once per process, checked
  * against the manifest's R1CS and key digests) proves the inference.
  *
+ * Keys are derived, not trusted (issue 11.7): the final proving key of every zk model this node
+ * serves is kept as `<cacheDir>/zkeys/<vk digest>.zkey` only once checked — made here at push, or,
+ * on a replica, fetched from a peer and checked: the circuit recompiled from the artifact and the
+ * signed manifest's `zk.params` (its R1CS hash = `zk.r1cs`, else `ZK_CIRCUIT_MISMATCH`), `zkey
+ * verify` against that R1CS and the phase-1 file `zk.phase1` names (`ZK_CEREMONY_INVALID`), for a
+ * multi-party setup the phase-2 transcript against the on-chain ceremony record, and the
+ * verification key's digest = `zk.vk` (`ZK_VK_MISMATCH`). Nothing else is ever proved with.
+ *
  * Fixed-point parameters at push: given (`zkFracBits` + `zkValueBits`), or chosen by
  * `@verity/zk`'s `chooseFixedPoint` from synthetic sample rows: every input in
  * [−inputRange, inputRange] (default 10), 64 seeded pseudo-random rows plus the two constant rows
@@ -13,8 +21,9 @@
  *
  * `@verity/zk` (circom2, snarkjs) is imported on first use: a node that never sees zk pays nothing.
  */
+import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   fail,
@@ -25,13 +34,15 @@ import {
   ZK_METADATA,
   type ZkFacts,
   type ZkGroth16Proof,
+  type ZkPhase1,
+  type ZkPhase2,
   type ZkSetup,
   zkFacts,
   zkMetadata,
   zkOutputTensors,
   zkVkDigest,
 } from '@verity/protocol';
-import type { CircuitArtifacts, CircuitKeys, CompiledModel } from '@verity/zk';
+import type { CircuitArtifacts, CompiledModel, VerificationKey } from '@verity/zk';
 import type { Abi, Address, Hex, PublicClient } from 'viem';
 import type { ZkSettings } from './config.js';
 
@@ -49,12 +60,43 @@ export interface ZkPushOptions {
   inputRange?: number;
 }
 
+/** A proving key and its verification key, checked against a manifest's commitments. */
+interface Keys {
+  zkey: Uint8Array;
+  verificationKey: VerificationKey;
+}
+
 /** A circuit ready to prove. */
 interface Ready {
   model: CompiledModel;
   circuit: CircuitArtifacts;
-  keys: CircuitKeys;
+  keys: Keys;
   facts: ZkFacts;
+}
+
+/** A zkey a peer offered for a model (a replica checks it before anything else). */
+export interface OfferedZkey {
+  /** Who offered it (for the error details). */
+  readonly peer: string;
+  readonly zkey: Uint8Array;
+}
+
+/** What the zk service needs from the rest of the node, bound late (the chain starts after it). */
+export interface ZkServiceDeps {
+  /** Proving keys peers offer for a model, one at a time (a replica's source); none: no replica zk. */
+  peerZkeys?(manifestCid: string, maxBytes: number): AsyncIterable<OfferedZkey>;
+  /** The on-chain record of a ceremony a manifest names (a multi-party setup); none: no chain. */
+  ceremonyRecord?(ref: ZkPhase2): Promise<CeremonyRecordLike>;
+}
+
+/** The part of an on-chain ceremony record a transcript is checked against (`readCeremony`). */
+export interface CeremonyRecordLike {
+  readonly kind: number;
+  readonly subject: string;
+  readonly initialHash: string;
+  readonly contributions: readonly { readonly contributor: string; readonly hash: string }[];
+  readonly beacon?: string;
+  readonly finalHash?: string;
 }
 
 /** The proof of one inference, and the output it proves (decoded from the public signals). */
@@ -103,6 +145,11 @@ export interface ZkService {
   ): Promise<ZkVerifierInfo>;
   /** The verifier recorded for a zk model on a chain, if any (a file read, no chain call). */
   recordedVerifier(manifest: Manifest, chainId: number): ZkVerifierInfo | undefined;
+  /**
+   * The checked final proving key of a zk model this node serves (made here, or a peer's that
+   * passed every check), or undefined: what `GET /v1/zk/:manifestCid/zkey` serves.
+   */
+  storedZkey(manifest: Manifest): Promise<Uint8Array | undefined>;
   /** Releases snarkjs' worker threads. */
   close(): Promise<void>;
 }
@@ -137,7 +184,7 @@ function syntheticRows(size: number, range: number): number[][] {
   return rows;
 }
 
-export function createZkService(settings: ZkSettings, dataDir: string): ZkService {
+export function createZkService(settings: ZkSettings, dataDir: string, deps: ZkServiceDeps = {}): ZkService {
   const cacheDir = settings.cacheDir ?? join(dataDir, 'zk');
   const setupOptions = {
     cacheDir,
@@ -186,21 +233,116 @@ export function createZkService(settings: ZkSettings, dataDir: string): ZkServic
     }
   };
 
-  const build = async (onnx: Uint8Array, options: ZkPushOptions): Promise<Ready> => {
+  /** The circuit of a model: compiled from its bytes and parameters, memory-checked. */
+  const circuitOf = async (onnx: Uint8Array, options: ZkPushOptions) => {
     const zk = await loadZk();
     const model = await compile(onnx, options);
     const circuit = await zk.compileCircom(model.circom);
     await checkMemory(circuit); // before any key is made or read
-    const keys = await zk.setupCircuit(circuit, setupOptions);
-    await checkMemory(circuit, keys.zkey.length);
-    const facts: ZkFacts = {
-      params: { fracBits: model.params.fracBits, valueBits: model.params.valueBits },
-      io: model.io,
-      r1cs: circuit.r1csHash,
-      vk: zkVkDigest(keys.verificationKey),
-      setup: keys.setup,
-    };
-    return { model, circuit, keys, facts };
+    return { model, circuit };
+  };
+
+  // Checked final proving keys, by verification-key digest.
+  const zkeyPath = (vk: string) => join(cacheDir, 'zkeys', `${vk}.zkey`);
+  const keepZkey = async (vk: string, zkey: Uint8Array) => {
+    await mkdir(join(cacheDir, 'zkeys'), { recursive: true });
+    const tmp = `${zkeyPath(vk)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+    await writeFile(tmp, zkey);
+    await rename(tmp, zkeyPath(vk));
+  };
+  const readZkey = async (vk: string): Promise<Uint8Array | undefined> => {
+    try {
+      const b = await readFile(zkeyPath(vk));
+      return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+    } catch {
+      return undefined;
+    }
+  };
+
+  /** The prepared powers of tau a manifest's phase 1 names, from this node's own files. */
+  const phase1Ptau = async (phase1: ZkPhase1, circuit: CircuitArtifacts): Promise<Uint8Array> => {
+    const zk = await loadZk();
+    if (phase1.kind === 'local-dev') {
+      // One party's phase 1: checkable only against the same file (nodes sharing a ptau dir, as
+      // `verity up`'s do). Never generated here: a new one could not match.
+      const dir = settings.ptauDir ?? cacheDir;
+      const needed = zk.ptauPowerFor(circuit.info);
+      const names = new Set(await readdir(dir).catch(() => [] as string[]));
+      for (let p = needed; p <= 28; p++) {
+        const name = `local-dev-bn128-2p${p}.ptau`;
+        if (names.has(name)) return new Uint8Array(await readFile(join(dir, name)));
+      }
+      return fail('ZK_SETUP_UNTRUSTED', 'this key was made over a local-dev phase 1 this node does not hold', {
+        phase1,
+      });
+    }
+    // A public ceremony's file, or a `verity ceremony`'s final file: the node's `zk.ptauPath`.
+    if (settings.ptauPath === undefined) {
+      return fail('ZK_SETUP_UNTRUSTED', 'the manifest’s phase 1 is not configured on this node (zk.ptauPath)', {
+        phase1,
+      });
+    }
+    const ptau = new Uint8Array(await readFile(settings.ptauPath));
+    if (phase1.kind === 'file' && createHash('sha256').update(ptau).digest('hex') !== phase1.sha256) {
+      fail('ZK_SETUP_UNTRUSTED', 'zk.ptauPath is not the phase-1 file the manifest names', { phase1 });
+    }
+    return ptau;
+  };
+
+  /**
+   * Everything a node checks before it proves with a key it did not make (see the module comment).
+   * Returns the key's verification key.
+   */
+  const checkZkey = async (facts: ZkFacts, circuit: CircuitArtifacts, zkey: Uint8Array): Promise<VerificationKey> => {
+    await checkMemory(circuit, zkey.length); // before snarkjs reads it
+    const zk = await loadZk();
+    const ptau = await phase1Ptau(facts.phase1, circuit);
+    const verificationKey = await zk.verifyZkey(circuit.r1cs, ptau, zkey);
+    if (facts.phase2 !== undefined) {
+      if (deps.ceremonyRecord === undefined) {
+        fail(
+          'ZK_SETUP_UNTRUSTED',
+          'a multi-party key is checked against its ceremony on chain: this node has no chain',
+        );
+      }
+      await checkPhase2Transcript(zkey, await deps.ceremonyRecord(facts.phase2), circuit.r1cs, ptau);
+    }
+    if (zkVkDigest(verificationKey) !== facts.vk) {
+      fail('ZK_VK_MISMATCH', 'the proving key’s verification key is not the one the manifest commits to', {
+        expected: facts.vk,
+        actual: zkVkDigest(verificationKey),
+      });
+    }
+    return verificationKey;
+  };
+
+  /** A checked key: kept, or fetched from peers and checked (the first that passes). */
+  const keysFor = async (manifestCid: string, facts: ZkFacts, circuit: CircuitArtifacts): Promise<Keys> => {
+    const zk = await loadZk();
+    const kept = await readZkey(facts.vk);
+    if (kept !== undefined) {
+      await checkMemory(circuit, kept.length);
+      const verificationKey = (await zk.zkeyVerificationKey(kept)) as VerificationKey;
+      // A torn or foreign file is not a key for this manifest.
+      if (zkVkDigest(verificationKey) === facts.vk) return { zkey: kept, verificationKey };
+    }
+    if (deps.peerZkeys === undefined) {
+      fail('ZK_VK_MISMATCH', 'this node holds no proving key for the manifest’s verification key');
+    }
+    let refused: unknown;
+    for await (const offer of deps.peerZkeys(manifestCid, Math.floor(settings.maxProvingBytes / 2))) {
+      try {
+        const verificationKey = await checkZkey(facts, circuit, offer.zkey);
+        await keepZkey(facts.vk, offer.zkey);
+        return { zkey: offer.zkey, verificationKey };
+      } catch (e) {
+        if (!isVerityError(e)) throw e;
+        e.details.peer = offer.peer;
+        refused ??= e; // refused: ask the next peer
+      }
+    }
+    if (refused !== undefined) throw refused;
+    return fail('MODEL_NOT_FOUND', 'no peer could provide the proving key of this zk model', { manifestCid });
   };
 
   const load = (manifestCid: string, manifest: Manifest, artifactPath: string): Promise<Ready> => {
@@ -208,17 +350,18 @@ export function createZkService(settings: ZkSettings, dataDir: string): ZkServic
     if (p === undefined) {
       p = (async () => {
         const facts = zkFacts(manifest);
-        const r = await build(new Uint8Array(await readFile(artifactPath)), { params: facts.params });
-        // The circuit and keys must be those the manifest commits to (a changed generator or a
-        // foreign key in the cache would otherwise prove something else).
-        if (r.facts.r1cs !== facts.r1cs) {
-          fail('INTERNAL', 'the rebuilt circuit is not the one the manifest commits to', {
+        const { model, circuit } = await circuitOf(new Uint8Array(await readFile(artifactPath)), {
+          params: facts.params,
+        });
+        // The circuit must be the one the manifest commits to: derived from the artifact and the
+        // signed parameters, never taken from whoever made the manifest.
+        if (circuit.r1csHash !== facts.r1cs) {
+          fail('ZK_CIRCUIT_MISMATCH', 'the circuit compiled from the model is not the one the manifest commits to', {
             expected: facts.r1cs,
-            actual: r.facts.r1cs,
+            actual: circuit.r1csHash,
           });
         }
-        if (r.facts.vk !== facts.vk) fail('ZK_VK_MISMATCH', 'the cached verification key is not the manifest’s');
-        return r;
+        return { model, circuit, keys: await keysFor(manifestCid, facts, circuit), facts };
       })();
       p.catch(() => ready.delete(manifestCid));
       ready.set(manifestCid, p);
@@ -280,8 +423,37 @@ export function createZkService(settings: ZkSettings, dataDir: string): ZkServic
     },
     async prepare(onnxPath, options) {
       const zk = await loadZk();
-      const r = await build(new Uint8Array(await readFile(onnxPath)), options);
-      return zkMetadata(r.facts, `${zk.GENERATOR}; ${await zk.circomCompilerVersion()} --O2`);
+      const { model, circuit } = await circuitOf(new Uint8Array(await readFile(onnxPath)), options);
+      // Local-dev keys: one party (this node) made phase 2. A multi-party phase 2 replaces them
+      // at push on a chain with other nodes (routes-models).
+      const keys = await zk.setupCircuit(circuit, setupOptions);
+      await checkMemory(circuit, keys.zkey.length);
+      const phase1: ZkPhase1 =
+        settings.ptauPath === undefined
+          ? { kind: 'local-dev' }
+          : {
+              kind: 'file',
+              sha256: createHash('sha256')
+                .update(await readFile(settings.ptauPath))
+                .digest('hex'),
+            };
+      const facts: ZkFacts = {
+        params: { fracBits: model.params.fracBits, valueBits: model.params.valueBits },
+        io: model.io,
+        r1cs: circuit.r1csHash,
+        vk: zkVkDigest(keys.verificationKey),
+        setup: 'local-dev',
+        phase1,
+      };
+      await keepZkey(facts.vk, keys.zkey);
+      return zkMetadata(facts, `${zk.GENERATOR}; ${await zk.circomCompilerVersion()} --O2`);
+    },
+    async storedZkey(manifest) {
+      const vk = zkFacts(manifest).vk;
+      const zkey = await readZkey(vk);
+      if (zkey === undefined) return undefined;
+      const zk = await loadZk();
+      return zkVkDigest(await zk.zkeyVerificationKey(zkey)) === vk ? zkey : undefined;
     },
     async prove(manifestCid, manifest, artifactPath, inputs) {
       const zk = await loadZk();
@@ -295,12 +467,16 @@ export function createZkService(settings: ZkSettings, dataDir: string): ZkServic
           values: t.data.length,
         });
       }
-      const p = await zk.prove(r.circuit, r.keys, zk.encodeInput(r.model, t.data));
+      const p = await zk.prove(
+        r.circuit,
+        { zkey: r.keys.zkey, r1csHash: r.facts.r1cs, setup: 'local-dev' },
+        zk.encodeInput(r.model, t.data),
+      );
       return {
         proof: p.proof as ZkGroth16Proof,
         publicSignals: p.publicSignals,
         vk: r.keys.verificationKey as Record<string, unknown>,
-        setup: p.setup,
+        setup: r.facts.setup,
         output: zkOutputTensors(r.facts.io, p.publicSignals),
       };
     },
@@ -308,6 +484,27 @@ export function createZkService(settings: ZkSettings, dataDir: string): ZkServic
       if (zkModule !== undefined) await (await zkModule).releaseCurves();
     },
   };
+}
+
+/**
+ * The phase-2 transcript of a multi-party key against its on-chain ceremony record: every
+ * contribution in the file is the recorded one, in order, by the account it names, and the last
+ * step is the beacon from the record's block hash (`verifyTranscript` of `@verity/zk`'s ceremony
+ * module: `ZK_TRANSCRIPT_MISMATCH`, `ZK_CEREMONY_UNFINISHED`).
+ */
+async function checkPhase2Transcript(
+  zkey: Uint8Array,
+  record: CeremonyRecordLike,
+  r1cs: Uint8Array,
+  ptau: Uint8Array,
+): Promise<void> {
+  const zk = (await loadZk()) as ZkModule & {
+    verifyTranscript?: (kind: 2, file: Uint8Array, record: CeremonyRecordLike, extra: object) => Promise<unknown>;
+  };
+  if (zk.verifyTranscript === undefined) {
+    fail('ZK_SETUP_UNTRUSTED', 'this node cannot check phase-2 transcripts yet');
+  }
+  await zk.verifyTranscript(2, zkey, record, { r1cs, ptau });
 }
 
 /** Whether a manifest is of a model pushed with zk. */

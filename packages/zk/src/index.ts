@@ -105,5 +105,7 @@ export {
   setupCircuit,
   type VerificationKey,
   verifyPowersOfTau,
+  verifyZkey,
+  zkeyVerificationKey,
 } from './setup.js';
 export { releaseCurves } from './snarkjs.js';

@@ -265,3 +265,44 @@ async function writeAtomic(path: string, data: Uint8Array): Promise<void> {
   await writeFile(tmp, data);
   await rename(tmp, path);
 }
+
+/**
+ * Checks a proving key against a circuit and a prepared powers of tau (`zkey verify`: every
+ * phase-2 contribution and the points they lead to) and returns its verification key.
+ * `ZK_CEREMONY_INVALID` when it does not verify (a key for another circuit or another phase 1, or
+ * a corrupt one). What a replica or an auditor runs on a zkey it was given.
+ *
+ * @example
+ * ```ts
+ * const vk = await verifyZkey(circuit.r1cs, ptau, zkey);
+ * ```
+ */
+export async function verifyZkey(r1cs: Uint8Array, ptau: Uint8Array, zkey: Uint8Array): Promise<VerificationKey> {
+  const snarkjs = await loadSnarkjs();
+  const silent = { info() {}, warn() {}, error() {}, debug() {} };
+  let ok = false;
+  try {
+    ok = await snarkjs.zKey.verifyFromR1cs(
+      { type: 'mem', data: r1cs },
+      { type: 'mem', data: ptau },
+      { type: 'mem', data: zkey },
+      silent,
+    );
+  } catch (cause) {
+    throw new VerityError('ZK_CEREMONY_INVALID', 'the proving key cannot be read against this circuit and ptau', {
+      cause,
+    });
+  }
+  if (!ok)
+    fail('ZK_CEREMONY_INVALID', 'the proving key does not verify against the circuit and the phase 1 (zkey verify)');
+  return (await snarkjs.zKey.exportVerificationKey({ type: 'mem', data: zkey })) as VerificationKey;
+}
+
+/**
+ * The verification key of a proving key (snarkjs `zkey export verificationkey`), without checking
+ * the key: for a key checked before (see {@link verifyZkey}).
+ */
+export async function zkeyVerificationKey(zkey: Uint8Array): Promise<VerificationKey> {
+  const snarkjs = await loadSnarkjs();
+  return (await snarkjs.zKey.exportVerificationKey({ type: 'mem', data: zkey })) as VerificationKey;
+}

@@ -12,6 +12,7 @@ import { registerLogRoutes } from './routes-log.js';
 import { registerModelRoutes } from './routes-models.js';
 import { registerNodeRoutes } from './routes-node.js';
 import { registerOpenAiRoutes } from './routes-openai.js';
+import { registerZkRoutes } from './routes-zk.js';
 
 /** Builds the Fastify app for a node (not yet listening). */
 export function createApi(ctx: NodeContext): FastifyInstance {
@@ -76,5 +77,6 @@ export function createApi(ctx: NodeContext): FastifyInstance {
   registerInferRoutes(app, ctx);
   registerOpenAiRoutes(app, ctx);
   registerLogRoutes(app, ctx);
+  registerZkRoutes(app, ctx);
   return app;
 }
