@@ -6,7 +6,6 @@ import {
   finalizeCeremony,
   mayContributeToCeremony,
   openCeremony,
-  ptauSubject,
   readBeaconHash,
   readCeremony,
 } from './ceremony.js';
@@ -168,9 +167,5 @@ describe('Ceremony', () => {
     await chain.testClient.mine({ blocks: 300 });
     await expectRevert(finalize(0, fill32(0xff)), 'ZK_CEREMONY_CONFLICT', 'BeaconExpired');
     expect(closed.blockNumber).toBeGreaterThan(0n);
-  });
-
-  it('takes a phase-1 subject as the power', () => {
-    expect(ptauSubject(12)).toBe(`0x${'0'.repeat(62)}0c`);
   });
 });

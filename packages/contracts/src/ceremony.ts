@@ -60,13 +60,6 @@ function kindOf(value: number): CeremonyKind {
   return value;
 }
 
-/** A phase-1 subject: the power as a 32-byte big-endian number. */
-export function ptauSubject(power: number): Hex {
-  if (!Number.isSafeInteger(power) || power < 1 || power > 255)
-    fail('INVALID_ARGUMENT', 'power out of range', { power });
-  return `0x${power.toString(16).padStart(64, '0')}`;
-}
-
 /**
  * Opens a ceremony from the wallet's account (who alone may close it). The id must be new.
  *
@@ -243,4 +236,55 @@ export async function readBeaconHash(publicClient: PublicClient, beaconBlock: bi
     const block = await publicClient.getBlock({ blockNumber: beaconBlock });
     return block.hash ?? undefined;
   });
+}
+
+/** Options of {@link ceremonyChain}. */
+export interface CeremonyChainOptions {
+  /** How often to look for the beacon block; default 1 s. */
+  readonly pollMs?: number;
+  /**
+   * Called while waiting for the beacon block. A local chain that mines a block per transaction
+   * (anvil's default) mines none while idle: pass e.g. `() => testClient.mine({ blocks: 1 })`.
+   */
+  readonly whileWaiting?: () => Promise<unknown>;
+}
+
+/**
+ * The chain side of a ceremony run (`runCeremony`/`runPhase2` of @verity/zk take it): open,
+ * close and finalize from the wallet's account, the beacon block's hash once mined, the record.
+ * Contributions are recorded by each party with its own wallet ({@link contributeToCeremony}).
+ *
+ * @example
+ * ```ts
+ * await runPhase2({ r1cs, ptau, parties, chain: ceremonyChain(clients, deployment.contracts.ceremony) });
+ * ```
+ */
+export function ceremonyChain(clients: ChainClients, ceremony: Address, options: CeremonyChainOptions = {}) {
+  return {
+    async open(p: {
+      readonly id: Hex;
+      readonly kind: CeremonyKind;
+      readonly subject: Hex;
+      readonly initialHash: Hex;
+      readonly contributors: readonly string[];
+    }): Promise<void> {
+      await openCeremony(clients, { ceremony, ...p, contributors: p.contributors as Address[] });
+    },
+    async close(id: Hex): Promise<{ beaconBlock: bigint }> {
+      const receipt = await closeCeremony(clients, { ceremony, id });
+      return { beaconBlock: receipt.blockNumber + 1n };
+    },
+    async blockHash(block: bigint): Promise<Hex> {
+      for (;;) {
+        const hash = await readBeaconHash(clients.publicClient, block);
+        if (hash !== undefined) return hash;
+        await options.whileWaiting?.();
+        await new Promise((resolve) => setTimeout(resolve, options.pollMs ?? 1000));
+      }
+    },
+    async finalize(id: Hex, finalHash: Hex): Promise<void> {
+      await finalizeCeremony(clients, { ceremony, id, finalHash });
+    },
+    read: (id: Hex): Promise<CeremonyRecord> => readCeremony(clients.publicClient, ceremony, id),
+  };
 }

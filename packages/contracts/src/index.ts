@@ -14,16 +14,17 @@ export {
   encodeCapabilities,
 } from './capabilities.js';
 export {
+  type CeremonyChainOptions,
   type CeremonyContribution,
   type CeremonyKind,
   type CeremonyRecord,
+  ceremonyChain,
   closeCeremony,
   contributeToCeremony,
   finalizeCeremony,
   mayContributeToCeremony,
   type OpenCeremonyParams,
   openCeremony,
-  ptauSubject,
   readBeaconHash,
   readCeremony,
 } from './ceremony.js';

@@ -5,7 +5,9 @@
  * The pipeline, each step a function:
  * 1. {@link compileModel}: ONNX bytes (+ sample inputs) → IR → fixed point → circom source, report.
  * 2. {@link compileCircom}: circom source → R1CS, witness wasm, R1CS hash (the binding to the model).
- * 3. {@link setupCircuit}: local-dev powers of tau (cached) → zkey, verification key (push time).
+ * 3. {@link setupCircuit}: local-dev powers of tau (cached) → zkey, verification key (push time);
+ *    or keys no single party controls: {@link runPhase2} (a multi-party phase 2 recorded on
+ *    chain, over a phase-1 ceremony's ptau, {@link runPhase1}) checked by {@link verifyTranscript}.
  * 4. {@link prove}: quantized input ({@link encodeInput}) → Groth16 proof + public signals.
  * 5. {@link verifyProof} + {@link decodePublicSignals}: check, then read outputs and the head.
  *
@@ -24,6 +26,41 @@
  *
  * @packageDocumentation
  */
+export {
+  BEACON_ITERATIONS_EXP,
+  beaconPtau,
+  beaconZkey,
+  type CeremonyKind,
+  type CeremonyRecordLike,
+  type CeremonyStep,
+  type ContributeOptions,
+  contributePtau,
+  contributeZkey,
+  contributionName,
+  type Hash32,
+  newPtau,
+  newZkey,
+  type Phase2Inputs,
+  phase1Subject,
+  phase2Subject,
+  preparePtau,
+  ptauInitialHash,
+  ptauTranscript,
+  type Transcript,
+  type TranscriptStep,
+  verifyTranscript,
+  zkeyTranscript,
+} from './ceremony.js';
+export {
+  type CeremonyChain,
+  type CeremonyParty,
+  type CeremonyResult,
+  localParty,
+  type RunCeremonyOptions,
+  runCeremony,
+  runPhase1,
+  runPhase2,
+} from './ceremony-run.js';
 export {
   type CircuitArtifacts,
   type CompileCircomOptions,

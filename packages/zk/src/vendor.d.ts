@@ -59,12 +59,30 @@ declare module 'snarkjs' {
     newAccumulator(curve: Curve, power: number, out: FileArg, logger?: Logger): Promise<unknown>;
     contribute(input: FileArg, out: FileArg, name: string, entropy: string, logger?: Logger): Promise<unknown>;
     preparePhase2(input: FileArg, out: FileArg, logger?: Logger): Promise<unknown>;
+    /** A contribution derived from a public beacon (hex, no 0x); `false` if the arguments are refused. */
+    beacon(
+      input: FileArg,
+      out: FileArg,
+      name: string,
+      beaconHash: string,
+      numIterationsExp: number,
+      logger?: Logger,
+    ): Promise<unknown>;
     /** Checks every contribution of a ptau file (a public ceremony's, before trusting it). */
     verify(input: FileArg, logger?: Logger): Promise<boolean>;
   };
   export const zKey: {
     newZKey(r1cs: FileArg, ptau: FileArg, out: FileArg, logger?: Logger): Promise<unknown>;
     contribute(input: FileArg, out: FileArg, name: string, entropy: string, logger?: Logger): Promise<unknown>;
+    /** A phase-2 contribution derived from a public beacon (hex, no 0x); `false` if refused. */
+    beacon(
+      input: FileArg,
+      out: FileArg,
+      name: string,
+      beaconHash: string,
+      numIterationsExp: number,
+      logger?: Logger,
+    ): Promise<unknown>;
     verifyFromR1cs(r1cs: FileArg, ptau: FileArg, zkey: FileArg, logger?: Logger): Promise<boolean>;
     exportVerificationKey(zkey: FileArg, logger?: Logger): Promise<Record<string, unknown>>;
     /** Renders `templates[protocol]` (an ejs template) with the zkey's verification key. */
