@@ -120,6 +120,12 @@ export interface ZkSettings {
    * loaded (`ZK_KEY_TOO_LARGE`). Default 2 GiB.
    */
   readonly maxProvingBytes: number;
+  /**
+   * At push on a chain: how many other registered nodes (drawn stake-weighted from a block hash)
+   * contribute to a zk model's phase-2 ceremony besides this node (0: never run one; keys stay
+   * local-dev). Default 3. Needs a phase 1 that is not local-dev (`ptauPath`).
+   */
+  readonly phase2Contributors: number;
 }
 
 /** Everything a node needs to start. */
@@ -173,7 +179,13 @@ export const DEFAULT_CONFIG: NodeConfig = {
     maxMessages: 1024,
     maxPromptChars: 1_000_000,
   },
-  zk: { concurrency: 1, maxQueue: 16, timeoutMs: 120_000, maxProvingBytes: 2 * 1024 * 1024 * 1024 },
+  zk: {
+    concurrency: 1,
+    maxQueue: 16,
+    timeoutMs: 120_000,
+    maxProvingBytes: 2 * 1024 * 1024 * 1024,
+    phase2Contributors: 3,
+  },
   peers: {
     localNetwork: false,
     fetchCids: [],
@@ -279,6 +291,7 @@ function check(config: NodeConfig): NodeConfig {
   int('zk.maxQueue', config.zk.maxQueue, 1);
   int('zk.timeoutMs', config.zk.timeoutMs, 1);
   int('zk.maxProvingBytes', config.zk.maxProvingBytes, 1);
+  int('zk.phase2Contributors', config.zk.phase2Contributors, 0, 16);
   const peers = config.peers as Partial<PeerSettings> | undefined;
   if (typeof peers !== 'object' || peers === null) return fail('CONFIG_INVALID', 'peers must be an object');
   if (typeof peers.localNetwork !== 'boolean') fail('CONFIG_INVALID', 'peers.localNetwork must be a boolean');

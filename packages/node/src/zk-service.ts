@@ -81,6 +81,13 @@ export interface OfferedZkey {
   readonly zkey: Uint8Array;
 }
 
+/** Runs a phase-2 ceremony for a circuit (`runPushPhase2`); undefined: nobody to run it with. */
+export type Phase2Runner = (circuit: {
+  readonly r1cs: Uint8Array;
+  readonly r1csHash: string;
+  readonly ptau: Uint8Array;
+}) => Promise<{ zkey: Uint8Array; verificationKey: VerificationKey; ceremony: ZkPhase2 } | undefined>;
+
 /** What the zk service needs from the rest of the node, bound late (the chain starts after it). */
 export interface ZkServiceDeps {
   /** Proving keys peers offer for a model, one at a time (a replica's source); none: no replica zk. */
@@ -129,8 +136,12 @@ export interface VerifierChain {
 
 /** The node's zk service. */
 export interface ZkService {
-  /** Compiles, sets up and describes a model for its manifest's metadata (push time). */
-  prepare(onnxPath: string, options: ZkPushOptions): Promise<Record<string, string>>;
+  /**
+   * Compiles, sets up and describes a model for its manifest's metadata (push time). With
+   * `phase2`, over a phase 1 that is not local-dev, the keys come from the multi-party phase 2 it
+   * runs (undefined from it: no one to run it with, local-dev keys).
+   */
+  prepare(onnxPath: string, options: ZkPushOptions, phase2?: Phase2Runner): Promise<Record<string, string>>;
   /** Proves one inference with a model pushed with zk. */
   prove(manifestCid: string, manifest: Manifest, artifactPath: string, inputs: TensorMap): Promise<ZkInference>;
   /**
@@ -421,29 +432,30 @@ export function createZkService(settings: ZkSettings, dataDir: string, deps: ZkS
       }
       return p;
     },
-    async prepare(onnxPath, options) {
+    async prepare(onnxPath, options, phase2) {
       const zk = await loadZk();
       const { model, circuit } = await circuitOf(new Uint8Array(await readFile(onnxPath)), options);
-      // Local-dev keys: one party (this node) made phase 2. A multi-party phase 2 replaces them
-      // at push on a chain with other nodes (routes-models).
-      const keys = await zk.setupCircuit(circuit, setupOptions);
-      await checkMemory(circuit, keys.zkey.length);
+      const ptau = settings.ptauPath === undefined ? undefined : new Uint8Array(await readFile(settings.ptauPath));
       const phase1: ZkPhase1 =
-        settings.ptauPath === undefined
+        ptau === undefined
           ? { kind: 'local-dev' }
-          : {
-              kind: 'file',
-              sha256: createHash('sha256')
-                .update(await readFile(settings.ptauPath))
-                .digest('hex'),
-            };
+          : { kind: 'file', sha256: createHash('sha256').update(ptau).digest('hex') };
+      // A multi-party phase 2 over a phase 1 no single party made; else local-dev keys (this node
+      // alone made phase 2: it could forge proofs, and the manifest says so).
+      const party =
+        ptau === undefined || phase2 === undefined
+          ? undefined
+          : await phase2({ r1cs: circuit.r1cs, r1csHash: circuit.r1csHash, ptau });
+      const keys = party ?? (await zk.setupCircuit(circuit, setupOptions));
+      await checkMemory(circuit, keys.zkey.length);
       const facts: ZkFacts = {
         params: { fracBits: model.params.fracBits, valueBits: model.params.valueBits },
         io: model.io,
         r1cs: circuit.r1csHash,
         vk: zkVkDigest(keys.verificationKey),
-        setup: 'local-dev',
+        setup: party === undefined ? 'local-dev' : 'multi-party',
         phase1,
+        ...(party === undefined ? {} : { phase2: party.ceremony }),
       };
       await keepZkey(facts.vk, keys.zkey);
       return zkMetadata(facts, `${zk.GENERATOR}; ${await zk.circomCompilerVersion()} --O2`);

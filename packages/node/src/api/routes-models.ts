@@ -5,6 +5,7 @@ import type { NodeContext } from '../context.js';
 import { resolveHere } from '../peers/model-source.js';
 import { CAR_CONTENT_TYPE, CAR_CONTENT_TYPE_DUPS } from '../store/car.js';
 import type { ArtifactDescription, StoredModel } from '../store/index.js';
+import { runPushPhase2 } from '../zk-ceremony.js';
 import { isZkManifest, type ZkPushOptions, type ZkVerifierInfo } from '../zk-service.js';
 import { requireApiKey } from './auth.js';
 
@@ -148,7 +149,11 @@ export function registerModelRoutes(app: FastifyInstance, ctx: NodeContext): voi
           await model.close();
         }
         // zk: compile the circuit and make (or reuse) its keys now, so that no request waits for a setup.
-        if (zk !== undefined) described.metadata = await ctx.zk.prepare(path, zk);
+        // On a chain with other nodes (and a phase 1 no single party made), the keys come from a
+        // multi-party phase 2 run now, before the manifest is signed (zk-ceremony.ts).
+        if (zk !== undefined) {
+          described.metadata = await ctx.zk.prepare(path, zk, (circuit) => runPushPhase2(ctx, circuit));
+        }
         return described;
       },
     });

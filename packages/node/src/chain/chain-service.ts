@@ -8,6 +8,7 @@
 import {
   anchorCheckpoint,
   type Capability,
+  type ChainClients,
   type Deployment,
   getLatestAnchor,
   listModelVersions,
@@ -83,6 +84,11 @@ export interface ChainService {
    * transaction queue as anchoring and publishing; resolves when mined.
    */
   deployContract(abi: Abi, bytecode: Hex): Promise<{ address: Address; gasUsed: bigint; transactionHash: Hex }>;
+  /**
+   * Sends transactions from the node's account with `fn` (e.g. a ceremony step), in the same
+   * transaction queue as anchoring and publishing; resolves with what `fn` resolves to.
+   */
+  transact<T>(fn: (clients: ChainClients) => Promise<T>): Promise<T>;
   stop(): Promise<void>;
 }
 
@@ -246,6 +252,7 @@ export async function startChainService(
         recentLookups.delete(`${name}@${version}`);
       }),
     resolveName,
+    transact: (fn) => serial(() => fn(clients)),
     deployContract: (abi, bytecode) =>
       serial(async () => {
         const hash = await walletClient.deployContract({ abi, bytecode, account, chain, args: [] });

@@ -4,19 +4,21 @@
  * bound, and offers each answer to the zk service, which checks it against the model before it
  * keeps it (`zk-service.ts`): nothing a peer sends is trusted.
  */
+import { fail } from '@verity/protocol';
 import type { NodeContext } from '../context.js';
 import type { OfferedZkey } from '../zk-service.js';
 import { peerFetch } from './url-policy.js';
 
-/** Reads a body of at most `maxBytes` (more: undefined). */
-async function boundedBody(response: Response, maxBytes: number): Promise<Uint8Array | undefined> {
-  const declared = Number(response.headers.get('content-length') ?? 0);
-  if (declared > maxBytes || response.body === null) return undefined;
+/**
+ * Reads a request or response body of at most `maxBytes`; `PAYLOAD_TOO_LARGE` beyond (read no
+ * further).
+ */
+export async function readBounded(body: AsyncIterable<Uint8Array>, maxBytes: number): Promise<Uint8Array> {
   const parts: Uint8Array[] = [];
   let size = 0;
-  for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+  for await (const chunk of body) {
     size += chunk.byteLength;
-    if (size > maxBytes) return undefined;
+    if (size > maxBytes) fail('PAYLOAD_TOO_LARGE', 'the zkey is larger than this node accepts', { maxBytes });
     parts.push(chunk);
   }
   const out = new Uint8Array(size);
@@ -48,10 +50,11 @@ export async function* peerZkeys(ctx: NodeContext, manifestCid: string, maxBytes
     let zkey: Uint8Array | undefined;
     try {
       const response = await peerFetch(url, { signal: AbortSignal.timeout(300_000) }, ctx.config.peers);
-      if (!response.ok) continue;
-      zkey = await boundedBody(response, maxBytes);
+      if (!response.ok || response.body === null) continue;
+      if (Number(response.headers.get('content-length') ?? 0) > maxBytes) continue;
+      zkey = await readBounded(response.body as unknown as AsyncIterable<Uint8Array>, maxBytes);
     } catch {
-      continue; // unreachable or refused: the next peer
+      continue; // unreachable, refused, or too large: the next peer
     }
     if (zkey !== undefined) yield { peer: peer.endpoint, zkey };
   }
