@@ -31,6 +31,9 @@ const REVERT_CODES: Readonly<Record<string, ErrorCode>> = {
   NotRegistered: 'NODE_NOT_ACTIVE',
   StakeTooLow: 'STAKE_TOO_LOW',
   TreeSizeNotIncreasing: 'ANCHOR_NOT_INCREASING',
+  VerifierCodeMismatch: 'ZK_VERIFIER_CODE_MISMATCH',
+  VerificationKeyMalformed: 'ZK_VERIFIER_CODE_MISMATCH',
+  AttestationInvalid: 'INVALID_ARGUMENT',
 };
 
 /** JSON-safe copies of revert arguments (bigints become decimal strings). */

@@ -8,7 +8,8 @@
  *
  * ```json
  * { "version": 1, "chainId": 31337, "rpcUrl": "http://127.0.0.1:8545", "block": 1,
- *   "deployer": "0x…", "contracts": { "nodeRegistry": "0x…", "modelRegistry": "0x…", "logAnchor": "0x…" },
+ *   "deployer": "0x…", "contracts": { "nodeRegistry": "0x…", "modelRegistry": "0x…", "logAnchor": "0x…",
+ *   "zkVerifiers": "0x…" },
  *   "params": { "minStake": "1000000000000000000", "unbondingDelay": 604800, "slasher": "0x…" } }
  * ```
  */
@@ -18,6 +19,7 @@ import { address, type ChainClients, read, sendAndConfirm } from './clients.js';
 import { logAnchorAbi, logAnchorBytecode } from './generated/log-anchor.js';
 import { modelRegistryAbi, modelRegistryBytecode } from './generated/model-registry.js';
 import { nodeRegistryAbi, nodeRegistryBytecode } from './generated/node-registry.js';
+import { zkVerifierRegistryAbi, zkVerifierRegistryBytecode } from './generated/zk-verifier-registry.js';
 
 /** Version of the deployment file format. */
 export const DEPLOYMENT_VERSION = 1;
@@ -27,6 +29,8 @@ export interface ContractAddresses {
   readonly nodeRegistry: Address;
   readonly modelRegistry: Address;
   readonly logAnchor: Address;
+  /** `ZkVerifierRegistry`: verification key → its Groth16 verifier; auditors' attestations. */
+  readonly zkVerifiers: Address;
 }
 
 /** The rules fixed in `NodeRegistry` at deployment. */
@@ -74,7 +78,7 @@ async function deployOne(
 }
 
 /**
- * Deploys `NodeRegistry`, `ModelRegistry` and `LogAnchor` from the wallet's account.
+ * Deploys `NodeRegistry`, `ModelRegistry`, `LogAnchor` and `ZkVerifierRegistry` from the wallet's account.
  *
  * @example
  * ```ts
@@ -95,6 +99,13 @@ export async function deployContracts(clients: ChainClients, options: DeployOpti
   ]);
   const models = await deployOne(clients, 'ModelRegistry', modelRegistryAbi, modelRegistryBytecode, []);
   const anchors = await deployOne(clients, 'LogAnchor', logAnchorAbi, logAnchorBytecode, [registry.address]);
+  const zkVerifiers = await deployOne(
+    clients,
+    'ZkVerifierRegistry',
+    zkVerifierRegistryAbi,
+    zkVerifierRegistryBytecode,
+    [],
+  );
   const transport = clients.publicClient.transport as { url?: unknown };
   const rpcUrl = options.rpcUrl ?? (typeof transport.url === 'string' ? transport.url : undefined);
   return {
@@ -103,7 +114,12 @@ export async function deployContracts(clients: ChainClients, options: DeployOpti
     ...(rpcUrl === undefined ? {} : { rpcUrl }),
     block: registry.block,
     deployer: getAddress(clients.walletClient.account.address),
-    contracts: { nodeRegistry: registry.address, modelRegistry: models.address, logAnchor: anchors.address },
+    contracts: {
+      nodeRegistry: registry.address,
+      modelRegistry: models.address,
+      logAnchor: anchors.address,
+      zkVerifiers: zkVerifiers.address,
+    },
     params: { minStake: options.minStake, unbondingDelay: options.unbondingDelay, slasher },
   };
 }
@@ -175,7 +191,7 @@ export function deploymentFromJson(json: unknown): Deployment {
     rpcUrl = o.rpcUrl;
   }
   const c = object(o.contracts, '/contracts');
-  exactKeys(c, '/contracts', ['nodeRegistry', 'modelRegistry', 'logAnchor']);
+  exactKeys(c, '/contracts', ['nodeRegistry', 'modelRegistry', 'logAnchor', 'zkVerifiers']);
   const p = object(o.params, '/params');
   exactKeys(p, '/params', ['minStake', 'unbondingDelay', 'slasher']);
   if (typeof p.minStake !== 'string' || !/^(0|[1-9][0-9]{0,38})$/.test(p.minStake)) {
@@ -191,6 +207,7 @@ export function deploymentFromJson(json: unknown): Deployment {
       nodeRegistry: checksummed(c.nodeRegistry, '/contracts/nodeRegistry'),
       modelRegistry: checksummed(c.modelRegistry, '/contracts/modelRegistry'),
       logAnchor: checksummed(c.logAnchor, '/contracts/logAnchor'),
+      zkVerifiers: checksummed(c.zkVerifiers, '/contracts/zkVerifiers'),
     },
     params: {
       minStake: BigInt(p.minStake),
@@ -213,12 +230,13 @@ export async function verifyDeployment(publicClient: PublicClient, deployment: D
       publicClient.getCode({ address: contracts.nodeRegistry }),
       publicClient.getCode({ address: contracts.modelRegistry }),
       publicClient.getCode({ address: contracts.logAnchor }),
+      publicClient.getCode({ address: contracts.zkVerifiers }),
     ]),
   );
   if (chainId !== deployment.chainId) {
     fail('CONFIG_INVALID', 'the deployment is for another chain', { expected: deployment.chainId, actual: chainId });
   }
-  const names = ['nodeRegistry', 'modelRegistry', 'logAnchor'] as const;
+  const names = ['nodeRegistry', 'modelRegistry', 'logAnchor', 'zkVerifiers'] as const;
   names.forEach((name, i) => {
     const code = codes[i];
     if (code === undefined || code === '0x') {

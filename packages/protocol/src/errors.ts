@@ -145,6 +145,10 @@ export const ERROR_CODES = [
   // manifest for a name that is not what ModelRegistry maps the name to
   'TRUST_UNCONFIGURED',
   'MODEL_REGISTRY_MISMATCH',
+  // zk trust (onchain): a verifier contract whose code is not the one generated from the key;
+  // no verifier registered for a key
+  'ZK_VERIFIER_CODE_MISMATCH',
+  'ZK_VERIFIER_UNREGISTERED',
 ] as const;
 
 /** A stable error code. */
