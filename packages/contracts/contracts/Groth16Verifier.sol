@@ -52,7 +52,7 @@ contract Groth16Verifier {
             // G1 point checks: coordinates < q and y² = x³ + 3 (the point at infinity (0, 0) passes).
             function onCurve(x, y) -> valid {
                 valid := and(lt(x, Q), lt(y, Q))
-                if and(valid, or(x, y)) {
+                if and(valid, iszero(iszero(or(x, y)))) {
                     valid := eq(mulmod(y, y, Q), addmod(mulmod(x, mulmod(x, x, Q), Q), 3, Q))
                 }
             }
@@ -93,7 +93,9 @@ contract Groth16Verifier {
                 mstore(add(q, 0x240), cx)
                 mstore(add(q, 0x260), cy)
                 codecopy(add(q, 0x280), add(vk, 0x140), 0x80) // delta
-                ok := and(staticcall(gas(), 0x08, q, 0x300, q, 0x20), eq(mload(q), 1))
+                // Yul evaluates arguments right to left: the call first, then its output.
+                let success := staticcall(gas(), 0x08, q, 0x300, q, 0x20)
+                ok := and(success, eq(mload(q), 1))
             }
         }
     }
