@@ -22,8 +22,12 @@ const solc = createRequire(import.meta.url)('solc');
 const settings = {
   optimizer: { enabled: true, runs: 200 },
   evmVersion: 'shanghai',
-  outputSelection: { '*': { '*': ['abi', 'evm.bytecode.object'] } },
+  outputSelection: { '*': { '*': ['abi', 'evm.bytecode.object', 'evm.deployedBytecode.object'] } },
 };
+
+// Contracts whose runtime code is itself an artifact: a zk verifier is this template followed by
+// its key (contracts/Groth16Verifier.sol), so clients need the template's exact bytes.
+const RUNTIME = new Set(['Groth16Verifier']);
 
 /** `NodeRegistry` → `node-registry` (file) and `nodeRegistry` (identifier). */
 const kebab = (name) => name.replace(/([a-z0-9])([A-Z])/g, '$1-$2').toLowerCase();
@@ -63,6 +67,13 @@ function compile() {
       `/** Creation bytecode of \`${name}\` (constructor arguments are appended at deployment). */`,
       `export const ${id}Bytecode = '0x${contract.evm.bytecode.object}' as const;`,
       '',
+      ...(RUNTIME.has(name)
+        ? [
+            `/** Runtime bytecode of \`${name}\` (what an account holds after deployment). */`,
+            `export const ${id}RuntimeBytecode = '0x${contract.evm.deployedBytecode.object}' as const;`,
+            '',
+          ]
+        : []),
     ].join('\n');
     outputs.set(`${kebab(name)}.ts`, text);
   }

@@ -46,6 +46,9 @@ const REVERT_CODES: Readonly<Record<string, ErrorCode>> = {
   BeaconNotMined: 'ZK_CEREMONY_UNFINISHED',
   BeaconExpired: 'ZK_CEREMONY_CONFLICT',
   AlreadyFinalized: 'ZK_CEREMONY_CONFLICT',
+  VerifierCodeMismatch: 'ZK_VERIFIER_CODE_MISMATCH',
+  VerificationKeyMalformed: 'ZK_VERIFIER_CODE_MISMATCH',
+  AttestationInvalid: 'INVALID_ARGUMENT',
 };
 
 /** JSON-safe copies of revert arguments (bigints become decimal strings). */

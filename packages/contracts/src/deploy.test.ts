@@ -41,7 +41,7 @@ function configError(f: () => unknown): string | undefined {
 }
 
 describe('deployContracts', () => {
-  it('deploys the four contracts and describes them', async () => {
+  it('deploys the contracts and describes them', async () => {
     expect(d).toMatchObject({
       version: 1,
       chainId: 31337,
@@ -52,7 +52,7 @@ describe('deployContracts', () => {
     for (const address of Object.values(d.contracts)) {
       expect(await chain.publicClient.getCode({ address })).toMatch(/^0x[0-9a-f]{100,}$/);
     }
-    expect(new Set(Object.values(d.contracts)).size).toBe(4);
+    expect(new Set(Object.values(d.contracts)).size).toBe(Object.keys(d.contracts).length);
     expect(d.block).toBeGreaterThan(0n);
     expect(await getRegistryRules(chain.publicClient, { nodeRegistry: d.contracts.nodeRegistry })).toEqual(d.params);
     await verifyDeployment(chain.publicClient, d);

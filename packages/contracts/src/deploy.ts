@@ -8,7 +8,8 @@
  *
  * ```json
  * { "version": 1, "chainId": 31337, "rpcUrl": "http://127.0.0.1:8545", "block": 1,
- *   "deployer": "0x…", "contracts": { "nodeRegistry": "0x…", "modelRegistry": "0x…", "logAnchor": "0x…" },
+ *   "deployer": "0x…", "contracts": { "nodeRegistry": "0x…", "modelRegistry": "0x…", "logAnchor": "0x…",
+ *   "zkVerifiers": "0x…" },
  *   "params": { "minStake": "1000000000000000000", "unbondingDelay": 604800, "slasher": "0x…" } }
  * ```
  */
@@ -19,6 +20,7 @@ import { ceremonyAbi, ceremonyBytecode } from './generated/ceremony.js';
 import { logAnchorAbi, logAnchorBytecode } from './generated/log-anchor.js';
 import { modelRegistryAbi, modelRegistryBytecode } from './generated/model-registry.js';
 import { nodeRegistryAbi, nodeRegistryBytecode } from './generated/node-registry.js';
+import { zkVerifierRegistryAbi, zkVerifierRegistryBytecode } from './generated/zk-verifier-registry.js';
 
 /** Version of the deployment file format. */
 export const DEPLOYMENT_VERSION = 1;
@@ -30,6 +32,8 @@ export interface ContractAddresses {
   readonly logAnchor: Address;
   /** `Ceremony`, the transcripts of setup ceremonies (zk); absent in files written before it existed. */
   readonly ceremony?: Address;
+  /** `ZkVerifierRegistry`: verification key → its Groth16 verifier; auditors' attestations. */
+  readonly zkVerifiers: Address;
 }
 
 /** The rules fixed in `NodeRegistry` at deployment. */
@@ -77,7 +81,7 @@ async function deployOne(
 }
 
 /**
- * Deploys `NodeRegistry`, `ModelRegistry`, `LogAnchor` and `Ceremony` from the wallet's account.
+ * Deploys `NodeRegistry`, `ModelRegistry`, `LogAnchor`, `Ceremony` and `ZkVerifierRegistry` from the wallet's account.
  *
  * @example
  * ```ts
@@ -99,6 +103,13 @@ export async function deployContracts(clients: ChainClients, options: DeployOpti
   const models = await deployOne(clients, 'ModelRegistry', modelRegistryAbi, modelRegistryBytecode, []);
   const anchors = await deployOne(clients, 'LogAnchor', logAnchorAbi, logAnchorBytecode, [registry.address]);
   const ceremony = await deployOne(clients, 'Ceremony', ceremonyAbi as Abi, ceremonyBytecode, []);
+  const zkVerifiers = await deployOne(
+    clients,
+    'ZkVerifierRegistry',
+    zkVerifierRegistryAbi,
+    zkVerifierRegistryBytecode,
+    [],
+  );
   const transport = clients.publicClient.transport as { url?: unknown };
   const rpcUrl = options.rpcUrl ?? (typeof transport.url === 'string' ? transport.url : undefined);
   return {
@@ -112,6 +123,7 @@ export async function deployContracts(clients: ChainClients, options: DeployOpti
       modelRegistry: models.address,
       logAnchor: anchors.address,
       ceremony: ceremony.address,
+      zkVerifiers: zkVerifiers.address,
     },
     params: { minStake: options.minStake, unbondingDelay: options.unbondingDelay, slasher },
   };
@@ -184,7 +196,7 @@ export function deploymentFromJson(json: unknown): Deployment {
     rpcUrl = o.rpcUrl;
   }
   const c = object(o.contracts, '/contracts');
-  exactKeys(c, '/contracts', ['nodeRegistry', 'modelRegistry', 'logAnchor'], ['ceremony']);
+  exactKeys(c, '/contracts', ['nodeRegistry', 'modelRegistry', 'logAnchor', 'zkVerifiers'], ['ceremony']);
   const p = object(o.params, '/params');
   exactKeys(p, '/params', ['minStake', 'unbondingDelay', 'slasher']);
   if (typeof p.minStake !== 'string' || !/^(0|[1-9][0-9]{0,38})$/.test(p.minStake)) {
@@ -201,6 +213,7 @@ export function deploymentFromJson(json: unknown): Deployment {
       modelRegistry: checksummed(c.modelRegistry, '/contracts/modelRegistry'),
       logAnchor: checksummed(c.logAnchor, '/contracts/logAnchor'),
       ...(c.ceremony === undefined ? {} : { ceremony: checksummed(c.ceremony, '/contracts/ceremony') }),
+      zkVerifiers: checksummed(c.zkVerifiers, '/contracts/zkVerifiers'),
     },
     params: {
       minStake: BigInt(p.minStake),
@@ -223,13 +236,14 @@ export async function verifyDeployment(publicClient: PublicClient, deployment: D
       publicClient.getCode({ address: contracts.nodeRegistry }),
       publicClient.getCode({ address: contracts.modelRegistry }),
       publicClient.getCode({ address: contracts.logAnchor }),
+      publicClient.getCode({ address: contracts.zkVerifiers }),
       contracts.ceremony === undefined ? '0x00' : publicClient.getCode({ address: contracts.ceremony }),
     ]),
   );
   if (chainId !== deployment.chainId) {
     fail('CONFIG_INVALID', 'the deployment is for another chain', { expected: deployment.chainId, actual: chainId });
   }
-  const names = ['nodeRegistry', 'modelRegistry', 'logAnchor', 'ceremony'] as const;
+  const names = ['nodeRegistry', 'modelRegistry', 'logAnchor', 'zkVerifiers', 'ceremony'] as const;
   names.forEach((name, i) => {
     const code = codes[i];
     if (code === undefined || code === '0x') {

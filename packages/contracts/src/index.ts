@@ -1,6 +1,6 @@
 /**
  * `@verity/contracts`: Verity's contracts (docs/design.md §2.7) — `NodeRegistry`, `ModelRegistry`,
- * `LogAnchor`, `Ceremony` — as typed ABIs and bytecode for viem, deployment, and one small action per call a
+ * `LogAnchor`, `Ceremony`, `ZkVerifierRegistry` — as typed ABIs and bytecode for viem, deployment, and one small action per call a
  * node or client makes (`(client, params)`, as viem's actions). Browser-safe; a local anvil and
  * deployment files are in `@verity/contracts/node`.
  *
@@ -45,6 +45,7 @@ export { ceremonyAbi, ceremonyBytecode } from './generated/ceremony.js';
 export { logAnchorAbi, logAnchorBytecode } from './generated/log-anchor.js';
 export { modelRegistryAbi, modelRegistryBytecode } from './generated/model-registry.js';
 export { nodeRegistryAbi, nodeRegistryBytecode } from './generated/node-registry.js';
+export { zkVerifierRegistryAbi, zkVerifierRegistryBytecode } from './generated/zk-verifier-registry.js';
 export {
   type Anchor,
   type AnchorCheckpointParams,
@@ -94,3 +95,14 @@ export {
   getRegistryProof,
   type RpcBlock,
 } from './registry-proof.js';
+export {
+  attestZkAudit,
+  deployZkVerifier,
+  readZkAttestation,
+  registerZkVerifier,
+  ZK_VERIFIER_TEMPLATE,
+  zkVerifierAbi,
+  zkVerifierCode,
+  zkVerifierCreationCode,
+  zkVerifierOf,
+} from './zk-verifiers.js';

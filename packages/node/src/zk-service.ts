@@ -25,6 +25,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { zkVerifierCreationCode, zkVerifierOf } from '@verity/contracts';
 import {
   fail,
   isVerityError,
@@ -41,6 +42,7 @@ import {
   zkMetadata,
   zkOutputTensors,
   zkVkDigest,
+  zkVkKey,
 } from '@verity/protocol';
 import type { CircuitArtifacts, CompiledModel, VerificationKey } from '@verity/zk';
 import type { Abi, Address, Hex, PublicClient } from 'viem';
@@ -115,23 +117,26 @@ export interface ZkInference {
   output: TensorMap;
 }
 
-/** Where a zk model's Solidity verifier is deployed (recorded next to the keys, per chain). */
+/** A zk model's verifier on a chain: registered in `ZkVerifierRegistry` under its key (recorded next to the keys, per chain). */
 export interface ZkVerifierInfo {
   chainId: number;
   address: Address;
-  /** Digest of the verification key the contract checks against (the manifest's). */
+  /** Digest of the verification key the contract checks against (the manifest's `zk.vk`). */
   vk: string;
-  /** Gas the deployment used. */
+  /** The key's id in the registry: protocol `zkVkKey(vk)`. */
+  vkKey: Hex;
+  /** The `ZkVerifierRegistry` it is registered in. */
+  registry: Address;
+  /** Gas this node spent deploying and registering it ("0" when someone else had). */
   deployGas: string;
-  /** solc that compiled it. */
-  compiler: string;
 }
 
-/** What deploying a verifier needs from the chain service. */
+/** What deploying and registering a verifier needs from the chain service. */
 export interface VerifierChain {
-  readonly deployment: { readonly chainId: number };
+  readonly deployment: { readonly chainId: number; readonly contracts: { readonly zkVerifiers: Address } };
   readonly publicClient: PublicClient;
   deployContract(abi: Abi, bytecode: Hex): Promise<{ address: Address; gasUsed: bigint }>;
+  registerZkVerifier(verifier: Address): Promise<{ vkKey: Hex; verifier: Address; gasUsed: bigint }>;
 }
 
 /** The node's zk service. */
@@ -145,8 +150,10 @@ export interface ZkService {
   /** Proves one inference with a model pushed with zk. */
   prove(manifestCid: string, manifest: Manifest, artifactPath: string, inputs: TensorMap): Promise<ZkInference>;
   /**
-   * The model's Solidity verifier on this chain: the recorded one if its code is still there,
-   * else generated from the keys (snarkjs template), compiled (solc-js), deployed and recorded.
+   * The model's verifier on this chain, as `ZkVerifierRegistry` has it for the key: the recorded
+   * one if the registry still maps the key to it, else whichever the registry has (anyone may
+   * have registered it), else deployed (template ‖ key, `@verity/contracts` `zkVerifierCode`),
+   * registered and recorded. Idempotent: a key is registered once per chain.
    */
   verifier(
     manifestCid: string,
@@ -402,23 +409,32 @@ export function createZkService(settings: ZkSettings, dataDir: string, deps: ZkS
       if (p === undefined) {
         p = (async () => {
           const known = recordedVerifier(manifest, chainId);
-          // A chain reset (a fresh anvil) forgets the contract: deploy again.
+          const zkVerifiers = chain.deployment.contracts.zkVerifiers;
+          // A chain reset (a fresh anvil) forgets the registry's entry: register again.
           if (
             known !== undefined &&
-            ((await chain.publicClient.getCode({ address: known.address })) ?? '0x') !== '0x'
+            known.registry === zkVerifiers &&
+            (await zkVerifierOf(chain.publicClient, { zkVerifiers, vkKey: known.vkKey })) === known.address
           ) {
             return known;
           }
-          const zk = await loadZk();
-          const r = await load(manifestCid, manifest, artifactPath);
-          const compiled = zk.compileVerifier(await zk.solidityVerifier(r.keys));
-          const deployed = await chain.deployContract(compiled.abi as Abi, compiled.bytecode);
+          const vk = (await load(manifestCid, manifest, artifactPath)).keys.verificationKey;
+          const vkKey = zkVkKey(vk);
+          let address = await zkVerifierOf(chain.publicClient, { zkVerifiers, vkKey });
+          let gas = 0n;
+          if (address === undefined) {
+            const deployed = await chain.deployContract([], zkVerifierCreationCode(vk));
+            const registered = await chain.registerZkVerifier(deployed.address);
+            address = registered.verifier;
+            gas = deployed.gasUsed + registered.gasUsed;
+          }
           const info: ZkVerifierInfo = {
             chainId,
-            address: deployed.address,
+            address,
             vk: facts.vk,
-            deployGas: deployed.gasUsed.toString(),
-            compiler: compiled.compiler,
+            vkKey,
+            registry: zkVerifiers,
+            deployGas: gas.toString(),
           };
           await mkdir(join(cacheDir, 'verifiers'), { recursive: true });
           const tmp = `${path}.${process.pid}.tmp`;

@@ -158,6 +158,10 @@ export const ERROR_CODES = [
   'ZK_TRANSCRIPT_MISMATCH',
   'ZK_CEREMONY_UNFINISHED',
   'ZK_CEREMONY_CONFLICT',
+  // zk trust (onchain): a verifier contract whose code is not the one generated from the key;
+  // no verifier registered for a key
+  'ZK_VERIFIER_CODE_MISMATCH',
+  'ZK_VERIFIER_UNREGISTERED',
   // zk trust (node): a proving key above the node's memory bound; a replica's zkey or circuit
   // that is not what the signed manifest commits to; a contribution the node will not make
   'ZK_KEY_TOO_LARGE',

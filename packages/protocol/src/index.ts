@@ -254,3 +254,4 @@ export {
   zkQuantize,
   zkVkDigest,
 } from './zk.js';
+export { ZK_BASE_FIELD, ZK_MAX_PUBLIC, zkManifestDigest, zkVkEncoding, zkVkKey } from './zk-verifier.js';

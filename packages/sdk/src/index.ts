@@ -51,7 +51,7 @@ export {
   withRegistryProof,
 } from './actions/registry-proof.js';
 export { releaseZk, type VerifyZkOptions, verifyZkBundle, type ZkVerifyResult } from './actions/zk.js';
-export { verifyZkProofOnChain } from './actions/zk-onchain.js';
+export { type VerifyZkOnChainParams, verifyZkProofOnChain } from './actions/zk-onchain.js';
 export type { ChainOptions, ClientBase, ClientOptions } from './client.js';
 
 /** A client: its options bound to every action. */

@@ -1,18 +1,22 @@
 /**
- * Mode zk on a chain, over HTTP: a node on anvil pushed iris with zk deploys the model's Solidity
- * verifier from its own account, shows it in the model view (`zk.verifier`), keeps it across a
- * restart and a re-push; a zk bundle's proof verifies on chain with `verifyZkProofOnChain` (a
- * view call), and tampered proofs or signals do not.
+ * Mode zk on a chain, over HTTP: a node on anvil pushed iris with zk deploys the model's verifier
+ * (template ‖ key) from its own account and registers it in the deployment's ZkVerifierRegistry,
+ * keeps it across a restart and a re-push; a zk bundle's proof verifies on chain with
+ * `verifyZkProofOnChain`, which finds the verifier by the key in the registry (never by an
+ * address a node gives), and tampered proofs or signals do not. A key nobody registered is
+ * `ZK_VERIFIER_UNREGISTERED`; a registry that names a substitute (an always-true contract) is
+ * `ZK_VERIFIER_CODE_MISMATCH`.
  */
 import { readFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { zkVerifierOf } from '@verity/contracts';
 import { writeDeploymentFile } from '@verity/contracts/node';
 import { loadConfig, openKeystore, startNode, type VerityNode } from '@verity/node';
-import { type Bundle, ZK_FIELD_PRIME, type ZkEvidence } from '@verity/protocol';
-import { type Address, parseEther } from 'viem';
+import { type Bundle, isVerityError, ZK_FIELD_PRIME, type ZkEvidence, zkVkKey } from '@verity/protocol';
+import { type Address, type Hex, parseEther } from 'viem';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestChain, type TestChain } from '../../contracts/src/test-support/chain.js';
 import { createClient, releaseZk, verifyZkProofOnChain } from './index.js';
@@ -24,6 +28,7 @@ let chain: TestChain;
 let deploymentFile: string;
 let dataDir: string;
 let node: VerityNode;
+let zkVerifiers: Address;
 
 async function nodeOnChain(): Promise<VerityNode> {
   const keys = openKeystore(dataDir);
@@ -43,7 +48,7 @@ async function nodeOnChain(): Promise<VerityNode> {
 
 interface View {
   id: string;
-  zk?: { verifier: { chainId: number; address: Address; deployGas: string } };
+  zk?: { verifier: { chainId: number; address: Address; vkKey: Hex; registry: Address; deployGas: string } };
 }
 
 async function modelView(ref: string): Promise<View> {
@@ -53,6 +58,7 @@ async function modelView(ref: string): Promise<View> {
 beforeAll(async () => {
   chain = await startTestChain();
   const deployment = await chain.deploy();
+  zkVerifiers = deployment.contracts.zkVerifiers;
   dataDir = await mkdtemp(join(tmpdir(), 'verity-sdk-zk-chain-'));
   deploymentFile = join(dataDir, 'deployment.json');
   await writeDeploymentFile(deploymentFile, { ...deployment, rpcUrl: chain.anvil.rpcUrl });
@@ -69,14 +75,15 @@ describe('zk verifier on chain', () => {
   let address: Address;
   let zk: ZkEvidence;
 
-  it('push deploys the model’s verifier from the node’s account and shows it in the model view', async () => {
+  it('push deploys and registers the model’s verifier from the node’s account; the model view shows it', async () => {
     const admin = createClient({ url: node.url, apiKey: node.context.keys.apiKey });
     const pushed = await admin.pushModel({ name: 'iris-zk', data: new Uint8Array(readFileSync(IRIS)), zk: true });
     const view = await modelView('iris-zk@1.0.0');
     expect(view.id).toBe(pushed.id);
-    expect(view.zk?.verifier).toMatchObject({ chainId: chain.anvil.chainId });
+    expect(view.zk?.verifier).toMatchObject({ chainId: chain.anvil.chainId, registry: zkVerifiers });
     address = view.zk?.verifier.address as Address;
-    expect(await chain.publicClient.getCode({ address })).toMatch(/^0x[0-9a-f]{100,}$/);
+    const vkKey = view.zk?.verifier.vkKey as Hex;
+    expect(await zkVerifierOf(chain.publicClient, { zkVerifiers, vkKey })).toBe(address);
     process.stdout.write(`node-deployed iris verifier: ${view.zk?.verifier.deployGas} gas at ${address}\n`);
     // A model pushed without zk has no verifier.
     await admin.pushModel({ name: 'iris-plain', data: new Uint8Array(readFileSync(IRIS)) });
@@ -93,7 +100,8 @@ describe('zk verifier on chain', () => {
     });
     const bundle: Bundle = result.bundle();
     zk = bundle.zk as ZkEvidence;
-    expect(await verifyZkProofOnChain(chain.publicClient, address, zk)).toBe(true);
+    expect(zkVkKey(zk.vk)).toBe((await modelView('iris-zk@1.0.0')).zk?.verifier.vkKey);
+    expect(await verifyZkProofOnChain(chain.publicClient, { zkVerifiers }, zk)).toBe(true);
 
     const bump = (s: string) => ((BigInt(s) + 1n) % ZK_FIELD_PRIME).toString();
     const s = zk.publicSignals;
@@ -106,18 +114,65 @@ describe('zk verifier on chain', () => {
         'pi_a x + 1 (off the curve)',
         { proof: { ...p, pi_a: [bump(p.pi_a[0] as string), ...p.pi_a.slice(1)] }, publicSignals: s },
       ],
-      ['a signal missing (reverts: short calldata)', { proof: p, publicSignals: s.slice(1) }],
+      ['a signal missing', { proof: p, publicSignals: s.slice(1) }],
+      ['a signal more', { proof: p, publicSignals: [...s, '1'] }],
       ['not a decimal', { proof: { ...p, pi_a: ['x', 'y'] }, publicSignals: s }],
     ];
     for (const [name, evidence] of bad) {
-      expect(await verifyZkProofOnChain(chain.publicClient, address, evidence), name).toBe(false);
+      expect(await verifyZkProofOnChain(chain.publicClient, { zkVerifiers }, { ...evidence, vk: zk.vk }), name).toBe(
+        false,
+      );
     }
-    // An extra signal after the contract's fixed array would be ignored by the contract itself;
-    // with the verification key the helper refuses it.
-    expect(await verifyZkProofOnChain(chain.publicClient, address, { ...zk, publicSignals: [...s, '1'] })).toBe(false);
   }, 120_000);
 
-  it('the verifier survives a restart and a re-push (no second deployment)', async () => {
+  const codeOf = (promise: Promise<unknown>) =>
+    promise.then(
+      () => 'resolved',
+      (e: unknown) => (isVerityError(e) ? e.code : String(e)),
+    );
+
+  it('a key nobody registered: ZK_VERIFIER_UNREGISTERED', async () => {
+    // IC[1] negated: still a well-formed key (the point stays on the curve), a different one.
+    const q = 21888242871839275222246405745257275088696311157297823662689037894645226208583n;
+    const ic = zk.vk.IC as string[][];
+    const [x, y] = ic[1] as string[];
+    const other = { ...zk.vk, IC: [ic[0], [x, (q - BigInt(y as string)).toString(), '1'], ...ic.slice(2)] };
+    expect(await codeOf(verifyZkProofOnChain(chain.publicClient, { zkVerifiers }, { ...zk, vk: other }))).toBe(
+      'ZK_VERIFIER_UNREGISTERED',
+    );
+  });
+
+  it('a registry that names a substitute verifier (always true): ZK_VERIFIER_CODE_MISMATCH', async () => {
+    const { walletClient } = chain.clients(5);
+    const deploy = async (runtime: string) => {
+      const length = (runtime.length - 2) / 2;
+      const hash = await walletClient.sendTransaction({
+        data: `0x61${length.toString(16).padStart(4, '0')}80600a5f395ff3${runtime.slice(2)}`,
+        account: walletClient.account,
+        chain: walletClient.chain,
+      });
+      return (await chain.publicClient.waitForTransactionReceipt({ hash })).contractAddress as Address;
+    };
+    // PUSH1 1, PUSH0, MSTORE, PUSH1 32, PUSH0, RETURN: answers true to anything.
+    const yes = await deploy('0x60015f5260205ff3');
+    // A "registry" whose verifierOf(anything) is `yes`: PUSH20 yes, PUSH0, MSTORE, PUSH1 32, PUSH0, RETURN.
+    const liar = await deploy(`0x73${yes.slice(2).toLowerCase()}5f5260205ff3`);
+    expect(await codeOf(verifyZkProofOnChain(chain.publicClient, { zkVerifiers: liar }, zk))).toBe(
+      'ZK_VERIFIER_CODE_MISMATCH',
+    );
+    const tampered = {
+      ...zk,
+      publicSignals: [
+        ((BigInt(zk.publicSignals[0] as string) + 1n) % ZK_FIELD_PRIME).toString(),
+        ...zk.publicSignals.slice(1),
+      ],
+    };
+    expect(await codeOf(verifyZkProofOnChain(chain.publicClient, { zkVerifiers: liar }, tampered))).toBe(
+      'ZK_VERIFIER_CODE_MISMATCH',
+    );
+  });
+
+  it('the verifier survives a restart and a re-push (no second deployment or registration)', async () => {
     await node.stop();
     node = await nodeOnChain();
     expect((await modelView('iris-zk@1.0.0')).zk?.verifier.address).toBe(address);
@@ -126,6 +181,6 @@ describe('zk verifier on chain', () => {
     await admin.pushModel({ name: 'iris-zk', data: new Uint8Array(readFileSync(IRIS)), zk: true });
     expect((await modelView('iris-zk@1.0.0')).zk?.verifier.address).toBe(address);
     expect(await chain.publicClient.getTransactionCount({ address: node.context.keys.address as Address })).toBe(nonce);
-    expect(await verifyZkProofOnChain(chain.publicClient, address, zk)).toBe(true);
+    expect(await verifyZkProofOnChain(chain.publicClient, { zkVerifiers }, zk)).toBe(true);
   }, 120_000);
 });

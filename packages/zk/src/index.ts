@@ -102,16 +102,7 @@ export { applyHead, argMax, evaluateFloat } from './float-eval.js';
 export { GADGETS } from './gadgets.js';
 export type { HeadOp, IrGraph, IrOp, IrTensor } from './ir.js';
 export { SUPPORTED_OPS } from './ir.js';
-export {
-  type CompiledVerifier,
-  compileVerifier,
-  type SolidityCallArgs,
-  solidityCallArgs,
-  solidityVerifier,
-  VERIFIER_CONTRACT,
-  VERIFIER_SOLC_SETTINGS,
-  verifierAbi,
-} from './onchain.js';
+export { type SolidityCallArgs, solidityCallArgs } from './onchain.js';
 export { importOnnx, type UnsupportedNode } from './onnx-import.js';
 export {
   computeWitness,

@@ -33,7 +33,12 @@ beforeAll(async () => {
     chainId: fixture.deployment.chainId,
     block: 1n,
     deployer: other,
-    contracts: { nodeRegistry: fixture.deployment.nodeRegistry, modelRegistry: other, logAnchor: other },
+    contracts: {
+      nodeRegistry: fixture.deployment.nodeRegistry,
+      modelRegistry: other,
+      logAnchor: other,
+      zkVerifiers: other,
+    },
     params: { minStake: BigInt(fixture.deployment.minStake), unbondingDelay: 3600, slasher: other },
   });
 });

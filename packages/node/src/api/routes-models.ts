@@ -23,7 +23,8 @@ export function modelView(m: StoredModel, verifier?: ZkVerifierInfo) {
     ref: `${m.manifest.name}@${m.manifest.version}`,
     manifest: m.manifest,
     signature: m.signature,
-    // zk models on a chain: the Solidity verifier of the model's key (`verifyProof` as a view).
+    // zk models on a chain: the verifier ZkVerifierRegistry files under the model's key (clients
+    // look it up there by vkKey themselves: this is for information).
     ...(verifier === undefined
       ? {}
       : {
@@ -31,8 +32,9 @@ export function modelView(m: StoredModel, verifier?: ZkVerifierInfo) {
             verifier: {
               chainId: verifier.chainId,
               address: verifier.address,
+              vkKey: verifier.vkKey,
+              registry: verifier.registry,
               deployGas: verifier.deployGas,
-              compiler: verifier.compiler,
             },
           },
         }),

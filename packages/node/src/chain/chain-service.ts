@@ -16,6 +16,7 @@ import {
   type NodeEntry,
   publishModel,
   readRegistrySnapshot,
+  registerZkVerifier,
   resolveModel,
   syncNodeRegistration,
   verifyDeployment,
@@ -89,6 +90,11 @@ export interface ChainService {
    * transaction queue as anchoring and publishing; resolves with what `fn` resolves to.
    */
   transact<T>(fn: (clients: ChainClients) => Promise<T>): Promise<T>;
+  /**
+   * Registers a deployed zk verifier in the deployment's `ZkVerifierRegistry` (same queue); the
+   * registered verifier of its key (an earlier one stays) and the gas used.
+   */
+  registerZkVerifier(verifier: Address): Promise<{ vkKey: Hex; verifier: Address; gasUsed: bigint }>;
   stop(): Promise<void>;
 }
 
@@ -261,6 +267,11 @@ export async function startChainService(
           fail('CHAIN_REVERTED', 'the contract deployment reverted', { transactionHash: hash });
         }
         return { address: receipt.contractAddress, gasUsed: receipt.gasUsed, transactionHash: hash };
+      }),
+    registerZkVerifier: (verifier) =>
+      serial(async () => {
+        const r = await registerZkVerifier(clients, { zkVerifiers: deployment.contracts.zkVerifiers, verifier });
+        return { vkKey: r.vkKey, verifier: r.verifier, gasUsed: r.receipt.gasUsed };
       }),
     async stop() {
       if (timer) clearInterval(timer);

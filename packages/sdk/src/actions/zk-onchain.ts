@@ -1,23 +1,14 @@
-import type { ZkEvidence } from '@verity/protocol';
-import type { Address, PublicClient } from 'viem';
+/**
+ * Checking a zk bundle's Groth16 proof on chain, with the verifier that `ZkVerifierRegistry`
+ * files under the proof's verification key (docs/design.md §2.6; packages/zk/README.md "On
+ * chain"). The verifier's address never comes from a node: it is looked up by `vkKey` in the
+ * registry of the deployment the caller trusts, and its code is compared with the code generated
+ * from the key.
+ */
 
-/** `verifyProof` of a snarkjs Groth16 verifier with `n` public signals. */
-function verifierAbi(n: number) {
-  return [
-    {
-      type: 'function',
-      name: 'verifyProof',
-      stateMutability: 'view',
-      inputs: [
-        { name: '_pA', type: 'uint256[2]' },
-        { name: '_pB', type: 'uint256[2][2]' },
-        { name: '_pC', type: 'uint256[2]' },
-        { name: '_pubSignals', type: `uint256[${n}]` },
-      ],
-      outputs: [{ name: '', type: 'bool' }],
-    },
-  ] as const;
-}
+import { chainError, zkVerifierAbi, zkVerifierCode, zkVerifierOf } from '@verity/contracts';
+import { VerityError, type ZkEvidence, zkVkKey } from '@verity/protocol';
+import type { Address, PublicClient } from 'viem';
 
 const UINT = /^[0-9]{1,78}$/;
 const MAX = (1n << 256n) - 1n;
@@ -45,7 +36,7 @@ function callArgs(zk: Pick<ZkEvidence, 'proof' | 'publicSignals'>) {
     pt(proof?.pi_c, 0),
     pt(proof?.pi_c, 1),
   ];
-  if (!Array.isArray(publicSignals) || publicSignals.length === 0) return undefined;
+  if (!Array.isArray(publicSignals)) return undefined;
   const signals = publicSignals.map(uint);
   if (values.some((v) => v === undefined) || signals.some((v) => v === undefined)) return undefined;
   const [ax, ay, b00, b01, b10, b11, cx, cy] = values as bigint[];
@@ -60,45 +51,68 @@ function callArgs(zk: Pick<ZkEvidence, 'proof' | 'publicSignals'>) {
   ] as const;
 }
 
+/** Parameters of {@link verifyZkProofOnChain}. */
+export interface VerifyZkOnChainParams {
+  /** `ZkVerifierRegistry` of the deployment the caller trusts (`deployment.contracts.zkVerifiers`). */
+  readonly zkVerifiers: Address;
+}
+
 /**
- * Checks a zk bundle's Groth16 proof with the model's Solidity verifier on chain (a view call:
- * free, no transaction), e.g. at the address `GET /v1/models/:ref` gives as `zk.verifier`.
- * `true` iff the contract accepts the proof for these public signals; `false` for a proof or
- * signals it rejects or that cannot be encoded (wrong shape, not decimal, a signal count other
- * than the contract's). Throws only if the chain cannot be reached.
+ * Checks a zk bundle's Groth16 proof on chain (a view call: free, no transaction) with the
+ * verifier `ZkVerifierRegistry` files under the proof's key: `vkKey = zkVkKey(zk.vk)`.
+ * Throws `ZK_VERIFIER_UNREGISTERED` when no verifier is registered for the key, and
+ * `ZK_VERIFIER_CODE_MISMATCH` when the code at the registered address is not
+ * `zkVerifierCode(zk.vk)` (possible only with a registry that is not Verity's: the code is checked
+ * here as well, so a wrong registry address cannot make a substitute verifier count).
+ * `true` iff the verifier accepts the proof for these public signals; `false` for a proof or
+ * signals it rejects or that cannot be encoded, or a signal count other than `vk.nPublic`. An
+ * unreachable chain throws (`CHAIN_UNAVAILABLE`); a malformed key `INVALID_ARGUMENT`.
  *
- * This checks the proof against the key the contract was generated from: check that the
- * contract is the one for the manifest's key (or trust whoever deployed it), and the rest of the
- * bundle with `verifyZkBundle`. Do not pass a gas limit from `eth_estimateGas`: the verifier
- * answers `false`, without reverting, when its precompile calls run short of gas.
+ * This checks the proof against `zk.vk`: that the key is the one the model's manifest commits to
+ * (and that it was audited) is `verifyZkBundle`'s job. Do not pass a gas limit from
+ * `eth_estimateGas`: the verifier answers `false`, without reverting, when its precompile calls
+ * run short of gas.
  *
  * @example
  * ```ts
- * const { zk } = await client.model('iris@1.0.0'); // zk.verifier.address
- * await verifyZkProofOnChain(publicClient, zk.verifier.address, bundle.zk); // true
+ * const ok = await verifyZkProofOnChain(publicClient, { zkVerifiers: deployment.contracts.zkVerifiers }, bundle.zk);
  * ```
  */
 export async function verifyZkProofOnChain(
-  publicClient: Pick<PublicClient, 'readContract'>,
-  address: Address,
-  zk: Pick<ZkEvidence, 'proof' | 'publicSignals'> & { readonly vk?: unknown },
+  publicClient: Pick<PublicClient, 'readContract' | 'getCode'>,
+  params: VerifyZkOnChainParams,
+  zk: Pick<ZkEvidence, 'proof' | 'publicSignals' | 'vk'>,
 ): Promise<boolean> {
+  const vkKey = zkVkKey(zk.vk);
+  const verifier = await zkVerifierOf(publicClient, { zkVerifiers: params.zkVerifiers, vkKey });
+  if (verifier === undefined) {
+    throw new VerityError('ZK_VERIFIER_UNREGISTERED', 'no verifier is registered for this verification key', {
+      details: { vkKey, zkVerifiers: params.zkVerifiers },
+    });
+  }
+  let code: string | undefined;
+  try {
+    code = await publicClient.getCode({ address: verifier });
+  } catch (e) {
+    throw chainError(e, 'verifyZkProofOnChain');
+  }
+  if ((code ?? '0x').toLowerCase() !== zkVerifierCode(zk.vk).toLowerCase()) {
+    throw new VerityError('ZK_VERIFIER_CODE_MISMATCH', 'the registered verifier’s code is not the one for this key', {
+      details: { vkKey, verifier },
+    });
+  }
   const args = callArgs(zk);
-  if (args === undefined) return false;
-  // The contract ignores calldata past its fixed signal array: with the key at hand, extra (or
-  // missing) signals are refused here rather than silently cut off.
-  const nPublic = (zk.vk as { nPublic?: unknown } | undefined)?.nPublic;
-  if (typeof nPublic === 'number' && args[3].length !== nPublic) return false;
+  if (args === undefined || args[3].length !== (zk.vk as { nPublic?: unknown }).nPublic) return false;
+  // The verifier answers false for anything it refuses; only calldata its ABI decoder cannot
+  // read reverts, and these arguments are always well-formed.
   try {
     return await publicClient.readContract({
-      address,
-      abi: verifierAbi(args[3].length),
+      address: verifier,
+      abi: zkVerifierAbi,
       functionName: 'verifyProof',
       args: args as never,
     });
   } catch (e) {
-    // A call that reverts (e.g. a signal count the contract does not take) is a rejection.
-    if ((e as { name?: string }).name === 'ContractFunctionExecutionError' && /revert/i.test(String(e))) return false;
-    throw e;
+    throw chainError(e, 'verifyZkProofOnChain');
   }
 }
