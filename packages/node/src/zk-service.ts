@@ -20,7 +20,9 @@ import {
   fail,
   isVerityError,
   type Manifest,
+  sha256,
   type TensorMap,
+  toHex,
   VerityError,
   ZK_METADATA,
   type ZkFacts,
@@ -158,7 +160,13 @@ export function createZkService(settings: ZkSettings, dataDir: string): ZkServic
       io: model.io,
       r1cs: circuit.r1csHash,
       vk: zkVkDigest(keys.verificationKey),
-      setup: keys.setup,
+      // Keys this node made alone are one party's, over whichever phase 1 (issue 11: a multi-party
+      // phase 2 is made at push by a ceremony, not here).
+      setup: 'local-dev',
+      phase1:
+        keys.setup === 'local-dev' || settings.ptauPath === undefined
+          ? { kind: 'local-dev' }
+          : { kind: 'file', sha256: toHex(sha256(new Uint8Array(await readFile(settings.ptauPath)))) },
     };
     return { model, circuit, keys, facts };
   };
@@ -260,7 +268,7 @@ export function createZkService(settings: ZkSettings, dataDir: string): ZkServic
         proof: p.proof as ZkGroth16Proof,
         publicSignals: p.publicSignals,
         vk: r.keys.verificationKey as Record<string, unknown>,
-        setup: p.setup,
+        setup: r.facts.setup,
         output: zkOutputTensors(r.facts.io, p.publicSignals),
       };
     },
