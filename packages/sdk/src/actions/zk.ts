@@ -92,10 +92,11 @@ export type ZkVerifyResult =
 
 type Groth16 = { verify(vk: unknown, signals: unknown, proof: unknown, logger?: unknown): Promise<boolean> };
 let groth16: Promise<Groth16> | undefined;
-// snarkjs ships no types; only `groth16.verify` is used here (packages/zk declares the rest).
-const SNARKJS = 'snarkjs';
 function loadGroth16(): Promise<Groth16> {
-  groth16 ??= (import(SNARKJS) as Promise<{ groth16: Groth16 }>).then((m) => m.groth16);
+  // snarkjs ships no types; only `groth16.verify` is used here (packages/zk declares the rest).
+  // The specifier stays a literal once types are stripped, so bundlers (and the browser test)
+  // resolve it to snarkjs' browser build.
+  groth16 ??= (import('snarkjs' as string) as Promise<{ groth16: Groth16 }>).then((m) => m.groth16);
   return groth16;
 }
 
@@ -145,10 +146,10 @@ async function auditsFor(source: ZkTrustOptions['audits'], cid: string): Promise
   // Node only: the specifiers stay out of a browser bundle.
   const FS = 'node:fs/promises';
   const PATH = 'node:path';
-  const [{ readFile }, { join }] = (await Promise.all([import(FS), import(PATH)])) as [
-    { readFile(path: string, encoding: 'utf8'): Promise<string> },
-    { join(...parts: string[]): string },
-  ];
+  const [{ readFile }, { join }] = (await Promise.all([
+    import(/* @vite-ignore */ FS),
+    import(/* @vite-ignore */ PATH),
+  ])) as [{ readFile(path: string, encoding: 'utf8'): Promise<string> }, { join(...parts: string[]): string }];
   let text: string;
   try {
     text = await readFile(join(source, `${cid}.json`), 'utf8');
