@@ -6,11 +6,11 @@
  */
 import { type Bundle, type SignedManifest, verifyBundle } from '@verity/protocol';
 import { describe, expect, it } from 'vitest';
-import fixture from '../fixtures/zk-iris.json';
 import { verifyZkBundle } from './actions/zk.js';
 import type { ZkFixture } from './test-support/zk-fixture.js';
 
-const fx = fixture as unknown as ZkFixture;
+const files = import.meta.glob<{ default: ZkFixture }>('../fixtures/zk-iris.json', { eager: true });
+const fx = Object.values(files)[0]?.default as ZkFixture;
 const copy = <T>(v: T): T => JSON.parse(JSON.stringify(v)) as T;
 const audited = { zk: { audits: [fx.genuine.audit] } };
 
