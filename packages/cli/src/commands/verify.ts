@@ -8,6 +8,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   isVerityError,
+  isZkBundle,
   parseZkAudit,
   type Trust,
   type TrustedNode,
@@ -245,20 +246,6 @@ function zkReport(result: Extract<Awaited<ReturnType<typeof import('@verity/sdk'
     ...(t.auditor === undefined ? {} : { auditor: t.auditor }),
     model: t.model,
   } satisfies ZkReport;
-}
-
-/** A bundle of mode zk: a zk member, or a receipt whose record is of kind or mode zk. */
-function isZkBundle(value: unknown): boolean {
-  if (typeof value !== 'object' || value === null) return false;
-  if ('zk' in value) return true;
-  const receipts = (value as { receipts?: unknown }).receipts;
-  return (
-    Array.isArray(receipts) &&
-    receipts.some((r) => {
-      const record = (r as { record?: { kind?: unknown; mode?: unknown } } | null)?.record;
-      return record?.kind === 'zk' || record?.mode === 'zk';
-    })
-  );
 }
 
 /**

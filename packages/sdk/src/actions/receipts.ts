@@ -1,4 +1,5 @@
 import {
+  isZkBundle,
   primeVerifyCache,
   type Receipt,
   type Trust,
@@ -12,19 +13,6 @@ import { requestJson } from '../http.js';
 import { gatherTrust, isRegistryRefusal } from './node-info.js';
 import { bundleRegistryBlock } from './registry.js';
 import { type VerifyZkOptions, verifyZkBundle } from './zk.js';
-
-/** A bundle of mode zk: it has a zk member, or a receipt whose record is of kind or mode zk (even stripped of it). */
-function isZkBundle(bundle: unknown): boolean {
-  if ('zk' in (bundle as object)) return true;
-  const receipts = (bundle as { receipts?: unknown }).receipts;
-  return (
-    Array.isArray(receipts) &&
-    receipts.some((r) => {
-      const record = (r as { record?: { kind?: unknown; mode?: unknown } } | null)?.record;
-      return record?.kind === 'zk' || record?.mode === 'zk';
-    })
-  );
-}
 
 /**
  * Fetches the receipt of an earlier request (it is not verified here: see {@link verify}).
