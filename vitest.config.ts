@@ -28,6 +28,7 @@ export default defineConfig({
           name: 'node',
           environment: 'node',
           include: ['packages/*/src/**/*.test.ts', 'examples/**/*.test.ts'],
+          exclude: ['packages/*/src/**/*.browser.test.ts', '**/node_modules/**'],
           // Two shared cores under other load: a test that spawns processes, starts anvil or runs
           // a property test over many inputs waits for readiness; these bounds only catch a hang.
           testTimeout: 60_000,
@@ -39,9 +40,10 @@ export default defineConfig({
             {
               resolve: { alias },
               test: {
-                // The protocol core must behave identically in a real browser.
+                // The protocol core must behave identically in a real browser; the SDK's
+                // browser tests (*.browser.test.ts: zk verification) run there alone.
                 name: 'browser',
-                include: ['packages/protocol/src/**/*.test.ts'],
+                include: ['packages/protocol/src/**/*.test.ts', 'packages/sdk/src/**/*.browser.test.ts'],
                 exclude: ['packages/protocol/src/**/*.node.test.ts'],
                 testTimeout: 30_000,
                 browser: {

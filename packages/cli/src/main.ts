@@ -32,6 +32,9 @@ Usage:
       --insecure-trust-bundle-nodes         also trust the node keys the bundle carries (anyone can write them)
       --input-digest HEX --output-digest HEX   require these digests
       --accept-local-dev-setup              accept zk proofs from a local-dev setup
+      --zk-audit FILE|DIR                   accept a zk key this audit vouches for (repeatable;
+                                            a DIR holds <manifestCid>.json, as \`verity zk audit\` writes)
+      --zk-auditor ADDRESS                  accept a zk key this auditor attested on chain (repeatable)
   Client commands take --url URL (default $VERITY_URL, or the node of --data-dir, or
   http://127.0.0.1:8700), --api-key KEY (default $VERITY_API_KEY, or the key in --data-dir's
   keystore, sent only to that data dir's node), and verify against the chain of --data-dir (or

@@ -231,6 +231,7 @@ export {
   decodeZkSignal,
   encodeZkSignal,
   isSignedZkManifest,
+  isZkBundle,
   isZkFieldElement,
   parseZkAudit,
   parseZkEvidence,

@@ -7,6 +7,7 @@ import {
   decodeZkSignal,
   encodeZkSignal,
   isSignedZkManifest,
+  isZkBundle,
   parseZkAudit,
   parseZkEvidence,
   ZK_FIELD_PRIME,
@@ -278,5 +279,16 @@ describe('the signed zk manifest of a bundle', () => {
     ]) {
       expect(() => parseZkEvidence(evidence(malformed))).toThrow(expect.objectContaining({ code: 'BUNDLE_MALFORMED' }));
     }
+  });
+});
+
+describe('isZkBundle', () => {
+  it('routes by the zk member or a zk record, stripped or not', () => {
+    const receipt = (kind: string, mode: string) => ({ record: { kind, mode } });
+    expect(isZkBundle({ receipts: [receipt('onnx', 'signed')], zk: {} })).toBe(true);
+    expect(isZkBundle({ receipts: [receipt('zk', 'zk')] })).toBe(true);
+    expect(isZkBundle({ receipts: [receipt('onnx', 'zk')] })).toBe(true);
+    expect(isZkBundle({ receipts: [receipt('onnx', 'signed')] })).toBe(false);
+    for (const v of [null, [], 'zk', { receipts: 'x' }, { receipts: [null] }]) expect(isZkBundle(v)).toBe(false);
   });
 });

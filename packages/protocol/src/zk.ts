@@ -519,6 +519,29 @@ export function zkAuditMismatch(audit: ZkAudit, manifestCid: string, facts: ZkFa
 }
 
 /**
+ * Whether untrusted bundle JSON is of mode zk: it has a `zk` member, or a receipt whose record is
+ * of kind or mode `zk` (a bundle stripped of its proof is still one: verifying it as zk says
+ * `ZK_EVIDENCE_MISSING`). For routing only; it checks nothing.
+ *
+ * @example
+ * ```ts
+ * const result = isZkBundle(json) ? await verifyZkBundle(json, trust, options) : verifyBundle(json, trust);
+ * ```
+ */
+export function isZkBundle(value: unknown): boolean {
+  if (!isObject(value)) return false;
+  if ('zk' in value) return true;
+  const receipts = value.receipts;
+  return (
+    Array.isArray(receipts) &&
+    receipts.some((r) => {
+      const record = isObject(r) ? r.record : undefined;
+      return isObject(record) && (record.kind === 'zk' || record.mode === 'zk');
+    })
+  );
+}
+
+/**
  * Validates the `zk` member of a bundle, strictly (unknown fields, malformed points and signals
  * are `BUNDLE_MALFORMED`). It does not check the proof: see the SDK's `verifyZkBundle`.
  */

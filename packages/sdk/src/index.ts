@@ -50,7 +50,14 @@ export {
   verifyBundleOffline,
   withRegistryProof,
 } from './actions/registry-proof.js';
-export { releaseZk, type VerifyZkOptions, verifyZkBundle, type ZkVerifyResult } from './actions/zk.js';
+export {
+  releaseZk,
+  type VerifyZkOptions,
+  verifyZkBundle,
+  type ZkTrustBasis,
+  type ZkTrustOptions,
+  type ZkVerifyResult,
+} from './actions/zk.js';
 export { type VerifyZkOnChainParams, verifyZkProofOnChain } from './actions/zk-onchain.js';
 export type { ChainOptions, ClientBase, ClientOptions } from './client.js';
 

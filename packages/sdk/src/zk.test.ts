@@ -10,7 +10,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig, startNode, type VerityNode } from '@verity/node';
-import { type Bundle, manifestCid, type Trust, ZK_FIELD_PRIME, zkFacts } from '@verity/protocol';
+import {
+  type Bundle,
+  manifestCid,
+  type SignedManifest,
+  type Trust,
+  verifySignedManifest,
+  ZK_FIELD_PRIME,
+  zkFacts,
+} from '@verity/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClient, releaseZk, verifyZkBundle } from './index.js';
 
@@ -77,8 +85,11 @@ describe('zk mode over HTTP', () => {
     expect(output.logits).toMatchObject({ dtype: 'float64', shape: [1, 3] });
     const result = await verifyZkBundle(bundle, trust, accept);
     expect(result.ok).toBe(true);
-    // The bundle carries the manifest, whose CID is the record's model.
-    expect(manifestCid(bundle.zk?.manifest as never)).toBe(bundle.receipts[0]?.record.model);
+    // The bundle carries the manifest, signed by its publisher, whose CID is the record's model.
+    const signed = bundle.zk?.manifest as SignedManifest;
+    expect(manifestCid(signed.manifest)).toBe(bundle.receipts[0]?.record.model);
+    expect(verifySignedManifest(signed)).toEqual(signed.manifest);
+    expect(result).toMatchObject({ zkTrust: { vk: 'local-dev', model: 'unchecked' } });
   });
 
   it('proves inputs with negative values (signals p − |v|) and they verify', async () => {
@@ -152,10 +163,17 @@ describe('zk mode over HTTP', () => {
     [
       'a manifest that is not the record’s model',
       (b) => {
-        const m = b.zk.manifest as { metadata: Record<string, string> };
-        m.metadata['zk.setup'] = 'ptau-file';
+        const m = (b.zk.manifest as { manifest: { metadata: Record<string, string> } }).manifest;
+        m.metadata['zk.generator'] = 'another generator';
       },
       'MANIFEST_INVALID',
+    ],
+    [
+      'a zk record stripped of its zk member',
+      (b) => {
+        delete (b as { zk?: unknown }).zk;
+      },
+      'ZK_EVIDENCE_MISSING',
     ],
     [
       'an unknown zk field',

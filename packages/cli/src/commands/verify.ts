@@ -4,15 +4,19 @@
  * name says so — what a bundle or a node says about itself. Loads nothing of the node: the SDK
  * and the chain client are imported only when the chain is read or a zk proof is checked.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import {
   isVerityError,
+  isZkBundle,
+  parseZkAudit,
   type Trust,
   type TrustedNode,
   type VerifyOptions,
   type VerifyResult,
   VerityError,
   verifyBundle,
+  type ZkAudit,
 } from '@verity/protocol';
 import type { ClientOptions } from '@verity/sdk';
 import { dataDirOf, localChain, readNodeRecord, sameOrigin } from '../data-dir.js';
@@ -158,6 +162,8 @@ export async function runVerify(args: string[]): Promise<number> {
       'output-digest': { type: 'string' },
       json: { type: 'boolean', default: false },
       'accept-local-dev-setup': { type: 'boolean', default: false },
+      'zk-audit': { type: 'string', multiple: true },
+      'zk-auditor': { type: 'string', multiple: true },
     },
   });
   if (positionals.length !== 1) throw new UsageError('verify takes exactly one FILE');
@@ -188,20 +194,99 @@ export async function runVerify(args: string[]): Promise<number> {
     ...(values['input-digest'] === undefined ? {} : { inputDigest: values['input-digest'] }),
     ...(values['output-digest'] === undefined ? {} : { outputDigest: values['output-digest'] }),
   };
-  // A bundle with a zk member: the Groth16 proof and its binding to the manifest are checked too.
-  if (typeof value === 'object' && value !== null && 'zk' in value) {
+  // A zk bundle (a zk member, or a zk record stripped of it: ZK_EVIDENCE_MISSING): the Groth16
+  // proof, the signed manifest, and the audit of its key are checked too.
+  if (isZkBundle(value)) {
+    const audits = await readAudits(values['zk-audit'] ?? [], value);
+    const pinned = pinnedNodes(values).length > 0 || values['insecure-trust-bundle-nodes'] === true;
+    const chain = values.block === undefined ? await chainOf(values, !pinned) : undefined;
     const { releaseZk, verifyZkBundle } = await import('@verity/sdk');
     try {
       const result = await verifyZkBundle(value, trust, {
         ...options,
         acceptLocalDevSetup: values['accept-local-dev-setup'] === true,
+        zk: { audits, auditors: values['zk-auditor'] ?? [] },
+        ...(chain === undefined ? {} : { chain }),
       });
-      return report(values.json === true, result, file, result.ok ? result.zk.setup : undefined, value);
+      return report(values.json === true, result, file, result.ok ? zkReport(result) : undefined, value);
     } finally {
       await releaseZk();
     }
   }
   return report(values.json === true, verifyBundle(value, trust, options), file, undefined, value);
+}
+
+/** What a valid zk bundle's report says: the setup, and why its verification key is trusted. */
+interface ZkReport {
+  readonly proof: 'valid';
+  readonly setup: string;
+  /** `audit` (a --zk-audit record), `attestation` (a --zk-auditor on chain) or `local-dev` (accepted). */
+  readonly vk: string;
+  readonly audit?: { manifestCid: string; checkedAt: string; contributors: number };
+  readonly auditor?: string;
+  /** `registered`: ModelRegistry lists the manifest; `unchecked`: no chain to read it from. */
+  readonly model: string;
+}
+
+function zkReport(result: Extract<Awaited<ReturnType<typeof import('@verity/sdk').verifyZkBundle>>, { ok: true }>) {
+  const t = result.zkTrust;
+  return {
+    proof: 'valid',
+    setup: result.zk.setup,
+    vk: t.vk,
+    ...(t.audit === undefined
+      ? {}
+      : {
+          audit: {
+            manifestCid: t.audit.manifestCid,
+            checkedAt: t.audit.checkedAt,
+            contributors: t.audit.contributors.length,
+          },
+        }),
+    ...(t.auditor === undefined ? {} : { auditor: t.auditor }),
+    model: t.model,
+  } satisfies ZkReport;
+}
+
+/**
+ * The audit records of `--zk-audit FILE|DIR`: a file is one record; a directory holds them by
+ * manifest CID (`<cid>.json`, as `verity zk audit` writes `<dataDir>/zk/audits/`), of which the
+ * one for the bundle's model is read. Which one applies is decided by the SDK (exact match).
+ */
+async function readAudits(paths: readonly string[], bundle: unknown): Promise<ZkAudit[]> {
+  const model = (bundle as { receipts?: { record?: { model?: unknown } }[] }).receipts?.[0]?.record?.model;
+  const audits: ZkAudit[] = [];
+  for (const path of paths) {
+    let target = path;
+    try {
+      if ((await stat(path)).isDirectory()) {
+        if (typeof model !== 'string' || !/^[a-z0-9]+$/.test(model)) continue;
+        target = join(path, `${model}.json`);
+        if (!(await stat(target).catch(() => undefined))) continue;
+      }
+      audits.push(parseZkAudit(JSON.parse(await readFile(target, 'utf8'))));
+    } catch (e) {
+      throw new UsageError(`--zk-audit ${target}: ${(e as Error).message}`, { showHelp: false });
+    }
+  }
+  return audits;
+}
+
+/** The human line saying why the zk verification key was trusted. */
+function zkLines(file: string, zk: ZkReport): string {
+  const basis =
+    zk.vk === 'audit' && zk.audit !== undefined
+      ? `an audit you gave (--zk-audit: checked ${zk.audit.checkedAt}, ${zk.audit.contributors} phase-2 contributor${zk.audit.contributors === 1 ? '' : 's'})`
+      : zk.vk === 'attestation'
+        ? `an on-chain attestation by auditor ${zk.auditor} (--zk-auditor)`
+        : 'your acceptance of a local-dev setup (--accept-local-dev-setup: whoever made the keys could forge proofs)';
+  return (
+    `✓ ${file}: Groth16 proof valid (setup ${zk.setup})\n` +
+    `✓ ${file}: verification key trusted by ${basis}\n` +
+    (zk.model === 'registered'
+      ? `✓ ${file}: the signed manifest is the one ModelRegistry lists for its name\n`
+      : `! ${file}: the manifest's publisher signature is checked, but not against ModelRegistry (no chain)\n`)
+  );
 }
 
 /**
@@ -219,7 +304,7 @@ function contentLine(what: 'input' | 'output', digest: string, checked: boolean,
   return `  ${what.padEnd(6)} ${digest}  (${how})\n`;
 }
 
-function report(json: boolean, result: VerifyResult, file: string, zkSetup?: string, bundle?: unknown): number {
+function report(json: boolean, result: VerifyResult, file: string, zk?: ZkReport, bundle?: unknown): number {
   if (json) {
     process.stdout.write(
       `${JSON.stringify(
@@ -228,7 +313,7 @@ function report(json: boolean, result: VerifyResult, file: string, zkSetup?: str
               ok: true,
               // What was compared with the records' digests: an absent input or output is `false`.
               checked: result.checked,
-              ...(zkSetup === undefined ? {} : { zk: { proof: 'valid', setup: zkSetup } }),
+              ...(zk === undefined ? {} : { zk }),
               // Mode quorum: whether the selection was recomputed from the registry, and the
               // dissenting nodes (evidence against them).
               ...(result.quorum === undefined
@@ -254,7 +339,7 @@ function report(json: boolean, result: VerifyResult, file: string, zkSetup?: str
       )}\n`,
     );
   } else if (result.ok) {
-    if (zkSetup !== undefined) process.stdout.write(`✓ ${file}: Groth16 proof valid (setup ${zkSetup})\n`);
+    if (zk !== undefined) process.stdout.write(zkLines(file, zk));
     for (const r of result.receipts) {
       process.stdout.write(
         `✓ ${file}: record ${r.record.requestId} by ${r.record.node} is entry ${r.leafIndex} of ${r.checkpoint.origin} (size ${r.checkpoint.size})\n` +

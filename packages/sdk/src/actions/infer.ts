@@ -21,7 +21,7 @@ import { requestJson } from '../http.js';
 import { getModel, type ModelInfo } from './models.js';
 import { bundleNodes, gatherTrust, withTrust } from './node-info.js';
 import { askQuorum, quorumTrust } from './quorum.js';
-import { verifyZkBundle } from './zk.js';
+import { verifyZkBundle, type ZkTrustOptions } from './zk.js';
 
 /** Inference parameters. */
 export interface InferParams {
@@ -42,6 +42,11 @@ export interface InferParams {
   readonly mode?: 'signed' | 'quorum' | 'zk';
   /** Mode `zk`: accept proofs from a `local-dev` setup (development only; default false). */
   readonly acceptLocalDevSetup?: boolean;
+  /**
+   * Mode `zk`: the audits of the model's verification key you accept (records, a directory of
+   * them, or auditors attesting on chain): a `multi-party` key without one is `ZK_VK_UNAUDITED`.
+   */
+  readonly zk?: ZkTrustOptions;
   /** Quorum size (mode `quorum`), default 3. */
   readonly k?: number;
   readonly signal?: AbortSignal;
@@ -186,11 +191,17 @@ async function inferZk(client: ClientBase, params: InferParams): Promise<InferRe
       nodes: bundleNodes(trust, [node]),
       input: tensorsToExactJson(sent),
       output: body.output,
-      zk: { ...body.zk, manifest: model.manifest },
+      // The manifest travels signed: a verifier checks its publisher's signature over its CID.
+      zk: {
+        ...body.zk,
+        manifest:
+          model.signature === undefined ? model.manifest : { manifest: model.manifest, signature: model.signature },
+      },
     };
     const result = await verifyZkBundle(bundle, trust, {
       cache: client.cache,
-      manifest: model.manifest,
+      ...(client.chain === undefined ? {} : { chain: client.chain }),
+      ...(params.zk === undefined ? {} : { zk: params.zk }),
       ...(params.acceptLocalDevSetup === undefined ? {} : { acceptLocalDevSetup: params.acceptLocalDevSetup }),
     });
     if (!result.ok) throw result.error;

@@ -1,4 +1,5 @@
 import {
+  isZkBundle,
   primeVerifyCache,
   type Receipt,
   type Trust,
@@ -11,6 +12,7 @@ import type { ClientBase } from '../client.js';
 import { requestJson } from '../http.js';
 import { gatherTrust, isRegistryRefusal } from './node-info.js';
 import { bundleRegistryBlock } from './registry.js';
+import { type VerifyZkOptions, verifyZkBundle } from './zk.js';
 
 /**
  * Fetches the receipt of an earlier request (it is not verified here: see {@link verify}).
@@ -25,8 +27,10 @@ export function getReceipt(client: ClientBase, requestId: string): Promise<Recei
 }
 
 /**
- * Verifies a bundle or a lone receipt with the client's trust (or `trust`). Returns the result;
- * it does not throw for an invalid receipt.
+ * Verifies a bundle or a lone receipt with the client's trust (or `trust`). A bundle of mode zk
+ * is verified as {@link verifyZkBundle} does (the proof, the signed manifest, the audited key;
+ * one without its zk member is `ZK_EVIDENCE_MISSING`), with the client's chain. Returns the
+ * result; it does not throw for an invalid receipt.
  *
  * @example
  * ```ts
@@ -37,11 +41,17 @@ export function getReceipt(client: ClientBase, requestId: string): Promise<Recei
 export async function verify(
   client: ClientBase,
   bundleOrReceipt: unknown,
-  options: VerifyOptions & { trust?: Trust } = {},
+  options: VerifyOptions & Omit<VerifyZkOptions, 'chain'> & { trust?: Trust } = {},
 ): Promise<VerifyResult> {
   const opts = { cache: client.cache, ...options };
   const isBundle = typeof bundleOrReceipt === 'object' && bundleOrReceipt !== null && 'mediaType' in bundleOrReceipt;
   const run = async (trust: Trust) => {
+    if (isBundle && isZkBundle(bundleOrReceipt)) {
+      return verifyZkBundle(bundleOrReceipt, trust, {
+        ...opts,
+        ...(client.chain === undefined ? {} : { chain: client.chain }),
+      });
+    }
     if (opts.cache) await primeVerifyCache(bundleOrReceipt, trust, opts.cache);
     return isBundle ? verifyBundle(bundleOrReceipt, trust, opts) : verifyReceipt(bundleOrReceipt, trust, opts);
   };

@@ -1,67 +1,279 @@
+import * as contracts from '@verity/contracts';
 import {
   type Bundle,
   checkZkSignals,
   fail,
+  isSignedZkManifest,
   isVerityError,
   type Manifest,
+  manifestBytes,
   manifestCid,
+  parseAddress,
   parseBundle,
+  parseZkAudit,
   primeVerifyCache,
+  type SignedManifest,
+  sha256,
   type Trust,
   tensorsFromJson,
+  toHex,
   type VerifiedReceipt,
   type VerifyOptions,
   type VerifyResult,
   VerityError,
   verifyBundle,
+  verifySignedManifest,
+  type ZkAudit,
   type ZkFacts,
+  zkAuditMismatch,
   zkFacts,
   zkVkDigest,
 } from '@verity/protocol';
+import type { Address, Hex, PublicClient } from 'viem';
+import { type ChainOptions, type ClientChain, chainOf } from '../client.js';
+
+/**
+ * What a verifier trusts about zk keys (docs/protocol.md §12): which audits of a model's circuit
+ * and verification key it accepts. A `multi-party` key is accepted only when one of them vouches
+ * for exactly the manifest's commitments (CID, R1CS, vk, setup, both phases); else
+ * `ZK_VK_UNAUDITED`.
+ */
+export interface ZkTrustOptions {
+  /**
+   * Audit records you accept (e.g. written by your own `verity zk audit MODEL`), or, in Node, a
+   * directory of them (`<dir>/<manifestCid>.json`, as `verity zk audit` writes
+   * `<dataDir>/zk/audits/`).
+   */
+  readonly audits?: readonly ZkAudit[] | string;
+  /**
+   * Auditors whose on-chain attestations (the verifier registry's `attestation(auditor,
+   * manifestDigest)`) you accept. Needs the chain (`chain`).
+   */
+  readonly auditors?: readonly string[];
+  /** At least this many phase-2 contributors in an accepted audit (default 1). */
+  readonly minContributors?: number;
+}
 
 /** Options for {@link verifyZkBundle}. */
 export interface VerifyZkOptions extends VerifyOptions {
-  /** The model's manifest, when the bundle does not carry it (`bundle.zk.manifest`). */
-  readonly manifest?: Manifest;
+  /** The model's signed manifest, when the bundle does not carry it (`bundle.zk.manifest`). */
+  readonly manifest?: SignedManifest;
   /**
-   * Accept proofs made with keys from a `local-dev` setup (one local contributor, who could forge
-   * proofs). Default false: `ZK_SETUP_UNTRUSTED`.
+   * Accept proofs made with keys from a `local-dev` setup (one party made them: it could forge
+   * any proof, so no audit can add to that trust). Default false: `ZK_SETUP_UNTRUSTED`.
    */
   readonly acceptLocalDevSetup?: boolean;
+  /** Which audits of the verification key to accept. */
+  readonly zk?: ZkTrustOptions;
+  /**
+   * The chain: the manifest's CID must be what `ModelRegistry` maps its `name@version` to, by
+   * the same publisher (`MODEL_REGISTRY_MISMATCH`), and `zk.auditors`' attestations are read there.
+   */
+  readonly chain?: ChainOptions | ClientChain;
 }
 
-/** The result of {@link verifyZkBundle}: on success, what the manifest committed the proof to. */
+/**
+ * Why the verification key was accepted: an audit record you supplied (`audit`), an auditor's
+ * attestation on chain (`attestation`), or your acceptance of a `local-dev` setup (`local-dev`).
+ * `model`: whether `ModelRegistry` was seen to list the manifest (`registered`) or no chain was
+ * given (`unchecked`).
+ */
+export interface ZkTrustBasis {
+  readonly vk: 'audit' | 'attestation' | 'local-dev';
+  readonly audit?: ZkAudit;
+  readonly auditor?: string;
+  readonly model: 'registered' | 'unchecked';
+}
+
+/** The result of {@link verifyZkBundle}: on success, what the manifest committed the proof to and why its key is trusted. */
 export type ZkVerifyResult =
-  | (Extract<VerifyResult, { ok: true }> & { readonly zk: ZkFacts })
+  | (Extract<VerifyResult, { ok: true }> & { readonly zk: ZkFacts; readonly zkTrust: ZkTrustBasis })
   | Extract<VerifyResult, { ok: false }>;
 
 type Groth16 = { verify(vk: unknown, signals: unknown, proof: unknown, logger?: unknown): Promise<boolean> };
 let groth16: Promise<Groth16> | undefined;
-// snarkjs ships no types; only `groth16.verify` is used here (packages/zk declares the rest).
-const SNARKJS = 'snarkjs';
 function loadGroth16(): Promise<Groth16> {
-  groth16 ??= (import(SNARKJS) as Promise<{ groth16: Groth16 }>).then((m) => m.groth16);
+  // snarkjs ships no types; only `groth16.verify` is used here (packages/zk declares the rest).
+  // The specifier stays a literal once types are stripped, so bundlers (and the browser test)
+  // resolve it to snarkjs' browser build.
+  groth16 ??= (import('snarkjs' as string) as Promise<{ groth16: Groth16 }>).then((m) => m.groth16);
   return groth16;
 }
 
 /** snarkjs logs through console unless given a logger. */
 const SILENT = { info() {}, warn() {}, error() {}, debug() {} };
 
+/** The signed manifest the bundle's proof is about; the old bare form is refused by name. */
+function signedManifest(given: SignedManifest | undefined, carried: SignedManifest | Manifest | undefined): unknown {
+  const m = given ?? carried;
+  if (m === undefined) fail('ZK_EVIDENCE_MISSING', 'verifying a zk bundle needs the model’s signed manifest');
+  if (!isSignedZkManifest(m)) {
+    fail('ZK_MANIFEST_UNSIGNED', 'the zk manifest carries no publisher signature: its zk facts are nobody’s word');
+  }
+  return m;
+}
+
 /**
- * Verifies a `zk` bundle (docs/design.md §2.6), offline: everything {@link verifyBundle} checks
- * (receipt, log inclusion, input and output digests), then that the manifest is the record's
- * model, the setup is trusted (`local-dev` only with `acceptLocalDevSetup`: else
- * `ZK_SETUP_UNTRUSTED`), the verification key is the one the manifest commits to
- * (`ZK_VK_MISMATCH`), the public signals encode exactly the bundle's input and output
- * (`ZK_PUBLIC_INPUT_MISMATCH`), and the Groth16 proof holds (`ZK_PROOF_INVALID`). Never throws
- * for a bad bundle.
+ * With a chain: `ModelRegistry` maps the manifest's `name@version` to exactly this CID, published
+ * by the manifest's publisher. A node that signs a manifest of its own (its own keys, its own
+ * circuit) under the model's name cannot register it: the name is the publisher's.
+ */
+async function checkRegistered(chain: ClientChain, manifest: Manifest, cid: string): Promise<void> {
+  const published = await contracts.resolveModel(chain.publicClient, {
+    modelRegistry: chain.deployment.contracts.modelRegistry,
+    name: manifest.name,
+    version: manifest.version,
+  });
+  if (published === undefined || published.manifestCid !== cid) {
+    fail('MODEL_REGISTRY_MISMATCH', 'ModelRegistry does not list this manifest for its name and version', {
+      ref: `${manifest.name}@${manifest.version}`,
+      registered: published?.manifestCid ?? null,
+      manifest: cid,
+    });
+  }
+  if (published.publisher.toLowerCase() !== manifest.publisher.toLowerCase()) {
+    fail('MODEL_REGISTRY_MISMATCH', 'the manifest is not by the publisher registered for the name', {
+      registered: published.publisher,
+      manifest: manifest.publisher,
+    });
+  }
+}
+
+/** Audit records from the options: the list as given, or (Node) the one file for this CID in a directory. */
+async function auditsFor(source: ZkTrustOptions['audits'], cid: string): Promise<ZkAudit[]> {
+  if (source === undefined) return [];
+  if (typeof source !== 'string') return source.map((a) => parseZkAudit(a));
+  // Node only: the specifiers stay out of a browser bundle.
+  const FS = 'node:fs/promises';
+  const PATH = 'node:path';
+  const [{ readFile }, { join }] = (await Promise.all([
+    import(/* @vite-ignore */ FS),
+    import(/* @vite-ignore */ PATH),
+  ])) as [{ readFile(path: string, encoding: 'utf8'): Promise<string> }, { join(...parts: string[]): string }];
+  let text: string;
+  try {
+    text = await readFile(join(source, `${cid}.json`), 'utf8');
+  } catch (e) {
+    if ((e as { code?: unknown }).code === 'ENOENT') return [];
+    throw new VerityError('INVALID_ARGUMENT', `cannot read the audit of ${cid} in ${source}`, { cause: e });
+  }
+  try {
+    return [parseZkAudit(JSON.parse(text))];
+  } catch (cause) {
+    throw new VerityError('INVALID_ARGUMENT', `the audit file of ${cid} in ${source} is not an audit record`, {
+      cause,
+    });
+  }
+}
+
+/** What the verifier registry's TypeScript side offers (packages/contracts/src/zk-verifiers.ts). */
+interface AttestationApi {
+  readZkAttestation(
+    publicClient: PublicClient,
+    registry: Address,
+    auditor: Address,
+    manifestDigest: Hex,
+  ): Promise<Hex | undefined>;
+  zkVkKey(vk: unknown): Hex;
+}
+
+/**
+ * The first of `auditors` that attested on chain (the verifier registry's
+ * `attestation(auditor, manifestDigest)`) that this manifest's audited key is `vk`, if any. The
+ * manifest digest is the CID's multihash digest: SHA-256 of the manifest's canonical bytes.
+ */
+async function attestedBy(
+  chain: ClientChain,
+  auditors: readonly string[],
+  manifest: Manifest,
+  vk: unknown,
+): Promise<string | undefined> {
+  const api = contracts as unknown as Partial<AttestationApi>;
+  const registry = (chain.deployment.contracts as { zkVerifiers?: Address }).zkVerifiers;
+  if (api.readZkAttestation === undefined || api.zkVkKey === undefined || registry === undefined) {
+    fail('ZK_VK_UNAUDITED', 'on-chain attestations cannot be read: the deployment has no zk verifier registry');
+  }
+  const digest = `0x${toHex(sha256(manifestBytes(manifest)))}` as Hex;
+  const key = api.zkVkKey(vk).toLowerCase();
+  for (const auditor of auditors) {
+    const attested = await api.readZkAttestation(
+      chain.publicClient,
+      registry,
+      parseAddress(auditor) as Address,
+      digest,
+    );
+    if (attested !== undefined && attested.toLowerCase() === key) return parseAddress(auditor);
+  }
+  return undefined;
+}
+
+/**
+ * Why the bundle's verification key may be trusted (see {@link ZkTrustBasis}): `local-dev` only
+ * with `acceptLocalDevSetup` (`ZK_SETUP_UNTRUSTED`); `multi-party` only with an audit that vouches
+ * for exactly this manifest's facts, supplied or attested by a named auditor (`ZK_VK_UNAUDITED`).
+ */
+async function vkTrust(
+  facts: ZkFacts,
+  manifest: Manifest,
+  cid: string,
+  vk: unknown,
+  options: VerifyZkOptions,
+  chain: ClientChain | undefined,
+): Promise<Omit<ZkTrustBasis, 'model'>> {
+  if (facts.setup === 'local-dev') {
+    if (options.acceptLocalDevSetup !== true) {
+      fail('ZK_SETUP_UNTRUSTED', 'the proof comes from a local-dev setup (its maker could forge proofs)');
+    }
+    return { vk: 'local-dev' };
+  }
+  const trust = options.zk ?? {};
+  const min = trust.minContributors ?? 1;
+  const audits = await auditsFor(trust.audits, cid);
+  const mismatches: { audit: number; differs: string[] }[] = [];
+  for (const [i, audit] of audits.entries()) {
+    const differs = zkAuditMismatch(audit, cid, facts);
+    if (audit.contributors.length < min) differs.push('contributors');
+    if (differs.length === 0) return { vk: 'audit', audit };
+    if (audit.manifestCid === cid) mismatches.push({ audit: i, differs });
+  }
+  const auditors = trust.auditors ?? [];
+  if (auditors.length > 0) {
+    if (chain === undefined) fail('INVALID_ARGUMENT', 'zk.auditors are read on chain: give the chain');
+    const auditor = await attestedBy(chain, auditors, manifest, vk);
+    if (auditor !== undefined) return { vk: 'attestation', auditor };
+  }
+  // A mismatching audit is not an audit: it is about another circuit, key or ceremony.
+  return fail('ZK_VK_UNAUDITED', 'no accepted audit vouches for this manifest’s circuit and verification key', {
+    manifest: cid,
+    ...(mismatches.length === 0 ? {} : { mismatches }),
+  });
+}
+
+/**
+ * Verifies a `zk` bundle (docs/design.md §2.6, docs/protocol.md §12), trusting nothing the node
+ * says about its keys: everything {@link verifyBundle} checks (receipt, log inclusion, input and
+ * output digests, a zk record carrying its evidence: `ZK_EVIDENCE_MISSING`), then
+ * - the manifest is signed (`ZK_MANIFEST_UNSIGNED` for a bare one), is the record's model
+ *   (`MANIFEST_INVALID`), and carries its publisher's EIP-191 signature
+ *   (`MANIFEST_SIGNATURE_INVALID`);
+ * - the verification key is the one the manifest commits to (`ZK_VK_MISMATCH`);
+ * - with `chain`, `ModelRegistry` lists the manifest under its name and publisher
+ *   (`MODEL_REGISTRY_MISMATCH`);
+ * - the key is trusted: `local-dev` only with `acceptLocalDevSetup` (`ZK_SETUP_UNTRUSTED`),
+ *   `multi-party` only with an audit that vouches for exactly the manifest's circuit, key, setup
+ *   and phases, given in `zk.audits` or attested on chain by one of `zk.auditors`
+ *   (`ZK_VK_UNAUDITED`);
+ * - the public signals encode exactly the bundle's input and output (`ZK_PUBLIC_INPUT_MISMATCH`),
+ *   and the Groth16 proof holds (`ZK_PROOF_INVALID`).
+ * Never throws for a bad bundle.
  *
  * snarkjs keeps worker threads for its curve in Node: call {@link releaseZk} when done.
  *
  * @example
  * ```ts
- * const result = await verifyZkBundle(bundle, trust, { acceptLocalDevSetup: true });
- * if (!result.ok) console.error(result.code);
+ * const result = await verifyZkBundle(bundle, trust, { zk: { audits: [audit] }, chain });
+ * if (result.ok) console.log(result.zkTrust.vk); // 'audit'
+ * else console.error(result.code);
  * ```
  */
 export async function verifyZkBundle(
@@ -75,24 +287,38 @@ export async function verifyZkBundle(
   try {
     const parsed: Bundle = parseBundle(bundle);
     const { zk, input, output } = parsed;
-    if (zk === undefined || input === undefined || output === undefined) {
+    if (zk === undefined) fail('ZK_EVIDENCE_MISSING', 'a zk bundle carries its zk evidence (bundle.zk)');
+    if (input === undefined || output === undefined) {
       fail('BUNDLE_MALFORMED', 'a zk bundle carries zk, input and output');
     }
     const record = (base.receipts[0] as VerifiedReceipt).record;
     if (record.kind !== 'zk') fail('BUNDLE_MALFORMED', 'the record is not a zk record', { kind: record.kind });
-    const manifest = options.manifest ?? zk.manifest;
-    if (manifest === undefined) fail('BUNDLE_MALFORMED', 'verifying a zk bundle needs the model’s manifest');
-    if (manifestCid(manifest) !== record.model) {
+    const signed = signedManifest(options.manifest, zk.manifest);
+    const given = (signed as { manifest?: unknown }).manifest;
+    const cid = (() => {
+      try {
+        return manifestCid(given as Manifest);
+      } catch {
+        return undefined;
+      }
+    })();
+    if (cid !== record.model) {
       fail('MANIFEST_INVALID', 'the manifest is not the record’s model', { model: record.model });
     }
+    const manifest = verifySignedManifest(signed);
     const facts = zkFacts(manifest);
     if (zk.setup !== facts.setup) fail('BUNDLE_MALFORMED', 'bundle.zk.setup is not the manifest’s zk.setup');
-    if (facts.setup === 'local-dev' && options.acceptLocalDevSetup !== true) {
-      fail('ZK_SETUP_UNTRUSTED', 'the proof comes from a local-dev setup (its maker could forge proofs)');
-    }
     if (zkVkDigest(zk.vk) !== facts.vk) {
       fail('ZK_VK_MISMATCH', 'the verification key is not the one the manifest commits to');
     }
+    const chain =
+      options.chain === undefined
+        ? undefined
+        : 'publicClient' in options.chain
+          ? options.chain
+          : chainOf(options.chain);
+    if (chain !== undefined) await checkRegistered(chain, manifest, cid);
+    const basis = await vkTrust(facts, manifest, cid, zk.vk, options, chain);
     if (zk.vk.nPublic !== zk.publicSignals.length) {
       fail('ZK_PUBLIC_INPUT_MISMATCH', 'the number of public signals is not the key’s');
     }
@@ -104,7 +330,11 @@ export async function verifyZkBundle(
       valid = false;
     }
     if (!valid) fail('ZK_PROOF_INVALID', 'the Groth16 proof does not verify');
-    return { ...base, zk: facts };
+    return {
+      ...base,
+      zk: facts,
+      zkTrust: { ...basis, model: chain === undefined ? 'unchecked' : 'registered' },
+    };
   } catch (e) {
     const error = isVerityError(e)
       ? (e as VerityError)
