@@ -13,6 +13,8 @@ const HELP = `verity — verifiable AI inference
 
 Usage:
   verity up [--data-dir DIR] [--port N]     start a node with the example models loaded
+      [--nodes N] [--ptau FILE]              N nodes on a local chain; with a phase-1 file, zk pushes
+                                            make their keys in a multi-party phase 2 among them
   verity node start [--config FILE] [--data-dir DIR] [--host H] [--port N]
   verity model push FILE [--name N] [--version V]   upload an ONNX or GGUF model (needs the API key)
       --zk [--zk-frac-bits S --zk-value-bits B | --zk-input-range R]   also prepare it for mode zk
@@ -39,6 +41,11 @@ Usage:
   http://127.0.0.1:8700), --api-key KEY (default $VERITY_API_KEY, or the key in --data-dir's
   keystore, sent only to that data dir's node), and verify against the chain of --data-dir (or
   --rpc URL --deployment FILE; --insecure-trust-node trusts the key the node reports). --json everywhere.
+  verity zk audit MODEL [--url URL] [--data-dir DIR] [--rpc URL --deployment FILE] [--ptau FILE | --ptau-dir DIR]
+                                            check from the artifact and the public transcripts that the
+                                            model's verification key belongs to its circuit; writes
+                                            <data-dir>/zk/audits/<cid>.json
+      --attest [--account-key HEX]          also attest it on chain (ZkVerifierRegistry)
   verity help
 `;
 
@@ -62,6 +69,8 @@ async function main(argv: string[]): Promise<number> {
       return (await import('./commands/demo.js')).runDemo(rest);
     case 'verify':
       return (await import('./commands/verify.js')).runVerify(rest);
+    case 'zk':
+      return (await import('./commands/zk.js')).runZk(rest);
     case undefined:
     case 'help':
     case '--help':

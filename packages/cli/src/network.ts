@@ -54,6 +54,10 @@ export async function startLocalChain(dir: string): Promise<LocalChain> {
     await writeDeploymentFile(deploymentFile, { ...deployment, rpcUrl: anvil.rpcUrl });
   }
   const testClient = createTestClient({ chain, transport, mode: 'anvil' });
+  // A block every 2 s even when idle, as a real chain has: a ceremony's beacon is the hash of a
+  // block not yet mined when it closes, which anvil's automine alone never makes on an idle chain.
+  const ticker = setInterval(() => void testClient.mine({ blocks: 1 }).catch(() => undefined), 2_000);
+  ticker.unref();
   return {
     rpcUrl: anvil.rpcUrl,
     deploymentFile,
@@ -61,7 +65,10 @@ export async function startLocalChain(dir: string): Promise<LocalChain> {
       const { address } = openKeystore(dataDir);
       await testClient.setBalance({ address: address as `0x${string}`, value: parseEther('100') });
     },
-    stop: () => anvil.stop(),
+    stop: () => {
+      clearInterval(ticker);
+      return anvil.stop();
+    },
   };
 }
 

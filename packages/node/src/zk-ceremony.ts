@@ -20,6 +20,7 @@
 import {
   closeCeremony,
   contributeToCeremony,
+  type Deployment,
   finalizeCeremony,
   mayContributeToCeremony,
   openCeremony,
@@ -28,7 +29,7 @@ import {
 } from '@verity/contracts';
 import { fail, isVerityError, quorumSeed, rankQuorum, VerityError, type ZkPhase2 } from '@verity/protocol';
 import type { CeremonyChain, CeremonyParty, Hash32, VerificationKey } from '@verity/zk';
-import type { Address, Hex } from 'viem';
+import type { Address, Hex, PublicClient } from 'viem';
 import type { NodeContext } from './context.js';
 import { readBounded } from './peers/fetch-zkey.js';
 import { peerFetch } from './peers/url-policy.js';
@@ -48,7 +49,36 @@ export async function readCeremonyRecord(ctx: NodeContext, ref: ZkPhase2): Promi
   if (chain === undefined || chain.deployment.chainId !== ref.chainId) {
     fail('ZK_SETUP_UNTRUSTED', 'the ceremony is on a chain this node does not run on', { ...ref });
   }
-  return readCeremony(chain.publicClient, ref.address as Address, ref.id as Hex);
+  return readTrustedCeremony(chain.publicClient, chain.deployment, ref);
+}
+
+/**
+ * A ceremony's record, read only from the deployment's own `Ceremony` contract: a manifest naming
+ * another contract (one its publisher deployed, that records whatever it is told) is refused,
+ * `ZK_TRANSCRIPT_MISMATCH`.
+ *
+ * @example
+ * ```ts
+ * const record = await readTrustedCeremony(publicClient, deployment, facts.phase2);
+ * ```
+ */
+export async function readTrustedCeremony(
+  publicClient: PublicClient,
+  deployment: Deployment,
+  ref: ZkPhase2,
+): Promise<CeremonyRecordLike> {
+  const ceremony = deployment.contracts.ceremony;
+  if (
+    deployment.chainId !== ref.chainId ||
+    ceremony === undefined ||
+    ceremony.toLowerCase() !== ref.address.toLowerCase()
+  ) {
+    fail('ZK_TRANSCRIPT_MISMATCH', 'the manifest names a ceremony outside the deployment’s Ceremony contract', {
+      ...ref,
+      ...(ceremony === undefined ? {} : { deploymentCeremony: ceremony }),
+    });
+  }
+  return readCeremony(publicClient, ceremony, ref.id as Hex);
 }
 
 /** A finished phase 2: the final zkey, its verification key, and the ceremony on chain. */

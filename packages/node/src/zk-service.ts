@@ -30,11 +30,12 @@ import {
   fail,
   isVerityError,
   type Manifest,
-  sha256,
+  parseAddress,
+  parseZkAudit,
   type TensorMap,
-  toHex,
   VerityError,
   ZK_METADATA,
+  type ZkAudit,
   type ZkFacts,
   type ZkGroth16Proof,
   type ZkPhase1,
@@ -170,6 +171,18 @@ export interface ZkService {
    * passed every check), or undefined: what `GET /v1/zk/:manifestCid/zkey` serves.
    */
   storedZkey(manifest: Manifest): Promise<Uint8Array | undefined>;
+  /**
+   * Audits a zk model from its artifact and a proving key given for it (`verity zk audit`):
+   * recompiles the circuit, checks the R1CS hash, `zkey verify` against the phase 1, the phase-2
+   * transcript against the chain (multi-party), and the vk digest against the manifest; answers
+   * the audit record. Throws the code of the first check that fails. Keeps nothing.
+   */
+  audit(
+    manifestCid: string,
+    manifest: Manifest,
+    artifactPath: string,
+    zkey: Uint8Array,
+  ): Promise<{ audit: ZkAudit; verificationKey: VerificationKey }>;
   /** Releases snarkjs' worker threads. */
   close(): Promise<void>;
 }
@@ -313,19 +326,29 @@ export function createZkService(settings: ZkSettings, dataDir: string, deps: ZkS
    * Everything a node checks before it proves with a key it did not make (see the module comment).
    * Returns the key's verification key.
    */
-  const checkZkey = async (facts: ZkFacts, circuit: CircuitArtifacts, zkey: Uint8Array): Promise<VerificationKey> => {
+  const checkZkey = async (
+    facts: ZkFacts,
+    circuit: CircuitArtifacts,
+    zkey: Uint8Array,
+  ): Promise<{ verificationKey: VerificationKey; record?: CeremonyRecordLike }> => {
     await checkMemory(circuit, zkey.length); // before snarkjs reads it
     const zk = await loadZk();
     const ptau = await phase1Ptau(facts.phase1, circuit);
-    const verificationKey = await zk.verifyZkey(circuit.r1cs, ptau, zkey);
-    if (facts.phase2 !== undefined) {
+    let record: CeremonyRecordLike | undefined;
+    let verificationKey: VerificationKey;
+    if (facts.phase2 === undefined) {
+      verificationKey = await zk.verifyZkey(circuit.r1cs, ptau, zkey);
+    } else {
       if (deps.ceremonyRecord === undefined) {
         fail(
           'ZK_SETUP_UNTRUSTED',
           'a multi-party key is checked against its ceremony on chain: this node has no chain',
         );
       }
-      await checkPhase2Transcript(zkey, await deps.ceremonyRecord(facts.phase2), circuit.r1cs, ptau);
+      record = await deps.ceremonyRecord(facts.phase2);
+      // zkey verify against the R1CS and ptau, and the transcript against the record.
+      await checkPhase2Transcript(zkey, record, circuit.r1cs, ptau);
+      verificationKey = await zk.zkeyVerificationKey(zkey);
     }
     if (zkVkDigest(verificationKey) !== facts.vk) {
       fail('ZK_VK_MISMATCH', 'the proving key’s verification key is not the one the manifest commits to', {
@@ -333,7 +356,7 @@ export function createZkService(settings: ZkSettings, dataDir: string, deps: ZkS
         actual: zkVkDigest(verificationKey),
       });
     }
-    return verificationKey;
+    return { verificationKey, ...(record === undefined ? {} : { record }) };
   };
 
   /** A checked key: kept, or fetched from peers and checked (the first that passes). */
@@ -352,7 +375,7 @@ export function createZkService(settings: ZkSettings, dataDir: string, deps: ZkS
     let refused: unknown;
     for await (const offer of deps.peerZkeys(manifestCid, Math.floor(settings.maxProvingBytes / 2))) {
       try {
-        const verificationKey = await checkZkey(facts, circuit, offer.zkey);
+        const { verificationKey } = await checkZkey(facts, circuit, offer.zkey);
         await keepZkey(facts.vk, offer.zkey);
         return { zkey: offer.zkey, verificationKey };
       } catch (e) {
@@ -365,22 +388,25 @@ export function createZkService(settings: ZkSettings, dataDir: string, deps: ZkS
     return fail('MODEL_NOT_FOUND', 'no peer could provide the proving key of this zk model', { manifestCid });
   };
 
+  /** The circuit of a zk manifest's model, compiled from the artifact and the signed zk.params; `ZK_CIRCUIT_MISMATCH` unless its R1CS is the manifest's. */
+  const committedCircuit = async (facts: ZkFacts, artifactPath: string) => {
+    const built = await circuitOf(new Uint8Array(await readFile(artifactPath)), { params: facts.params });
+    // Derived from the artifact and the signed parameters, never taken from whoever made the manifest.
+    if (built.circuit.r1csHash !== facts.r1cs) {
+      fail('ZK_CIRCUIT_MISMATCH', 'the circuit compiled from the model is not the one the manifest commits to', {
+        expected: facts.r1cs,
+        actual: built.circuit.r1csHash,
+      });
+    }
+    return built;
+  };
+
   const load = (manifestCid: string, manifest: Manifest, artifactPath: string): Promise<Ready> => {
     let p = ready.get(manifestCid);
     if (p === undefined) {
       p = (async () => {
         const facts = zkFacts(manifest);
-        const { model, circuit } = await circuitOf(new Uint8Array(await readFile(artifactPath)), {
-          params: facts.params,
-        });
-        // The circuit must be the one the manifest commits to: derived from the artifact and the
-        // signed parameters, never taken from whoever made the manifest.
-        if (circuit.r1csHash !== facts.r1cs) {
-          fail('ZK_CIRCUIT_MISMATCH', 'the circuit compiled from the model is not the one the manifest commits to', {
-            expected: facts.r1cs,
-            actual: circuit.r1csHash,
-          });
-        }
+        const { model, circuit } = await committedCircuit(facts, artifactPath);
         return { model, circuit, keys: await keysFor(manifestCid, facts, circuit), facts };
       })();
       p.catch(() => ready.delete(manifestCid));
@@ -478,6 +504,26 @@ export function createZkService(settings: ZkSettings, dataDir: string, deps: ZkS
       await keepZkey(facts.vk, keys.zkey);
       return zkMetadata(facts, `${zk.GENERATOR}; ${await zk.circomCompilerVersion()} --O2`);
     },
+    async audit(manifestCid, manifest, artifactPath, zkey) {
+      const zk = await loadZk();
+      const facts = zkFacts(manifest);
+      const { circuit } = await committedCircuit(facts, artifactPath);
+      const { record, verificationKey } = await checkZkey(facts, circuit, zkey);
+      const audit = parseZkAudit({
+        version: 1,
+        manifestCid,
+        r1cs: circuit.r1csHash,
+        vk: facts.vk,
+        setup: facts.setup,
+        phase1: facts.phase1,
+        phase2: facts.phase2 ?? null,
+        contributors: (record?.contributions ?? []).map((c) => parseAddress(c.contributor)),
+        beacon: record?.beacon?.toLowerCase() ?? null,
+        checkedAt: new Date().toISOString(),
+        generator: `${zk.GENERATOR}; ${await zk.circomCompilerVersion()} --O2`,
+      });
+      return { audit, verificationKey };
+    },
     async storedZkey(manifest) {
       const vk = zkFacts(manifest).vk;
       const zkey = await readZkey(vk);
@@ -528,13 +574,7 @@ async function checkPhase2Transcript(
   r1cs: Uint8Array,
   ptau: Uint8Array,
 ): Promise<void> {
-  const zk = (await loadZk()) as ZkModule & {
-    verifyTranscript?: (kind: 2, file: Uint8Array, record: CeremonyRecordLike, extra: object) => Promise<unknown>;
-  };
-  if (zk.verifyTranscript === undefined) {
-    fail('ZK_SETUP_UNTRUSTED', 'this node cannot check phase-2 transcripts yet');
-  }
-  await zk.verifyTranscript(2, zkey, record, { r1cs, ptau });
+  await (await loadZk()).verifyTranscript(2, zkey, record, { r1cs, ptau });
 }
 
 /** Whether a manifest is of a model pushed with zk. */

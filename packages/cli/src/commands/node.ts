@@ -2,7 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import { createReadStream, existsSync, mkdirSync, statSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type ConfigInput, loadConfig, startNode, type VerityNode } from '@verity/node';
 import { createClient } from '@verity/sdk';
@@ -21,7 +21,12 @@ const NODE_FLAGS = {
   json: { type: 'boolean', default: false },
 } as const;
 
-const UP_FLAGS = { ...NODE_FLAGS, nodes: { type: 'string' }, 'no-chain': { type: 'boolean', default: false } } as const;
+const UP_FLAGS = {
+  ...NODE_FLAGS,
+  nodes: { type: 'string' },
+  'no-chain': { type: 'boolean', default: false },
+  ptau: { type: 'string' },
+} as const;
 
 /** The example models shipped in the repository (built by the scripts in examples/). */
 export const EXAMPLES_DIR = fileURLToPath(new URL('../../../../examples/models/', import.meta.url));
@@ -160,7 +165,16 @@ export async function runUp(args: string[]): Promise<number> {
   // Local mode: every node of `verity up` runs on this machine, so peers call each other on
   // loopback addresses, which a node refuses to call otherwise (peers/url-policy.ts).
   chainEnv = { ...chainEnv, VERITY_LOCAL_NETWORK: '1' };
-  const localMode: ConfigInput = { peers: { localNetwork: true } };
+  // zk: with a phase-1 file (`--ptau`, e.g. from `verity ceremony`), a zk push on a network of
+  // several nodes makes its keys in a multi-party phase 2 among them. Without one the phase 1 is
+  // local-dev (one party's: a 3-party 2^12 phase 1 costs minutes on a small machine at every
+  // fresh `up`), and so are the keys, labelled.
+  const ptau = values.ptau === undefined ? undefined : resolve(values.ptau);
+  if (ptau !== undefined) chainEnv = { ...chainEnv, VERITY_ZK_PTAU_PATH: ptau };
+  const localMode: ConfigInput = {
+    peers: { localNetwork: true },
+    ...(ptau === undefined ? {} : { zk: { ptauPath: ptau } }),
+  };
   const peerDirs = Array.from({ length: count - 1 }, (_, i) => join(dataDir, 'peers', `node-${i + 2}`));
   if (local) {
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
