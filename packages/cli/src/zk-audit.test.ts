@@ -24,12 +24,9 @@ import { compileCircom, compileModel, releaseCurves, setupCircuit, zkeyVerificat
 import type { Address } from 'viem';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestChain, type TestChain } from '../../contracts/src/test-support/chain.js';
-import { startChainNode } from '../../node/src/test-support/chain-node.js';
+import { IRIS, PHASE1_PTAU as PTAU, pushZk, startPhase2Nodes } from '../../node/src/test-support/zk-network.js';
 
 const BIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
-const IRIS = fileURLToPath(new URL('../../../examples/models/iris.onnx', import.meta.url));
-const PTAU_DIR = process.env.VERITY_ZK_TEST_CACHE ?? join(tmpdir(), 'verity-zk-test-ptau');
-const PTAU = join(PTAU_DIR, 'local-dev-bn128-2p10.ptau');
 const AUDITOR = 7; // an anvil dev account that is no node
 const dirs: string[] = [];
 let chain: TestChain;
@@ -59,30 +56,10 @@ beforeAll(async () => {
   const deployment = await chain.deploy();
   deploymentFile = join(await tempDir(), 'deployment.json');
   await writeDeploymentFile(deploymentFile, { ...deployment, rpcUrl: chain.anvil.rpcUrl });
-  for (let i = 0; i < 3; i++) {
-    nodes.push(
-      await startChainNode(chain, {
-        dataDir: await tempDir(),
-        deploymentFile,
-        overrides: {
-          peers: { localNetwork: true },
-          zk: { ptauDir: PTAU_DIR, ptauPath: PTAU, phase2Contributors: 2 },
-        },
-      }),
-    );
-  }
+  nodes = await startPhase2Nodes(chain, { deploymentFile, tempDir, count: 3 });
   // anvil mines a block per transaction only: the beacon block (one after the close) needs another.
   miner = setInterval(() => void chain.testClient.mine({ blocks: 1 }).catch(() => undefined), 500);
-  const a = nodes[0] as VerityNode;
-  const res = await fetch(`${a.url}/v1/models?name=iris-zk&version=1.0.0&zk=1`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/octet-stream', authorization: `Bearer ${a.context.keys.apiKey}` },
-    body: readFileSync(IRIS),
-  });
-  expect(res.status, await res.clone().text()).toBe(201);
-  const view = (await res.json()) as { id: string; manifest: never };
-  cid = view.id;
-  manifest = view.manifest;
+  ({ id: cid, manifest } = await pushZk(nodes[0] as VerityNode));
   expect(zkFacts(manifest).setup).toBe('multi-party');
 }, 600_000);
 
@@ -154,7 +131,9 @@ describe('verity zk audit', () => {
         return;
       }
       const upstream = await fetch(`${a.url}${req.url}`, { headers: { accept: req.headers.accept ?? '*/*' } });
-      res.writeHead(upstream.status, Object.fromEntries(upstream.headers));
+      res.writeHead(upstream.status, {
+        'content-type': upstream.headers.get('content-type') ?? 'application/octet-stream',
+      });
       res.end(new Uint8Array(await upstream.arrayBuffer()));
     });
     await new Promise<void>((r) => proxy?.listen(0, '127.0.0.1', r));

@@ -106,6 +106,13 @@ export interface ZkSettings {
   /** A prepared (phase 2) powers of tau from a public ceremony: keys made with it are `ptau-file`, not `local-dev`. */
   readonly ptauPath?: string;
   /**
+   * With `ptauPath` set to a `verity ceremony`'s final (prepared) file: that phase-1 ceremony's id
+   * on the node's chain (its deployment's Ceremony contract). The file is checked against the
+   * on-chain record (every contribution, the beacon) before it is used, and manifests name the
+   * ceremony (`zk.phase1` kind `ceremony`) instead of the file's SHA-256.
+   */
+  readonly phase1Ceremony?: string;
+  /**
    * Proofs (and ceremony contributions) in flight at once. snarkjs spreads one proof over every
    * core with its worker threads, so 1 (the default) is usually fastest as well as smallest.
    */
@@ -219,6 +226,7 @@ const ENV: Record<string, (v: string) => ConfigInput> = {
   VERITY_ZK_CACHE_DIR: (v) => ({ zk: { cacheDir: v } }),
   VERITY_ZK_PTAU_DIR: (v) => ({ zk: { ptauDir: v } }),
   VERITY_ZK_PTAU_PATH: (v) => ({ zk: { ptauPath: v } }),
+  VERITY_ZK_PHASE1_CEREMONY: (v) => ({ zk: { phase1Ceremony: v } }),
   VERITY_ZK_MAX_PROVING_BYTES: (v) => ({ zk: { maxProvingBytes: Number(v) } }),
   VERITY_LOCAL_NETWORK: (v) => ({ peers: { localNetwork: v !== '0' && v !== 'false' } }),
   VERITY_FETCH_CIDS: (v) => ({ peers: { fetchCids: v.split(',').map((c) => c.trim()) } }),
@@ -286,6 +294,13 @@ function check(config: NodeConfig): NodeConfig {
   for (const k of ['cacheDir', 'ptauDir', 'ptauPath'] as const) {
     const v = config.zk[k];
     if (v !== undefined && (typeof v !== 'string' || v === '')) fail('CONFIG_INVALID', `zk.${k} must be a path`);
+  }
+  const ceremonyId = config.zk.phase1Ceremony;
+  if (ceremonyId !== undefined && (typeof ceremonyId !== 'string' || !/^0x[0-9a-f]{64}$/.test(ceremonyId))) {
+    fail('CONFIG_INVALID', 'zk.phase1Ceremony must be a ceremony id (0x and 64 lower-case hex digits)');
+  }
+  if (ceremonyId !== undefined && config.zk.ptauPath === undefined) {
+    fail('CONFIG_INVALID', 'zk.phase1Ceremony names the ceremony of the file zk.ptauPath: give both');
   }
   int('zk.concurrency', config.zk.concurrency, 1, 64);
   int('zk.maxQueue', config.zk.maxQueue, 1);

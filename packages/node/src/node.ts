@@ -122,6 +122,12 @@ export async function startNode(config: NodeConfig, options: StartNodeOptions = 
       // Bound late: the chain service starts after the context exists.
       peerZkeys: (cid, maxBytes) => peerZkeys(context, cid, maxBytes),
       ceremonyRecord: (ref) => readCeremonyRecord(context, ref),
+      phase1Ceremony: () => {
+        const ceremony = context.chain?.deployment.contracts.ceremony;
+        return context.chain === undefined || ceremony === undefined || config.zk.phase1Ceremony === undefined
+          ? undefined
+          : { chainId: context.chain.deployment.chainId, address: ceremony, id: config.zk.phase1Ceremony };
+      },
     }),
     zkExecutor,
     closing: false,

@@ -13,7 +13,6 @@ import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { openCeremony, readCeremony } from '@verity/contracts';
 import { writeDeploymentFile } from '@verity/contracts/node';
 import { zkFacts, zkVkDigest } from '@verity/protocol';
@@ -22,12 +21,8 @@ import type { Address, Hex } from 'viem';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestChain, type TestChain } from '../../contracts/src/test-support/chain.js';
 import type { VerityNode } from './node.js';
-import { startChainNode } from './test-support/chain-node.js';
+import { IRIS, PHASE1_PTAU as PTAU, pushZk, startPhase2Nodes } from './test-support/zk-network.js';
 
-const IRIS = fileURLToPath(new URL('../../../examples/models/iris.onnx', import.meta.url));
-const PTAU_DIR = process.env.VERITY_ZK_TEST_CACHE ?? join(tmpdir(), 'verity-zk-test-ptau');
-// The zk tests' cached 2^10 powers of tau, given as a phase-1 file (as a public ceremony's would be).
-const PTAU = join(PTAU_DIR, 'local-dev-bn128-2p10.ptau');
 const SAMPLE = { x: [[5.1, 3.5, 1.4, 0.2]] };
 const dirs: string[] = [];
 let chain: TestChain;
@@ -58,7 +53,7 @@ async function contribute(n: VerityNode, id: string, zkey: Uint8Array) {
   const res = await fetch(`${n.url}/v1/zk/ceremonies/${id}/contribute`, {
     method: 'POST',
     headers: { 'content-type': 'application/octet-stream' },
-    body: zkey,
+    body: Buffer.from(zkey),
   });
   return { status: res.status, body: res.ok ? undefined : ((await res.json()) as { error: { code: string } }) };
 }
@@ -69,29 +64,9 @@ beforeAll(async () => {
   ceremony = deployment.contracts.ceremony as Address;
   deploymentFile = join(await tempDir(), 'deployment.json');
   await writeDeploymentFile(deploymentFile, { ...deployment, rpcUrl: chain.anvil.rpcUrl });
-  for (let i = 0; i < 3; i++) {
-    nodes.push(
-      await startChainNode(chain, {
-        dataDir: await tempDir(),
-        deploymentFile,
-        overrides: {
-          peers: { localNetwork: true },
-          zk: { ptauDir: PTAU_DIR, ptauPath: PTAU, phase2Contributors: 2 },
-        },
-      }),
-    );
-  }
+  nodes = await startPhase2Nodes(chain, { deploymentFile, tempDir, count: 3 });
   miner = setInterval(() => void chain.testClient.mine({ blocks: 1 }).catch(() => undefined), 500);
-  const a = nodes[0] as VerityNode;
-  const res = await fetch(`${a.url}/v1/models?name=iris-zk&version=1.0.0&zk=1`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/octet-stream', authorization: `Bearer ${a.context.keys.apiKey}` },
-    body: readFileSync(IRIS),
-  });
-  expect(res.status, await res.clone().text()).toBe(201);
-  const view = (await res.json()) as { id: string; manifest: never };
-  cid = view.id;
-  manifest = view.manifest;
+  ({ id: cid, manifest } = await pushZk(nodes[0] as VerityNode));
 }, 600_000);
 
 afterAll(async () => {

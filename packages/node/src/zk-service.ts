@@ -47,7 +47,10 @@ import {
   zkVkDigest,
   zkVkKey,
 } from '@verity/protocol';
-import type { CircuitArtifacts, CompiledModel, VerificationKey } from '@verity/zk';
+import type { CeremonyRecordLike, CircuitArtifacts, CompiledModel, VerificationKey } from '@verity/zk';
+
+export type { CeremonyRecordLike } from '@verity/zk';
+
 import type { Abi, Address, Hex, PublicClient } from 'viem';
 import type { ZkSettings } from './config.js';
 
@@ -99,16 +102,8 @@ export interface ZkServiceDeps {
   peerZkeys?(manifestCid: string, maxBytes: number): AsyncIterable<OfferedZkey>;
   /** The on-chain record of a ceremony a manifest names (a multi-party setup); none: no chain. */
   ceremonyRecord?(ref: ZkPhase2): Promise<CeremonyRecordLike>;
-}
-
-/** The part of an on-chain ceremony record a transcript is checked against (`readCeremony`). */
-export interface CeremonyRecordLike {
-  readonly kind: number;
-  readonly subject: string;
-  readonly initialHash: string;
-  readonly contributions: readonly { readonly contributor: string; readonly hash: string }[];
-  readonly beacon?: string;
-  readonly finalHash?: string;
+  /** The phase-1 ceremony `zk.phase1Ceremony` names on the node's chain, if configured and on a chain. */
+  phase1Ceremony?(): ZkPhase2 | undefined;
 }
 
 /** The proof of one inference, and the output it proves (decoded from the public signals). */
@@ -319,7 +314,32 @@ export function createZkService(settings: ZkSettings, dataDir: string, deps: ZkS
     if (phase1.kind === 'file' && createHash('sha256').update(ptau).digest('hex') !== phase1.sha256) {
       fail('ZK_SETUP_UNTRUSTED', 'zk.ptauPath is not the phase-1 file the manifest names', { phase1 });
     }
+    if (phase1.kind === 'ceremony') await checkPhase1(ptau, phase1);
     return ptau;
+  };
+
+  // Phase-1 files checked against their ceremony, by SHA-256 and ceremony id (once per process).
+  const phase1Checked = new Map<string, Promise<void>>();
+  /**
+   * A phase-1 file against its on-chain ceremony: `powersoftau verify`, every contribution the
+   * recorded one in order by its recorder, the beacon (`ZK_CEREMONY_INVALID`,
+   * `ZK_TRANSCRIPT_MISMATCH`, `ZK_CEREMONY_UNFINISHED`).
+   */
+  const checkPhase1 = (ptau: Uint8Array, ref: ZkPhase2): Promise<void> => {
+    const key = `${createHash('sha256').update(ptau).digest('hex')}/${ref.chainId}/${ref.address}/${ref.id}`;
+    let p = phase1Checked.get(key);
+    if (p === undefined) {
+      p = (async () => {
+        if (deps.ceremonyRecord === undefined) {
+          fail('ZK_SETUP_UNTRUSTED', 'a phase-1 ceremony is checked on chain: this node has no chain');
+        }
+        const zk = await loadZk();
+        await zk.verifyTranscript(1, ptau, await deps.ceremonyRecord(ref));
+      })();
+      p.catch(() => phase1Checked.delete(key));
+      phase1Checked.set(key, p);
+    }
+    return p;
   };
 
   /**
@@ -480,10 +500,18 @@ export function createZkService(settings: ZkSettings, dataDir: string, deps: ZkS
       const zk = await loadZk();
       const { model, circuit } = await circuitOf(new Uint8Array(await readFile(onnxPath)), options);
       const ptau = settings.ptauPath === undefined ? undefined : new Uint8Array(await readFile(settings.ptauPath));
+      const ceremony = settings.phase1Ceremony === undefined ? undefined : deps.phase1Ceremony?.();
+      if (settings.phase1Ceremony !== undefined && ceremony === undefined) {
+        fail('ZK_SETUP_UNTRUSTED', 'zk.phase1Ceremony is checked on chain: this node runs on no chain with a Ceremony');
+      }
       const phase1: ZkPhase1 =
         ptau === undefined
           ? { kind: 'local-dev' }
-          : { kind: 'file', sha256: createHash('sha256').update(ptau).digest('hex') };
+          : ceremony !== undefined
+            ? { kind: 'ceremony', ...ceremony }
+            : { kind: 'file', sha256: createHash('sha256').update(ptau).digest('hex') };
+      // A ceremony's file is used only once it matches its record on chain.
+      if (ptau !== undefined && ceremony !== undefined) await checkPhase1(ptau, ceremony);
       // A multi-party phase 2 over a phase 1 no single party made; else local-dev keys (this node
       // alone made phase 2: it could forge proofs, and the manifest says so).
       const party =

@@ -4,7 +4,7 @@
  * bound, and offers each answer to the zk service, which checks it against the model before it
  * keeps it (`zk-service.ts`): nothing a peer sends is trusted.
  */
-import { fail } from '@verity/protocol';
+import { concatBytes, fail } from '@verity/protocol';
 import type { NodeContext } from '../context.js';
 import type { OfferedZkey } from '../zk-service.js';
 import { peerFetch } from './url-policy.js';
@@ -21,13 +21,7 @@ export async function readBounded(body: AsyncIterable<Uint8Array>, maxBytes: num
     if (size > maxBytes) fail('PAYLOAD_TOO_LARGE', 'the zkey is larger than this node accepts', { maxBytes });
     parts.push(chunk);
   }
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.byteLength;
-  }
-  return out;
+  return concatBytes(...parts);
 }
 
 /**

@@ -14,7 +14,6 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { registerNode } from '@verity/contracts';
 import { writeDeploymentFile } from '@verity/contracts/node';
 import { zkFacts, zkVkDigest } from '@verity/protocol';
@@ -23,9 +22,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MIN_STAKE, startTestChain, type TestChain } from '../../../contracts/src/test-support/chain.js';
 import type { VerityNode } from '../node.js';
 import { startChainNode } from '../test-support/chain-node.js';
+import { IRIS, PTAU_DIR, pushZk } from '../test-support/zk-network.js';
 
-const IRIS = fileURLToPath(new URL('../../../../examples/models/iris.onnx', import.meta.url));
-const PTAU_DIR = process.env.VERITY_ZK_TEST_CACHE ?? join(tmpdir(), 'verity-zk-test-ptau');
 const SAMPLE = { x: [[5.1, 3.5, 1.4, 0.2]] };
 const dirs: string[] = [];
 let chain: TestChain;
@@ -91,13 +89,7 @@ beforeAll(async () => {
     stake: MIN_STAKE,
   });
   a = await node();
-  const res = await fetch(`${a.url}/v1/models?name=iris-zk&version=1.0.0&zk=1`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/octet-stream', authorization: `Bearer ${a.context.keys.apiKey}` },
-    body: readFileSync(IRIS),
-  });
-  expect(res.status, await res.clone().text()).toBe(201);
-  const view = (await res.json()) as { id: string; manifest: never };
+  const view = await pushZk(a);
   cid = view.id;
   vk = zkFacts(view.manifest).vk;
   b = await node();
