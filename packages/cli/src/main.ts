@@ -23,6 +23,9 @@ Usage:
                                             talk to a language model; every answer streams, then is verified
   verity log checkpoint | proof --index N [--size M] | proof --from M [--to N]
   verity demo [--out DIR] [--json]          the protocol alone: log, bundle, verify, tamper
+  verity ceremony init|contribute|close|finalize|verify|import …
+                                            a powers-of-tau ceremony recorded on chain, or a public
+                                            ceremony file checked (verity ceremony --help)
   verity verify FILE [options] [--json]     verify a bundle offline (exit 0 valid, 1 invalid)
                                             by default against the chain registry of the local
                                             \`verity up\` in the data dir (--data-dir DIR)
@@ -59,6 +62,8 @@ async function main(argv: string[]): Promise<number> {
       return (await import('./commands/demo.js')).runDemo(rest);
     case 'verify':
       return (await import('./commands/verify.js')).runVerify(rest);
+    case 'ceremony':
+      return (await import('./commands/ceremony.js')).runCeremony(rest);
     case undefined:
     case 'help':
     case '--help':
