@@ -5,6 +5,7 @@
  * checked from the final file + the chain record alone. Named tampered transcripts, each with
  * the code it must produce.
  */
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { Address } from 'viem';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -217,12 +218,17 @@ describe('phase 1: a powers-of-tau ceremony with three contributors and a beacon
     for (const [what, run, code] of cases) expect(await codeOf(run()), what).toBe(code);
   }, 300_000);
 
-  it('reads the same transcript before and after preparing, and refuses garbage', async () => {
+  it('reads the transcript of an unfinished file, refuses garbage, and starts where snarkjs starts', async () => {
     const t = await ptauTranscript(beforeBeacon);
     expect(t.beacon).toBeUndefined();
     expect(t.contributions.map((c) => c.hash)).toEqual(record.contributions.map((c) => c.hash));
     expect(t).toMatchObject({ power: POWER, ceremonyPower: POWER });
     expect(await codeOf(ptauTranscript(new TextEncoder().encode('ptau but short')))).toBe('ZK_CEREMONY_INVALID');
+    // The initial hash from snarkjs itself: `powersoftau new` returns its first challenge hash.
+    const snarkjs = await loadSnarkjs();
+    const curve = await snarkjs.curves.getCurveFromName('bn128');
+    const first = (await snarkjs.powersOfTau.newAccumulator(curve, POWER, { type: 'mem' })) as Uint8Array;
+    expect(await ptauInitialHash(POWER)).toBe(`0x${createHash('sha256').update(first).digest('hex')}`);
   });
 });
 
