@@ -161,6 +161,10 @@ describe('phase 1: a powers-of-tau ceremony with three contributors and a beacon
     swapped = (await beaconPtau(swapped, beacon)).file;
     // The right contributions, finished with a beacon that is not the recorded block hash.
     const otherBeacon = (await beaconPtau(beforeBeacon, `0x${'ab'.repeat(32)}`)).file;
+    // The recorded beacon, but with another iteration count (a choice of final keys for whoever finalizes).
+    const snarkjs = await loadSnarkjs();
+    const otherCount = { type: 'mem' as const, data: undefined as Uint8Array | undefined };
+    await snarkjs.powersOfTau.beacon({ type: 'mem', data: beforeBeacon }, otherCount, 'beacon', beacon.slice(2), 11);
     // A contribution added after the beacon.
     const afterBeacon = (await contributePtau(final, { name: contributionName(chain.address(5), 'late') })).file;
     const cases: [string, () => Promise<unknown>, string][] = [
@@ -175,6 +179,11 @@ describe('phase 1: a powers-of-tau ceremony with three contributors and a beacon
       [
         'a beacon that is not the recorded block hash',
         () => verifyTranscript(1, otherBeacon, record),
+        'ZK_TRANSCRIPT_MISMATCH',
+      ],
+      [
+        'the beacon hashed 2^11 times instead of 2^10',
+        () => verifyTranscript(1, otherCount.data as Uint8Array, record),
         'ZK_TRANSCRIPT_MISMATCH',
       ],
       ['a contribution after the beacon', () => verifyTranscript(1, afterBeacon, record), 'ZK_TRANSCRIPT_MISMATCH'],

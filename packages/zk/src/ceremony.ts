@@ -78,7 +78,10 @@ export interface CeremonyStep {
   readonly hash: Hash32;
 }
 
-/** log2 of the SHA-256 iterations of a beacon (snarkjs's minimum; the beacon is a block hash). */
+/**
+ * log2 of the SHA-256 iterations of a beacon step (snarkjs's least; the beacon is a block hash).
+ * {@link verifyTranscript} accepts no other count.
+ */
 export const BEACON_ITERATIONS_EXP = 10;
 
 /**
@@ -350,14 +353,14 @@ async function beaconStep(
   kind: CeremonyKind,
   file: Uint8Array,
   beacon: string,
-  options: { name?: string; iterationsExp?: number },
+  options: { name?: string },
 ): Promise<CeremonyStep> {
   const name = options.name ?? 'beacon';
   checkName(name);
   const snarkjs = await loadSnarkjs();
   const out = memFile();
   const run = kind === 1 ? snarkjs.powersOfTau.beacon : snarkjs.zKey.beacon;
-  const ok = await run(mem(file), out, name, beaconHex(beacon), options.iterationsExp ?? BEACON_ITERATIONS_EXP);
+  const ok = await run(mem(file), out, name, beaconHex(beacon), BEACON_ITERATIONS_EXP);
   if (ok === false) fail('INVALID_ARGUMENT', 'snarkjs refused the beacon', { beacon });
   const next = out.data as Uint8Array;
   return { file: next, hash: lastStep(await (kind === 1 ? ptauTranscript : zkeyTranscript)(next)).hash };
@@ -404,7 +407,7 @@ export async function contributePtau(ptau: Uint8Array, options: ContributeOption
 export async function beaconPtau(
   ptau: Uint8Array,
   beacon: string,
-  options: { name?: string; iterationsExp?: number } = {},
+  options: { name?: string } = {},
 ): Promise<CeremonyStep> {
   return beaconStep(1, ptau, beacon, options);
 }
@@ -483,7 +486,7 @@ export async function contributeZkey(zkey: Uint8Array, options: ContributeOption
 export async function beaconZkey(
   zkey: Uint8Array,
   beacon: string,
-  options: { name?: string; iterationsExp?: number } = {},
+  options: { name?: string } = {},
 ): Promise<CeremonyStep> {
   return beaconStep(2, zkey, beacon, options);
 }
@@ -613,6 +616,14 @@ function checkAgainstRecord(t: Transcript, record: CeremonyRecordLike, subject: 
     mismatch('the beacon step is not from the recorded beacon block hash', {
       record: record.beacon,
       file: `0x${beacon.beacon.hash}`,
+    });
+  }
+  // One fixed iteration count: the beacon step is then a function of the block hash alone, and
+  // whoever finalizes has no choice of final keys.
+  if (beacon.beacon.iterationsExp !== BEACON_ITERATIONS_EXP) {
+    mismatch('the beacon step uses another iteration count', {
+      expected: BEACON_ITERATIONS_EXP,
+      file: beacon.beacon.iterationsExp,
     });
   }
   if (!same(beacon.hash, record.finalHash as string)) {

@@ -62,6 +62,10 @@ describe('verity ceremony', () => {
       code: 'ZK_CEREMONY_UNFINISHED',
     });
     await chain.testClient.mine({ blocks: 1 });
+    // Finalizing another file than the head would record its hash for good: refused before sending.
+    expect(await ceremony(5, ['finalize', '--id', id, '--in', p(2), '--out', p('final')])).toEqual({
+      code: 'ZK_TRANSCRIPT_MISMATCH',
+    });
     const fin = await ceremony(5, ['finalize', '--id', id, '--in', p(3), '--out', p('final')]);
     expect(fin.contributions).toBe(3);
     const v = await ceremony(undefined, ['verify', p('final'), '--id', id]);

@@ -143,6 +143,23 @@ function clientsOf(c: Awaited<ReturnType<typeof chainOf>>) {
   return { publicClient: c.publicClient, walletClient: c.walletClient } as never;
 }
 
+/**
+ * Build only on the file whose last contribution is the chain's head: else a contribution would
+ * be recorded in an order that is not the file's, or the final hash of another file (for good:
+ * `finalize` happens once).
+ */
+async function atHead(file: Uint8Array, record: { head: string; initialHash: string }): Promise<void> {
+  const { ptauTranscript } = await import('@verity/zk');
+  const t = await ptauTranscript(file);
+  const last = t.beacon ?? t.contributions[t.contributions.length - 1];
+  const fileHead = last === undefined ? record.initialHash : last.hash;
+  if (fileHead.toLowerCase() !== record.head.toLowerCase() || t.beacon !== undefined) {
+    throw new VerityError('ZK_TRANSCRIPT_MISMATCH', 'the input file is not the ceremony head on chain', {
+      details: { head: record.head, file: fileHead },
+    });
+  }
+}
+
 function print(out: Output, flags: Flags, json: Record<string, unknown>, lines: string[]): void {
   out.write(flags.json ? `${JSON.stringify(json, null, 2)}\n` : `${lines.join('\n')}\n`);
 }
@@ -197,15 +214,7 @@ export async function runCeremony(args: string[], out: Output = process.stdout):
         const c = await chainOf(flags, true);
         const record = await contracts.readCeremony(c.publicClient, c.ceremony, id);
         if (record.kind !== 1) throw new UsageError('this command runs phase-1 ceremonies only', { showHelp: false });
-        // Build only on the file the chain's head names: else the recorded order would be a lie.
-        const t = await zk.ptauTranscript(input);
-        const last = t.beacon ?? t.contributions[t.contributions.length - 1];
-        const fileHead = last === undefined ? record.initialHash : last.hash;
-        if (fileHead.toLowerCase() !== record.head.toLowerCase() || t.beacon !== undefined) {
-          throw new VerityError('ZK_TRANSCRIPT_MISMATCH', 'the input file is not the ceremony head on chain', {
-            details: { head: record.head, file: fileHead },
-          });
-        }
+        await atHead(input, record);
         const account = (c.walletClient as { account: { address: string } }).account.address;
         const step = await zk.contributePtau(input, {
           name: zk.contributionName(account, flags.name ?? ''),
@@ -249,6 +258,7 @@ export async function runCeremony(args: string[], out: Output = process.stdout):
             details: { beaconBlock: record.beaconBlock.toString() },
           });
         }
+        await atHead(input, record);
         const step = await zk.beaconPtau(input, beacon);
         await contracts.finalizeCeremony(clientsOf(c), { ceremony: c.ceremony, id, finalHash: step.hash });
         const finalRecord = await contracts.readCeremony(c.publicClient, c.ceremony, id);
