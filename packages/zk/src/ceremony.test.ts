@@ -328,7 +328,7 @@ describe('phase 2: the iris circuit, three contributors and a beacon, run by run
     for (const [what, run, code] of cases) expect(await codeOf(run()), what).toBe(code);
   }, 600_000);
 
-  it('names a party that records something else than it returns, and an RPC that lies about the beacon', async () => {
+  it('names a party that records something else than it returns or hands on a broken file, and an RPC that lies about the beacon', async () => {
     // Party 2 records a hash, then hands on a file with another contribution than the one recorded.
     const liar: CeremonyParty = {
       account: chain.address(2),
@@ -354,6 +354,31 @@ describe('phase 2: the iris circuit, three contributors and a beacon, run by run
     };
     expect(await codeOf(runPhase2({ r1cs, ptau, parties: [thief], chain: chainOf(0), id: id(23) }))).toBe(
       'ZK_TRANSCRIPT_MISMATCH',
+    );
+    // Party 2 records its true hash but hands on a file with a key point damaged (outside its
+    // contribution's entry, so the hash still matches): named at once with checkEachStep, and
+    // refused at the end without it.
+    const vandal: CeremonyParty = {
+      account: chain.address(2),
+      async contribute(step) {
+        const made = await party(2).contribute(step);
+        const broken = new Uint8Array(made);
+        const mid = Math.floor(broken.length / 2);
+        broken[mid] = (broken[mid] as number) ^ 0x01;
+        return broken;
+      },
+    };
+    const named = await runPhase2({
+      r1cs,
+      ptau,
+      parties: [party(1), vandal, party(3)],
+      chain: chainOf(0),
+      id: id(25),
+      checkEachStep: true,
+    }).catch((e: { code: string; details: unknown }) => e);
+    expect(named).toMatchObject({ code: 'ZK_CEREMONY_INVALID', details: { index: 1, account: chain.address(2) } });
+    expect(await codeOf(runPhase2({ r1cs, ptau, parties: [vandal], chain: chainOf(0), id: id(26) }))).toBe(
+      'ZK_CEREMONY_INVALID',
     );
     // The RPC endpoint answers another hash for the beacon block than the chain stores.
     const honest = chainOf(0);
