@@ -25,6 +25,14 @@ Usage:
                                             talk to a language model; every answer streams, then is verified
   verity log checkpoint | proof --index N [--size M] | proof --from M [--to N]
   verity demo [--out DIR] [--json]          the protocol alone: log, bundle, verify, tamper
+  verity ceremony init|contribute|close|finalize|verify|import …
+                                            a powers-of-tau ceremony recorded on chain, or a public
+                                            ceremony file checked (verity ceremony --help)
+  verity zk audit MODEL [--url URL] [--data-dir DIR] [--rpc URL --deployment FILE] [--ptau FILE | --ptau-dir DIR]
+                                            check from the artifact and the public transcripts that the
+                                            model's verification key belongs to its circuit; writes
+                                            <data-dir>/zk/audits/<cid>.json
+      --attest [--account-key HEX]          also attest it on chain (ZkVerifierRegistry)
   verity verify FILE [options] [--json]     verify a bundle offline (exit 0 valid, 1 invalid)
                                             by default against the chain registry of the local
                                             \`verity up\` in the data dir (--data-dir DIR)
@@ -41,11 +49,6 @@ Usage:
   http://127.0.0.1:8700), --api-key KEY (default $VERITY_API_KEY, or the key in --data-dir's
   keystore, sent only to that data dir's node), and verify against the chain of --data-dir (or
   --rpc URL --deployment FILE; --insecure-trust-node trusts the key the node reports). --json everywhere.
-  verity zk audit MODEL [--url URL] [--data-dir DIR] [--rpc URL --deployment FILE] [--ptau FILE | --ptau-dir DIR]
-                                            check from the artifact and the public transcripts that the
-                                            model's verification key belongs to its circuit; writes
-                                            <data-dir>/zk/audits/<cid>.json
-      --attest [--account-key HEX]          also attest it on chain (ZkVerifierRegistry)
   verity help
 `;
 
@@ -69,6 +72,8 @@ async function main(argv: string[]): Promise<number> {
       return (await import('./commands/demo.js')).runDemo(rest);
     case 'verify':
       return (await import('./commands/verify.js')).runVerify(rest);
+    case 'ceremony':
+      return (await import('./commands/ceremony.js')).runCeremony(rest);
     case 'zk':
       return (await import('./commands/zk.js')).runZk(rest);
     case undefined:

@@ -38,8 +38,10 @@ export async function startLocalChain(dir: string): Promise<LocalChain> {
   let reuse = false;
   if (existsSync(deploymentFile)) {
     try {
-      await verifyDeployment(publicClient as never, await readDeploymentFile(deploymentFile));
-      reuse = true;
+      const existing = await readDeploymentFile(deploymentFile);
+      await verifyDeployment(publicClient as never, existing);
+      // A chain deployed before the Ceremony contract existed gets a fresh deployment with it.
+      reuse = existing.contracts.ceremony !== undefined;
     } catch {
       reuse = false; // the chain state was lost: deploy again
     }

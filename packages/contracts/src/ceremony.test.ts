@@ -1,4 +1,4 @@
-import type { Address, Hex } from 'viem';
+import type { Address, Hex, TransactionReceipt } from 'viem';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   closeCeremony,
@@ -53,7 +53,7 @@ describe('Ceremony', () => {
       contributions: [],
       beaconBlock: 0n,
     });
-    const receipts = [];
+    const receipts: TransactionReceipt[] = [];
     receipts.push(await contribute(1, INITIAL, fill32(0xa1)));
     receipts.push(await contribute(2, fill32(0xa1), fill32(0xa2)));
     receipts.push(await contribute(3, fill32(0xa2), fill32(0xa3)));

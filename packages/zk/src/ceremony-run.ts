@@ -110,6 +110,31 @@ export interface RunCeremonyOptions {
   readonly chain: CeremonyChain;
   /** Checked after the beacon step: phase 2 needs the R1CS and ptau. */
   readonly phase2?: { readonly r1cs: Uint8Array; readonly ptau: Uint8Array };
+  /**
+   * Also verify each party's file with snarkjs as soon as it returns it, to name a party that
+   * hands on a broken file (`ZK_CEREMONY_INVALID` with `details.index`/`account`) instead of
+   * learning it at the end. Costs one `powersoftau verify` / `zkey verify` per party. Default false.
+   */
+  readonly checkEachStep?: boolean;
+}
+
+async function snarkjsVerifies(
+  kind: CeremonyKind,
+  file: Uint8Array,
+  phase2: RunCeremonyOptions['phase2'],
+): Promise<boolean> {
+  const snarkjs = await loadSnarkjs();
+  try {
+    if (kind === 1) return await snarkjs.powersOfTau.verify({ type: 'mem', data: file });
+    if (phase2 === undefined) return fail('INVALID_ARGUMENT', 'phase 2 needs r1cs and ptau');
+    return await snarkjs.zKey.verifyFromR1cs(
+      { type: 'mem', data: phase2.r1cs },
+      { type: 'mem', data: phase2.ptau },
+      { type: 'mem', data: file },
+    );
+  } catch {
+    return false;
+  }
 }
 
 /** A finished ceremony. */
@@ -176,6 +201,11 @@ export async function runCeremony(options: RunCeremonyOptions): Promise<Ceremony
         },
       });
     }
+    if (options.checkEachStep === true && !(await snarkjsVerifies(kind, next, options.phase2))) {
+      throw new VerityError('ZK_CEREMONY_INVALID', 'a party returned a file that does not verify', {
+        details: { index: i, account: party.account },
+      });
+    }
     file = next;
     steps = nextSteps;
     head = added.hash;
@@ -235,6 +265,8 @@ export async function runPhase2(options: {
   readonly parties: readonly CeremonyParty[];
   readonly chain: CeremonyChain;
   readonly id?: Hash32;
+  /** See {@link RunCeremonyOptions.checkEachStep}. */
+  readonly checkEachStep?: boolean;
 }): Promise<CeremonyResult & { readonly zkey: Uint8Array; readonly verificationKey: VerificationKey }> {
   const initial = await newZkey(options.r1cs, options.ptau);
   const { initialHash } = await zkeyTranscript(initial);
@@ -247,6 +279,7 @@ export async function runPhase2(options: {
     chain: options.chain,
     phase2: { r1cs: options.r1cs, ptau: options.ptau },
     ...(options.id === undefined ? {} : { id: options.id }),
+    ...(options.checkEachStep === undefined ? {} : { checkEachStep: options.checkEachStep }),
   });
   const snarkjs = await loadSnarkjs();
   const verificationKey = (await snarkjs.zKey.exportVerificationKey({

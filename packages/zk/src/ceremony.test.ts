@@ -5,6 +5,7 @@
  * checked from the final file + the chain record alone. Named tampered transcripts, each with
  * the code it must produce.
  */
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { Address } from 'viem';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -160,6 +161,10 @@ describe('phase 1: a powers-of-tau ceremony with three contributors and a beacon
     swapped = (await beaconPtau(swapped, beacon)).file;
     // The right contributions, finished with a beacon that is not the recorded block hash.
     const otherBeacon = (await beaconPtau(beforeBeacon, `0x${'ab'.repeat(32)}`)).file;
+    // The recorded beacon, but with another iteration count (a choice of final keys for whoever finalizes).
+    const snarkjs = await loadSnarkjs();
+    const otherCount = { type: 'mem' as const, data: undefined as Uint8Array | undefined };
+    await snarkjs.powersOfTau.beacon({ type: 'mem', data: beforeBeacon }, otherCount, 'beacon', beacon.slice(2), 11);
     // A contribution added after the beacon.
     const afterBeacon = (await contributePtau(final, { name: contributionName(chain.address(5), 'late') })).file;
     const cases: [string, () => Promise<unknown>, string][] = [
@@ -174,6 +179,11 @@ describe('phase 1: a powers-of-tau ceremony with three contributors and a beacon
       [
         'a beacon that is not the recorded block hash',
         () => verifyTranscript(1, otherBeacon, record),
+        'ZK_TRANSCRIPT_MISMATCH',
+      ],
+      [
+        'the beacon hashed 2^11 times instead of 2^10',
+        () => verifyTranscript(1, otherCount.data as Uint8Array, record),
         'ZK_TRANSCRIPT_MISMATCH',
       ],
       ['a contribution after the beacon', () => verifyTranscript(1, afterBeacon, record), 'ZK_TRANSCRIPT_MISMATCH'],
@@ -217,12 +227,17 @@ describe('phase 1: a powers-of-tau ceremony with three contributors and a beacon
     for (const [what, run, code] of cases) expect(await codeOf(run()), what).toBe(code);
   }, 300_000);
 
-  it('reads the same transcript before and after preparing, and refuses garbage', async () => {
+  it('reads the transcript of an unfinished file, refuses garbage, and starts where snarkjs starts', async () => {
     const t = await ptauTranscript(beforeBeacon);
     expect(t.beacon).toBeUndefined();
     expect(t.contributions.map((c) => c.hash)).toEqual(record.contributions.map((c) => c.hash));
     expect(t).toMatchObject({ power: POWER, ceremonyPower: POWER });
     expect(await codeOf(ptauTranscript(new TextEncoder().encode('ptau but short')))).toBe('ZK_CEREMONY_INVALID');
+    // The initial hash from snarkjs itself: `powersoftau new` returns its first challenge hash.
+    const snarkjs = await loadSnarkjs();
+    const curve = await snarkjs.curves.getCurveFromName('bn128');
+    const first = (await snarkjs.powersOfTau.newAccumulator(curve, POWER, { type: 'mem' })) as Uint8Array;
+    expect(await ptauInitialHash(POWER)).toBe(`0x${createHash('sha256').update(first).digest('hex')}`);
   });
 });
 
@@ -313,7 +328,7 @@ describe('phase 2: the iris circuit, three contributors and a beacon, run by run
     for (const [what, run, code] of cases) expect(await codeOf(run()), what).toBe(code);
   }, 600_000);
 
-  it('names a party that records something else than it returns, and an RPC that lies about the beacon', async () => {
+  it('names a party that records something else than it returns or hands on a broken file, and an RPC that lies about the beacon', async () => {
     // Party 2 records a hash, then hands on a file with another contribution than the one recorded.
     const liar: CeremonyParty = {
       account: chain.address(2),
@@ -339,6 +354,31 @@ describe('phase 2: the iris circuit, three contributors and a beacon, run by run
     };
     expect(await codeOf(runPhase2({ r1cs, ptau, parties: [thief], chain: chainOf(0), id: id(23) }))).toBe(
       'ZK_TRANSCRIPT_MISMATCH',
+    );
+    // Party 2 records its true hash but hands on a file with a key point damaged (outside its
+    // contribution's entry, so the hash still matches): named at once with checkEachStep, and
+    // refused at the end without it.
+    const vandal: CeremonyParty = {
+      account: chain.address(2),
+      async contribute(step) {
+        const made = await party(2).contribute(step);
+        const broken = new Uint8Array(made);
+        const mid = Math.floor(broken.length / 2);
+        broken[mid] = (broken[mid] as number) ^ 0x01;
+        return broken;
+      },
+    };
+    const named = await runPhase2({
+      r1cs,
+      ptau,
+      parties: [party(1), vandal, party(3)],
+      chain: chainOf(0),
+      id: id(25),
+      checkEachStep: true,
+    }).catch((e: { code: string; details: unknown }) => e);
+    expect(named).toMatchObject({ code: 'ZK_CEREMONY_INVALID', details: { index: 1, account: chain.address(2) } });
+    expect(await codeOf(runPhase2({ r1cs, ptau, parties: [vandal], chain: chainOf(0), id: id(26) }))).toBe(
+      'ZK_CEREMONY_INVALID',
     );
     // The RPC endpoint answers another hash for the beacon block than the chain stores.
     const honest = chainOf(0);

@@ -78,7 +78,10 @@ export interface CeremonyStep {
   readonly hash: Hash32;
 }
 
-/** log2 of the SHA-256 iterations of a beacon (snarkjs's minimum; the beacon is a block hash). */
+/**
+ * log2 of the SHA-256 iterations of a beacon step (snarkjs's least; the beacon is a block hash).
+ * {@link verifyTranscript} accepts no other count.
+ */
 export const BEACON_ITERATIONS_EXP = 10;
 
 /**
@@ -329,6 +332,40 @@ function lastStep(t: Transcript): TranscriptStep {
   return step;
 }
 
+/** One contribution with snarkjs (`powersoftau contribute` / `zkey contribute`) and its step hash. */
+async function contribution(kind: CeremonyKind, file: Uint8Array, options: ContributeOptions): Promise<CeremonyStep> {
+  checkName(options.name);
+  const snarkjs = await loadSnarkjs();
+  const out = memFile();
+  const entropy = options.entropy ?? randomBytes(32).toString('hex');
+  try {
+    if (kind === 1) await snarkjs.powersOfTau.contribute(mem(file), out, options.name, entropy);
+    else await snarkjs.zKey.contribute(mem(file), out, options.name, entropy);
+  } catch (cause) {
+    invalid(`cannot contribute to this ${kind === 1 ? 'powers of tau' : 'zkey'}`, {}, cause);
+  }
+  const next = out.data as Uint8Array;
+  return { file: next, hash: lastStep(await (kind === 1 ? ptauTranscript : zkeyTranscript)(next)).hash };
+}
+
+/** The beacon step with snarkjs (`powersoftau beacon` / `zkey beacon`); its hash is the final hash. */
+async function beaconStep(
+  kind: CeremonyKind,
+  file: Uint8Array,
+  beacon: string,
+  options: { name?: string },
+): Promise<CeremonyStep> {
+  const name = options.name ?? 'beacon';
+  checkName(name);
+  const snarkjs = await loadSnarkjs();
+  const out = memFile();
+  const run = kind === 1 ? snarkjs.powersOfTau.beacon : snarkjs.zKey.beacon;
+  const ok = await run(mem(file), out, name, beaconHex(beacon), BEACON_ITERATIONS_EXP);
+  if (ok === false) fail('INVALID_ARGUMENT', 'snarkjs refused the beacon', { beacon });
+  const next = out.data as Uint8Array;
+  return { file: next, hash: lastStep(await (kind === 1 ? ptauTranscript : zkeyTranscript)(next)).hash };
+}
+
 // ---------------------------------------------------------------------------------------------
 // Phase 1
 
@@ -360,21 +397,7 @@ export async function newPtau(power: number): Promise<Uint8Array> {
  * ```
  */
 export async function contributePtau(ptau: Uint8Array, options: ContributeOptions): Promise<CeremonyStep> {
-  checkName(options.name);
-  const snarkjs = await loadSnarkjs();
-  const out = memFile();
-  try {
-    await snarkjs.powersOfTau.contribute(
-      mem(ptau),
-      out,
-      options.name,
-      options.entropy ?? randomBytes(32).toString('hex'),
-    );
-  } catch (cause) {
-    invalid('cannot contribute to this powers of tau', {}, cause);
-  }
-  const file = out.data as Uint8Array;
-  return { file, hash: lastStep(await ptauTranscript(file)).hash };
+  return contribution(1, ptau, options);
 }
 
 /**
@@ -384,22 +407,9 @@ export async function contributePtau(ptau: Uint8Array, options: ContributeOption
 export async function beaconPtau(
   ptau: Uint8Array,
   beacon: string,
-  options: { name?: string; iterationsExp?: number } = {},
+  options: { name?: string } = {},
 ): Promise<CeremonyStep> {
-  const name = options.name ?? 'beacon';
-  checkName(name);
-  const snarkjs = await loadSnarkjs();
-  const out = memFile();
-  const ok = await snarkjs.powersOfTau.beacon(
-    mem(ptau),
-    out,
-    name,
-    beaconHex(beacon),
-    options.iterationsExp ?? BEACON_ITERATIONS_EXP,
-  );
-  if (ok === false) fail('INVALID_ARGUMENT', 'snarkjs refused the beacon', { beacon });
-  const file = out.data as Uint8Array;
-  return { file, hash: lastStep(await ptauTranscript(file)).hash };
+  return beaconStep(1, ptau, beacon, options);
 }
 
 /** Prepares a phase-1 result for phase 2 (the Lagrange sections); the transcript is kept. */
@@ -469,38 +479,16 @@ export async function newZkey(r1cs: Uint8Array, ptau: Uint8Array): Promise<Uint8
 
 /** Adds one phase-2 contribution to a zkey. */
 export async function contributeZkey(zkey: Uint8Array, options: ContributeOptions): Promise<CeremonyStep> {
-  checkName(options.name);
-  const snarkjs = await loadSnarkjs();
-  const out = memFile();
-  try {
-    await snarkjs.zKey.contribute(mem(zkey), out, options.name, options.entropy ?? randomBytes(32).toString('hex'));
-  } catch (cause) {
-    invalid('cannot contribute to this zkey', {}, cause);
-  }
-  const file = out.data as Uint8Array;
-  return { file, hash: lastStep(await zkeyTranscript(file)).hash };
+  return contribution(2, zkey, options);
 }
 
 /** The final step of a phase-2 ceremony, from the beacon; its hash is the final hash. */
 export async function beaconZkey(
   zkey: Uint8Array,
   beacon: string,
-  options: { name?: string; iterationsExp?: number } = {},
+  options: { name?: string } = {},
 ): Promise<CeremonyStep> {
-  const name = options.name ?? 'beacon';
-  checkName(name);
-  const snarkjs = await loadSnarkjs();
-  const out = memFile();
-  const ok = await snarkjs.zKey.beacon(
-    mem(zkey),
-    out,
-    name,
-    beaconHex(beacon),
-    options.iterationsExp ?? BEACON_ITERATIONS_EXP,
-  );
-  if (ok === false) fail('INVALID_ARGUMENT', 'snarkjs refused the beacon', { beacon });
-  const file = out.data as Uint8Array;
-  return { file, hash: lastStep(await zkeyTranscript(file)).hash };
+  return beaconStep(2, zkey, beacon, options);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -628,6 +616,14 @@ function checkAgainstRecord(t: Transcript, record: CeremonyRecordLike, subject: 
     mismatch('the beacon step is not from the recorded beacon block hash', {
       record: record.beacon,
       file: `0x${beacon.beacon.hash}`,
+    });
+  }
+  // One fixed iteration count: the beacon step is then a function of the block hash alone, and
+  // whoever finalizes has no choice of final keys.
+  if (beacon.beacon.iterationsExp !== BEACON_ITERATIONS_EXP) {
+    mismatch('the beacon step uses another iteration count', {
+      expected: BEACON_ITERATIONS_EXP,
+      file: beacon.beacon.iterationsExp,
     });
   }
   if (!same(beacon.hash, record.finalHash as string)) {
