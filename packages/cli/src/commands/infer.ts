@@ -1,6 +1,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { CLIENT_FLAGS, clientFor, print } from '../target.js';
 import { parseFlags, UsageError } from '../usage.js';
+import { ZK_TRUST_FLAGS, zkTrustOf } from './verify.js';
 
 /** `--input JSON` or `--input @file`. */
 async function readInput(text: string): Promise<Record<string, unknown>> {
@@ -39,6 +40,7 @@ export async function runInfer(args: string[]): Promise<number> {
       mode: { type: 'string' },
       k: { type: 'string' },
       'accept-local-dev-setup': { type: 'boolean', default: false },
+      ...ZK_TRUST_FLAGS,
     },
   });
   if (positionals.length !== 1) throw new UsageError('infer takes one MODEL');
@@ -54,6 +56,7 @@ export async function runInfer(args: string[]): Promise<number> {
       model: positionals[0] as string,
       input,
       ...(values['accept-local-dev-setup'] ? { acceptLocalDevSetup: true } : {}),
+      ...(values.mode === 'zk' ? { zk: await zkTrustOf(values) } : {}),
       ...(values.nonce === undefined ? {} : { clientNonce: values.nonce }),
       ...(values.mode === undefined ? {} : { mode: values.mode }),
       ...(values.k === undefined ? {} : { k: Number(values.k) }),

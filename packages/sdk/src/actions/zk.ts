@@ -38,11 +38,11 @@ import { type ChainOptions, type ClientChain, chainOf } from '../client.js';
  */
 export interface ZkTrustOptions {
   /**
-   * Audit records you accept (e.g. written by your own `verity zk audit MODEL`), or, in Node, a
-   * directory of them (`<dir>/<manifestCid>.json`, as `verity zk audit` writes
-   * `<dataDir>/zk/audits/`).
+   * Audit records you accept (e.g. written by your own `verity zk audit MODEL`), and, in Node,
+   * directories of them (a string: `<dir>/<manifestCid>.json` is read, as `verity zk audit`
+   * writes `<dataDir>/zk/audits/`).
    */
-  readonly audits?: readonly ZkAudit[] | string;
+  readonly audits?: readonly (ZkAudit | string)[] | string;
   /**
    * Auditors whose on-chain attestations (the verifier registry's `attestation(auditor,
    * manifestDigest)`) you accept. Needs the chain (`chain`).
@@ -137,10 +137,22 @@ async function checkRegistered(chain: ClientChain, manifest: Manifest, cid: stri
   }
 }
 
-/** Audit records from the options: the list as given, or (Node) the one file for this CID in a directory. */
+/** Audit records from the options: records as given, and (Node) the file for this CID in each directory. */
 async function auditsFor(source: ZkTrustOptions['audits'], cid: string): Promise<ZkAudit[]> {
-  if (source === undefined) return [];
-  if (typeof source !== 'string') return source.map((a) => parseZkAudit(a));
+  const entries = source === undefined ? [] : typeof source === 'string' ? [source] : source;
+  const audits: ZkAudit[] = [];
+  for (const entry of entries) {
+    if (typeof entry !== 'string') audits.push(parseZkAudit(entry));
+    else {
+      const found = await auditInDir(entry, cid);
+      if (found !== undefined) audits.push(found);
+    }
+  }
+  return audits;
+}
+
+/** `<dir>/<cid>.json`, if there (Node only). */
+async function auditInDir(dir: string, cid: string): Promise<ZkAudit | undefined> {
   // Node only: the specifiers stay out of a browser bundle.
   const FS = 'node:fs/promises';
   const PATH = 'node:path';
@@ -150,17 +162,15 @@ async function auditsFor(source: ZkTrustOptions['audits'], cid: string): Promise
   ])) as [{ readFile(path: string, encoding: 'utf8'): Promise<string> }, { join(...parts: string[]): string }];
   let text: string;
   try {
-    text = await readFile(join(source, `${cid}.json`), 'utf8');
+    text = await readFile(join(dir, `${cid}.json`), 'utf8');
   } catch (e) {
-    if ((e as { code?: unknown }).code === 'ENOENT') return [];
-    throw new VerityError('INVALID_ARGUMENT', `cannot read the audit of ${cid} in ${source}`, { cause: e });
+    if ((e as { code?: unknown }).code === 'ENOENT') return undefined;
+    throw new VerityError('INVALID_ARGUMENT', `cannot read the audit of ${cid} in ${dir}`, { cause: e });
   }
   try {
-    return [parseZkAudit(JSON.parse(text))];
+    return parseZkAudit(JSON.parse(text));
   } catch (cause) {
-    throw new VerityError('INVALID_ARGUMENT', `the audit file of ${cid} in ${source} is not an audit record`, {
-      cause,
-    });
+    throw new VerityError('INVALID_ARGUMENT', `the audit file of ${cid} in ${dir} is not an audit record`, { cause });
   }
 }
 
