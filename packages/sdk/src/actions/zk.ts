@@ -48,7 +48,10 @@ export interface ZkTrustOptions {
    * manifestDigest)`) you accept. Needs the chain (`chain`).
    */
   readonly auditors?: readonly string[];
-  /** At least this many phase-2 contributors in an accepted audit (default 1). */
+  /**
+   * At least this many phase-2 contributors in an accepted audit record (default 1). An on-chain
+   * attestation lists none: naming an auditor trusts its judgement of the transcript.
+   */
   readonly minContributors?: number;
 }
 
