@@ -20,7 +20,7 @@ Usage:
       --zk [--zk-frac-bits S --zk-value-bits B | --zk-input-range R]   also prepare it for mode zk
   verity model ls | show MODEL
   verity infer MODEL --input JSON|@file [--out bundle.json]   run, verify, save the bundle
-      --mode signed|quorum|zk [--k N] [--accept-local-dev-setup]
+      --mode signed|quorum|zk [--k N] [--accept-local-dev-setup] [--zk-audit FILE|DIR] [--zk-auditor ADDRESS]
   verity chat MODEL [--message TEXT] [--system TEXT] [--seed N] [--temperature T] [--max-tokens N] [--out bundle.json]
                                             talk to a language model; every answer streams, then is verified
   verity log checkpoint | proof --index N [--size M] | proof --from M [--to N]
@@ -43,7 +43,8 @@ Usage:
       --input-digest HEX --output-digest HEX   require these digests
       --accept-local-dev-setup              accept zk proofs from a local-dev setup
       --zk-audit FILE|DIR                   accept a zk key this audit vouches for (repeatable;
-                                            a DIR holds <manifestCid>.json, as \`verity zk audit\` writes)
+                                            a DIR holds <manifestCid>.json, as \`verity zk audit\` writes;
+                                            the data dir's zk/audits is read too)
       --zk-auditor ADDRESS                  accept a zk key this auditor attested on chain (repeatable)
   Client commands take --url URL (default $VERITY_URL, or the node of --data-dir, or
   http://127.0.0.1:8700), --api-key KEY (default $VERITY_API_KEY, or the key in --data-dir's

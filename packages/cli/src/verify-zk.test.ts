@@ -57,7 +57,7 @@ describe('verity verify on zk bundles', () => {
     const human = await verity('verify', bundle, ...pin, '--zk-audit', audit);
     expect(human.code, human.stdout + human.stderr).toBe(0);
     expect(human.stdout).toContain('Groth16 proof valid (setup multi-party)');
-    expect(human.stdout).toContain('verification key trusted by an audit you gave (--zk-audit');
+    expect(human.stdout).toContain('verification key trusted by an audit you hold (--zk-audit');
     expect(human.stdout).toContain('not against ModelRegistry (no chain)');
     const audits = join(dir, 'audits');
     await mkdir(audits);
@@ -95,6 +95,19 @@ describe('verity verify on zk bundles', () => {
     expect(JSON.parse(r.stdout).error.code).toBe('ZK_EVIDENCE_MISSING');
     const human = await verity('verify', path, ...pin);
     expect(human.stdout).toContain('ZK_EVIDENCE_MISSING');
+  });
+
+  it('reads the audits `verity zk audit` left in the data dir (zk/audits) without a flag', async () => {
+    const own = join(home, 'zk', 'audits');
+    await mkdir(own, { recursive: true });
+    await writeFile(join(own, `${fx.genuine.audit.manifestCid}.json`), JSON.stringify(fx.genuine.audit));
+    try {
+      const r = await verity('verify', await file('genuine3.json', fx.genuine.bundle), ...pin, '--json');
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout).zk).toMatchObject({ vk: 'audit' });
+    } finally {
+      await rm(join(home, 'zk'), { recursive: true, force: true });
+    }
   });
 
   it('explains a malformed audit file in one line', async () => {

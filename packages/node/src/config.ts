@@ -103,7 +103,7 @@ export interface ZkSettings {
   readonly cacheDir?: string;
   /** Where local-dev powers of tau are generated and cached (shared between circuits); default `cacheDir`. */
   readonly ptauDir?: string;
-  /** A prepared (phase 2) powers of tau from a public ceremony: keys made with it are `ptau-file`, not `local-dev`. */
+  /** A prepared (phase 2) powers of tau from a public ceremony: keys the node makes from it alone are still `local-dev` (one party's phase 2), with `zk.phase1` naming the file. */
   readonly ptauPath?: string;
   /**
    * With `ptauPath` set to a `verity ceremony`'s final (prepared) file: that phase-1 ceremony's id

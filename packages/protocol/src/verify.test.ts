@@ -2,7 +2,10 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { toHex } from './bytes.js';
 import { isVerityError } from './errors.js';
-import { bundleFromJson, parseBundle, parseReceipt } from './receipt.js';
+import { addressFromPrivateKey } from './eth.js';
+import { createMemoryLog } from './memory-log.js';
+import { createEd25519Signer, generateNoteKey } from './note.js';
+import { BUNDLE_MEDIA_TYPE, bundleFromJson, parseBundle, parseReceipt } from './receipt.js';
 import type { RegistryNode, RegistrySnapshot } from './registry.js';
 import { buildReceiptFixtures } from './test-support/receipt-fixtures.js';
 import { createVerifyCache, verifyBundle, verifyReceipt } from './verify.js';
@@ -156,5 +159,31 @@ describe('untrusted input', () => {
         }
       }),
     );
+  });
+});
+
+describe('no downgrade of zk answers (verifyBundle)', () => {
+  // A log of one node whose records are of kind or mode zk, bundled without the zk member.
+  const origin = 'zk.verity.test/log';
+  const seed = new Uint8Array(32).fill(9);
+  const node = addressFromPrivateKey(`0x${'44'.repeat(32)}`);
+  const zkTrust = { nodes: [{ address: node, logKey: generateNoteKey(origin, seed).verifierKey }] };
+  const bundleOf = (kind: 'zk' | 'onnx', mode: 'zk' | 'signed') => {
+    const log = createMemoryLog(createEd25519Signer(origin, seed));
+    const base = fixtures.find((f) => f.name === 'valid-receipt')?.bundle as { receipts: { record: object }[] };
+    const record = { ...(base.receipts[0]?.record as object), kind, mode, node } as never;
+    return { mediaType: BUNDLE_MEDIA_TYPE, receipts: [log.receipt(log.append(record))] };
+  };
+
+  it('refuses a record of kind zk or mode zk without the zk member (ZK_EVIDENCE_MISSING)', () => {
+    for (const [kind, mode] of [
+      ['zk', 'zk'],
+      ['onnx', 'zk'],
+      ['zk', 'signed'],
+    ] as const) {
+      const r = verifyBundle(bundleOf(kind, mode), zkTrust);
+      expect(r.ok ? 'ok' : r.code, `${kind}/${mode}`).toBe('ZK_EVIDENCE_MISSING');
+    }
+    expect(verifyBundle(bundleOf('onnx', 'signed'), zkTrust).ok).toBe(true);
   });
 });

@@ -13,7 +13,9 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import * as contractsApi from '@verity/contracts';
 import { publishModel } from '@verity/contracts';
+import * as protocolApi from '@verity/protocol';
 import {
   type Bundle,
   manifestCid,
@@ -184,8 +186,8 @@ describe('zk verification that trusts nothing the node says about its keys', () 
     });
   });
 
-  it('on-chain attestations need the chain, and a verifier registry in the deployment', async () => {
-    const auditors = [chain.address(5)];
+  it('on-chain attestations need the chain, and one by the auditor named', async () => {
+    const auditors = [chain.address(6)];
     expect(await verifyZkBundle(fx.genuine.bundle, fx.trust, { zk: { auditors } })).toMatchObject({
       ok: false,
       code: 'INVALID_ARGUMENT',
@@ -193,6 +195,44 @@ describe('zk verification that trusts nothing the node says about its keys', () 
     const onChain = await verifyZkBundle(fx.genuine.bundle, fx.trust, { zk: { auditors }, chain: chainOption });
     expect(onChain).toMatchObject({ ok: false, code: 'ZK_VK_UNAUDITED' });
   });
+
+  // The verifier registry's attestations (helper onchain's ZkVerifierRegistry): runs where the
+  // deployment has one and @verity/contracts and @verity/protocol offer its functions.
+  const api = { ...protocolApi, ...contractsApi } as Partial<{
+    attestZkAudit(
+      clients: unknown,
+      params: { zkVerifiers: string; manifestDigest: string; vkKey: string },
+    ): Promise<unknown>;
+    zkVkKey(vk: unknown): string;
+    zkManifestDigest(cid: string): string;
+  }>;
+  it.skipIf(api.attestZkAudit === undefined || api.zkVkKey === undefined)(
+    'accepts a key an auditor the caller names attested on chain, and no other auditor’s word',
+    async () => {
+      const deployment = (chainOption as { deployment: { contracts: { zkVerifiers?: string } } }).deployment;
+      const zkVerifiers = deployment.contracts.zkVerifiers as string;
+      const { attestZkAudit, zkManifestDigest, zkVkKey } = api as Required<typeof api>;
+      const cid = fx.genuine.audit.manifestCid;
+      await attestZkAudit(chain.clients(5), {
+        zkVerifiers,
+        manifestDigest: zkManifestDigest(cid),
+        vkKey: zkVkKey(fx.genuine.bundle.zk?.vk),
+      });
+      const ok = await verifyZkBundle(fx.genuine.bundle, fx.trust, {
+        zk: { auditors: [chain.address(7), chain.address(5)] },
+        chain: chainOption,
+      });
+      expect(ok).toMatchObject({
+        ok: true,
+        zkTrust: { vk: 'attestation', auditor: chain.address(5), model: 'registered' },
+      });
+      const other = await verifyZkBundle(fx.genuine.bundle, fx.trust, {
+        zk: { auditors: [chain.address(7)] },
+        chain: chainOption,
+      });
+      expect(other).toMatchObject({ ok: false, code: 'ZK_VK_UNAUDITED' });
+    },
+  );
 
   it('the committed fixture (read by the browser test) verifies as it did when written', async () => {
     const committed = JSON.parse(readFileSync(FIXTURE, 'utf8')) as ZkFixture;

@@ -1,6 +1,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { CLIENT_FLAGS, clientFor, print } from '../target.js';
 import { parseFlags, UsageError } from '../usage.js';
+import { ZK_TRUST_FLAGS, zkTrustOf } from './verify.js';
 
 /** `--input JSON` or `--input @file`. */
 async function readInput(text: string): Promise<Record<string, unknown>> {
@@ -26,6 +27,13 @@ async function readInput(text: string): Promise<Record<string, unknown>> {
   return value as Record<string, unknown>;
 }
 
+/** Why a zk answer's verification key was trusted, in words. */
+function zkBasis(t: { vk: string; auditor?: string } | undefined): string {
+  if (t?.vk === 'audit') return 'an audit you hold';
+  if (t?.vk === 'attestation') return `auditor ${t.auditor}'s attestation`;
+  return 'your acceptance of a local-dev setup';
+}
+
 /** `verity infer MODEL --input JSON|@file [--out bundle.json]`: runs, verifies, prints. */
 export async function runInfer(args: string[]): Promise<number> {
   const { values, positionals } = parseFlags({
@@ -39,6 +47,7 @@ export async function runInfer(args: string[]): Promise<number> {
       mode: { type: 'string' },
       k: { type: 'string' },
       'accept-local-dev-setup': { type: 'boolean', default: false },
+      ...ZK_TRUST_FLAGS,
     },
   });
   if (positionals.length !== 1) throw new UsageError('infer takes one MODEL');
@@ -54,6 +63,7 @@ export async function runInfer(args: string[]): Promise<number> {
       model: positionals[0] as string,
       input,
       ...(values['accept-local-dev-setup'] ? { acceptLocalDevSetup: true } : {}),
+      ...(values.mode === 'zk' ? { zk: await zkTrustOf(values) } : {}),
       ...(values.nonce === undefined ? {} : { clientNonce: values.nonce }),
       ...(values.mode === undefined ? {} : { mode: values.mode }),
       ...(values.k === undefined ? {} : { k: Number(values.k) }),
@@ -76,7 +86,7 @@ export async function runInfer(args: string[]): Promise<number> {
       result.receipts.length > 1
         ? `✓ verified: ${result.receipts.length} nodes agree (mode quorum): ${result.receipts.map((x) => x.record.node).join(', ')}`
         : result.zk !== undefined
-          ? `✓ verified: Groth16 proof (setup ${result.zk.setup}) and record ${r.requestId}, entry ${result.receipt.leafIndex} of ${r.node}'s log`
+          ? `✓ verified: Groth16 proof (setup ${result.zk.setup}, key trusted by ${zkBasis(result.zkTrust)}) and record ${r.requestId}, entry ${result.receipt.leafIndex} of ${r.node}'s log`
           : `✓ verified: record ${r.requestId} is entry ${result.receipt.leafIndex} of ${r.node}'s log`,
       `  model ${r.model}`,
       `  input ${r.inputDigest}`,

@@ -18,7 +18,7 @@ import {
   verifyBundle,
   type ZkAudit,
 } from '@verity/protocol';
-import type { ClientOptions } from '@verity/sdk';
+import type { ClientOptions, ZkTrustOptions } from '@verity/sdk';
 import { dataDirOf, localChain, readNodeRecord, sameOrigin } from '../data-dir.js';
 import { parseFlags, UsageError } from '../usage.js';
 
@@ -162,8 +162,7 @@ export async function runVerify(args: string[]): Promise<number> {
       'output-digest': { type: 'string' },
       json: { type: 'boolean', default: false },
       'accept-local-dev-setup': { type: 'boolean', default: false },
-      'zk-audit': { type: 'string', multiple: true },
-      'zk-auditor': { type: 'string', multiple: true },
+      ...ZK_TRUST_FLAGS,
     },
   });
   if (positionals.length !== 1) throw new UsageError('verify takes exactly one FILE');
@@ -197,7 +196,7 @@ export async function runVerify(args: string[]): Promise<number> {
   // A zk bundle (a zk member, or a zk record stripped of it: ZK_EVIDENCE_MISSING): the Groth16
   // proof, the signed manifest, and the audit of its key are checked too.
   if (isZkBundle(value)) {
-    const audits = await readAudits(values['zk-audit'] ?? [], value);
+    const zk = await zkTrustOf(values);
     const pinned = pinnedNodes(values).length > 0 || values['insecure-trust-bundle-nodes'] === true;
     const chain = values.block === undefined ? await chainOf(values, !pinned) : undefined;
     const { releaseZk, verifyZkBundle } = await import('@verity/sdk');
@@ -205,7 +204,7 @@ export async function runVerify(args: string[]): Promise<number> {
       const result = await verifyZkBundle(value, trust, {
         ...options,
         acceptLocalDevSetup: values['accept-local-dev-setup'] === true,
-        zk: { audits, auditors: values['zk-auditor'] ?? [] },
+        zk,
         ...(chain === undefined ? {} : { chain }),
       });
       return report(values.json === true, result, file, result.ok ? zkReport(result) : undefined, value);
@@ -248,35 +247,42 @@ function zkReport(result: Extract<Awaited<ReturnType<typeof import('@verity/sdk'
   } satisfies ZkReport;
 }
 
+/** Flags that say which audits of a zk key to accept (verify, infer). */
+export const ZK_TRUST_FLAGS = {
+  'zk-audit': { type: 'string', multiple: true },
+  'zk-auditor': { type: 'string', multiple: true },
+} as const;
+
 /**
- * The audit records of `--zk-audit FILE|DIR`: a file is one record; a directory holds them by
- * manifest CID (`<cid>.json`, as `verity zk audit` writes `<dataDir>/zk/audits/`), of which the
- * one for the bundle's model is read. Which one applies is decided by the SDK (exact match).
+ * The zk trust of `--zk-audit FILE|DIR` (a file is one audit record; a directory holds them by
+ * manifest CID, `<cid>.json`), `--zk-auditor ADDRESS`, and the audits `verity zk audit` left in
+ * the data dir (`<dataDir>/zk/audits/`: your own checks). Which audit applies is decided by the
+ * SDK (an exact match of the manifest's facts).
  */
-async function readAudits(paths: readonly string[], bundle: unknown): Promise<ZkAudit[]> {
-  const model = (bundle as { receipts?: { record?: { model?: unknown } }[] }).receipts?.[0]?.record?.model;
-  const audits: ZkAudit[] = [];
-  for (const path of paths) {
-    let target = path;
+export async function zkTrustOf(flags: {
+  'zk-audit'?: string[] | undefined;
+  'zk-auditor'?: string[] | undefined;
+  'data-dir'?: string | undefined;
+}): Promise<ZkTrustOptions> {
+  const audits: (ZkAudit | string)[] = [];
+  const own = join(dataDirOf(flags), 'zk', 'audits');
+  if ((await stat(own).catch(() => undefined))?.isDirectory()) audits.push(own);
+  for (const path of flags['zk-audit'] ?? []) {
     try {
-      if ((await stat(path)).isDirectory()) {
-        if (typeof model !== 'string' || !/^[a-z0-9]+$/.test(model)) continue;
-        target = join(path, `${model}.json`);
-        if (!(await stat(target).catch(() => undefined))) continue;
-      }
-      audits.push(parseZkAudit(JSON.parse(await readFile(target, 'utf8'))));
+      if ((await stat(path)).isDirectory()) audits.push(path);
+      else audits.push(parseZkAudit(JSON.parse(await readFile(path, 'utf8'))));
     } catch (e) {
-      throw new UsageError(`--zk-audit ${target}: ${(e as Error).message}`, { showHelp: false });
+      throw new UsageError(`--zk-audit ${path}: ${(e as Error).message}`, { showHelp: false });
     }
   }
-  return audits;
+  return { audits, auditors: flags['zk-auditor'] ?? [] };
 }
 
 /** The human line saying why the zk verification key was trusted. */
 function zkLines(file: string, zk: ZkReport): string {
   const basis =
     zk.vk === 'audit' && zk.audit !== undefined
-      ? `an audit you gave (--zk-audit: checked ${zk.audit.checkedAt}, ${zk.audit.contributors} phase-2 contributor${zk.audit.contributors === 1 ? '' : 's'})`
+      ? `an audit you hold (--zk-audit or your data dir's zk/audits: checked ${zk.audit.checkedAt}, ${zk.audit.contributors} phase-2 contributor${zk.audit.contributors === 1 ? '' : 's'})`
       : zk.vk === 'attestation'
         ? `an on-chain attestation by auditor ${zk.auditor} (--zk-auditor)`
         : 'your acceptance of a local-dev setup (--accept-local-dev-setup: whoever made the keys could forge proofs)';

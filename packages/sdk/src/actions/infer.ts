@@ -21,7 +21,7 @@ import { requestJson } from '../http.js';
 import { getModel, type ModelInfo } from './models.js';
 import { bundleNodes, gatherTrust, withTrust } from './node-info.js';
 import { askQuorum, quorumTrust } from './quorum.js';
-import { verifyZkBundle, type ZkTrustOptions } from './zk.js';
+import { verifyZkBundle, type ZkTrustBasis, type ZkTrustOptions } from './zk.js';
 
 /** Inference parameters. */
 export interface InferParams {
@@ -70,6 +70,8 @@ export interface InferResult {
   readonly record: InferenceRecord;
   /** Mode `zk`: the proof, public signals, verification key and setup (the output is what they prove). */
   readonly zk?: ZkEvidence;
+  /** Mode `zk`: why the verification key was trusted (an audit, an attestation, an accepted local-dev setup). */
+  readonly zkTrust?: ZkTrustBasis;
   /** A self-contained bundle: receipt, node entry, input and output, for `verity verify`. */
   bundle(): Bundle;
 }
@@ -221,6 +223,7 @@ async function inferZk(client: ClientBase, params: InferParams): Promise<InferRe
     receipts: [body.receipt],
     record,
     zk: body.zk,
+    ...(result.ok ? { zkTrust: result.zkTrust } : {}),
     bundle: () => bundle,
   };
 }

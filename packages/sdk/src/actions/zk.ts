@@ -1,4 +1,5 @@
 import * as contracts from '@verity/contracts';
+import * as protocol from '@verity/protocol';
 import {
   type Bundle,
   checkZkSignals,
@@ -6,17 +7,14 @@ import {
   isSignedZkManifest,
   isVerityError,
   type Manifest,
-  manifestBytes,
   manifestCid,
   parseAddress,
   parseBundle,
   parseZkAudit,
   primeVerifyCache,
   type SignedManifest,
-  sha256,
   type Trust,
   tensorsFromJson,
-  toHex,
   type VerifiedReceipt,
   type VerifyOptions,
   type VerifyResult,
@@ -40,17 +38,20 @@ import { type ChainOptions, type ClientChain, chainOf } from '../client.js';
  */
 export interface ZkTrustOptions {
   /**
-   * Audit records you accept (e.g. written by your own `verity zk audit MODEL`), or, in Node, a
-   * directory of them (`<dir>/<manifestCid>.json`, as `verity zk audit` writes
-   * `<dataDir>/zk/audits/`).
+   * Audit records you accept (e.g. written by your own `verity zk audit MODEL`), and, in Node,
+   * directories of them (a string: `<dir>/<manifestCid>.json` is read, as `verity zk audit`
+   * writes `<dataDir>/zk/audits/`).
    */
-  readonly audits?: readonly ZkAudit[] | string;
+  readonly audits?: readonly (ZkAudit | string)[] | string;
   /**
    * Auditors whose on-chain attestations (the verifier registry's `attestation(auditor,
    * manifestDigest)`) you accept. Needs the chain (`chain`).
    */
   readonly auditors?: readonly string[];
-  /** At least this many phase-2 contributors in an accepted audit (default 1). */
+  /**
+   * At least this many phase-2 contributors in an accepted audit record (default 1). An on-chain
+   * attestation lists none: naming an auditor trusts its judgement of the transcript.
+   */
   readonly minContributors?: number;
 }
 
@@ -139,10 +140,22 @@ async function checkRegistered(chain: ClientChain, manifest: Manifest, cid: stri
   }
 }
 
-/** Audit records from the options: the list as given, or (Node) the one file for this CID in a directory. */
+/** Audit records from the options: records as given, and (Node) the file for this CID in each directory. */
 async function auditsFor(source: ZkTrustOptions['audits'], cid: string): Promise<ZkAudit[]> {
-  if (source === undefined) return [];
-  if (typeof source !== 'string') return source.map((a) => parseZkAudit(a));
+  const entries = source === undefined ? [] : typeof source === 'string' ? [source] : source;
+  const audits: ZkAudit[] = [];
+  for (const entry of entries) {
+    if (typeof entry !== 'string') audits.push(parseZkAudit(entry));
+    else {
+      const found = await auditInDir(entry, cid);
+      if (found !== undefined) audits.push(found);
+    }
+  }
+  return audits;
+}
+
+/** `<dir>/<cid>.json`, if there (Node only). */
+async function auditInDir(dir: string, cid: string): Promise<ZkAudit | undefined> {
   // Node only: the specifiers stay out of a browser bundle.
   const FS = 'node:fs/promises';
   const PATH = 'node:path';
@@ -152,57 +165,55 @@ async function auditsFor(source: ZkTrustOptions['audits'], cid: string): Promise
   ])) as [{ readFile(path: string, encoding: 'utf8'): Promise<string> }, { join(...parts: string[]): string }];
   let text: string;
   try {
-    text = await readFile(join(source, `${cid}.json`), 'utf8');
+    text = await readFile(join(dir, `${cid}.json`), 'utf8');
   } catch (e) {
-    if ((e as { code?: unknown }).code === 'ENOENT') return [];
-    throw new VerityError('INVALID_ARGUMENT', `cannot read the audit of ${cid} in ${source}`, { cause: e });
+    if ((e as { code?: unknown }).code === 'ENOENT') return undefined;
+    throw new VerityError('INVALID_ARGUMENT', `cannot read the audit of ${cid} in ${dir}`, { cause: e });
   }
   try {
-    return [parseZkAudit(JSON.parse(text))];
+    return parseZkAudit(JSON.parse(text));
   } catch (cause) {
-    throw new VerityError('INVALID_ARGUMENT', `the audit file of ${cid} in ${source} is not an audit record`, {
-      cause,
-    });
+    throw new VerityError('INVALID_ARGUMENT', `the audit file of ${cid} in ${dir} is not an audit record`, { cause });
   }
 }
 
-/** What the verifier registry's TypeScript side offers (packages/contracts/src/zk-verifiers.ts). */
+/**
+ * The verifier registry's reads (helper `onchain`: `readZkAttestation` in @verity/contracts,
+ * `zkVkKey` and `zkManifestDigest` in @verity/protocol), looked up by name so that this module
+ * builds before they are merged; without them (or a deployment without `zkVerifiers`) no
+ * attestation can be read and only audit records vouch.
+ */
 interface AttestationApi {
   readZkAttestation(
     publicClient: PublicClient,
-    registry: Address,
-    auditor: Address,
-    manifestDigest: Hex,
+    params: { readonly zkVerifiers: Address; readonly auditor: Address; readonly manifestDigest: Hex },
   ): Promise<Hex | undefined>;
   zkVkKey(vk: unknown): Hex;
+  zkManifestDigest(manifestCid: string): Hex;
 }
 
 /**
  * The first of `auditors` that attested on chain (the verifier registry's
- * `attestation(auditor, manifestDigest)`) that this manifest's audited key is `vk`, if any. The
- * manifest digest is the CID's multihash digest: SHA-256 of the manifest's canonical bytes.
+ * `attestation(auditor, manifestDigest)`) that this manifest's audited key is `vk`, if any.
  */
 async function attestedBy(
   chain: ClientChain,
   auditors: readonly string[],
-  manifest: Manifest,
+  cid: string,
   vk: unknown,
 ): Promise<string | undefined> {
-  const api = contracts as unknown as Partial<AttestationApi>;
-  const registry = (chain.deployment.contracts as { zkVerifiers?: Address }).zkVerifiers;
-  if (api.readZkAttestation === undefined || api.zkVkKey === undefined || registry === undefined) {
-    fail('ZK_VK_UNAUDITED', 'on-chain attestations cannot be read: the deployment has no zk verifier registry');
+  const api = { ...protocol, ...contracts } as unknown as Partial<AttestationApi>;
+  const zkVerifiers = (chain.deployment.contracts as { zkVerifiers?: Address }).zkVerifiers;
+  const { readZkAttestation, zkVkKey, zkManifestDigest } = api;
+  if (readZkAttestation === undefined || zkVkKey === undefined || zkManifestDigest === undefined || !zkVerifiers) {
+    return fail('ZK_VK_UNAUDITED', 'on-chain attestations cannot be read: the deployment has no zk verifier registry');
   }
-  const digest = `0x${toHex(sha256(manifestBytes(manifest)))}` as Hex;
-  const key = api.zkVkKey(vk).toLowerCase();
-  for (const auditor of auditors) {
-    const attested = await api.readZkAttestation(
-      chain.publicClient,
-      registry,
-      parseAddress(auditor) as Address,
-      digest,
-    );
-    if (attested !== undefined && attested.toLowerCase() === key) return parseAddress(auditor);
+  const manifestDigest = zkManifestDigest(cid);
+  const key = zkVkKey(vk).toLowerCase();
+  for (const a of auditors) {
+    const auditor = parseAddress(a) as Address;
+    const attested = await readZkAttestation(chain.publicClient, { zkVerifiers, auditor, manifestDigest });
+    if (attested !== undefined && attested.toLowerCase() === key) return auditor;
   }
   return undefined;
 }
@@ -214,7 +225,6 @@ async function attestedBy(
  */
 async function vkTrust(
   facts: ZkFacts,
-  manifest: Manifest,
   cid: string,
   vk: unknown,
   options: VerifyZkOptions,
@@ -239,7 +249,7 @@ async function vkTrust(
   const auditors = trust.auditors ?? [];
   if (auditors.length > 0) {
     if (chain === undefined) fail('INVALID_ARGUMENT', 'zk.auditors are read on chain: give the chain');
-    const auditor = await attestedBy(chain, auditors, manifest, vk);
+    const auditor = await attestedBy(chain, auditors, cid, vk);
     if (auditor !== undefined) return { vk: 'attestation', auditor };
   }
   // A mismatching audit is not an audit: it is about another circuit, key or ceremony.
@@ -318,7 +328,7 @@ export async function verifyZkBundle(
           ? options.chain
           : chainOf(options.chain);
     if (chain !== undefined) await checkRegistered(chain, manifest, cid);
-    const basis = await vkTrust(facts, manifest, cid, zk.vk, options, chain);
+    const basis = await vkTrust(facts, cid, zk.vk, options, chain);
     if (zk.vk.nPublic !== zk.publicSignals.length) {
       fail('ZK_PUBLIC_INPUT_MISMATCH', 'the number of public signals is not the key’s');
     }
