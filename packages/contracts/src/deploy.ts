@@ -1,5 +1,5 @@
 /**
- * Deploying the three contracts, and the deployment file that points a node at them: `verity up`
+ * Deploying Verity's contracts, and the deployment file that points a node at them: `verity up`
  * writes one for its local anvil; `--rpc URL` plus a deployment file point a node at any other
  * EVM chain.
  *

@@ -8,7 +8,7 @@
  * `ZK_VERIFIER_CODE_MISMATCH`.
  */
 import { readFileSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -69,6 +69,7 @@ afterAll(async () => {
   await node?.stop();
   await chain?.stop();
   await releaseZk();
+  if (dataDir) await rm(dataDir, { recursive: true, force: true });
 });
 
 describe('zk verifier on chain', () => {
@@ -182,5 +183,16 @@ describe('zk verifier on chain', () => {
     expect((await modelView('iris-zk@1.0.0')).zk?.verifier.address).toBe(address);
     expect(await chain.publicClient.getTransactionCount({ address: node.context.keys.address as Address })).toBe(nonce);
     expect(await verifyZkProofOnChain(chain.publicClient, { zkVerifiers }, zk)).toBe(true);
+  }, 120_000);
+
+  it('a node that lost its record finds the key’s verifier in the registry (no transaction)', async () => {
+    await node.stop();
+    await rm(join(dataDir, 'zk', 'verifiers'), { recursive: true, force: true });
+    node = await nodeOnChain();
+    const nonce = await chain.publicClient.getTransactionCount({ address: node.context.keys.address as Address });
+    const admin = createClient({ url: node.url, apiKey: node.context.keys.apiKey });
+    await admin.pushModel({ name: 'iris-zk', data: new Uint8Array(readFileSync(IRIS)), zk: true });
+    expect((await modelView('iris-zk@1.0.0')).zk?.verifier).toMatchObject({ address, deployGas: '0' });
+    expect(await chain.publicClient.getTransactionCount({ address: node.context.keys.address as Address })).toBe(nonce);
   }, 120_000);
 });
