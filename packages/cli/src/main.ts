@@ -13,8 +13,9 @@ const HELP = `verity — verifiable AI inference
 
 Usage:
   verity up [--data-dir DIR] [--port N]     start a node with the example models loaded
-      [--nodes N] [--ptau FILE]              N nodes on a local chain; with a phase-1 file, zk pushes
-                                            make their keys in a multi-party phase 2 among them
+      [--nodes N] [--ptau FILE | --phase1-power P]   N nodes on a local chain; with a phase-1 file
+                                            (or a 2^P phase-1 ceremony among the nodes, run now), zk
+                                            pushes make their keys in a multi-party phase 2 among them
   verity node start [--config FILE] [--data-dir DIR] [--host H] [--port N]
   verity model push FILE [--name N] [--version V]   upload an ONNX or GGUF model (needs the API key)
       --zk [--zk-frac-bits S --zk-value-bits B | --zk-input-range R]   also prepare it for mode zk

@@ -6,7 +6,7 @@
  * their operator).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { deployContracts, verifyDeployment } from '@verity/contracts';
 import { type Anvil, readDeploymentFile, startAnvil, writeDeploymentFile } from '@verity/contracts/node';
@@ -20,6 +20,13 @@ export interface LocalChain {
   readonly deploymentFile: string;
   /** Gives a node's account ether to stake and pay gas (local chains only). */
   fund(dataDir: string): Promise<void>;
+  /**
+   * A phase-1 (powers of tau) ceremony of 2^power among the nodes of `dataDirs`, each contributing
+   * and recording its hash from its own account, finished with a beacon from a later block hash
+   * and checked; the prepared file is kept in `dir` with the ceremony's id and reused while the
+   * chain still has the ceremony (a fresh chain runs a new one).
+   */
+  phase1(dataDirs: readonly string[], power: number): Promise<{ readonly id: string; readonly path: string }>;
   stop(): Promise<void>;
 }
 
@@ -66,6 +73,39 @@ export async function startLocalChain(dir: string): Promise<LocalChain> {
     async fund(dataDir) {
       const { address } = openKeystore(dataDir);
       await testClient.setBalance({ address: address as `0x${string}`, value: parseEther('100') });
+    },
+    async phase1(dataDirs, power) {
+      const deployment = await readDeploymentFile(deploymentFile);
+      const ceremony = deployment.contracts.ceremony;
+      if (ceremony === undefined) throw new Error('the local deployment has no Ceremony contract');
+      const path = join(dir, `phase1-2p${power}.ptau`);
+      const idPath = `${path}.id`;
+      const { ceremonyChain, contributeToCeremony, readCeremony } = await import('@verity/contracts');
+      if (existsSync(path) && existsSync(idPath)) {
+        const id = readFileSync(idPath, 'utf8').trim();
+        const record = await readCeremony(publicClient as never, ceremony, id as `0x${string}`).catch(() => undefined);
+        if (record?.finalHash !== undefined) return { id, path };
+      }
+      const zk = await import('@verity/zk');
+      const parties = dataDirs.map((d, i) => {
+        const keys = openKeystore(d);
+        const account = privateKeyToAccount(keys.accountKey as `0x${string}`);
+        const clients = { publicClient, walletClient: createWalletClient({ account, chain, transport }) } as never;
+        return zk.localParty({
+          account: keys.address,
+          label: `node-${i + 1}`,
+          record: ({ id, prevHash, newHash }) => contributeToCeremony(clients, { ceremony, id, prevHash, newHash }),
+        });
+      });
+      const deployer = privateKeyToAccount(anvil.privateKeys[0] as `0x${string}`);
+      const opener = {
+        publicClient,
+        walletClient: createWalletClient({ account: deployer, chain, transport }),
+      } as never;
+      const result = await zk.runPhase1({ power, parties, chain: ceremonyChain(opener, ceremony) });
+      writeFileSync(path, result.prepared);
+      writeFileSync(idPath, `${result.id}\n`);
+      return { id: result.id, path };
     },
     stop: () => {
       clearInterval(ticker);

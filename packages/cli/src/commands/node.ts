@@ -26,6 +26,7 @@ const UP_FLAGS = {
   nodes: { type: 'string' },
   'no-chain': { type: 'boolean', default: false },
   ptau: { type: 'string' },
+  'phase1-power': { type: 'string' },
 } as const;
 
 /** The example models shipped in the repository (built by the scripts in examples/). */
@@ -166,15 +167,22 @@ export async function runUp(args: string[]): Promise<number> {
   // loopback addresses, which a node refuses to call otherwise (peers/url-policy.ts).
   chainEnv = { ...chainEnv, VERITY_LOCAL_NETWORK: '1' };
   // zk: with a phase-1 file (`--ptau`, e.g. from `verity ceremony`), a zk push on a network of
-  // several nodes makes its keys in a multi-party phase 2 among them. Without one the phase 1 is
-  // local-dev (one party's: a 3-party 2^12 phase 1 costs minutes on a small machine at every
-  // fresh `up`), and so are the keys, labelled.
-  const ptau = values.ptau === undefined ? undefined : resolve(values.ptau);
+  // several nodes makes its keys in a multi-party phase 2 among them. `--phase1-power P` runs the
+  // phase 1 itself, a ceremony among the network's nodes on its local chain (2^P; kept and reused).
+  // Neither: the phase 1 is local-dev (a 3-party 2^12 phase 1 costs minutes on a small machine, too
+  // slow for every fresh `up`), and so are the keys, labelled.
+  let ptau = values.ptau === undefined ? undefined : resolve(values.ptau);
+  let phase1Ceremony: string | undefined;
+  const phase1Power = values['phase1-power'] === undefined ? undefined : Number(values['phase1-power']);
+  if (phase1Power !== undefined) {
+    if (!Number.isSafeInteger(phase1Power) || phase1Power < 8 || phase1Power > 16) {
+      throw new UsageError('--phase1-power must be 8 to 16');
+    }
+    if (local === undefined || ptau !== undefined)
+      throw new UsageError('--phase1-power needs the local chain and no --ptau');
+  }
   if (ptau !== undefined) chainEnv = { ...chainEnv, VERITY_ZK_PTAU_PATH: ptau };
-  const localMode: ConfigInput = {
-    peers: { localNetwork: true },
-    ...(ptau === undefined ? {} : { zk: { ptauPath: ptau } }),
-  };
+  let localMode: ConfigInput = { peers: { localNetwork: true } };
   const peerDirs = Array.from({ length: count - 1 }, (_, i) => join(dataDir, 'peers', `node-${i + 2}`));
   if (local) {
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
@@ -182,6 +190,21 @@ export async function runUp(args: string[]): Promise<number> {
       mkdirSync(dir, { recursive: true, mode: 0o700 });
       await local.fund(dir);
     }
+    if (phase1Power !== undefined) {
+      const phase1 = await local.phase1([dataDir, ...peerDirs], phase1Power).catch(async (e: unknown) => {
+        await local?.stop();
+        throw e;
+      });
+      ptau = phase1.path;
+      phase1Ceremony = phase1.id;
+      chainEnv = { ...chainEnv, VERITY_ZK_PTAU_PATH: ptau, VERITY_ZK_PHASE1_CEREMONY: phase1.id };
+    }
+  }
+  if (ptau !== undefined) {
+    localMode = {
+      ...localMode,
+      zk: { ptauPath: ptau, ...(phase1Ceremony === undefined ? {} : { phase1Ceremony }) },
+    };
   }
   const peers: NodeProcess[] = [];
   let started: { node: VerityNode; json: boolean } | undefined;
