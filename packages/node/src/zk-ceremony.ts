@@ -27,7 +27,15 @@ import {
   readBeaconHash,
   readCeremony,
 } from '@verity/contracts';
-import { fail, isVerityError, quorumSeed, rankQuorum, VerityError, type ZkPhase2 } from '@verity/protocol';
+import {
+  fail,
+  isVerityError,
+  quorumSeed,
+  type RegistryNode,
+  rankQuorum,
+  VerityError,
+  type ZkPhase2,
+} from '@verity/protocol';
 import type { CeremonyChain, CeremonyParty, Hash32, VerificationKey } from '@verity/zk';
 import type { Address, Hex, PublicClient } from 'viem';
 import type { NodeContext } from './context.js';
@@ -114,9 +122,25 @@ export async function runPushPhase2(
   const zk = await import('@verity/zk');
   const snapshot = await chain.registry(await chain.head(true));
   const self = ctx.keys.address.toLowerCase();
-  const drawn = rankQuorum(snapshot, quorumSeed(snapshot.block.hash, circuit.r1csHash))
-    .filter((n) => n.address.toLowerCase() !== self)
-    .slice(0, ctx.config.zk.phase2Contributors);
+  // In the order drawn, the first that answer (a node that is down is passed over before the
+  // ceremony opens: once open, its list of contributors is fixed).
+  const drawn: RegistryNode[] = [];
+  for (const n of rankQuorum(snapshot, quorumSeed(snapshot.block.hash, circuit.r1csHash))) {
+    if (drawn.length >= ctx.config.zk.phase2Contributors) break;
+    if (n.address.toLowerCase() === self) continue;
+    const up = await peerFetch(
+      `${n.endpoint.replace(/\/+$/, '')}/healthz`,
+      { signal: AbortSignal.timeout(10_000) },
+      ctx.config.peers,
+    ).then(
+      async (r) => {
+        await r.text(); // read to the end: the connection is reused
+        return r.ok;
+      },
+      () => false,
+    );
+    if (up) drawn.push(n);
+  }
   if (drawn.length === 0) return undefined;
   const own = zk.localParty({
     account: ctx.keys.address,
