@@ -16,7 +16,7 @@ import { type CircuitArtifacts, compileCircom } from './circom-compile.js';
 import { type CompiledModel, compileModel, encodeInput, evaluateModel } from './compile-model.js';
 import { decodeSignal } from './field.js';
 import { evaluateFixed, quantizeInput } from './fixed-point.js';
-import { argMax } from './float-eval.js';
+import { argMax, evaluateFloat } from './float-eval.js';
 import { computeWitness } from './prove.js';
 import { checkWitness, parseR1cs } from './r1cs.js';
 import { releaseCurves } from './snarkjs.js';
@@ -63,10 +63,12 @@ describe('digits CNN: constraints per parameter', () => {
   it('scaling every weight changes no constraint count (weights are coefficients, not signals)', () => {
     // The same network with the 49,152 weights of its dense layer doubled: other constants, the same constraints.
     const doubledBytes = patchModel(onnx, (m) => {
-      const w3 = m.graph?.initializer?.find((t) => t.name === 'W3');
-      const raw = w3?.rawData as Uint8Array;
-      const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+      const w3 = m.graph?.initializer?.find((t) => t.name === 'W3') as { rawData: Uint8Array };
+      // A copy: the decoded rawData is a view into `onnx` itself.
+      const raw = w3.rawData.slice();
+      const view = new DataView(raw.buffer);
       for (let i = 0; i < raw.byteLength; i += 4) view.setFloat32(i, 2 * view.getFloat32(i, true), true);
+      w3.rawData = raw;
     });
     const doubled = compileModel(doubledBytes, { params: model.params });
     expect(doubled.circom).not.toBe(model.circom);
@@ -115,7 +117,13 @@ describe.skipIf('unavailable' in test)('digits CNN: argmax against the float mod
     ).map((l) => l[0]);
     const logits = model.graph.outputs[0] as number;
     const fixed = rows.map((r) => argMax(evaluateFixed(model.fixed, quantizeInput(model.fixed, r.x))[logits] ?? []));
-    const disagree = rows.filter((_, i) => fixed[i] !== labels[i]).map((r) => `${r.label}#${r.index}`);
+    const disagree = rows
+      .map((r, i) => ({ r, i }))
+      .filter(({ i }) => fixed[i] !== labels[i])
+      .map(({ r, i }) => {
+        const f = evaluateFloat(model.graph, r.x)[logits] as Float64Array;
+        return `digit ${r.label} #${r.index}: onnxruntime ${labels[i]}, fixed ${fixed[i]}, float64 ${argMax(f)} (logits ${Array.from(f, (v) => v.toFixed(4))})`;
+      });
     expect(disagree).toEqual([]);
     // The float model's accuracy, as examples/README.md records it.
     const correct = rows.filter((r, i) => labels[i] === r.label).length;
