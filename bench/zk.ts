@@ -258,6 +258,11 @@ interface Ptau {
 async function ptauFor(power: number): Promise<{ dir: string; ptau: Ptau }> {
   const dir = join(PTAU_CACHE, `2p${power}`);
   const meta = join(dir, 'bench-generated.json');
+  // Another process generating this ptau (its pid in the marker): wait for it rather than generate it twice.
+  const marker = join(dir, 'generating.pid');
+  while (!existsSync(meta) && existsSync(marker) && alive(Number(readFileSync(marker, 'utf8')))) {
+    await new Promise((resolve) => setTimeout(resolve, 5000));
+  }
   if (existsSync(join(dir, `local-dev-bn128-2p${power}.ptau`))) {
     const known = existsSync(meta)
       ? (JSON.parse(readFileSync(meta, 'utf8')) as { ms: number; date: string; load1: number })
@@ -272,13 +277,27 @@ async function ptauFor(power: number): Promise<{ dir: string; ptau: Ptau }> {
     };
   }
   mkdirSync(dir, { recursive: true });
-  const load1 = loadavg()[0] as number;
-  const t0 = performance.now();
-  const made = await localPowersOfTau(power, { cacheDir: dir });
-  const ms = performance.now() - t0;
-  if (made.power !== power) throw new Error(`expected a 2^${power} ptau, got 2^${made.power}`);
-  writeFileSync(meta, JSON.stringify({ ms, date: new Date().toISOString(), load1 }));
-  return { dir, ptau: { power, ms, when: 'measured in this run' } };
+  writeFileSync(marker, String(process.pid));
+  try {
+    const load1 = loadavg()[0] as number;
+    const t0 = performance.now();
+    const made = await localPowersOfTau(power, { cacheDir: dir });
+    const ms = performance.now() - t0;
+    if (made.power !== power) throw new Error(`expected a 2^${power} ptau, got 2^${made.power}`);
+    writeFileSync(meta, JSON.stringify({ ms, date: new Date().toISOString(), load1 }));
+    return { dir, ptau: { power, ms, when: 'measured in this run' } };
+  } finally {
+    rmSync(marker, { force: true });
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 interface Result {
