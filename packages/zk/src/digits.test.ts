@@ -20,7 +20,18 @@ import { argMax, evaluateFloat } from './float-eval.js';
 import { computeWitness } from './prove.js';
 import { checkWitness, parseR1cs } from './r1cs.js';
 import { releaseCurves } from './snarkjs.js';
-import { digitsOnnx, digitsSamples, digitsTestRows, patchModel, runOrt } from './test-support/models.js';
+import {
+  cnnOnnx,
+  digitsOnnx,
+  digitsSamples,
+  digitsTestRows,
+  irisOnnx,
+  MLP,
+  mlpOnnx,
+  patchModel,
+  runOrt,
+  uniformRows,
+} from './test-support/models.js';
 
 const onnx = digitsOnnx();
 const samples = digitsSamples();
@@ -58,6 +69,15 @@ describe('digits CNN: constraints per parameter', () => {
     expect(model.report.parameters).toBe(52_522);
     expect(model.report.constraintsPerParameter).toBeCloseTo(25_354 / 52_522, 10);
     expect(model.report.constraintsPerParameter).toBeLessThan(0.5);
+  });
+
+  it('counts each ONNX constant once: a convolution’s kernel, not the matrix it expands to', () => {
+    const count = (bytes: Uint8Array, rows: number[][]) => compileModel(bytes, { samples: rows }).report.parameters;
+    expect(count(irisOnnx(), [[5, 3.6, 1.4, 0.2]])).toBe(16 * 4 + 16 + 16 * 3 + 3);
+    // MatMul + Add fused into one layer: the Add's constant still counts.
+    expect(count(mlpOnnx(), uniformRows(2, MLP.inputs, 1))).toBe(5200);
+    // Conv 2×1×3×3 + 2 biases (its matrix has 18 × 36 entries), Gemm 3×18 + 3.
+    expect(count(cnnOnnx(), uniformRows(2, 36, 3))).toBe(18 + 2 + 54 + 3);
   });
 
   it('scaling every weight changes no constraint count (weights are coefficients, not signals)', () => {
