@@ -1,7 +1,7 @@
 /**
  * A tiny ONNX model writer over `onnx-proto` (protobufjs classes generated from onnx/onnx.proto),
- * enough for the example models: float32 initializers, the operators Gemm, MatMul, Add, Relu,
- * Softmax and ArgMax, opset 17, IR version 8, a symbolic batch dim.
+ * enough for the example models: float32 initializers, the operators Gemm, MatMul, Add, Conv,
+ * Relu, Softmax and ArgMax, opset 17, IR version 8, a symbolic batch dim.
  *
  * The output is deterministic: the same spec always encodes to the same bytes (protobufjs writes
  * fields in schema order; initializers go in as little-endian `raw_data`), so a committed model
@@ -53,8 +53,8 @@ export interface InitializerSpec {
   data: ArrayLike<number>;
 }
 
-/** An attribute value: a float, an int, or a string. */
-export type AttributeValue = { float: number } | { int: number } | { string: string };
+/** An attribute value: a float, an int, a list of ints, or a string. */
+export type AttributeValue = { float: number } | { int: number } | { ints: number[] } | { string: string };
 
 /** One operator node. */
 export interface NodeSpec {
@@ -122,6 +122,28 @@ export function mul(a: string, b: string, out: string): NodeSpec {
   return { opType: 'Mul', inputs: [a, b], outputs: [out] };
 }
 
+/**
+ * `Conv` (2-D, `group` 1, no padding unless `pads` is given): `out = conv(x, w) + b`, with `w`
+ * `[M, C, kH, kW]` and `b` `[M]`.
+ */
+export function conv(
+  x: string,
+  w: string,
+  b: string,
+  out: string,
+  options: { strides?: [number, number]; pads?: [number, number, number, number] } = {},
+): NodeSpec {
+  return {
+    opType: 'Conv',
+    inputs: [x, w, b],
+    outputs: [out],
+    attributes: {
+      ...(options.strides ? { strides: { ints: options.strides } } : {}),
+      ...(options.pads ? { pads: { ints: options.pads } } : {}),
+    },
+  };
+}
+
 /** `Relu`: `out = max(x, 0)`. */
 export function relu(x: string, out: string): NodeSpec {
   return { opType: 'Relu', inputs: [x], outputs: [out] };
@@ -168,6 +190,7 @@ function attribute(name: string, value: AttributeValue): onnxProto.onnx.IAttribu
   const { AttributeType } = onnx.AttributeProto;
   if ('float' in value) return { name, type: AttributeType.FLOAT, f: value.float };
   if ('int' in value) return { name, type: AttributeType.INT, i: value.int };
+  if ('ints' in value) return { name, type: AttributeType.INTS, ints: value.ints };
   return { name, type: AttributeType.STRING, s: new TextEncoder().encode(value.string) };
 }
 

