@@ -6,6 +6,8 @@
  * circuit. B recompiles the circuit from the artifact and the signed manifest, checks the R1CS
  * hash, `zkey verify` against the phase 1, the vk digest; it refuses each swapped key with its
  * code and does not serve zk for the model; given A's key, it proves, and serves the same key.
+ * Last, a publisher that signs a manifest committing to its own circuit (one that ignores the
+ * model, whose proofs verify under its own key) is caught by the audit's recompilation.
  */
 import { hash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -16,13 +18,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { registerNode } from '@verity/contracts';
 import { writeDeploymentFile } from '@verity/contracts/node';
-import { zkFacts, zkVkDigest } from '@verity/protocol';
-import { compileCircom, compileModel, releaseCurves, setupCircuit } from '@verity/zk';
+import { type Manifest, ZK_METADATA, zkFacts, zkVkDigest } from '@verity/protocol';
+import { compileCircom, compileModel, prove, releaseCurves, setupCircuit, verifyProof } from '@verity/zk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MIN_STAKE, startTestChain, type TestChain } from '../../../contracts/src/test-support/chain.js';
+import { DEFAULT_CONFIG } from '../config.js';
 import type { VerityNode } from '../node.js';
 import { startChainNode } from '../test-support/chain-node.js';
 import { IRIS, PTAU_DIR, pushZk } from '../test-support/zk-network.js';
+import { createZkService } from '../zk-service.js';
 
 const SAMPLE = { x: [[5.1, 3.5, 1.4, 0.2]] };
 const dirs: string[] = [];
@@ -151,5 +155,54 @@ describe('a replica serves a zk model only with a key it derived the checks for'
     const fromB = await zkeyOf(b);
     expect(fromB.status).toBe(200);
     expect(hash('sha256', new Uint8Array(await fromB.arrayBuffer()), 'hex')).toBe(hash('sha256', fromA, 'hex'));
+  }, 600_000);
+
+  it('a publisher that commits its manifest to a circuit that ignores the model is caught: the circuit recompiled from the artifact differs (ZK_CIRCUIT_MISMATCH)', async () => {
+    // The dishonest party makes and signs the manifest itself (a node that is also the publisher):
+    // its circuit takes iris' public input and outputs what it likes; its keys are its own.
+    const trivial = await compileCircom(
+      [
+        'pragma circom 2.1.0;',
+        'template Model() {',
+        '  signal input in[4];',
+        '  signal output out[3];',
+        '  signal t;',
+        '  t <== in[0] * in[1];',
+        '  for (var i = 0; i < 3; i++) out[i] <== t;',
+        '}',
+        'component main {public [in]} = Model();',
+        '',
+      ].join('\n'),
+    );
+    const keys = await setupCircuit(trivial, { cacheDir: await tempDir(), ptauDir: PTAU_DIR, verify: false });
+    // Without the check the attack works: its proofs verify under its own key.
+    const forgedProof = await prove(trivial, keys, [5n, 7n, 1n, 2n]);
+    expect(await verifyProof(keys.verificationKey, forgedProof.proof, forgedProof.publicSignals)).toBe(true);
+
+    const genuine = a.context.store.resolve(cid);
+    const forged: Manifest = {
+      ...genuine.manifest,
+      metadata: {
+        ...genuine.manifest.metadata,
+        [ZK_METADATA.r1cs]: keys.r1csHash,
+        [ZK_METADATA.vk]: zkVkDigest(keys.verificationKey),
+      },
+    };
+    const service = createZkService({ ...DEFAULT_CONFIG.zk, ptauDir: PTAU_DIR }, await tempDir());
+    try {
+      // The control: the same auditor accepts the genuine manifest with A's key.
+      const genuineZkey = new Uint8Array(await (await zkeyOf(a)).arrayBuffer());
+      const { audit } = await service.audit(cid, genuine.manifest, genuine.artifactPath, genuineZkey);
+      expect(audit.r1cs).toBe(zkFacts(genuine.manifest).r1cs);
+      // The forgery: refused before its key is even looked at, whichever key comes with it.
+      for (const zkey of [keys.zkey, genuineZkey]) {
+        await expect(service.audit(cid, forged, genuine.artifactPath, zkey)).rejects.toMatchObject({
+          code: 'ZK_CIRCUIT_MISMATCH',
+          details: { expected: keys.r1csHash, actual: audit.r1cs },
+        });
+      }
+    } finally {
+      await service.close();
+    }
   }, 600_000);
 });
