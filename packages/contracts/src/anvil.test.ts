@@ -58,7 +58,8 @@ describe('startAnvil', () => {
       const first = await startAnvil({ statePath });
       const key = first.privateKeys[1] ?? '0x';
       const wallet = createWalletClient({ account: privateKeyToAccount(key), transport: http(first.rpcUrl) });
-      await wallet.sendTransaction({ to: first.accounts[2], value: parseEther('1'), chain: null });
+      const hash = await wallet.sendTransaction({ to: first.accounts[2], value: parseEther('1'), chain: null });
+      await createPublicClient({ transport: http(first.rpcUrl) }).waitForTransactionReceipt({ hash });
       await first.stop();
       const second = await startAnvil({ statePath });
       try {

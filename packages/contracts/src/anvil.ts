@@ -131,7 +131,10 @@ export function startAnvil(options: AnvilOptions = {}): Promise<Anvil> {
         // No pid: the binary never started (spawn 'error'), there is nothing to stop.
         if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
           child.kill('SIGTERM');
-          const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+          // On SIGTERM anvil writes its state file; killed before it is done, the chain is lost,
+          // and on a busy machine that can take seconds: a chain with a state file gets longer.
+          const grace = options.statePath === undefined ? 5_000 : 60_000;
+          const timer = setTimeout(() => child.kill('SIGKILL'), grace);
           await exited;
           clearTimeout(timer);
         }
