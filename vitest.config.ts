@@ -39,6 +39,9 @@ export default defineConfig({
         ? [
             {
               resolve: { alias },
+              // Pre-bundled before the first test: found mid-run, Vite reloads the page and a test
+              // that was running fails.
+              optimizeDeps: { include: ['snarkjs', 'viem', 'viem/accounts'] },
               test: {
                 // The protocol core must behave identically in a real browser; the SDK's
                 // browser tests (*.browser.test.ts: zk verification) run there alone.

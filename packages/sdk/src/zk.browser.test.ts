@@ -23,7 +23,7 @@ describe('zk bundles in the browser', () => {
     const start = performance.now();
     const result = await verifyZkBundle(fx.genuine.bundle, fx.trust, audited);
     const ms = performance.now() - start;
-    expect(result).toMatchObject({ ok: true, zkTrust: { vk: 'audit', model: 'unchecked' } });
+    expect(result, JSON.stringify(result)).toMatchObject({ ok: true, zkTrust: { vk: 'audit', model: 'unchecked' } });
     // A second verification: the curve is built once (what a page verifying many answers sees).
     const warm = performance.now();
     expect(await verifyZkBundle(fx.genuine.bundle, fx.trust, audited)).toMatchObject({ ok: true });
