@@ -32,7 +32,9 @@
  *   21,000 intrinsic included), after an `eth_call` answered true.
  * - PLONK and FFLONK (snarkjs) on the MLP's circuit with the 2^15 ptau (FFLONK refuses 2^14 for
  *   it): setup (no phase 2), prove warm (witness included, as Groth16's row), verify, proof size.
- * - Browser verification is not measured here (see the SDK's browser test).
+ * - Verify in a browser: Debian's Chromium (`$CHROMIUM_PATH` or /usr/bin/chromium, as the tests use)
+ *   through Playwright, snarkjs' browser build, each model's last proof verified in the page
+ *   (the first call, with the curve's setup, and the warm median); "no Chromium" without one.
  *
  * Targets (docs/design.md §5, issue 11), for the ~5k-parameter MLP: prove ≤ 1 s warm on 2 cores,
  * verify ≤ 20 ms, proof ≤ 1 KB, on-chain verify ≤ 300k gas; for the CNN: prove ≤ 30 s warm.
@@ -318,6 +320,8 @@ interface Result {
   /** The last warm proof (for the on-chain check). */
   last?: { proof: Groth16Proof; publicSignals: string[] };
   error: { maxAbs: number; maxRelative: number; agree: number; rows: number };
+  /** Verification in Chromium: the first call (curve set up in the page), then warm calls; or why not. */
+  browserVerify?: { first: number; warm: number[] } | string;
   /** The Solidity verifier on anvil: runtime size, deployment gas, `verifyProof` as a transaction. */
   onchain?: { codeBytes: number; deployGas: bigint | null; verifyGas: bigint | null; note?: string };
 }
@@ -488,6 +492,11 @@ async function main(): Promise<void> {
     }
 
     try {
+      await browserVerify(results, proofs);
+    } catch (e) {
+      for (const r of results) r.browserVerify = `failed: ${String(e).slice(0, 120)}`;
+    }
+    try {
       await onchainGas(results);
     } catch (e) {
       console.warn(`on-chain measurement failed: ${String(e).slice(0, 300)}`);
@@ -550,6 +559,14 @@ function report(
     [
       `verify, cold: fresh process start → verified (median of ${run.coldProcesses})`,
       med((r) => r.coldVerify.map((c) => c.total)),
+    ],
+    [
+      'verify in Chromium: first call (curve set up) / warm (median, min–max)',
+      results.map((r) =>
+        typeof r.browserVerify === 'object'
+          ? `${ms(r.browserVerify.first)} / ${range(r.browserVerify.warm)}`
+          : (r.browserVerify ?? '?'),
+      ),
     ],
     ['proof (JSON / raw affine points)', results.map((r) => `${r.proofJson} B / ${r.proofRaw} B`)],
     ['public signals (JSON)', results.map((r) => `${r.signalsJson} B`)],
@@ -634,6 +651,45 @@ function gasCell(gas: bigint | null | undefined, note?: string): string {
 
 /** EIP-170: the most runtime code a contract may have on Ethereum mainnet. */
 const EIP170_CODE_LIMIT = 24_576;
+
+/**
+ * Each model's last proof verified in Debian's Chromium (headless, through Playwright) with
+ * snarkjs' browser build: the page's first call (it sets the curve up), then `count` warm calls,
+ * each checked true. Without a browser binary each model says so.
+ */
+async function browserVerify(results: Result[], count: number): Promise<void> {
+  const executablePath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+  if (!existsSync(executablePath)) {
+    for (const r of results) r.browserVerify = `no Chromium at ${executablePath}`;
+    return;
+  }
+  const { chromium } = await import('playwright');
+  const browser = await chromium.launch({ executablePath, args: ['--no-sandbox', '--disable-gpu'] });
+  try {
+    const page = await browser.newPage();
+    await page.addScriptTag({ path: fileURLToPath(import.meta.resolve('snarkjs/build/snarkjs.min.js')) });
+    for (const r of results) {
+      const last = r.last as NonNullable<Result['last']>;
+      const times = await page.evaluate(
+        async ({ vk, proof, signals, calls }) => {
+          // biome-ignore lint/suspicious/noExplicitAny: snarkjs' browser build is an untyped global
+          const snarkjs = (globalThis as any).snarkjs;
+          const out: number[] = [];
+          for (let i = 0; i <= calls; i++) {
+            const t = performance.now();
+            if ((await snarkjs.groth16.verify(vk, signals, proof)) !== true) throw new Error('rejected a good proof');
+            out.push(performance.now() - t);
+          }
+          return out;
+        },
+        { vk: r.keys.verificationKey, proof: last.proof, signals: last.publicSignals, calls: count },
+      );
+      r.browserVerify = { first: times[0] as number, warm: times.slice(1) };
+    }
+  } finally {
+    await browser.close();
+  }
+}
 
 /**
  * Each model's Groth16 verifier (packages/contracts `zkVerifierCreationCode`: `Groth16Verifier`'s
