@@ -667,7 +667,9 @@ async function browserVerify(results: Result[], count: number): Promise<void> {
   const browser = await chromium.launch({ executablePath, args: ['--no-sandbox', '--disable-gpu'] });
   try {
     const page = await browser.newPage();
-    await page.addScriptTag({ path: fileURLToPath(import.meta.resolve('snarkjs/build/snarkjs.min.js')) });
+    // The package's `umd` export (its subpaths are not exported): next to its Node entry, main.js.
+    const umd = fileURLToPath(new URL('build/snarkjs.min.js', import.meta.resolve('snarkjs')));
+    await page.addScriptTag({ path: umd });
     for (const r of results) {
       const last = r.last as NonNullable<Result['last']>;
       const times = await page.evaluate(
