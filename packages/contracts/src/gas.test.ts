@@ -1,3 +1,4 @@
+import { createMemoryTree, hashLeaf } from '@verity/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { anchorCheckpoint } from './log-anchor.js';
 import { publishModel } from './model-registry.js';
@@ -35,11 +36,15 @@ describe('gas', () => {
         capabilities: [],
       })
     ).gasUsed;
+    // A real log: the second anchor carries the consistency proof 1 → 1000 (10 hashes).
+    const log = createMemoryTree(Array.from({ length: 1000 }, (_, i) => hashLeaf(new Uint8Array([i >> 8, i & 0xff]))));
+    const logAnchor = d.contracts.logAnchor;
     used.anchorFirst = (
-      await anchorCheckpoint(c, { logAnchor: d.contracts.logAnchor, treeSize: 1, rootHash: fill32(1) })
+      await anchorCheckpoint(c, { logAnchor, treeSize: 1, rootHash: log.root(1), consistency: [] })
     ).gasUsed;
+    const consistency = log.consistencyProof(1, 1000);
     used.anchorNext = (
-      await anchorCheckpoint(c, { logAnchor: d.contracts.logAnchor, treeSize: 1000, rootHash: fill32(2) })
+      await anchorCheckpoint(c, { logAnchor, treeSize: 1000, rootHash: log.root(), consistency })
     ).gasUsed;
     const cid = 'bagaaierasords4njcts6vs7qvdjfcvgnume4hqohf65zsfguprqphs3icwea';
     const publish = (version: string) =>
@@ -51,7 +56,7 @@ describe('gas', () => {
       register: 250_000n,
       update: 45_000n,
       anchorFirst: 120_000n,
-      anchorNext: 80_000n,
+      anchorNext: 95_000n,
       publishFirst: 230_000n,
       publishNext: 185_000n,
     };
