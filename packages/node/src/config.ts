@@ -26,6 +26,12 @@ export interface NodeLimits {
   readonly requestTimeoutMs: number;
 }
 
+/** Mode `audited` (docs/api.md "Mode audited"). */
+export interface AuditSettings {
+  /** The challenge window: payloads are kept, and served, this long after their record's timestamp, s. */
+  readonly windowSeconds: number;
+}
+
 /** Executor settings: queues, concurrency, batching, timeouts. */
 export interface ExecutorSettings {
   /** Requests waiting per model beyond which new ones get 429 QUEUE_FULL. */
@@ -154,6 +160,8 @@ export interface NodeConfig {
   readonly chain?: ChainSettings;
   readonly zk: ZkSettings;
   readonly peers: PeerSettings;
+  /** Mode `audited`: how long the node keeps a request's payload for auditors and challengers. */
+  readonly audit: AuditSettings;
   /** Log level for the JSON logs on stderr: fatal, error, warn, info, debug, trace or silent. */
   readonly logLevel: string;
 }
@@ -199,6 +207,7 @@ export const DEFAULT_CONFIG: NodeConfig = {
     maxReplicas: 64,
     maxReplicaBytes: 64 * 1024 * 1024 * 1024,
   },
+  audit: { windowSeconds: 86_400 },
   logLevel: 'info',
 };
 
@@ -228,6 +237,7 @@ const ENV: Record<string, (v: string) => ConfigInput> = {
   VERITY_ZK_PTAU_PATH: (v) => ({ zk: { ptauPath: v } }),
   VERITY_ZK_PHASE1_CEREMONY: (v) => ({ zk: { phase1Ceremony: v } }),
   VERITY_ZK_MAX_PROVING_BYTES: (v) => ({ zk: { maxProvingBytes: Number(v) } }),
+  VERITY_AUDIT_WINDOW_SECONDS: (v) => ({ audit: { windowSeconds: Number(v) } }),
   VERITY_LOCAL_NETWORK: (v) => ({ peers: { localNetwork: v !== '0' && v !== 'false' } }),
   VERITY_FETCH_CIDS: (v) => ({ peers: { fetchCids: v.split(',').map((c) => c.trim()) } }),
   VERITY_MAX_REPLICAS: (v) => ({ peers: { maxReplicas: Number(v) } }),
@@ -318,6 +328,7 @@ function check(config: NodeConfig): NodeConfig {
   }
   int('peers.maxReplicas', peers.maxReplicas, 0);
   int('peers.maxReplicaBytes', peers.maxReplicaBytes, 0);
+  int('audit.windowSeconds', config.audit?.windowSeconds, 1, 366 * 86_400);
   if (typeof config.fsync !== 'boolean') fail('CONFIG_INVALID', 'fsync must be a boolean');
   if (!LEVELS.has(config.logLevel)) fail('CONFIG_INVALID', `logLevel must be one of ${[...LEVELS].join(', ')}`);
   return { ...config, dataDir: resolve(config.dataDir) };

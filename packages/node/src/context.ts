@@ -11,7 +11,7 @@ import type { Metrics } from './metrics.js';
 import type { ModelCache } from './model-cache.js';
 import type { LlmRuntime, LoadedLlm } from './runtimes/llm.js';
 import type { LoadedModel, Runtime } from './runtimes/runtime.js';
-import type { ModelStore } from './store/index.js';
+import type { ModelStore, PayloadStore } from './store/index.js';
 import type { ZkService } from './zk-service.js';
 
 export interface NodeContext {
@@ -37,6 +37,8 @@ export interface NodeContext {
    * never holds up ONNX requests.
    */
   readonly zkExecutor: Executor<ExecutableModel<Task, unknown>>;
+  /** Mode `audited`: the payloads kept for the challenge window. */
+  readonly payloads: PayloadStore;
   /** The chain service, when the node runs on a chain (`config.chain`). */
   chain?: ChainService;
   /** True once shutdown began: new requests get 503 SHUTTING_DOWN. */

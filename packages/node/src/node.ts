@@ -21,7 +21,7 @@ import { runBatched } from './runtimes/batch.js';
 import { createLlmRuntime, type LlmRuntime, type LoadedLlm } from './runtimes/llm.js';
 import { createOnnxRuntime } from './runtimes/onnx.js';
 import type { LoadedModel, Runtime } from './runtimes/runtime.js';
-import { openModelStore } from './store/index.js';
+import { openModelStore, openPayloadStore } from './store/index.js';
 import { readCeremonyRecord } from './zk-ceremony.js';
 import { createZkService } from './zk-service.js';
 
@@ -81,6 +81,7 @@ export async function startNode(config: NodeConfig, options: StartNodeOptions = 
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const keys = openKeystore(config.dataDir, config.origin === undefined ? {} : { origin: config.origin });
   const store = await openModelStore({ dir: join(config.dataDir, 'models') });
+  const payloads = await openPayloadStore(join(config.dataDir, 'payloads'));
   const log = await openLog({ dir: join(config.dataDir, 'log'), signer: keys.signer, fsync: config.fsync });
   const { runtime, llm } = { ...createRuntimes(config), ...options };
   // Only ONNX models are batchable, so only they ever reach the batch runner.
@@ -130,14 +131,21 @@ export async function startNode(config: NodeConfig, options: StartNodeOptions = 
       },
     }),
     zkExecutor,
+    payloads,
     closing: false,
     ...contextErrors,
   };
   const app = createApi(context);
+  // Payloads whose challenge window closed go; checked at start and then every minute.
+  const prune = () => void payloads.prune().catch((e) => app.log.warn({ err: e }, 'pruning payloads failed'));
+  prune();
+  const pruning = setInterval(prune, 60_000);
+  pruning.unref();
   let address: string;
   try {
     address = await app.listen({ host: config.host, port: config.port });
   } catch (e) {
+    clearInterval(pruning);
     await log.close();
     throw e;
   }
@@ -154,6 +162,7 @@ export async function startNode(config: NodeConfig, options: StartNodeOptions = 
         onError: (e) => app.log.warn({ code: e.code, err: e }, 'anchoring failed'),
       });
     } catch (e) {
+      clearInterval(pruning);
       await app.close();
       await log.close();
       throw e;
@@ -167,6 +176,7 @@ export async function startNode(config: NodeConfig, options: StartNodeOptions = 
     stop() {
       stopping ??= (async () => {
         context.closing = true;
+        clearInterval(pruning);
         await app.close(); // waits for requests in flight
         await executor.idle();
         await zkExecutor.idle();

@@ -170,6 +170,8 @@ export const ERROR_CODES = [
   // anchor: a log anchor whose consistency proof from the node's previous anchor does not verify
   // on chain (LogAnchor `InconsistentAnchor`, docs/protocol.md)
   'ANCHOR_INCONSISTENT',
+  // audited: no kept payload for this request id (not audited, unknown, or its window closed)
+  'PAYLOAD_NOT_FOUND',
 ] as const;
 
 /** A stable error code. */

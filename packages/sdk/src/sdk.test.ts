@@ -133,6 +133,39 @@ describe('sdk', () => {
     }
   });
 
+  it('mode audited: the answer carries its challenge window, and the kept payload hashes to the record', async () => {
+    const client = createClient({ url: node.url, insecureTrustNode: true });
+    const result = await client.infer({ model: 'iris', input, mode: 'audited' });
+    expect(result.record.mode).toBe('audited');
+    expect(result.audit?.windowClosesAt).toBe(result.record.timestamp + 86_400_000);
+    const payload = (await (await fetch(`${node.url}${result.audit?.payload}`)).json()) as { inputDigest: string };
+    expect(payload.inputDigest).toBe(result.record.inputDigest);
+    expect((await client.verify(result.bundle())).ok).toBe(true);
+  });
+
+  it('refuses an audited request answered in another mode (a downgrade that escapes audit), and a window stripped', async () => {
+    rewriteRequest = (path, body) => {
+      if (path === '/v1/infer') delete body.mode;
+    };
+    try {
+      await expect(
+        createClient({ url: proxyUrl, insecureTrustNode: true }).infer({ model: 'iris', input, mode: 'audited' }),
+      ).rejects.toMatchObject({ code: 'RESPONSE_INVALID', details: { expected: 'audited', actual: 'signed' } });
+    } finally {
+      rewriteRequest = () => {};
+    }
+    rewrite = (path, body) => {
+      if (path === '/v1/infer') delete body.audit;
+    };
+    try {
+      await expect(
+        createClient({ url: proxyUrl, insecureTrustNode: true }).infer({ model: 'iris', input, mode: 'audited' }),
+      ).rejects.toMatchObject({ code: 'RESPONSE_INVALID' });
+    } finally {
+      rewrite = () => {};
+    }
+  });
+
   it('does not pin the key a node reports about itself: without chain, pinned keys or the insecure opt-in it refuses', async () => {
     // A man in the middle answers /v1/node with a key of its own choosing: trusting it on first
     // use would let it sign anything. The client has no root of trust, so it verifies nothing.

@@ -53,8 +53,9 @@ export async function runInfer(args: string[]): Promise<number> {
   if (positionals.length !== 1) throw new UsageError('infer takes one MODEL');
   if (values.input === undefined) throw new UsageError('give --input JSON or --input @file');
   const input = await readInput(values.input);
-  if (values.mode !== undefined && values.mode !== 'signed' && values.mode !== 'quorum' && values.mode !== 'zk') {
-    throw new UsageError('--mode is signed, quorum or zk');
+  const modes = ['signed', 'quorum', 'audited', 'zk'] as const;
+  if (values.mode !== undefined && !(modes as readonly string[]).includes(values.mode)) {
+    throw new UsageError('--mode is signed, quorum, audited or zk');
   }
   if (values.k !== undefined && !/^[1-9][0-9]?$/.test(values.k)) throw new UsageError('--k must be a number');
   const client = await clientFor(values, { verifies: true });
@@ -65,7 +66,7 @@ export async function runInfer(args: string[]): Promise<number> {
       ...(values['accept-local-dev-setup'] ? { acceptLocalDevSetup: true } : {}),
       ...(values.mode === 'zk' ? { zk: await zkTrustOf(values) } : {}),
       ...(values.nonce === undefined ? {} : { clientNonce: values.nonce }),
-      ...(values.mode === undefined ? {} : { mode: values.mode }),
+      ...(values.mode === undefined ? {} : { mode: values.mode as (typeof modes)[number] }),
       ...(values.k === undefined ? {} : { k: Number(values.k) }),
     })
     .finally(async () => (values.mode === 'zk' ? (await import('@verity/sdk')).releaseZk() : undefined));
@@ -79,6 +80,7 @@ export async function runInfer(args: string[]): Promise<number> {
       output: result.outputJson,
       receipt: result.receipt,
       receipts: result.receipts,
+      ...(result.audit === undefined ? {} : { audit: result.audit }),
       verified: true,
     },
     [
@@ -91,6 +93,11 @@ export async function runInfer(args: string[]): Promise<number> {
       `  model ${r.model}`,
       `  input ${r.inputDigest}`,
       `  output ${r.outputDigest}`,
+      ...(result.audit === undefined
+        ? []
+        : [
+            `  audited: payload kept for auditors at ${result.audit.payload} until ${new Date(result.audit.windowClosesAt).toISOString()} (the challenge window)`,
+          ]),
       ...(values.out === undefined ? [] : [`  bundle written to ${values.out}`]),
     ].join('\n'),
   );

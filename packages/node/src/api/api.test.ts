@@ -67,7 +67,7 @@ describe('GET /v1/node', () => {
       runtimes: { id: string; profile: string; formats: string[] }[];
     };
     // Off a chain: no quorum (it needs registered peers); zk for models pushed with --zk.
-    expect(info.modes).toEqual(['signed', 'zk']);
+    expect(info.modes).toEqual(['signed', 'audited', 'zk']);
     expect(info.runtimes.find((r) => r.formats.includes('onnx'))?.profile).toBe(node.context.runtime.profile);
     // The LLM profile is what a record will carry, never "auto" (this node uses gpu: auto): absent
     // until llama.cpp is loaded, then the profile it settled on.
@@ -169,7 +169,7 @@ describe('bad input gets a 4xx with a stable code, and the node keeps serving', 
     ],
     [
       'unsupported mode',
-      () => post('/v1/infer', JSON.stringify({ model: 'iris', input: {}, mode: 'audited' })),
+      () => post('/v1/infer', JSON.stringify({ model: 'iris', input: {}, mode: 'tee' })),
       400,
       'INVALID_ARGUMENT',
     ],

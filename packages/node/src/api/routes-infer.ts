@@ -18,13 +18,13 @@ import type { NodeContext } from '../context.js';
 
 import { receiptJson } from '../log/index.js';
 import { resolveOrFetch } from '../peers/model-source.js';
-import type { StoredModel } from '../store/index.js';
+import { auditPayload, type StoredModel } from '../store/index.js';
 import { runZkTask } from '../zk-lane.js';
 import { coordinateQuorum, QUORUM_MEMBER_HEADER } from './quorum.js';
 import { NONCE, REQUEST_ID, requestIdFor } from './request-ids.js';
 
 const FIELDS = new Set(['model', 'input', 'mode', 'k', 'block', 'requestId', 'clientNonce']);
-const MODES = ['signed', 'quorum', 'zk'] as const;
+const MODES = ['signed', 'quorum', 'audited', 'zk'] as const;
 
 /** A validated `POST /v1/infer` body. */
 interface InferRequest {
@@ -49,7 +49,7 @@ function parseInferRequest(body: unknown): InferRequest {
     fail('INVALID_ARGUMENT', 'model (a CID or name@version) is required');
   if (b.input === undefined) fail('INVALID_ARGUMENT', 'input (named tensors) is required');
   if (b.mode !== undefined && !(MODES as readonly unknown[]).includes(b.mode)) {
-    fail('INVALID_ARGUMENT', 'mode must be "signed", "quorum" or "zk"', { mode: b.mode, supported: MODES });
+    fail('INVALID_ARGUMENT', 'mode must be "signed", "quorum", "audited" or "zk"', { mode: b.mode, supported: MODES });
   }
   if (b.k !== undefined && (!Number.isSafeInteger(b.k) || (b.k as number) < 1 || (b.k as number) > 16)) {
     fail('INVALID_ARGUMENT', 'k (the quorum size) must be an integer from 1 to 16');
@@ -113,11 +113,15 @@ export function registerInferRoutes(app: FastifyInstance, ctx: NodeContext): voi
   let lastModel = '';
   let lastModelJson = '""';
 
-  /** Runs the request here and logs its record (mode `signed`, or `quorum` as a member). */
+  /**
+   * Runs the request here and logs its record (mode `signed`, `audited`, or `quorum` as a member).
+   * An audited request's payload (canonical input and output bytes) is kept durably before its
+   * record is logged, so no audited record is ever without it; if logging fails, it goes again.
+   */
   const runHere = async (
     stored: StoredModel,
     inputs: TensorMap,
-    mode: 'signed' | 'quorum',
+    mode: 'signed' | 'quorum' | 'audited',
     requestId: string,
     clientNonce: string | undefined,
   ) => {
@@ -125,24 +129,38 @@ export function registerInferRoutes(app: FastifyInstance, ctx: NodeContext): voi
     const started = performance.now();
     const output = await ctx.executor.run(stored.manifestCid, model, inputs);
     ctx.metrics.inferenceSeconds.observe({ model: stored.manifest.name }, (performance.now() - started) / 1000);
+    const audited = mode === 'audited';
+    const inputBytes = audited ? encodeTensors(inputs) : undefined;
+    const outputBytes = audited ? encodeTensors(output) : undefined;
     const record: InferenceRecord = {
       version: 1,
       kind: 'onnx',
       mode,
       model: stored.manifestCid,
       runtime,
-      inputDigest: tensorsDigestHex(inputs),
-      outputDigest: tensorsDigestHex(output),
+      inputDigest: inputBytes ? hash('sha256', inputBytes, 'hex') : tensorsDigestHex(inputs),
+      outputDigest: outputBytes ? hash('sha256', outputBytes, 'hex') : tensorsDigestHex(output),
       paramsDigest: NO_PARAMS_DIGEST,
       requestId,
       ...(clientNonce === undefined ? {} : { clientNonce }),
       timestamp: Date.now(),
       node: ctx.keys.address,
     };
+    let windowClosesAt: number | undefined;
+    if (inputBytes && outputBytes) {
+      windowClosesAt = record.timestamp + ctx.config.audit.windowSeconds * 1000;
+      await ctx.payloads.put(auditPayload({ ...record, input: inputBytes, output: outputBytes, windowClosesAt }));
+    }
     const appendStarted = performance.now();
-    const receipt = await ctx.log.append(record);
+    let receipt: Awaited<ReturnType<typeof ctx.log.append>>;
+    try {
+      receipt = await ctx.log.append(record);
+    } catch (e) {
+      if (audited) await ctx.payloads.remove(requestId).catch(() => undefined);
+      throw e;
+    }
     ctx.metrics.logAppendSeconds.observe((performance.now() - appendStarted) / 1000);
-    return { record, receipt, output };
+    return { record, receipt, output, windowClosesAt };
   };
 
   /**
@@ -213,7 +231,7 @@ export function registerInferRoutes(app: FastifyInstance, ctx: NodeContext): voi
       const evidence = { proof: zk.proof, publicSignals: zk.publicSignals, vk: zk.vk, setup: zk.setup };
       return `{"requestId":${JSON.stringify(requestId)},"model":${JSON.stringify(stored.manifestCid)},"output":${JSON.stringify(tensorsToExactJson(zk.output))},"receipt":${receiptJson(receipt)},"zk":${JSON.stringify(evidence)}}`;
     }
-    const { receipt, output } = await runHere(stored, inputs, req.mode, requestId, req.clientNonce);
+    const { receipt, output, windowClosesAt } = await runHere(stored, inputs, req.mode, requestId, req.clientNonce);
     // The body as text: JSON.stringify({ requestId, model, output, receipt }), with the receipt
     // assembled by receiptJson (its note, shared by the batch, is escaped once).
     if (stored.manifestCid !== lastModel) {
@@ -221,7 +239,23 @@ export function registerInferRoutes(app: FastifyInstance, ctx: NodeContext): voi
       lastModelJson = JSON.stringify(lastModel);
     }
     reply.header('content-type', JSON_TYPE);
-    return `{"requestId":${JSON.stringify(requestId)},"model":${lastModelJson},"output":${JSON.stringify(tensorsToExactJson(output))},"receipt":${receiptJson(receipt)}}`;
+    // Mode audited: when the challenge window closes, and where auditors read the payload.
+    const audit =
+      windowClosesAt === undefined
+        ? ''
+        : `,"audit":${JSON.stringify({ windowClosesAt, payload: `/v1/payloads/${requestId}` })}`;
+    return `{"requestId":${JSON.stringify(requestId)},"model":${lastModelJson},"output":${JSON.stringify(tensorsToExactJson(output))},"receipt":${receiptJson(receipt)}${audit}}`;
+  });
+
+  /**
+   * Mode audited: the kept payload of an audited request, public (the caller chose auditing) until
+   * its window closes; any other request id, or a closed window, is 404 PAYLOAD_NOT_FOUND.
+   */
+  app.get('/v1/payloads/:requestId', async (request) => {
+    const { requestId } = request.params as { requestId: string };
+    const payload = await ctx.payloads.get(requestId);
+    if (payload === undefined) fail('PAYLOAD_NOT_FOUND', 'no kept payload for this request id');
+    return payload;
   });
 
   app.get('/v1/receipts/:requestId', async (request) => {

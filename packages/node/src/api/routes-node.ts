@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { NodeContext } from '../context.js';
 
 /** A verification mode a node serves (docs/design.md §2.6). */
-export type ServedMode = 'signed' | 'quorum' | 'zk';
+export type ServedMode = 'signed' | 'quorum' | 'audited' | 'zk';
 
 /**
  * The modes a node serves: `signed` always; `zk` always (every node carries `@verity/zk`; a
@@ -11,7 +11,7 @@ export type ServedMode = 'signed' | 'quorum' | 'zk';
  * registers on chain both come from here, so they cannot disagree.
  */
 export function servedModes(onChain: boolean): ServedMode[] {
-  return onChain ? ['signed', 'quorum', 'zk'] : ['signed', 'zk'];
+  return onChain ? ['signed', 'quorum', 'audited', 'zk'] : ['signed', 'audited', 'zk'];
 }
 
 /**

@@ -14,3 +14,4 @@ export {
   type ReplicaOptions,
   type StoredModel,
 } from './model-store.js';
+export { type AuditPayload, auditPayload, openPayloadStore, type PayloadStore } from './payload-store.js';

@@ -38,8 +38,10 @@ export interface InferParams {
   /**
    * `signed` (default): one node. `quorum`: k registered nodes must agree. `zk`: a Groth16 proof
    * that the output is the committed model's (fixed-point) answer (docs/design.md §2.6).
+   * `audited`: one node, which keeps the input and output for the challenge window so that
+   * auditors can re-execute and challenge the record (docs/api.md "Mode audited").
    */
-  readonly mode?: 'signed' | 'quorum' | 'zk';
+  readonly mode?: 'signed' | 'quorum' | 'audited' | 'zk';
   /** Mode `zk`: accept proofs from a `local-dev` setup (development only; default false). */
   readonly acceptLocalDevSetup?: boolean;
   /**
@@ -72,6 +74,8 @@ export interface InferResult {
   readonly zk?: ZkEvidence;
   /** Mode `zk`: why the verification key was trusted (an audit, an attestation, an accepted local-dev setup). */
   readonly zkTrust?: ZkTrustBasis;
+  /** Mode `audited`: when the challenge window closes (ms since the epoch) and the payload's path on the node. */
+  readonly audit?: { readonly windowClosesAt: number; readonly payload: string };
   /** A self-contained bundle: receipt, node entry, input and output, for `verity verify`. */
   bundle(): Bundle;
 }
@@ -122,7 +126,8 @@ export async function infer(client: ClientBase, params: InferParams): Promise<In
     model: string;
     output: Record<string, unknown>;
     receipt: Receipt;
-  }>(client, model.id, params);
+    audit?: { windowClosesAt: number; payload: string };
+  }>(client, model.id, params, params.mode === 'audited' ? { mode: 'audited' } : {});
   let output: TensorMap;
   try {
     output = tensorsFromJson(body.output, model.manifest.outputs);
@@ -145,7 +150,19 @@ export async function infer(client: ClientBase, params: InferParams): Promise<In
   if (params.clientNonce !== undefined && verified.record.clientNonce !== params.clientNonce) {
     throw new VerityError('RESPONSE_INVALID', 'the receipt does not carry our nonce');
   }
+  // The mode asked for is the mode logged: an audited request answered as `signed` escapes audit.
+  const mode = params.mode ?? 'signed';
+  if (verified.record.mode !== mode) {
+    throw new VerityError('RESPONSE_INVALID', `the receipt is for mode ${verified.record.mode}, not ${mode}`, {
+      details: { expected: mode, actual: verified.record.mode },
+    });
+  }
+  const audit = body.audit;
+  if (mode === 'audited' && (typeof audit?.windowClosesAt !== 'number' || typeof audit.payload !== 'string')) {
+    throw new VerityError('RESPONSE_INVALID', 'an audited answer without its challenge window');
+  }
   return {
+    ...(mode === 'audited' ? { audit } : {}),
     requestId: body.requestId,
     model: model.id,
     output,
