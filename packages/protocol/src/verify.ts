@@ -7,6 +7,7 @@
  */
 import { equalBytes, fromHex, toHex } from './bytes.js';
 import { type Checkpoint, openCheckpoint } from './checkpoint.js';
+import { type VerifiedCosignature, verifyWitnessPolicy, type WitnessPolicy } from './cosignature.js';
 import { type AsyncSignatureCheck, createPlatformEd25519Check } from './ed25519-platform.js';
 import { type ErrorCode, fail, isVerityError, VerityError } from './errors.js';
 import { parseAddress } from './eth.js';
@@ -79,6 +80,13 @@ export interface Trust {
    * source you already trust. The default is false.
    */
   readonly insecureAcceptBundleNodes?: boolean;
+  /**
+   * Witnesses whose cosignatures a receipt's checkpoint must carry (C2SP tlog-cosignature lines on
+   * the checkpoint note, docs/protocol.md "Witnesses"): at least `threshold` of the named keys,
+   * each cosignature verified, else `WITNESS_QUORUM_UNMET` (or `COSIGNATURE_INVALID` for a forged
+   * line under a named witness). Without it, cosignatures are carried but not required.
+   */
+  readonly witnesses?: WitnessPolicy;
 }
 
 /** Options for one verification. */
@@ -122,6 +130,8 @@ export interface VerifiedReceipt {
   readonly record: InferenceRecord;
   readonly checkpoint: Checkpoint;
   readonly leafIndex: number;
+  /** Under `Trust.witnesses`: the named witnesses' cosignatures on the checkpoint, verified. */
+  readonly cosignatures?: readonly VerifiedCosignature[];
 }
 
 /**
@@ -375,6 +385,15 @@ function checkStillBacked(verified: readonly VerifiedReceipt[], trust: Trust): v
   }
 }
 
+/**
+ * Step 5a: under `Trust.witnesses`, the receipt's checkpoint (already verified under the node's
+ * log key) carries cosignatures by at least `threshold` of the named witnesses.
+ */
+function checkWitnesses(receipt: Receipt, verified: VerifiedReceipt, trust: Trust): VerifiedReceipt {
+  if (trust.witnesses === undefined) return verified;
+  return { ...verified, cosignatures: verifyWitnessPolicy(receipt.checkpoint, trust.witnesses) };
+}
+
 function toResult(e: unknown, receipt?: number): VerifyResult {
   const error = isVerityError(e)
     ? e
@@ -395,7 +414,8 @@ function toResult(e: unknown, receipt?: number): VerifyResult {
  */
 export function verifyReceipt(receipt: unknown, trust: Trust, options: VerifyOptions = {}): VerifyResult {
   try {
-    const verified = [checkReceipt(parseReceipt(receipt), nodeKeys(trust), options)];
+    const parsed = parseReceipt(receipt);
+    const verified = [checkWitnesses(parsed, checkReceipt(parsed, nodeKeys(trust), options), trust)];
     checkStillBacked(verified, trust);
     // A lone receipt carries no consistency proofs: only an anchor of its exact size can link it.
     checkAnchors(undefined, verified, trust, options);
@@ -672,7 +692,9 @@ export function verifyBundle(bundle: unknown, trust: Trust, options: VerifyOptio
   const verified: VerifiedReceipt[] = [];
   for (let i = 0; i < parsed.receipts.length; i++) {
     try {
-      verified.push(checkReceipt(parsed.receipts[i] as Receipt, set, options));
+      verified.push(
+        checkWitnesses(parsed.receipts[i] as Receipt, checkReceipt(parsed.receipts[i] as Receipt, set, options), trust),
+      );
     } catch (e) {
       return toResult(e, i);
     }
