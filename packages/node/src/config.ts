@@ -154,8 +154,25 @@ export interface NodeConfig {
   readonly chain?: ChainSettings;
   readonly zk: ZkSettings;
   readonly peers: PeerSettings;
+  readonly witness: WitnessSettings;
   /** Log level for the JSON logs on stderr: fatal, error, warn, info, debug, trace or silent. */
   readonly logLevel: string;
+}
+
+/**
+ * The node as a witness of other logs and as a log asking witnesses (C2SP tlog-witness,
+ * docs/protocol.md "Witnesses").
+ */
+export interface WitnessSettings {
+  /**
+   * Log verifier keys (`origin+keyid+key`) this node witnesses beside the registered nodes' logs
+   * (read from the chain registry when the node runs on a chain).
+   */
+  readonly logs: readonly string[];
+  /** Witnesses this node submits its checkpoints to: base URL and witness verifier key (type 0x04). */
+  readonly submitTo: readonly { readonly url: string; readonly key: string }[];
+  /** How often the node submits a grown checkpoint to `submitTo` (ms). */
+  readonly intervalMs: number;
 }
 
 /** Named defaults. */
@@ -199,6 +216,7 @@ export const DEFAULT_CONFIG: NodeConfig = {
     maxReplicas: 64,
     maxReplicaBytes: 64 * 1024 * 1024 * 1024,
   },
+  witness: { logs: [], submitTo: [], intervalMs: 5_000 },
   logLevel: 'info',
 };
 
@@ -232,6 +250,7 @@ const ENV: Record<string, (v: string) => ConfigInput> = {
   VERITY_FETCH_CIDS: (v) => ({ peers: { fetchCids: v.split(',').map((c) => c.trim()) } }),
   VERITY_MAX_REPLICAS: (v) => ({ peers: { maxReplicas: Number(v) } }),
   VERITY_MAX_REPLICA_BYTES: (v) => ({ peers: { maxReplicaBytes: Number(v) } }),
+  VERITY_WITNESS_LOGS: (v) => ({ witness: { logs: v.split(',').map((k) => k.trim()) } }),
 };
 
 function merge<T>(base: T, over: DeepPartial<T> | undefined): T {
@@ -318,6 +337,18 @@ function check(config: NodeConfig): NodeConfig {
   }
   int('peers.maxReplicas', peers.maxReplicas, 0);
   int('peers.maxReplicaBytes', peers.maxReplicaBytes, 0);
+  const w = config.witness as Partial<WitnessSettings> | undefined;
+  if (typeof w !== 'object' || w === null) return fail('CONFIG_INVALID', 'witness must be an object');
+  if (!Array.isArray(w.logs) || !w.logs.every((k) => typeof k === 'string')) {
+    fail('CONFIG_INVALID', 'witness.logs must list log verifier keys', { path: 'witness.logs' });
+  }
+  if (
+    !Array.isArray(w.submitTo) ||
+    !w.submitTo.every((x) => typeof x?.url === 'string' && /^https?:\/\//.test(x.url) && typeof x.key === 'string')
+  ) {
+    fail('CONFIG_INVALID', 'witness.submitTo must list { url, key } witnesses', { path: 'witness.submitTo' });
+  }
+  int('witness.intervalMs', w.intervalMs, 1);
   if (typeof config.fsync !== 'boolean') fail('CONFIG_INVALID', 'fsync must be a boolean');
   if (!LEVELS.has(config.logLevel)) fail('CONFIG_INVALID', `logLevel must be one of ${[...LEVELS].join(', ')}`);
   return { ...config, dataDir: resolve(config.dataDir) };

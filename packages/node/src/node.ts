@@ -5,6 +5,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { readDeploymentFile } from '@verity/contracts/node';
+import { encodeVerifierKey, fromHex } from '@verity/protocol';
 import type { FastifyInstance } from 'fastify';
 import { servedModes } from './api/routes-node.js';
 import { createApi } from './api/server.js';
@@ -22,6 +23,8 @@ import { createLlmRuntime, type LlmRuntime, type LoadedLlm } from './runtimes/ll
 import { createOnnxRuntime } from './runtimes/onnx.js';
 import type { LoadedModel, Runtime } from './runtimes/runtime.js';
 import { openModelStore } from './store/index.js';
+import { startWitnessClient, type WitnessClient } from './witness/witness-client.js';
+import { createNodeCosigner, createWitnessService, logKeysByOrigin } from './witness/witness-service.js';
 import { readCeremonyRecord } from './zk-ceremony.js';
 import { createZkService } from './zk-service.js';
 
@@ -107,8 +110,26 @@ export async function startNode(config: NodeConfig, options: StartNodeOptions = 
     models: models.size + llms.size,
     zk: zkExecutor.stats(),
   }));
+  let witnessClient: WitnessClient | undefined;
+  const configuredLogs = logKeysByOrigin(config.witness.logs);
   const context: NodeContext = {
     config,
+    witness: createWitnessService({
+      dir: join(config.dataDir, 'witness'),
+      cosigner: createNodeCosigner(keys.origin, keys.logSignerKey),
+      // Configured keys, then the registered nodes' (read from the chain; cached for a second).
+      logKeys: async (origin) => {
+        const listed = configuredLogs.get(origin);
+        if (listed !== undefined) return listed;
+        if (context.chain === undefined) return undefined;
+        const { nodes } = await context.chain.peers();
+        const byOrigin = logKeysByOrigin(
+          nodes.filter((n) => n.origin === origin).map((n) => encodeVerifierKey(n.origin, fromHex(n.logKey))),
+        );
+        return byOrigin.get(origin);
+      },
+    }),
+    witnessed: () => witnessClient?.witnessed(),
     keys,
     store,
     log,
@@ -159,6 +180,14 @@ export async function startNode(config: NodeConfig, options: StartNodeOptions = 
       throw e;
     }
   }
+  if (config.witness.submitTo.length > 0) {
+    witnessClient = startWitnessClient({
+      log,
+      witnesses: config.witness.submitTo,
+      intervalMs: config.witness.intervalMs,
+      onError: (e, witness) => app.log.warn({ code: e.code, witness }, 'witness refused the checkpoint'),
+    });
+  }
   let stopping: Promise<void> | undefined;
   return {
     url,
@@ -170,6 +199,7 @@ export async function startNode(config: NodeConfig, options: StartNodeOptions = 
         await app.close(); // waits for requests in flight
         await executor.idle();
         await zkExecutor.idle();
+        await witnessClient?.stop();
         if (context.chain) {
           // The last checkpoint goes on chain before the log closes (best effort: the chain may be gone).
           await context.chain.anchorNow().catch(() => undefined);

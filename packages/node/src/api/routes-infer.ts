@@ -227,6 +227,9 @@ export function registerInferRoutes(app: FastifyInstance, ctx: NodeContext): voi
   app.get('/v1/receipts/:requestId', async (request) => {
     const { requestId } = request.params as { requestId: string };
     if (!REQUEST_ID.test(requestId)) fail('RECEIPT_NOT_FOUND', 'no receipt for this request id');
-    return ctx.log.receiptByRequestId(requestId);
+    const receipt = ctx.log.receiptByRequestId(requestId);
+    // Cosignatures gathered for this very checkpoint ride on its note (docs/protocol.md "Witnesses").
+    const witnessed = ctx.witnessed();
+    return witnessed?.startsWith(receipt.checkpoint) ? { ...receipt, checkpoint: witnessed } : receipt;
   });
 }
