@@ -171,7 +171,13 @@ export interface WitnessSettings {
   readonly logs: readonly string[];
   /** Witnesses this node submits its checkpoints to: base URL and witness verifier key (type 0x04). */
   readonly submitTo: readonly { readonly url: string; readonly key: string }[];
-  /** How often the node submits a grown checkpoint to `submitTo` (ms). */
+  /**
+   * Also ask every other registered node (on a chain) as a witness, at its registered endpoint
+   * under the outbound URL policy, with the witness key it reports at `GET /v1/witness`
+   * (`verity up` turns this on: its nodes cosign each other's checkpoints).
+   */
+  readonly peers: boolean;
+  /** How often the node submits a grown checkpoint to its witnesses (ms). */
   readonly intervalMs: number;
 }
 
@@ -216,7 +222,7 @@ export const DEFAULT_CONFIG: NodeConfig = {
     maxReplicas: 64,
     maxReplicaBytes: 64 * 1024 * 1024 * 1024,
   },
-  witness: { logs: [], submitTo: [], intervalMs: 5_000 },
+  witness: { logs: [], submitTo: [], peers: false, intervalMs: 5_000 },
   logLevel: 'info',
 };
 
@@ -251,6 +257,7 @@ const ENV: Record<string, (v: string) => ConfigInput> = {
   VERITY_MAX_REPLICAS: (v) => ({ peers: { maxReplicas: Number(v) } }),
   VERITY_MAX_REPLICA_BYTES: (v) => ({ peers: { maxReplicaBytes: Number(v) } }),
   VERITY_WITNESS_LOGS: (v) => ({ witness: { logs: v.split(',').map((k) => k.trim()) } }),
+  VERITY_WITNESS_PEERS: (v) => ({ witness: { peers: v !== '0' && v !== 'false' } }),
 };
 
 function merge<T>(base: T, over: DeepPartial<T> | undefined): T {
@@ -348,6 +355,8 @@ function check(config: NodeConfig): NodeConfig {
   ) {
     fail('CONFIG_INVALID', 'witness.submitTo must list { url, key } witnesses', { path: 'witness.submitTo' });
   }
+  if (typeof w.peers !== 'boolean')
+    fail('CONFIG_INVALID', 'witness.peers must be a boolean', { path: 'witness.peers' });
   int('witness.intervalMs', w.intervalMs, 1);
   if (typeof config.fsync !== 'boolean') fail('CONFIG_INVALID', 'fsync must be a boolean');
   if (!LEVELS.has(config.logLevel)) fail('CONFIG_INVALID', `logLevel must be one of ${[...LEVELS].join(', ')}`);

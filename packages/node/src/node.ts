@@ -18,12 +18,13 @@ import { openLog } from './log/index.js';
 import { createMetrics } from './metrics.js';
 import { createModelCache } from './model-cache.js';
 import { peerZkeys } from './peers/fetch-zkey.js';
+import { peerFetch } from './peers/url-policy.js';
 import { runBatched } from './runtimes/batch.js';
 import { createLlmRuntime, type LlmRuntime, type LoadedLlm } from './runtimes/llm.js';
 import { createOnnxRuntime } from './runtimes/onnx.js';
 import type { LoadedModel, Runtime } from './runtimes/runtime.js';
 import { openModelStore } from './store/index.js';
-import { startWitnessClient, type WitnessClient } from './witness/witness-client.js';
+import { createRegisteredWitnesses, startWitnessClient, type WitnessClient } from './witness/witness-client.js';
 import { createNodeCosigner, createWitnessService, logKeysByOrigin } from './witness/witness-service.js';
 import { readCeremonyRecord } from './zk-ceremony.js';
 import { createZkService } from './zk-service.js';
@@ -180,10 +181,20 @@ export async function startNode(config: NodeConfig, options: StartNodeOptions = 
       throw e;
     }
   }
-  if (config.witness.submitTo.length > 0) {
+  if (config.witness.submitTo.length > 0 || config.witness.peers) {
+    const registeredWitnesses = createRegisteredWitnesses(context);
     witnessClient = startWitnessClient({
       log,
-      witnesses: config.witness.submitTo,
+      witnesses: async () => [...config.witness.submitTo, ...(config.witness.peers ? await registeredWitnesses() : [])],
+      // Configured witnesses are the operator's choice; registered endpoints pass the URL policy.
+      fetch: (target, init) =>
+        peerFetch(
+          target,
+          init,
+          config.witness.submitTo.some((w) => target.startsWith(w.url.replace(/\/$/, '')))
+            ? { localNetwork: true }
+            : config.peers,
+        ),
       intervalMs: config.witness.intervalMs,
       onError: (e, witness) => app.log.warn({ code: e.code, witness }, 'witness refused the checkpoint'),
     });

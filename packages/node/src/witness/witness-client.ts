@@ -11,16 +11,31 @@ import {
   formatAddCheckpoint,
   fromHex,
   isVerityError,
+  parseWitnessKey,
   peekCheckpoint,
   TLOG_SIZE_CONTENT_TYPE,
   VerityError,
   verifyWitnessPolicy,
 } from '@verity/protocol';
+import type { NodeContext } from '../context.js';
 import type { NodeLog } from '../log/index.js';
+import { peerFetch } from '../peers/url-policy.js';
+
+/** A witness to ask: base URL and its verifier key (type 0x04). */
+export interface WitnessTarget {
+  readonly url: string;
+  readonly key: string;
+}
 
 export interface WitnessClientOptions {
   readonly log: NodeLog;
-  readonly witnesses: readonly { readonly url: string; readonly key: string }[];
+  /** The witnesses to ask, read again every round (the registry's may change). */
+  readonly witnesses: () => Promise<readonly WitnessTarget[]>;
+  /** How to call a witness (the node passes its URL policy's fetch). */
+  readonly fetch: (
+    url: string,
+    init: { method: 'POST'; headers: Record<string, string>; body: string; signal: AbortSignal },
+  ) => Promise<Response>;
   readonly intervalMs: number;
   /** Per-call timeout (default 10 s). */
   readonly timeoutMs?: number;
@@ -52,7 +67,7 @@ export function startWitnessClient(options: WitnessClientOptions): WitnessClient
   let round: Promise<void> = Promise.resolve();
 
   async function post(url: string, body: string): Promise<{ status: number; text: string; type: string }> {
-    const r = await fetch(`${url.replace(/\/$/, '')}/add-checkpoint`, {
+    const r = await options.fetch(`${url.replace(/\/$/, '')}/add-checkpoint`, {
       method: 'POST',
       headers: { 'content-type': 'text/plain; charset=utf-8' },
       body,
@@ -61,7 +76,7 @@ export function startWitnessClient(options: WitnessClientOptions): WitnessClient
     return { status: r.status, text: await r.text(), type: r.headers.get('content-type') ?? '' };
   }
 
-  async function ask(note: string, size: number, w: { url: string; key: string }): Promise<string> {
+  async function ask(note: string, size: number, w: WitnessTarget): Promise<string> {
     for (let attempt = 0; attempt < 2; attempt++) {
       const old = known.get(w.url) ?? 0;
       if (old > size) fail(w.url, `the witness has cosigned size ${old}, above this log's ${size}`);
@@ -89,10 +104,18 @@ export function startWitnessClient(options: WitnessClientOptions): WitnessClient
     const note = log.checkpoint();
     const { size } = peekCheckpoint(note);
     if (witnessed !== undefined && peekCheckpoint(witnessed).size === size) return;
-    const results = await Promise.allSettled(options.witnesses.map((w) => ask(note, size, w)));
+    let witnesses: readonly WitnessTarget[];
+    try {
+      witnesses = await options.witnesses();
+    } catch (e) {
+      const error = isVerityError(e) ? e : new VerityError('INTERNAL', 'cannot list the witnesses', { cause: e });
+      options.onError?.(error, 'registry');
+      return;
+    }
+    const results = await Promise.allSettled(witnesses.map((w) => ask(note, size, w)));
     let out = note;
     results.forEach((r, i) => {
-      const url = (options.witnesses[i] as { url: string }).url;
+      const url = (witnesses[i] as WitnessTarget).url;
       if (r.status === 'fulfilled') out = addCosignatures(out, r.value);
       else {
         const e = isVerityError(r.reason)
@@ -117,5 +140,45 @@ export function startWitnessClient(options: WitnessClientOptions): WitnessClient
       clearInterval(timer);
       await round;
     },
+  };
+}
+
+/**
+ * The other registered nodes as witnesses (`witness.peers`): each at its registered endpoint, with
+ * the witness key it reports at `GET /v1/witness` (asked once per endpoint, under the URL
+ * policy). The key is not vouched for by the chain: it only decides which lines this node keeps;
+ * a verifier's witness policy names the keys it trusts.
+ *
+ * @example
+ * ```ts
+ * const list = createRegisteredWitnesses(context);
+ * const witnesses = await list();
+ * ```
+ */
+export function createRegisteredWitnesses(ctx: NodeContext): () => Promise<WitnessTarget[]> {
+  const keys = new Map<string, string>();
+  return async () => {
+    if (ctx.chain === undefined) return [];
+    const { nodes } = await ctx.chain.peers();
+    const self = ctx.keys.address.toLowerCase();
+    const out: WitnessTarget[] = [];
+    for (const n of nodes) {
+      if (n.account.toLowerCase() === self) continue;
+      const url = n.endpoint.replace(/\/+$/, '');
+      let key = keys.get(url);
+      if (key === undefined) {
+        try {
+          const r = await peerFetch(`${url}/v1/witness`, { signal: AbortSignal.timeout(5_000) }, ctx.config.peers);
+          const reported = ((await r.json()) as { verifierKey?: unknown }).verifierKey;
+          key = parseWitnessKey(String(reported)).verifierKey;
+        } catch {
+          continue; // not reachable or no witness yet: asked again next round
+        }
+        if (keys.size >= 256) keys.clear();
+        keys.set(url, key);
+      }
+      out.push({ url, key });
+    }
+    return out;
   };
 }
