@@ -53,10 +53,7 @@ describe('registered nodes witness each other', () => {
 
     await a.context.chain?.anchorNow();
     const deployment = JSON.parse(await readFile(deploymentFile, 'utf8'));
-    const events = await monitorRound(
-      { chain: { rpcUrl: chain.anvil.rpcUrl, deployment }, witnesses: [b.url, a.url] },
-      createMonitorState(),
-    );
+    const events = await monitorRound({ chain: { rpcUrl: chain.anvil.rpcUrl, deployment } }, createMonitorState());
     expect(events.filter((e) => e.event === 'split-view' || e.event === 'error')).toEqual([]);
     const aHeads = events.filter(
       (e) => e.event === 'head' && e.node.toLowerCase() === a.context.keys.address.toLowerCase(),

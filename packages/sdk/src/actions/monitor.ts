@@ -1,7 +1,8 @@
 /**
  * Monitoring for split views (docs/protocol.md "Witnesses"): for every node in `NodeRegistry`,
  * gather the tree heads it shows (its own `GET /checkpoint`), the heads witnesses cosigned for it
- * (`GET <witness>/<sha256(origin)>/checkpoint`, C2SP tlog-witness) and its latest anchor in
+ * (`GET <witness>/<sha256(origin)>/checkpoint`, C2SP tlog-witness: the witnesses named and every
+ * other registered node, each a witness of the registered logs) and its latest anchor in
  * `LogAnchor`; verify each signed head under the node's registered log key; and compare every new
  * head with the heads seen before ({@link compareHeads}): one size with two roots, or a
  * consistency proof (asked of the node) that fails, is a split view, reported with both heads as
@@ -28,8 +29,13 @@ import { chainRegistrySnapshot } from './registry.js';
 /** What to monitor: the chain (registry and anchors) and the witnesses to ask. */
 export interface MonitorOptions {
   readonly chain: ChainOptions;
-  /** Witness base URLs (monitoring prefixes). */
+  /** Witness base URLs (monitoring prefixes), asked for every node's log. */
   readonly witnesses?: readonly string[];
+  /**
+   * Also ask every other registered node, as a witness, for each node's log (every Verity node
+   * witnesses the registered logs; default true).
+   */
+  readonly registeredWitnesses?: boolean;
   /** Per-request timeout (default 10 s). */
   readonly timeoutMs?: number;
 }
@@ -131,8 +137,12 @@ export async function monitorRound(options: MonitorOptions, state: MonitorState)
     };
     await signed(`node ${base}`, `${base}/checkpoint`);
     const hash = toHex(sha256(utf8(origin)));
-    for (const w of options.witnesses ?? [])
-      await signed(`witness ${w}`, `${w.replace(/\/+$/, '')}/${hash}/checkpoint`);
+    const registered =
+      options.registeredWitnesses === false
+        ? []
+        : snapshot.nodes.filter((o) => o.address !== n.address).map((o) => o.endpoint);
+    const witnesses = [...new Set([...(options.witnesses ?? []), ...registered].map((w) => w.replace(/\/+$/, '')))];
+    for (const w of witnesses) await signed(`witness ${w}`, `${w}/${hash}/checkpoint`);
     try {
       const a = await getLatestAnchor(chain.publicClient, {
         logAnchor: chain.deployment.contracts.logAnchor,
