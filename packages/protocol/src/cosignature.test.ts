@@ -15,6 +15,8 @@ import {
 import { createMemoryTree, hashLeaf } from './merkle.js';
 import { createEd25519Signer, encodeVerifierKey, generateNoteKey, noteKeyId, openNote } from './note.js';
 import { codeOf, expectCode } from './test-support/errors.js';
+import { buildReceiptFixtures } from './test-support/receipt-fixtures.js';
+import { createVerifyCache, type Trust, verifyBundle } from './verify.js';
 
 // Vectors of independent provenance.
 // 1. A production witness: remora.n621.de's verifier key (type 0x04), as listed in
@@ -187,5 +189,28 @@ describe('cosigners and witness policies', () => {
     const pk = parseWitnessKey(keys[0] as string).publicKey;
     expect(fromBase64((keys[0] as string).split('+')[2] as string)[0]).toBe(0x04);
     expect(fromBase64(encodeVerifierKey('witness.example/w1', pk).split('+')[2] as string)[0]).toBe(0x01);
+  });
+});
+
+describe('witness policies in verifyBundle with a cache', () => {
+  it('a cached cosigned checkpoint does not let a forged one through, and the same answers come back', () => {
+    const { fixtures } = buildReceiptFixtures();
+    const get = (name: string) => fixtures.find((f) => f.name === name) as (typeof fixtures)[number];
+    const valid = get('valid-witnessed');
+    const forged = get('witness-cosignature-forged');
+    const cache = createVerifyCache();
+    for (let i = 0; i < 2; i++) {
+      const ok = verifyBundle(valid.bundle, valid.trust as Trust, { cache });
+      expect(ok.ok && ok.receipts[0]?.cosignatures?.map((c) => c.witness)).toEqual([
+        'fixtures.verity.test/witness/w1',
+        'fixtures.verity.test/witness/w3',
+      ]);
+      const bad = verifyBundle(forged.bundle, forged.trust as Trust, { cache });
+      expect(bad.ok ? 'ok' : bad.code).toBe('COSIGNATURE_INVALID');
+      // The same bundle under a stricter policy is not answered from the cache of the looser one.
+      const strict = { ...(valid.trust as Trust), witnesses: { ...(valid.trust as Trust).witnesses!, threshold: 3 } };
+      const unmet = verifyBundle(valid.bundle, strict, { cache });
+      expect(unmet.ok ? 'ok' : unmet.code).toBe('WITNESS_QUORUM_UNMET');
+    }
   });
 });

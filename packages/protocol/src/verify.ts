@@ -110,6 +110,8 @@ export interface VerifyCache {
   readonly maxEntries: number;
   /** The platform's Ed25519 checks by log key, for {@link primeVerifyCache}. */
   readonly platformChecks?: Map<string, Promise<AsyncSignatureCheck | undefined>>;
+  /** Cosignatures verified under a witness policy, keyed by the policy and the note text. */
+  readonly cosignatures?: Map<string, readonly VerifiedCosignature[]>;
 }
 
 /**
@@ -122,7 +124,7 @@ export interface VerifyCache {
  * ```
  */
 export function createVerifyCache(maxEntries = 1024): VerifyCache {
-  return { checkpoints: new Map(), maxEntries, platformChecks: new Map() };
+  return { checkpoints: new Map(), maxEntries, platformChecks: new Map(), cosignatures: new Map() };
 }
 
 /** What a successful verification established about one receipt. */
@@ -389,9 +391,26 @@ function checkStillBacked(verified: readonly VerifiedReceipt[], trust: Trust): v
  * Step 5a: under `Trust.witnesses`, the receipt's checkpoint (already verified under the node's
  * log key) carries cosignatures by at least `threshold` of the named witnesses.
  */
-function checkWitnesses(receipt: Receipt, verified: VerifiedReceipt, trust: Trust): VerifiedReceipt {
-  if (trust.witnesses === undefined) return verified;
-  return { ...verified, cosignatures: verifyWitnessPolicy(receipt.checkpoint, trust.witnesses) };
+function checkWitnesses(
+  receipt: Receipt,
+  verified: VerifiedReceipt,
+  trust: Trust,
+  cache: VerifyCache | undefined,
+): VerifiedReceipt {
+  const policy = trust.witnesses;
+  if (policy === undefined) return verified;
+  // Many receipts share one cosigned checkpoint: its cosignatures are checked once per policy.
+  const memo = cache?.cosignatures;
+  const id = memo && `${policy.threshold}\u0000${policy.keys.join('\u0000')}\n${receipt.checkpoint}`;
+  let cosignatures = id === undefined ? undefined : memo?.get(id);
+  if (cosignatures === undefined) {
+    cosignatures = verifyWitnessPolicy(receipt.checkpoint, policy);
+    if (memo && id !== undefined && cache) {
+      if (memo.size >= cache.maxEntries) memo.delete(memo.keys().next().value as string);
+      memo.set(id, cosignatures);
+    }
+  }
+  return { ...verified, cosignatures };
 }
 
 function toResult(e: unknown, receipt?: number): VerifyResult {
@@ -415,7 +434,7 @@ function toResult(e: unknown, receipt?: number): VerifyResult {
 export function verifyReceipt(receipt: unknown, trust: Trust, options: VerifyOptions = {}): VerifyResult {
   try {
     const parsed = parseReceipt(receipt);
-    const verified = [checkWitnesses(parsed, checkReceipt(parsed, nodeKeys(trust), options), trust)];
+    const verified = [checkWitnesses(parsed, checkReceipt(parsed, nodeKeys(trust), options), trust, options.cache)];
     checkStillBacked(verified, trust);
     // A lone receipt carries no consistency proofs: only an anchor of its exact size can link it.
     checkAnchors(undefined, verified, trust, options);
@@ -692,9 +711,8 @@ export function verifyBundle(bundle: unknown, trust: Trust, options: VerifyOptio
   const verified: VerifiedReceipt[] = [];
   for (let i = 0; i < parsed.receipts.length; i++) {
     try {
-      verified.push(
-        checkWitnesses(parsed.receipts[i] as Receipt, checkReceipt(parsed.receipts[i] as Receipt, set, options), trust),
-      );
+      const receipt = parsed.receipts[i] as Receipt;
+      verified.push(checkWitnesses(receipt, checkReceipt(receipt, set, options), trust, options.cache));
     } catch (e) {
       return toResult(e, i);
     }
