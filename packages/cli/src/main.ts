@@ -49,10 +49,11 @@ Usage:
       --zk-auditor ADDRESS                  accept a zk key this auditor attested on chain (repeatable)
       --witness KEY [--witness-threshold M]   require cosignatures of M (default: all) of these
                                             witnesses (C2SP cosignature/v1 keys, repeatable)
-  verity monitor [--rpc URL --deployment FILE] [--witness URL]... [--interval MS] [--once]
+  verity monitor [--rpc URL --deployment FILE] [--witness URL]... [--interval MS] [--once] [--state FILE]
                                             follow every registered node's heads (its own, its
                                             witnesses', its anchors); a split view is a JSON line
-                                            with both signed heads (exit 1 with --once)
+                                            with both signed heads (exit 1 with --once); --state
+                                            keeps the heads seen across runs
   Client commands take --url URL (default $VERITY_URL, or the node of --data-dir, or
   http://127.0.0.1:8700), --api-key KEY (default $VERITY_API_KEY, or the key in --data-dir's
   keystore, sent only to that data dir's node), and verify against the chain of --data-dir (or

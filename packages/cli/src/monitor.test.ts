@@ -128,6 +128,52 @@ describe('verity monitor', () => {
     expect([split?.evidence.first.note, split?.evidence.second.note].sort()).toEqual([shown, cosigned].sort());
   }, 120_000);
 
+  it('with --state, a later run compares with the heads an earlier run saw (the node changed its head)', async () => {
+    const file = join(await mkdtemp(join(tmpdir(), 'verity-monitor-state-')), 'state.json');
+    const before = await verity(
+      'monitor',
+      '--rpc',
+      chain.anvil.rpcUrl,
+      '--deployment',
+      deploymentFile,
+      '--state',
+      file,
+      '--once',
+    );
+    expect(before.code, before.stderr).toBe(0);
+    const first = shown;
+    shown = hidden; // the node now shows another head of the same size
+    const after = await verity(
+      'monitor',
+      '--rpc',
+      chain.anvil.rpcUrl,
+      '--deployment',
+      deploymentFile,
+      '--state',
+      file,
+      '--once',
+    );
+    expect(after.code, after.stderr).toBe(1);
+    const split = after.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+      .find((e) => e.event === 'split-view');
+    expect([split?.evidence.first.note, split?.evidence.second.note].sort()).toEqual([first, hidden].sort());
+    // Reported once: a third run with the same state says nothing new.
+    const again = await verity(
+      'monitor',
+      '--rpc',
+      chain.anvil.rpcUrl,
+      '--deployment',
+      deploymentFile,
+      '--state',
+      file,
+      '--once',
+    );
+    expect([again.code, again.stdout]).toEqual([0, '']);
+  }, 120_000);
+
   it('reports no split view once the node shows the head the witness cosigned', async () => {
     shown = hidden; // the node now shows the head the witness cosigned
     const run = await verity(

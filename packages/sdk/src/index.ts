@@ -38,7 +38,10 @@ export {
   type MonitorEvent,
   type MonitorOptions,
   type MonitorState,
+  type MonitorStateJson,
   monitorRound,
+  monitorStateFromJson,
+  monitorStateToJson,
 } from './actions/monitor.js';
 export { bundleNodes, gatherTrust, getNodeInfo, type NodeInfo } from './actions/node-info.js';
 export { getReceipt, verify } from './actions/receipts.js';

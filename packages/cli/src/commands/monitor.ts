@@ -4,10 +4,15 @@
  * (docs/protocol.md "Witnesses"). One JSON line per event on stdout. The work is the SDK's
  * `monitorRound`; this file parses flags and loops.
  */
+import { existsSync } from 'node:fs';
+import { readFile, rename, writeFile } from 'node:fs/promises';
 import { parseFlags, UsageError } from '../usage.js';
 import { chainOf } from './verify.js';
 
-/** `verity monitor [--rpc URL --deployment FILE | --data-dir DIR] [--witness URL]… [--interval MS] [--once]` */
+/**
+ * `verity monitor [--rpc URL --deployment FILE | --data-dir DIR] [--witness URL]… [--interval MS]
+ * [--once] [--state FILE]`
+ */
 export async function runMonitor(args: string[]): Promise<number> {
   const { values } = parseFlags({
     args,
@@ -18,6 +23,7 @@ export async function runMonitor(args: string[]): Promise<number> {
       witness: { type: 'string', multiple: true },
       interval: { type: 'string', default: '10000' },
       once: { type: 'boolean', default: false },
+      state: { type: 'string' },
     },
   });
   if (!/^[1-9][0-9]*$/.test(values.interval)) throw new UsageError('--interval takes milliseconds');
@@ -27,8 +33,23 @@ export async function runMonitor(args: string[]): Promise<number> {
   const chain = await chainOf(values, true);
   if (chain === undefined)
     throw new UsageError('monitor reads the registry: --rpc URL --deployment FILE, or a `verity up` data dir');
-  const { createMonitorState, monitorRound } = await import('@verity/sdk');
-  const state = createMonitorState();
+  const { createMonitorState, monitorRound, monitorStateFromJson, monitorStateToJson } = await import('@verity/sdk');
+  // --state FILE: the heads seen by earlier runs, so a run from cron compares with them too.
+  const stateFile = values.state;
+  let state = createMonitorState();
+  if (stateFile !== undefined && existsSync(stateFile)) {
+    try {
+      state = monitorStateFromJson(JSON.parse(await readFile(stateFile, 'utf8')));
+    } catch (e) {
+      throw new UsageError(`cannot read the monitor state ${stateFile}: ${(e as Error).message}`, { showHelp: false });
+    }
+  }
+  const save = async () => {
+    if (stateFile === undefined) return;
+    const temp = `${stateFile}.${process.pid}.tmp`;
+    await writeFile(temp, `${JSON.stringify(monitorStateToJson(state))}\n`);
+    await rename(temp, stateFile);
+  };
   const options = { chain, witnesses: values.witness ?? [] };
   let split = false;
   let stopped = false;
@@ -43,6 +64,7 @@ export async function runMonitor(args: string[]): Promise<number> {
         if (e.event === 'split-view') split = true;
         process.stdout.write(`${JSON.stringify(e)}\n`);
       }
+      await save();
       if (values.once || stopped) break;
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, Number(values.interval));

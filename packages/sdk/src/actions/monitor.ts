@@ -11,6 +11,8 @@
 import { getLatestAnchor } from '@verity/contracts';
 import {
   compareHeads,
+  fail,
+  fromBase64,
   fromHex,
   isVerityError,
   type ObservedHead,
@@ -80,6 +82,69 @@ const KEEP = 32;
  */
 export function createMonitorState(): MonitorState {
   return { heads: new Map(), reported: new Set() };
+}
+
+/** The JSON form of a {@link MonitorState} (for `verity monitor --state FILE`). */
+export interface MonitorStateJson {
+  readonly heads: Record<
+    string,
+    readonly { readonly size: number; readonly rootHash: string; readonly note: string; readonly source: string }[]
+  >;
+  readonly reported: readonly string[];
+}
+
+/**
+ * A monitor state as JSON: the heads it verified (root hashes base64) and the evidence it reported.
+ *
+ * @example
+ * ```ts
+ * await writeFile(file, JSON.stringify(monitorStateToJson(state)));
+ * ```
+ */
+export function monitorStateToJson(state: MonitorState): MonitorStateJson {
+  const heads: Record<string, MonitorStateJson['heads'][string]> = {};
+  for (const [origin, list] of state.heads) {
+    heads[origin] = list.map((h) => ({
+      size: h.checkpoint.size,
+      rootHash: toBase64(h.checkpoint.rootHash),
+      note: h.note,
+      source: h.source,
+    }));
+  }
+  return { heads, reported: [...state.reported] };
+}
+
+/**
+ * A monitor state from its JSON form (as {@link monitorStateToJson} wrote it). Throws
+ * `INVALID_ARGUMENT` for anything else.
+ *
+ * @example
+ * ```ts
+ * const state = monitorStateFromJson(JSON.parse(await readFile(file, 'utf8')));
+ * ```
+ */
+export function monitorStateFromJson(json: unknown): MonitorState {
+  const bad = (): never => fail('INVALID_ARGUMENT', 'not a monitor state file');
+  if (typeof json !== 'object' || json === null) bad();
+  const { heads, reported } = json as { heads?: unknown; reported?: unknown };
+  if (typeof heads !== 'object' || heads === null || !Array.isArray(reported)) bad();
+  const state = createMonitorState();
+  for (const r of reported as unknown[]) if (typeof r === 'string') state.reported.add(r);
+  for (const [origin, list] of Object.entries(heads as Record<string, unknown>)) {
+    if (!Array.isArray(list)) bad();
+    state.heads.set(
+      origin,
+      (list as { size?: unknown; rootHash?: unknown; note?: unknown; source?: unknown }[]).map((h) => {
+        if (!Number.isSafeInteger(h.size) || typeof h.rootHash !== 'string' || typeof h.note !== 'string') bad();
+        return {
+          checkpoint: { origin, size: h.size as number, rootHash: fromBase64(h.rootHash as string), extensions: [] },
+          note: h.note as string,
+          source: String(h.source),
+        };
+      }),
+    );
+  }
+  return state;
 }
 
 async function getText(url: string, timeoutMs: number): Promise<string | undefined> {
