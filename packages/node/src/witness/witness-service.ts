@@ -8,9 +8,9 @@
  *   `witness/<sha256(origin) hex>.json`, replaced atomically and durably (`writeFileAtomic`)
  *   BEFORE the cosignature is returned, as the spec requires. A restart after `kill -9` finds
  *   either the old state or the new, never a torn one.
- * - Atomicity: requests are handled one at a time (one promise chain), so the check of the old
- *   size and the write of the new state cannot interleave (the spec's race: two requests checked
- *   against one state, the smaller written last, rolling the log back).
+ * - Atomicity: requests for one origin are handled one at a time (a promise chain per origin),
+ *   so the check of the old size and the write of the new state cannot interleave (the spec's
+ *   race: two requests checked against one state, the smaller written last, rolling the log back).
  * - Key: an Ed25519 `cosignature/v1` key derived from the log signer's seed under a domain
  *   separator, so it is stable across restarts and is never the log key itself (the spec wants a
  *   distinct key per cosigner).
@@ -18,6 +18,7 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
+  type AddCheckpointRequest,
   addCosignatures,
   type Cosigner,
   checkAddCheckpoint,
@@ -119,7 +120,7 @@ export function createWitnessService(options: WitnessServiceOptions): WitnessSer
   const { dir, cosigner } = options;
   const now = options.now ?? (() => Math.floor(Date.now() / 1000));
   const heads = new Map<string, StoredHead | null>();
-  let queue: Promise<unknown> = Promise.resolve();
+  const queues = new Map<string, Promise<void>>();
   let made: Promise<unknown> | undefined;
   const pathOf = (hash: string) => join(dir, `${hash}.json`);
   const hashOf = (origin: string) => toHex(sha256(utf8(origin)));
@@ -137,13 +138,9 @@ export function createWitnessService(options: WitnessServiceOptions): WitnessSer
     return head ?? undefined;
   }
 
-  async function handle(body: string): Promise<string> {
-    const request = parseAddCheckpoint(body);
-    // The origin, unverified, only picks the keys; checkAddCheckpoint verifies the note with them.
-    const origin = request.checkpoint.slice(0, request.checkpoint.indexOf('\n'));
-    const keys = await options.logKeys(origin);
-    const hash = hashOf(origin);
-    const stored = keys === undefined ? undefined : await load(hash);
+  /** Check, cosign, persist: run for one origin at a time (see `addCheckpoint`). */
+  async function handle(request: AddCheckpointRequest, keys: readonly NoteVerifier[], hash: string): Promise<string> {
+    const stored = await load(hash);
     const latest: WitnessedHead | undefined =
       stored === undefined ? undefined : { size: stored.size, rootHash: fromBase64(stored.rootHash) };
     const cp = checkAddCheckpoint(request, keys, latest);
@@ -165,9 +162,25 @@ export function createWitnessService(options: WitnessServiceOptions): WitnessSer
   return {
     name: cosigner.name,
     verifierKey: cosigner.verifierKey,
-    addCheckpoint(body) {
-      const run = queue.then(() => handle(body));
-      queue = run.catch(() => {});
+    async addCheckpoint(body) {
+      const request = parseAddCheckpoint(body);
+      // The origin, unverified, only picks the keys; checkAddCheckpoint verifies the note with them.
+      const origin = request.checkpoint.slice(0, request.checkpoint.indexOf('\n'));
+      const keys = await options.logKeys(origin);
+      // Not witnessed: refused (400 malformed, else 404) without touching any state.
+      if (keys === undefined) return checkAddCheckpoint(request, undefined, undefined) as never;
+      // One origin at a time: the check of the old size and the write of the new state never
+      // interleave with another request for that log; other logs are not held up.
+      const hash = hashOf(origin);
+      const run = (queues.get(hash) ?? Promise.resolve()).then(() => handle(request, keys, hash));
+      const tail = run.then(
+        () => {},
+        () => {},
+      );
+      queues.set(hash, tail);
+      void tail.then(() => {
+        if (queues.get(hash) === tail) queues.delete(hash);
+      });
       return run;
     },
     async latest(originHash) {

@@ -142,6 +142,24 @@ describe('a node as a C2SP tlog-witness (POST /add-checkpoint)', () => {
   });
 });
 
+describe('the witness under concurrent requests', () => {
+  it('two extensions of the same old size at once: one is cosigned, the other gets 409 (no roll-back race)', async () => {
+    const [r7, r8] = await Promise.all([
+      addCheckpoint(
+        formatAddCheckpoint({ oldSize: 6, proof: honest.consistencyProof(6, 7), checkpoint: head(honest, 7) }),
+      ),
+      addCheckpoint(
+        formatAddCheckpoint({ oldSize: 6, proof: honest.consistencyProof(6, 8), checkpoint: head(honest, 8) }),
+      ),
+    ]);
+    expect([r7.status, r8.status].sort()).toEqual([200, 409]);
+    const winner = r7.status === 200 ? 7 : 8;
+    expect((r7.status === 409 ? r7 : r8).text).toBe(`${winner}\n`);
+    const note = await (await fetch(`${witness.url}/${toHex(sha256(utf8(LIAR_ORIGIN)))}/checkpoint`)).text();
+    expect(note.startsWith(head(honest, winner))).toBe(true);
+  });
+});
+
 describe('a node asking a witness', () => {
   it('submits its grown checkpoint by itself and serves receipts whose checkpoint carries the cosignature', async () => {
     // The witness restarted on another port in the test above: this node keeps asking the old
