@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeDeploymentFile } from '@verity/contracts/node';
 import { verifyReceipt } from '@verity/protocol';
-import { createMonitorState, monitorRound } from '@verity/sdk';
+import { createClient, createMonitorState, monitorRound } from '@verity/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestChain, type TestChain } from '../../../contracts/src/test-support/chain.js';
 import { makeRecord, NODE } from '../log/test-support/log-fixtures.js';
@@ -37,7 +37,10 @@ afterAll(async () => {
 describe('registered nodes witness each other', () => {
   it("a node's receipt carries the cosignature of the other registered node, and a monitor sees one history", async () => {
     for (let i = 0; i < 3; i++) await a.context.log.append(makeRecord(i, 'peer'));
-    const bKey = ((await (await fetch(`${b.url}/v1/witness`)).json()) as { verifierKey: string }).verifierKey;
+    const witnessKey = async (n: VerityNode) =>
+      ((await (await fetch(`${n.url}/v1/witness`)).json()) as { verifierKey: string }).verifierKey;
+    const bKey = await witnessKey(b);
+    const aKey = await witnessKey(a); // a's own witness key: a never cosigns its own log
     for (;;) {
       const r = await fetch(`${a.url}/v1/log/witnessed`);
       if (r.status === 200 && (await r.text()).includes('\n3\n')) break;
@@ -50,6 +53,13 @@ describe('registered nodes witness each other', () => {
     };
     const result = verifyReceipt(receipt, trust);
     expect(result.ok ? result.receipts[0]?.cosignatures?.length : result.code).toBe(1);
+    // The same through the SDK: the client's trust, and a witness policy on top.
+    const client = createClient({ url: a.url, trust: { nodes: trust.nodes } });
+    const fetched = await client.getReceipt('peer-1');
+    const viaSdk = await client.verify(fetched, { witnesses: trust.witnesses });
+    expect(viaSdk.ok ? viaSdk.receipts[0]?.cosignatures?.[0]?.keyId : viaSdk.code).toBeTypeOf('number');
+    const strict = await client.verify(fetched, { witnesses: { keys: [bKey, aKey], threshold: 2 } });
+    expect(strict.ok ? 'ok' : strict.code).toBe('WITNESS_QUORUM_UNMET');
 
     await a.context.chain?.anchorNow();
     const deployment = JSON.parse(await readFile(deploymentFile, 'utf8'));
