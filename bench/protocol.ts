@@ -15,9 +15,15 @@
  * - receipt verify, registry trust: the same receipt with the node's key taken from a chain
  *   registry snapshot of 100 nodes (`Trust.registry`, the default root of trust; the snapshot is
  *   gathered once per block and reused), against the same with the key pinned by hand.
+ * - receipt verify, witness policy: the same receipt whose checkpoint carries three
+ *   `cosignature/v1` lines and a 2-of-3 witness policy (docs/protocol.md §14.4), cached
+ *   checkpoint and cosignatures, against the same receipt without the policy; and with the
+ *   cosignatures checked every time (a fresh cache per call), against the same.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import {
+  addCosignatures,
+  createCosigner,
   createEd25519Signer,
   createMemoryTree,
   createVerifyCache,
@@ -95,6 +101,16 @@ const registryCache = createVerifyCache();
 const leafHash = recordLeafHash(record);
 const node65 = randomBytes(65);
 
+// The same checkpoint cosigned by three witnesses; a policy of 2 of them.
+const witnesses = [1, 2, 3].map((i) => createCosigner(`bench.verity/witness-${i}`, new Uint8Array(32).fill(10 + i)));
+const body = checkpoint.slice(0, checkpoint.lastIndexOf('\n\n') + 1);
+const cosigned: Receipt = {
+  ...receipt,
+  checkpoint: addCosignatures(checkpoint, witnesses.map((w) => w.cosign(body, 1_764_000_000)).join('')),
+};
+const witnessTrust: Trust = { ...trust, witnesses: { keys: witnesses.map((w) => w.verifierKey), threshold: 2 } };
+const witnessCache = createVerifyCache();
+
 const cache = createVerifyCache();
 const check = (r: ReturnType<typeof verifyReceipt>) => {
   if (!r.ok) throw new Error(`bench receipt failed to verify: ${r.code}`);
@@ -120,6 +136,20 @@ const rows: [ReturnType<typeof measure>, ReturnType<typeof measure>][] = [
       check(verifyReceipt(receipt, registryTrust, { cache: registryCache })),
     ),
     measure('receipt verify, pinned key, cached checkpoint', () => check(verifyReceipt(receipt, trust, { cache }))),
+  ],
+  [
+    measure('receipt verify, 2-of-3 witness policy, cached checkpoint and cosignatures', () =>
+      check(verifyReceipt(cosigned, witnessTrust, { cache: witnessCache })),
+    ),
+    measure('receipt verify, no witness policy, cached checkpoint', () =>
+      check(verifyReceipt(receipt, trust, { cache })),
+    ),
+  ],
+  [
+    measure('receipt verify, 2-of-3 witness policy, nothing cached', () =>
+      check(verifyReceipt(cosigned, witnessTrust)),
+    ),
+    measure('receipt verify, no witness policy, nothing cached', () => check(verifyReceipt(receipt, trust))),
   ],
 ];
 

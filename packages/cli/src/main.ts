@@ -47,6 +47,13 @@ Usage:
                                             a DIR holds <manifestCid>.json, as \`verity zk audit\` writes;
                                             the data dir's zk/audits is read too)
       --zk-auditor ADDRESS                  accept a zk key this auditor attested on chain (repeatable)
+      --witness KEY [--witness-threshold M]   require cosignatures of M (default: all) of these
+                                            witnesses (C2SP cosignature/v1 keys, repeatable)
+  verity monitor [--rpc URL --deployment FILE] [--witness URL]... [--interval MS] [--once] [--state FILE]
+                                            follow every registered node's heads (its own, its
+                                            witnesses', its anchors); a split view is a JSON line
+                                            with both signed heads (exit 1 with --once); --state
+                                            keeps the heads seen across runs
   Client commands take --url URL (default $VERITY_URL, or the node of --data-dir, or
   http://127.0.0.1:8700), --api-key KEY (default $VERITY_API_KEY, or the key in --data-dir's
   keystore, sent only to that data dir's node), and verify against the chain of --data-dir (or
@@ -78,6 +85,8 @@ async function main(argv: string[]): Promise<number> {
       return (await import('./commands/ceremony.js')).runCeremony(rest);
     case 'zk':
       return (await import('./commands/zk.js')).runZk(rest);
+    case 'monitor':
+      return (await import('./commands/monitor.js')).runMonitor(rest);
     case undefined:
     case 'help':
     case '--help':

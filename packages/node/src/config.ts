@@ -162,8 +162,31 @@ export interface NodeConfig {
   readonly peers: PeerSettings;
   /** Mode `audited`: how long the node keeps a request's payload for auditors and challengers. */
   readonly audit: AuditSettings;
+  readonly witness: WitnessSettings;
   /** Log level for the JSON logs on stderr: fatal, error, warn, info, debug, trace or silent. */
   readonly logLevel: string;
+}
+
+/**
+ * The node as a witness of other logs and as a log asking witnesses (C2SP tlog-witness,
+ * docs/protocol.md "Witnesses").
+ */
+export interface WitnessSettings {
+  /**
+   * Log verifier keys (`origin+keyid+key`) this node witnesses beside the registered nodes' logs
+   * (read from the chain registry when the node runs on a chain).
+   */
+  readonly logs: readonly string[];
+  /** Witnesses this node submits its checkpoints to: base URL and witness verifier key (type 0x04). */
+  readonly submitTo: readonly { readonly url: string; readonly key: string }[];
+  /**
+   * Also ask every other registered node (on a chain) as a witness, at its registered endpoint
+   * under the outbound URL policy, with the witness key it reports at `GET /v1/witness`
+   * (`verity up` turns this on: its nodes cosign each other's checkpoints).
+   */
+  readonly peers: boolean;
+  /** How often the node submits a grown checkpoint to its witnesses (ms). */
+  readonly intervalMs: number;
 }
 
 /** Named defaults. */
@@ -208,6 +231,7 @@ export const DEFAULT_CONFIG: NodeConfig = {
     maxReplicaBytes: 64 * 1024 * 1024 * 1024,
   },
   audit: { windowSeconds: 86_400 },
+  witness: { logs: [], submitTo: [], peers: false, intervalMs: 5_000 },
   logLevel: 'info',
 };
 
@@ -242,6 +266,8 @@ const ENV: Record<string, (v: string) => ConfigInput> = {
   VERITY_FETCH_CIDS: (v) => ({ peers: { fetchCids: v.split(',').map((c) => c.trim()) } }),
   VERITY_MAX_REPLICAS: (v) => ({ peers: { maxReplicas: Number(v) } }),
   VERITY_MAX_REPLICA_BYTES: (v) => ({ peers: { maxReplicaBytes: Number(v) } }),
+  VERITY_WITNESS_LOGS: (v) => ({ witness: { logs: v.split(',').map((k) => k.trim()) } }),
+  VERITY_WITNESS_PEERS: (v) => ({ witness: { peers: v !== '0' && v !== 'false' } }),
 };
 
 function merge<T>(base: T, over: DeepPartial<T> | undefined): T {
@@ -329,6 +355,20 @@ function check(config: NodeConfig): NodeConfig {
   int('peers.maxReplicas', peers.maxReplicas, 0);
   int('peers.maxReplicaBytes', peers.maxReplicaBytes, 0);
   int('audit.windowSeconds', config.audit?.windowSeconds, 1, 366 * 86_400);
+  const w = config.witness as Partial<WitnessSettings> | undefined;
+  if (typeof w !== 'object' || w === null) return fail('CONFIG_INVALID', 'witness must be an object');
+  if (!Array.isArray(w.logs) || !w.logs.every((k) => typeof k === 'string')) {
+    fail('CONFIG_INVALID', 'witness.logs must list log verifier keys', { path: 'witness.logs' });
+  }
+  if (
+    !Array.isArray(w.submitTo) ||
+    !w.submitTo.every((x) => typeof x?.url === 'string' && /^https?:\/\//.test(x.url) && typeof x.key === 'string')
+  ) {
+    fail('CONFIG_INVALID', 'witness.submitTo must list { url, key } witnesses', { path: 'witness.submitTo' });
+  }
+  if (typeof w.peers !== 'boolean')
+    fail('CONFIG_INVALID', 'witness.peers must be a boolean', { path: 'witness.peers' });
+  int('witness.intervalMs', w.intervalMs, 1);
   if (typeof config.fsync !== 'boolean') fail('CONFIG_INVALID', 'fsync must be a boolean');
   if (!LEVELS.has(config.logLevel)) fail('CONFIG_INVALID', `logLevel must be one of ${[...LEVELS].join(', ')}`);
   return { ...config, dataDir: resolve(config.dataDir) };

@@ -12,6 +12,7 @@ import type { ModelCache } from './model-cache.js';
 import type { LlmRuntime, LoadedLlm } from './runtimes/llm.js';
 import type { LoadedModel, Runtime } from './runtimes/runtime.js';
 import type { ModelStore, PayloadStore } from './store/index.js';
+import type { WitnessService } from './witness/witness-service.js';
 import type { ZkService } from './zk-service.js';
 
 export interface NodeContext {
@@ -39,6 +40,10 @@ export interface NodeContext {
   readonly zkExecutor: Executor<ExecutableModel<Task, unknown>>;
   /** Mode `audited`: the payloads kept for the challenge window. */
   readonly payloads: PayloadStore;
+  /** The node as a witness of other logs (C2SP tlog-witness). */
+  readonly witness: WitnessService;
+  /** The node's latest checkpoint with the cosignatures its witnesses returned (`witness.submitTo`). */
+  witnessed(): string | undefined;
   /** The chain service, when the node runs on a chain (`config.chain`). */
   chain?: ChainService;
   /** True once shutdown began: new requests get 503 SHUTTING_DOWN. */

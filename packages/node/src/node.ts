@@ -5,6 +5,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { readDeploymentFile } from '@verity/contracts/node';
+import { encodeVerifierKey, fromHex } from '@verity/protocol';
 import type { FastifyInstance } from 'fastify';
 import { servedModes } from './api/routes-node.js';
 import { createApi } from './api/server.js';
@@ -17,11 +18,14 @@ import { openLog } from './log/index.js';
 import { createMetrics } from './metrics.js';
 import { createModelCache } from './model-cache.js';
 import { peerZkeys } from './peers/fetch-zkey.js';
+import { peerFetch } from './peers/url-policy.js';
 import { runBatched } from './runtimes/batch.js';
 import { createLlmRuntime, type LlmRuntime, type LoadedLlm } from './runtimes/llm.js';
 import { createOnnxRuntime } from './runtimes/onnx.js';
 import type { LoadedModel, Runtime } from './runtimes/runtime.js';
 import { openModelStore, openPayloadStore } from './store/index.js';
+import { createRegisteredWitnesses, startWitnessClient, type WitnessClient } from './witness/witness-client.js';
+import { createNodeCosigner, createWitnessService, logKeysByOrigin } from './witness/witness-service.js';
 import { readCeremonyRecord } from './zk-ceremony.js';
 import { createZkService } from './zk-service.js';
 
@@ -108,8 +112,26 @@ export async function startNode(config: NodeConfig, options: StartNodeOptions = 
     models: models.size + llms.size,
     zk: zkExecutor.stats(),
   }));
+  let witnessClient: WitnessClient | undefined;
+  const configuredLogs = logKeysByOrigin(config.witness.logs);
   const context: NodeContext = {
     config,
+    witness: createWitnessService({
+      dir: join(config.dataDir, 'witness'),
+      cosigner: createNodeCosigner(keys.origin, keys.logSignerKey),
+      // Configured keys, then the registered nodes' (read from the chain; cached for a second).
+      logKeys: async (origin) => {
+        const listed = configuredLogs.get(origin);
+        if (listed !== undefined) return listed;
+        if (context.chain === undefined) return undefined;
+        const { nodes } = await context.chain.peers();
+        const byOrigin = logKeysByOrigin(
+          nodes.filter((n) => n.origin === origin).map((n) => encodeVerifierKey(n.origin, fromHex(n.logKey))),
+        );
+        return byOrigin.get(origin);
+      },
+    }),
+    witnessed: () => witnessClient?.witnessed(),
     keys,
     store,
     log,
@@ -168,6 +190,24 @@ export async function startNode(config: NodeConfig, options: StartNodeOptions = 
       throw e;
     }
   }
+  if (config.witness.submitTo.length > 0 || config.witness.peers) {
+    const registeredWitnesses = createRegisteredWitnesses(context);
+    witnessClient = startWitnessClient({
+      log,
+      witnesses: async () => [...config.witness.submitTo, ...(config.witness.peers ? await registeredWitnesses() : [])],
+      // Configured witnesses are the operator's choice; registered endpoints pass the URL policy.
+      fetch: (target, init) =>
+        peerFetch(
+          target,
+          init,
+          config.witness.submitTo.some((w) => target.startsWith(w.url.replace(/\/$/, '')))
+            ? { localNetwork: true }
+            : config.peers,
+        ),
+      intervalMs: config.witness.intervalMs,
+      onError: (e, witness) => app.log.warn({ code: e.code, witness }, 'witness refused the checkpoint'),
+    });
+  }
   let stopping: Promise<void> | undefined;
   return {
     url,
@@ -180,6 +220,7 @@ export async function startNode(config: NodeConfig, options: StartNodeOptions = 
         await app.close(); // waits for requests in flight
         await executor.idle();
         await zkExecutor.idle();
+        await witnessClient?.stop();
         if (context.chain) {
           // The last checkpoint goes on chain before the log closes (best effort: the chain may be gone).
           await context.chain.anchorNow().catch(() => undefined);

@@ -172,6 +172,24 @@ export const ERROR_CODES = [
   'ANCHOR_INCONSISTENT',
   // audited: no kept payload for this request id (not audited, unknown, or its window closed)
   'PAYLOAD_NOT_FOUND',
+  // witnesses (C2SP tlog-witness / tlog-cosignature, docs/protocol.md "Witnesses"): a cosignature
+  // line that is no timestamped Ed25519 signature, or whose signature does not verify; a witness
+  // policy that is malformed, or not met by the checkpoint's cosignatures; add-checkpoint refusals
+  // (400 malformed / old size above the checkpoint's, 404 unknown log, 403 unsigned / bad log
+  // signature, 409 old size not the latest cosigned, 422 not consistent); a split view seen by
+  // `verity monitor` (two signed heads that cannot both be the log's)
+  'COSIGNATURE_MALFORMED',
+  'COSIGNATURE_INVALID',
+  'WITNESS_POLICY_INVALID',
+  'WITNESS_QUORUM_UNMET',
+  'WITNESS_REQUEST_MALFORMED',
+  'WITNESS_UNKNOWN_LOG',
+  'WITNESS_LOG_UNSIGNED',
+  'WITNESS_LOG_SIGNATURE_INVALID',
+  'WITNESS_OLD_SIZE_INVALID',
+  'WITNESS_OLD_SIZE_CONFLICT',
+  'WITNESS_CONSISTENCY_INVALID',
+  'SPLIT_VIEW',
 ] as const;
 
 /** A stable error code. */

@@ -45,6 +45,22 @@ export {
   type UnixfsSource,
   unixfsCidOf,
 } from './cid.js';
+export {
+  ALG_COSIGNATURE_V1,
+  addCosignatures,
+  COSIGNATURE_V1_HEADER,
+  type Cosigner,
+  cosignatureMessage,
+  cosignatureTimestamp,
+  createCosignatureVerifier,
+  createCosigner,
+  parseWitnessKey,
+  parseWitnessPolicy,
+  type VerifiedCosignature,
+  verifyWitnessPolicy,
+  type WitnessKey,
+  type WitnessPolicy,
+} from './cosignature.js';
 export { type AsyncSignatureCheck, createPlatformEd25519Check } from './ed25519-platform.js';
 export { ERROR_CODES, type ErrorCode, fail, isVerityError, VerityError, type VerityErrorOptions } from './errors.js';
 export {
@@ -116,6 +132,7 @@ export { compareVersions, isModelName, isModelVersion, type ModelRef, parseModel
 export {
   createEd25519Signer,
   createEd25519Verifier,
+  decodeVerifierKey,
   encodeSignerKey,
   encodeVerifierKey,
   generateNoteKey,
@@ -183,6 +200,7 @@ export {
   type StorageProofEvidence,
   type StorageRead,
 } from './registry-proof.js';
+export { compareHeads, type ObservedHead, type SplitViewEvidence } from './split-view.js';
 export {
   createTensor,
   DTYPE_CODES,
@@ -226,6 +244,16 @@ export {
   verifyBundle,
   verifyReceipt,
 } from './verify.js';
+export {
+  ADD_CHECKPOINT_MAX_PROOF,
+  type AddCheckpointRequest,
+  checkAddCheckpoint,
+  formatAddCheckpoint,
+  parseAddCheckpoint,
+  peekCheckpoint,
+  TLOG_SIZE_CONTENT_TYPE,
+  type WitnessedHead,
+} from './witness.js';
 export {
   checkZkSignals,
   decodeZkSignal,

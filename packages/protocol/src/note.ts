@@ -75,8 +75,11 @@ function keyError(message: string): never {
   return fail('NOTE_KEY_INVALID', message);
 }
 
-/** Splits `name+hash+base64` (the name is up to the first '+', the hash up to the second). */
-function splitKey(text: string): { name: string; keyId: number; key: Uint8Array } {
+/**
+ * Splits `name+hash+base64` (the name is up to the first '+', the hash up to the second); the key
+ * must be of signature type `alg` (its first byte) with a 32-byte key after it.
+ */
+function splitKey(text: string, alg = ALG_ED25519): { name: string; keyId: number; key: Uint8Array } {
   const a = text.indexOf('+');
   const b = a < 0 ? -1 : text.indexOf('+', a + 1);
   if (a < 0 || b < 0) keyError('key must be name+keyid+key');
@@ -90,7 +93,9 @@ function splitKey(text: string): { name: string; keyId: number; key: Uint8Array 
   } catch (cause) {
     throw new VerityError('NOTE_KEY_INVALID', 'key is not valid base64', { cause });
   }
-  if (key.length !== 33 || key[0] !== ALG_ED25519) keyError('key must be an Ed25519 key (0x01 ‖ 32 bytes)');
+  if (key.length !== 33 || key[0] !== alg) {
+    keyError(`key must be of type 0x${alg.toString(16).padStart(2, '0')} with 32 bytes of key`);
+  }
   return { name, keyId: Number.parseInt(id, 16), key: key.subarray(1) };
 }
 
@@ -119,9 +124,27 @@ export function parseVerifierKey(verifierKey: string): NoteVerifier {
  * ```
  */
 export function verifierPublicKey(verifierKey: string): Uint8Array {
-  const { name, keyId, key } = splitKey(verifierKey);
-  if (noteKeyId(name, key) !== keyId) keyError('key ID does not match the key');
-  return key;
+  return decodeVerifierKey(verifierKey).publicKey;
+}
+
+/**
+ * The name, key ID and raw 32-byte public key of a verifier key of signature type `alg`
+ * (0x01 Ed25519 note keys by default; 0x04 for tlog-cosignature witness keys), with its key ID
+ * checked against the key (`NOTE_KEY_INVALID`).
+ *
+ * @example
+ * ```ts
+ * decodeVerifierKey('remora.n621.de+da77ade7+BOvN63jn/bLvkieywe8R6UYAtVtNbZpXh34x7onlmtw2', 0x04).name; // 'remora.n621.de'
+ * ```
+ */
+export function decodeVerifierKey(
+  verifierKey: string,
+  alg = ALG_ED25519,
+): { name: string; keyId: number; publicKey: Uint8Array } {
+  if (typeof verifierKey !== 'string') keyError('key must be a string');
+  const { name, keyId, key } = splitKey(verifierKey, alg);
+  if (noteKeyId(name, key, alg) !== keyId) keyError('key ID does not match the key');
+  return { name, keyId, publicKey: key };
 }
 
 /**
@@ -189,10 +212,10 @@ export function createEd25519Signer(name: string, seed: Uint8Array): NoteSigner 
  * encodeVerifierKey('PeterNeumann', publicKey) // 'PeterNeumann+c74f20a3+ARpc2QcU…'
  * ```
  */
-export function encodeVerifierKey(name: string, publicKey: Uint8Array): string {
+export function encodeVerifierKey(name: string, publicKey: Uint8Array, alg = ALG_ED25519): string {
   if (!isValidKeyName(name)) keyError('invalid key name');
   if (publicKey.length !== 32) keyError('Ed25519 public key must be 32 bytes');
-  return `${name}+${hex8(noteKeyId(name, publicKey))}+${toBase64(concatBytes(new Uint8Array([ALG_ED25519]), publicKey))}`;
+  return `${name}+${hex8(noteKeyId(name, publicKey, alg))}+${toBase64(concatBytes(new Uint8Array([alg]), publicKey))}`;
 }
 
 /**

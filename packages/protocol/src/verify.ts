@@ -7,6 +7,7 @@
  */
 import { equalBytes, fromHex, toHex } from './bytes.js';
 import { type Checkpoint, openCheckpoint } from './checkpoint.js';
+import { type VerifiedCosignature, verifyWitnessPolicy, type WitnessPolicy } from './cosignature.js';
 import { type AsyncSignatureCheck, createPlatformEd25519Check } from './ed25519-platform.js';
 import { type ErrorCode, fail, isVerityError, VerityError } from './errors.js';
 import { parseAddress } from './eth.js';
@@ -79,6 +80,13 @@ export interface Trust {
    * source you already trust. The default is false.
    */
   readonly insecureAcceptBundleNodes?: boolean;
+  /**
+   * Witnesses whose cosignatures a receipt's checkpoint must carry (C2SP tlog-cosignature lines on
+   * the checkpoint note, docs/protocol.md "Witnesses"): at least `threshold` of the named keys,
+   * each cosignature verified, else `WITNESS_QUORUM_UNMET` (or `COSIGNATURE_INVALID` for a forged
+   * line under a named witness). Without it, cosignatures are carried but not required.
+   */
+  readonly witnesses?: WitnessPolicy;
 }
 
 /** Options for one verification. */
@@ -102,6 +110,8 @@ export interface VerifyCache {
   readonly maxEntries: number;
   /** The platform's Ed25519 checks by log key, for {@link primeVerifyCache}. */
   readonly platformChecks?: Map<string, Promise<AsyncSignatureCheck | undefined>>;
+  /** Cosignatures verified under a witness policy, keyed by the policy and the note text. */
+  readonly cosignatures?: Map<string, readonly VerifiedCosignature[]>;
 }
 
 /**
@@ -114,7 +124,7 @@ export interface VerifyCache {
  * ```
  */
 export function createVerifyCache(maxEntries = 1024): VerifyCache {
-  return { checkpoints: new Map(), maxEntries, platformChecks: new Map() };
+  return { checkpoints: new Map(), maxEntries, platformChecks: new Map(), cosignatures: new Map() };
 }
 
 /** What a successful verification established about one receipt. */
@@ -122,6 +132,8 @@ export interface VerifiedReceipt {
   readonly record: InferenceRecord;
   readonly checkpoint: Checkpoint;
   readonly leafIndex: number;
+  /** Under `Trust.witnesses`: the named witnesses' cosignatures on the checkpoint, verified. */
+  readonly cosignatures?: readonly VerifiedCosignature[];
 }
 
 /**
@@ -375,6 +387,32 @@ function checkStillBacked(verified: readonly VerifiedReceipt[], trust: Trust): v
   }
 }
 
+/**
+ * Step 5a: under `Trust.witnesses`, the receipt's checkpoint (already verified under the node's
+ * log key) carries cosignatures by at least `threshold` of the named witnesses.
+ */
+function checkWitnesses(
+  receipt: Receipt,
+  verified: VerifiedReceipt,
+  trust: Trust,
+  cache: VerifyCache | undefined,
+): VerifiedReceipt {
+  const policy = trust.witnesses;
+  if (policy === undefined) return verified;
+  // Many receipts share one cosigned checkpoint: its cosignatures are checked once per policy.
+  const memo = cache?.cosignatures;
+  const id = memo && `${policy.threshold}\u0000${policy.keys.join('\u0000')}\n${receipt.checkpoint}`;
+  let cosignatures = id === undefined ? undefined : memo?.get(id);
+  if (cosignatures === undefined) {
+    cosignatures = verifyWitnessPolicy(receipt.checkpoint, policy);
+    if (memo && id !== undefined && cache) {
+      if (memo.size >= cache.maxEntries) memo.delete(memo.keys().next().value as string);
+      memo.set(id, cosignatures);
+    }
+  }
+  return { ...verified, cosignatures };
+}
+
 function toResult(e: unknown, receipt?: number): VerifyResult {
   const error = isVerityError(e)
     ? e
@@ -395,7 +433,8 @@ function toResult(e: unknown, receipt?: number): VerifyResult {
  */
 export function verifyReceipt(receipt: unknown, trust: Trust, options: VerifyOptions = {}): VerifyResult {
   try {
-    const verified = [checkReceipt(parseReceipt(receipt), nodeKeys(trust), options)];
+    const parsed = parseReceipt(receipt);
+    const verified = [checkWitnesses(parsed, checkReceipt(parsed, nodeKeys(trust), options), trust, options.cache)];
     checkStillBacked(verified, trust);
     // A lone receipt carries no consistency proofs: only an anchor of its exact size can link it.
     checkAnchors(undefined, verified, trust, options);
@@ -672,7 +711,8 @@ export function verifyBundle(bundle: unknown, trust: Trust, options: VerifyOptio
   const verified: VerifiedReceipt[] = [];
   for (let i = 0; i < parsed.receipts.length; i++) {
     try {
-      verified.push(checkReceipt(parsed.receipts[i] as Receipt, set, options));
+      const receipt = parsed.receipts[i] as Receipt;
+      verified.push(checkWitnesses(receipt, checkReceipt(receipt, set, options), trust, options.cache));
     } catch (e) {
       return toResult(e, i);
     }

@@ -33,6 +33,16 @@ export {
 export { type ChatQuorumParams, type ChatQuorumResult, chatQuorum } from './actions/chat-quorum.js';
 export { type InferParams, type InferResult, infer } from './actions/infer.js';
 export { getModel, listModels, type ModelInfo, type PushModelParams, pushModel } from './actions/models.js';
+export {
+  createMonitorState,
+  type MonitorEvent,
+  type MonitorOptions,
+  type MonitorState,
+  type MonitorStateJson,
+  monitorRound,
+  monitorStateFromJson,
+  monitorStateToJson,
+} from './actions/monitor.js';
 export { bundleNodes, gatherTrust, getNodeInfo, type NodeInfo } from './actions/node-info.js';
 export { getReceipt, verify } from './actions/receipts.js';
 export {

@@ -166,6 +166,10 @@ export async function runUp(args: string[]): Promise<number> {
   // Local mode: every node of `verity up` runs on this machine, so peers call each other on
   // loopback addresses, which a node refuses to call otherwise (peers/url-policy.ts).
   chainEnv = { ...chainEnv, VERITY_LOCAL_NETWORK: '1' };
+  // Witnesses: on a chain, every node submits its checkpoints to the other registered nodes, which
+  // cosign them (C2SP tlog-witness; docs/protocol.md §14), so receipts can meet a witness policy.
+  const witnessPeers = values['no-chain'] !== true;
+  if (witnessPeers) chainEnv = { ...chainEnv, VERITY_WITNESS_PEERS: '1' };
   // zk: with a phase-1 file (`--ptau`, e.g. from `verity ceremony`), a zk push on a network of
   // several nodes makes its keys in a multi-party phase 2 among them. `--phase1-power P` runs the
   // phase 1 itself, a ceremony among the network's nodes on its local chain (2^P; kept and reused).
@@ -182,7 +186,7 @@ export async function runUp(args: string[]): Promise<number> {
       throw new UsageError('--phase1-power needs the local chain and no --ptau');
   }
   if (ptau !== undefined) chainEnv = { ...chainEnv, VERITY_ZK_PTAU_PATH: ptau };
-  let localMode: ConfigInput = { peers: { localNetwork: true } };
+  let localMode: ConfigInput = { peers: { localNetwork: true }, ...(witnessPeers ? { witness: { peers: true } } : {}) };
   const peerDirs = Array.from({ length: count - 1 }, (_, i) => join(dataDir, 'peers', `node-${i + 2}`));
   if (local) {
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import {
   isVerityError,
   isZkBundle,
+  parseWitnessPolicy,
   parseZkAudit,
   type Trust,
   type TrustedNode,
@@ -16,6 +17,7 @@ import {
   type VerifyResult,
   VerityError,
   verifyBundle,
+  type WitnessPolicy,
   type ZkAudit,
 } from '@verity/protocol';
 import type { ClientOptions, ZkTrustOptions } from '@verity/sdk';
@@ -60,7 +62,7 @@ function pinnedNodes(flags: TrustFlags): TrustedNode[] {
  * The chain to read the registry from: `--rpc URL --deployment FILE`, else (`implicit`) the chain
  * of the data directory's node or of a local `verity up`.
  */
-async function chainOf(flags: TrustFlags, implicit: boolean): Promise<ClientOptions['chain'] | undefined> {
+export async function chainOf(flags: TrustFlags, implicit: boolean): Promise<ClientOptions['chain'] | undefined> {
   if ((flags.rpc === undefined) !== (flags.deployment === undefined)) {
     throw new UsageError('--rpc and --deployment go together');
   }
@@ -151,6 +153,33 @@ export async function clientTrust(
   };
 }
 
+/** Flags of a witness policy: `--witness KEY` (repeatable) and `--witness-threshold M` (default: all). */
+export const WITNESS_FLAGS = {
+  witness: { type: 'string', multiple: true },
+  'witness-threshold': { type: 'string' },
+} as const;
+
+/** The witness policy of `--witness`/`--witness-threshold`, or undefined without `--witness`. */
+export function witnessPolicyOf(flags: {
+  witness?: string[] | undefined;
+  'witness-threshold'?: string | undefined;
+}): WitnessPolicy | undefined {
+  const keys = flags.witness ?? [];
+  if (keys.length === 0) {
+    if (flags['witness-threshold'] !== undefined) throw new UsageError('--witness-threshold needs --witness KEY');
+    return undefined;
+  }
+  const m = flags['witness-threshold'];
+  if (m !== undefined && !/^[1-9][0-9]*$/.test(m)) throw new UsageError('--witness-threshold must be a number above 0');
+  const policy = { keys, threshold: m === undefined ? keys.length : Number(m) };
+  try {
+    parseWitnessPolicy(policy);
+  } catch (e) {
+    throw new UsageError(isVerityError(e) ? `${e.code}: ${e.message}` : String(e));
+  }
+  return policy;
+}
+
 /** `verity verify FILE`: exit 0 when the bundle verifies, 1 when it does not. */
 export async function runVerify(args: string[]): Promise<number> {
   const { values, positionals } = parseFlags({
@@ -163,9 +192,11 @@ export async function runVerify(args: string[]): Promise<number> {
       json: { type: 'boolean', default: false },
       'accept-local-dev-setup': { type: 'boolean', default: false },
       ...ZK_TRUST_FLAGS,
+      ...WITNESS_FLAGS,
     },
   });
   if (positionals.length !== 1) throw new UsageError('verify takes exactly one FILE');
+  const witnesses = witnessPolicyOf(values);
   const file = positionals[0] as string;
   pinnedNodes(values); // a usage mistake is reported before the file is read
   let text: string;
@@ -184,6 +215,7 @@ export async function runVerify(args: string[]): Promise<number> {
   let trust: Trust;
   try {
     trust = await bundleTrust(values, value);
+    if (witnesses !== undefined) trust = { ...trust, witnesses };
   } catch (e) {
     // A registry proof that does not hold under the pinned block is a failed verification.
     if (values.block === undefined || !isVerityError(e)) throw e;

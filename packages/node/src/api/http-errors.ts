@@ -38,6 +38,12 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   ZK_CONTRIBUTION_REFUSED: 403,
   SHUTTING_DOWN: 503,
   INFERENCE_TIMEOUT: 504,
+  // C2SP tlog-witness statuses (WITNESS_REQUEST_MALFORMED and WITNESS_OLD_SIZE_INVALID are 400)
+  WITNESS_UNKNOWN_LOG: 404,
+  WITNESS_LOG_UNSIGNED: 403,
+  WITNESS_LOG_SIGNATURE_INVALID: 403,
+  WITNESS_OLD_SIZE_CONFLICT: 409,
+  WITNESS_CONSISTENCY_INVALID: 422,
 };
 
 /** Codes after which a client should retry later; they carry `Retry-After`. */

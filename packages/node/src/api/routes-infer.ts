@@ -7,6 +7,7 @@ import {
   fail,
   type InferenceRecord,
   paramsDigest,
+  peekCheckpoint,
   type TensorMap,
   tensorsFromJson,
   tensorsToExactJson,
@@ -261,6 +262,13 @@ export function registerInferRoutes(app: FastifyInstance, ctx: NodeContext): voi
   app.get('/v1/receipts/:requestId', async (request) => {
     const { requestId } = request.params as { requestId: string };
     if (!REQUEST_ID.test(requestId)) fail('RECEIPT_NOT_FOUND', 'no receipt for this request id');
-    return ctx.log.receiptByRequestId(requestId);
+    const receipt = ctx.log.receiptByRequestId(requestId);
+    // Against the latest checkpoint the node's witnesses cosigned, when it covers the record (the
+    // cosignatures ride on its note, docs/protocol.md §14.3); else against the latest checkpoint.
+    const witnessed = ctx.witnessed();
+    if (witnessed === undefined) return receipt;
+    const { size } = peekCheckpoint(witnessed);
+    if (receipt.leafIndex >= size) return receipt;
+    return { ...receipt, inclusionProof: ctx.log.inclusionProof(receipt.leafIndex, size), checkpoint: witnessed };
   });
 }

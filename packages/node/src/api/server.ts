@@ -12,6 +12,7 @@ import { registerLogRoutes } from './routes-log.js';
 import { registerModelRoutes } from './routes-models.js';
 import { registerNodeRoutes } from './routes-node.js';
 import { registerOpenAiRoutes } from './routes-openai.js';
+import { registerWitnessRoutes } from './routes-witness.js';
 import { registerZkRoutes } from './routes-zk.js';
 
 /** Builds the Fastify app for a node (not yet listening). */
@@ -78,5 +79,6 @@ export function createApi(ctx: NodeContext): FastifyInstance {
   registerOpenAiRoutes(app, ctx);
   registerLogRoutes(app, ctx);
   registerZkRoutes(app, ctx);
+  registerWitnessRoutes(app, ctx);
   return app;
 }

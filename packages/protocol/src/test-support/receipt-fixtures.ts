@@ -5,7 +5,8 @@
  * verifier must return.
  */
 import { toBase64, toHex } from '../bytes.js';
-import { openCheckpoint, signCheckpoint } from '../checkpoint.js';
+import { openCheckpoint, parseCheckpoint, signCheckpoint } from '../checkpoint.js';
+import { addCosignatures, createCosigner } from '../cosignature.js';
 import type { ErrorCode } from '../errors.js';
 import { addressFromPrivateKey } from '../eth.js';
 import { manifestCid } from '../manifest.js';
@@ -405,6 +406,50 @@ export function buildReceiptFixtures(): { trust: Trust; fixtures: ReceiptFixture
     {
       trust: { ...trust, anchors: [{ node: ACCOUNT_A, size: 5, rootHash: '07'.repeat(32) }] },
     },
+  );
+  // --- witnesses (docs/protocol.md "Witnesses"): cosignature/v1 lines on the receipt's checkpoint ---
+  const witnesses = [1, 2, 3].map((i) => createCosigner(`fixtures.verity.test/witness/w${i}`, seed(40 + i)));
+  const witnessTrust: Trust = { ...trust, witnesses: { keys: witnesses.map((w) => w.verifierKey), threshold: 2 } };
+  const body5 = receipt.checkpoint.slice(0, receipt.checkpoint.lastIndexOf('\n\n') + 1);
+  const cosign = (i: number, t = 1_793_491_300 + i) => (witnesses[i] as (typeof witnesses)[number]).cosign(body5, t);
+  add(
+    'valid-witnessed',
+    'ok',
+    'Valid: the checkpoint carries cosignatures (C2SP cosignature/v1) of witnesses w1 and w3; the policy needs 2 of 3.',
+    (_b, r) => {
+      r.checkpoint = addCosignatures(r.checkpoint, cosign(0) + cosign(2));
+    },
+    { trust: witnessTrust },
+  );
+  add(
+    'witness-quorum-unmet',
+    'WITNESS_QUORUM_UNMET',
+    'Only one of the named witnesses cosigned (w2); the policy needs 2 of 3.',
+    (_b, r) => {
+      r.checkpoint = addCosignatures(r.checkpoint, cosign(1));
+    },
+    { trust: witnessTrust },
+  );
+  add(
+    'witness-cosignature-forged',
+    'COSIGNATURE_INVALID',
+    "w3's line carries w3's key ID but a signature over another checkpoint (size 6): forged or moved.",
+    (_b, r) => {
+      const other = signCheckpoint({ ...parseCheckpoint(body5), size: 6 }, signerA);
+      const w3 = witnesses[2] as (typeof witnesses)[number];
+      const moved = w3.cosign(other.slice(0, other.lastIndexOf('\n\n') + 1), 1_793_491_303);
+      r.checkpoint = addCosignatures(r.checkpoint, cosign(0) + moved);
+    },
+    { trust: witnessTrust },
+  );
+  add(
+    'witness-same-twice',
+    'WITNESS_QUORUM_UNMET',
+    'w1 cosigned twice (two timestamps): one witness counts once toward the 2 of 3.',
+    (_b, r) => {
+      r.checkpoint = addCosignatures(r.checkpoint, cosign(0, 1_793_491_300) + cosign(0, 1_793_491_399));
+    },
+    { trust: witnessTrust },
   );
   return { trust, fixtures };
 }

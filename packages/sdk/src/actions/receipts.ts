@@ -7,6 +7,7 @@ import {
   type VerifyResult,
   verifyBundle,
   verifyReceipt,
+  type WitnessPolicy,
 } from '@verity/protocol';
 import type { ClientBase } from '../client.js';
 import { requestJson } from '../http.js';
@@ -15,7 +16,9 @@ import { bundleRegistryBlock } from './registry.js';
 import { type VerifyZkOptions, verifyZkBundle } from './zk.js';
 
 /**
- * Fetches the receipt of an earlier request (it is not verified here: see {@link verify}).
+ * Fetches the receipt of an earlier request (it is not verified here: see {@link verify}). Once
+ * the node's witnesses cosigned a checkpoint covering it, it is against that checkpoint, with
+ * their cosignatures (docs/protocol.md §14.3).
  *
  * @example
  * ```ts
@@ -29,23 +32,27 @@ export function getReceipt(client: ClientBase, requestId: string): Promise<Recei
 /**
  * Verifies a bundle or a lone receipt with the client's trust (or `trust`). A bundle of mode zk
  * is verified as {@link verifyZkBundle} does (the proof, the signed manifest, the audited key;
- * one without its zk member is `ZK_EVIDENCE_MISSING`), with the client's chain. Returns the
- * result; it does not throw for an invalid receipt.
+ * one without its zk member is `ZK_EVIDENCE_MISSING`), with the client's chain. With
+ * `witnesses`, the receipts' checkpoints must also carry cosignatures of `threshold` of those
+ * witnesses (docs/protocol.md §14.4). Returns the result; it does not throw for an invalid receipt.
  *
  * @example
  * ```ts
  * const result = await verify(client, bundle);
  * if (!result.ok) console.error(result.code);
+ * const witnessed = await verify(client, await getReceipt(client, requestId), { witnesses: { keys, threshold: 2 } });
  * ```
  */
 export async function verify(
   client: ClientBase,
   bundleOrReceipt: unknown,
-  options: VerifyOptions & Omit<VerifyZkOptions, 'chain'> & { trust?: Trust } = {},
+  options: VerifyOptions & Omit<VerifyZkOptions, 'chain'> & { trust?: Trust; witnesses?: WitnessPolicy } = {},
 ): Promise<VerifyResult> {
   const opts = { cache: client.cache, ...options };
   const isBundle = typeof bundleOrReceipt === 'object' && bundleOrReceipt !== null && 'mediaType' in bundleOrReceipt;
-  const run = async (trust: Trust) => {
+  const run = async (gathered: Trust) => {
+    // A witness policy given here applies on top of whatever trust was gathered (docs/protocol.md §14.4).
+    const trust = options.witnesses === undefined ? gathered : { ...gathered, witnesses: options.witnesses };
     if (isBundle && isZkBundle(bundleOrReceipt)) {
       return verifyZkBundle(bundleOrReceipt, trust, {
         ...opts,
