@@ -49,6 +49,26 @@ const REVERT_CODES: Readonly<Record<string, ErrorCode>> = {
   VerifierCodeMismatch: 'ZK_VERIFIER_CODE_MISMATCH',
   VerificationKeyMalformed: 'ZK_VERIFIER_CODE_MISMATCH',
   AttestationInvalid: 'INVALID_ARGUMENT',
+  // Disputes (contracts/Disputes.sol).
+  RecordMalformed: 'DISPUTE_RECORD_INVALID',
+  NodeNotSlashable: 'DISPUTE_NODE_NOT_SLASHABLE',
+  RootNotAnchored: 'DISPUTE_ROOT_NOT_ANCHORED',
+  InclusionInvalid: 'DISPUTE_INCLUSION_INVALID',
+  InputDigestMismatch: 'DISPUTE_INPUT_MISMATCH',
+  ClaimMatchesRecord: 'DISPUTE_CLAIM_INVALID',
+  ChallengeWindowClosed: 'DISPUTE_WINDOW_CLOSED',
+  BondMismatch: 'DISPUTE_BOND_INVALID',
+  RecordUnderDispute: 'DISPUTE_CONFLICT',
+  RecordAlreadySlashed: 'DISPUTE_CONFLICT',
+  UnknownDispute: 'DISPUTE_NOT_FOUND',
+  WrongPhase: 'DISPUTE_WRONG_PHASE',
+  DrawTooEarly: 'DISPUTE_WRONG_PHASE',
+  NotJuror: 'DISPUTE_NOT_JUROR',
+  AlreadyVoted: 'DISPUTE_ALREADY_VOTED',
+  VotingClosed: 'DISPUTE_VOTING_CLOSED',
+  VotingOpen: 'DISPUTE_VOTING_OPEN',
+  NotRegistrySlasher: 'UNAUTHORIZED',
+  ParamsInvalid: 'INVALID_ARGUMENT',
 };
 
 /** JSON-safe copies of revert arguments (bigints become decimal strings). */

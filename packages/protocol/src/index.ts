@@ -59,6 +59,7 @@ export {
   toChecksumAddress,
 } from './eth.js';
 export { createSha256, type Sha256Stream, sha256 } from './hash.js';
+export { drawJury, JURY_SEED_DOMAIN, type JuryOptions, jurySeed } from './jury.js';
 export {
   assertParamsHonourRequest,
   LLM_ENDPOINTS,
@@ -138,6 +139,7 @@ export {
   QUORUM_SEED_DOMAIN,
   quorumCandidates,
   quorumSeed,
+  rankByStake,
   rankQuorum,
 } from './quorum.js';
 export {

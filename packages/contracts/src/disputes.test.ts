@@ -1,0 +1,450 @@
+import {
+  createMemoryTree,
+  createTensor,
+  drawJury,
+  encodeRecord,
+  encodeTensors,
+  fromHex,
+  type InferenceRecord,
+  inclusionProofFromReader,
+  jurySeed,
+  paramsDigest,
+  parseRecord,
+  recordLeafHash,
+  rootFromReader,
+  sha256,
+  toHex,
+} from '@verity/protocol';
+import { type Address, type Hex, parseEther, type TransactionReceipt, toFunctionSelector } from 'viem';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { type Deployment, verifyDeployment } from './deploy.js';
+import {
+  challengeRecord,
+  type DisputeParams,
+  drawDisputeJury,
+  getDispute,
+  getDisputeCredit,
+  getDisputeRules,
+  resolveDispute,
+  voteOnDispute,
+  withdrawDisputeCredit,
+} from './disputes.js';
+import { disputesAbi, disputesBytecode } from './generated/disputes.js';
+import { anchorCheckpoint } from './log-anchor.js';
+import { getNode, getRegistryRules, readRegistrySnapshot, registerNode, slashNode } from './node-registry.js';
+import { expectRevert, fill32, startTestChain, type TestChain } from './test-support/chain.js';
+
+/** Rules of these tests: fit in the test chain's 1-hour unbonding delay. */
+const RULES: DisputeParams = {
+  challengeBond: parseEther('0.1'),
+  jurorDeposit: parseEther('0.05'),
+  slashAmount: parseEther('1'),
+  challengerShareBps: 4000,
+  jurorShareBps: 2000,
+  challengeWindow: 600,
+  votingPeriod: 600,
+  jurySize: 3,
+};
+const BURN = '0x000000000000000000000000000000000000dEaD';
+/** Account 1 is the node on trial; 2–5 are the other nodes (jury candidates); 6 challenges. */
+const NODE = 1;
+const CHALLENGER = 6;
+const STAKES: Record<number, bigint> = {
+  1: parseEther('2'),
+  2: parseEther('1'),
+  3: parseEther('3'),
+  4: parseEther('2'),
+  5: parseEther('1.5'),
+};
+
+let chain: TestChain;
+let d: Deployment;
+let disputes: Address;
+/** Gas of each step, printed once at the end. */
+const gas: Record<string, bigint> = {};
+
+beforeAll(async () => {
+  chain = await startTestChain();
+});
+afterAll(async () => {
+  console.log(
+    `Disputes gas: ${Object.entries(gas)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')}`,
+  );
+  await chain.stop();
+});
+beforeEach(async () => {
+  d = await chain.deploy(RULES);
+  disputes = d.contracts.disputes as Address;
+  for (const i of [1, 2, 3, 4, 5]) {
+    await registerNode(chain.clients(i), {
+      nodeRegistry: d.contracts.nodeRegistry,
+      logKey: fill32(i),
+      origin: `verity.test/node-${i}`,
+      endpoint: `http://127.0.0.1:${8000 + i}`,
+      capabilities: ['mode:audited'],
+      stake: STAKES[i] as bigint,
+    });
+  }
+});
+
+/** The input tensors of the records below, in their canonical encoding (docs/protocol.md §2.3). */
+const INPUT = encodeTensors({ x: createTensor('float32', [1, 2], new Float32Array([1, -2.5])) });
+const TRUE_OUTPUT = encodeTensors({ y: createTensor('float32', [1], new Float32Array([0.75])) });
+const WRONG_OUTPUT = encodeTensors({ y: createTensor('float32', [1], new Float32Array([0.25])) });
+const hex = (b: Uint8Array): Hex => `0x${toHex(b)}`;
+
+async function now(): Promise<number> {
+  return Number((await chain.publicClient.getBlock()).timestamp);
+}
+
+function record(requestId: string, output: Uint8Array, timestampMs: number): InferenceRecord {
+  return parseRecord({
+    version: 1,
+    kind: 'onnx',
+    mode: 'audited',
+    model: 'bagaaieraiqjw7i2vwntyuekgvulpp2det2kpwt6cd7tx5ayqybqpmhfk76fa',
+    runtime: { id: 'onnxruntime-node', version: '1.30.0', profile: 'native' },
+    inputDigest: toHex(sha256(INPUT)),
+    outputDigest: toHex(sha256(output)),
+    paramsDigest: paramsDigest({}),
+    requestId,
+    timestamp: timestampMs,
+    node: chain.address(NODE),
+  });
+}
+
+/**
+ * The node's log: 5 records, the liar's at index 3 (`lie`), an honest one at 1 (`honest`), a stale
+ * one at 0 (older than the window); anchored at size 5 by the node.
+ */
+async function nodeLog() {
+  const t = (await now()) * 1000;
+  const records = [
+    record('stale', WRONG_OUTPUT, t - (RULES.challengeWindow + 60) * 1000),
+    record('honest', TRUE_OUTPUT, t),
+    record('other-1', TRUE_OUTPUT, t),
+    record('lie', WRONG_OUTPUT, t),
+    record('other-2', TRUE_OUTPUT, t),
+  ];
+  const tree = createMemoryTree(records.map(recordLeafHash));
+  await anchorCheckpoint(chain.clients(NODE), {
+    logAnchor: d.contracts.logAnchor,
+    treeSize: 5,
+    rootHash: rootFromReader(tree, 5),
+  });
+  const evidence = (index: number) => ({
+    disputes,
+    record: encodeRecord(records[index] as InferenceRecord),
+    leafIndex: index,
+    treeSize: 5,
+    proof: inclusionProofFromReader(tree, index, 5),
+    input: INPUT,
+  });
+  return { records, tree, evidence };
+}
+
+const stake = async (i: number) =>
+  (await getNode(chain.publicClient, { nodeRegistry: d.contracts.nodeRegistry, node: chain.address(i) }))?.stake;
+const credit = (account: Address) => getDisputeCredit(chain.publicClient, { disputes, account });
+const balance = (address: Address) => chain.publicClient.getBalance({ address });
+const fee = (r: TransactionReceipt) => r.gasUsed * r.effectiveGasPrice;
+
+/** Challenges, mines the draw block, draws; checks the jury against the TS draw of §14.3. */
+async function challengeAndDraw(evidence: Parameters<typeof challengeRecord>[1]) {
+  const { id, drawBlock, receipt } = await challengeRecord(chain.clients(CHALLENGER), evidence);
+  gas.challenge = receipt.gasUsed;
+  // Too early: the draw block's hash does not exist yet.
+  await expectRevert(
+    drawDisputeJury(chain.clients(CHALLENGER), { disputes, id }),
+    'DISPUTE_WRONG_PHASE',
+    'DrawTooEarly',
+  );
+  await chain.testClient.mine({ blocks: 1 });
+  const drawn = await drawDisputeJury(chain.clients(CHALLENGER), { disputes, id });
+  gas.draw = drawn.receipt.gasUsed;
+  const hash = (await chain.publicClient.getBlock({ blockNumber: drawBlock })).hash;
+  const seed = jurySeed(hash, id);
+  expect(drawn.seed).toBe(hex(seed));
+  const snapshot = await readRegistrySnapshot(chain.publicClient, {
+    nodeRegistry: d.contracts.nodeRegistry,
+    blockNumber: drawn.receipt.blockNumber,
+  });
+  const expected = drawJury(snapshot, seed, {
+    node: chain.address(NODE),
+    challenger: chain.address(CHALLENGER),
+    jurySize: RULES.jurySize,
+  });
+  expect(drawn.jurors).toEqual(expected.map((n) => n.address));
+  expect(drawn.jurors).toHaveLength(3);
+  expect(drawn.jurors).not.toContain(chain.address(NODE));
+  /** Account index of each juror. */
+  const jurors = drawn.jurors.map((a) => [2, 3, 4, 5].find((i) => chain.address(i) === a) as number);
+  return { id, jurors };
+}
+
+describe('Disputes', () => {
+  it('is the only slasher: the registry names it, nobody else slashes, no other Disputes can bind', async () => {
+    const rules = await getRegistryRules(chain.publicClient, { nodeRegistry: d.contracts.nodeRegistry });
+    expect(rules.slasher).toBe(disputes);
+    expect(d.params.slasher).toBe(disputes);
+    await verifyDeployment(chain.publicClient, d);
+    expect(await getDisputeRules(chain.publicClient, { disputes })).toEqual(RULES);
+    // The deployer, a node, the challenger: refused.
+    for (const by of [0, NODE, CHALLENGER, 9]) {
+      await expectRevert(
+        slashNode(chain.clients(by), {
+          nodeRegistry: d.contracts.nodeRegistry,
+          node: chain.address(2),
+          amount: 1n,
+          reason: 'x',
+        }),
+        'UNAUTHORIZED',
+        'NotSlasher',
+      );
+    }
+    // A second Disputes for the same registry refuses to exist.
+    const w = chain.clients(0).walletClient;
+    const deploy = w.deployContract({
+      abi: disputesAbi,
+      bytecode: disputesBytecode,
+      args: [d.contracts.nodeRegistry, d.contracts.logAnchor, { ...RULES, challengeWindow: 600n, votingPeriod: 600n }],
+      account: w.account,
+      chain: w.chain,
+    });
+    const error = await deploy.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    // A constructor's revert is not decoded by viem: compare the selector and the argument.
+    const selector = toFunctionSelector('NotRegistrySlasher(address)');
+    expect(
+      String(error).includes(`custom error ${selector}: ${disputes.slice(2).toLowerCase().padStart(64, '0')}`),
+    ).toBe(true);
+    // A deployment file claiming another slasher is refused.
+    await expectRevert(
+      verifyDeployment(chain.publicClient, { ...d, params: { ...d.params, slasher: chain.address(9) } }),
+      'CONFIG_INVALID',
+    );
+  });
+
+  it('slashes a node whose record claims a wrong output: challenger, jurors and burn paid exactly', async () => {
+    const log = await nodeLog();
+    const claimed = sha256(TRUE_OUTPUT);
+    const burnBefore = await balance(BURN);
+    const { id, jurors } = await challengeAndDraw({ ...log.evidence(3), claimedOutput: claimed });
+    const [a, b, c] = jurors as [number, number, number];
+    const stakeC = (await stake(c)) as bigint;
+    // Two jurors re-execute and find the true output; the third votes the record's (wrong) one.
+    const v = await voteOnDispute(chain.clients(a), { disputes, id, outputDigest: claimed });
+    gas.vote = v.gasUsed;
+    await voteOnDispute(chain.clients(b), { disputes, id, outputDigest: claimed });
+    await expectRevert(
+      resolveDispute(chain.clients(CHALLENGER), { disputes, id }),
+      'DISPUTE_VOTING_OPEN',
+      'VotingOpen',
+    );
+    await expectRevert(
+      voteOnDispute(chain.clients(a), { disputes, id, outputDigest: claimed }),
+      'DISPUTE_ALREADY_VOTED',
+      'AlreadyVoted',
+    );
+    await expectRevert(
+      voteOnDispute(chain.clients(NODE), { disputes, id, outputDigest: claimed }),
+      'DISPUTE_NOT_JUROR',
+      'NotJuror',
+    );
+    await voteOnDispute(chain.clients(c), { disputes, id, outputDigest: sha256(WRONG_OUTPUT) });
+    // Everyone voted: resolvable before the deadline.
+    const r = await resolveDispute(chain.clients(CHALLENGER), { disputes, id });
+    gas.resolve = r.receipt.gasUsed;
+
+    const slashed = RULES.slashAmount; // 1 ETH of the node's 2
+    const toChallenger = (slashed * 4000n) / 10_000n; // 0.4
+    const toJurors = (slashed * 2000n) / 10_000n + RULES.jurorDeposit; // 0.2 + the minority's 0.05
+    const burned = slashed - toChallenger - (slashed * 2000n) / 10_000n; // 0.4
+    expect(r).toMatchObject({
+      outcome: 'node-lied',
+      majorityOutput: hex(claimed),
+      slashed,
+      challengerPaid: RULES.challengeBond + toChallenger,
+      jurorsPaid: toJurors,
+      burned,
+      penalized: [{ juror: chain.address(c), amount: RULES.jurorDeposit }],
+    });
+    expect(await stake(NODE)).toBe((STAKES[NODE] as bigint) - slashed);
+    expect(await stake(c)).toBe(stakeC - RULES.jurorDeposit);
+    expect(await balance(BURN)).toBe(burnBefore + burned);
+    expect(await credit(chain.address(CHALLENGER))).toBe(parseEther('0.5'));
+    expect(await credit(chain.address(a))).toBe(toJurors / 2n);
+    expect(await credit(chain.address(b))).toBe(toJurors / 2n);
+    expect(await credit(chain.address(c))).toBe(0n);
+    expect(await balance(disputes)).toBe(parseEther('0.5') + toJurors);
+    // Pull payment: the challenger's balance grows by its credit less the withdrawal's fee.
+    const before = await balance(chain.address(CHALLENGER));
+    const w = await withdrawDisputeCredit(chain.clients(CHALLENGER), { disputes });
+    expect(await balance(chain.address(CHALLENGER))).toBe(before + parseEther('0.5') - fee(w));
+    expect(await credit(chain.address(CHALLENGER))).toBe(0n);
+    await expectRevert(
+      withdrawDisputeCredit(chain.clients(CHALLENGER), { disputes }),
+      'CHAIN_REVERTED',
+      'NothingToWithdraw',
+    );
+
+    const state = await getDispute(chain.publicClient, { disputes, id });
+    expect(state).toMatchObject({ phase: 'resolved', outcome: 'node-lied', node: chain.address(NODE) });
+    // A record is slashed once.
+    await expectRevert(
+      challengeRecord(chain.clients(CHALLENGER), { ...log.evidence(3), claimedOutput: claimed }),
+      'DISPUTE_CONFLICT',
+      'RecordAlreadySlashed',
+    );
+  });
+
+  it('a false challenge loses its bond; a silent juror loses its deposit', async () => {
+    const log = await nodeLog();
+    const honest = sha256(TRUE_OUTPUT);
+    const { id, jurors } = await challengeAndDraw({ ...log.evidence(1), claimedOutput: sha256(WRONG_OUTPUT) });
+    const [a, b, silent] = jurors as [number, number, number];
+    const stakeSilent = (await stake(silent)) as bigint;
+    // While open, the same record cannot be challenged again.
+    await expectRevert(
+      challengeRecord(chain.clients(2), { ...log.evidence(1), claimedOutput: sha256(WRONG_OUTPUT) }),
+      'DISPUTE_CONFLICT',
+      'RecordUnderDispute',
+    );
+    await voteOnDispute(chain.clients(a), { disputes, id, outputDigest: honest });
+    await voteOnDispute(chain.clients(b), { disputes, id, outputDigest: honest });
+    await expectRevert(resolveDispute(chain.clients(0), { disputes, id }), 'DISPUTE_VOTING_OPEN', 'VotingOpen');
+    await chain.testClient.increaseTime({ seconds: RULES.votingPeriod + 1 });
+    await chain.testClient.mine({ blocks: 1 });
+    await expectRevert(
+      voteOnDispute(chain.clients(silent), { disputes, id, outputDigest: honest }),
+      'DISPUTE_VOTING_CLOSED',
+      'VotingClosed',
+    );
+    const r = await resolveDispute(chain.clients(0), { disputes, id });
+    const toJurors = (RULES.challengeBond * 2000n) / 10_000n + RULES.jurorDeposit; // 0.02 + 0.05
+    expect(r).toMatchObject({
+      outcome: 'challenge-failed',
+      majorityOutput: hex(honest),
+      slashed: 0n,
+      challengerPaid: 0n,
+      jurorsPaid: toJurors,
+      burned: 0n,
+      penalized: [{ juror: chain.address(silent), amount: RULES.jurorDeposit }],
+    });
+    expect(await stake(NODE)).toBe(STAKES[NODE]);
+    expect(await stake(silent)).toBe(stakeSilent - RULES.jurorDeposit);
+    expect(await credit(chain.address(CHALLENGER))).toBe(0n);
+    // The wrongly accused node gets the rest of the bond.
+    expect(await credit(chain.address(NODE))).toBe(RULES.challengeBond - (RULES.challengeBond * 2000n) / 10_000n);
+    expect(await credit(chain.address(a))).toBe(toJurors / 2n);
+    expect(await credit(chain.address(b))).toBe(toJurors / 2n);
+    expect(await credit(chain.address(silent))).toBe(0n);
+    await expectRevert(resolveDispute(chain.clients(0), { disputes, id }), 'DISPUTE_WRONG_PHASE', 'WrongPhase');
+  });
+
+  it('refuses a challenge out of its window, with a bad proof, input or record, or a wrong bond', async () => {
+    const log = await nodeLog();
+    const claimed = sha256(TRUE_OUTPUT);
+    const c = chain.clients(CHALLENGER);
+    const lie = { ...log.evidence(3), claimedOutput: claimed };
+    await expectRevert(
+      challengeRecord(c, { ...log.evidence(0), claimedOutput: claimed }),
+      'DISPUTE_WINDOW_CLOSED',
+      'ChallengeWindowClosed',
+    );
+    // Inclusion: a flipped sibling, another index, a proof against an un-anchored size.
+    const proof = lie.proof.map((p) => p.slice());
+    const sibling = proof[0] as Uint8Array;
+    sibling[0] = (sibling[0] as number) ^ 1;
+    await expectRevert(challengeRecord(c, { ...lie, proof }), 'DISPUTE_INCLUSION_INVALID', 'InclusionInvalid');
+    await expectRevert(challengeRecord(c, { ...lie, leafIndex: 2 }), 'DISPUTE_INCLUSION_INVALID', 'InclusionInvalid');
+    await expectRevert(
+      challengeRecord(c, { ...lie, treeSize: 4, proof: inclusionProofFromReader(log.tree, 3, 4) }),
+      'DISPUTE_ROOT_NOT_ANCHORED',
+      'RootNotAnchored',
+    );
+    // Input bytes that do not hash to the record's inputDigest.
+    const input = INPUT.slice();
+    input[0] = (input[0] as number) ^ 1;
+    const args = await expectRevert(
+      challengeRecord(c, { ...lie, input }),
+      'DISPUTE_INPUT_MISMATCH',
+      'InputDigestMismatch',
+    );
+    expect(args).toEqual([hex(sha256(INPUT)), hex(sha256(input))]);
+    // The record's bytes changed (its leaf is then not in the log), or not a record at all.
+    const record = (lie.record as Uint8Array).slice();
+    record[67] = (record[67] as number) ^ 1;
+    await expectRevert(challengeRecord(c, { ...lie, record }), 'DISPUTE_INCLUSION_INVALID', 'InclusionInvalid');
+    const notRecord = (lie.record as Uint8Array).slice();
+    notRecord[0] = 0x58;
+    await expectRevert(challengeRecord(c, { ...lie, record: notRecord }), 'DISPUTE_RECORD_INVALID', 'RecordMalformed');
+    await expectRevert(
+      challengeRecord(c, { ...lie, record: (lie.record as Uint8Array).slice(0, 136) }),
+      'DISPUTE_RECORD_INVALID',
+      'RecordMalformed',
+    );
+    // Claiming the record's own output is no challenge; the bond is exact.
+    await expectRevert(
+      challengeRecord(c, { ...lie, claimedOutput: sha256(WRONG_OUTPUT) }),
+      'DISPUTE_CLAIM_INVALID',
+      'ClaimMatchesRecord',
+    );
+    await expectRevert(
+      challengeRecord(c, { ...lie, bond: parseEther('0.05') }),
+      'DISPUTE_BOND_INVALID',
+      'BondMismatch',
+    );
+    await expectRevert(getDispute(chain.publicClient, { disputes, id: 1n }), 'DISPUTE_NOT_FOUND');
+    // Nothing above opened a dispute; the window also closes for a fresh record with time.
+    await chain.testClient.increaseTime({ seconds: RULES.challengeWindow + 1 });
+    await chain.testClient.mine({ blocks: 1 });
+    await expectRevert(challengeRecord(c, lie), 'DISPUTE_WINDOW_CLOSED', 'ChallengeWindowClosed');
+  });
+});
+
+describe('jury draw (docs/protocol.md §14.3)', () => {
+  it('matches the vector', () => {
+    // The registry of §11.4, with 0x44… on trial and 0x22… challenging.
+    const n = (b: string, ether: string, status: 'registered' | 'unbonding' = 'registered') => ({
+      address: `0x${b.repeat(20)}`,
+      logKey: '',
+      stake: parseEther(ether),
+      status,
+      capabilities: 3n,
+      endpoint: '',
+      origin: '',
+    });
+    const snapshot = {
+      minStake: parseEther('1'),
+      nodes: [
+        n('55', '1'),
+        n('11', '4'),
+        n('33', '2'),
+        n('22', '1'),
+        n('44', '8'),
+        n('66', '9'),
+        n('77', '9', 'unbonding'),
+      ],
+    };
+    const seed = jurySeed(`0x${'ab'.repeat(32)}`, 1n);
+    expect(toHex(seed)).toBe(JURY_VECTOR.seed);
+    const jury = drawJury(snapshot as never, seed, {
+      node: `0x${'44'.repeat(20)}`,
+      challenger: `0x${'22'.repeat(20)}`,
+      jurySize: 3,
+    });
+    expect(jury.map((j) => j.address)).toEqual(JURY_VECTOR.jury);
+    expect(fromHex(JURY_VECTOR.seed)).toEqual(seed);
+  });
+});
+
+/** Computed by `drawJury` and, independently, by a 15-line Python loop written from §14.3. */
+const JURY_VECTOR = {
+  seed: 'b00d864b9e1738b9711fa679b15f14905cd9f450e76a30e45d5b4bd6518a5ca2',
+  jury: [`0x${'66'.repeat(20)}`, `0x${'55'.repeat(20)}`, `0x${'11'.repeat(20)}`],
+};
