@@ -1,17 +1,19 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.24;
 
+import {Rfc9162} from "./lib/Rfc9162.sol";
 import {NodeRegistry} from "./NodeRegistry.sol";
 
 /// @title Verity log anchors (docs/design.md §2.4, §2.7)
-/// @notice An active node posts the tree size and root hash of a checkpoint of its log. From
-/// then on the log cannot fork without the fork being provable: any checkpoint the node signs
-/// must be consistent (RFC 9162 §2.1.4) with every anchor, and `anchorAt` gives a verifier the
-/// anchored root for a size in one call.
-/// @dev Sizes strictly increase per node, so the anchors of a node form one chain of (size, root)
-/// that a verifier checks with consistency proofs between neighbours. A second root for an
-/// already anchored size is refused on chain; offered off chain, it is evidence of a fork.
-/// Roots are not checked here (no Merkle proof on chain); history lives in `Anchored` events.
+/// @notice An active node posts the tree size and root hash of a checkpoint of its log, with an
+/// RFC 9162 §2.1.4 consistency proof from its previous anchor that is checked here. The anchors of
+/// a node therefore form one append-only history on chain: a node cannot anchor a fork of its own
+/// log, and any checkpoint it signs must be consistent with every anchor (off chain, a
+/// checkpoint that is not is evidence of a fork). `anchorAt` gives a verifier the anchored root
+/// for a size in one call.
+/// @dev Sizes strictly increase per node; each anchor after the first carries the consistency
+/// proof from the previous (size, root), the first an empty proof (every tree extends the empty
+/// one). History lives in `Anchored` events. Proof length is at most about 2·log2(size) hashes.
 contract LogAnchor {
     /// The first four fields share one storage slot: an anchor writes two slots plus `roots`.
     struct Anchor {
@@ -35,18 +37,26 @@ contract LogAnchor {
     error NodeNotActive(address node);
     error TreeSizeNotIncreasing(uint64 latest, uint64 treeSize);
     error RootInvalid();
+    /// The proof does not show that (treeSize, root) extends the node's previous anchor.
+    error InconsistentAnchor(uint64 previousSize, uint64 treeSize);
 
     constructor(NodeRegistry registry_) {
         registry = registry_;
     }
 
     /// @notice Anchors a checkpoint of the sender's log; only an active node may anchor.
-    function anchor(uint64 treeSize, bytes32 rootHash) external {
+    /// @param consistency RFC 9162 consistency proof from the sender's latest anchor (see
+    /// `latestAnchor`) to (treeSize, rootHash); empty for the first anchor.
+    function anchor(uint64 treeSize, bytes32 rootHash, bytes32[] calldata consistency) external {
         if (!registry.isActive(msg.sender)) revert NodeNotActive(msg.sender);
         if (rootHash == bytes32(0)) revert RootInvalid();
         Anchor storage last = latest[msg.sender];
         uint64 previous = last.treeSize;
         if (treeSize <= previous) revert TreeSizeNotIncreasing(previous, treeSize);
+        // From size 0 (no anchor yet) only the empty proof verifies.
+        if (!Rfc9162.verifyConsistency(previous, last.rootHash, treeSize, rootHash, consistency)) {
+            revert InconsistentAnchor(previous, treeSize);
+        }
         uint64 index = last.count;
         latest[msg.sender] = Anchor(treeSize, uint64(block.number), uint64(block.timestamp), index + 1, rootHash);
         roots[msg.sender][treeSize] = rootHash;

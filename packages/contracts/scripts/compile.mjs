@@ -2,6 +2,10 @@
 // Compiles contracts/*.sol with solc-js (standard JSON) into src/generated/*.ts: each ABI `as
 // const` (so viem infers argument and return types) and the creation bytecode.
 //
+// contracts/lib/*.sol are libraries of internal functions that contracts import (inlined, no
+// artifact of their own); contracts/test/*.sol are harnesses that expose them to tests (an
+// artifact each, never deployed by deploy.ts).
+//
 // The generated files are committed, so a fresh clone typechecks and tests without running
 // this; `src/generated.test.ts` runs `--check` to keep them equal to a fresh compile.
 //
@@ -33,13 +37,20 @@ const RUNTIME = new Set(['Groth16Verifier']);
 const kebab = (name) => name.replace(/([a-z0-9])([A-Z])/g, '$1-$2').toLowerCase();
 const camel = (name) => name[0].toLowerCase() + name.slice(1);
 
-function compile() {
-  const files = readdirSync(contractsDir)
+/** `.sol` files of a folder under contracts/, as source names relative to contracts/. */
+const solFiles = (dir) =>
+  readdirSync(join(contractsDir, dir))
     .filter((f) => f.endsWith('.sol'))
-    .sort();
+    .sort()
+    .map((f) => (dir === '' ? f : `${dir}/${f}`));
+
+function compile() {
+  // Source names are paths relative to contracts/, so `import "./lib/X.sol"` resolves among them.
+  const files = [...solFiles(''), ...solFiles('test')];
+  const all = [...files, ...solFiles('lib')];
   // Line endings normalised so a checkout with CRLF compiles to the same metadata hash.
   const sources = Object.fromEntries(
-    files.map((f) => [f, { content: readFileSync(join(contractsDir, f), 'utf8').replace(/\r\n/g, '\n') }]),
+    all.map((f) => [f, { content: readFileSync(join(contractsDir, f), 'utf8').replace(/\r\n/g, '\n') }]),
   );
   const input = { language: 'Solidity', sources, settings };
   const output = JSON.parse(

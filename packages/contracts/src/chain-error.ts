@@ -31,6 +31,7 @@ const REVERT_CODES: Readonly<Record<string, ErrorCode>> = {
   NotRegistered: 'NODE_NOT_ACTIVE',
   StakeTooLow: 'STAKE_TOO_LOW',
   TreeSizeNotIncreasing: 'ANCHOR_NOT_INCREASING',
+  InconsistentAnchor: 'ANCHOR_INCONSISTENT',
   // Ceremony (contracts/Ceremony.sol): each refusal its own revert name in details.revert.
   CeremonyExists: 'ZK_CEREMONY_CONFLICT',
   UnknownCeremony: 'NOT_FOUND',

@@ -133,6 +133,7 @@ async function nodeLog() {
     logAnchor: d.contracts.logAnchor,
     treeSize: 5,
     rootHash: rootFromReader(tree, 5),
+    consistency: [],
   });
   const evidence = (index: number) => ({
     disputes,

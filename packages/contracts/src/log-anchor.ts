@@ -21,15 +21,24 @@ export interface AnchorCheckpointParams {
   /** Greater than the node's last anchored size. */
   readonly treeSize: bigint | number;
   readonly rootHash: Uint8Array | Hex;
+  /**
+   * RFC 9162 consistency proof from the node's latest anchor ({@link getLatestAnchor}) to
+   * (treeSize, rootHash), as the log gives it (`consistencyProof(previousSize, treeSize)`); empty
+   * for a node's first anchor.
+   */
+  readonly consistency: readonly (Uint8Array | Hex)[];
 }
 
 /**
- * Anchors (treeSize, rootHash) of the wallet's log. Only an active node may anchor, and sizes
- * must strictly increase (`details.revert` `TreeSizeNotIncreasing`).
+ * Anchors (treeSize, rootHash) of the wallet's log. Only an active node may anchor; sizes must
+ * strictly increase (`ANCHOR_NOT_INCREASING`) and the consistency proof from the previous anchor
+ * must verify on chain (`ANCHOR_INCONSISTENT`, `details.args` [previousSize, treeSize]).
  *
  * @example
  * ```ts
- * await anchorCheckpoint(clients, { logAnchor, treeSize: checkpoint.size, rootHash: checkpoint.rootHash });
+ * const previous = (await getLatestAnchor(publicClient, { logAnchor, node }))?.treeSize ?? 0n;
+ * const consistency = previous === 0n ? [] : log.consistencyProof(Number(previous), checkpoint.size);
+ * await anchorCheckpoint(clients, { logAnchor, treeSize: checkpoint.size, rootHash: checkpoint.rootHash, consistency });
  * ```
  */
 export async function anchorCheckpoint(
@@ -38,13 +47,14 @@ export async function anchorCheckpoint(
 ): Promise<TransactionReceipt> {
   const rootHash = bytes32(params.rootHash, 'rootHash');
   const treeSize = BigInt(params.treeSize);
+  const consistency = params.consistency.map((h, i) => bytes32(h, `consistency[${i}]`));
   const { walletClient } = clients;
   return sendAndConfirm(clients, 'anchor', () =>
     walletClient.writeContract({
       address: address(params.logAnchor, 'logAnchor'),
       abi: logAnchorAbi,
       functionName: 'anchor',
-      args: [treeSize, rootHash],
+      args: [treeSize, rootHash, consistency],
       account: walletClient.account,
       chain: walletClient.chain,
     }),

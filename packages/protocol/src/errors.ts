@@ -167,6 +167,9 @@ export const ERROR_CODES = [
   'ZK_KEY_TOO_LARGE',
   'ZK_CIRCUIT_MISMATCH',
   'ZK_CONTRIBUTION_REFUSED',
+  // anchor: a log anchor whose consistency proof from the node's previous anchor does not verify
+  // on chain (LogAnchor `InconsistentAnchor`, docs/protocol.md)
+  'ANCHOR_INCONSISTENT',
   // disputes (contracts/Disputes.sol): each refusal of a challenge, a vote or a resolution
   'DISPUTE_RECORD_INVALID',
   'DISPUTE_NODE_NOT_SLASHABLE',

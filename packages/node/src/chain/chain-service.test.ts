@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -29,7 +29,7 @@ afterAll(async () => {
   await chain?.stop();
 });
 
-async function nodeOnChain(dataDir: string) {
+async function nodeOnChain(dataDir: string, anchorIntervalMs = 100) {
   // The node's own account pays for its registration: fund it as an operator would.
   const keys = openKeystore(dataDir);
   await chain.testClient.setBalance({ address: keys.address as `0x${string}`, value: parseEther('10') });
@@ -43,7 +43,7 @@ async function nodeOnChain(dataDir: string) {
           rpcUrl: chain.anvil.rpcUrl,
           deploymentFile,
           stakeWei: parseEther('2').toString(),
-          anchorIntervalMs: 100,
+          anchorIntervalMs,
         },
       },
     }),
@@ -118,6 +118,51 @@ describe('a node on a chain', () => {
       [...history.map((h) => Number(h.treeSize))].sort((x, y) => x - y),
     );
     expect((await (await fetch(`${node.url}/v1/node`)).json()).chain.chainId).toBe(deployment.chainId);
+    await node.stop();
+  }, 60_000);
+
+  it('is refused on chain when it anchors a log rewritten after its last anchor (ANCHOR_INCONSISTENT)', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'verity-chain-fork-'));
+    // Anchoring by hand (interval 0), so each anchor is the one this test asks for.
+    let node = await nodeOnChain(dataDir, 0);
+    const chainService = () => node.context.chain as NonNullable<typeof node.context.chain>;
+    const { logAnchor } = chainService().deployment.contracts;
+    const account = node.context.keys.address as `0x${string}`;
+    // A name of its own: `iris` on this chain is the first test's node's manifest.
+    const push = await fetch(`${node.url}/v1/models?name=iris-fork&version=1.0.0`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/octet-stream', authorization: `Bearer ${node.context.keys.apiKey}` },
+      body: readFileSync(IRIS),
+    });
+    expect(push.status).toBe(201);
+    const infer = async (n: number, x: number) => {
+      for (let i = 0; i < n; i++) {
+        const res = await fetch(`${node.url}/v1/infer`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ model: 'iris-fork', input: { x: [[5.1, 3.5, 1.4, x + i]] } }),
+        });
+        expect(res.status).toBe(200);
+      }
+    };
+    await infer(2, 0.2);
+    expect(await chainService().anchorNow()).toBe(2);
+    // The log grows; the next anchor proves 2 → 5 from the anchor the chain holds.
+    await infer(3, 0.4);
+    expect(await chainService().anchorNow()).toBe(5);
+    const anchored = await getLatestAnchor(chain.publicClient, { logAnchor, node: account });
+
+    // The operator throws the log away and starts over with the same keys: a second history. Once
+    // it is longer than the anchored one, its consistency proof from size 5 cannot hold on chain.
+    await node.stop();
+    await rm(join(dataDir, 'log'), { recursive: true });
+    node = await nodeOnChain(dataDir, 0);
+    await infer(7, 1.1);
+    await expect(chainService().anchorNow()).rejects.toMatchObject({
+      code: 'ANCHOR_INCONSISTENT',
+      details: { revert: 'InconsistentAnchor', args: ['5', '7'] },
+    });
+    expect(await getLatestAnchor(chain.publicClient, { logAnchor, node: account })).toEqual(anchored);
     await node.stop();
   }, 60_000);
 

@@ -151,21 +151,28 @@ export async function startChainService(
     return run;
   };
 
-  let anchored = Number(
-    (await getLatestAnchor(publicClient, { logAnchor: deployment.contracts.logAnchor, node: account.address }))
-      ?.treeSize ?? 0n,
-  );
+  // The previous anchor is read from the chain each time, never remembered: the contract checks the
+  // consistency proof from exactly that anchor, whatever this process did before (a restart, a
+  // transaction that was mined after a timeout, another process with the same account).
+  const logAnchor = deployment.contracts.logAnchor;
   const anchorNow = () =>
     serial(async () => {
       const { checkpoint } = openCheckpoint(log.checkpoint(), [parseVerifierKey(keys.logKey)], keys.origin);
-      if (checkpoint.size <= anchored) return undefined;
+      const previous = Number(
+        (await getLatestAnchor(publicClient, { logAnchor, node: account.address }))?.treeSize ?? 0,
+      );
+      if (checkpoint.size <= previous) return undefined;
+      // A log that lost entries the chain anchored (previous > size was ruled out above) or was
+      // rewritten gives a proof that the contract refuses with ANCHOR_INCONSISTENT.
+      const consistency =
+        previous === 0 ? [] : log.consistencyProof(previous, checkpoint.size).map((h) => `0x${h}` as Hex);
       await anchorCheckpoint(clients, {
-        logAnchor: deployment.contracts.logAnchor,
+        logAnchor,
         treeSize: checkpoint.size,
         rootHash: checkpoint.rootHash,
+        consistency,
       });
-      anchored = checkpoint.size;
-      return anchored;
+      return checkpoint.size;
     });
 
   let recent: { at: number; value: { blockNumber: bigint; nodes: NodeEntry[] } } | undefined;
