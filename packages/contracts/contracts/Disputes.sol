@@ -8,18 +8,21 @@ import {Rfc9162} from "./lib/Rfc9162.sol";
 /// @title Verity disputes: the only slasher (docs/design.md §2.6, §2.7; docs/protocol.md §14)
 /// @notice Anyone challenges an inference record that a node logged and anchored, with a bond.
 /// A jury of active nodes, drawn stake-weighted from the hash of the block after the challenge,
-/// re-executes the record off chain and votes the output digest it computed. The majority of the
-/// jury decides; the loser pays.
+/// re-executes the record off chain and votes the output digest it computed, first as a hidden
+/// commitment, then revealed. The majority of the jury decides; the loser pays.
 /// @dev The registry names this contract its slasher (deploy.ts predicts the CREATE address), and
 /// the constructor refuses a registry that does not: nothing else can ever slash. Payments are
 /// credited and pulled with `withdraw`, so no juror or challenger can block a resolution.
+/// The jury pool (eligible nodes and their stakes) is fixed by the challenge, before the seed
+/// exists: nobody can register, top up or unbond after seeing the seed to steer the draw. The
+/// pool is emitted (`JuryPool`) and only its hash stored; `draw` takes it back as calldata.
 contract Disputes {
     /// Where a dispute stands.
     enum Phase {
         None,
         /// Challenged; waits for `draw` once block `drawBlock` is mined.
         AwaitingDraw,
-        /// Jurors vote until `voteDeadline` (or until all have voted).
+        /// Jurors commit until `commitDeadline` and reveal until `revealDeadline`.
         Voting,
         Resolved
     }
@@ -50,15 +53,21 @@ contract Disputes {
         uint16 jurorShareBps;
         /// Seconds after the record's timestamp during which it can be challenged.
         uint64 challengeWindow;
-        /// Seconds jurors have to vote, from the draw.
-        uint64 votingPeriod;
+        /// Seconds jurors have to commit their votes, from the draw.
+        uint64 commitPeriod;
+        /// Seconds jurors have to reveal, after the commit deadline.
+        uint64 revealPeriod;
         /// Jurors drawn per dispute (odd, 1 to MAX_JURY); fewer if fewer nodes are eligible.
         uint8 jurySize;
     }
 
     struct Juror {
         address account;
-        bool voted;
+        bool committed;
+        /// A juror that committed but did not reveal counts as silent.
+        bool revealed;
+        /// keccak256(abi.encode(id, juror, outputDigest, salt)).
+        bytes32 commitment;
         bytes32 vote;
     }
 
@@ -69,9 +78,13 @@ contract Disputes {
         Outcome outcome;
         /// Block whose hash seeds the jury draw.
         uint64 drawBlock;
-        /// Unix time after which votes are refused and `resolve` is allowed.
-        uint64 voteDeadline;
+        /// Unix time after which commitments are refused (0 before the draw).
+        uint64 commitDeadline;
+        /// Unix time after which reveals are refused and `resolve` is allowed.
+        uint64 revealDeadline;
         uint256 bond;
+        /// keccak256(abi.encode(pool, stakes)) of the jury pool fixed by the challenge.
+        bytes32 poolHash;
         /// RFC 9162 leaf hash of the record: one open dispute per record.
         bytes32 leaf;
         bytes32 inputDigest;
@@ -97,7 +110,8 @@ contract Disputes {
     uint16 public immutable challengerShareBps;
     uint16 public immutable jurorShareBps;
     uint64 public immutable challengeWindow;
-    uint64 public immutable votingPeriod;
+    uint64 public immutable commitPeriod;
+    uint64 public immutable revealPeriod;
     uint8 public immutable jurySize;
 
     /// Number of disputes opened; ids start at 1.
@@ -122,10 +136,13 @@ contract Disputes {
         bytes record,
         bytes input
     );
+    /// The nodes a jury may be drawn from, in address order, with their stakes (fixed by the challenge).
+    event JuryPool(uint256 indexed id, address[] pool, uint256[] stakes);
     /// The hash of `drawBlock` was no longer available (256 blocks passed): a later block seeds it.
     event DrawDeferred(uint256 indexed id, uint64 drawBlock);
-    event JuryDrawn(uint256 indexed id, bytes32 seed, address[] jurors, uint64 voteDeadline);
-    event Voted(uint256 indexed id, address indexed juror, bytes32 outputDigest);
+    event JuryDrawn(uint256 indexed id, bytes32 seed, address[] jurors, uint64 commitDeadline, uint64 revealDeadline);
+    event VoteCommitted(uint256 indexed id, address indexed juror, bytes32 commitment);
+    event VoteRevealed(uint256 indexed id, address indexed juror, bytes32 outputDigest);
     event JurorPenalized(uint256 indexed id, address indexed juror, uint256 amount);
     event Resolved(
         uint256 indexed id,
@@ -154,10 +171,15 @@ contract Disputes {
     error UnknownDispute(uint256 id);
     error WrongPhase(uint256 id, Phase phase);
     error DrawTooEarly(uint64 drawBlock);
+    error PoolMismatch(uint256 id);
     error NotJuror(uint256 id, address account);
     error AlreadyVoted(uint256 id, address juror);
-    error VotingClosed(uint64 voteDeadline);
-    error VotingOpen(uint64 voteDeadline);
+    /// A commitment after the commit deadline, or a reveal after the reveal deadline.
+    error VotingClosed(uint64 deadline);
+    /// A reveal before the commit phase ended, or `resolve` before the reveal phase ended.
+    error VotingOpen(uint64 deadline);
+    error NotCommitted(uint256 id, address juror);
+    error CommitmentMismatch(uint256 id, address juror);
     error NothingToWithdraw(address account);
     error UnexpectedPayment(address from);
     error TransferFailed(address to, uint256 amount);
@@ -165,10 +187,11 @@ contract Disputes {
     constructor(NodeRegistry registry_, LogAnchor anchors_, Params memory p) {
         if (
             p.jurySize == 0 || p.jurySize > MAX_JURY || p.jurySize % 2 == 0
-                || uint256(p.challengerShareBps) + p.jurorShareBps > 10_000 || p.votingPeriod == 0
-                || p.challengeWindow == 0 || address(anchors_.registry()) != address(registry_)
+                || uint256(p.challengerShareBps) + p.jurorShareBps > 10_000 || p.commitPeriod == 0
+                || p.revealPeriod == 0 || p.challengeWindow == 0
+                || address(anchors_.registry()) != address(registry_)
             // A node that lies and unbonds at once must still be slashable when the jury decides.
-            || uint256(p.challengeWindow) + p.votingPeriod >= registry_.unbondingDelay()
+            || uint256(p.challengeWindow) + p.commitPeriod + p.revealPeriod >= registry_.unbondingDelay()
         ) revert ParamsInvalid();
         if (registry_.slasher() != address(this)) revert NotRegistrySlasher(registry_.slasher());
         registry = registry_;
@@ -179,7 +202,8 @@ contract Disputes {
         challengerShareBps = p.challengerShareBps;
         jurorShareBps = p.jurorShareBps;
         challengeWindow = p.challengeWindow;
-        votingPeriod = p.votingPeriod;
+        commitPeriod = p.commitPeriod;
+        revealPeriod = p.revealPeriod;
         jurySize = p.jurySize;
     }
 
@@ -219,13 +243,17 @@ contract Disputes {
         d.recordOutput = bytes32(record[67:99]);
         d.claimedOutput = claimedOutput;
         _emitChallenged(id, d, record, input);
+        (address[] memory pool, uint256[] memory stakes) = _pool(node, msg.sender);
+        d.poolHash = keccak256(abi.encode(pool, stakes));
+        emit JuryPool(id, pool, stakes);
     }
 
-    /// @notice Draws the jury once block `drawBlock` is mined (anyone may call). If its hash is
-    /// gone (more than 256 blocks later), the next block seeds the draw instead.
-    function draw(uint256 id) external {
+    /// @notice Draws the jury once block `drawBlock` is mined (anyone may call), from the pool of
+    /// the `JuryPool` event. If the block's hash is gone (256 blocks later), a later block seeds it.
+    function draw(uint256 id, address[] calldata pool, uint256[] calldata stakes) external {
         Dispute storage d = _dispute(id, Phase.AwaitingDraw);
         if (block.number <= d.drawBlock) revert DrawTooEarly(d.drawBlock);
+        if (keccak256(abi.encode(pool, stakes)) != d.poolHash) revert PoolMismatch(id);
         bytes32 blockHash = blockhash(d.drawBlock);
         if (blockHash == bytes32(0)) {
             d.drawBlock = uint64(block.number + 1);
@@ -233,39 +261,57 @@ contract Disputes {
             return;
         }
         bytes32 seed = sha256(abi.encodePacked(JURY_SEED_DOMAIN, blockHash, id));
-        address[] memory jury = _drawJury(seed, d.node, d.challenger);
+        address[] memory jury = _drawJury(seed, pool, stakes);
         for (uint256 i = 0; i < jury.length; i++) {
-            d.jurors.push(Juror(jury[i], false, bytes32(0)));
+            d.jurors.push(Juror(jury[i], false, false, bytes32(0), bytes32(0)));
         }
         d.phase = Phase.Voting;
-        d.voteDeadline = uint64(block.timestamp) + votingPeriod;
-        emit JuryDrawn(id, seed, jury, d.voteDeadline);
+        d.commitDeadline = uint64(block.timestamp) + commitPeriod;
+        d.revealDeadline = d.commitDeadline + revealPeriod;
+        emit JuryDrawn(id, seed, jury, d.commitDeadline, d.revealDeadline);
     }
 
-    /// @notice A drawn juror's vote: the output digest it computed by re-executing the record.
-    function vote(uint256 id, bytes32 outputDigest) external {
+    /// @notice A drawn juror commits its vote: `keccak256(abi.encode(id, juror, outputDigest, salt))`
+    /// where outputDigest is what it computed by re-executing the record. Hidden until revealed, so
+    /// no juror can copy another's vote.
+    function commitVote(uint256 id, bytes32 commitment) external {
         Dispute storage d = _dispute(id, Phase.Voting);
-        if (block.timestamp > d.voteDeadline) revert VotingClosed(d.voteDeadline);
-        uint256 n = d.jurors.length;
-        for (uint256 i = 0; i < n; i++) {
-            Juror storage j = d.jurors[i];
-            if (j.account != msg.sender) continue;
-            if (j.voted) revert AlreadyVoted(id, msg.sender);
-            j.voted = true;
-            j.vote = outputDigest;
-            emit Voted(id, msg.sender, outputDigest);
-            return;
-        }
-        revert NotJuror(id, msg.sender);
+        if (block.timestamp > d.commitDeadline) revert VotingClosed(d.commitDeadline);
+        Juror storage j = _juror(d, id);
+        if (j.committed) revert AlreadyVoted(id, msg.sender);
+        j.committed = true;
+        j.commitment = commitment;
+        emit VoteCommitted(id, msg.sender, commitment);
     }
 
-    /// @notice Settles a dispute once every juror voted or the deadline passed (anyone may call).
+    /// @notice Reveals a committed vote, once the commit phase is over (its deadline passed or every
+    /// juror committed) and before the reveal deadline.
+    function revealVote(uint256 id, bytes32 outputDigest, bytes32 salt) external {
+        Dispute storage d = _dispute(id, Phase.Voting);
+        if (block.timestamp > d.revealDeadline) revert VotingClosed(d.revealDeadline);
+        if (block.timestamp <= d.commitDeadline) {
+            for (uint256 i = 0; i < d.jurors.length; i++) {
+                if (!d.jurors[i].committed) revert VotingOpen(d.commitDeadline);
+            }
+        }
+        Juror storage j = _juror(d, id);
+        if (!j.committed) revert NotCommitted(id, msg.sender);
+        if (j.revealed) revert AlreadyVoted(id, msg.sender);
+        if (keccak256(abi.encode(id, msg.sender, outputDigest, salt)) != j.commitment) {
+            revert CommitmentMismatch(id, msg.sender);
+        }
+        j.revealed = true;
+        j.vote = outputDigest;
+        emit VoteRevealed(id, msg.sender, outputDigest);
+    }
+
+    /// @notice Settles a dispute once every juror revealed or the reveal deadline passed (anyone may call).
     function resolve(uint256 id) external {
         Dispute storage d = _dispute(id, Phase.Voting);
         uint256 n = d.jurors.length;
-        if (block.timestamp <= d.voteDeadline) {
+        if (block.timestamp <= d.revealDeadline) {
             for (uint256 i = 0; i < n; i++) {
-                if (!d.jurors[i].voted) revert VotingOpen(d.voteDeadline);
+                if (!d.jurors[i].revealed) revert VotingOpen(d.revealDeadline);
             }
         }
         (bool decided, bytes32 majority) = _majority(d.jurors);
@@ -301,11 +347,11 @@ contract Disputes {
         if (jurorPot > 0) {
             uint256 winners;
             for (uint256 i = 0; i < n; i++) {
-                if (d.jurors[i].voted && d.jurors[i].vote == majority) winners++;
+                if (d.jurors[i].revealed && d.jurors[i].vote == majority) winners++;
             }
             uint256 each = jurorPot / winners;
             for (uint256 i = 0; i < n; i++) {
-                if (d.jurors[i].voted && d.jurors[i].vote == majority) claimable[d.jurors[i].account] += each;
+                if (d.jurors[i].revealed && d.jurors[i].vote == majority) claimable[d.jurors[i].account] += each;
             }
             jurorsPaid = each * winners;
             // The remainder of an uneven split is burned.
@@ -324,36 +370,37 @@ contract Disputes {
         _send(msg.sender, amount);
     }
 
+    /// A dispute's fixed facts and where it stands.
+    struct DisputeView {
+        address node;
+        address challenger;
+        Phase phase;
+        Outcome outcome;
+        uint64 drawBlock;
+        uint64 commitDeadline;
+        uint64 revealDeadline;
+        uint256 bond;
+        bytes32 leaf;
+        bytes32 inputDigest;
+        bytes32 recordOutput;
+        bytes32 claimedOutput;
+    }
+
     /// @notice A dispute, without its jury (see `jurorsOf`).
-    function getDispute(uint256 id)
-        external
-        view
-        returns (
-            address node,
-            address challenger,
-            Phase phase,
-            Outcome outcome,
-            uint64 drawBlock,
-            uint64 voteDeadline,
-            uint256 bond,
-            bytes32 leaf,
-            bytes32 recordOutput,
-            bytes32 claimedOutput
-        )
-    {
+    function getDispute(uint256 id) external view returns (DisputeView memory v) {
         Dispute storage d = disputes[id];
-        return (
-            d.node,
-            d.challenger,
-            d.phase,
-            d.outcome,
-            d.drawBlock,
-            d.voteDeadline,
-            d.bond,
-            d.leaf,
-            d.recordOutput,
-            d.claimedOutput
-        );
+        v.node = d.node;
+        v.challenger = d.challenger;
+        v.phase = d.phase;
+        v.outcome = d.outcome;
+        v.drawBlock = d.drawBlock;
+        v.commitDeadline = d.commitDeadline;
+        v.revealDeadline = d.revealDeadline;
+        v.bond = d.bond;
+        v.leaf = d.leaf;
+        v.inputDigest = d.inputDigest;
+        v.recordOutput = d.recordOutput;
+        v.claimedOutput = d.claimedOutput;
     }
 
     /// @notice The drawn jurors of a dispute, in draw order, with their votes.
@@ -402,6 +449,13 @@ contract Disputes {
         if (d.phase != phase) revert WrongPhase(id, d.phase);
     }
 
+    function _juror(Dispute storage d, uint256 id) private view returns (Juror storage) {
+        for (uint256 i = 0; i < d.jurors.length; i++) {
+            if (d.jurors[i].account == msg.sender) return d.jurors[i];
+        }
+        revert NotJuror(id, msg.sender);
+    }
+
     /// The record's leaf, after checking its inclusion in a tree the node anchored.
     function _checkIncluded(
         bytes calldata record,
@@ -420,10 +474,10 @@ contract Disputes {
     function _majority(Juror[] storage jurors) private view returns (bool decided, bytes32 majority) {
         uint256 n = jurors.length;
         for (uint256 i = 0; i < n; i++) {
-            if (!jurors[i].voted) continue;
+            if (!jurors[i].revealed) continue;
             uint256 count;
             for (uint256 k = 0; k < n; k++) {
-                if (jurors[k].voted && jurors[k].vote == jurors[i].vote) count++;
+                if (jurors[k].revealed && jurors[k].vote == jurors[i].vote) count++;
             }
             if (2 * count > n) return (true, jurors[i].vote);
         }
@@ -437,7 +491,7 @@ contract Disputes {
     {
         for (uint256 i = 0; i < jurors.length; i++) {
             Juror storage j = jurors[i];
-            bool penalized = decided ? !(j.voted && j.vote == majority) : !j.voted;
+            bool penalized = decided ? !(j.revealed && j.vote == majority) : !j.revealed;
             if (!penalized || jurorDeposit == 0) continue;
             uint256 taken = _slash(j.account, jurorDeposit, "verity/dispute: juror");
             if (taken > 0) emit JurorPenalized(id, j.account, taken);
@@ -455,20 +509,23 @@ contract Disputes {
         }
     }
 
-    /// Stake-weighted sampling without replacement over the eligible nodes in address order
-    /// (docs/protocol.md §11.2 with the jury seed; §14.3).
-    function _drawJury(bytes32 seed, address node, address challenger) private view returns (address[] memory jury) {
+    /// The jury pool: nodes active now, staked above zero, other than the accused node and the
+    /// challenger, in ascending address order, with their stakes (docs/protocol.md §14.3).
+    function _pool(address node, address challenger)
+        private
+        view
+        returns (address[] memory pool, uint256[] memory stakes)
+    {
         (address[] memory accounts, NodeRegistry.Node[] memory entries) =
             registry.listNodes(0, registry.nodeCount());
         uint256 minStake = registry.minStake();
-        address[] memory pool = new address[](accounts.length);
-        uint256[] memory stakes = new uint256[](accounts.length);
+        pool = new address[](accounts.length);
+        stakes = new uint256[](accounts.length);
         uint256 count;
-        uint256 total;
         for (uint256 i = 0; i < accounts.length; i++) {
-            NodeRegistry.Node memory e = entries[i];
             address a = accounts[i];
-            if (e.status != NodeRegistry.Status.Registered || e.stake < minStake || e.stake == 0) continue;
+            uint256 stake = entries[i].stake;
+            if (entries[i].status != NodeRegistry.Status.Registered || stake < minStake || stake == 0) continue;
             if (a == node || a == challenger) continue;
             // Insertion in ascending address order.
             uint256 k = count;
@@ -478,9 +535,28 @@ contract Disputes {
                 k--;
             }
             pool[k] = a;
-            stakes[k] = e.stake;
+            stakes[k] = stake;
             count++;
-            total += e.stake;
+        }
+        assembly ("memory-safe") {
+            mstore(pool, count)
+            mstore(stakes, count)
+        }
+    }
+
+    /// Stake-weighted sampling without replacement of `jurySize` places (docs/protocol.md §11.2
+    /// with the jury seed, §14.3).
+    function _drawJury(bytes32 seed, address[] calldata pool_, uint256[] calldata stakes_)
+        private
+        view
+        returns (address[] memory jury)
+    {
+        address[] memory pool = pool_;
+        uint256[] memory stakes = stakes_;
+        uint256 count = pool.length;
+        uint256 total;
+        for (uint256 i = 0; i < count; i++) {
+            total += stakes[i];
         }
         uint256 seats = count < jurySize ? count : jurySize;
         jury = new address[](seats);

@@ -7,6 +7,7 @@ import {
   fromHex,
   type InferenceRecord,
   inclusionProofFromReader,
+  juryPool,
   jurySeed,
   paramsDigest,
   parseRecord,
@@ -20,13 +21,14 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type Deployment, verifyDeployment } from './deploy.js';
 import {
   challengeRecord,
+  commitVote,
   type DisputeParams,
   drawDisputeJury,
   getDispute,
   getDisputeCredit,
   getDisputeRules,
   resolveDispute,
-  voteOnDispute,
+  revealVote,
   withdrawDisputeCredit,
 } from './disputes.js';
 import { disputesAbi, disputesBytecode } from './generated/disputes.js';
@@ -42,7 +44,8 @@ const RULES: DisputeParams = {
   challengerShareBps: 4000,
   jurorShareBps: 2000,
   challengeWindow: 600,
-  votingPeriod: 600,
+  commitPeriod: 300,
+  revealPeriod: 300,
   jurySize: 3,
 };
 const BURN = '0x000000000000000000000000000000000000dEaD';
@@ -154,8 +157,17 @@ const fee = (r: TransactionReceipt) => r.gasUsed * r.effectiveGasPrice;
 
 /** Challenges, mines the draw block, draws; checks the jury against the TS draw of §14.3. */
 async function challengeAndDraw(evidence: Parameters<typeof challengeRecord>[1]) {
-  const { id, drawBlock, receipt } = await challengeRecord(chain.clients(CHALLENGER), evidence);
+  const { id, drawBlock, pool, receipt } = await challengeRecord(chain.clients(CHALLENGER), evidence);
   gas.challenge = receipt.gasUsed;
+  // The pool: every other active node, as the registry stood at the challenge.
+  const atChallenge = await readRegistrySnapshot(chain.publicClient, {
+    nodeRegistry: d.contracts.nodeRegistry,
+    blockNumber: receipt.blockNumber,
+  });
+  expect(pool).toEqual(juryPool(atChallenge, { node: chain.address(NODE), challenger: chain.address(CHALLENGER) }));
+  expect(pool.map((c) => c.address)).toEqual(
+    [2, 3, 4, 5].map((i) => chain.address(i)).sort((x, y) => (x.toLowerCase() < y.toLowerCase() ? -1 : 1)),
+  );
   // Too early: the draw block's hash does not exist yet.
   await expectRevert(
     drawDisputeJury(chain.clients(CHALLENGER), { disputes, id }),
@@ -168,22 +180,20 @@ async function challengeAndDraw(evidence: Parameters<typeof challengeRecord>[1])
   const hash = (await chain.publicClient.getBlock({ blockNumber: drawBlock })).hash;
   const seed = jurySeed(hash, id);
   expect(drawn.seed).toBe(hex(seed));
-  const snapshot = await readRegistrySnapshot(chain.publicClient, {
-    nodeRegistry: d.contracts.nodeRegistry,
-    blockNumber: drawn.receipt.blockNumber,
-  });
-  const expected = drawJury(snapshot, seed, {
-    node: chain.address(NODE),
-    challenger: chain.address(CHALLENGER),
-    jurySize: RULES.jurySize,
-  });
-  expect(drawn.jurors).toEqual(expected.map((n) => n.address));
+  expect(drawn.jurors).toEqual(drawJury(pool, seed, RULES.jurySize).map((n) => n.address));
   expect(drawn.jurors).toHaveLength(3);
   expect(drawn.jurors).not.toContain(chain.address(NODE));
   /** Account index of each juror. */
   const jurors = drawn.jurors.map((a) => [2, 3, 4, 5].find((i) => chain.address(i) === a) as number);
   return { id, jurors };
 }
+
+/** A juror's salt: fixed per juror and dispute, so the test can reveal what it committed. */
+const salt = (i: number, id: bigint) => sha256(new TextEncoder().encode(`juror ${i} dispute ${id}`));
+const commit = (i: number, id: bigint, outputDigest: Uint8Array) =>
+  commitVote(chain.clients(i), { disputes, id, outputDigest, salt: salt(i, id) });
+const reveal = (i: number, id: bigint, outputDigest: Uint8Array) =>
+  revealVote(chain.clients(i), { disputes, id, outputDigest, salt: salt(i, id) });
 
 describe('Disputes', () => {
   it('is the only slasher: the registry names it, nobody else slashes, no other Disputes can bind', async () => {
@@ -210,7 +220,11 @@ describe('Disputes', () => {
     const deploy = w.deployContract({
       abi: disputesAbi,
       bytecode: disputesBytecode,
-      args: [d.contracts.nodeRegistry, d.contracts.logAnchor, { ...RULES, challengeWindow: 600n, votingPeriod: 600n }],
+      args: [
+        d.contracts.nodeRegistry,
+        d.contracts.logAnchor,
+        { ...RULES, challengeWindow: 600n, commitPeriod: 300n, revealPeriod: 300n },
+      ],
       account: w.account,
       chain: w.chain,
     });
@@ -238,26 +252,31 @@ describe('Disputes', () => {
     const [a, b, c] = jurors as [number, number, number];
     const stakeC = (await stake(c)) as bigint;
     // Two jurors re-execute and find the true output; the third votes the record's (wrong) one.
-    const v = await voteOnDispute(chain.clients(a), { disputes, id, outputDigest: claimed });
-    gas.vote = v.gasUsed;
-    await voteOnDispute(chain.clients(b), { disputes, id, outputDigest: claimed });
+    // Votes are committed hidden first: nobody can reveal (and so copy) before all committed.
+    const v = await commit(a, id, claimed);
+    gas.commitVote = v.gasUsed;
+    await commit(b, id, claimed);
+    await expectRevert(reveal(a, id, claimed), 'DISPUTE_VOTING_OPEN', 'VotingOpen');
+    await expectRevert(commit(a, id, claimed), 'DISPUTE_ALREADY_VOTED', 'AlreadyVoted');
+    await expectRevert(commit(NODE, id, claimed), 'DISPUTE_NOT_JUROR', 'NotJuror');
+    await commit(c, id, sha256(WRONG_OUTPUT));
+    // A reveal must open the commitment: another digest, or another juror's salt, is refused.
+    await expectRevert(reveal(a, id, sha256(WRONG_OUTPUT)), 'DISPUTE_COMMITMENT_MISMATCH', 'CommitmentMismatch');
+    await expectRevert(
+      revealVote(chain.clients(a), { disputes, id, outputDigest: claimed, salt: salt(b, id) }),
+      'DISPUTE_COMMITMENT_MISMATCH',
+      'CommitmentMismatch',
+    );
+    const rv = await reveal(a, id, claimed);
+    gas.revealVote = rv.gasUsed;
+    await reveal(b, id, claimed);
     await expectRevert(
       resolveDispute(chain.clients(CHALLENGER), { disputes, id }),
       'DISPUTE_VOTING_OPEN',
       'VotingOpen',
     );
-    await expectRevert(
-      voteOnDispute(chain.clients(a), { disputes, id, outputDigest: claimed }),
-      'DISPUTE_ALREADY_VOTED',
-      'AlreadyVoted',
-    );
-    await expectRevert(
-      voteOnDispute(chain.clients(NODE), { disputes, id, outputDigest: claimed }),
-      'DISPUTE_NOT_JUROR',
-      'NotJuror',
-    );
-    await voteOnDispute(chain.clients(c), { disputes, id, outputDigest: sha256(WRONG_OUTPUT) });
-    // Everyone voted: resolvable before the deadline.
+    await reveal(c, id, sha256(WRONG_OUTPUT));
+    // Everyone revealed: resolvable before the deadline.
     const r = await resolveDispute(chain.clients(CHALLENGER), { disputes, id });
     gas.resolve = r.receipt.gasUsed;
 
@@ -315,16 +334,19 @@ describe('Disputes', () => {
       'DISPUTE_CONFLICT',
       'RecordUnderDispute',
     );
-    await voteOnDispute(chain.clients(a), { disputes, id, outputDigest: honest });
-    await voteOnDispute(chain.clients(b), { disputes, id, outputDigest: honest });
-    await expectRevert(resolveDispute(chain.clients(0), { disputes, id }), 'DISPUTE_VOTING_OPEN', 'VotingOpen');
-    await chain.testClient.increaseTime({ seconds: RULES.votingPeriod + 1 });
+    await commit(a, id, honest);
+    await commit(b, id, honest);
+    // The silent juror never commits: reveals open at the commit deadline.
+    await expectRevert(reveal(a, id, honest), 'DISPUTE_VOTING_OPEN', 'VotingOpen');
+    await chain.testClient.increaseTime({ seconds: RULES.commitPeriod + 1 });
     await chain.testClient.mine({ blocks: 1 });
-    await expectRevert(
-      voteOnDispute(chain.clients(silent), { disputes, id, outputDigest: honest }),
-      'DISPUTE_VOTING_CLOSED',
-      'VotingClosed',
-    );
+    await expectRevert(commit(silent, id, honest), 'DISPUTE_VOTING_CLOSED', 'VotingClosed');
+    await expectRevert(reveal(silent, id, honest), 'DISPUTE_COMMITMENT_MISMATCH', 'NotCommitted');
+    await reveal(a, id, honest);
+    await reveal(b, id, honest);
+    await expectRevert(resolveDispute(chain.clients(0), { disputes, id }), 'DISPUTE_VOTING_OPEN', 'VotingOpen');
+    await chain.testClient.increaseTime({ seconds: RULES.revealPeriod });
+    await chain.testClient.mine({ blocks: 1 });
     const r = await resolveDispute(chain.clients(0), { disputes, id });
     const toJurors = (RULES.challengeBond * 2000n) / 10_000n + RULES.jurorDeposit; // 0.02 + 0.05
     expect(r).toMatchObject({
@@ -345,6 +367,45 @@ describe('Disputes', () => {
     expect(await credit(chain.address(b))).toBe(toJurors / 2n);
     expect(await credit(chain.address(silent))).toBe(0n);
     await expectRevert(resolveDispute(chain.clients(0), { disputes, id }), 'DISPUTE_WRONG_PHASE', 'WrongPhase');
+  });
+
+  it('fixes the jury pool at the challenge: joining or topping up after the seed is known changes nothing', async () => {
+    const log = await nodeLog();
+    const { id, pool } = await challengeRecord(chain.clients(CHALLENGER), {
+      ...log.evidence(3),
+      claimedOutput: sha256(TRUE_OUTPUT),
+    });
+    await chain.testClient.mine({ blocks: 1 });
+    // The accused's friend sees the draw block's hash, then registers a large stake and tops one up.
+    await registerNode(chain.clients(7), {
+      nodeRegistry: d.contracts.nodeRegistry,
+      logKey: fill32(7),
+      origin: 'verity.test/node-7',
+      endpoint: 'http://127.0.0.1:8007',
+      capabilities: ['mode:audited'],
+      stake: parseEther('100'),
+    });
+    const grown = [...pool, { address: chain.address(7), stake: parseEther('100') }].sort((x, y) =>
+      x.address.toLowerCase() < y.address.toLowerCase() ? -1 : 1,
+    );
+    await expectRevert(
+      drawDisputeJury(chain.clients(7), { disputes, id, pool: grown }),
+      'DISPUTE_POOL_MISMATCH',
+      'PoolMismatch',
+    );
+    const topped = pool.map((c, i) => (i === 0 ? { ...c, stake: c.stake + 1n } : c));
+    await expectRevert(
+      drawDisputeJury(chain.clients(7), { disputes, id, pool: topped }),
+      'DISPUTE_POOL_MISMATCH',
+      'PoolMismatch',
+    );
+    // Anyone may draw; the wrapper reads the pool from the challenge's event.
+    const drawn = await drawDisputeJury(chain.clients(7), { disputes, id, fromBlock: d.block });
+    expect(drawn.jurors).not.toContain(chain.address(7));
+    const state = await getDispute(chain.publicClient, { disputes, id });
+    expect(state.phase).toBe('voting');
+    expect(state.jurors.map((j) => j.account)).toEqual(drawn.jurors);
+    expect(state.commitDeadline + BigInt(RULES.revealPeriod)).toBe(state.revealDeadline);
   });
 
   it('refuses a challenge out of its window, with a bad proof, input or record, or a wrong bond', async () => {
@@ -434,17 +495,17 @@ describe('jury draw (docs/protocol.md §14.3)', () => {
     };
     const seed = jurySeed(`0x${'ab'.repeat(32)}`, 1n);
     expect(toHex(seed)).toBe(JURY_VECTOR.seed);
-    const jury = drawJury(snapshot as never, seed, {
-      node: `0x${'44'.repeat(20)}`,
-      challenger: `0x${'22'.repeat(20)}`,
-      jurySize: 3,
-    });
+    const pool = juryPool(snapshot as never, { node: `0x${'44'.repeat(20)}`, challenger: `0x${'22'.repeat(20)}` });
+    expect(pool.map((j) => j.address)).toEqual(['11', '33', '55', '66'].map((b) => `0x${b.repeat(20)}`));
+    const jury = drawJury(pool, seed, 3);
     expect(jury.map((j) => j.address)).toEqual(JURY_VECTOR.jury);
+    // A pool out of address order is not a pool.
+    expect(() => drawJury([...pool].reverse(), seed, 3)).toThrow(/ascending/);
     expect(fromHex(JURY_VECTOR.seed)).toEqual(seed);
   });
 });
 
-/** Computed by `drawJury` and, independently, by a 15-line Python loop written from §14.3. */
+/** Computed by `drawJury` and, independently, by a 15-line Python loop written from §14.3 (docs/protocol.md). */
 const JURY_VECTOR = {
   seed: 'b00d864b9e1738b9711fa679b15f14905cd9f450e76a30e45d5b4bd6518a5ca2',
   jury: [`0x${'66'.repeat(20)}`, `0x${'55'.repeat(20)}`, `0x${'11'.repeat(20)}`],

@@ -3,10 +3,12 @@
  * record, draw the jury, vote, resolve, withdraw what was credited, and read a dispute
  * (docs/protocol.md §14). Reverts become `VerityError`s with `DISPUTE_*` codes (see `chain-error.ts`).
  */
-import { fail } from '@verity/protocol';
+import { fail, type JuryCandidate } from '@verity/protocol';
 import {
   type Address,
+  encodeAbiParameters,
   type Hex,
+  keccak256,
   type PublicClient,
   parseEther,
   parseEventLogs,
@@ -30,8 +32,10 @@ export interface DisputeParams {
   readonly jurorShareBps: number;
   /** Seconds after a record's timestamp during which it can be challenged. */
   readonly challengeWindow: number;
-  /** Seconds jurors have to vote, from the draw. */
-  readonly votingPeriod: number;
+  /** Seconds jurors have to commit their votes, from the draw. */
+  readonly commitPeriod: number;
+  /** Seconds jurors have to reveal them, after the commit deadline. */
+  readonly revealPeriod: number;
   /** Jurors per dispute: odd, 1 to 15. */
   readonly jurySize: number;
 }
@@ -39,7 +43,8 @@ export interface DisputeParams {
 /**
  * The rules `verity up` deploys: a 0.1 ETH bond; a lie costs 1 ETH of stake, 40 % to the
  * challenger, 20 % to the jurors, 40 % burned; a juror risks 0.05 ETH; records are challengeable
- * for 3 days and juries vote within 1 day (together below the 7-day unbonding delay).
+ * for 3 days; jurors commit within 12 hours and reveal within the next 12 (together below the
+ * 7-day unbonding delay, as the contract requires).
  */
 export const DEFAULT_DISPUTE_PARAMS: DisputeParams = Object.freeze({
   challengeBond: parseEther('0.1'),
@@ -48,7 +53,8 @@ export const DEFAULT_DISPUTE_PARAMS: DisputeParams = Object.freeze({
   challengerShareBps: 4000,
   jurorShareBps: 2000,
   challengeWindow: 3 * 86400,
-  votingPeriod: 86400,
+  commitPeriod: 12 * 3600,
+  revealPeriod: 12 * 3600,
   jurySize: 3,
 });
 
@@ -77,7 +83,8 @@ export function disputeParamsArg(p: DisputeParams) {
     challengerShareBps: p.challengerShareBps,
     jurorShareBps: p.jurorShareBps,
     challengeWindow: BigInt(whole(p.challengeWindow, 'challengeWindow', Number.MAX_SAFE_INTEGER)),
-    votingPeriod: BigInt(whole(p.votingPeriod, 'votingPeriod', Number.MAX_SAFE_INTEGER)),
+    commitPeriod: BigInt(whole(p.commitPeriod, 'commitPeriod', Number.MAX_SAFE_INTEGER)),
+    revealPeriod: BigInt(whole(p.revealPeriod, 'revealPeriod', Number.MAX_SAFE_INTEGER)),
     jurySize: p.jurySize,
   } as const;
 }
@@ -126,7 +133,7 @@ export interface ChallengeParams {
 export async function challengeRecord(
   clients: ChainClients,
   params: ChallengeParams,
-): Promise<{ id: bigint; drawBlock: bigint; receipt: TransactionReceipt }> {
+): Promise<{ id: bigint; drawBlock: bigint; pool: JuryCandidate[]; receipt: TransactionReceipt }> {
   const disputes = address(params.disputes, 'disputes');
   const claimedOutput = digest(params.claimedOutput, 'claimedOutput');
   const proof = params.proof.map((p, i) => digest(p, `proof[${i}]`));
@@ -155,26 +162,72 @@ export async function challengeRecord(
     }),
   );
   const [event] = parseEventLogs({ abi: disputesAbi, logs: receipt.logs, eventName: 'Challenged' });
-  if (event === undefined) return fail('INTERNAL', 'challenge: no Challenged event in the receipt');
-  return { id: event.args.id, drawBlock: BigInt(event.args.drawBlock), receipt };
+  const [pool] = parseEventLogs({ abi: disputesAbi, logs: receipt.logs, eventName: 'JuryPool' });
+  if (event === undefined || pool === undefined)
+    return fail('INTERNAL', 'challenge: no Challenged event in the receipt');
+  return { id: event.args.id, drawBlock: BigInt(event.args.drawBlock), pool: poolFromEvent(pool.args), receipt };
+}
+
+function poolFromEvent(args: {
+  readonly pool: readonly Address[];
+  readonly stakes: readonly bigint[];
+}): JuryCandidate[] {
+  return args.pool.map((address, i) => ({ address, stake: args.stakes[i] as bigint }));
 }
 
 /**
- * Draws the jury of a dispute (anyone may, once its draw block is mined; before that
- * `DISPUTE_WRONG_PHASE` with `details.revert` `DrawTooEarly`). `jurors` is empty when the draw
- * was deferred because the draw block's hash had expired (then draw again).
+ * The jury pool a challenge fixed (its `JuryPool` event), in address order with stakes. Start at
+ * the deployment block (`Deployment.block`); a public RPC endpoint may limit the block range.
+ */
+export async function getJuryPool(
+  publicClient: PublicClient,
+  params: { readonly disputes: Address; readonly id: bigint; readonly fromBlock?: bigint },
+): Promise<JuryCandidate[]> {
+  const logs = await read('getJuryPool', () =>
+    publicClient.getContractEvents({
+      address: address(params.disputes, 'disputes'),
+      abi: disputesAbi,
+      eventName: 'JuryPool',
+      args: { id: params.id },
+      fromBlock: params.fromBlock ?? 0n,
+      toBlock: 'latest',
+      strict: true,
+    }),
+  );
+  const [log] = logs;
+  if (log === undefined) return fail('DISPUTE_NOT_FOUND', `no dispute ${params.id}`, { id: params.id.toString() });
+  return poolFromEvent(log.args);
+}
+
+/**
+ * Draws the jury of a dispute from the pool its challenge fixed (read from the chain unless
+ * given). Anyone may, once the draw block is mined; before that `DISPUTE_WRONG_PHASE` with
+ * `details.revert` `DrawTooEarly`; another pool is `DISPUTE_POOL_MISMATCH`. `jurors` is empty
+ * when the draw was deferred because the draw block's hash had expired (then draw again).
  */
 export async function drawDisputeJury(
   clients: ChainClients,
-  params: { readonly disputes: Address; readonly id: bigint },
-): Promise<{ jurors: Address[]; seed?: Hex; voteDeadline?: bigint; receipt: TransactionReceipt }> {
+  params: {
+    readonly disputes: Address;
+    readonly id: bigint;
+    readonly pool?: readonly JuryCandidate[];
+    readonly fromBlock?: bigint;
+  },
+): Promise<{
+  jurors: Address[];
+  seed?: Hex;
+  commitDeadline?: bigint;
+  revealDeadline?: bigint;
+  receipt: TransactionReceipt;
+}> {
+  const pool = params.pool ?? (await getJuryPool(clients.publicClient, params));
   const { walletClient } = clients;
   const receipt = await sendAndConfirm(clients, 'draw', () =>
     walletClient.writeContract({
       address: address(params.disputes, 'disputes'),
       abi: disputesAbi,
       functionName: 'draw',
-      args: [params.id],
+      args: [params.id, pool.map((c) => address(c.address, 'pool address')), pool.map((c) => c.stake)],
       account: walletClient.account,
       chain: walletClient.chain,
     }),
@@ -184,24 +237,71 @@ export async function drawDisputeJury(
   return {
     jurors: [...event.args.jurors],
     seed: event.args.seed,
-    voteDeadline: BigInt(event.args.voteDeadline),
+    commitDeadline: BigInt(event.args.commitDeadline),
+    revealDeadline: BigInt(event.args.revealDeadline),
     receipt,
   };
 }
 
-/** A drawn juror votes the output digest it computed (`DISPUTE_NOT_JUROR`, `DISPUTE_ALREADY_VOTED`, `DISPUTE_VOTING_CLOSED`). */
-export async function voteOnDispute(
-  clients: ChainClients,
-  params: { readonly disputes: Address; readonly id: bigint; readonly outputDigest: Uint8Array | Hex },
-): Promise<TransactionReceipt> {
-  const outputDigest = digest(params.outputDigest, 'outputDigest');
+/**
+ * A juror's commitment: `keccak256(abi.encode(uint256 id, address juror, bytes32 outputDigest,
+ * bytes32 salt))`. Bound to the dispute and the juror, so nobody can reuse another's.
+ */
+export function voteCommitment(
+  id: bigint,
+  juror: Address,
+  outputDigest: Uint8Array | Hex,
+  salt: Uint8Array | Hex,
+): Hex {
+  return keccak256(
+    encodeAbiParameters(
+      [{ type: 'uint256' }, { type: 'address' }, { type: 'bytes32' }, { type: 'bytes32' }],
+      [id, address(juror, 'juror'), digest(outputDigest, 'outputDigest'), digest(salt, 'salt')],
+    ),
+  );
+}
+
+/** A juror's vote: the output digest it computed, and the secret salt that hides it until revealed. */
+export interface VoteParams {
+  readonly disputes: Address;
+  readonly id: bigint;
+  readonly outputDigest: Uint8Array | Hex;
+  /** 32 random bytes the juror keeps until it reveals. */
+  readonly salt: Uint8Array | Hex;
+}
+
+/**
+ * A drawn juror commits its vote (`DISPUTE_NOT_JUROR`, `DISPUTE_ALREADY_VOTED`,
+ * `DISPUTE_VOTING_CLOSED` after the commit deadline).
+ */
+export async function commitVote(clients: ChainClients, params: VoteParams): Promise<TransactionReceipt> {
   const { walletClient } = clients;
-  return sendAndConfirm(clients, 'vote', () =>
+  const commitment = voteCommitment(params.id, walletClient.account.address, params.outputDigest, params.salt);
+  return sendAndConfirm(clients, 'commitVote', () =>
     walletClient.writeContract({
       address: address(params.disputes, 'disputes'),
       abi: disputesAbi,
-      functionName: 'vote',
-      args: [params.id, outputDigest],
+      functionName: 'commitVote',
+      args: [params.id, commitment],
+      account: walletClient.account,
+      chain: walletClient.chain,
+    }),
+  );
+}
+
+/**
+ * Reveals a committed vote once every juror committed or the commit deadline passed
+ * (`DISPUTE_VOTING_OPEN` before; `DISPUTE_COMMITMENT_MISMATCH` for another digest or salt, or
+ * without a commitment; `DISPUTE_VOTING_CLOSED` after the reveal deadline).
+ */
+export async function revealVote(clients: ChainClients, params: VoteParams): Promise<TransactionReceipt> {
+  const { walletClient } = clients;
+  return sendAndConfirm(clients, 'revealVote', () =>
+    walletClient.writeContract({
+      address: address(params.disputes, 'disputes'),
+      abi: disputesAbi,
+      functionName: 'revealVote',
+      args: [params.id, digest(params.outputDigest, 'outputDigest'), digest(params.salt, 'salt')],
       account: walletClient.account,
       chain: walletClient.chain,
     }),
@@ -211,7 +311,7 @@ export async function voteOnDispute(
 /** What {@link resolveDispute} settled (the `Resolved` event). */
 export interface DisputeResolution {
   readonly outcome: DisputeOutcome;
-  /** The output digest a majority of the jury voted; zero when undecided. */
+  /** The output digest a majority of the jury revealed; zero when undecided. */
   readonly majorityOutput: Hex;
   readonly slashed: bigint;
   readonly challengerPaid: bigint;
@@ -222,7 +322,10 @@ export interface DisputeResolution {
   readonly receipt: TransactionReceipt;
 }
 
-/** Settles a dispute once all jurors voted or the deadline passed (`DISPUTE_VOTING_OPEN` before). */
+/**
+ * Settles a dispute once every juror revealed or the reveal deadline passed
+ * (`DISPUTE_VOTING_OPEN` before). Anyone may.
+ */
 export async function resolveDispute(
   clients: ChainClients,
   params: { readonly disputes: Address; readonly id: bigint },
@@ -285,12 +388,21 @@ export interface DisputeState {
   readonly outcome: DisputeOutcome;
   readonly drawBlock: bigint;
   /** Unix seconds; 0 before the draw. */
-  readonly voteDeadline: bigint;
+  readonly commitDeadline: bigint;
+  /** Unix seconds; 0 before the draw. */
+  readonly revealDeadline: bigint;
   readonly bond: bigint;
   readonly leaf: Hex;
+  readonly inputDigest: Hex;
   readonly recordOutput: Hex;
   readonly claimedOutput: Hex;
-  readonly jurors: readonly { readonly account: Address; readonly voted: boolean; readonly vote: Hex }[];
+  /** In draw order; `vote` is zero until revealed. */
+  readonly jurors: readonly {
+    readonly account: Address;
+    readonly committed: boolean;
+    readonly revealed: boolean;
+    readonly vote: Hex;
+  }[];
 }
 
 /** Reads a dispute (`DISPUTE_NOT_FOUND` if no such id). */
@@ -299,37 +411,29 @@ export async function getDispute(
   params: { readonly disputes: Address; readonly id: bigint } & ReadOptions,
 ): Promise<DisputeState> {
   const contract = { address: address(params.disputes, 'disputes'), abi: disputesAbi } as const;
+  const at = { args: [params.id], blockNumber: params.blockNumber } as const;
   const [d, jurors] = await read('getDispute', () =>
     Promise.all([
-      publicClient.readContract({
-        ...contract,
-        functionName: 'getDispute',
-        args: [params.id],
-        blockNumber: params.blockNumber,
-      }),
-      publicClient.readContract({
-        ...contract,
-        functionName: 'jurorsOf',
-        args: [params.id],
-        blockNumber: params.blockNumber,
-      }),
+      publicClient.readContract({ ...contract, functionName: 'getDispute', ...at }),
+      publicClient.readContract({ ...contract, functionName: 'jurorsOf', ...at }),
     ]),
   );
-  const [node, challenger, phase, outcome, drawBlock, voteDeadline, bond, leaf, recordOutput, claimedOutput] = d;
-  if (phase === 0) fail('DISPUTE_NOT_FOUND', `no dispute ${params.id}`, { id: params.id.toString() });
+  if (d.phase === 0) fail('DISPUTE_NOT_FOUND', `no dispute ${params.id}`, { id: params.id.toString() });
   return {
     id: params.id,
-    node,
-    challenger,
-    phase: DISPUTE_PHASES[phase] ?? fail('RESPONSE_INVALID', 'unknown dispute phase', { phase }),
-    outcome: DISPUTE_OUTCOMES[outcome] ?? fail('RESPONSE_INVALID', 'unknown dispute outcome', { outcome }),
-    drawBlock: BigInt(drawBlock),
-    voteDeadline: BigInt(voteDeadline),
-    bond,
-    leaf,
-    recordOutput,
-    claimedOutput,
-    jurors: jurors.map((j) => ({ account: j.account, voted: j.voted, vote: j.vote })),
+    node: d.node,
+    challenger: d.challenger,
+    phase: DISPUTE_PHASES[d.phase] ?? fail('RESPONSE_INVALID', 'unknown dispute phase', { phase: d.phase }),
+    outcome: DISPUTE_OUTCOMES[d.outcome] ?? fail('RESPONSE_INVALID', 'unknown dispute outcome', { outcome: d.outcome }),
+    drawBlock: BigInt(d.drawBlock),
+    commitDeadline: BigInt(d.commitDeadline),
+    revealDeadline: BigInt(d.revealDeadline),
+    bond: d.bond,
+    leaf: d.leaf,
+    inputDigest: d.inputDigest,
+    recordOutput: d.recordOutput,
+    claimedOutput: d.claimedOutput,
+    jurors: jurors.map((j) => ({ account: j.account, committed: j.committed, revealed: j.revealed, vote: j.vote })),
   };
 }
 
@@ -344,33 +448,26 @@ export async function getDisputeRules(
     blockNumber: params.blockNumber,
   } as const;
   return read('getDisputeRules', async () => {
-    const [
-      challengeBond,
-      jurorDeposit,
-      slashAmount,
-      challengerShareBps,
-      jurorShareBps,
-      challengeWindow,
-      votingPeriod,
-      jurySize,
-    ] = await Promise.all([
+    const [bond, deposit, slash, challengerBps, jurorBps, window, commit, reveal, jurySize] = await Promise.all([
       publicClient.readContract({ ...c, functionName: 'challengeBond' }),
       publicClient.readContract({ ...c, functionName: 'jurorDeposit' }),
       publicClient.readContract({ ...c, functionName: 'slashAmount' }),
       publicClient.readContract({ ...c, functionName: 'challengerShareBps' }),
       publicClient.readContract({ ...c, functionName: 'jurorShareBps' }),
       publicClient.readContract({ ...c, functionName: 'challengeWindow' }),
-      publicClient.readContract({ ...c, functionName: 'votingPeriod' }),
+      publicClient.readContract({ ...c, functionName: 'commitPeriod' }),
+      publicClient.readContract({ ...c, functionName: 'revealPeriod' }),
       publicClient.readContract({ ...c, functionName: 'jurySize' }),
     ]);
     return {
-      challengeBond,
-      jurorDeposit,
-      slashAmount,
-      challengerShareBps,
-      jurorShareBps,
-      challengeWindow: Number(challengeWindow),
-      votingPeriod: Number(votingPeriod),
+      challengeBond: bond,
+      jurorDeposit: deposit,
+      slashAmount: slash,
+      challengerShareBps: challengerBps,
+      jurorShareBps: jurorBps,
+      challengeWindow: Number(window),
+      commitPeriod: Number(commit),
+      revealPeriod: Number(reveal),
       jurySize,
     };
   });

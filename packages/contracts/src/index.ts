@@ -44,6 +44,7 @@ export {
 export {
   type ChallengeParams,
   challengeRecord,
+  commitVote,
   DEFAULT_DISPUTE_PARAMS,
   DISPUTE_OUTCOMES,
   DISPUTE_PHASES,
@@ -56,8 +57,11 @@ export {
   getDispute,
   getDisputeCredit,
   getDisputeRules,
+  getJuryPool,
   resolveDispute,
-  voteOnDispute,
+  revealVote,
+  type VoteParams,
+  voteCommitment,
   withdrawDisputeCredit,
 } from './disputes.js';
 export { ceremonyAbi, ceremonyBytecode } from './generated/ceremony.js';

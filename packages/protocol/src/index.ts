@@ -59,7 +59,7 @@ export {
   toChecksumAddress,
 } from './eth.js';
 export { createSha256, type Sha256Stream, sha256 } from './hash.js';
-export { drawJury, JURY_SEED_DOMAIN, type JuryOptions, jurySeed } from './jury.js';
+export { drawJury, JURY_SEED_DOMAIN, type JuryCandidate, juryPool, jurySeed } from './jury.js';
 export {
   assertParamsHonourRequest,
   LLM_ENDPOINTS,

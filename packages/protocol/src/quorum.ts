@@ -64,7 +64,7 @@ export function quorumSeed(blockHash: string, nonce: string): Uint8Array {
 }
 
 /** Ascending order of the 20 address bytes (as lower-case hex), the order every stake draw walks. */
-export const addressOrder = (a: RegistryNode, b: RegistryNode): number => {
+export const addressOrder = (a: { readonly address: string }, b: { readonly address: string }): number => {
   const x = a.address.toLowerCase();
   const y = b.address.toLowerCase();
   return x < y ? -1 : x > y ? 1 : 0;
@@ -123,14 +123,14 @@ export function rankQuorum(
  * const [first] = rankByStake(quorumCandidates(snapshot), seed, 1);
  * ```
  */
-export function rankByStake(
-  candidates: readonly RegistryNode[],
+export function rankByStake<T extends { readonly stake: bigint }>(
+  candidates: readonly T[],
   seed: Uint8Array,
   depth = Number.POSITIVE_INFINITY,
-): RegistryNode[] {
+): T[] {
   const pool = [...candidates];
   let total = pool.reduce((s, n) => s + n.stake, 0n);
-  const ranking: RegistryNode[] = [];
+  const ranking: T[] = [];
   const counter = new Uint8Array(4);
   const view = new DataView(counter.buffer);
   for (let i = 0; pool.length > 0 && i < depth; i++) {
@@ -139,10 +139,10 @@ export function rankByStake(
     let sum = 0n;
     let j = 0;
     for (; j < pool.length; j++) {
-      sum += (pool[j] as RegistryNode).stake;
+      sum += (pool[j] as T).stake;
       if (sum > x) break;
     }
-    const [picked] = pool.splice(j, 1) as [RegistryNode];
+    const [picked] = pool.splice(j, 1) as [T];
     total -= picked.stake;
     ranking.push(picked);
   }
