@@ -33,7 +33,15 @@ import {
 } from './disputes.js';
 import { disputesAbi, disputesBytecode } from './generated/disputes.js';
 import { anchorCheckpoint } from './log-anchor.js';
-import { getNode, getRegistryRules, readRegistrySnapshot, registerNode, slashNode } from './node-registry.js';
+import {
+  getNode,
+  getRegistryRules,
+  readRegistrySnapshot,
+  registerNode,
+  requestUnbond,
+  slashNode,
+  withdrawStake,
+} from './node-registry.js';
 import { expectRevert, fill32, startTestChain, type TestChain } from './test-support/chain.js';
 
 /** Rules of these tests: fit in the test chain's 1-hour unbonding delay. */
@@ -406,6 +414,86 @@ describe('Disputes', () => {
     expect(state.phase).toBe('voting');
     expect(state.jurors.map((j) => j.account)).toEqual(drawn.jurors);
     expect(state.commitDeadline + BigInt(RULES.revealPeriod)).toBe(state.revealDeadline);
+  });
+
+  it('undecided when no juror reveals: the bond comes back, every silent juror loses its deposit', async () => {
+    const log = await nodeLog();
+    const burnBefore = await balance(BURN);
+    const { id, jurors } = await challengeAndDraw({ ...log.evidence(3), claimedOutput: sha256(TRUE_OUTPUT) });
+    const before = await Promise.all(jurors.map(stake));
+    await chain.testClient.increaseTime({ seconds: RULES.commitPeriod + RULES.revealPeriod + 1 });
+    await chain.testClient.mine({ blocks: 1 });
+    const r = await resolveDispute(chain.clients(0), { disputes, id });
+    expect(r).toMatchObject({
+      outcome: 'undecided',
+      slashed: 0n,
+      challengerPaid: RULES.challengeBond,
+      jurorsPaid: 0n,
+      burned: 3n * RULES.jurorDeposit,
+    });
+    expect(r.penalized.map((p) => p.juror)).toEqual(jurors.map((i) => chain.address(i)));
+    expect(await Promise.all(jurors.map(stake))).toEqual(before.map((b) => (b as bigint) - RULES.jurorDeposit));
+    expect(await stake(NODE)).toBe(STAKES[NODE]);
+    expect(await credit(chain.address(CHALLENGER))).toBe(RULES.challengeBond);
+    expect(await balance(BURN)).toBe(burnBefore + 3n * RULES.jurorDeposit);
+    // Undecided is no verdict: the record is not locked (no open dispute, not slashed); here only
+    // its window, which the voting outlasted, refuses a new challenge.
+    const leaf = (await getDispute(chain.publicClient, { disputes, id })).leaf;
+    const read = (functionName: 'openDispute' | 'slashedRecord') =>
+      chain.publicClient.readContract({ address: disputes, abi: disputesAbi, functionName, args: [leaf] });
+    expect([await read('openDispute'), await read('slashedRecord')]).toEqual([0n, false]);
+    await expectRevert(
+      challengeRecord(chain.clients(CHALLENGER), { ...log.evidence(3), claimedOutput: sha256(TRUE_OUTPUT) }),
+      'DISPUTE_WINDOW_CLOSED',
+      'ChallengeWindowClosed',
+    );
+  });
+
+  it('defers a draw whose block hash expired (256 blocks) to a later block', async () => {
+    const log = await nodeLog();
+    const { id, pool } = await challengeRecord(chain.clients(CHALLENGER), {
+      ...log.evidence(3),
+      claimedOutput: sha256(TRUE_OUTPUT),
+    });
+    await chain.testClient.mine({ blocks: 300 });
+    const deferred = await drawDisputeJury(chain.clients(CHALLENGER), { disputes, id, pool });
+    expect(deferred.jurors).toEqual([]);
+    const state = await getDispute(chain.publicClient, { disputes, id });
+    expect(state).toMatchObject({ phase: 'awaiting-draw', drawBlock: deferred.receipt.blockNumber + 1n });
+    await chain.testClient.mine({ blocks: 1 });
+    const drawn = await drawDisputeJury(chain.clients(CHALLENGER), { disputes, id, pool });
+    const hash = (await chain.publicClient.getBlock({ blockNumber: state.drawBlock })).hash;
+    expect(drawn.jurors).toEqual(drawJury(pool, jurySeed(hash, id), RULES.jurySize).map((c) => c.address));
+  });
+
+  it('slashes an unbonding node, refuses a node that has left', async () => {
+    // A record dated an hour ahead stays challengeable past the unbonding delay (the node's choice).
+    const t = ((await now()) + 2 * 3600) * 1000;
+    const late = record('late', WRONG_OUTPUT, t);
+    const tree = createMemoryTree([recordLeafHash(late)]);
+    await anchorCheckpoint(chain.clients(NODE), {
+      logAnchor: d.contracts.logAnchor,
+      treeSize: 1,
+      rootHash: rootFromReader(tree, 1),
+      consistency: [],
+    });
+    await requestUnbond(chain.clients(NODE), { nodeRegistry: d.contracts.nodeRegistry });
+    const evidence = {
+      disputes,
+      record: encodeRecord(late),
+      leafIndex: 0,
+      treeSize: 1,
+      proof: [],
+      input: INPUT,
+      claimedOutput: sha256(TRUE_OUTPUT),
+    };
+    // Unbonding: still slashable, so a challenge opens (the pool is the other nodes).
+    const open = await challengeRecord(chain.clients(CHALLENGER), evidence);
+    expect(open.pool).toHaveLength(4);
+    await chain.testClient.increaseTime({ seconds: 3601 });
+    await chain.testClient.mine({ blocks: 1 });
+    await withdrawStake(chain.clients(NODE), { nodeRegistry: d.contracts.nodeRegistry });
+    await expectRevert(challengeRecord(chain.clients(2), evidence), 'DISPUTE_NODE_NOT_SLASHABLE', 'NodeNotSlashable');
   });
 
   it('refuses a challenge out of its window, with a bad proof, input or record, or a wrong bond', async () => {
