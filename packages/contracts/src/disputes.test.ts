@@ -16,7 +16,16 @@ import {
   sha256,
   toHex,
 } from '@verity/protocol';
-import { type Address, type Hex, parseEther, type TransactionReceipt, toFunctionSelector } from 'viem';
+import {
+  type Address,
+  createWalletClient,
+  type Hex,
+  http,
+  parseEther,
+  type TransactionReceipt,
+  toFunctionSelector,
+} from 'viem';
+import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type Deployment, verifyDeployment } from './deploy.js';
 import {
@@ -494,6 +503,48 @@ describe('Disputes', () => {
     await chain.testClient.mine({ blocks: 1 });
     await withdrawStake(chain.clients(NODE), { nodeRegistry: d.contracts.nodeRegistry });
     await expectRevert(challengeRecord(chain.clients(2), evidence), 'DISPUTE_NODE_NOT_SLASHABLE', 'NodeNotSlashable');
+  });
+
+  it('costs gas in proportion to the registry: challenge and draw with 5, 21 and 51 nodes', async () => {
+    const log = await nodeLog();
+    const cases = [
+      { nodes: 5, index: 3, claimed: sha256(TRUE_OUTPUT) },
+      { nodes: 21, index: 2, claimed: sha256(WRONG_OUTPUT) },
+      { nodes: 51, index: 4, claimed: sha256(WRONG_OUTPUT) },
+    ];
+    let registered = 5;
+    const rows: string[] = [];
+    for (const c of cases) {
+      for (; registered < c.nodes; registered++) {
+        const account = privateKeyToAccount(generatePrivateKey());
+        await chain.testClient.setBalance({ address: account.address, value: parseEther('10') });
+        const clients = {
+          publicClient: chain.publicClient,
+          walletClient: createWalletClient({
+            account,
+            chain: chain.clients(0).walletClient.chain,
+            transport: http(chain.anvil.rpcUrl),
+          }),
+        };
+        await registerNode(clients, {
+          nodeRegistry: d.contracts.nodeRegistry,
+          logKey: `0x${registered.toString(16).padStart(64, 'e')}`,
+          origin: `verity.test/extra-${registered}`,
+          endpoint: 'http://127.0.0.1:9000',
+          capabilities: ['mode:audited'],
+          stake: parseEther('1'),
+        });
+      }
+      const { id, pool, receipt } = await challengeRecord(chain.clients(CHALLENGER), {
+        ...log.evidence(c.index),
+        claimedOutput: c.claimed,
+      });
+      expect(pool).toHaveLength(c.nodes - 1);
+      await chain.testClient.mine({ blocks: 1 });
+      const drawn = await drawDisputeJury(chain.clients(CHALLENGER), { disputes, id, pool });
+      rows.push(`${c.nodes} nodes: challenge ${receipt.gasUsed}, draw ${drawn.receipt.gasUsed}`);
+    }
+    console.log(`Disputes gas by registry size: ${rows.join('; ')}`);
   });
 
   it('refuses a challenge out of its window, with a bad proof, input or record, or a wrong bond', async () => {
