@@ -466,7 +466,7 @@ describe('Disputes', () => {
     });
     await chain.testClient.mine({ blocks: 300 });
     const deferred = await drawDisputeJury(chain.clients(CHALLENGER), { disputes, id, pool });
-    expect(deferred.jurors).toEqual([]);
+    expect([deferred.deferred, deferred.jurors]).toEqual([true, []]);
     const state = await getDispute(chain.publicClient, { disputes, id });
     expect(state).toMatchObject({ phase: 'awaiting-draw', drawBlock: deferred.receipt.blockNumber + 1n });
     await chain.testClient.mine({ blocks: 1 });

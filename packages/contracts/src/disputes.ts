@@ -202,8 +202,9 @@ export async function getJuryPool(
 /**
  * Draws the jury of a dispute from the pool its challenge fixed (read from the chain unless
  * given). Anyone may, once the draw block is mined; before that `DISPUTE_WRONG_PHASE` with
- * `details.revert` `DrawTooEarly`; another pool is `DISPUTE_POOL_MISMATCH`. `jurors` is empty
- * when the draw was deferred because the draw block's hash had expired (then draw again).
+ * `details.revert` `DrawTooEarly`; another pool is `DISPUTE_POOL_MISMATCH`. `deferred` when the
+ * draw block's hash had expired and a later block will seed the draw (then draw again); `jurors`
+ * is empty then, and also when the pool was empty (the dispute can only end undecided).
  */
 export async function drawDisputeJury(
   clients: ChainClients,
@@ -214,6 +215,7 @@ export async function drawDisputeJury(
     readonly fromBlock?: bigint;
   },
 ): Promise<{
+  deferred: boolean;
   jurors: Address[];
   seed?: Hex;
   commitDeadline?: bigint;
@@ -233,8 +235,9 @@ export async function drawDisputeJury(
     }),
   );
   const [event] = parseEventLogs({ abi: disputesAbi, logs: receipt.logs, eventName: 'JuryDrawn' });
-  if (event === undefined) return { jurors: [], receipt };
+  if (event === undefined) return { deferred: true, jurors: [], receipt };
   return {
+    deferred: false,
     jurors: [...event.args.jurors],
     seed: event.args.seed,
     commitDeadline: BigInt(event.args.commitDeadline),
