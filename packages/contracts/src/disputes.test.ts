@@ -4,7 +4,6 @@ import {
   drawJury,
   encodeRecord,
   encodeTensors,
-  fromHex,
   type InferenceRecord,
   inclusionProofFromReader,
   juryPool,
@@ -607,45 +606,3 @@ describe('Disputes', () => {
     await expectRevert(challengeRecord(c, lie), 'DISPUTE_WINDOW_CLOSED', 'ChallengeWindowClosed');
   });
 });
-
-describe('jury draw (docs/protocol.md §14.3)', () => {
-  it('matches the vector', () => {
-    // The registry of §11.4, with 0x44… on trial and 0x22… challenging.
-    const n = (b: string, ether: string, status: 'registered' | 'unbonding' = 'registered') => ({
-      address: `0x${b.repeat(20)}`,
-      logKey: '',
-      stake: parseEther(ether),
-      status,
-      capabilities: 3n,
-      endpoint: '',
-      origin: '',
-    });
-    const snapshot = {
-      minStake: parseEther('1'),
-      nodes: [
-        n('55', '1'),
-        n('11', '4'),
-        n('33', '2'),
-        n('22', '1'),
-        n('44', '8'),
-        n('66', '9'),
-        n('77', '9', 'unbonding'),
-      ],
-    };
-    const seed = jurySeed(`0x${'ab'.repeat(32)}`, 1n);
-    expect(toHex(seed)).toBe(JURY_VECTOR.seed);
-    const pool = juryPool(snapshot as never, { node: `0x${'44'.repeat(20)}`, challenger: `0x${'22'.repeat(20)}` });
-    expect(pool.map((j) => j.address)).toEqual(['11', '33', '55', '66'].map((b) => `0x${b.repeat(20)}`));
-    const jury = drawJury(pool, seed, 3);
-    expect(jury.map((j) => j.address)).toEqual(JURY_VECTOR.jury);
-    // A pool out of address order is not a pool.
-    expect(() => drawJury([...pool].reverse(), seed, 3)).toThrow(/ascending/);
-    expect(fromHex(JURY_VECTOR.seed)).toEqual(seed);
-  });
-});
-
-/** Computed by `drawJury` and, independently, by a 15-line Python loop written from §14.3 (docs/protocol.md). */
-const JURY_VECTOR = {
-  seed: 'b00d864b9e1738b9711fa679b15f14905cd9f450e76a30e45d5b4bd6518a5ca2',
-  jury: [`0x${'66'.repeat(20)}`, `0x${'55'.repeat(20)}`, `0x${'11'.repeat(20)}`],
-};
