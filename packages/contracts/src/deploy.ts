@@ -123,6 +123,16 @@ export async function deployContracts(clients: ChainClients, options: DeployOpti
     fail('INVALID_ARGUMENT', 'unbondingDelay must be a whole number of seconds', { value: options.unbondingDelay });
   }
   const disputeParams = disputeParamsArg(options.disputes ?? DEFAULT_DISPUTE_PARAMS);
+  // Disputes' constructor refuses this too, but only after the registry is deployed: check first.
+  if (
+    options.slasher === undefined &&
+    disputeParams.challengeWindow + disputeParams.commitPeriod + disputeParams.revealPeriod >=
+      BigInt(options.unbondingDelay)
+  ) {
+    fail('INVALID_ARGUMENT', 'challengeWindow + commitPeriod + revealPeriod must be below unbondingDelay', {
+      unbondingDelay: options.unbondingDelay,
+    });
+  }
   const deployer = getAddress(clients.walletClient.account.address);
   const [chainId, nonce] = await read('deploy', () =>
     Promise.all([
