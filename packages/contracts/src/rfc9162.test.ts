@@ -1,9 +1,11 @@
 /**
  * `contracts/lib/Rfc9162.sol` on a real anvil, through `contracts/test/Rfc9162Harness.sol`: the
- * Solidity verifiers agree with `@verity/protocol`'s merkle.ts (itself tested against the RFC 6962
- * vectors of transparency-dev/merkle and Go's sumdb/tlog) on every honest proof over many tree
- * sizes and on every tampered one, and accept the independent vectors below.
+ * Solidity verifiers accept proofs of independent provenance (the RFC 6962 vectors of
+ * transparency-dev/merkle; proofs made by Go's golang.org/x/mod/sumdb/tlog in
+ * fixtures/rfc9162/tlog.json), and agree with `@verity/protocol`'s merkle.ts on every honest proof
+ * over many tree sizes and on every tampered one.
  */
+import { readFileSync } from 'node:fs';
 import {
   createMemoryTree,
   fromHex,
@@ -189,6 +191,48 @@ describe('Rfc9162.sol', () => {
     expect(
       await onChainInclusion({ what: '5 in 8', leaf: leaf5, index: 5, size: 8, proof: inclusion, root: root8 }),
     ).toBe(true);
+  });
+
+  it("accepts Go's sumdb/tlog proofs (fixtures/rfc9162/tlog.json) and refuses them flipped", async () => {
+    const go = JSON.parse(readFileSync(new URL('../fixtures/rfc9162/tlog.json', import.meta.url), 'utf8')) as {
+      roots: Record<string, string>;
+      inclusion: { index: number; size: number; leaf: string; proof: string[] }[];
+      consistency: { size1: number; size2: number; proof: string[] }[];
+    };
+    const root = (n: number) => fromHex(go.roots[String(n)] as string);
+    const inclusion: InclusionCase[] = go.inclusion.map((v) => ({
+      what: `go: leaf ${v.index} of ${v.size}`,
+      leaf: fromHex(v.leaf),
+      index: v.index,
+      size: v.size,
+      proof: v.proof.map(fromHex),
+      root: root(v.size),
+    }));
+    const consistency: ConsistencyCase[] = go.consistency.map((v) => ({
+      what: `go: ${v.size1} → ${v.size2}`,
+      size1: v.size1,
+      root1: root(v.size1),
+      size2: v.size2,
+      root2: root(v.size2),
+      proof: v.proof.map(fromHex),
+    }));
+    expect(inclusion.length + consistency.length).toBeGreaterThan(100);
+    // The same leaves as treeOf: Go's tree heads are merkle.ts's too.
+    for (const n of [1, 33, 257]) expect(toHex(root(n))).toBe(toHex(BIG.root(n)));
+    const flipLast = <T extends { proof: readonly Uint8Array[] }>(c: T): T =>
+      c.proof.length === 0 ? c : { ...c, proof: [...c.proof.slice(0, -1), flip(c.proof.at(-1) as Uint8Array)] };
+    const honest = [
+      ...(await Promise.all(inclusion.map(onChainInclusion))),
+      ...(await Promise.all(consistency.map(onChainConsistency))),
+    ];
+    expect(honest.every((ok) => ok)).toBe(true);
+    const flippedInclusion = inclusion.filter((c) => c.proof.length > 0).map(flipLast);
+    const flippedConsistency = consistency.filter((c) => c.proof.length > 0).map(flipLast);
+    const flipped = [
+      ...(await Promise.all(flippedInclusion.map(onChainInclusion))),
+      ...(await Promise.all(flippedConsistency.map(onChainConsistency))),
+    ];
+    expect(flipped.some((ok) => ok)).toBe(false);
   });
 
   it('agrees with merkle.ts on inclusion proofs, honest and tampered, over many sizes', async () => {

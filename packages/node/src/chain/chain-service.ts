@@ -158,12 +158,13 @@ export async function startChainService(
   const anchorNow = () =>
     serial(async () => {
       const { checkpoint } = openCheckpoint(log.checkpoint(), [parseVerifierKey(keys.logKey)], keys.origin);
+      if (checkpoint.size === 0) return undefined;
       const previous = Number(
         (await getLatestAnchor(publicClient, { logAnchor, node: account.address }))?.treeSize ?? 0,
       );
       if (checkpoint.size <= previous) return undefined;
-      // A log that lost entries the chain anchored (previous > size was ruled out above) or was
-      // rewritten gives a proof that the contract refuses with ANCHOR_INCONSISTENT.
+      // A log rewritten or replaced since that anchor still gives a proof (within itself), which
+      // the contract refuses with ANCHOR_INCONSISTENT: the loop reports it through `onError`.
       const consistency =
         previous === 0 ? [] : log.consistencyProof(previous, checkpoint.size).map((h) => `0x${h}` as Hex);
       await anchorCheckpoint(clients, {
