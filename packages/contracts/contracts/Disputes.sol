@@ -5,7 +5,7 @@ import {LogAnchor} from "./LogAnchor.sol";
 import {NodeRegistry} from "./NodeRegistry.sol";
 import {Rfc9162} from "./lib/Rfc9162.sol";
 
-/// @title Verity disputes: the only slasher (docs/design.md §2.6, §2.7; docs/protocol.md §14)
+/// @title Verity disputes: the only slasher (docs/design.md §2.6, §2.7; docs/protocol.md §15)
 /// @notice Anyone challenges an inference record that a node logged and anchored, with a bond.
 /// A jury of active nodes, drawn stake-weighted from the hash of the block after the challenge,
 /// re-executes the record off chain and votes the output digest it computed, first as a hidden
@@ -97,7 +97,7 @@ contract Disputes {
     uint8 public constant MAX_JURY = 15;
     /// Where burned wei goes (no key is known for it; address(0) is the coinbase on some dev chains).
     address public constant BURN = 0x000000000000000000000000000000000000dEaD;
-    /// Domain of the jury seed (docs/protocol.md §14.3).
+    /// Domain of the jury seed (docs/protocol.md §15.3).
     bytes public constant JURY_SEED_DOMAIN = "verity/jury/v1";
     /// Fixed part of an inference record (docs/protocol.md §5.2) plus six length bytes.
     uint256 private constant RECORD_MIN_LENGTH = 137;
@@ -510,7 +510,7 @@ contract Disputes {
     }
 
     /// The jury pool: nodes active now, staked above zero, other than the accused node and the
-    /// challenger, in ascending address order, with their stakes (docs/protocol.md §14.3).
+    /// challenger, in ascending address order, with their stakes (docs/protocol.md §15.3).
     function _pool(address node, address challenger)
         private
         view
@@ -545,7 +545,7 @@ contract Disputes {
     }
 
     /// Stake-weighted sampling without replacement of `jurySize` places (docs/protocol.md §11.2
-    /// with the jury seed, §14.3).
+    /// with the jury seed, §15.3).
     function _drawJury(bytes32 seed, address[] calldata pool_, uint256[] calldata stakes_)
         private
         view

@@ -171,7 +171,7 @@ const credit = (account: Address) => getDisputeCredit(chain.publicClient, { disp
 const balance = (address: Address) => chain.publicClient.getBalance({ address });
 const fee = (r: TransactionReceipt) => r.gasUsed * r.effectiveGasPrice;
 
-/** Challenges, mines the draw block, draws; checks the jury against the TS draw of §14.3. */
+/** Challenges, mines the draw block, draws; checks the jury against the TS draw of §15.3. */
 async function challengeAndDraw(evidence: Parameters<typeof challengeRecord>[1]) {
   const { id, drawBlock, pool, receipt } = await challengeRecord(chain.clients(CHALLENGER), evidence);
   gas.challenge = receipt.gasUsed;

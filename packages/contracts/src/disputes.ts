@@ -1,7 +1,7 @@
 /**
  * Actions on `Disputes` (contracts/Disputes.sol), the registry's only slasher: challenge a logged
  * record, draw the jury, vote, resolve, withdraw what was credited, and read a dispute
- * (docs/protocol.md §14). Reverts become `VerityError`s with `DISPUTE_*` codes (see `chain-error.ts`).
+ * (docs/protocol.md §15). Reverts become `VerityError`s with `DISPUTE_*` codes (see `chain-error.ts`).
  */
 import { fail, type JuryCandidate } from '@verity/protocol';
 import {

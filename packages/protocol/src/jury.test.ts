@@ -32,7 +32,7 @@ const SNAPSHOT: Pick<RegistrySnapshot, 'minStake' | 'nodes'> = {
 const ACCUSED = `0x${'44'.repeat(20)}`;
 const CHALLENGER = `0x${'22'.repeat(20)}`;
 const BLOCK_HASH = `0x${'ab'.repeat(32)}`;
-/** docs/protocol.md §14.3: drawJury, the WebCrypto loop below and a Python loop agree. */
+/** docs/protocol.md §15.3: drawJury, the WebCrypto loop below and a Python loop agree. */
 const VECTOR = {
   seed: 'b00d864b9e1738b9711fa679b15f14905cd9f450e76a30e45d5b4bd6518a5ca2',
   pool: ['0x11', '0x33', '0x55', '0x66'],
@@ -40,7 +40,7 @@ const VECTOR = {
 };
 
 /**
- * An independent reading of §14.3 (not of jury.ts or quorum.ts): WebCrypto's SHA-256, the
+ * An independent reading of §15.3 (not of jury.ts or quorum.ts): WebCrypto's SHA-256, the
  * dispute id written as 32 big-endian bytes by hand, the pick found by subtracting stakes.
  */
 async function referenceJury(pool: readonly JuryCandidate[], blockHash: string, id: bigint, seats: number) {
@@ -66,7 +66,7 @@ async function referenceJury(pool: readonly JuryCandidate[], blockHash: string, 
   return jury;
 }
 
-describe('jury draw (docs/protocol.md §14.3)', () => {
+describe('jury draw (docs/protocol.md §15.3)', () => {
   it('matches the vector', async () => {
     const seed = jurySeed(BLOCK_HASH, 1n);
     expect(toHex(seed)).toBe(VECTOR.seed);

@@ -1,5 +1,5 @@
 /**
- * The jury of a dispute (docs/protocol.md §14.3): which active nodes re-execute a challenged
+ * The jury of a dispute (docs/protocol.md §15.3): which active nodes re-execute a challenged
  * record and vote, as `Disputes` computes it on chain and anyone recomputes.
  *
  * - **Pool** = the nodes active when the challenge is made (registered, staked ≥ minStake,

@@ -116,7 +116,7 @@ export function rankQuorum(
 /**
  * Stake-weighted sampling without replacement (docs/protocol.md §11.2) of `pool`, taken in the
  * order given (callers pass ascending address order): the first `depth` places for a 32-byte seed.
- * Quorums (§11) and dispute juries (§14.3) both draw with it.
+ * Quorums (§11) and dispute juries (§15.3) both draw with it.
  *
  * @example
  * ```ts
