@@ -47,8 +47,8 @@ export async function startLocalChain(dir: string): Promise<LocalChain> {
     try {
       const existing = await readDeploymentFile(deploymentFile);
       await verifyDeployment(publicClient as never, existing);
-      // A chain deployed before the Ceremony contract existed gets a fresh deployment with it.
-      reuse = existing.contracts.ceremony !== undefined;
+      // A chain deployed before the Ceremony or Disputes contract existed gets a fresh deployment with it.
+      reuse = existing.contracts.ceremony !== undefined && existing.contracts.disputes !== undefined;
     } catch {
       reuse = false; // the chain state was lost: deploy again
     }
@@ -58,7 +58,7 @@ export async function startLocalChain(dir: string): Promise<LocalChain> {
     const walletClient = createWalletClient({ account: deployer, chain, transport });
     const deployment = await deployContracts(
       { publicClient: publicClient as never, walletClient },
-      { minStake: parseEther('1'), unbondingDelay: 7 * 24 * 3600, slasher: deployer.address },
+      { minStake: parseEther('1'), unbondingDelay: 7 * 24 * 3600 },
     );
     await writeDeploymentFile(deploymentFile, { ...deployment, rpcUrl: anvil.rpcUrl });
   }

@@ -6,6 +6,7 @@ import { createPublicClient, http } from 'viem';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Deployment, deployContracts, deploymentFromJson, deploymentToJson, verifyDeployment } from './deploy.js';
 import { readDeploymentFile, writeDeploymentFile } from './deployment-file.js';
+import { DEFAULT_DISPUTE_PARAMS } from './disputes.js';
 import { getRegistryRules } from './node-registry.js';
 import {
   expectRevert,
@@ -64,6 +65,61 @@ describe('deployContracts', () => {
     await expectRevert(deployContracts(c, { minStake: -1n, unbondingDelay: 1, slasher }), 'INVALID_ARGUMENT');
     await expectRevert(deployContracts(c, { minStake: 1n, unbondingDelay: 1.5, slasher }), 'INVALID_ARGUMENT');
     await expectRevert(deployContracts(c, { minStake: 1n, unbondingDelay: 1, slasher: '0x12' }), 'INVALID_ARGUMENT');
+  });
+});
+
+describe('deployContracts with Disputes', () => {
+  const rules = { ...DEFAULT_DISPUTE_PARAMS, challengeWindow: 600, commitPeriod: 300, revealPeriod: 300 };
+
+  it('makes Disputes the slasher, records it, and verifies it', async () => {
+    const withDisputes = await chain.deploy(rules);
+    const disputes = withDisputes.contracts.disputes as `0x${string}`;
+    expect(withDisputes.params.slasher).toBe(disputes);
+    expect(
+      (await getRegistryRules(chain.publicClient, { nodeRegistry: withDisputes.contracts.nodeRegistry })).slasher,
+    ).toBe(disputes);
+    await verifyDeployment(chain.publicClient, withDisputes);
+    expect(deploymentFromJson(JSON.parse(JSON.stringify(deploymentToJson(withDisputes))))).toEqual(withDisputes);
+    expect(
+      configError(() =>
+        deploymentFromJson({
+          ...deploymentToJson(withDisputes),
+          contracts: { ...withDisputes.contracts, disputes: '0x12' },
+        }),
+      ),
+    ).toBe('/contracts/disputes');
+    // A file naming another contract as Disputes, or Disputes of another deployment: refused.
+    const wrong: Record<string, Deployment> = {
+      'disputes is not the slasher': {
+        ...withDisputes,
+        contracts: { ...withDisputes.contracts, disputes: d.contracts.ceremony as `0x${string}` },
+      },
+      'disputes of another registry': {
+        ...d,
+        contracts: { ...d.contracts, disputes },
+        params: { ...d.params, slasher: disputes },
+      },
+    };
+    for (const [what, deployment] of Object.entries(wrong)) {
+      await expect(verifyDeployment(chain.publicClient, deployment), what).rejects.toMatchObject({
+        code: 'CONFIG_INVALID',
+      });
+    }
+  });
+
+  it('refuses rules under which a node could leave before its jury decides, before sending anything', async () => {
+    const c = chain.clients(0);
+    const before = await chain.publicClient.getTransactionCount({ address: chain.address(0) });
+    const tooLong = { ...rules, challengeWindow: UNBONDING_DELAY - 600 };
+    await expectRevert(
+      deployContracts(c, { minStake: MIN_STAKE, unbondingDelay: UNBONDING_DELAY, disputes: tooLong }),
+      'INVALID_ARGUMENT',
+    );
+    await expectRevert(
+      deployContracts(c, { minStake: MIN_STAKE, unbondingDelay: UNBONDING_DELAY, disputes: { ...rules, jurySize: 2 } }),
+      'INVALID_ARGUMENT',
+    );
+    expect(await chain.publicClient.getTransactionCount({ address: chain.address(0) })).toBe(before);
   });
 });
 

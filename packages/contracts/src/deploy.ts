@@ -9,14 +9,16 @@
  * ```json
  * { "version": 1, "chainId": 31337, "rpcUrl": "http://127.0.0.1:8545", "block": 1,
  *   "deployer": "0x…", "contracts": { "nodeRegistry": "0x…", "modelRegistry": "0x…", "logAnchor": "0x…",
- *   "zkVerifiers": "0x…" },
+ *   "zkVerifiers": "0x…", "ceremony": "0x…", "disputes": "0x…" },
  *   "params": { "minStake": "1000000000000000000", "unbondingDelay": 604800, "slasher": "0x…" } }
  * ```
  */
 import { fail, isVerityError, VerityError } from '@verity/protocol';
-import { type Abi, type Address, getAddress, type Hex, isAddress, type PublicClient } from 'viem';
+import { type Abi, type Address, getAddress, getContractAddress, type Hex, isAddress, type PublicClient } from 'viem';
 import { address, type ChainClients, read, sendAndConfirm } from './clients.js';
+import { DEFAULT_DISPUTE_PARAMS, type DisputeParams, disputeParamsArg } from './disputes.js';
 import { ceremonyAbi, ceremonyBytecode } from './generated/ceremony.js';
+import { disputesAbi, disputesBytecode } from './generated/disputes.js';
 import { logAnchorAbi, logAnchorBytecode } from './generated/log-anchor.js';
 import { modelRegistryAbi, modelRegistryBytecode } from './generated/model-registry.js';
 import { nodeRegistryAbi, nodeRegistryBytecode } from './generated/node-registry.js';
@@ -34,6 +36,11 @@ export interface ContractAddresses {
   readonly ceremony?: Address;
   /** `ZkVerifierRegistry`: verification key → its Groth16 verifier; auditors' attestations. */
   readonly zkVerifiers: Address;
+  /**
+   * `Disputes`, the registry's slasher (contracts/Disputes.sol); absent in files written before it
+   * existed and in test deployments with a hand-picked slasher.
+   */
+  readonly disputes?: Address;
 }
 
 /** The rules fixed in `NodeRegistry` at deployment. */
@@ -42,7 +49,7 @@ export interface DeployParams {
   readonly minStake: bigint;
   /** Seconds between `requestUnbond` and `withdraw`. */
   readonly unbondingDelay: number;
-  /** The only account that may slash (the Disputes contract, later). */
+  /** The only account that may slash: the `Disputes` contract (`contracts.disputes`). */
   readonly slasher: Address;
 }
 
@@ -60,9 +67,16 @@ export interface Deployment {
 }
 
 /** Options of {@link deployContracts}. */
-export interface DeployOptions extends DeployParams {
+export interface DeployOptions extends Omit<DeployParams, 'slasher'> {
   /** Recorded in the deployment; defaults to the public client's HTTP URL, if it has one. */
   readonly rpcUrl?: string;
+  /** The rules of `Disputes`; {@link DEFAULT_DISPUTE_PARAMS} if absent. */
+  readonly disputes?: DisputeParams;
+  /**
+   * Tests only: an account that slashes by hand instead of `Disputes` (then no `Disputes` is
+   * deployed: its constructor refuses a registry whose slasher is not itself).
+   */
+  readonly slasher?: Address;
 }
 
 async function deployOne(
@@ -71,21 +85,36 @@ async function deployOne(
   abi: Abi,
   bytecode: Hex,
   args: readonly unknown[],
+  nonce: number,
 ): Promise<{ address: Address; block: bigint }> {
   const { walletClient } = clients;
   const receipt = await sendAndConfirm(clients, `deploy ${name}`, () =>
-    walletClient.deployContract({ abi, bytecode, args, account: walletClient.account, chain: walletClient.chain }),
+    walletClient.deployContract({
+      abi,
+      bytecode,
+      args,
+      nonce,
+      account: walletClient.account,
+      chain: walletClient.chain,
+    }),
   );
   if (receipt.contractAddress == null) return fail('INTERNAL', `deploy ${name}: no contract address in the receipt`);
   return { address: getAddress(receipt.contractAddress), block: receipt.blockNumber };
 }
 
 /**
- * Deploys `NodeRegistry`, `ModelRegistry`, `LogAnchor`, `Ceremony` and `ZkVerifierRegistry` from the wallet's account.
+ * Deploys `NodeRegistry`, `ModelRegistry`, `LogAnchor`, `Ceremony`, `ZkVerifierRegistry` and
+ * `Disputes` from the wallet's account, with consecutive nonces from its next one.
+ *
+ * The registry's slasher is immutable and must be `Disputes`, which needs the registry's address:
+ * the registry is deployed first with the address `Disputes` will have (the CREATE address of the
+ * deployer and the nonce of the last deployment, `getContractAddress`), and `Disputes`'
+ * constructor refuses a registry that names anyone else. No setter exists, so once `Disputes` is
+ * at that address nobody can ever become slasher (the deployer itself has used that nonce).
  *
  * @example
  * ```ts
- * const deployment = await deployContracts(clients, { minStake: parseEther('1'), unbondingDelay: 7 * 86400, slasher });
+ * const deployment = await deployContracts(clients, { minStake: parseEther('1'), unbondingDelay: 7 * 86400 });
  * ```
  */
 export async function deployContracts(clients: ChainClients, options: DeployOptions): Promise<Deployment> {
@@ -93,23 +122,62 @@ export async function deployContracts(clients: ChainClients, options: DeployOpti
   if (!Number.isSafeInteger(options.unbondingDelay) || options.unbondingDelay < 0) {
     fail('INVALID_ARGUMENT', 'unbondingDelay must be a whole number of seconds', { value: options.unbondingDelay });
   }
-  const slasher = getAddress(address(options.slasher, 'slasher'));
-  const chainId = await read('deploy', () => clients.publicClient.getChainId());
-  const registry = await deployOne(clients, 'NodeRegistry', nodeRegistryAbi, nodeRegistryBytecode, [
-    options.minStake,
-    BigInt(options.unbondingDelay),
-    slasher,
-  ]);
-  const models = await deployOne(clients, 'ModelRegistry', modelRegistryAbi, modelRegistryBytecode, []);
-  const anchors = await deployOne(clients, 'LogAnchor', logAnchorAbi, logAnchorBytecode, [registry.address]);
-  const ceremony = await deployOne(clients, 'Ceremony', ceremonyAbi as Abi, ceremonyBytecode, []);
+  const disputeParams = disputeParamsArg(options.disputes ?? DEFAULT_DISPUTE_PARAMS);
+  // Disputes' constructor refuses this too, but only after the registry is deployed: check first.
+  if (
+    options.slasher === undefined &&
+    disputeParams.challengeWindow + disputeParams.commitPeriod + disputeParams.revealPeriod >=
+      BigInt(options.unbondingDelay)
+  ) {
+    fail('INVALID_ARGUMENT', 'challengeWindow + commitPeriod + revealPeriod must be below unbondingDelay', {
+      unbondingDelay: options.unbondingDelay,
+    });
+  }
+  const deployer = getAddress(clients.walletClient.account.address);
+  const [chainId, nonce] = await read('deploy', () =>
+    Promise.all([
+      clients.publicClient.getChainId(),
+      clients.publicClient.getTransactionCount({ address: deployer, blockTag: 'pending' }),
+    ]),
+  );
+  // Disputes is the sixth deployment: nonce + 5.
+  const predicted = getContractAddress({ from: deployer, nonce: BigInt(nonce + 5) });
+  const slasher = options.slasher === undefined ? predicted : getAddress(address(options.slasher, 'slasher'));
+  const registry = await deployOne(
+    clients,
+    'NodeRegistry',
+    nodeRegistryAbi,
+    nodeRegistryBytecode,
+    [options.minStake, BigInt(options.unbondingDelay), slasher],
+    nonce,
+  );
+  const models = await deployOne(clients, 'ModelRegistry', modelRegistryAbi, modelRegistryBytecode, [], nonce + 1);
+  const anchors = await deployOne(clients, 'LogAnchor', logAnchorAbi, logAnchorBytecode, [registry.address], nonce + 2);
+  const ceremony = await deployOne(clients, 'Ceremony', ceremonyAbi as Abi, ceremonyBytecode, [], nonce + 3);
   const zkVerifiers = await deployOne(
     clients,
     'ZkVerifierRegistry',
     zkVerifierRegistryAbi,
     zkVerifierRegistryBytecode,
     [],
+    nonce + 4,
   );
+  let disputes: Address | undefined;
+  if (slasher === predicted) {
+    disputes = (
+      await deployOne(
+        clients,
+        'Disputes',
+        disputesAbi,
+        disputesBytecode,
+        [registry.address, anchors.address, disputeParams],
+        nonce + 5,
+      )
+    ).address;
+    if (disputes !== predicted) {
+      fail('INTERNAL', 'deploy Disputes: not at the address the registry names as slasher', { disputes, predicted });
+    }
+  }
   const transport = clients.publicClient.transport as { url?: unknown };
   const rpcUrl = options.rpcUrl ?? (typeof transport.url === 'string' ? transport.url : undefined);
   return {
@@ -117,13 +185,14 @@ export async function deployContracts(clients: ChainClients, options: DeployOpti
     chainId,
     ...(rpcUrl === undefined ? {} : { rpcUrl }),
     block: registry.block,
-    deployer: getAddress(clients.walletClient.account.address),
+    deployer,
     contracts: {
       nodeRegistry: registry.address,
       modelRegistry: models.address,
       logAnchor: anchors.address,
       ceremony: ceremony.address,
       zkVerifiers: zkVerifiers.address,
+      ...(disputes === undefined ? {} : { disputes }),
     },
     params: { minStake: options.minStake, unbondingDelay: options.unbondingDelay, slasher },
   };
@@ -196,7 +265,7 @@ export function deploymentFromJson(json: unknown): Deployment {
     rpcUrl = o.rpcUrl;
   }
   const c = object(o.contracts, '/contracts');
-  exactKeys(c, '/contracts', ['nodeRegistry', 'modelRegistry', 'logAnchor', 'zkVerifiers'], ['ceremony']);
+  exactKeys(c, '/contracts', ['nodeRegistry', 'modelRegistry', 'logAnchor', 'zkVerifiers'], ['ceremony', 'disputes']);
   const p = object(o.params, '/params');
   exactKeys(p, '/params', ['minStake', 'unbondingDelay', 'slasher']);
   if (typeof p.minStake !== 'string' || !/^(0|[1-9][0-9]{0,38})$/.test(p.minStake)) {
@@ -214,6 +283,7 @@ export function deploymentFromJson(json: unknown): Deployment {
       logAnchor: checksummed(c.logAnchor, '/contracts/logAnchor'),
       ...(c.ceremony === undefined ? {} : { ceremony: checksummed(c.ceremony, '/contracts/ceremony') }),
       zkVerifiers: checksummed(c.zkVerifiers, '/contracts/zkVerifiers'),
+      ...(c.disputes === undefined ? {} : { disputes: checksummed(c.disputes, '/contracts/disputes') }),
     },
     params: {
       minStake: BigInt(p.minStake),
@@ -238,12 +308,13 @@ export async function verifyDeployment(publicClient: PublicClient, deployment: D
       publicClient.getCode({ address: contracts.logAnchor }),
       publicClient.getCode({ address: contracts.zkVerifiers }),
       contracts.ceremony === undefined ? '0x00' : publicClient.getCode({ address: contracts.ceremony }),
+      contracts.disputes === undefined ? '0x00' : publicClient.getCode({ address: contracts.disputes }),
     ]),
   );
   if (chainId !== deployment.chainId) {
     fail('CONFIG_INVALID', 'the deployment is for another chain', { expected: deployment.chainId, actual: chainId });
   }
-  const names = ['nodeRegistry', 'modelRegistry', 'logAnchor', 'zkVerifiers', 'ceremony'] as const;
+  const names = ['nodeRegistry', 'modelRegistry', 'logAnchor', 'zkVerifiers', 'ceremony', 'disputes'] as const;
   names.forEach((name, i) => {
     const code = codes[i];
     if (code === undefined || code === '0x') {
@@ -251,13 +322,19 @@ export async function verifyDeployment(publicClient: PublicClient, deployment: D
     }
   });
   const registry = { address: contracts.nodeRegistry, abi: nodeRegistryAbi } as const;
-  const [linked, minStake, unbondingDelay, slasher] = await read('verifyDeployment', () =>
-    Promise.all([
-      publicClient.readContract({ address: contracts.logAnchor, abi: logAnchorAbi, functionName: 'registry' }),
-      publicClient.readContract({ ...registry, functionName: 'minStake' }),
-      publicClient.readContract({ ...registry, functionName: 'unbondingDelay' }),
-      publicClient.readContract({ ...registry, functionName: 'slasher' }),
-    ]),
+  const disputes =
+    contracts.disputes === undefined ? undefined : ({ address: contracts.disputes, abi: disputesAbi } as const);
+  const [linked, minStake, unbondingDelay, slasher, disputesRegistry, disputesAnchors] = await read(
+    'verifyDeployment',
+    () =>
+      Promise.all([
+        publicClient.readContract({ address: contracts.logAnchor, abi: logAnchorAbi, functionName: 'registry' }),
+        publicClient.readContract({ ...registry, functionName: 'minStake' }),
+        publicClient.readContract({ ...registry, functionName: 'unbondingDelay' }),
+        publicClient.readContract({ ...registry, functionName: 'slasher' }),
+        disputes === undefined ? undefined : publicClient.readContract({ ...disputes, functionName: 'registry' }),
+        disputes === undefined ? undefined : publicClient.readContract({ ...disputes, functionName: 'anchors' }),
+      ]),
   ).catch((e: unknown) => {
     // Some other contract at these addresses answers with a revert or garbage.
     if (isVerityError(e, 'NETWORK_ERROR')) throw e;
@@ -271,7 +348,12 @@ export async function verifyDeployment(publicClient: PublicClient, deployment: D
     getAddress(linked) !== contracts.nodeRegistry ||
     minStake !== params.minStake ||
     Number(unbondingDelay) !== params.unbondingDelay ||
-    getAddress(slasher) !== params.slasher
+    getAddress(slasher) !== params.slasher ||
+    // Disputes, when present, is the slasher and is bound to this registry and these anchors.
+    (contracts.disputes !== undefined &&
+      (params.slasher !== contracts.disputes ||
+        getAddress(disputesRegistry ?? '0x0000000000000000000000000000000000000000') !== contracts.nodeRegistry ||
+        getAddress(disputesAnchors ?? '0x0000000000000000000000000000000000000000') !== contracts.logAnchor))
   ) {
     fail('CONFIG_INVALID', 'the contracts on chain do not match the deployment', {
       actual: { ...actual, minStake: minStake.toString() },

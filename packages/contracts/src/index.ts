@@ -1,6 +1,6 @@
 /**
  * `@verity/contracts`: Verity's contracts (docs/design.md §2.7) — `NodeRegistry`, `ModelRegistry`,
- * `LogAnchor`, `Ceremony`, `ZkVerifierRegistry` — as typed ABIs and bytecode for viem, deployment, and one small action per call a
+ * `LogAnchor`, `Ceremony`, `ZkVerifierRegistry`, `Disputes` — as typed ABIs and bytecode for viem, deployment, and one small action per call a
  * node or client makes (`(client, params)`, as viem's actions). Browser-safe; a local anvil and
  * deployment files are in `@verity/contracts/node`.
  *
@@ -41,7 +41,31 @@ export {
   deploymentToJson,
   verifyDeployment,
 } from './deploy.js';
+export {
+  type ChallengeParams,
+  challengeRecord,
+  commitVote,
+  DEFAULT_DISPUTE_PARAMS,
+  DISPUTE_OUTCOMES,
+  DISPUTE_PHASES,
+  type DisputeOutcome,
+  type DisputeParams,
+  type DisputePhase,
+  type DisputeResolution,
+  type DisputeState,
+  drawDisputeJury,
+  getDispute,
+  getDisputeCredit,
+  getDisputeRules,
+  getJuryPool,
+  resolveDispute,
+  revealVote,
+  type VoteParams,
+  voteCommitment,
+  withdrawDisputeCredit,
+} from './disputes.js';
 export { ceremonyAbi, ceremonyBytecode } from './generated/ceremony.js';
+export { disputesAbi, disputesBytecode } from './generated/disputes.js';
 export { logAnchorAbi, logAnchorBytecode } from './generated/log-anchor.js';
 export { modelRegistryAbi, modelRegistryBytecode } from './generated/model-registry.js';
 export { nodeRegistryAbi, nodeRegistryBytecode } from './generated/node-registry.js';

@@ -190,7 +190,7 @@ export interface SlashNodeParams {
   readonly reason: string;
 }
 
-/** Slashes a node; only the registry's slasher may (the Disputes contract, later). */
+/** Slashes a node; only the registry's slasher may: the `Disputes` contract (an account in test deployments). */
 export async function slashNode(clients: ChainClients, params: SlashNodeParams): Promise<TransactionReceipt> {
   const { walletClient } = clients;
   return sendAndConfirm(clients, 'slash', () =>

@@ -75,6 +75,7 @@ export {
   toChecksumAddress,
 } from './eth.js';
 export { createSha256, type Sha256Stream, sha256 } from './hash.js';
+export { drawJury, JURY_SEED_DOMAIN, type JuryCandidate, juryPool, jurySeed } from './jury.js';
 export {
   assertParamsHonourRequest,
   LLM_ENDPOINTS,
@@ -155,6 +156,7 @@ export {
   QUORUM_SEED_DOMAIN,
   quorumCandidates,
   quorumSeed,
+  rankByStake,
   rankQuorum,
 } from './quorum.js';
 export {

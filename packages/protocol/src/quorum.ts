@@ -63,7 +63,8 @@ export function quorumSeed(blockHash: string, nonce: string): Uint8Array {
   return sha256(concatBytes(utf8(QUORUM_SEED_DOMAIN), fromHex(blockHash.slice(2).toLowerCase()), fromHex(nonce)));
 }
 
-const addressOrder = (a: RegistryNode, b: RegistryNode): number => {
+/** Ascending order of the 20 address bytes (as lower-case hex), the order every stake draw walks. */
+export const addressOrder = (a: { readonly address: string }, b: { readonly address: string }): number => {
   const x = a.address.toLowerCase();
   const y = b.address.toLowerCase();
   return x < y ? -1 : x > y ? 1 : 0;
@@ -109,9 +110,27 @@ export function rankQuorum(
   depth = Number.POSITIVE_INFINITY,
 ): RegistryNode[] {
   if (!(seed instanceof Uint8Array) || seed.length !== 32) fail('INVALID_ARGUMENT', 'a quorum seed is 32 bytes');
-  const pool = quorumCandidates(snapshot);
+  return rankByStake(quorumCandidates(snapshot), seed, depth);
+}
+
+/**
+ * Stake-weighted sampling without replacement (docs/protocol.md §11.2) of `pool`, taken in the
+ * order given (callers pass ascending address order): the first `depth` places for a 32-byte seed.
+ * Quorums (§11) and dispute juries (§15.3) both draw with it.
+ *
+ * @example
+ * ```ts
+ * const [first] = rankByStake(quorumCandidates(snapshot), seed, 1);
+ * ```
+ */
+export function rankByStake<T extends { readonly stake: bigint }>(
+  candidates: readonly T[],
+  seed: Uint8Array,
+  depth = Number.POSITIVE_INFINITY,
+): T[] {
+  const pool = [...candidates];
   let total = pool.reduce((s, n) => s + n.stake, 0n);
-  const ranking: RegistryNode[] = [];
+  const ranking: T[] = [];
   const counter = new Uint8Array(4);
   const view = new DataView(counter.buffer);
   for (let i = 0; pool.length > 0 && i < depth; i++) {
@@ -120,10 +139,10 @@ export function rankQuorum(
     let sum = 0n;
     let j = 0;
     for (; j < pool.length; j++) {
-      sum += (pool[j] as RegistryNode).stake;
+      sum += (pool[j] as T).stake;
       if (sum > x) break;
     }
-    const [picked] = pool.splice(j, 1) as [RegistryNode];
+    const [picked] = pool.splice(j, 1) as [T];
     total -= picked.stake;
     ranking.push(picked);
   }

@@ -18,6 +18,7 @@ import { expect } from 'vitest';
 import { type Anvil, startAnvil } from '../anvil.js';
 import type { ChainClients } from '../clients.js';
 import { type Deployment, deployContracts } from '../deploy.js';
+import type { DisputeParams } from '../disputes.js';
 
 export interface TestChain {
   readonly anvil: Anvil;
@@ -26,8 +27,11 @@ export interface TestChain {
   /** Clients signing as dev account `i` (0 deploys, 9 is the slasher). */
   clients(i: number): ChainClients;
   address(i: number): Address;
-  /** Deploys fresh contracts: 1 ETH minimum stake, 1 hour unbonding, account 9 slashes. */
-  deploy(): Promise<Deployment>;
+  /**
+   * Deploys fresh contracts: 1 ETH minimum stake, 1 hour unbonding, and account 9 slashes by hand
+   * (no `Disputes`); with `disputes`, the `Disputes` contract with these rules is the slasher.
+   */
+  deploy(disputes?: DisputeParams): Promise<Deployment>;
   stop(): Promise<void>;
 }
 
@@ -62,12 +66,13 @@ export async function startTestChain(): Promise<TestChain> {
     testClient,
     clients,
     address: (i) => privateKeyToAccount(key(i)).address,
-    deploy: () =>
-      deployContracts(clients(0), {
-        minStake: MIN_STAKE,
-        unbondingDelay: UNBONDING_DELAY,
-        slasher: privateKeyToAccount(key(SLASHER)).address,
-      }),
+    deploy: (disputes) =>
+      deployContracts(
+        clients(0),
+        disputes === undefined
+          ? { minStake: MIN_STAKE, unbondingDelay: UNBONDING_DELAY, slasher: privateKeyToAccount(key(SLASHER)).address }
+          : { minStake: MIN_STAKE, unbondingDelay: UNBONDING_DELAY, disputes },
+      ),
     stop: () => anvil.stop(),
   };
 }
