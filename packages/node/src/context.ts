@@ -40,6 +40,11 @@ export interface NodeContext {
   readonly zkExecutor: Executor<ExecutableModel<Task, unknown>>;
   /** Mode `audited`: the payloads kept for the challenge window. */
   readonly payloads: PayloadStore;
+  /**
+   * The challenge window, s: the deployment's `Disputes.challengeWindow` on a chain that has one
+   * (read at start), else `config.audit.windowSeconds`.
+   */
+  auditWindowSeconds: number;
   /** The node as a witness of other logs (C2SP tlog-witness). */
   readonly witness: WitnessService;
   /** The node's latest checkpoint with the cosignatures its witnesses returned (`witness.submitTo`). */

@@ -9,6 +9,7 @@ import {
   type DisputeParams,
   disputesAbi,
   drawDisputeJury,
+  getDisputeRules,
   getLatestAnchor,
   getNode,
   registerNode,
@@ -21,6 +22,7 @@ import {
   decodeTensors,
   encodeRecord,
   encodeTensors,
+  fromBase64,
   fromHex,
   type Receipt,
   sha256,
@@ -77,7 +79,7 @@ async function dataDir() {
   return dir;
 }
 
-async function infer(node: VerityNode, input: unknown) {
+async function infer(node: VerityNode, input: unknown, mode: 'signed' | 'audited' = 'signed') {
   const push = await fetch(`${node.url}/v1/models?name=iris`, {
     method: 'POST',
     headers: { 'content-type': 'application/octet-stream', authorization: `Bearer ${node.context.keys.apiKey}` },
@@ -88,10 +90,11 @@ async function infer(node: VerityNode, input: unknown) {
   const res = await fetch(`${node.url}/v1/infer`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ model: id, input }),
+    body: JSON.stringify({ model: id, input, mode }),
   });
   expect(res.status).toBe(200);
-  return ((await res.json()) as { receipt: Receipt }).receipt;
+  const body = (await res.json()) as { receipt: Receipt; audit?: { windowClosesAt: number; payload: string } };
+  return Object.assign(body.receipt, { audit: body.audit });
 }
 
 /** Polls until `check` gives a value (a busy machine may take long; no fixed sleep decides). */
@@ -146,9 +149,14 @@ describe('a lying node on a chain', () => {
     nodes.push(honest);
 
     const started = performance.now();
-    const receipt = await infer(liar, INPUT);
+    // An audited request: the node keeps its payload for as long as the chain's challenge window.
+    const receipt = await infer(liar, INPUT, 'audited');
     const { record, leafIndex } = receipt;
     expect(record.node).toBe(liarAccount);
+    expect(record.mode).toBe('audited');
+    const rules = await getDisputeRules(chain.publicClient, { disputes });
+    expect(liar.context.auditWindowSeconds).toBe(rules.challengeWindow);
+    expect(receipt.audit?.windowClosesAt).toBe((Math.floor(record.timestamp / 1000) + rules.challengeWindow) * 1000);
     // The node anchors its log on its own; wait for an anchor that covers the record.
     const anchor = await until(async () => {
       const a = await getLatestAnchor(chain.publicClient, {
@@ -160,8 +168,13 @@ describe('a lying node on a chain', () => {
     // The inclusion proof at the anchored size, from the node's own API.
     const proofRes = await fetch(`${liar.url}/v1/log/proof?index=${leafIndex}&size=${anchor.treeSize}`);
     const { proof } = (await proofRes.json()) as { proof: string[] };
-    // The canonical input: the request's tensor as the model's signature types it.
-    const input = encodeTensors({ x: createTensor('float32', [1, 4], new Float32Array(INPUT.x[0] as number[])) });
+    // The canonical input, as the node kept it for auditors (= the request's tensor as the model's
+    // signature types it).
+    const payload = (await (await fetch(`${liar.url}${receipt.audit?.payload}`)).json()) as { input: string };
+    const input = fromBase64(payload.input);
+    expect(input).toEqual(
+      encodeTensors({ x: createTensor('float32', [1, 4], new Float32Array(INPUT.x[0] as number[])) }),
+    );
     expect(toHex(sha256(input))).toBe(record.inputDigest);
 
     // The challenger re-executed on an honest node and claims its output.

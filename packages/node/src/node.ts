@@ -4,6 +4,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { getDisputeRules } from '@verity/contracts';
 import { readDeploymentFile } from '@verity/contracts/node';
 import { encodeVerifierKey, fromHex } from '@verity/protocol';
 import type { FastifyInstance } from 'fastify';
@@ -154,6 +155,7 @@ export async function startNode(config: NodeConfig, options: StartNodeOptions = 
     }),
     zkExecutor,
     payloads,
+    auditWindowSeconds: config.audit.windowSeconds,
     closing: false,
     ...contextErrors,
   };
@@ -183,6 +185,11 @@ export async function startNode(config: NodeConfig, options: StartNodeOptions = 
         capabilities: [...servedModes(true).map((m) => `mode:${m}` as const), 'runtime:onnx-native', 'runtime:llm'],
         onError: (e) => app.log.warn({ code: e.code, err: e }, 'anchoring failed'),
       });
+      // Audited payloads are kept for as long as the chain lets anyone challenge their record.
+      const disputes = context.chain.deployment.contracts.disputes;
+      if (disputes !== undefined) {
+        context.auditWindowSeconds = (await getDisputeRules(context.chain.publicClient, { disputes })).challengeWindow;
+      }
     } catch (e) {
       clearInterval(pruning);
       await app.close();

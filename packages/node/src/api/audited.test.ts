@@ -74,7 +74,8 @@ describe('mode audited', () => {
     const record = body.receipt.record;
     expect(record.mode).toBe('audited');
     expect(body.audit).toEqual({
-      windowClosesAt: record.timestamp + WINDOW_S * 1000,
+      // As Disputes computes it: whole seconds of the record's time, plus the window.
+      windowClosesAt: (Math.floor(record.timestamp / 1000) + WINDOW_S) * 1000,
       payload: `/v1/payloads/${body.requestId}`,
     });
     // Public: no API key.

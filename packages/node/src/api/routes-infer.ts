@@ -149,7 +149,8 @@ export function registerInferRoutes(app: FastifyInstance, ctx: NodeContext): voi
     };
     let windowClosesAt: number | undefined;
     if (inputBytes && outputBytes) {
-      windowClosesAt = record.timestamp + ctx.config.audit.windowSeconds * 1000;
+      // As Disputes computes it: the record's time in whole seconds, plus the window.
+      windowClosesAt = (Math.floor(record.timestamp / 1000) + ctx.auditWindowSeconds) * 1000;
       await ctx.payloads.put(auditPayload({ ...record, input: inputBytes, output: outputBytes, windowClosesAt }));
     }
     const appendStarted = performance.now();
