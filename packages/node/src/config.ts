@@ -32,6 +32,14 @@ export interface AuditSettings {
   readonly windowSeconds: number;
 }
 
+/** Disputes (docs/protocol.md §15.7): the juror service of a node on a chain with `Disputes`. */
+export interface DisputeSettings {
+  /** Serve as a juror when drawn: re-execute, commit, reveal; also draw and resolve (default true). */
+  readonly juror: boolean;
+  /** How often the juror service reads the chain, ms. */
+  readonly intervalMs: number;
+}
+
 /** Executor settings: queues, concurrency, batching, timeouts. */
 export interface ExecutorSettings {
   /** Requests waiting per model beyond which new ones get 429 QUEUE_FULL. */
@@ -162,6 +170,8 @@ export interface NodeConfig {
   readonly peers: PeerSettings;
   /** Mode `audited`: how long the node keeps a request's payload for auditors and challengers. */
   readonly audit: AuditSettings;
+  /** Disputes: serve as a juror on a chain whose deployment has `Disputes`. */
+  readonly disputes: DisputeSettings;
   readonly witness: WitnessSettings;
   /** Log level for the JSON logs on stderr: fatal, error, warn, info, debug, trace or silent. */
   readonly logLevel: string;
@@ -231,6 +241,7 @@ export const DEFAULT_CONFIG: NodeConfig = {
     maxReplicaBytes: 64 * 1024 * 1024 * 1024,
   },
   audit: { windowSeconds: 86_400 },
+  disputes: { juror: true, intervalMs: 5_000 },
   witness: { logs: [], submitTo: [], peers: false, intervalMs: 5_000 },
   logLevel: 'info',
 };
@@ -262,6 +273,7 @@ const ENV: Record<string, (v: string) => ConfigInput> = {
   VERITY_ZK_PHASE1_CEREMONY: (v) => ({ zk: { phase1Ceremony: v } }),
   VERITY_ZK_MAX_PROVING_BYTES: (v) => ({ zk: { maxProvingBytes: Number(v) } }),
   VERITY_AUDIT_WINDOW_SECONDS: (v) => ({ audit: { windowSeconds: Number(v) } }),
+  VERITY_DISPUTES_JUROR: (v) => ({ disputes: { juror: v !== '0' && v !== 'false' } }),
   VERITY_LOCAL_NETWORK: (v) => ({ peers: { localNetwork: v !== '0' && v !== 'false' } }),
   VERITY_FETCH_CIDS: (v) => ({ peers: { fetchCids: v.split(',').map((c) => c.trim()) } }),
   VERITY_MAX_REPLICAS: (v) => ({ peers: { maxReplicas: Number(v) } }),
@@ -355,6 +367,8 @@ function check(config: NodeConfig): NodeConfig {
   int('peers.maxReplicas', peers.maxReplicas, 0);
   int('peers.maxReplicaBytes', peers.maxReplicaBytes, 0);
   int('audit.windowSeconds', config.audit?.windowSeconds, 1, 366 * 86_400);
+  if (typeof config.disputes?.juror !== 'boolean') fail('CONFIG_INVALID', 'disputes.juror must be a boolean');
+  int('disputes.intervalMs', config.disputes.intervalMs, 1);
   const w = config.witness as Partial<WitnessSettings> | undefined;
   if (typeof w !== 'object' || w === null) return fail('CONFIG_INVALID', 'witness must be an object');
   if (!Array.isArray(w.logs) || !w.logs.every((k) => typeof k === 'string')) {

@@ -4,6 +4,16 @@
  * @packageDocumentation
  */
 export { type ConfigInput, DEFAULT_CONFIG, loadConfig, type NodeConfig } from './config.js';
+export {
+  type AuditFinding,
+  type AuditOptions,
+  type AuditReport,
+  auditNodes,
+  auditSampled,
+  DEFAULT_AUDIT_RATE_PPM,
+  localReexecutor,
+  type Reexecute,
+} from './disputes/auditor.js';
 export { createExecutor, type Executor } from './executor.js';
 export { keystorePath, type NodeKeys, openKeystore } from './keys.js';
 export { entriesPath, type NodeLog, type OpenLogOptions, openLog, parseTilePath, tilePath } from './log/index.js';

@@ -13,6 +13,7 @@ import { createApi } from './api/server.js';
 import { startChainService } from './chain/chain-service.js';
 import type { NodeConfig } from './config.js';
 import { contextErrors, type NodeContext } from './context.js';
+import { type JurorService, startJuror } from './disputes/juror.js';
 import { createExecutor, type ExecutableModel, type Task } from './executor.js';
 import { openKeystore } from './keys.js';
 import { openLog } from './log/index.js';
@@ -174,6 +175,7 @@ export async function startNode(config: NodeConfig, options: StartNodeOptions = 
     throw e;
   }
   const url = address.replace('[::1]', 'localhost');
+  let juror: JurorService | undefined;
   if (config.chain) {
     try {
       context.chain = await startChainService(keys, log, {
@@ -189,6 +191,12 @@ export async function startNode(config: NodeConfig, options: StartNodeOptions = 
       const disputes = context.chain.deployment.contracts.disputes;
       if (disputes !== undefined) {
         context.auditWindowSeconds = (await getDisputeRules(context.chain.publicClient, { disputes })).challengeWindow;
+        if (config.disputes.juror) {
+          juror = startJuror(context, {
+            intervalMs: config.disputes.intervalMs,
+            onEvent: (level, message, details) => app.log[level](details, message),
+          });
+        }
       }
     } catch (e) {
       clearInterval(pruning);
@@ -228,6 +236,7 @@ export async function startNode(config: NodeConfig, options: StartNodeOptions = 
         await executor.idle();
         await zkExecutor.idle();
         await witnessClient?.stop();
+        await juror?.stop();
         if (context.chain) {
           // The last checkpoint goes on chain before the log closes (best effort: the chain may be gone).
           await context.chain.anchorNow().catch(() => undefined);

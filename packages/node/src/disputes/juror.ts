@@ -1,0 +1,206 @@
+/**
+ * The juror service (docs/protocol.md §15.7): a node on a chain whose deployment has `Disputes`
+ * watches every open dispute. Where it was drawn, it re-executes the challenged record's input
+ * (the `Challenged` event's bytes) on the model the record names, commits the output digest it
+ * computed with a random salt, and reveals once the commit phase is over. Anyone may draw a jury
+ * and resolve a dispute whose votes are in or whose reveal period passed: the service does both,
+ * so a dispute never waits on the challenger.
+ *
+ * The salt is written durably (`<dataDir>/juror/<id>.json`) before the commitment is sent, so a
+ * node that restarts between commit and reveal still reveals. Only ONNX records are re-executed;
+ * for others (llm, zk) the juror logs that it abstains (and loses its deposit, as a silent juror).
+ * Off the request path: every error is reported to `onError` and the next tick tries again.
+ */
+import { mkdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { commitVote, disputesAbi, drawDisputeJury, getDispute, resolveDispute, revealVote } from '@verity/contracts';
+import {
+  decodeRecord,
+  decodeTensors,
+  encodeTensors,
+  fromHex,
+  type InferenceRecord,
+  sha256,
+  toHex,
+} from '@verity/protocol';
+import type { Hex } from 'viem';
+import type { NodeContext } from '../context.js';
+import { resolveOrFetch } from '../peers/model-source.js';
+import { writeFileAtomic } from '../store/atomic-file.js';
+
+/**
+ * The output digest of `record` re-executed on `input` here: SHA-256 of the canonical encoding of
+ * the output tensors (docs/protocol.md §5.2, as mode `audited` logs it). The model is taken by the
+ * record's manifest CID, fetched from a registered peer if this node lacks it. `undefined` for a
+ * record this node cannot re-execute (not ONNX).
+ */
+export async function reexecute(
+  ctx: NodeContext,
+  record: InferenceRecord,
+  input: Uint8Array,
+): Promise<Hex | undefined> {
+  if (record.kind !== 'onnx') return undefined;
+  const stored = await resolveOrFetch(ctx, record.model);
+  const model = await ctx.models.get(stored.manifestCid, stored.artifactPath);
+  const output = await ctx.executor.run(stored.manifestCid, model, decodeTensors(input));
+  return `0x${toHex(sha256(encodeTensors(output)))}`;
+}
+
+/** What a juror keeps between its commitment and its reveal. */
+interface KeptVote {
+  readonly outputDigest: Hex;
+  readonly salt: Hex;
+}
+
+export interface JurorOptions {
+  /** How often to read the chain, ms. */
+  readonly intervalMs: number;
+  /** Failures and abstentions (the service keeps going). */
+  readonly onEvent: (level: 'info' | 'warn', message: string, details: Record<string, unknown>) => void;
+}
+
+export interface JurorService {
+  /** One pass over the open disputes now (the timer does this every `intervalMs`). */
+  tick(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the juror service of a node on a chain with `Disputes` (`ctx.chain` set).
+ *
+ * @example
+ * ```ts
+ * const juror = startJuror(ctx, { intervalMs: 5000, onEvent: (l, m, d) => log[l](d, m) });
+ * ```
+ */
+export function startJuror(ctx: NodeContext, options: JurorOptions): JurorService {
+  const chain = ctx.chain;
+  const disputes = chain?.deployment.contracts.disputes;
+  if (chain === undefined || disputes === undefined) throw new Error('startJuror needs a chain with Disputes');
+  const me = ctx.keys.address.toLowerCase();
+  const dir = join(ctx.config.dataDir, 'juror');
+  const { publicClient } = chain;
+  /** Disputes not yet seen resolved; ids above `seen` are read from `disputeCount`. */
+  const open = new Set<bigint>();
+  let seen = 0n;
+  /** Disputes whose record this node cannot re-execute (logged once). */
+  const abstained = new Set<bigint>();
+
+  const keptPath = (id: bigint) => join(dir, `${id}.json`);
+  const readKept = async (id: bigint): Promise<KeptVote | undefined> => {
+    try {
+      return JSON.parse(await readFile(keptPath(id), 'utf8')) as KeptVote;
+    } catch {
+      return undefined;
+    }
+  };
+
+  const challenged = async (id: bigint) => {
+    const [log] = await publicClient.getContractEvents({
+      address: disputes,
+      abi: disputesAbi,
+      eventName: 'Challenged',
+      args: { id },
+      fromBlock: chain.deployment.block,
+      strict: true,
+    });
+    if (log === undefined) throw new Error(`no Challenged event for dispute ${id}`);
+    return { record: decodeRecord(hexBytes(log.args.record)), input: hexBytes(log.args.input) };
+  };
+
+  const step = async (id: bigint, now: bigint, head: bigint) => {
+    const d = await getDispute(publicClient, { disputes, id });
+    if (d.phase === 'resolved') {
+      open.delete(id);
+      await rm(keptPath(id), { force: true });
+      return;
+    }
+    if (d.phase === 'awaiting-draw') {
+      if (head > d.drawBlock)
+        await chain.transact((c) => drawDisputeJury(c, { disputes, id, fromBlock: chain.deployment.block }));
+      return;
+    }
+    const jurors = d.jurors;
+    const mine = jurors.find((j) => j.account.toLowerCase() === me);
+    const allCommitted = jurors.every((j) => j.committed);
+    if (mine !== undefined && !mine.committed && now <= d.commitDeadline) {
+      let kept = await readKept(id);
+      if (kept === undefined) {
+        const { record, input } = await challenged(id);
+        const outputDigest = await reexecute(ctx, record, input);
+        if (outputDigest === undefined) {
+          if (!abstained.has(id)) {
+            abstained.add(id);
+            options.onEvent('warn', 'juror abstains: only ONNX records are re-executed', { id, kind: record.kind });
+          }
+          return;
+        }
+        kept = { outputDigest, salt: `0x${toHex(crypto.getRandomValues(new Uint8Array(32)))}` };
+        // Durable before the commitment exists: a restart must still be able to reveal.
+        await mkdir(dir, { recursive: true, mode: 0o700 });
+        await writeFileAtomic(keptPath(id), new TextEncoder().encode(JSON.stringify(kept)), dir);
+      }
+      const vote = kept;
+      await chain.transact((c) => commitVote(c, { disputes, id, ...vote }));
+      options.onEvent('info', 'juror committed its vote', { id });
+      return;
+    }
+    if (mine?.committed && !mine.revealed && now <= d.revealDeadline && (allCommitted || now > d.commitDeadline)) {
+      const kept = await readKept(id);
+      if (kept === undefined) {
+        options.onEvent('warn', 'juror cannot reveal: its vote file is gone', { id });
+        return;
+      }
+      await chain.transact((c) => revealVote(c, { disputes, id, ...kept }));
+      options.onEvent('info', 'juror revealed its vote', { id, outputDigest: kept.outputDigest });
+      return;
+    }
+    if (now > d.revealDeadline || jurors.every((j) => j.revealed)) {
+      const r = await chain.transact((c) => resolveDispute(c, { disputes, id }));
+      options.onEvent('info', 'dispute resolved', { id, outcome: r.outcome, slashed: r.slashed.toString() });
+    }
+  };
+
+  const tick = async () => {
+    const count = await publicClient.readContract({
+      address: disputes,
+      abi: disputesAbi,
+      functionName: 'disputeCount',
+    });
+    for (let id = seen + 1n; id <= count; id++) open.add(id);
+    seen = count;
+    if (open.size === 0) return;
+    const block = await publicClient.getBlock({ blockTag: 'latest' });
+    for (const id of [...open]) {
+      if (ctx.closing) return;
+      try {
+        await step(id, block.timestamp, block.number);
+      } catch (e) {
+        // Another node may have drawn or resolved first: the next tick reads the new phase.
+        options.onEvent('warn', 'juror step failed', { id, err: e });
+      }
+    }
+  };
+
+  let running: Promise<void> | undefined;
+  let stopped = false;
+  const timer = setInterval(() => {
+    if (running !== undefined || stopped) return;
+    running = tick()
+      .catch((e) => options.onEvent('warn', 'juror tick failed', { err: e }))
+      .finally(() => {
+        running = undefined;
+      });
+  }, options.intervalMs);
+  timer.unref();
+  return {
+    tick,
+    async stop() {
+      stopped = true;
+      clearInterval(timer);
+      await running;
+    },
+  };
+}
+
+const hexBytes = (hex: Hex): Uint8Array => fromHex(hex.slice(2));

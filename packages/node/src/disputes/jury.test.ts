@@ -1,0 +1,221 @@
+import { readFileSync } from 'node:fs';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  type DisputeParams,
+  disputesAbi,
+  getDispute,
+  getDisputeCredit,
+  getLatestAnchor,
+  getNode,
+} from '@verity/contracts';
+import { readDeploymentFile, writeDeploymentFile } from '@verity/contracts/node';
+import type { Receipt } from '@verity/protocol';
+import { type Hash, parseEther } from 'viem';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestChain, type TestChain } from '../../../contracts/src/test-support/chain.js';
+import { loadConfig } from '../config.js';
+import { openKeystore } from '../keys.js';
+import { startNode, type VerityNode } from '../node.js';
+import { createOnnxRuntime } from '../runtimes/onnx.js';
+import { openModelStore } from '../store/index.js';
+import { startLyingNode } from '../test-support/lying-node.js';
+import { auditNodes, auditSampled, localReexecutor } from './auditor.js';
+
+// A real node made to lie (test code only) answers an audited request on a real anvil; an auditor
+// samples the record (rate 100 %), fetches its payload, re-executes it on its own ONNX runtime and
+// challenges; three honest nodes, running the juror service of their own accord, draw the jury,
+// re-execute (fetching the model from a peer), commit, reveal and resolve; the liar is slashed.
+const IRIS = fileURLToPath(new URL('../../../../examples/models/iris.onnx', import.meta.url));
+const RULES: DisputeParams = {
+  challengeBond: parseEther('0.1'),
+  jurorDeposit: parseEther('0.05'),
+  slashAmount: parseEther('1'),
+  challengerShareBps: 4000,
+  jurorShareBps: 2000,
+  challengeWindow: 600,
+  commitPeriod: 300,
+  revealPeriod: 300,
+  jurySize: 3,
+};
+const AUDITOR = 6;
+const INPUT = { x: [[5.1, 3.5, 1.4, 0.2]] };
+
+let chain: TestChain;
+let deploymentFile: string;
+const nodes: VerityNode[] = [];
+const dirs: string[] = [];
+
+beforeAll(async () => {
+  chain = await startTestChain();
+  const deployment = await chain.deploy(RULES);
+  const dir = await tempDir();
+  deploymentFile = join(dir, 'deployment.json');
+  await writeDeploymentFile(deploymentFile, { ...deployment, rpcUrl: chain.anvil.rpcUrl });
+}, 60_000);
+afterAll(async () => {
+  await Promise.all(nodes.map((n) => n.stop()));
+  await chain?.stop();
+  for (const d of dirs) await rm(d, { recursive: true, force: true });
+});
+
+async function tempDir() {
+  const dir = await mkdtemp(join(tmpdir(), 'verity-jury-'));
+  dirs.push(dir);
+  return dir;
+}
+
+/** A node on the chain (funded, staking `stake` ETH), its juror service polling every 100 ms. */
+async function chainNode(stake: string, liar = false): Promise<VerityNode> {
+  const dataDir = await tempDir();
+  const account = openKeystore(dataDir).address as `0x${string}`;
+  await chain.testClient.setBalance({ address: account, value: parseEther('10') });
+  const config = loadConfig({
+    overrides: {
+      dataDir,
+      port: 0,
+      logLevel: 'silent',
+      fsync: false,
+      peers: { localNetwork: true },
+      disputes: { juror: !liar, intervalMs: 100 },
+      chain: {
+        rpcUrl: chain.anvil.rpcUrl,
+        deploymentFile,
+        stakeWei: parseEther(stake).toString(),
+        anchorIntervalMs: 100,
+      },
+    },
+  });
+  const node = liar ? await startLyingNode(config) : await startNode(config);
+  nodes.push(node);
+  return node;
+}
+
+/** Polls until `check` gives a value (a busy machine may take long; no fixed sleep decides). */
+async function until<T>(check: () => Promise<T | undefined>, what: string, timeoutMs = 90_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await check();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('auditor and jurors', () => {
+  it('samples 0 % and 100 % as asked, and about the rate in between', () => {
+    const node = '0x00000000000000000000000000000000000000aa';
+    const hash = `0x${'11'.repeat(32)}` as const;
+    expect(auditSampled(hash, node, 0, 0)).toBe(false);
+    expect(auditSampled(hash, node, 0, 1_000_000)).toBe(true);
+    let n = 0;
+    for (let i = 0; i < 10_000; i++) if (auditSampled(hash, node, i, 100_000)) n++;
+    expect(n).toBeGreaterThan(800);
+    expect(n).toBeLessThan(1200);
+  });
+
+  it('an auditor catches a lying node on an audited request; honest nodes judge it on their own; it is slashed', async () => {
+    const deployment = await readDeploymentFile(deploymentFile);
+    const disputes = deployment.contracts.disputes as `0x${string}`;
+    const liar = await chainNode('2', true);
+    const honest = [await chainNode('1'), await chainNode('1'), await chainNode('1')];
+    const liarAccount = liar.context.keys.address as `0x${string}`;
+
+    const started = performance.now();
+    const push = await fetch(`${liar.url}/v1/models?name=iris`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/octet-stream', authorization: `Bearer ${liar.context.keys.apiKey}` },
+      body: readFileSync(IRIS),
+    });
+    expect(push.status).toBeLessThan(300);
+    const { id: model } = (await push.json()) as { id: string };
+    const res = await fetch(`${liar.url}/v1/infer`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model, input: INPUT, mode: 'audited' }),
+    });
+    expect(res.status).toBe(200);
+    const { receipt } = (await res.json()) as { receipt: Receipt };
+    await until(async () => {
+      const a = await getLatestAnchor(chain.publicClient, {
+        logAnchor: deployment.contracts.logAnchor,
+        node: liarAccount,
+      });
+      return a !== undefined && a.treeSize > BigInt(receipt.leafIndex) ? a : undefined;
+    }, 'the liar to anchor its record');
+    // The sample's seed is the hash of the block after the anchor: mine it.
+    await chain.testClient.mine({ blocks: 1 });
+
+    const policy = { localNetwork: true };
+    const report = await auditNodes({
+      publicClient: chain.publicClient,
+      deployment,
+      clients: chain.clients(AUDITOR),
+      ratePpm: 1_000_000,
+      reexecute: localReexecutor(createOnnxRuntime(), await openModelStore({ dir: await tempDir() }), policy),
+      policy,
+    });
+    expect(report.nodes.find((n) => n.node === liarAccount)).toMatchObject({ audited: 1, sampled: 1, pending: 0 });
+    expect(report.findings).toHaveLength(1);
+    const [finding] = report.findings;
+    expect(finding).toMatchObject({ node: liarAccount, kind: 'challenged', leafIndex: receipt.leafIndex });
+    const id = finding?.disputeId as bigint;
+    const audited = performance.now();
+
+    // Nothing more from the test but blocks: the jurors draw, vote and resolve by themselves.
+    await chain.testClient.mine({ blocks: 1 });
+    const d = await until(async () => {
+      const d = await getDispute(chain.publicClient, { disputes, id });
+      return d.phase === 'resolved' ? d : undefined;
+    }, 'the jurors to resolve the dispute');
+    const elapsed = performance.now() - started;
+    expect(d.outcome).toBe('node-lied');
+    expect(d.jurors.map((j) => j.account.toLowerCase()).sort()).toEqual(
+      honest.map((n) => n.context.keys.address.toLowerCase()).sort(),
+    );
+    expect(d.jurors.every((j) => j.revealed && j.vote === finding?.computedOutput)).toBe(true);
+    // Stake 2 → 1 ETH; the auditor gets its bond back plus 40 % of the slash; each juror 1/3 of 20 %.
+    expect(
+      (await getNode(chain.publicClient, { nodeRegistry: deployment.contracts.nodeRegistry, node: liarAccount }))
+        ?.stake,
+    ).toBe(parseEther('1'));
+    expect(await getDisputeCredit(chain.publicClient, { disputes, account: chain.address(AUDITOR) })).toBe(
+      RULES.challengeBond + parseEther('0.4'),
+    );
+    for (const n of honest) {
+      expect(
+        await getDisputeCredit(chain.publicClient, { disputes, account: n.context.keys.address as `0x${string}` }),
+      ).toBe(parseEther('0.2') / 3n);
+      // The kept salt goes once the dispute is resolved.
+      await until(
+        async () =>
+          (await readdir(join(n.context.config.dataDir, 'juror')).catch(() => [])).length === 0 ? true : undefined,
+        'the juror to drop its kept vote',
+      );
+    }
+
+    // Gas of each step, from the Disputes events' transactions.
+    const logs = await chain.publicClient.getContractEvents({
+      address: disputes,
+      abi: disputesAbi,
+      fromBlock: deployment.block,
+    });
+    const gas = new Map<string, bigint>();
+    const seen = new Set<Hash>();
+    for (const log of logs) {
+      if (seen.has(log.transactionHash)) continue;
+      seen.add(log.transactionHash);
+      const r = await chain.publicClient.getTransactionReceipt({ hash: log.transactionHash });
+      gas.set(log.eventName, (gas.get(log.eventName) ?? 0n) + r.gasUsed);
+    }
+    console.log(
+      `audited lie → challenge: ${(audited - started).toFixed(0)} ms; → resolved by the jurors: ${elapsed.toFixed(0)} ms; gas: ${[
+        ...gas,
+      ]
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ')}`,
+    );
+  }, 180_000);
+});
