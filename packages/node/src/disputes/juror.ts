@@ -116,7 +116,8 @@ export function startJuror(ctx: NodeContext, options: JurorOptions): JurorServic
       return;
     }
     if (d.phase === 'awaiting-draw') {
-      if (head > d.drawBlock)
+      // The draw lands in a block after the head, so the head only has to be the draw block.
+      if (head >= d.drawBlock)
         await chain.transact((c) => drawDisputeJury(c, { disputes, id, fromBlock: chain.deployment.block }));
       return;
     }

@@ -76,7 +76,7 @@ async function chainNode(stake: string, liar = false): Promise<VerityNode> {
     overrides: {
       dataDir,
       port: 0,
-      logLevel: 'silent',
+      logLevel: process.env.JURY_DEBUG ? 'info' : 'silent',
       fsync: false,
       peers: { localNetwork: true },
       disputes: { juror: !liar, intervalMs: 100 },
@@ -202,19 +202,19 @@ describe('auditor and jurors', () => {
       abi: disputesAbi,
       fromBlock: deployment.block,
     });
-    const gas = new Map<string, bigint>();
+    const gas = new Map<string, bigint[]>();
     const seen = new Set<Hash>();
     for (const log of logs) {
       if (seen.has(log.transactionHash)) continue;
       seen.add(log.transactionHash);
       const r = await chain.publicClient.getTransactionReceipt({ hash: log.transactionHash });
-      gas.set(log.eventName, (gas.get(log.eventName) ?? 0n) + r.gasUsed);
+      gas.set(log.eventName, [...(gas.get(log.eventName) ?? []), r.gasUsed]);
     }
     console.log(
       `audited lie → challenge: ${(audited - started).toFixed(0)} ms; → resolved by the jurors: ${elapsed.toFixed(0)} ms; gas: ${[
         ...gas,
       ]
-        .map(([k, v]) => `${k} ${v}`)
+        .map(([k, v]) => `${k} ${v.join('/')}`)
         .join(', ')}`,
     );
   }, 180_000);
