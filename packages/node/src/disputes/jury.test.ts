@@ -46,6 +46,8 @@ const INPUT = { x: [[5.1, 3.5, 1.4, 0.2]] };
 let chain: TestChain;
 let deploymentFile: string;
 const nodes: VerityNode[] = [];
+/** The network of the first test, reused by the next. */
+let net: { liar: VerityNode; honest: VerityNode[]; model: string } | undefined;
 const dirs: string[] = [];
 
 beforeAll(async () => {
@@ -104,6 +106,20 @@ async function until<T>(check: () => Promise<T | undefined>, what: string, timeo
   }
 }
 
+/** Runs the auditor once at rate 100 % from account AUDITOR. */
+async function audit() {
+  const deployment = await readDeploymentFile(deploymentFile);
+  const policy = { localNetwork: true };
+  return auditNodes({
+    publicClient: chain.publicClient,
+    deployment,
+    clients: chain.clients(AUDITOR),
+    ratePpm: 1_000_000,
+    reexecute: localReexecutor(createOnnxRuntime(), await openModelStore({ dir: await tempDir() }), policy),
+    policy,
+  });
+}
+
 describe('auditor and jurors', () => {
   it('samples 0 % and 100 % as asked, and about the rate in between', () => {
     const node = '0x00000000000000000000000000000000000000aa';
@@ -131,6 +147,7 @@ describe('auditor and jurors', () => {
     });
     expect(push.status).toBeLessThan(300);
     const { id: model } = (await push.json()) as { id: string };
+    net = { liar, honest, model };
     const res = await fetch(`${liar.url}/v1/infer`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
@@ -217,5 +234,68 @@ describe('auditor and jurors', () => {
         .map(([k, v]) => `${k} ${v.join('/')}`)
         .join(', ')}`,
     );
+  }, 180_000);
+
+  it('a juror restarted between its commitment and its reveal reveals with its kept salt; a silent juror loses its deposit', async () => {
+    if (net === undefined) throw new Error('needs the network of the previous test');
+    const deployment = await readDeploymentFile(deploymentFile);
+    const disputes = deployment.contracts.disputes as `0x${string}`;
+    const { liar, model } = net;
+    const [a, b, c] = net.honest as [VerityNode, VerityNode, VerityNode];
+    // c is down for the whole dispute: the others can reveal only once the commit period is over.
+    await c.stop();
+    const res = await fetch(`${liar.url}/v1/infer`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model, input: { x: [[6.7, 3.0, 5.2, 2.3]] }, mode: 'audited' }),
+    });
+    const { receipt } = (await res.json()) as { receipt: Receipt };
+    const liarAccount = liar.context.keys.address as `0x${string}`;
+    await until(async () => {
+      const x = await getLatestAnchor(chain.publicClient, {
+        logAnchor: deployment.contracts.logAnchor,
+        node: liarAccount,
+      });
+      return x !== undefined && x.treeSize > BigInt(receipt.leafIndex) ? x : undefined;
+    }, 'the liar to anchor its second record');
+    await chain.testClient.mine({ blocks: 1 });
+    const report = await audit();
+    const finding = report.findings.find((f) => f.leafIndex === receipt.leafIndex);
+    expect(finding?.kind).toBe('challenged');
+    // The record slashed before is not challenged twice.
+    expect(report.findings.find((f) => f.leafIndex !== receipt.leafIndex)).toMatchObject({ kind: 'lied' });
+    const id = finding?.disputeId as bigint;
+    await chain.testClient.mine({ blocks: 1 });
+    const juror = (n: VerityNode, d: Awaited<ReturnType<typeof getDispute>>) =>
+      d.jurors.find((j) => j.account.toLowerCase() === n.context.keys.address.toLowerCase());
+    await until(async () => {
+      const d = await getDispute(chain.publicClient, { disputes, id });
+      return juror(a, d)?.committed && juror(b, d)?.committed ? d : undefined;
+    }, 'a and b to commit');
+    // a restarts from its data directory: its commitment's salt is only on its disk.
+    await a.stop();
+    const a2 = await startNode(a.context.config);
+    nodes.push(a2);
+    const d = await getDispute(chain.publicClient, { disputes, id });
+    await chain.testClient.increaseTime({
+      seconds: Number(d.commitDeadline) - Number((await chain.publicClient.getBlock()).timestamp) + 1,
+    });
+    await chain.testClient.mine({ blocks: 1 });
+    await until(async () => {
+      const d = await getDispute(chain.publicClient, { disputes, id });
+      return juror(a, d)?.revealed && juror(b, d)?.revealed ? d : undefined;
+    }, 'a (restarted) and b to reveal');
+    await chain.testClient.increaseTime({ seconds: RULES.revealPeriod + 1 });
+    await chain.testClient.mine({ blocks: 1 });
+    const done = await until(async () => {
+      const d = await getDispute(chain.publicClient, { disputes, id });
+      return d.phase === 'resolved' ? d : undefined;
+    }, 'a juror to resolve after the reveal deadline');
+    expect(done.outcome).toBe('node-lied');
+    const silent = await getNode(chain.publicClient, {
+      nodeRegistry: deployment.contracts.nodeRegistry,
+      node: c.context.keys.address as `0x${string}`,
+    });
+    expect(silent?.stake).toBe(parseEther('1') - RULES.jurorDeposit);
   }, 180_000);
 });
