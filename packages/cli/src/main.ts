@@ -54,6 +54,11 @@ Usage:
                                             witnesses', its anchors); a split view is a JSON line
                                             with both signed heads (exit 1 with --once); --state
                                             keeps the heads seen across runs
+  verity audit [--rpc URL --deployment FILE] [--rate PPM] [--account-key HEX] [--local-network]
+                                            sample every registered node's audited records in their
+                                            challenge window (default 10000 ppm = 1 %), re-execute them
+                                            here, challenge the lies with the key's bond (exit 1 on a
+                                            lie or a payload not served)
   Client commands take --url URL (default $VERITY_URL, or the node of --data-dir, or
   http://127.0.0.1:8700), --api-key KEY (default $VERITY_API_KEY, or the key in --data-dir's
   keystore, sent only to that data dir's node), and verify against the chain of --data-dir (or
@@ -87,6 +92,8 @@ async function main(argv: string[]): Promise<number> {
       return (await import('./commands/zk.js')).runZk(rest);
     case 'monitor':
       return (await import('./commands/monitor.js')).runMonitor(rest);
+    case 'audit':
+      return (await import('./commands/audit.js')).runAudit(rest);
     case undefined:
     case 'help':
     case '--help':

@@ -1,3 +1,4 @@
+import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -264,6 +265,32 @@ describe('auditor and jurors', () => {
     expect(finding?.kind).toBe('challenged');
     // The record slashed before is not challenged twice.
     expect(report.findings.find((f) => f.leafIndex !== receipt.leafIndex)).toMatchObject({ kind: 'lied' });
+    // `verity audit` (no account key: it reports, exit 1): both records lied (while still in their window).
+    const cli = fileURLToPath(new URL('../../../cli/dist/main.js', import.meta.url));
+    const run = await new Promise<{ code: number; out: string }>((resolve) => {
+      execFile(
+        process.execPath,
+        [
+          cli,
+          'audit',
+          '--rpc',
+          chain.anvil.rpcUrl,
+          '--deployment',
+          deploymentFile,
+          '--rate',
+          '1000000',
+          '--local-network',
+          '--json',
+          '--data-dir',
+          dirs[0] as string,
+        ],
+        { timeout: 120_000 },
+        (err, stdout) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, out: stdout }),
+      );
+    });
+    expect(run.code).toBe(1);
+    const printed = JSON.parse(run.out) as { findings: { kind: string; leafIndex: number; node: string }[] };
+    expect(printed.findings.filter((f) => f.node === liarAccount).map((f) => f.kind)).toEqual(['lied', 'lied']);
     const id = finding?.disputeId as bigint;
     await chain.testClient.mine({ blocks: 1 });
     const juror = (n: VerityNode, d: Awaited<ReturnType<typeof getDispute>>) =>
