@@ -32,7 +32,7 @@ export interface AuditSettings {
   readonly windowSeconds: number;
 }
 
-/** Disputes (docs/protocol.md §15.7): the juror service of a node on a chain with `Disputes`. */
+/** Disputes (docs/protocol.md §15.8): the juror service of a node on a chain with `Disputes`. */
 export interface DisputeSettings {
   /** Serve as a juror when drawn: re-execute, commit, reveal; also draw and resolve (default true). */
   readonly juror: boolean;

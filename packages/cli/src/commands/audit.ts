@@ -1,5 +1,5 @@
 /**
- * `verity audit`: one pass of the auditor over every registered node (docs/protocol.md §15.7):
+ * `verity audit`: one pass of the auditor over every registered node (docs/protocol.md §15.8):
  * samples the `audited` records within their challenge window (rate `--rate`, parts per million,
  * from the hash of the block after each record's anchor), fetches their payloads, re-executes them
  * on a local ONNX runtime and, with an account key, challenges the ones that lie. The work is

@@ -1,5 +1,5 @@
 /**
- * The auditor (docs/protocol.md §15.7): checks a sample of every registered node's `audited`
+ * The auditor (docs/protocol.md §15.8): checks a sample of every registered node's `audited`
  * records that are still within the challenge window, and challenges the ones that lie.
  *
  * For each node it reads the `Anchored` events, the records its log holds up to its latest anchor
@@ -41,7 +41,7 @@ import type { ModelStore } from '../store/index.js';
 
 /** Default sampling rate of `verity audit`, parts per million: 1 % of audited records. */
 export const DEFAULT_AUDIT_RATE_PPM = 10_000;
-/** Domain of the audit sample (docs/protocol.md §15.7). */
+/** Domain of the audit sample (docs/protocol.md §15.8). */
 export const AUDIT_SAMPLE_DOMAIN = 'verity/audit/v1';
 
 /**
@@ -137,7 +137,7 @@ const hex0x = (s: string): Hex => (s.startsWith('0x') ? (s as Hex) : `0x${s}`);
 const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
 /**
- * Audits every registered node once (docs/protocol.md §15.7).
+ * Audits every registered node once (docs/protocol.md §15.8).
  *
  * @example
  * ```ts

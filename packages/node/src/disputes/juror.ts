@@ -1,5 +1,5 @@
 /**
- * The juror service (docs/protocol.md §15.7): a node on a chain whose deployment has `Disputes`
+ * The juror service (docs/protocol.md §15.8): a node on a chain whose deployment has `Disputes`
  * watches every open dispute. Where it was drawn, it re-executes the challenged record's input
  * (the `Challenged` event's bytes) on the model the record names, commits the output digest it
  * computed with a random salt, and reveals once the commit phase is over. Anyone may draw a jury
