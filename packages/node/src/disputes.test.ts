@@ -133,6 +133,8 @@ describe('a lying node on a chain', () => {
           port: 0,
           logLevel: 'silent',
           fsync: false,
+          // This test does the jurors' work by hand (disputes/jury.test.ts has the juror service do it).
+          disputes: { juror: false },
           chain: {
             rpcUrl: chain.anvil.rpcUrl,
             deploymentFile,
