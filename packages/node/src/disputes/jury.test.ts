@@ -251,21 +251,34 @@ describe('auditor and jurors', () => {
       body: JSON.stringify({ model, input: { x: [[6.7, 3.0, 5.2, 2.3]] }, mode: 'audited' }),
     });
     const { receipt } = (await res.json()) as { receipt: Receipt };
+    // A third audited record whose payload the node no longer serves (removed by the test).
+    const res3 = await fetch(`${liar.url}/v1/infer`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model, input: { x: [[5.9, 3.0, 4.2, 1.5]] }, mode: 'audited' }),
+    });
+    const { receipt: hidden } = (await res3.json()) as { receipt: Receipt };
+    await liar.context.payloads.remove(hidden.record.requestId);
     const liarAccount = liar.context.keys.address as `0x${string}`;
     await until(async () => {
       const x = await getLatestAnchor(chain.publicClient, {
         logAnchor: deployment.contracts.logAnchor,
         node: liarAccount,
       });
-      return x !== undefined && x.treeSize > BigInt(receipt.leafIndex) ? x : undefined;
-    }, 'the liar to anchor its second record');
+      return x !== undefined && x.treeSize > BigInt(hidden.leafIndex) ? x : undefined;
+    }, 'the liar to anchor its second and third records');
     await chain.testClient.mine({ blocks: 1 });
     const report = await audit();
     const finding = report.findings.find((f) => f.leafIndex === receipt.leafIndex);
     expect(finding?.kind).toBe('challenged');
     // The record slashed before is not challenged twice.
-    expect(report.findings.find((f) => f.leafIndex !== receipt.leafIndex)).toMatchObject({ kind: 'lied' });
-    // `verity audit` (no account key: it reports, exit 1): both records lied (while still in their window).
+    expect(report.findings.find((f) => f.leafIndex === receipt.leafIndex - 1)).toMatchObject({
+      kind: 'lied',
+      error: expect.stringContaining('DISPUTE_CONFLICT'),
+    });
+    // Not served within the window: reported (a challenge needs the input bytes).
+    expect(report.findings.find((f) => f.leafIndex === hidden.leafIndex)).toMatchObject({ kind: 'payload-missing' });
+    // `verity audit` (no account key: it reports, exit 1): two records lied, one payload is missing (while still in their window).
     const cli = fileURLToPath(new URL('../../../cli/dist/main.js', import.meta.url));
     const run = await new Promise<{ code: number; out: string }>((resolve) => {
       execFile(
@@ -290,7 +303,11 @@ describe('auditor and jurors', () => {
     });
     expect(run.code).toBe(1);
     const printed = JSON.parse(run.out) as { findings: { kind: string; leafIndex: number; node: string }[] };
-    expect(printed.findings.filter((f) => f.node === liarAccount).map((f) => f.kind)).toEqual(['lied', 'lied']);
+    expect(printed.findings.filter((f) => f.node === liarAccount).map((f) => f.kind)).toEqual([
+      'lied',
+      'lied',
+      'payload-missing',
+    ]);
     const id = finding?.disputeId as bigint;
     await chain.testClient.mine({ blocks: 1 });
     const juror = (n: VerityNode, d: Awaited<ReturnType<typeof getDispute>>) =>
