@@ -45,6 +45,16 @@ describe('loadConfig: peers', () => {
     }
   });
 
+  it('serves as a juror by default; VERITY_DISPUTES_JUROR=0 turns it off; bad values are refused', () => {
+    expect(loadConfig().disputes).toEqual({ juror: true, intervalMs: 5000 });
+    expect(loadConfig({ env: { VERITY_DISPUTES_JUROR: '0' } }).disputes.juror).toBe(false);
+    for (const disputes of [{ juror: 'yes' as never }, { intervalMs: 0 }, { intervalMs: 1.5 }]) {
+      expect(() => loadConfig({ overrides: { disputes } }), JSON.stringify(disputes)).toThrow(
+        expect.objectContaining({ code: 'CONFIG_INVALID' }),
+      );
+    }
+  });
+
   it('has no fault switch: VERITY_TEST_FAULT is not read', () => {
     const config = loadConfig({ env: { VERITY_TEST_FAULT: 'corrupt-output' } });
     expect(config).toEqual(loadConfig());
