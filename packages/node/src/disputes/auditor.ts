@@ -22,11 +22,13 @@ import {
   listNodes,
 } from '@verity/contracts';
 import {
+  createMemoryTree,
   decodeRecord,
   decodeTensors,
   encodeTensors,
   fromBase64,
   fromHex,
+  hashLeaf,
   type InferenceRecord,
   isVerityError,
   sha256,
@@ -69,7 +71,8 @@ export interface AuditFinding {
    * `lied`: another output, not challenged (no account, or `error` says why). `payload-missing`:
    * the node does not serve the payload of an audited record within its window.
    * `payload-mismatch`: the payload does not hash to the record's digests. `not-reexecuted`:
-   * not an ONNX record, or re-execution failed (`error`). `unreachable`: the node's log could not be read.
+   * not an ONNX record, or re-execution failed (`error`). `unreachable`: the node's log could not
+   * be read. `log-mismatch`: the entries the node serves are not the tree it anchored (records hidden).
    */
   readonly kind:
     | 'ok'
@@ -78,7 +81,8 @@ export interface AuditFinding {
     | 'payload-missing'
     | 'payload-mismatch'
     | 'not-reexecuted'
-    | 'unreachable';
+    | 'unreachable'
+    | 'log-mismatch';
   readonly disputeId?: bigint;
   readonly recordOutput?: string;
   readonly computedOutput?: string;
@@ -174,6 +178,12 @@ export async function auditNodes(options: AuditOptions): Promise<AuditReport> {
       entries = await readEntries(endpoint, Number(latest.treeSize), options.policy);
     } catch (e) {
       findings.push({ node, kind: 'unreachable', error: message(e) });
+      continue;
+    }
+    // The entries must be the anchored tree's: a node must not hide audited records from auditors.
+    const tree = createMemoryTree(entries.map((e) => hashLeaf(e)));
+    if (`0x${toHex(tree.root())}` !== latest.rootHash.toLowerCase()) {
+      findings.push({ node, kind: 'log-mismatch', error: `entries 0..${latest.treeSize} are not the anchored tree` });
       continue;
     }
     for (const [leafIndex, bytes] of entries.entries()) {

@@ -1,6 +1,8 @@
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -71,7 +73,7 @@ async function tempDir() {
 }
 
 /** A node on the chain (funded, staking `stake` ETH), its juror service polling every 100 ms. */
-async function chainNode(stake: string, liar = false): Promise<VerityNode> {
+async function chainNode(stake: string, liar = false, endpoint?: string): Promise<VerityNode> {
   const dataDir = await tempDir();
   const account = openKeystore(dataDir).address as `0x${string}`;
   await chain.testClient.setBalance({ address: account, value: parseEther('10') });
@@ -88,6 +90,7 @@ async function chainNode(stake: string, liar = false): Promise<VerityNode> {
         deploymentFile,
         stakeWei: parseEther(stake).toString(),
         anchorIntervalMs: 100,
+        ...(endpoint === undefined ? {} : { endpoint }),
       },
     },
   });
@@ -341,5 +344,52 @@ describe('auditor and jurors', () => {
       node: c.context.keys.address as `0x${string}`,
     });
     expect(silent?.stake).toBe(parseEther('1') - RULES.jurorDeposit);
+  }, 180_000);
+
+  it('a node that serves other log entries than the tree it anchored is reported log-mismatch', async () => {
+    // Test-only fault: a proxy in front of an honest node flips a byte of every entry bundle.
+    let target = '';
+    const proxy = createServer((req, res) => {
+      void (async () => {
+        const upstream = await fetch(`${target}${req.url}`);
+        const body = new Uint8Array(await upstream.arrayBuffer());
+        if (req.url?.startsWith('/tile/entries/') && body.length > 10) body[10] = (body[10] as number) ^ 1;
+        res.writeHead(upstream.status, {
+          'content-type': upstream.headers.get('content-type') ?? 'application/octet-stream',
+        });
+        res.end(body);
+      })();
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    try {
+      const node = await chainNode('1', false, `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`);
+      target = node.url;
+      const push = await fetch(`${node.url}/v1/models?name=iris`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/octet-stream', authorization: `Bearer ${node.context.keys.apiKey}` },
+        body: readFileSync(IRIS),
+      });
+      const { id: model } = (await push.json()) as { id: string };
+      const res = await fetch(`${node.url}/v1/infer`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model, input: INPUT, mode: 'audited' }),
+      });
+      expect(res.status).toBe(200);
+      const deployment = await readDeploymentFile(deploymentFile);
+      const account = node.context.keys.address as `0x${string}`;
+      await until(
+        async () =>
+          (await getLatestAnchor(chain.publicClient, { logAnchor: deployment.contracts.logAnchor, node: account })) ??
+          undefined,
+        'the node to anchor',
+      );
+      const report = await audit();
+      expect(report.findings.filter((f) => f.node === account)).toEqual([
+        expect.objectContaining({ kind: 'log-mismatch' }),
+      ]);
+    } finally {
+      await new Promise((r) => proxy.close(r));
+    }
   }, 180_000);
 });
