@@ -168,10 +168,22 @@ describe('the audit status of an answer, read from the chain', () => {
     const latest = await chain.publicClient.getBlock();
     expect(BigInt(Math.floor(receipt.record.timestamp / 1000) + WINDOW)).toBeLessThan(latest.timestamp);
     await expect(client.auditStatus(receipt)).rejects.toMatchObject({ code: 'AUDIT_TIMESTAMP_STALE' });
-    // A tolerance the caller widens past the backdating accepts it: the bound is the caller's.
-    await expect(client.auditStatus(receipt, { toleranceSeconds: 3 * 3600 })).resolves.toMatchObject({
-      status: 'final',
+    // A tolerance widened past the backdating does not save it: it was anchored after its window
+    // closed, so nobody could ever have challenged it.
+    await expect(client.auditStatus(receipt, { toleranceSeconds: 3 * 3600 })).rejects.toMatchObject({
+      code: 'AUDIT_TIMESTAMP_STALE',
     });
+  }, 120_000);
+
+  it('accepts a clock a little behind (within the tolerance, anchored inside the window): pending', async () => {
+    const stop = backdateRecords(liar, 5 * 60_000);
+    let receipt: Receipt;
+    try {
+      ({ receipt } = await auditedAnswer('late-clock'));
+    } finally {
+      stop();
+    }
+    expect((await client.auditStatus(receipt)).status).toBe('pending');
   }, 120_000);
 
   it('disputed while a challenge is open, refuted once the jury slashed the node for it', async () => {

@@ -10,7 +10,7 @@
  * nobody could ever have challenged it. So the status also needs the time the record was first
  * anchored (the block time of the node's first `Anchored` event whose tree covers the record's
  * index, whose root must include the record): a timestamp earlier than that minus `toleranceSeconds`
- * is `AUDIT_TIMESTAMP_STALE`, never `final`.
+ * is `AUDIT_TIMESTAMP_STALE`, never `final`; so is a record first anchored after its window closed.
  */
 import {
   type Deployment,
@@ -194,23 +194,26 @@ export async function auditStatus(
   if (open !== 0n) return { ...base, status: 'disputed', disputeId: open };
 
   // The first anchor whose tree covers the record, and whose root must include it.
+  // It must be anchored within the tolerance, and before its window closed (nobody could
+  // challenge it otherwise: Disputes needs an anchored root).
+  const latestAnchorTime = stated + tolerance < windowClosesAt ? stated + tolerance : windowClosesAt;
   const first = anchors.find((a) => a.treeSize > BigInt(leafIndex));
   if (first === undefined) {
     // Not anchored yet: nobody can challenge it yet, and any later anchor is later than now.
-    if (stated + tolerance < block.timestamp) stale(stated, block.timestamp, tolerance, undefined);
+    if (latestAnchorTime < block.timestamp) stale(stated, block.timestamp, tolerance, undefined);
     return { ...base, status: 'pending' };
   }
   await checkIncluded(f, nodeUrl, leafBytes, leafIndex, first.treeSize, first.rootHash);
   const anchorBlock = await publicClient.getBlock({ blockNumber: first.blockNumber });
   const anchor = { treeSize: first.treeSize, block: first.blockNumber, time: anchorBlock.timestamp };
-  if (stated + tolerance < anchor.time) stale(stated, anchor.time, tolerance, anchor.block);
+  if (latestAnchorTime < anchor.time) stale(stated, anchor.time, tolerance, anchor.block);
   return { ...base, anchor, status: block.timestamp > windowClosesAt ? 'final' : 'pending' };
 }
 
 function stale(stated: bigint, anchoredAt: bigint, tolerance: bigint, anchorBlock: bigint | undefined): never {
   throw new VerityError(
     'AUDIT_TIMESTAMP_STALE',
-    `the record says ${stated} but was first anchored at ${anchoredAt} or later (tolerance ${tolerance} s): backdated, or anchored too late to be challenged in its window`,
+    `the record says ${stated} but was first anchored at ${anchoredAt} or later (tolerance ${tolerance} s, or its window's close): backdated, or anchored too late to be challenged in its window`,
     {
       details: {
         timestamp: stated.toString(),
