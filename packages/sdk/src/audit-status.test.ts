@@ -148,9 +148,10 @@ describe('the audit status of an answer, read from the chain', () => {
     expect(status).toMatchObject({ status: 'pending', disputes: [], anchor: { treeSize: anchor.treeSize } });
     expect(status.windowClosesAt).toBe(BigInt(Math.floor(receipt.record.timestamp / 1000) + WINDOW));
     expect(Number(status.windowClosesAt) * 1000).toBe(answers.a?.audit?.windowClosesAt);
-    // The same without a client: a public client, the deployment and the node's URL.
+    // The same without a client: a public client and the deployment (the proof is asked of the
+    // endpoint the node registered).
     const direct = await auditStatus(
-      { publicClient: chain.publicClient, deployment, nodeUrl: liar.url },
+      { publicClient: chain.publicClient, deployment },
       { record: receipt.record, leafIndex: receipt.leafIndex },
     );
     expect(direct.status).toBe('pending');

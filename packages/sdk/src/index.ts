@@ -78,7 +78,7 @@ export {
   type ZkVerifyResult,
 } from './actions/zk.js';
 export { type VerifyZkOnChainParams, verifyZkProofOnChain } from './actions/zk-onchain.js';
-export type { ChainOptions, ClientBase, ClientOptions } from './client.js';
+export { type ChainOptions, type ClientBase, type ClientChain, type ClientOptions, chainOf } from './client.js';
 
 /** A client: its options bound to every action. */
 export interface Client {

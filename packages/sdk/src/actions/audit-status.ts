@@ -20,6 +20,7 @@ import {
   getAnchorHistory,
   getDispute,
   getDisputeRules,
+  getNode,
 } from '@verity/contracts';
 import {
   encodeRecord,
@@ -42,8 +43,12 @@ export interface AuditStatusSource {
   readonly publicClient: PublicClient;
   /** The deployment (its `Disputes` and `LogAnchor`, and the block to search events from). */
   readonly deployment: Deployment;
-  /** The node that logged the record (for the inclusion proof at its first covering anchor). */
-  readonly nodeUrl: string;
+  /**
+   * Where to ask for the record's inclusion proof at its first covering anchor (checked against
+   * the anchored root, so any copy of the log will do); default: the endpoint the record's node
+   * registered in `NodeRegistry`.
+   */
+  readonly nodeUrl?: string;
   readonly fetch?: typeof fetch;
 }
 
@@ -92,7 +97,7 @@ export interface AuditStatus {
   readonly disputeId?: bigint;
 }
 
-function sourceOf(source: ClientBase | AuditStatusSource): Required<AuditStatusSource> {
+function sourceOf(source: ClientBase | AuditStatusSource): AuditStatusSource & { fetch: typeof fetch } {
   if ('publicClient' in source) return { fetch: globalThis.fetch.bind(globalThis), ...source };
   if (source.chain === undefined) {
     throw new VerityError('TRUST_UNCONFIGURED', 'an audit status is read from a chain: give the client `chain`');
@@ -203,7 +208,11 @@ export async function auditStatus(
     if (latestAnchorTime < block.timestamp) stale(stated, block.timestamp, tolerance, undefined);
     return { ...base, status: 'pending' };
   }
-  await checkIncluded(f, nodeUrl, leafBytes, leafIndex, first.treeSize, first.rootHash);
+  const url =
+    nodeUrl ??
+    (await getNode(publicClient, { nodeRegistry: deployment.contracts.nodeRegistry, node, ...at }))?.endpoint ??
+    '';
+  await checkIncluded(f, url, leafBytes, leafIndex, first.treeSize, first.rootHash);
   const anchorBlock = await publicClient.getBlock({ blockNumber: first.blockNumber });
   const anchor = { treeSize: first.treeSize, block: first.blockNumber, time: anchorBlock.timestamp };
   if (latestAnchorTime < anchor.time) stale(stated, anchor.time, tolerance, anchor.block);
