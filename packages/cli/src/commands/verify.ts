@@ -250,7 +250,7 @@ export async function runVerify(args: string[]): Promise<number> {
   // Audited records: where each stands on chain (pending, final, disputed, refuted).
   const pinned = pinnedNodes(values).length > 0 || values['insecure-trust-bundle-nodes'] === true;
   try {
-    const audit = await auditOf(result.receipts, await chainOf(values, !pinned));
+    const audit = await auditOf(result.receipts, () => chainOf(values, !pinned));
     return report(values.json === true, result, file, undefined, value, audit);
   } catch (e) {
     // A backdated record, or one its first anchor does not include: refused as a forgery is.
@@ -273,13 +273,14 @@ export interface AuditReport {
   readonly disputes?: readonly { id: string; phase: string; outcome: string; block: string }[];
 }
 
-/** The audit status of each audited receipt (none: undefined), read from `chain`. */
+/** The audit status of each audited receipt (none: undefined), read from the chain of the flags. */
 async function auditOf(
   receipts: readonly { readonly record: InferenceRecord; readonly leafIndex: number }[],
-  chain: ClientOptions['chain'] | undefined,
+  chainOfFlags: () => Promise<ClientOptions['chain'] | undefined>,
 ): Promise<AuditReport[] | undefined> {
   const audited = receipts.filter((r) => r.record.mode === 'audited');
   if (audited.length === 0) return undefined;
+  const chain = await chainOfFlags();
   if (chain === undefined) return audited.map((r) => ({ requestId: r.record.requestId, status: 'unread' }));
   const { auditStatus, chainOf: parseChain } = await import('@verity/sdk');
   const { publicClient, deployment } = parseChain(chain);
