@@ -97,6 +97,11 @@ describe('verity verify on an audited bundle', () => {
     expect(body.audit[0].windowClosesAt).toBe(Math.floor(body.receipts[0].record.timestamp / 1000) + WINDOW);
     const text = await verity('verify', file, ...at);
     expect(text.stdout).toMatch(/audited .*: pending — challenge window open until /);
+    // Keys pinned by hand and no chain: valid, and it says the status was not read.
+    const pinned = ['--node', node.context.keys.address, '--key', node.context.keys.logKey];
+    const unread = await verity('verify', file, ...pinned, '--data-dir', join(dir, 'empty'), '--json');
+    expect(unread.code, unread.stderr).toBe(0);
+    expect(JSON.parse(unread.stdout)).toMatchObject({ ok: true, audit: [{ status: 'unread' }] });
 
     const stop = backdateRecords(node, 2 * 3600_000);
     let backdated: string;
