@@ -208,6 +208,11 @@ export const ERROR_CODES = [
   'DISPUTE_ALREADY_VOTED',
   'DISPUTE_VOTING_CLOSED',
   'DISPUTE_VOTING_OPEN',
+  // audit status (sdk auditStatus, docs/protocol.md §16): a record whose stated time is earlier
+  // than its first covering anchor allows (backdated, or anchored too late to be challenged in
+  // its window); a first covering anchor whose root does not include the record
+  'AUDIT_TIMESTAMP_STALE',
+  'AUDIT_ANCHOR_INVALID',
 ] as const;
 
 /** A stable error code. */

@@ -11,6 +11,7 @@
  *
  * @packageDocumentation
  */
+import { type AuditStatus, type AuditStatusOptions, auditStatus } from './actions/audit-status.js';
 import { type ChatParams, chat } from './actions/chat.js';
 import { type ChatQuorumParams, type ChatQuorumResult, chatQuorum } from './actions/chat-quorum.js';
 import { type InferParams, type InferResult, infer } from './actions/infer.js';
@@ -20,6 +21,14 @@ import { getReceipt, verify } from './actions/receipts.js';
 import { type ClientBase, type ClientOptions, createClientBase } from './client.js';
 
 export { type AnchorSource, anchorTrust, linkToAnchors, withAnchors } from './actions/anchors.js';
+export {
+  type AuditDispute,
+  type AuditStatus,
+  type AuditStatusOptions,
+  type AuditStatusSource,
+  auditStatus,
+  DEFAULT_ANCHOR_TOLERANCE_SECONDS,
+} from './actions/audit-status.js';
 export {
   type ChatParams,
   chat,
@@ -69,7 +78,7 @@ export {
   type ZkVerifyResult,
 } from './actions/zk.js';
 export { type VerifyZkOnChainParams, verifyZkProofOnChain } from './actions/zk-onchain.js';
-export type { ChainOptions, ClientBase, ClientOptions } from './client.js';
+export { type ChainOptions, type ClientBase, type ClientChain, type ClientOptions, chainOf } from './client.js';
 
 /** A client: its options bound to every action. */
 export interface Client {
@@ -86,6 +95,11 @@ export interface Client {
   verify(...args: Parameters<typeof verify> extends [ClientBase, ...infer R] ? R : never): ReturnType<typeof verify>;
   node(): Promise<NodeInfo>;
   trust(): ReturnType<typeof gatherTrust>;
+  /**
+   * Where an audited answer stands on the client's chain: pending, final, disputed or refuted
+   * (see {@link auditStatus}; the client's node gives the inclusion proof).
+   */
+  auditStatus(receipt: Parameters<typeof auditStatus>[1], options?: AuditStatusOptions): Promise<AuditStatus>;
 }
 
 /**
@@ -111,5 +125,6 @@ export function createClient(options: ClientOptions): Client {
     verify: (bundle, opts) => verify(base, bundle, opts),
     node: () => getNodeInfo(base),
     trust: () => gatherTrust(base),
+    auditStatus: (receipt, opts) => auditStatus(base, receipt, opts),
   };
 }

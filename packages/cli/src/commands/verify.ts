@@ -7,6 +7,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
+  type InferenceRecord,
   isVerityError,
   isZkBundle,
   parseWitnessPolicy,
@@ -244,7 +245,82 @@ export async function runVerify(args: string[]): Promise<number> {
       await releaseZk();
     }
   }
-  return report(values.json === true, verifyBundle(value, trust, options), file, undefined, value);
+  const result = verifyBundle(value, trust, options);
+  if (!result.ok || values.block !== undefined) return report(values.json === true, result, file, undefined, value);
+  // Audited records: where each stands on chain (pending, final, disputed, refuted).
+  const pinned = pinnedNodes(values).length > 0 || values['insecure-trust-bundle-nodes'] === true;
+  try {
+    const audit = await auditOf(result.receipts, () => chainOf(values, !pinned));
+    return report(values.json === true, result, file, undefined, value, audit);
+  } catch (e) {
+    // A backdated record, or one its first anchor does not include: refused as a forgery is.
+    if (!isVerityError(e) || !e.code.startsWith('AUDIT_')) throw e;
+    return report(values.json === true, { ok: false, code: e.code, error: e }, file);
+  }
+}
+
+/** An audited record's status on chain, as `verify` reports it (`unread` without a chain). */
+export interface AuditReport {
+  readonly requestId: string;
+  readonly status: 'pending' | 'final' | 'disputed' | 'refuted' | 'unread';
+  /** Unix seconds after which Disputes refuses a challenge. */
+  readonly windowClosesAt?: number;
+  /** The block the status was read at. */
+  readonly block?: string;
+  /** The block of the node's first anchor covering the record. */
+  readonly anchorBlock?: string;
+  readonly disputeId?: string;
+  readonly disputes?: readonly { id: string; phase: string; outcome: string; block: string }[];
+}
+
+/** The audit status of each audited receipt (none: undefined), read from the chain of the flags. */
+async function auditOf(
+  receipts: readonly { readonly record: InferenceRecord; readonly leafIndex: number }[],
+  chainOfFlags: () => Promise<ClientOptions['chain'] | undefined>,
+): Promise<AuditReport[] | undefined> {
+  const audited = receipts.filter((r) => r.record.mode === 'audited');
+  if (audited.length === 0) return undefined;
+  const chain = await chainOfFlags();
+  if (chain === undefined) return audited.map((r) => ({ requestId: r.record.requestId, status: 'unread' }));
+  const { auditStatus, chainOf: parseChain } = await import('@verity/sdk');
+  const { publicClient, deployment } = parseChain(chain);
+  const out: AuditReport[] = [];
+  for (const r of audited) {
+    const s = await auditStatus({ publicClient, deployment }, r);
+    out.push({
+      requestId: r.record.requestId,
+      status: s.status,
+      windowClosesAt: Number(s.windowClosesAt),
+      block: s.block.toString(),
+      ...(s.anchor === undefined ? {} : { anchorBlock: s.anchor.block.toString() }),
+      ...(s.disputeId === undefined ? {} : { disputeId: s.disputeId.toString() }),
+      disputes: s.disputes.map((d) => ({
+        id: d.id.toString(),
+        phase: d.phase,
+        outcome: d.outcome,
+        block: d.block.toString(),
+      })),
+    });
+  }
+  return out;
+}
+
+/** The human line of an audited record's status. */
+function auditLine(file: string, a: AuditReport): string {
+  const closes = a.windowClosesAt === undefined ? '' : new Date(a.windowClosesAt * 1000).toISOString();
+  const at = a.block === undefined ? '' : ` (chain block ${a.block})`;
+  switch (a.status) {
+    case 'pending':
+      return `… ${file}: audited ${a.requestId}: pending — challenge window open until ${closes}, no dispute lost so far${at}\n`;
+    case 'final':
+      return `✓ ${file}: audited ${a.requestId}: final — window closed ${closes} with no dispute lost by the node${at}\n`;
+    case 'disputed':
+      return `! ${file}: audited ${a.requestId}: disputed — dispute ${a.disputeId} is open${at}\n`;
+    case 'refuted':
+      return `✗ ${file}: audited ${a.requestId}: refuted — the node was slashed for this record (dispute ${a.disputeId ?? '?'})${at}\n`;
+    default:
+      return `! ${file}: audited ${a.requestId}: status not read (no chain: --rpc/--deployment or a local \`verity up\`)\n`;
+  }
 }
 
 /** What a valid zk bundle's report says: the setup, and why its verification key is trusted. */
@@ -342,7 +418,14 @@ function contentLine(what: 'input' | 'output', digest: string, checked: boolean,
   return `  ${what.padEnd(6)} ${digest}  (${how})\n`;
 }
 
-function report(json: boolean, result: VerifyResult, file: string, zk?: ZkReport, bundle?: unknown): number {
+function report(
+  json: boolean,
+  result: VerifyResult,
+  file: string,
+  zk?: ZkReport,
+  bundle?: unknown,
+  audit?: readonly AuditReport[],
+): number {
   if (json) {
     process.stdout.write(
       `${JSON.stringify(
@@ -362,6 +445,8 @@ function report(json: boolean, result: VerifyResult, file: string, zk?: ZkReport
                       dissent: result.quorum.dissent.map((d) => d.record.node),
                     },
                   }),
+              // Mode audited: each record's status on chain (exit 1 when one is refuted).
+              ...(audit === undefined ? {} : { audit }),
               receipts: result.receipts.map((r) => ({
                 record: r.record,
                 leafIndex: r.leafIndex,
@@ -398,6 +483,7 @@ function report(json: boolean, result: VerifyResult, file: string, zk?: ZkReport
         );
       }
     }
+    for (const a of audit ?? []) process.stdout.write(auditLine(file, a));
     const missing = (['input', 'output'] as const).filter((w) => !result.checked[w]);
     if (missing.length > 0) {
       process.stdout.write(
@@ -409,5 +495,5 @@ function report(json: boolean, result: VerifyResult, file: string, zk?: ZkReport
   } else {
     process.stdout.write(`✗ ${file}: ${result.code}: ${result.error.message}\n`);
   }
-  return result.ok ? 0 : 1;
+  return result.ok && !(audit ?? []).some((a) => a.status === 'refuted') ? 0 : 1;
 }

@@ -65,7 +65,9 @@ describe('a node on a chain', () => {
       active: true,
     });
     // What it registers and what it says of itself agree: on a chain it serves quorum too.
-    expect(entry?.capabilities).toEqual(expect.arrayContaining(['mode:signed', 'mode:quorum', 'mode:audited', 'mode:zk']));
+    expect(entry?.capabilities).toEqual(
+      expect.arrayContaining(['mode:signed', 'mode:quorum', 'mode:audited', 'mode:zk']),
+    );
     expect((await (await fetch(`${node.url}/v1/node`)).json()).modes).toEqual(['signed', 'quorum', 'audited', 'zk']);
 
     const push = await fetch(`${node.url}/v1/models?name=iris&version=1.0.0`, {

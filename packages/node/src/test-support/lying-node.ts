@@ -135,3 +135,23 @@ export function startLyingNode(config: NodeConfig, options: LyingNodeOptions = {
     llm: llmLie === false ? llm : createLyingLlmRuntime(llm, llmLie),
   });
 }
+
+/**
+ * Makes `node` backdate every record it logs from now on by `ms` (the record's `timestamp`, which
+ * the challenge window runs from, is the node's word): a node that wants its answers to look past
+ * their window at once. The record is changed before the log signs it, so it is logged, anchored
+ * and answered backdated. Returns a function that stops it.
+ *
+ * @example
+ * ```ts
+ * const stop = backdateRecords(liar, 2 * 3600_000);
+ * ```
+ */
+export function backdateRecords(node: VerityNode, ms: number): () => void {
+  const log = node.context.log as { append: VerityNode['context']['log']['append'] };
+  const honest = log.append;
+  log.append = (record) => honest.call(node.context.log, { ...record, timestamp: record.timestamp - ms });
+  return () => {
+    log.append = honest;
+  };
+}
