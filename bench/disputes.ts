@@ -173,6 +173,8 @@ try {
       port: 0,
       logLevel: 'silent',
       fsync: false,
+      // The jury's work is done by hand here: no juror service to race it (disputes.juror).
+      disputes: { juror: false },
       chain: { rpcUrl: anvil.rpcUrl, deploymentFile, stakeWei: parseEther('2').toString(), anchorIntervalMs: 100 },
     },
   });

@@ -87,6 +87,8 @@ beforeAll(async () => {
         port: 0,
         logLevel: 'silent',
         fsync: false,
+        // The jury's work is done by hand here: no juror service to race it (disputes.juror).
+        disputes: { juror: false },
         chain: {
           rpcUrl: chain.anvil.rpcUrl,
           deploymentFile,
