@@ -250,6 +250,9 @@ async function auditRecord(
     if (toHex(sha256(input)) !== record.inputDigest.replace(/^0x/, '')) {
       return { ...base, kind: 'payload-mismatch', error: 'input does not hash to the record inputDigest' };
     }
+    if (toHex(sha256(fromBase64(payload.output))) !== record.outputDigest.replace(/^0x/, '')) {
+      return { ...base, kind: 'payload-mismatch', error: 'output does not hash to the record outputDigest' };
+    }
   } catch (e) {
     return { ...base, kind: 'payload-missing', error: message(e) };
   }
