@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // The real `verity` command in a child process, as a user runs it (built by `npm test`).
 const BIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
 const IRIS = fileURLToPath(new URL('../../../examples/models/iris.onnx', import.meta.url));
+const SRC = fileURLToPath(new URL('.', import.meta.url));
 // Process start-up on a busy machine: generous, and never what a test races.
 const SLOW = 60_000;
 
@@ -144,6 +145,60 @@ describe('verity CLI', () => {
       }
     },
     4 * SLOW,
+  );
+});
+
+describe('verity COMMAND --help', () => {
+  // Every command explains itself with its usage and examples, exit 0, loading nothing heavy.
+  const commands = [
+    ['up'],
+    ['node', 'start'],
+    ['model', 'push'],
+    ['infer'],
+    ['chat'],
+    ['log'],
+    ['demo'],
+    ['verify'],
+    ['zk', 'audit'],
+    ['monitor'],
+    ['audit'],
+    ['ceremony'],
+  ];
+  // The flags a command's help names are flags some command parser defines (no invented flags).
+  const sources = [join(SRC, 'commands'), SRC]
+    .flatMap((d) =>
+      readdirSync(d)
+        .filter((n) => n.endsWith('.ts') && !n.endsWith('.test.ts'))
+        .map((n) => join(d, n)),
+    )
+    .map((p) => readFileSync(p, 'utf8'))
+    .join('\n');
+  for (const command of commands) {
+    it(
+      `verity ${command.join(' ')} --help`,
+      async () => {
+        const r = await verity([...command, '--help']);
+        expect(r.code, r.stderr).toBe(0);
+        expect(r.stdout.split('\n')[0]).toContain(`verity ${command[0]}`);
+        expect(r.stdout).toContain('Usage:');
+        for (const [, flag] of r.stdout.matchAll(/--([a-z][a-z0-9-]*)/g)) {
+          if (flag === 'help') continue;
+          expect(sources, `--${flag} in the help of ${command.join(' ')}`).toMatch(
+            new RegExp(`['"]?${flag}['"]?:\\s*\\{\\s*type`),
+          );
+        }
+      },
+      SLOW,
+    );
+  }
+
+  it(
+    'verity help COMMAND is the same text; an unknown one is a usage error',
+    async () => {
+      expect((await verity(['help', 'infer'])).stdout).toBe((await verity(['infer', '--help'])).stdout);
+      expect((await verity(['help', 'nope'])).code).toBe(2);
+    },
+    SLOW,
   );
 });
 

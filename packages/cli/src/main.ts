@@ -7,6 +7,7 @@
  *
  * @packageDocumentation
  */
+import { COMMAND_HELP, wantsHelp } from './help.js';
 import { UsageError } from './usage.js';
 
 const HELP = `verity — verifiable AI inference
@@ -63,11 +64,20 @@ Usage:
   http://127.0.0.1:8700), --api-key KEY (default $VERITY_API_KEY, or the key in --data-dir's
   keystore, sent only to that data dir's node), and verify against the chain of --data-dir (or
   --rpc URL --deployment FILE; --insecure-trust-node trusts the key the node reports). --json everywhere.
-  verity help
+  verity help [COMMAND], verity COMMAND --help   a command's flags and examples
 `;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  // `verity COMMAND --help` and `verity help COMMAND`; ceremony answers its own --help.
+  const asked = command === 'help' ? rest[0] : command !== 'ceremony' && wantsHelp(rest) ? command : undefined;
+  if (asked !== undefined) {
+    const text = COMMAND_HELP[asked];
+    if (asked === 'ceremony') return (await import('./commands/ceremony.js')).runCeremony(['--help']);
+    if (text === undefined) throw new UsageError(`unknown command "${asked}"`);
+    process.stdout.write(text);
+    return 0;
+  }
   switch (command) {
     case 'up':
       return (await import('./commands/node.js')).runUp(rest);
