@@ -28,7 +28,7 @@ import {
   type MerkleHashReader,
   rootFromReader,
 } from '@verity/protocol';
-import { createPublicClient, createWalletClient, defineChain, http, parseEther } from 'viem';
+import { createPublicClient, createWalletClient, http, parseEther } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 
 /** A log of `2^63` identical entries, read lazily: level L's subtrees all hash to `levels[L]`. */
@@ -70,12 +70,7 @@ const cases = SIZES.flatMap(([label, n]) =>
 const anvil = await startAnvil();
 const rows: { label: string; what: string; m: number; n: number; hashes: number; gas: bigint; calldata: number }[] = [];
 try {
-  const chain = defineChain({
-    id: anvil.chainId,
-    name: 'anvil',
-    nativeCurrency: { name: 'Ether', symbol: 'ETH', decimals: 18 },
-    rpcUrls: { default: { http: [anvil.rpcUrl] } },
-  });
+  const chain = anvil.chain;
   const transport = http(anvil.rpcUrl);
   const publicClient = createPublicClient({ chain, transport, pollingInterval: 20 });
   const clients = (i: number): ChainClients => ({

@@ -46,15 +46,7 @@ import {
   type TensorMap,
 } from '@verity/protocol';
 import { auditStatus } from '@verity/sdk';
-import {
-  createPublicClient,
-  createTestClient,
-  createWalletClient,
-  decodeFunctionData,
-  defineChain,
-  http,
-  parseEther,
-} from 'viem';
+import { createPublicClient, createTestClient, createWalletClient, decodeFunctionData, http, parseEther } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 
 const IRIS = fileURLToPath(new URL('../../examples/models/iris.onnx', import.meta.url));
@@ -131,12 +123,7 @@ const gas: [string, bigint, string][] = [];
 let elapsed = 0;
 const steps: [string, number][] = [];
 try {
-  const chain = defineChain({
-    id: anvil.chainId,
-    name: 'anvil',
-    nativeCurrency: { name: 'Ether', symbol: 'ETH', decimals: 18 },
-    rpcUrls: { default: { http: [anvil.rpcUrl] } },
-  });
+  const chain = anvil.chain;
   const transport = http(anvil.rpcUrl);
   const publicClient = createPublicClient({ chain, transport, pollingInterval: 20 });
   const testClient = createTestClient({ chain, transport, mode: 'anvil' });

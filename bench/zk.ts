@@ -705,12 +705,7 @@ async function onchainGas(results: Result[]): Promise<void> {
   const { privateKeyToAccount } = await import('viem/accounts');
   const anvil = await startAnvil();
   try {
-    const chain = viem.defineChain({
-      id: anvil.chainId,
-      name: 'anvil',
-      nativeCurrency: { name: 'Ether', symbol: 'ETH', decimals: 18 },
-      rpcUrls: { default: { http: [anvil.rpcUrl] } },
-    });
+    const chain = anvil.chain;
     const transport = viem.http(anvil.rpcUrl);
     const publicClient = viem.createPublicClient({ chain, transport, pollingInterval: 20 });
     const account = privateKeyToAccount(anvil.privateKeys[0] as `0x${string}`);

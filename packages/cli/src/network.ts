@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { deployContracts, verifyDeployment } from '@verity/contracts';
 import { type Anvil, readDeploymentFile, startAnvil, writeDeploymentFile } from '@verity/contracts/node';
 import { openKeystore } from '@verity/node';
-import { createPublicClient, createTestClient, createWalletClient, defineChain, http, parseEther } from 'viem';
+import { createPublicClient, createTestClient, createWalletClient, http, parseEther } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 
 /** A chain for the nodes: where it is, its deployment file, and how to fund node accounts. */
@@ -33,12 +33,7 @@ export interface LocalChain {
 /** Starts (or resumes) the local anvil chain in `dir` and makes sure the contracts are deployed. */
 export async function startLocalChain(dir: string): Promise<LocalChain> {
   const anvil: Anvil = await startAnvil({ statePath: join(dir, 'anvil-state.json') });
-  const chain = defineChain({
-    id: anvil.chainId,
-    name: 'anvil',
-    nativeCurrency: { name: 'Ether', symbol: 'ETH', decimals: 18 },
-    rpcUrls: { default: { http: [anvil.rpcUrl] } },
-  });
+  const chain = anvil.chain;
   const transport = http(anvil.rpcUrl);
   const publicClient = createPublicClient({ chain, transport, pollingInterval: 20 });
   const deploymentFile = join(dir, 'deployment.json');

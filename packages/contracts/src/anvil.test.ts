@@ -44,6 +44,8 @@ describe('startAnvil', () => {
       expect(a.accounts).toHaveLength(3);
       const client = createPublicClient({ transport: http(a.rpcUrl) });
       expect(await client.getChainId()).toBe(1337);
+      expect(a.chain.id).toBe(1337);
+      expect(a.chain.rpcUrls.default.http).toEqual([a.rpcUrl]);
       expect(await client.getBalance({ address: a.accounts[0] ?? '0x' })).toBe(parseEther('5'));
     } finally {
       await Promise.all([a.stop(), b.stop()]);

@@ -5,7 +5,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { VerityError } from '@verity/protocol';
-import type { Address, Hex } from 'viem';
+import { type Address, type Chain, defineChain, type Hex } from 'viem';
 import { privateKeyToAddress } from 'viem/accounts';
 
 /** Options of {@link startAnvil}. */
@@ -38,12 +38,14 @@ export interface Anvil {
   readonly host: string;
   readonly port: number;
   readonly chainId: number;
+  /** The chain as viem names it (its id and RPC URL), for viem's clients. */
+  readonly chain: Chain;
   /** The funded dev accounts, in anvil's order. */
   readonly accounts: readonly Address[];
   /** Their private keys (public knowledge for the default mnemonic: dev use only). */
   readonly privateKeys: readonly Hex[];
   readonly pid: number;
-  /** Stops anvil (SIGTERM, then SIGKILL after 5 s) and resolves when it has exited. Idempotent. */
+  /** Stops anvil (SIGTERM, then SIGKILL after 5 s, 60 s with a state file) and resolves when it has exited. Idempotent. */
   stop(): Promise<void>;
 }
 
@@ -172,11 +174,18 @@ export function startAnvil(options: AnvilOptions = {}): Promise<Anvil> {
       );
       const urlHost = host.includes(':') ? `[${host}]` : host;
       output = '';
+      const rpcUrl = `http://${urlHost}:${port}`;
       resolve({
-        rpcUrl: `http://${urlHost}:${port}`,
+        rpcUrl,
         host,
         port,
         chainId,
+        chain: defineChain({
+          id: chainId,
+          name: 'anvil',
+          nativeCurrency: { name: 'Ether', symbol: 'ETH', decimals: 18 },
+          rpcUrls: { default: { http: [rpcUrl] } },
+        }),
         accounts: privateKeys.map((k) => privateKeyToAddress(k)),
         privateKeys,
         pid: child.pid ?? -1,

@@ -7,7 +7,6 @@ import {
   createPublicClient,
   createTestClient,
   createWalletClient,
-  defineChain,
   http,
   type PublicClient,
   parseEther,
@@ -41,12 +40,7 @@ export const SLASHER = 9;
 
 export async function startTestChain(): Promise<TestChain> {
   const anvil = await startAnvil();
-  const chain = defineChain({
-    id: anvil.chainId,
-    name: 'anvil',
-    nativeCurrency: { name: 'Ether', symbol: 'ETH', decimals: 18 },
-    rpcUrls: { default: { http: [anvil.rpcUrl] } },
-  });
+  const chain = anvil.chain;
   // Automine: a receipt exists as soon as the transaction is sent, so poll fast.
   const transport = http(anvil.rpcUrl);
   const publicClient = createPublicClient({ chain, transport, pollingInterval: 20 });
