@@ -38,8 +38,10 @@ function readmeCommands(heading: string): string[] {
  */
 function sh(line: string, cwd: string, readme: boolean): Promise<{ code: number; out: string }> {
   const port = new URL(printedUrl()).port;
-  let command = line.replaceAll('npm run verity -- ', `${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} `);
-  if (readme) command = command.replaceAll('/tmp/', `${dir}/`).replaceAll('localhost:8700', `127.0.0.1:${port}`);
+  // The README's own paths first: the checkout itself may live under /tmp (a CI clone), and its
+  // path must not be rewritten.
+  const moved = readme ? line.replaceAll('/tmp/', `${dir}/`).replaceAll('localhost:8700', `127.0.0.1:${port}`) : line;
+  const command = moved.replaceAll('npm run verity -- ', `${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} `);
   return new Promise((resolve) => {
     execFile(
       'bash',
