@@ -50,20 +50,10 @@ import {
   slashNode,
   withdrawStake,
 } from './node-registry.js';
-import { expectRevert, fill32, startTestChain, type TestChain } from './test-support/chain.js';
+import { expectRevert, fill32, startTestChain, TEST_DISPUTE_RULES, type TestChain } from './test-support/chain.js';
 
 /** Rules of these tests: fit in the test chain's 1-hour unbonding delay. */
-const RULES: DisputeParams = {
-  challengeBond: parseEther('0.1'),
-  jurorDeposit: parseEther('0.05'),
-  slashAmount: parseEther('1'),
-  challengerShareBps: 4000,
-  jurorShareBps: 2000,
-  challengeWindow: 600,
-  commitPeriod: 300,
-  revealPeriod: 300,
-  jurySize: 3,
-};
+const RULES: DisputeParams = TEST_DISPUTE_RULES;
 const BURN = '0x000000000000000000000000000000000000dEaD';
 /** Account 1 is the node on trial; 2–5 are the other nodes (jury candidates); 6 challenges. */
 const NODE = 1;

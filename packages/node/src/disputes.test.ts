@@ -30,7 +30,7 @@ import {
 } from '@verity/protocol';
 import { parseEther } from 'viem';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fill32, startTestChain, type TestChain } from '../../contracts/src/test-support/chain.js';
+import { fill32, startTestChain, TEST_DISPUTE_RULES, type TestChain } from '../../contracts/src/test-support/chain.js';
 import { loadConfig } from './config.js';
 import { openKeystore } from './keys.js';
 import { startNode, type VerityNode } from './node.js';
@@ -40,17 +40,7 @@ import { startLyingNode } from './test-support/lying-node.js';
 // answer; a challenger takes the record, its inclusion proof and the input from the node's own
 // API, a jury of registered accounts re-executes on an honest node and votes; the liar is slashed.
 const IRIS = fileURLToPath(new URL('../../../examples/models/iris.onnx', import.meta.url));
-const RULES: DisputeParams = {
-  challengeBond: parseEther('0.1'),
-  jurorDeposit: parseEther('0.05'),
-  slashAmount: parseEther('1'),
-  challengerShareBps: 4000,
-  jurorShareBps: 2000,
-  challengeWindow: 600,
-  commitPeriod: 300,
-  revealPeriod: 300,
-  jurySize: 3,
-};
+const RULES: DisputeParams = TEST_DISPUTE_RULES;
 const CHALLENGER = 6;
 const INPUT = { x: [[5.1, 3.5, 1.4, 0.2]] };
 

@@ -20,7 +20,7 @@ import { loadConfig, startNode, type VerityNode } from '@verity/node';
 import { encodeRecord, fromBase64, fromHex, type Receipt, sha256 } from '@verity/protocol';
 import { parseEther } from 'viem';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fill32, startTestChain, type TestChain } from '../../contracts/src/test-support/chain.js';
+import { fill32, startTestChain, TEST_DISPUTE_RULES, type TestChain } from '../../contracts/src/test-support/chain.js';
 import { openKeystore } from '../../node/src/keys.js';
 import { backdateRecords, startLyingNode } from '../../node/src/test-support/lying-node.js';
 import { auditStatus, type Client, createClient } from './index.js';
@@ -30,17 +30,7 @@ import { auditStatus, type Client, createClient } from './index.js';
 // refused (AUDIT_TIMESTAMP_STALE).
 const IRIS = fileURLToPath(new URL('../../../examples/models/iris.onnx', import.meta.url));
 const WINDOW = 600;
-const RULES: DisputeParams = {
-  challengeBond: parseEther('0.1'),
-  jurorDeposit: parseEther('0.05'),
-  slashAmount: parseEther('1'),
-  challengerShareBps: 4000,
-  jurorShareBps: 2000,
-  challengeWindow: WINDOW,
-  commitPeriod: 300,
-  revealPeriod: 300,
-  jurySize: 3,
-};
+const RULES: DisputeParams = { ...TEST_DISPUTE_RULES, challengeWindow: WINDOW };
 const CHALLENGER = 6;
 const JURORS = [2, 3, 4, 5];
 const INPUT = { x: [[5.1, 3.5, 1.4, 0.2]] };

@@ -37,6 +37,21 @@ export interface TestChain {
 export const MIN_STAKE = parseEther('1');
 export const UNBONDING_DELAY = 3600;
 export const SLASHER = 9;
+/**
+ * The dispute rules of the tests: bond 0.1 ETH, juror deposit 0.05, slash 1, challenger 40 % and
+ * jurors 20 % of it, a 600 s window, 300 s to commit and to reveal, juries of 3.
+ */
+export const TEST_DISPUTE_RULES: DisputeParams = {
+  challengeBond: parseEther('0.1'),
+  jurorDeposit: parseEther('0.05'),
+  slashAmount: parseEther('1'),
+  challengerShareBps: 4000,
+  jurorShareBps: 2000,
+  challengeWindow: 600,
+  commitPeriod: 300,
+  revealPeriod: 300,
+  jurySize: 3,
+};
 
 export async function startTestChain(): Promise<TestChain> {
   const anvil = await startAnvil();

@@ -18,7 +18,7 @@ import { readDeploymentFile, writeDeploymentFile } from '@verity/contracts/node'
 import type { Receipt } from '@verity/protocol';
 import { type Hash, parseEther } from 'viem';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestChain, type TestChain } from '../../../contracts/src/test-support/chain.js';
+import { startTestChain, TEST_DISPUTE_RULES, type TestChain } from '../../../contracts/src/test-support/chain.js';
 import { loadConfig } from '../config.js';
 import { openKeystore } from '../keys.js';
 import { startNode, type VerityNode } from '../node.js';
@@ -32,17 +32,7 @@ import { auditNodes, auditSampled, localReexecutor } from './auditor.js';
 // challenges; three honest nodes, running the juror service of their own accord, draw the jury,
 // re-execute (fetching the model from a peer), commit, reveal and resolve; the liar is slashed.
 const IRIS = fileURLToPath(new URL('../../../../examples/models/iris.onnx', import.meta.url));
-const RULES: DisputeParams = {
-  challengeBond: parseEther('0.1'),
-  jurorDeposit: parseEther('0.05'),
-  slashAmount: parseEther('1'),
-  challengerShareBps: 4000,
-  jurorShareBps: 2000,
-  challengeWindow: 600,
-  commitPeriod: 300,
-  revealPeriod: 300,
-  jurySize: 3,
-};
+const RULES: DisputeParams = TEST_DISPUTE_RULES;
 const AUDITOR = 6;
 const INPUT = { x: [[5.1, 3.5, 1.4, 0.2]] };
 
