@@ -74,7 +74,11 @@ export interface InferResult {
   readonly zk?: ZkEvidence;
   /** Mode `zk`: why the verification key was trusted (an audit, an attestation, an accepted local-dev setup). */
   readonly zkTrust?: ZkTrustBasis;
-  /** Mode `audited`: when the challenge window closes (ms since the epoch) and the payload's path on the node. */
+  /**
+   * Mode `audited`: when the challenge window closes (ms since the epoch) and the payload's path on
+   * the node, as the node states them. The chain decides: `auditStatus` reads the window
+   * from `Disputes` and the record, never from this.
+   */
   readonly audit?: { readonly windowClosesAt: number; readonly payload: string };
   /** A self-contained bundle: receipt, node entry, input and output, for `verity verify`. */
   bundle(): Bundle;
