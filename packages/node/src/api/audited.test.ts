@@ -5,7 +5,7 @@
  * a payload is durable before its record is logged and does not outlive a failed append.
  */
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -141,19 +141,44 @@ describe('payload store', () => {
       windowClosesAt,
     });
 
+  const jsonFiles = (dir: string) =>
+    readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((n) => n.endsWith('.json'));
+
   it('serves a payload until its window closes, then prunes it; survives a reopen', async () => {
     const dir = await tempDir();
-    const store = await openPayloadStore(dir);
+    const store = await openPayloadStore(dir, { bucketMs: 500 });
     await store.put(payload('a'.repeat(32), 1_000));
     await store.put(payload('b'.repeat(32), 2_000));
     expect((await store.get('a'.repeat(32), 1_000))?.windowClosesAt).toBe(1_000);
     expect(await store.get('a'.repeat(32), 1_001)).toBeUndefined();
-    const reopened = await openPayloadStore(dir);
+    const reopened = await openPayloadStore(dir, { bucketMs: 500 });
+    expect(await reopened.prune(1_499)).toBe(0); // a's bucket [1000, 1500) may still hold open windows
     expect(await reopened.prune(1_500)).toBe(1);
     expect(await reopened.get('b'.repeat(32), 1_500)).toBeDefined();
-    expect(readdirSync(dir).filter((n) => n.endsWith('.json'))).toHaveLength(1);
+    expect(jsonFiles(dir)).toHaveLength(1);
     await reopened.remove('b'.repeat(32));
     expect(await reopened.get('b'.repeat(32), 0)).toBeUndefined();
+    expect(jsonFiles(dir)).toEqual([]);
+  });
+
+  it('prunes by bucket without reading a payload, and moves flat files of an older node into buckets', async () => {
+    const dir = await tempDir();
+    const store = await openPayloadStore(dir, { bucketMs: 1_000 });
+    await store.put(payload('d'.repeat(32), 1_200));
+    await store.put(payload('e'.repeat(32), 5_000));
+    // A payload file garbled on disk in a closed bucket is removed with its bucket, never parsed.
+    writeFileSync(join(dir, '1000', `${Buffer.from('f'.repeat(32)).toString('hex')}.json`), '{not json');
+    expect(await store.prune(2_000)).toBe(2);
+    expect(await store.get('e'.repeat(32), 2_000)).toBeDefined();
+    // Before buckets, payloads lay flat in the directory.
+    const legacy = payload('g'.repeat(32), 7_300);
+    writeFileSync(join(dir, `${Buffer.from(legacy.requestId).toString('hex')}.json`), JSON.stringify(legacy));
+    const reopened = await openPayloadStore(dir, { bucketMs: 1_000 });
+    expect(readdirSync(dir).filter((n) => n.endsWith('.json'))).toEqual([]);
+    expect(readdirSync(join(dir, '7000'))).toHaveLength(1);
+    expect(await reopened.get(legacy.requestId, 7_300)).toEqual(legacy);
+    expect(await reopened.prune(8_000)).toBe(2);
+    expect(jsonFiles(dir)).toEqual([]);
   });
 
   it('refuses a payload whose bytes are not canonical base64, and leaves no file', async () => {
