@@ -45,9 +45,16 @@ describe('loadConfig: peers', () => {
     }
   });
 
-  it('serves as a juror by default; VERITY_DISPUTES_JUROR=0 turns it off; bad values are refused', () => {
+  it('serves as a juror by default; VERITY_DISPUTES_JUROR=0 turns it off, VERITY_DISPUTES_INTERVAL_MS sets its pace; bad values are refused', () => {
     expect(loadConfig().disputes).toEqual({ juror: true, intervalMs: 5000 });
     expect(loadConfig({ env: { VERITY_DISPUTES_JUROR: '0' } }).disputes.juror).toBe(false);
+    expect(loadConfig({ env: { VERITY_DISPUTES_INTERVAL_MS: '250', VERITY_DISPUTES_JUROR: '0' } }).disputes).toEqual({
+      juror: false,
+      intervalMs: 250,
+    });
+    expect(() => loadConfig({ env: { VERITY_DISPUTES_INTERVAL_MS: 'soon' } })).toThrow(
+      expect.objectContaining({ code: 'CONFIG_INVALID' }),
+    );
     for (const disputes of [{ juror: 'yes' as never }, { intervalMs: 0 }, { intervalMs: 1.5 }]) {
       expect(() => loadConfig({ overrides: { disputes } }), JSON.stringify(disputes)).toThrow(
         expect.objectContaining({ code: 'CONFIG_INVALID' }),

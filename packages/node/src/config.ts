@@ -274,6 +274,7 @@ const ENV: Record<string, (v: string) => ConfigInput> = {
   VERITY_ZK_MAX_PROVING_BYTES: (v) => ({ zk: { maxProvingBytes: Number(v) } }),
   VERITY_AUDIT_WINDOW_SECONDS: (v) => ({ audit: { windowSeconds: Number(v) } }),
   VERITY_DISPUTES_JUROR: (v) => ({ disputes: { juror: v !== '0' && v !== 'false' } }),
+  VERITY_DISPUTES_INTERVAL_MS: (v) => ({ disputes: { intervalMs: Number(v) } }),
   VERITY_LOCAL_NETWORK: (v) => ({ peers: { localNetwork: v !== '0' && v !== 'false' } }),
   VERITY_FETCH_CIDS: (v) => ({ peers: { fetchCids: v.split(',').map((c) => c.trim()) } }),
   VERITY_MAX_REPLICAS: (v) => ({ peers: { maxReplicas: Number(v) } }),

@@ -5,16 +5,12 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   challengeRecord,
-  commitVote,
   type DisputeParams,
   disputesAbi,
-  drawDisputeJury,
   getDisputeRules,
   getLatestAnchor,
   getNode,
   registerNode,
-  resolveDispute,
-  revealVote,
 } from '@verity/contracts';
 import { readDeploymentFile, writeDeploymentFile } from '@verity/contracts/node';
 import {
@@ -31,6 +27,7 @@ import {
 import { parseEther } from 'viem';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fill32, startTestChain, TEST_DISPUTE_RULES, type TestChain } from '../../contracts/src/test-support/chain.js';
+import { voteByHand } from '../../contracts/src/test-support/jury.js';
 import { loadConfig } from './config.js';
 import { openKeystore } from './keys.js';
 import { startNode, type VerityNode } from './node.js';
@@ -181,11 +178,7 @@ describe('a lying node on a chain', () => {
       input,
       claimedOutput: fromHex(truth.record.outputDigest),
     });
-    await chain.testClient.mine({ blocks: 1 });
-    const { jurors } = await drawDisputeJury(chain.clients(CHALLENGER), { disputes, id, pool });
-    expect(jurors).toHaveLength(3);
-
-    // Each juror takes the input from the challenge's event, re-executes it, commits, then reveals.
+    // Each drawn juror takes the input from the challenge's event, re-executes it, commits, then reveals.
     const [challenged] = await chain.publicClient.getContractEvents({
       address: disputes,
       abi: disputesAbi,
@@ -197,22 +190,22 @@ describe('a lying node on a chain', () => {
     if (challenged === undefined) throw new Error('no Challenged event');
     const published = decodeTensors(fromHex(challenged.args.input.slice(2)));
     const x = published.x as { dtype: string; shape: number[]; data: Float32Array };
-    const jurorAccounts = jurors.map((a) => [2, 3, 4, 5].find((i) => chain.address(i) === a) as number);
-    const votes: string[] = [];
-    for (const j of jurorAccounts) {
-      const redo = await infer(honest, { x: { dtype: x.dtype, shape: x.shape, data: Array.from(x.data) } });
-      votes.push(redo.record.outputDigest);
-      const salt = sha256(new TextEncoder().encode(`juror ${j}`));
-      await commitVote(chain.clients(j), { disputes, id, outputDigest: fromHex(redo.record.outputDigest), salt });
-    }
-    for (const [k, j] of jurorAccounts.entries()) {
-      const salt = sha256(new TextEncoder().encode(`juror ${j}`));
-      await revealVote(chain.clients(j), { disputes, id, outputDigest: fromHex(votes[k] as string), salt });
-    }
-    expect(new Set(votes)).toEqual(new Set([truth.record.outputDigest]));
-    const r = await resolveDispute(chain.clients(CHALLENGER), { disputes, id });
+    const redo = async () => {
+      const { record } = await infer(honest, { x: { dtype: x.dtype, shape: x.shape, data: Array.from(x.data) } });
+      return fromHex(record.outputDigest);
+    };
+    const { jurors, votes, resolution } = await voteByHand(chain, {
+      disputes,
+      id,
+      pool,
+      by: CHALLENGER,
+      candidates: [2, 3, 4, 5],
+      vote: redo,
+    });
+    expect(jurors).toHaveLength(3);
+    expect(new Set(votes.map((v) => toHex(v as Uint8Array)))).toEqual(new Set([truth.record.outputDigest]));
     const elapsed = performance.now() - started;
-    expect(r).toMatchObject({ outcome: 'node-lied', slashed: RULES.slashAmount, penalized: [] });
+    expect(resolution).toMatchObject({ outcome: 'node-lied', slashed: RULES.slashAmount, penalized: [] });
     const entry = await getNode(chain.publicClient, {
       nodeRegistry: deployment.contracts.nodeRegistry,
       node: liarAccount,

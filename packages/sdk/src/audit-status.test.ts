@@ -5,22 +5,19 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   challengeRecord,
-  commitVote,
   type Deployment,
   type DisputeParams,
   deploymentToJson,
-  drawDisputeJury,
   getLatestAnchor,
   registerNode,
-  resolveDispute,
-  revealVote,
 } from '@verity/contracts';
 import { writeDeploymentFile } from '@verity/contracts/node';
 import { loadConfig, startNode, type VerityNode } from '@verity/node';
-import { encodeRecord, fromBase64, fromHex, type Receipt, sha256 } from '@verity/protocol';
+import { encodeRecord, fromBase64, fromHex, type Receipt } from '@verity/protocol';
 import { parseEther } from 'viem';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fill32, startTestChain, TEST_DISPUTE_RULES, type TestChain } from '../../contracts/src/test-support/chain.js';
+import { voteByHand } from '../../contracts/src/test-support/jury.js';
 import { openKeystore } from '../../node/src/keys.js';
 import { backdateRecords, startLyingNode } from '../../node/src/test-support/lying-node.js';
 import { auditStatus, type Client, createClient } from './index.js';
@@ -205,17 +202,19 @@ describe('the audit status of an answer, read from the chain', () => {
       disputes: [{ id, phase: 'awaiting-draw', outcome: 'none' }],
     });
 
-    // The jury (the flow of packages/node/src/disputes.test.ts; here each juror votes what the
-    // honest node computed for the same input).
-    await chain.testClient.mine({ blocks: 1 });
-    const { jurors } = await drawDisputeJury(chain.clients(CHALLENGER), { disputes, id, pool });
-    const seats = jurors.map((a) => JURORS.find((i) => chain.address(i) === a) as number);
+    // The jury votes by hand what the honest node computed for the same input; the record stays
+    // disputed while the votes are committed.
     const vote = fromHex(truth.receipt.record.outputDigest);
-    const salt = (j: number) => sha256(new TextEncoder().encode(`juror ${j}`));
-    for (const j of seats) await commitVote(chain.clients(j), { disputes, id, outputDigest: vote, salt: salt(j) });
-    expect((await client.auditStatus(receipt)).status).toBe('disputed');
-    for (const j of seats) await revealVote(chain.clients(j), { disputes, id, outputDigest: vote, salt: salt(j) });
-    expect(await resolveDispute(chain.clients(CHALLENGER), { disputes, id })).toMatchObject({ outcome: 'node-lied' });
+    const { resolution } = await voteByHand(chain, {
+      disputes,
+      id,
+      pool,
+      by: CHALLENGER,
+      candidates: JURORS,
+      vote: () => vote,
+      afterCommit: async () => expect((await client.auditStatus(receipt)).status).toBe('disputed'),
+    });
+    expect(resolution).toMatchObject({ outcome: 'node-lied' });
 
     expect(await client.auditStatus(receipt)).toMatchObject({
       status: 'refuted',

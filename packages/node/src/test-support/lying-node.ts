@@ -13,6 +13,8 @@
  * // … liar.url answers with wrong outputs, correctly signed …
  * await liar.stop();
  * ```
+ *
+ * As a process of its own (a node of a `verity up` network restarted as a liar): `lying-node-main.ts`.
  */
 import type { TensorMap } from '@verity/protocol';
 import type { NodeConfig } from '../config.js';
