@@ -11,6 +11,7 @@
  */
 import { createHash, randomInt } from 'node:crypto';
 import {
+  canonicalJsonBytes,
   fail,
   type InferenceRecord,
   type LlmAssistantMessage,
@@ -20,8 +21,9 @@ import {
   llmChatInput,
   llmCompletionInput,
   llmInputDigest,
-  llmOutputDigest,
   llmParamsDigest,
+  sha256,
+  toHex,
   VerityError,
 } from '@verity/protocol';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -37,6 +39,7 @@ import {
   type ToolSpec,
 } from '../runtimes/llm.js';
 import type { StoredModel } from '../store/index.js';
+import { appendAudited } from './audited.js';
 import { QUORUM_MEMBER_HEADER, runQuorum } from './quorum.js';
 import { NONCE, requestIdFor } from './request-ids.js';
 
@@ -268,15 +271,20 @@ function nonceFrom(request: FastifyRequest): string | undefined {
   return v;
 }
 
+/** The mode of an OpenAI request, from its `x-verity-mode` header. */
+type OpenAiMode = { mode: 'signed' } | { mode: 'audited' } | { mode: 'quorum'; k: number; block?: number };
+
 /**
- * Mode `quorum` on the OpenAI routes (docs/api.md): `x-verity-mode: quorum`, with `x-verity-k`
+ * The mode of an OpenAI request (docs/api.md): `x-verity-mode` is `signed` (the default),
+ * `audited` (the payload is kept for the challenge window) or `quorum`, with `x-verity-k`
  * (default 3) and `x-verity-block` (default the head); the caller's `x-verity-client-nonce` seeds
- * the selection. Undefined for a plain (signed) request.
+ * the selection.
  */
-function quorumFrom(request: FastifyRequest): { k: number; block?: number } | undefined {
+function modeFrom(request: FastifyRequest): OpenAiMode {
   const mode = request.headers['x-verity-mode'];
-  if (mode === undefined || mode === 'signed') return undefined;
-  if (mode !== 'quorum') bad('x-verity-mode', 'x-verity-mode is "signed" or "quorum"');
+  if (mode === undefined || mode === 'signed') return { mode: 'signed' };
+  if (mode === 'audited') return { mode: 'audited' };
+  if (mode !== 'quorum') bad('x-verity-mode', 'x-verity-mode is "signed", "audited" or "quorum"');
   const header = (name: string, min: number, max: number): number | undefined => {
     const v = request.headers[name];
     if (v === undefined) return undefined;
@@ -286,7 +294,7 @@ function quorumFrom(request: FastifyRequest): { k: number; block?: number } | un
     return Number(v);
   };
   const block = header('x-verity-block', 0, Number.MAX_SAFE_INTEGER);
-  return { k: header('x-verity-k', 1, 16) ?? 3, ...(block === undefined ? {} : { block }) };
+  return { mode: 'quorum', k: header('x-verity-k', 1, 16) ?? 3, ...(block === undefined ? {} : { block }) };
 }
 
 /** Tool call ids that depend only on the input: the same request and seed give the same message. */
@@ -305,6 +313,38 @@ function chatMessage(result: LlmResult, inputDigest: string): LlmAssistantMessag
       function: { name: c.name, arguments: c.arguments },
     })),
   };
+}
+
+/**
+ * The canonical output (docs/protocol.md §10.3) of a generation: what the caller receives, and
+ * what a juror re-executing the record compares (tool call ids come from the input digest).
+ */
+export function llmOutputOf(
+  endpoint: 'chat.completions' | 'completions',
+  result: LlmResult,
+  inputDigest: string,
+): LlmOutput {
+  return endpoint === 'chat.completions'
+    ? { endpoint, message: chatMessage(result, inputDigest), finish_reason: result.finishReason }
+    : { endpoint, text: result.text, finish_reason: result.finishReason };
+}
+
+/**
+ * What a chat body asks the model, checked: its messages, tools and output format. The route
+ * reads a request's body with it, and a juror a record's canonical input (§10.2), which has the
+ * same members: both give the runtime the same job.
+ */
+export function chatParts(
+  body: Record<string, unknown>,
+  limits: { readonly maxMessages: number; readonly maxPromptChars: number },
+): Pick<LlmJob, 'messages' | 'tools' | 'toolChoice' | 'format'> {
+  const messages = parseMessages(body.messages, limits.maxMessages, limits.maxPromptChars);
+  const { tools, choice } = parseTools(body);
+  const format = parseFormat(body.response_format);
+  if (format && format.type !== 'text' && typeof choice === 'object') {
+    bad('response_format', 'response_format cannot be combined with a forced tool call');
+  }
+  return { messages, ...(format ? { format } : {}), tools, toolChoice: choice };
 }
 
 /**
@@ -434,29 +474,35 @@ export function registerOpenAiRoutes(app: FastifyInstance, ctx: NodeContext): vo
     const params: LlmParams = { ...x.job.params, max_tokens: result.maxTokens };
     const input: LlmInput =
       x.endpoint === 'chat.completions' ? llmChatInput(x.body, params) : llmCompletionInput(x.body, params);
-    const inputDigest = llmInputDigest(input);
-    const message = x.endpoint === 'chat.completions' ? chatMessage(result, inputDigest) : undefined;
-    const output: LlmOutput = message
-      ? { endpoint: 'chat.completions', message, finish_reason: result.finishReason }
-      : { endpoint: 'completions', text: result.text, finish_reason: result.finishReason };
+    // The digests are SHA-256 of these bytes (§10.2, §10.3): an audited record keeps them.
+    const inputBytes = canonicalJsonBytes(input);
+    const inputDigest = toHex(sha256(inputBytes));
+    const output = llmOutputOf(x.endpoint, result, inputDigest);
+    const message = output.endpoint === 'chat.completions' ? output.message : undefined;
+    const outputBytes = canonicalJsonBytes(output);
     // A quorum member logs mode `quorum` (the coordinator asked it, with the caller's nonce).
-    const member = request.headers[QUORUM_MEMBER_HEADER] === '1' && quorumFrom(request) !== undefined;
-    const record: InferenceRecord = {
+    const asked = modeFrom(request).mode;
+    const mode = asked === 'quorum' ? (request.headers[QUORUM_MEMBER_HEADER] === '1' ? 'quorum' : 'signed') : asked;
+    const record: InferenceRecord & { kind: 'llm' } = {
       version: 1,
       kind: 'llm',
-      mode: member ? 'quorum' : 'signed',
+      mode,
       model: x.stored.manifestCid,
       runtime: runtime(),
       inputDigest,
-      outputDigest: llmOutputDigest(output),
+      outputDigest: toHex(sha256(outputBytes)),
       paramsDigest: llmParamsDigest(params),
       requestId,
       ...(clientNonce === undefined ? {} : { clientNonce }),
       timestamp: Date.now(),
       node: ctx.keys.address,
     };
-    const receipt = await ctx.log.append(record);
-    const verity = { requestId, model: x.stored.manifestCid, params, receipt };
+    // Mode audited: the payload is kept durably before the record is logged.
+    const { receipt, audit } =
+      mode === 'audited'
+        ? await appendAudited(ctx, record, inputBytes, outputBytes)
+        : { receipt: await ctx.log.append(record), audit: undefined };
+    const verity = { requestId, model: x.stored.manifestCid, params, receipt, ...(audit ? { audit } : {}) };
     const usage = {
       prompt_tokens: result.promptTokens,
       completion_tokens: result.completionTokens,
@@ -571,12 +617,7 @@ export function registerOpenAiRoutes(app: FastifyInstance, ctx: NodeContext): vo
   app.post('/v1/chat/completions', async (request, reply) => {
     const body = request.body;
     if (!isObject(body)) return bad('body', 'the body must be a JSON object');
-    const messages = parseMessages(body.messages, limits.maxMessages, limits.maxPromptChars);
-    const { tools, choice } = parseTools(body);
-    const format = parseFormat(body.response_format);
-    if (format && format.type !== 'text' && typeof choice === 'object') {
-      bad('response_format', 'response_format cannot be combined with a forced tool call');
-    }
+    const parts = chatParts(body, limits);
     const { stored, model } = await languageModel(ctx, body.model);
     const { params, maxTokensGiven } = parseParams(body, model.contextSize);
     if (maxTokensGiven && params.max_tokens > model.contextSize) {
@@ -585,8 +626,8 @@ export function registerOpenAiRoutes(app: FastifyInstance, ctx: NodeContext): vo
         contextSize: model.contextSize,
       });
     }
-    const quorum = quorumFrom(request);
-    if (quorum && request.headers[QUORUM_MEMBER_HEADER] !== '1') {
+    const quorum = modeFrom(request);
+    if (quorum.mode === 'quorum' && request.headers[QUORUM_MEMBER_HEADER] !== '1') {
       return coordinateLlm(request, 'chat.completions', body, stored, params, maxTokensGiven, quorum);
     }
     const stream = body.stream === true;
@@ -597,15 +638,7 @@ export function registerOpenAiRoutes(app: FastifyInstance, ctx: NodeContext): vo
       model,
       stream,
       includeUsage: isObject(body.stream_options) && body.stream_options.include_usage === true,
-      job: {
-        endpoint: 'chat.completions',
-        messages,
-        params,
-        maxTokensGiven,
-        ...(format ? { format } : {}),
-        tools,
-        toolChoice: choice,
-      },
+      job: { endpoint: 'chat.completions', ...parts, params, maxTokensGiven },
     });
   });
 
@@ -626,8 +659,8 @@ export function registerOpenAiRoutes(app: FastifyInstance, ctx: NodeContext): vo
         contextSize: model.contextSize,
       });
     }
-    const quorum = quorumFrom(request);
-    if (quorum && request.headers[QUORUM_MEMBER_HEADER] !== '1') {
+    const quorum = modeFrom(request);
+    if (quorum.mode === 'quorum' && request.headers[QUORUM_MEMBER_HEADER] !== '1') {
       return coordinateLlm(request, 'completions', body, stored, params, maxTokensGiven, quorum);
     }
     return serve(request, reply, {
