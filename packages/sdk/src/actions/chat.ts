@@ -43,6 +43,11 @@ export interface VerityField {
   /** The effective sampling settings (the record's params digest is theirs). */
   readonly params: LlmParams;
   readonly receipt: Receipt;
+  /**
+   * Mode `audited`: when the challenge window closes (ms since the epoch, the node's statement;
+   * `auditStatus` reads the chain's) and the payload's path on the node.
+   */
+  readonly audit?: { readonly windowClosesAt: number; readonly payload: string };
 }
 
 /** A verified LLM answer. */
@@ -75,11 +80,20 @@ function verityOf(v: unknown): VerityField {
   if (!isObject(v) || typeof v.requestId !== 'string' || typeof v.model !== 'string' || !isObject(v.receipt)) {
     return invalid('the answer carries no verity receipt');
   }
+  const a = v.audit;
+  let audit: VerityField['audit'];
+  if (a !== undefined) {
+    if (!isObject(a) || typeof a.windowClosesAt !== 'number' || typeof a.payload !== 'string') {
+      return invalid('a malformed audit member');
+    }
+    audit = { windowClosesAt: a.windowClosesAt, payload: a.payload };
+  }
   return {
     requestId: v.requestId,
     model: v.model,
     params: parseLlmParams(v.params),
     receipt: v.receipt as unknown as Receipt,
+    ...(audit === undefined ? {} : { audit }),
   };
 }
 
@@ -287,6 +301,12 @@ export interface ChatParams {
   /** Called with each piece of text as it arrives. */
   readonly onText?: (text: string) => void;
   readonly signal?: AbortSignal;
+  /**
+   * `signed` (the default), or `audited`: the node keeps the canonical input and output for the
+   * challenge window so that auditors can re-execute and challenge the record (docs/api.md "Mode
+   * audited"); the answer's `verity.audit` says when the window closes. Quorum: {@link chatQuorum}.
+   */
+  readonly mode?: 'signed' | 'audited';
 }
 
 /**
@@ -306,8 +326,10 @@ export async function chat(
   // With a chain, the name resolves through ModelRegistry and the answer must come from that CID.
   const expected = client.chain ? (await getModel(client, String(params.request.model))).id : undefined;
   const body = { ...params.request, ...(expected === undefined ? {} : { model: expected }), stream: true };
+  const mode = params.mode ?? 'signed';
   const response = await request(client, 'POST', '/v1/chat/completions', {
     json: body,
+    ...(mode === 'audited' ? { headers: { 'x-verity-mode': 'audited' } } : {}),
     ...(params.signal ? { signal: params.signal } : {}),
   });
   if (!response.body) return invalid('the node sent no stream');
@@ -357,5 +379,14 @@ export async function chat(
       ...(expected === undefined ? {} : { model: expected }),
     });
   });
+  // The mode asked for is the mode logged: an audited request answered as `signed` escapes audit.
+  if (verified.record.mode !== mode) {
+    throw new VerityError('RESPONSE_INVALID', `the receipt is for mode ${verified.record.mode}, not ${mode}`, {
+      details: { expected: mode, actual: verified.record.mode },
+    });
+  }
+  if (mode === 'audited' && verified.verity.audit === undefined) {
+    throw new VerityError('RESPONSE_INVALID', 'an audited answer without its challenge window');
+  }
   return { ...verified, message: (verified.output as { message: LlmAssistantMessage }).message };
 }
