@@ -18,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 import {
   challengeRecord,
   type DisputeParams,
+  deploymentToJson,
   getDispute,
   getDisputeCredit,
   getLatestAnchor,
@@ -380,6 +381,12 @@ describe('jurors and auditors judge llm records', () => {
     expect(await getDisputeCredit(chain.publicClient, { disputes, account: chain.address(AUDITOR) })).toBe(
       RULES.challengeBond + parseEther('0.4'),
     );
+    // The SDK reads the record's fate from the chain, as for any audited answer (docs/protocol.md §16).
+    const client = createClient({
+      url: liar.url,
+      chain: { rpcUrl: chain.anvil.rpcUrl, deployment: deploymentToJson(deployment) },
+    });
+    expect(await client.auditStatus(receipt)).toMatchObject({ status: 'refuted' });
     console.log(
       `audited llm lie → challenge: ${(challenged - started).toFixed(0)} ms; → resolved by the jurors: ${(resolved - started).toFixed(0)} ms`,
     );
