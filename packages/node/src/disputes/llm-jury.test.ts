@@ -19,6 +19,7 @@ import {
   challengeRecord,
   type DisputeParams,
   deploymentToJson,
+  disputesAbi,
   getDispute,
   getDisputeCredit,
   getLatestAnchor,
@@ -387,8 +388,19 @@ describe('jurors and auditors judge llm records', () => {
       chain: { rpcUrl: chain.anvil.rpcUrl, deployment: deploymentToJson(deployment) },
     });
     expect(await client.auditStatus(receipt)).toMatchObject({ status: 'refuted' });
+    // The challenge carries the canonical JSON input as calldata: its size and gas.
+    const [log] = await chain.publicClient.getContractEvents({
+      address: disputes,
+      abi: disputesAbi,
+      eventName: 'Challenged',
+      args: { id },
+      fromBlock: deployment.block,
+      strict: true,
+    });
+    const gas = (await chain.publicClient.getTransactionReceipt({ hash: log?.transactionHash as `0x${string}` }))
+      .gasUsed;
     console.log(
-      `audited llm lie → challenge: ${(challenged - started).toFixed(0)} ms; → resolved by the jurors: ${(resolved - started).toFixed(0)} ms`,
+      `audited llm lie → challenge: ${(challenged - started).toFixed(0)} ms; → resolved by the jurors: ${(resolved - started).toFixed(0)} ms; challenge gas ${gas} with ${(log?.args.input.length ?? 2) / 2 - 1} input bytes`,
     );
   }, 180_000);
 
