@@ -7,7 +7,10 @@
  *
  * The record's digests are those of `@verity/protocol`'s `llm.ts`: the input is the request as the
  * caller sent it plus the effective sampling `params` (returned in `verity.params`, so the caller
- * can recompute every digest), the output is the message or text returned.
+ * can recompute every digest), the output is the message or text returned. `x-verity-mode` picks
+ * the mode: `signed`, `audited` (the RFC 8785 bytes of input and output kept as the payload, so
+ * jurors and auditors can re-execute the record: `disputes/reexecute.ts` runs them through
+ * {@link chatParts} and {@link llmOutputOf}, as this route does) or `quorum`.
  */
 import { createHash, randomInt } from 'node:crypto';
 import {
