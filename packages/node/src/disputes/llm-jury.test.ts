@@ -36,7 +36,7 @@ import {
   llmCompletionInput,
   type Receipt,
 } from '@verity/protocol';
-import { createClient } from '@verity/sdk';
+import { createClient, verifyChatCompletion } from '@verity/sdk';
 import { parseEther } from 'viem';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestChain, TEST_DISPUTE_RULES, type TestChain } from '../../../contracts/src/test-support/chain.js';
@@ -294,6 +294,22 @@ describe('mode audited on the OpenAI routes', () => {
     expect(answer.verity.audit?.payload).toBe(`/v1/payloads/${answer.verity.requestId}`);
     const payload = await payloadOf(node, answer.verity as Verity);
     expect(sha256(fromBase64(payload.output))).toBe(answer.record.outputDigest);
+    // With any OpenAI client: verifyChatCompletion(…, { mode }) checks the mode logged.
+    const trust = await client.trust();
+    const audited = await auditedCall(node, '/v1/chat/completions', { ...CHAT, seed: 10 });
+    expect(verifyChatCompletion({ ...CHAT, seed: 10 }, audited, trust, { mode: 'audited' }).record.mode).toBe(
+      'audited',
+    );
+    const plain = await (
+      await fetch(`${node.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ ...CHAT, seed: 10 }),
+      })
+    ).json();
+    expect(() => verifyChatCompletion({ ...CHAT, seed: 10 }, plain, trust, { mode: 'audited' })).toThrow(
+      expect.objectContaining({ code: 'RESPONSE_INVALID' }),
+    );
     // An unknown mode is refused by the node.
     const res = await fetch(`${node.url}/v1/chat/completions`, {
       method: 'POST',

@@ -32,7 +32,7 @@ import {
   VerityError,
 } from '@verity/protocol';
 import type { Hex } from 'viem';
-import { chatParts, llmOutputOf } from '../api/routes-openai.js';
+import { chatParts, llmOutputOf } from '../api/llm-request.js';
 import type { LlmJob, LlmResult } from '../runtimes/llm.js';
 
 /** A re-execution's verdict: the output digest computed (`0x` hex), or why there is none. */

@@ -66,6 +66,11 @@ export interface VerifyLlmOptions {
   readonly cache?: VerifyCache;
   /** The manifest CID the answer must come from. */
   readonly model?: string;
+  /**
+   * The mode the record must be logged in (default: any). `audited` also requires the answer's
+   * `verity.audit` (an audited request answered as `signed` would escape audit).
+   */
+  readonly mode?: 'signed' | 'audited';
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -195,6 +200,14 @@ function check(
     throw new VerityError('RESPONSE_INVALID', 'the receipt is for another model', {
       details: { expected: options.model ?? verity.model, actual: record.model },
     });
+  }
+  if (options.mode !== undefined && record.mode !== options.mode) {
+    throw new VerityError('RESPONSE_INVALID', `the receipt is for mode ${record.mode}, not ${options.mode}`, {
+      details: { expected: options.mode, actual: record.mode },
+    });
+  }
+  if (options.mode === 'audited' && verity.audit === undefined) {
+    throw new VerityError('RESPONSE_INVALID', 'an audited answer without its challenge window');
   }
   return {
     record,
@@ -374,19 +387,12 @@ export async function chat(
     // The receipt rides in the last chunk: check its checkpoint's signature natively first.
     const last = chunks.at(-1);
     if (isObject(last) && isObject(last.verity)) await primeVerifyCache(last.verity.receipt, trust, client.cache);
+    // The mode asked for is the mode logged: an audited request answered as `signed` escapes audit.
     return verifyChatCompletion(body, chunks, trust, {
       cache: client.cache,
+      mode,
       ...(expected === undefined ? {} : { model: expected }),
     });
   });
-  // The mode asked for is the mode logged: an audited request answered as `signed` escapes audit.
-  if (verified.record.mode !== mode) {
-    throw new VerityError('RESPONSE_INVALID', `the receipt is for mode ${verified.record.mode}, not ${mode}`, {
-      details: { expected: mode, actual: verified.record.mode },
-    });
-  }
-  if (mode === 'audited' && verified.verity.audit === undefined) {
-    throw new VerityError('RESPONSE_INVALID', 'an audited answer without its challenge window');
-  }
   return { ...verified, message: (verified.output as { message: LlmAssistantMessage }).message };
 }
