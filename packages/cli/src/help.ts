@@ -91,15 +91,17 @@ Examples:
 
 Usage:
   verity chat MODEL [--message TEXT] [--system TEXT] [--seed N] [--temperature T]
-              [--max-tokens N] [--out BUNDLE]
+              [--max-tokens N] [--mode signed|audited] [--out BUNDLE]
 
-Without --message it reads turns from standard input, one per line.
+Without --message it reads turns from standard input, one per line. --mode audited: the node
+keeps each answer's input and output for the challenge window, for auditors and jurors.
 
 ${CLIENT}
 
 Examples:
   verity chat tiny-chat --message 'Hello!' --seed 7 --out /tmp/chat.json
   printf 'Hi\\nAnd again\\n' | verity chat tiny-chat
+  verity chat tiny-chat --message 'Hello!' --mode audited
 `,
   log: `verity log — the node's transparency log
 

@@ -23,7 +23,7 @@ Usage:
   verity model ls | show MODEL
   verity infer MODEL --input JSON|@file [--out bundle.json]   run, verify, save the bundle
       --mode signed|quorum|audited|zk [--k N] [--accept-local-dev-setup] [--zk-audit FILE|DIR] [--zk-auditor ADDRESS]
-  verity chat MODEL [--message TEXT] [--system TEXT] [--seed N] [--temperature T] [--max-tokens N] [--out bundle.json]
+  verity chat MODEL [--message TEXT] [--system TEXT] [--seed N] [--temperature T] [--max-tokens N] [--mode signed|audited] [--out bundle.json]
                                             talk to a language model; every answer streams, then is verified
   verity log checkpoint | proof --index N [--size M] | proof --from M [--to N]
   verity demo [--out DIR] [--json]          the protocol alone: log, bundle, verify, tamper

@@ -201,9 +201,13 @@ describe('verity chat against a node', () => {
       };
       expect(answer.verified).toBe(true);
       expect(answer.params.seed).toBe(7);
-      // Same seed, same words.
-      const again = JSON.parse((await verity(...args, '--url', url, '--json')).stdout) as typeof answer;
+      // Same seed, same words; in mode audited the node also keeps the payload, and says until when.
+      const again = JSON.parse(
+        (await verity(...args, '--mode', 'audited', '--url', url, '--json')).stdout,
+      ) as typeof answer & { requestId: string; record: { mode: string }; audit?: { payload: string } };
       expect(again.message).toEqual(answer.message);
+      expect(again.record.mode).toBe('audited');
+      expect(again.audit?.payload).toBe(`/v1/payloads/${again.requestId}`);
 
       const verify = await verity('verify', bundlePath, '--json');
       expect(verify.code, verify.stdout).toBe(0);

@@ -2,7 +2,7 @@
  * `verity audit`: one pass of the auditor over every registered node (docs/protocol.md §15.8):
  * samples the `audited` records within their challenge window (rate `--rate`, parts per million,
  * from the hash of the block after each record's anchor), fetches their payloads, re-executes them
- * on a local ONNX runtime and, with an account key, challenges the ones that lie. The work is
+ * on a local ONNX or LLM runtime and, with an account key, challenges the ones that lie. The work is
  * `auditNodes` in `@verity/node`; this file parses flags and prints. Exit 0 when every sampled
  * record checked out, 1 when a node lied or did not serve a payload.
  */
@@ -72,12 +72,18 @@ export async function runAudit(args: string[]): Promise<number> {
   // A local `verity up` network listens on 127.0.0.1.
   const policy = { localNetwork: values['local-network'] || local !== undefined };
   const store = await node.openModelStore({ dir: join(dataDir, 'audit', 'models') });
+  const llmConfig = node.loadConfig({ env: process.env, overrides: { dataDir: join(dataDir, 'audit') } });
   const report = await node.auditNodes({
     publicClient: publicClient as never,
     deployment,
     ...(clients === undefined ? {} : { clients }),
     ratePpm,
-    reexecute: node.localReexecutor(node.createOnnxRuntime(), store, policy),
+    reexecute: node.localReexecutor(node.createOnnxRuntime(), store, policy, {
+      // Language models run as a node started here would run them (VERITY_LLM_* settings): a
+      // record on another profile is only re-executed, never challenged, when outputs differ.
+      llm: node.createRuntimes(llmConfig).llm,
+      llmLimits: llmConfig.llm,
+    }),
     policy,
   });
   const bad = report.findings.filter((f) => f.kind !== 'ok' && f.kind !== 'not-reexecuted');

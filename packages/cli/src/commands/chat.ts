@@ -16,6 +16,7 @@ function number(flag: string, v: string | undefined, integer: boolean): number |
  * `verity chat MODEL`: talk to a language model. Each answer streams as it is generated, then is
  * verified (receipt, input, output and parameter digests) before the next prompt. One-shot with
  * `--message`; otherwise each line of standard input is a user turn (`/exit` or end of input stops).
+ * `--mode audited`: the node keeps each turn's payload for the challenge window (docs/api.md).
  */
 export async function runChat(args: string[]): Promise<number> {
   const { values, positionals } = parseFlags({
@@ -28,9 +29,14 @@ export async function runChat(args: string[]): Promise<number> {
       temperature: { type: 'string' },
       seed: { type: 'string' },
       'max-tokens': { type: 'string' },
+      mode: { type: 'string' },
       out: { type: 'string' },
     },
   });
+  if (values.mode !== undefined && values.mode !== 'signed' && values.mode !== 'audited') {
+    throw new UsageError('--mode is signed or audited (a quorum: the SDK chatQuorum)');
+  }
+  const mode = (values.mode ?? 'signed') as 'signed' | 'audited';
   if (positionals.length !== 1) throw new UsageError('chat takes one MODEL');
   const model = positionals[0] as string;
   const sampling = {
@@ -47,6 +53,7 @@ export async function runChat(args: string[]): Promise<number> {
     messages.push({ role: 'user', content: text });
     const answer = await client.chat({
       request: { model, messages, ...sampling },
+      mode,
       ...(values.json ? {} : { onText: (t: string) => process.stdout.write(t) }),
     });
     messages.push({ ...answer.message });
@@ -54,12 +61,24 @@ export async function runChat(args: string[]): Promise<number> {
     const r = answer.record;
     print(
       values.json,
-      { message: answer.message, requestId: r.requestId, params: answer.verity.params, record: r, verified: true },
+      {
+        message: answer.message,
+        requestId: r.requestId,
+        params: answer.verity.params,
+        record: r,
+        ...(answer.verity.audit ? { audit: answer.verity.audit } : {}),
+        verified: true,
+      },
       [
         '',
         `✓ verified: record ${r.requestId} is entry ${answer.verity.receipt.leafIndex} of ${r.node}'s log`,
         `  model ${r.model}, seed ${answer.verity.params.seed}, temperature ${answer.verity.params.temperature}`,
         `  input ${r.inputDigest}  output ${r.outputDigest}`,
+        ...(answer.verity.audit
+          ? [
+              `  audited: payload at ${answer.verity.audit.payload} until ${new Date(answer.verity.audit.windowClosesAt).toISOString()}`,
+            ]
+          : []),
         ...(values.out === undefined ? [] : [`  bundle written to ${values.out}`]),
       ].join('\n'),
     );

@@ -133,6 +133,7 @@ describe('payload store', () => {
   const payload = (requestId: string, windowClosesAt: number) =>
     auditPayload({
       requestId,
+      kind: 'onnx',
       model: 'm',
       inputDigest: sha256(new Uint8Array([1])),
       outputDigest: sha256(new Uint8Array([2])),

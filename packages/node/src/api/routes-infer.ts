@@ -19,8 +19,9 @@ import type { NodeContext } from '../context.js';
 
 import { receiptJson } from '../log/index.js';
 import { resolveOrFetch } from '../peers/model-source.js';
-import { auditPayload, type StoredModel } from '../store/index.js';
+import type { StoredModel } from '../store/index.js';
 import { runZkTask } from '../zk-lane.js';
+import { appendAudited } from './audited.js';
 import { coordinateQuorum, QUORUM_MEMBER_HEADER } from './quorum.js';
 import { NONCE, REQUEST_ID, requestIdFor } from './request-ids.js';
 
@@ -115,9 +116,8 @@ export function registerInferRoutes(app: FastifyInstance, ctx: NodeContext): voi
   let lastModelJson = '""';
 
   /**
-   * Runs the request here and logs its record (mode `signed`, `audited`, or `quorum` as a member).
-   * An audited request's payload (canonical input and output bytes) is kept durably before its
-   * record is logged, so no audited record is ever without it; if logging fails, it goes again.
+   * Runs the request here and logs its record (mode `signed`, `audited`, or `quorum` as a member);
+   * an audited one through `appendAudited`, which keeps its payload durably first.
    */
   const runHere = async (
     stored: StoredModel,
@@ -133,7 +133,7 @@ export function registerInferRoutes(app: FastifyInstance, ctx: NodeContext): voi
     const audited = mode === 'audited';
     const inputBytes = audited ? encodeTensors(inputs) : undefined;
     const outputBytes = audited ? encodeTensors(output) : undefined;
-    const record: InferenceRecord = {
+    const record: InferenceRecord & { kind: 'onnx' } = {
       version: 1,
       kind: 'onnx',
       mode,
@@ -147,22 +147,13 @@ export function registerInferRoutes(app: FastifyInstance, ctx: NodeContext): voi
       timestamp: Date.now(),
       node: ctx.keys.address,
     };
-    let windowClosesAt: number | undefined;
-    if (inputBytes && outputBytes) {
-      // As Disputes computes it: the record's time in whole seconds, plus the window.
-      windowClosesAt = (Math.floor(record.timestamp / 1000) + ctx.auditWindowSeconds) * 1000;
-      await ctx.payloads.put(auditPayload({ ...record, input: inputBytes, output: outputBytes, windowClosesAt }));
-    }
     const appendStarted = performance.now();
-    let receipt: Awaited<ReturnType<typeof ctx.log.append>>;
-    try {
-      receipt = await ctx.log.append(record);
-    } catch (e) {
-      if (audited) await ctx.payloads.remove(requestId).catch(() => undefined);
-      throw e;
-    }
+    const logged =
+      inputBytes && outputBytes
+        ? await appendAudited(ctx, record, inputBytes, outputBytes)
+        : { receipt: await ctx.log.append(record), audit: undefined };
     ctx.metrics.logAppendSeconds.observe((performance.now() - appendStarted) / 1000);
-    return { record, receipt, output, windowClosesAt };
+    return { record, receipt: logged.receipt, output, audit: logged.audit };
   };
 
   /**
@@ -233,7 +224,7 @@ export function registerInferRoutes(app: FastifyInstance, ctx: NodeContext): voi
       const evidence = { proof: zk.proof, publicSignals: zk.publicSignals, vk: zk.vk, setup: zk.setup };
       return `{"requestId":${JSON.stringify(requestId)},"model":${JSON.stringify(stored.manifestCid)},"output":${JSON.stringify(tensorsToExactJson(zk.output))},"receipt":${receiptJson(receipt)},"zk":${JSON.stringify(evidence)}}`;
     }
-    const { receipt, output, windowClosesAt } = await runHere(stored, inputs, req.mode, requestId, req.clientNonce);
+    const { receipt, output, audit } = await runHere(stored, inputs, req.mode, requestId, req.clientNonce);
     // The body as text: JSON.stringify({ requestId, model, output, receipt }), with the receipt
     // assembled by receiptJson (its note, shared by the batch, is escaped once).
     if (stored.manifestCid !== lastModel) {
@@ -242,11 +233,8 @@ export function registerInferRoutes(app: FastifyInstance, ctx: NodeContext): voi
     }
     reply.header('content-type', JSON_TYPE);
     // Mode audited: when the challenge window closes, and where auditors read the payload.
-    const audit =
-      windowClosesAt === undefined
-        ? ''
-        : `,"audit":${JSON.stringify({ windowClosesAt, payload: `/v1/payloads/${requestId}` })}`;
-    return `{"requestId":${JSON.stringify(requestId)},"model":${lastModelJson},"output":${JSON.stringify(tensorsToExactJson(output))},"receipt":${receiptJson(receipt)}${audit}}`;
+    const auditJson = audit === undefined ? '' : `,"audit":${JSON.stringify(audit)}`;
+    return `{"requestId":${JSON.stringify(requestId)},"model":${lastModelJson},"output":${JSON.stringify(tensorsToExactJson(output))},"receipt":${receiptJson(receipt)}${auditJson}}`;
   });
 
   /**

@@ -24,8 +24,6 @@ import {
 import {
   createMemoryTree,
   decodeRecord,
-  decodeTensors,
-  encodeTensors,
   fromBase64,
   fromHex,
   hashLeaf,
@@ -35,11 +33,14 @@ import {
   toHex,
 } from '@verity/protocol';
 import type { Address, Hex, PublicClient } from 'viem';
+import { DEFAULT_CONFIG } from '../config.js';
 import { entriesPath, TILE_WIDTH } from '../log/tile-path.js';
 import { fetchModel } from '../peers/fetch-model.js';
 import { peerFetch, type UrlPolicy } from '../peers/url-policy.js';
-import type { Runtime } from '../runtimes/runtime.js';
+import type { LlmRuntime, LoadedLlm } from '../runtimes/llm.js';
+import type { LoadedModel, Runtime } from '../runtimes/runtime.js';
 import type { ModelStore } from '../store/index.js';
+import { type Reexecution, reexecuteLlm, reexecuteOnnx } from './reexecute.js';
 
 /** Default sampling rate of `verity audit`, parts per million: 1 % of audited records. */
 export const DEFAULT_AUDIT_RATE_PPM = 10_000;
@@ -100,8 +101,11 @@ export interface AuditReport {
   readonly findings: readonly AuditFinding[];
 }
 
-/** Re-executes `record` on `input`: the output digest (hex, `0x`), or `undefined` if it cannot. */
-export type Reexecute = (record: InferenceRecord, input: Uint8Array, endpoint: string) => Promise<Hex | undefined>;
+/**
+ * Re-executes `record` on `input` (the model fetched from the node at `endpoint`): the output
+ * digest, or why there is none (`reexecute.ts`).
+ */
+export type Reexecute = (record: InferenceRecord, input: Uint8Array, endpoint: string) => Promise<Reexecution>;
 
 export interface AuditOptions {
   readonly publicClient: PublicClient;
@@ -256,13 +260,14 @@ async function auditRecord(
   } catch (e) {
     return { ...base, kind: 'payload-missing', error: message(e) };
   }
-  let computed: Hex | undefined;
+  let computed: Hex;
   try {
-    computed = await options.reexecute(record, input, endpoint);
+    const verdict = await options.reexecute(record, input, endpoint);
+    if ('abstain' in verdict) return { ...base, kind: 'not-reexecuted', error: verdict.abstain };
+    computed = verdict.outputDigest;
   } catch (e) {
     return { ...base, kind: 'not-reexecuted', error: message(e) };
   }
-  if (computed === undefined) return { ...base, kind: 'not-reexecuted', error: `kind ${record.kind}` };
   if (computed.toLowerCase() === hex0x(record.outputDigest).toLowerCase()) {
     return { ...base, kind: 'ok', computedOutput: computed };
   }
@@ -291,27 +296,59 @@ async function auditRecord(
   }
 }
 
+/** Options of {@link localReexecutor}. */
+export interface LocalReexecutorOptions {
+  /** The largest model fetched, bytes (default 1 GiB). */
+  readonly maxModelBytes?: number;
+  /** A local LLM runtime for `llm` records (without it they are `not-reexecuted`). */
+  readonly llm?: LlmRuntime;
+  /** Limits on a chat input's messages, as a node's `llm` settings (default the node's defaults). */
+  readonly llmLimits?: { readonly maxMessages: number; readonly maxPromptChars: number };
+}
+
 /**
- * A {@link Reexecute} on a local ONNX runtime: the record's model is fetched by manifest CID from
- * the audited node (the CID and the publisher's signature are checked, so a node cannot hand over
- * another model) into `store`, loaded once, and run.
+ * A {@link Reexecute} on local runtimes: the record's model is fetched by manifest CID from the
+ * audited node (the CID and the publisher's signature are checked, so a node cannot hand over
+ * another model) into `store`, loaded once, and run: `onnx` records on `runtime`, `llm` records on
+ * `options.llm` under the profile rule of `reexecute.ts`.
  */
 export function localReexecutor(
   runtime: Runtime,
   store: ModelStore,
   policy: UrlPolicy,
-  maxModelBytes = 1 << 30,
+  options: LocalReexecutorOptions = {},
 ): Reexecute {
-  const loaded = new Map<string, ReturnType<Runtime['load']>>();
-  return async (record, input, endpoint) => {
-    if (record.kind !== 'onnx') return undefined;
-    const stored = await fetchModel(endpoint, record.model, store, { maxSize: maxModelBytes, policy });
-    let model = loaded.get(stored.manifestCid);
+  const loaded = new Map<string, Promise<LoadedModel | LoadedLlm>>();
+  const load = (cid: string, path: string, on: Runtime<LoadedModel | LoadedLlm>) => {
+    let model = loaded.get(cid);
     if (model === undefined) {
-      model = runtime.load(stored.artifactPath);
-      loaded.set(stored.manifestCid, model);
+      model = on.load(path);
+      model.catch(() => loaded.delete(cid));
+      loaded.set(cid, model);
     }
-    const output = await (await model).run(decodeTensors(input));
-    return `0x${toHex(sha256(encodeTensors(output)))}`;
+    return model;
+  };
+  const { llm } = options;
+  return async (record, input, endpoint) => {
+    if (record.kind !== 'onnx' && record.kind !== 'llm')
+      return { abstain: `${record.kind} records are not re-executed` };
+    if (record.kind === 'llm' && llm === undefined) return { abstain: 'no LLM runtime here' };
+    const stored = await fetchModel(endpoint, record.model, store, {
+      maxSize: options.maxModelBytes ?? 1 << 30,
+      policy,
+    });
+    if (record.kind === 'onnx') {
+      const model = (await load(stored.manifestCid, stored.artifactPath, runtime)) as LoadedModel;
+      return reexecuteOnnx(input, (inputs) => model.run(inputs));
+    }
+    const lm = llm as LlmRuntime;
+    if (stored.manifest.format !== 'gguf')
+      return { abstain: 'an llm record naming a model that is not a language model' };
+    const model = (await load(stored.manifestCid, stored.artifactPath, lm)) as LoadedLlm;
+    return reexecuteLlm(record, input, {
+      runtime: () => ({ id: lm.id, version: lm.version, profile: lm.profile }),
+      limits: options.llmLimits ?? DEFAULT_CONFIG.llm,
+      run: (job) => model.run(job),
+    });
   };
 }

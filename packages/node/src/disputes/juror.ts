@@ -7,43 +7,42 @@
  * so a dispute never waits on the challenger.
  *
  * The salt is written durably (`<dataDir>/juror/<id>.json`) before the commitment is sent, so a
- * node that restarts between commit and reveal still reveals. Only ONNX records are re-executed;
- * for others (llm, zk) the juror logs that it abstains (and loses its deposit, as a silent juror).
+ * node that restarts between commit and reveal still reveals. ONNX and LLM records are re-executed
+ * (`reexecute.ts`); where it cannot (zk records, an LLM record whose output differs on another
+ * runtime profile), the juror logs that it abstains (and loses its deposit, as a silent juror).
  * Off the request path: every error is reported to `onError` and the next tick tries again.
  */
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { commitVote, disputesAbi, drawDisputeJury, getDispute, resolveDispute, revealVote } from '@verity/contracts';
-import {
-  decodeRecord,
-  decodeTensors,
-  encodeTensors,
-  fromHex,
-  type InferenceRecord,
-  sha256,
-  toHex,
-} from '@verity/protocol';
+import { decodeRecord, fromHex, type InferenceRecord, toHex } from '@verity/protocol';
 import type { Hex } from 'viem';
 import type { NodeContext } from '../context.js';
 import { resolveOrFetch } from '../peers/model-source.js';
 import { writeFileAtomic } from '../store/atomic-file.js';
+import { type Reexecution, reexecuteLlm, reexecuteOnnx } from './reexecute.js';
 
 /**
- * The output digest of `record` re-executed on `input` here: SHA-256 of the canonical encoding of
- * the output tensors (docs/protocol.md §5.2, as mode `audited` logs it). The model is taken by the
- * record's manifest CID, fetched from a registered peer if this node lacks it. `undefined` for a
- * record this node cannot re-execute (not ONNX).
+ * `record` re-executed here on `input` (docs/protocol.md §15.8, `reexecute.ts`): the output digest
+ * an honest node would have logged, or why this node abstains. The model is taken by the record's
+ * manifest CID, fetched from a registered peer if this node lacks it. `onnx` and `llm` records are
+ * re-executed (an `llm` one on this node's LLM runtime, under the profile rule); `zk` ones not.
  */
-export async function reexecute(
-  ctx: NodeContext,
-  record: InferenceRecord,
-  input: Uint8Array,
-): Promise<Hex | undefined> {
-  if (record.kind !== 'onnx') return undefined;
+export async function reexecute(ctx: NodeContext, record: InferenceRecord, input: Uint8Array): Promise<Reexecution> {
+  if (record.kind !== 'onnx' && record.kind !== 'llm') return { abstain: `${record.kind} records are not re-executed` };
   const stored = await resolveOrFetch(ctx, record.model);
-  const model = await ctx.models.get(stored.manifestCid, stored.artifactPath);
-  const output = await ctx.executor.run(stored.manifestCid, model, decodeTensors(input));
-  return `0x${toHex(sha256(encodeTensors(output)))}`;
+  if (record.kind === 'onnx') {
+    const model = await ctx.models.get(stored.manifestCid, stored.artifactPath);
+    return reexecuteOnnx(input, (inputs) => ctx.executor.run(stored.manifestCid, model, inputs));
+  }
+  if (stored.manifest.format !== 'gguf')
+    return { abstain: 'an llm record naming a model that is not a language model' };
+  const model = await ctx.llms.get(stored.manifestCid, stored.artifactPath);
+  return reexecuteLlm(record, input, {
+    runtime: () => ({ id: ctx.llm.id, version: ctx.llm.version, profile: ctx.llm.profile }),
+    limits: ctx.config.llm,
+    run: (job) => ctx.executor.run(stored.manifestCid, model, job, { timeoutMs: ctx.config.llm.timeoutMs }),
+  });
 }
 
 /** What a juror keeps between its commitment and its reveal. */
@@ -83,7 +82,7 @@ export function startJuror(ctx: NodeContext, options: JurorOptions): JurorServic
   /** Disputes not yet seen resolved; ids above `seen` are read from `disputeCount`. */
   const open = new Set<bigint>();
   let seen = 0n;
-  /** Disputes whose record this node cannot re-execute (logged once). */
+  /** Disputes whose record this node does not vote on (logged once, not re-executed again). */
   const abstained = new Set<bigint>();
 
   const keptPath = (id: bigint) => join(dir, `${id}.json`);
@@ -127,16 +126,15 @@ export function startJuror(ctx: NodeContext, options: JurorOptions): JurorServic
     if (mine !== undefined && !mine.committed && now <= d.commitDeadline) {
       let kept = await readKept(id);
       if (kept === undefined) {
+        if (abstained.has(id)) return; // decided once: a re-execution is not repeated every tick
         const { record, input } = await challenged(id);
-        const outputDigest = await reexecute(ctx, record, input);
-        if (outputDigest === undefined) {
-          if (!abstained.has(id)) {
-            abstained.add(id);
-            options.onEvent('warn', 'juror abstains: only ONNX records are re-executed', { id, kind: record.kind });
-          }
+        const verdict = await reexecute(ctx, record, input);
+        if ('abstain' in verdict) {
+          abstained.add(id);
+          options.onEvent('warn', 'juror abstains', { id, kind: record.kind, reason: verdict.abstain });
           return;
         }
-        kept = { outputDigest, salt: `0x${toHex(crypto.getRandomValues(new Uint8Array(32)))}` };
+        kept = { outputDigest: verdict.outputDigest, salt: `0x${toHex(crypto.getRandomValues(new Uint8Array(32)))}` };
         // Durable before the commitment exists: a restart must still be able to reveal.
         await mkdir(dir, { recursive: true, mode: 0o700 });
         await writeFileAtomic(keptPath(id), new TextEncoder().encode(JSON.stringify(kept)), dir);

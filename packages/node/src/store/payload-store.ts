@@ -1,6 +1,7 @@
 /**
  * Payloads of `audited` requests (issue 12.3, docs/api.md "Mode audited"): the canonical input and
- * output bytes (docs/design.md §2.2) of each audited record, kept until its challenge window closes
+ * output bytes of each audited record (the bytes its digests are SHA-256 of: the tensor encoding
+ * of docs/protocol.md §2.3 for `onnx`, the RFC 8785 JSON of §10.2 / §10.3 for `llm`), kept until its challenge window closes
  * so that an auditor can re-execute it and a challenger can put the input bytes on chain. One file
  * per request, written atomically and durably *before* the record is logged: every audited record
  * in the log has its payload, whatever the crash. A crash between the two leaves a payload without
@@ -23,12 +24,18 @@ import { fsyncDir, writeFileAtomic } from './atomic-file.js';
 export interface AuditPayload {
   readonly version: 1;
   readonly requestId: string;
+  /**
+   * The record's kind, which says what the bytes are: `onnx`, the canonical tensor encoding
+   * (docs/protocol.md §2.3); `llm`, the RFC 8785 JSON of the canonical input and output (§10.2,
+   * §10.3). A payload written before kinds were recorded has none and is `onnx`.
+   */
+  readonly kind: 'onnx' | 'llm';
   /** The model's manifest CID. */
   readonly model: string;
   /** Hex SHA-256 of `input` / `output` (= the record's inputDigest / outputDigest). */
   readonly inputDigest: string;
   readonly outputDigest: string;
-  /** The canonical tensor encoding of the input and the output, base64 (RFC 4648 §4). */
+  /** The canonical bytes of the input and the output (see `kind`), base64 (RFC 4648 §4). */
   readonly input: string;
   readonly output: string;
   /** When the challenge window closes (ms since the epoch): the record's timestamp + the window. */
@@ -90,7 +97,8 @@ export async function openPayloadStore(dir: string, options: PayloadStoreOptions
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw e;
     }
-    return JSON.parse(text) as AuditPayload;
+    // Written before payloads named their kind: every one of them was ONNX.
+    return { kind: 'onnx', ...(JSON.parse(text) as Omit<AuditPayload, 'kind'>) } as AuditPayload;
   };
 
   // Payloads kept flat in `dir` by a node from before the buckets: move each into its bucket once.
@@ -163,6 +171,7 @@ export async function openPayloadStore(dir: string, options: PayloadStoreOptions
 /** The payload of an audited request from its canonical bytes. */
 export function auditPayload(p: {
   requestId: string;
+  kind: AuditPayload['kind'];
   model: string;
   inputDigest: string;
   outputDigest: string;
@@ -173,6 +182,7 @@ export function auditPayload(p: {
   return {
     version: 1,
     requestId: p.requestId,
+    kind: p.kind,
     model: p.model,
     inputDigest: p.inputDigest,
     outputDigest: p.outputDigest,

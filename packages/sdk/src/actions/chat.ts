@@ -43,6 +43,11 @@ export interface VerityField {
   /** The effective sampling settings (the record's params digest is theirs). */
   readonly params: LlmParams;
   readonly receipt: Receipt;
+  /**
+   * Mode `audited`: when the challenge window closes (ms since the epoch, the node's statement;
+   * `auditStatus` reads the chain's) and the payload's path on the node.
+   */
+  readonly audit?: { readonly windowClosesAt: number; readonly payload: string };
 }
 
 /** A verified LLM answer. */
@@ -61,6 +66,11 @@ export interface VerifyLlmOptions {
   readonly cache?: VerifyCache;
   /** The manifest CID the answer must come from. */
   readonly model?: string;
+  /**
+   * The mode the record must be logged in (default: any). `audited` also requires the answer's
+   * `verity.audit` (an audited request answered as `signed` would escape audit).
+   */
+  readonly mode?: 'signed' | 'audited';
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -75,11 +85,20 @@ function verityOf(v: unknown): VerityField {
   if (!isObject(v) || typeof v.requestId !== 'string' || typeof v.model !== 'string' || !isObject(v.receipt)) {
     return invalid('the answer carries no verity receipt');
   }
+  const a = v.audit;
+  let audit: VerityField['audit'];
+  if (a !== undefined) {
+    if (!isObject(a) || typeof a.windowClosesAt !== 'number' || typeof a.payload !== 'string') {
+      return invalid('a malformed audit member');
+    }
+    audit = { windowClosesAt: a.windowClosesAt, payload: a.payload };
+  }
   return {
     requestId: v.requestId,
     model: v.model,
     params: parseLlmParams(v.params),
     receipt: v.receipt as unknown as Receipt,
+    ...(audit === undefined ? {} : { audit }),
   };
 }
 
@@ -181,6 +200,14 @@ function check(
     throw new VerityError('RESPONSE_INVALID', 'the receipt is for another model', {
       details: { expected: options.model ?? verity.model, actual: record.model },
     });
+  }
+  if (options.mode !== undefined && record.mode !== options.mode) {
+    throw new VerityError('RESPONSE_INVALID', `the receipt is for mode ${record.mode}, not ${options.mode}`, {
+      details: { expected: options.mode, actual: record.mode },
+    });
+  }
+  if (options.mode === 'audited' && verity.audit === undefined) {
+    throw new VerityError('RESPONSE_INVALID', 'an audited answer without its challenge window');
   }
   return {
     record,
@@ -287,6 +314,12 @@ export interface ChatParams {
   /** Called with each piece of text as it arrives. */
   readonly onText?: (text: string) => void;
   readonly signal?: AbortSignal;
+  /**
+   * `signed` (the default), or `audited`: the node keeps the canonical input and output for the
+   * challenge window so that auditors can re-execute and challenge the record (docs/api.md "Mode
+   * audited"); the answer's `verity.audit` says when the window closes. Quorum: {@link chatQuorum}.
+   */
+  readonly mode?: 'signed' | 'audited';
 }
 
 /**
@@ -306,8 +339,10 @@ export async function chat(
   // With a chain, the name resolves through ModelRegistry and the answer must come from that CID.
   const expected = client.chain ? (await getModel(client, String(params.request.model))).id : undefined;
   const body = { ...params.request, ...(expected === undefined ? {} : { model: expected }), stream: true };
+  const mode = params.mode ?? 'signed';
   const response = await request(client, 'POST', '/v1/chat/completions', {
     json: body,
+    ...(mode === 'audited' ? { headers: { 'x-verity-mode': 'audited' } } : {}),
     ...(params.signal ? { signal: params.signal } : {}),
   });
   if (!response.body) return invalid('the node sent no stream');
@@ -352,8 +387,10 @@ export async function chat(
     // The receipt rides in the last chunk: check its checkpoint's signature natively first.
     const last = chunks.at(-1);
     if (isObject(last) && isObject(last.verity)) await primeVerifyCache(last.verity.receipt, trust, client.cache);
+    // The mode asked for is the mode logged: an audited request answered as `signed` escapes audit.
     return verifyChatCompletion(body, chunks, trust, {
       cache: client.cache,
+      mode,
       ...(expected === undefined ? {} : { model: expected }),
     });
   });
