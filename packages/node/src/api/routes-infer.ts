@@ -149,7 +149,8 @@ export function registerInferRoutes(app: FastifyInstance, ctx: NodeContext): voi
     };
     let windowClosesAt: number | undefined;
     if (inputBytes && outputBytes) {
-      // As Disputes computes it: the record's time in whole seconds, plus the window.
+      // Until when the payload is kept: the record's time in whole seconds, plus the window (and,
+      // on a chain, a margin: Disputes counts the window from the record's first anchor).
       windowClosesAt = (Math.floor(record.timestamp / 1000) + ctx.auditWindowSeconds) * 1000;
       await ctx.payloads.put(auditPayload({ ...record, input: inputBytes, output: outputBytes, windowClosesAt }));
     }

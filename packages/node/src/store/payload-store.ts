@@ -24,7 +24,10 @@ export interface AuditPayload {
   /** The canonical tensor encoding of the input and the output, base64 (RFC 4648 §4). */
   readonly input: string;
   readonly output: string;
-  /** When the challenge window closes (ms since the epoch): the record's timestamp + the window. */
+  /**
+   * Until when the payload is kept and served (ms since the epoch): the record's timestamp + the
+   * window (+ a margin on a chain, where the window runs from the record's first anchor).
+   */
   readonly windowClosesAt: number;
 }
 
