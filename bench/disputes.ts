@@ -60,6 +60,7 @@ const RULES: DisputeParams = {
   commitPeriod: 300,
   revealPeriod: 300,
   jurySize: 3,
+  auditRatePpm: 1_000_000,
 };
 const JURORS = [2, 3, 4, 5];
 const CHALLENGER = 6;

@@ -184,10 +184,11 @@ Usage:
                [--local-network] [--json]
 
 For every registered node: the audited records still in their challenge window, sampled at
---rate parts per million (default 10000 = 1 %) from a block hash the node could not predict;
-each payload is fetched, checked against the record and re-executed here; a different output
-is challenged on chain from --account-key's account (with the bond). Exit 1 on a lie or a
-payload not served.
+the rate Disputes fixes on chain (auditRatePpm; 10000 ppm = 1 % under verity up) from a block
+hash the node could not predict; --rate PPM samples more (never less: its sample contains the
+chain's); each payload is fetched, checked against the record and re-executed here; a
+different output is challenged on chain from --account-key's account (with the bond). Exit 1
+on a lie or a payload not served.
 
 Example:
   verity audit --data-dir /tmp/verity-net --rate 1000000 --account-key 0x…

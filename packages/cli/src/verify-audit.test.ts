@@ -4,7 +4,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { deploymentToJson, getLatestAnchor } from '@verity/contracts';
+import { deploymentToJson, getFirstAnchor, getLatestAnchor } from '@verity/contracts';
 import { writeDeploymentFile } from '@verity/contracts/node';
 import type { VerityNode } from '@verity/node';
 import { createClient } from '@verity/sdk';
@@ -37,6 +37,7 @@ beforeAll(async () => {
     commitPeriod: 300,
     revealPeriod: 300,
     jurySize: 3,
+    auditRatePpm: 250_000,
   });
   dir = await mkdtemp(join(tmpdir(), 'verity-verify-audit-'));
   deploymentFile = join(dir, 'deployment.json');
@@ -94,7 +95,14 @@ describe('verity verify on an audited bundle', () => {
     expect(pending.code, pending.stderr).toBe(0);
     const body = JSON.parse(pending.stdout);
     expect(body).toMatchObject({ ok: true, audit: [{ status: 'pending', disputes: [] }] });
-    expect(body.audit[0].windowClosesAt).toBe(Math.floor(body.receipts[0].record.timestamp / 1000) + WINDOW);
+    // The window runs from the record's first anchor on chain; the sample rate is the chain's.
+    const first = await getFirstAnchor(chain.publicClient, {
+      logAnchor: (chainOptions.deployment as { contracts: { logAnchor: `0x${string}` } }).contracts.logAnchor,
+      node: body.receipts[0].record.node,
+      leafIndex: body.receipts[0].leafIndex,
+    });
+    expect(body.audit[0].windowClosesAt).toBe(Number(first?.timestamp) + WINDOW);
+    expect(body.audit[0].auditRatePpm).toBe(250_000);
     const text = await verity('verify', file, ...at);
     expect(text.stdout).toMatch(/audited .*: pending — challenge window open until /);
     // Keys pinned by hand and no chain: valid, and it says the status was not read.

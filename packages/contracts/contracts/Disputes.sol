@@ -51,7 +51,8 @@ contract Disputes {
         /// Parts per 10 000 of the slashed stake (or of a failed challenger's bond) shared by the
         /// majority jurors; the rest of a slash is burned, the rest of a bond goes to the node.
         uint16 jurorShareBps;
-        /// Seconds after the record's timestamp during which it can be challenged.
+        /// Seconds during which a record can be challenged, from the chain's time of the first
+        /// anchor that covers it (`LogAnchor.anchoredTree`), not from the record's own timestamp.
         uint64 challengeWindow;
         /// Seconds jurors have to commit their votes, from the draw.
         uint64 commitPeriod;
@@ -59,6 +60,8 @@ contract Disputes {
         uint64 revealPeriod;
         /// Jurors drawn per dispute (odd, 1 to MAX_JURY); fewer if fewer nodes are eligible.
         uint8 jurySize;
+        /// Parts per million of audited records that auditors sample (1 to 1 000 000; `isSampled`).
+        uint32 auditRatePpm;
     }
 
     struct Juror {
@@ -99,6 +102,8 @@ contract Disputes {
     address public constant BURN = 0x000000000000000000000000000000000000dEaD;
     /// Domain of the jury seed (docs/protocol.md §15.3).
     bytes public constant JURY_SEED_DOMAIN = "verity/jury/v1";
+    /// Domain of the audit sample (docs/protocol.md §15.8).
+    bytes public constant AUDIT_SAMPLE_DOMAIN = "verity/audit/v1";
     /// Fixed part of an inference record (docs/protocol.md §5.2) plus six length bytes.
     uint256 private constant RECORD_MIN_LENGTH = 137;
 
@@ -113,6 +118,7 @@ contract Disputes {
     uint64 public immutable commitPeriod;
     uint64 public immutable revealPeriod;
     uint8 public immutable jurySize;
+    uint32 public immutable auditRatePpm;
 
     /// Number of disputes opened; ids start at 1.
     uint256 public disputeCount;
@@ -161,6 +167,11 @@ contract Disputes {
     error RecordMalformed();
     error NodeNotSlashable(address node);
     error RootNotAnchored(address node, uint64 treeSize);
+    /// `treeSize` is not the node's first anchored tree that covers `leafIndex`: the leaves from
+    /// `previousSize` on were first anchored by it.
+    error AnchorNotFirst(uint64 leafIndex, uint64 treeSize, uint64 previousSize);
+    /// The hash of the block after the anchor is not known here (not mined yet, or 256 blocks ago).
+    error SeedUnavailable(uint64 blockNumber);
     error InclusionInvalid();
     error InputDigestMismatch(bytes32 expected, bytes32 actual);
     error ClaimMatchesRecord();
@@ -188,7 +199,7 @@ contract Disputes {
         if (
             p.jurySize == 0 || p.jurySize > MAX_JURY || p.jurySize % 2 == 0
                 || uint256(p.challengerShareBps) + p.jurorShareBps > 10_000 || p.commitPeriod == 0
-                || p.revealPeriod == 0 || p.challengeWindow == 0
+                || p.revealPeriod == 0 || p.challengeWindow == 0 || p.auditRatePpm == 0 || p.auditRatePpm > 1_000_000
                 || address(anchors_.registry()) != address(registry_)
             // A node that lies and unbonds at once must still be slashable when the jury decides.
             || uint256(p.challengeWindow) + p.commitPeriod + p.revealPeriod >= registry_.unbondingDelay()
@@ -205,6 +216,7 @@ contract Disputes {
         commitPeriod = p.commitPeriod;
         revealPeriod = p.revealPeriod;
         jurySize = p.jurySize;
+        auditRatePpm = p.auditRatePpm;
     }
 
     /// Only the registry pays this contract (the stake it slashes).
@@ -215,7 +227,8 @@ contract Disputes {
     /// @notice Challenges a record: `msg.value` must be `challengeBond`.
     /// @param record the record's canonical bytes (docs/protocol.md §5.2)
     /// @param leafIndex the record's index in its node's log
-    /// @param treeSize a tree size the node anchored in `LogAnchor`
+    /// @param treeSize the size of the node's first anchor that covers `leafIndex` (its window
+    /// runs from that anchor's time)
     /// @param proof RFC 9162 inclusion proof of the record's leaf in that anchored tree
     /// @param input the canonical input bytes; SHA-256 must equal the record's `inputDigest`
     /// @param claimedOutput the output digest the challenger says is right (not the record's)
@@ -421,14 +434,17 @@ contract Disputes {
             revert RecordMalformed();
         }
         node = address(bytes20(record[15:35]));
-        // Milliseconds in the record; the window is counted in seconds.
-        uint256 closesAt = uint256(uint64(bytes8(record[7:15]))) / 1000 + challengeWindow;
-        if (block.timestamp > closesAt) revert ChallengeWindowClosed(closesAt);
         NodeRegistry.Status status = registry.getNode(node).status;
         if (status != NodeRegistry.Status.Registered && status != NodeRegistry.Status.Unbonding) {
             revert NodeNotSlashable(node);
         }
-        leaf = _checkIncluded(record, node, leafIndex, treeSize, proof);
+        LogAnchor.AnchoredTree memory tree = _firstAnchor(node, leafIndex, treeSize);
+        // The window runs from the chain's time of the record's first anchor: the record's own
+        // timestamp is the node's word, and a backdated one would shorten it.
+        uint256 closesAt = uint256(tree.timestamp) + challengeWindow;
+        if (block.timestamp > closesAt) revert ChallengeWindowClosed(closesAt);
+        leaf = Rfc9162.leafHash(record);
+        if (!Rfc9162.verifyInclusion(leaf, leafIndex, treeSize, proof, tree.rootHash)) revert InclusionInvalid();
         if (slashedRecord[leaf]) revert RecordAlreadySlashed(leaf);
         if (openDispute[leaf] != 0) revert RecordUnderDispute(openDispute[leaf]);
         bytes32 inputDigest = bytes32(record[35:67]);
@@ -456,18 +472,30 @@ contract Disputes {
         revert NotJuror(id, msg.sender);
     }
 
-    /// The record's leaf, after checking its inclusion in a tree the node anchored.
-    function _checkIncluded(
-        bytes calldata record,
-        address node,
-        uint64 leafIndex,
-        uint64 treeSize,
-        bytes32[] calldata proof
-    ) private view returns (bytes32 leaf) {
-        bytes32 root = anchors.anchorAt(node, treeSize);
-        if (root == bytes32(0)) revert RootNotAnchored(node, treeSize);
-        leaf = Rfc9162.leafHash(record);
-        if (!Rfc9162.verifyInclusion(leaf, leafIndex, treeSize, proof, root)) revert InclusionInvalid();
+    /// The tree `node` anchored at `treeSize`, which must be its first anchor covering `leafIndex`.
+    function _firstAnchor(address node, uint64 leafIndex, uint64 treeSize)
+        private
+        view
+        returns (LogAnchor.AnchoredTree memory tree)
+    {
+        tree = anchors.anchoredTree(node, treeSize);
+        if (tree.rootHash == bytes32(0)) revert RootNotAnchored(node, treeSize);
+        if (leafIndex < tree.previousSize) revert AnchorNotFirst(leafIndex, treeSize, tree.previousSize);
+    }
+
+    /// @notice Whether the record at `leafIndex` of `node`'s log is in the audit sample
+    /// (docs/protocol.md §15.8): SHA-256(AUDIT_SAMPLE_DOMAIN ‖ blockhash(B + 1) ‖ node ‖
+    /// uint64 leafIndex), its first 8 bytes read as a fraction of 2^64, below `auditRatePpm`
+    /// per million, B being the block of the node's first anchor covering the record, whose size
+    /// `treeSize` is. Reverts `SeedUnavailable` while block B + 1 is not mined or once its hash is
+    /// older than 256 blocks (the rule is the same off chain, with the block's hash from any node).
+    function isSampled(address node, uint64 leafIndex, uint64 treeSize) external view returns (bool) {
+        LogAnchor.AnchoredTree memory tree = _firstAnchor(node, leafIndex, treeSize);
+        if (leafIndex >= treeSize) revert AnchorNotFirst(leafIndex, treeSize, tree.previousSize);
+        bytes32 seed = blockhash(tree.blockNumber + 1);
+        if (seed == bytes32(0)) revert SeedUnavailable(tree.blockNumber + 1);
+        bytes32 h = sha256(abi.encodePacked(AUDIT_SAMPLE_DOMAIN, seed, node, leafIndex));
+        return uint256(uint64(bytes8(h))) * 1_000_000 < uint256(auditRatePpm) << 64;
     }
 
     /// The output digest that more than half of the drawn jurors voted, if any.
@@ -516,31 +544,43 @@ contract Disputes {
         view
         returns (address[] memory pool, uint256[] memory stakes)
     {
-        (address[] memory accounts, NodeRegistry.Node[] memory entries) =
-            registry.listNodes(0, registry.nodeCount());
-        uint256 minStake = registry.minStake();
-        pool = new address[](accounts.length);
-        stakes = new uint256[](accounts.length);
+        // Active nodes with their stakes only: no origin or endpoint strings to copy.
+        (address[] memory accounts, uint256[] memory active) = registry.activeStakes();
+        uint256 n = accounts.length;
+        // One word per candidate: its address in the high 160 bits, its place in `accounts` in the
+        // low 96, so sorting the words sorts by address (addresses are distinct).
+        uint256[] memory keys = new uint256[](n);
         uint256 count;
-        for (uint256 i = 0; i < accounts.length; i++) {
+        for (uint256 i = 0; i < n; i++) {
             address a = accounts[i];
-            uint256 stake = entries[i].stake;
-            if (entries[i].status != NodeRegistry.Status.Registered || stake < minStake || stake == 0) continue;
             if (a == node || a == challenger) continue;
-            // Insertion in ascending address order.
-            uint256 k = count;
-            while (k > 0 && uint160(pool[k - 1]) > uint160(a)) {
-                pool[k] = pool[k - 1];
-                stakes[k] = stakes[k - 1];
-                k--;
-            }
-            pool[k] = a;
-            stakes[k] = stake;
-            count++;
+            keys[count++] = (uint256(uint160(a)) << 96) | i;
         }
+        _sortAscending(keys, count);
+        pool = new address[](count);
+        stakes = new uint256[](count);
+        for (uint256 i = 0; i < count; i++) {
+            uint256 key = keys[i];
+            pool[i] = address(uint160(key >> 96));
+            stakes[i] = active[key & type(uint96).max];
+        }
+    }
+
+    /// Sorts the first `count` words of `keys` in ascending order, in place (insertion sort in
+    /// assembly: a Solidity loop with bounds checks costs about 640 gas per move, this about 60).
+    function _sortAscending(uint256[] memory keys, uint256 count) private pure {
         assembly ("memory-safe") {
-            mstore(pool, count)
-            mstore(stakes, count)
+            let base := add(keys, 0x20)
+            for { let i := 1 } lt(i, count) { i := add(i, 1) } {
+                let key := mload(add(base, shl(5, i)))
+                let j := i
+                for {} gt(j, 0) { j := sub(j, 1) } {
+                    let previous := mload(add(base, shl(5, sub(j, 1))))
+                    if iszero(gt(previous, key)) { break }
+                    mstore(add(base, shl(5, j)), previous)
+                }
+                mstore(add(base, shl(5, j)), key)
+            }
         }
     }
 

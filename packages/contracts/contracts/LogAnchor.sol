@@ -13,9 +13,12 @@ import {NodeRegistry} from "./NodeRegistry.sol";
 /// for a size in one call.
 /// @dev Sizes strictly increase per node; each anchor after the first carries the consistency
 /// proof from the previous (size, root), the first an empty proof (every tree extends the empty
-/// one). History lives in `Anchored` events. Proof length is at most about 2·log2(size) hashes.
+/// one). History lives in `Anchored` events; every anchored tree is also kept with its block, its
+/// time and the size before it (`anchoredTree`), so `Disputes` counts a record's challenge window
+/// from the chain's time of the first anchor that covers it, not from the record's own timestamp.
+/// Proof length is at most about 2·log2(size) hashes.
 contract LogAnchor {
-    /// The first four fields share one storage slot: an anchor writes two slots plus `roots`.
+    /// A node's latest anchor, as `latestAnchor` returns it.
     struct Anchor {
         uint64 treeSize;
         uint64 blockNumber;
@@ -25,11 +28,28 @@ contract LogAnchor {
         bytes32 rootHash;
     }
 
+    /// One anchored tree of a node, kept for every size it anchored (two storage slots).
+    struct AnchoredTree {
+        bytes32 rootHash;
+        /// Block and unix time (the block's) of the anchor: when the chain first saw this tree.
+        uint64 blockNumber;
+        uint64 timestamp;
+        /// The node's anchored size before this one (0 for its first anchor): the leaves with
+        /// index in [previousSize, treeSize) were first anchored by this tree.
+        uint64 previousSize;
+    }
+
+    /// The latest size and the number of anchors of a node (one slot); the rest is in `trees`.
+    struct Latest {
+        uint64 treeSize;
+        uint64 count;
+    }
+
     NodeRegistry public immutable registry;
 
-    mapping(address => Anchor) private latest;
-    /// node → tree size → root hash, for every anchored size.
-    mapping(address => mapping(uint64 => bytes32)) private roots;
+    mapping(address => Latest) private latest;
+    /// node → tree size → the anchored tree, for every anchored size.
+    mapping(address => mapping(uint64 => AnchoredTree)) private trees;
 
     /// @param index 0 for a node's first anchor, then 1, 2, …
     event Anchored(address indexed node, uint64 indexed treeSize, bytes32 rootHash, uint64 index);
@@ -50,26 +70,35 @@ contract LogAnchor {
     function anchor(uint64 treeSize, bytes32 rootHash, bytes32[] calldata consistency) external {
         if (!registry.isActive(msg.sender)) revert NodeNotActive(msg.sender);
         if (rootHash == bytes32(0)) revert RootInvalid();
-        Anchor storage last = latest[msg.sender];
+        Latest memory last = latest[msg.sender];
         uint64 previous = last.treeSize;
         if (treeSize <= previous) revert TreeSizeNotIncreasing(previous, treeSize);
         // From size 0 (no anchor yet) only the empty proof verifies.
-        if (!Rfc9162.verifyConsistency(previous, last.rootHash, treeSize, rootHash, consistency)) {
+        if (!Rfc9162.verifyConsistency(previous, trees[msg.sender][previous].rootHash, treeSize, rootHash, consistency))
+        {
             revert InconsistentAnchor(previous, treeSize);
         }
-        uint64 index = last.count;
-        latest[msg.sender] = Anchor(treeSize, uint64(block.number), uint64(block.timestamp), index + 1, rootHash);
-        roots[msg.sender][treeSize] = rootHash;
-        emit Anchored(msg.sender, treeSize, rootHash, index);
+        latest[msg.sender] = Latest(treeSize, last.count + 1);
+        trees[msg.sender][treeSize] =
+            AnchoredTree(rootHash, uint64(block.number), uint64(block.timestamp), previous);
+        emit Anchored(msg.sender, treeSize, rootHash, last.count);
     }
 
     /// @notice The node's most recent anchor; `treeSize` 0 if it never anchored.
-    function latestAnchor(address node) external view returns (Anchor memory) {
-        return latest[node];
+    function latestAnchor(address node) external view returns (Anchor memory a) {
+        Latest memory last = latest[node];
+        AnchoredTree memory t = trees[node][last.treeSize];
+        a = Anchor(last.treeSize, t.blockNumber, t.timestamp, last.count, t.rootHash);
     }
 
     /// @notice The root anchored by `node` for exactly `treeSize`, or zero if none.
     function anchorAt(address node, uint64 treeSize) external view returns (bytes32) {
-        return roots[node][treeSize];
+        return trees[node][treeSize].rootHash;
+    }
+
+    /// @notice The tree `node` anchored for exactly `treeSize`, with the block and time of its
+    /// anchor and the size anchored before it; all zero if none.
+    function anchoredTree(address node, uint64 treeSize) external view returns (AnchoredTree memory) {
+        return trees[node][treeSize];
     }
 }

@@ -222,6 +222,29 @@ contract NodeRegistry {
         }
     }
 
+    /// @notice Every active node (registered, not unbonding, staked at least `minStake` and above
+    /// zero) with its stake, in the order of `listNodes`: the compact list a contract reads
+    /// (`Disputes` fixes its jury pool from it) without the origin and endpoint strings.
+    function activeStakes() external view returns (address[] memory active, uint256[] memory stakes) {
+        uint256 n = accounts.length;
+        active = new address[](n);
+        stakes = new uint256[](n);
+        uint256 count;
+        for (uint256 i = 0; i < n; i++) {
+            address a = accounts[i];
+            Node storage node = nodes[a];
+            uint256 stake = node.stake;
+            if (node.status != Status.Registered || stake < minStake || stake == 0) continue;
+            active[count] = a;
+            stakes[count] = stake;
+            count++;
+        }
+        assembly ("memory-safe") {
+            mstore(active, count)
+            mstore(stakes, count)
+        }
+    }
+
     function _registered(address account) private view returns (Node storage n) {
         n = nodes[account];
         if (n.status != Status.Registered) revert NotRegistered(account);

@@ -73,6 +73,8 @@ const REVERT_CODES: Readonly<Record<string, ErrorCode>> = {
   VotingOpen: 'DISPUTE_VOTING_OPEN',
   NotRegistrySlasher: 'UNAUTHORIZED',
   ParamsInvalid: 'INVALID_ARGUMENT',
+  AnchorNotFirst: 'DISPUTE_ANCHOR_NOT_FIRST',
+  SeedUnavailable: 'AUDIT_SEED_UNAVAILABLE',
 };
 
 /** JSON-safe copies of revert arguments (bigints become decimal strings). */

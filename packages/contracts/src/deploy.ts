@@ -334,6 +334,9 @@ export async function verifyDeployment(publicClient: PublicClient, deployment: D
         publicClient.readContract({ ...registry, functionName: 'slasher' }),
         disputes === undefined ? undefined : publicClient.readContract({ ...disputes, functionName: 'registry' }),
         disputes === undefined ? undefined : publicClient.readContract({ ...disputes, functionName: 'anchors' }),
+        // Fails on a Disputes older than the on-chain audit rate (and its LogAnchor without anchor
+        // times): such a deployment is not this version's, and `verity up` deploys afresh.
+        disputes === undefined ? undefined : publicClient.readContract({ ...disputes, functionName: 'auditRatePpm' }),
       ]),
   ).catch((e: unknown) => {
     // Some other contract at these addresses answers with a revert or garbage.

@@ -1,4 +1,5 @@
 import {
+  auditSampled,
   createMemoryTree,
   createTensor,
   drawJury,
@@ -35,6 +36,7 @@ import {
   getDispute,
   getDisputeCredit,
   getDisputeRules,
+  isAuditSampled,
   resolveDispute,
   revealVote,
   withdrawDisputeCredit,
@@ -125,25 +127,26 @@ function record(requestId: string, output: Uint8Array, timestampMs: number): Inf
 }
 
 /**
- * The node's log: 5 records, the liar's at index 3 (`lie`), an honest one at 1 (`honest`), a stale
- * one at 0 (older than the window); anchored at size 5 by the node.
+ * The node's log: 5 records, the liar's at index 3 (`lie`), an honest one at 1 (`honest`), a lie
+ * at 0 backdated by more than the window (`backdated`); anchored at size 5 by the node.
  */
 async function nodeLog() {
   const t = (await now()) * 1000;
   const records = [
-    record('stale', WRONG_OUTPUT, t - (RULES.challengeWindow + 60) * 1000),
+    record('backdated', WRONG_OUTPUT, t - (RULES.challengeWindow + 60) * 1000),
     record('honest', TRUE_OUTPUT, t),
     record('other-1', TRUE_OUTPUT, t),
     record('lie', WRONG_OUTPUT, t),
     record('other-2', TRUE_OUTPUT, t),
   ];
   const tree = createMemoryTree(records.map(recordLeafHash));
-  await anchorCheckpoint(chain.clients(NODE), {
+  const anchored = await anchorCheckpoint(chain.clients(NODE), {
     logAnchor: d.contracts.logAnchor,
     treeSize: 5,
     rootHash: rootFromReader(tree, 5),
     consistency: [],
   });
+  const anchoredAt = (await chain.publicClient.getBlock({ blockNumber: anchored.blockNumber })).timestamp;
   const evidence = (index: number) => ({
     disputes,
     record: encodeRecord(records[index] as InferenceRecord),
@@ -152,7 +155,7 @@ async function nodeLog() {
     proof: inclusionProofFromReader(tree, index, 5),
     input: INPUT,
   });
-  return { records, tree, evidence };
+  return { records, tree, evidence, anchoredAt };
 }
 
 const stake = async (i: number) =>
@@ -465,8 +468,7 @@ describe('Disputes', () => {
   });
 
   it('slashes an unbonding node, refuses a node that has left', async () => {
-    // A record dated an hour ahead stays challengeable past the unbonding delay (the node's choice).
-    const t = ((await now()) + 2 * 3600) * 1000;
+    const t = (await now()) * 1000;
     const late = record('late', WRONG_OUTPUT, t);
     const tree = createMemoryTree([recordLeafHash(late)]);
     await anchorCheckpoint(chain.clients(NODE), {
@@ -529,6 +531,12 @@ describe('Disputes', () => {
         claimedOutput: c.claimed,
       });
       expect(pool).toHaveLength(c.nodes - 1);
+      // In address order with the stakes of the registry at the challenge (§15.3), random addresses and all.
+      const snapshot = await readRegistrySnapshot(chain.publicClient, {
+        nodeRegistry: d.contracts.nodeRegistry,
+        blockNumber: receipt.blockNumber,
+      });
+      expect(pool).toEqual(juryPool(snapshot, { node: chain.address(NODE), challenger: chain.address(CHALLENGER) }));
       await chain.testClient.mine({ blocks: 1 });
       const drawn = await drawDisputeJury(chain.clients(CHALLENGER), { disputes, id, pool });
       rows.push(`${c.nodes} nodes: challenge ${receipt.gasUsed}, draw ${drawn.receipt.gasUsed}`);
@@ -541,11 +549,6 @@ describe('Disputes', () => {
     const claimed = sha256(TRUE_OUTPUT);
     const c = chain.clients(CHALLENGER);
     const lie = { ...log.evidence(3), claimedOutput: claimed };
-    await expectRevert(
-      challengeRecord(c, { ...log.evidence(0), claimedOutput: claimed }),
-      'DISPUTE_WINDOW_CLOSED',
-      'ChallengeWindowClosed',
-    );
     // Inclusion: a flipped sibling, another index, a proof against an un-anchored size.
     const proof = lie.proof.map((p) => p.slice());
     const sibling = proof[0] as Uint8Array;
@@ -593,6 +596,152 @@ describe('Disputes', () => {
     // Nothing above opened a dispute; the window also closes for a fresh record with time.
     await chain.testClient.increaseTime({ seconds: RULES.challengeWindow + 1 });
     await chain.testClient.mine({ blocks: 1 });
-    await expectRevert(challengeRecord(c, lie), 'DISPUTE_WINDOW_CLOSED', 'ChallengeWindowClosed');
+    const closed = await expectRevert(challengeRecord(c, lie), 'DISPUTE_WINDOW_CLOSED', 'ChallengeWindowClosed');
+    expect(closed).toEqual([(log.anchoredAt + BigInt(RULES.challengeWindow)).toString()]);
+  });
+
+  it('counts the window from the first anchor on chain: a backdated record keeps it whole, a later anchor neither extends nor proves it', async () => {
+    const log = await nodeLog();
+    const c = chain.clients(CHALLENGER);
+    const claimed = sha256(TRUE_OUTPUT);
+    // Records 5 and 6 (a lie at 5) come later and are first anchored at size 7.
+    const t = (await now()) * 1000;
+    const more = [record('lie-2', WRONG_OUTPUT, t), record('other-3', TRUE_OUTPUT, t)];
+    for (const r of more) log.tree.append(recordLeafHash(r));
+    await chain.testClient.increaseTime({ seconds: RULES.challengeWindow / 2 });
+    const second = await anchorCheckpoint(chain.clients(NODE), {
+      logAnchor: d.contracts.logAnchor,
+      treeSize: 7,
+      rootHash: rootFromReader(log.tree, 7),
+      consistency: log.tree.consistencyProof(5, 7),
+    });
+    const secondAt = (await chain.publicClient.getBlock({ blockNumber: second.blockNumber })).timestamp;
+    const at7 = (index: number, r: InferenceRecord) => ({
+      disputes,
+      record: encodeRecord(r),
+      leafIndex: index,
+      treeSize: 7,
+      proof: inclusionProofFromReader(log.tree, index, 7),
+      input: INPUT,
+      claimedOutput: claimed,
+    });
+    // Record 3 was first anchored at size 5: proving it in the tree of 7 (a later window) is refused.
+    const args = await expectRevert(
+      challengeRecord(c, at7(3, log.records[3] as InferenceRecord)),
+      'DISPUTE_ANCHOR_NOT_FIRST',
+      'AnchorNotFirst',
+    );
+    expect(args).toEqual(['3', '7', '5']);
+    // The record the node dated a window + 60 s before its anchor is challengeable all the same:
+    // its window runs from the anchor, not from the node's word.
+    const backdated = await challengeRecord(c, { ...log.evidence(0), claimedOutput: claimed });
+    expect((await getDispute(chain.publicClient, { disputes, id: backdated.id })).leaf).toBe(
+      hex(recordLeafHash(log.records[0] as InferenceRecord)),
+    );
+    // Once the first anchor's window is over, record 3's challenge is refused; record 5's, first
+    // anchored half a window later, is still open.
+    await chain.testClient.setNextBlockTimestamp({ timestamp: log.anchoredAt + BigInt(RULES.challengeWindow) + 1n });
+    await chain.testClient.mine({ blocks: 1 });
+    const closed = await expectRevert(
+      challengeRecord(c, { ...log.evidence(3), claimedOutput: claimed }),
+      'DISPUTE_WINDOW_CLOSED',
+      'ChallengeWindowClosed',
+    );
+    expect(closed).toEqual([(log.anchoredAt + BigInt(RULES.challengeWindow)).toString()]);
+    expect(secondAt - log.anchoredAt).toBeGreaterThanOrEqual(BigInt(RULES.challengeWindow / 2));
+    const { id } = await challengeRecord(c, at7(5, more[0] as InferenceRecord));
+    expect((await getDispute(chain.publicClient, { disputes, id })).phase).toBe('awaiting-draw');
+  });
+
+  it('fixes the audit sample on chain: isSampled is the rule of auditSampled at the deployed rate', async () => {
+    const rules = { ...RULES, auditRatePpm: 300_000 };
+    const deployment = await chain.deploy(rules);
+    const own = deployment.contracts.disputes as Address;
+    expect((await getDisputeRules(chain.publicClient, { disputes: own })).auditRatePpm).toBe(300_000);
+    await registerNode(chain.clients(NODE), {
+      nodeRegistry: deployment.contracts.nodeRegistry,
+      logKey: fill32(NODE),
+      origin: `verity.test/node-${NODE}`,
+      endpoint: 'http://127.0.0.1:8001',
+      capabilities: ['mode:audited'],
+      stake: parseEther('1'),
+    });
+    // Any 64 leaves: the sample depends on the node, the index and the anchor's next block only.
+    const tree = createMemoryTree(Array.from({ length: 64 }, (_, i) => sha256(new Uint8Array([i]))));
+    const q = { disputes: own, node: chain.address(NODE) };
+    const anchored = await anchorCheckpoint(chain.clients(NODE), {
+      logAnchor: deployment.contracts.logAnchor,
+      treeSize: 64,
+      rootHash: rootFromReader(tree, 64),
+      consistency: [],
+    });
+    // The seed block (the anchor's + 1) is not mined yet.
+    const early = await expectRevert(
+      isAuditSampled(chain.publicClient, { ...q, leafIndex: 0, treeSize: 64 }),
+      'AUDIT_SEED_UNAVAILABLE',
+      'SeedUnavailable',
+    );
+    expect(early).toEqual([(anchored.blockNumber + 1n).toString()]);
+    // A call sees the hashes of the blocks before the one it runs in: B + 1 once B + 2 is mined.
+    await chain.testClient.mine({ blocks: 1 });
+    await expectRevert(
+      isAuditSampled(chain.publicClient, { ...q, leafIndex: 0, treeSize: 64 }),
+      'AUDIT_SEED_UNAVAILABLE',
+      'SeedUnavailable',
+    );
+    await chain.testClient.mine({ blocks: 1 });
+    const seed = (await chain.publicClient.getBlock({ blockNumber: anchored.blockNumber + 1n })).hash;
+    const onChain: boolean[] = [];
+    for (let i = 0; i < 64; i++)
+      onChain.push(await isAuditSampled(chain.publicClient, { ...q, leafIndex: i, treeSize: 64 }));
+    expect(onChain).toEqual([...Array(64).keys()].map((i) => auditSampled(seed, chain.address(NODE), i, 300_000)));
+    const n = onChain.filter(Boolean).length;
+    expect(n).toBeGreaterThan(5);
+    expect(n).toBeLessThan(40);
+    // Another size, or an index outside the tree, is not the record's first anchor.
+    await expectRevert(
+      isAuditSampled(chain.publicClient, { ...q, leafIndex: 64, treeSize: 64 }),
+      'DISPUTE_ANCHOR_NOT_FIRST',
+      'AnchorNotFirst',
+    );
+    await expectRevert(
+      isAuditSampled(chain.publicClient, { ...q, leafIndex: 0, treeSize: 63 }),
+      'DISPUTE_ROOT_NOT_ANCHORED',
+      'RootNotAnchored',
+    );
+    // 256 blocks later the EVM has forgotten the seed's hash (computed off chain from then on).
+    await chain.testClient.mine({ blocks: 300 });
+    await expectRevert(
+      isAuditSampled(chain.publicClient, { ...q, leafIndex: 0, treeSize: 64 }),
+      'AUDIT_SEED_UNAVAILABLE',
+      'SeedUnavailable',
+    );
+  });
+
+  it('refuses a deployment whose audit rate is not 1 to 1 000 000 ppm, in the SDK and in the contract', async () => {
+    for (const auditRatePpm of [0, 1_000_001, 0.5]) {
+      await expectRevert(chain.deploy({ ...RULES, auditRatePpm }), 'INVALID_ARGUMENT');
+    }
+    // The constructor checks it too (deployed directly, past deployContracts' check).
+    const w = chain.clients(0).walletClient;
+    for (const auditRatePpm of [0, 1_000_001]) {
+      const error = await w
+        .deployContract({
+          abi: disputesAbi,
+          bytecode: disputesBytecode,
+          args: [
+            d.contracts.nodeRegistry,
+            d.contracts.logAnchor,
+            { ...RULES, challengeWindow: 600n, commitPeriod: 300n, revealPeriod: 300n, auditRatePpm },
+          ],
+          account: w.account,
+          chain: w.chain,
+        })
+        .then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+      expect(String(error)).toContain(toFunctionSelector('ParamsInvalid()'));
+    }
   });
 });

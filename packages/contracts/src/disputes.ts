@@ -30,7 +30,10 @@ export interface DisputeParams {
   readonly challengerShareBps: number;
   /** Parts per 10 000 of a slash (or of a failed bond) shared by the majority jurors. */
   readonly jurorShareBps: number;
-  /** Seconds after a record's timestamp during which it can be challenged. */
+  /**
+   * Seconds during which a record can be challenged, from the chain's time of the node's first
+   * anchor that covers it (not from the record's timestamp, which is the node's word).
+   */
   readonly challengeWindow: number;
   /** Seconds jurors have to commit their votes, from the draw. */
   readonly commitPeriod: number;
@@ -38,13 +41,18 @@ export interface DisputeParams {
   readonly revealPeriod: number;
   /** Jurors per dispute: odd, 1 to 15. */
   readonly jurySize: number;
+  /**
+   * Parts per million of audited records in the audit sample (1 to 1 000 000): the probability,
+   * fixed on chain, that a record is checked by an auditor that follows the rule (docs/protocol.md §15.8).
+   */
+  readonly auditRatePpm: number;
 }
 
 /**
  * The rules `verity up` deploys: a 0.1 ETH bond; a lie costs 1 ETH of stake, 40 % to the
  * challenger, 20 % to the jurors, 40 % burned; a juror risks 0.05 ETH; records are challengeable
  * for 3 days; jurors commit within 12 hours and reveal within the next 12 (together below the
- * 7-day unbonding delay, as the contract requires).
+ * 7-day unbonding delay, as the contract requires); auditors sample 1 % of audited records.
  */
 export const DEFAULT_DISPUTE_PARAMS: DisputeParams = Object.freeze({
   challengeBond: parseEther('0.1'),
@@ -56,6 +64,7 @@ export const DEFAULT_DISPUTE_PARAMS: DisputeParams = Object.freeze({
   commitPeriod: 12 * 3600,
   revealPeriod: 12 * 3600,
   jurySize: 3,
+  auditRatePpm: 10_000,
 });
 
 /** The constructor argument for `params`, after checking what the contract also checks. */
@@ -69,6 +78,9 @@ export function disputeParamsArg(p: DisputeParams) {
     return v;
   };
   whole(p.jurySize, 'jurySize', 15);
+  if (whole(p.auditRatePpm, 'auditRatePpm', 1_000_000) === 0) {
+    fail('INVALID_ARGUMENT', 'auditRatePpm must be 1 to 1 000 000 parts per million', { auditRatePpm: p.auditRatePpm });
+  }
   if (p.jurySize % 2 === 0) fail('INVALID_ARGUMENT', 'jurySize must be odd', { jurySize: p.jurySize });
   if (
     whole(p.challengerShareBps, 'challengerShareBps', 10_000) + whole(p.jurorShareBps, 'jurorShareBps', 10_000) >
@@ -86,6 +98,7 @@ export function disputeParamsArg(p: DisputeParams) {
     commitPeriod: BigInt(whole(p.commitPeriod, 'commitPeriod', Number.MAX_SAFE_INTEGER)),
     revealPeriod: BigInt(whole(p.revealPeriod, 'revealPeriod', Number.MAX_SAFE_INTEGER)),
     jurySize: p.jurySize,
+    auditRatePpm: p.auditRatePpm,
   } as const;
 }
 
@@ -100,6 +113,32 @@ export type DisputeOutcome = (typeof DISPUTE_OUTCOMES)[number];
 const digest = (value: Uint8Array | Hex, what: string): Hex => bytes32(value, what);
 const hexBytes = (value: Uint8Array | Hex): Hex => (value instanceof Uint8Array ? toHex(value) : value);
 
+/**
+ * Whether the record at `leafIndex` is in the audit sample, as `Disputes.isSampled` computes it
+ * on chain (`treeSize`: the node's first anchor covering the record; `DISPUTE_ANCHOR_NOT_FIRST`
+ * otherwise, `AUDIT_SEED_UNAVAILABLE` while the block after that anchor is not mined or once its
+ * hash is older than 256 blocks; then compute it with `auditSampled` of `@verity/protocol`).
+ */
+export async function isAuditSampled(
+  publicClient: PublicClient,
+  params: {
+    readonly disputes: Address;
+    readonly node: Address;
+    readonly leafIndex: bigint | number;
+    readonly treeSize: bigint | number;
+  } & ReadOptions,
+): Promise<boolean> {
+  return read('isSampled', () =>
+    publicClient.readContract({
+      address: address(params.disputes, 'disputes'),
+      abi: disputesAbi,
+      functionName: 'isSampled',
+      args: [address(params.node, 'node'), BigInt(params.leafIndex), BigInt(params.treeSize)],
+      blockNumber: params.blockNumber,
+    }),
+  );
+}
+
 /** Parameters of {@link challengeRecord}. */
 export interface ChallengeParams {
   readonly disputes: Address;
@@ -107,7 +146,10 @@ export interface ChallengeParams {
   readonly record: Uint8Array | Hex;
   /** The record's index in its node's log. */
   readonly leafIndex: bigint | number;
-  /** A tree size the node anchored; the proof is against that anchored root. */
+  /**
+   * The size of the node's first anchor that covers `leafIndex` (`getFirstAnchor`); the proof is
+   * against that anchored root, and the window runs from that anchor's time.
+   */
   readonly treeSize: bigint | number;
   /** RFC 9162 inclusion proof of the record's leaf in that tree. */
   readonly proof: readonly (Uint8Array | Hex)[];
@@ -122,7 +164,7 @@ export interface ChallengeParams {
 /**
  * Challenges a record with the contract's bond. Refusals: `DISPUTE_RECORD_INVALID`,
  * `DISPUTE_WINDOW_CLOSED`, `DISPUTE_NODE_NOT_SLASHABLE`, `DISPUTE_ROOT_NOT_ANCHORED`,
- * `DISPUTE_INCLUSION_INVALID`, `DISPUTE_INPUT_MISMATCH`, `DISPUTE_CLAIM_INVALID`,
+ * `DISPUTE_ANCHOR_NOT_FIRST`, `DISPUTE_INCLUSION_INVALID`, `DISPUTE_INPUT_MISMATCH`, `DISPUTE_CLAIM_INVALID`,
  * `DISPUTE_BOND_INVALID`, `DISPUTE_CONFLICT` (already disputed or slashed).
  *
  * @example
@@ -451,7 +493,7 @@ export async function getDisputeRules(
     blockNumber: params.blockNumber,
   } as const;
   return read('getDisputeRules', async () => {
-    const [bond, deposit, slash, challengerBps, jurorBps, window, commit, reveal, jurySize] = await Promise.all([
+    const [bond, deposit, slash, challengerBps, jurorBps, window, commit, reveal, jurySize, rate] = await Promise.all([
       publicClient.readContract({ ...c, functionName: 'challengeBond' }),
       publicClient.readContract({ ...c, functionName: 'jurorDeposit' }),
       publicClient.readContract({ ...c, functionName: 'slashAmount' }),
@@ -461,6 +503,7 @@ export async function getDisputeRules(
       publicClient.readContract({ ...c, functionName: 'commitPeriod' }),
       publicClient.readContract({ ...c, functionName: 'revealPeriod' }),
       publicClient.readContract({ ...c, functionName: 'jurySize' }),
+      publicClient.readContract({ ...c, functionName: 'auditRatePpm' }),
     ]);
     return {
       challengeBond: bond,
@@ -472,6 +515,7 @@ export async function getDisputeRules(
       commitPeriod: Number(commit),
       revealPeriod: Number(reveal),
       jurySize,
+      auditRatePpm: rate,
     };
   });
 }

@@ -56,7 +56,8 @@ describe('gas', () => {
       register: 250_000n,
       update: 45_000n,
       anchorFirst: 120_000n,
-      anchorNext: 95_000n,
+      // An anchor keeps its tree's root, block, time and previous size: two new slots.
+      anchorNext: 120_000n,
       publishFirst: 230_000n,
       publishNext: 185_000n,
     };
@@ -65,7 +66,7 @@ describe('gas', () => {
 
   // bench/anchor.ts measures logs of 1k, 1M and 1G entries (≤ 31 hashes); here a real log of
   // 20,000 entries gives proofs of 2–16 hashes. The ceiling is generous (the bench's fit is
-  // ≈ 66,700 + 1,240 per hash); it catches a verifier that costs far more per hash.
+  // ≈ 87,000 + 1,240 per hash); it catches a verifier that costs far more per hash.
   it('costs a bounded amount per consistency-proof hash as the log grows', async () => {
     const d = await chain.deploy();
     const c = chain.clients(1);
@@ -92,6 +93,6 @@ describe('gas', () => {
     }
     console.log('anchor gas by proof length:', rows);
     expect(Math.max(...rows.map((r) => r.hashes))).toBeGreaterThanOrEqual(14);
-    for (const r of rows) expect(r.gas, `${r.from} → ${r.to}`).toBeLessThan(80_000 + 2_000 * r.hashes);
+    for (const r of rows) expect(r.gas, `${r.from} → ${r.to}`).toBeLessThan(100_000 + 2_000 * r.hashes);
   });
 });

@@ -58,6 +58,7 @@ export {
   getDisputeCredit,
   getDisputeRules,
   getJuryPool,
+  isAuditSampled,
   resolveDispute,
   revealVote,
   type VoteParams,
@@ -74,9 +75,12 @@ export {
   type Anchor,
   type AnchorCheckpointParams,
   type AnchorEvent,
+  type AnchoredTree,
   anchorCheckpoint,
   getAnchoredRoot,
+  getAnchoredTree,
   getAnchorHistory,
+  getFirstAnchor,
   getLatestAnchor,
 } from './log-anchor.js';
 export {

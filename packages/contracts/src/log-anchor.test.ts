@@ -3,7 +3,14 @@ import { type Hex, parseEther, parseEventLogs } from 'viem';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Deployment } from './deploy.js';
 import { logAnchorAbi } from './generated/log-anchor.js';
-import { anchorCheckpoint, getAnchoredRoot, getAnchorHistory, getLatestAnchor } from './log-anchor.js';
+import {
+  anchorCheckpoint,
+  getAnchoredRoot,
+  getAnchoredTree,
+  getAnchorHistory,
+  getFirstAnchor,
+  getLatestAnchor,
+} from './log-anchor.js';
 import { registerNode, requestUnbond, slashNode } from './node-registry.js';
 import { expectRevert, fill32, MIN_STAKE, SLASHER, startTestChain, type TestChain } from './test-support/chain.js';
 
@@ -75,6 +82,45 @@ describe('LogAnchor', () => {
     expect(await getAnchoredRoot(chain.publicClient, { ...q, treeSize: 5 })).toBe(hex(LOG.root(5)));
     expect(await getAnchoredRoot(chain.publicClient, { ...q, treeSize: 4 })).toBeUndefined();
     expect(await getLatestAnchor(chain.publicClient, { ...q, node: chain.address(2) })).toBeUndefined();
+  });
+
+  it('keeps every anchored tree with the block, the time and the size before it; finds the first covering an index', async () => {
+    await register(1);
+    const q = { logAnchor: d.contracts.logAnchor, node: chain.address(1) };
+    const first = await anchorLog(1, LOG, 5);
+    await chain.testClient.increaseTime({ seconds: 1000 });
+    const second = await anchorLog(1, LOG, 12);
+    const time = async (blockNumber: bigint) => (await chain.publicClient.getBlock({ blockNumber })).timestamp;
+    expect(await getAnchoredTree(chain.publicClient, { ...q, treeSize: 5 })).toEqual({
+      node: chain.address(1),
+      treeSize: 5n,
+      rootHash: hex(LOG.root(5)),
+      blockNumber: first.blockNumber,
+      timestamp: await time(first.blockNumber),
+      previousSize: 0n,
+    });
+    const later = await getAnchoredTree(chain.publicClient, { ...q, treeSize: 12 });
+    expect(later).toMatchObject({
+      blockNumber: second.blockNumber,
+      timestamp: await time(second.blockNumber),
+      previousSize: 5n,
+    });
+    expect((later?.timestamp ?? 0n) - (await time(first.blockNumber))).toBeGreaterThanOrEqual(1000n);
+    expect(await getAnchoredTree(chain.publicClient, { ...q, treeSize: 6 })).toBeUndefined();
+    // Leaves 0–4 were first anchored at size 5, 5–11 at 12; 12 is not anchored yet.
+    const firstOf = (leafIndex: number) => getFirstAnchor(chain.publicClient, { ...q, leafIndex, fromBlock: d.block });
+    expect((await firstOf(4))?.treeSize).toBe(5n);
+    expect((await firstOf(5))?.treeSize).toBe(12n);
+    expect(await firstOf(12)).toBeUndefined();
+    // At the first anchor's block, leaf 5 was not anchored yet.
+    expect(
+      await getFirstAnchor(chain.publicClient, {
+        ...q,
+        leafIndex: 5,
+        fromBlock: d.block,
+        blockNumber: first.blockNumber,
+      }),
+    ).toBeUndefined();
   });
 
   it('requires tree sizes to increase strictly, per node', async () => {

@@ -15,6 +15,21 @@ export interface Anchor {
   readonly blockNumber: bigint;
 }
 
+/** One tree a node anchored, as `LogAnchor` keeps it for every anchored size. */
+export interface AnchoredTree {
+  readonly node: Address;
+  readonly treeSize: bigint;
+  readonly rootHash: Hex;
+  /** Block of the anchor, and its time (unix seconds): when the chain first saw this tree. */
+  readonly blockNumber: bigint;
+  readonly timestamp: bigint;
+  /**
+   * The node's anchored size before this one (0 for its first): the leaves with an index in
+   * [previousSize, treeSize) were first anchored by this tree.
+   */
+  readonly previousSize: bigint;
+}
+
 /** Parameters of {@link anchorCheckpoint}. */
 export interface AnchorCheckpointParams {
   readonly logAnchor: Address;
@@ -96,6 +111,67 @@ export async function getAnchoredRoot(
       blockNumber: params.blockNumber,
     });
     return /^0x0{64}$/.test(root) ? undefined : root;
+  });
+}
+
+/**
+ * The tree a node anchored for exactly `treeSize`, with its block, time and previous size, or
+ * `undefined` if it anchored none there.
+ */
+export async function getAnchoredTree(
+  publicClient: PublicClient,
+  params: { readonly logAnchor: Address; readonly node: Address; readonly treeSize: bigint | number } & ReadOptions,
+): Promise<AnchoredTree | undefined> {
+  const node = address(params.node, 'node');
+  const treeSize = BigInt(params.treeSize);
+  return read('getAnchoredTree', async () => {
+    const t = await publicClient.readContract({
+      address: params.logAnchor,
+      abi: logAnchorAbi,
+      functionName: 'anchoredTree',
+      args: [node, treeSize],
+      blockNumber: params.blockNumber,
+    });
+    return /^0x0{64}$/.test(t.rootHash)
+      ? undefined
+      : {
+          node,
+          treeSize,
+          rootHash: t.rootHash,
+          blockNumber: t.blockNumber,
+          timestamp: t.timestamp,
+          previousSize: t.previousSize,
+        };
+  });
+}
+
+/**
+ * The node's first anchored tree that covers `leafIndex` (the one a challenge of that record
+ * proves against, and whose time starts its window), or `undefined` while none does. Found from
+ * the `Anchored` events (from `fromBlock`, the deployment block), read at `blockNumber`.
+ */
+export async function getFirstAnchor(
+  publicClient: PublicClient,
+  params: {
+    readonly logAnchor: Address;
+    readonly node: Address;
+    readonly leafIndex: bigint | number;
+    readonly fromBlock?: bigint;
+  } & ReadOptions,
+): Promise<AnchoredTree | undefined> {
+  const history = await getAnchorHistory(publicClient, {
+    logAnchor: params.logAnchor,
+    node: params.node,
+    ...(params.fromBlock === undefined ? {} : { fromBlock: params.fromBlock }),
+    ...(params.blockNumber === undefined ? {} : { toBlock: params.blockNumber }),
+  });
+  const first = history.find((a) => a.treeSize > BigInt(params.leafIndex));
+  if (first === undefined) return undefined;
+  return getAnchoredTree(publicClient, {
+    logAnchor: params.logAnchor,
+    node: params.node,
+    treeSize: first.treeSize,
+    ...(params.blockNumber === undefined ? {} : { blockNumber: params.blockNumber }),
   });
 }
 

@@ -345,6 +345,27 @@ describe('NodeRegistry', () => {
     expect(await balance(registry)).toBe(0n);
   });
 
+  it('lists the active nodes and their stakes only (activeStakes, what Disputes fixes a jury pool from)', async () => {
+    for (const i of [1, 2, 3, 4]) await registerNode(chain.clients(i), announcement(i, { stake: parseEther(`${i}`) }));
+    await requestUnbond(chain.clients(2), { nodeRegistry: registry });
+    await slashNode(chain.clients(SLASHER), {
+      nodeRegistry: registry,
+      node: chain.address(3),
+      amount: parseEther('2.5'),
+      reason: 'below the minimum',
+    });
+    const [accounts, stakes] = await chain.publicClient.readContract({
+      address: registry,
+      abi: nodeRegistryAbi,
+      functionName: 'activeStakes',
+    });
+    // 2 unbonds and 3 is below the minimum: both registered (listNodes), neither active.
+    expect(accounts).toEqual([chain.address(1), chain.address(4)]);
+    expect(stakes).toEqual([parseEther('1'), parseEther('4')]);
+    const active = await listNodes(chain.publicClient, { nodeRegistry: registry, activeOnly: true });
+    expect(active.map((n) => [n.account, n.stake])).toEqual(accounts.map((a, i) => [a, stakes[i]]));
+  });
+
   it('syncs a node entry with its config: register, then only what changed', async () => {
     const c = chain.clients(1);
     const wanted = { ...announcement(1), capabilities: ['mode:signed'] as const };

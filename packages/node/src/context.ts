@@ -41,8 +41,9 @@ export interface NodeContext {
   /** Mode `audited`: the payloads kept for the challenge window. */
   readonly payloads: PayloadStore;
   /**
-   * The challenge window, s: the deployment's `Disputes.challengeWindow` on a chain that has one
-   * (read at start), else `config.audit.windowSeconds`.
+   * How long an audited payload is kept, s, from the record's timestamp: on a chain with
+   * `Disputes`, its `challengeWindow` plus {@link AUDIT_ANCHOR_MARGIN_SECONDS} (the window runs
+   * from the record's first anchor, which comes after the record); else `config.audit.windowSeconds`.
    */
   auditWindowSeconds: number;
   /** The node as a witness of other logs (C2SP tlog-witness). */
@@ -66,3 +67,11 @@ export const contextErrors = {
     return fail('RATE_LIMITED', 'too many requests from this client; slow down');
   },
 };
+
+/**
+ * Seconds an audited payload is kept past `challengeWindow` after its record's timestamp: the
+ * chain counts the window from the record's first anchor, a few seconds later (the anchoring
+ * interval and the time to mine). An hour, as the SDK's default tolerance: clients refuse a
+ * record anchored later than that after its stated time (`AUDIT_TIMESTAMP_STALE`).
+ */
+export const AUDIT_ANCHOR_MARGIN_SECONDS = 3600;

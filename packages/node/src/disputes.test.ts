@@ -29,6 +29,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fill32, startTestChain, TEST_DISPUTE_RULES, type TestChain } from '../../contracts/src/test-support/chain.js';
 import { voteByHand } from '../../contracts/src/test-support/jury.js';
 import { loadConfig } from './config.js';
+import { AUDIT_ANCHOR_MARGIN_SECONDS } from './context.js';
 import { openKeystore } from './keys.js';
 import { startNode, type VerityNode } from './node.js';
 import { startLyingNode } from './test-support/lying-node.js';
@@ -144,8 +145,11 @@ describe('a lying node on a chain', () => {
     expect(record.node).toBe(liarAccount);
     expect(record.mode).toBe('audited');
     const rules = await getDisputeRules(chain.publicClient, { disputes });
-    expect(liar.context.auditWindowSeconds).toBe(rules.challengeWindow);
-    expect(receipt.audit?.windowClosesAt).toBe((Math.floor(record.timestamp / 1000) + rules.challengeWindow) * 1000);
+    // Kept past the window from the record's time: the chain counts it from the record's first anchor.
+    expect(liar.context.auditWindowSeconds).toBe(rules.challengeWindow + AUDIT_ANCHOR_MARGIN_SECONDS);
+    expect(receipt.audit?.windowClosesAt).toBe(
+      (Math.floor(record.timestamp / 1000) + rules.challengeWindow + AUDIT_ANCHOR_MARGIN_SECONDS) * 1000,
+    );
     // The node anchors its log on its own; wait for an anchor that covers the record.
     const anchor = await until(async () => {
       const a = await getLatestAnchor(chain.publicClient, {

@@ -9,8 +9,6 @@ export {
   type AuditOptions,
   type AuditReport,
   auditNodes,
-  auditSampled,
-  DEFAULT_AUDIT_RATE_PPM,
   localReexecutor,
   type Reexecute,
 } from './disputes/auditor.js';

@@ -12,7 +12,7 @@ import { servedModes } from './api/routes-node.js';
 import { createApi } from './api/server.js';
 import { startChainService } from './chain/chain-service.js';
 import type { NodeConfig } from './config.js';
-import { contextErrors, type NodeContext } from './context.js';
+import { AUDIT_ANCHOR_MARGIN_SECONDS, contextErrors, type NodeContext } from './context.js';
 import { type JurorService, startJuror } from './disputes/juror.js';
 import { createExecutor, type ExecutableModel, type Task } from './executor.js';
 import { openKeystore } from './keys.js';
@@ -187,10 +187,13 @@ export async function startNode(config: NodeConfig, options: StartNodeOptions = 
         capabilities: [...servedModes(true).map((m) => `mode:${m}` as const), 'runtime:onnx-native', 'runtime:llm'],
         onError: (e) => app.log.warn({ code: e.code, err: e }, 'anchoring failed'),
       });
-      // Audited payloads are kept for as long as the chain lets anyone challenge their record.
+      // Audited payloads are kept for as long as the chain lets anyone challenge their record: its
+      // window runs from the record's first anchor, so past the window from the record's time.
       const disputes = context.chain.deployment.contracts.disputes;
       if (disputes !== undefined) {
-        context.auditWindowSeconds = (await getDisputeRules(context.chain.publicClient, { disputes })).challengeWindow;
+        context.auditWindowSeconds =
+          (await getDisputeRules(context.chain.publicClient, { disputes })).challengeWindow +
+          AUDIT_ANCHOR_MARGIN_SECONDS;
         if (config.disputes.juror) {
           juror = startJuror(context, {
             intervalMs: config.disputes.intervalMs,

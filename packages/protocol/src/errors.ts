@@ -213,6 +213,13 @@ export const ERROR_CODES = [
   // its window); a first covering anchor whose root does not include the record
   'AUDIT_TIMESTAMP_STALE',
   'AUDIT_ANCHOR_INVALID',
+  // audit rate / anchor times (docs/protocol.md §15.2, §15.8, §16): a challenge proven against
+  // another anchor than the first that covers the record (its window runs from that one); the
+  // seed block of the on-chain audit sample not mined yet or older than 256 blocks; an audited
+  // record its node did not anchor within the tolerance (nobody can challenge it)
+  'DISPUTE_ANCHOR_NOT_FIRST',
+  'AUDIT_SEED_UNAVAILABLE',
+  'AUDIT_NOT_ANCHORED',
 ] as const;
 
 /** A stable error code. */

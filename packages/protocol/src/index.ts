@@ -9,6 +9,8 @@
  *
  * @packageDocumentation
  */
+
+export { AUDIT_SAMPLE_DOMAIN, auditSampled } from './audit-sample.js';
 export { concatBytes, equalBytes, fromBase64, fromHex, fromUtf8, toBase64, toHex, utf8 } from './bytes.js';
 export { canonicalize, canonicalJsonBytes, type JsonValue } from './canonical-json.js';
 export {

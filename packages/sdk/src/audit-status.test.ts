@@ -8,6 +8,7 @@ import {
   type Deployment,
   type DisputeParams,
   deploymentToJson,
+  getFirstAnchor,
   getLatestAnchor,
   registerNode,
 } from '@verity/contracts';
@@ -23,8 +24,9 @@ import { backdateRecords, startLyingNode } from '../../node/src/test-support/lyi
 import { auditStatus, type Client, createClient } from './index.js';
 
 // A real node that lies (test code only) on a real anvil answers audited requests; the status of
-// each answer is read from the chain: pending, disputed, refuted, final, and a backdated record
-// refused (AUDIT_TIMESTAMP_STALE).
+// each answer is read from the chain: pending, disputed, refuted, final, with the window counted
+// from the record's first anchor on chain; a backdated record refused (AUDIT_TIMESTAMP_STALE), an
+// unanchored one pending without a window, then AUDIT_NOT_ANCHORED.
 const IRIS = fileURLToPath(new URL('../../../examples/models/iris.onnx', import.meta.url));
 const WINDOW = 600;
 const RULES: DisputeParams = { ...TEST_DISPUTE_RULES, challengeWindow: WINDOW };
@@ -122,21 +124,40 @@ async function auditedAnswer(name: string) {
   const result = await client.infer({ model: 'iris', input: INPUT, mode: 'audited' });
   expect(result.receipt.record.mode).toBe('audited');
   const node = result.receipt.record.node as `0x${string}`;
-  const anchor = await until(async () => {
+  await until(async () => {
     const a = await getLatestAnchor(chain.publicClient, { logAnchor: deployment.contracts.logAnchor, node });
     return a !== undefined && a.treeSize > BigInt(result.receipt.leafIndex) ? a : undefined;
   }, 'the liar to anchor its record');
+  // The first anchor covering the record: the one a challenge proves against.
+  const anchor = await getFirstAnchor(chain.publicClient, {
+    logAnchor: deployment.contracts.logAnchor,
+    node,
+    leafIndex: result.receipt.leafIndex,
+    fromBlock: deployment.block,
+  });
+  if (anchor === undefined) throw new Error('no anchor covers the record');
   answers[name] = Object.assign(result.receipt, result.audit === undefined ? {} : { audit: result.audit });
   return { receipt: result.receipt, anchor };
 }
 
 describe('the audit status of an answer, read from the chain', () => {
-  it('pending while the window is open (its close computed from the record, not the node’s word)', async () => {
+  it('pending while the window is open (its close counted from the first anchor on chain, not the node’s word)', async () => {
     const { receipt, anchor } = await auditedAnswer('a');
     const status = await client.auditStatus(receipt);
-    expect(status).toMatchObject({ status: 'pending', disputes: [], anchor: { treeSize: anchor.treeSize } });
-    expect(status.windowClosesAt).toBe(BigInt(Math.floor(receipt.record.timestamp / 1000) + WINDOW));
-    expect(Number(status.windowClosesAt) * 1000).toBe(answers.a?.audit?.windowClosesAt);
+    expect(status).toMatchObject({
+      status: 'pending',
+      disputes: [],
+      anchor: { treeSize: anchor.treeSize, block: anchor.blockNumber, time: anchor.timestamp },
+      auditRatePpm: RULES.auditRatePpm,
+    });
+    expect(status.windowClosesAt).toBe(anchor.timestamp + BigInt(WINDOW));
+    // The node's receipt states until when it keeps the payload (its timestamp + the window + a
+    // margin for the anchor to land): not before the chain's close.
+    expect(answers.a?.audit?.windowClosesAt).toBeGreaterThanOrEqual(Number(status.windowClosesAt) * 1000);
+    // Whether it is in the audit sample, once the block after its anchor is mined (here 100 %).
+    if (status.block > anchor.blockNumber) expect(status.sampled).toBe(true);
+    await chain.testClient.mine({ blocks: 1 });
+    expect((await client.auditStatus(receipt)).sampled).toBe(true);
     // The same without a client: a public client and the deployment (the proof is asked of the
     // endpoint the node registered).
     const direct = await auditStatus(
@@ -146,7 +167,7 @@ describe('the audit status of an answer, read from the chain', () => {
     expect(direct.status).toBe('pending');
   }, 120_000);
 
-  it('refuses a backdated record (AUDIT_TIMESTAMP_STALE), which would otherwise look final at once', async () => {
+  it('refuses a backdated record (AUDIT_TIMESTAMP_STALE); its window runs from its anchor all the same', async () => {
     const stop = backdateRecords(liar, 2 * 3600_000);
     let receipt: Receipt;
     try {
@@ -158,11 +179,11 @@ describe('the audit status of an answer, read from the chain', () => {
     const latest = await chain.publicClient.getBlock();
     expect(BigInt(Math.floor(receipt.record.timestamp / 1000) + WINDOW)).toBeLessThan(latest.timestamp);
     await expect(client.auditStatus(receipt)).rejects.toMatchObject({ code: 'AUDIT_TIMESTAMP_STALE' });
-    // A tolerance widened past the backdating does not save it: it was anchored after its window
-    // closed, so nobody could ever have challenged it.
-    await expect(client.auditStatus(receipt, { toleranceSeconds: 3 * 3600 })).rejects.toMatchObject({
-      code: 'AUDIT_TIMESTAMP_STALE',
-    });
+    // Past the node's misstated time, the record was open to challenges for a whole window from
+    // its anchor (Disputes counts it so): with a tolerance wider than the backdating, pending.
+    const widened = await client.auditStatus(receipt, { toleranceSeconds: 3 * 3600 });
+    expect(widened.status).toBe('pending');
+    expect(widened.windowClosesAt).toBe((widened.anchor?.time ?? 0n) + BigInt(WINDOW));
   }, 120_000);
 
   it('accepts a clock a little behind (within the tolerance, anchored inside the window): pending', async () => {
@@ -229,7 +250,7 @@ describe('the audit status of an answer, read from the chain', () => {
     await chain.testClient.mine({ blocks: 1 });
     const status = await client.auditStatus(a);
     expect(status).toMatchObject({ status: 'final', disputes: [] });
-    expect(status.blockTime).toBeGreaterThan(status.windowClosesAt);
+    expect(status.blockTime).toBeGreaterThan(status.windowClosesAt ?? 0n);
     expect((await client.auditStatus(answers.b as Receipt)).status).toBe('refuted');
     // Read at an earlier block, the same record was pending.
     expect((await client.auditStatus(a, { blockNumber: status.block - 1n })).status).toBe('pending');
@@ -240,6 +261,27 @@ describe('the audit status of an answer, read from the chain', () => {
     const b = answers.b as Receipt;
     await expect(client.auditStatus({ record: a.record, leafIndex: b.leafIndex })).rejects.toMatchObject({
       code: 'AUDIT_ANCHOR_INVALID',
+    });
+  }, 60_000);
+
+  it('an unanchored record is pending with no window (nobody can challenge it yet), then AUDIT_NOT_ANCHORED', async () => {
+    const a = answers.a as Receipt;
+    // A record the node has not anchored: here one claimed past every anchored size.
+    const latest = await getLatestAnchor(chain.publicClient, {
+      logAnchor: deployment.contracts.logAnchor,
+      node: a.record.node as `0x${string}`,
+    });
+    const unanchored = { record: a.record, leafIndex: Number(latest?.treeSize ?? 0n) + 1000 };
+    const stated = BigInt(Math.floor(a.record.timestamp / 1000));
+    const now = (await chain.publicClient.getBlock()).timestamp;
+    const status = await client.auditStatus(unanchored, { toleranceSeconds: Number(now - stated) + 3600 });
+    expect(status).toMatchObject({ status: 'pending', disputes: [] });
+    expect([status.windowClosesAt, status.anchor, status.sampled]).toEqual([undefined, undefined, undefined]);
+    // Unanchored more than the tolerance after its stated time: its node keeps it out of reach of disputes.
+    // (The window of the test before this one went by since: more than 60 s.)
+    expect(now - stated).toBeGreaterThan(60n);
+    await expect(client.auditStatus(unanchored, { toleranceSeconds: 60 })).rejects.toMatchObject({
+      code: 'AUDIT_NOT_ANCHORED',
     });
   }, 60_000);
 });

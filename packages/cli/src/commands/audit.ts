@@ -1,8 +1,9 @@
 /**
  * `verity audit`: one pass of the auditor over every registered node (docs/protocol.md §15.8):
- * samples the `audited` records within their challenge window (rate `--rate`, parts per million,
- * from the hash of the block after each record's anchor), fetches their payloads, re-executes them
- * on a local ONNX or LLM runtime and, with an account key, challenges the ones that lie. The work is
+ * samples the `audited` records within their challenge window (at the rate `Disputes` fixes, or a
+ * higher `--rate` in parts per million, from the hash of the block after each record's first
+ * anchor), fetches their payloads, re-executes them on a local ONNX or LLM runtime and, with an
+ * account key, challenges the ones that lie. The work is
  * `auditNodes` in `@verity/node`; this file parses flags and prints. Exit 0 when every sampled
  * record checked out, 1 when a node lied or did not serve a payload.
  */
@@ -37,9 +38,10 @@ export async function runAudit(args: string[]): Promise<number> {
     throw new UsageError('audit reads the registry: --rpc URL --deployment FILE, or a `verity up` data dir');
   }
   const node = await import('@verity/node');
-  const ratePpm = values.rate === undefined ? node.DEFAULT_AUDIT_RATE_PPM : Number(values.rate);
-  if (!Number.isSafeInteger(ratePpm) || ratePpm < 0 || ratePpm > 1_000_000) {
-    throw new UsageError('--rate takes parts per million, 0 to 1000000');
+  // The chain fixes the rate; --rate may only raise it (auditNodes refuses a lower one).
+  const ratePpm = values.rate === undefined ? undefined : Number(values.rate);
+  if (ratePpm !== undefined && (!Number.isSafeInteger(ratePpm) || ratePpm < 1 || ratePpm > 1_000_000)) {
+    throw new UsageError('--rate takes parts per million, 1 to 1000000 (at least the rate Disputes fixes)');
   }
   const key = values['account-key'] ?? process.env.VERITY_ACCOUNT_KEY;
   if (key !== undefined && !/^0x[0-9a-fA-F]{64}$/.test(key)) {
@@ -77,7 +79,7 @@ export async function runAudit(args: string[]): Promise<number> {
     publicClient: publicClient as never,
     deployment,
     ...(clients === undefined ? {} : { clients }),
-    ratePpm,
+    ...(ratePpm === undefined ? {} : { ratePpm }),
     reexecute: node.localReexecutor(node.createOnnxRuntime(), store, policy, {
       // Language models run as a node started here would run them (VERITY_LLM_* settings): a
       // record on another profile is only re-executed, never challenged, when outputs differ.
@@ -88,6 +90,7 @@ export async function runAudit(args: string[]): Promise<number> {
   });
   const bad = report.findings.filter((f) => f.kind !== 'ok' && f.kind !== 'not-reexecuted');
   const lines = [
+    `sampled at ${report.ratePpm} ppm (Disputes fixes ${report.chainRatePpm})`,
     ...report.nodes.map(
       (n) =>
         `${n.node}: ${n.audited} audited records in their window, ${n.sampled} sampled, ${n.pending} awaiting their seed block`,

@@ -263,8 +263,11 @@ export async function runVerify(args: string[]): Promise<number> {
 export interface AuditReport {
   readonly requestId: string;
   readonly status: 'pending' | 'final' | 'disputed' | 'refuted' | 'unread';
-  /** Unix seconds after which Disputes refuses a challenge. */
+  /** Unix seconds after which Disputes refuses a challenge (its first anchor's time + the window); absent while not anchored. */
   readonly windowClosesAt?: number;
+  /** The audit sample rate Disputes fixes (ppm), and whether the record is in the sample (once its seed block is mined). */
+  readonly auditRatePpm?: number;
+  readonly sampled?: boolean;
   /** The block the status was read at. */
   readonly block?: string;
   /** The block of the node's first anchor covering the record. */
@@ -290,7 +293,9 @@ async function auditOf(
     out.push({
       requestId: r.record.requestId,
       status: s.status,
-      windowClosesAt: Number(s.windowClosesAt),
+      ...(s.windowClosesAt === undefined ? {} : { windowClosesAt: Number(s.windowClosesAt) }),
+      auditRatePpm: s.auditRatePpm,
+      ...(s.sampled === undefined ? {} : { sampled: s.sampled }),
       block: s.block.toString(),
       ...(s.anchor === undefined ? {} : { anchorBlock: s.anchor.block.toString() }),
       ...(s.disputeId === undefined ? {} : { disputeId: s.disputeId.toString() }),
@@ -311,7 +316,9 @@ function auditLine(file: string, a: AuditReport): string {
   const at = a.block === undefined ? '' : ` (chain block ${a.block})`;
   switch (a.status) {
     case 'pending':
-      return `… ${file}: audited ${a.requestId}: pending — challenge window open until ${closes}, no dispute lost so far${at}\n`;
+      return a.windowClosesAt === undefined
+        ? `… ${file}: audited ${a.requestId}: pending — not anchored yet, so not challengeable yet${at}\n`
+        : `… ${file}: audited ${a.requestId}: pending — challenge window open until ${closes}, no dispute lost so far${at}\n`;
     case 'final':
       return `✓ ${file}: audited ${a.requestId}: final — window closed ${closes} with no dispute lost by the node${at}\n`;
     case 'disputed':

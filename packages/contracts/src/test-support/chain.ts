@@ -39,7 +39,8 @@ export const UNBONDING_DELAY = 3600;
 export const SLASHER = 9;
 /**
  * The dispute rules of the tests: bond 0.1 ETH, juror deposit 0.05, slash 1, challenger 40 % and
- * jurors 20 % of it, a 600 s window, 300 s to commit and to reveal, juries of 3.
+ * jurors 20 % of it, a 600 s window, 300 s to commit and to reveal, juries of 3, and an audit
+ * sample of every audited record (1 000 000 ppm), so a test's auditor checks what it is shown.
  */
 export const TEST_DISPUTE_RULES: DisputeParams = {
   challengeBond: parseEther('0.1'),
@@ -51,6 +52,7 @@ export const TEST_DISPUTE_RULES: DisputeParams = {
   commitPeriod: 300,
   revealPeriod: 300,
   jurySize: 3,
+  auditRatePpm: 1_000_000,
 };
 
 export async function startTestChain(): Promise<TestChain> {

@@ -31,7 +31,8 @@ export async function appendAudited(
   input: Uint8Array,
   output: Uint8Array,
 ): Promise<{ receipt: Awaited<ReturnType<NodeContext['log']['append']>>; audit: AuditMember }> {
-  // As Disputes computes it: the record's time in whole seconds, plus the window.
+  // Until when the payload is kept: the record's time in whole seconds plus the window (on a chain,
+  // with a margin: Disputes counts the window from the record's first anchor, a little later).
   const windowClosesAt = (Math.floor(record.timestamp / 1000) + ctx.auditWindowSeconds) * 1000;
   await ctx.payloads.put(
     auditPayload({

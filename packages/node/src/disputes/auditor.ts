@@ -3,29 +3,32 @@
  * records that are still within the challenge window, and challenges the ones that lie.
  *
  * For each node it reads the `Anchored` events, the records its log holds up to its latest anchor
- * (tlog-tiles entry bundles), and keeps the audited ones whose window is open. A record is sampled
- * when `SHA-256("verity/audit/v1" ‖ blockhash(B + 1) ‖ node ‖ uint64 leafIndex)`, read as a
- * fraction of 2^64 from its first 8 bytes, is below the rate, B being the block of the node's first
- * anchor that covers the record: a hash the node cannot know when it logs (nor when it anchors),
- * so it cannot guess which of its records will be checked. A sampled record's payload is fetched
- * (`GET /v1/payloads/:requestId`) and checked against the record's digests, its input re-executed
- * locally, and a different output challenged (`challengeRecord`, with the inclusion proof at the
- * latest anchored size) from the auditor's account. A payload the node does not serve within the
- * window is reported (a challenge needs the input bytes, so nothing more can be done on chain).
+ * (tlog-tiles entry bundles), and keeps the audited ones whose window is open (it runs from the
+ * chain's time of the first anchor that covers the record). A record is sampled when
+ * `auditSampled` (`@verity/protocol`) says so at the rate `Disputes` fixes (`auditRatePpm`), from
+ * the hash of the block after that first anchor: a hash the node cannot know when it logs (nor
+ * when it anchors), so it cannot guess which of its records will be checked. A sampled record's
+ * payload is fetched (`GET /v1/payloads/:requestId`) and checked against the record's digests,
+ * its input re-executed locally, and a different output challenged (`challengeRecord`, with the
+ * inclusion proof at that first anchor's size) from the auditor's account. A payload the node
+ * does not serve within the window is reported (a challenge needs the input bytes, so nothing
+ * more can be done on chain).
  */
 import {
+  type AnchoredTree,
   type ChainClients,
   challengeRecord,
   type Deployment,
+  getAnchoredTree,
   getAnchorHistory,
   getDisputeRules,
   listNodes,
 } from '@verity/contracts';
 import {
+  auditSampled,
   createMemoryTree,
   decodeRecord,
   fromBase64,
-  fromHex,
   hashLeaf,
   type InferenceRecord,
   isVerityError,
@@ -41,26 +44,6 @@ import type { LlmRuntime, LoadedLlm } from '../runtimes/llm.js';
 import type { LoadedModel, Runtime } from '../runtimes/runtime.js';
 import type { ModelStore } from '../store/index.js';
 import { type Reexecution, reexecuteLlm, reexecuteOnnx } from './reexecute.js';
-
-/** Default sampling rate of `verity audit`, parts per million: 1 % of audited records. */
-export const DEFAULT_AUDIT_RATE_PPM = 10_000;
-/** Domain of the audit sample (docs/protocol.md §15.8). */
-export const AUDIT_SAMPLE_DOMAIN = 'verity/audit/v1';
-
-/**
- * Whether the record at `leafIndex` of `node`'s log is sampled at `ratePpm` (parts per million),
- * given the hash of the block after the node's first anchor covering it.
- */
-export function auditSampled(blockHash: Hex, node: Address, leafIndex: number, ratePpm: number): boolean {
-  const index = new Uint8Array(8);
-  new DataView(index.buffer).setBigUint64(0, BigInt(leafIndex));
-  const domain = new TextEncoder().encode(AUDIT_SAMPLE_DOMAIN);
-  const h = sha256(
-    new Uint8Array([...domain, ...fromHex(blockHash.slice(2)), ...fromHex(node.slice(2).toLowerCase()), ...index]),
-  );
-  const x = new DataView(h.buffer, h.byteOffset, 8).getBigUint64(0);
-  return x * 1_000_000n < BigInt(ratePpm) << 64n;
-}
 
 /** What the auditor found about one sampled record (or about a node). */
 export interface AuditFinding {
@@ -91,6 +74,9 @@ export interface AuditFinding {
 }
 
 export interface AuditReport {
+  /** The rate the sample was drawn at (parts per million), and the one `Disputes` fixes. */
+  readonly ratePpm: number;
+  readonly chainRatePpm: number;
   /** Audited records in their window, per node, and how many of them were sampled. */
   readonly nodes: readonly {
     readonly node: Address;
@@ -112,7 +98,11 @@ export interface AuditOptions {
   readonly deployment: Deployment;
   /** The auditor's account, to challenge; without it lies are only reported. */
   readonly clients?: ChainClients;
-  /** Sampling rate, parts per million (default {@link DEFAULT_AUDIT_RATE_PPM}). */
+  /**
+   * Sampling rate, parts per million: by default the rate `Disputes` fixes (`auditRatePpm`); a
+   * higher one checks more (its sample contains the chain's), a lower one is refused
+   * (`INVALID_ARGUMENT`): the chain's rate is what clients count on.
+   */
   readonly ratePpm?: number;
   readonly reexecute: Reexecute;
   /** Outbound URL policy for the nodes' endpoints. */
@@ -156,8 +146,14 @@ export async function auditNodes(options: AuditOptions): Promise<AuditReport> {
   const { publicClient, deployment } = options;
   const disputes = deployment.contracts.disputes;
   if (disputes === undefined) throw new Error('the deployment has no Disputes contract');
-  const ratePpm = options.ratePpm ?? DEFAULT_AUDIT_RATE_PPM;
-  const { challengeWindow, challengeBond } = await getDisputeRules(publicClient, { disputes });
+  const { challengeWindow, challengeBond, auditRatePpm } = await getDisputeRules(publicClient, { disputes });
+  const ratePpm = options.ratePpm ?? auditRatePpm;
+  if (!Number.isSafeInteger(ratePpm) || ratePpm < auditRatePpm || ratePpm > 1_000_000) {
+    fail('INVALID_ARGUMENT', `the audit rate is ${auditRatePpm} to 1000000 ppm: Disputes fixes ${auditRatePpm}`, {
+      ratePpm,
+      chainRatePpm: auditRatePpm,
+    });
+  }
   const head = await publicClient.getBlock({ blockTag: 'latest' });
   const exclude = new Set((options.exclude ?? []).map((a) => a.toLowerCase()));
   const nodes = (await listNodes(publicClient, { nodeRegistry: deployment.contracts.nodeRegistry })).filter(
@@ -175,6 +171,16 @@ export async function auditNodes(options: AuditOptions): Promise<AuditReport> {
     });
     const stat = { node, audited: 0, sampled: 0, pending: 0 };
     summary.push(stat);
+    // The anchored trees, each read once: the first covering a record starts its window.
+    const trees = new Map<bigint, Promise<AnchoredTree | undefined>>();
+    const tree = (treeSize: bigint) => {
+      let t = trees.get(treeSize);
+      if (t === undefined) {
+        t = getAnchoredTree(publicClient, { logAnchor: deployment.contracts.logAnchor, node, treeSize });
+        trees.set(treeSize, t);
+      }
+      return t;
+    };
     const latest = anchors.at(-1);
     if (latest === undefined) continue;
     let entries: Uint8Array[];
@@ -185,8 +191,8 @@ export async function auditNodes(options: AuditOptions): Promise<AuditReport> {
       continue;
     }
     // The entries must be the anchored tree's: a node must not hide audited records from auditors.
-    const tree = createMemoryTree(entries.map((e) => hashLeaf(e)));
-    if (`0x${toHex(tree.root())}` !== latest.rootHash.toLowerCase()) {
+    const served = createMemoryTree(entries.map((e) => hashLeaf(e)));
+    if (`0x${toHex(served.root())}` !== latest.rootHash.toLowerCase()) {
       findings.push({ node, kind: 'log-mismatch', error: `entries 0..${latest.treeSize} are not the anchored tree` });
       continue;
     }
@@ -198,10 +204,13 @@ export async function auditNodes(options: AuditOptions): Promise<AuditReport> {
         continue; // not a record: nothing a challenge could take
       }
       if (record.mode !== 'audited' || record.node.toLowerCase() !== node.toLowerCase()) continue;
-      if (BigInt(Math.floor(record.timestamp / 1000) + challengeWindow) < head.timestamp) continue;
+      // The first anchor covering the record exists: the latest covers every entry read.
+      const first = await tree((anchors.find((a) => a.treeSize > BigInt(leafIndex)) ?? latest).treeSize);
+      if (first === undefined) continue;
+      // Its window runs from the chain's time of that anchor (the record's timestamp is the node's word).
+      if (first.timestamp + BigInt(challengeWindow) < head.timestamp) continue;
       stat.audited++;
-      const first = anchors.find((a) => a.treeSize > BigInt(leafIndex));
-      if (first === undefined || first.blockNumber + 1n > head.number) {
+      if (first.blockNumber + 1n > head.number) {
         stat.pending++; // its seed block is not mined yet: sampled on a later run
         continue;
       }
@@ -215,14 +224,14 @@ export async function auditNodes(options: AuditOptions): Promise<AuditReport> {
           leafIndex,
           record,
           bytes,
-          treeSize: latest.treeSize,
+          treeSize: first.treeSize,
           disputes,
           challengeBond,
         }),
       );
     }
   }
-  return { nodes: summary, findings };
+  return { ratePpm, chainRatePpm: auditRatePpm, nodes: summary, findings };
 }
 
 async function auditRecord(

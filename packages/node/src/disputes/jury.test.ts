@@ -25,7 +25,7 @@ import { startNode, type VerityNode } from '../node.js';
 import { createOnnxRuntime } from '../runtimes/onnx.js';
 import { openModelStore } from '../store/index.js';
 import { startLyingNode } from '../test-support/lying-node.js';
-import { auditNodes, auditSampled, localReexecutor } from './auditor.js';
+import { auditNodes, localReexecutor } from './auditor.js';
 
 // A real node made to lie (test code only) answers an audited request on a real anvil; an auditor
 // samples the record (rate 100 %), fetches its payload, re-executes it on its own ONNX runtime and
@@ -100,7 +100,7 @@ async function until<T>(check: () => Promise<T | undefined>, what: string, timeo
   }
 }
 
-/** Runs the auditor once at rate 100 % from account AUDITOR. */
+/** Runs the auditor once, at the rate the chain fixes (100 % in the test rules), from account AUDITOR. */
 async function audit() {
   const deployment = await readDeploymentFile(deploymentFile);
   const policy = { localNetwork: true };
@@ -108,22 +108,26 @@ async function audit() {
     publicClient: chain.publicClient,
     deployment,
     clients: chain.clients(AUDITOR),
-    ratePpm: 1_000_000,
     reexecute: localReexecutor(createOnnxRuntime(), await openModelStore({ dir: await tempDir() }), policy),
     policy,
   });
 }
 
 describe('auditor and jurors', () => {
-  it('samples 0 % and 100 % as asked, and about the rate in between', () => {
-    const node = '0x00000000000000000000000000000000000000aa';
-    const hash = `0x${'11'.repeat(32)}` as const;
-    expect(auditSampled(hash, node, 0, 0)).toBe(false);
-    expect(auditSampled(hash, node, 0, 1_000_000)).toBe(true);
-    let n = 0;
-    for (let i = 0; i < 10_000; i++) if (auditSampled(hash, node, i, 100_000)) n++;
-    expect(n).toBeGreaterThan(800);
-    expect(n).toBeLessThan(1200);
+  it('samples at the rate Disputes fixes; a higher rate may be asked, a lower one is refused', async () => {
+    const deployment = await readDeploymentFile(deploymentFile);
+    const options = {
+      publicClient: chain.publicClient,
+      deployment,
+      reexecute: async () => undefined,
+      policy: { localNetwork: true },
+      exclude: [],
+    };
+    const report = await auditNodes(options);
+    expect([report.ratePpm, report.chainRatePpm]).toEqual([RULES.auditRatePpm, RULES.auditRatePpm]);
+    await expect(auditNodes({ ...options, ratePpm: RULES.auditRatePpm - 1 })).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+    });
   });
 
   it('an auditor catches a lying node on an audited request; honest nodes judge it on their own; it is slashed', async () => {

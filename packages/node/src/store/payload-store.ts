@@ -38,7 +38,10 @@ export interface AuditPayload {
   /** The canonical bytes of the input and the output (see `kind`), base64 (RFC 4648 §4). */
   readonly input: string;
   readonly output: string;
-  /** When the challenge window closes (ms since the epoch): the record's timestamp + the window. */
+  /**
+   * Until when the payload is kept and served (ms since the epoch): the record's timestamp + the
+   * window (+ a margin on a chain, where the window runs from the record's first anchor).
+   */
   readonly windowClosesAt: number;
 }
 

@@ -5,24 +5,27 @@
  * it. Everything is read from the chain the caller names (the node only supplies an inclusion
  * proof, checked against the root the node anchored), at one block.
  *
- * The record's timestamp is the node's word, and the window runs from it. A node that backdates a
- * record (or anchors it only after its window closed) would make it look final at once, although
- * nobody could ever have challenged it. So the status also needs the time the record was first
- * anchored (the block time of the node's first `Anchored` event whose tree covers the record's
- * index, whose root must include the record): a timestamp earlier than that minus `toleranceSeconds`
- * is `AUDIT_TIMESTAMP_STALE`, never `final`; so is a record first anchored after its window closed.
+ * The window runs, as `Disputes` counts it, from the chain's time of the node's first anchor
+ * whose tree covers the record (`LogAnchor.anchoredTree`; its root must include the record), not
+ * from the record's timestamp, which is the node's word: backdating a record shortens nothing. A
+ * record not anchored yet cannot be challenged at all, so it is `pending` with no window, and
+ * `AUDIT_NOT_ANCHORED` once its stated time is more than `toleranceSeconds` ago (its node keeps it
+ * out of reach of disputes). A record whose stated time is more than `toleranceSeconds` before its
+ * first anchor misstates when it was answered: `AUDIT_TIMESTAMP_STALE`.
  */
 import {
   type Deployment,
   type DisputeOutcome,
   type DisputePhase,
   disputesAbi,
+  getAnchoredTree,
   getAnchorHistory,
   getDispute,
   getDisputeRules,
   getNode,
 } from '@verity/contracts';
 import {
+  auditSampled,
   encodeRecord,
   fromHex,
   hashLeaf,
@@ -57,8 +60,8 @@ export interface AuditStatusOptions {
    * Seconds a record's timestamp may precede the block time of the first anchor that covers it
    * (default {@link DEFAULT_ANCHOR_TOLERANCE_SECONDS}). It must exceed the node's anchoring
    * interval (`chain.anchorIntervalMs`, 10 s by default) plus the time its anchor takes to be
-   * mined; the window in which the record could really be challenged is then at least
-   * `challengeWindow − toleranceSeconds`.
+   * mined. It bounds only how long a node may keep a record unanchored (`AUDIT_NOT_ANCHORED`) or
+   * misstate its time (`AUDIT_TIMESTAMP_STALE`): the window itself is counted on chain from the anchor.
    */
   readonly toleranceSeconds?: number;
   /** The block to read at (default: the latest). */
@@ -87,10 +90,23 @@ export interface AuditStatus {
   /** The block everything was read at, and its time (unix seconds). */
   readonly block: bigint;
   readonly blockTime: bigint;
-  /** Unix seconds after which `Disputes` refuses a challenge: floor(timestamp / 1000) + challengeWindow. */
-  readonly windowClosesAt: bigint;
+  /**
+   * Unix seconds after which `Disputes` refuses a challenge: the first covering anchor's block
+   * time + challengeWindow. Absent while no anchor covers the record (`pending` only).
+   */
+  readonly windowClosesAt?: bigint;
   /** The node's first anchor that covers the record (absent while none does: `pending` only). */
   readonly anchor?: { readonly treeSize: bigint; readonly block: bigint; readonly time: bigint };
+  /**
+   * The audit sample rate `Disputes` fixes (parts per million): before its seed block is mined,
+   * the probability that an auditor following the rule checks this record.
+   */
+  readonly auditRatePpm: number;
+  /**
+   * Whether the record is in the audit sample at that rate (docs/protocol.md §15.8), once the
+   * block after its first anchor is mined (absent before).
+   */
+  readonly sampled?: boolean;
   /** Every dispute ever opened over this record, oldest first. */
   readonly disputes: readonly AuditDispute[];
   /** The open dispute's id (`disputed`), or the one that slashed the node (`refuted`). */
@@ -112,8 +128,9 @@ function sourceOf(source: ClientBase | AuditStatusSource): AuditStatusSource & {
 
 /**
  * Reads the audit status of a record (a receipt's `record` and `leafIndex`) from the chain.
- * Throws `AUDIT_TIMESTAMP_STALE` when the record's timestamp is earlier than its first covering
- * anchor allows, `AUDIT_ANCHOR_INVALID` when that anchor's root does not include the record,
+ * Throws `AUDIT_NOT_ANCHORED` when no anchor covers the record more than `toleranceSeconds` after
+ * its stated time, `AUDIT_TIMESTAMP_STALE` when its stated time is more than that before its first
+ * covering anchor, `AUDIT_ANCHOR_INVALID` when that anchor's root does not include the record,
  * `TRUST_UNCONFIGURED` without a chain, and `INVALID_ARGUMENT` when the deployment has no `Disputes`.
  *
  * @example
@@ -175,7 +192,6 @@ export async function auditStatus(
       toBlock: block.number,
     }),
   ]);
-  const windowClosesAt = BigInt(Math.floor(record.timestamp / 1000)) + BigInt(rules.challengeWindow);
   const stated = BigInt(Math.floor(record.timestamp / 1000));
 
   const ours = challenged.filter((e) => e.args.leaf.toLowerCase() === leaf);
@@ -189,7 +205,13 @@ export async function auditStatus(
       block: e.blockNumber,
     });
   }
-  const base = { leaf, block: block.number, blockTime: block.timestamp, windowClosesAt, disputes: found };
+  const base = {
+    leaf,
+    block: block.number,
+    blockTime: block.timestamp,
+    auditRatePpm: rules.auditRatePpm,
+    disputes: found,
+  };
 
   // The chain's verdicts stand whatever the timestamp: a slash or an open dispute is on chain.
   if (slashed) {
@@ -198,37 +220,67 @@ export async function auditStatus(
   }
   if (open !== 0n) return { ...base, status: 'disputed', disputeId: open };
 
-  // The first anchor whose tree covers the record, and whose root must include it.
-  // It must be anchored within the tolerance, and before its window closed (nobody could
-  // challenge it otherwise: Disputes needs an anchored root).
-  const latestAnchorTime = stated + tolerance < windowClosesAt ? stated + tolerance : windowClosesAt;
+  // The first anchor whose tree covers the record, and whose root must include it: the window
+  // runs from its time on chain.
   const first = anchors.find((a) => a.treeSize > BigInt(leafIndex));
   if (first === undefined) {
-    // Not anchored yet: nobody can challenge it yet, and any later anchor is later than now.
-    if (latestAnchorTime < block.timestamp) stale(stated, block.timestamp, tolerance, undefined);
+    // Not anchored yet: nobody can challenge it yet, so it cannot become final.
+    if (stated + tolerance < block.timestamp) notAnchored(stated, block.timestamp, tolerance);
     return { ...base, status: 'pending' };
   }
+  const tree = await getAnchoredTree(publicClient, {
+    logAnchor: deployment.contracts.logAnchor,
+    node,
+    treeSize: first.treeSize,
+    ...at,
+  });
+  if (tree === undefined) throw new VerityError('RESPONSE_INVALID', 'an Anchored event without its anchored tree');
   const url =
     nodeUrl ??
     (await getNode(publicClient, { nodeRegistry: deployment.contracts.nodeRegistry, node, ...at }))?.endpoint ??
     '';
-  await checkIncluded(f, url, leafBytes, leafIndex, first.treeSize, first.rootHash);
-  const anchorBlock = await publicClient.getBlock({ blockNumber: first.blockNumber });
-  const anchor = { treeSize: first.treeSize, block: first.blockNumber, time: anchorBlock.timestamp };
-  if (latestAnchorTime < anchor.time) stale(stated, anchor.time, tolerance, anchor.block);
-  return { ...base, anchor, status: block.timestamp > windowClosesAt ? 'final' : 'pending' };
+  await checkIncluded(f, url, leafBytes, leafIndex, tree.treeSize, tree.rootHash);
+  const anchor = { treeSize: tree.treeSize, block: tree.blockNumber, time: tree.timestamp };
+  if (stated + tolerance < anchor.time) stale(stated, anchor.time, tolerance, anchor.block);
+  const windowClosesAt = anchor.time + BigInt(rules.challengeWindow);
+  // The audit sample, once the block after the anchor exists at the block read.
+  const seedBlock = anchor.block + 1n;
+  const sampled =
+    seedBlock > block.number
+      ? undefined
+      : auditSampled(
+          (await publicClient.getBlock({ blockNumber: seedBlock })).hash,
+          node,
+          leafIndex,
+          rules.auditRatePpm,
+        );
+  return {
+    ...base,
+    windowClosesAt,
+    anchor,
+    ...(sampled === undefined ? {} : { sampled }),
+    status: block.timestamp > windowClosesAt ? 'final' : 'pending',
+  };
 }
 
-function stale(stated: bigint, anchoredAt: bigint, tolerance: bigint, anchorBlock: bigint | undefined): never {
+function notAnchored(stated: bigint, now: bigint, tolerance: bigint): never {
+  throw new VerityError(
+    'AUDIT_NOT_ANCHORED',
+    `the record says ${stated} but its node had not anchored it at ${now} (tolerance ${tolerance} s): nobody can challenge it, so it cannot become final`,
+    { details: { timestamp: stated.toString(), blockTime: now.toString(), toleranceSeconds: tolerance.toString() } },
+  );
+}
+
+function stale(stated: bigint, anchoredAt: bigint, tolerance: bigint, anchorBlock: bigint): never {
   throw new VerityError(
     'AUDIT_TIMESTAMP_STALE',
-    `the record says ${stated} but was first anchored at ${anchoredAt} or later (tolerance ${tolerance} s, or its window's close): backdated, or anchored too late to be challenged in its window`,
+    `the record says ${stated} but was first anchored at ${anchoredAt} (tolerance ${tolerance} s): its node misstates when it answered (its window runs from the anchor all the same)`,
     {
       details: {
         timestamp: stated.toString(),
         anchoredAt: anchoredAt.toString(),
         toleranceSeconds: tolerance.toString(),
-        ...(anchorBlock === undefined ? {} : { anchorBlock: anchorBlock.toString() }),
+        anchorBlock: anchorBlock.toString(),
       },
     },
   );

@@ -75,9 +75,9 @@ export interface InferResult {
   /** Mode `zk`: why the verification key was trusted (an audit, an attestation, an accepted local-dev setup). */
   readonly zkTrust?: ZkTrustBasis;
   /**
-   * Mode `audited`: when the challenge window closes (ms since the epoch) and the payload's path on
-   * the node, as the node states them. The chain decides: `auditStatus` reads the window
-   * from `Disputes` and the record, never from this.
+   * Mode `audited`: until when the node keeps the payload (ms since the epoch) and its path on
+   * the node, as the node states them. The chain decides: `auditStatus` reads the window from
+   * `Disputes` and the record's first anchor on chain, never from this.
    */
   readonly audit?: { readonly windowClosesAt: number; readonly payload: string };
   /** A self-contained bundle: receipt, node entry, input and output, for `verity verify`. */
