@@ -41,6 +41,7 @@ import { parseEther } from 'viem';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestChain, TEST_DISPUTE_RULES, type TestChain } from '../../../contracts/src/test-support/chain.js';
 import { loadConfig } from '../config.js';
+import { AUDIT_ANCHOR_MARGIN_SECONDS } from '../context.js';
 import { openKeystore } from '../keys.js';
 import { startNode, type VerityNode } from '../node.js';
 import { createLlmRuntime } from '../runtimes/llm.js';
@@ -185,7 +186,9 @@ async function payloadOf(node: VerityNode, verity: Verity): Promise<Payload> {
 function checkPayload(payload: Payload, verity: Verity): { input: unknown; output: unknown } {
   const record = verity.receipt.record;
   expect(record).toMatchObject({ kind: 'llm', mode: 'audited' });
-  expect(verity.audit?.windowClosesAt).toBe((Math.floor(record.timestamp / 1000) + RULES.challengeWindow) * 1000);
+  expect(verity.audit?.windowClosesAt).toBe(
+    (Math.floor(record.timestamp / 1000) + RULES.challengeWindow + AUDIT_ANCHOR_MARGIN_SECONDS) * 1000,
+  );
   expect(payload).toMatchObject({ version: 1, kind: 'llm', requestId: verity.requestId, model: record.model });
   const input = fromBase64(payload.input);
   const output = fromBase64(payload.output);
