@@ -3,6 +3,7 @@ pragma solidity ^0.8.24;
 
 import {LogAnchor} from "./LogAnchor.sol";
 import {NodeRegistry} from "./NodeRegistry.sol";
+import {ZkVerifierRegistry} from "./ZkVerifierRegistry.sol";
 import {Rfc9162} from "./lib/Rfc9162.sol";
 
 /// @title Verity disputes: the only slasher (docs/design.md §2.6, §2.7; docs/protocol.md §15)
@@ -113,6 +114,8 @@ contract Disputes {
     uint64 public immutable commitPeriod;
     uint64 public immutable revealPeriod;
     uint8 public immutable jurySize;
+    /// Zk bindings and verifiers: a `zk` record's dispute is settled by a proof (`settleByProof`).
+    ZkVerifierRegistry public immutable zkVerifiers;
 
     /// Number of disputes opened; ids start at 1.
     uint256 public disputeCount;
@@ -154,6 +157,8 @@ contract Disputes {
         uint256 burned
     );
     event Withdrawn(address indexed account, uint256 amount);
+    /// A Groth16 proof settled the dispute (then `Resolved`): `provenOutput` is the output digest it establishes.
+    event SettledByProof(uint256 indexed id, address indexed prover, bytes32 vkKey, bytes32 provenOutput);
 
     error ParamsInvalid();
     /// The registry's slasher is not this contract.
@@ -183,8 +188,14 @@ contract Disputes {
     error NothingToWithdraw(address account);
     error UnexpectedPayment(address from);
     error TransferFailed(address to, uint256 amount);
+    /// `settleByProof` with other record bytes than the disputed record's.
+    error RecordNotDisputed(uint256 id);
+    /// Only `zk` records (kind 2) are settled by a proof: their output is the circuit's.
+    error NotZkRecord(uint8 kind);
+    /// The record's model has no zk binding, or was bound after the record's timestamp.
+    error ZkModelUnbound(bytes32 manifestDigest, uint64 boundAt);
 
-    constructor(NodeRegistry registry_, LogAnchor anchors_, Params memory p) {
+    constructor(NodeRegistry registry_, LogAnchor anchors_, Params memory p, ZkVerifierRegistry zkVerifiers_) {
         if (
             p.jurySize == 0 || p.jurySize > MAX_JURY || p.jurySize % 2 == 0
                 || uint256(p.challengerShareBps) + p.jurorShareBps > 10_000 || p.commitPeriod == 0
@@ -205,6 +216,7 @@ contract Disputes {
         commitPeriod = p.commitPeriod;
         revealPeriod = p.revealPeriod;
         jurySize = p.jurySize;
+        zkVerifiers = zkVerifiers_;
     }
 
     /// Only the registry pays this contract (the stake it slashes).
@@ -361,6 +373,40 @@ contract Disputes {
         _send(BURN, burned);
     }
 
+    /// @notice Settles an open dispute over a `zk` record at once with a Groth16 proof (anyone may
+    /// send it: the node, the challenger, a third party). `record` and `input` are the disputed
+    /// record's bytes and the challenge's input bytes; the record's model must have been bound
+    /// (`ZkVerifierRegistry.bindModel`) no later than the record's timestamp. The proof's input
+    /// signals must encode `input` and the proof must verify under the bound key; the output
+    /// digest it establishes decides: ≠ the record's, the node lied and is slashed; = the record's,
+    /// the challenge failed. Amounts as a jury's verdict, the jurors' share burned (no juror
+    /// decided); jurors drawn already are released without penalty (docs/protocol.md §15.5).
+    function settleByProof(
+        uint256 id,
+        bytes calldata record,
+        bytes calldata input,
+        uint256[2] calldata a,
+        uint256[2][2] calldata b,
+        uint256[2] calldata c,
+        uint256[] calldata signals
+    ) external {
+        Dispute storage d = disputes[id];
+        if (d.phase == Phase.None) revert UnknownDispute(id);
+        if (d.phase == Phase.Resolved) revert WrongPhase(id, d.phase);
+        if (Rfc9162.leafHash(record) != d.leaf) revert RecordNotDisputed(id);
+        bytes32 actual = sha256(input);
+        if (actual != d.inputDigest) revert InputDigestMismatch(d.inputDigest, actual);
+        if (uint8(record[5]) != 2) revert NotZkRecord(uint8(record[5]));
+        bytes32 model = _recordModel(record);
+        ZkVerifierRegistry.Binding memory binding = zkVerifiers.bindingOf(model);
+        // Bound after the record: the node could not have checked the binding when it answered.
+        if (binding.boundAt == 0 || uint256(binding.boundAt) * 1000 > uint256(uint64(bytes8(record[7:15])))) {
+            revert ZkModelUnbound(model, binding.boundAt);
+        }
+        bytes32 proven = zkVerifiers.provenOutput(model, input, a, b, c, signals);
+        _resolveByProof(id, d, proven, binding.vkKey);
+    }
+
     /// @notice Pays out what the sender has been credited.
     function withdraw() external {
         uint256 amount = claimable[msg.sender];
@@ -441,6 +487,43 @@ contract Disputes {
         emit Challenged(
             id, d.node, d.challenger, d.leaf, d.recordOutput, d.claimedOutput, d.bond, d.drawBlock, record, input
         );
+    }
+
+    /// The manifest digest of a record's `model` (docs/protocol.md §5.2: after `requestId`, the binary
+    /// CID `01 80 04 12 20 ‖ digest`).
+    function _recordModel(bytes calldata record) private pure returns (bytes32) {
+        uint256 pos = RECORD_MIN_LENGTH - 6 + 1 + uint8(record[RECORD_MIN_LENGTH - 6]);
+        if (record.length < pos + 38 || uint8(record[pos]) != 37 || bytes5(record[pos + 1:pos + 6]) != bytes5(hex"0180041220"))
+        {
+            revert RecordMalformed();
+        }
+        return bytes32(record[pos + 6:pos + 38]);
+    }
+
+    /// Resolution by a proof that established `proven` as the record's true output digest.
+    function _resolveByProof(uint256 id, Dispute storage d, bytes32 proven, bytes32 vkKey) private {
+        d.phase = Phase.Resolved;
+        openDispute[d.leaf] = 0;
+        uint256 slashed;
+        uint256 challengerPaid;
+        uint256 burned;
+        if (proven != d.recordOutput) {
+            d.outcome = Outcome.NodeLied;
+            slashedRecord[d.leaf] = true;
+            slashed = _slash(d.node, slashAmount, "verity/dispute: zk proof");
+            uint256 reward = (slashed * challengerShareBps) / 10_000;
+            challengerPaid = d.bond + reward;
+            claimable[d.challenger] += challengerPaid;
+            burned = slashed - reward;
+        } else {
+            d.outcome = Outcome.ChallengeFailed;
+            uint256 jurorsShare = (d.bond * jurorShareBps) / 10_000;
+            claimable[d.node] += d.bond - jurorsShare;
+            burned = jurorsShare;
+        }
+        emit SettledByProof(id, msg.sender, vkKey, proven);
+        emit Resolved(id, d.outcome, proven, slashed, challengerPaid, 0, burned);
+        _send(BURN, burned);
     }
 
     function _dispute(uint256 id, Phase phase) private view returns (Dispute storage d) {
