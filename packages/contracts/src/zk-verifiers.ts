@@ -30,6 +30,7 @@ import {
 } from 'viem';
 import { address, bytes32, type ChainClients, read, sendAndConfirm } from './clients.js';
 import { groth16VerifierAbi, groth16VerifierRuntimeBytecode } from './generated/groth16-verifier.js';
+import { modelRegistryAbi } from './generated/model-registry.js';
 import { zkVerifierRegistryAbi } from './generated/zk-verifier-registry.js';
 
 /** The runtime code every verifier starts with (`Groth16Verifier`, as compiled into the registry). */
@@ -213,6 +214,9 @@ export async function readZkAttestation(
   return vkKey === ZERO32 ? undefined : vkKey;
 }
 
+/** The registry with `ModelRegistry`'s errors, which `bindModel` passes on (`UnknownVersion`). */
+const bindAbi = [...zkVerifierRegistryAbi, ...modelRegistryAbi.filter((item) => item.type === 'error')] as const;
+
 /** Parameters of {@link bindZkModel}. */
 export interface BindZkModelParams {
   readonly zkVerifiers: Address;
@@ -249,7 +253,7 @@ export async function bindZkModel(clients: ChainClients, params: BindZkModelPara
   return sendAndConfirm(clients, 'bindZkModel', () =>
     walletClient.writeContract({
       address: address(params.zkVerifiers, 'zkVerifiers'),
-      abi: zkVerifierRegistryAbi,
+      abi: bindAbi,
       functionName: 'bindModel',
       args: [params.name, params.version, manifestDigest, vkKey, layout],
       account: walletClient.account,
