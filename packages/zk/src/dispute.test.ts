@@ -9,8 +9,8 @@
  *   balances before and after checked.
  * - Each forgery is refused with its own code: a proof of another input, a tampered proof,
  *   malformed signals, another record or input, a model never bound or bound after the record,
- *   an `onnx` record, a settled dispute; a binding by anyone but the publisher, twice, or of a key
- *   with another number of signals.
+ *   an `onnx` record, a settled dispute; a binding by anyone but the publisher, twice, of another
+ *   CID, of an unregistered key or of a layout with another number of signals than the key.
  * - The node-side check: the binding on chain equals the manifest's zk facts (`zkBindingMismatch`).
  * Prints the gas of `bindModel` and `settleByProof`.
  */
@@ -71,15 +71,7 @@ import { solidityCallArgs } from './onchain.js';
 import { prove, type ZkProof } from './prove.js';
 import { type CircuitKeys, setupCircuit } from './setup.js';
 import { releaseCurves } from './snarkjs.js';
-import {
-  irisOnnx,
-  irisSamplesJson,
-  MLP,
-  mlpOnnx,
-  ptauCacheDir,
-  TEST_ENTROPY,
-  uniformRows,
-} from './test-support/models.js';
+import { irisOnnx, irisSamplesJson, ptauCacheDir, TEST_ENTROPY } from './test-support/models.js';
 
 const RULES = TEST_DISPUTE_RULES;
 const BURN = '0x000000000000000000000000000000000000dEaD' as Address;
@@ -104,8 +96,6 @@ let circuit: CircuitArtifacts;
 let keys: CircuitKeys;
 let proofA: ZkProof;
 let proofB: ZkProof;
-/** MLP keys: a registered key with another number of public signals than iris's layout. */
-let mlpKeys: CircuitKeys;
 const gas: Record<string, bigint> = {};
 
 beforeAll(async () => {
@@ -117,8 +107,6 @@ beforeAll(async () => {
   keys = await setupCircuit(circuit, setup);
   proofA = await prove(circuit, keys, encodeInput(model, ROW_A));
   proofB = await prove(circuit, keys, encodeInput(model, ROW_B));
-  const mlp = compileModel(mlpOnnx(), { samples: uniformRows(4, MLP.inputs, 1) });
-  mlpKeys = await setupCircuit(await compileCircom(mlp.circom), setup);
 }, 600_000);
 
 afterAll(async () => {
@@ -134,6 +122,12 @@ afterAll(async () => {
 
 const hex = (b: Uint8Array): Hex => `0x${toHex(b)}`;
 const inputOf = (row: Float32Array): TensorMap => ({ x: createTensor('float32', [1, 4], row) }) as TensorMap;
+/** A well-formed key that is not the circuit's: its first two IC points swapped. */
+function otherKey(): Record<string, unknown> {
+  const vk = keys.verificationKey as unknown as Record<string, unknown>;
+  const [ic0, ic1, ...rest] = vk.IC as unknown[];
+  return { ...vk, IC: [ic1, ic0, ...rest] };
+}
 const call = (p: ZkProof): ZkProofCall => solidityCallArgs(p.proof, p.publicSignals) as ZkProofCall;
 
 function factsOf(vk: unknown): ZkFacts {
@@ -186,11 +180,9 @@ beforeEach(async () => {
       stake: STAKES[i] as bigint,
     });
   }
-  // Anyone deploys and registers the verifiers.
-  for (const vk of [keys.verificationKey, mlpKeys.verificationKey]) {
-    const { address } = await deployZkVerifier(chain.clients(8), { vk });
-    await registerZkVerifier(chain.clients(8), { zkVerifiers: d.contracts.zkVerifiers, verifier: address });
-  }
+  // Anyone deploys and registers the verifier.
+  const { address } = await deployZkVerifier(chain.clients(8), { vk: keys.verificationKey });
+  await registerZkVerifier(chain.clients(8), { zkVerifiers: d.contracts.zkVerifiers, verifier: address });
   const manifest = manifestOf('1.0.0', factsOf(keys.verificationKey));
   const cid = manifestCid(manifest);
   const unboundCid = manifestCid(manifestOf('2.0.0', factsOf(keys.verificationKey)));
@@ -481,7 +473,12 @@ describe('forgeries are refused', () => {
       });
     await expectRevert(bind(NODE), 'UNAUTHORIZED', 'NotModelPublisher');
     await expectRevert(bind(PUBLISHER, { manifestCid: w.cid }), 'ZK_BINDING_INVALID', 'ManifestDigestMismatch');
-    await expectRevert(bind(PUBLISHER, { vk: mlpKeys.verificationKey }), 'ZK_BINDING_INVALID', 'LayoutMismatch');
+    // The key takes 7 signals; a layout of 5 inputs describes 8.
+    const wider = { ...model.io, input: { ...model.io.input, shape: [5], size: 5 } };
+    expect(await expectRevert(bind(PUBLISHER, { io: wider }), 'ZK_BINDING_INVALID', 'LayoutMismatch')).toEqual([
+      '7',
+      '8',
+    ]);
     await expectRevert(
       bind(PUBLISHER, { version: '1.0.0', manifestCid: w.cid }),
       'ZK_BINDING_CONFLICT',
@@ -489,8 +486,7 @@ describe('forgeries are refused', () => {
     );
     await expectRevert(bind(PUBLISHER, { version: '9.9.9' }), 'MODEL_NOT_FOUND', 'UnknownVersion');
     // A key nobody registered a verifier for.
-    const unregistered = { ...keys.verificationKey, vk_alpha_1: mlpKeys.verificationKey.vk_alpha_1 };
-    await expectRevert(bind(PUBLISHER, { vk: unregistered }), 'ZK_VERIFIER_UNREGISTERED', 'VerifierUnregistered');
+    await expectRevert(bind(PUBLISHER, { vk: otherKey() }), 'ZK_VERIFIER_UNREGISTERED', 'VerifierUnregistered');
   });
 });
 
@@ -505,7 +501,7 @@ describe('the node-side check', () => {
     expect(binding.boundAt).toBe(w.boundAt);
     expect(zkBindingMismatch(binding, w.manifest, keys.verificationKey)).toEqual([]);
     // Another key than the manifest's (and than the binding's).
-    expect(zkBindingMismatch(binding, w.manifest, mlpKeys.verificationKey)).toEqual(['vk', 'vkKey']);
+    expect(zkBindingMismatch(binding, w.manifest, otherKey())).toEqual(['vk', 'vkKey']);
     // A manifest whose layout differs (other fixed-point bits), by another publisher.
     const other = manifestOf('1.0.0', {
       ...factsOf(keys.verificationKey),
