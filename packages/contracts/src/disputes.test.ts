@@ -230,6 +230,7 @@ describe('Disputes', () => {
         d.contracts.nodeRegistry,
         d.contracts.logAnchor,
         { ...RULES, challengeWindow: 600n, commitPeriod: 300n, revealPeriod: 300n },
+        d.contracts.zkVerifiers,
       ],
       account: w.account,
       chain: w.chain,
