@@ -171,3 +171,23 @@ export function zkBindingMismatch(binding: ZkBinding, manifest: Manifest, vk: un
   if (binding.publisher.toLowerCase() !== manifest.publisher.toLowerCase()) differs.push('publisher');
   return differs;
 }
+
+/**
+ * Throws `ZK_BINDING_MISMATCH` (with `details.mismatches`, as {@link zkBindingMismatch} lists
+ * them; `['unbound']` for no binding) unless the binding on chain is exactly the manifest's zk
+ * facts and the node's key: the check a node makes before it answers in mode zk for a model on a
+ * chain with disputes (docs/protocol.md §12 "The zk binding").
+ *
+ * @example
+ * ```ts
+ * checkZkBinding(await getZkBinding(publicClient, { zkVerifiers, manifestCid }), manifest, vk);
+ * ```
+ */
+export function checkZkBinding(binding: ZkBinding | undefined, manifest: Manifest, vk: unknown): void {
+  const mismatches = binding === undefined ? ['unbound'] : zkBindingMismatch(binding, manifest, vk);
+  if (mismatches.length > 0) {
+    fail('ZK_BINDING_MISMATCH', `the model's zk binding on chain differs from its manifest: ${mismatches.join(', ')}`, {
+      mismatches,
+    });
+  }
+}

@@ -18,12 +18,14 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  checkZkBinding,
   createMemoryTree,
   createTensor,
   encodeRecord,
   encodeTensors,
   type InferenceRecord,
   inclusionProofFromReader,
+  isVerityError,
   type Manifest,
   manifestCid,
   paramsDigest,
@@ -33,6 +35,7 @@ import {
   sha256,
   type TensorMap,
   toHex,
+  type VerityError,
   ZK_FIELD_PRIME,
   ZK_RUNTIME,
   type ZkFacts,
@@ -513,8 +516,25 @@ describe('the node-side check', () => {
       'publisher',
     ]);
     // The unbound version has none.
-    expect(
-      await getZkBinding(chain.publicClient, { zkVerifiers: w.d.contracts.zkVerifiers, manifestCid: w.unboundCid }),
-    ).toBeUndefined();
+    const none = await getZkBinding(chain.publicClient, {
+      zkVerifiers: w.d.contracts.zkVerifiers,
+      manifestCid: w.unboundCid,
+    });
+    expect(none).toBeUndefined();
+    // The node's check, as a refusal with its code.
+    checkZkBinding(binding, w.manifest, keys.verificationKey);
+    for (const [b, vk, mismatches] of [
+      [none, keys.verificationKey, ['unbound']],
+      [binding, otherKey(), ['vk', 'vkKey']],
+    ] as const) {
+      let error: unknown;
+      try {
+        checkZkBinding(b, w.manifest, vk);
+      } catch (e) {
+        error = e;
+      }
+      expect(isVerityError(error, 'ZK_BINDING_MISMATCH')).toBe(true);
+      expect((error as VerityError).details.mismatches).toEqual(mismatches);
+    }
   });
 });
