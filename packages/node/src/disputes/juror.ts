@@ -7,13 +7,24 @@
  * so a dispute never waits on the challenger.
  *
  * The salt is written durably (`<dataDir>/juror/<id>.json`) before the commitment is sent, so a
- * node that restarts between commit and reveal still reveals. Only ONNX records are re-executed;
- * for others (llm, zk) the juror logs that it abstains (and loses its deposit, as a silent juror).
+ * node that restarts between commit and reveal still reveals. Only ONNX records are re-executed.
+ * A dispute over a `zk` record is first settled by a proof, if this node can make one (it serves
+ * the model with its keys): it proves the challenged input and sends `settleByProof`, which
+ * resolves the dispute at once if the model is bound on chain (docs/protocol.md §15.5). Otherwise,
+ * and for llm records, the juror logs that it abstains (and loses its deposit, as a silent juror).
  * Off the request path: every error is reported to `onError` and the next tick tries again.
  */
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { commitVote, disputesAbi, drawDisputeJury, getDispute, resolveDispute, revealVote } from '@verity/contracts';
+import {
+  commitVote,
+  disputesAbi,
+  drawDisputeJury,
+  getDispute,
+  resolveDispute,
+  revealVote,
+  settleDisputeByProof,
+} from '@verity/contracts';
 import {
   decodeRecord,
   decodeTensors,
@@ -85,6 +96,8 @@ export function startJuror(ctx: NodeContext, options: JurorOptions): JurorServic
   let seen = 0n;
   /** Disputes whose record this node cannot re-execute (logged once). */
   const abstained = new Set<bigint>();
+  /** Disputes this node tried to settle by a zk proof (once each). */
+  const proofTried = new Set<bigint>();
 
   const keptPath = (id: bigint) => join(dir, `${id}.json`);
   const readKept = async (id: bigint): Promise<KeptVote | undefined> => {
@@ -105,7 +118,25 @@ export function startJuror(ctx: NodeContext, options: JurorOptions): JurorServic
       strict: true,
     });
     if (log === undefined) throw new Error(`no Challenged event for dispute ${id}`);
-    return { record: decodeRecord(hexBytes(log.args.record)), input: hexBytes(log.args.input) };
+    const bytes = hexBytes(log.args.record);
+    return { record: decodeRecord(bytes), bytes, input: hexBytes(log.args.input) };
+  };
+
+  /** Proves a zk record's challenged input and settles the dispute with it; false if it cannot. */
+  const settleByProof = async (id: bigint): Promise<boolean> => {
+    const { record, bytes, input } = await challenged(id);
+    if (record.kind !== 'zk') return false;
+    try {
+      const stored = await resolveOrFetch(ctx, record.model);
+      const p = await ctx.zk.prove(stored.manifestCid, stored.manifest, stored.artifactPath, decodeTensors(input));
+      const proof = await ctx.zk.callArgs(p.proof, p.publicSignals);
+      const r = await chain.transact((c) => settleDisputeByProof(c, { disputes, id, record: bytes, input, proof }));
+      options.onEvent('info', 'dispute settled by a zk proof', { id, outcome: r.outcome });
+      return true;
+    } catch (e) {
+      options.onEvent('warn', 'no zk proof settled the dispute: left to the jury', { id, err: e });
+      return false;
+    }
   };
 
   const step = async (id: bigint, now: bigint, head: bigint) => {
@@ -114,6 +145,11 @@ export function startJuror(ctx: NodeContext, options: JurorOptions): JurorServic
       open.delete(id);
       await rm(keptPath(id), { force: true });
       return;
+    }
+    // A zk record's dispute: settled by a proof before any draw or vote, if this node can prove it.
+    if (!proofTried.has(id)) {
+      proofTried.add(id);
+      if (await settleByProof(id)) return;
     }
     if (d.phase === 'awaiting-draw') {
       // The draw lands in a block after the head, so the head only has to be the draw block.
