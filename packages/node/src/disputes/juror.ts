@@ -8,8 +8,8 @@
  *
  * The salt is written durably (`<dataDir>/juror/<id>.json`) before the commitment is sent, so a
  * node that restarts between commit and reveal still reveals. Only ONNX records are re-executed.
- * A dispute over a `zk` record is first settled by a proof, if this node can make one (it serves
- * the model with its keys): it proves the challenged input and sends `settleByProof`, which
+ * A dispute over a `zk` record is first settled by a proof, if this node can make one (it stores
+ * the model and its checked proving key; nothing is fetched for it): it proves the challenged input and sends `settleByProof`, which
  * resolves the dispute at once if the model is bound on chain (docs/protocol.md §15.5). Otherwise,
  * and for llm records, the juror logs that it abstains (and loses its deposit, as a silent juror).
  * Off the request path: every error is reported to `onError` and the next tick tries again.
@@ -126,8 +126,16 @@ export function startJuror(ctx: NodeContext, options: JurorOptions): JurorServic
   const settleByProof = async (id: bigint): Promise<boolean> => {
     const { record, bytes, input } = await challenged(id);
     if (record.kind !== 'zk') return false;
+    // Only a model this node stores with its own checked proving key: nothing is fetched or set up
+    // for a dispute (a node without it leaves the proof to one that has it).
+    let stored: ReturnType<typeof ctx.store.resolve>;
     try {
-      const stored = await resolveOrFetch(ctx, record.model);
+      stored = ctx.store.resolve(record.model);
+      if ((await ctx.zk.storedZkey(stored.manifest)) === undefined) return false;
+    } catch {
+      return false;
+    }
+    try {
       const p = await ctx.zk.prove(stored.manifestCid, stored.manifest, stored.artifactPath, decodeTensors(input));
       const proof = await ctx.zk.callArgs(p.proof, p.publicSignals);
       const r = await chain.transact((c) => settleDisputeByProof(c, { disputes, id, record: bytes, input, proof }));
