@@ -3,6 +3,7 @@ pragma solidity ^0.8.24;
 
 import {LogAnchor} from "./LogAnchor.sol";
 import {NodeRegistry} from "./NodeRegistry.sol";
+import {ZkVerifierRegistry} from "./ZkVerifierRegistry.sol";
 import {Rfc9162} from "./lib/Rfc9162.sol";
 
 /// @title Verity disputes: the only slasher (docs/design.md §2.6, §2.7; docs/protocol.md §15)
@@ -85,6 +86,9 @@ contract Disputes {
         uint64 commitDeadline;
         /// Unix time after which reveals are refused and `resolve` is allowed.
         uint64 revealDeadline;
+        /// Unix time (the block's) of the record's first anchor: its window and, for a `zk` record,
+        /// the latest time its model's binding counts from (`settleByProof`).
+        uint64 anchoredAt;
         uint256 bond;
         /// keccak256(abi.encode(pool, stakes)) of the jury pool fixed by the challenge.
         bytes32 poolHash;
@@ -119,6 +123,8 @@ contract Disputes {
     uint64 public immutable revealPeriod;
     uint8 public immutable jurySize;
     uint32 public immutable auditRatePpm;
+    /// Zk bindings and verifiers: a `zk` record's dispute is settled by a proof (`settleByProof`).
+    ZkVerifierRegistry public immutable zkVerifiers;
 
     /// Number of disputes opened; ids start at 1.
     uint256 public disputeCount;
@@ -160,6 +166,8 @@ contract Disputes {
         uint256 burned
     );
     event Withdrawn(address indexed account, uint256 amount);
+    /// A Groth16 proof settled the dispute (then `Resolved`): `provenOutput` is the output digest it establishes.
+    event SettledByProof(uint256 indexed id, address indexed prover, bytes32 vkKey, bytes32 provenOutput);
 
     error ParamsInvalid();
     /// The registry's slasher is not this contract.
@@ -194,8 +202,14 @@ contract Disputes {
     error NothingToWithdraw(address account);
     error UnexpectedPayment(address from);
     error TransferFailed(address to, uint256 amount);
+    /// `settleByProof` with other record bytes than the disputed record's.
+    error RecordNotDisputed(uint256 id);
+    /// Only `zk` records (kind 2) are settled by a proof: their output is the circuit's.
+    error NotZkRecord(uint8 kind);
+    /// The record's model has no zk binding, or was bound after the record's first anchor.
+    error ZkModelUnbound(bytes32 manifestDigest, uint64 boundAt);
 
-    constructor(NodeRegistry registry_, LogAnchor anchors_, Params memory p) {
+    constructor(NodeRegistry registry_, LogAnchor anchors_, Params memory p, ZkVerifierRegistry zkVerifiers_) {
         if (
             p.jurySize == 0 || p.jurySize > MAX_JURY || p.jurySize % 2 == 0
                 || uint256(p.challengerShareBps) + p.jurorShareBps > 10_000 || p.commitPeriod == 0
@@ -217,6 +231,7 @@ contract Disputes {
         revealPeriod = p.revealPeriod;
         jurySize = p.jurySize;
         auditRatePpm = p.auditRatePpm;
+        zkVerifiers = zkVerifiers_;
     }
 
     /// Only the registry pays this contract (the stake it slashes).
@@ -242,21 +257,26 @@ contract Disputes {
         bytes32 claimedOutput
     ) external payable returns (uint256 id) {
         if (msg.value != challengeBond) revert BondMismatch(msg.value, challengeBond);
-        (address node, bytes32 leaf) = _checkChallenge(record, leafIndex, treeSize, proof, input, claimedOutput);
-        id = ++disputeCount;
-        openDispute[leaf] = id;
-        Dispute storage d = disputes[id];
-        d.node = node;
+        Dispute storage d;
+        {
+            (address node, bytes32 leaf, uint64 anchoredAt) =
+                _checkChallenge(record, leafIndex, treeSize, proof, input, claimedOutput);
+            id = ++disputeCount;
+            openDispute[leaf] = id;
+            d = disputes[id];
+            d.node = node;
+            d.anchoredAt = anchoredAt;
+            d.leaf = leaf;
+        }
         d.challenger = msg.sender;
         d.phase = Phase.AwaitingDraw;
         d.drawBlock = uint64(block.number + 1);
         d.bond = msg.value;
-        d.leaf = leaf;
         d.inputDigest = bytes32(record[35:67]);
         d.recordOutput = bytes32(record[67:99]);
         d.claimedOutput = claimedOutput;
         _emitChallenged(id, d, record, input);
-        (address[] memory pool, uint256[] memory stakes) = _pool(node, msg.sender);
+        (address[] memory pool, uint256[] memory stakes) = _pool(d.node, msg.sender);
         d.poolHash = keccak256(abi.encode(pool, stakes));
         emit JuryPool(id, pool, stakes);
     }
@@ -374,6 +394,41 @@ contract Disputes {
         _send(BURN, burned);
     }
 
+    /// @notice Settles an open dispute over a `zk` record at once with a Groth16 proof (anyone may
+    /// send it: the node, the challenger, a third party). `record` and `input` are the disputed
+    /// record's bytes and the challenge's input bytes; the record's model must have been bound
+    /// (`ZkVerifierRegistry.bindModel`) no later than the record's first anchor. The proof's input
+    /// signals must encode `input` and the proof must verify under the bound key; the output
+    /// digest it establishes decides: ≠ the record's, the node lied and is slashed; = the record's,
+    /// the challenge failed. Amounts as a jury's verdict, the jurors' share burned (no juror
+    /// decided); jurors drawn already are released without penalty (docs/protocol.md §15.5).
+    function settleByProof(
+        uint256 id,
+        bytes calldata record,
+        bytes calldata input,
+        uint256[2] calldata a,
+        uint256[2][2] calldata b,
+        uint256[2] calldata c,
+        uint256[] calldata signals
+    ) external {
+        Dispute storage d = disputes[id];
+        if (d.phase == Phase.None) revert UnknownDispute(id);
+        if (d.phase == Phase.Resolved) revert WrongPhase(id, d.phase);
+        if (Rfc9162.leafHash(record) != d.leaf) revert RecordNotDisputed(id);
+        bytes32 actual = sha256(input);
+        if (actual != d.inputDigest) revert InputDigestMismatch(d.inputDigest, actual);
+        if (uint8(record[5]) != 2) revert NotZkRecord(uint8(record[5]));
+        bytes32 model = _recordModel(record);
+        ZkVerifierRegistry.Binding memory binding = zkVerifiers.bindingOf(model);
+        // Bound after the record's first anchor: the record was made under no binding. (Not the
+        // record's timestamp: that is the node's word, and a backdated one would escape the proof.)
+        if (binding.boundAt == 0 || binding.boundAt > d.anchoredAt) {
+            revert ZkModelUnbound(model, binding.boundAt);
+        }
+        bytes32 proven = zkVerifiers.provenOutput(model, input, a, b, c, signals);
+        _resolveByProof(id, d, proven, binding.vkKey);
+    }
+
     /// @notice Pays out what the sender has been credited.
     function withdraw() external {
         uint256 amount = claimable[msg.sender];
@@ -421,7 +476,8 @@ contract Disputes {
         return disputes[id].jurors;
     }
 
-    /// Every check of `challenge` but the bond; returns the record's node and leaf hash.
+    /// Every check of `challenge` but the bond; returns the record's node, leaf hash and the time of
+    /// its first anchor.
     function _checkChallenge(
         bytes calldata record,
         uint64 leafIndex,
@@ -429,22 +485,27 @@ contract Disputes {
         bytes32[] calldata proof,
         bytes calldata input,
         bytes32 claimedOutput
-    ) private view returns (address node, bytes32 leaf) {
+    ) private view returns (address node, bytes32 leaf, uint64 anchoredAt) {
         if (record.length < RECORD_MIN_LENGTH || bytes4(record[0:4]) != bytes4("VREC") || record[4] != 0x01) {
             revert RecordMalformed();
         }
         node = address(bytes20(record[15:35]));
-        NodeRegistry.Status status = registry.getNode(node).status;
-        if (status != NodeRegistry.Status.Registered && status != NodeRegistry.Status.Unbonding) {
-            revert NodeNotSlashable(node);
+        {
+            NodeRegistry.Status status = registry.getNode(node).status;
+            if (status != NodeRegistry.Status.Registered && status != NodeRegistry.Status.Unbonding) {
+                revert NodeNotSlashable(node);
+            }
         }
-        LogAnchor.AnchoredTree memory tree = _firstAnchor(node, leafIndex, treeSize);
-        // The window runs from the chain's time of the record's first anchor: the record's own
-        // timestamp is the node's word, and a backdated one would shorten it.
-        uint256 closesAt = uint256(tree.timestamp) + challengeWindow;
-        if (block.timestamp > closesAt) revert ChallengeWindowClosed(closesAt);
-        leaf = Rfc9162.leafHash(record);
-        if (!Rfc9162.verifyInclusion(leaf, leafIndex, treeSize, proof, tree.rootHash)) revert InclusionInvalid();
+        {
+            LogAnchor.AnchoredTree memory tree = _firstAnchor(node, leafIndex, treeSize);
+            // The window runs from the chain's time of the record's first anchor: the record's own
+            // timestamp is the node's word, and a backdated one would shorten it.
+            anchoredAt = tree.timestamp;
+            uint256 closesAt = uint256(anchoredAt) + challengeWindow;
+            if (block.timestamp > closesAt) revert ChallengeWindowClosed(closesAt);
+            leaf = Rfc9162.leafHash(record);
+            if (!Rfc9162.verifyInclusion(leaf, leafIndex, treeSize, proof, tree.rootHash)) revert InclusionInvalid();
+        }
         if (slashedRecord[leaf]) revert RecordAlreadySlashed(leaf);
         if (openDispute[leaf] != 0) revert RecordUnderDispute(openDispute[leaf]);
         bytes32 inputDigest = bytes32(record[35:67]);
@@ -457,6 +518,43 @@ contract Disputes {
         emit Challenged(
             id, d.node, d.challenger, d.leaf, d.recordOutput, d.claimedOutput, d.bond, d.drawBlock, record, input
         );
+    }
+
+    /// The manifest digest of a record's `model` (docs/protocol.md §5.2: after `requestId`, the binary
+    /// CID `01 80 04 12 20 ‖ digest`).
+    function _recordModel(bytes calldata record) private pure returns (bytes32) {
+        uint256 pos = RECORD_MIN_LENGTH - 6 + 1 + uint8(record[RECORD_MIN_LENGTH - 6]);
+        if (record.length < pos + 38 || uint8(record[pos]) != 37 || bytes5(record[pos + 1:pos + 6]) != bytes5(hex"0180041220"))
+        {
+            revert RecordMalformed();
+        }
+        return bytes32(record[pos + 6:pos + 38]);
+    }
+
+    /// Resolution by a proof that established `proven` as the record's true output digest.
+    function _resolveByProof(uint256 id, Dispute storage d, bytes32 proven, bytes32 vkKey) private {
+        d.phase = Phase.Resolved;
+        openDispute[d.leaf] = 0;
+        uint256 slashed;
+        uint256 challengerPaid;
+        uint256 burned;
+        if (proven != d.recordOutput) {
+            d.outcome = Outcome.NodeLied;
+            slashedRecord[d.leaf] = true;
+            slashed = _slash(d.node, slashAmount, "verity/dispute: zk proof");
+            uint256 reward = (slashed * challengerShareBps) / 10_000;
+            challengerPaid = d.bond + reward;
+            claimable[d.challenger] += challengerPaid;
+            burned = slashed - reward;
+        } else {
+            d.outcome = Outcome.ChallengeFailed;
+            uint256 jurorsShare = (d.bond * jurorShareBps) / 10_000;
+            claimable[d.node] += d.bond - jurorsShare;
+            burned = jurorsShare;
+        }
+        emit SettledByProof(id, msg.sender, vkKey, proven);
+        emit Resolved(id, d.outcome, proven, slashed, challengerPaid, 0, burned);
+        _send(BURN, burned);
     }
 
     function _dispute(uint256 id, Phase phase) private view returns (Dispute storage d) {

@@ -75,6 +75,23 @@ const REVERT_CODES: Readonly<Record<string, ErrorCode>> = {
   ParamsInvalid: 'INVALID_ARGUMENT',
   AnchorNotFirst: 'DISPUTE_ANCHOR_NOT_FIRST',
   SeedUnavailable: 'AUDIT_SEED_UNAVAILABLE',
+  // zk bindings (ZkVerifierRegistry.bindModel) and settlement by proof (Disputes.settleByProof).
+  NotModelPublisher: 'UNAUTHORIZED',
+  ManifestDigestMismatch: 'ZK_BINDING_INVALID',
+  ZkLayoutMalformed: 'ZK_BINDING_INVALID',
+  LayoutMismatch: 'ZK_BINDING_INVALID',
+  VerifierUnregistered: 'ZK_VERIFIER_UNREGISTERED',
+  BindingExists: 'ZK_BINDING_CONFLICT',
+  RecordNotDisputed: 'DISPUTE_RECORD_INVALID',
+  NotZkRecord: 'DISPUTE_ZK_NOT_ZK_RECORD',
+  ZkModelUnbound: 'DISPUTE_ZK_UNBOUND',
+  ModelNotBound: 'DISPUTE_ZK_UNBOUND',
+  ZkInputMalformed: 'DISPUTE_ZK_INPUT_MISMATCH',
+  ZkInputNotFinite: 'DISPUTE_ZK_INPUT_MISMATCH',
+  ZkInputOutOfRange: 'DISPUTE_ZK_INPUT_MISMATCH',
+  ZkInputMismatch: 'DISPUTE_ZK_INPUT_MISMATCH',
+  ZkSignalsMalformed: 'DISPUTE_ZK_SIGNALS_INVALID',
+  ZkProofInvalid: 'DISPUTE_ZK_PROOF_INVALID',
 };
 
 /** JSON-safe copies of revert arguments (bigints become decimal strings). */

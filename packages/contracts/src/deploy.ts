@@ -34,7 +34,7 @@ export interface ContractAddresses {
   readonly logAnchor: Address;
   /** `Ceremony`, the transcripts of setup ceremonies (zk); absent in files written before it existed. */
   readonly ceremony?: Address;
-  /** `ZkVerifierRegistry`: verification key → its Groth16 verifier; auditors' attestations. */
+  /** `ZkVerifierRegistry`: verification key → its Groth16 verifier; auditors' attestations; models' zk bindings. */
   readonly zkVerifiers: Address;
   /**
    * `Disputes`, the registry's slasher (contracts/Disputes.sol); absent in files written before it
@@ -159,7 +159,7 @@ export async function deployContracts(clients: ChainClients, options: DeployOpti
     'ZkVerifierRegistry',
     zkVerifierRegistryAbi,
     zkVerifierRegistryBytecode,
-    [],
+    [models.address],
     nonce + 4,
   );
   let disputes: Address | undefined;
@@ -170,7 +170,7 @@ export async function deployContracts(clients: ChainClients, options: DeployOpti
         'Disputes',
         disputesAbi,
         disputesBytecode,
-        [registry.address, anchors.address, disputeParams],
+        [registry.address, anchors.address, disputeParams, zkVerifiers.address],
         nonce + 5,
       )
     ).address;
@@ -324,9 +324,8 @@ export async function verifyDeployment(publicClient: PublicClient, deployment: D
   const registry = { address: contracts.nodeRegistry, abi: nodeRegistryAbi } as const;
   const disputes =
     contracts.disputes === undefined ? undefined : ({ address: contracts.disputes, abi: disputesAbi } as const);
-  const [linked, minStake, unbondingDelay, slasher, disputesRegistry, disputesAnchors] = await read(
-    'verifyDeployment',
-    () =>
+  const [linked, minStake, unbondingDelay, slasher, disputesRegistry, disputesAnchors, , zkModels, disputesZk] =
+    await read('verifyDeployment', () =>
       Promise.all([
         publicClient.readContract({ address: contracts.logAnchor, abi: logAnchorAbi, functionName: 'registry' }),
         publicClient.readContract({ ...registry, functionName: 'minStake' }),
@@ -337,26 +336,35 @@ export async function verifyDeployment(publicClient: PublicClient, deployment: D
         // Fails on a Disputes older than the on-chain audit rate (and its LogAnchor without anchor
         // times): such a deployment is not this version's, and `verity up` deploys afresh.
         disputes === undefined ? undefined : publicClient.readContract({ ...disputes, functionName: 'auditRatePpm' }),
+        publicClient.readContract({
+          address: contracts.zkVerifiers,
+          abi: zkVerifierRegistryAbi,
+          functionName: 'models',
+        }),
+        disputes === undefined ? undefined : publicClient.readContract({ ...disputes, functionName: 'zkVerifiers' }),
       ]),
-  ).catch((e: unknown) => {
-    // Some other contract at these addresses answers with a revert or garbage.
-    if (isVerityError(e, 'NETWORK_ERROR')) throw e;
-    throw new VerityError('CONFIG_INVALID', 'the contracts on chain are not Verity contracts', {
-      details: { contracts },
-      cause: e,
+    ).catch((e: unknown) => {
+      // Some other contract at these addresses answers with a revert or garbage.
+      if (isVerityError(e, 'NETWORK_ERROR')) throw e;
+      throw new VerityError('CONFIG_INVALID', 'the contracts on chain are not Verity contracts', {
+        details: { contracts },
+        cause: e,
+      });
     });
-  });
   const actual = { registry: linked, minStake, unbondingDelay: Number(unbondingDelay), slasher };
   if (
     getAddress(linked) !== contracts.nodeRegistry ||
     minStake !== params.minStake ||
     Number(unbondingDelay) !== params.unbondingDelay ||
     getAddress(slasher) !== params.slasher ||
+    // Zk bindings are set by the publishers of this ModelRegistry, and Disputes reads these bindings.
+    getAddress(zkModels) !== contracts.modelRegistry ||
     // Disputes, when present, is the slasher and is bound to this registry and these anchors.
     (contracts.disputes !== undefined &&
       (params.slasher !== contracts.disputes ||
         getAddress(disputesRegistry ?? '0x0000000000000000000000000000000000000000') !== contracts.nodeRegistry ||
-        getAddress(disputesAnchors ?? '0x0000000000000000000000000000000000000000') !== contracts.logAnchor))
+        getAddress(disputesAnchors ?? '0x0000000000000000000000000000000000000000') !== contracts.logAnchor ||
+        getAddress(disputesZk ?? '0x0000000000000000000000000000000000000000') !== contracts.zkVerifiers))
   ) {
     fail('CONFIG_INVALID', 'the contracts on chain do not match the deployment', {
       actual: { ...actual, minStake: minStake.toString() },

@@ -124,8 +124,17 @@ export {
   type RpcBlock,
 } from './registry-proof.js';
 export {
+  type ProofSettlement,
+  type SettleByProofParams,
+  settleDisputeByProof,
+  type ZkProofCall,
+} from './zk-disputes.js';
+export {
   attestZkAudit,
+  type BindZkModelParams,
+  bindZkModel,
   deployZkVerifier,
+  getZkBinding,
   readZkAttestation,
   registerZkVerifier,
   ZK_VERIFIER_TEMPLATE,

@@ -6,11 +6,31 @@
  * registry refuses any other code (`ZK_VERIFIER_CODE_MISMATCH`). Clients find a key's verifier by
  * `vkKey` = protocol `zkVkKey(vk)` ({@link zkVerifierOf}), never by an address a node gives.
  * Auditors record audits with {@link attestZkAudit}; {@link readZkAttestation} reads them.
+ * A model's publisher binds it to its key and public layout with {@link bindZkModel}
+ * ({@link getZkBinding} reads it), which lets `Disputes` settle a zk record's dispute by a proof.
  */
-import { fail, toHex, zkVkEncoding } from '@verity/protocol';
-import { type Address, getAddress, type Hex, type PublicClient, type TransactionReceipt, zeroAddress } from 'viem';
+import {
+  fail,
+  toHex,
+  type ZkBinding,
+  type ZkIo,
+  zkBindingLayout,
+  zkManifestDigest,
+  zkVkEncoding,
+  zkVkKey,
+} from '@verity/protocol';
+import {
+  type Address,
+  getAddress,
+  type Hex,
+  hexToBytes,
+  type PublicClient,
+  type TransactionReceipt,
+  zeroAddress,
+} from 'viem';
 import { address, bytes32, type ChainClients, read, sendAndConfirm } from './clients.js';
 import { groth16VerifierAbi, groth16VerifierRuntimeBytecode } from './generated/groth16-verifier.js';
+import { modelRegistryAbi } from './generated/model-registry.js';
 import { zkVerifierRegistryAbi } from './generated/zk-verifier-registry.js';
 
 /** The runtime code every verifier starts with (`Groth16Verifier`, as compiled into the registry). */
@@ -192,4 +212,78 @@ export async function readZkAttestation(
     }),
   );
   return vkKey === ZERO32 ? undefined : vkKey;
+}
+
+/** The registry with `ModelRegistry`'s errors, which `bindModel` passes on (`UnknownVersion`). */
+const bindAbi = [...zkVerifierRegistryAbi, ...modelRegistryAbi.filter((item) => item.type === 'error')] as const;
+
+/** Parameters of {@link bindZkModel}. */
+export interface BindZkModelParams {
+  readonly zkVerifiers: Address;
+  /** The `ModelRegistry` name and version the wallet's account published. */
+  readonly name: string;
+  readonly version: string;
+  /** Its manifest CID (the version's); the binding is stored under `zkManifestDigest(manifestCid)`. */
+  readonly manifestCid: string;
+  /** The circuit's verification key (snarkjs JSON); its verifier must be registered. */
+  readonly vk: unknown;
+  /** The circuit's public layout (the manifest's `zk.io`). */
+  readonly io: ZkIo;
+}
+
+/**
+ * Binds a published zk model to its verification key and public layout (docs/protocol.md §12 "The
+ * zk binding"), from the wallet's account, which must be the version's publisher
+ * (`UNAUTHORIZED`, `details.revert` `NotModelPublisher`). Once and for good (`ZK_BINDING_CONFLICT`).
+ * The key's verifier must be registered (`ZK_VERIFIER_UNREGISTERED`) with as many public signals
+ * as the layout (`ZK_BINDING_INVALID`, also for a CID that is not the version's). Bind before any
+ * node answers with the model: a dispute over a record made before the binding is not settled by a
+ * proof.
+ *
+ * @example
+ * ```ts
+ * await bindZkModel(publisher, { zkVerifiers, name: 'iris-zk', version: '1.0.0', manifestCid: cid, vk, io: zkFacts(manifest).io });
+ * ```
+ */
+export async function bindZkModel(clients: ChainClients, params: BindZkModelParams): Promise<TransactionReceipt> {
+  const manifestDigest = zkManifestDigest(params.manifestCid);
+  const vkKey = zkVkKey(params.vk);
+  const layout = `0x${toHex(zkBindingLayout(params.io))}` as Hex;
+  const { walletClient } = clients;
+  return sendAndConfirm(clients, 'bindZkModel', () =>
+    walletClient.writeContract({
+      address: address(params.zkVerifiers, 'zkVerifiers'),
+      abi: bindAbi,
+      functionName: 'bindModel',
+      args: [params.name, params.version, manifestDigest, vkKey, layout],
+      account: walletClient.account,
+      chain: walletClient.chain,
+    }),
+  );
+}
+
+/**
+ * The zk binding of a model by manifest CID, or `undefined` when it has none. Compare it with the
+ * manifest and key one serves with protocol `zkBindingMismatch`.
+ *
+ * @example
+ * ```ts
+ * const binding = await getZkBinding(publicClient, { zkVerifiers, manifestCid: cid });
+ * ```
+ */
+export async function getZkBinding(
+  publicClient: Pick<PublicClient, 'readContract'>,
+  params: { readonly zkVerifiers: Address; readonly manifestCid: string; readonly blockNumber?: bigint },
+): Promise<ZkBinding | undefined> {
+  const b = await read('getZkBinding', () =>
+    publicClient.readContract({
+      address: address(params.zkVerifiers, 'zkVerifiers'),
+      abi: zkVerifierRegistryAbi,
+      functionName: 'bindingOf',
+      args: [zkManifestDigest(params.manifestCid)],
+      ...(params.blockNumber === undefined ? {} : { blockNumber: params.blockNumber }),
+    }),
+  );
+  if (b.boundAt === 0n) return undefined;
+  return { vkKey: b.vkKey, publisher: getAddress(b.publisher), boundAt: Number(b.boundAt), layout: hexToBytes(b.io) };
 }

@@ -25,7 +25,15 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { zkVerifierCreationCode, zkVerifierOf } from '@verity/contracts';
+import {
+  bindZkModel,
+  type ChainClients,
+  getZkBinding,
+  resolveModel,
+  type ZkProofCall,
+  zkVerifierCreationCode,
+  zkVerifierOf,
+} from '@verity/contracts';
 import {
   fail,
   isVerityError,
@@ -36,6 +44,7 @@ import {
   VerityError,
   ZK_METADATA,
   type ZkAudit,
+  type ZkBinding,
   type ZkFacts,
   type ZkGroth16Proof,
   type ZkPhase1,
@@ -137,6 +146,14 @@ export interface VerifierChain {
   registerZkVerifier(verifier: Address): Promise<{ vkKey: Hex; verifier: Address; gasUsed: bigint }>;
 }
 
+/** What binding a model on chain needs from the chain service. */
+export interface BindingChain {
+  readonly deployment: { readonly contracts: { readonly zkVerifiers: Address; readonly modelRegistry: Address } };
+  readonly publicClient: PublicClient;
+  /** Runs `fn` with the node's wallet, after the node's other transactions. */
+  transact<T>(fn: (clients: ChainClients) => Promise<T>): Promise<T>;
+}
+
 /** The node's zk service. */
 export interface ZkService {
   /**
@@ -159,6 +176,20 @@ export interface ZkService {
     artifactPath: string,
     chain: VerifierChain,
   ): Promise<ZkVerifierInfo>;
+  /**
+   * The model's zk binding on this chain (docs/protocol.md §12 "The zk binding"): the one there,
+   * else, when this node's account published the model's `ModelRegistry` version, bound now to
+   * the node's key and the manifest's layout (so that a dispute over its zk records is settled by
+   * a proof). `undefined` when unbound and published by someone else (theirs to bind).
+   */
+  bind(
+    manifestCid: string,
+    manifest: Manifest,
+    artifactPath: string,
+    chain: BindingChain,
+  ): Promise<ZkBinding | undefined>;
+  /** A proof as the arguments of `verifyProof` / `Disputes.settleByProof` (`@verity/zk` `solidityCallArgs`). */
+  callArgs(proof: ZkGroth16Proof, publicSignals: readonly string[]): Promise<ZkProofCall>;
   /** The verifier recorded for a zk model on a chain, if any (a file read, no chain call). */
   recordedVerifier(manifest: Manifest, chainId: number): ZkVerifierInfo | undefined;
   /**
@@ -449,6 +480,35 @@ export function createZkService(settings: ZkSettings, dataDir: string, deps: ZkS
 
   return {
     recordedVerifier,
+    async bind(manifestCid, manifest, artifactPath, chain) {
+      const { zkVerifiers, modelRegistry } = chain.deployment.contracts;
+      const existing = await getZkBinding(chain.publicClient, { zkVerifiers, manifestCid });
+      if (existing !== undefined) return existing;
+      const published = await resolveModel(chain.publicClient, {
+        modelRegistry,
+        name: manifest.name,
+        version: manifest.version,
+      });
+      if (published === undefined || published.manifestCid !== manifestCid) return undefined;
+      const vk = (await load(manifestCid, manifest, artifactPath)).keys.verificationKey;
+      const bound = await chain.transact(async (clients) => {
+        if (published.publisher.toLowerCase() !== clients.walletClient.account.address.toLowerCase()) return false;
+        const io = zkFacts(manifest).io;
+        await bindZkModel(clients, {
+          zkVerifiers,
+          name: manifest.name,
+          version: manifest.version,
+          manifestCid,
+          vk,
+          io,
+        });
+        return true;
+      });
+      return bound ? getZkBinding(chain.publicClient, { zkVerifiers, manifestCid }) : undefined;
+    },
+    async callArgs(proof, publicSignals) {
+      return (await loadZk()).solidityCallArgs(proof, publicSignals) as ZkProofCall;
+    },
     verifier(manifestCid, manifest, artifactPath, chain) {
       const chainId = chain.deployment.chainId;
       const facts = zkFacts(manifest);

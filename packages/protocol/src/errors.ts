@@ -220,6 +220,17 @@ export const ERROR_CODES = [
   'DISPUTE_ANCHOR_NOT_FIRST',
   'AUDIT_SEED_UNAVAILABLE',
   'AUDIT_NOT_ANCHORED',
+  // zk disputes (docs/protocol.md §12 "The zk binding", §15.7): a model's binding on chain
+  // (ZkVerifierRegistry.bindModel) and the settlement of a zk record's dispute by a proof
+  // (Disputes.settleByProof)
+  'ZK_BINDING_INVALID',
+  'ZK_BINDING_CONFLICT',
+  'ZK_BINDING_MISMATCH',
+  'DISPUTE_ZK_NOT_ZK_RECORD',
+  'DISPUTE_ZK_UNBOUND',
+  'DISPUTE_ZK_INPUT_MISMATCH',
+  'DISPUTE_ZK_SIGNALS_INVALID',
+  'DISPUTE_ZK_PROOF_INVALID',
 ] as const;
 
 /** A stable error code. */

@@ -287,4 +287,11 @@ export {
   zkQuantize,
   zkVkDigest,
 } from './zk.js';
+export {
+  checkZkBinding,
+  ZK_BINDING_LAYOUT_VERSION,
+  type ZkBinding,
+  zkBindingLayout,
+  zkBindingMismatch,
+} from './zk-binding.js';
 export { ZK_BASE_FIELD, ZK_MAX_PUBLIC, zkManifestDigest, zkVkEncoding, zkVkKey } from './zk-verifier.js';

@@ -162,6 +162,8 @@ export function decodeZkSignal(signal: string): bigint {
 export function zkQuantize(x: number, fracBits: number): bigint {
   if (!Number.isFinite(x)) fail('ZK_PUBLIC_INPUT_MISMATCH', 'cannot quantize a non-finite value');
   const v = x * 2 ** fracBits;
+  // Finite x times 2^s can overflow to Infinity: no circuit's range holds it.
+  if (!Number.isFinite(v)) fail('ZK_PUBLIC_INPUT_MISMATCH', 'an input is outside the circuit’s range');
   const f = Math.floor(v);
   return BigInt(f) + (v - f >= 0.5 ? 1n : 0n);
 }

@@ -2,6 +2,7 @@ import { hash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { getZkBinding } from '@verity/contracts';
 import {
   encodeTensors,
   fail,
@@ -12,6 +13,8 @@ import {
   tensorsFromJson,
   tensorsToExactJson,
   ZK_RUNTIME,
+  type ZkBinding,
+  zkBindingMismatch,
   zkFacts,
 } from '@verity/protocol';
 import type { FastifyInstance } from 'fastify';
@@ -160,6 +163,36 @@ export function registerInferRoutes(app: FastifyInstance, ctx: NodeContext): voi
    * Mode `zk`: the circuit proves the inference; its output (decoded from the public signals) is
    * the answer, and the record's outputDigest is over it, so proof and logged output go together.
    */
+  /** Bindings read from the chain (immutable once set, so kept; an unbound model is read again). */
+  const bindings = new Map<string, ZkBinding>();
+  /**
+   * On a chain with `Disputes`, a dispute over a zk record is settled by a proof read through the
+   * model's binding (docs/protocol.md §12 "The zk binding"): answer only when the binding is
+   * exactly this manifest's facts and this node's key (`ZK_BINDING_MISMATCH` otherwise). An unbound
+   * model is served: no proof can settle a dispute over its records, which go to the jury.
+   */
+  const checkBinding = async (stored: StoredModel, vk: unknown) => {
+    const chain = ctx.chain;
+    if (chain?.deployment.contracts.disputes === undefined) return;
+    let binding = bindings.get(stored.manifestCid);
+    if (binding === undefined) {
+      const zkVerifiers = chain.deployment.contracts.zkVerifiers;
+      binding = await getZkBinding(chain.publicClient, { zkVerifiers, manifestCid: stored.manifestCid });
+      if (binding === undefined) return;
+      bindings.set(stored.manifestCid, binding);
+    }
+    const mismatches = zkBindingMismatch(binding, stored.manifest, vk);
+    if (mismatches.length > 0) {
+      fail(
+        'ZK_BINDING_MISMATCH',
+        `the model's zk binding on chain differs from its manifest: ${mismatches.join(', ')}`,
+        {
+          mismatches,
+        },
+      );
+    }
+  };
+
   const runZk = async (stored: StoredModel, inputs: TensorMap, requestId: string, clientNonce: string | undefined) => {
     const started = performance.now();
     // Through the zk lane of the executor: one proof at a time, a bounded queue (429 QUEUE_FULL),
@@ -173,6 +206,7 @@ export function registerInferRoutes(app: FastifyInstance, ctx: NodeContext): voi
       return out;
     });
     ctx.metrics.inferenceSeconds.observe({ model: stored.manifest.name }, (performance.now() - started) / 1000);
+    await checkBinding(stored, zk.vk);
     const record: InferenceRecord = {
       version: 1,
       kind: 'zk',

@@ -166,6 +166,9 @@ export function registerModelRoutes(app: FastifyInstance, ctx: NodeContext): voi
       // zk: the model's Solidity verifier, deployed once per key and chain (a re-push reuses it).
       if (isZkManifest(stored.manifest)) {
         await ctx.zk.verifier(stored.manifestCid, stored.manifest, stored.artifactPath, ctx.chain);
+        // Bound to its key and layout (this node published it): disputes over its zk records are
+        // then settled by a proof (docs/protocol.md §12 "The zk binding").
+        await ctx.zk.bind(stored.manifestCid, stored.manifest, stored.artifactPath, ctx.chain);
       }
     }
     return reply.status(201).send(view(stored));

@@ -28,6 +28,7 @@ import {
   auditSampled,
   createMemoryTree,
   decodeRecord,
+  fail,
   fromBase64,
   hashLeaf,
   type InferenceRecord,

@@ -8,14 +8,34 @@
  *
  * The salt is written durably (`<dataDir>/juror/<id>.json`) before the commitment is sent, so a
  * node that restarts between commit and reveal still reveals. ONNX and LLM records are re-executed
- * (`reexecute.ts`); where it cannot (zk records, an LLM record whose output differs on another
- * runtime profile), the juror logs that it abstains (and loses its deposit, as a silent juror).
+ * (`reexecute.ts`). A dispute over a `zk` record is first settled by a proof, if this node can make
+ * one (it stores the model and its checked proving key; nothing is fetched for it): it proves the
+ * challenged input and sends `settleByProof`, which resolves the dispute at once if the model is
+ * bound on chain (docs/protocol.md §15.5). Where it cannot re-execute or prove (an unbound zk
+ * record, an LLM record whose output differs on another runtime profile), the juror logs that it
+ * abstains (and loses its deposit, as a silent juror).
  * Off the request path: every error is reported to `onError` and the next tick tries again.
  */
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { commitVote, disputesAbi, drawDisputeJury, getDispute, resolveDispute, revealVote } from '@verity/contracts';
-import { decodeRecord, fromHex, type InferenceRecord, toHex } from '@verity/protocol';
+import {
+  commitVote,
+  disputesAbi,
+  drawDisputeJury,
+  getDispute,
+  resolveDispute,
+  revealVote,
+  settleDisputeByProof,
+} from '@verity/contracts';
+import {
+  decodeRecord,
+  decodeTensors,
+  encodeTensors,
+  fromHex,
+  type InferenceRecord,
+  sha256,
+  toHex,
+} from '@verity/protocol';
 import type { Hex } from 'viem';
 import type { NodeContext } from '../context.js';
 import { resolveOrFetch } from '../peers/model-source.js';
@@ -84,6 +104,8 @@ export function startJuror(ctx: NodeContext, options: JurorOptions): JurorServic
   let seen = 0n;
   /** Disputes whose record this node does not vote on (logged once, not re-executed again). */
   const abstained = new Set<bigint>();
+  /** Disputes this node tried to settle by a zk proof (once each). */
+  const proofTried = new Set<bigint>();
 
   const keptPath = (id: bigint) => join(dir, `${id}.json`);
   const readKept = async (id: bigint): Promise<KeptVote | undefined> => {
@@ -104,7 +126,33 @@ export function startJuror(ctx: NodeContext, options: JurorOptions): JurorServic
       strict: true,
     });
     if (log === undefined) throw new Error(`no Challenged event for dispute ${id}`);
-    return { record: decodeRecord(hexBytes(log.args.record)), input: hexBytes(log.args.input) };
+    const bytes = hexBytes(log.args.record);
+    return { record: decodeRecord(bytes), bytes, input: hexBytes(log.args.input) };
+  };
+
+  /** Proves a zk record's challenged input and settles the dispute with it; false if it cannot. */
+  const settleByProof = async (id: bigint): Promise<boolean> => {
+    const { record, bytes, input } = await challenged(id);
+    if (record.kind !== 'zk') return false;
+    // Only a model this node stores with its own checked proving key: nothing is fetched or set up
+    // for a dispute (a node without it leaves the proof to one that has it).
+    let stored: ReturnType<typeof ctx.store.resolve>;
+    try {
+      stored = ctx.store.resolve(record.model);
+      if ((await ctx.zk.storedZkey(stored.manifest)) === undefined) return false;
+    } catch {
+      return false;
+    }
+    try {
+      const p = await ctx.zk.prove(stored.manifestCid, stored.manifest, stored.artifactPath, decodeTensors(input));
+      const proof = await ctx.zk.callArgs(p.proof, p.publicSignals);
+      const r = await chain.transact((c) => settleDisputeByProof(c, { disputes, id, record: bytes, input, proof }));
+      options.onEvent('info', 'dispute settled by a zk proof', { id, outcome: r.outcome });
+      return true;
+    } catch (e) {
+      options.onEvent('warn', 'no zk proof settled the dispute: left to the jury', { id, err: e });
+      return false;
+    }
   };
 
   const step = async (id: bigint, now: bigint, head: bigint) => {
@@ -113,6 +161,11 @@ export function startJuror(ctx: NodeContext, options: JurorOptions): JurorServic
       open.delete(id);
       await rm(keptPath(id), { force: true });
       return;
+    }
+    // A zk record's dispute: settled by a proof before any draw or vote, if this node can prove it.
+    if (!proofTried.has(id)) {
+      proofTried.add(id);
+      if (await settleByProof(id)) return;
     }
     if (d.phase === 'awaiting-draw') {
       // The draw lands in a block after the head, so the head only has to be the draw block.

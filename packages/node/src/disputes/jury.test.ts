@@ -119,7 +119,7 @@ describe('auditor and jurors', () => {
     const options = {
       publicClient: chain.publicClient,
       deployment,
-      reexecute: async () => undefined,
+      reexecute: async () => ({ abstain: 'not run in this test' }),
       policy: { localNetwork: true },
       exclude: [],
     };
