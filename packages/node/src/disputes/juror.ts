@@ -27,15 +27,7 @@ import {
   revealVote,
   settleDisputeByProof,
 } from '@verity/contracts';
-import {
-  decodeRecord,
-  decodeTensors,
-  encodeTensors,
-  fromHex,
-  type InferenceRecord,
-  sha256,
-  toHex,
-} from '@verity/protocol';
+import { decodeRecord, decodeTensors, fromHex, type InferenceRecord, toHex } from '@verity/protocol';
 import type { Hex } from 'viem';
 import type { NodeContext } from '../context.js';
 import { resolveOrFetch } from '../peers/model-source.js';
