@@ -240,7 +240,7 @@ function record(requestId: string, over: Partial<InferenceRecord> & { row: Float
 /**
  * The node's log, anchored at its size: `honest` (row A, the circuit's output), `lie` (row A, a
  * wrong output), `onnx` (an onnx record of row A), `unbound` (a zk record of the unbound version),
- * `early` (stamped a second before the binding).
+ * `early` (stamped a second before the binding, anchored after it).
  */
 async function nodeLog() {
   const honest = outputDigest(proofA);
@@ -438,12 +438,11 @@ describe('forgeries are refused', () => {
     expect((await getDispute(chain.publicClient, { disputes: w.disputes, id })).phase).toBe('awaiting-draw');
   });
 
-  it('an onnx record, a model never bound, a record made before the binding', async () => {
+  it('an onnx record, a model never bound', async () => {
     const log = await nodeLog();
     for (const [name, code, revert] of [
       ['onnx', 'DISPUTE_ZK_NOT_ZK_RECORD', 'NotZkRecord'],
       ['unbound', 'DISPUTE_ZK_UNBOUND', 'ZkModelUnbound'],
-      ['early', 'DISPUTE_ZK_UNBOUND', 'ZkModelUnbound'],
     ] as const) {
       const { id, bytes } = await log.challenge(name, log.honest);
       await expectRevert(
@@ -460,6 +459,68 @@ describe('forgeries are refused', () => {
       // The jury path is still open for it.
       expect((await getDispute(chain.publicClient, { disputes: w.disputes, id })).phase).toBe('awaiting-draw');
     }
+  });
+
+  it('the binding counts from the record’s first anchor: a backdated lie is settled, a record anchored before the binding is not', async () => {
+    // Stamped a second before the binding but anchored after it: the node's timestamp does not
+    // take the record out of the proof's reach.
+    const log = await nodeLog();
+    const early = await log.challenge('early', log.honest);
+    const settled = await settleDisputeByProof(chain.clients(CHALLENGER), {
+      disputes: w.disputes,
+      id: early.id,
+      record: early.bytes,
+      input: INPUT_A(),
+      proof: call(proofA),
+    });
+    expect(settled.outcome).toBe('node-lied');
+    // Another node's zk record of version 2.0.0, anchored while that version was unbound; its
+    // publisher binds it afterwards (a later block time): the record was made under no binding.
+    const other = 2;
+    const r = record('zk-before-binding', {
+      row: ROW_A,
+      output: WRONG,
+      model: w.unboundCid,
+      node: chain.address(other),
+    });
+    const leaf = recordLeafHash(r);
+    await anchorCheckpoint(chain.clients(other), {
+      logAnchor: w.d.contracts.logAnchor,
+      treeSize: 1,
+      rootHash: leaf,
+      consistency: [],
+    });
+    await chain.testClient.increaseTime({ seconds: 5 });
+    await bindZkModel(chain.clients(PUBLISHER), {
+      zkVerifiers: w.d.contracts.zkVerifiers,
+      name: 'iris-zk',
+      version: '2.0.0',
+      manifestCid: w.unboundCid,
+      vk: keys.verificationKey,
+      io: model.io,
+    });
+    const bytes = encodeRecord(r);
+    const { id } = await challengeRecord(chain.clients(CHALLENGER), {
+      disputes: w.disputes,
+      record: bytes,
+      leafIndex: 0,
+      treeSize: 1,
+      proof: [],
+      input: INPUT_A(),
+      claimedOutput: log.honest,
+    });
+    await expectRevert(
+      settleDisputeByProof(chain.clients(CHALLENGER), {
+        disputes: w.disputes,
+        id,
+        record: bytes,
+        input: INPUT_A(),
+        proof: call(proofA),
+      }),
+      'DISPUTE_ZK_UNBOUND',
+      'ZkModelUnbound',
+    );
+    expect((await getDispute(chain.publicClient, { disputes: w.disputes, id })).phase).toBe('awaiting-draw');
   });
 
   it('bindings: only the publisher, once, of a registered key with as many signals as the layout', async () => {
