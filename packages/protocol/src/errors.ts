@@ -213,6 +213,12 @@ export const ERROR_CODES = [
   // its window); a first covering anchor whose root does not include the record
   'AUDIT_TIMESTAMP_STALE',
   'AUDIT_ANCHOR_INVALID',
+  // portable profile (docs/api.md, POST /v1/infer; docs/protocol.md §11.3): a request for an
+  // execution profile the model's manifest does not list / that this node does not run; a quorum
+  // whose members ran different runtimes (id, version, profile), which may give different bits
+  'PROFILE_NOT_LISTED',
+  'PROFILE_UNSUPPORTED',
+  'QUORUM_RUNTIME_MISMATCH',
 ] as const;
 
 /** A stable error code. */

@@ -304,7 +304,8 @@ export function localReexecutor(
 ): Reexecute {
   const loaded = new Map<string, ReturnType<Runtime['load']>>();
   return async (record, input, endpoint) => {
-    if (record.kind !== 'onnx') return undefined;
+    // Only records of this runtime's profile: another may honestly give other bits.
+    if (record.kind !== 'onnx' || record.runtime.profile !== runtime.profile) return undefined;
     const stored = await fetchModel(endpoint, record.model, store, { maxSize: maxModelBytes, policy });
     let model = loaded.get(stored.manifestCid);
     if (model === undefined) {

@@ -24,7 +24,7 @@ import {
   toHex,
 } from '@verity/protocol';
 import type { Hex } from 'viem';
-import type { NodeContext } from '../context.js';
+import { type NodeContext, onnxLane } from '../context.js';
 import { resolveOrFetch } from '../peers/model-source.js';
 import { writeFileAtomic } from '../store/atomic-file.js';
 
@@ -32,7 +32,7 @@ import { writeFileAtomic } from '../store/atomic-file.js';
  * The output digest of `record` re-executed on `input` here: SHA-256 of the canonical encoding of
  * the output tensors (docs/protocol.md §5.2, as mode `audited` logs it). The model is taken by the
  * record's manifest CID, fetched from a registered peer if this node lacks it. `undefined` for a
- * record this node cannot re-execute (not ONNX).
+ * record this node cannot re-execute (not ONNX, or an execution profile it does not run).
  */
 export async function reexecute(
   ctx: NodeContext,
@@ -40,8 +40,11 @@ export async function reexecute(
   input: Uint8Array,
 ): Promise<Hex | undefined> {
   if (record.kind !== 'onnx') return undefined;
+  // Under the record's own profile: another may honestly give other bits (docs/design.md §2.6).
+  const lane = onnxLane(ctx, record.runtime.profile);
+  if (lane === undefined) return undefined;
   const stored = await resolveOrFetch(ctx, record.model);
-  const model = await ctx.models.get(stored.manifestCid, stored.artifactPath);
+  const model = await lane.models.get(stored.manifestCid, stored.artifactPath);
   const output = await ctx.executor.run(stored.manifestCid, model, decodeTensors(input));
   return `0x${toHex(sha256(encodeTensors(output)))}`;
 }

@@ -1,0 +1,216 @@
+/**
+ * Execution profiles on a real node over HTTP (docs/design.md §2.6, docs/api.md `POST /v1/infer`):
+ * a model published for both `native` and `portable`, a request asking for one, the record naming
+ * the runtime that ran it, and the refusals. Records made under `portable` are also the fixture
+ * of the browser re-execution test (`runtimes/portable.browser.test.ts`): with
+ * VERITY_WRITE_PORTABLE_FIXTURE=1 this test rewrites `packages/node/fixtures/portable-records.json`;
+ * otherwise it checks that this node, today, still makes the fixture's output digests.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  type Bundle,
+  encodeTensors,
+  type Manifest,
+  portableSessionOptions,
+  sha256,
+  type TensorMap,
+  tensorsFromJson,
+  toHex,
+  verifyBundle,
+} from '@verity/protocol';
+import { createClient } from '@verity/sdk';
+import * as ortWeb from 'onnxruntime-web';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../config.js';
+import { startNode, type VerityNode } from '../node.js';
+
+const MODELS = fileURLToPath(new URL('../../../../examples/models/', import.meta.url));
+const FIXTURE = fileURLToPath(new URL('../../fixtures/portable-records.json', import.meta.url));
+/** The example models (digits: the convolutional one) and how many of their samples go in the fixture. */
+const EXAMPLES = [
+  { name: 'iris', samples: 3 },
+  { name: 'forecast', samples: 2 },
+  { name: 'digits', samples: 3 },
+] as const;
+
+/** What the browser test reads: per model, its file, signed manifest and portable bundles. */
+export interface PortableFixture {
+  /** The node that made the records, as a verifier pins it. */
+  readonly node: { readonly address: string; readonly logKey: string };
+  readonly models: readonly {
+    readonly name: string;
+    /** The model file, relative to the repository root. */
+    readonly file: string;
+    readonly manifest: Manifest;
+    /** One bundle per sample (input, output, the receipt made under `portable`); and one batch. */
+    readonly bundles: readonly Bundle[];
+  }[];
+}
+
+let node: VerityNode;
+let dataDir: string;
+const client = () => createClient({ url: node.url, insecureTrustNode: true });
+const samplesOf = (name: string) =>
+  (JSON.parse(readFileSync(join(MODELS, `${name}.samples.json`), 'utf8')) as { samples: { inputs: unknown }[] })
+    .samples;
+
+async function post(body: Record<string, unknown>) {
+  const r = await fetch(`${node.url}/v1/infer`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  return { status: r.status, body: (await r.json()) as { error?: { code: string } } & Record<string, unknown> };
+}
+
+beforeAll(async () => {
+  dataDir = await mkdtemp(join(tmpdir(), 'verity-profiles-'));
+  node = await startNode(loadConfig({ overrides: { dataDir, port: 0, logLevel: 'silent', fsync: false } }));
+  const admin = createClient({ url: node.url, apiKey: node.context.keys.apiKey });
+  for (const { name } of EXAMPLES) {
+    const data = new Uint8Array(readFileSync(join(MODELS, `${name}.onnx`)));
+    await admin.pushModel({ name, data, profiles: ['native', 'portable'] });
+  }
+  // Published for the native profile only (the default of a push).
+  await admin.pushModel({ name: 'iris-native', data: new Uint8Array(readFileSync(join(MODELS, 'iris.onnx'))) });
+}, 120_000);
+
+afterAll(async () => {
+  await node?.stop();
+  if (dataDir) await rm(dataDir, { recursive: true, force: true });
+});
+
+describe('execution profiles', () => {
+  it('the node names both ONNX runtimes, and a manifest lists the profiles it was pushed for', async () => {
+    const info = (await (await fetch(`${node.url}/v1/node`)).json()) as {
+      runtimes: { id: string; version: string; profile: string; formats: string[] }[];
+    };
+    expect(info.runtimes.filter((r) => r.formats.includes('onnx'))).toEqual([
+      { id: 'onnxruntime-node', version: node.context.runtime.version, profile: 'native', formats: ['onnx'] },
+      { id: 'onnxruntime-web', version: ortWeb.env.versions.web, profile: 'portable', formats: ['onnx'] },
+    ]);
+    expect((await client().model('iris')).manifest.profiles).toEqual(['native', 'portable']);
+    expect((await client().model('iris-native')).manifest.profiles).toEqual(['native']);
+  });
+
+  it('runs under the profile asked for; the record names the runtime, its exact version and the profile', async () => {
+    const input = { x: [[5.1, 3.5, 1.4, 0.2]] };
+    const byDefault = await client().infer({ model: 'iris', input });
+    expect(byDefault.record.runtime).toEqual({
+      id: 'onnxruntime-node',
+      version: node.context.runtime.version,
+      profile: 'native',
+    });
+    const portable = await client().infer({ model: 'iris', input, profile: 'portable' });
+    expect(portable.record.runtime).toEqual({
+      id: 'onnxruntime-web',
+      version: ortWeb.env.versions.web,
+      profile: 'portable',
+    });
+    const native = await client().infer({ model: 'iris', input, profile: 'native' });
+    expect(native.record.runtime.profile).toBe('native');
+    expect(native.record.outputDigest).toBe(byDefault.record.outputDigest);
+    // Both verify as bundles; the profile is in the signed record, so no one can relabel it.
+    expect((await client().verify(portable.bundle())).ok).toBe(true);
+  });
+
+  it('a portable record equals a direct onnxruntime-web run, bit for bit, on every example model', async () => {
+    const { sessionOptions } = portableSessionOptions(ortWeb.env);
+    for (const { name } of EXAMPLES) {
+      const model = await client().model(name);
+      const session = await ortWeb.InferenceSession.create(
+        new Uint8Array(readFileSync(join(MODELS, `${name}.onnx`))),
+        sessionOptions,
+      );
+      try {
+        for (const sample of samplesOf(name).slice(0, 3)) {
+          const inputs = tensorsFromJson(sample.inputs, model.manifest.inputs);
+          const result = await client().infer({ model: name, input: sample.inputs as never, profile: 'portable' });
+          const feeds: Record<string, ortWeb.Tensor> = {};
+          for (const [k, t] of Object.entries(inputs)) feeds[k] = new ortWeb.Tensor(t.dtype, t.data as never, t.shape);
+          const out = await session.run(feeds);
+          const direct: TensorMap = Object.create(null);
+          for (const sig of model.manifest.outputs) {
+            const t = out[sig.name] as ortWeb.Tensor;
+            direct[sig.name] = { dtype: sig.dtype, shape: [...t.dims], data: t.data } as never;
+          }
+          expect(result.record.outputDigest, name).toBe(toHex(sha256(encodeTensors(direct))));
+        }
+      } finally {
+        await session.release();
+      }
+    }
+  }, 120_000);
+
+  it('refuses a profile the model does not list (PROFILE_NOT_LISTED), or that no node runs (PROFILE_UNSUPPORTED)', async () => {
+    const input = { x: [[5.1, 3.5, 1.4, 0.2]] };
+    const notListed = await post({ model: 'iris-native', input, profile: 'portable' });
+    expect([notListed.status, notListed.body.error?.code]).toEqual([400, 'PROFILE_NOT_LISTED']);
+    const unknown = await post({ model: 'iris', input, profile: 'cuda' });
+    expect([unknown.status, unknown.body.error?.code]).toEqual([400, 'PROFILE_NOT_LISTED']);
+    for (const profile of ['Portable', '', 7, 'x'.repeat(33)]) {
+      expect((await post({ model: 'iris', input, profile })).body.error?.code).toBe('INVALID_ARGUMENT');
+    }
+    expect((await post({ model: 'iris', input, mode: 'zk', profile: 'portable' })).body.error?.code).toBe(
+      'INVALID_ARGUMENT',
+    );
+    // A push for a profile this node does not run is refused before anything is stored.
+    const push = await fetch(`${node.url}/v1/models?name=iris-cuda&profiles=native,cuda`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/octet-stream', authorization: `Bearer ${node.context.keys.apiKey}` },
+      body: readFileSync(join(MODELS, 'iris.onnx')),
+    });
+    expect([push.status, ((await push.json()) as { error: { code: string } }).error.code]).toEqual([
+      400,
+      'PROFILE_UNSUPPORTED',
+    ]);
+    // Through the SDK: the node's refusal, with its code.
+    await expect(client().infer({ model: 'iris-native', input, profile: 'portable' })).rejects.toMatchObject({
+      code: 'PROFILE_NOT_LISTED',
+    });
+  });
+
+  it('records made under portable: the browser fixture, or the same digests as the fixture', async () => {
+    const made: PortableFixture['models'][number][] = [];
+    for (const { name, samples } of EXAMPLES) {
+      const model = await client().model(name);
+      const bundles: Bundle[] = [];
+      const inputs = samplesOf(name)
+        .slice(0, samples)
+        .map((s) => s.inputs as Record<string, unknown>);
+      // One batched request too: rows stacked along the batch dim.
+      const stacked: Record<string, unknown> = {};
+      for (const key of Object.keys(inputs[0] as object)) {
+        stacked[key] = inputs.flatMap((i) => i[key] as unknown[]);
+      }
+      for (const input of [...inputs, stacked]) {
+        bundles.push((await client().infer({ model: name, input, profile: 'portable' })).bundle());
+      }
+      made.push({ name, file: `examples/models/${name}.onnx`, manifest: model.manifest, bundles });
+    }
+    const fixture: PortableFixture = {
+      node: { address: node.context.keys.address, logKey: node.context.keys.logKey },
+      models: made,
+    };
+    for (const m of fixture.models) {
+      for (const b of m.bundles) expect(verifyBundle(b, { nodes: [fixture.node] }).ok).toBe(true);
+    }
+    if (process.env.VERITY_WRITE_PORTABLE_FIXTURE === '1') {
+      writeFileSync(FIXTURE, `${JSON.stringify(fixture, null, 1)}\n`);
+      return;
+    }
+    const committed = JSON.parse(readFileSync(FIXTURE, 'utf8')) as PortableFixture;
+    const digests = (f: PortableFixture) =>
+      f.models.map((m) => ({
+        name: m.name,
+        artifact: m.manifest.artifact.cid,
+        runtime: m.bundles.map((b) => b.receipts[0]?.record.runtime),
+        io: m.bundles.map((b) => [b.receipts[0]?.record.inputDigest, b.receipts[0]?.record.outputDigest]),
+      }));
+    expect(digests(fixture)).toEqual(digests(committed));
+  }, 120_000);
+});
