@@ -77,7 +77,7 @@ export async function runAudit(args: string[]): Promise<number> {
     deployment,
     ...(clients === undefined ? {} : { clients }),
     ratePpm,
-    reexecute: node.localReexecutor(node.createOnnxRuntime(), store, policy),
+    reexecute: node.localReexecutor([node.createOnnxRuntime(), node.createPortableRuntime()], store, policy),
     policy,
   });
   const bad = report.findings.filter((f) => f.kind !== 'ok' && f.kind !== 'not-reexecuted');

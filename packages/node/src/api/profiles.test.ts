@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import {
   type Bundle,
   encodeTensors,
+  fromBase64,
   type Manifest,
   portableSessionOptions,
   sha256,
@@ -26,7 +27,12 @@ import { createClient } from '@verity/sdk';
 import * as ortWeb from 'onnxruntime-web';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../config.js';
+import { localReexecutor } from '../disputes/auditor.js';
+import { reexecute } from '../disputes/juror.js';
 import { startNode, type VerityNode } from '../node.js';
+import { createOnnxRuntime } from '../runtimes/onnx.js';
+import { createPortableRuntime } from '../runtimes/portable.js';
+import { openModelStore } from '../store/index.js';
 
 const MODELS = fileURLToPath(new URL('../../../../examples/models/', import.meta.url));
 const FIXTURE = fileURLToPath(new URL('../../fixtures/portable-records.json', import.meta.url));
@@ -173,6 +179,26 @@ describe('execution profiles', () => {
       code: 'PROFILE_NOT_LISTED',
     });
   });
+
+  it('jurors and auditors re-execute a record under its own profile, and pass over one they do not run', async () => {
+    const input = { x: [[6.7, 3.0, 5.2, 2.3]] };
+    const store = await openModelStore({ dir: join(dataDir, 'auditor-models') });
+    const auditor = localReexecutor([createOnnxRuntime(), createPortableRuntime()], store, { localNetwork: true });
+    const nativeOnly = localReexecutor(createOnnxRuntime(), store, { localNetwork: true });
+    for (const profile of ['native', 'portable']) {
+      const answer = await client().infer({ model: 'iris', input, mode: 'audited', profile });
+      const payload = (await (await fetch(`${node.url}/v1/payloads/${answer.requestId}`)).json()) as { input: string };
+      const bytes = fromBase64(payload.input);
+      const want = `0x${answer.record.outputDigest}`;
+      expect(await reexecute(node.context, answer.record, bytes), profile).toBe(want);
+      expect(await auditor(answer.record, bytes, node.url), profile).toBe(want);
+      expect(await nativeOnly(answer.record, bytes, node.url)).toBe(profile === 'native' ? want : undefined);
+      // A profile this node runs no runtime for: not re-executed (undefined), never voted on.
+      const other = { ...answer.record, runtime: { ...answer.record.runtime, profile: 'cuda' } };
+      expect(await reexecute(node.context, other, bytes)).toBeUndefined();
+      expect(await auditor(other, bytes, node.url)).toBeUndefined();
+    }
+  }, 120_000);
 
   it('records made under portable: the browser fixture, or the same digests as the fixture', async () => {
     const made: PortableFixture['models'][number][] = [];

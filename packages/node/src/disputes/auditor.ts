@@ -292,25 +292,29 @@ async function auditRecord(
 }
 
 /**
- * A {@link Reexecute} on a local ONNX runtime: the record's model is fetched by manifest CID from
+ * A {@link Reexecute} on local ONNX runtimes: the record's model is fetched by manifest CID from
  * the audited node (the CID and the publisher's signature are checked, so a node cannot hand over
- * another model) into `store`, loaded once, and run.
+ * another model) into `store`, loaded once, and run on the runtime of the record's execution
+ * profile (one runtime, or one per profile: native and portable). A record of a profile none of
+ * them runs is not re-executed (another profile may honestly give other bits).
  */
 export function localReexecutor(
-  runtime: Runtime,
+  runtimes: Runtime | readonly Runtime[],
   store: ModelStore,
   policy: UrlPolicy,
   maxModelBytes = 1 << 30,
 ): Reexecute {
+  const byProfile = new Map((Array.isArray(runtimes) ? runtimes : [runtimes]).map((r: Runtime) => [r.profile, r]));
   const loaded = new Map<string, ReturnType<Runtime['load']>>();
   return async (record, input, endpoint) => {
-    // Only records of this runtime's profile: another may honestly give other bits.
-    if (record.kind !== 'onnx' || record.runtime.profile !== runtime.profile) return undefined;
+    const runtime = byProfile.get(record.runtime.profile);
+    if (record.kind !== 'onnx' || runtime === undefined) return undefined;
     const stored = await fetchModel(endpoint, record.model, store, { maxSize: maxModelBytes, policy });
-    let model = loaded.get(stored.manifestCid);
+    const key = `${runtime.profile} ${stored.manifestCid}`;
+    let model = loaded.get(key);
     if (model === undefined) {
       model = runtime.load(stored.artifactPath);
-      loaded.set(stored.manifestCid, model);
+      loaded.set(key, model);
     }
     const output = await (await model).run(decodeTensors(input));
     return `0x${toHex(sha256(encodeTensors(output)))}`;
