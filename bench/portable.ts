@@ -38,7 +38,7 @@ function inputsOf(name: string, model: LoadedModel, rows: number): TensorMap {
   for (const sig of model.inputs) {
     stacked[sig.name] = Array.from(
       { length: rows },
-      (_, i) => (samples[i % samples.length]?.inputs[sig.name] as unknown[])[0],
+      (_, i) => (samples[i % samples.length] as (typeof samples)[number]).inputs[sig.name]?.[0],
     );
   }
   return tensorsFromJson(stacked, model.inputs);
