@@ -121,6 +121,14 @@ export function chooseProfile(
   });
 }
 
+/**
+ * The executor key of an ONNX model under a profile: its manifest CID, and the profile (one queue,
+ * and one batch, never mixes the runtimes: a request runs on the model of its own profile).
+ */
+export function onnxExecutorKey(manifestCid: string, profile: string): string {
+  return `${manifestCid} ${profile}`;
+}
+
 /** The ONNX execution profiles this node runs. */
 export function servedProfiles(ctx: NodeContext): string[] {
   return [ctx.runtime.profile, ctx.portable.runtime.profile];

@@ -124,6 +124,26 @@ describe('execution profiles', () => {
     expect((await client().verify(portable.bundle())).ok).toBe(true);
   });
 
+  it('requests of both profiles at once never share a run or a batch: each runs on its own runtime', async () => {
+    // Digits whose two profiles give different bits (most do): a request run on the other
+    // profile's model would show the other digest. 32 rows a request, so runs overlap.
+    const rows = samplesOf('digits').map((s) => (s.inputs as { x: unknown[] }).x[0]);
+    const input = { x: Array.from({ length: 32 }, (_, i) => rows[i % rows.length]) };
+    const digest = async (profile: string) => {
+      const r = await post({ model: 'digits', input, profile });
+      expect(r.status, JSON.stringify(r.body.error)).toBe(200);
+      return (r.body.receipt as { record: { runtime: { profile: string }; outputDigest: string } }).record;
+    };
+    const alone = { native: (await digest('native')).outputDigest, portable: (await digest('portable')).outputDigest };
+    expect(alone.native).not.toBe(alone.portable);
+    const profiles = Array.from({ length: 48 }, (_, i) => (i % 2 === 0 ? 'native' : 'portable') as const);
+    const records = await Promise.all(profiles.map(digest));
+    records.forEach((record, i) => {
+      const profile = profiles[i] as 'native' | 'portable';
+      expect([record.runtime.profile, record.outputDigest]).toEqual([profile, alone[profile]]);
+    });
+  }, 120_000);
+
   it('a portable record equals a direct onnxruntime-web run, bit for bit, on every example model', async () => {
     const { sessionOptions } = portableSessionOptions(ortWeb.env);
     for (const { name } of EXAMPLES) {

@@ -15,7 +15,14 @@ import {
   zkFacts,
 } from '@verity/protocol';
 import type { FastifyInstance } from 'fastify';
-import { chooseProfile, type NodeContext, type OnnxLane, onnxLane, servedProfiles } from '../context.js';
+import {
+  chooseProfile,
+  type NodeContext,
+  type OnnxLane,
+  onnxExecutorKey,
+  onnxLane,
+  servedProfiles,
+} from '../context.js';
 
 import { receiptJson } from '../log/index.js';
 import { resolveOrFetch } from '../peers/model-source.js';
@@ -146,7 +153,7 @@ export function registerInferRoutes(app: FastifyInstance, ctx: NodeContext): voi
     const runtime = runtimes.get(profile) as InferenceRecord['runtime'];
     const model = await lane.models.get(stored.manifestCid, stored.artifactPath);
     const started = performance.now();
-    const output = await ctx.executor.run(stored.manifestCid, model, inputs);
+    const output = await ctx.executor.run(onnxExecutorKey(stored.manifestCid, profile), model, inputs);
     ctx.metrics.inferenceSeconds.observe({ model: stored.manifest.name }, (performance.now() - started) / 1000);
     const audited = mode === 'audited';
     const inputBytes = audited ? encodeTensors(inputs) : undefined;

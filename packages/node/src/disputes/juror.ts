@@ -24,7 +24,7 @@ import {
   toHex,
 } from '@verity/protocol';
 import type { Hex } from 'viem';
-import { type NodeContext, onnxLane } from '../context.js';
+import { type NodeContext, onnxExecutorKey, onnxLane } from '../context.js';
 import { resolveOrFetch } from '../peers/model-source.js';
 import { writeFileAtomic } from '../store/atomic-file.js';
 
@@ -45,7 +45,11 @@ export async function reexecute(
   if (lane === undefined) return undefined;
   const stored = await resolveOrFetch(ctx, record.model);
   const model = await lane.models.get(stored.manifestCid, stored.artifactPath);
-  const output = await ctx.executor.run(stored.manifestCid, model, decodeTensors(input));
+  const output = await ctx.executor.run(
+    onnxExecutorKey(stored.manifestCid, record.runtime.profile),
+    model,
+    decodeTensors(input),
+  );
   return `0x${toHex(sha256(encodeTensors(output)))}`;
 }
 
