@@ -136,7 +136,7 @@ describe('execution profiles', () => {
     };
     const alone = { native: (await digest('native')).outputDigest, portable: (await digest('portable')).outputDigest };
     expect(alone.native).not.toBe(alone.portable);
-    const profiles = Array.from({ length: 48 }, (_, i) => (i % 2 === 0 ? 'native' : 'portable') as const);
+    const profiles = Array.from({ length: 48 }, (_, i): 'native' | 'portable' => (i % 2 === 0 ? 'native' : 'portable'));
     const records = await Promise.all(profiles.map(digest));
     records.forEach((record, i) => {
       const profile = profiles[i] as 'native' | 'portable';
