@@ -50,6 +50,8 @@ export default defineConfig({
                 // browser tests (*.browser.test.ts: zk verification) and the node's (portable
                 // records re-executed with onnxruntime-web) run there alone.
                 name: 'browser',
+                // Records a real node makes under the portable profile, re-executed in the page.
+                globalSetup: ['./packages/node/src/runtimes/test-support/portable-records.ts'],
                 include: [
                   'packages/protocol/src/**/*.test.ts',
                   'packages/sdk/src/**/*.browser.test.ts',

@@ -1,27 +1,22 @@
 /**
  * Execution profiles on a real node over HTTP (docs/design.md §2.6, docs/api.md `POST /v1/infer`):
  * a model published for both `native` and `portable`, a request asking for one, the record naming
- * the runtime that ran it, and the refusals. Records made under `portable` are also the fixture
- * of the browser re-execution test (`runtimes/portable.browser.test.ts`): with
- * VERITY_WRITE_PORTABLE_FIXTURE=1 this test rewrites `packages/node/fixtures/portable-records.json`;
- * otherwise it checks that this node, today, still makes the fixture's output digests.
+ * the runtime that ran it, and the refusals. That such a record re-executes bit for bit in a
+ * browser is `runtimes/portable.browser.test.ts`.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  type Bundle,
   encodeTensors,
   fromBase64,
-  type Manifest,
   portableSessionOptions,
   sha256,
   type TensorMap,
   tensorsFromJson,
   toHex,
-  verifyBundle,
 } from '@verity/protocol';
 import { createClient } from '@verity/sdk';
 import * as ortWeb from 'onnxruntime-web';
@@ -35,27 +30,8 @@ import { createPortableRuntime } from '../runtimes/portable.js';
 import { openModelStore } from '../store/index.js';
 
 const MODELS = fileURLToPath(new URL('../../../../examples/models/', import.meta.url));
-const FIXTURE = fileURLToPath(new URL('../../fixtures/portable-records.json', import.meta.url));
-/** The example models (digits: the convolutional one) and how many of their samples go in the fixture. */
-const EXAMPLES = [
-  { name: 'iris', samples: 3 },
-  { name: 'forecast', samples: 2 },
-  { name: 'digits', samples: 3 },
-] as const;
-
-/** What the browser test reads: per model, its file, signed manifest and portable bundles. */
-export interface PortableFixture {
-  /** The node that made the records, as a verifier pins it. */
-  readonly node: { readonly address: string; readonly logKey: string };
-  readonly models: readonly {
-    readonly name: string;
-    /** The model file, relative to the repository root. */
-    readonly file: string;
-    readonly manifest: Manifest;
-    /** One bundle per sample (input, output, the receipt made under `portable`); and one batch. */
-    readonly bundles: readonly Bundle[];
-  }[];
-}
+/** The example models (digits: the convolutional one). */
+const EXAMPLES = [{ name: 'iris' }, { name: 'forecast' }, { name: 'digits' }] as const;
 
 let node: VerityNode;
 let dataDir: string;
@@ -218,45 +194,5 @@ describe('execution profiles', () => {
       expect(await reexecute(node.context, other, bytes)).toBeUndefined();
       expect(await auditor(other, bytes, node.url)).toBeUndefined();
     }
-  }, 120_000);
-
-  it('records made under portable: the browser fixture, or the same digests as the fixture', async () => {
-    const made: PortableFixture['models'][number][] = [];
-    for (const { name, samples } of EXAMPLES) {
-      const model = await client().model(name);
-      const bundles: Bundle[] = [];
-      const inputs = samplesOf(name)
-        .slice(0, samples)
-        .map((s) => s.inputs as Record<string, unknown>);
-      // One batched request too: rows stacked along the batch dim.
-      const stacked: Record<string, unknown> = {};
-      for (const key of Object.keys(inputs[0] as object)) {
-        stacked[key] = inputs.flatMap((i) => i[key] as unknown[]);
-      }
-      for (const input of [...inputs, stacked]) {
-        bundles.push((await client().infer({ model: name, input, profile: 'portable' })).bundle());
-      }
-      made.push({ name, file: `examples/models/${name}.onnx`, manifest: model.manifest, bundles });
-    }
-    const fixture: PortableFixture = {
-      node: { address: node.context.keys.address, logKey: node.context.keys.logKey },
-      models: made,
-    };
-    for (const m of fixture.models) {
-      for (const b of m.bundles) expect(verifyBundle(b, { nodes: [fixture.node] }).ok).toBe(true);
-    }
-    if (process.env.VERITY_WRITE_PORTABLE_FIXTURE === '1') {
-      writeFileSync(FIXTURE, `${JSON.stringify(fixture, null, 1)}\n`);
-      return;
-    }
-    const committed = JSON.parse(readFileSync(FIXTURE, 'utf8')) as PortableFixture;
-    const digests = (f: PortableFixture) =>
-      f.models.map((m) => ({
-        name: m.name,
-        artifact: m.manifest.artifact.cid,
-        runtime: m.bundles.map((b) => b.receipts[0]?.record.runtime),
-        io: m.bundles.map((b) => [b.receipts[0]?.record.inputDigest, b.receipts[0]?.record.outputDigest]),
-      }));
-    expect(digests(fixture)).toEqual(digests(committed));
   }, 120_000);
 });

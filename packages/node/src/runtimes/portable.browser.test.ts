@@ -4,10 +4,9 @@
  * node's pinned key, checks the model file is the manifest's artifact and the manifest the
  * record's model, runs the model with onnxruntime-web (the same version the record names, with
  * the profile's settings from @verity/protocol), and compares the SHA-256 of the output's
- * canonical encoding with the record's outputDigest. The bundles are the committed fixture
- * `packages/node/fixtures/portable-records.json`, made by a real node (api/profiles.test.ts,
- * which also checks the node still makes those digests); the models are the repository's
- * examples, the convolutional digits model among them.
+ * canonical encoding with the record's outputDigest. The bundles are made by a real node for
+ * this run, in the browser project's global setup (`test-support/portable-records.ts`); the models
+ * are the repository's examples, the convolutional digits model among them.
  */
 import {
   encodeTensors,
@@ -22,11 +21,10 @@ import {
 } from '@verity/protocol';
 // The WASM-only build: the same plain SIMD binary as the node (the default browser build is JSEP's).
 import * as ort from 'onnxruntime-web/wasm';
-import { describe, expect, it } from 'vitest';
-import type { PortableFixture } from '../api/profiles.test.js';
+import { describe, expect, inject, it } from 'vitest';
+import type { PortableRecords } from './test-support/portable-records.js';
 
-const files = import.meta.glob<{ default: PortableFixture }>('../../fixtures/portable-records.json', { eager: true });
-const fx = Object.values(files)[0]?.default as PortableFixture;
+const fx = inject('portableRecords');
 const modelUrls = import.meta.glob<string>('../../../../examples/models/*.onnx', {
   eager: true,
   query: '?url',
@@ -91,7 +89,7 @@ describe('portable records re-executed in the browser', () => {
   });
 
   it('a tampered output digest does not match the re-execution', async () => {
-    const m = fx.models.find((x) => x.name === 'digits') as PortableFixture['models'][number];
+    const m = fx.models.find((x) => x.name === 'digits') as PortableRecords['models'][number];
     const bundle = m.bundles[0] as (typeof m.bundles)[0];
     const session = await ort.InferenceSession.create(await modelBytes(m.file), sessionOptions);
     try {
