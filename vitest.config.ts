@@ -41,12 +41,22 @@ export default defineConfig({
               resolve: { alias },
               // Pre-bundled before the first test: found mid-run, Vite reloads the page and a test
               // that was running fails.
-              optimizeDeps: { include: ['snarkjs', 'viem', 'viem/accounts'] },
+              optimizeDeps: {
+                include: ['snarkjs', 'viem', 'viem/accounts'],
+                exclude: ['onnxruntime-web', 'onnxruntime-web/wasm'],
+              },
               test: {
                 // The protocol core must behave identically in a real browser; the SDK's
-                // browser tests (*.browser.test.ts: zk verification) run there alone.
+                // browser tests (*.browser.test.ts: zk verification) and the node's (portable
+                // records re-executed with onnxruntime-web) run there alone.
                 name: 'browser',
-                include: ['packages/protocol/src/**/*.test.ts', 'packages/sdk/src/**/*.browser.test.ts'],
+                // Records a real node makes under the portable profile, re-executed in the page.
+                globalSetup: ['./packages/node/src/runtimes/test-support/portable-records.ts'],
+                include: [
+                  'packages/protocol/src/**/*.test.ts',
+                  'packages/sdk/src/**/*.browser.test.ts',
+                  'packages/node/src/**/*.browser.test.ts',
+                ],
                 exclude: ['packages/protocol/src/**/*.node.test.ts'],
                 testTimeout: 30_000,
                 browser: {

@@ -52,6 +52,7 @@ Examples:
 
 Usage:
   verity model push FILE [--name N] [--version V] [--license L] [--description TEXT]
+                    [--profiles native,portable]
                     [--zk [--zk-frac-bits S --zk-value-bits B | --zk-input-range R]]
   verity model ls
   verity model show MODEL
@@ -65,6 +66,7 @@ ${CLIENT}
 Examples:
   verity model push examples/models/iris.onnx --name iris --version 1.0.0
   verity model push examples/models/iris.onnx --name iris-zk --zk
+  verity model push examples/models/digits.onnx --name digits --profiles native,portable
   verity model ls
   verity model show iris@1.0.0
 `,
@@ -72,12 +74,16 @@ Examples:
 
 Usage:
   verity infer MODEL --input JSON|@FILE [--out BUNDLE] [--mode signed|quorum|audited|zk] [--k N]
-               [--nonce HEX] [--accept-local-dev-setup] [--zk-audit FILE|DIR] [--zk-auditor ADDRESS]
+               [--profile native|portable] [--nonce HEX] [--accept-local-dev-setup]
+               [--zk-audit FILE|DIR] [--zk-auditor ADDRESS]
 
   MODEL               a manifest CID, name@version, or name (latest)
   --mode              signed (default): one node's signed, logged answer; quorum: k registered
                       nodes must agree; audited: the node keeps the payload for auditors until the
                       challenge window closes; zk: a Groth16 proof of the output
+  --profile           the execution profile (ONNX): native (onnxruntime-node, fastest) or portable
+                      (onnxruntime-web WASM: the same bits on every host and in browsers); one the
+                      model was pushed for (--profiles); default: the first it lists
   --out BUNDLE        write the self-contained bundle for \`verity verify\`
 
 ${CLIENT}
@@ -86,6 +92,7 @@ Examples:
   verity infer iris --input '{"x": [[5.1, 3.5, 1.4, 0.2]]}' --out /tmp/iris.json
   verity infer iris --mode audited --input '{"x": [[5.1, 3.5, 1.4, 0.2]]}'
   verity infer iris --mode quorum --k 3 --input @input.json
+  verity infer digits --mode quorum --profile portable --input @digit.json
 `,
   chat: `verity chat — talk to a language model; each answer streams, then is verified
 

@@ -15,14 +15,22 @@ import type { ModelStore, PayloadStore } from './store/index.js';
 import type { WitnessService } from './witness/witness-service.js';
 import type { ZkService } from './zk-service.js';
 
+/** One ONNX runtime and the models loaded into it. */
+export interface OnnxLane {
+  readonly runtime: Runtime;
+  readonly models: ModelCache;
+}
+
 export interface NodeContext {
   readonly config: NodeConfig;
   readonly keys: NodeKeys;
   readonly store: ModelStore;
   readonly log: NodeLog;
-  /** The ONNX runtime, and the ONNX models loaded into it. */
+  /** The ONNX runtime of the `native` profile, and the ONNX models loaded into it. */
   readonly runtime: Runtime;
   readonly models: ModelCache;
+  /** The ONNX runtime of the `portable` profile (onnxruntime-web, WASM), and the models loaded into it. */
+  readonly portable: OnnxLane;
   /** The LLM runtime (GGUF), and the language models loaded into it. */
   readonly llm: LlmRuntime;
   readonly llms: ModelCache<LoadedLlm>;
@@ -75,3 +83,62 @@ export const contextErrors = {
  * record anchored later than that after its stated time (`AUDIT_TIMESTAMP_STALE`).
  */
 export const AUDIT_ANCHOR_MARGIN_SECONDS = 3600;
+
+/**
+ * The ONNX runtime of execution profile `profile` on this node (docs/design.md §2.6), or
+ * undefined when it runs no such profile.
+ */
+export function onnxLane(ctx: NodeContext, profile: string): OnnxLane | undefined {
+  if (profile === ctx.runtime.profile) return { runtime: ctx.runtime, models: ctx.models };
+  if (profile === ctx.portable.runtime.profile) return ctx.portable;
+  return undefined;
+}
+
+/**
+ * The execution profile a request for `manifest` runs under: `requested` when the manifest lists
+ * it (else `PROFILE_NOT_LISTED`) and this node runs it (else `PROFILE_UNSUPPORTED`); without one,
+ * the first profile the manifest lists that this node runs (the publisher's order is its preference).
+ */
+export function chooseProfile(
+  ctx: NodeContext,
+  manifest: { readonly profiles: readonly string[] },
+  requested: string | undefined,
+): { readonly profile: string; readonly lane: OnnxLane } {
+  if (requested !== undefined) {
+    if (!manifest.profiles.includes(requested)) {
+      fail('PROFILE_NOT_LISTED', `the model is not published for profile "${requested}"`, {
+        profile: requested,
+        profiles: manifest.profiles,
+      });
+    }
+    const lane = onnxLane(ctx, requested);
+    if (lane === undefined) {
+      fail('PROFILE_UNSUPPORTED', `this node does not run profile "${requested}"`, {
+        profile: requested,
+        supported: servedProfiles(ctx),
+      });
+    }
+    return { profile: requested, lane };
+  }
+  for (const profile of manifest.profiles) {
+    const lane = onnxLane(ctx, profile);
+    if (lane !== undefined) return { profile, lane };
+  }
+  return fail('PROFILE_UNSUPPORTED', 'this node runs none of the profiles the model is published for', {
+    profiles: manifest.profiles,
+    supported: servedProfiles(ctx),
+  });
+}
+
+/**
+ * The executor key of an ONNX model under a profile: its manifest CID, and the profile (one queue,
+ * and one batch, never mixes the runtimes: a request runs on the model of its own profile).
+ */
+export function onnxExecutorKey(manifestCid: string, profile: string): string {
+  return `${manifestCid} ${profile}`;
+}
+
+/** The ONNX execution profiles this node runs. */
+export function servedProfiles(ctx: NodeContext): string[] {
+  return [ctx.runtime.profile, ctx.portable.runtime.profile];
+}

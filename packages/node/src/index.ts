@@ -20,6 +20,7 @@ export { fetchModel } from './peers/fetch-model.js';
 export { readBounded } from './peers/fetch-zkey.js';
 export { runBatched } from './runtimes/batch.js';
 export { createOnnxRuntime } from './runtimes/onnx.js';
+export { createPortableRuntime } from './runtimes/portable.js';
 export type { LoadedModel, Runtime } from './runtimes/runtime.js';
 export { openModelStore } from './store/index.js';
 export { readTrustedCeremony } from './zk-ceremony.js';

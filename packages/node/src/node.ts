@@ -24,6 +24,7 @@ import { peerFetch } from './peers/url-policy.js';
 import { runBatched } from './runtimes/batch.js';
 import { createLlmRuntime, type LlmRuntime, type LoadedLlm } from './runtimes/llm.js';
 import { createOnnxRuntime } from './runtimes/onnx.js';
+import { createPortableRuntime } from './runtimes/portable.js';
 import type { LoadedModel, Runtime } from './runtimes/runtime.js';
 import { openModelStore, openPayloadStore } from './store/index.js';
 import { createRegisteredWitnesses, startWitnessClient, type WitnessClient } from './witness/witness-client.js';
@@ -49,6 +50,8 @@ export interface VerityNode {
  */
 export interface StartNodeOptions {
   readonly runtime?: Runtime;
+  /** The `portable` ONNX runtime (default: onnxruntime-web, `runtimes/portable.ts`). */
+  readonly portable?: Runtime;
   readonly llm?: LlmRuntime;
 }
 
@@ -58,12 +61,13 @@ export interface StartNodeOptions {
  *
  * @example
  * ```ts
- * const { runtime, llm } = createRuntimes(config);
+ * const { runtime, portable, llm } = createRuntimes(config);
  * ```
  */
-export function createRuntimes(config: NodeConfig): { runtime: Runtime; llm: LlmRuntime } {
+export function createRuntimes(config: NodeConfig): { runtime: Runtime; portable: Runtime; llm: LlmRuntime } {
   return {
     runtime: createOnnxRuntime(config.threads > 0 ? { intraOpThreads: config.threads } : {}),
+    portable: createPortableRuntime(),
     llm: createLlmRuntime({
       gpu: config.llm.gpu === 'cpu' ? false : 'auto',
       sequences: config.llm.sequences,
@@ -89,7 +93,7 @@ export async function startNode(config: NodeConfig, options: StartNodeOptions = 
   const store = await openModelStore({ dir: join(config.dataDir, 'models') });
   const payloads = await openPayloadStore(join(config.dataDir, 'payloads'));
   const log = await openLog({ dir: join(config.dataDir, 'log'), signer: keys.signer, fsync: config.fsync });
-  const { runtime, llm } = { ...createRuntimes(config), ...options };
+  const { runtime, portable, llm } = { ...createRuntimes(config), ...options };
   // Only ONNX models are batchable, so only they ever reach the batch runner.
   const executor = createExecutor<LoadedModel | LoadedLlm>(config.executor, (model, requests) =>
     runBatched(model as LoadedModel, requests as never),
@@ -107,11 +111,12 @@ export async function startNode(config: NodeConfig, options: StartNodeOptions = 
     () => Promise.reject(new Error('zk tasks are never batched')),
   );
   const models = createModelCache(runtime);
+  const portableModels = createModelCache(portable);
   const llms = createModelCache(llm, 4);
   const metrics = createMetrics(() => ({
     ...executor.stats(),
     logSize: log.size,
-    models: models.size + llms.size,
+    models: models.size + portableModels.size + llms.size,
     zk: zkExecutor.stats(),
   }));
   let witnessClient: WitnessClient | undefined;
@@ -139,6 +144,7 @@ export async function startNode(config: NodeConfig, options: StartNodeOptions = 
     log,
     runtime,
     models,
+    portable: { runtime: portable, models: portableModels },
     llm,
     llms,
     executor,
@@ -184,7 +190,12 @@ export async function startNode(config: NodeConfig, options: StartNodeOptions = 
         stake: BigInt(config.chain.stakeWei),
         anchorIntervalMs: config.chain.anchorIntervalMs,
         endpoint: config.chain.endpoint ?? url,
-        capabilities: [...servedModes(true).map((m) => `mode:${m}` as const), 'runtime:onnx-native', 'runtime:llm'],
+        capabilities: [
+          ...servedModes(true).map((m) => `mode:${m}` as const),
+          'runtime:onnx-native',
+          'runtime:onnx-portable',
+          'runtime:llm',
+        ],
         onError: (e) => app.log.warn({ code: e.code, err: e }, 'anchoring failed'),
       });
       // Audited payloads are kept for as long as the chain lets anyone challenge their record: its
@@ -247,6 +258,7 @@ export async function startNode(config: NodeConfig, options: StartNodeOptions = 
         }
         await log.close();
         await models.closeAll();
+        await portableModels.closeAll();
         await llms.closeAll();
         await context.zk.close();
       })();

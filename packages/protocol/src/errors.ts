@@ -231,6 +231,12 @@ export const ERROR_CODES = [
   'DISPUTE_ZK_INPUT_MISMATCH',
   'DISPUTE_ZK_SIGNALS_INVALID',
   'DISPUTE_ZK_PROOF_INVALID',
+  // portable profile (docs/api.md, POST /v1/infer; docs/protocol.md §11.3): a request for an
+  // execution profile the model's manifest does not list / that this node does not run; a quorum
+  // whose members ran different runtimes (id, version, profile), which may give different bits
+  'PROFILE_NOT_LISTED',
+  'PROFILE_UNSUPPORTED',
+  'QUORUM_RUNTIME_MISMATCH',
 ] as const;
 
 /** A stable error code. */

@@ -151,6 +151,14 @@ export {
   verifierPublicKey,
 } from './note.js';
 export {
+  ONNX_PROFILES,
+  type OnnxProfile,
+  PORTABLE_RUNTIME,
+  type PortableOrtEnv,
+  type PortableSessionOptions,
+  portableSessionOptions,
+} from './portable.js';
+export {
   QUORUM_CAPABILITY,
   QUORUM_MAX_K,
   QUORUM_MAX_SKIPS,

@@ -117,6 +117,32 @@ describe('a quorum bundle under registry trust', () => {
     expect(codeOf(quorumBundle(['agreed', 'agreed', 'agreed']))).toBe('ok');
   });
 
+  it('compares like with like: receipts or a dissent of another runtime, version or profile (QUORUM_RUNTIME_MISMATCH)', () => {
+    const portable = { id: 'onnxruntime-web', version: '1.30.0', profile: 'portable' };
+    // All members on the portable profile: a quorum like any other.
+    const all = quorumBundle(['agreed', 'agreed', 'agreed']);
+    all.receipts = all.receipts.map((_, i) => receiptOf(ranked(i), { runtime: portable }));
+    expect(codeOf(all)).toBe('ok');
+    for (const runtime of [
+      { ...portable, profile: 'native' },
+      { ...portable, version: '1.31.1' },
+      { ...portable, id: 'onnxruntime-node' },
+    ]) {
+      // One agreeing receipt made under another runtime: its agreement shows nothing.
+      const mixed = clone(all);
+      mixed.receipts[2] = receiptOf(ranked(2), { runtime });
+      expect(codeOf(mixed)).toBe('QUORUM_RUNTIME_MISMATCH');
+      // A dissent under another runtime is no evidence of a lie: it may be honest other bits.
+      const b = quorumBundle(['agreed', 'dissent', 'agreed', 'agreed']);
+      b.receipts = b.receipts.map((_, i) => receiptOf(ranked([0, 2, 3][i] as number), { runtime: portable }));
+      b.quorum.dissent[0] = receiptOf(ranked(1), { outputDigest: LIE, runtime });
+      expect(codeOf(b)).toBe('QUORUM_RUNTIME_MISMATCH');
+      // The same dissent under the quorum's own runtime is evidence, and the bundle verifies.
+      b.quorum.dissent[0] = receiptOf(ranked(1), { outputDigest: LIE, runtime: portable });
+      expect(codeOf(b)).toBe('ok');
+    }
+  });
+
   it('forged multi-key bundle: self-made keys are not registered (RECEIPT_NODE_UNREGISTERED)', () => {
     // Three fresh keys and accounts, with their entries carried in the bundle: under the
     // registry they vouch for nothing, even with the insecure option.

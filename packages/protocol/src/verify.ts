@@ -568,6 +568,13 @@ const SAME_COMPUTATION = ['kind', 'model', 'inputDigest', 'paramsDigest', 'reque
  * ends at the k-th agreement; and, under `Trust.registry`, it is the head of the ranking
  * recomputed at the snapshot's block from the caller's nonce.
  */
+/** True when two records name the same runtime: id, version and execution profile. */
+function sameRuntime(a: InferenceRecord, b: InferenceRecord): boolean {
+  return (
+    a.runtime.id === b.runtime.id && a.runtime.version === b.runtime.version && a.runtime.profile === b.runtime.profile
+  );
+}
+
 function checkQuorum(
   bundle: Bundle,
   verified: readonly VerifiedReceipt[],
@@ -589,6 +596,17 @@ function checkQuorum(
         node: record.node,
         mode: record.mode,
       });
+  }
+  // Like with like (§11.3): one runtime, version and execution profile; another may honestly
+  // give other bits, so neither its agreement nor its dissent means anything here.
+  for (const { record } of verified) {
+    if (!sameRuntime(record, first)) {
+      fail('QUORUM_RUNTIME_MISMATCH', 'the quorum receipts name different runtimes', {
+        node: record.node,
+        runtime: record.runtime,
+        expected: first.runtime,
+      });
+    }
   }
   if (verified.length < q.k) {
     fail('QUORUM_TOO_FEW', `a quorum of ${q.k} needs ${q.k} agreeing receipts`, { k: q.k, receipts: verified.length });
@@ -642,6 +660,13 @@ function checkQuorum(
     for (const f of SAME_COMPUTATION) {
       if (r[f] !== first[f])
         fail('QUORUM_DISSENT_INVALID', `dissent receipt ${i} is for another request (${f})`, { dissent: i, field: f });
+    }
+    if (!sameRuntime(r, first)) {
+      fail('QUORUM_RUNTIME_MISMATCH', `dissent receipt ${i} names another runtime than the quorum`, {
+        dissent: i,
+        runtime: r.runtime,
+        expected: first.runtime,
+      });
     }
     if (r.mode !== 'quorum' || r.clientNonce !== q.nonce) {
       fail('QUORUM_DISSENT_INVALID', `dissent receipt ${i} is not a quorum receipt under this nonce`, { dissent: i });

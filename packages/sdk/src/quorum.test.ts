@@ -14,6 +14,7 @@ import {
   createEd25519Signer,
   createMemoryLog,
   generateNoteKey,
+  type InferenceRecord,
   type QuorumEvidence,
   quorumSeed,
   type Receipt,
@@ -26,6 +27,7 @@ import {
 import { parseEther } from 'viem';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestChain, type TestChain } from '../../contracts/src/test-support/chain.js';
+import type { LoadedModel } from '../../node/src/runtimes/runtime.js';
 import { startChainNode } from '../../node/src/test-support/chain-node.js';
 import { createClient, registrySnapshot } from './index.js';
 
@@ -338,5 +340,120 @@ describe('mode quorum against the chain registry', () => {
       await new Promise((r) => setTimeout(r, 200));
     }
     expect(code).toBe('QUORUM_BLOCK_STALE');
+  }, 120_000);
+});
+
+describe('the portable profile: a quorum across hosts compares like with like', () => {
+  /**
+   * Another host, simulated in test code: its native runtime gives bits one ulp off on float
+   * outputs (what another CPU instruction set may honestly give); its portable runtime is the
+   * real onnxruntime-web, as on any host.
+   */
+  function asAnotherHost(node: VerityNode): () => void {
+    const models = node.context.models as { get: (cid: string, path: string) => Promise<LoadedModel> };
+    const get = models.get;
+    models.get = async (cid, path) => {
+      const model = await get.call(models, cid, path);
+      return {
+        ...model,
+        run: async (inputs) => {
+          const out = await model.run(inputs);
+          const moved: TensorMap = Object.create(null);
+          for (const [name, t] of Object.entries(out)) {
+            if (!(t.data instanceof Float32Array)) moved[name] = t;
+            else {
+              const data = new Float32Array(t.data);
+              const bits = new Uint32Array(data.buffer);
+              bits[0] = (bits[0] as number) ^ 1;
+              moved[name] = { ...t, data } as never;
+            }
+          }
+          return moved;
+        },
+      };
+    };
+    return () => {
+      models.get = get;
+    };
+  }
+
+  it('native bits differ across hosts (no quorum), portable bits do not (quorum, the liar still outvoted)', async () => {
+    const first = coordinator();
+    const admin = createClient({ url: first.url, apiKey: first.context.keys.apiKey });
+    await admin.pushModel({
+      name: 'iris-both',
+      data: new Uint8Array(readFileSync(IRIS)),
+      profiles: ['native', 'portable'],
+    });
+    const block = await head();
+    const snapshot = await registrySnapshot(registry, BigInt(block));
+    const liarAddress = liar.context.keys.address.toLowerCase();
+    const other = nodes[1] as VerityNode;
+    // The three honest nodes hold the first k places; the liar is fourth.
+    const clientNonce = nonceRanking(snapshot, (top) => !top.includes(liarAddress));
+    const restore = asAnotherHost(other);
+    try {
+      // native: the other host's honest bits and the liar's both differ from the first host's.
+      const native = await postQuorum({ model: 'iris-both', clientNonce, block, profile: 'native' });
+      expect([native.status, native.json.error?.code]).toEqual([502, 'QUORUM_DISAGREEMENT']);
+      // portable: every honest host gives the same bits.
+      const portable = await postQuorum({ model: 'iris-both', clientNonce, block, profile: 'portable' });
+      expect(portable.status, JSON.stringify(portable.json.error)).toBe(200);
+      const receipts = portable.json.receipts;
+      expect(receipts.map((r) => r.record.node.toLowerCase())).toContain(other.context.keys.address.toLowerCase());
+      expect(new Set(receipts.map((r) => JSON.stringify(r.record.runtime)))).toEqual(
+        new Set([
+          JSON.stringify({
+            id: 'onnxruntime-web',
+            version: other.context.portable.runtime.version,
+            profile: 'portable',
+          }),
+        ]),
+      );
+      expect(portable.json.quorum.asked.map((a) => a.outcome)).toEqual(['agreed', 'agreed', 'agreed']);
+      expect(verifyBundle(bundleOf(portable.json), { nodes: [], registry: snapshot }).ok).toBe(true);
+    } finally {
+      restore();
+    }
+    // The liar lies under portable too, and is outvoted as under native.
+    const withLiar = nonceRanking(snapshot, (top) => top.includes(liarAddress));
+    const { status, json } = await postQuorum({
+      model: 'iris-both',
+      clientNonce: withLiar,
+      block,
+      profile: 'portable',
+    });
+    expect(status, JSON.stringify(json.error)).toBe(200);
+    expect(json.quorum.dissent.map((r) => r.record.node.toLowerCase())).toEqual([liarAddress]);
+    expect(json.quorum.dissent[0]?.record.runtime.profile).toBe('portable');
+  }, 180_000);
+
+  it('a member that ran another runtime version is skipped (QUORUM_RUNTIME_MISMATCH), neither agreeing nor dissenting', async () => {
+    const block = await head();
+    const snapshot = await registrySnapshot(registry, BigInt(block));
+    const liarAddress = liar.context.keys.address.toLowerCase();
+    const older = nodes[2] as VerityNode;
+    const olderAddress = older.context.keys.address.toLowerCase();
+    // k = 2: the older node in the first two places, the liar last of all four.
+    let clientNonce = '';
+    for (let i = 0; i < 1000 && clientNonce === ''; i++) {
+      const nonce = (5000 + i).toString(16).padStart(32, '0');
+      const order = rankQuorum(snapshot, quorumSeed(snapshot.block.hash, nonce), 4).map((n) => n.address.toLowerCase());
+      if (order.slice(0, 2).includes(olderAddress) && order[3] === liarAddress) clientNonce = nonce;
+    }
+    const log = older.context.log as { append: (r: InferenceRecord) => Promise<Receipt> };
+    const append = log.append;
+    // Test code: this node's records name onnxruntime-web 1.29.0, as a node not yet upgraded would.
+    log.append = (r) => append.call(log, { ...r, runtime: { ...r.runtime, version: '1.29.0' } });
+    try {
+      const { status, json } = await postQuorum({ model: 'iris-both', clientNonce, block, k: 2, profile: 'portable' });
+      expect(status, JSON.stringify(json.error)).toBe(200);
+      const skipped = json.quorum.asked.find((a) => a.address.toLowerCase() === olderAddress);
+      expect(skipped).toMatchObject({ outcome: 'skipped', code: 'QUORUM_RUNTIME_MISMATCH' });
+      expect(json.quorum.dissent).toEqual([]);
+      expect(verifyBundle(bundleOf(json), { nodes: [], registry: snapshot }).ok).toBe(true);
+    } finally {
+      log.append = append;
+    }
   }, 120_000);
 });

@@ -80,7 +80,7 @@ export async function runAudit(args: string[]): Promise<number> {
     deployment,
     ...(clients === undefined ? {} : { clients }),
     ...(ratePpm === undefined ? {} : { ratePpm }),
-    reexecute: node.localReexecutor(node.createOnnxRuntime(), store, policy, {
+    reexecute: node.localReexecutor([node.createOnnxRuntime(), node.createPortableRuntime()], store, policy, {
       // Language models run as a node started here would run them (VERITY_LLM_* settings): a
       // record on another profile is only re-executed, never challenged, when outputs differ.
       llm: node.createRuntimes(llmConfig).llm,

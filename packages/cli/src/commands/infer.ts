@@ -45,6 +45,7 @@ export async function runInfer(args: string[]): Promise<number> {
       out: { type: 'string' },
       nonce: { type: 'string' },
       mode: { type: 'string' },
+      profile: { type: 'string' },
       k: { type: 'string' },
       'accept-local-dev-setup': { type: 'boolean', default: false },
       ...ZK_TRUST_FLAGS,
@@ -68,6 +69,7 @@ export async function runInfer(args: string[]): Promise<number> {
       ...(values.nonce === undefined ? {} : { clientNonce: values.nonce }),
       ...(values.mode === undefined ? {} : { mode: values.mode as (typeof modes)[number] }),
       ...(values.k === undefined ? {} : { k: Number(values.k) }),
+      ...(values.profile === undefined ? {} : { profile: values.profile }),
     })
     .finally(async () => (values.mode === 'zk' ? (await import('@verity/sdk')).releaseZk() : undefined));
   if (values.out !== undefined) await writeFile(values.out, `${JSON.stringify(result.bundle(), null, 2)}\n`);

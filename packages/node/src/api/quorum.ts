@@ -77,6 +77,7 @@ interface Expected {
   readonly model: string;
   readonly inputDigest: string;
   readonly clientNonce: string;
+  readonly runtime?: InferenceRecord['runtime'];
 }
 
 function checkMemberRecord(node: string, record: InferenceRecord, expected: Expected): void {
@@ -87,6 +88,21 @@ function checkMemberRecord(node: string, record: InferenceRecord, expected: Expe
     record.clientNonce !== expected.clientNonce
   ) {
     fail('RESPONSE_INVALID', 'a quorum member logged another request', { node });
+  }
+  // Like with like: another runtime, version or profile may honestly give other bits, so such a
+  // member is skipped, never counted as agreeing or as dissent (docs/protocol.md §11.3).
+  const want = expected.runtime;
+  if (
+    want !== undefined &&
+    (record.runtime.id !== want.id ||
+      record.runtime.version !== want.version ||
+      record.runtime.profile !== want.profile)
+  ) {
+    fail('QUORUM_RUNTIME_MISMATCH', 'a quorum member ran another runtime than the quorum compares', {
+      node,
+      expected: want,
+      actual: record.runtime,
+    });
   }
 }
 
@@ -166,6 +182,11 @@ export interface QuorumRequest {
   readonly member: MemberCall;
   /** Runs the request on this node as a member; without it, this node is asked over HTTP like the others. */
   readonly runHere?: RunHere;
+  /**
+   * The runtime (id, version, profile) every member's record must name: a member that ran
+   * another is skipped with `QUORUM_RUNTIME_MISMATCH`. Without it, any runtime counts.
+   */
+  readonly runtime?: InferenceRecord['runtime'];
 }
 
 /**
@@ -183,6 +204,9 @@ export function coordinateQuorum(
     readonly clientNonce: string | undefined;
     readonly block?: number;
     readonly k: number;
+    /** The execution profile every member runs under (sent to each), and the runtime it names. */
+    readonly profile: string;
+    readonly runtime: InferenceRecord['runtime'];
     readonly runHere: RunHere;
   },
 ) {
@@ -194,6 +218,7 @@ export function coordinateQuorum(
     ...(params.block === undefined ? {} : { block: params.block }),
     k: params.k,
     runHere: params.runHere,
+    runtime: params.runtime,
     member: {
       path: '/v1/infer',
       body: JSON.stringify({
@@ -202,6 +227,7 @@ export function coordinateQuorum(
         mode: 'quorum',
         requestId: params.requestId,
         clientNonce: params.clientNonce,
+        profile: params.profile,
       }),
       read: (json) => {
         const j = json as { receipt?: unknown; output?: unknown } | undefined;
@@ -250,6 +276,7 @@ export async function runQuorum(ctx: NodeContext, params: QuorumRequest) {
     model: params.model,
     inputDigest: params.inputDigest,
     clientNonce: nonce,
+    ...(params.runtime === undefined ? {} : { runtime: params.runtime }),
   };
   const self = ctx.keys.address.toLowerCase();
   const runHere = params.runHere;

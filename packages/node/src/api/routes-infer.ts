@@ -18,7 +18,14 @@ import {
   zkFacts,
 } from '@verity/protocol';
 import type { FastifyInstance } from 'fastify';
-import type { NodeContext } from '../context.js';
+import {
+  chooseProfile,
+  type NodeContext,
+  type OnnxLane,
+  onnxExecutorKey,
+  onnxLane,
+  servedProfiles,
+} from '../context.js';
 
 import { receiptJson } from '../log/index.js';
 import { resolveOrFetch } from '../peers/model-source.js';
@@ -28,8 +35,10 @@ import { appendAudited } from './audited.js';
 import { coordinateQuorum, QUORUM_MEMBER_HEADER } from './quorum.js';
 import { NONCE, REQUEST_ID, requestIdFor } from './request-ids.js';
 
-const FIELDS = new Set(['model', 'input', 'mode', 'k', 'block', 'requestId', 'clientNonce']);
+const FIELDS = new Set(['model', 'input', 'mode', 'k', 'block', 'requestId', 'clientNonce', 'profile']);
 const MODES = ['signed', 'quorum', 'audited', 'zk'] as const;
+/** A profile name as manifests write them (docs/protocol.md §4.1). */
+const PROFILE = /^[a-z][a-z0-9-]{0,31}$/;
 
 /** A validated `POST /v1/infer` body. */
 interface InferRequest {
@@ -43,6 +52,8 @@ interface InferRequest {
   /** The caller's request id, unchecked (see `requestIdFor`). */
   readonly requestId?: unknown;
   readonly clientNonce?: string;
+  /** The execution profile to run under (docs/design.md §2.6); default: the manifest's first this node runs. */
+  readonly profile?: string;
 }
 
 function parseInferRequest(body: unknown): InferRequest {
@@ -66,6 +77,10 @@ function parseInferRequest(body: unknown): InferRequest {
   if (b.clientNonce !== undefined && (typeof b.clientNonce !== 'string' || !NONCE.test(b.clientNonce))) {
     fail('INVALID_ARGUMENT', 'clientNonce must be 1–64 bytes of lower-case hex');
   }
+  if (b.profile !== undefined && (typeof b.profile !== 'string' || !PROFILE.test(b.profile))) {
+    fail('INVALID_ARGUMENT', 'profile must be an execution profile name such as "native" or "portable"');
+  }
+  if (b.profile !== undefined && b.mode === 'zk') fail('INVALID_ARGUMENT', 'profile is for ONNX runs, not mode "zk"');
   return {
     model: b.model,
     input: b.input,
@@ -74,6 +89,7 @@ function parseInferRequest(body: unknown): InferRequest {
     ...(b.block === undefined ? {} : { block: b.block as number }),
     ...(b.requestId === undefined ? {} : { requestId: b.requestId }),
     ...(b.clientNonce === undefined ? {} : { clientNonce: b.clientNonce as string }),
+    ...(b.profile === undefined ? {} : { profile: b.profile as string }),
   };
 }
 
@@ -114,7 +130,13 @@ const JSON_TYPE = 'application/json; charset=utf-8';
 export function registerInferRoutes(app: FastifyInstance, ctx: NodeContext): void {
   const limits = { maxElements: ctx.config.limits.maxElements, maxStringBytes: ctx.config.limits.maxStringBytes };
 
-  const runtime = Object.freeze({ id: ctx.runtime.id, version: ctx.runtime.version, profile: ctx.runtime.profile });
+  // What each ONNX profile's records carry as `runtime`, made once.
+  const runtimes = new Map(
+    servedProfiles(ctx).map((profile) => {
+      const r = (onnxLane(ctx, profile) as OnnxLane).runtime;
+      return [profile, Object.freeze({ id: r.id, version: r.version, profile: r.profile })] as const;
+    }),
+  );
   let lastModel = '';
   let lastModelJson = '""';
 
@@ -128,10 +150,13 @@ export function registerInferRoutes(app: FastifyInstance, ctx: NodeContext): voi
     mode: 'signed' | 'quorum' | 'audited',
     requestId: string,
     clientNonce: string | undefined,
+    profile: string,
   ) => {
-    const model = await ctx.models.get(stored.manifestCid, stored.artifactPath);
+    const lane = onnxLane(ctx, profile) as OnnxLane;
+    const runtime = runtimes.get(profile) as InferenceRecord['runtime'];
+    const model = await lane.models.get(stored.manifestCid, stored.artifactPath);
     const started = performance.now();
-    const output = await ctx.executor.run(stored.manifestCid, model, inputs);
+    const output = await ctx.executor.run(onnxExecutorKey(stored.manifestCid, profile), model, inputs);
     ctx.metrics.inferenceSeconds.observe({ model: stored.manifest.name }, (performance.now() - started) / 1000);
     const audited = mode === 'audited';
     const inputBytes = audited ? encodeTensors(inputs) : undefined;
@@ -236,6 +261,7 @@ export function registerInferRoutes(app: FastifyInstance, ctx: NodeContext): voi
       });
     }
     const inputs = tensorsFromJson(req.input, stored.manifest.inputs, limits);
+    const profile = req.mode === 'zk' ? undefined : chooseProfile(ctx, stored.manifest, req.profile).profile;
     if (req.mode === 'quorum' && request.headers[QUORUM_MEMBER_HEADER] !== '1') {
       return coordinateQuorum(ctx, {
         stored,
@@ -245,8 +271,10 @@ export function registerInferRoutes(app: FastifyInstance, ctx: NodeContext): voi
         k: req.k,
         clientNonce: req.clientNonce,
         ...(req.block === undefined ? {} : { block: req.block }),
+        profile: profile as string,
+        runtime: runtimes.get(profile as string) as InferenceRecord['runtime'],
         runHere: async () => {
-          const r = await runHere(stored, inputs, 'quorum', requestId, req.clientNonce);
+          const r = await runHere(stored, inputs, 'quorum', requestId, req.clientNonce, profile as string);
           return { node: ctx.keys.address, record: r.record, receipt: r.receipt, output: tensorsToExactJson(r.output) };
         },
       });
@@ -258,7 +286,14 @@ export function registerInferRoutes(app: FastifyInstance, ctx: NodeContext): voi
       const evidence = { proof: zk.proof, publicSignals: zk.publicSignals, vk: zk.vk, setup: zk.setup };
       return `{"requestId":${JSON.stringify(requestId)},"model":${JSON.stringify(stored.manifestCid)},"output":${JSON.stringify(tensorsToExactJson(zk.output))},"receipt":${receiptJson(receipt)},"zk":${JSON.stringify(evidence)}}`;
     }
-    const { receipt, output, audit } = await runHere(stored, inputs, req.mode, requestId, req.clientNonce);
+    const { receipt, output, audit } = await runHere(
+      stored,
+      inputs,
+      req.mode,
+      requestId,
+      req.clientNonce,
+      profile as string,
+    );
     // The body as text: JSON.stringify({ requestId, model, output, receipt }), with the receipt
     // assembled by receiptJson (its note, shared by the batch, is escaped once).
     if (stored.manifestCid !== lastModel) {

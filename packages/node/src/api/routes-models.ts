@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { fail, personalSign } from '@verity/protocol';
 import type { FastifyInstance } from 'fastify';
-import type { NodeContext } from '../context.js';
+import { type NodeContext, onnxLane, servedProfiles } from '../context.js';
 import { resolveHere } from '../peers/model-source.js';
 import { CAR_CONTENT_TYPE, CAR_CONTENT_TYPE_DUPS } from '../store/car.js';
 import type { ArtifactDescription, StoredModel } from '../store/index.js';
@@ -124,6 +124,7 @@ export function registerModelRoutes(app: FastifyInstance, ctx: NodeContext): voi
     const license = str(q, 'license');
     const description = str(q, 'description');
     const zk = zkPushOptions(q, format);
+    const profiles = pushProfiles(ctx, str(q, 'profiles'), format);
     const stored = await ctx.store.putArtifact(request.body, {
       name,
       version,
@@ -131,7 +132,7 @@ export function registerModelRoutes(app: FastifyInstance, ctx: NodeContext): voi
       maxSize: ctx.config.limits.modelBytes,
       ...(declaredSize === undefined ? {} : { declaredSize }),
       publisher: ctx.keys.address,
-      profiles: [format === 'gguf' ? await ctx.llm.ready() : ctx.runtime.profile],
+      profiles: profiles ?? [await ctx.llm.ready()],
       ...(license === undefined ? {} : { license }),
       ...(description === undefined ? {} : { description }),
       sign: (cid) => personalSign(cid, ctx.keys.accountKey),
@@ -143,13 +144,18 @@ export function registerModelRoutes(app: FastifyInstance, ctx: NodeContext): voi
           await (await ctx.llm.load(path)).close();
           return description;
         }
-        const model = await ctx.runtime.load(path);
-        let described: ArtifactDescription;
-        try {
-          described = { inputs: [...model.inputs], outputs: [...model.outputs] };
-        } finally {
-          await model.close();
+        // A trial load in every profile listed: a model one runtime cannot run (an operator
+        // onnxruntime-web lacks) is refused now, not at its first request.
+        let described: ArtifactDescription | undefined;
+        for (const profile of profiles ?? []) {
+          const model = await (onnxLane(ctx, profile) as NonNullable<ReturnType<typeof onnxLane>>).runtime.load(path);
+          try {
+            described ??= { inputs: [...model.inputs], outputs: [...model.outputs] };
+          } finally {
+            await model.close();
+          }
         }
+        if (described === undefined) return fail('INTERNAL', 'no profile to describe the model with');
         // zk: compile the circuit and make (or reuse) its keys now, so that no request waits for a setup.
         // On a chain with other nodes (and a phase 1 no single party made), the keys come from a
         // multi-party phase 2 run now, before the manifest is signed (zk-ceremony.ts).
@@ -203,4 +209,27 @@ export function registerModelRoutes(app: FastifyInstance, ctx: NodeContext): voi
       .type(dups ? CAR_CONTENT_TYPE_DUPS : CAR_CONTENT_TYPE)
       .send(Readable.from(ctx.store.car(cid, { dups })));
   });
+}
+
+/**
+ * The execution profiles an ONNX push lists (`profiles=native,portable`, in preference order;
+ * default `native`), each one this node runs (else `PROFILE_UNSUPPORTED`); undefined for GGUF.
+ */
+function pushProfiles(ctx: NodeContext, text: string | undefined, format: string): string[] | undefined {
+  if (format !== 'onnx') {
+    if (text !== undefined) fail('INVALID_ARGUMENT', 'profiles is for ONNX models', { format });
+    return undefined;
+  }
+  if (text === undefined) return [ctx.runtime.profile];
+  const profiles = text.split(',');
+  for (const profile of profiles) {
+    if (onnxLane(ctx, profile) === undefined) {
+      fail('PROFILE_UNSUPPORTED', `this node does not run profile "${profile}"`, {
+        profile: profile.slice(0, 64),
+        supported: servedProfiles(ctx),
+      });
+    }
+  }
+  if (new Set(profiles).size !== profiles.length) fail('INVALID_ARGUMENT', 'profiles must not repeat a profile');
+  return profiles;
 }

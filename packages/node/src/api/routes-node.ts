@@ -43,7 +43,12 @@ export function registerNodeRoutes(app: FastifyInstance, ctx: NodeContext): void
     origin: ctx.keys.origin,
     logKey: ctx.keys.logKey,
     runtimes: [
-      { id: ctx.runtime.id, version: ctx.runtime.version, profile: ctx.runtime.profile, formats: ['onnx'] },
+      ...[ctx.runtime, ctx.portable.runtime].map((r) => ({
+        id: r.id,
+        version: r.version,
+        profile: r.profile,
+        formats: ['onnx'],
+      })),
       llmRuntimeInfo(ctx),
     ],
     modes: servedModes(ctx.chain !== undefined),

@@ -316,6 +316,8 @@ export function registerOpenAiRoutes(app: FastifyInstance, ctx: NodeContext): vo
       clientNonce,
       k: quorum.k,
       ...(quorum.block === undefined ? {} : { block: quorum.block }),
+      // Like with like: members on another llama.cpp build or profile are skipped, not outvoted.
+      runtime: { id: ctx.llm.id, version: ctx.llm.version, profile: await ctx.llm.ready() },
       member: {
         path: endpoint === 'chat.completions' ? '/v1/chat/completions' : '/v1/completions',
         body: JSON.stringify(forwarded),

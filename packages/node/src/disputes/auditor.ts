@@ -319,22 +319,25 @@ export interface LocalReexecutorOptions {
 /**
  * A {@link Reexecute} on local runtimes: the record's model is fetched by manifest CID from the
  * audited node (the CID and the publisher's signature are checked, so a node cannot hand over
- * another model) into `store`, loaded once, and run: `onnx` records on `runtime`, `llm` records on
- * `options.llm` under the profile rule of `reexecute.ts`.
+ * another model) into `store`, loaded once, and run: `onnx` records on the runtime of the record's
+ * execution profile (one runtime, or one per profile: native and portable; a record of a profile
+ * none of them runs is not re-executed, as another profile may honestly give other bits), `llm`
+ * records on `options.llm` under the profile rule of `reexecute.ts`.
  */
 export function localReexecutor(
-  runtime: Runtime,
+  runtimes: Runtime | readonly Runtime[],
   store: ModelStore,
   policy: UrlPolicy,
   options: LocalReexecutorOptions = {},
 ): Reexecute {
+  const byProfile = new Map((Array.isArray(runtimes) ? runtimes : [runtimes]).map((r: Runtime) => [r.profile, r]));
   const loaded = new Map<string, Promise<LoadedModel | LoadedLlm>>();
-  const load = (cid: string, path: string, on: Runtime<LoadedModel | LoadedLlm>) => {
-    let model = loaded.get(cid);
+  const load = (key: string, path: string, on: Runtime<LoadedModel | LoadedLlm>) => {
+    let model = loaded.get(key);
     if (model === undefined) {
       model = on.load(path);
-      model.catch(() => loaded.delete(cid));
-      loaded.set(cid, model);
+      model.catch(() => loaded.delete(key));
+      loaded.set(key, model);
     }
     return model;
   };
@@ -343,18 +346,22 @@ export function localReexecutor(
     if (record.kind !== 'onnx' && record.kind !== 'llm')
       return { abstain: `${record.kind} records are not re-executed` };
     if (record.kind === 'llm' && llm === undefined) return { abstain: 'no LLM runtime here' };
+    const runtime = byProfile.get(record.runtime.profile);
+    if (record.kind === 'onnx' && runtime === undefined) {
+      return { abstain: `profile ${record.runtime.profile} is not run here` };
+    }
     const stored = await fetchModel(endpoint, record.model, store, {
       maxSize: options.maxModelBytes ?? 1 << 30,
       policy,
     });
     if (record.kind === 'onnx') {
-      const model = (await load(stored.manifestCid, stored.artifactPath, runtime)) as LoadedModel;
+      const model = (await load(`${record.runtime.profile} ${stored.manifestCid}`, stored.artifactPath, runtime as Runtime)) as LoadedModel;
       return reexecuteOnnx(input, (inputs) => model.run(inputs));
     }
     const lm = llm as LlmRuntime;
     if (stored.manifest.format !== 'gguf')
       return { abstain: 'an llm record naming a model that is not a language model' };
-    const model = (await load(stored.manifestCid, stored.artifactPath, lm)) as LoadedLlm;
+    const model = (await load(`llm ${stored.manifestCid}`, stored.artifactPath, lm)) as LoadedLlm;
     return reexecuteLlm(record, input, {
       runtime: () => ({ id: lm.id, version: lm.version, profile: lm.profile }),
       limits: options.llmLimits ?? DEFAULT_CONFIG.llm,

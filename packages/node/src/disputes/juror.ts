@@ -29,24 +29,31 @@ import {
 } from '@verity/contracts';
 import { decodeRecord, decodeTensors, fromHex, type InferenceRecord, toHex } from '@verity/protocol';
 import type { Hex } from 'viem';
-import type { NodeContext } from '../context.js';
+import { type NodeContext, onnxExecutorKey, onnxLane } from '../context.js';
 import { resolveOrFetch } from '../peers/model-source.js';
 import { writeFileAtomic } from '../store/atomic-file.js';
 import { type Reexecution, reexecuteLlm, reexecuteOnnx } from './reexecute.js';
 
 /**
+/**
  * `record` re-executed here on `input` (docs/protocol.md §15.8, `reexecute.ts`): the output digest
  * an honest node would have logged, or why this node abstains. The model is taken by the record's
- * manifest CID, fetched from a registered peer if this node lacks it. `onnx` and `llm` records are
- * re-executed (an `llm` one on this node's LLM runtime, under the profile rule); `zk` ones not.
+ * manifest CID, fetched from a registered peer if this node lacks it. `onnx` records are run under
+ * the record's own execution profile (another may honestly give other bits: docs/design.md §2.6;
+ * a profile this node does not run is abstained on), `llm` ones on this node's LLM runtime under
+ * the profile rule; `zk` ones are not re-executed.
  */
 export async function reexecute(ctx: NodeContext, record: InferenceRecord, input: Uint8Array): Promise<Reexecution> {
   if (record.kind !== 'onnx' && record.kind !== 'llm') return { abstain: `${record.kind} records are not re-executed` };
-  const stored = await resolveOrFetch(ctx, record.model);
   if (record.kind === 'onnx') {
-    const model = await ctx.models.get(stored.manifestCid, stored.artifactPath);
-    return reexecuteOnnx(input, (inputs) => ctx.executor.run(stored.manifestCid, model, inputs));
+    const lane = onnxLane(ctx, record.runtime.profile);
+    if (lane === undefined) return { abstain: `profile ${record.runtime.profile} is not run here` };
+    const stored = await resolveOrFetch(ctx, record.model);
+    const model = await lane.models.get(stored.manifestCid, stored.artifactPath);
+    const key = onnxExecutorKey(stored.manifestCid, record.runtime.profile);
+    return reexecuteOnnx(input, (inputs) => ctx.executor.run(key, model, inputs));
   }
+  const stored = await resolveOrFetch(ctx, record.model);
   if (stored.manifest.format !== 'gguf')
     return { abstain: 'an llm record naming a model that is not a language model' };
   const model = await ctx.llms.get(stored.manifestCid, stored.artifactPath);

@@ -2,10 +2,17 @@
  * The `native` ONNX runtime (docs/design.md §2.6): onnxruntime-node on the CPU, the fastest profile,
  * bit-exact only on the same onnxruntime build and CPU instruction set.
  */
-import { stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { isVerityError, type TensorMap, VerityError } from '@verity/protocol';
 import * as ort from 'onnxruntime-node';
-import { fromOrtTensor, isBatchable, namedDims, signaturesFromMetadata, toOrtTensor } from './ort-tensors.js';
+import {
+  fromOrtTensor,
+  isBatchable,
+  namedDims,
+  type OrtTensorConstructor,
+  signaturesFromMetadata,
+  toOrtTensor,
+} from './ort-tensors.js';
 import type { LoadedModel, Runtime } from './runtime.js';
 
 /**
@@ -65,25 +72,50 @@ export function createOnnxRuntime(options: OnnxRuntimeOptions = {}): Runtime {
     id: ONNX_RUNTIME_ID,
     version: ort.env.versions.node ?? ort.env.versions.common,
     profile: 'native',
-    load: (bytesOrPath) => loadOnnx(bytesOrPath, sessionOptions),
+    load: (bytesOrPath) => loadOnnx(NATIVE_ORT, bytesOrPath, sessionOptions),
   };
 }
 
-async function loadOnnx(
+/**
+ * What the session code needs of an onnxruntime package: onnxruntime-node and onnxruntime-web
+ * (the portable runtime, `portable.ts`) both expose these `onnxruntime-common` classes.
+ */
+export interface OrtBackend {
+  /** Creates a session from the model's bytes, or its path (where the package reads files itself). */
+  create(model: Uint8Array | string, options: ort.InferenceSession.SessionOptions): Promise<ort.InferenceSession>;
+  readonly Tensor: OrtTensorConstructor;
+  /** True when `create` reads a path itself; else the file is read here and its bytes handed over. */
+  readonly readsPaths: boolean;
+}
+
+const NATIVE_ORT: OrtBackend = {
+  create: (model, options) =>
+    typeof model === 'string'
+      ? ort.InferenceSession.create(model, options)
+      : ort.InferenceSession.create(model, options),
+  Tensor: ort.Tensor,
+  readsPaths: true,
+};
+
+/**
+ * Loads a model into a session of `backend` (the code both ONNX runtimes share): `MODEL_NOT_FOUND`
+ * for a missing path, `MODEL_INVALID` for bytes the runtime refuses.
+ */
+export async function loadOnnx(
+  backend: OrtBackend,
   bytesOrPath: Uint8Array | string,
   sessionOptions: ort.InferenceSession.SessionOptions,
 ): Promise<LoadedModel> {
   let session: ort.InferenceSession;
   if (typeof bytesOrPath === 'string') {
     await assertModelFile(bytesOrPath);
-    session = await createSession(() => ort.InferenceSession.create(bytesOrPath, sessionOptions), {
-      path: bytesOrPath,
-    });
+    const model = backend.readsPaths ? bytesOrPath : await readModelFile(bytesOrPath);
+    session = await createSession(() => backend.create(model, sessionOptions), { path: bytesOrPath });
   } else if (bytesOrPath instanceof Uint8Array) {
     if (bytesOrPath.byteLength === 0) {
       throw new VerityError('MODEL_INVALID', 'model is empty (0 bytes)', { details: { size: 0 } });
     }
-    session = await createSession(() => ort.InferenceSession.create(bytesOrPath, sessionOptions), {
+    session = await createSession(() => backend.create(bytesOrPath, sessionOptions), {
       size: bytesOrPath.byteLength,
     });
   } else {
@@ -92,7 +124,7 @@ async function loadOnnx(
     });
   }
   try {
-    return openModel(session);
+    return openModel(session, backend.Tensor);
   } catch (e) {
     await session.release().catch(() => {});
     throw e;
@@ -116,6 +148,18 @@ async function assertModelFile(path: string): Promise<void> {
   if (!isFile) throw new VerityError('MODEL_INVALID', 'model path is not a file', { details: { path } });
 }
 
+async function readModelFile(path: string): Promise<Uint8Array> {
+  try {
+    return new Uint8Array(await readFile(path));
+  } catch (cause) {
+    const code = (cause as NodeJS.ErrnoException).code;
+    throw new VerityError('MODEL_INVALID', `model file cannot be read (${code ?? 'error'})`, {
+      details: { path },
+      cause,
+    });
+  }
+}
+
 /** onnxruntime refuses a model by throwing a plain Error; it becomes `MODEL_INVALID`. */
 async function createSession(
   create: () => Promise<ort.InferenceSession>,
@@ -132,7 +176,7 @@ async function createSession(
   }
 }
 
-function openModel(session: ort.InferenceSession): LoadedModel {
+function openModel(session: ort.InferenceSession, Tensor: OrtTensorConstructor): LoadedModel {
   const reserved = namedDims(session.inputMetadata, session.outputMetadata);
   const inputs = Object.freeze(signaturesFromMetadata(session.inputMetadata, 'input', reserved));
   const outputs = Object.freeze(signaturesFromMetadata(session.outputMetadata, 'output', reserved));
@@ -182,7 +226,7 @@ function openModel(session: ort.InferenceSession): LoadedModel {
           if (t === undefined || !Object.hasOwn(tensors, sig.name)) {
             throw new VerityError('TENSOR_MISSING', `missing tensor "${sig.name}"`, { details: { tensor: sig.name } });
           }
-          feeds[sig.name] = toOrtTensor(ort.Tensor, sig.name, t);
+          feeds[sig.name] = toOrtTensor(Tensor, sig.name, t);
         }
       } catch (e) {
         if (isVerityError(e)) return Promise.reject(e);

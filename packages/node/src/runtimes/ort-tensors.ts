@@ -83,7 +83,7 @@ export function fromOrtTensor(name: string, tensor: OrtTensor): Tensor {
 /**
  * The signatures of a model's inputs or outputs, read from onnxruntime's metadata. Fixed dims stay
  * numbers and named dynamic dims keep their name. onnxruntime reports a dynamic dim without a name
- * as `""` (older builds: -1 or null); it becomes `dim<axis>` (`dim0` for the first axis), or
+ * as `""` (older builds: -1 or null; onnxruntime-web: 4294967295); it becomes `dim<axis>` (`dim0` for the first axis), or
  * `dim<axis>_` etc. where the model itself already uses that name. Unnamed dims at the same axis
  * thus share a symbol: the usual case is an unnamed batch dim, which does take one value across
  * a call.
@@ -147,8 +147,11 @@ export function namedDims(...lists: (readonly InferenceSession.ValueMetadata[])[
   return names;
 }
 
+/** onnxruntime-web (WebAssembly) reports an unnamed dynamic dim as -1 read as a uint32. */
+const UNNAMED_DIM_WASM = 0xffff_ffff;
+
 function normaliseDim(dim: unknown, axis: number, reserved: ReadonlySet<string>): number | string {
-  if (typeof dim === 'number' && Number.isSafeInteger(dim) && dim >= 0) return dim;
+  if (typeof dim === 'number' && Number.isSafeInteger(dim) && dim >= 0 && dim !== UNNAMED_DIM_WASM) return dim;
   if (typeof dim === 'string' && dim !== '') return dim;
   let name = `dim${axis}`;
   while (reserved.has(name)) name += '_';

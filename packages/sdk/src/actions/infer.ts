@@ -51,6 +51,13 @@ export interface InferParams {
   readonly zk?: ZkTrustOptions;
   /** Quorum size (mode `quorum`), default 3. */
   readonly k?: number;
+  /**
+   * The execution profile to run under (ONNX models; docs/design.md §2.6): `native`, or
+   * `portable` (onnxruntime-web, WASM: the same bits on every host and in browsers). It must be
+   * one the model's manifest lists (else `PROFILE_NOT_LISTED`). Default: the first the manifest
+   * lists that the node runs. The SDK refuses a receipt made under another.
+   */
+  readonly profile?: string;
   readonly signal?: AbortSignal;
 }
 
@@ -98,6 +105,7 @@ function postInfer<T>(
       ...extra,
       ...(params.requestId === undefined ? {} : { requestId: params.requestId }),
       ...(params.clientNonce === undefined ? {} : { clientNonce: params.clientNonce }),
+      ...(params.profile === undefined ? {} : { profile: params.profile }),
     },
     ...(params.signal === undefined ? {} : { signal: params.signal }),
   });
@@ -154,6 +162,7 @@ export async function infer(client: ClientBase, params: InferParams): Promise<In
   if (params.clientNonce !== undefined && verified.record.clientNonce !== params.clientNonce) {
     throw new VerityError('RESPONSE_INVALID', 'the receipt does not carry our nonce');
   }
+  checkProfile(params, [verified.record]);
   // The mode asked for is the mode logged: an audited request answered as `signed` escapes audit.
   const mode = params.mode ?? 'signed';
   if (verified.record.mode !== mode) {
@@ -249,6 +258,20 @@ async function inferZk(client: ClientBase, params: InferParams): Promise<InferRe
   };
 }
 
+/** The profile asked for is the profile logged: a node may not answer another in its place. */
+function checkProfile(params: InferParams, records: readonly InferenceRecord[]): void {
+  if (params.profile === undefined) return;
+  for (const record of records) {
+    if (record.runtime.profile !== params.profile) {
+      throw new VerityError(
+        'RESPONSE_INVALID',
+        `the receipt is for profile ${record.runtime.profile}, not ${params.profile}`,
+        { details: { expected: params.profile, actual: record.runtime.profile } },
+      );
+    }
+  }
+}
+
 /** The nodes untrusted receipts name (for the bundle's informative `nodes`). */
 function recordNodes(receipts: unknown): string[] {
   if (!Array.isArray(receipts)) return [];
@@ -306,6 +329,10 @@ async function inferQuorum(client: ClientBase, params: InferParams): Promise<Inf
   if (first.model !== model.id) {
     throw new VerityError('RESPONSE_INVALID', 'the receipts are not quorum receipts for this model');
   }
+  checkProfile(
+    params,
+    result.receipts.map((r) => r.record),
+  );
   return {
     requestId: body.requestId,
     model: model.id,

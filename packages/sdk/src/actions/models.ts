@@ -154,6 +154,11 @@ export interface PushModelParams {
   readonly size?: number;
   readonly license?: string;
   readonly description?: string;
+  /**
+   * ONNX: the execution profiles the manifest lists, in preference order (default `['native']`):
+   * `['native', 'portable']` lets a request ask for either (docs/design.md §2.6).
+   */
+  readonly profiles?: readonly string[];
   /** `onnx` (default) or `gguf` (a language model). */
   readonly format?: 'onnx' | 'gguf';
   /**
@@ -223,6 +228,7 @@ export async function pushModel(client: ClientBase, params: PushModelParams): Pr
   });
   if (params.license !== undefined) q.set('license', params.license);
   if (params.description !== undefined) q.set('description', params.description);
+  if (params.profiles !== undefined) q.set('profiles', params.profiles.join(','));
   if (params.zk !== undefined && params.zk !== false) {
     q.set('zk', '1');
     if (typeof params.zk === 'object' && 'fracBits' in params.zk) {
