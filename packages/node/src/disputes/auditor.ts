@@ -355,7 +355,11 @@ export function localReexecutor(
       policy,
     });
     if (record.kind === 'onnx') {
-      const model = (await load(`${record.runtime.profile} ${stored.manifestCid}`, stored.artifactPath, runtime as Runtime)) as LoadedModel;
+      const model = (await load(
+        `${record.runtime.profile} ${stored.manifestCid}`,
+        stored.artifactPath,
+        runtime as Runtime,
+      )) as LoadedModel;
       return reexecuteOnnx(input, (inputs) => model.run(inputs));
     }
     const lm = llm as LlmRuntime;
