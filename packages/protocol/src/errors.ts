@@ -213,6 +213,10 @@ export const ERROR_CODES = [
   // its window); a first covering anchor whose root does not include the record
   'AUDIT_TIMESTAMP_STALE',
   'AUDIT_ANCHOR_INVALID',
+  // binary tensors (docs/protocol.md §2.6): a body sent as a binary inference frame that is not
+  // one (magic, truncated, header not a JSON object); a frame header above the bound
+  'INFER_FRAME_INVALID',
+  'INFER_HEADER_TOO_LARGE',
 ] as const;
 
 /** A stable error code. */

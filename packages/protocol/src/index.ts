@@ -75,6 +75,15 @@ export {
   toChecksumAddress,
 } from './eth.js';
 export { createSha256, type Sha256Stream, sha256 } from './hash.js';
+export {
+  DEFAULT_MAX_INFER_HEADER_BYTES,
+  type DecodeInferFrameOptions,
+  decodeInferFrame,
+  encodeInferFrame,
+  INFER_FRAME_MAGIC,
+  INFER_MEDIA_TYPE,
+  type InferFrame,
+} from './infer-frame.js';
 export { drawJury, JURY_SEED_DOMAIN, type JuryCandidate, juryPool, jurySeed } from './jury.js';
 export {
   assertParamsHonourRequest,

@@ -21,6 +21,7 @@ import { receiptJson } from '../log/index.js';
 import { resolveOrFetch } from '../peers/model-source.js';
 import { auditPayload, type StoredModel } from '../store/index.js';
 import { runZkTask } from '../zk-lane.js';
+import { answerForm, inputTensors, readInferBody, registerInferWire, sendAnswer } from './infer-wire.js';
 import { coordinateQuorum, QUORUM_MEMBER_HEADER } from './quorum.js';
 import { NONCE, REQUEST_ID, requestIdFor } from './request-ids.js';
 
@@ -30,7 +31,6 @@ const MODES = ['signed', 'quorum', 'audited', 'zk'] as const;
 /** A validated `POST /v1/infer` body. */
 interface InferRequest {
   readonly model: string;
-  readonly input: unknown;
   readonly mode: (typeof MODES)[number];
   /** Quorum size (mode `quorum`), default 3. */
   readonly k: number;
@@ -48,7 +48,6 @@ function parseInferRequest(body: unknown): InferRequest {
   for (const k of Object.keys(b)) if (!FIELDS.has(k)) fail('INVALID_ARGUMENT', `unknown field "${k}"`, { field: k });
   if (typeof b.model !== 'string' || b.model === '')
     fail('INVALID_ARGUMENT', 'model (a CID or name@version) is required');
-  if (b.input === undefined) fail('INVALID_ARGUMENT', 'input (named tensors) is required');
   if (b.mode !== undefined && !(MODES as readonly unknown[]).includes(b.mode)) {
     fail('INVALID_ARGUMENT', 'mode must be "signed", "quorum", "audited" or "zk"', { mode: b.mode, supported: MODES });
   }
@@ -64,7 +63,6 @@ function parseInferRequest(body: unknown): InferRequest {
   }
   return {
     model: b.model,
-    input: b.input,
     mode: (b.mode as InferRequest['mode'] | undefined) ?? 'signed',
     k: (b.k as number | undefined) ?? 3,
     ...(b.block === undefined ? {} : { block: b.block as number }),
@@ -104,12 +102,11 @@ function snarkjsVersion(): string {
 /** The paramsDigest of every ONNX record (no parameters): a constant. */
 const NO_PARAMS_DIGEST = paramsDigest({});
 
-const JSON_TYPE = 'application/json; charset=utf-8';
-
 /** `POST /v1/infer` (mode `signed`) and `GET /v1/receipts/:requestId`. */
 export function registerInferRoutes(app: FastifyInstance, ctx: NodeContext): void {
   const limits = { maxElements: ctx.config.limits.maxElements, maxStringBytes: ctx.config.limits.maxStringBytes };
 
+  registerInferWire(app);
   const runtime = Object.freeze({ id: ctx.runtime.id, version: ctx.runtime.version, profile: ctx.runtime.profile });
   let lastModel = '';
   let lastModelJson = '""';
@@ -125,14 +122,16 @@ export function registerInferRoutes(app: FastifyInstance, ctx: NodeContext): voi
     mode: 'signed' | 'quorum' | 'audited',
     requestId: string,
     clientNonce: string | undefined,
+    receivedBytes?: Uint8Array,
   ) => {
     const model = await ctx.models.get(stored.manifestCid, stored.artifactPath);
     const started = performance.now();
     const output = await ctx.executor.run(stored.manifestCid, model, inputs);
     ctx.metrics.inferenceSeconds.observe({ model: stored.manifest.name }, (performance.now() - started) / 1000);
     const audited = mode === 'audited';
-    const inputBytes = audited ? encodeTensors(inputs) : undefined;
-    const outputBytes = audited ? encodeTensors(output) : undefined;
+    // A binary request's tensors as received are canonical (docs/protocol.md §2.6): digested as they are.
+    const inputBytes = receivedBytes ?? (audited ? encodeTensors(inputs) : undefined);
+    const outputBytes = encodeTensors(output);
     const record: InferenceRecord = {
       version: 1,
       kind: 'onnx',
@@ -140,7 +139,7 @@ export function registerInferRoutes(app: FastifyInstance, ctx: NodeContext): voi
       model: stored.manifestCid,
       runtime,
       inputDigest: inputBytes ? hash('sha256', inputBytes, 'hex') : tensorsDigestHex(inputs),
-      outputDigest: outputBytes ? hash('sha256', outputBytes, 'hex') : tensorsDigestHex(output),
+      outputDigest: hash('sha256', outputBytes, 'hex'),
       paramsDigest: NO_PARAMS_DIGEST,
       requestId,
       ...(clientNonce === undefined ? {} : { clientNonce }),
@@ -148,7 +147,7 @@ export function registerInferRoutes(app: FastifyInstance, ctx: NodeContext): voi
       node: ctx.keys.address,
     };
     let windowClosesAt: number | undefined;
-    if (inputBytes && outputBytes) {
+    if (audited && inputBytes) {
       // As Disputes computes it: the record's time in whole seconds, plus the window.
       windowClosesAt = (Math.floor(record.timestamp / 1000) + ctx.auditWindowSeconds) * 1000;
       await ctx.payloads.put(auditPayload({ ...record, input: inputBytes, output: outputBytes, windowClosesAt }));
@@ -162,7 +161,7 @@ export function registerInferRoutes(app: FastifyInstance, ctx: NodeContext): voi
       throw e;
     }
     ctx.metrics.logAppendSeconds.observe((performance.now() - appendStarted) / 1000);
-    return { record, receipt, output, windowClosesAt };
+    return { record, receipt, output, outputBytes, windowClosesAt };
   };
 
   /**
@@ -201,7 +200,11 @@ export function registerInferRoutes(app: FastifyInstance, ctx: NodeContext): voi
   };
 
   app.post('/v1/infer', async (request, reply) => {
-    const req = parseInferRequest(request.body);
+    // The wire form (JSON or a binary frame, infer-wire.ts) is settled first: a 406 runs nothing.
+    const form = answerForm(request.headers.accept);
+    reply.header('vary', 'accept');
+    const { fields, input } = readInferBody(request.body);
+    const req = parseInferRequest(fields);
     // Checked before anything runs: a taken id is refused, never run and logged a second time.
     const requestId = requestIdFor(ctx.log, req.requestId, 'requestId');
     const stored = await resolveOrFetch(ctx, req.model);
@@ -210,43 +213,69 @@ export function registerInferRoutes(app: FastifyInstance, ctx: NodeContext): voi
         format: stored.manifest.format,
       });
     }
-    const inputs = tensorsFromJson(req.input, stored.manifest.inputs, limits);
+    const { inputs, inputBytes } = inputTensors(input, stored.manifest.inputs, limits);
     if (req.mode === 'quorum' && request.headers[QUORUM_MEMBER_HEADER] !== '1') {
-      return coordinateQuorum(ctx, {
+      const answer = await coordinateQuorum(ctx, {
         stored,
         inputs,
-        inputDigest: tensorsDigestHex(inputs),
+        inputDigest: inputBytes ? hash('sha256', inputBytes, 'hex') : tensorsDigestHex(inputs),
         requestId,
         k: req.k,
         clientNonce: req.clientNonce,
         ...(req.block === undefined ? {} : { block: req.block }),
         runHere: async () => {
-          const r = await runHere(stored, inputs, 'quorum', requestId, req.clientNonce);
+          const r = await runHere(stored, inputs, 'quorum', requestId, req.clientNonce, inputBytes);
           return { node: ctx.keys.address, record: r.record, receipt: r.receipt, output: tensorsToExactJson(r.output) };
         },
       });
+      if (form === 'json') return answer;
+      // The agreed output is the members' exact JSON form: it reads back to the digested bits.
+      const output = tensorsFromJson(answer.output);
+      const entries = Object.entries(answer).map(([k, v]) => [k, k === 'output' ? '' : JSON.stringify(v)] as const);
+      return sendAnswer(reply, form, entries, output);
     }
     if (req.mode === 'zk') {
       zkFacts(stored.manifest); // ZK_MODEL_UNSUPPORTED unless pushed with zk
       const { receipt, zk } = await runZk(stored, inputs, requestId, req.clientNonce);
-      reply.header('content-type', JSON_TYPE);
       const evidence = { proof: zk.proof, publicSignals: zk.publicSignals, vk: zk.vk, setup: zk.setup };
-      return `{"requestId":${JSON.stringify(requestId)},"model":${JSON.stringify(stored.manifestCid)},"output":${JSON.stringify(tensorsToExactJson(zk.output))},"receipt":${receiptJson(receipt)},"zk":${JSON.stringify(evidence)}}`;
+      return sendAnswer(
+        reply,
+        form,
+        [
+          ['requestId', JSON.stringify(requestId)],
+          ['model', JSON.stringify(stored.manifestCid)],
+          ['output', ''],
+          ['receipt', receiptJson(receipt)],
+          ['zk', JSON.stringify(evidence)],
+        ],
+        zk.output,
+      );
     }
-    const { receipt, output, windowClosesAt } = await runHere(stored, inputs, req.mode, requestId, req.clientNonce);
+    const { receipt, output, outputBytes, windowClosesAt } = await runHere(
+      stored,
+      inputs,
+      req.mode,
+      requestId,
+      req.clientNonce,
+      inputBytes,
+    );
     // The body as text: JSON.stringify({ requestId, model, output, receipt }), with the receipt
     // assembled by receiptJson (its note, shared by the batch, is escaped once).
     if (stored.manifestCid !== lastModel) {
       lastModel = stored.manifestCid;
       lastModelJson = JSON.stringify(lastModel);
     }
-    reply.header('content-type', JSON_TYPE);
+    const fieldsOut: [string, string][] = [
+      ['requestId', JSON.stringify(requestId)],
+      ['model', lastModelJson],
+      ['output', ''],
+      ['receipt', receiptJson(receipt)],
+    ];
     // Mode audited: when the challenge window closes, and where auditors read the payload.
-    const audit =
-      windowClosesAt === undefined
-        ? ''
-        : `,"audit":${JSON.stringify({ windowClosesAt, payload: `/v1/payloads/${requestId}` })}`;
-    return `{"requestId":${JSON.stringify(requestId)},"model":${lastModelJson},"output":${JSON.stringify(tensorsToExactJson(output))},"receipt":${receiptJson(receipt)}${audit}}`;
+    if (windowClosesAt !== undefined) {
+      fieldsOut.push(['audit', JSON.stringify({ windowClosesAt, payload: `/v1/payloads/${requestId}` })]);
+    }
+    return sendAnswer(reply, form, fieldsOut, output, outputBytes);
   });
 
   /**

@@ -1,23 +1,29 @@
 import {
   BUNDLE_MEDIA_TYPE,
   type Bundle,
+  decodeInferFrame,
+  encodeInferFrame,
+  encodeTensors,
+  INFER_MEDIA_TYPE,
   type InferenceRecord,
   type NodeEntry,
   primeVerifyCache,
   type QuorumEvidence,
   type Receipt,
+  sha256,
   type TensorMap,
-  tensorsDigest,
+  type TensorSignature,
   tensorsFromJson,
   tensorsToExactJson,
   toHex,
   VerityError,
+  validateTensors,
   verifyBundle,
   verifyReceipt,
   type ZkEvidence,
 } from '@verity/protocol';
 import type { ClientBase } from '../client.js';
-import { requestJson } from '../http.js';
+import { request } from '../http.js';
 import { getModel, type ModelInfo } from './models.js';
 import { bundleNodes, gatherTrust, withTrust } from './node-info.js';
 import { askQuorum, quorumTrust } from './quorum.js';
@@ -51,6 +57,11 @@ export interface InferParams {
   readonly zk?: ZkTrustOptions;
   /** Quorum size (mode `quorum`), default 3. */
   readonly k?: number;
+  /**
+   * How tensors travel (docs/api.md "Binary tensors"): `binary` (default), the canonical encoding
+   * in a binary inference frame both ways; `json`, the JSON forms. Digests and receipts are the same.
+   */
+  readonly wire?: 'binary' | 'json';
   readonly signal?: AbortSignal;
 }
 
@@ -84,23 +95,78 @@ export interface InferResult {
   bundle(): Bundle;
 }
 
-/** `POST /v1/infer` with the caller's id, nonce and signal, and what the mode adds. */
-function postInfer<T>(
+/** An answer's fields, and its output decoded (checked against `signatures` when given) and in JSON form. */
+type Answer<T> = T & {
+  output: TensorMap;
+  outputJson: Record<string, unknown>;
+  /** Binary answers: the output's canonical encoding as received (its digest is the output digest). */
+  outputBytes?: Uint8Array;
+};
+
+/**
+ * `POST /v1/infer` with the caller's id, nonce and signal, and what the mode adds. `sent` goes as
+ * a binary inference frame (docs/protocol.md §2.6) unless `params.wire` is `json`; the answer is
+ * read in whichever form the node sent.
+ */
+async function postInfer<T>(
   client: ClientBase,
   modelId: string,
   params: InferParams,
+  sentBytes: Uint8Array,
+  signatures: readonly TensorSignature[] | undefined,
   extra: Record<string, unknown> = {},
-): Promise<T> {
-  return requestJson<T>(client, 'POST', '/v1/infer', {
-    json: {
-      model: modelId,
-      input: params.input,
-      ...extra,
-      ...(params.requestId === undefined ? {} : { requestId: params.requestId }),
-      ...(params.clientNonce === undefined ? {} : { clientNonce: params.clientNonce }),
-    },
-    ...(params.signal === undefined ? {} : { signal: params.signal }),
-  });
+): Promise<Answer<T>> {
+  const fields = {
+    model: modelId,
+    ...extra,
+    ...(params.requestId === undefined ? {} : { requestId: params.requestId }),
+    ...(params.clientNonce === undefined ? {} : { clientNonce: params.clientNonce }),
+  };
+  const signal = params.signal === undefined ? {} : { signal: params.signal };
+  const response =
+    params.wire === 'json'
+      ? await request(client, 'POST', '/v1/infer', { json: { ...fields, input: params.input }, ...signal })
+      : await request(client, 'POST', '/v1/infer', {
+          body: encodeInferFrame(JSON.stringify(fields), sentBytes) as BodyInit,
+          headers: { 'content-type': INFER_MEDIA_TYPE, accept: `${INFER_MEDIA_TYPE}, application/json;q=0.5` },
+          ...signal,
+        });
+  const invalid = (cause: unknown, what = 'an output that does not match the model') =>
+    new VerityError('RESPONSE_INVALID', `the node sent ${what}`, { cause });
+  if ((response.headers.get('content-type') ?? '').startsWith(INFER_MEDIA_TYPE)) {
+    let frame: ReturnType<typeof decodeInferFrame>;
+    try {
+      const bytes = new Uint8Array(await response.arrayBuffer());
+      // The whole answer is in memory already: its header needs no bound of its own.
+      frame = decodeInferFrame(bytes, { maxHeaderBytes: bytes.length });
+    } catch (cause) {
+      throw invalid(cause, 'an invalid binary answer');
+    }
+    try {
+      if (signatures !== undefined) validateTensors(frame.tensors, signatures);
+    } catch (cause) {
+      throw invalid(cause);
+    }
+    return {
+      ...(frame.header as T),
+      output: frame.tensors,
+      outputJson: tensorsToExactJson(frame.tensors),
+      outputBytes: frame.tensorBytes,
+    };
+  }
+  let body: T & { output?: unknown };
+  try {
+    body = (await response.json()) as T & { output?: unknown };
+  } catch (cause) {
+    throw invalid(cause, 'invalid JSON');
+  }
+  let output: TensorMap;
+  try {
+    output = tensorsFromJson(body.output, signatures);
+  } catch (cause) {
+    throw invalid(cause, signatures === undefined ? 'an output that is not a tensor map' : undefined);
+  }
+  return { ...body, output, outputJson: body.output as Record<string, unknown> };
 }
 
 async function manifestFor(client: ClientBase, ref: string): Promise<ModelInfo> {
@@ -124,21 +190,16 @@ export async function infer(client: ClientBase, params: InferParams): Promise<In
   const [model] = await Promise.all([manifestFor(client, params.model), gatherTrust(client)]);
   // What we send, as the node must understand it: the same canonical tensors, the same digest.
   const sent = tensorsFromJson(params.input, model.manifest.inputs);
-  const inputDigest = toHex(tensorsDigest(sent));
+  const sentBytes = encodeTensors(sent);
+  const inputDigest = toHex(sha256(sentBytes));
   const body = await postInfer<{
     requestId: string;
     model: string;
-    output: Record<string, unknown>;
     receipt: Receipt;
     audit?: { windowClosesAt: number; payload: string };
-  }>(client, model.id, params, params.mode === 'audited' ? { mode: 'audited' } : {});
-  let output: TensorMap;
-  try {
-    output = tensorsFromJson(body.output, model.manifest.outputs);
-  } catch (cause) {
-    throw new VerityError('RESPONSE_INVALID', 'the node sent an output that does not match the model', { cause });
-  }
-  const outputDigest = toHex(tensorsDigest(output));
+  }>(client, model.id, params, sentBytes, model.manifest.outputs, params.mode === 'audited' ? { mode: 'audited' } : {});
+  const output = body.output;
+  const outputDigest = toHex(sha256(body.outputBytes ?? encodeTensors(output)));
   // Whichever node answered (after failover, perhaps not `url`'s), its own registry key decides.
   const { verified, trust } = await withTrust(client, async (trust) => {
     await primeVerifyCache(body.receipt, trust, client.cache); // a new checkpoint's signature, natively
@@ -170,7 +231,7 @@ export async function infer(client: ClientBase, params: InferParams): Promise<In
     requestId: body.requestId,
     model: model.id,
     output,
-    outputJson: body.output,
+    outputJson: body.outputJson,
     receipt: body.receipt,
     receipts: [body.receipt],
     record: verified.record,
@@ -179,7 +240,7 @@ export async function infer(client: ClientBase, params: InferParams): Promise<In
       receipts: [body.receipt],
       nodes: bundleNodes(trust, [verified.record.node]),
       input: tensorsToExactJson(sent),
-      output: body.output,
+      output: body.outputJson,
     }),
   };
 }
@@ -196,16 +257,10 @@ async function inferZk(client: ClientBase, params: InferParams): Promise<InferRe
   const body = await postInfer<{
     requestId: string;
     model: string;
-    output: Record<string, unknown>;
     receipt: Receipt;
     zk: ZkEvidence;
-  }>(client, model.id, params, { mode: 'zk' });
-  let output: TensorMap;
-  try {
-    output = tensorsFromJson(body.output);
-  } catch (cause) {
-    throw new VerityError('RESPONSE_INVALID', 'the node sent an output that is not a tensor map', { cause });
-  }
+  }>(client, model.id, params, encodeTensors(sent), undefined, { mode: 'zk' });
+  const output = body.output;
   const node = String((body.receipt as { record?: { node?: unknown } } | undefined)?.record?.node ?? '');
   const { bundle, result } = await withTrust(client, async (trust) => {
     const bundle: Bundle = {
@@ -213,7 +268,7 @@ async function inferZk(client: ClientBase, params: InferParams): Promise<InferRe
       receipts: [body.receipt],
       nodes: bundleNodes(trust, [node]),
       input: tensorsToExactJson(sent),
-      output: body.output,
+      output: body.outputJson,
       // The manifest travels signed: a verifier checks its publisher's signature over its CID.
       zk: {
         ...body.zk,
@@ -239,7 +294,7 @@ async function inferZk(client: ClientBase, params: InferParams): Promise<InferRe
     requestId: body.requestId,
     model: model.id,
     output,
-    outputJson: body.output,
+    outputJson: body.outputJson,
     receipt: body.receipt,
     receipts: [body.receipt],
     record,
@@ -272,22 +327,15 @@ async function inferQuorum(client: ClientBase, params: InferParams): Promise<Inf
   const body = await postInfer<{
     requestId: string;
     model: string;
-    output: Record<string, unknown>;
     receipts: Receipt[];
     nodes: NodeEntry[];
     quorum: QuorumEvidence;
-  }>(
-    client,
-    model.id,
-    { ...params, clientNonce: nonce },
-    { mode: 'quorum', k, ...(block === undefined ? {} : { block }) },
-  );
-  let output: TensorMap;
-  try {
-    output = tensorsFromJson(body.output, model.manifest.outputs);
-  } catch (cause) {
-    throw new VerityError('RESPONSE_INVALID', 'the node sent an output that does not match the model', { cause });
-  }
+  }>(client, model.id, { ...params, clientNonce: nonce }, encodeTensors(sent), model.manifest.outputs, {
+    mode: 'quorum',
+    k,
+    ...(block === undefined ? {} : { block }),
+  });
+  const output = body.output;
   // The coordinator chooses nothing in the seed: the block and the nonce must be ours.
   const trust = await quorumTrust(client, asked, body.quorum);
   const quorum = body.quorum;
@@ -310,7 +358,7 @@ async function inferQuorum(client: ClientBase, params: InferParams): Promise<Inf
     requestId: body.requestId,
     model: model.id,
     output,
-    outputJson: body.output,
+    outputJson: body.outputJson,
     receipt: body.receipts[0] as Receipt,
     receipts: body.receipts,
     dissent: quorum.dissent,
