@@ -42,12 +42,20 @@ export function registerInferWire(app: FastifyInstance): void {
 }
 
 /**
- * Splits a request body into its fields (an object, checked by the route) and its tensors. A
+ * Splits a request body (`application/json` or a frame; any other type is 415
+ * `UNSUPPORTED_MEDIA_TYPE`) into its fields (an object, checked by the route) and its tensors. A
  * binary body is a frame: its header holds the fields, its tensors the input; `input` in the header
  * is refused (one place for the input). Throws `INFER_FRAME_INVALID`, `INFER_HEADER_TOO_LARGE`,
  * `TENSOR_ENCODING_INVALID` for a malformed frame.
  */
-export function readInferBody(body: unknown): { fields: unknown; input: WireInput } {
+export function readInferBody(contentType: string | undefined, body: unknown): { fields: unknown; input: WireInput } {
+  // Other parsers of the app (text/plain, application/octet-stream) accept bodies this route does not.
+  const type = (contentType ?? '').split(';')[0]?.trim().toLowerCase();
+  if (type !== 'application/json' && type !== INFER_MEDIA_TYPE) {
+    fail('UNSUPPORTED_MEDIA_TYPE', `send application/json or ${INFER_MEDIA_TYPE}`, {
+      supported: ['application/json', INFER_MEDIA_TYPE],
+    });
+  }
   if (body instanceof Uint8Array) {
     const frame = decodeInferFrame(body, { maxHeaderBytes: DEFAULT_MAX_INFER_HEADER_BYTES });
     if (Object.hasOwn(frame.header, 'input')) {

@@ -203,7 +203,7 @@ export function registerInferRoutes(app: FastifyInstance, ctx: NodeContext): voi
     // The wire form (JSON or a binary frame, infer-wire.ts) is settled first: a 406 runs nothing.
     const form = answerForm(request.headers.accept);
     reply.header('vary', 'accept');
-    const { fields, input } = readInferBody(request.body);
+    const { fields, input } = readInferBody(request.headers['content-type'], request.body);
     const req = parseInferRequest(fields);
     // Checked before anything runs: a taken id is refused, never run and logged a second time.
     const requestId = requestIdFor(ctx.log, req.requestId, 'requestId');
