@@ -164,12 +164,18 @@ describe('binary tensors on /v1/infer', () => {
     expect(Buffer.from(payload.input, 'base64').equals(Buffer.from(encodeTensors(input)))).toBe(true);
   });
 
-  it('the SDK sends binary by default; its receipts verify the same as over JSON', async () => {
+  it('the SDK sends binary by default, JSON forms or tensors; its receipts verify the same as over JSON', async () => {
     const { address, logKey } = node.context.keys;
     const client = createClient({ url: node.url, trust: { nodes: [{ address, logKey }] } });
     const input = fc.sample(inputArb, { numRuns: 1, seed: 11 })[0] as TensorMap;
     const binary = await client.infer({ model: modelCid, input: tensorsToExactJson(input) });
     const json = await client.infer({ model: modelCid, input: tensorsToExactJson(input), wire: 'json' });
+    // Input given as tensors (typed arrays), over either wire: the same record digests.
+    for (const wire of ['binary', 'json'] as const) {
+      const fromTensors = await client.infer({ model: modelCid, input, wire });
+      expect(fromTensors.record.inputDigest).toBe(json.record.inputDigest);
+      expect(fromTensors.record.outputDigest).toBe(json.record.outputDigest);
+    }
     expect(binary.record.inputDigest).toBe(json.record.inputDigest);
     expect(binary.record.outputDigest).toBe(json.record.outputDigest);
     expectSameTensors(binary.output, json.output);

@@ -33,7 +33,11 @@ import { verifyZkBundle, type ZkTrustBasis, type ZkTrustOptions } from './zk.js'
 export interface InferParams {
   /** Manifest CID, `name@version`, or `name`. */
   readonly model: string;
-  /** Named tensors, full form (`{ x: { dtype, shape, data } }`) or short form (`{ x: [[…]] }`). */
+  /**
+   * Named tensors: in a JSON form, full (`{ x: { dtype, shape, data: [...] } }`) or short
+   * (`{ x: [[…]] }`), or as tensors (`{ x: { dtype: 'float32', shape, data: Float32Array } }`),
+   * which go to the node as their bytes and never through decimal text.
+   */
   readonly input: Record<string, unknown>;
   readonly requestId?: string;
   /**
@@ -72,7 +76,7 @@ export interface InferResult {
   readonly model: string;
   /** Output tensors, decoded. */
   readonly output: TensorMap;
-  /** Output as the node sent it (JSON form). */
+  /** Output in its JSON form: as the node sent it over JSON; over binary, made on first read. */
   readonly outputJson: Record<string, unknown>;
   /** The (first) receipt. */
   readonly receipt: Receipt;
@@ -112,6 +116,7 @@ async function postInfer<T>(
   client: ClientBase,
   modelId: string,
   params: InferParams,
+  sent: TensorMap,
   sentBytes: Uint8Array,
   signatures: readonly TensorSignature[] | undefined,
   extra: Record<string, unknown> = {},
@@ -125,7 +130,10 @@ async function postInfer<T>(
   const signal = params.signal === undefined ? {} : { signal: params.signal };
   const response =
     params.wire === 'json'
-      ? await request(client, 'POST', '/v1/infer', { json: { ...fields, input: params.input }, ...signal })
+      ? await request(client, 'POST', '/v1/infer', {
+          json: { ...fields, input: jsonInput(params.input, sent) },
+          ...signal,
+        })
       : await request(client, 'POST', '/v1/infer', {
           body: encodeInferFrame(JSON.stringify(fields), sentBytes) as BodyInit,
           headers: { 'content-type': INFER_MEDIA_TYPE, accept: `${INFER_MEDIA_TYPE}, application/json;q=0.5` },
@@ -147,10 +155,15 @@ async function postInfer<T>(
     } catch (cause) {
       throw invalid(cause);
     }
+    let json: Record<string, unknown> | undefined;
     return {
       ...(frame.header as T),
       output: frame.tensors,
-      outputJson: tensorsToExactJson(frame.tensors),
+      // Made when asked for: an image-sized output need not become decimal text.
+      get outputJson() {
+        json ??= tensorsToExactJson(frame.tensors);
+        return json;
+      },
       outputBytes: frame.tensorBytes,
     };
   }
@@ -167,6 +180,28 @@ async function postInfer<T>(
     throw invalid(cause, signatures === undefined ? 'an output that is not a tensor map' : undefined);
   }
   return { ...body, output, outputJson: body.output as Record<string, unknown> };
+}
+
+/** True when the caller gave tensors (some value holds typed-array data), not a JSON form. */
+function givenAsTensors(input: Record<string, unknown>): boolean {
+  return Object.values(input).some((v) => ArrayBuffer.isView((v as { data?: unknown } | null)?.data));
+}
+
+/**
+ * The input as tensors: a map whose values hold typed-array data is taken as tensors (checked
+ * against the signatures); anything else is read as a JSON form.
+ */
+function inputTensors(input: Record<string, unknown>, signatures: readonly TensorSignature[]): TensorMap {
+  if (givenAsTensors(input)) {
+    validateTensors(input as TensorMap, signatures);
+    return input as TensorMap;
+  }
+  return tensorsFromJson(input, signatures);
+}
+
+/** The input for the JSON wire: as the caller wrote it, or, given as tensors, their exact JSON form. */
+function jsonInput(input: Record<string, unknown>, sent: TensorMap): unknown {
+  return givenAsTensors(input) ? tensorsToExactJson(sent) : input;
 }
 
 async function manifestFor(client: ClientBase, ref: string): Promise<ModelInfo> {
@@ -189,7 +224,7 @@ export async function infer(client: ClientBase, params: InferParams): Promise<In
   // Trust first (in parallel): a client with no root of trust fails before anything is sent.
   const [model] = await Promise.all([manifestFor(client, params.model), gatherTrust(client)]);
   // What we send, as the node must understand it: the same canonical tensors, the same digest.
-  const sent = tensorsFromJson(params.input, model.manifest.inputs);
+  const sent = inputTensors(params.input, model.manifest.inputs);
   const sentBytes = encodeTensors(sent);
   const inputDigest = toHex(sha256(sentBytes));
   const body = await postInfer<{
@@ -197,7 +232,15 @@ export async function infer(client: ClientBase, params: InferParams): Promise<In
     model: string;
     receipt: Receipt;
     audit?: { windowClosesAt: number; payload: string };
-  }>(client, model.id, params, sentBytes, model.manifest.outputs, params.mode === 'audited' ? { mode: 'audited' } : {});
+  }>(
+    client,
+    model.id,
+    params,
+    sent,
+    sentBytes,
+    model.manifest.outputs,
+    params.mode === 'audited' ? { mode: 'audited' } : {},
+  );
   const output = body.output;
   const outputDigest = toHex(sha256(body.outputBytes ?? encodeTensors(output)));
   // Whichever node answered (after failover, perhaps not `url`'s), its own registry key decides.
@@ -231,7 +274,9 @@ export async function infer(client: ClientBase, params: InferParams): Promise<In
     requestId: body.requestId,
     model: model.id,
     output,
-    outputJson: body.outputJson,
+    get outputJson() {
+      return body.outputJson;
+    },
     receipt: body.receipt,
     receipts: [body.receipt],
     record: verified.record,
@@ -253,13 +298,13 @@ export async function infer(client: ClientBase, params: InferParams): Promise<In
  */
 async function inferZk(client: ClientBase, params: InferParams): Promise<InferResult> {
   const [model] = await Promise.all([manifestFor(client, params.model), gatherTrust(client)]);
-  const sent = tensorsFromJson(params.input, model.manifest.inputs);
+  const sent = inputTensors(params.input, model.manifest.inputs);
   const body = await postInfer<{
     requestId: string;
     model: string;
     receipt: Receipt;
     zk: ZkEvidence;
-  }>(client, model.id, params, encodeTensors(sent), undefined, { mode: 'zk' });
+  }>(client, model.id, params, sent, encodeTensors(sent), undefined, { mode: 'zk' });
   const output = body.output;
   const node = String((body.receipt as { record?: { node?: unknown } } | undefined)?.record?.node ?? '');
   const { bundle, result } = await withTrust(client, async (trust) => {
@@ -321,7 +366,7 @@ function recordNodes(receipts: unknown): string[] {
  */
 async function inferQuorum(client: ClientBase, params: InferParams): Promise<InferResult> {
   const model = await manifestFor(client, params.model);
-  const sent = tensorsFromJson(params.input, model.manifest.inputs);
+  const sent = inputTensors(params.input, model.manifest.inputs);
   const asked = await askQuorum(client, params.k ?? 3, params.clientNonce);
   const { k, nonce, block } = asked;
   const body = await postInfer<{
@@ -330,7 +375,7 @@ async function inferQuorum(client: ClientBase, params: InferParams): Promise<Inf
     receipts: Receipt[];
     nodes: NodeEntry[];
     quorum: QuorumEvidence;
-  }>(client, model.id, { ...params, clientNonce: nonce }, encodeTensors(sent), model.manifest.outputs, {
+  }>(client, model.id, { ...params, clientNonce: nonce }, sent, encodeTensors(sent), model.manifest.outputs, {
     mode: 'quorum',
     k,
     ...(block === undefined ? {} : { block }),
