@@ -102,7 +102,10 @@ function snarkjsVersion(): string {
 /** The paramsDigest of every ONNX record (no parameters): a constant. */
 const NO_PARAMS_DIGEST = paramsDigest({});
 
-/** `POST /v1/infer` (mode `signed`) and `GET /v1/receipts/:requestId`. */
+/**
+ * `POST /v1/infer` (every mode) and `GET /v1/receipts/:requestId`: the request path of
+ * docs/architecture.md §2, route → resolve model → executor → runtime → log → receipt.
+ */
 export function registerInferRoutes(app: FastifyInstance, ctx: NodeContext): void {
   const limits = { maxElements: ctx.config.limits.maxElements, maxStringBytes: ctx.config.limits.maxStringBytes };
 

@@ -9,7 +9,8 @@
  * The salt is written durably (`<dataDir>/juror/<id>.json`) before the commitment is sent, so a
  * node that restarts between commit and reveal still reveals. Only ONNX records are re-executed;
  * for others (llm, zk) the juror logs that it abstains (and loses its deposit, as a silent juror).
- * Off the request path: every error is reported to `onError` and the next tick tries again.
+ * Off the request path: every error is reported to `onError` and the next tick tries again
+ * (docs/architecture.md §6).
  */
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';

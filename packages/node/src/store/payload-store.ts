@@ -3,8 +3,9 @@
  * output bytes (docs/design.md §2.2) of each audited record, kept until its challenge window closes
  * so that an auditor can re-execute it and a challenger can put the input bytes on chain. One file
  * per request, written atomically and durably *before* the record is logged: every audited record
- * in the log has its payload, whatever the crash. A crash between the two leaves a payload without
- * a record, which no one can ask for by a receipt and which is pruned with its window.
+ * in the log has its payload, whatever the crash (the audit flow: docs/architecture.md §6). A
+ * crash between the two leaves a payload without a record, which no one can ask for by a receipt
+ * and which is pruned with its window.
  *
  * Files are kept in buckets by when their window closes, `<dir>/<bucket start, ms>/<hex of the
  * request id>.json`, one bucket per `bucketMs` (an hour by default). Pruning removes whole buckets
