@@ -25,6 +25,8 @@ let proxy: Server;
 let proxyUrl: string;
 let rewrite: (path: string, body: Record<string, unknown>) => void = () => {};
 let rewriteRequest: (path: string, body: Record<string, unknown>) => void = () => {};
+/** Applied to a binary answer's bytes after `rewrite` (a frame mangled on the wire). */
+let rewriteFrame: (frame: Uint8Array) => Uint8Array = (f) => f;
 
 beforeAll(async () => {
   node = await startNode(
@@ -60,7 +62,7 @@ beforeAll(async () => {
       const body = { ...header, output: tensorsToExactJson(tensors) } as Record<string, unknown>;
       rewrite(req.url ?? '', body);
       const { output, ...rest } = body;
-      out = encodeInferFrame(JSON.stringify(rest), encodeTensors(tensorsFromJson(output)));
+      out = rewriteFrame(encodeInferFrame(JSON.stringify(rest), encodeTensors(tensorsFromJson(output))));
     } else {
       out = await upstream.text();
       if (upstream.ok && type.includes('json')) {
@@ -142,6 +144,26 @@ describe('sdk', () => {
         await expect(client.infer({ model: 'iris@1.0.0', input })).rejects.toMatchObject({ code });
       } finally {
         rewrite = () => {};
+      }
+    });
+  }
+
+  // A binary answer that is not a frame, or whose tensors are not canonical, or that is
+  // truncated: refused before anything is verified (RESPONSE_INVALID), never a TypeError.
+  const mangled: [string, (frame: Uint8Array) => Uint8Array][] = [
+    ['truncated', (f) => f.subarray(0, f.length - 1)],
+    ['with a trailing byte', (f) => new Uint8Array([...f, 0])],
+    ['with another magic', (f) => new Uint8Array([0x56, 0x49, 0x46, 0x32, ...f.subarray(4)])],
+    ['empty', () => new Uint8Array(0)],
+  ];
+  for (const [what, fn] of mangled) {
+    it(`refuses a binary answer ${what}`, async () => {
+      rewriteFrame = fn;
+      try {
+        const client = createClient({ url: proxyUrl, insecureTrustNode: true });
+        await expect(client.infer({ model: 'iris@1.0.0', input })).rejects.toMatchObject({ code: 'RESPONSE_INVALID' });
+      } finally {
+        rewriteFrame = (f) => f;
       }
     });
   }
