@@ -1,5 +1,6 @@
 /**
- * What the HTTP routes see of a running node: its configuration, identity and services.
+ * What the HTTP routes see of a running node: its configuration, identity and services, built by
+ * `startNode` in the order of docs/architecture.md §8.
  */
 import { fail } from '@verity/protocol';
 import type { ChainService } from './chain/chain-service.js';

@@ -1,6 +1,7 @@
 /**
  * The executor: bounded queues per model, a cap on runs in flight, timeouts, backpressure, and
- * batching of requests that queue up together.
+ * batching of requests that queue up together: the step between the route and the runtime on
+ * the request path (docs/architecture.md §2).
  *
  * Memory stays bounded: at most `maxQueue` requests wait per model and `maxPending` in all;
  * beyond that a request fails at once with QUEUE_FULL (429) or OVERLOADED (503) and the HTTP

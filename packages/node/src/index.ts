@@ -1,5 +1,6 @@
 /**
- * `@verity/node`: the Verity daemon — model store, runtimes, executor, signed log and HTTP API.
+ * `@verity/node`: the Verity daemon — model store, runtimes, executor, signed log and HTTP API
+ * (docs/architecture.md §2–§8).
  *
  * @packageDocumentation
  */

@@ -1,6 +1,7 @@
 /**
  * A Verity node: opens its keystore, model store and log, starts the runtime, the executor and
- * the HTTP API; stops in reverse order, finishing requests in flight and flushing the log.
+ * the HTTP API; stops in reverse order, finishing requests in flight and flushing the log
+ * (docs/architecture.md §8).
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';

@@ -237,6 +237,10 @@ export const ERROR_CODES = [
   'PROFILE_NOT_LISTED',
   'PROFILE_UNSUPPORTED',
   'QUORUM_RUNTIME_MISMATCH',
+  // binary tensors (docs/protocol.md §2.6): a body sent as a binary inference frame that is not
+  // one (magic, truncated, header not a JSON object); a frame header above the bound
+  'INFER_FRAME_INVALID',
+  'INFER_HEADER_TOO_LARGE',
 ] as const;
 
 /** A stable error code. */

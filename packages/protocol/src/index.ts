@@ -1,6 +1,7 @@
 /**
  * `@verity/protocol`: Verity's exact formats and their verification, pure and browser-safe
- * (no Node built-ins, no `Buffer`). The byte-level specification is docs/protocol.md.
+ * (no Node built-ins, no `Buffer`). The byte-level specification is docs/protocol.md; its place
+ * among the packages, docs/architecture.md §1.
  *
  * - tensors: JSON forms, validation against signatures, canonical encoding and digest
  * - content IDs: CIDv1, UnixFS file CIDs as `ipfs add` computes them, RFC 8785 JSON, manifests
@@ -77,6 +78,15 @@ export {
   toChecksumAddress,
 } from './eth.js';
 export { createSha256, type Sha256Stream, sha256 } from './hash.js';
+export {
+  DEFAULT_MAX_INFER_HEADER_BYTES,
+  type DecodeInferFrameOptions,
+  decodeInferFrame,
+  encodeInferFrame,
+  INFER_FRAME_MAGIC,
+  INFER_MEDIA_TYPE,
+  type InferFrame,
+} from './infer-frame.js';
 export { drawJury, JURY_SEED_DOMAIN, type JuryCandidate, juryPool, jurySeed } from './jury.js';
 export {
   assertParamsHonourRequest,

@@ -1,6 +1,7 @@
 /**
  * `@verity/sdk`: a client for Verity nodes that verifies every answer before returning it.
- * Works in Node and in browsers (fetch, WebCrypto-free pure verification).
+ * Works in Node and in browsers (fetch, WebCrypto-free pure verification). Trust is gathered by
+ * actions of its own and verification is a pure call on it (docs/architecture.md §9).
  *
  * @example
  * ```ts

@@ -13,8 +13,11 @@ import {
   BUNDLE_MEDIA_TYPE,
   createEd25519Signer,
   createMemoryLog,
+  decodeInferFrame,
+  encodeInferFrame,
   generateNoteKey,
   type InferenceRecord,
+  INFER_MEDIA_TYPE,
   type QuorumEvidence,
   quorumSeed,
   type Receipt,
@@ -240,22 +243,26 @@ describe('mode quorum against the chain registry', () => {
   it('the SDK refuses an answer drawn at another block than the one it named', async () => {
     // A coordinator that swaps the caller's block for one of its choosing (a lever to grind seeds):
     // here a proxy in front of an honest node rewrites the block in the request.
+    // The SDK sends a binary frame (docs/protocol.md §2.6): the block is in its JSON header.
     const proxy = createServer(async (req, res) => {
       const chunks: Buffer[] = [];
       for await (const c of req) chunks.push(c as Buffer);
-      let body = Buffer.concat(chunks).toString();
+      let body: Uint8Array = Buffer.concat(chunks);
+      const contentType = req.headers['content-type'] ?? 'application/json';
       if (req.url === '/v1/infer') {
-        const json = JSON.parse(body) as { block?: number };
+        const binary = contentType.startsWith(INFER_MEDIA_TYPE);
+        const frame = binary ? decodeInferFrame(body) : undefined;
+        const json = (frame?.header ?? JSON.parse(Buffer.from(body).toString())) as { block?: number };
         if (json.block !== undefined) json.block -= 1;
-        body = JSON.stringify(json);
+        body = frame ? encodeInferFrame(JSON.stringify(json), frame.tensorBytes) : Buffer.from(JSON.stringify(json));
       }
       const upstream = await fetch(`${coordinator().url}${req.url}`, {
         method: req.method ?? 'GET',
-        headers: { 'content-type': 'application/json' },
-        ...(req.method === 'GET' || req.method === 'HEAD' ? {} : { body }),
+        headers: { 'content-type': contentType, accept: req.headers.accept ?? '*/*' },
+        ...(req.method === 'GET' || req.method === 'HEAD' ? {} : { body: body as BodyInit }),
       });
-      res.writeHead(upstream.status, { 'content-type': 'application/json' });
-      res.end(await upstream.text());
+      res.writeHead(upstream.status, { 'content-type': upstream.headers.get('content-type') ?? 'application/json' });
+      res.end(Buffer.from(await upstream.arrayBuffer()));
     });
     await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
     try {

@@ -6,6 +6,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig, startNode, type VerityNode } from '@verity/node';
+import {
+  decodeInferFrame,
+  encodeInferFrame,
+  encodeTensors,
+  INFER_MEDIA_TYPE,
+  tensorsFromJson,
+  tensorsToExactJson,
+} from '@verity/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClient } from './index.js';
 
@@ -17,32 +25,54 @@ let proxy: Server;
 let proxyUrl: string;
 let rewrite: (path: string, body: Record<string, unknown>) => void = () => {};
 let rewriteRequest: (path: string, body: Record<string, unknown>) => void = () => {};
+/** Applied to a binary answer's bytes after `rewrite` (a frame mangled on the wire). */
+let rewriteFrame: (frame: Uint8Array) => Uint8Array = (f) => f;
 
 beforeAll(async () => {
   node = await startNode(
     loadConfig({ overrides: { dataDir: await mkdtemp(join(tmpdir(), 'verity-sdk-')), port: 0, logLevel: 'silent' } }),
   );
+  // The SDK speaks binary frames by default (docs/protocol.md §2.6): the proxy reads and rewrites
+  // them as their JSON form, and writes the answer back in the form the SDK asked for.
   proxy = createServer(async (req, res) => {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
-    if (chunks.length > 0 && (req.headers['content-type'] ?? '').includes('json')) {
+    let contentType = req.headers['content-type'] ?? 'application/json';
+    if (chunks.length > 0 && contentType.startsWith(INFER_MEDIA_TYPE)) {
+      const { header, tensors } = decodeInferFrame(new Uint8Array(Buffer.concat(chunks)));
+      chunks.splice(0, chunks.length, Buffer.from(JSON.stringify({ ...header, input: tensorsToExactJson(tensors) })));
+      contentType = 'application/json';
+    }
+    if (chunks.length > 0 && contentType.includes('json')) {
       const sent = JSON.parse(Buffer.concat(chunks).toString()) as Record<string, unknown>;
       rewriteRequest(req.url ?? '', sent);
       chunks.splice(0, chunks.length, Buffer.from(JSON.stringify(sent)));
     }
     const upstream = await fetch(`${node.url}${req.url}`, {
       method: req.method ?? 'GET',
-      headers: { 'content-type': req.headers['content-type'] ?? 'application/json' },
+      headers: { 'content-type': contentType, accept: req.headers.accept ?? '*/*' },
       ...(chunks.length > 0 ? { body: Buffer.concat(chunks) } : {}),
     });
-    let text = await upstream.text();
-    if (upstream.ok && (upstream.headers.get('content-type') ?? '').includes('json')) {
-      const body = JSON.parse(text) as Record<string, unknown>;
+    const type = upstream.headers.get('content-type') ?? 'application/json';
+    let out: Uint8Array | string;
+    if (upstream.ok && type.startsWith(INFER_MEDIA_TYPE)) {
+      const { header, tensors } = decodeInferFrame(new Uint8Array(await upstream.arrayBuffer()), {
+        maxHeaderBytes: 1 << 24,
+      });
+      const body = { ...header, output: tensorsToExactJson(tensors) } as Record<string, unknown>;
       rewrite(req.url ?? '', body);
-      text = JSON.stringify(body);
+      const { output, ...rest } = body;
+      out = rewriteFrame(encodeInferFrame(JSON.stringify(rest), encodeTensors(tensorsFromJson(output))));
+    } else {
+      out = await upstream.text();
+      if (upstream.ok && type.includes('json')) {
+        const body = JSON.parse(out) as Record<string, unknown>;
+        rewrite(req.url ?? '', body);
+        out = JSON.stringify(body);
+      }
     }
-    res.writeHead(upstream.status, { 'content-type': upstream.headers.get('content-type') ?? 'application/json' });
-    res.end(text);
+    res.writeHead(upstream.status, { 'content-type': type });
+    res.end(out);
   });
   await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
   proxyUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
@@ -114,6 +144,26 @@ describe('sdk', () => {
         await expect(client.infer({ model: 'iris@1.0.0', input })).rejects.toMatchObject({ code });
       } finally {
         rewrite = () => {};
+      }
+    });
+  }
+
+  // A binary answer that is not a frame, or whose tensors are not canonical, or that is
+  // truncated: refused before anything is verified (RESPONSE_INVALID), never a TypeError.
+  const mangled: [string, (frame: Uint8Array) => Uint8Array][] = [
+    ['truncated', (f) => f.subarray(0, f.length - 1)],
+    ['with a trailing byte', (f) => new Uint8Array([...f, 0])],
+    ['with another magic', (f) => new Uint8Array([0x56, 0x49, 0x46, 0x32, ...f.subarray(4)])],
+    ['empty', () => new Uint8Array(0)],
+  ];
+  for (const [what, fn] of mangled) {
+    it(`refuses a binary answer ${what}`, async () => {
+      rewriteFrame = fn;
+      try {
+        const client = createClient({ url: proxyUrl, insecureTrustNode: true });
+        await expect(client.infer({ model: 'iris@1.0.0', input })).rejects.toMatchObject({ code: 'RESPONSE_INVALID' });
+      } finally {
+        rewriteFrame = (f) => f;
       }
     });
   }

@@ -1,5 +1,5 @@
 /**
- * `quorum` mode (docs/design.md §2.6, docs/protocol.md §11): the node that receives the request
+ * `quorum` mode (docs/design.md §2.6, docs/protocol.md §11, docs/architecture.md §7): the node that receives the request
  * coordinates. It takes the caller's nonce and the block B the caller names (recent: at most
  * {@link QUORUM_MAX_BLOCK_AGE} blocks behind the head), ranks the nodes of the registry at B by
  * `rankQuorum(snapshot, quorumSeed(hash(B), nonce))` — stake-weighted, nothing in it chosen here —

@@ -32,6 +32,7 @@ import { resolveOrFetch } from '../peers/model-source.js';
 import type { StoredModel } from '../store/index.js';
 import { runZkTask } from '../zk-lane.js';
 import { appendAudited } from './audited.js';
+import { answerForm, inputTensors, readInferBody, registerInferWire, sendAnswer } from './infer-wire.js';
 import { coordinateQuorum, QUORUM_MEMBER_HEADER } from './quorum.js';
 import { NONCE, REQUEST_ID, requestIdFor } from './request-ids.js';
 
@@ -43,7 +44,6 @@ const PROFILE = /^[a-z][a-z0-9-]{0,31}$/;
 /** A validated `POST /v1/infer` body. */
 interface InferRequest {
   readonly model: string;
-  readonly input: unknown;
   readonly mode: (typeof MODES)[number];
   /** Quorum size (mode `quorum`), default 3. */
   readonly k: number;
@@ -63,7 +63,6 @@ function parseInferRequest(body: unknown): InferRequest {
   for (const k of Object.keys(b)) if (!FIELDS.has(k)) fail('INVALID_ARGUMENT', `unknown field "${k}"`, { field: k });
   if (typeof b.model !== 'string' || b.model === '')
     fail('INVALID_ARGUMENT', 'model (a CID or name@version) is required');
-  if (b.input === undefined) fail('INVALID_ARGUMENT', 'input (named tensors) is required');
   if (b.mode !== undefined && !(MODES as readonly unknown[]).includes(b.mode)) {
     fail('INVALID_ARGUMENT', 'mode must be "signed", "quorum", "audited" or "zk"', { mode: b.mode, supported: MODES });
   }
@@ -83,7 +82,6 @@ function parseInferRequest(body: unknown): InferRequest {
   if (b.profile !== undefined && b.mode === 'zk') fail('INVALID_ARGUMENT', 'profile is for ONNX runs, not mode "zk"');
   return {
     model: b.model,
-    input: b.input,
     mode: (b.mode as InferRequest['mode'] | undefined) ?? 'signed',
     k: (b.k as number | undefined) ?? 3,
     ...(b.block === undefined ? {} : { block: b.block as number }),
@@ -124,9 +122,10 @@ function snarkjsVersion(): string {
 /** The paramsDigest of every ONNX record (no parameters): a constant. */
 const NO_PARAMS_DIGEST = paramsDigest({});
 
-const JSON_TYPE = 'application/json; charset=utf-8';
-
-/** `POST /v1/infer` (mode `signed`) and `GET /v1/receipts/:requestId`. */
+/**
+ * `POST /v1/infer` (every mode) and `GET /v1/receipts/:requestId`: the request path of
+ * docs/architecture.md §2, route → resolve model → executor → runtime → log → receipt.
+ */
 export function registerInferRoutes(app: FastifyInstance, ctx: NodeContext): void {
   const limits = { maxElements: ctx.config.limits.maxElements, maxStringBytes: ctx.config.limits.maxStringBytes };
 
@@ -137,6 +136,7 @@ export function registerInferRoutes(app: FastifyInstance, ctx: NodeContext): voi
       return [profile, Object.freeze({ id: r.id, version: r.version, profile: r.profile })] as const;
     }),
   );
+  registerInferWire(app);
   let lastModel = '';
   let lastModelJson = '""';
 
@@ -151,6 +151,7 @@ export function registerInferRoutes(app: FastifyInstance, ctx: NodeContext): voi
     requestId: string,
     clientNonce: string | undefined,
     profile: string,
+    receivedBytes?: Uint8Array,
   ) => {
     const lane = onnxLane(ctx, profile) as OnnxLane;
     const runtime = runtimes.get(profile) as InferenceRecord['runtime'];
@@ -159,8 +160,9 @@ export function registerInferRoutes(app: FastifyInstance, ctx: NodeContext): voi
     const output = await ctx.executor.run(onnxExecutorKey(stored.manifestCid, profile), model, inputs);
     ctx.metrics.inferenceSeconds.observe({ model: stored.manifest.name }, (performance.now() - started) / 1000);
     const audited = mode === 'audited';
-    const inputBytes = audited ? encodeTensors(inputs) : undefined;
-    const outputBytes = audited ? encodeTensors(output) : undefined;
+    // A binary request's tensors as received are canonical (docs/protocol.md §2.6): digested as they are.
+    const inputBytes = receivedBytes ?? (audited ? encodeTensors(inputs) : undefined);
+    const outputBytes = encodeTensors(output);
     const record: InferenceRecord & { kind: 'onnx' } = {
       version: 1,
       kind: 'onnx',
@@ -168,7 +170,7 @@ export function registerInferRoutes(app: FastifyInstance, ctx: NodeContext): voi
       model: stored.manifestCid,
       runtime,
       inputDigest: inputBytes ? hash('sha256', inputBytes, 'hex') : tensorsDigestHex(inputs),
-      outputDigest: outputBytes ? hash('sha256', outputBytes, 'hex') : tensorsDigestHex(output),
+      outputDigest: hash('sha256', outputBytes, 'hex'),
       paramsDigest: NO_PARAMS_DIGEST,
       requestId,
       ...(clientNonce === undefined ? {} : { clientNonce }),
@@ -177,11 +179,11 @@ export function registerInferRoutes(app: FastifyInstance, ctx: NodeContext): voi
     };
     const appendStarted = performance.now();
     const logged =
-      inputBytes && outputBytes
+      audited && inputBytes
         ? await appendAudited(ctx, record, inputBytes, outputBytes)
         : { receipt: await ctx.log.append(record), audit: undefined };
     ctx.metrics.logAppendSeconds.observe((performance.now() - appendStarted) / 1000);
-    return { record, receipt: logged.receipt, output, audit: logged.audit };
+    return { record, receipt: logged.receipt, output, outputBytes, audit: logged.audit };
   };
 
   /**
@@ -251,7 +253,11 @@ export function registerInferRoutes(app: FastifyInstance, ctx: NodeContext): voi
   };
 
   app.post('/v1/infer', async (request, reply) => {
-    const req = parseInferRequest(request.body);
+    // The wire form (JSON or a binary frame, infer-wire.ts) is settled first: a 406 runs nothing.
+    const form = answerForm(request.headers.accept);
+    reply.header('vary', 'accept');
+    const { fields, input } = readInferBody(request.headers['content-type'], request.body);
+    const req = parseInferRequest(fields);
     // Checked before anything runs: a taken id is refused, never run and logged a second time.
     const requestId = requestIdFor(ctx.log, req.requestId, 'requestId');
     const stored = await resolveOrFetch(ctx, req.model);
@@ -260,13 +266,13 @@ export function registerInferRoutes(app: FastifyInstance, ctx: NodeContext): voi
         format: stored.manifest.format,
       });
     }
-    const inputs = tensorsFromJson(req.input, stored.manifest.inputs, limits);
+    const { inputs, inputBytes } = inputTensors(input, stored.manifest.inputs, limits);
     const profile = req.mode === 'zk' ? undefined : chooseProfile(ctx, stored.manifest, req.profile).profile;
     if (req.mode === 'quorum' && request.headers[QUORUM_MEMBER_HEADER] !== '1') {
-      return coordinateQuorum(ctx, {
+      const answer = await coordinateQuorum(ctx, {
         stored,
         inputs,
-        inputDigest: tensorsDigestHex(inputs),
+        inputDigest: inputBytes ? hash('sha256', inputBytes, 'hex') : tensorsDigestHex(inputs),
         requestId,
         k: req.k,
         clientNonce: req.clientNonce,
@@ -274,25 +280,41 @@ export function registerInferRoutes(app: FastifyInstance, ctx: NodeContext): voi
         profile: profile as string,
         runtime: runtimes.get(profile as string) as InferenceRecord['runtime'],
         runHere: async () => {
-          const r = await runHere(stored, inputs, 'quorum', requestId, req.clientNonce, profile as string);
+          const r = await runHere(stored, inputs, 'quorum', requestId, req.clientNonce, profile as string, inputBytes);
           return { node: ctx.keys.address, record: r.record, receipt: r.receipt, output: tensorsToExactJson(r.output) };
         },
       });
+      if (form === 'json') return answer;
+      // The agreed output is the members' exact JSON form: it reads back to the digested bits.
+      const output = tensorsFromJson(answer.output);
+      const entries = Object.entries(answer).map(([k, v]) => [k, k === 'output' ? '' : JSON.stringify(v)] as const);
+      return sendAnswer(reply, form, entries, output);
     }
     if (req.mode === 'zk') {
       zkFacts(stored.manifest); // ZK_MODEL_UNSUPPORTED unless pushed with zk
       const { receipt, zk } = await runZk(stored, inputs, requestId, req.clientNonce);
-      reply.header('content-type', JSON_TYPE);
       const evidence = { proof: zk.proof, publicSignals: zk.publicSignals, vk: zk.vk, setup: zk.setup };
-      return `{"requestId":${JSON.stringify(requestId)},"model":${JSON.stringify(stored.manifestCid)},"output":${JSON.stringify(tensorsToExactJson(zk.output))},"receipt":${receiptJson(receipt)},"zk":${JSON.stringify(evidence)}}`;
+      return sendAnswer(
+        reply,
+        form,
+        [
+          ['requestId', JSON.stringify(requestId)],
+          ['model', JSON.stringify(stored.manifestCid)],
+          ['output', ''],
+          ['receipt', receiptJson(receipt)],
+          ['zk', JSON.stringify(evidence)],
+        ],
+        zk.output,
+      );
     }
-    const { receipt, output, audit } = await runHere(
+    const { receipt, output, outputBytes, audit } = await runHere(
       stored,
       inputs,
       req.mode,
       requestId,
       req.clientNonce,
       profile as string,
+      inputBytes,
     );
     // The body as text: JSON.stringify({ requestId, model, output, receipt }), with the receipt
     // assembled by receiptJson (its note, shared by the batch, is escaped once).
@@ -300,10 +322,15 @@ export function registerInferRoutes(app: FastifyInstance, ctx: NodeContext): voi
       lastModel = stored.manifestCid;
       lastModelJson = JSON.stringify(lastModel);
     }
-    reply.header('content-type', JSON_TYPE);
+    const fieldsOut: [string, string][] = [
+      ['requestId', JSON.stringify(requestId)],
+      ['model', lastModelJson],
+      ['output', ''],
+      ['receipt', receiptJson(receipt)],
+    ];
     // Mode audited: when the challenge window closes, and where auditors read the payload.
-    const auditJson = audit === undefined ? '' : `,"audit":${JSON.stringify(audit)}`;
-    return `{"requestId":${JSON.stringify(requestId)},"model":${lastModelJson},"output":${JSON.stringify(tensorsToExactJson(output))},"receipt":${receiptJson(receipt)}${auditJson}}`;
+    if (audit !== undefined) fieldsOut.push(['audit', JSON.stringify(audit)]);
+    return sendAnswer(reply, form, fieldsOut, output, outputBytes);
   });
 
   /**

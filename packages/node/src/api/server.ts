@@ -2,6 +2,7 @@
  * The HTTP API on Fastify: one error handler that maps codes to statuses, limits on every input
  * (body size, header and request timeouts against slow clients, per-client rate), metrics and
  * JSON logs. Routes live in `routes-*.ts`; they call the node's services and hold no protocol logic.
+ * The request path through them is drawn in docs/architecture.md §2.
  */
 import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import type { NodeContext } from '../context.js';

@@ -3,7 +3,7 @@
  * its `NodeRegistry` entry match its config (register with the configured stake, or update the
  * endpoint and capabilities); while running it anchors its latest checkpoint in `LogAnchor` every
  * `anchorIntervalMs` when the log grew, publishes the models it is given in `ModelRegistry`, and
- * reads the registry to find its peers.
+ * reads the registry to find its peers. Off the request path (docs/architecture.md §4).
  */
 import {
   anchorCheckpoint,

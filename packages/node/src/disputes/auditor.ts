@@ -1,6 +1,7 @@
 /**
  * The auditor (docs/protocol.md §15.8): checks a sample of every registered node's `audited`
- * records that are still within the challenge window, and challenges the ones that lie.
+ * records that are still within the challenge window, and challenges the ones that lie (the
+ * audit flow: docs/architecture.md §6).
  *
  * For each node it reads the `Anchored` events, the records its log holds up to its latest anchor
  * (tlog-tiles entry bundles), and keeps the audited ones whose window is open (it runs from the

@@ -14,7 +14,8 @@
  * bound on chain (docs/protocol.md §15.5). Where it cannot re-execute or prove (an unbound zk
  * record, an LLM record whose output differs on another runtime profile), the juror logs that it
  * abstains (and loses its deposit, as a silent juror).
- * Off the request path: every error is reported to `onError` and the next tick tries again.
+ * Off the request path: every error is reported to `onError` and the next tick tries again
+ * (docs/architecture.md §6).
  */
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';

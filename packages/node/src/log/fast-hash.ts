@@ -1,5 +1,5 @@
 /**
- * RFC 6962 §2.1 leaf and interior hashes on `node:crypto` — the Node fast path that docs/design.md §4 keeps
+ * RFC 6962 §2.1 leaf and interior hashes on `node:crypto` — the Node fast path that docs/design.md §4 (docs/architecture.md §1) keeps
  * out of the portable core. One-shot `crypto.hash` (Node ≥ 20.12) is about 2× faster than `@noble/hashes` for the
  * 65-byte interior nodes that dominate appends and the open-time rescan; tests check it against
  * the protocol's `hashLeaf`/`hashChildren`.

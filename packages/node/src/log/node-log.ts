@@ -1,6 +1,7 @@
 /**
  * The node's durable, crash-safe signed log (docs/design.md §2.4, §6; docs/protocol.md §6–§8): the
- * same receipts as the protocol's in-memory reference (`memory-log.ts`), kept on disk.
+ * same receipts as the protocol's in-memory reference (`memory-log.ts`), kept on disk. Its place on
+ * the request path and beside the anchoring and witness services: docs/architecture.md §2–§5.
  *
  * Files in `dir`, all append-only except `checkpoint`:
  *

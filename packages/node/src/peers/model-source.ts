@@ -1,5 +1,6 @@
 /**
- * Which model a reference means, and finding it when the node lacks it (docs/design.md §2.6a, §3).
+ * Which model a reference means, and finding it when the node lacks it (docs/design.md §2.6a, §3):
+ * the "resolve model" step of the request path (docs/architecture.md §2).
  *
  * On a node with a chain, ModelRegistry is the only source of names (issue 10): `iris` and
  * `iris@1.2.0` resolve there (publisher-owned names) to a manifest CID, never through what this

@@ -1,6 +1,6 @@
 /**
  * The one interface every model runtime implements (onnx native, onnx portable, llm, zk), and
- * which the executor drives (docs/design.md §3). Every runtime passes the shared compliance suite in
+ * which the executor drives (docs/design.md §3; the request path: docs/architecture.md §2). Every runtime passes the shared compliance suite in
  * `test-support/runtime-compliance.ts`.
  */
 import type { TensorMap, TensorSignature } from '@verity/protocol';

@@ -4,8 +4,9 @@
  * of docs/protocol.md §2.3 for `onnx`, the RFC 8785 JSON of §10.2 / §10.3 for `llm`), kept until its challenge window closes
  * so that an auditor can re-execute it and a challenger can put the input bytes on chain. One file
  * per request, written atomically and durably *before* the record is logged: every audited record
- * in the log has its payload, whatever the crash. A crash between the two leaves a payload without
- * a record, which no one can ask for by a receipt and which is pruned with its window.
+ * in the log has its payload, whatever the crash (the audit flow: docs/architecture.md §6). A
+ * crash between the two leaves a payload without a record, which no one can ask for by a receipt
+ * and which is pruned with its window.
  *
  * Files are kept in buckets by when their window closes, `<dir>/<bucket start, ms>/<hex of the
  * request id>.json`, one bucket per `bucketMs` (an hour by default). Pruning removes whole buckets

@@ -4,7 +4,7 @@
  * proof from the size that witness last cosigned, and keeps the cosignatures returned, verified
  * under the witness's configured key, on its latest checkpoint (`witnessed()`, served at
  * `GET /v1/log/witnessed`). Off the request path: a timer, one round at a time, each call
- * bounded by a timeout; a witness that fails is asked again next round.
+ * bounded by a timeout; a witness that fails is asked again next round (docs/architecture.md §5).
  */
 import {
   addCosignatures,

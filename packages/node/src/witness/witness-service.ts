@@ -1,6 +1,7 @@
 /**
  * The node as a C2SP tlog-witness (docs/protocol.md "Witnesses"): it cosigns other logs'
- * checkpoints after checking each is consistent with the last one it cosigned for that origin.
+ * checkpoints after checking each is consistent with the last one it cosigned for that origin
+ * (docs/architecture.md §5).
  *
  * - Which logs: the registered nodes' log keys (chain registry, when the node runs on a chain)
  *   and the keys configured in `witness.logs`. The origin is the log key's name.

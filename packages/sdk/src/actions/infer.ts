@@ -1,23 +1,29 @@
 import {
   BUNDLE_MEDIA_TYPE,
   type Bundle,
+  decodeInferFrame,
+  encodeInferFrame,
+  encodeTensors,
+  INFER_MEDIA_TYPE,
   type InferenceRecord,
   type NodeEntry,
   primeVerifyCache,
   type QuorumEvidence,
   type Receipt,
+  sha256,
   type TensorMap,
-  tensorsDigest,
+  type TensorSignature,
   tensorsFromJson,
   tensorsToExactJson,
   toHex,
   VerityError,
+  validateTensors,
   verifyBundle,
   verifyReceipt,
   type ZkEvidence,
 } from '@verity/protocol';
 import type { ClientBase } from '../client.js';
-import { requestJson } from '../http.js';
+import { request } from '../http.js';
 import { getModel, type ModelInfo } from './models.js';
 import { bundleNodes, gatherTrust, withTrust } from './node-info.js';
 import { askQuorum, quorumTrust } from './quorum.js';
@@ -27,7 +33,11 @@ import { verifyZkBundle, type ZkTrustBasis, type ZkTrustOptions } from './zk.js'
 export interface InferParams {
   /** Manifest CID, `name@version`, or `name`. */
   readonly model: string;
-  /** Named tensors, full form (`{ x: { dtype, shape, data } }`) or short form (`{ x: [[…]] }`). */
+  /**
+   * Named tensors: in a JSON form, full (`{ x: { dtype, shape, data: [...] } }`) or short
+   * (`{ x: [[…]] }`), or as tensors (`{ x: { dtype: 'float32', shape, data: Float32Array } }`),
+   * which go to the node as their bytes and never through decimal text.
+   */
   readonly input: Record<string, unknown>;
   readonly requestId?: string;
   /**
@@ -58,6 +68,11 @@ export interface InferParams {
    * lists that the node runs. The SDK refuses a receipt made under another.
    */
   readonly profile?: string;
+  /**
+   * How tensors travel (docs/api.md "Binary tensors"): `binary` (default), the canonical encoding
+   * in a binary inference frame both ways; `json`, the JSON forms. Digests and receipts are the same.
+   */
+  readonly wire?: 'binary' | 'json';
   readonly signal?: AbortSignal;
 }
 
@@ -68,7 +83,7 @@ export interface InferResult {
   readonly model: string;
   /** Output tensors, decoded. */
   readonly output: TensorMap;
-  /** Output as the node sent it (JSON form). */
+  /** Output in its JSON form: as the node sent it over JSON; over binary, made on first read. */
   readonly outputJson: Record<string, unknown>;
   /** The (first) receipt. */
   readonly receipt: Receipt;
@@ -91,24 +106,110 @@ export interface InferResult {
   bundle(): Bundle;
 }
 
-/** `POST /v1/infer` with the caller's id, nonce and signal, and what the mode adds. */
-function postInfer<T>(
+/** An answer's fields, and its output decoded (checked against `signatures` when given) and in JSON form. */
+type Answer<T> = T & {
+  output: TensorMap;
+  outputJson: Record<string, unknown>;
+  /** Binary answers: the output's canonical encoding as received (its digest is the output digest). */
+  outputBytes?: Uint8Array;
+};
+
+/**
+ * `POST /v1/infer` with the caller's id, nonce and signal, and what the mode adds. `sent` goes as
+ * a binary inference frame (docs/protocol.md §2.6) unless `params.wire` is `json`; the answer is
+ * read in whichever form the node sent.
+ */
+async function postInfer<T>(
   client: ClientBase,
   modelId: string,
   params: InferParams,
+  sent: TensorMap,
+  sentBytes: Uint8Array,
+  signatures: readonly TensorSignature[] | undefined,
   extra: Record<string, unknown> = {},
-): Promise<T> {
-  return requestJson<T>(client, 'POST', '/v1/infer', {
-    json: {
-      model: modelId,
-      input: params.input,
-      ...extra,
-      ...(params.requestId === undefined ? {} : { requestId: params.requestId }),
-      ...(params.clientNonce === undefined ? {} : { clientNonce: params.clientNonce }),
-      ...(params.profile === undefined ? {} : { profile: params.profile }),
-    },
-    ...(params.signal === undefined ? {} : { signal: params.signal }),
-  });
+): Promise<Answer<T>> {
+  const fields = {
+    model: modelId,
+    ...extra,
+    ...(params.requestId === undefined ? {} : { requestId: params.requestId }),
+    ...(params.clientNonce === undefined ? {} : { clientNonce: params.clientNonce }),
+    ...(params.profile === undefined ? {} : { profile: params.profile }),
+  };
+  const signal = params.signal === undefined ? {} : { signal: params.signal };
+  const response =
+    params.wire === 'json'
+      ? await request(client, 'POST', '/v1/infer', {
+          json: { ...fields, input: jsonInput(params.input, sent) },
+          ...signal,
+        })
+      : await request(client, 'POST', '/v1/infer', {
+          body: encodeInferFrame(JSON.stringify(fields), sentBytes) as BodyInit,
+          headers: { 'content-type': INFER_MEDIA_TYPE, accept: `${INFER_MEDIA_TYPE}, application/json;q=0.5` },
+          ...signal,
+        });
+  const invalid = (cause: unknown, what = 'an output that does not match the model') =>
+    new VerityError('RESPONSE_INVALID', `the node sent ${what}`, { cause });
+  if ((response.headers.get('content-type') ?? '').startsWith(INFER_MEDIA_TYPE)) {
+    let frame: ReturnType<typeof decodeInferFrame>;
+    try {
+      const bytes = new Uint8Array(await response.arrayBuffer());
+      // The whole answer is in memory already: its header needs no bound of its own.
+      frame = decodeInferFrame(bytes, { maxHeaderBytes: bytes.length });
+    } catch (cause) {
+      throw invalid(cause, 'an invalid binary answer');
+    }
+    try {
+      if (signatures !== undefined) validateTensors(frame.tensors, signatures);
+    } catch (cause) {
+      throw invalid(cause);
+    }
+    let json: Record<string, unknown> | undefined;
+    return {
+      ...(frame.header as T),
+      output: frame.tensors,
+      // Made when asked for: an image-sized output need not become decimal text.
+      get outputJson() {
+        json ??= tensorsToExactJson(frame.tensors);
+        return json;
+      },
+      outputBytes: frame.tensorBytes,
+    };
+  }
+  let body: T & { output?: unknown };
+  try {
+    body = (await response.json()) as T & { output?: unknown };
+  } catch (cause) {
+    throw invalid(cause, 'invalid JSON');
+  }
+  let output: TensorMap;
+  try {
+    output = tensorsFromJson(body.output, signatures);
+  } catch (cause) {
+    throw invalid(cause, signatures === undefined ? 'an output that is not a tensor map' : undefined);
+  }
+  return { ...body, output, outputJson: body.output as Record<string, unknown> };
+}
+
+/** True when the caller gave tensors (some value holds typed-array data), not a JSON form. */
+function givenAsTensors(input: Record<string, unknown>): boolean {
+  return Object.values(input).some((v) => ArrayBuffer.isView((v as { data?: unknown } | null)?.data));
+}
+
+/**
+ * The input as tensors: a map whose values hold typed-array data is taken as tensors (checked
+ * against the signatures); anything else is read as a JSON form.
+ */
+function inputTensors(input: Record<string, unknown>, signatures: readonly TensorSignature[]): TensorMap {
+  if (givenAsTensors(input)) {
+    validateTensors(input as TensorMap, signatures);
+    return input as TensorMap;
+  }
+  return tensorsFromJson(input, signatures);
+}
+
+/** The input for the JSON wire: as the caller wrote it, or, given as tensors, their exact JSON form. */
+function jsonInput(input: Record<string, unknown>, sent: TensorMap): unknown {
+  return givenAsTensors(input) ? tensorsToExactJson(sent) : input;
 }
 
 async function manifestFor(client: ClientBase, ref: string): Promise<ModelInfo> {
@@ -131,22 +232,25 @@ export async function infer(client: ClientBase, params: InferParams): Promise<In
   // Trust first (in parallel): a client with no root of trust fails before anything is sent.
   const [model] = await Promise.all([manifestFor(client, params.model), gatherTrust(client)]);
   // What we send, as the node must understand it: the same canonical tensors, the same digest.
-  const sent = tensorsFromJson(params.input, model.manifest.inputs);
-  const inputDigest = toHex(tensorsDigest(sent));
+  const sent = inputTensors(params.input, model.manifest.inputs);
+  const sentBytes = encodeTensors(sent);
+  const inputDigest = toHex(sha256(sentBytes));
   const body = await postInfer<{
     requestId: string;
     model: string;
-    output: Record<string, unknown>;
     receipt: Receipt;
     audit?: { windowClosesAt: number; payload: string };
-  }>(client, model.id, params, params.mode === 'audited' ? { mode: 'audited' } : {});
-  let output: TensorMap;
-  try {
-    output = tensorsFromJson(body.output, model.manifest.outputs);
-  } catch (cause) {
-    throw new VerityError('RESPONSE_INVALID', 'the node sent an output that does not match the model', { cause });
-  }
-  const outputDigest = toHex(tensorsDigest(output));
+  }>(
+    client,
+    model.id,
+    params,
+    sent,
+    sentBytes,
+    model.manifest.outputs,
+    params.mode === 'audited' ? { mode: 'audited' } : {},
+  );
+  const output = body.output;
+  const outputDigest = toHex(sha256(body.outputBytes ?? encodeTensors(output)));
   // Whichever node answered (after failover, perhaps not `url`'s), its own registry key decides.
   const { verified, trust } = await withTrust(client, async (trust) => {
     await primeVerifyCache(body.receipt, trust, client.cache); // a new checkpoint's signature, natively
@@ -179,7 +283,9 @@ export async function infer(client: ClientBase, params: InferParams): Promise<In
     requestId: body.requestId,
     model: model.id,
     output,
-    outputJson: body.output,
+    get outputJson() {
+      return body.outputJson;
+    },
     receipt: body.receipt,
     receipts: [body.receipt],
     record: verified.record,
@@ -188,7 +294,7 @@ export async function infer(client: ClientBase, params: InferParams): Promise<In
       receipts: [body.receipt],
       nodes: bundleNodes(trust, [verified.record.node]),
       input: tensorsToExactJson(sent),
-      output: body.output,
+      output: body.outputJson,
     }),
   };
 }
@@ -201,20 +307,14 @@ export async function infer(client: ClientBase, params: InferParams): Promise<In
  */
 async function inferZk(client: ClientBase, params: InferParams): Promise<InferResult> {
   const [model] = await Promise.all([manifestFor(client, params.model), gatherTrust(client)]);
-  const sent = tensorsFromJson(params.input, model.manifest.inputs);
+  const sent = inputTensors(params.input, model.manifest.inputs);
   const body = await postInfer<{
     requestId: string;
     model: string;
-    output: Record<string, unknown>;
     receipt: Receipt;
     zk: ZkEvidence;
-  }>(client, model.id, params, { mode: 'zk' });
-  let output: TensorMap;
-  try {
-    output = tensorsFromJson(body.output);
-  } catch (cause) {
-    throw new VerityError('RESPONSE_INVALID', 'the node sent an output that is not a tensor map', { cause });
-  }
+  }>(client, model.id, params, sent, encodeTensors(sent), undefined, { mode: 'zk' });
+  const output = body.output;
   const node = String((body.receipt as { record?: { node?: unknown } } | undefined)?.record?.node ?? '');
   const { bundle, result } = await withTrust(client, async (trust) => {
     const bundle: Bundle = {
@@ -222,7 +322,7 @@ async function inferZk(client: ClientBase, params: InferParams): Promise<InferRe
       receipts: [body.receipt],
       nodes: bundleNodes(trust, [node]),
       input: tensorsToExactJson(sent),
-      output: body.output,
+      output: body.outputJson,
       // The manifest travels signed: a verifier checks its publisher's signature over its CID.
       zk: {
         ...body.zk,
@@ -248,7 +348,7 @@ async function inferZk(client: ClientBase, params: InferParams): Promise<InferRe
     requestId: body.requestId,
     model: model.id,
     output,
-    outputJson: body.output,
+    outputJson: body.outputJson,
     receipt: body.receipt,
     receipts: [body.receipt],
     record,
@@ -289,28 +389,21 @@ function recordNodes(receipts: unknown): string[] {
  */
 async function inferQuorum(client: ClientBase, params: InferParams): Promise<InferResult> {
   const model = await manifestFor(client, params.model);
-  const sent = tensorsFromJson(params.input, model.manifest.inputs);
+  const sent = inputTensors(params.input, model.manifest.inputs);
   const asked = await askQuorum(client, params.k ?? 3, params.clientNonce);
   const { k, nonce, block } = asked;
   const body = await postInfer<{
     requestId: string;
     model: string;
-    output: Record<string, unknown>;
     receipts: Receipt[];
     nodes: NodeEntry[];
     quorum: QuorumEvidence;
-  }>(
-    client,
-    model.id,
-    { ...params, clientNonce: nonce },
-    { mode: 'quorum', k, ...(block === undefined ? {} : { block }) },
-  );
-  let output: TensorMap;
-  try {
-    output = tensorsFromJson(body.output, model.manifest.outputs);
-  } catch (cause) {
-    throw new VerityError('RESPONSE_INVALID', 'the node sent an output that does not match the model', { cause });
-  }
+  }>(client, model.id, { ...params, clientNonce: nonce }, sent, encodeTensors(sent), model.manifest.outputs, {
+    mode: 'quorum',
+    k,
+    ...(block === undefined ? {} : { block }),
+  });
+  const output = body.output;
   // The coordinator chooses nothing in the seed: the block and the nonce must be ours.
   const trust = await quorumTrust(client, asked, body.quorum);
   const quorum = body.quorum;
@@ -337,7 +430,7 @@ async function inferQuorum(client: ClientBase, params: InferParams): Promise<Inf
     requestId: body.requestId,
     model: model.id,
     output,
-    outputJson: body.output,
+    outputJson: body.outputJson,
     receipt: body.receipts[0] as Receipt,
     receipts: body.receipts,
     dissent: quorum.dissent,
