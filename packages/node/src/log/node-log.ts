@@ -368,6 +368,8 @@ class DurableLog implements NodeLog {
   private lastCopy = Date.now();
   private copying: Promise<void> = Promise.resolve();
   private copyTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Derived files written since the last sync point (at open: all, the replay may have written them). */
+  private readonly dirtyFds: Set<number>;
 
   constructor(
     private readonly dir: string,
@@ -393,6 +395,7 @@ class DurableLog implements NodeLog {
     this.recordsAhead = state.recordsEnd;
     this.journalAhead = state.journalEnd;
     this.copiedNote = state.copiedNote;
+    this.dirtyFds = new Set([offsetsFd, ...store.openFds()]);
   }
 
   get size(): number {
@@ -486,9 +489,11 @@ class DurableLog implements NodeLog {
       }
       this.beforeWrite?.('offsets');
       writeAtSync(this.offsetsFd, offsets, n0 * 8);
+      this.dirtyFds.add(this.offsetsFd);
       for (const w of this.store.pending()) {
         this.beforeWrite?.(`level-${w.level}`);
         writeAtSync(w.fd, w.bytes, w.position);
+        this.dirtyFds.add(w.fd);
       }
       // A new level file is derived data: its directory entry is made durable at the next sync point.
       if (this.store.createdFiles) this.levelDirPending = true;
@@ -594,7 +599,17 @@ class DurableLog implements NodeLog {
       if (note === this.copiedNote) return;
       try {
         if (this.sync) {
-          await settleAll([datasync(this.offsetsFd), ...this.store.openFds().map((fd) => datasync(fd))]);
+          // One at a time, and only the files written since the last sync point: a sync point
+          // that fsynced `offsets` and every level file at once held all four threads of the libuv
+          // pool for as long as the disk took, and the next batch's fsyncs queued behind them.
+          const dirty = [...this.dirtyFds];
+          this.dirtyFds.clear();
+          try {
+            for (const fd of dirty) await datasync(fd);
+          } catch (e) {
+            for (const fd of dirty) this.dirtyFds.add(fd);
+            throw e;
+          }
           if (this.levelDirPending) {
             this.levelDirPending = false;
             try {
