@@ -2,8 +2,10 @@
  * Verified `/v1/infer` on real published ONNX models (real-models.ts) against two servers that
  * give no receipt, in one run, as ratios (issue 14):
  *
- * - `plain`: what a user might write instead — node:http + onnxruntime-node, JSON tensors in and
- *   out (serve-target.ts);
+ * - `plain`: what a user might write instead — node:http + onnxruntime-node with its default
+ *   session options, JSON tensors in and out (serve-target.ts). Those defaults let onnxruntime's
+ *   threads spin between runs, which Verity's runtime turns off (runtimes/onnx.ts): on a small,
+ *   shared machine most of the CPU per request the node saves against `plain` is that spin;
  * - `baseline`: Verity's own unverified route — the node's HTTP stack, executor and tensor
  *   handling, no record, no log, no signature.
  *
