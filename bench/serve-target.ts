@@ -3,19 +3,25 @@
  * (`baseline`, or `fastify`): the same Fastify stack, the same onnxruntime-node runtime, the same
  * executor and tensor JSON handling, but no receipt — no record, no log, no signature.
  *
+ * `plain` is what a user might write instead of either: node:http and onnxruntime-node, the
+ * tensors in the full JSON form (`{"x": {"dtype", "shape", "data"}}`) in and out, no executor, no
+ * validation beyond what onnxruntime does, no receipt.
+ *
  * `baseline` also has the node's two per-request hooks that have nothing to do with verification
  * (api/server.ts: an async `onRequest` taking a token from the client's rate-limit bucket, an async
  * `onResponse` counting the request by route, method and status), so that the ratio measures what
  * verification costs, not what rate limiting and request metrics cost (~3 µs of CPU per request,
  * ~10% of the baseline's). `fastify` is the bare route without them.
  *
- *   node bench/dist/serve-target.js verified|baseline|fastify PORT DATADIR MODEL.onnx
+ *   node bench/dist/serve-target.js verified|baseline|fastify|plain PORT DATADIR MODEL.onnx
  */
 import { readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { createExecutor, createOnnxRuntime, loadConfig, runBatched, startNode } from '@verity/node';
 import { tensorsFromJson, tensorsToExactJson } from '@verity/protocol';
 import { createClient } from '@verity/sdk';
 import Fastify from 'fastify';
+import * as ort from 'onnxruntime-node';
 
 const [kind, portText, dataDir, modelPath] = process.argv.slice(2) as [string, string, string, string];
 const port = Number(portText);
@@ -26,7 +32,47 @@ const config = loadConfig({
   overrides: { dataDir, port, logLevel: 'silent', limits: { requestsPerSecond: 1e6, burst: 1e6 } },
 });
 
-if (kind === 'verified') {
+if (kind === 'plain') {
+  const session = await ort.InferenceSession.create(modelPath);
+  type Json = { dtype: ort.Tensor.Type; shape: number[]; data: (number | string | boolean)[] };
+  const toOrt = (t: Json) => {
+    const data =
+      t.dtype === 'int64'
+        ? BigInt64Array.from(t.data, (v) => BigInt(v))
+        : t.dtype === 'float32'
+          ? Float32Array.from(t.data as number[])
+          : (t.data as number[]);
+    return new ort.Tensor(t.dtype, data as Float32Array, t.shape);
+  };
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', async () => {
+      try {
+        const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { input: Record<string, Json> };
+        const feeds: Record<string, ort.Tensor> = {};
+        for (const [name, t] of Object.entries(body.input)) feeds[name] = toOrt(t);
+        const results = await session.run(feeds);
+        const output: Record<string, unknown> = {};
+        for (const [name, t] of Object.entries(results)) {
+          output[name] = {
+            dtype: t.type,
+            shape: t.dims,
+            data: t.type === 'int64' ? Array.from(t.data as BigInt64Array, Number) : Array.from(t.data as Float32Array),
+          };
+        }
+        const text = JSON.stringify({ output });
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+        res.end(text);
+      } catch (e) {
+        res.writeHead(400, { 'content-type': 'text/plain' });
+        res.end(String(e));
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  process.stdout.write(`ready http://127.0.0.1:${port}\n`);
+} else if (kind === 'verified') {
   const node = await startNode(config);
   await createClient({ url: node.url, apiKey: node.context.keys.apiKey }).pushModel({
     name: 'bench',

@@ -14,6 +14,7 @@ export {
   type Reexecute,
 } from './disputes/auditor.js';
 export { createExecutor, type Executor } from './executor.js';
+export { createFastSigner } from './fast-crypto.js';
 export { keystorePath, type NodeKeys, openKeystore } from './keys.js';
 export { entriesPath, type NodeLog, type OpenLogOptions, openLog, parseTilePath, tilePath } from './log/index.js';
 export { createRuntimes, type StartNodeOptions, startNode, type VerityNode } from './node.js';

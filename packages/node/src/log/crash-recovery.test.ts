@@ -151,6 +151,12 @@ describe('crash recovery', () => {
     await (await expectRecovers(dir)).close();
   });
 
+  it('drops a whole newest frame whose records never reached the disk (one fsync round)', async () => {
+    const dir = copy();
+    append(dir, 'checkpoints', frame(NEXT_NOTE));
+    await (await expectRecovers(dir)).close();
+  });
+
   it('ignores half-written checkpoint.tmp, checkpoints.tmp and checkpoints.new', async () => {
     const dir = copy();
     for (const f of ['checkpoint.tmp', 'checkpoints.tmp', 'checkpoints.new']) {
@@ -343,15 +349,93 @@ describe('derived files above the sync point', () => {
     expect(await codeOf(() => openLog({ dir: cut, signer }))).toBe('LOG_CORRUPT');
   });
 
-  it('refuses records missing above the sync point (they were durable before their frame)', async () => {
+  /** Byte offset in `records` of record `index`'s length prefix, in the grown template. */
+  const recordAt = (index: number) => {
+    const offsets = grownFiles.offsets as Buffer;
+    return offsets.readUInt32BE(index * 8) * 2 ** 32 + offsets.readUInt32BE(index * 8 + 4);
+  };
+  /** The grown template's batches were 125 records: frames at 725, 850, 975 and 1100. */
+  const PREVIOUS = GROWN - 125;
+
+  /** Opens a log whose newest batch tore: it is back at the previous frame, and extends it. */
+  async function expectDropped(dir: string): Promise<void> {
+    const frames = journalFrames(dir).map((f) => f.toString('utf8'));
+    const previous = frames.at(-2) as string;
+    expect(openCp(previous).size).toBe(PREVIOUS);
+    const log = await openLog({ dir, signer });
+    expect(log.size).toBe(PREVIOUS);
+    expect(log.checkpoint()).toBe(previous);
+    // The dropped frame is gone from the journal, so no later open can take it up again.
+    expect(journalFrames(dir).map((f) => f.toString('utf8'))).toEqual(frames.slice(0, -1));
+    const r = log.receiptByRequestId(`req-${PREVIOUS - 1}`);
+    expect(verifyReceipt(r, TRUST, { cache }).ok).toBe(true);
+    expect(log.hasRequestId(`req-${PREVIOUS}`)).toBe(false);
+    const more = await Promise.all(Array.from({ length: 3 }, (_, i) => log.append(makeRecord(5000 + i))));
+    expect(more[0]?.leafIndex).toBe(PREVIOUS);
+    const next = openCp(log.checkpoint());
+    verifyConsistency(
+      PREVIOUS,
+      next.size,
+      log.consistencyProof(PREVIOUS).map(fromHex),
+      openCp(previous).rootHash,
+      next.rootHash,
+    );
+    const last = log.checkpoint();
+    await log.close();
+    const reopened = await openLog({ dir, signer });
+    expect(reopened.checkpoint()).toBe(last);
+    await reopened.close();
+  }
+
+  it('drops the newest frame when its records did not reach the disk (one fsync round, power loss)', async () => {
+    // Records and frame are fsynced together: after a power loss the frame may be whole while the
+    // records it covers are cut short, read back as zeros (blocks never written), or as other bytes.
+    const cut = grown();
+    damageAbove(cut, () => Buffer.alloc(0));
+    fs.truncateSync(join(cut, 'records'), fs.statSync(join(cut, 'records')).size - 100);
+    await expectDropped(cut);
+    const zeros = grown();
+    const end = fs.statSync(join(zeros, 'records')).size;
+    const fd = fs.openSync(join(zeros, 'records'), 'r+');
+    fs.writeSync(
+      fd,
+      Buffer.alloc(end - recordAt(PREVIOUS + 60)),
+      0,
+      end - recordAt(PREVIOUS + 60),
+      recordAt(PREVIOUS + 60),
+    );
+    fs.closeSync(fd);
+    await expectDropped(zeros);
+    const torn = grown();
+    flip(torn, 'records', fs.statSync(join(torn, 'records')).size - 50);
+    await expectDropped(torn);
+    const missing = grown();
+    damageAbove(missing, () => Buffer.alloc(0));
+    fs.truncateSync(join(missing, 'records'), recordAt(PREVIOUS));
+    await expectDropped(missing);
+  });
+
+  it('refuses records missing under any frame but the newest (they were durable before the next frame)', async () => {
     const dir = grown();
     damageAbove(dir, () => Buffer.alloc(0));
-    fs.truncateSync(join(dir, 'records'), fs.statSync(join(dir, 'records')).size - 100);
+    fs.truncateSync(join(dir, 'records'), recordAt(PREVIOUS - 10));
     expect(await codeOf(() => openLog({ dir, signer }))).toBe('LOG_CORRUPT');
     const flipped = grown();
-    damageAbove(flipped, () => Buffer.alloc(0));
-    flip(flipped, 'records', fs.statSync(join(flipped, 'records')).size - 50);
+    flip(flipped, 'records', recordAt(PREVIOUS - 10) + 20);
     expect(await codeOf(() => openLog({ dir: flipped, signer }))).toBe('LOG_CORRUPT');
+  });
+
+  it('refuses a torn newest batch once the copy says it was acknowledged, or with no frame before it', async () => {
+    // The copy is written only for acknowledged notes: its records were durable.
+    const copied = grown();
+    fs.writeFileSync(cpPath(copied), newestNote(copied));
+    flip(copied, 'records', fs.statSync(join(copied, 'records')).size - 50);
+    expect(await codeOf(() => openLog({ dir: copied, signer }))).toBe('LOG_CORRUPT');
+    // A compacted journal holds one frame, written after its records were durable.
+    const alone = grown();
+    fs.writeFileSync(jPath(alone), frame(newestNote(alone)));
+    flip(alone, 'records', fs.statSync(join(alone, 'records')).size - 50);
+    expect(await codeOf(() => openLog({ dir: alone, signer }))).toBe('LOG_CORRUPT');
   });
 });
 
@@ -423,10 +507,6 @@ const CORRUPTIONS: { name: string; damage: (dir: string) => void }[] = [
     // Frames are written only once their data is durable: missing data is damage, not a crash.
     name: 'checkpoints: newest frame validly signed, larger than the data',
     damage: (d) => setNewest(d, signCheckpoint({ ...readCp(d), size: SIZE + 5 }, signer)),
-  },
-  {
-    name: 'checkpoints: a valid frame appended whose data is missing',
-    damage: (d) => append(d, 'checkpoints', frame(NEXT_NOTE)),
   },
   { name: 'checkpoints: newest frame not a note', damage: (d) => setNewest(d, 'hello') },
   {

@@ -294,6 +294,24 @@ describe('group commit', () => {
     expect(openCp(lone.checkpoint).size).toBe(101);
     await log.close();
   });
+
+  it('copies the last acknowledged checkpoint to `checkpoint` soon after, with no batch after it', async () => {
+    // The copy marks a note acknowledged (the one-round commit rule): it must not wait for the
+    // next batch or for close.
+    const dir = newDir();
+    const log = await openLog({ dir, signer });
+    await log.append(makeRecord(0));
+    const last = await log.append(makeRecord(1));
+    const copied = () => {
+      try {
+        return fs.readFileSync(join(dir, 'checkpoint'), 'utf8');
+      } catch {
+        return '';
+      }
+    };
+    await expect.poll(copied, { timeout: 30_000, interval: 50 }).toBe(last.checkpoint);
+    await log.close();
+  });
 });
 
 describe('failures and shutdown', () => {

@@ -18,23 +18,46 @@
  * record i is found with one read of `offsets` and one of `records`; proof hashes and tlog tiles
  * are byte ranges of the level files, so nothing is rehashed to serve them; and the newest frame
  * of the journal is the single commit point: **the log is exactly the first `size` records of the
- * newest complete journal frame**. Bytes beyond that in any file were never acknowledged (a crash
- * mid-batch, a torn record) and are cut off at open. A batch commits by appending one frame to the
- * journal (one positioned write to a file held open: no file is created or renamed per batch, which
- * cost ~200 µs of main-thread time per batch), and only after the `records` file it covers is
- * fsynced; the frame is then fsynced before the batch is acknowledged. So a crash (kill -9 or power
- * loss) leaves either the previous frame last, or the new one whole and fully backed by records,
- * or a torn tail of the new one (a partial frame, or zeros where its blocks never reached the disk),
- * which open cuts off. Only such a torn *tail* is cut: a complete newest frame that does not parse
- * or verify with the signer's key is `LOG_CORRUPT`, never a silent fall back to an older frame
- * (which would drop acknowledged records, and fork the log once new ones are appended), and so is
- * a complete newest frame whose records are not all on disk (the frame was written only after its
- * records were durable, so missing records are damage, not a crash).
+ * newest complete journal frame whose records are intact** (the one-round commit rule below).
+ * Bytes beyond that in any file were never acknowledged (a crash mid-batch, a torn record) and are
+ * cut off at open. A batch commits by appending one frame to the journal (one positioned write to
+ * a file held open: no file is created or renamed per batch, which cost ~200 µs of main-thread
+ * time per batch).
+ *
+ * **One-round commit rule.** A batch writes its records, then its frame, to the page cache, and
+ * fsyncs `records` and `checkpoints` at once (one fsync round, two files: no file system orders
+ * two files' blocks, and one fsync cannot cover both); it is acknowledged — receipts returned, the
+ * note shown by `checkpoint()`, given to witnesses or copied to `checkpoint` — only once both
+ * fsyncs have returned. (Two rounds, records then frame, cost a second fsync's latency on every
+ * batch: ~2.5–3× one fdatasync per lone append here, against ~2× now.) So a crash leaves:
+ * - kill -9: the page cache survives and the records were written before the frame, so the
+ *   newest frame is either absent, torn (cut, as before), or whole with its records intact;
+ * - power loss: any subset of the two files' unsynced blocks may be on disk, so the newest frame
+ *   may also be whole while some of its records are missing, zeros, or stale bytes. Such a frame
+ *   was never acknowledged (its records' fsync had not returned), so its note was never shown
+ *   to anyone: open drops it — it cuts the journal after the frame before it, and the records
+ *   after that frame's size — and carries on from there. Dropping it cannot fork: the only signed
+ *   head of that size that anyone ever saw is none, and the next batch signs the size afresh.
+ * Open drops a frame only when all of these hold, and is `LOG_CORRUPT` otherwise:
+ * 1. it is the newest complete frame: every older frame was written after the batch before it
+ *    was acknowledged (batches run one at a time), so its records were durable, and missing ones
+ *    are damage;
+ * 2. there is a frame before it, and the copy `checkpoint` (written only for acknowledged notes,
+ *    below) is not beyond that frame's size: a copy at the newest frame's size proves that frame
+ *    acknowledged (a compacted journal's single frame is always copied first);
+ * 3. the records through the previous frame's size are intact: they reproduce its signed root
+ *    (and the copy's), exactly as a normal open checks the newest frame.
+ * The copy follows every acknowledged note within about a second (a timer rewrites it after the
+ * last batch of a burst), which bounds what this rule cannot tell apart: media damage to the
+ * newest batch's records in the second after it was acknowledged, with no batch since, reads like
+ * a torn batch. A complete newest frame that does not parse or verify with the signer's key is
+ * `LOG_CORRUPT`, never a silent fall back to an older frame (which would drop acknowledged
+ * records, and fork the log once new ones are appended).
  *
  * **Durability rule — records are authoritative, `offsets` and `level-*` are derived.** `offsets`
  * and the level files are pure functions of `records` (record boundaries, and the RFC 6962 hashes
  * of the records), so a batch writes them (to the page cache) but does not fsync them: per batch
- * only two files are fsynced, `records` then `checkpoints`, instead of every file the batch touched
+ * only two files are fsynced, `records` and `checkpoints`, instead of every file the batch touched
  * (records, offsets and 3–13 level files: each fdatasync on ext4 costs ~40 µs of CPU and a journal
  * commit, and they were most of a small batch's cost). The derived files are made durable at
  * *sync points*: before `checkpoint` (the copy below) is written for a note of size S, `offsets`
@@ -43,8 +66,8 @@
  * durable through its size S**. At open, with N the newest frame's size and S that of a verified
  * copy (0 if it is missing or does not verify; S > N is `LOG_CORRUPT`): derived data below S must
  * be on disk and match the records exactly (anything else is `LOG_CORRUPT`, as before), while
- * derived data of records S…N−1 (durable, since the frame of N was written only once they were)
- * is recomputed from those records and rewritten, whatever state the crash left it in. The records
+ * derived data of records S…N−1 (whose records are intact, or the frame is dropped: the one-round
+ * commit rule) is recomputed from those records and rewritten, whatever state the crash left it in. The records
  * themselves are checked against the signed root of N as before, so the rewritten data is exactly
  * what was acknowledged: nothing acknowledged is lost and nothing can fork. A copy whose root differs
  * from the records' root at its size is `LOG_CORRUPT` too (two signed heads of one size).
@@ -61,25 +84,25 @@
  * Group commit (docs/design.md §2.4): `append` validates and encodes the record and hashes its leaf at
  * once (a bad record fails alone), then queues it. A batch starts on the next microtask (no
  * timer: an idle append commits immediately, and appends issued in the same tick share a batch)
- * and takes up to `maxBatch` queued records: write all files, fsync `records`, compute the new
- * root, sign one checkpoint, append its journal frame and fsync it, then resolve every append of
- * the batch with its receipt. The root, the signature and the receipts' proofs are computed while
- * the records are being fsynced on the libuv pool (they depend on the hashes, not on durability);
- * only the frame waits for the records to be durable. Appends arriving meanwhile wait for the next
- * batch, so under load one signature and two fsyncs cover thousands of records. Batches run one at
- * a time and each extends the
- * tree of the last checkpoint, so checkpoints never fork. A failed write fails its whole batch:
- * its appends reject, memory rolls back to the last checkpoint, and the files (the journal
- * included) are truncated back to it before the next batch writes. (A failed batch whose frame was
- * written but whose frame fsync failed may still surface after a crash: its records were durable,
- * so the log then holds records whose appends were rejected, as when a process dies after
- * committing and before answering. It never forks.)
+ * and takes up to `maxBatch` queued records: write all files, start the fsync of `records`,
+ * compute the new root, sign one checkpoint, append its journal frame and start its fsync, compute
+ * the receipts' proofs while both fsyncs run on the libuv pool, then, once both have returned,
+ * resolve every append of the batch with its receipt. Appends arriving meanwhile wait for the
+ * next batch, so under load one signature and one fsync round cover thousands of records. Batches
+ * run one at a time and each extends the tree of the last checkpoint, so checkpoints never fork.
+ * A failed write fails its whole batch: its appends reject, memory rolls back to the last
+ * checkpoint, and the files (the journal included) are truncated back to it before the next batch
+ * writes. (A failed batch whose frame was written but whose fsync failed may still surface after a
+ * crash if its records reached the disk, so the log then holds records whose appends were
+ * rejected, as when a process dies after committing and before answering. It never forks.)
  *
  * At open: take the newest complete journal frame, verify its signature (origin = signer name),
- * cut the journal after it and every data file back to its size, then replay the records:
- * recompute every leaf, offset and level hash, compare them with the files below the sync point
- * and rewrite them above it (see the durability rule), and compare the recomputed root with the
- * checkpoint's. Any difference, or data missing below the checkpointed size, is `LOG_CORRUPT`. The replay also
+ * replay the records through its size: recompute every leaf, offset and level hash, compare them
+ * with the files below the sync point and rewrite them above it (see the durability rule), and
+ * compare the recomputed root with the checkpoint's; then cut the journal after the frame and
+ * every data file back to its size. Any difference, or data missing below the checkpointed size,
+ * is `LOG_CORRUPT`, unless the one-round commit rule drops the frame (then the same is done for
+ * the frame before it). The replay also
  * rebuilds the requestId index. It costs ~2 SHA-256 and a few reads per record, ~2 µs: about
  * 2 s per million records at startup (measured by bench/log.ts), the price of never serving a
  * proof from a damaged file.
@@ -251,21 +274,29 @@ function frameOf(note: string): Buffer {
   return frame;
 }
 
+/** A journal frame: its note, and the byte offset where it ends (−1: not in the journal yet). */
+interface Frame {
+  readonly note: string;
+  readonly end: number;
+}
+
 /**
- * The newest complete frame of the journal `buf` and the byte offset where it ends. What follows
- * it may only be the torn tail of one frame (a crash while appending it): fewer than 4 bytes, a
- * plausible length with its bytes incomplete, or a frame holding zeros (blocks that never reached
- * the disk; a note is text and has no NUL), then zeros (space written ahead, `JOURNAL_AHEAD`).
- * Anything else there is damage: `LOG_CORRUPT`.
+ * The newest complete frame of the journal `buf`, and the one before it (if any). What follows
+ * the newest may only be the torn tail of one frame (a crash while appending it): fewer than 4
+ * bytes, a plausible length with its bytes incomplete, or a frame holding zeros (blocks that never
+ * reached the disk; a note is text and has no NUL), then zeros (space written ahead,
+ * `JOURNAL_AHEAD`). Anything else there is damage: `LOG_CORRUPT`.
  */
-function newestFrame(buf: Buffer): { note: string; end: number } {
+function newestFrames(buf: Buffer): { newest: Frame; previous: Frame | undefined } {
   let p = 0;
   let last: { start: number; end: number } | undefined;
+  let before: { start: number; end: number } | undefined;
   for (;;) {
     if (p + 4 > buf.length) break;
     const n = buf.readUInt32BE(p);
     if (n === 0 || n > MAX_NOTE || p + 4 + n > buf.length) break;
     if (buf.subarray(p + 4, p + 4 + n).includes(0)) break;
+    before = last;
     last = { start: p, end: p + 4 + n };
     p += 4 + n;
   }
@@ -278,7 +309,11 @@ function newestFrame(buf: Buffer): { note: string; end: number } {
     if (!torn) corrupt('the checkpoint journal is damaged before its end', { at: p, length: buf.length });
   }
   if (last === undefined) corrupt('the checkpoint journal holds no complete checkpoint', { length: buf.length });
-  return { note: buf.toString('utf8', last.start + 4, last.end), end: last.end };
+  const frame = (f: { start: number; end: number }): Frame => ({
+    note: buf.toString('utf8', f.start + 4, f.end),
+    end: f.end,
+  });
+  return { newest: frame(last), previous: before === undefined ? undefined : frame(before) };
 }
 
 function selfVerifier(signer: NoteSigner): NoteVerifier {
@@ -333,6 +368,9 @@ class DurableLog implements NodeLog {
   private copiedNote: string;
   private lastCopy = Date.now();
   private copying: Promise<void> = Promise.resolve();
+  private copyTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Derived files written since the last sync point (at open: all, the replay may have written them). */
+  private readonly dirtyFds: Set<number>;
 
   constructor(
     private readonly dir: string,
@@ -358,6 +396,7 @@ class DurableLog implements NodeLog {
     this.recordsAhead = state.recordsEnd;
     this.journalAhead = state.journalEnd;
     this.copiedNote = state.copiedNote;
+    this.dirtyFds = new Set([offsetsFd, ...store.openFds()]);
   }
 
   get size(): number {
@@ -412,6 +451,7 @@ class DurableLog implements NodeLog {
     let committed = false;
     let proofs: string[][];
     let note: string;
+    let frameLength = 0;
     try {
       if (this.dirty) {
         // A failed batch may have left bytes beyond the checkpoint: cut them before writing.
@@ -450,48 +490,56 @@ class DurableLog implements NodeLog {
       }
       this.beforeWrite?.('offsets');
       writeAtSync(this.offsetsFd, offsets, n0 * 8);
+      this.dirtyFds.add(this.offsetsFd);
       for (const w of this.store.pending()) {
         this.beforeWrite?.(`level-${w.level}`);
         writeAtSync(w.fd, w.bytes, w.position);
+        this.dirtyFds.add(w.fd);
       }
       // A new level file is derived data: its directory entry is made durable at the next sync point.
       if (this.store.createdFiles) this.levelDirPending = true;
+      // Only `records` is authoritative: `offsets` and the level files are recomputed from it at
+      // open above the last sync point (the durability rule), so they are not fsynced here. Its
+      // fsync starts now, on the libuv pool, while the checkpoint is signed.
       const dirSync = this.dirPending;
-      const data = (async () => {
-        if (this.sync) {
-          // Only `records` is authoritative: `offsets` and the level files are recomputed from it at
-          // open above the last sync point (see the durability rule above), so they are not fsynced here.
-          await datasync(this.recordsFd);
-          // A compacted journal exists only once its directory entry is durable.
-          if (dirSync) await fsyncFd(this.dirFd);
-        }
-      })();
+      const recordsDurable = this.sync ? datasync(this.recordsFd) : Promise.resolve();
+      let durable: Promise<void> = recordsDurable;
       try {
         note = signCheckpoint(
           { origin: this.origin, size: n1, rootHash: this.store.root(n1), extensions: [] },
           this.signer,
         );
-        // Proofs now, while the batch's low tree levels are still in memory.
+        // One fsync round (see the one-round commit rule above): the journal frame goes to the OS
+        // right after the records it covers, and both files are fsynced together; the batch is
+        // acknowledged only once both are durable. Open drops a newest frame whose records did
+        // not reach the disk.
+        const frame = frameOf(note);
+        this.beforeWrite?.('checkpoint');
+        writeAtSync(this.journalFd, frame, this.journalEnd);
+        if (this.sync && this.journalEnd + frame.length > this.journalAhead) {
+          writeAtSync(this.journalFd, ZEROS.subarray(0, JOURNAL_AHEAD), this.journalEnd + frame.length);
+          this.journalAhead = this.journalEnd + frame.length + JOURNAL_AHEAD;
+        }
+        frameLength = frame.length;
+        if (this.sync) {
+          durable = settleAll([
+            recordsDurable,
+            datasync(this.journalFd),
+            // A compacted journal exists only once its directory entry is durable.
+            ...(dirSync ? [fsyncFd(this.dirFd)] : []),
+          ]);
+        }
+        // Proofs while the fsyncs run on the libuv pool, with the batch's low tree levels in memory.
         proofs = this.store.inclusionProofsHex(n0, batch.length, n1);
       } finally {
         // Never leave a sync in flight: the next batch may truncate these files.
-        await settleAll([data]);
+        await durable;
       }
       if (dirSync) this.dirPending = false;
-      // The journal frame is the commit point: it is written only once every byte it covers is
-      // durable, and the batch is acknowledged only once the frame is.
-      const frame = frameOf(note);
-      this.beforeWrite?.('checkpoint');
-      writeAtSync(this.journalFd, frame, this.journalEnd);
-      if (this.sync && this.journalEnd + frame.length > this.journalAhead) {
-        writeAtSync(this.journalFd, ZEROS.subarray(0, JOURNAL_AHEAD), this.journalEnd + frame.length);
-        this.journalAhead = this.journalEnd + frame.length + JOURNAL_AHEAD;
-      }
-      if (this.sync) await datasync(this.journalFd);
       committed = true;
       this.committedSize = n1;
       this.recordsEnd = end0 + total;
-      this.journalEnd += frame.length;
+      this.journalEnd += frameLength;
       this.note = note;
       this.dirty = false;
       this.store.commit();
@@ -514,10 +562,26 @@ class DurableLog implements NodeLog {
       const p = batch[i] as Pending;
       p.resolve({ record: p.record, leafIndex: n0 + i, inclusionProof: proofs[i] as string[], checkpoint: note });
     }
-    const now = Date.now();
-    if (now - this.lastCopy >= COPY_INTERVAL_MS) {
-      this.lastCopy = now;
+    this.scheduleCopy();
+  }
+
+  /**
+   * Rewrites the copy now if the last rewrite started at least `COPY_INTERVAL_MS` ago, else once
+   * that much time has passed (a timer that does not keep the process alive): the copy of an
+   * acknowledged note follows it within about a second even when no batch comes after it, which
+   * bounds how long the newest frame stays one that open may drop (the one-round commit rule).
+   */
+  private scheduleCopy(): void {
+    const wait = this.lastCopy + COPY_INTERVAL_MS - Date.now();
+    if (wait <= 0) {
+      this.lastCopy = Date.now();
       void this.writeCopy();
+    } else if (this.copyTimer === undefined) {
+      this.copyTimer = setTimeout(() => {
+        this.copyTimer = undefined;
+        if (!this.closing) this.scheduleCopy();
+      }, wait);
+      this.copyTimer.unref();
     }
   }
 
@@ -536,7 +600,17 @@ class DurableLog implements NodeLog {
       if (note === this.copiedNote) return;
       try {
         if (this.sync) {
-          await settleAll([datasync(this.offsetsFd), ...this.store.openFds().map((fd) => datasync(fd))]);
+          // One at a time, and only the files written since the last sync point: a sync point
+          // that fsynced `offsets` and every level file at once held all four threads of the libuv
+          // pool for as long as the disk took, and the next batch's fsyncs queued behind them.
+          const dirty = [...this.dirtyFds];
+          this.dirtyFds.clear();
+          try {
+            for (const fd of dirty) await datasync(fd);
+          } catch (e) {
+            for (const fd of dirty) this.dirtyFds.add(fd);
+            throw e;
+          }
           if (this.levelDirPending) {
             this.levelDirPending = false;
             try {
@@ -757,6 +831,7 @@ class DurableLog implements NodeLog {
     this.closing ??= (async () => {
       if (this.running) await new Promise<void>((resolve) => this.idle.push(resolve));
       this.closed = true;
+      clearTimeout(this.copyTimer);
       await this.writeCopy();
       // Cut the zeros written ahead: a closed log's files end where its data ends.
       try {
@@ -856,6 +931,54 @@ function replay(
 }
 
 /**
+ * Cuts the data files back to the checkpoint of `size` records and `rootHash`, rebuilds the
+ * offsets above the sync point `durable`, replays the records into `store` (rebuilding the
+ * requestId index) and checks them against the signed roots: that of the checkpoint, and that of
+ * the copy (`durableRoot`, at `durable`). `LOG_CORRUPT` when the files do not back them.
+ */
+function loadRecords(
+  store: HashStore,
+  recordsFd: number,
+  offsetsFd: number,
+  size: number,
+  rootHash: Uint8Array,
+  durable: number,
+  durableRoot: Uint8Array | undefined,
+): { recordsEnd: number; index: RequestIdIndex } {
+  // Cut every file back to the checkpointed size: what lies beyond was never acknowledged.
+  let recordsEnd = 0;
+  if (durable > 0) {
+    const offsetsLength = fs.fstatSync(offsetsFd).size;
+    if (offsetsLength < durable * 8) {
+      corrupt('the offsets file is shorter than the checkpoint', { size: durable, offsetsLength });
+    }
+    const last = u64(readAt(offsetsFd, (durable - 1) * 8, 8), 0);
+    const header = readAt(recordsFd, last, 4);
+    if (header.length !== 4) corrupt('the records file is shorter than the checkpoint', { size: durable });
+    recordsEnd = last + 4 + header.readUInt32BE(0);
+    const recordsLength = fs.fstatSync(recordsFd).size;
+    if (recordsLength < recordsEnd)
+      corrupt('the records file is shorter than the checkpoint', { size: durable, recordsLength });
+  }
+  // Records durable … size − 1 are on disk unless the crash tore the newest batch (see the
+  // one-round commit rule); their offsets may not be: recompute them from the length prefixes.
+  if (size > durable) recordsEnd = rebuildOffsets(offsetsFd, recordsFd, durable, size, recordsEnd);
+  store.openFiles(size, durable);
+  const index = new RequestIdIndex(size);
+  replay(store, index, offsetsFd, recordsFd, size, recordsEnd, durable);
+  if (!Buffer.from(store.root(size)).equals(rootHash)) {
+    corrupt("the records' tree head differs from the checkpoint's", { size });
+  }
+  if (durableRoot !== undefined && durable > 0 && !Buffer.from(store.root(durable)).equals(durableRoot)) {
+    corrupt("the checkpoint copy's tree head differs from the records'", { size: durable });
+  }
+  // Only now, with the records checked against the signed root, is anything beyond them cut.
+  fs.ftruncateSync(recordsFd, recordsEnd);
+  fs.ftruncateSync(offsetsFd, size * 8);
+  return { recordsEnd, index };
+}
+
+/**
  * Opens (or creates) the durable log in `options.dir`: verifies the newest checkpoint of the
  * journal with the signer's key (migrating a journal-less directory from its `checkpoint`), cuts
  * off anything written beyond it, replays and checks the records and tree
@@ -892,7 +1015,7 @@ export async function openLog(options: OpenLogOptions): Promise<NodeLog> {
     throw ioError(e, 'cannot lock the log directory');
   }
   const fds: number[] = [];
-  const store = new HashStore(dir);
+  let store: HashStore | undefined;
   try {
     const dirFd = fs.openSync(dir, 'r');
     fds.push(dirFd);
@@ -903,20 +1026,19 @@ export async function openLog(options: OpenLogOptions): Promise<NodeLog> {
     fs.rmSync(join(dir, `${JOURNAL}.tmp`), { force: true });
     const checkpointPath = join(dir, CHECKPOINT);
     const journalPath = join(dir, JOURNAL);
-    let note: string;
-    /** Where the newest frame ends, or undefined when there is no journal yet. */
-    let journalEnd: number | undefined;
+    const verifier = options.verifier ?? selfVerifier(signer);
+    /** The newest frame (or the note that starts the journal), and the one before it, if any. */
+    let newest: Frame;
+    let previous: Frame | undefined;
     let journalFd: number | undefined;
     let fresh = false;
     if (fs.existsSync(journalPath)) {
       journalFd = openReadWrite(journalPath);
       fds.push(journalFd);
-      const found = newestFrame(readAt(journalFd, 0, fs.fstatSync(journalFd).size));
-      note = found.note;
-      journalEnd = found.end;
+      ({ newest, previous } = newestFrames(readAt(journalFd, 0, fs.fstatSync(journalFd).size)));
     } else if (fs.existsSync(checkpointPath)) {
       // A log of an older version: its `checkpoint` starts the journal (once verified, below).
-      note = fs.readFileSync(checkpointPath, 'utf8');
+      newest = { note: fs.readFileSync(checkpointPath, 'utf8'), end: -1 };
     } else {
       const data = fs.readdirSync(dir).filter((f) => f === 'records' || f === 'offsets' || f.startsWith('level-'));
       if (data.some((f) => fileSize(join(dir, f)) > 0)) {
@@ -924,30 +1046,20 @@ export async function openLog(options: OpenLogOptions): Promise<NodeLog> {
       }
       // A new log starts with a signed checkpoint of the empty tree, written before any data, so
       // that data without a checkpoint always means damage.
-      note = signCheckpoint({ origin: signer.name, size: 0, rootHash: EMPTY_ROOT, extensions: [] }, signer);
+      newest = {
+        note: signCheckpoint({ origin: signer.name, size: 0, rootHash: EMPTY_ROOT, extensions: [] }, signer),
+        end: -1,
+      };
       fresh = true;
     }
-    let size: number;
-    let rootHash: Uint8Array;
-    try {
-      const { checkpoint } = openCheckpoint(note, [options.verifier ?? selfVerifier(signer)], signer.name);
-      ({ size, rootHash } = checkpoint);
-    } catch (e) {
-      corrupt("the stored checkpoint does not verify with the signer's key", {}, e);
-    }
-    if (journalFd === undefined || journalEnd === undefined) {
-      // Start the journal with this checkpoint (atomically: a crash leaves no journal, or a whole one).
-      const frame = frameOf(note);
-      if (fresh) replaceFileSync(dir, dirFd, CHECKPOINT, Buffer.from(note, 'utf8'), sync);
-      replaceFileSync(dir, dirFd, JOURNAL, frame, sync);
-      journalFd = openReadWrite(journalPath);
-      fds.push(journalFd);
-      journalEnd = frame.length;
-    } else if (fs.fstatSync(journalFd).size > journalEnd) {
-      // A torn frame after the newest complete one: its batch was never acknowledged.
-      fs.ftruncateSync(journalFd, journalEnd);
-      if (sync) fs.fsyncSync(journalFd);
-    }
+    const opened = (frame: Frame) => {
+      try {
+        return openCheckpoint(frame.note, [verifier], signer.name).checkpoint;
+      } catch (e) {
+        corrupt("the stored checkpoint does not verify with the signer's key", {}, e);
+      }
+    };
+    const { size: newestSize } = opened(newest);
     let copiedNote = '';
     try {
       copiedNote = fs.readFileSync(checkpointPath, 'utf8');
@@ -956,53 +1068,66 @@ export async function openLog(options: OpenLogOptions): Promise<NodeLog> {
     }
     // The sync point (see the durability rule): a verified copy of size `durable` means `offsets`
     // and the level files are durable through record `durable`; above it they are recomputed.
+    // It also marks its size acknowledged (see the one-round commit rule).
     let durable = 0;
     let durableRoot: Uint8Array | undefined;
     if (copiedNote !== '') {
       try {
-        const { checkpoint } = openCheckpoint(copiedNote, [options.verifier ?? selfVerifier(signer)], signer.name);
+        const { checkpoint } = openCheckpoint(copiedNote, [verifier], signer.name);
         durable = checkpoint.size;
         durableRoot = checkpoint.rootHash;
       } catch {
         // Not a sync point (damaged or foreign): every derived byte is recomputed.
       }
     }
-    // The copy is written only for committed notes: one ahead of the journal means lost frames.
-    if (durable > size) corrupt('the checkpoint copy is ahead of the checkpoint journal', { size, copy: durable });
+    // The copy is written only for acknowledged notes: one ahead of the journal means lost frames.
+    if (durable > newestSize) {
+      corrupt('the checkpoint copy is ahead of the checkpoint journal', { size: newestSize, copy: durable });
+    }
     const recordsFd = openReadWrite(join(dir, 'records'));
     fds.push(recordsFd);
     const offsetsFd = openReadWrite(join(dir, 'offsets'));
     fds.push(offsetsFd);
     // Make the files' directory entries durable before any checkpoint can cover their data.
     if (sync) fs.fsyncSync(dirFd);
-    // Cut every file back to the checkpointed size: what lies beyond was never acknowledged.
-    let recordsEnd = 0;
-    if (durable > 0) {
-      const offsetsLength = fs.fstatSync(offsetsFd).size;
-      if (offsetsLength < durable * 8) {
-        corrupt('the offsets file is shorter than the checkpoint', { size: durable, offsetsLength });
+    const load = (frame: Frame) => {
+      const { size, rootHash } = opened(frame);
+      store = new HashStore(dir);
+      const loaded = loadRecords(store, recordsFd, offsetsFd, size, rootHash, durable, durableRoot);
+      return { ...loaded, size, note: frame.note, store };
+    };
+    let state: ReturnType<typeof load>;
+    try {
+      state = load(newest);
+    } catch (e) {
+      // The one-round commit rule: the newest frame was written in the same fsync round as its
+      // records, so after a power loss it may be on disk without them. Then (and only for the
+      // newest frame, only above the copy's size, and only when the previous frame's records are
+      // all intact) it was never acknowledged nor shown to anyone: it is dropped.
+      const rollback = isVerityError(e, 'LOG_CORRUPT') && previous !== undefined && durable <= opened(previous).size;
+      if (!rollback || previous === undefined) throw e;
+      (store as HashStore | undefined)?.close();
+      store = undefined;
+      try {
+        state = load(previous);
+      } catch {
+        throw e;
       }
-      const last = u64(readAt(offsetsFd, (durable - 1) * 8, 8), 0);
-      const header = readAt(recordsFd, last, 4);
-      if (header.length !== 4) corrupt('the records file is shorter than the checkpoint', { size: durable });
-      recordsEnd = last + 4 + header.readUInt32BE(0);
-      const recordsLength = fs.fstatSync(recordsFd).size;
-      if (recordsLength < recordsEnd)
-        corrupt('the records file is shorter than the checkpoint', { size: durable, recordsLength });
+      newest = previous;
     }
-    // Records durable … size − 1 are on disk (their frame was written after them); their offsets
-    // may not be: recompute them from the records' length prefixes.
-    if (size > durable) recordsEnd = rebuildOffsets(offsetsFd, recordsFd, durable, size, recordsEnd);
-    fs.ftruncateSync(recordsFd, recordsEnd);
-    fs.ftruncateSync(offsetsFd, size * 8);
-    store.openFiles(size, durable);
-    const index = new RequestIdIndex(size);
-    replay(store, index, offsetsFd, recordsFd, size, recordsEnd, durable);
-    if (!Buffer.from(store.root(size)).equals(rootHash)) {
-      corrupt("the records' tree head differs from the checkpoint's", { size });
-    }
-    if (durableRoot !== undefined && durable > 0 && !Buffer.from(store.root(durable)).equals(durableRoot)) {
-      corrupt("the checkpoint copy's tree head differs from the records'", { size: durable });
+    let journalEnd = newest.end;
+    if (journalFd === undefined || journalEnd < 0) {
+      // Start the journal with this checkpoint (atomically: a crash leaves no journal, or a whole one).
+      const frame = frameOf(newest.note);
+      if (fresh) replaceFileSync(dir, dirFd, CHECKPOINT, Buffer.from(newest.note, 'utf8'), sync);
+      replaceFileSync(dir, dirFd, JOURNAL, frame, sync);
+      journalFd = openReadWrite(journalPath);
+      fds.push(journalFd);
+      journalEnd = frame.length;
+    } else if (fs.fstatSync(journalFd).size > journalEnd) {
+      // A torn frame after the newest complete one, or a dropped one: never acknowledged.
+      fs.ftruncateSync(journalFd, journalEnd);
+      if (sync) fs.fsyncSync(journalFd);
     }
     return new DurableLog(
       dir,
@@ -1010,18 +1135,18 @@ export async function openLog(options: OpenLogOptions): Promise<NodeLog> {
       journalFd,
       recordsFd,
       offsetsFd,
-      store,
-      index,
+      state.store,
+      state.index,
       signer,
       sync,
       maxBatch,
       options.beforeWrite,
       journalLimit,
       release,
-      { size, recordsEnd, note, journalEnd, copiedNote },
+      { size: state.size, recordsEnd: state.recordsEnd, note: state.note, journalEnd, copiedNote },
     );
   } catch (e) {
-    store.close();
+    (store as HashStore | undefined)?.close();
     for (const fd of fds) fs.closeSync(fd);
     release();
     throw ioError(e, 'cannot open the log');
