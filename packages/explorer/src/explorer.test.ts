@@ -1,0 +1,174 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type Deployment, deploymentToJson, getLatestAnchor } from '@verity/contracts';
+import { writeDeploymentFile } from '@verity/contracts/node';
+import { loadConfig, startNode, type VerityNode } from '@verity/node';
+import type { Bundle } from '@verity/protocol';
+import { createClient } from '@verity/sdk';
+import { type Browser, chromium, type Page } from 'playwright';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestChain, type TestChain } from '../../contracts/src/test-support/chain.js';
+import { startChainNode } from '../../node/src/test-support/chain-node.js';
+
+// The explorer in Debian's Chromium, served by a real node on a real chain (anvil): its pages
+// load, and the Verify page shows every check of a bundle as a row, green, or red with its code.
+// Without Chromium (apt-get install chromium) the suite is skipped, said once.
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const SITE = fileURLToPath(new URL('../dist/site/index.html', import.meta.url));
+const IRIS = fileURLToPath(new URL('../../../examples/models/iris.onnx', import.meta.url));
+// EXPLORER_SCREENSHOTS=docs/explorer saves a screenshot of each page there.
+const SHOTS = process.env.EXPLORER_SCREENSHOTS;
+const hasChromium = existsSync(CHROMIUM);
+if (!hasChromium) console.warn(`no browser at ${CHROMIUM}: the explorer's browser tests are skipped`);
+
+let chain: TestChain;
+let deployment: Deployment;
+let node: VerityNode;
+let loner: VerityNode;
+let browser: Browser;
+let page: Page;
+let bundle: Bundle;
+let lonerBundle: Bundle;
+const input = { x: [[5.1, 3.5, 1.4, 0.2]] };
+
+async function shot(name: string): Promise<void> {
+  if (SHOTS === undefined) return;
+  await mkdir(SHOTS, { recursive: true });
+  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+}
+
+/** The Verify page's rows for `value`: label, status and code of each. */
+async function verifyOnPage(value: unknown) {
+  await page.goto(`${node.url}/#/verify`);
+  await page.fill('#bundle', typeof value === 'string' ? value : JSON.stringify(value, null, 2));
+  await page.click('#verify');
+  const verdict = await page.waitForSelector('[data-verdict]', { timeout: 30_000 });
+  const rows = await page.$$eval('#checks .row', (els) =>
+    els.map((e) => ({
+      check: e.getAttribute('data-check'),
+      status: e.getAttribute('data-status'),
+      code: e.getAttribute('data-code'),
+    })),
+  );
+  return { verdict: await verdict.getAttribute('data-verdict'), rows };
+}
+
+describe.skipIf(!hasChromium)('the explorer in Chromium', () => {
+  beforeAll(async () => {
+    if (!existsSync(SITE)) throw new Error(`${SITE} is missing: run \`npm run build\` first`);
+    chain = await startTestChain();
+    deployment = await chain.deploy();
+    const dir = await mkdtemp(join(tmpdir(), 'verity-explorer-'));
+    await writeDeploymentFile(join(dir, 'deployment.json'), { ...deployment, rpcUrl: chain.anvil.rpcUrl });
+    node = await startChainNode(chain, {
+      dataDir: join(dir, 'node'),
+      deploymentFile: join(dir, 'deployment.json'),
+      overrides: { chain: { anchorIntervalMs: 500 }, explorer: { rpcUrl: chain.anvil.rpcUrl } },
+    });
+    // A node on no chain: its receipts name a node the registry does not know.
+    loner = await startNode(
+      loadConfig({ overrides: { dataDir: join(dir, 'loner'), port: 0, logLevel: 'silent', fsync: false } }),
+    );
+    const data = new Uint8Array(readFileSync(IRIS));
+    await createClient({ url: node.url, apiKey: node.context.keys.apiKey }).pushModel({ name: 'iris', data });
+    await createClient({ url: loner.url, apiKey: loner.context.keys.apiKey }).pushModel({ name: 'iris', data });
+    const verity = createClient({
+      url: node.url,
+      chain: { rpcUrl: chain.anvil.rpcUrl, deployment: deploymentToJson(deployment) },
+    });
+    for (let i = 0; i < 3; i++) bundle = (await verity.infer({ model: 'iris@1.0.0', input })).bundle();
+    lonerBundle = (
+      await createClient({ url: loner.url, insecureTrustNode: true }).infer({ model: 'iris@1.0.0', input })
+    ).bundle();
+    // Wait until the node anchored a checkpoint covering the record (the anchor row links to it).
+    const leaf = bundle.receipts[0]?.leafIndex ?? 0;
+    for (;;) {
+      const a = await getLatestAnchor(chain.publicClient, {
+        logAnchor: deployment.contracts.logAnchor,
+        node: node.context.keys.address as `0x${string}`,
+      });
+      if (a !== undefined && a.treeSize > BigInt(leaf)) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run'],
+    });
+    page = await browser.newPage({ viewport: { width: 900, height: 700 } });
+  }, 180_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await Promise.all([node?.stop(), loner?.stop()]);
+    await chain?.stop();
+  });
+
+  it('a valid bundle: every row green (or grey where there is nothing to check), the verdict valid', async () => {
+    const { verdict, rows } = await verifyOnPage(bundle);
+    expect(verdict).toBe('valid');
+    expect(rows.filter((r) => r.status === 'fail')).toEqual([]);
+    const passed = rows.filter((r) => r.status === 'pass').map((r) => r.check);
+    for (const check of [
+      'Registry entry',
+      'Checkpoint signature',
+      'Inclusion proof',
+      'Input digest',
+      'Output digest',
+      'Anchor consistency',
+    ]) {
+      expect(passed, check).toContain(check);
+    }
+    await shot('verify');
+  });
+
+  const tampered: [string, () => unknown, string, string][] = [
+    [
+      'a forged checkpoint signature',
+      () => {
+        const b = structuredClone(bundle) as { receipts: { checkpoint: string }[] };
+        const r = b.receipts[0] as { checkpoint: string };
+        // Flip one base64 digit of the signature (past the key ID).
+        const at = r.checkpoint.length - 6;
+        const c = r.checkpoint[at] === 'A' ? 'B' : 'A';
+        r.checkpoint = `${r.checkpoint.slice(0, at)}${c}${r.checkpoint.slice(at + 1)}`;
+        return b;
+      },
+      'Checkpoint signature',
+      'NOTE_SIGNATURE_INVALID',
+    ],
+    [
+      'a record edited after logging (inclusion)',
+      () => JSON.parse(JSON.stringify(bundle).replace('"mode":"signed"', '"mode":"audited"')),
+      'Inclusion proof',
+      'RECEIPT_INCLUSION_INVALID',
+    ],
+    [
+      'another output',
+      () => {
+        const b = structuredClone(bundle) as { output: Record<string, { data: number[] }> };
+        const t = Object.values(b.output)[0] as { data: number[] };
+        t.data[0] = (t.data[0] as number) + 1;
+        return b;
+      },
+      'Output digest',
+      'RECEIPT_OUTPUT_DIGEST_MISMATCH',
+    ],
+    ['a node not in the registry', () => lonerBundle, 'Registry entry', 'RECEIPT_NODE_UNREGISTERED'],
+  ];
+  for (const [what, make, check, code] of tampered) {
+    it(`${what}: the ${check} row is red with ${code}`, async () => {
+      const { verdict, rows } = await verifyOnPage(make());
+      expect(verdict).toBe(code);
+      expect(rows.find((r) => r.status === 'fail')).toEqual({ check, status: 'fail', code });
+      if (code === 'RECEIPT_OUTPUT_DIGEST_MISMATCH') await shot('verify-tampered');
+    });
+  }
+
+  it('text that is not JSON is one red row', async () => {
+    const { verdict } = await verifyOnPage('{ not json');
+    expect(verdict).toBe('JSON_INVALID');
+  });
+});
