@@ -151,3 +151,19 @@ export function renderChecked(c: Checked): HTMLElement {
     ),
   );
 }
+
+/** One check row outside a bundle's verification (a manifest, a log's own proof). */
+export function checkRow(label: string, ok: boolean, message: string, code?: string): HTMLElement {
+  return h(
+    'div',
+    {
+      class: `row ${ok ? 'pass' : 'fail'}`,
+      'data-check': label,
+      'data-status': ok ? 'pass' : 'fail',
+      'data-code': ok ? undefined : code,
+    },
+    h('span', { class: 'st' }, ok ? '✓' : '✗'),
+    h('span', null, label),
+    h('span', { class: 'msg' }, !ok && code && h('span', { class: 'code' }, code, ' '), message),
+  );
+}

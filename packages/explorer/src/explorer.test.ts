@@ -106,6 +106,52 @@ describe.skipIf(!hasChromium)('the explorer in Chromium', () => {
     await chain?.stop();
   });
 
+  /** The status of every check row under `selector` once `count` of them are drawn. */
+  async function rowsOf(selector: string, count: number) {
+    await page.waitForFunction(([sel, n]) => document.querySelectorAll(`${sel} .row`).length >= (n as number), [
+      selector,
+      count,
+    ] as const);
+    return page.$$eval(`${selector} .row`, (els) =>
+      els.map((e) => `${e.getAttribute('data-check')}: ${e.getAttribute('data-status')}`),
+    );
+  }
+
+  it('Network: the registered node, up, with its stake and log; the models published on chain', async () => {
+    await page.goto(`${node.url}/#/network`);
+    const row = await page.waitForSelector(`[data-node="${node.context.keys.address}"]`, { timeout: 30_000 });
+    expect(await row.textContent()).toMatch(/registered.*1 ETH.*up/);
+    await page.waitForSelector('[data-model="iris@1.0.0"]');
+    await shot('network');
+  });
+
+  it('Model: CID recomputed, publisher signature and registry mapping checked in the page', async () => {
+    await page.goto(`${node.url}/#/model/iris@1.0.0`);
+    expect(await rowsOf('#checks', 3)).toEqual([
+      'Manifest CID: pass',
+      'Publisher signature: pass',
+      'ModelRegistry: pass',
+    ]);
+    await shot('model');
+  });
+
+  it('Log: the checkpoint signature, entries decoded from the tiles, an inclusion proof checked in the page', async () => {
+    await page.goto(`${node.url}/#/log`);
+    expect(await rowsOf('#checks', 1)).toEqual(['Checkpoint signature: pass']);
+    expect(await rowsOf('#proof-checks', 2)).toEqual(['Leaf hash: pass', 'Inclusion proof: pass']);
+    const requests = await page.$$eval('[data-leaf]', (els) => els.length);
+    expect(requests).toBe(3);
+    await shot('log');
+  });
+
+  it('Receipt: looked up by request id and verified in the page', async () => {
+    const id = bundle.receipts[0]?.record.requestId as string;
+    await page.goto(`${node.url}/#/receipt/${id}`);
+    const verdict = await page.waitForSelector('[data-verdict]', { timeout: 30_000 });
+    expect(await verdict.getAttribute('data-verdict')).toBe('valid');
+    await shot('receipt');
+  });
+
   it('a valid bundle: every row green (or grey where there is nothing to check), the verdict valid', async () => {
     const { verdict, rows } = await verifyOnPage(bundle);
     expect(verdict).toBe('valid');
