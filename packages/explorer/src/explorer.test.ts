@@ -19,6 +19,8 @@ import { startChainNode } from '../../node/src/test-support/chain-node.js';
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const SITE = fileURLToPath(new URL('../dist/site/index.html', import.meta.url));
 const IRIS = fileURLToPath(new URL('../../../examples/models/iris.onnx', import.meta.url));
+// A tiny random-weight llama the repo writes itself (examples/llm): it speaks gibberish, verifiably.
+const TINY_CHAT = fileURLToPath(new URL('../../../examples/models/tiny-chat.gguf', import.meta.url));
 // EXPLORER_SCREENSHOTS=docs/explorer saves a screenshot of each page there.
 const SHOTS = process.env.EXPLORER_SCREENSHOTS;
 const hasChromium = existsSync(CHROMIUM);
@@ -73,7 +75,9 @@ describe.skipIf(!hasChromium)('the explorer in Chromium', () => {
       loadConfig({ overrides: { dataDir: join(dir, 'loner'), port: 0, logLevel: 'silent', fsync: false } }),
     );
     const data = new Uint8Array(readFileSync(IRIS));
-    await createClient({ url: node.url, apiKey: node.context.keys.apiKey }).pushModel({ name: 'iris', data });
+    const admin = createClient({ url: node.url, apiKey: node.context.keys.apiKey });
+    await admin.pushModel({ name: 'iris', data });
+    await admin.pushModel({ name: 'tiny-chat', format: 'gguf', data: new Uint8Array(readFileSync(TINY_CHAT)) });
     await createClient({ url: loner.url, apiKey: loner.context.keys.apiKey }).pushModel({ name: 'iris', data });
     const verity = createClient({
       url: node.url,
@@ -150,6 +154,26 @@ describe.skipIf(!hasChromium)('the explorer in Chromium', () => {
     const verdict = await page.waitForSelector('[data-verdict]', { timeout: 30_000 });
     expect(await verdict.getAttribute('data-verdict')).toBe('valid');
     await shot('receipt');
+  });
+
+  it('Playground: the iris form, built from its input signature, answers with a verified badge', async () => {
+    await page.goto(`${node.url}/#/playground/iris@1.0.0`);
+    await page.fill('[data-input="x"]', JSON.stringify(input.x));
+    await page.click('#run');
+    const badge = await page.waitForSelector('#badge', { timeout: 30_000 });
+    expect(await badge.textContent()).toBe('✓ verified');
+    expect(JSON.parse((await page.textContent('#output')) ?? '')).toHaveProperty('label');
+    await shot('playground-onnx');
+  });
+
+  it('Playground: a chat streams, shows the OpenAI request, and carries a verified badge', async () => {
+    await page.goto(`${node.url}/#/playground/tiny-chat@1.0.0`);
+    await page.click('#send');
+    const badge = await page.waitForSelector('#badge', { timeout: 120_000 });
+    expect(await badge.textContent()).toBe('✓ verified');
+    expect(((await page.textContent('#answer')) ?? '').length).toBeGreaterThan(0);
+    expect(await page.textContent('#request')).toContain('"stream": true');
+    await shot('playground-chat');
   });
 
   it('a valid bundle: every row green (or grey where there is nothing to check), the verdict valid', async () => {
