@@ -121,6 +121,31 @@ describe.skipIf(!hasChromium)('the explorer in Chromium', () => {
     );
   }
 
+  it('first load: small and fast (bytes over the wire and ms to a drawn page, cold cache)', async () => {
+    const measured: Record<string, { bytes: number; ms: number }> = {};
+    for (const [name, ready] of [
+      ['verify', '#verify'],
+      ['network', `[data-node="${node.context.keys.address}"]`],
+    ] as const) {
+      const context = await browser.newContext();
+      const fresh = await context.newPage();
+      await fresh.goto(`${node.url}/#/${name}`);
+      await fresh.waitForSelector(ready, { timeout: 30_000 });
+      measured[name] = await fresh.evaluate(() => {
+        const entries = [
+          ...performance.getEntriesByType('navigation'),
+          ...performance.getEntriesByType('resource'),
+        ] as PerformanceResourceTiming[];
+        return { bytes: entries.reduce((n, e) => n + e.transferSize, 0), ms: Math.round(performance.now()) };
+      });
+      await context.close();
+    }
+    console.log(`explorer first load (gzip, cold cache): ${JSON.stringify(measured)}`);
+    // The shell, the page's chunk, the SDK (viem, the protocol): about 0.25 MB gzipped.
+    expect(measured.verify?.bytes).toBeLessThan(400_000);
+    expect(measured.network?.bytes).toBeLessThan(400_000);
+  });
+
   it('Network: the registered node, up, with its stake and log; the models published on chain', async () => {
     await page.goto(`${node.url}/#/network`);
     const row = await page.waitForSelector(`[data-node="${node.context.keys.address}"]`, { timeout: 30_000 });

@@ -49,6 +49,23 @@ describe('the explorer at /', () => {
     expect(js.headers.get('x-content-type-options')).toBe('nosniff');
   });
 
+  it('sends text assets gzipped to a browser that takes gzip, the same bytes once inflated', async () => {
+    const { gunzipSync } = await import('node:zlib');
+    const { request } = await import('node:http');
+    const raw = await new Promise<{ headers: Record<string, unknown>; body: Buffer }>((resolve, reject) => {
+      request(`${withSite.url}/assets/main-AbC123.js`, { headers: { 'accept-encoding': 'gzip, br' } }, (res) => {
+        const parts: Buffer[] = [];
+        res.on('data', (d: Buffer) => parts.push(d));
+        res.on('end', () => resolve({ headers: res.headers, body: Buffer.concat(parts) }));
+      })
+        .on('error', reject)
+        .end();
+    });
+    expect(raw.headers['content-encoding']).toBe('gzip');
+    expect(raw.headers.vary).toBe('accept-encoding');
+    expect(gunzipSync(raw.body).toString()).toBe('export {};');
+  });
+
   it('serves nothing outside assets/, nor a file of unknown type', async () => {
     for (const path of [
       '/assets/secret',

@@ -7,6 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
 import { deploymentToJson } from '@verity/contracts';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { NodeContext } from '../context.js';
@@ -26,6 +27,9 @@ const TYPES: Record<string, string> = {
 
 // Built assets are named by their content hash (Vite), so one name is one content forever.
 const ASSET = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}$/;
+/** Text assets go gzipped to browsers that take it (a third of the bytes), compressed once each. */
+const COMPRESSIBLE = new Set(['js', 'css', 'svg', 'json', 'map']);
+const GZIP_CACHE_ENTRIES = 256;
 
 async function readOrUndefined(path: string): Promise<Buffer | undefined> {
   try {
@@ -49,6 +53,7 @@ function notBuilt(reply: FastifyReply, what: string) {
 /** `GET /`, `GET /assets/:file`, `GET /explorer.json`. */
 export function registerExplorerRoutes(app: FastifyInstance, ctx: NodeContext): void {
   const dir = resolve(ctx.config.explorer.dir ?? DEFAULT_EXPLORER_DIR);
+  const gzipped = new Map<string, Buffer>();
   app.get('/', async (_request, reply) => {
     // Read on every request: a build made while the node runs is served without a restart.
     const html = await readOrUndefined(join(dir, 'index.html'));
@@ -62,14 +67,24 @@ export function registerExplorerRoutes(app: FastifyInstance, ctx: NodeContext): 
   });
   app.get('/assets/:file', async (request, reply) => {
     const file = (request.params as { file: string }).file;
-    const type = TYPES[file.slice(file.lastIndexOf('.') + 1)];
+    const ext = file.slice(file.lastIndexOf('.') + 1);
+    const type = TYPES[ext];
     const bytes = ASSET.test(file) && type !== undefined ? await readOrUndefined(join(dir, 'assets', file)) : undefined;
     if (bytes === undefined) return notBuilt(reply, `/assets/${file}`);
-    return reply
+    reply
       .type(type as string)
       .header('cache-control', 'public, max-age=31536000, immutable')
-      .header('x-content-type-options', 'nosniff')
-      .send(bytes);
+      .header('x-content-type-options', 'nosniff');
+    if (!COMPRESSIBLE.has(ext)) return reply.send(bytes);
+    reply.header('vary', 'accept-encoding');
+    if (!/\bgzip\b/.test(String(request.headers['accept-encoding'] ?? ''))) return reply.send(bytes);
+    let gz = gzipped.get(file);
+    if (gz === undefined) {
+      gz = gzipSync(bytes, { level: 9 });
+      if (gzipped.size >= GZIP_CACHE_ENTRIES) gzipped.delete(gzipped.keys().next().value as string);
+      gzipped.set(file, gz);
+    }
+    return reply.header('content-encoding', 'gzip').send(gz);
   });
   // The chain as the pages read it: the deployment this node runs on and a JSON-RPC URL meant
   // for browsers (`explorer.rpcUrl`; never the node's own, which may hold a provider's key).
