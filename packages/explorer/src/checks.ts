@@ -4,8 +4,16 @@
  * browser (`verifyBundleChecks`) and, for a zk bundle, the proof (the SDK's `verifyZkBundle`,
  * loaded only then: snarkjs is large).
  */
-import { type Bundle, type CheckRow, isZkBundle, parseBundle, type Trust, verifyBundleChecks } from '@verity/protocol';
-import { anchorTrust, bundleRegistryBlock, gatherTrust, linkToAnchors, withAnchors } from '@verity/sdk';
+import {
+  type Bundle,
+  type CheckRow,
+  isZkBundle,
+  parseBundle,
+  type Trust,
+  verifyBundleChecks,
+  type ZkAudit,
+} from '@verity/protocol';
+import { anchorTrust, bundleRegistryBlock, gatherTrust, linkToAnchors, verifyZkBundle, withAnchors } from '@verity/sdk';
 import type { Env } from './env.js';
 import { errorText, h } from './ui.js';
 
@@ -51,8 +59,18 @@ const fail = (label: string, e: unknown): Row => ({
   message: (e as Error)?.message ?? String(e),
 });
 
+/** What the visitor adds to the trust (the Verify page's "Trust options"). */
+export interface ExtraTrust {
+  /** Keys pinned by hand: trusted whatever the registry says (`verity verify --node --key`). */
+  readonly nodes?: readonly { address: string; logKey: string }[];
+  /** zk: audit records of verification keys the visitor accepts. */
+  readonly zkAudits?: readonly unknown[];
+  /** zk: accept keys from a `local-dev` setup (development only). */
+  readonly acceptLocalDevSetup?: boolean;
+}
+
 /** Verifies a bundle (JSON text or a value), every check a row. */
-export async function checkBundle(env: Env, input: unknown): Promise<Checked> {
+export async function checkBundle(env: Env, input: unknown, extra: ExtraTrust = {}): Promise<Checked> {
   let value: unknown = input;
   if (typeof input === 'string') {
     try {
@@ -105,6 +123,10 @@ export async function checkBundle(env: Env, input: unknown): Promise<Checked> {
   } catch (e) {
     return { ok: false, rows: [fail('Trust', e)], basis: 'the chain could not be read', code: 'CHAIN_UNAVAILABLE' };
   }
+  if (extra.nodes !== undefined && extra.nodes.length > 0) {
+    trust = { ...trust, nodes: [...trust.nodes, ...extra.nodes] };
+    basis += `; and ${extra.nodes.length} key${extra.nodes.length === 1 ? '' : 's'} pinned by hand`;
+  }
   const { result, checks } = verifyBundleChecks(bundle, trust);
   for (const c of checks) {
     const label =
@@ -114,11 +136,24 @@ export async function checkBundle(env: Env, input: unknown): Promise<Checked> {
   let ok = result.ok;
   let code = result.ok ? undefined : result.code;
   if (result.ok && isZkBundle(bundle)) {
-    const { verifyZkBundle } = await import('@verity/sdk');
-    const zk = await verifyZkBundle(bundle, trust, env.chain ? { chain: env.client.base.chain as never } : {});
-    if (zk.ok)
-      rows.push({ label: 'zk proof', status: 'pass', message: 'the Groth16 proof verifies for this input and output' });
-    else {
+    const chain = env.client.base.chain;
+    const zk = await verifyZkBundle(bundle, trust, {
+      ...(chain ? { chain } : {}),
+      ...(extra.acceptLocalDevSetup ? { acceptLocalDevSetup: true } : {}),
+      ...(extra.zkAudits ? { zk: { audits: extra.zkAudits as ZkAudit[] } } : {}),
+    });
+    if (zk.ok) {
+      const by = {
+        audit: 'an audit you gave',
+        attestation: "an auditor's attestation on chain",
+        'local-dev': 'your acceptance of a local-dev setup',
+      };
+      rows.push({
+        label: 'zk proof',
+        status: 'pass',
+        message: `the Groth16 proof verifies for this input and output; its key is trusted by ${by[zk.zkTrust.vk]}; the model's registration ${zk.zkTrust.model}`,
+      });
+    } else {
       rows.push({ label: 'zk proof', status: 'fail', code: zk.code, message: zk.error.message });
       ok = false;
       code = zk.code;

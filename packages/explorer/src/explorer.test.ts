@@ -20,6 +20,8 @@ const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const SITE = fileURLToPath(new URL('../dist/site/index.html', import.meta.url));
 const IRIS = fileURLToPath(new URL('../../../examples/models/iris.onnx', import.meta.url));
 // A tiny random-weight llama the repo writes itself (examples/llm): it speaks gibberish, verifiably.
+// Real iris Groth16 proofs with the audit of their key (packages/sdk/test-support/zk-fixture.ts).
+const ZK_FIXTURE = fileURLToPath(new URL('../../sdk/fixtures/zk-iris.json', import.meta.url));
 const TINY_CHAT = fileURLToPath(new URL('../../../examples/models/tiny-chat.gguf', import.meta.url));
 // EXPLORER_SCREENSHOTS=docs/explorer saves a screenshot of each page there.
 const SHOTS = process.env.EXPLORER_SCREENSHOTS;
@@ -43,9 +45,16 @@ async function shot(name: string): Promise<void> {
 }
 
 /** The Verify page's rows for `value`: label, status and code of each. */
-async function verifyOnPage(value: unknown) {
-  await page.goto(`${node.url}/#/verify`);
+async function verifyOnPage(value: unknown, options: { url?: string; pinned?: unknown; audits?: unknown } = {}) {
+  // From a blank page: the same URL again would only be a hash change, the page not redrawn.
+  await page.goto('about:blank');
+  await page.goto(`${options.url ?? node.url}/#/verify`);
   await page.fill('#bundle', typeof value === 'string' ? value : JSON.stringify(value, null, 2));
+  if (options.pinned !== undefined || options.audits !== undefined) {
+    await page.click('details summary');
+    if (options.pinned !== undefined) await page.fill('#pinned', JSON.stringify(options.pinned));
+    if (options.audits !== undefined) await page.fill('#zk-audits', JSON.stringify(options.audits));
+  }
   await page.click('#verify');
   const verdict = await page.waitForSelector('[data-verdict]', { timeout: 30_000 });
   const rows = await page.$$eval('#checks .row', (els) =>
@@ -261,6 +270,35 @@ describe.skipIf(!hasChromium)('the explorer in Chromium', () => {
       if (code === 'RECEIPT_OUTPUT_DIGEST_MISMATCH') await shot('verify-tampered');
     });
   }
+
+  describe('a zk bundle (the SDK fixture, its node pinned by hand, its key audited), on a node without a chain', () => {
+    const fx = () =>
+      JSON.parse(readFileSync(ZK_FIXTURE, 'utf8')) as {
+        trust: { nodes: unknown[] };
+        genuine: { bundle: { zk: { publicSignals: string[] } }; audit: unknown };
+      };
+    const options = () => ({ url: loner.url, pinned: fx().trust.nodes, audits: [fx().genuine.audit] });
+
+    it('every row green, the Groth16 proof checked in the page', async () => {
+      const { verdict, rows } = await verifyOnPage(fx().genuine.bundle, options());
+      expect(verdict).toBe('valid');
+      expect(rows.find((r) => r.check === 'zk proof')).toEqual({ check: 'zk proof', status: 'pass', code: null });
+      await shot('verify-zk');
+    });
+
+    it('a public input signal changed: the zk proof row is red with ZK_PUBLIC_INPUT_MISMATCH', async () => {
+      const b = fx().genuine.bundle;
+      const signals = b.zk.publicSignals;
+      signals[signals.length - 1] = String(BigInt(signals[signals.length - 1] as string) + 1n);
+      const { verdict, rows } = await verifyOnPage(b, options());
+      expect(verdict).toBe('ZK_PUBLIC_INPUT_MISMATCH');
+      expect(rows.find((r) => r.status === 'fail')).toEqual({
+        check: 'zk proof',
+        status: 'fail',
+        code: 'ZK_PUBLIC_INPUT_MISMATCH',
+      });
+    });
+  });
 
   it('text that is not JSON is one red row', async () => {
     const { verdict } = await verifyOnPage('{ not json');

@@ -1,7 +1,7 @@
 /** Verify: paste or drop a bundle (or a receipt); every check is a row. */
-import { checkBundle, renderChecked } from '../checks.js';
+import { checkBundle, type ExtraTrust, renderChecked } from '../checks.js';
 import { env } from '../env.js';
-import { h, show } from '../ui.js';
+import { errorText, h, show } from '../ui.js';
 
 /** A bundle handed over by another page (the Receipt page, the playground). */
 export const HANDOFF_KEY = 'verity.explorer.bundle';
@@ -13,10 +13,56 @@ export async function render(): Promise<void> {
     spellcheck: false,
   });
   const out = h('div', { id: 'result' });
+  const pinned = h('textarea', {
+    id: 'pinned',
+    rows: 3,
+    placeholder: '[{ "address": "0x…", "logKey": "<origin>+<keyid>+<key>" }]',
+    spellcheck: false,
+  });
+  const audits = h('textarea', {
+    id: 'zk-audits',
+    rows: 3,
+    placeholder: '[ audit records (verity zk audit) ]',
+    spellcheck: false,
+  });
+  const localDev = h('input', { id: 'local-dev', type: 'checkbox' });
+  const options = h(
+    'details',
+    null,
+    h('summary', { class: 'mut' }, 'Trust options'),
+    h('p', { class: 'mut' }, 'Node keys pinned by hand (trusted whatever the registry says):'),
+    pinned,
+    h('p', { class: 'mut' }, 'zk: audit records of verification keys you accept:'),
+    audits,
+    h(
+      'p',
+      null,
+      h(
+        'label',
+        null,
+        localDev,
+        ' accept zk keys from a local-dev setup (development only: its maker could forge proofs)',
+      ),
+    ),
+  );
+  const parseList = (t: HTMLTextAreaElement) => (t.value.trim() === '' ? undefined : (JSON.parse(t.value) as never[]));
   const run = async () => {
     out.replaceChildren(h('p', { class: 'mut' }, 'Verifying…'));
     const t0 = performance.now();
-    const checked = await checkBundle(await env(), text.value);
+    let extra: ExtraTrust;
+    try {
+      const nodes = parseList(pinned);
+      const zkAudits = parseList(audits);
+      extra = {
+        ...(nodes ? { nodes } : {}),
+        ...(zkAudits ? { zkAudits } : {}),
+        ...(localDev.checked ? { acceptLocalDevSetup: true } : {}),
+      };
+    } catch (e) {
+      out.replaceChildren(h('p', { class: 'err' }, `Trust options: ${errorText(e)}`));
+      return;
+    }
+    const checked = await checkBundle(await env(), text.value, extra);
     out.replaceChildren(
       renderChecked(checked),
       h('p', { class: 'mut' }, `checked in ${Math.round(performance.now() - t0)} ms, in this browser`),
@@ -63,6 +109,7 @@ export async function render(): Promise<void> {
     ),
     drop,
     h('p', null, h('button', { id: 'verify', onclick: () => void run() }, 'Verify'), ' ', file),
+    options,
     out,
   );
   const handed = sessionStorage.getItem(HANDOFF_KEY);
