@@ -44,11 +44,15 @@ async function shot(name: string): Promise<void> {
   await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
 }
 
+/** Opens a page afresh: from a blank page, since another hash of the same page would only be a hash change (the old page's rows still there). */
+async function open(url: string): Promise<void> {
+  await page.goto('about:blank');
+  await page.goto(url);
+}
+
 /** The Verify page's rows for `value`: label, status and code of each. */
 async function verifyOnPage(value: unknown, options: { url?: string; pinned?: unknown; audits?: unknown } = {}) {
-  // From a blank page: the same URL again would only be a hash change, the page not redrawn.
-  await page.goto('about:blank');
-  await page.goto(`${options.url ?? node.url}/#/verify`);
+  await open(`${options.url ?? node.url}/#/verify`);
   await page.fill('#bundle', typeof value === 'string' ? value : JSON.stringify(value, null, 2));
   if (options.pinned !== undefined || options.audits !== undefined) {
     await page.click('details summary');
@@ -156,7 +160,7 @@ describe.skipIf(!hasChromium)('the explorer in Chromium', () => {
   });
 
   it('Network: the registered node, up, with its stake and log; the models published on chain', async () => {
-    await page.goto(`${node.url}/#/network`);
+    await open(`${node.url}/#/network`);
     const row = await page.waitForSelector(`[data-node="${node.context.keys.address}"]`, { timeout: 30_000 });
     expect(await row.textContent()).toMatch(/registered.*1 ETH.*up/);
     await page.waitForSelector('[data-model="iris@1.0.0"]');
@@ -164,7 +168,7 @@ describe.skipIf(!hasChromium)('the explorer in Chromium', () => {
   });
 
   it('Model: CID recomputed, publisher signature and registry mapping checked in the page', async () => {
-    await page.goto(`${node.url}/#/model/iris@1.0.0`);
+    await open(`${node.url}/#/model/iris@1.0.0`);
     expect(await rowsOf('#checks', 3)).toEqual([
       'Manifest CID: pass',
       'Publisher signature: pass',
@@ -174,7 +178,7 @@ describe.skipIf(!hasChromium)('the explorer in Chromium', () => {
   });
 
   it('Log: the checkpoint signature, entries decoded from the tiles, an inclusion proof checked in the page', async () => {
-    await page.goto(`${node.url}/#/log`);
+    await open(`${node.url}/#/log`);
     expect(await rowsOf('#checks', 1)).toEqual(['Checkpoint signature: pass']);
     expect(await rowsOf('#proof-checks', 2)).toEqual(['Leaf hash: pass', 'Inclusion proof: pass']);
     const requests = await page.$$eval('[data-leaf]', (els) => els.length);
@@ -184,14 +188,14 @@ describe.skipIf(!hasChromium)('the explorer in Chromium', () => {
 
   it('Receipt: looked up by request id and verified in the page', async () => {
     const id = bundle.receipts[0]?.record.requestId as string;
-    await page.goto(`${node.url}/#/receipt/${id}`);
+    await open(`${node.url}/#/receipt/${id}`);
     const verdict = await page.waitForSelector('[data-verdict]', { timeout: 30_000 });
     expect(await verdict.getAttribute('data-verdict')).toBe('valid');
     await shot('receipt');
   });
 
   it('Playground: the iris form, built from its input signature, answers with a verified badge', async () => {
-    await page.goto(`${node.url}/#/playground/iris@1.0.0`);
+    await open(`${node.url}/#/playground/iris@1.0.0`);
     await page.fill('[data-input="x"]', JSON.stringify(input.x));
     await page.click('#run');
     const badge = await page.waitForSelector('#badge', { timeout: 30_000 });
@@ -201,7 +205,7 @@ describe.skipIf(!hasChromium)('the explorer in Chromium', () => {
   });
 
   it('Playground: a chat streams, shows the OpenAI request, and carries a verified badge', async () => {
-    await page.goto(`${node.url}/#/playground/tiny-chat@1.0.0`);
+    await open(`${node.url}/#/playground/tiny-chat@1.0.0`);
     await page.click('#send');
     const badge = await page.waitForSelector('#badge', { timeout: 120_000 });
     expect(await badge.textContent()).toBe('✓ verified');
@@ -226,6 +230,12 @@ describe.skipIf(!hasChromium)('the explorer in Chromium', () => {
       expect(passed, check).toContain(check);
     }
     await shot('verify');
+    if (SHOTS !== undefined) {
+      // Readable on a phone: the rows stack, nothing scrolls sideways.
+      await page.setViewportSize({ width: 390, height: 800 });
+      await shot('verify-phone');
+      await page.setViewportSize({ width: 900, height: 700 });
+    }
   });
 
   const tampered: [string, () => unknown, string, string][] = [
