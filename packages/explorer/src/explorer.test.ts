@@ -242,7 +242,7 @@ describe.skipIf(!hasChromium)('the explorer in Chromium', () => {
     [
       'a forged checkpoint signature',
       () => {
-        const b = structuredClone(bundle) as { receipts: { checkpoint: string }[] };
+        const b = structuredClone(bundle) as unknown as { receipts: { checkpoint: string }[] };
         const r = b.receipts[0] as { checkpoint: string };
         // Flip one base64 digit of the signature (past the key ID).
         const at = r.checkpoint.length - 6;

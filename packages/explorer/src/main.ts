@@ -23,9 +23,9 @@ async function route(): Promise<void> {
     .split('/')
     .map((s) => decodeURIComponent(s));
   const load = PAGES[name] ?? PAGES.network;
-  for (const a of document.querySelectorAll('header a')) {
+  document.querySelectorAll('header a').forEach((a) => {
     a.classList.toggle('on', a.getAttribute('href') === `#/${name}`);
-  }
+  });
   const mine = ++current;
   document.title = `${name[0]?.toUpperCase()}${name.slice(1)} · Verity explorer`;
   try {
