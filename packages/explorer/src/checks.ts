@@ -13,7 +13,16 @@ import {
   verifyBundleChecks,
   type ZkAudit,
 } from '@verity/protocol';
-import { anchorTrust, bundleRegistryBlock, gatherTrust, linkToAnchors, verifyZkBundle, withAnchors } from '@verity/sdk';
+import {
+  anchorTrust,
+  bundleRegistryBlock,
+  chatCompletionFromChunks,
+  gatherTrust,
+  linkToAnchors,
+  messageOf,
+  verifyZkBundle,
+  withAnchors,
+} from '@verity/sdk';
 import type { Env } from './env.js';
 import { errorText, h } from './ui.js';
 
@@ -80,11 +89,28 @@ export async function checkBundle(env: Env, input: unknown, extra: ExtraTrust = 
       return { ok: false, code: 'JSON_INVALID', rows: [row], basis: '' };
     }
   }
+  // A chat answer (the completion, or its streamed chunks, as an OpenAI client got them): its
+  // receipt and its message. The request is not in it, so the input is not checked.
+  let note: Row | undefined;
+  try {
+    const answer = chatAnswerBundle(value);
+    if (answer !== undefined) {
+      value = answer;
+      note = {
+        label: 'Chat answer',
+        status: 'skip',
+        message:
+          'an OpenAI chat answer: its receipt and message are checked; the request is not in it (the input is not)',
+      };
+    }
+  } catch (e) {
+    return { ok: false, code: 'RESPONSE_INVALID', rows: [fail('Chat answer', e)], basis: '' };
+  }
   // A lone receipt (from `GET /v1/receipts/:id`) is checked as a bundle of one.
   if (typeof value === 'object' && value !== null && !('mediaType' in value) && 'record' in value) {
     value = { mediaType: 'application/vnd.verity.bundle.v1+json', receipts: [value] };
   }
-  const rows: Row[] = [];
+  const rows: Row[] = note ? [note] : [];
   let trust: Trust;
   let basis: string;
   let bundle: unknown = value;
@@ -160,6 +186,26 @@ export async function checkBundle(env: Env, input: unknown, extra: ExtraTrust = 
     }
   }
   return { ok, ...(code === undefined ? {} : { code }), rows, basis };
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
+
+/** A chat answer as a bundle of its receipt and output (docs/protocol.md §10.3), or undefined. */
+function chatAnswerBundle(value: unknown): unknown {
+  const bundle = (verity: { receipt: unknown }, message: unknown, finish: unknown) => ({
+    mediaType: 'application/vnd.verity.bundle.v1+json',
+    receipts: [verity.receipt],
+    output: { endpoint: 'chat.completions', message, finish_reason: finish },
+  });
+  if (Array.isArray(value) && value.some((c) => isObject(c) && c.verity !== undefined)) {
+    const { message, finish_reason, verity } = chatCompletionFromChunks(value);
+    return bundle(verity, message, finish_reason);
+  }
+  if (isObject(value) && Array.isArray(value.choices) && isObject(value.verity)) {
+    const choice = value.choices[0] as { message?: unknown; finish_reason?: unknown } | undefined;
+    return bundle(value.verity as { receipt: unknown }, messageOf(choice?.message), choice?.finish_reason);
+  }
+  return undefined;
 }
 
 const receiptsOf = (b: unknown): number => ((b as { receipts?: unknown[] })?.receipts ?? []).length;

@@ -310,6 +310,29 @@ describe.skipIf(!hasChromium)('the explorer in Chromium', () => {
     });
   });
 
+  it('a chat answer as an OpenAI client got it: receipt and message green, the input grey; another message red', async () => {
+    const r = await fetch(`${node.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        model: 'tiny-chat@1.0.0',
+        messages: [{ role: 'user', content: 'Hi' }],
+        max_tokens: 8,
+        seed: 3,
+      }),
+    });
+    const completion = (await r.json()) as { choices: { message: { content: string } }[] };
+    const valid = await verifyOnPage(completion);
+    expect(valid.verdict).toBe('valid');
+    const status = Object.fromEntries(valid.rows.map((row) => [row.check, row.status]));
+    expect(status).toMatchObject({ 'Output digest': 'pass', 'Input digest': 'skip', 'Inclusion proof': 'pass' });
+    const edited = structuredClone(completion);
+    (edited.choices[0] as { message: { content: string } }).message.content += '!';
+    const { verdict, rows } = await verifyOnPage(edited);
+    expect(verdict).toBe('RECEIPT_OUTPUT_DIGEST_MISMATCH');
+    expect(rows.find((row) => row.status === 'fail')?.check).toBe('Output digest');
+  });
+
   it('text that is not JSON is one red row', async () => {
     const { verdict } = await verifyOnPage('{ not json');
     expect(verdict).toBe('JSON_INVALID');

@@ -9,7 +9,7 @@ export const HANDOFF_KEY = 'verity.explorer.bundle';
 export async function render(): Promise<void> {
   const text = h('textarea', {
     id: 'bundle',
-    placeholder: 'Paste a bundle (verity infer --out bundle.json) or a receipt, or drop a file here',
+    placeholder: 'Paste a bundle (verity infer --out bundle.json), a receipt or a chat answer, or drop a file here',
     spellcheck: false,
   });
   const out = h('div', { id: 'result' });
