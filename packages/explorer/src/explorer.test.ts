@@ -180,7 +180,7 @@ describe.skipIf(!hasChromium)('the explorer in Chromium', () => {
   it('Log: the checkpoint signature, entries decoded from the tiles, an inclusion proof checked in the page', async () => {
     await open(`${node.url}/#/log`);
     expect(await rowsOf('#checks', 1)).toEqual(['Checkpoint signature: pass']);
-    expect(await rowsOf('#proof-checks', 2)).toEqual(['Leaf hash: pass', 'Inclusion proof: pass']);
+    expect(await rowsOf('#proof-checks', 3)).toEqual(['Leaf hash: pass', 'Tiles root: pass', 'Inclusion proof: pass']);
     const requests = await page.$$eval('[data-leaf]', (els) => els.length);
     expect(requests).toBe(3);
     await shot('log');
@@ -331,6 +331,21 @@ describe.skipIf(!hasChromium)('the explorer in Chromium', () => {
     const { verdict, rows } = await verifyOnPage(edited);
     expect(verdict).toBe('RECEIPT_OUTPUT_DIGEST_MISMATCH');
     expect(rows.find((row) => row.status === 'fail')?.check).toBe('Output digest');
+  });
+
+  it('Log past one tile: the inclusion proof of the newest entry is built from two tile levels', async () => {
+    // 300 records: leaf tile 0 full, leaf tile 1 partial, and a level-1 tile over them.
+    for (let i = 0; i < 300; i++) {
+      const r = await fetch(`${node.url}/v1/infer`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'iris@1.0.0', input }),
+      });
+      expect(r.status).toBe(200);
+    }
+    await open(`${node.url}/#/log`);
+    expect(await rowsOf('#proof-checks', 3)).toEqual(['Leaf hash: pass', 'Tiles root: pass', 'Inclusion proof: pass']);
+    expect(Number(await page.$eval('[data-leaf]', (e) => e.getAttribute('data-leaf')))).toBeGreaterThan(256);
   });
 
   it('text that is not JSON is one red row', async () => {

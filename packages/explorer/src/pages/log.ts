@@ -1,16 +1,19 @@
 /**
  * Log: a node's signed checkpoint (its signature checked here), its latest entries decoded from
- * the C2SP tiles, and, for an entry, its inclusion proof checked here against the signed root
- * (the leaf hash recomputed from the entry's bytes, and found in the hash tile).
+ * the C2SP tiles, and, for an entry, its inclusion proof built here from the hash tiles and
+ * checked against the signed root.
  */
 import {
   decodeRecord,
   equalBytes,
-  fromHex,
+  hashChildren,
   hashLeaf,
   type InferenceRecord,
+  inclusionProofFromReader,
+  type MerkleHashReader,
   openCheckpoint,
   parseVerifierKey,
+  rootFromReader,
   toHex,
   verifyInclusion,
 } from '@verity/protocol';
@@ -103,7 +106,7 @@ export async function render([endpoint]: string[]): Promise<void> {
     const decoded = raw.map((b, i) => ({ index: n * TILE + i, bytes: b, record: decodeRecord(b) }));
     const shown = decoded.slice(-20).reverse();
     const prove = (entry: { index: number; bytes: Uint8Array; record: InferenceRecord }) =>
-      void proveInclusion(base, checkpoint, entry, n, width, proof);
+      void proveInclusion(base, checkpoint, entry, proof);
     entries.replaceChildren(
       h('h2', null, `Latest entries (${shown.length} of ${checkpoint.size})`),
       h(
@@ -147,21 +150,65 @@ export async function render([endpoint]: string[]): Promise<void> {
   }
 }
 
-/** The entry's inclusion in the signed tree: leaf hash recomputed, found in the hash tile, proof checked. */
+/** A tile the reader needs and does not hold yet. */
+class MissingTile {
+  constructor(
+    readonly level: number,
+    readonly index: number,
+  ) {}
+}
+
+/**
+ * The tree's hashes as the node's C2SP tiles hold them (tile level L holds the subtrees of tree
+ * level 8L), fetched as the protocol's proof functions ask for them: a run that needs a tile not
+ * held yet fetches it and starts again.
+ */
+function tileHashes(base: string, size: number) {
+  const tiles = new Map<string, Uint8Array>();
+  const reader: MerkleHashReader = {
+    subtree(level: number, index: number): Uint8Array {
+      if (level % 8 !== 0) {
+        return hashChildren(reader.subtree(level - 1, 2 * index), reader.subtree(level - 1, 2 * index + 1));
+      }
+      const tile = tiles.get(`${level / 8}/${Math.floor(index / TILE)}`);
+      if (tile === undefined) throw new MissingTile(level / 8, Math.floor(index / TILE));
+      const at = (index % TILE) * 32;
+      if (at + 32 > tile.length) throw new Error(`tile ${level / 8}/${Math.floor(index / TILE)} is too short`);
+      return tile.subarray(at, at + 32);
+    },
+  };
+  return async <T>(run: (r: MerkleHashReader) => T): Promise<T> => {
+    for (;;) {
+      try {
+        return run(reader);
+      } catch (e) {
+        if (!(e instanceof MissingTile)) throw e;
+        // Complete subtrees at this level, and so the width of the tile asked for.
+        const count = Math.floor(size / TILE ** e.level);
+        const width = Math.min(TILE, count - e.index * TILE);
+        tiles.set(`${e.level}/${e.index}`, await bytes(`${base}${tilePath(String(e.level), e.index, width)}`));
+      }
+    }
+  };
+}
+
+/**
+ * The entry's inclusion in the signed tree, recomputed here from the node's tiles: its leaf hash
+ * from its bytes (and found in the hash tile), the tree's root from the tiles (equal to the signed
+ * root), and its inclusion proof built from the tiles and checked against the signed root.
+ */
 async function proveInclusion(
   base: string,
   checkpoint: { size: number; rootHash: Uint8Array },
   entry: { index: number; bytes: Uint8Array },
-  tile: number,
-  width: number,
   out: HTMLElement,
 ): Promise<void> {
   const rows: HTMLElement[] = [];
   const leaf = hashLeaf(entry.bytes);
+  const { size, rootHash } = checkpoint;
   try {
-    const hashes = await bytes(`${base}${tilePath('0', tile, width)}`);
-    const at = (entry.index % TILE) * 32;
-    const inTile = equalBytes(hashes.subarray(at, at + 32), leaf);
+    const withTiles = tileHashes(base, size);
+    const inTile = equalBytes(await withTiles((r) => r.subtree(0, entry.index)), leaf);
     rows.push(
       checkRow(
         'Leaf hash',
@@ -172,15 +219,26 @@ async function proveInclusion(
         'LOG_CORRUPT',
       ),
     );
-    const r = await fetch(`${base}/v1/log/proof?index=${entry.index}&size=${checkpoint.size}`);
-    const { proof } = (await r.json()) as { proof: string[] };
+    const root = await withTiles((r) => rootFromReader(r, size));
+    const same = equalBytes(root, rootHash);
+    rows.push(
+      checkRow(
+        'Tiles root',
+        same,
+        same
+          ? `the tiles hash to the signed root of size ${size}`
+          : `the tiles hash to ${toHex(root)}, not the signed root`,
+        'LOG_CORRUPT',
+      ),
+    );
+    const proof = await withTiles((r) => inclusionProofFromReader(r, entry.index, size));
     try {
-      verifyInclusion(leaf, entry.index, checkpoint.size, proof.map(fromHex), checkpoint.rootHash);
+      verifyInclusion(leaf, entry.index, size, proof, rootHash);
       rows.push(
         checkRow(
           'Inclusion proof',
           true,
-          `leaf ${entry.index} leads to the signed root of size ${checkpoint.size} (${proof.length} hashes, checked here)`,
+          `built here from the tiles (${proof.length} hashes): leaf ${entry.index} leads to the signed root of size ${size}`,
         ),
       );
     } catch (err) {
