@@ -3,12 +3,13 @@ import { mkdir, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type Deployment, deploymentToJson, getLatestAnchor } from '@verity/contracts';
+import { type Deployment, deploymentToJson, getLatestAnchor, registerNode } from '@verity/contracts';
 import { writeDeploymentFile } from '@verity/contracts/node';
 import { loadConfig, startNode, type VerityNode } from '@verity/node';
 import type { Bundle } from '@verity/protocol';
 import { createClient } from '@verity/sdk';
 import { type Browser, chromium, type Page } from 'playwright';
+import { parseEther } from 'viem';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestChain, type TestChain } from '../../contracts/src/test-support/chain.js';
 import { startChainNode } from '../../node/src/test-support/chain-node.js';
@@ -92,6 +93,15 @@ describe.skipIf(!hasChromium)('the explorer in Chromium', () => {
     await admin.pushModel({ name: 'iris', data });
     await admin.pushModel({ name: 'tiny-chat', format: 'gguf', data: new Uint8Array(readFileSync(TINY_CHAT)) });
     await createClient({ url: loner.url, apiKey: loner.context.keys.apiKey }).pushModel({ name: 'iris', data });
+    // A node registered with a hostile endpoint: the registry is anyone's to write.
+    await registerNode(chain.clients(5), {
+      nodeRegistry: deployment.contracts.nodeRegistry,
+      logKey: `0x${'11'.repeat(32)}`,
+      origin: 'evil.example/log',
+      endpoint: 'javascript:document.title="pwned"',
+      capabilities: ['mode:signed'],
+      stake: parseEther('1'),
+    });
     const verity = createClient({
       url: node.url,
       chain: { rpcUrl: chain.anvil.rpcUrl, deployment: deploymentToJson(deployment) },
@@ -164,6 +174,12 @@ describe.skipIf(!hasChromium)('the explorer in Chromium', () => {
     const row = await page.waitForSelector(`[data-node="${node.context.keys.address}"]`, { timeout: 30_000 });
     expect(await row.textContent()).toMatch(/registered.*1 ETH.*up/);
     await page.waitForSelector('[data-model="iris@1.0.0"]');
+    // The hostile node is listed, down, and its endpoint is text: no javascript: link anywhere.
+    const evil = await page.waitForSelector(`[data-node="${chain.address(5)}"]`);
+    expect(await evil.textContent()).toMatch(/javascript:.*down/);
+    expect(
+      await page.$$eval('a', (as) => as.filter((a) => /^javascript:/i.test(a.getAttribute('href') ?? '')).length),
+    ).toBe(0);
     await shot('network');
   });
 

@@ -2,7 +2,17 @@
 
 type Child = Node | string | number | false | null | undefined | readonly Child[];
 
-/** An element with attributes (`on*` functions become listeners) and children. */
+/**
+ * Whether a link target is safe to put in `href`: a page of the explorer (`#…`), a path of this
+ * node, or an http(s) URL. Registry entries (endpoints) and bundles are anyone's to write: a
+ * `javascript:` URL there must never become a link.
+ */
+export const isSafeHref = (url: string): boolean => /^(#|\/(?!\/)|https?:\/\/)/i.test(url);
+
+/**
+ * An element with attributes (`on*` functions become listeners; an `href` that is not
+ * {@link isSafeHref} is left out) and children. Text is always text (never parsed as HTML).
+ */
 export function h<K extends keyof HTMLElementTagNameMap>(
   tag: K,
   attrs: Record<string, unknown> | null = null,
@@ -12,6 +22,8 @@ export function h<K extends keyof HTMLElementTagNameMap>(
   for (const [k, v] of Object.entries(attrs ?? {})) {
     if (v === undefined || v === false || v === null) continue;
     if (k.startsWith('on') && typeof v === 'function') el.addEventListener(k.slice(2), v as EventListener);
+    else if (k.startsWith('on')) continue;
+    else if (k === 'href' && !isSafeHref(String(v))) continue;
     else el.setAttribute(k, v === true ? '' : String(v));
   }
   append(el, children);
