@@ -33,6 +33,7 @@ let chain: TestChain;
 let deployment: Deployment;
 let node: VerityNode;
 let loner: VerityNode;
+let other: VerityNode;
 let browser: Browser;
 let page: Page;
 let bundle: Bundle;
@@ -84,6 +85,12 @@ describe.skipIf(!hasChromium)('the explorer in Chromium', () => {
       deploymentFile: join(dir, 'deployment.json'),
       overrides: { chain: { anchorIntervalMs: 500 }, explorer: { rpcUrl: chain.anvil.rpcUrl } },
     });
+    // Another registered node: the Network page served by the first reads it across origins.
+    other = await startChainNode(chain, {
+      dataDir: join(dir, 'other'),
+      deploymentFile: join(dir, 'deployment.json'),
+      overrides: { peers: { localNetwork: true } },
+    });
     // A node on no chain: its receipts name a node the registry does not know.
     loner = await startNode(
       loadConfig({ overrides: { dataDir: join(dir, 'loner'), port: 0, logLevel: 'silent', fsync: false } }),
@@ -129,7 +136,7 @@ describe.skipIf(!hasChromium)('the explorer in Chromium', () => {
 
   afterAll(async () => {
     await browser?.close();
-    await Promise.all([node?.stop(), loner?.stop()]);
+    await Promise.all([node?.stop(), loner?.stop(), other?.stop()]);
     await chain?.stop();
   });
 
@@ -174,6 +181,9 @@ describe.skipIf(!hasChromium)('the explorer in Chromium', () => {
     const row = await page.waitForSelector(`[data-node="${node.context.keys.address}"]`, { timeout: 30_000 });
     expect(await row.textContent()).toMatch(/registered.*1 ETH.*up/);
     await page.waitForSelector('[data-model="iris@1.0.0"]');
+    // The other node is read across origins (its public GET routes allow any page).
+    const peer = await page.waitForSelector(`[data-node="${other.context.keys.address}"]`);
+    expect(await peer.textContent()).toMatch(/registered.*up/);
     // The hostile node is listed, down, and its endpoint is text: no javascript: link anywhere.
     const evil = await page.waitForSelector(`[data-node="${chain.address(5)}"]`);
     expect(await evil.textContent()).toMatch(/javascript:.*down/);
