@@ -105,4 +105,15 @@ describe('the explorer at /', () => {
     expect(preflight.headers.get('access-control-allow-origin')).toBeNull();
     expect(preflight.headers.get('access-control-allow-methods')).toBeNull();
   });
+
+  it('is configured by explorer.dir and explorer.rpcUrl (VERITY_EXPLORER_*), an RPC URL only over http(s)', () => {
+    const env = { VERITY_EXPLORER_DIR: '/srv/explorer', VERITY_EXPLORER_RPC_URL: 'https://rpc.example' };
+    expect(loadConfig({ env }).explorer).toEqual({ dir: '/srv/explorer', rpcUrl: 'https://rpc.example' });
+    expect(() => loadConfig({ overrides: { explorer: { rpcUrl: 'javascript:alert(1)' } } })).toThrow(
+      expect.objectContaining({ code: 'CONFIG_INVALID' }),
+    );
+    expect(() => loadConfig({ overrides: { explorer: { dir: '' } } })).toThrow(
+      expect.objectContaining({ code: 'CONFIG_INVALID' }),
+    );
+  });
 });
