@@ -220,6 +220,18 @@ describe.skipIf(!hasChromium)('the explorer in Chromium', () => {
     await shot('receipt');
   });
 
+  it('Receipt: a request another registered node answered is found there, and verified', async () => {
+    const there = createClient({
+      url: other.url,
+      chain: { rpcUrl: chain.anvil.rpcUrl, deployment: deploymentToJson(deployment) },
+    });
+    const { requestId } = await there.infer({ model: 'iris@1.0.0', input });
+    await open(`${node.url}/#/receipt/${requestId}`);
+    const verdict = await page.waitForSelector('[data-verdict]', { timeout: 30_000 });
+    expect(await verdict.getAttribute('data-verdict')).toBe('valid');
+    expect(await page.textContent('#result')).toContain(`Found at${other.url}`);
+  });
+
   it('Playground: the iris form, built from its input signature, answers with a verified badge', async () => {
     await open(`${node.url}/#/playground/iris@1.0.0`);
     await page.fill('[data-input="x"]', JSON.stringify(input.x));
