@@ -603,7 +603,7 @@ const SAME_COMPUTATION = ['kind', 'model', 'inputDigest', 'paramsDigest', 'reque
  * ends at the k-th agreement; and, under `Trust.registry`, it is the head of the ranking
  * recomputed at the snapshot's block from the caller's nonce.
  */
-export function checkQuorum(
+function checkQuorum(
   bundle: Bundle,
   verified: readonly VerifiedReceipt[],
   set: KeySet,
@@ -909,3 +909,6 @@ function platformCheck(cache: VerifyCache, logKey: string): Promise<AsyncSignatu
   }
   return check;
 }
+
+// Step 8a, for verify-checks.ts (declared above without `export`, so edits to it merge cleanly).
+export { checkQuorum };
