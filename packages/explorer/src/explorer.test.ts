@@ -240,6 +240,18 @@ describe.skipIf(!hasChromium)('the explorer in Chromium', () => {
     expect(await badge.textContent()).toBe('✓ verified');
     expect(JSON.parse((await page.textContent('#output')) ?? '')).toHaveProperty('label');
     await shot('playground-onnx');
+    // Another mode for the next request: audited (the record says so; the SDK checks it).
+    const first = await page.getAttribute('#badge', 'href');
+    await page.selectOption('#mode', 'audited');
+    await page.click('#run');
+    // The next badge: another request id.
+    await page.waitForFunction((h) => document.querySelector('#badge')?.getAttribute('href') !== h, first);
+    expect(await page.textContent('#badge')).toBe('✓ verified');
+    const href = (await page.getAttribute('#badge', 'href')) as string;
+    const receipt = await createClient({ url: node.url }).getReceipt(
+      decodeURIComponent(href.split('/').pop() as string),
+    );
+    expect(receipt.record.mode).toBe('audited');
   });
 
   it('Playground: a chat streams, shows the OpenAI request, and carries a verified badge', async () => {
