@@ -76,6 +76,8 @@ export interface ExtraTrust {
   readonly zkAudits?: readonly unknown[];
   /** zk: accept keys from a `local-dev` setup (development only). */
   readonly acceptLocalDevSetup?: boolean;
+  /** A witness policy: every checkpoint cosigned by `threshold` of these witness keys. */
+  readonly witnesses?: { readonly keys: readonly string[]; readonly threshold: number };
 }
 
 /** Verifies a bundle (JSON text or a value), every check a row. */
@@ -148,6 +150,10 @@ export async function checkBundle(env: Env, input: unknown, extra: ExtraTrust = 
     }
   } catch (e) {
     return { ok: false, rows: [fail('Trust', e)], basis: 'the chain could not be read', code: 'CHAIN_UNAVAILABLE' };
+  }
+  if (extra.witnesses !== undefined) {
+    trust = { ...trust, witnesses: extra.witnesses };
+    basis += `; witness policy ${extra.witnesses.threshold} of ${extra.witnesses.keys.length}`;
   }
   if (extra.nodes !== undefined && extra.nodes.length > 0) {
     trust = { ...trust, nodes: [...trust.nodes, ...extra.nodes] };

@@ -21,6 +21,8 @@ const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const SITE = fileURLToPath(new URL('../dist/site/index.html', import.meta.url));
 const IRIS = fileURLToPath(new URL('../../../examples/models/iris.onnx', import.meta.url));
 // A tiny random-weight llama the repo writes itself (examples/llm): it speaks gibberish, verifiably.
+// The protocol's receipt fixtures (independent of this node), for the witness policy.
+const RECEIPT_FIXTURES = fileURLToPath(new URL('../../protocol/fixtures/receipts/', import.meta.url));
 // Real iris Groth16 proofs with the audit of their key (packages/sdk/test-support/zk-fixture.ts).
 const ZK_FIXTURE = fileURLToPath(new URL('../../sdk/fixtures/zk-iris.json', import.meta.url));
 const TINY_CHAT = fileURLToPath(new URL('../../../examples/models/tiny-chat.gguf', import.meta.url));
@@ -53,13 +55,20 @@ async function open(url: string): Promise<void> {
 }
 
 /** The Verify page's rows for `value`: label, status and code of each. */
-async function verifyOnPage(value: unknown, options: { url?: string; pinned?: unknown; audits?: unknown } = {}) {
+async function verifyOnPage(
+  value: unknown,
+  options: { url?: string; pinned?: unknown; audits?: unknown; witnesses?: { keys: string[]; threshold: number } } = {},
+) {
   await open(`${options.url ?? node.url}/#/verify`);
   await page.fill('#bundle', typeof value === 'string' ? value : JSON.stringify(value, null, 2));
-  if (options.pinned !== undefined || options.audits !== undefined) {
+  if (options.pinned !== undefined || options.audits !== undefined || options.witnesses !== undefined) {
     await page.click('details summary');
     if (options.pinned !== undefined) await page.fill('#pinned', JSON.stringify(options.pinned));
     if (options.audits !== undefined) await page.fill('#zk-audits', JSON.stringify(options.audits));
+    if (options.witnesses !== undefined) {
+      await page.fill('#witness-keys', options.witnesses.keys.join('\n'));
+      await page.fill('#witness-threshold', String(options.witnesses.threshold));
+    }
   }
   await page.click('#verify');
   const verdict = await page.waitForSelector('[data-verdict]', { timeout: 30_000 });
@@ -396,6 +405,30 @@ describe.skipIf(!hasChromium)('the explorer in Chromium', () => {
     await open(`${node.url}/#/log`);
     expect(await rowsOf('#proof-checks', 3)).toEqual(['Leaf hash: pass', 'Tiles root: pass', 'Inclusion proof: pass']);
     expect(Number(await page.$eval('[data-leaf]', (e) => e.getAttribute('data-leaf')))).toBeGreaterThan(256);
+  });
+
+  describe('a witness policy (the protocol fixtures, their node pinned by hand)', () => {
+    const fixture = (name: string) =>
+      JSON.parse(readFileSync(join(RECEIPT_FIXTURES, `${name}.json`), 'utf8')) as {
+        bundle: unknown;
+        trust: { nodes: unknown[]; witnesses: { keys: string[]; threshold: number } };
+      };
+    for (const [name, status, code] of [
+      ['valid-witnessed', 'pass', null],
+      ['witness-quorum-unmet', 'fail', 'WITNESS_QUORUM_UNMET'],
+      ['witness-cosignature-forged', 'fail', 'COSIGNATURE_INVALID'],
+    ] as const) {
+      it(`${name}: the Witnesses row is ${status}${code ? ` with ${code}` : ''}`, async () => {
+        const f = fixture(name);
+        const { verdict, rows } = await verifyOnPage(f.bundle, {
+          url: loner.url,
+          pinned: f.trust.nodes,
+          witnesses: f.trust.witnesses,
+        });
+        expect(verdict).toBe(code ?? 'valid');
+        expect(rows.find((r) => r.check === 'Witnesses')).toEqual({ check: 'Witnesses', status, code });
+      });
+    }
   });
 
   it('text that is not JSON is one red row', async () => {

@@ -26,12 +26,27 @@ export async function render(): Promise<void> {
     spellcheck: false,
   });
   const localDev = h('input', { id: 'local-dev', type: 'checkbox' });
+  const witnessKeys = h('textarea', {
+    id: 'witness-keys',
+    rows: 3,
+    placeholder: 'witness keys (<name>+<keyid>+<key>), one a line',
+    spellcheck: false,
+  });
+  const threshold = h('input', { id: 'witness-threshold', type: 'number', min: 1, value: 1, size: 4 });
   const options = h(
     'details',
     null,
     h('summary', { class: 'mut' }, 'Trust options'),
     h('p', { class: 'mut' }, 'Node keys pinned by hand (trusted whatever the registry says):'),
     pinned,
+    h(
+      'p',
+      { class: 'mut' },
+      'Witness policy: every checkpoint cosigned by at least ',
+      threshold,
+      ' of these witnesses:',
+    ),
+    witnessKeys,
     h('p', { class: 'mut' }, 'zk: audit records of verification keys you accept:'),
     audits,
     h(
@@ -53,10 +68,15 @@ export async function render(): Promise<void> {
     try {
       const nodes = parseList(pinned);
       const zkAudits = parseList(audits);
+      const keys = witnessKeys.value
+        .split('\n')
+        .map((k) => k.trim())
+        .filter((k) => k !== '');
       extra = {
         ...(nodes ? { nodes } : {}),
         ...(zkAudits ? { zkAudits } : {}),
         ...(localDev.checked ? { acceptLocalDevSetup: true } : {}),
+        ...(keys.length > 0 ? { witnesses: { keys, threshold: Number(threshold.value) } } : {}),
       };
     } catch (e) {
       out.replaceChildren(h('p', { class: 'err' }, `Trust options: ${errorText(e)}`));
