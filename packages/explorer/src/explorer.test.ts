@@ -202,6 +202,15 @@ describe.skipIf(!hasChromium)('the explorer in Chromium', () => {
     await shot('network');
   });
 
+  it('Network on a node that names no RPC URL for browsers: the page asks for one, then reads the chain', async () => {
+    await open(`${other.url}/#/network`);
+    await page.waitForSelector('text=no JSON-RPC URL for the chain');
+    await page.fill('#rpc', chain.anvil.rpcUrl);
+    await page.click('text=Use');
+    const row = await page.waitForSelector(`[data-node="${node.context.keys.address}"]`, { timeout: 30_000 });
+    expect(await row.textContent()).toMatch(/registered.*up/);
+  });
+
   it('Model: CID recomputed, publisher signature and registry mapping checked in the page', async () => {
     await open(`${node.url}/#/model/iris@1.0.0`);
     expect(await rowsOf('#checks', 3)).toEqual([
