@@ -101,6 +101,16 @@ afterAll(async () => {
 }, SLOW);
 
 describe('the README and `verity up`, as written', () => {
+  it('`verity up` prints the explorer URL, where the node serves it and tells it the local chain', async () => {
+    const url = printedUrl();
+    expect(printed).toContain(`explorer ${url}/`);
+    const page = await fetch(`${url}/`);
+    expect(page.headers.get('content-type')).toMatch(/^text\/html/);
+    const config = (await (await fetch(`${url}/explorer.json`)).json()) as { rpcUrl?: string; deployment?: unknown };
+    expect(config.rpcUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+/);
+    expect(config.deployment).toBeDefined();
+  });
+
   it(
     '`verity up` prints commands that run and verify against the chain, with no insecure flag',
     async () => {

@@ -173,6 +173,8 @@ export interface NodeConfig {
   /** Disputes: serve as a juror on a chain whose deployment has `Disputes`. */
   readonly disputes: DisputeSettings;
   readonly witness: WitnessSettings;
+  /** The explorer web app the node serves at `/` (packages/explorer). */
+  readonly explorer: ExplorerSettings;
   /** Log level for the JSON logs on stderr: fatal, error, warn, info, debug, trace or silent. */
   readonly logLevel: string;
 }
@@ -197,6 +199,18 @@ export interface WitnessSettings {
   readonly peers: boolean;
   /** How often the node submits a grown checkpoint to its witnesses (ms). */
   readonly intervalMs: number;
+}
+
+/** The explorer (packages/explorer): its built files, and what its pages are told about the chain. */
+export interface ExplorerSettings {
+  /** The built explorer (`npm run build` writes `packages/explorer/dist/site`); default that folder. */
+  readonly dir?: string;
+  /**
+   * The JSON-RPC URL the explorer's pages read the chain with, in the visitor's browser (so a
+   * public one, never a URL with a provider's key in it). Default none: the pages then ask the
+   * visitor for one. `verity up` sets it to its local chain.
+   */
+  readonly rpcUrl?: string;
 }
 
 /** Named defaults. */
@@ -243,6 +257,7 @@ export const DEFAULT_CONFIG: NodeConfig = {
   audit: { windowSeconds: 86_400 },
   disputes: { juror: true, intervalMs: 5_000 },
   witness: { logs: [], submitTo: [], peers: false, intervalMs: 5_000 },
+  explorer: {},
   logLevel: 'info',
 };
 
@@ -281,6 +296,8 @@ const ENV: Record<string, (v: string) => ConfigInput> = {
   VERITY_MAX_REPLICA_BYTES: (v) => ({ peers: { maxReplicaBytes: Number(v) } }),
   VERITY_WITNESS_LOGS: (v) => ({ witness: { logs: v.split(',').map((k) => k.trim()) } }),
   VERITY_WITNESS_PEERS: (v) => ({ witness: { peers: v !== '0' && v !== 'false' } }),
+  VERITY_EXPLORER_DIR: (v) => ({ explorer: { dir: v } }),
+  VERITY_EXPLORER_RPC_URL: (v) => ({ explorer: { rpcUrl: v } }),
 };
 
 function merge<T>(base: T, over: DeepPartial<T> | undefined): T {
@@ -384,6 +401,14 @@ function check(config: NodeConfig): NodeConfig {
   if (typeof w.peers !== 'boolean')
     fail('CONFIG_INVALID', 'witness.peers must be a boolean', { path: 'witness.peers' });
   int('witness.intervalMs', w.intervalMs, 1);
+  const x = config.explorer as Partial<ExplorerSettings> | undefined;
+  if (typeof x !== 'object' || x === null) return fail('CONFIG_INVALID', 'explorer must be an object');
+  if (x.dir !== undefined && (typeof x.dir !== 'string' || x.dir === '')) {
+    fail('CONFIG_INVALID', 'explorer.dir must be a path', { path: 'explorer.dir' });
+  }
+  if (x.rpcUrl !== undefined && (typeof x.rpcUrl !== 'string' || !/^https?:\/\//.test(x.rpcUrl))) {
+    fail('CONFIG_INVALID', 'explorer.rpcUrl must be an http(s) URL', { path: 'explorer.rpcUrl' });
+  }
   if (typeof config.fsync !== 'boolean') fail('CONFIG_INVALID', 'fsync must be a boolean');
   if (!LEVELS.has(config.logLevel)) fail('CONFIG_INVALID', `logLevel must be one of ${[...LEVELS].join(', ')}`);
   return { ...config, dataDir: resolve(config.dataDir) };

@@ -266,6 +266,7 @@ export {
   verifyBundle,
   verifyReceipt,
 } from './verify.js';
+export { type BundleChecks, type CheckId, type CheckRow, verifyBundleChecks } from './verify-checks.js';
 export {
   ADD_CHECKPOINT_MAX_PROOF,
   type AddCheckpointRequest,

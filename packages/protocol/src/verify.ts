@@ -164,7 +164,8 @@ export type VerifyResult =
 
 const addressKey = (address: string): string => parseAddress(address).toLowerCase();
 
-interface NodeKey {
+/** @internal A trusted node's key, parsed. */
+export interface NodeKey {
   readonly logKey: string;
   readonly verifier: NoteVerifier;
 }
@@ -173,7 +174,7 @@ interface NodeKey {
  * The keys a verification trusts, by lower-cased address, and (under `Trust.registry`) why an
  * entry of the snapshot may not vouch: every receipt's node is looked up here.
  */
-interface KeySet {
+export interface KeySet {
   readonly keys: Map<string, NodeKey>;
   readonly refused: Map<string, 'RECEIPT_NODE_INACTIVE' | 'RECEIPT_NODE_UNSTAKED' | 'RECEIPT_NODE_KEY_INVALID'>;
   readonly registry: boolean;
@@ -250,7 +251,8 @@ function snapshotKeys(snapshot: RegistrySnapshot): Pick<KeySet, 'keys' | 'refuse
   return set;
 }
 
-function nodeKeys(trust: Trust, bundle?: Bundle): KeySet {
+/** @internal The trusted key set of §9.1. */
+export function nodeKeys(trust: Trust, bundle?: Bundle): KeySet {
   // Pinned keys win over the registry, which wins over entries carried in the bundle (insecure).
   const bundled = trust.insecureAcceptBundleNodes === true ? (bundle?.nodes ?? []) : [];
   const pinned = listKeys(trust.nodes);
@@ -274,40 +276,46 @@ function openCached(note: string, key: NodeKey, cache: VerifyCache | undefined):
   return checkpoint;
 }
 
-function checkReceipt(receipt: Receipt, set: KeySet, options: VerifyOptions): VerifiedReceipt {
-  const { record } = receipt;
-  const { keys } = set;
+/** Step 1: the key the record's node is trusted with, or the code saying why it is not. */
+export function trustedKey(record: InferenceRecord, set: KeySet): NodeKey {
   // record.node is already EIP-55 (parseRecord), so lower-casing is its canonical key.
-  const key = keys.get(record.node.toLowerCase());
-  if (!key) {
-    const refused = set.refused.get(record.node.toLowerCase());
-    if (refused === 'RECEIPT_NODE_INACTIVE') {
-      fail(refused, 'the record names a node that is not registered (unbonding or exited) at the block', {
-        node: record.node,
-      });
-    }
-    if (refused === 'RECEIPT_NODE_UNSTAKED') {
-      fail(refused, 'the record names a node staked below the minimum at the block', { node: record.node });
-    }
-    if (refused === 'RECEIPT_NODE_KEY_INVALID') {
-      fail(refused, 'the registry entry of the record’s node holds no usable log key (its origin is no key name)', {
-        node: record.node,
-      });
-    }
-    if (set.registry) {
-      fail('RECEIPT_NODE_UNREGISTERED', 'the record names a node that is not in the registry at the block', {
-        node: record.node,
-      });
-    }
-    fail('RECEIPT_NODE_UNKNOWN', 'the record names a node that is not trusted', { node: record.node });
+  const key = set.keys.get(record.node.toLowerCase());
+  if (key) return key;
+  const refused = set.refused.get(record.node.toLowerCase());
+  if (refused === 'RECEIPT_NODE_INACTIVE') {
+    fail(refused, 'the record names a node that is not registered (unbonding or exited) at the block', {
+      node: record.node,
+    });
   }
-  let checkpoint: Checkpoint;
+  if (refused === 'RECEIPT_NODE_UNSTAKED') {
+    fail(refused, 'the record names a node staked below the minimum at the block', { node: record.node });
+  }
+  if (refused === 'RECEIPT_NODE_KEY_INVALID') {
+    fail(refused, 'the registry entry of the record’s node holds no usable log key (its origin is no key name)', {
+      node: record.node,
+    });
+  }
+  if (set.registry) {
+    fail('RECEIPT_NODE_UNREGISTERED', 'the record names a node that is not in the registry at the block', {
+      node: record.node,
+    });
+  }
+  return fail('RECEIPT_NODE_UNKNOWN', 'the record names a node that is not trusted', { node: record.node });
+}
+
+/** Step 2: the receipt's checkpoint, opened with the node's key. */
+export function receiptCheckpoint(
+  receipt: Receipt,
+  key: NodeKey,
+  set: KeySet,
+  cache: VerifyCache | undefined,
+): Checkpoint {
   try {
-    checkpoint = openCached(receipt.checkpoint, key, options.cache);
+    return openCached(receipt.checkpoint, key, cache);
   } catch (e) {
     // A checkpoint validly signed by another trusted node: say so rather than "unknown key".
     if (isVerityError(e, 'NOTE_UNKNOWN_KEY')) {
-      for (const [addr, other] of keys) {
+      for (const [addr, other] of set.keys) {
         if (other === key) continue;
         try {
           openCheckpoint(receipt.checkpoint, [other.verifier]);
@@ -315,22 +323,30 @@ function checkReceipt(receipt: Receipt, set: KeySet, options: VerifyOptions): Ve
           continue;
         }
         fail('RECEIPT_NODE_MISMATCH', 'the checkpoint is signed by a different node than the record names', {
-          node: record.node,
+          node: receipt.record.node,
           signer: addr,
         });
       }
     }
     throw e;
   }
+}
+
+/** Step 3: the leaf index is covered by the checkpoint. */
+export function checkLeafIndex(receipt: Receipt, checkpoint: Checkpoint): void {
   if (receipt.leafIndex >= checkpoint.size) {
     fail('RECEIPT_LEAF_INDEX_OUT_OF_RANGE', 'leaf index is not covered by the checkpoint', {
       leafIndex: receipt.leafIndex,
       size: checkpoint.size,
     });
   }
+}
+
+/** Step 4: the record is in the log at its index, under the checkpoint's root. */
+export function checkReceiptInclusion(receipt: Receipt, checkpoint: Checkpoint): void {
   try {
     verifyInclusion(
-      recordLeafHash(record),
+      recordLeafHash(receipt.record),
       receipt.leafIndex,
       checkpoint.size,
       proofFromHex(receipt.inclusionProof),
@@ -345,6 +361,10 @@ function checkReceipt(receipt: Receipt, set: KeySet, options: VerifyOptions): Ve
     }
     throw e;
   }
+}
+
+/** Step 5: the digests the caller gave (options) are the record's. */
+export function checkExpectedDigests(record: InferenceRecord, options: VerifyOptions): void {
   if (options.inputDigest !== undefined && options.inputDigest.toLowerCase() !== record.inputDigest) {
     fail('RECEIPT_INPUT_DIGEST_MISMATCH', 'the record is for another input', {
       expected: options.inputDigest,
@@ -357,7 +377,15 @@ function checkReceipt(receipt: Receipt, set: KeySet, options: VerifyOptions): Ve
       actual: record.outputDigest,
     });
   }
-  return { record, checkpoint, leafIndex: receipt.leafIndex };
+}
+
+function checkReceipt(receipt: Receipt, set: KeySet, options: VerifyOptions): VerifiedReceipt {
+  const key = trustedKey(receipt.record, set);
+  const checkpoint = receiptCheckpoint(receipt, key, set, options.cache);
+  checkLeafIndex(receipt, checkpoint);
+  checkReceiptInclusion(receipt, checkpoint);
+  checkExpectedDigests(receipt.record, options);
+  return { record: receipt.record, checkpoint, leafIndex: receipt.leafIndex };
 }
 
 /**
@@ -365,7 +393,7 @@ function checkReceipt(receipt: Receipt, set: KeySet, options: VerifyOptions): Ve
  * registry (keys pinned by hand aside) still has stake at risk now: present, registered or
  * unbonding (still slashable), with stake above zero.
  */
-function checkStillBacked(verified: readonly VerifiedReceipt[], trust: Trust): void {
+export function checkStillBacked(verified: readonly VerifiedReceipt[], trust: Trust): void {
   const { current, registry } = trust;
   if (current === undefined || registry === undefined || current.block.number <= registry.block.number) return;
   const pinned = new Set(trust.nodes.map((n) => addressKey(n.address)));
@@ -391,7 +419,7 @@ function checkStillBacked(verified: readonly VerifiedReceipt[], trust: Trust): v
  * Step 5a: under `Trust.witnesses`, the receipt's checkpoint (already verified under the node's
  * log key) carries cosignatures by at least `threshold` of the named witnesses.
  */
-function checkWitnesses(
+export function checkWitnesses(
   receipt: Receipt,
   verified: VerifiedReceipt,
   trust: Trust,
@@ -470,13 +498,18 @@ function anchorRoot(a: TrustedAnchor): Uint8Array {
   return root;
 }
 
-function checkAnchors(
+/**
+ * Step 9: every receipt's checkpoint agrees with the trusted anchors of its node; returns, per
+ * receipt, whether an anchor links it (same size and root, or a consistency proof to one).
+ */
+export function checkAnchors(
   consistency: readonly ConsistencyEvidence[] | undefined,
   verified: readonly VerifiedReceipt[],
   trust: Trust,
   options: VerifyOptions,
-): void {
+): boolean[] {
   const anchors = trust.anchors ?? [];
+  const links: boolean[] = [];
   for (const v of verified) {
     const node = v.record.node.toLowerCase();
     const heads = new Map<number, Uint8Array>([[v.checkpoint.size, v.checkpoint.rootHash]]);
@@ -525,7 +558,9 @@ function checkAnchors(
         size: v.checkpoint.size,
       });
     }
+    links.push(linked);
   }
+  return links;
 }
 
 /** The raw key of a C2SP verifier key text (after its last `+`): what makes two logs one. */
@@ -744,41 +779,11 @@ export function verifyBundle(bundle: unknown, trust: Trust, options: VerifyOptio
   }
   let quorum: ReturnType<typeof checkQuorum>;
   try {
-    const first = (verified[0] as VerifiedReceipt).record;
-    const seen = new Set<string>();
-    for (const { record } of verified) {
-      for (const f of ['kind', 'model', 'inputDigest', 'outputDigest', 'paramsDigest', 'requestId'] as const) {
-        if (record[f] !== first[f]) fail('BUNDLE_RECEIPTS_INCONSISTENT', `receipts disagree on ${f}`, { field: f });
-      }
-      const node = record.node.toLowerCase();
-      if (seen.has(node)) fail('BUNDLE_RECEIPTS_INCONSISTENT', 'two receipts from one node', { node: record.node });
-      seen.add(node);
-    }
-    checkDistinctLogs(
-      verified.map((v) => v.record),
-      set,
-    );
-    // No downgrade: a zk record's answer stands on its proof; without it, it is no answer at all
-    // (not a signed one). The proof itself is checked by the SDK's verifyZkBundle (snarkjs).
-    if (parsed.zk === undefined && verified.some((v) => v.record.kind === 'zk' || v.record.mode === 'zk')) {
-      fail('ZK_EVIDENCE_MISSING', 'a zk record without its zk evidence (bundle.zk): the proof was dropped', {
-        kind: first.kind,
-        mode: first.mode,
-      });
-    }
-    if (parsed.input !== undefined && digestOf(parsed.input, 'input', first.kind) !== first.inputDigest) {
-      fail('RECEIPT_INPUT_DIGEST_MISMATCH', 'the bundled input does not match the record');
-    }
-    if (parsed.output !== undefined && digestOf(parsed.output, 'output', first.kind) !== first.outputDigest) {
-      fail('RECEIPT_OUTPUT_DIGEST_MISMATCH', 'the bundled output does not match the record');
-    }
-    // An LLM input carries its effective sampling settings: they are what the params digest covers.
-    if (parsed.input !== undefined && first.kind === 'llm') {
-      const params = (parsed.input as { params: LlmParams }).params;
-      if (llmParamsDigest(params) !== first.paramsDigest) {
-        fail('RECEIPT_PARAMS_MISMATCH', 'the bundled sampling parameters do not match the record');
-      }
-    }
+    checkAgreement(verified, set);
+    checkNoDowngrade(parsed, verified);
+    checkBundledInput(parsed, (verified[0] as VerifiedReceipt).record);
+    checkBundledOutput(parsed, (verified[0] as VerifiedReceipt).record);
+    checkBundledParams(parsed, (verified[0] as VerifiedReceipt).record);
     quorum = checkQuorum(parsed, verified, set, trust, options);
     checkStillBacked(verified, trust);
     checkAnchors(parsed.consistency, verified, trust, options);
@@ -791,6 +796,63 @@ export function verifyBundle(bundle: unknown, trust: Trust, options: VerifyOptio
     checked: checkedContent(parsed, options),
     ...(quorum === undefined ? {} : { quorum }),
   };
+}
+
+/** Step 6 and 6a: the receipts are for one computation, from distinct nodes with distinct logs. */
+export function checkAgreement(verified: readonly VerifiedReceipt[], set: KeySet): void {
+  const first = (verified[0] as VerifiedReceipt).record;
+  const seen = new Set<string>();
+  for (const { record } of verified) {
+    for (const f of ['kind', 'model', 'inputDigest', 'outputDigest', 'paramsDigest', 'requestId'] as const) {
+      if (record[f] !== first[f]) fail('BUNDLE_RECEIPTS_INCONSISTENT', `receipts disagree on ${f}`, { field: f });
+    }
+    const node = record.node.toLowerCase();
+    if (seen.has(node)) fail('BUNDLE_RECEIPTS_INCONSISTENT', 'two receipts from one node', { node: record.node });
+    seen.add(node);
+  }
+  checkDistinctLogs(
+    verified.map((v) => v.record),
+    set,
+  );
+}
+
+/**
+ * Step 6b, no downgrade: a zk record's answer stands on its proof; without it, it is no answer at
+ * all (not a signed one). The proof itself is checked by the SDK's verifyZkBundle (snarkjs).
+ */
+export function checkNoDowngrade(bundle: Bundle, verified: readonly { record: InferenceRecord }[]): void {
+  const first = (verified[0] as { record: InferenceRecord }).record;
+  if (bundle.zk === undefined && verified.some((v) => v.record.kind === 'zk' || v.record.mode === 'zk')) {
+    fail('ZK_EVIDENCE_MISSING', 'a zk record without its zk evidence (bundle.zk): the proof was dropped', {
+      kind: first.kind,
+      mode: first.mode,
+    });
+  }
+}
+
+/** Step 7: the bundled input is the one the records name (nothing to check when it is left out). */
+export function checkBundledInput(bundle: Bundle, first: InferenceRecord): void {
+  if (bundle.input !== undefined && digestOf(bundle.input, 'input', first.kind) !== first.inputDigest) {
+    fail('RECEIPT_INPUT_DIGEST_MISMATCH', 'the bundled input does not match the record');
+  }
+}
+
+/** Step 8, kind llm: the bundled input's sampling settings are the records' params. */
+export function checkBundledParams(bundle: Bundle, first: InferenceRecord): void {
+  // An LLM input carries its effective sampling settings: they are what the params digest covers.
+  if (bundle.input !== undefined && first.kind === 'llm') {
+    const params = (bundle.input as { params: LlmParams }).params;
+    if (llmParamsDigest(params) !== first.paramsDigest) {
+      fail('RECEIPT_PARAMS_MISMATCH', 'the bundled sampling parameters do not match the record');
+    }
+  }
+}
+
+/** Step 8: the bundled output is the one the records name. */
+export function checkBundledOutput(bundle: Bundle, first: InferenceRecord): void {
+  if (bundle.output !== undefined && digestOf(bundle.output, 'output', first.kind) !== first.outputDigest) {
+    fail('RECEIPT_OUTPUT_DIGEST_MISMATCH', 'the bundled output does not match the record');
+  }
 }
 
 function checkedContent(bundle: Bundle | undefined, options: VerifyOptions): VerifiedContent {
@@ -872,3 +934,6 @@ function platformCheck(cache: VerifyCache, logKey: string): Promise<AsyncSignatu
   }
   return check;
 }
+
+// Step 8a, for verify-checks.ts (declared above without `export`, so edits to it merge cleanly).
+export { checkQuorum };

@@ -34,6 +34,7 @@ export {
   type ChatParams,
   chat,
   chatCompletionFromChunks,
+  messageOf,
   type VerifiedLlmAnswer,
   type VerifyLlmOptions,
   type VerityField,

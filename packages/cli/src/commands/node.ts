@@ -94,6 +94,7 @@ export async function runNodeStart(args: string[]): Promise<number> {
   const { node, json } = await start(values, {});
   const info = {
     url: node.url,
+    explorer: `${node.url}/`,
     address: node.context.keys.address,
     logKey: node.context.keys.logKey,
     dataDir: node.context.config.dataDir,
@@ -154,8 +155,13 @@ export async function runUp(args: string[]): Promise<number> {
   if (!values['no-chain'] && values.rpc === undefined) {
     mkdirSync(join(dataDir, 'chain'), { recursive: true, mode: 0o700 });
     local = await startLocalChain(join(dataDir, 'chain'));
-    chainOverrides = { chain: { rpcUrl: local.rpcUrl, deploymentFile: local.deploymentFile, anchorIntervalMs: 5_000 } };
+    // The explorer's pages read the local chain too (a loopback URL with no key in it).
+    chainOverrides = {
+      chain: { rpcUrl: local.rpcUrl, deploymentFile: local.deploymentFile, anchorIntervalMs: 5_000 },
+      explorer: { rpcUrl: local.rpcUrl },
+    };
     chainEnv = {
+      VERITY_EXPLORER_RPC_URL: local.rpcUrl,
       VERITY_RPC_URL: local.rpcUrl,
       VERITY_DEPLOYMENT: local.deploymentFile,
       VERITY_ANCHOR_INTERVAL_MS: '5000',
@@ -288,6 +294,7 @@ export async function runUp(args: string[]): Promise<number> {
   } else {
     const lines = [
       `Verity is up at ${node.url}`,
+      `  explorer ${node.url}/   (network, models, log, receipts, verify in the browser)`,
       `  node ${info.address}`,
       `  log key ${info.logKey}`,
       ...loaded.map((m) => `  model ${m.ref}  ${m.id}`),

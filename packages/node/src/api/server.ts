@@ -8,6 +8,7 @@ import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import type { NodeContext } from '../context.js';
 import { isOpenAiRoute, openAiErrorFields, retryAfterOf, statusOf, toVerityError } from './http-errors.js';
 import { createRateLimiter } from './rate-limit.js';
+import { registerExplorerRoutes } from './routes-explorer.js';
 import { registerInferRoutes } from './routes-infer.js';
 import { registerLogRoutes } from './routes-log.js';
 import { registerModelRoutes } from './routes-models.js';
@@ -38,6 +39,11 @@ export function createApi(ctx: NodeContext): FastifyInstance {
   app.addHook('onRequest', async (request) => {
     if (ctx.closing) ctx.shuttingDown();
     if (!limiter.take(request.ip)) ctx.rateLimited();
+  });
+  // Reads are public: any page may read them (an explorer served by one node shows the others).
+  // Writes are not opened to other origins (no preflight is answered), and no cookie is ever used.
+  app.addHook('onSend', async (request, reply) => {
+    if (request.method === 'GET' || request.method === 'HEAD') reply.header('access-control-allow-origin', '*');
   });
   app.addHook('onResponse', async (request, reply) => {
     ctx.metrics.httpRequests.inc({
@@ -81,5 +87,6 @@ export function createApi(ctx: NodeContext): FastifyInstance {
   registerLogRoutes(app, ctx);
   registerZkRoutes(app, ctx);
   registerWitnessRoutes(app, ctx);
+  registerExplorerRoutes(app, ctx);
   return app;
 }
