@@ -213,6 +213,10 @@ export const ERROR_CODES = [
   // its window); a first covering anchor whose root does not include the record
   'AUDIT_TIMESTAMP_STALE',
   'AUDIT_ANCHOR_INVALID',
+  // gateway (issue 16): no registered node could serve a verified answer (every one unreachable,
+  // failing, or refused); a streamed answer whose receipt did not verify after its tokens were passed
+  'NO_NODE_AVAILABLE',
+  'ANSWER_UNVERIFIED',
 ] as const;
 
 /** A stable error code. */
