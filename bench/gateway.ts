@@ -111,10 +111,24 @@ async function main(): Promise<void> {
   );
   if (target === undefined) throw new Error(`the gateway named an unknown node ${served}`);
   const sdk = createClient({ url: target.url, chain: { rpcUrl: info.chain.rpcUrl, deployment } });
+  // The same gateway in a process of its own (`verity gateway`), beside the one `verity up` runs in node 1's process.
+  const own = spawn(process.execPath, [BIN, 'gateway', '--data-dir', dataDir, '--port', '0', '--json'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const ownUrl = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    own.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('\n')) resolve((JSON.parse(out.split('\n')[0] as string) as { url: string }).url);
+    });
+    own.once('exit', (c) => reject(new Error(`verity gateway exited ${c}`)));
+  });
+  process.on('exit', () => own.kill('SIGKILL'));
   const paths: Record<string, () => Promise<unknown>> = {
     'node direct (raw HTTP)': () => post(target.url),
     'node direct (SDK, verifies)': () => sdk.infer({ model: 'iris@1.0.0', input: INPUT }),
     'gateway (routes, verifies)': () => post(info.gateway),
+    'gateway, own process': () => post(ownUrl),
   };
   // Warm-up: models loaded, connections open, caches filled.
   for (const call of Object.values(paths)) for (let i = 0; i < 20; i++) await call();
@@ -148,12 +162,14 @@ async function main(): Promise<void> {
     }
   }
   for (const c of CONCURRENCIES) {
-    const g = results.get(`gateway (routes, verifies) c=${c}`) as { latencies: number[]; rps: number[] };
-    for (const base of ['node direct (raw HTTP)', 'node direct (SDK, verifies)']) {
-      const d = results.get(`${base} c=${c}`) as { latencies: number[]; rps: number[] };
-      console.log(
-        `c=${c}: gateway / ${base}: p50 ${(median(g.latencies) / median(d.latencies)).toFixed(2)}×, throughput ${(median(g.rps) / median(d.rps)).toFixed(2)}×`,
-      );
+    for (const gw of ['gateway (routes, verifies)', 'gateway, own process']) {
+      const g = results.get(`${gw} c=${c}`) as { latencies: number[]; rps: number[] };
+      for (const base of ['node direct (raw HTTP)', 'node direct (SDK, verifies)']) {
+        const d = results.get(`${base} c=${c}`) as { latencies: number[]; rps: number[] };
+        console.log(
+          `c=${c}: ${gw} / ${base}: p50 ${(median(g.latencies) / median(d.latencies)).toFixed(2)}×, throughput ${(median(g.rps) / median(d.rps)).toFixed(2)}×`,
+        );
+      }
     }
   }
 
@@ -180,6 +196,7 @@ async function main(): Promise<void> {
       '30 of 30 answered',
   );
   sdk.close();
+  own.kill('SIGTERM');
   if (up.pid !== undefined) process.kill(-up.pid, 'SIGTERM');
   await new Promise((r) => up?.once('exit', r));
   await rm(dataDir, { recursive: true, force: true });

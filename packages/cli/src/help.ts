@@ -26,8 +26,9 @@ Usage:
   --phase1-power P    run a 2^P phase-1 ceremony among the nodes first, then as --ptau
   --no-chain          one node alone, no chain
 
-It prints each node's URL, the deployment file and the accounts; Ctrl-C stops everything (the
-chain is kept in the data dir).
+It prints each node's URL, the deployment file and the accounts, and the URL of a gateway that
+routes across all the nodes (port 8780, any free one if taken or with --port 0; see verity
+gateway --help); Ctrl-C stops everything (the chain is kept in the data dir).
 
 Examples:
   verity up

@@ -118,7 +118,9 @@ export function createGateway(client: ClientBase, options: GatewayOptions = {}):
     requests.set(key, (requests.get(key) ?? 0) + 1);
   };
   const log = options.log ?? (() => undefined);
+  // Logged: every refusal, and the first failure of a node in a row (a dead node is not logged per call).
   const onFailure = (f: { node: string; url: string; code: string; refused: boolean; error: unknown }) =>
+    (f.refused || (network.nodes().find((n) => n.url === f.url)?.failures ?? 0) <= 1) &&
     log({
       event: f.refused ? 'answer_refused' : 'node_failed',
       node: f.node,
