@@ -145,7 +145,7 @@ export function createClient(options: ClientOptions): Client {
     },
     chat: async (params) => {
       if (network === undefined) return chat(base, params);
-      // A stream that has passed text to the caller cannot start again on another node.
+      // A stream that has passed text to the caller (`onText`) cannot start again on another node.
       let passed = false;
       const onText = params.onText;
       const { value, route } = await routed(
@@ -155,10 +155,14 @@ export function createClient(options: ClientOptions): Client {
           chat(node, {
             ...params,
             signal,
-            onText: (t) => {
-              passed = true;
-              onText?.(t);
-            },
+            ...(onText === undefined
+              ? {}
+              : {
+                  onText: (t: string) => {
+                    passed = true;
+                    onText(t);
+                  },
+                }),
           }),
       );
       return { ...value, route };

@@ -16,7 +16,11 @@ export interface NetworkOptions {
   readonly refreshMs?: number;
   /** How often a healthy node is probed (default 5 s). */
   readonly probeIntervalMs?: number;
-  /** A probe's or a proxied call's time limit before the node counts as failed (default 60 s for calls, 5 s for probes). */
+  /**
+   * A call's time limit before its node counts as failed and the call goes to the next (default
+   * 330 s: beyond a node's own limits, 300 s for a generation, so a slow answer is the node's
+   * `INFERENCE_TIMEOUT`, and only a hung node meets this); probes take at most 5 s.
+   */
   readonly timeoutMs?: number;
   /** The longest a failing node waits for its next probe (default 60 s). */
   readonly maxBackoffMs?: number;
