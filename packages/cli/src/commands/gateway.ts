@@ -39,7 +39,11 @@ async function serve(gateway: Gateway, base: string, req: IncomingMessage, res: 
     ...(method === 'GET' || method === 'HEAD' ? {} : { body: Readable.toWeb(req) as ReadableStream, duplex: 'half' }),
   } as RequestInit);
   const response = await gateway.fetch(request);
-  res.writeHead(response.status, Object.fromEntries(response.headers));
+  const headers: Record<string, string> = {};
+  response.headers.forEach((value, name) => {
+    headers[name] = value;
+  });
+  res.writeHead(response.status, headers);
   if (!response.body) {
     res.end();
     return;
