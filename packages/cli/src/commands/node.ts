@@ -234,13 +234,18 @@ export async function runUp(args: string[]): Promise<number> {
     // The gateway: one endpoint for the network's nodes (lazy: it reads the registry on first use).
     const chainFile = local?.deploymentFile ?? values.deployment;
     const rpcUrl = local?.rpcUrl ?? values.rpc;
+    // A gateway that cannot start leaves the network up without it (said on stderr).
     if (chainFile !== undefined && rpcUrl !== undefined) {
-      const { startGateway } = await import('./gateway.js');
-      const deployment = JSON.parse(await readFile(chainFile, 'utf8')) as unknown;
-      gateway = await startGateway(
-        { rpcUrl, deployment },
-        { port: basePort === 0 ? 0 : GATEWAY_PORT, fallbackPort: true },
-      );
+      try {
+        const { startGateway } = await import('./gateway.js');
+        const deployment = JSON.parse(await readFile(chainFile, 'utf8')) as unknown;
+        gateway = await startGateway(
+          { rpcUrl, deployment },
+          { port: basePort === 0 ? 0 : GATEWAY_PORT, fallbackPort: true },
+        );
+      } catch (e) {
+        process.stderr.write(`verity: the gateway did not start: ${e instanceof Error ? e.message : String(e)}\n`);
+      }
     }
   } catch (e) {
     await stopAll();
