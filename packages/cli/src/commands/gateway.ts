@@ -39,7 +39,7 @@ export interface GatewayServer {
  */
 async function serve(gateway: Gateway, base: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const method = req.method ?? 'GET';
-  let body: Buffer | undefined;
+  let body: Uint8Array<ArrayBuffer> | undefined;
   if (method !== 'GET' && method !== 'HEAD') {
     const parts: Buffer[] = [];
     let size = 0;
@@ -54,7 +54,7 @@ async function serve(gateway: Gateway, base: string, req: IncomingMessage, res: 
       }
       parts.push(part);
     }
-    body = Buffer.concat(parts);
+    body = new Uint8Array(Buffer.concat(parts));
   }
   const request = new Request(new URL(req.url ?? '/', base), {
     method,
