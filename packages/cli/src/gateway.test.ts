@@ -5,7 +5,8 @@
  *
  * - chat streamed and whole, text completions and the model list through the gateway (`openai`);
  *   ONNX and chat through the gateway with the SDK, and the SDK routing by itself from the chain;
- * - a node process killed (SIGKILL) under load: every call still answers, the failovers counted;
+ * - a node process killed (SIGKILL) under load: every call still answers, the failovers counted; a
+ *   stream that meets it before its first token is served by another node;
  * - a node process that lies (test code only: `lying-node-main.ts --misrecord` signs another
  *   output than it sends) joins the registry: its answers are refused and served by another node,
  *   the refusals counted in `/metrics`; a stream it already passed tokens of ends in an error event;
@@ -222,6 +223,20 @@ describe('the gateway of `verity up --nodes 3`', () => {
     const state = (await network()).find((n) => lower(n.address) === lower(victim.address));
     expect(state?.state).toBe('down');
     expect(await metric('verity_gateway_node_failovers_total', victim.address)).toBeGreaterThan(0);
+
+    // A stream that meets the dead node before its first token moves to another node unseen.
+    const openai = new OpenAI({
+      baseURL: `${gw}/v1`,
+      apiKey: 'unused',
+      defaultHeaders: { 'x-verity-prefer-node': victim.address },
+    });
+    const chunks: unknown[] = [];
+    for await (const chunk of await openai.chat.completions.create({ ...CHAT, stream: true })) chunks.push(chunk);
+    const gateway = (
+      chunks.at(-1) as { verity: { gateway: { node: string; tried: { node: string; code: string }[] } } }
+    ).verity.gateway;
+    expect(lower(gateway.node)).not.toBe(lower(victim.address));
+    expect(gateway.tried.map((t) => [lower(t.node), t.code])).toEqual([[lower(victim.address), 'NETWORK_ERROR']]);
   }, 180_000);
 
   it('refuses a lying node that joined: its answers served by another node, counted in /metrics', async () => {
