@@ -152,6 +152,7 @@ describe('verity COMMAND --help', () => {
   // Every command explains itself with its usage and examples, exit 0, loading nothing heavy.
   const commands = [
     ['up'],
+    ['gateway'],
     ['node', 'start'],
     ['model', 'push'],
     ['infer'],

@@ -26,12 +26,42 @@ Usage:
   --phase1-power P    run a 2^P phase-1 ceremony among the nodes first, then as --ptau
   --no-chain          one node alone, no chain
 
-It prints each node's URL, the deployment file and the accounts; Ctrl-C stops everything (the
-chain is kept in the data dir).
+It prints each node's URL, the deployment file and the accounts, and the URL of a gateway that
+routes across all the nodes (port 8780, any free one if taken or with --port 0; see verity
+gateway --help); Ctrl-C stops everything (the chain is kept in the data dir).
 
 Examples:
   verity up
   verity up --nodes 3 --data-dir /tmp/verity-net
+`,
+  gateway: `verity gateway — one local endpoint for the whole network
+
+Usage:
+  verity gateway [--data-dir DIR | --rpc URL --deployment FILE] [--host H] [--port N] [--json]
+
+  --data-dir DIR      the chain of this data dir's \`verity up\` (default ~/.verity)
+  --rpc URL --deployment FILE   the chain whose NodeRegistry lists the nodes
+  --host H            the address to listen on (default 127.0.0.1)
+  --port N            the port (default 8780; 0 picks a free one)
+
+The gateway finds the registered, active nodes on the chain, probes them (latency, the models
+they hold), and sends each request to the best one for its model; a node that cannot be reached,
+fails or times out is passed over for the next. Every answer is verified against the node's key
+in NodeRegistry before it is returned; one that does not verify is refused, counted against its
+node, and asked of another node. Streams pass tokens through as they come and end with the
+verified receipt (\`verity\` member of the last chunk), or with an error event
+(ANSWER_UNVERIFIED) when it does not verify. Each answer names its node and why: the
+x-verity-node and x-verity-route headers, and \`verity.gateway\` (\`gateway\` on /v1/infer).
+GET /v1/network lists the nodes and their state; GET /metrics counts routing, failovers and
+verification failures per node. \`verity up\` starts one and prints its URL.
+
+Examples:
+  verity gateway
+  verity gateway --data-dir /tmp/verity-net --port 0 --json
+  curl -s http://127.0.0.1:8780/v1/network
+  curl -s http://127.0.0.1:8780/v1/infer -H 'content-type: application/json' \\
+    -d '{"model":"iris@1.0.0","input":{"x":[[5.1,3.5,1.4,0.2]]}}'
+  any OpenAI client: base URL http://127.0.0.1:8780/v1
 `,
   node: `verity node start — run one node
 

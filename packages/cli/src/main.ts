@@ -17,6 +17,10 @@ Usage:
       [--nodes N] [--ptau FILE | --phase1-power P]   N nodes on a local chain; with a phase-1 file
                                             (or a 2^P phase-1 ceremony among the nodes, run now), zk
                                             pushes make their keys in a multi-party phase 2 among them
+  verity gateway [--data-dir DIR | --rpc URL --deployment FILE] [--port N]
+                                            one local endpoint for the whole network (OpenAI routes,
+                                            /v1/infer): routes to the best node, fails over, returns
+                                            only verified answers (\`verity up\` starts one)
   verity node start [--config FILE] [--data-dir DIR] [--host H] [--port N]
   verity model push FILE [--name N] [--version V]   upload an ONNX or GGUF model (needs the API key)
       --zk [--zk-frac-bits S --zk-value-bits B | --zk-input-range R]   also prepare it for mode zk
@@ -81,6 +85,8 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'up':
       return (await import('./commands/node.js')).runUp(rest);
+    case 'gateway':
+      return (await import('./commands/gateway.js')).runGateway(rest);
     case 'node':
       if (rest[0] !== 'start') throw new UsageError('node takes start');
       return (await import('./commands/node.js')).runNodeStart(rest.slice(1));

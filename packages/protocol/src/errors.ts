@@ -241,6 +241,10 @@ export const ERROR_CODES = [
   // one (magic, truncated, header not a JSON object); a frame header above the bound
   'INFER_FRAME_INVALID',
   'INFER_HEADER_TOO_LARGE',
+  // gateway (issue 16): no registered node could serve a verified answer (every one unreachable,
+  // failing, or refused); a streamed answer whose receipt did not verify after its tokens were passed
+  'NO_NODE_AVAILABLE',
+  'ANSWER_UNVERIFIED',
 ] as const;
 
 /** A stable error code. */

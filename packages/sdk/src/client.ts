@@ -3,14 +3,15 @@
  * plain function `(client, params)`.
  */
 import { type Deployment, deploymentFromJson, deploymentToJson } from '@verity/contracts';
-import { createVerifyCache, type RegistrySnapshot, type Trust, type VerifyCache } from '@verity/protocol';
+import { createVerifyCache, type RegistrySnapshot, type Trust, type VerifyCache, VerityError } from '@verity/protocol';
 import { createPublicClient, http, type PublicClient } from 'viem';
-import type { RegistryOptions } from './actions/registry.js';
+import { assertDeploymentChain, type RegistryOptions, registrySnapshot } from './actions/registry.js';
+import { createNetwork, type Network, type NetworkOptions } from './network.js';
 
 /** The chain a client takes its trust from (docs/design.md §2.6a). */
 export interface ChainOptions {
-  /** JSON-RPC URL of the chain. */
-  readonly rpcUrl: string;
+  /** JSON-RPC URL of the chain (default: the `rpcUrl` the deployment file names, as `verity up` writes it). */
+  readonly rpcUrl?: string;
   /**
    * The deployment file's content (the JSON `verity up` writes to `chain/deployment.json`, or a
    * parsed `Deployment`): which `NodeRegistry` and `ModelRegistry` to read.
@@ -20,8 +21,17 @@ export interface ChainOptions {
 
 /** Client options. */
 export interface ClientOptions {
-  /** Base URL of a Verity node, e.g. `http://127.0.0.1:8700`. */
-  readonly url: string;
+  /**
+   * Base URL of one Verity node, e.g. `http://127.0.0.1:8700`. Without it, the client finds the
+   * nodes itself (`chain` is then required): it routes each call to the best registered node for
+   * the model and fails over to the next (see `network`).
+   */
+  readonly url?: string;
+  /**
+   * Routing across the network's nodes (without `url`): how often the registry is read and the
+   * nodes probed, the call time limit, the score (latency; the hook for price).
+   */
+  readonly network?: NetworkOptions;
   /**
    * Other nodes to try, in order, when `url` cannot be reached or answers 503 (overloaded,
    * shutting down). Each answer verifies against the key of the node that gave it.
@@ -71,6 +81,8 @@ export interface ClientBase {
   /** The chain's `NodeRegistry`, where `chain` says it is (quorum selection and trust read it). */
   readonly registry: RegistryOptions | undefined;
   readonly insecureTrustNode: boolean;
+  /** Without a `url`: the registered nodes this client routes across (discovered from the chain). */
+  readonly network: Network | undefined;
   /** The registry snapshot of the latest block read so far, with when it was read. */
   readonly snapshots: { latest?: { at: number; snapshot: RegistrySnapshot } };
   /** Manifests by reference, to interpret short-form inputs and check the record's model. */
@@ -82,34 +94,52 @@ export function chainOf(options: ChainOptions): ClientChain {
   // A parsed `Deployment` (bigints) is brought back to its file form so one parser checks both.
   const raw = options.deployment as { params?: { minStake?: unknown } } | undefined;
   const json = typeof raw?.params?.minStake === 'bigint' ? deploymentToJson(raw as Deployment) : raw;
+  const rpcUrl = options.rpcUrl ?? (json as { rpcUrl?: unknown } | undefined)?.rpcUrl;
+  if (typeof rpcUrl !== 'string') {
+    throw new VerityError('CONFIG_INVALID', 'chain: no rpcUrl given and the deployment names none');
+  }
   return {
-    rpcUrl: options.rpcUrl,
+    rpcUrl,
     deployment: deploymentFromJson(json),
-    publicClient: createPublicClient({ transport: http(options.rpcUrl) }) as PublicClient,
+    publicClient: createPublicClient({ transport: http(rpcUrl) }) as PublicClient,
   };
 }
 
 export function createClientBase(options: ClientOptions): ClientBase {
-  const url = options.url.replace(/\/+$/, '');
-  const f = options.fetch ?? globalThis.fetch;
+  const url = (options.url ?? '').replace(/\/+$/, '');
+  const f = (options.fetch ?? globalThis.fetch).bind(globalThis);
   const chain = options.chain === undefined ? undefined : chainOf(options.chain);
+  if (options.url === undefined && chain === undefined) {
+    throw new VerityError('CONFIG_INVALID', 'give a node `url`, or a `chain` whose registered nodes the client finds');
+  }
+  const registry: RegistryOptions | undefined =
+    chain === undefined
+      ? undefined
+      : {
+          rpcUrl: chain.rpcUrl,
+          nodeRegistry: chain.deployment.contracts.nodeRegistry,
+          publicClient: chain.publicClient,
+        };
+  // Without a URL, the nodes come from the chain's registry (the latest block), never from a node.
+  const network =
+    options.url !== undefined || chain === undefined || registry === undefined
+      ? undefined
+      : createNetwork(
+          async () => assertDeploymentChain(await registrySnapshot(registry), chain.deployment.chainId),
+          f,
+          options.network,
+        );
   return {
     url,
     fallbackUrls: (options.fallbackUrls ?? []).map((u) => u.replace(/\/+$/, '')),
     apiKey: options.apiKey,
-    fetch: f.bind(globalThis),
+    fetch: f,
     cache: createVerifyCache(),
     trust: options.trust,
     chain,
-    registry:
-      chain === undefined
-        ? undefined
-        : {
-            rpcUrl: chain.rpcUrl,
-            nodeRegistry: chain.deployment.contracts.nodeRegistry,
-            publicClient: chain.publicClient,
-          },
+    registry,
     insecureTrustNode: options.insecureTrustNode === true,
+    network,
     snapshots: {},
     manifests: new Map(),
   };

@@ -32,7 +32,12 @@ export async function request(
   // Failover (docs/design.md §6): a node that cannot be reached, or says it is overloaded or shutting
   // down, is passed over for the next URL; the caller sees an error only when none is left.
   // Streamed bodies cannot be sent twice, so they go to the first node only.
-  const urls = body instanceof ReadableStream ? [client.url] : [client.url, ...client.fallbackUrls];
+  // A client without a URL asks the network for its best nodes (the registry's, by latency).
+  const first =
+    client.url === '' && client.network ? (await client.network.candidates()).map((n) => n.url) : [client.url];
+  if (first.length === 0)
+    throw new VerityError('NO_NODE_AVAILABLE', 'no registered, active node to ask', { details: { status: 503 } });
+  const urls = body instanceof ReadableStream ? first.slice(0, 1) : [...first, ...client.fallbackUrls];
   for (const [i, url] of urls.entries()) {
     const last = i === urls.length - 1;
     try {

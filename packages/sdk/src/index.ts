@@ -8,6 +8,8 @@
  * import { createClient } from '@verity/sdk';
  * const verity = createClient({ url: 'http://127.0.0.1:8700', chain: { rpcUrl, deployment } });
  * const { output, receipt } = await verity.infer({ model: 'iris@1.0.0', input: { x: [[5.1, 3.5, 1.4, 0.2]] } });
+ * // No URL: the client finds the registered nodes itself and routes each call (answer.route says where).
+ * const network = createClient({ chain: { rpcUrl, deployment } });
  * ```
  *
  * @packageDocumentation
@@ -19,6 +21,7 @@ import { type InferParams, type InferResult, infer } from './actions/infer.js';
 import { getModel, listModels, type ModelInfo, type PushModelParams, pushModel } from './actions/models.js';
 import { gatherTrust, getNodeInfo, type NodeInfo } from './actions/node-info.js';
 import { getReceipt, verify } from './actions/receipts.js';
+import { type Route, routed } from './actions/routed.js';
 import { type ClientBase, type ClientOptions, createClientBase } from './client.js';
 
 export { type AnchorSource, anchorTrust, linkToAnchors, withAnchors } from './actions/anchors.js';
@@ -71,6 +74,7 @@ export {
   verifyBundleOffline,
   withRegistryProof,
 } from './actions/registry-proof.js';
+export { isNodeFailure, isVerificationFailure, type Route, type RoutedOptions, routed } from './actions/routed.js';
 export {
   releaseZk,
   type VerifyZkOptions,
@@ -81,13 +85,22 @@ export {
 } from './actions/zk.js';
 export { type VerifyZkOnChainParams, verifyZkProofOnChain } from './actions/zk-onchain.js';
 export { type ChainOptions, type ClientBase, type ClientChain, type ClientOptions, chainOf } from './client.js';
+export { createGateway, type Gateway, type GatewayOptions } from './gateway.js';
+export {
+  createNetwork,
+  type Network,
+  type NetworkNode,
+  type NetworkNodeJson,
+  type NetworkOptions,
+} from './network.js';
 
 /** A client: its options bound to every action. */
 export interface Client {
   readonly base: ClientBase;
-  infer(params: InferParams): Promise<InferResult>;
-  /** A streamed, verified chat completion (see {@link chat}). */
-  chat(params: ChatParams): ReturnType<typeof chat>;
+  /** Runs a model and verifies the answer; without a `url`, on the best node (`route` says which and why). */
+  infer(params: InferParams): Promise<InferResult & { route?: Route }>;
+  /** A streamed, verified chat completion (see {@link chat}); routed as `infer` without a `url`. */
+  chat(params: ChatParams): Promise<Awaited<ReturnType<typeof chat>> & { route?: Route }>;
   /** A chat answer from a quorum of language-model nodes, verified (see {@link chatQuorum}). */
   chatQuorum(params: ChatQuorumParams): Promise<ChatQuorumResult>;
   models(): Promise<ModelInfo[]>;
@@ -102,23 +115,60 @@ export interface Client {
    * (see {@link auditStatus}; the client's node gives the inclusion proof).
    */
   auditStatus(receipt: Parameters<typeof auditStatus>[1], options?: AuditStatusOptions): Promise<AuditStatus>;
+  /** Stops the network's probes (a client without a `url`); a no-op otherwise. */
+  close(): void;
 }
 
 /**
- * Creates a client for a node.
+ * Creates a client for a node, or (given only a chain) for the whole network: the registered,
+ * active nodes, found in `NodeRegistry`, each call routed to the best one for its model and
+ * failed over to the next, every answer verified against the registry before it is returned.
  *
  * @example
  * ```ts
  * const verity = createClient({ url: 'http://127.0.0.1:8700', apiKey });
  * await verity.pushModel({ name: 'iris', data: bytes });
+ * const network = createClient({ chain: { rpcUrl, deployment } });
+ * const { output, route } = await network.infer({ model: 'iris@1.0.0', input: { x: [[5.1, 3.5, 1.4, 0.2]] } });
+ * network.close();
  * ```
  */
 export function createClient(options: ClientOptions): Client {
   const base = createClientBase(options);
+  const network = base.network;
   return {
     base,
-    infer: (params) => infer(base, params),
-    chat: (params) => chat(base, params),
+    infer: async (params) => {
+      if (network === undefined) return infer(base, params);
+      const { value, route } = await routed(base, { model: params.model, ...signalOf(params) }, (node, signal) =>
+        infer(node, { ...params, signal }),
+      );
+      return { ...value, route };
+    },
+    chat: async (params) => {
+      if (network === undefined) return chat(base, params);
+      // A stream that has passed text to the caller (`onText`) cannot start again on another node.
+      let passed = false;
+      const onText = params.onText;
+      const { value, route } = await routed(
+        base,
+        { model: String(params.request.model), ...signalOf(params), retryable: () => !passed },
+        (node, signal) =>
+          chat(node, {
+            ...params,
+            signal,
+            ...(onText === undefined
+              ? {}
+              : {
+                  onText: (t: string) => {
+                    passed = true;
+                    onText(t);
+                  },
+                }),
+          }),
+      );
+      return { ...value, route };
+    },
     chatQuorum: (params) => chatQuorum(base, params),
     models: () => listModels(base),
     model: (ref) => getModel(base, ref),
@@ -128,5 +178,10 @@ export function createClient(options: ClientOptions): Client {
     node: () => getNodeInfo(base),
     trust: () => gatherTrust(base),
     auditStatus: (receipt, opts) => auditStatus(base, receipt, opts),
+    close: () => network?.close(),
   };
+}
+
+function signalOf(params: { readonly signal?: AbortSignal }): { signal?: AbortSignal } {
+  return params.signal === undefined ? {} : { signal: params.signal };
 }

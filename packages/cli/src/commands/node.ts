@@ -9,6 +9,7 @@ import { createClient } from '@verity/sdk';
 import { removeNodeRecord, writeNodeRecord } from '../data-dir.js';
 import { type LocalChain, type NodeProcess, spawnNode, startLocalChain } from '../network.js';
 import { parseFlags, UsageError } from '../usage.js';
+import { GATEWAY_PORT, type GatewayServer } from './gateway.js';
 
 const NODE_FLAGS = {
   config: { type: 'string' },
@@ -218,9 +219,11 @@ export async function runUp(args: string[]): Promise<number> {
   }
   const peers: NodeProcess[] = [];
   let started: { node: VerityNode; json: boolean } | undefined;
+  let gateway: GatewayServer | undefined;
   // Reverse order: the nodes first (each finishes its requests, flushes its log and anchors once
   // more, which needs the chain), then the chain. A peer that does not exit in time is killed.
   const stopAll = async () => {
+    await gateway?.close();
     await Promise.all([...peers.map((p) => stopChild(p.child, 30_000)), started?.node.stop().catch(() => undefined)]);
     await local?.stop();
   };
@@ -233,6 +236,22 @@ export async function runUp(args: string[]): Promise<number> {
     const bin = process.argv[1] as string;
     for (const [i, dir] of peerDirs.entries()) {
       peers.push(await spawnNode(bin, dir, basePort === 0 ? 0 : basePort + i + 1, chainEnv));
+    }
+    // The gateway: one endpoint for the network's nodes (lazy: it reads the registry on first use).
+    const chainFile = local?.deploymentFile ?? values.deployment;
+    const rpcUrl = local?.rpcUrl ?? values.rpc;
+    // A gateway that cannot start leaves the network up without it (said on stderr).
+    if (chainFile !== undefined && rpcUrl !== undefined) {
+      try {
+        const { startGateway } = await import('./gateway.js');
+        const deployment = JSON.parse(await readFile(chainFile, 'utf8')) as unknown;
+        gateway = await startGateway(
+          { rpcUrl, deployment },
+          { port: basePort === 0 ? 0 : GATEWAY_PORT, fallbackPort: true },
+        );
+      } catch (e) {
+        process.stderr.write(`verity: the gateway did not start: ${e instanceof Error ? e.message : String(e)}\n`);
+      }
     }
   } catch (e) {
     await stopAll();
@@ -280,6 +299,7 @@ export async function runUp(args: string[]): Promise<number> {
     dataDir: node.context.config.dataDir,
     models: loaded.map(({ ref, id }) => ({ ref, id })),
     peers: peers.map((p) => ({ url: p.url, address: p.address, pid: p.child.pid })),
+    ...(gateway === undefined ? {} : { gateway: gateway.url }),
     ...(node.context.chain
       ? {
           chain: {
@@ -300,6 +320,11 @@ export async function runUp(args: string[]): Promise<number> {
       ...loaded.map((m) => `  model ${m.ref}  ${m.id}`),
       ...peers.map((p, i) => `  peer node ${i + 2} ${p.address} at ${p.url}`),
       ...(info.chain ? [`  chain ${info.chain.rpcUrl} (contracts in ${info.chain.deploymentFile})`] : []),
+      ...(gateway === undefined
+        ? []
+        : [
+            `  gateway ${gateway.url}  one endpoint for all ${peers.length + 1} node(s): routed, failed over, verified (OpenAI base URL ${gateway.url}/v1)`,
+          ]),
     ];
     const example = loaded.find((m) => m.sample && m.ref.startsWith('iris@')) ?? loaded.find((m) => m.sample);
     // Client commands find this node, its key and its chain through the data dir.

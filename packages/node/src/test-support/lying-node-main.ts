@@ -5,7 +5,7 @@
  * network has a real node process that lies under its registered account.
  *
  * ```sh
- * node --import ./test-support/ts-loader.mjs packages/node/src/test-support/lying-node-main.ts --data-dir DIR [--port N]
+ * node --import ./test-support/ts-loader.mjs packages/node/src/test-support/lying-node-main.ts --data-dir DIR [--port N] [--misrecord]
  * ```
  *
  * Config as `verity node start` reads it (`VERITY_*` environment, then the flags); prints one
@@ -14,10 +14,16 @@
  */
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config.js';
-import { startLyingNode } from './lying-node.js';
+import { misrecordOutputs, startLyingNode } from './lying-node.js';
 
 const { values } = parseArgs({
-  options: { 'data-dir': { type: 'string' }, port: { type: 'string' }, 'log-level': { type: 'string' } },
+  options: {
+    'data-dir': { type: 'string' },
+    port: { type: 'string' },
+    'log-level': { type: 'string' },
+    // Also sign another output digest than the output sent (`misrecordOutputs`): a lie a client sees.
+    misrecord: { type: 'boolean', default: false },
+  },
 });
 const config = loadConfig({
   env: process.env,
@@ -28,6 +34,7 @@ const config = loadConfig({
   },
 });
 const node = await startLyingNode(config);
+if (values.misrecord) misrecordOutputs(node);
 process.stdout.write(
   `${JSON.stringify({
     url: node.url,

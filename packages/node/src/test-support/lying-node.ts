@@ -157,3 +157,27 @@ export function backdateRecords(node: VerityNode, ms: number): () => void {
     log.append = honest;
   };
 }
+
+/**
+ * Makes `node` log, sign and return a record whose output digest is not that of the output it
+ * sends (the last hex digit flipped): a node that serves one answer and signs another, which
+ * any client that checks the answer against its receipt refuses (`RECEIPT_OUTPUT_DIGEST_MISMATCH`).
+ * Returns a function that stops it.
+ *
+ * @example
+ * ```ts
+ * const stop = misrecordOutputs(liar);
+ * ```
+ */
+export function misrecordOutputs(node: VerityNode): () => void {
+  const log = node.context.log as { append: VerityNode['context']['log']['append'] };
+  const honest = log.append;
+  log.append = (record) => {
+    const d = record.outputDigest;
+    const flipped = `${d.slice(0, -1)}${d.endsWith('0') ? '1' : '0'}`;
+    return honest.call(node.context.log, { ...record, outputDigest: flipped });
+  };
+  return () => {
+    log.append = honest;
+  };
+}

@@ -32,6 +32,7 @@ import {
 } from '@verity/protocol';
 import type { ClientBase } from '../client.js';
 import { request } from '../http.js';
+import { sseData } from '../sse.js';
 import { getModel } from './models.js';
 import { bundleNodes, withTrust } from './node-info.js';
 
@@ -347,41 +348,24 @@ export async function chat(
   });
   if (!response.body) return invalid('the node sent no stream');
   const chunks: unknown[] = [];
-  const decoder = new TextDecoder();
-  let buffer = '';
-  const reader = response.body.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    buffer += decoder.decode(value, { stream: true });
-    let end = buffer.indexOf('\n\n');
-    while (end >= 0) {
-      const event = buffer.slice(0, end);
-      buffer = buffer.slice(end + 2);
-      end = buffer.indexOf('\n\n');
-      const data = event
-        .split('\n')
-        .filter((l) => l.startsWith('data: '))
-        .map((l) => l.slice(6))
-        .join('\n');
-      if (data === '' || data === '[DONE]') continue;
-      let chunk: unknown;
-      try {
-        chunk = JSON.parse(data);
-      } catch {
-        invalid('the node sent a malformed event');
-      }
-      if (isObject(chunk) && isObject(chunk.error)) {
-        const e = chunk.error;
-        throw new VerityError('INFERENCE_FAILED', String(e.message ?? 'generation failed'), {
-          details: { code: e.code },
-        });
-      }
-      chunks.push(chunk);
-      const choice = isObject(chunk) && Array.isArray(chunk.choices) ? chunk.choices[0] : undefined;
-      const delta = isObject(choice) ? choice.delta : undefined;
-      if (isObject(delta) && typeof delta.content === 'string' && delta.content !== '') params.onText?.(delta.content);
+  for await (const data of sseData(response.body)) {
+    if (data === '[DONE]') continue;
+    let chunk: unknown;
+    try {
+      chunk = JSON.parse(data);
+    } catch {
+      invalid('the node sent a malformed event');
     }
+    if (isObject(chunk) && isObject(chunk.error)) {
+      const e = chunk.error;
+      throw new VerityError('INFERENCE_FAILED', String(e.message ?? 'generation failed'), {
+        details: { code: e.code },
+      });
+    }
+    chunks.push(chunk);
+    const choice = isObject(chunk) && Array.isArray(chunk.choices) ? chunk.choices[0] : undefined;
+    const delta = isObject(choice) ? choice.delta : undefined;
+    if (isObject(delta) && typeof delta.content === 'string' && delta.content !== '') params.onText?.(delta.content);
   }
   const verified = await withTrust(client, async (trust) => {
     // The receipt rides in the last chunk: check its checkpoint's signature natively first.

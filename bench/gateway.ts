@@ -1,0 +1,205 @@
+/**
+ * The gateway (issue 16) on a local `verity up --nodes 3`, started here as a child process: what
+ * one endpoint for the network costs against calling a node directly, and how long a dead node
+ * costs the caller.
+ *
+ *   npm run bench:gateway        (or: node bench/dist/gateway.js [rounds] [seconds])
+ *
+ * 1. `POST /v1/infer` (iris) at concurrency 1 and 4, `seconds` per path per round, rounds
+ *    interleaved (order reversed every other round): the node the gateway picks called directly
+ *    (raw HTTP, no verification), the same node through the SDK (`createClient({ url, chain })`,
+ *    which verifies every answer against the registry), and the gateway (raw HTTP; the gateway
+ *    routes and verifies before it answers). p50 pools all rounds; req/s is the median round.
+ *    The gateway's target is against the node called directly: p50 ≤ 1.1×, throughput ≥ 0.9×.
+ * 2. Routing around a dead node: load at concurrency 1 through the gateway while the peer that
+ *    serves it is killed (SIGKILL): the latency of the call that met the dead node (it fails over
+ *    inside the gateway), against the p50 before; every call must answer.
+ *
+ * Everything runs on the same cores: three node processes (node 1 and the gateway share the
+ * `verity up` process), anvil and this load generator.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createClient } from '@verity/sdk';
+
+const ROUNDS = Number(process.argv[2] ?? 3);
+const SECONDS = Number(process.argv[3] ?? 2);
+const CONCURRENCIES = [1, 4] as const;
+const BIN = fileURLToPath(new URL('../../packages/cli/dist/main.js', import.meta.url));
+const INPUT = { x: [[5.1, 3.5, 1.4, 0.2]] };
+const BODY = JSON.stringify({ model: 'iris@1.0.0', input: INPUT });
+
+interface UpInfo {
+  url: string;
+  address: string;
+  peers: { url: string; address: string; pid: number }[];
+  gateway: string;
+  chain: { rpcUrl: string; deploymentFile: string };
+}
+
+let up: ChildProcess | undefined;
+process.on('exit', () => {
+  if (up?.pid !== undefined) {
+    try {
+      process.kill(-up.pid, 'SIGKILL');
+    } catch {
+      // gone already
+    }
+  }
+});
+
+async function post(url: string, headers: Record<string, string> = {}): Promise<Response> {
+  const r = await fetch(`${url}/v1/infer`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: BODY,
+  });
+  await r.arrayBuffer();
+  if (r.status !== 200) throw new Error(`HTTP ${r.status} from ${url}`);
+  return r;
+}
+
+/** Runs `call` at `concurrency` for `seconds`: latencies (ms) and requests per second. */
+async function load(call: () => Promise<unknown>, concurrency: number, seconds: number) {
+  const latencies: number[] = [];
+  const end = performance.now() + seconds * 1000;
+  const start = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (performance.now() < end) {
+        const t = performance.now();
+        await call();
+        latencies.push(performance.now() - t);
+      }
+    }),
+  );
+  return { latencies, rps: (latencies.length * 1000) / (performance.now() - start) };
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor((s.length - 1) / 2)] ?? Number.NaN;
+};
+const pct = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? Number.NaN;
+};
+
+async function main(): Promise<void> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'verity-bench-gateway-'));
+  up = spawn(process.execPath, [BIN, 'up', '--nodes', '3', '--data-dir', dataDir, '--port', '0', '--json'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    detached: true,
+  });
+  const info = await new Promise<UpInfo>((resolve, reject) => {
+    let out = '';
+    up?.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('\n')) resolve(JSON.parse(out.split('\n')[0] as string) as UpInfo);
+    });
+    up?.once('exit', (c) => reject(new Error(`verity up exited ${c}`)));
+  });
+  const deployment = JSON.parse(await readFile(info.chain.deploymentFile, 'utf8')) as unknown;
+  // Every node holds iris (each fetches it on its first call), so routing chooses by latency.
+  for (const p of info.peers) await post(info.gateway, { 'x-verity-prefer-node': p.address });
+  const served = (await post(info.gateway)).headers.get('x-verity-node') ?? '';
+  const target = [{ url: info.url, address: info.address }, ...info.peers].find(
+    (n) => n.address.toLowerCase() === served.toLowerCase(),
+  );
+  if (target === undefined) throw new Error(`the gateway named an unknown node ${served}`);
+  const sdk = createClient({ url: target.url, chain: { rpcUrl: info.chain.rpcUrl, deployment } });
+  // The same gateway in a process of its own (`verity gateway`), beside the one `verity up` runs in node 1's process.
+  const own = spawn(process.execPath, [BIN, 'gateway', '--data-dir', dataDir, '--port', '0', '--json'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const ownUrl = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    own.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('\n')) resolve((JSON.parse(out.split('\n')[0] as string) as { url: string }).url);
+    });
+    own.once('exit', (c) => reject(new Error(`verity gateway exited ${c}`)));
+  });
+  process.on('exit', () => own.kill('SIGKILL'));
+  const paths: Record<string, () => Promise<unknown>> = {
+    'node direct (raw HTTP)': () => post(target.url),
+    'node direct (SDK, verifies)': () => sdk.infer({ model: 'iris@1.0.0', input: INPUT }),
+    'gateway (routes, verifies)': () => post(info.gateway),
+    'gateway, own process': () => post(ownUrl),
+  };
+  // Warm-up: models loaded, connections open, caches filled.
+  for (const call of Object.values(paths)) for (let i = 0; i < 20; i++) await call();
+
+  console.log(
+    `# gateway vs node: verity up --nodes 3, iris, ${ROUNDS} rounds × ${SECONDS} s per path and concurrency (serving node: ${target.address})`,
+  );
+  const results = new Map<string, { latencies: number[]; rps: number[] }>();
+  for (let round = 0; round < ROUNDS; round++) {
+    const order = Object.entries(paths);
+    if (round % 2 === 1) order.reverse();
+    for (const c of CONCURRENCIES) {
+      for (const [name, call] of order) {
+        const key = `${name} c=${c}`;
+        const r = await load(call, c, SECONDS);
+        const acc = results.get(key) ?? { latencies: [], rps: [] };
+        acc.latencies.push(...r.latencies);
+        acc.rps.push(r.rps);
+        results.set(key, acc);
+      }
+    }
+  }
+  console.log('| path | concurrency | p50 ms | p99 ms | req/s |');
+  console.log('|---|---|---|---|---|');
+  for (const c of CONCURRENCIES) {
+    for (const name of Object.keys(paths)) {
+      const r = results.get(`${name} c=${c}`) as { latencies: number[]; rps: number[] };
+      console.log(
+        `| ${name} | ${c} | ${median(r.latencies).toFixed(2)} | ${pct(r.latencies, 99).toFixed(2)} | ${median(r.rps).toFixed(0)} |`,
+      );
+    }
+  }
+  for (const c of CONCURRENCIES) {
+    for (const gw of ['gateway (routes, verifies)', 'gateway, own process']) {
+      const g = results.get(`${gw} c=${c}`) as { latencies: number[]; rps: number[] };
+      for (const base of ['node direct (raw HTTP)', 'node direct (SDK, verifies)']) {
+        const d = results.get(`${base} c=${c}`) as { latencies: number[]; rps: number[] };
+        console.log(
+          `c=${c}: ${gw} / ${base}: p50 ${(median(g.latencies) / median(d.latencies)).toFixed(2)}×, throughput ${(median(g.rps) / median(d.rps)).toFixed(2)}×`,
+        );
+      }
+    }
+  }
+
+  // 2. A dead node: kill the peer that serves (a peer: node 1 shares the gateway's process).
+  const peer = info.peers.find((p) => p.address === target.address) ?? (info.peers[0] as UpInfo['peers'][number]);
+  const prefer = target.address === peer.address ? {} : { 'x-verity-prefer-node': peer.address };
+  const before: number[] = [];
+  for (let i = 0; i < 30; i++) {
+    const t = performance.now();
+    await post(info.gateway, prefer);
+    before.push(performance.now() - t);
+  }
+  process.kill(peer.pid, 'SIGKILL');
+  const after: number[] = [];
+  for (let i = 0; i < 30; i++) {
+    const t = performance.now();
+    await post(info.gateway, prefer); // throws on any caller-visible error
+    after.push(performance.now() - t);
+  }
+  console.log(
+    `dead node (SIGKILL ${peer.address}${'x-verity-prefer-node' in prefer ? ', pinned by x-verity-prefer-node before' : ''}): ` +
+      `p50 before ${median(before).toFixed(2)} ms; the call that met it ${(after[0] as number).toFixed(2)} ms ` +
+      `(+${((after[0] as number) - median(before)).toFixed(2)} ms to route around it); p50 of the next 29 ${median(after.slice(1)).toFixed(2)} ms; ` +
+      '30 of 30 answered',
+  );
+  sdk.close();
+  own.kill('SIGTERM');
+  if (up.pid !== undefined) process.kill(-up.pid, 'SIGTERM');
+  await new Promise((r) => up?.once('exit', r));
+  await rm(dataDir, { recursive: true, force: true });
+}
+
+await main();

@@ -1,0 +1,158 @@
+/**
+ * `verity gateway`: the SDK's gateway (`createGateway`: routing, failover, verification) served
+ * over node:http on a local port. This file only adapts node:http to the gateway's
+ * `Request → Response` and parses flags; `verity up` starts one the same way.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { type ChainOptions, createClient, createGateway, type Gateway } from '@verity/sdk';
+import { print } from '../target.js';
+import { parseFlags, UsageError } from '../usage.js';
+import { chainOf } from './verify.js';
+
+const FLAGS = {
+  'data-dir': { type: 'string' },
+  rpc: { type: 'string' },
+  deployment: { type: 'string' },
+  host: { type: 'string' },
+  port: { type: 'string' },
+  json: { type: 'boolean', default: false },
+} as const;
+
+/** The default port of `verity gateway` (and of the one `verity up` starts next to port 8700). */
+export const GATEWAY_PORT = 8780;
+
+/** The largest request body the gateway takes (a node's default limit). */
+const MAX_BODY = 8 * 1024 * 1024;
+
+/** A running gateway. */
+export interface GatewayServer {
+  readonly url: string;
+  readonly gateway: Gateway;
+  close(): Promise<void>;
+}
+
+/**
+ * Serves `gateway` on `res`'s socket. Bodies are read whole (requests are JSON, bounded by
+ * `MAX_BODY`) and whole answers written in one go; only event streams are passed on as they come
+ * (web streams cost more per request than they save here).
+ */
+async function serve(gateway: Gateway, base: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const method = req.method ?? 'GET';
+  let body: Uint8Array<ArrayBuffer> | undefined;
+  if (method !== 'GET' && method !== 'HEAD') {
+    const parts: Buffer[] = [];
+    let size = 0;
+    for await (const part of req as AsyncIterable<Buffer>) {
+      size += part.length;
+      if (size > MAX_BODY) {
+        res.writeHead(413, { 'content-type': 'application/json', connection: 'close' });
+        res.end(
+          JSON.stringify({ error: { code: 'PAYLOAD_TOO_LARGE', message: 'the body is too large', details: {} } }),
+        );
+        return;
+      }
+      parts.push(part);
+    }
+    body = new Uint8Array(Buffer.concat(parts));
+  }
+  const request = new Request(new URL(req.url ?? '/', base), {
+    method,
+    headers: req.headers as Record<string, string>,
+    ...(body === undefined ? {} : { body }),
+  });
+  const response = await gateway.fetch(request);
+  const headers: Record<string, string> = {};
+  response.headers.forEach((value, name) => {
+    headers[name] = value;
+  });
+  if (!response.body || !headers['content-type']?.includes('text/event-stream')) {
+    const bytes = Buffer.from(await response.arrayBuffer());
+    res.writeHead(response.status, { ...headers, 'content-length': String(bytes.length) });
+    res.end(bytes);
+    return;
+  }
+  res.writeHead(response.status, headers);
+  const reader = response.body.getReader();
+  // The caller hung up: stop reading, which stops the node's stream too.
+  res.once('close', () => void reader.cancel().catch(() => undefined));
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    res.write(value);
+  }
+  res.end();
+}
+
+/**
+ * Starts a gateway over the chain's registered nodes on `host:port` (port 0: any free port; a
+ * taken port with `fallbackPort`: any free one instead).
+ */
+export async function startGateway(
+  chain: ChainOptions,
+  options: { host?: string; port?: number; fallbackPort?: boolean; log?: (e: Record<string, unknown>) => void } = {},
+): Promise<GatewayServer> {
+  const client = createClient({ chain });
+  const log =
+    options.log ?? ((e: Record<string, unknown>) => process.stderr.write(`${JSON.stringify({ gateway: e })}\n`));
+  const gateway = createGateway(client.base, { log });
+  const host = options.host ?? '127.0.0.1';
+  let base = '';
+  const server: Server = createServer((req, res) => {
+    serve(gateway, base, req, res).catch((e: unknown) => {
+      log({ event: 'internal_error', message: e instanceof Error ? e.message : String(e) });
+      if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
+      res.end();
+    });
+  });
+  server.keepAliveTimeout = 5_000;
+  const listen = (port: number) =>
+    new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  try {
+    await listen(options.port ?? GATEWAY_PORT);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EADDRINUSE' || options.fallbackPort !== true) throw e;
+    await listen(0);
+  }
+  const { port } = server.address() as AddressInfo;
+  base = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  return {
+    url: base,
+    gateway,
+    close: () =>
+      new Promise<void>((resolve) => {
+        client.close();
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+/** `verity gateway`: one local endpoint for the network of the data dir's chain (or --rpc/--deployment). */
+export async function runGateway(args: string[]): Promise<number> {
+  const { values } = parseFlags({ args, options: FLAGS, allowPositionals: false });
+  if (values.port !== undefined && !/^\d+$/.test(values.port)) throw new UsageError('--port must be a number');
+  const chain = await chainOf(values, true);
+  if (chain === undefined) {
+    throw new UsageError('no chain: run `verity up` in the data dir first, or give --rpc URL --deployment FILE');
+  }
+  const server = await startGateway(chain, {
+    ...(values.host === undefined ? {} : { host: values.host }),
+    ...(values.port === undefined ? {} : { port: Number(values.port) }),
+  });
+  print(
+    values.json === true,
+    { url: server.url },
+    `Verity gateway at ${server.url}\n  OpenAI base URL ${server.url}/v1; GET ${server.url}/v1/network lists the nodes`,
+  );
+  const stop = () => void server.close().then(() => process.exit(0));
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  return new Promise(() => {});
+}

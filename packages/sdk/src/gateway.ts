@@ -1,0 +1,419 @@
+/**
+ * The gateway (issue 16): one local endpoint for the whole network. It speaks what a node speaks
+ * (`/v1/chat/completions`, `/v1/completions`, `/v1/models`, `/v1/infer`), so an app moves to it by
+ * changing its base URL only; each call goes to the best registered node (routing: `routed`) and
+ * its answer is returned only once it verifies against the registry (the node's key from
+ * `NodeRegistry`, never from the node).
+ *
+ * Streams: tokens pass through as they come; the node's last chunk (the `verity` receipt) is held
+ * until the whole answer verifies, then sent with the route added, or replaced by an error event
+ * (`ANSWER_UNVERIFIED`). A stream is failed over to another node only before its first token was
+ * passed: text the app has already shown cannot be taken back. Its failure is counted against the
+ * node, which is refused for a while, so the next request goes elsewhere.
+ *
+ * Web-standard (`Request` → `Response`): the CLI serves it over node:http; tests call it directly.
+ */
+import { type ErrorCode, isVerityError, primeVerifyCache, type Receipt, VerityError } from '@verity/protocol';
+import { verifyChatCompletion, verifyCompletion } from './actions/chat.js';
+import { type InferParams, infer } from './actions/infer.js';
+import { getModel, type ModelInfo } from './actions/models.js';
+import { withTrust } from './actions/node-info.js';
+import { isVerificationFailure, routed } from './actions/routed.js';
+import type { ClientBase } from './client.js';
+import { request } from './http.js';
+import { sseData } from './sse.js';
+
+/** Gateway options. */
+export interface GatewayOptions {
+  /** Where failures go (a node passed over, an answer refused): one object per event. Default: none. */
+  readonly log?: (event: Record<string, unknown>) => void;
+}
+
+/** A gateway: a fetch handler and its counters. */
+export interface Gateway {
+  /** Answers one HTTP request. */
+  fetch(request: Request): Promise<Response>;
+  /** The counters in the Prometheus text format (`GET /metrics`). */
+  metrics(): string;
+}
+
+const STATUS: Partial<Record<ErrorCode, number>> = {
+  NO_NODE_AVAILABLE: 503,
+  ANSWER_UNVERIFIED: 502,
+  NETWORK_ERROR: 502,
+  NOT_FOUND: 404,
+  MODEL_NOT_FOUND: 404,
+  METHOD_NOT_ALLOWED: 405,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  CONFIG_INVALID: 500,
+  INTERNAL: 500,
+};
+
+const pathOf = (endpoint: 'chat.completions' | 'completions') =>
+  endpoint === 'chat.completions' ? '/v1/chat/completions' : '/v1/completions';
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** A node's own error status passes through; a verification failure is the gateway's 502. */
+function statusOf(e: VerityError): number {
+  const s = e.details.status;
+  if (typeof s === 'number' && s >= 400 && s < 600 && e.code !== 'NO_NODE_AVAILABLE') return s;
+  return STATUS[e.code] ?? (isVerificationFailure(e.code) ? 502 : 400);
+}
+
+function errorResponse(e: unknown, openAi: boolean): Response {
+  const err = isVerityError(e) ? e : new VerityError('INTERNAL', 'internal error');
+  const status = statusOf(err);
+  const { status: _s, ...details } = err.details;
+  const body: Record<string, unknown> = { code: err.code, message: err.message, details };
+  if (openAi) {
+    body.type = status >= 500 ? 'server_error' : status === 404 ? 'not_found_error' : 'invalid_request_error';
+    body.param = null;
+  }
+  return Response.json({ error: body }, { status });
+}
+
+function routeHeaders(route: { node: string; reason: string }): Record<string, string> {
+  // Header values are Latin-1: the reason is ASCII by construction.
+  return { 'x-verity-node': route.node, 'x-verity-route': route.reason };
+}
+
+async function jsonBody(req: Request): Promise<Record<string, unknown>> {
+  const type = req.headers.get('content-type') ?? '';
+  if (!type.includes('application/json')) {
+    throw new VerityError('UNSUPPORTED_MEDIA_TYPE', 'the gateway takes JSON bodies (content-type: application/json)');
+  }
+  let body: unknown;
+  try {
+    body = await req.json();
+  } catch (cause) {
+    throw new VerityError('JSON_INVALID', 'the body is not JSON', { cause });
+  }
+  if (!isObject(body)) throw new VerityError('INVALID_ARGUMENT', 'the body must be a JSON object');
+  return body;
+}
+
+/** Prometheus label value escaping. */
+const label = (v: string) => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+
+/**
+ * A gateway over `client`, a client without a `url` (it routes across the chain's registered nodes).
+ *
+ * @example
+ * ```ts
+ * const { base } = createClient({ chain: { rpcUrl, deployment } });
+ * const gateway = createGateway(base);
+ * const response = await gateway.fetch(new Request('http://gw/v1/network'));
+ * ```
+ */
+export function createGateway(client: ClientBase, options: GatewayOptions = {}): Gateway {
+  const network = client.network;
+  if (network === undefined)
+    throw new VerityError('CONFIG_INVALID', 'a gateway needs a client without a url (one that routes)');
+  const requests = new Map<string, number>();
+  const count = (route: string, outcome: string) => {
+    const key = `${route}\u0000${outcome}`;
+    requests.set(key, (requests.get(key) ?? 0) + 1);
+  };
+  const log = options.log ?? (() => undefined);
+  // Logged: every refusal, and the first failure of a node in a row (a dead node is not logged per call).
+  const onFailure = (f: { node: string; url: string; code: string; refused: boolean; error: unknown }) =>
+    (f.refused || (network.nodes().find((n) => n.url === f.url)?.failures ?? 0) <= 1) &&
+    log({
+      event: f.refused ? 'answer_refused' : 'node_failed',
+      node: f.node,
+      url: f.url,
+      code: f.code,
+      message: f.error instanceof Error ? f.error.message : String(f.error),
+    });
+  const addressOf = (url: string) => network.nodes().find((n) => n.url === url)?.address ?? url;
+
+  /** The manifest a reference names, resolved through the chain once per reference (as `infer` does). */
+  async function modelOf(node: ClientBase, ref: string): Promise<ModelInfo> {
+    return (client.manifests.get(ref) as ModelInfo | undefined) ?? getModel(node, ref);
+  }
+
+  async function handleInfer(req: Request): Promise<Response> {
+    const body = await jsonBody(req);
+    if (typeof body.model !== 'string' || !isObject(body.input)) {
+      throw new VerityError('INVALID_ARGUMENT', 'the body needs model (a string) and input (named tensors)');
+    }
+    const params = body as unknown as InferParams;
+    const prefer = req.headers.get('x-verity-prefer-node') ?? undefined;
+    const { value, route } = await routed(
+      client,
+      { model: params.model, onFailure, ...(prefer === undefined ? {} : { prefer }) },
+      (node, signal) => infer(node, { ...params, signal }),
+    );
+    const answer = {
+      requestId: value.requestId,
+      model: value.model,
+      output: value.outputJson,
+      ...(value.receipts.length > 1 ? { receipts: value.receipts } : { receipt: value.receipt }),
+      ...(value.dissent === undefined ? {} : { dissent: value.dissent }),
+      ...(value.audit === undefined ? {} : { audit: value.audit }),
+      ...(value.zk === undefined ? {} : { zk: value.zk }),
+      gateway: route,
+    };
+    return Response.json(answer, { headers: routeHeaders(route) });
+  }
+
+  /** Sends an OpenAI request to one node and verifies the answer (whole, or chunk by chunk as it streams). */
+  async function callNode(
+    node: ClientBase,
+    signal: AbortSignal,
+    endpoint: 'chat.completions' | 'completions',
+    body: Record<string, unknown>,
+    mode: 'signed' | 'audited',
+    onChunk?: (data: string) => void,
+  ): Promise<Record<string, unknown>> {
+    // The name resolves through ModelRegistry; the node is sent the CID and must answer from it.
+    const expected = (await modelOf(node, String(body.model))).id;
+    const sent = { ...body, model: expected };
+    const response = await request(node, 'POST', pathOf(endpoint), {
+      json: sent,
+      signal,
+      ...(mode === 'audited' ? { headers: { 'x-verity-mode': 'audited' } } : {}),
+    });
+    let answer: unknown;
+    let last: Record<string, unknown> | undefined;
+    if (onChunk === undefined) {
+      try {
+        answer = await response.json();
+      } catch (cause) {
+        throw new VerityError('RESPONSE_INVALID', 'the node sent invalid JSON', { cause });
+      }
+      if (!isObject(answer)) throw new VerityError('RESPONSE_INVALID', 'the node sent no completion');
+      last = answer;
+    } else {
+      if (!response.body) throw new VerityError('RESPONSE_INVALID', 'the node sent no stream');
+      const chunks: unknown[] = [];
+      for await (const data of sseData(response.body)) {
+        if (data === '[DONE]') continue;
+        let chunk: unknown;
+        try {
+          chunk = JSON.parse(data);
+        } catch (cause) {
+          throw new VerityError('RESPONSE_INVALID', 'the node sent a malformed event', { cause });
+        }
+        if (isObject(chunk) && isObject(chunk.error)) {
+          throw new VerityError('INFERENCE_FAILED', String(chunk.error.message ?? 'generation failed'), {
+            details: { code: chunk.error.code },
+          });
+        }
+        chunks.push(chunk);
+        // The receipt's chunk waits for the verdict; every other passes through now.
+        if (isObject(chunk) && chunk.verity !== undefined) last = chunk;
+        else onChunk(data);
+      }
+      answer = chunks;
+      if (last === undefined) throw new VerityError('RESPONSE_INVALID', 'the stream ended without a verity receipt');
+    }
+    const receipt = isObject(last.verity) ? (last.verity.receipt as Receipt) : undefined;
+    await withTrust(node, async (trust) => {
+      if (receipt !== undefined) await primeVerifyCache(receipt, trust, client.cache);
+      const verify = endpoint === 'chat.completions' ? verifyChatCompletion : verifyCompletion;
+      return verify(sent, answer, trust, { cache: client.cache, model: expected, mode });
+    });
+    return last;
+  }
+
+  async function handleOpenAi(req: Request, endpoint: 'chat.completions' | 'completions'): Promise<Response> {
+    const body = await jsonBody(req);
+    if (typeof body.model !== 'string') throw new VerityError('INVALID_ARGUMENT', 'model must be a string');
+    const mode = req.headers.get('x-verity-mode') === 'audited' ? 'audited' : 'signed';
+    const prefer = req.headers.get('x-verity-prefer-node') ?? undefined;
+    const base = { model: body.model, onFailure, ...(prefer === undefined ? {} : { prefer }) };
+    if (body.stream !== true) {
+      const { value, route } = await routed(client, base, (node, signal) =>
+        callNode(node, signal, endpoint, body, mode),
+      );
+      const verity = isObject(value.verity) ? value.verity : {};
+      return Response.json({ ...value, verity: { ...verity, gateway: route } }, { headers: routeHeaders(route) });
+    }
+    return stream(body, endpoint, mode, base);
+  }
+
+  function stream(
+    body: Record<string, unknown>,
+    endpoint: 'chat.completions' | 'completions',
+    mode: 'signed' | 'audited',
+    base: { model: string; prefer?: string; onFailure: typeof onFailure },
+  ): Promise<Response> {
+    const encoder = new TextEncoder();
+    let controller!: ReadableStreamDefaultController<Uint8Array>;
+    let cancelled = false;
+    const caller = new AbortController();
+    const out = new ReadableStream<Uint8Array>({
+      start: (c) => {
+        controller = c;
+      },
+      cancel: () => {
+        cancelled = true;
+        caller.abort();
+      },
+    });
+    const send = (data: string) => {
+      if (!cancelled) controller.enqueue(encoder.encode(`data: ${data}\n\n`));
+    };
+    let passed = false;
+    let respond!: (r: Response) => void;
+    const started = new Promise<Response>((r) => {
+      respond = r;
+    });
+    const open = (headers: Record<string, string>) =>
+      respond(
+        new Response(out, {
+          headers: { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', ...headers },
+        }),
+      );
+    void (async () => {
+      try {
+        const { value: last, route } = await routed(
+          client,
+          { ...base, signal: caller.signal, retryable: () => !passed },
+          (node, signal) =>
+            callNode(node, signal, endpoint, body, mode, (data) => {
+              // The first token fixes the node: its headers go out with it.
+              if (!passed) {
+                passed = true;
+                open({ 'x-verity-node': addressOf(node.url), 'x-verity-route': 'streaming' });
+              }
+              send(data);
+            }),
+        );
+        if (!passed) open(routeHeaders(route));
+        const verity = isObject(last.verity) ? last.verity : {};
+        send(JSON.stringify({ ...last, verity: { ...verity, gateway: route } }));
+        send('[DONE]');
+        count(pathOf(endpoint), 'ok');
+      } catch (e) {
+        if (!passed) {
+          respond(errorResponse(e, true)); // counted by `fetch`, as any error answer
+          return;
+        }
+        // Tokens were passed: the stream ends with an error event instead of a receipt.
+        const refused = isVerityError(e) && isVerificationFailure(e.code);
+        const err = refused
+          ? new VerityError('ANSWER_UNVERIFIED', 'the answer did not verify; do not trust the text streamed', {
+              details: { cause: (e as VerityError).code },
+            })
+          : isVerityError(e)
+            ? e
+            : new VerityError('INTERNAL', 'internal error');
+        count(pathOf(endpoint), refused ? 'unverified' : 'error');
+        const { status: _s, ...details } = err.details;
+        send(
+          JSON.stringify({
+            error: { code: err.code, message: err.message, details, type: 'server_error', param: null },
+          }),
+        );
+        send('[DONE]');
+      } finally {
+        if (!cancelled) controller.close();
+      }
+    })();
+    return started;
+  }
+
+  async function handleModels(): Promise<Response> {
+    const nodes = (await network?.candidates()) ?? [];
+    const healthy = nodes.filter((n) => n.state === 'up' || n.state === 'unknown');
+    const lists = await Promise.allSettled(
+      healthy.map(async (n) => {
+        const r = await request({ ...client, url: n.url, fallbackUrls: [], network: undefined }, 'GET', '/v1/models', {
+          signal: AbortSignal.timeout(5_000),
+        });
+        return ((await r.json()) as { data?: unknown[] }).data ?? [];
+      }),
+    );
+    const byId = new Map<string, unknown>();
+    for (const l of lists) {
+      if (l.status !== 'fulfilled') continue;
+      for (const m of l.value) if (isObject(m) && typeof m.id === 'string' && !byId.has(m.id)) byId.set(m.id, m);
+    }
+    return Response.json({ object: 'list', data: [...byId.values()] });
+  }
+
+  function metrics(): string {
+    const lines: string[] = [
+      '# HELP verity_gateway_requests_total Requests the gateway answered, by route and outcome.',
+      '# TYPE verity_gateway_requests_total counter',
+    ];
+    for (const [key, n] of requests) {
+      const [route, outcome] = key.split('\u0000') as [string, string];
+      lines.push(`verity_gateway_requests_total{route="${label(route)}",outcome="${label(outcome)}"} ${n}`);
+    }
+    const nodes = network?.nodes() ?? [];
+    const series: [string, string, string, (n: (typeof nodes)[number]) => number][] = [
+      ['verity_gateway_node_served_total', 'counter', 'Verified answers each node served.', (n) => n.served],
+      [
+        'verity_gateway_node_failovers_total',
+        'counter',
+        'Calls that failed on each node (unreachable, 5xx, timeout) and went to another.',
+        (n) => n.failovers,
+      ],
+      [
+        'verity_gateway_node_verification_failures_total',
+        'counter',
+        'Answers of each node that did not verify against the registry (refused).',
+        (n) => n.verificationFailures,
+      ],
+      [
+        'verity_gateway_node_up',
+        'gauge',
+        'Whether the node answered its last call or probe (1) or not (0).',
+        (n) => (n.state === 'up' ? 1 : 0),
+      ],
+      ['verity_gateway_node_latency_ms', 'gauge', 'Latency average (EWMA) of the node, ms.', (n) => n.latencyMs ?? 0],
+    ];
+    for (const [name, type, help, value] of series) {
+      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+      for (const n of nodes) lines.push(`${name}{node="${label(n.address)}",url="${label(n.url)}"} ${value(n)}`);
+    }
+    return `${lines.join('\n')}\n`;
+  }
+
+  async function route(req: Request): Promise<Response> {
+    const { pathname } = new URL(req.url);
+    const get = req.method === 'GET' || req.method === 'HEAD';
+    if (get && pathname === '/v1/network') return Response.json({ nodes: network?.nodes() ?? [] });
+    if (get && pathname === '/metrics') {
+      return new Response(metrics(), { headers: { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' } });
+    }
+    if (get && pathname === '/healthz') {
+      const nodes = network?.nodes() ?? [];
+      return Response.json({ status: 'ok', nodes: nodes.length, up: nodes.filter((n) => n.state === 'up').length });
+    }
+    if (get && pathname === '/v1/models') return handleModels();
+    if (get && pathname.startsWith('/v1/models/')) {
+      const ref = decodeURIComponent(pathname.slice('/v1/models/'.length));
+      return Response.json(await getModel(client, ref));
+    }
+    if (req.method === 'POST' && pathname === '/v1/infer') return handleInfer(req);
+    if (req.method === 'POST' && pathname === '/v1/chat/completions') return handleOpenAi(req, 'chat.completions');
+    if (req.method === 'POST' && pathname === '/v1/completions') return handleOpenAi(req, 'completions');
+    throw new VerityError('NOT_FOUND', `no route ${req.method} ${pathname} on the gateway`);
+  }
+
+  return {
+    metrics,
+    async fetch(req) {
+      const { pathname } = new URL(req.url);
+      const openAi = pathname === '/v1/chat/completions' || pathname === '/v1/completions';
+      try {
+        const response = await route(req);
+        if (req.method === 'POST' && !response.headers.get('content-type')?.includes('event-stream')) {
+          count(pathname, response.ok ? 'ok' : 'error');
+        }
+        return response;
+      } catch (e) {
+        if (req.method === 'POST') count(pathname, isVerityError(e, 'NO_NODE_AVAILABLE') ? 'no_node' : 'error');
+        if (!isVerityError(e)) log({ event: 'internal_error', message: e instanceof Error ? e.message : String(e) });
+        return errorResponse(e, openAi);
+      }
+    },
+  };
+}
