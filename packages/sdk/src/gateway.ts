@@ -13,7 +13,17 @@
  *
  * Web-standard (`Request` → `Response`): the CLI serves it over node:http; tests call it directly.
  */
-import { type ErrorCode, isVerityError, primeVerifyCache, type Receipt, VerityError } from '@verity/protocol';
+import {
+  decodeInferFrame,
+  type ErrorCode,
+  encodeInferFrame,
+  encodeTensors,
+  INFER_MEDIA_TYPE,
+  isVerityError,
+  primeVerifyCache,
+  type Receipt,
+  VerityError,
+} from '@verity/protocol';
 import { verifyChatCompletion, verifyCompletion } from './actions/chat.js';
 import { type InferParams, infer } from './actions/infer.js';
 import { getModel, type ModelInfo } from './actions/models.js';
@@ -45,6 +55,7 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   MODEL_NOT_FOUND: 404,
   METHOD_NOT_ALLOWED: 405,
   UNSUPPORTED_MEDIA_TYPE: 415,
+  INFER_HEADER_TOO_LARGE: 413,
   CONFIG_INVALID: 500,
   INTERNAL: 500,
 };
@@ -95,6 +106,26 @@ async function jsonBody(req: Request): Promise<Record<string, unknown>> {
   return body;
 }
 
+/**
+ * Whether an `Accept` header ranks the binary inference frame above JSON (by q-value; JSON on a
+ * tie, and when the header is absent), as a node answers `/v1/infer` (docs/api.md "Binary tensors").
+ */
+function prefersFrame(accept: string | null): boolean {
+  if (accept === null) return false;
+  let frame = 0;
+  let json = 0;
+  for (const part of accept.split(',')) {
+    const [type = '', ...params] = part.trim().split(';');
+    const qParam = params.map((p) => p.trim()).find((p) => p.startsWith('q='));
+    const q = qParam === undefined ? 1 : Number(qParam.slice(2));
+    if (!Number.isFinite(q)) continue;
+    const t = type.trim().toLowerCase();
+    if (t === INFER_MEDIA_TYPE) frame = Math.max(frame, q);
+    else if (t === 'application/json' || t === 'application/*' || t === '*/*') json = Math.max(json, q);
+  }
+  return frame > json;
+}
+
 /** Prometheus label value escaping. */
 const label = (v: string) => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
 
@@ -136,7 +167,15 @@ export function createGateway(client: ClientBase, options: GatewayOptions = {}):
   }
 
   async function handleInfer(req: Request): Promise<Response> {
-    const body = await jsonBody(req);
+    // A binary inference frame (docs/protocol.md §2.6: the SDK's default) or JSON, as a node takes.
+    const binary = (req.headers.get('content-type') ?? '').startsWith(INFER_MEDIA_TYPE);
+    let body: Record<string, unknown>;
+    if (binary) {
+      const frame = decodeInferFrame(new Uint8Array(await req.arrayBuffer()));
+      body = { ...(frame.header as Record<string, unknown>), input: frame.tensors };
+    } else {
+      body = await jsonBody(req);
+    }
     if (typeof body.model !== 'string' || !isObject(body.input)) {
       throw new VerityError('INVALID_ARGUMENT', 'the body needs model (a string) and input (named tensors)');
     }
@@ -157,7 +196,14 @@ export function createGateway(client: ClientBase, options: GatewayOptions = {}):
       ...(value.zk === undefined ? {} : { zk: value.zk }),
       gateway: route,
     };
-    return Response.json(answer, { headers: routeHeaders(route) });
+    if (prefersFrame(req.headers.get('accept'))) {
+      const { output, ...header } = answer;
+      const frame = encodeInferFrame(JSON.stringify(header), encodeTensors(value.output));
+      return new Response(frame as BodyInit, {
+        headers: { 'content-type': INFER_MEDIA_TYPE, vary: 'Accept', ...routeHeaders(route) },
+      });
+    }
+    return Response.json(answer, { headers: { vary: 'Accept', ...routeHeaders(route) } });
   }
 
   /** Sends an OpenAI request to one node and verifies the answer (whole, or chunk by chunk as it streams). */
