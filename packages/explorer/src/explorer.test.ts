@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Deployment, deploymentToJson, getLatestAnchor, registerNode } from '@verity/contracts';
 import { writeDeploymentFile } from '@verity/contracts/node';
-import { loadConfig, startNode, type VerityNode } from '@verity/node';
+import { createPortableRuntime, loadConfig, startNode, type VerityNode } from '@verity/node';
 import type { Bundle } from '@verity/protocol';
 import { createClient } from '@verity/sdk';
 import { type Browser, chromium, type Page } from 'playwright';
@@ -13,6 +13,7 @@ import { parseEther } from 'viem';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestChain, type TestChain } from '../../contracts/src/test-support/chain.js';
 import { startChainNode } from '../../node/src/test-support/chain-node.js';
+import { createLyingRuntime } from '../../node/src/test-support/lying-node.js';
 
 // The explorer in Debian's Chromium, served by a real node on a real chain (anvil): its pages
 // load, and the Verify page shows every check of a bundle as a row, green, or red with its code.
@@ -25,6 +26,9 @@ const IRIS = fileURLToPath(new URL('../../../examples/models/iris.onnx', import.
 const RECEIPT_FIXTURES = fileURLToPath(new URL('../../protocol/fixtures/receipts/', import.meta.url));
 // Real iris Groth16 proofs with the audit of their key (packages/sdk/test-support/zk-fixture.ts).
 const ZK_FIXTURE = fileURLToPath(new URL('../../sdk/fixtures/zk-iris.json', import.meta.url));
+// The convolutional digits model (211 kB: one raw block), published for both ONNX profiles.
+const DIGITS = fileURLToPath(new URL('../../../examples/models/digits.onnx', import.meta.url));
+const DIGITS_SAMPLES = fileURLToPath(new URL('../../../examples/models/digits.samples.json', import.meta.url));
 const TINY_CHAT = fileURLToPath(new URL('../../../examples/models/tiny-chat.gguf', import.meta.url));
 // EXPLORER_SCREENSHOTS=docs/explorer saves a screenshot of each page there.
 const SHOTS = process.env.EXPLORER_SCREENSHOTS;
@@ -40,6 +44,9 @@ let browser: Browser;
 let page: Page;
 let bundle: Bundle;
 let lonerBundle: Bundle;
+let liar: VerityNode;
+let portableBundle: Bundle;
+let liarBundle: Bundle;
 const input = { x: [[5.1, 3.5, 1.4, 0.2]] };
 
 async function shot(name: string): Promise<void> {
@@ -104,6 +111,12 @@ describe.skipIf(!hasChromium)('the explorer in Chromium', () => {
     loner = await startNode(
       loadConfig({ overrides: { dataDir: join(dir, 'loner'), port: 0, logLevel: 'silent', fsync: false } }),
     );
+    // A node whose portable runtime lies (test code: the real node, its onnxruntime-web outputs
+    // nudged before it digests and signs them), on no chain: its records verify, and are wrong.
+    liar = await startNode(
+      loadConfig({ overrides: { dataDir: join(dir, 'liar'), port: 0, logLevel: 'silent', fsync: false } }),
+      { portable: createLyingRuntime(createPortableRuntime()) },
+    );
     const data = new Uint8Array(readFileSync(IRIS));
     const admin = createClient({ url: node.url, apiKey: node.context.keys.apiKey });
     await admin.pushModel({ name: 'iris', data });
@@ -123,6 +136,24 @@ describe.skipIf(!hasChromium)('the explorer in Chromium', () => {
       chain: { rpcUrl: chain.anvil.rpcUrl, deployment: deploymentToJson(deployment) },
     });
     for (let i = 0; i < 3; i++) bundle = (await verity.infer({ model: 'iris@1.0.0', input })).bundle();
+    // Portable records: the digits CNN, published for both profiles, asked for under `portable`.
+    const digits = new Uint8Array(readFileSync(DIGITS));
+    const digitsInput = (JSON.parse(readFileSync(DIGITS_SAMPLES, 'utf8')) as { samples: { inputs: unknown }[] })
+      .samples[0]?.inputs as Record<string, unknown>;
+    await admin.pushModel({ name: 'digits', data: digits, profiles: ['native', 'portable'] });
+    portableBundle = (await verity.infer({ model: 'digits@1.0.0', input: digitsInput, profile: 'portable' })).bundle();
+    await createClient({ url: liar.url, apiKey: liar.context.keys.apiKey }).pushModel({
+      name: 'digits',
+      data: digits,
+      profiles: ['native', 'portable'],
+    });
+    liarBundle = (
+      await createClient({ url: liar.url, insecureTrustNode: true }).infer({
+        model: 'digits@1.0.0',
+        input: digitsInput,
+        profile: 'portable',
+      })
+    ).bundle();
     lonerBundle = (
       await createClient({ url: loner.url, insecureTrustNode: true }).infer({ model: 'iris@1.0.0', input })
     ).bundle();
@@ -145,7 +176,7 @@ describe.skipIf(!hasChromium)('the explorer in Chromium', () => {
 
   afterAll(async () => {
     await browser?.close();
-    await Promise.all([node?.stop(), loner?.stop(), other?.stop()]);
+    await Promise.all([node?.stop(), loner?.stop(), other?.stop(), liar?.stop()]);
     await chain?.stop();
   });
 
@@ -226,7 +257,8 @@ describe.skipIf(!hasChromium)('the explorer in Chromium', () => {
     expect(await rowsOf('#checks', 1)).toEqual(['Checkpoint signature: pass']);
     expect(await rowsOf('#proof-checks', 3)).toEqual(['Leaf hash: pass', 'Tiles root: pass', 'Inclusion proof: pass']);
     const requests = await page.$$eval('[data-leaf]', (els) => els.length);
-    expect(requests).toBe(3);
+    // Three iris records and the portable digits record.
+    expect(requests).toBe(4);
     await shot('log');
   });
 
@@ -438,6 +470,56 @@ describe.skipIf(!hasChromium)('the explorer in Chromium', () => {
         expect(rows.find((r) => r.check === 'Witnesses')).toEqual({ check: 'Witnesses', status, code });
       });
     }
+  });
+
+  /** Clicks "Re-execute" on the page shown and returns the row it gives. */
+  async function reexecOnPage() {
+    await page.click('#reexec-run');
+    const row = await page.waitForSelector('#reexec .row:not([data-status="running"])', { timeout: 120_000 });
+    return {
+      status: await row.getAttribute('data-status'),
+      code: await row.getAttribute('data-code'),
+      message: (await row.textContent()) ?? '',
+    };
+  }
+
+  describe('re-execution in the page (portable profile)', () => {
+    it('a portable record re-executes in the page, with the WASM binary the node runs, and matches', async () => {
+      expect(portableBundle.receipts[0]?.record.runtime).toMatchObject({ id: 'onnxruntime-web', profile: 'portable' });
+      const { verdict } = await verifyOnPage(portableBundle);
+      expect(verdict).toBe('valid');
+      const t0 = Date.now();
+      const row = await reexecOnPage();
+      expect(row, row.message).toMatchObject({ status: 'pass', code: null });
+      const ms = /(\d+) ms\)/.exec(row.message)?.[1];
+      console.log(`re-execution in the page (digits CNN, click to row): ${Date.now() - t0} ms; model run ${ms} ms`);
+      // onnxruntime-web loaded on demand: the plain SIMD binary (not JSEP, JSPI or Asyncify).
+      const wasm = await page.evaluate(() =>
+        performance
+          .getEntriesByType('resource')
+          .map((e) => new URL(e.name).pathname.split('/').pop() as string)
+          .filter((n) => n.endsWith('.wasm')),
+      );
+      expect(wasm).toHaveLength(1);
+      expect(wasm[0]).toMatch(/^ort-wasm-simd-threaded-[\w-]+\.wasm$/);
+      await shot('verify-reexec');
+    });
+
+    it('a node that signed a wrong output: every check green, the re-execution red', async () => {
+      const { verdict } = await verifyOnPage(liarBundle, { url: liar.url });
+      expect(verdict).toBe('valid');
+      const row = await reexecOnPage();
+      expect(row, row.message).toMatchObject({ status: 'fail', code: 'RECEIPT_OUTPUT_DIGEST_MISMATCH' });
+      await shot('verify-reexec-liar');
+    });
+
+    it('a native record: the row is grey, and says where to re-execute it', async () => {
+      await verifyOnPage(bundle);
+      const row = await page.waitForSelector('#reexec .row');
+      expect(await row.getAttribute('data-status')).toBe('skip');
+      expect(await row.textContent()).toContain('native profile: re-execute on a node with the same hardware');
+      expect(await page.$('#reexec-run')).toBeNull();
+    });
   });
 
   it('text that is not JSON is one red row', async () => {
