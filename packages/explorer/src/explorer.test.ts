@@ -492,16 +492,18 @@ describe.skipIf(!hasChromium)('the explorer in Chromium', () => {
       const row = await reexecOnPage();
       expect(row, row.message).toMatchObject({ status: 'pass', code: null });
       const ms = /(\d+) ms\)/.exec(row.message)?.[1];
-      console.log(`re-execution in the page (digits CNN, click to row): ${Date.now() - t0} ms; model run ${ms} ms`);
-      // onnxruntime-web loaded on demand: the plain SIMD binary (not JSEP, JSPI or Asyncify).
+      // onnxruntime-web loaded on demand: the plain SIMD binary (not JSEP, JSPI or Asyncify), gzipped.
       const wasm = await page.evaluate(() =>
-        performance
-          .getEntriesByType('resource')
-          .map((e) => new URL(e.name).pathname.split('/').pop() as string)
-          .filter((n) => n.endsWith('.wasm')),
+        (performance.getEntriesByType('resource') as PerformanceResourceTiming[])
+          .filter((e) => e.name.endsWith('.wasm'))
+          .map((e) => ({ name: new URL(e.name).pathname.split('/').pop() as string, bytes: e.transferSize })),
+      );
+      console.log(
+        `re-execution in the page (digits CNN, cold): ${Date.now() - t0} ms from the click to the row, ${ms} ms session + run; WASM ${wasm[0]?.bytes} bytes over the wire`,
       );
       expect(wasm).toHaveLength(1);
-      expect(wasm[0]).toMatch(/^ort-wasm-simd-threaded-[\w-]+\.wasm$/);
+      expect(wasm[0]?.name).toMatch(/^ort-wasm-simd-threaded-[\w-]+\.wasm$/);
+      expect(wasm[0]?.bytes).toBeLessThan(5_000_000);
       await shot('verify-reexec');
     });
 
