@@ -11,6 +11,7 @@ import { createClient } from '@verity/sdk';
 import { type Browser, chromium, type Page } from 'playwright';
 import { parseEther } from 'viem';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encodeModel, floatInitializer, matMul } from '../../../examples/onnx-writer.js';
 import { startTestChain, type TestChain } from '../../contracts/src/test-support/chain.js';
 import { startChainNode } from '../../node/src/test-support/chain-node.js';
 import { createLyingRuntime } from '../../node/src/test-support/lying-node.js';
@@ -47,6 +48,7 @@ let lonerBundle: Bundle;
 let liar: VerityNode;
 let portableBundle: Bundle;
 let liarBundle: Bundle;
+let wideBundle: Bundle;
 const input = { x: [[5.1, 3.5, 1.4, 0.2]] };
 
 async function shot(name: string): Promise<void> {
@@ -147,6 +149,39 @@ describe.skipIf(!hasChromium)('the explorer in Chromium', () => {
       data: digits,
       profiles: ['native', 'portable'],
     });
+    // A model of more than one block (1.8 MB: 4 → 65536 → 3, two MatMuls): the page reads its CAR.
+    const WIDE = 65_536;
+    const wide = encodeModel({
+      name: 'wide',
+      inputs: [{ name: 'x', elemType: 'float32', shape: ['batch', 4] }],
+      outputs: [{ name: 'y', elemType: 'float32', shape: ['batch', 3] }],
+      initializers: [
+        floatInitializer(
+          'w1',
+          [4, WIDE],
+          Array.from({ length: 4 * WIDE }, (_, i) => Math.sin(i) / 8),
+        ),
+        floatInitializer(
+          'w2',
+          [WIDE, 3],
+          Array.from({ length: WIDE * 3 }, (_, i) => Math.cos(i) / 256),
+        ),
+      ],
+      nodes: [matMul('x', 'w1', 'h'), matMul('h', 'w2', 'y')],
+    });
+    expect(wide.length).toBeGreaterThan(1_048_576);
+    await createClient({ url: loner.url, apiKey: loner.context.keys.apiKey }).pushModel({
+      name: 'wide',
+      data: wide,
+      profiles: ['native', 'portable'],
+    });
+    wideBundle = (
+      await createClient({ url: loner.url, insecureTrustNode: true }).infer({
+        model: 'wide@1.0.0',
+        input,
+        profile: 'portable',
+      })
+    ).bundle();
     liarBundle = (
       await createClient({ url: liar.url, insecureTrustNode: true }).infer({
         model: 'digits@1.0.0',
@@ -513,6 +548,14 @@ describe.skipIf(!hasChromium)('the explorer in Chromium', () => {
       const row = await reexecOnPage();
       expect(row, row.message).toMatchObject({ status: 'fail', code: 'RECEIPT_OUTPUT_DIGEST_MISMATCH' });
       await shot('verify-reexec-liar');
+    });
+
+    it('a model of more than one block: its CAR read in the page, every block checked, and a match', async () => {
+      const { verdict } = await verifyOnPage(wideBundle, { url: loner.url });
+      expect(verdict).toBe('valid');
+      const row = await reexecOnPage();
+      expect(row, row.message).toMatchObject({ status: 'pass', code: null });
+      console.log(`re-execution in the page (1.8 MB model, fetched as a CAR): ${row.message}`);
     });
 
     it('a native record: the row is grey, and says where to re-execute it', async () => {

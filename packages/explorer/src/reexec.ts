@@ -8,12 +8,16 @@
  * WebAssembly binary, the plain SIMD build the node runs) is loaded only when the visitor asks.
  */
 import {
+  CODEC_RAW,
+  concatBytes,
   encodeTensors,
   type InferenceRecord,
   type Manifest,
   manifestCid,
   PORTABLE_RUNTIME,
+  parseCid,
   portableSessionOptions,
+  readCar,
   sha256,
   type TensorMap,
   tensorsFromJson,
@@ -43,6 +47,42 @@ export const REEXEC_CODES = {
 interface BundleLike {
   readonly receipts?: readonly { readonly record: InferenceRecord }[];
   readonly input?: unknown;
+}
+
+/** The largest model file the page fetches and runs (its bytes are held in memory, twice at most). */
+export const MAX_PAGE_MODEL = 256 * 1024 * 1024;
+
+/**
+ * A model file from the node by its UnixFS CID: one raw block when it fits one (up to 1 MiB),
+ * else the DAG as a CAR with every block in walk order (`dups=y`), each block checked against its
+ * CID as it arrives (`readCar`), the file being the raw leaves in that order. The caller checks
+ * the whole file's CID too.
+ */
+async function fetchArtifact(base: string, cid: string, size: number): Promise<Uint8Array> {
+  if (size <= UNIXFS_CHUNK_SIZE) {
+    const r = await fetch(`${base}/ipfs/${cid}?format=raw`);
+    if (!r.ok) throw new Error(`GET /ipfs/${cid}: HTTP ${r.status}`);
+    return new Uint8Array(await r.arrayBuffer());
+  }
+  const r = await fetch(`${base}/ipfs/${cid}?format=car&dups=y`);
+  if (!r.ok || r.body === null) throw new Error(`GET /ipfs/${cid}: HTTP ${r.status}`);
+  const reader = r.body.getReader();
+  const chunks = async function* () {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      yield value;
+    }
+  };
+  const leaves: Uint8Array[] = [];
+  let total = 0;
+  for await (const block of readCar(chunks(), cid)) {
+    if (parseCid(block.cid).codec !== CODEC_RAW) continue;
+    total += block.bytes.length;
+    if (total > size) throw new Error(`the CAR holds more than the manifest's ${size} bytes`);
+    leaves.push(block.bytes);
+  }
+  return concatBytes(...leaves);
 }
 
 /** What the page can do with a bundle: re-execute it, or why not (a grey row). */
@@ -94,18 +134,23 @@ export async function reexecute(base: string, record: InferenceRecord, input: un
       REEXEC_CODES.manifest,
     );
   }
-  if (manifest.artifact.size > UNIXFS_CHUNK_SIZE) {
+  if (manifest.artifact.size > MAX_PAGE_MODEL) {
     return row(
       'skip',
-      `too large to re-execute in the page: the model file is ${manifest.artifact.size} bytes (the page fetches files of up to ${UNIXFS_CHUNK_SIZE} bytes, one block); re-execute with a node (\`verity infer --profile portable\`)`,
+      `too large to re-execute in the page: the model file is ${manifest.artifact.size} bytes (the page takes up to ${MAX_PAGE_MODEL}); re-execute on a node (\`verity infer --profile portable\`)`,
     );
   }
   try {
-    const r = await fetch(`${base}/ipfs/${manifest.artifact.cid}?format=raw`);
-    if (!r.ok) throw new Error(`GET /ipfs/${manifest.artifact.cid}: HTTP ${r.status}`);
-    bytes = new Uint8Array(await r.arrayBuffer());
+    bytes = await fetchArtifact(base, manifest.artifact.cid, manifest.artifact.size);
   } catch (e) {
-    return row('fail', `the model file could not be fetched: ${errorText(e)}`, REEXEC_CODES.failed);
+    // A block that is not its CID's, or a CAR that does not name the file's root: not the file.
+    const code = (e as { code?: string }).code;
+    const wrong = code === 'CID_INVALID' || code === 'ENCODING_INVALID';
+    return row(
+      'fail',
+      `the model file could not be fetched: ${errorText(e)}`,
+      wrong ? REEXEC_CODES.artifact : REEXEC_CODES.failed,
+    );
   }
   if ((await unixfsCidOf(bytes)).cid !== manifest.artifact.cid) {
     return row(
