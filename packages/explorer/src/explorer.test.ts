@@ -49,6 +49,7 @@ let liar: VerityNode;
 let portableBundle: Bundle;
 let liarBundle: Bundle;
 let wideBundle: Bundle;
+let auditedPortableId: string;
 const input = { x: [[5.1, 3.5, 1.4, 0.2]] };
 
 async function shot(name: string): Promise<void> {
@@ -144,6 +145,10 @@ describe.skipIf(!hasChromium)('the explorer in Chromium', () => {
       .samples[0]?.inputs as Record<string, unknown>;
     await admin.pushModel({ name: 'digits', data: digits, profiles: ['native', 'portable'] });
     portableBundle = (await verity.infer({ model: 'digits@1.0.0', input: digitsInput, profile: 'portable' })).bundle();
+    // Audited: the node keeps its payload public while the window is open (the Receipt page's input).
+    auditedPortableId = (
+      await verity.infer({ model: 'digits@1.0.0', input: digitsInput, profile: 'portable', mode: 'audited' })
+    ).requestId;
     await createClient({ url: liar.url, apiKey: liar.context.keys.apiKey }).pushModel({
       name: 'digits',
       data: digits,
@@ -292,8 +297,8 @@ describe.skipIf(!hasChromium)('the explorer in Chromium', () => {
     expect(await rowsOf('#checks', 1)).toEqual(['Checkpoint signature: pass']);
     expect(await rowsOf('#proof-checks', 3)).toEqual(['Leaf hash: pass', 'Tiles root: pass', 'Inclusion proof: pass']);
     const requests = await page.$$eval('[data-leaf]', (els) => els.length);
-    // Three iris records and the portable digits record.
-    expect(requests).toBe(4);
+    // Three iris records and the two portable digits records.
+    expect(requests).toBe(5);
     await shot('log');
   });
 
@@ -556,6 +561,21 @@ describe.skipIf(!hasChromium)('the explorer in Chromium', () => {
       const row = await reexecOnPage();
       expect(row, row.message).toMatchObject({ status: 'pass', code: null });
       console.log(`re-execution in the page (1.8 MB model, fetched as a CAR): ${row.message}`);
+    });
+
+    it('Receipt: an audited portable record re-executes on the payload the node keeps public', async () => {
+      await open(`${node.url}/#/receipt/${auditedPortableId}`);
+      const verdict = await page.waitForSelector('[data-verdict]', { timeout: 30_000 });
+      expect(await verdict.getAttribute('data-verdict')).toBe('valid');
+      const row = await reexecOnPage();
+      expect(row, row.message).toMatchObject({ status: 'pass', code: null });
+    });
+
+    it('Receipt: a signed portable record has no public input: the row is grey, pointing to the bundle', async () => {
+      await open(`${node.url}/#/receipt/${portableBundle.receipts[0]?.record.requestId}`);
+      const row = await page.waitForSelector('#reexec .row', { timeout: 30_000 });
+      expect(await row.getAttribute('data-status')).toBe('skip');
+      expect(await row.textContent()).toContain('re-execute from the bundle on the Verify page');
     });
 
     it('a native record: the row is grey, and says where to re-execute it', async () => {

@@ -10,7 +10,9 @@
 import {
   CODEC_RAW,
   concatBytes,
+  decodeTensors,
   encodeTensors,
+  fromBase64,
   type InferenceRecord,
   type Manifest,
   manifestCid,
@@ -87,13 +89,22 @@ async function fetchArtifact(base: string, cid: string, size: number): Promise<U
 
 /** What the page can do with a bundle: re-execute it, or why not (a grey row). */
 export type Plan =
-  | { readonly kind: 'run'; readonly record: InferenceRecord; readonly input: unknown }
+  | { readonly kind: 'run'; readonly record: InferenceRecord; readonly input: Input }
   | { readonly kind: 'skip'; readonly row: Row };
+
+/**
+ * Where the input comes from: the bundle's (JSON, §2.2), or for a lone receipt of an `audited`
+ * record, the node's public payload (`GET /v1/payloads/:requestId`, the canonical bytes).
+ */
+export type Input = { readonly json: unknown } | { readonly payloadFrom: string };
 
 const skip = (message: string): Plan => ({ kind: 'skip', row: { label: REEXEC_LABEL, status: 'skip', message } });
 
-/** Whether `value` (a bundle, a receipt) can be re-executed here. */
-export function planReexec(value: unknown): Plan | undefined {
+/**
+ * Whether `value` (a bundle, a receipt) can be re-executed here. `payloadFrom`: the node a lone
+ * receipt came from, whose payload of an audited record gives the input.
+ */
+export function planReexec(value: unknown, payloadFrom?: string): Plan | undefined {
   const b = value as BundleLike | undefined;
   const record = b?.receipts?.[0]?.record;
   if (record === undefined || typeof record !== 'object' || record.runtime === undefined) return undefined;
@@ -101,17 +112,16 @@ export function planReexec(value: unknown): Plan | undefined {
   if (record.runtime.profile !== PORTABLE_RUNTIME.profile || record.runtime.id !== PORTABLE_RUNTIME.id) {
     return skip(`${record.runtime.profile} profile: re-execute on a node with the same hardware`);
   }
-  if (b?.input === undefined) {
-    return skip('a receipt carries digests, not the input: re-execute from the bundle on the Verify page');
-  }
-  return { kind: 'run', record, input: b.input };
+  if (b?.input !== undefined) return { kind: 'run', record, input: { json: b.input } };
+  if (record.mode === 'audited' && payloadFrom !== undefined) return { kind: 'run', record, input: { payloadFrom } };
+  return skip('a receipt carries digests, not the input: re-execute from the bundle on the Verify page');
 }
 
 /**
  * Re-executes a portable record: fetches the manifest and the model file from `base` (this node,
  * by CID), checks both, runs the model with onnxruntime-web, and compares digests.
  */
-export async function reexecute(base: string, record: InferenceRecord, input: unknown): Promise<Row> {
+export async function reexecute(base: string, record: InferenceRecord, input: Input): Promise<Row> {
   const row = (status: Row['status'], message: string, code?: string): Row => ({
     label: REEXEC_LABEL,
     status,
@@ -160,13 +170,21 @@ export async function reexecute(base: string, record: InferenceRecord, input: un
     );
   }
   let inputs: TensorMap;
+  const whose = 'json' in input ? "the bundle's input" : "the node's payload";
   try {
-    inputs = tensorsFromJson(input, manifest.inputs);
+    if ('json' in input) {
+      inputs = tensorsFromJson(input.json, manifest.inputs);
+    } else {
+      const r = await fetch(`${input.payloadFrom}/v1/payloads/${encodeURIComponent(record.requestId)}`);
+      if (!r.ok)
+        throw new Error(`GET /v1/payloads/${record.requestId}: HTTP ${r.status} (kept until the audit window closes)`);
+      inputs = decodeTensors(fromBase64(((await r.json()) as { input: string }).input));
+    }
   } catch (e) {
-    return row('fail', `the bundle's input does not fit the model: ${errorText(e)}`, 'RECEIPT_INPUT_DIGEST_MISMATCH');
+    return row('fail', `${whose} could not be read: ${errorText(e)}`, 'RECEIPT_INPUT_DIGEST_MISMATCH');
   }
   if (toHex(sha256(encodeTensors(inputs))) !== record.inputDigest) {
-    return row('fail', "the bundle's input is not the record's (inputDigest)", 'RECEIPT_INPUT_DIGEST_MISMATCH');
+    return row('fail', `${whose} is not the record's input (inputDigest)`, 'RECEIPT_INPUT_DIGEST_MISMATCH');
   }
   // Loaded now, not with the page: onnxruntime-web's WASM-only build (the plain SIMD binary the node runs).
   const ort = await import('onnxruntime-web/wasm');
@@ -231,8 +249,8 @@ export function rowElement(r: Shown): HTMLElement {
  * re-executed here, else a button that runs it (and the row it gives). Nothing for what is not a
  * record.
  */
-export function reexecSection(base: string, value: unknown): HTMLElement | undefined {
-  const plan = planReexec(value);
+export function reexecSection(base: string, value: unknown, payloadFrom?: string): HTMLElement | undefined {
+  const plan = planReexec(value, payloadFrom);
   if (plan === undefined) return undefined;
   const section = h('section', { id: 'reexec' });
   if (plan.kind === 'skip') {
@@ -265,7 +283,7 @@ export function reexecSection(base: string, value: unknown): HTMLElement | undef
     h(
       'p',
       { class: 'mut' },
-      `Made under the portable profile (onnxruntime-web ${plan.record.runtime.version}): run the model here and compare the output bit for bit. `,
+      `Made under the portable profile (onnxruntime-web ${plan.record.runtime.version}): run the model here${'json' in plan.input ? '' : " on the input the node keeps public while the record's audit window is open"} and compare the output bit for bit. `,
       button,
     ),
     slot,

@@ -38,7 +38,7 @@ export async function render([id]: string[]): Promise<void> {
         ['Leaf', String(receipt.leafIndex)],
       ]),
       renderChecked(checked),
-      reexecSection(e.url, { receipts: [receipt] }) ?? '',
+      reexecSection(e.url, { receipts: [receipt] }, from) ?? '',
       h(
         'p',
         { class: 'mut' },
