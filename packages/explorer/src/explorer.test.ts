@@ -552,6 +552,8 @@ describe.skipIf(!hasChromium)('the explorer in Chromium', () => {
       expect(verdict).toBe('valid');
       const row = await reexecOnPage();
       expect(row, row.message).toMatchObject({ status: 'fail', code: 'RECEIPT_OUTPUT_DIGEST_MISMATCH' });
+      // The verdict above follows: the record is refuted.
+      expect(await page.getAttribute('[data-verdict]', 'data-verdict')).toBe('RECEIPT_OUTPUT_DIGEST_MISMATCH');
       await shot('verify-reexec-liar');
     });
 

@@ -275,6 +275,13 @@ export function reexecSection(base: string, value: unknown, payloadFrom?: string
         }
         slot.replaceChildren(rowElement(r));
         button.removeAttribute('disabled');
+        // The checks above passed on the node's word about its output; the re-execution refutes it.
+        const verdict = section.parentElement?.querySelector('[data-verdict]');
+        if (r.status === 'fail' && r.code !== undefined && verdict) {
+          verdict.className = 'verdict fail';
+          verdict.setAttribute('data-verdict', r.code);
+          verdict.textContent = `✗ Invalid: ${r.code} (re-executed in this page)`;
+        }
       },
     },
     'Re-execute in this page',
