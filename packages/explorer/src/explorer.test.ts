@@ -5,14 +5,16 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Deployment, deploymentToJson, getLatestAnchor, registerNode } from '@verity/contracts';
 import { writeDeploymentFile } from '@verity/contracts/node';
-import { loadConfig, startNode, type VerityNode } from '@verity/node';
+import { createPortableRuntime, loadConfig, startNode, type VerityNode } from '@verity/node';
 import type { Bundle } from '@verity/protocol';
 import { createClient } from '@verity/sdk';
 import { type Browser, chromium, type Page } from 'playwright';
 import { parseEther } from 'viem';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encodeModel, floatInitializer, matMul } from '../../../examples/onnx-writer.js';
 import { startTestChain, type TestChain } from '../../contracts/src/test-support/chain.js';
 import { startChainNode } from '../../node/src/test-support/chain-node.js';
+import { createLyingRuntime } from '../../node/src/test-support/lying-node.js';
 
 // The explorer in Debian's Chromium, served by a real node on a real chain (anvil): its pages
 // load, and the Verify page shows every check of a bundle as a row, green, or red with its code.
@@ -25,6 +27,9 @@ const IRIS = fileURLToPath(new URL('../../../examples/models/iris.onnx', import.
 const RECEIPT_FIXTURES = fileURLToPath(new URL('../../protocol/fixtures/receipts/', import.meta.url));
 // Real iris Groth16 proofs with the audit of their key (packages/sdk/test-support/zk-fixture.ts).
 const ZK_FIXTURE = fileURLToPath(new URL('../../sdk/fixtures/zk-iris.json', import.meta.url));
+// The convolutional digits model (211 kB: one raw block), published for both ONNX profiles.
+const DIGITS = fileURLToPath(new URL('../../../examples/models/digits.onnx', import.meta.url));
+const DIGITS_SAMPLES = fileURLToPath(new URL('../../../examples/models/digits.samples.json', import.meta.url));
 const TINY_CHAT = fileURLToPath(new URL('../../../examples/models/tiny-chat.gguf', import.meta.url));
 // EXPLORER_SCREENSHOTS=docs/explorer saves a screenshot of each page there.
 const SHOTS = process.env.EXPLORER_SCREENSHOTS;
@@ -40,6 +45,11 @@ let browser: Browser;
 let page: Page;
 let bundle: Bundle;
 let lonerBundle: Bundle;
+let liar: VerityNode;
+let portableBundle: Bundle;
+let liarBundle: Bundle;
+let wideBundle: Bundle;
+let auditedPortableId: string;
 const input = { x: [[5.1, 3.5, 1.4, 0.2]] };
 
 async function shot(name: string): Promise<void> {
@@ -104,6 +114,12 @@ describe.skipIf(!hasChromium)('the explorer in Chromium', () => {
     loner = await startNode(
       loadConfig({ overrides: { dataDir: join(dir, 'loner'), port: 0, logLevel: 'silent', fsync: false } }),
     );
+    // A node whose portable runtime lies (test code: the real node, its onnxruntime-web outputs
+    // nudged before it digests and signs them), on no chain: its records verify, and are wrong.
+    liar = await startNode(
+      loadConfig({ overrides: { dataDir: join(dir, 'liar'), port: 0, logLevel: 'silent', fsync: false } }),
+      { portable: createLyingRuntime(createPortableRuntime()) },
+    );
     const data = new Uint8Array(readFileSync(IRIS));
     const admin = createClient({ url: node.url, apiKey: node.context.keys.apiKey });
     await admin.pushModel({ name: 'iris', data });
@@ -123,6 +139,61 @@ describe.skipIf(!hasChromium)('the explorer in Chromium', () => {
       chain: { rpcUrl: chain.anvil.rpcUrl, deployment: deploymentToJson(deployment) },
     });
     for (let i = 0; i < 3; i++) bundle = (await verity.infer({ model: 'iris@1.0.0', input })).bundle();
+    // Portable records: the digits CNN, published for both profiles, asked for under `portable`.
+    const digits = new Uint8Array(readFileSync(DIGITS));
+    const digitsInput = (JSON.parse(readFileSync(DIGITS_SAMPLES, 'utf8')) as { samples: { inputs: unknown }[] })
+      .samples[0]?.inputs as Record<string, unknown>;
+    await admin.pushModel({ name: 'digits', data: digits, profiles: ['native', 'portable'] });
+    portableBundle = (await verity.infer({ model: 'digits@1.0.0', input: digitsInput, profile: 'portable' })).bundle();
+    // Audited: the node keeps its payload public while the window is open (the Receipt page's input).
+    auditedPortableId = (
+      await verity.infer({ model: 'digits@1.0.0', input: digitsInput, profile: 'portable', mode: 'audited' })
+    ).requestId;
+    await createClient({ url: liar.url, apiKey: liar.context.keys.apiKey }).pushModel({
+      name: 'digits',
+      data: digits,
+      profiles: ['native', 'portable'],
+    });
+    // A model of more than one block (1.8 MB: 4 → 65536 → 3, two MatMuls): the page reads its CAR.
+    const WIDE = 65_536;
+    const wide = encodeModel({
+      name: 'wide',
+      inputs: [{ name: 'x', elemType: 'float32', shape: ['batch', 4] }],
+      outputs: [{ name: 'y', elemType: 'float32', shape: ['batch', 3] }],
+      initializers: [
+        floatInitializer(
+          'w1',
+          [4, WIDE],
+          Array.from({ length: 4 * WIDE }, (_, i) => Math.sin(i) / 8),
+        ),
+        floatInitializer(
+          'w2',
+          [WIDE, 3],
+          Array.from({ length: WIDE * 3 }, (_, i) => Math.cos(i) / 256),
+        ),
+      ],
+      nodes: [matMul('x', 'w1', 'h'), matMul('h', 'w2', 'y')],
+    });
+    expect(wide.length).toBeGreaterThan(1_048_576);
+    await createClient({ url: loner.url, apiKey: loner.context.keys.apiKey }).pushModel({
+      name: 'wide',
+      data: wide,
+      profiles: ['native', 'portable'],
+    });
+    wideBundle = (
+      await createClient({ url: loner.url, insecureTrustNode: true }).infer({
+        model: 'wide@1.0.0',
+        input,
+        profile: 'portable',
+      })
+    ).bundle();
+    liarBundle = (
+      await createClient({ url: liar.url, insecureTrustNode: true }).infer({
+        model: 'digits@1.0.0',
+        input: digitsInput,
+        profile: 'portable',
+      })
+    ).bundle();
     lonerBundle = (
       await createClient({ url: loner.url, insecureTrustNode: true }).infer({ model: 'iris@1.0.0', input })
     ).bundle();
@@ -145,7 +216,7 @@ describe.skipIf(!hasChromium)('the explorer in Chromium', () => {
 
   afterAll(async () => {
     await browser?.close();
-    await Promise.all([node?.stop(), loner?.stop(), other?.stop()]);
+    await Promise.all([node?.stop(), loner?.stop(), other?.stop(), liar?.stop()]);
     await chain?.stop();
   });
 
@@ -226,7 +297,8 @@ describe.skipIf(!hasChromium)('the explorer in Chromium', () => {
     expect(await rowsOf('#checks', 1)).toEqual(['Checkpoint signature: pass']);
     expect(await rowsOf('#proof-checks', 3)).toEqual(['Leaf hash: pass', 'Tiles root: pass', 'Inclusion proof: pass']);
     const requests = await page.$$eval('[data-leaf]', (els) => els.length);
-    expect(requests).toBe(3);
+    // Three iris records and the two portable digits records.
+    expect(requests).toBe(5);
     await shot('log');
   });
 
@@ -438,6 +510,83 @@ describe.skipIf(!hasChromium)('the explorer in Chromium', () => {
         expect(rows.find((r) => r.check === 'Witnesses')).toEqual({ check: 'Witnesses', status, code });
       });
     }
+  });
+
+  /** Clicks "Re-execute" on the page shown and returns the row it gives. */
+  async function reexecOnPage() {
+    await page.click('#reexec-run');
+    const row = await page.waitForSelector('#reexec .row:not([data-status="running"])', { timeout: 120_000 });
+    return {
+      status: await row.getAttribute('data-status'),
+      code: await row.getAttribute('data-code'),
+      message: (await row.textContent()) ?? '',
+    };
+  }
+
+  describe('re-execution in the page (portable profile)', () => {
+    it('a portable record re-executes in the page, with the WASM binary the node runs, and matches', async () => {
+      expect(portableBundle.receipts[0]?.record.runtime).toMatchObject({ id: 'onnxruntime-web', profile: 'portable' });
+      const { verdict } = await verifyOnPage(portableBundle);
+      expect(verdict).toBe('valid');
+      const t0 = Date.now();
+      const row = await reexecOnPage();
+      expect(row, row.message).toMatchObject({ status: 'pass', code: null });
+      const ms = /(\d+) ms\)/.exec(row.message)?.[1];
+      // onnxruntime-web loaded on demand: the plain SIMD binary (not JSEP, JSPI or Asyncify), gzipped.
+      const wasm = await page.evaluate(() =>
+        (performance.getEntriesByType('resource') as PerformanceResourceTiming[])
+          .filter((e) => e.name.endsWith('.wasm'))
+          .map((e) => ({ name: new URL(e.name).pathname.split('/').pop() as string, bytes: e.transferSize })),
+      );
+      console.log(
+        `re-execution in the page (digits CNN, cold): ${Date.now() - t0} ms from the click to the row, ${ms} ms session + run; WASM ${wasm[0]?.bytes} bytes over the wire`,
+      );
+      expect(wasm).toHaveLength(1);
+      expect(wasm[0]?.name).toMatch(/^ort-wasm-simd-threaded-[\w-]+\.wasm$/);
+      expect(wasm[0]?.bytes).toBeLessThan(5_000_000);
+      await shot('verify-reexec');
+    });
+
+    it('a node that signed a wrong output: every check green, the re-execution red', async () => {
+      const { verdict } = await verifyOnPage(liarBundle, { url: liar.url });
+      expect(verdict).toBe('valid');
+      const row = await reexecOnPage();
+      expect(row, row.message).toMatchObject({ status: 'fail', code: 'RECEIPT_OUTPUT_DIGEST_MISMATCH' });
+      // The verdict above follows: the record is refuted.
+      expect(await page.getAttribute('[data-verdict]', 'data-verdict')).toBe('RECEIPT_OUTPUT_DIGEST_MISMATCH');
+      await shot('verify-reexec-liar');
+    });
+
+    it('a model of more than one block: its CAR read in the page, every block checked, and a match', async () => {
+      const { verdict } = await verifyOnPage(wideBundle, { url: loner.url });
+      expect(verdict).toBe('valid');
+      const row = await reexecOnPage();
+      expect(row, row.message).toMatchObject({ status: 'pass', code: null });
+      console.log(`re-execution in the page (1.8 MB model, fetched as a CAR): ${row.message}`);
+    });
+
+    it('Receipt: an audited portable record re-executes on the payload the node keeps public', async () => {
+      await open(`${node.url}/#/receipt/${auditedPortableId}`);
+      const verdict = await page.waitForSelector('[data-verdict]', { timeout: 30_000 });
+      expect(await verdict.getAttribute('data-verdict')).toBe('valid');
+      const row = await reexecOnPage();
+      expect(row, row.message).toMatchObject({ status: 'pass', code: null });
+    });
+
+    it('Receipt: a signed portable record has no public input: the row is grey, pointing to the bundle', async () => {
+      await open(`${node.url}/#/receipt/${portableBundle.receipts[0]?.record.requestId}`);
+      const row = await page.waitForSelector('#reexec .row', { timeout: 30_000 });
+      expect(await row.getAttribute('data-status')).toBe('skip');
+      expect(await row.textContent()).toContain('re-execute from the bundle on the Verify page');
+    });
+
+    it('a native record: the row is grey, and says where to re-execute it', async () => {
+      await verifyOnPage(bundle);
+      const row = await page.waitForSelector('#reexec .row');
+      expect(await row.getAttribute('data-status')).toBe('skip');
+      expect(await row.textContent()).toContain('native profile: re-execute on a node with the same hardware');
+      expect(await page.$('#reexec-run')).toBeNull();
+    });
   });
 
   it('text that is not JSON is one red row', async () => {

@@ -15,6 +15,16 @@ export { AUDIT_SAMPLE_DOMAIN, auditSampled } from './audit-sample.js';
 export { concatBytes, equalBytes, fromBase64, fromHex, fromUtf8, toBase64, toHex, utf8 } from './bytes.js';
 export { canonicalize, canonicalJsonBytes, type JsonValue } from './canonical-json.js';
 export {
+  CAR_CONTENT_TYPE,
+  CAR_CONTENT_TYPE_DUPS,
+  type CarBlock,
+  carHeader,
+  carSectionPrefix,
+  dagPbLinks,
+  isDagPb,
+  readCar,
+} from './car.js';
+export {
   type Checkpoint,
   formatCheckpoint,
   type OpenedCheckpoint,

@@ -268,20 +268,28 @@ export async function runUp(args: string[]): Promise<number> {
   onStopSignal(onSignal);
   const { node, json } = started;
   const client = createClient({ url: node.url, apiKey: node.context.keys.apiKey });
-  const loaded: { ref: string; id: string; sample?: Sample }[] = [];
+  const loaded: { ref: string; id: string; profiles?: string[]; sample?: Sample }[] = [];
   const files = existsSync(EXAMPLES_DIR)
     ? (await readdir(EXAMPLES_DIR)).filter((f) => f.endsWith('.onnx') || f.endsWith('.gguf')).sort()
     : [];
-  for (const file of files) {
+  // Every example at 1.0.0 (ONNX ones for the native profile), and iris once more at 1.1.0 for
+  // both ONNX profiles: its `portable` records re-execute anywhere, in the explorer's page too. A
+  // version of its own, since a published name@version never changes its manifest (data dirs
+  // made before keep their iris@1.0.0).
+  const pushes = files.map((file) => ({ file, version: '1.0.0', profiles: undefined as string[] | undefined }));
+  if (files.includes('iris.onnx'))
+    pushes.push({ file: 'iris.onnx', version: '1.1.0', profiles: ['native', 'portable'] });
+  for (const { file, version, profiles } of pushes) {
     const name = file.replace(/\.(onnx|gguf)$/, '');
     const path = join(EXAMPLES_DIR, file);
     const model = await client.pushModel({
       name,
-      version: '1.0.0',
+      version,
       format: file.endsWith('.gguf') ? 'gguf' : 'onnx',
       data: createReadStream(path) as AsyncIterable<Uint8Array>,
       size: statSync(path).size,
       description: `Verity example model ${name}`,
+      ...(profiles === undefined ? {} : { profiles }),
     });
     let sample: Sample | undefined;
     const samplesPath = join(EXAMPLES_DIR, `${name}.samples.json`);
@@ -290,7 +298,12 @@ export async function runUp(args: string[]): Promise<number> {
       const first = (parsed as { samples?: unknown[] }).samples?.[0];
       if (first && typeof first === 'object' && 'inputs' in first) sample = first as Sample;
     }
-    loaded.push({ ref: model.ref, id: model.id, ...(sample === undefined ? {} : { sample }) });
+    loaded.push({
+      ref: model.ref,
+      id: model.id,
+      ...(profiles === undefined ? {} : { profiles }),
+      ...(sample === undefined ? {} : { sample }),
+    });
   }
   const info = {
     url: node.url,
@@ -317,7 +330,7 @@ export async function runUp(args: string[]): Promise<number> {
       `  explorer ${node.url}/   (network, models, log, receipts, verify in the browser)`,
       `  node ${info.address}`,
       `  log key ${info.logKey}`,
-      ...loaded.map((m) => `  model ${m.ref}  ${m.id}`),
+      ...loaded.map((m) => `  model ${m.ref}  ${m.id}${m.profiles ? `  (profiles ${m.profiles.join(', ')})` : ''}`),
       ...peers.map((p, i) => `  peer node ${i + 2} ${p.address} at ${p.url}`),
       ...(info.chain ? [`  chain ${info.chain.rpcUrl} (contracts in ${info.chain.deploymentFile})`] : []),
       ...(gateway === undefined
@@ -345,6 +358,14 @@ export async function runUp(args: string[]): Promise<number> {
           : []),
         `  curl -s ${node.url}/v1/infer -H 'content-type: application/json' -d '${JSON.stringify({ model: example.ref, input: example.sample.inputs })}'`,
       );
+      const portable = loaded.find(
+        (m) => m.profiles?.includes('portable') && m.ref.startsWith(`${example.ref.split('@')[0]}@`),
+      );
+      if (portable) {
+        lines.push(
+          `  npm run verity -- infer ${portable.ref} --profile portable${dirFlag} --input '${input}' --out portable.json   # then Re-execute it on the explorer's Verify page`,
+        );
+      }
     }
     const llm = loaded.find((m) => m.ref.startsWith('tiny-chat@'));
     if (llm) {

@@ -3,6 +3,7 @@ import type { Receipt } from '@verity/protocol';
 import { createClient } from '@verity/sdk';
 import { checkBundle, renderChecked } from '../checks.js';
 import { type Env, env } from '../env.js';
+import { reexecSection } from '../reexec.js';
 import { errorText, facts, h, show } from '../ui.js';
 import { HANDOFF_KEY } from './verify.js';
 
@@ -37,6 +38,7 @@ export async function render([id]: string[]): Promise<void> {
         ['Leaf', String(receipt.leafIndex)],
       ]),
       renderChecked(checked),
+      reexecSection(e.url, { receipts: [receipt] }, from) ?? '',
       h(
         'p',
         { class: 'mut' },

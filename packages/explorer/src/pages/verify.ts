@@ -1,6 +1,7 @@
 /** Verify: paste or drop a bundle (or a receipt); every check is a row. */
 import { checkBundle, type ExtraTrust, renderChecked } from '../checks.js';
 import { env } from '../env.js';
+import { reexecSection } from '../reexec.js';
 import { errorText, h, show } from '../ui.js';
 
 /** A bundle handed over by another page (the Receipt page, the playground). */
@@ -82,10 +83,18 @@ export async function render(): Promise<void> {
       out.replaceChildren(h('p', { class: 'err' }, `Trust options: ${errorText(e)}`));
       return;
     }
-    const checked = await checkBundle(await env(), text.value, extra);
+    const e = await env();
+    const checked = await checkBundle(e, text.value, extra);
+    let value: unknown;
+    try {
+      value = JSON.parse(text.value);
+    } catch {
+      // The JSON row says so.
+    }
     out.replaceChildren(
       renderChecked(checked),
       h('p', { class: 'mut' }, `checked in ${Math.round(performance.now() - t0)} ms, in this browser`),
+      reexecSection(e.url, value) ?? '',
     );
   };
   const drop = h(

@@ -1,9 +1,8 @@
 import { Readable } from 'node:stream';
-import { fail, personalSign } from '@verity/protocol';
+import { CAR_CONTENT_TYPE, CAR_CONTENT_TYPE_DUPS, fail, personalSign } from '@verity/protocol';
 import type { FastifyInstance } from 'fastify';
 import { type NodeContext, onnxLane, servedProfiles } from '../context.js';
 import { resolveHere } from '../peers/model-source.js';
-import { CAR_CONTENT_TYPE, CAR_CONTENT_TYPE_DUPS } from '../store/car.js';
 import type { ArtifactDescription, StoredModel } from '../store/index.js';
 import { runPushPhase2 } from '../zk-ceremony.js';
 import { isZkManifest, type ZkPushOptions, type ZkVerifierInfo } from '../zk-service.js';

@@ -18,10 +18,10 @@ import {
   manifestCid,
   parseCid,
   parseManifest,
+  readCar,
   type SignedManifest,
   VerityError,
 } from '@verity/protocol';
-import { readCar } from '../store/car.js';
 import type { ModelStore, StoredModel } from '../store/index.js';
 import { peerFetch, type UrlPolicy } from './url-policy.js';
 

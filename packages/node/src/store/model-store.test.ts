@@ -7,6 +7,7 @@ import {
   blockMatchesCid,
   CODEC_DAG_PB,
   concatBytes,
+  dagPbLinks,
   type ErrorCode,
   fromUtf8,
   isVerityError,
@@ -23,7 +24,6 @@ import {
 } from '@verity/protocol';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { deterministicPieces } from '../../../protocol/src/test-support/deterministic-bytes.js';
-import { dagPbLinks } from './car.js';
 import { type ArtifactDescription, type ModelStore, openModelStore, type PutArtifactOptions } from './model-store.js';
 
 const MiB = 1_048_576;

@@ -45,7 +45,10 @@ import {
   CODEC_JSON,
   CODEC_RAW,
   canonicalJsonBytes,
+  carHeader,
+  carSectionPrefix,
   createUnixfsHasher,
+  dagPbLinks,
   equalBytes,
   fail,
   isCid,
@@ -63,7 +66,6 @@ import {
   verifySignedManifest,
 } from '@verity/protocol';
 import { fsyncDir, tempName, writeAll, writeFileAtomic } from './atomic-file.js';
-import { carHeader, carSectionPrefix, dagPbLinks } from './car.js';
 import { compareVersions, isModelName, isModelVersion, parseModelRef } from './model-ref.js';
 
 /** A model the store holds: its manifest, the manifest's CID, and where the model file is. */

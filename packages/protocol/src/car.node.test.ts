@@ -1,10 +1,11 @@
 import { CarBlockIterator } from '@ipld/car/iterator';
 import { CarWriter } from '@ipld/car/writer';
-import { concatBytes, fromHex, isVerityError, toHex, utf8 } from '@verity/protocol';
 import fc from 'fast-check';
 import { CID } from 'multiformats/cid';
 import { describe, expect, it } from 'vitest';
+import { concatBytes, fromHex, toHex, utf8 } from './bytes.js';
 import { carHeader, carSectionPrefix, dagPbLinks } from './car.js';
+import { isVerityError } from './errors.js';
 
 const EMPTY_FILE = 'bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku'; // docs/protocol.md §3.2.4
 const HELLO = 'bafkreifzjut3te2nhyekklss27nh3k72ysco7y32koao5eei66wof36n5e'; // "hello world", kubo

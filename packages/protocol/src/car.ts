@@ -1,6 +1,6 @@
 /**
- * CARv1 framing and dag-pb link reading, written by hand on `Uint8Array` (no Node built-ins, so
- * this file could move to the portable core unchanged).
+ * CARv1 framing and dag-pb link reading, written by hand on `Uint8Array` (no Node built-ins): the
+ * node's model store writes and reads CARs with it, and a page re-executing a model reads one.
  *
  * CARv1 (https://ipld.io/specs/transport/car/carv1/): a header, then one section per block.
  *
@@ -13,20 +13,19 @@
  * Served by `GET /ipfs/:cid` as `application/vnd.ipld.car` per the IPFS trustless gateway spec
  * (https://specs.ipfs.tech/http-gateways/trustless-gateway/).
  */
+import { concatBytes, equalBytes } from './bytes.js';
 import {
   blockMatchesCid,
   CODEC_DAG_PB,
   cidFromBytes,
   cidToBytes,
-  concatBytes,
   decodeVarint,
   encodeVarint,
-  equalBytes,
-  fail,
   formatCid,
   parseCid,
   UNIXFS_CHUNK_SIZE,
-} from '@verity/protocol';
+} from './cid.js';
+import { fail } from './errors.js';
 
 /** The CAR media type with the parameters Verity's CAR streams have (IPIP-0412): DFS order, no duplicates. */
 export const CAR_CONTENT_TYPE = 'application/vnd.ipld.car; version=1; order=dfs; dups=n';
