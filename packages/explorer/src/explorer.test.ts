@@ -344,7 +344,7 @@ describe.skipIf(!hasChromium)('the explorer in Chromium', () => {
     expect(receipt.record.mode).toBe('audited');
   });
 
-  it('Playground: a chat streams, shows the OpenAI request, and carries a verified badge', async () => {
+  it('Playground: a chat streams, shows the OpenAI request, and carries a verified badge; mode audited on request', async () => {
     await open(`${node.url}/#/playground/tiny-chat@1.0.0`);
     await page.click('#send');
     const badge = await page.waitForSelector('#badge', { timeout: 120_000 });
@@ -352,6 +352,20 @@ describe.skipIf(!hasChromium)('the explorer in Chromium', () => {
     expect(((await page.textContent('#answer')) ?? '').length).toBeGreaterThan(0);
     expect(await page.textContent('#request')).toContain('"stream": true');
     await shot('playground-chat');
+    // Mode audited for the next chat: the header is shown, the record says so (the SDK checks it).
+    const first = await page.getAttribute('#badge', 'href');
+    await page.selectOption('#chat-mode', 'audited');
+    await page.click('#send');
+    await page.waitForFunction((h) => document.querySelector('#badge')?.getAttribute('href') !== h, first, {
+      timeout: 120_000,
+    });
+    expect(await page.textContent('#badge')).toBe('✓ verified');
+    expect(await page.textContent('#request')).toContain('x-verity-mode: audited');
+    const href = (await page.getAttribute('#badge', 'href')) as string;
+    const receipt = await createClient({ url: node.url }).getReceipt(
+      decodeURIComponent(href.split('/').pop() as string),
+    );
+    expect(receipt.record.mode).toBe('audited');
   });
 
   it('a valid bundle: every row green (or grey where there is nothing to check), the verdict valid', async () => {

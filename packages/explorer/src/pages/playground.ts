@@ -65,6 +65,8 @@ function chatForm(model: ModelInfo, out: HTMLElement): void {
   const prompt = h('textarea', { id: 'prompt', placeholder: 'Say something…' }, 'Hello!');
   const seed = h('input', { id: 'seed', type: 'number', value: 7, size: 6 });
   const maxTokens = h('input', { id: 'max-tokens', type: 'number', value: 32, size: 6 });
+  // Modes a chat can ask for on the OpenAI routes (docs/api.md: `x-verity-mode`).
+  const mode = h('select', { id: 'chat-mode' }, ...['signed', 'audited'].map((m) => h('option', { value: m }, m)));
   const shown = h('pre', { id: 'request' });
   const answer = h('div', { id: 'answer', class: 'mono' });
   const result = h('div', { id: 'result' });
@@ -76,12 +78,14 @@ function chatForm(model: ModelInfo, out: HTMLElement): void {
       seed: Number(seed.value),
       stream: true,
     };
-    shown.textContent = `POST /v1/chat/completions\n${JSON.stringify(request, null, 2)}`;
+    const chosen = mode.value as 'signed' | 'audited';
+    const header = chosen === 'signed' ? '' : `x-verity-mode: ${chosen}\n`;
+    shown.textContent = `POST /v1/chat/completions\n${header}${JSON.stringify(request, null, 2)}`;
     answer.textContent = '';
     result.replaceChildren(h('p', { class: 'mut' }, 'Streaming…'));
     try {
       const e = await env();
-      const verified = await e.client.chat({ request, onText: (t) => answer.append(t) });
+      const verified = await e.client.chat({ request, mode: chosen, onText: (t) => answer.append(t) });
       result.replaceChildren(badge(verified));
     } catch (err) {
       result.replaceChildren(failed(err));
@@ -96,6 +100,8 @@ function chatForm(model: ModelInfo, out: HTMLElement): void {
       seed,
       ' max tokens ',
       maxTokens,
+      ' mode ',
+      mode,
       ' ',
       h('button', { id: 'send', onclick: () => void send() }, 'Send'),
     ),
