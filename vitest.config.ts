@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { playwright } from '@vitest/browser-playwright';
 import { defineConfig } from 'vitest/config';
@@ -8,13 +7,11 @@ const alias = {
   '@verity/protocol': fileURLToPath(new URL('./packages/protocol/src/index.ts', import.meta.url)),
 };
 
-// Debian's chromium (apt-get install chromium); never a browser downloaded by a test tool.
-const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-// Without a browser the protocol's browser run is left out (said once, not failed): `npm test`
-// passes on a machine with Node alone; CI installs Debian's chromium and runs both.
-const hasChromium = existsSync(chromiumPath);
-if (!hasChromium)
-  console.warn(`no browser at ${chromiumPath}: the browser project is skipped (apt-get install chromium)`);
+import { chromiumPath, hasChromium } from './test-support/browser.js';
+
+// Without a browser the browser project is left out, not failed: `npm test` passes on a machine
+// with Node alone and its last lines say what was skipped (test-support/browser.ts, run-env.ts);
+// CI installs Debian's chromium and requires it (VERITY_REQUIRE_BROWSER=1).
 
 export default defineConfig({
   resolve: { alias },

@@ -15,12 +15,20 @@
  *   stay in the system temp directory across runs, like the ptau cache.
  * - `VERITY_LLM_GPU=cpu`: nodes the tests start as processes run llama.cpp on the CPU, so none
  *   spends a second probing for GPU backends at start (`gpu: auto` is tested in process).
+ *
+ * Without a browser (`browser.ts`) the run fails at once when `VERITY_REQUIRE_BROWSER=1` (CI);
+ * otherwise its browser suites are skipped and, when the run ends, its last lines say which and
+ * how to get one.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { hasChromium, skippedBrowserSuites } from './browser.js';
 
 export default function setup(): () => void {
+  if (!hasChromium && process.env.VERITY_REQUIRE_BROWSER === '1') {
+    throw new Error(`${skippedBrowserSuites()}\nVERITY_REQUIRE_BROWSER=1: a run without them fails.`);
+  }
   const system = tmpdir();
   const root = mkdtempSync(join(system, 'verity-test-run-'));
   process.env.VERITY_ZK_TEST_CACHE ??= join(system, 'verity-zk-test-ptau');
@@ -28,5 +36,8 @@ export default function setup(): () => void {
   process.env.ORT_DISABLE_TELEMETRY ??= '1';
   process.env.VERITY_LLM_GPU ??= 'cpu';
   process.env.TMPDIR = root;
-  return () => rmSync(root, { recursive: true, force: true });
+  return () => {
+    rmSync(root, { recursive: true, force: true });
+    if (!hasChromium) console.warn(`\n${skippedBrowserSuites()}`);
+  };
 }

@@ -12,14 +12,16 @@ import { type Browser, chromium, type Page } from 'playwright';
 import { parseEther } from 'viem';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeModel, floatInitializer, matMul } from '../../../examples/onnx-writer.js';
+import { chromiumPath, hasChromium } from '../../../test-support/browser.js';
 import { startTestChain, type TestChain } from '../../contracts/src/test-support/chain.js';
 import { startChainNode } from '../../node/src/test-support/chain-node.js';
 import { createLyingRuntime } from '../../node/src/test-support/lying-node.js';
 
 // The explorer in Debian's Chromium, served by a real node on a real chain (anvil): its pages
 // load, and the Verify page shows every check of a bundle as a row, green, or red with its code.
-// Without Chromium (apt-get install chromium) the suite is skipped, said once.
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+// Without Chromium (apt-get install chromium) the suite is skipped, said at the run's end
+// (test-support/browser.ts).
+const CHROMIUM = chromiumPath;
 const SITE = fileURLToPath(new URL('../dist/site/index.html', import.meta.url));
 const IRIS = fileURLToPath(new URL('../../../examples/models/iris.onnx', import.meta.url));
 // A tiny random-weight llama the repo writes itself (examples/llm): it speaks gibberish, verifiably.
@@ -33,8 +35,6 @@ const DIGITS_SAMPLES = fileURLToPath(new URL('../../../examples/models/digits.sa
 const TINY_CHAT = fileURLToPath(new URL('../../../examples/models/tiny-chat.gguf', import.meta.url));
 // EXPLORER_SCREENSHOTS=docs/explorer saves a screenshot of each page there.
 const SHOTS = process.env.EXPLORER_SCREENSHOTS;
-const hasChromium = existsSync(CHROMIUM);
-if (!hasChromium) console.warn(`no browser at ${CHROMIUM}: the explorer's browser tests are skipped`);
 
 let chain: TestChain;
 let deployment: Deployment;
