@@ -43,6 +43,7 @@ import {
   keccak256,
   parseCid,
   primeVerifyCache,
+  readCar,
   sha256,
   toHex,
   utf8,
@@ -51,7 +52,6 @@ import {
 import { createClient } from '@verity/sdk';
 // Not exported by @verity/node (its package exports only "."): loaded from its dist at run time.
 import type * as FetchModelModule from '../packages/node/dist/peers/fetch-model.js';
-import type * as CarModule from '../packages/node/dist/store/car.js';
 import type * as StoreModule from '../packages/node/dist/store/index.js';
 
 const ROUNDS = Number(process.argv[2] ?? 6);
@@ -554,7 +554,6 @@ interface Rep {
 
 async function replicationBench(net: Network): Promise<void> {
   const { fetchModel } = (await import(new URL('peers/fetch-model.js', NODE_DIST).href)) as typeof FetchModelModule;
-  const { readCar } = (await import(new URL('store/car.js', NODE_DIST).href)) as typeof CarModule;
   const { openModelStore } = (await import(new URL('store/index.js', NODE_DIST).href)) as typeof StoreModule;
   const node1 = net.info.url;
   const work = mkdtempSync(join(tmpdir(), 'verity-bench-net-repl-'));
