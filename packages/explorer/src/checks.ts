@@ -120,7 +120,7 @@ export async function checkBundle(env: Env, input: unknown, extra: ExtraTrust = 
     if (env.chain) {
       const block = bundleRegistryBlock(value);
       trust = await gatherTrust(env.client.base, block === undefined ? {} : { block });
-      basis = `NodeRegistry ${env.chain.deployment.contracts.nodeRegistry} at block ${trust.registry?.block.number}${block === undefined ? ' (latest: the bundle names no block)' : ''}, over ${env.chain.rpcUrl}`;
+      basis = `NodeRegistry ${env.chain.deployment.contracts.nodeRegistry} at block ${trust.registry?.block.number}${block === undefined ? ' (latest: the bundle names no block)' : ''}, over ${env.chain.rpcUrl}; ${env.chain.pinned ? 'deployment pinned in this browser' : 'deployment as this node serves it (pin it on the Network page to check any node against it)'}`;
       // Anchors on chain, linked by consistency proofs from the nodes' logs.
       let parsed: Bundle | undefined;
       try {
@@ -226,7 +226,7 @@ export function renderChecked(c: Checked): HTMLElement {
       { class: `verdict ${c.ok ? 'pass' : 'fail'}`, 'data-verdict': c.ok ? 'valid' : c.code },
       c.ok ? '✓ Valid: every check passed' : `✗ Invalid: ${c.code}`,
     ),
-    c.basis && h('p', { class: 'mut' }, 'Trust: ', c.basis),
+    c.basis && h('p', { class: 'mut', id: 'basis' }, 'Trust: ', c.basis),
     ...c.rows.map((r) =>
       h(
         'div',

@@ -368,6 +368,38 @@ describe.skipIf(!hasChromium)('the explorer in Chromium', () => {
     expect(receipt.record.mode).toBe('audited');
   });
 
+  it('the deployment: the serving node\u2019s word until pinned; a pinned one is read whatever node serves the pages', async () => {
+    const openSettings = async () => {
+      await open(`${node.url}/#/network`);
+      await page.waitForSelector('#pin-deployment', { state: 'attached', timeout: 30_000 });
+      await page.$eval('details:has(#pin-deployment)', (d) => {
+        (d as HTMLDetailsElement).open = true;
+      });
+    };
+    try {
+      await openSettings();
+      expect(await page.textContent('#deployment')).toContain('as this node serves it');
+      await page.click('#pin-deployment');
+      await page.waitForFunction(() => document.querySelector('#deployment')?.textContent?.includes('pinned'));
+      const pinned = await verifyOnPage(bundle);
+      expect(pinned.verdict).toBe('valid');
+      expect(await page.textContent('#basis')).toContain('deployment pinned in this browser');
+      // Pinned to another network's registry (here: an address with no registry): this node's
+      // receipts are checked against that one, not against what the node serves, and fail.
+      await page.evaluate(() => {
+        const d = JSON.parse(localStorage.getItem('verity.explorer.deployment') as string);
+        d.contracts.nodeRegistry = '0x000000000000000000000000000000000000dEaD';
+        localStorage.setItem('verity.explorer.deployment', JSON.stringify(d));
+      });
+      await openSettings();
+      expect(await page.textContent('#deployment-other')).toContain('serves another deployment');
+      const other = await verifyOnPage(bundle);
+      expect(other.verdict).not.toBe('valid');
+    } finally {
+      await page.evaluate(() => localStorage.removeItem('verity.explorer.deployment'));
+    }
+  });
+
   it('a valid bundle: every row green (or grey where there is nothing to check), the verdict valid', async () => {
     const { verdict, rows } = await verifyOnPage(bundle);
     expect(verdict).toBe('valid');

@@ -4,7 +4,7 @@
  * Everything here is read from the chain over JSON-RPC and from each node's public routes.
  */
 import { getAnchorHistory, getLatestAnchor, listNodes, modelRegistryAbi } from '@verity/contracts';
-import { type Env, env, getJson, savedRpcUrl, saveRpcUrl } from '../env.js';
+import { type Env, env, getJson, pinDeployment, savedRpcUrl, saveRpcUrl } from '../env.js';
 import { errorText, eth, facts, h, short, show } from '../ui.js';
 
 export async function render(): Promise<void> {
@@ -131,10 +131,45 @@ function settings(e: Env): HTMLElement {
     placeholder: 'https://… (JSON-RPC of the chain)',
     value: savedRpcUrl() ?? e.chain?.rpcUrl ?? '',
   });
+  const chain = e.chain;
+  // The deployment every check starts from: the serving node's word unless pinned here.
+  const pin = chain
+    ? h(
+        'p',
+        { id: 'deployment' },
+        chain.pinned
+          ? `Deployment pinned in this browser: NodeRegistry ${chain.deployment.contracts.nodeRegistry}. `
+          : `Deployment as this node serves it: NodeRegistry ${chain.deployment.contracts.nodeRegistry}. `,
+        h(
+          'button',
+          {
+            id: 'pin-deployment',
+            onclick: () => {
+              pinDeployment(chain.pinned ? undefined : chain.deployment);
+              void render();
+            },
+          },
+          chain.pinned ? 'Unpin' : 'Pin it',
+        ),
+        chain.servedOther
+          ? h(
+              'span',
+              { class: 'err', id: 'deployment-other' },
+              ` This node serves another deployment (chain ${chain.servedOther.chainId}, NodeRegistry ${chain.servedOther.contracts.nodeRegistry}): it is not on the pinned network.`,
+            )
+          : '',
+      )
+    : '';
   return h(
     'details',
     { open: e.chain === undefined && !e.noChain?.includes('without a chain') },
-    h('summary', { class: 'mut' }, e.chain ? `Chain ${e.chain.deployment.chainId} over ${e.chain.rpcUrl}` : e.noChain),
+    h(
+      'summary',
+      { class: 'mut' },
+      chain
+        ? `Chain ${chain.deployment.chainId} over ${chain.rpcUrl}${chain.pinned ? ' (deployment pinned)' : ''}`
+        : e.noChain,
+    ),
     h(
       'p',
       null,
@@ -151,6 +186,7 @@ function settings(e: Env): HTMLElement {
         'Use',
       ),
     ),
+    pin,
   );
 }
 
