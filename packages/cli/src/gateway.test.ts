@@ -22,6 +22,7 @@ import { createClient } from '@verity/sdk';
 import OpenAI from 'openai';
 import { createTestClient, http, parseEther } from 'viem';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { firstJsonLine, stopChild, until } from '../../../test-support/wait.js';
 import { spawnNode } from './network.js';
 
 const BIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
@@ -73,36 +74,6 @@ afterAll(async () => {
   if (up && up.exitCode === null) await stopChild(up);
   if (dataDir) await rm(dataDir, { recursive: true, force: true });
 }, 180_000);
-
-function firstJsonLine<T>(child: ChildProcess, what: string): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    let out = '';
-    child.stdout?.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (out.includes('\n')) resolve(JSON.parse(out.split('\n')[0] as string) as T);
-    });
-    child.once('exit', (c) => reject(new Error(`${what} exited ${c}`)));
-  });
-}
-
-function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    child.once('exit', () => resolve());
-    child.kill('SIGTERM');
-  });
-}
-
-/** Polls until `check` gives a value; the bound only catches a hang (a busy machine may be slow). */
-async function until<T>(check: () => Promise<T | undefined>, what: string, timeoutMs = 120_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 interface NodeState {
   address: string;

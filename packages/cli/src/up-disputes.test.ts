@@ -50,6 +50,7 @@ import {
 } from 'viem';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { firstJsonLine, stopChild, until } from '../../../test-support/wait.js';
 import { spawnNode } from './network.js';
 
 const BIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
@@ -125,38 +126,6 @@ function clientsOf(rpcUrl: string, chainId: number) {
     publicClient: createPublicClient({ chain, transport, pollingInterval: 50 }),
     testClient: createTestClient({ chain, transport, mode: 'anvil' }),
   };
-}
-
-/** Resolves with the first line a child prints, parsed (a node or `verity up` prints it once ready). */
-function firstJsonLine<T>(child: ChildProcess, what: string): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    let out = '';
-    child.stdout?.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (out.includes('\n')) resolve(JSON.parse(out.split('\n')[0] as string) as T);
-    });
-    child.once('exit', (c) => reject(new Error(`${what} exited ${c}`)));
-  });
-}
-
-/** SIGTERM, then waits for the exit (the node finishes its requests and anchors once more). */
-function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    child.once('exit', () => resolve());
-    child.kill('SIGTERM');
-  });
-}
-
-/** Polls until `check` gives a value; the bound only catches a hang (a busy machine may be slow). */
-async function until<T>(check: () => Promise<T | undefined>, what: string, timeoutMs = 120_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 function verity(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {

@@ -26,6 +26,7 @@ import {
 } from '@verity/protocol';
 import { parseEther } from 'viem';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { until } from '../../../test-support/wait.js';
 import { fill32, startTestChain, TEST_DISPUTE_RULES, type TestChain } from '../../contracts/src/test-support/chain.js';
 import { voteByHand } from '../../contracts/src/test-support/jury.js';
 import { loadConfig } from './config.js';
@@ -83,17 +84,6 @@ async function infer(node: VerityNode, input: unknown, mode: 'signed' | 'audited
   expect(res.status).toBe(200);
   const body = (await res.json()) as { receipt: Receipt; audit?: { windowClosesAt: number; payload: string } };
   return Object.assign(body.receipt, { audit: body.audit });
-}
-
-/** Polls until `check` gives a value (a busy machine may take long; no fixed sleep decides). */
-async function until<T>(check: () => Promise<T | undefined>, what: string, timeoutMs = 60_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 describe('a lying node on a chain', () => {

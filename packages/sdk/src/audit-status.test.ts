@@ -17,6 +17,7 @@ import { loadConfig, startNode, type VerityNode } from '@verity/node';
 import { encodeRecord, fromBase64, fromHex, type Receipt } from '@verity/protocol';
 import { parseEther } from 'viem';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { until } from '../../../test-support/wait.js';
 import { fill32, startTestChain, TEST_DISPUTE_RULES, type TestChain } from '../../contracts/src/test-support/chain.js';
 import { voteByHand } from '../../contracts/src/test-support/jury.js';
 import { openKeystore } from '../../node/src/keys.js';
@@ -107,17 +108,6 @@ afterAll(async () => {
   await chain?.stop();
   for (const d of dirs) await rm(d, { recursive: true, force: true });
 });
-
-/** Polls until `check` gives a value (a busy machine may take long; no fixed sleep decides). */
-async function until<T>(check: () => Promise<T | undefined>, what: string, timeoutMs = 60_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** An audited answer from the liar, once the liar anchored a tree that covers its record. */
 async function auditedAnswer(name: string) {

@@ -18,6 +18,7 @@ import { readDeploymentFile, writeDeploymentFile } from '@verity/contracts/node'
 import type { Receipt } from '@verity/protocol';
 import { type Hash, parseEther } from 'viem';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { until } from '../../../../test-support/wait.js';
 import { startTestChain, TEST_DISPUTE_RULES, type TestChain } from '../../../contracts/src/test-support/chain.js';
 import { loadConfig } from '../config.js';
 import { openKeystore } from '../keys.js';
@@ -87,17 +88,6 @@ async function chainNode(stake: string, liar = false, endpoint?: string): Promis
   const node = liar ? await startLyingNode(config) : await startNode(config);
   nodes.push(node);
   return node;
-}
-
-/** Polls until `check` gives a value (a busy machine may take long; no fixed sleep decides). */
-async function until<T>(check: () => Promise<T | undefined>, what: string, timeoutMs = 90_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 /** Runs the auditor once, at the rate the chain fixes (100 % in the test rules), from account AUDITOR. */

@@ -39,6 +39,7 @@ import {
 import { createClient, verifyChatCompletion } from '@verity/sdk';
 import { parseEther } from 'viem';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { until } from '../../../../test-support/wait.js';
 import { startTestChain, TEST_DISPUTE_RULES, type TestChain } from '../../../contracts/src/test-support/chain.js';
 import { loadConfig } from '../config.js';
 import { AUDIT_ANCHOR_MARGIN_SECONDS } from '../context.js';
@@ -102,17 +103,6 @@ async function chainNode(stake: string, liar = false): Promise<VerityNode> {
   const node = liar ? await startLyingNode(config, { lie: false }) : await startNode(config);
   nodes.push(node);
   return node;
-}
-
-/** Polls until `check` gives a value (a busy machine may take long; no fixed sleep decides). */
-async function until<T>(check: () => Promise<T | undefined>, what: string, timeoutMs = 90_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 async function push(node: VerityNode): Promise<string> {

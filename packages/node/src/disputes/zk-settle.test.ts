@@ -33,6 +33,7 @@ import {
 } from '@verity/protocol';
 import { type Address, parseEther } from 'viem';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { until } from '../../../../test-support/wait.js';
 import type { Deployment } from '../../../contracts/src/deploy.js';
 import { startTestChain, TEST_DISPUTE_RULES, type TestChain } from '../../../contracts/src/test-support/chain.js';
 import { loadConfig } from '../config.js';
@@ -84,17 +85,6 @@ afterAll(async () => {
   await chain?.stop();
   for (const d of dirs) await rm(d, { recursive: true, force: true });
 });
-
-/** Polls until `check` gives a value (a busy machine may take long; no fixed sleep decides). */
-async function until<T>(check: () => Promise<T | undefined>, what: string, timeoutMs = 120_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe('a node settles a dispute over its zk record by a proof', () => {
   it('binds the model at push, and its juror service proves the challenged input', async () => {
