@@ -1,8 +1,10 @@
 import {
   type Address,
+  encodeAbiParameters,
   type Hex,
   hashDomain,
   hashTypedData,
+  keccak256,
   type LocalAccount,
   parseEventLogs,
   parseSignature,
@@ -12,14 +14,17 @@ import {
 } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { meteredSettlementAbi } from './generated/metered-settlement.js';
 import { testStablecoinAbi } from './generated/test-stablecoin.js';
 import {
   authorizationUsed,
   getTokenDomain,
+  meteredNonce,
   mintTestTokens,
   type PaymentContracts,
   randomBytes32,
   settleExact,
+  settleMetered,
   signTransferAuthorization,
   type TokenDomain,
   type TransferAuthorization,
@@ -487,5 +492,254 @@ describe('ERC-20, EIP-2612 permit and minting', () => {
       'NotMinter',
     );
     expect(await chain.publicClient.readContract({ ...token(), functionName: 'totalSupply' })).toBe(FUNDS);
+  });
+});
+
+describe('MeteredSettlement', () => {
+  const MAX = 50_000n;
+  const payee = () => chain.address(NODE);
+
+  /** The payer's ReceiveWithAuthorization of MAX to the settlement contract, bound to `boundTo` by its nonce. */
+  async function meteredAuthorization(boundTo: Address = payee()) {
+    const salt = randomBytes32();
+    const auth = await authorization({
+      to: contracts.meteredSettlement,
+      value: MAX,
+      nonce: meteredNonce(boundTo, salt),
+    });
+    return { auth, salt, signature: await signTransferAuthorization(payer, domain, auth, 'receive') };
+  }
+
+  /** `settle` sent straight to the contract (no checks in payments.ts on the way). */
+  function rawSettle(by: number, m: Awaited<ReturnType<typeof meteredAuthorization>>, amount: bigint) {
+    const { auth, salt, signature } = m;
+    return write(by, {
+      address: contracts.meteredSettlement,
+      abi: [...meteredSettlementAbi, ...testStablecoinAbi.filter((x) => x.type === 'error')],
+      functionName: 'settle',
+      args: [contracts.token, auth.from, auth.value, auth.validAfter, auth.validBefore, salt, signature, amount],
+      account: account(by),
+      chain: chain.anvil.chain,
+    });
+  }
+
+  it('binds the payee by the nonce: keccak256(abi.encode(payee, salt)), as the contract computes it', async () => {
+    const salt = randomBytes32();
+    const expected = keccak256(encodeAbiParameters([{ type: 'address' }, { type: 'bytes32' }], [payee(), salt]));
+    expect(meteredNonce(payee(), salt)).toBe(expected);
+    expect(
+      await chain.publicClient.readContract({
+        address: contracts.meteredSettlement,
+        abi: meteredSettlementAbi,
+        functionName: 'nonceFor',
+        args: [payee(), salt],
+      }),
+    ).toBe(expected);
+    expect(meteredNonce(chain.address(STRANGER), salt)).not.toBe(expected);
+  });
+
+  it('charges the amount, refunds the rest to the payer, in one transaction, and says so', async () => {
+    const m = await meteredAuthorization();
+    const receipt = await settleMetered(
+      chain.clients(NODE),
+      contracts.meteredSettlement,
+      contracts.token,
+      m.auth,
+      m.salt,
+      m.signature,
+      12_345n,
+    );
+    expect(await balance(payer.address)).toBe(FUNDS - 12_345n);
+    expect(await balance(payee())).toBe(12_345n);
+    expect(await balance(contracts.meteredSettlement)).toBe(0n);
+    expect(await authorizationUsed(chain.publicClient, contracts.token, payer.address, m.auth.nonce)).toBe(true);
+    const [settled] = parseEventLogs({ abi: meteredSettlementAbi, logs: receipt.logs, eventName: 'MeteredSettled' });
+    expect(settled?.args).toEqual({
+      token: contracts.token,
+      from: payer.address,
+      payee: payee(),
+      nonce: m.auth.nonce,
+      maxValue: MAX,
+      amount: 12_345n,
+    });
+    // The token's own record of the same transaction: in, out to the payee, back to the payer.
+    const transfers = parseEventLogs({ abi: testStablecoinAbi, logs: receipt.logs, eventName: 'Transfer' });
+    expect(transfers.map((t) => [t.args.from, t.args.to, t.args.value])).toEqual([
+      [payer.address, contracts.meteredSettlement, MAX],
+      [contracts.meteredSettlement, payee(), 12_345n],
+      [contracts.meteredSettlement, payer.address, MAX - 12_345n],
+    ]);
+  });
+
+  it('charges all of the maximum, or nothing (the payer gets it all back)', async () => {
+    const all = await meteredAuthorization();
+    await settleMetered(
+      chain.clients(NODE),
+      contracts.meteredSettlement,
+      contracts.token,
+      all.auth,
+      all.salt,
+      all.signature,
+      MAX,
+    );
+    expect(await balance(payee())).toBe(MAX);
+    const none = await meteredAuthorization();
+    await settleMetered(
+      chain.clients(NODE),
+      contracts.meteredSettlement,
+      contracts.token,
+      none.auth,
+      none.salt,
+      none.signature,
+      0n,
+    );
+    expect(await balance(payee())).toBe(MAX);
+    expect(await balance(payer.address)).toBe(FUNDS - MAX);
+    expect(await authorizationUsed(chain.publicClient, contracts.token, payer.address, none.auth.nonce)).toBe(true);
+  });
+
+  it('refuses an amount above the maximum', async () => {
+    const m = await meteredAuthorization();
+    await expectRevert(
+      settleMetered(
+        chain.clients(NODE),
+        contracts.meteredSettlement,
+        contracts.token,
+        m.auth,
+        m.salt,
+        m.signature,
+        MAX + 1n,
+      ),
+      'INVALID_ARGUMENT',
+    );
+    await expect(rawSettle(NODE, m, MAX + 1n)).rejects.toThrow(/AmountAboveMax/);
+    expect(await balance(payer.address)).toBe(FUNDS);
+  });
+
+  it('refuses anyone but the bound payee, even for amount 0 (which would only refund)', async () => {
+    const m = await meteredAuthorization();
+    // payments.ts refuses before spending gas; the contract refuses too: the stranger's address
+    // gives another nonce, which the payer never signed.
+    await expectRevert(
+      settleMetered(
+        chain.clients(STRANGER),
+        contracts.meteredSettlement,
+        contracts.token,
+        m.auth,
+        m.salt,
+        m.signature,
+        0n,
+      ),
+      'INVALID_ARGUMENT',
+    );
+    await expect(rawSettle(STRANGER, m, 0n)).rejects.toThrow(/InvalidSignature/);
+    await expect(rawSettle(STRANGER, m, MAX)).rejects.toThrow(/InvalidSignature/);
+    // Nor may anyone submit the authorization to the token themselves: only its `to` (the contract) may.
+    const { r, s, v } = parseSignature(m.signature);
+    const { auth } = m;
+    await expect(
+      write(STRANGER, {
+        ...token(),
+        functionName: 'receiveWithAuthorization',
+        args: [auth.from, auth.to, auth.value, auth.validAfter, auth.validBefore, auth.nonce, Number(v), r, s],
+        account: stranger,
+        chain: chain.anvil.chain,
+      }),
+    ).rejects.toThrow(/CallerNotPayee/);
+    expect(await balance(payer.address)).toBe(FUNDS);
+    // The payee still can.
+    await settleMetered(
+      chain.clients(NODE),
+      contracts.meteredSettlement,
+      contracts.token,
+      m.auth,
+      m.salt,
+      m.signature,
+      1n,
+    );
+    expect(await balance(payee())).toBe(1n);
+  });
+
+  it('refuses a second settlement of the same authorization, and an expired one', async () => {
+    const m = await meteredAuthorization();
+    await settleMetered(
+      chain.clients(NODE),
+      contracts.meteredSettlement,
+      contracts.token,
+      m.auth,
+      m.salt,
+      m.signature,
+      10n,
+    );
+    await expectRevert(
+      settleMetered(
+        chain.clients(NODE),
+        contracts.meteredSettlement,
+        contracts.token,
+        m.auth,
+        m.salt,
+        m.signature,
+        10n,
+      ),
+      'CHAIN_REVERTED',
+      'AuthorizationAlreadyUsed',
+    );
+    const salt = randomBytes32();
+    const expired = await authorization({
+      to: contracts.meteredSettlement,
+      value: MAX,
+      nonce: meteredNonce(payee(), salt),
+      validBefore: await now(),
+    });
+    await expectRevert(
+      settleMetered(
+        chain.clients(NODE),
+        contracts.meteredSettlement,
+        contracts.token,
+        expired,
+        salt,
+        await signTransferAuthorization(payer, domain, expired, 'receive'),
+        10n,
+      ),
+      'CHAIN_REVERTED',
+      'AuthorizationExpired',
+    );
+    expect(await balance(payer.address)).toBe(FUNDS - 10n);
+  });
+
+  it('refuses a maximum above the payer’s balance, and an exact-scheme (Transfer) signature', async () => {
+    const salt = randomBytes32();
+    const big = await authorization({
+      to: contracts.meteredSettlement,
+      value: FUNDS + 1n,
+      nonce: meteredNonce(payee(), salt),
+    });
+    await expectRevert(
+      settleMetered(
+        chain.clients(NODE),
+        contracts.meteredSettlement,
+        contracts.token,
+        big,
+        salt,
+        await signTransferAuthorization(payer, domain, big, 'receive'),
+        1n,
+      ),
+      'CHAIN_REVERTED',
+      'ERC20InsufficientBalance',
+    );
+    const m = await meteredAuthorization();
+    await expectRevert(
+      settleMetered(
+        chain.clients(NODE),
+        contracts.meteredSettlement,
+        contracts.token,
+        m.auth,
+        m.salt,
+        await signTransferAuthorization(payer, domain, m.auth, 'transfer'),
+        1n,
+      ),
+      'CHAIN_REVERTED',
+      'InvalidSignature',
+    );
   });
 });

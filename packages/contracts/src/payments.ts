@@ -93,6 +93,15 @@ const PRIMARY_TYPE = { transfer: 'TransferWithAuthorization', receive: 'ReceiveW
 
 const UINT256_MAX = 2n ** 256n - 1n;
 
+// The token's refusals pass through `MeteredSettlement.settle` unchanged; with the token's errors in
+// the ABI, viem names them (`InvalidSignature`, `AuthorizationAlreadyUsed`, …) in `details.revert`.
+const meteredCallAbi = [
+  ...meteredSettlementAbi,
+  ...testStablecoinAbi.filter(
+    (item): item is Extract<(typeof testStablecoinAbi)[number], { type: 'error' }> => item.type === 'error',
+  ),
+];
+
 function checkAuthorization(auth: TransferAuthorization): void {
   address(auth.from, 'authorization.from');
   address(auth.to, 'authorization.to');
@@ -273,7 +282,7 @@ export async function settleMetered(
   return sendAndConfirm(clients, 'settleMetered', () =>
     walletClient.writeContract({
       address: settlement,
-      abi: meteredSettlementAbi,
+      abi: meteredCallAbi,
       functionName: 'settle',
       args: [
         address(token, 'token'),
