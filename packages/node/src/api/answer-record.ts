@@ -9,30 +9,17 @@
  * is logged, so no audited record is ever without it; if logging fails, the payload goes again.
  * The answer's `audit` member says when the challenge window closes and where the payload is served.
  */
-import {
-  type InferenceRecord,
-  RECORD_VERSION,
-  type Receipt,
-  type RecordKind,
-  type RecordMode,
-  type RuntimeInfo,
-} from '@verity/protocol';
+import { type InferenceRecord, RECORD_VERSION, type Receipt } from '@verity/protocol';
 import type { NodeContext } from '../context.js';
 import { auditPayload } from '../store/index.js';
 
-/** What a run determined about its answer: every field of the record but version, time and node. */
-export interface AnswerFacts {
-  readonly kind: RecordKind;
-  readonly mode: RecordMode;
-  /** The model's manifest CID. */
-  readonly model: string;
-  readonly runtime: RuntimeInfo;
-  readonly inputDigest: string;
-  readonly outputDigest: string;
-  readonly paramsDigest: string;
-  readonly requestId: string;
+/**
+ * What a run determined about its answer: every field of the record but version, time and node
+ * (which `buildRecord` adds); `clientNonce` is the caller's, when given.
+ */
+export type AnswerFacts = Omit<InferenceRecord, 'version' | 'timestamp' | 'node' | 'clientNonce'> & {
   readonly clientNonce: string | undefined;
-}
+};
 
 /** The canonical input and output bytes an audited record's digests are SHA-256 of. */
 export interface AnswerPayload {
