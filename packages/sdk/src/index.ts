@@ -93,6 +93,15 @@ export {
   type NetworkNodeJson,
   type NetworkOptions,
 } from './network.js';
+export {
+  localDataDir,
+  localDeploymentFile,
+  type NamedNetworkChain,
+  NETWORK_NAMES,
+  type NetworkName,
+  type NetworkNameOptions,
+  networkChain,
+} from './networks.js';
 
 /** A client: its options bound to every action. */
 export interface Client {

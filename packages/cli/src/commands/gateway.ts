@@ -5,7 +5,8 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { type ChainOptions, createClient, createGateway, type Gateway } from '@verity/sdk';
+import { type ChainOptions, createClient, createGateway, type Gateway, networkChain } from '@verity/sdk';
+import { dataDirOf } from '../data-dir.js';
 import { print } from '../target.js';
 import { parseFlags, UsageError } from '../usage.js';
 import { chainOf } from './verify.js';
@@ -14,6 +15,7 @@ const FLAGS = {
   'data-dir': { type: 'string' },
   rpc: { type: 'string' },
   deployment: { type: 'string' },
+  network: { type: 'string' },
   host: { type: 'string' },
   port: { type: 'string' },
   json: { type: 'boolean', default: false },
@@ -134,13 +136,24 @@ export async function startGateway(
   };
 }
 
-/** `verity gateway`: one local endpoint for the network of the data dir's chain (or --rpc/--deployment). */
+/** `verity gateway`: one local endpoint for the network of the data dir's chain (or --network NAME, or --rpc/--deployment). */
 export async function runGateway(args: string[]): Promise<number> {
   const { values } = parseFlags({ args, options: FLAGS, allowPositionals: false });
   if (values.port !== undefined && !/^\d+$/.test(values.port)) throw new UsageError('--port must be a number');
-  const chain = await chainOf(values, true);
+  if (values.network !== undefined && (values.rpc !== undefined || values.deployment !== undefined)) {
+    throw new UsageError('give --network NAME or --rpc URL --deployment FILE, not both');
+  }
+  // A network name is the SDK's (`createClient({ network: 'local' })`): the same files, one reader.
+  const chain =
+    values.network === undefined
+      ? await chainOf(values, true)
+      : (({ rpcUrl, deployment }) => ({ rpcUrl, deployment }))(
+          networkChain(values.network, { dataDir: dataDirOf(values) }),
+        );
   if (chain === undefined) {
-    throw new UsageError('no chain: run `verity up` in the data dir first, or give --rpc URL --deployment FILE');
+    throw new UsageError(
+      'no chain: run `verity up` in the data dir first, or give --network local, or --rpc URL --deployment FILE',
+    );
   }
   const server = await startGateway(chain, {
     ...(values.host === undefined ? {} : { host: values.host }),
