@@ -87,7 +87,10 @@ export interface ClientBase {
   /** Without a `url`: the registered nodes this client routes across (discovered from the chain). */
   readonly network: Network | undefined;
   /** The registry snapshot of the latest block read so far, with when it was read. */
-  readonly snapshots: { latest?: { at: number; snapshot: RegistrySnapshot } };
+  readonly snapshots: {
+    latest?: { at: number; snapshot: RegistrySnapshot };
+    reading?: Promise<RegistrySnapshot> | undefined;
+  };
   /** Manifests by reference, to interpret short-form inputs and check the record's model. */
   readonly manifests: Map<string, unknown>;
 }
