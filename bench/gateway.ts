@@ -27,7 +27,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createClient } from '@verity/sdk';
@@ -49,8 +49,10 @@ function cpuMs(pid: number | undefined): number | undefined {
 }
 
 /**
- * Self time of a `--cpu-prof` profile by area, in % of the busy (non-idle) time: where the
- * gateway's own cost goes.
+ * Where the gateway's own cost goes: the samples of a `--cpu-prof` profile by area, in % of the
+ * busy (non-idle) ones. Samples are counted, not their time deltas: a sample's delta also holds
+ * the time the process waited for a core (after a write that woke the node, say), which is not
+ * its own CPU.
  */
 function profileSummary(dir: string): string {
   const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
@@ -58,7 +60,6 @@ function profileSummary(dir: string): string {
   const profile = JSON.parse(readFileSync(join(dir, file), 'utf8')) as {
     nodes: { id: number; callFrame: { functionName: string; url: string }; children?: number[] }[];
     samples: number[];
-    timeDeltas: number[];
   };
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const parent = new Map<number, number>();
@@ -77,7 +78,10 @@ function profileSummary(dir: string): string {
     ['startup (module loading)', (f) => f.some((x) => x.includes('modules/esm') || x.includes('realm'))],
     ['verification (receipt, Ed25519)', (f) => f.some((x) => /verifyReceipt|primeVerifyCache|ed25519/.test(x))],
     ['registry reads (chain RPC, background)', (f) => f.some((x) => /registrySnapshot|readRegistry/.test(x))],
-    ['socket writes (writev: wakes the peer process)', (f) => f[0]?.startsWith('writev ') === true],
+    [
+      'socket writes (writev, in the kernel: loopback TCP to the node and the caller)',
+      (f) => f[0]?.startsWith('writev ') === true,
+    ],
     ['garbage collection', (f) => f[0]?.startsWith('(garbage') === true],
     [
       'call to the node (keep-alive HTTP client)',
@@ -89,14 +93,14 @@ function profileSummary(dir: string): string {
   ];
   const totals = new Map<string, number>();
   const area = new Map<number, string>();
-  profile.samples.forEach((id, i) => {
+  profile.samples.forEach((id) => {
     let a = area.get(id);
     if (a === undefined) {
       const frames = stack(id);
       a = (areas.find(([, match]) => match(frames)) as [string, unknown])[0];
       area.set(id, a);
     }
-    totals.set(a, (totals.get(a) ?? 0) + (profile.timeDeltas[i] ?? 0));
+    totals.set(a, (totals.get(a) ?? 0) + 1);
   });
   const busy = [...totals].filter(([a]) => a !== 'idle').reduce((sum, [, t]) => sum + t, 0);
   return [...totals]
@@ -211,11 +215,12 @@ async function main(): Promise<void> {
   for (const call of Object.values(paths)) for (let i = 0; i < 20; i++) await call();
 
   console.log(
-    `# gateway vs node: verity up --nodes 3, iris, ${ROUNDS} rounds × ${SECONDS} s per path and concurrency (serving node: ${target.address})`,
+    `# gateway vs node: verity up --nodes 3, iris, ${ROUNDS} rounds × ${SECONDS} s per path and concurrency (serving node: ${target.address}; load average ${loadavg()[0]?.toFixed(1)} on ${cpus().length} cores)`,
   );
   const results = new Map<string, { latencies: number[]; rps: number[] }>();
   // CPU per request at c=1: the own-process gateway, and the serving node where it has a process of its own.
-  const targetPid = info.peers.find((p) => p.address === target.address)?.pid;
+  // Node 1 shares the verity up process with its gateway, which is idle while the node is called directly.
+  const targetPid = info.peers.find((p) => p.address === target.address)?.pid ?? up?.pid;
   const cpu = { gateway: 0, gatewayCalls: 0, node: 0, nodeCalls: 0 };
   for (let round = 0; round < ROUNDS; round++) {
     const order = Object.entries(paths);
@@ -268,7 +273,7 @@ async function main(): Promise<void> {
     console.log(
       `CPU per request (c=1): gateway (own process) ${gatewayUs.toFixed(0)} µs` +
         (nodeUs === undefined
-          ? ' (the serving node shares the verity up process: not measured)'
+          ? ''
           : `; serving node ${nodeUs.toFixed(0)} µs; full-load bound on shared cores: throughput ≤ ${(nodeUs / (nodeUs + gatewayUs)).toFixed(2)}× the node's`),
     );
   }
