@@ -87,7 +87,13 @@ export {
 } from './actions/zk.js';
 export { type VerifyZkOnChainParams, verifyZkProofOnChain } from './actions/zk-onchain.js';
 export { type ChainOptions, type ClientBase, type ClientChain, type ClientOptions, chainOf } from './client.js';
-export { createGateway, type Gateway, type GatewayOptions } from './gateway.js';
+export {
+  createGateway,
+  type Gateway,
+  type GatewayOptions,
+  type GatewayRequest,
+  type GatewayResponse,
+} from './gateway.js';
 export {
   byPriceWithinLatency,
   createNetwork,
