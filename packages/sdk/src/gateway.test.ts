@@ -70,6 +70,13 @@ describe('the gateway over fetch', () => {
     const codeOf = async (r: Response) => [r.status, ((await r.json()) as { error: { code: string } }).error.code];
     try {
       expect(await codeOf(await gateway.fetch(new Request('http://gw/v1/nothing')))).toEqual([404, 'NOT_FOUND']);
+      // Bad percent-encoding in a path parameter.
+      expect(await codeOf(await gateway.fetch(new Request('http://gw/v1/receipts/%E0%A4%A')))).toEqual([
+        400,
+        'INVALID_ARGUMENT',
+      ]);
+      const absolute = await gateway.handle({ method: 'GET', path: 'http://gw/healthz', header: () => undefined });
+      expect(absolute.status).toBe(200);
       const text = new Request('http://gw/v1/infer', {
         method: 'POST',
         body: 'x',

@@ -167,6 +167,15 @@ function prefersFrame(accept: string | undefined): boolean {
   return frame > json;
 }
 
+/** A path segment decoded; bad percent-encoding is the caller's `INVALID_ARGUMENT`. */
+function pathParam(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch (cause) {
+    throw new VerityError('INVALID_ARGUMENT', 'the path is not valid percent-encoding', { cause });
+  }
+}
+
 /** The request id of an OpenAI answer's `verity` member (its receipt's record). */
 function requestIdOf(verity: Record<string, unknown>): unknown {
   const receipt = verity.receipt;
@@ -534,18 +543,20 @@ export function createGateway(client: ClientBase, options: GatewayOptions = {}):
     }
     if (get && pathname === '/v1/models') return handleModels();
     if (get && pathname.startsWith('/v1/models/')) {
-      const ref = decodeURIComponent(pathname.slice('/v1/models/'.length));
+      const ref = pathParam(pathname.slice('/v1/models/'.length));
       return json(await getModel(client, ref));
     }
     if (get && pathname.startsWith('/v1/receipts/')) {
-      return handleReceipt(req, decodeURIComponent(pathname.slice('/v1/receipts/'.length)));
+      return handleReceipt(req, pathParam(pathname.slice('/v1/receipts/'.length)));
     }
     throw new VerityError('NOT_FOUND', `no route ${req.method} ${pathname} on the gateway`);
   }
 
   async function handle(req: GatewayRequest): Promise<GatewayResponse> {
-    const q = req.path.indexOf('?');
-    const pathname = q === -1 ? req.path : req.path.slice(0, q);
+    // Origin form (`/v1/infer?…`), as servers pass it; an absolute form is parsed.
+    const path = req.path.startsWith('/') ? req.path : URL.canParse(req.path) ? new URL(req.path).pathname : '/';
+    const q = path.indexOf('?');
+    const pathname = q === -1 ? path : path.slice(0, q);
     const openAi = pathname === '/v1/chat/completions' || pathname === '/v1/completions';
     try {
       const response = await route(req, pathname);
