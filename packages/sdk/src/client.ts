@@ -7,6 +7,7 @@ import { createVerifyCache, type RegistrySnapshot, type Trust, type VerifyCache,
 import { createPublicClient, http, type PublicClient } from 'viem';
 import { assertDeploymentChain, type RegistryOptions, registrySnapshot } from './actions/registry.js';
 import { createNetwork, type Network, type NetworkOptions } from './network.js';
+import { createPayer, type Payer, type PaymentOptions } from './payment.js';
 
 /** The chain a client takes its trust from (docs/design.md §2.6a). */
 export interface ChainOptions {
@@ -59,6 +60,14 @@ export interface ClientOptions {
   readonly insecureTrustNode?: boolean;
   /** A fetch implementation (default: the global one). */
   readonly fetch?: typeof fetch;
+  /**
+   * Pay for answers (x402; docs/api.md "Payments"): a node's 402 is answered with a signed
+   * payment from `account`, never above `maxPrice` for one request nor `budget` in all
+   * (`PAYMENT_OVER_BUDGET`); each paid answer's record must commit to the payment made. A
+   * {@link Payer} shares one budget across clients. Without it, a paid model's 402 is
+   * `PAYMENT_REQUIRED`.
+   */
+  readonly payment?: PaymentOptions | Payer;
 }
 
 /** The chain as a client holds it. */
@@ -87,6 +96,8 @@ export interface ClientBase {
   readonly snapshots: { latest?: { at: number; snapshot: RegistrySnapshot } };
   /** Manifests by reference, to interpret short-form inputs and check the record's model. */
   readonly manifests: Map<string, unknown>;
+  /** Who pays for answers, and how much is left (the `payment` option). */
+  readonly payer: Payer | undefined;
 }
 
 /** Parses chain options (the deployment checked as a deployment file is). */
@@ -107,7 +118,15 @@ export function chainOf(options: ChainOptions): ClientChain {
 
 export function createClientBase(options: ClientOptions): ClientBase {
   const url = (options.url ?? '').replace(/\/+$/, '');
-  const f = (options.fetch ?? globalThis.fetch).bind(globalThis);
+  const payer =
+    options.payment === undefined
+      ? undefined
+      : 'wrap' in options.payment
+        ? options.payment
+        : createPayer(options.payment);
+  const plain = (options.fetch ?? globalThis.fetch).bind(globalThis);
+  // Every request goes through `fetch`: with a payer, a 402 is paid there and the request sent again.
+  const f = payer === undefined ? plain : payer.wrap(plain);
   const chain = options.chain === undefined ? undefined : chainOf(options.chain);
   if (options.url === undefined && chain === undefined) {
     throw new VerityError('CONFIG_INVALID', 'give a node `url`, or a `chain` whose registered nodes the client finds');
@@ -142,5 +161,6 @@ export function createClientBase(options: ClientOptions): ClientBase {
     network,
     snapshots: {},
     manifests: new Map(),
+    payer,
   };
 }

@@ -93,6 +93,19 @@ export {
   type NetworkNodeJson,
   type NetworkOptions,
 } from './network.js';
+export {
+  checkPaymentCommitment,
+  createPayer,
+  MeteredEvmScheme,
+  type Payer,
+  type PaymentMade,
+  type PaymentOptions,
+  payingFetch,
+  paymentOf,
+  settledPayment,
+  type VerifiedPayment,
+  type WireAuthorization,
+} from './payment.js';
 
 /** A client: its options bound to every action. */
 export interface Client {
