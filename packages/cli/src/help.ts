@@ -15,7 +15,7 @@ const PAYMENT = `Paying (models with a price, x402; GET /v1/models shows it): --
 0.01), signed by --payer-key HEX (default $VERITY_PAYER_KEY; \`verity up\` prints a funded demo
 payer). --budget N caps the total. A price above the cap is PAYMENT_OVER_BUDGET, nothing signed;
 without --max-price a paid model answers PAYMENT_REQUIRED. The receipt's record must commit to
-the payment made (its authorization digest and amount), else PAYMENT_RECEIPT_MISMATCH.`;
+the payment made (its authorization digest and amount), else PAYMENT_NOT_COMMITTED.`;
 
 /** Help per command (the first word; `node` means `node start`, `zk` means `zk audit`). */
 export const COMMAND_HELP: Readonly<Record<string, string>> = {

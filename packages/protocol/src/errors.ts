@@ -245,12 +245,12 @@ export const ERROR_CODES = [
   // failing, or refused); a streamed answer whose receipt did not verify after its tokens were passed
   'NO_NODE_AVAILABLE',
   'ANSWER_UNVERIFIED',
-  // payments, client side (payclient; issue 15): a price above the caller's per-request cap or
-  // what is left of its budget (nothing signed); a paid answer whose record does not commit to
-  // the payment made (digest, amount). PAYMENT_REQUIRED and PAYMENT_INVALID are the node side's
-  // (paynode's block): listed here until that block is merged, then once only.
+  // payments, client side (payclient; issue 15): a paid answer whose record does not commit to
+  // the payment this client made (another authorization digest, another amount). Until the node
+  // side's block (paynode) is merged, the codes the client uses from it are listed here too:
+  // drop these three then.
+  'PAYMENT_NOT_COMMITTED',
   'PAYMENT_OVER_BUDGET',
-  'PAYMENT_RECEIPT_MISMATCH',
   'PAYMENT_REQUIRED',
   'PAYMENT_INVALID',
 ] as const;

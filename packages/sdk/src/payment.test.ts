@@ -232,14 +232,16 @@ describe('receipt commitment', () => {
     ({ scheme, authorized, digest: `0x${'12'.repeat(32)}` }) as unknown as PaymentMade;
   const digest = `0x${'12'.repeat(32)}`;
   it('accepts a record that commits to the payment made', () => {
-    expect(checkPaymentCommitment(made('exact', 400n), { payment: { digest, amount: '400' } })).toBe(400n);
+    expect(checkPaymentCommitment(made('exact', 400n), { payment: { digest: digest.slice(2), amount: '400' } })).toBe(
+      400n,
+    );
     expect(
       checkPaymentCommitment(made('metered', 5000n), {
         payment: { digest: digest.toUpperCase().replace('0X', '0x'), amount: '77' },
       }),
     ).toBe(77n);
   });
-  // Named tampered records: each is PAYMENT_RECEIPT_MISMATCH.
+  // Named tampered records: each is PAYMENT_NOT_COMMITTED.
   const tampered: [string, PaymentMade, unknown][] = [
     ['a paid answer whose record commits to no payment', made('exact', 400n), { model: 'm' }],
     [
@@ -256,7 +258,7 @@ describe('receipt commitment', () => {
   for (const [what, payment, record] of tampered) {
     it(`refuses ${what}`, () => {
       expect(() => checkPaymentCommitment(payment, record)).toThrow(
-        expect.objectContaining({ code: 'PAYMENT_RECEIPT_MISMATCH' }),
+        expect.objectContaining({ code: 'PAYMENT_NOT_COMMITTED' }),
       );
     });
   }

@@ -39,7 +39,6 @@ import {
   type Hex,
   hashTypedData,
   isAddress,
-  isHex,
   keccak256,
   type LocalAccount,
   toHex,
@@ -432,7 +431,7 @@ export function payingFetch(
  * Checks that a verified record commits to the payment this client made for it: the record's
  * `payment.digest` is the digest of the authorization signed, and its `payment.amount` is the
  * price (`exact`) or at most the maximum (`metered`). A paid answer whose record does not is
- * `PAYMENT_RECEIPT_MISMATCH`. Returns the amount charged.
+ * `PAYMENT_NOT_COMMITTED`. Returns the amount charged.
  *
  * @example
  * ```ts
@@ -442,22 +441,23 @@ export function payingFetch(
 export function checkPaymentCommitment(made: PaymentMade, record: unknown): bigint {
   const p = (record as { payment?: { digest?: unknown; amount?: unknown } } | null)?.payment;
   if (p === undefined || p === null) {
-    fail('PAYMENT_RECEIPT_MISMATCH', 'the answer was paid for but its record commits to no payment', {
+    fail('PAYMENT_NOT_COMMITTED', 'the answer was paid for but its record commits to no payment', {
       digest: made.digest,
     });
   }
-  if (typeof p.digest !== 'string' || !isHex(p.digest) || p.digest.toLowerCase() !== made.digest) {
-    fail('PAYMENT_RECEIPT_MISMATCH', 'the record commits to another payment than the one made', {
+  // The record's digest is bare lower-case hex (docs/protocol.md §5); ours is viem's 0x form.
+  if (typeof p.digest !== 'string' || p.digest.replace(/^0x/, '').toLowerCase() !== made.digest.slice(2)) {
+    fail('PAYMENT_NOT_COMMITTED', 'the record commits to another payment than the one made', {
       expected: made.digest,
       actual: p.digest,
     });
   }
   if (typeof p.amount !== 'string' || !/^(0|[1-9][0-9]*)$/.test(p.amount)) {
-    fail('PAYMENT_RECEIPT_MISMATCH', 'the record commits to no valid amount', { actual: p.amount });
+    fail('PAYMENT_NOT_COMMITTED', 'the record commits to no valid amount', { actual: p.amount });
   }
   const amount = BigInt(p.amount);
   if (made.scheme === 'exact' ? amount !== made.authorized : amount > made.authorized) {
-    fail('PAYMENT_RECEIPT_MISMATCH', `the record charges ${amount}, not what was authorized (${made.authorized})`, {
+    fail('PAYMENT_NOT_COMMITTED', `the record charges ${amount}, not what was authorized (${made.authorized})`, {
       authorized: made.authorized.toString(),
       amount: p.amount,
     });
