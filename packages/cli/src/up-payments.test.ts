@@ -22,8 +22,10 @@ import { tokenBalance } from '@verity/contracts';
 import { isVerityError } from '@verity/protocol';
 import { createClient, createPayer, payingFetch, verifyChatCompletion } from '@verity/sdk';
 import OpenAI from 'openai';
+import { chromium } from 'playwright';
 import { type Address, createPublicClient, type Hex, http, type PublicClient } from 'viem';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chromiumPath, hasChromium } from '../../../test-support/browser.js';
 import { firstJsonLine, stopChild, until } from '../../../test-support/wait.js';
 
 const BIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
@@ -47,6 +49,8 @@ let dataDir: string;
 let deployment: unknown;
 let publicClient: PublicClient;
 let input: Record<string, unknown>;
+/** The paid ONNX answer's request id and payment digest (the explorer shows them). */
+let paid: { requestId: string; digest: string } | undefined;
 
 const balances = async () => ({
   payer: await tokenBalance(publicClient, info.payments.token, info.payments.payer.address),
@@ -68,8 +72,8 @@ beforeAll(async () => {
   info = await firstJsonLine<UpInfo>(up, 'verity up');
   deployment = JSON.parse(await readFile(info.chain.deploymentFile, 'utf8'));
   publicClient = createPublicClient({ transport: http(info.chain.rpcUrl) }) as PublicClient;
-  input = (JSON.parse(await readFile(SAMPLES, 'utf8')) as { samples: { inputs: Record<string, unknown> }[] })
-    .samples[0]?.inputs as Record<string, unknown>;
+  input = (JSON.parse(await readFile(SAMPLES, 'utf8')) as { samples: { inputs: Record<string, unknown> }[] }).samples[0]
+    ?.inputs as Record<string, unknown>;
 }, 300_000);
 
 afterAll(async () => {
@@ -114,6 +118,7 @@ describe('a paid ONNX call through the SDK (exact)', () => {
     expect(result.payment).toMatchObject({ scheme: 'exact', amount: '10000', payer: info.payments.payer.address });
     expect(result.record.payment).toEqual({ digest: result.payment?.digest.slice(2), amount: '10000' });
     expect(payer.spent()).toBe(10_000n);
+    paid = { requestId: result.requestId, digest: result.record.payment?.digest ?? '' };
     // The bundle verifies offline with its payment: the authorization the receipt carries hashes
     // to the record's digest and was signed by the payer.
     const checked = await verity.verify(result.bundle());
@@ -200,4 +205,35 @@ describe('the CLI pays with --max-price', () => {
     const after = await settled(before);
     expect(before.payer - after.payer).toBe(10_000n);
   });
+});
+
+describe.skipIf(!hasChromium)('the explorer shows prices and payments', () => {
+  it('the model page shows the price, the receipt page the payment next to the record', async () => {
+    expect(paid).toBeDefined();
+    const browser = await chromium.launch({
+      executablePath: chromiumPath,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run'],
+    });
+    try {
+      const page = await browser.newPage();
+      await page.goto(`${info.url}/#/model/forecast@1.0.0`);
+      await page.waitForSelector('text=per request', { timeout: 60_000 });
+      expect(await page.textContent('body')).toContain('10000 atomic units per request');
+      await page.goto('about:blank');
+      await page.goto(`${info.url}/#/model/iris@1.0.0`);
+      await page.waitForSelector('#checks', { timeout: 60_000 });
+      expect(await page.textContent('body')).toMatch(/Price\s*free/);
+      await page.goto('about:blank');
+      await page.goto(`${info.url}/#/receipt/${paid?.requestId}`);
+      const verdict = await page.waitForSelector('[data-verdict]', { timeout: 60_000 });
+      expect(await verdict.getAttribute('data-verdict')).toBe('valid');
+      const text = (await page.textContent('#result')) ?? '';
+      expect(text).toContain('10000 atomic units');
+      expect(text).toContain(`Payer${info.payments.payer.address}`);
+      expect(text).toContain(`Payee${info.address}`);
+      expect(text).toContain(`Payment digest${paid?.digest}`);
+    } finally {
+      await browser.close();
+    }
+  }, 180_000);
 });
