@@ -52,6 +52,9 @@ let input: Record<string, unknown>;
 /** The paid ONNX answer's request id and payment digest (the explorer shows them). */
 let paid: { requestId: string; digest: string } | undefined;
 
+/** A record's payment commitment (docs/protocol.md §5): the authorization's digest, the amount charged. */
+const commitment = (record: object) => (record as { payment?: { digest: string; amount: string } }).payment;
+
 const balances = async () => ({
   payer: await tokenBalance(publicClient, info.payments.token, info.payments.payer.address),
   node: await tokenBalance(publicClient, info.payments.token, info.address),
@@ -116,9 +119,9 @@ describe('a paid ONNX call through the SDK (exact)', () => {
     expect(before.payer - after.payer).toBe(10_000n);
     expect(after.node - before.node).toBe(10_000n);
     expect(result.payment).toMatchObject({ scheme: 'exact', amount: '10000', payer: info.payments.payer.address });
-    expect(result.record.payment).toEqual({ digest: result.payment?.digest.slice(2), amount: '10000' });
+    expect(commitment(result.record)).toEqual({ digest: result.payment?.digest.slice(2), amount: '10000' });
     expect(payer.spent()).toBe(10_000n);
-    paid = { requestId: result.requestId, digest: result.record.payment?.digest ?? '' };
+    paid = { requestId: result.requestId, digest: commitment(result.record)?.digest ?? '' };
     // The bundle verifies offline with its payment: the authorization the receipt carries hashes
     // to the record's digest and was signed by the payer.
     const checked = await verity.verify(result.bundle());
@@ -176,7 +179,7 @@ describe('a paid streamed chat with the official openai client (metered)', () =>
     const verity = createClient({ url: info.url, chain: { rpcUrl: info.chain.rpcUrl, deployment } });
     const trust = await verity.trust();
     const { record } = verifyChatCompletion(request, chunks, trust);
-    expect(record.payment).toEqual({ digest: made?.digest.slice(2), amount: charged.toString() });
+    expect(commitment(record)).toEqual({ digest: made?.digest.slice(2), amount: charged.toString() });
   });
 });
 
