@@ -22,6 +22,13 @@
  * does not hand back the payment it made, which the SDK needs to check the receipt commits to it.
  * So the loop below is ours, the pieces are theirs.
  */
+import {
+  meteredNonce,
+  randomBytes32,
+  signTransferAuthorization,
+  type TransferAuthorization,
+  transferAuthorizationDigest,
+} from '@verity/contracts';
 import { type ErrorCode, VerityError } from '@verity/protocol';
 import { x402Client, x402HTTPClient } from '@x402/core/client';
 import type {
@@ -32,17 +39,7 @@ import type {
   SettleResponse,
 } from '@x402/core/types';
 import { ExactEvmScheme } from '@x402/evm/exact/client';
-import {
-  type Address,
-  encodeAbiParameters,
-  getAddress,
-  type Hex,
-  hashTypedData,
-  isAddress,
-  keccak256,
-  type LocalAccount,
-  toHex,
-} from 'viem';
+import { type Address, getAddress, type Hex, isAddress, type LocalAccount } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 
 /** How a client pays (see {@link createPayer}). */
@@ -130,16 +127,6 @@ function atomic(name: string, value: bigint | string | number): bigint {
   }
 }
 
-/** EIP-3009 typed-data structs (EIP-3009 §"Specification"; identical in USDC v2). */
-const AUTHORIZATION_FIELDS = [
-  { name: 'from', type: 'address' },
-  { name: 'to', type: 'address' },
-  { name: 'value', type: 'uint256' },
-  { name: 'validAfter', type: 'uint256' },
-  { name: 'validBefore', type: 'uint256' },
-  { name: 'nonce', type: 'bytes32' },
-] as const;
-
 /** An EIP-3009 authorization as it travels in a payload (decimal strings). */
 export interface WireAuthorization {
   readonly from: string;
@@ -169,34 +156,16 @@ function domainOf(requirements: PaymentRequirements) {
   };
 }
 
-/**
- * The EIP-712 digest of an EIP-3009 authorization (`transfer`: TransferWithAuthorization,
- * `receive`: ReceiveWithAuthorization), lower-case hex.
- */
-function authorizationDigest(
-  domain: ReturnType<typeof domainOf>,
-  auth: WireAuthorization,
-  kind: 'transfer' | 'receive',
-): Hex {
-  const primaryType = kind === 'transfer' ? 'TransferWithAuthorization' : 'ReceiveWithAuthorization';
-  return hashTypedData({
-    domain,
-    types: { [primaryType]: AUTHORIZATION_FIELDS },
-    primaryType,
-    message: {
-      from: getAddress(auth.from),
-      to: getAddress(auth.to),
-      value: BigInt(auth.value),
-      validAfter: BigInt(auth.validAfter),
-      validBefore: BigInt(auth.validBefore),
-      nonce: auth.nonce as Hex,
-    },
-  }).toLowerCase() as Hex;
-}
-
-/** The metered scheme's nonce: keccak256(abi.encode(payee, salt)), so that only the payee can settle it. */
-function meteredNonce(payee: Address, salt: Hex): Hex {
-  return keccak256(encodeAbiParameters([{ type: 'address' }, { type: 'bytes32' }], [payee, salt]));
+/** An authorization as it travels (decimal strings) in the form the contracts package signs and hashes. */
+function authorizationOf(auth: WireAuthorization): TransferAuthorization {
+  return {
+    from: getAddress(auth.from),
+    to: getAddress(auth.to),
+    value: BigInt(auth.value),
+    validAfter: BigInt(auth.validAfter),
+    validBefore: BigInt(auth.validBefore),
+    nonce: auth.nonce as Hex,
+  };
 }
 
 /**
@@ -214,7 +183,7 @@ export class MeteredEvmScheme implements SchemeNetworkClient {
       throw new VerityError('PAYMENT_INVALID', 'metered requirements name no settlement contract (extra.settlement)');
     }
     const domain = domainOf(requirements);
-    const salt = toHex(crypto.getRandomValues(new Uint8Array(32)));
+    const salt = randomBytes32();
     const authorization: WireAuthorization = {
       from: this.signer.address,
       to: getAddress(settlement),
@@ -223,19 +192,7 @@ export class MeteredEvmScheme implements SchemeNetworkClient {
       validBefore: String(Math.floor(Date.now() / 1000) + requirements.maxTimeoutSeconds),
       nonce: meteredNonce(getAddress(requirements.payTo), salt),
     };
-    const signature = await this.signer.signTypedData({
-      domain,
-      types: { ReceiveWithAuthorization: AUTHORIZATION_FIELDS },
-      primaryType: 'ReceiveWithAuthorization',
-      message: {
-        from: getAddress(authorization.from),
-        to: getAddress(authorization.to),
-        value: BigInt(authorization.value),
-        validAfter: 0n,
-        validBefore: BigInt(authorization.validBefore),
-        nonce: authorization.nonce as Hex,
-      },
-    });
+    const signature = await signTransferAuthorization(this.signer, domain, authorizationOf(authorization), 'receive');
     return { x402Version, payload: { authorization, salt, signature } };
   }
 }
@@ -332,7 +289,11 @@ export function createPayer(options: PaymentOptions): Payer {
         payTo: getAddress(r.payTo),
         payer: account.address,
         authorized: cost,
-        digest: authorizationDigest(domainOf(r), auth, r.scheme === 'exact' ? 'transfer' : 'receive'),
+        digest: transferAuthorizationDigest(
+          domainOf(r),
+          authorizationOf(auth),
+          r.scheme === 'exact' ? 'transfer' : 'receive',
+        ).toLowerCase() as Hex,
         payload,
       };
       return made;
