@@ -30,7 +30,7 @@ import {
   transferAuthorizationDigest,
 } from '@verity/contracts';
 import { type ErrorCode, VerityError } from '@verity/protocol';
-import { x402Client, x402HTTPClient } from '@x402/core/client';
+import type { x402Client, x402HTTPClient } from '@x402/core/client';
 import type {
   PaymentPayload,
   PaymentRequired,
@@ -38,7 +38,6 @@ import type {
   SchemeNetworkClient,
   SettleResponse,
 } from '@x402/core/types';
-import { ExactEvmScheme } from '@x402/evm/exact/client';
 import { type Address, getAddress, type Hex, isAddress, type LocalAccount } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 
@@ -243,15 +242,22 @@ export function createPayer(options: PaymentOptions): Payer {
   };
   // x402's registry signs: its exact EVM client for `exact`, ours for `metered`. Spend controls
   // off: they know mainnet USDC's and the like, not a configured token; the budget below rules.
-  const x402 = new x402Client()
-    .register('eip155:*', new ExactEvmScheme(account))
-    .register('eip155:*', new MeteredEvmScheme(account))
-    .setSpendControls(false);
-  const http = new x402HTTPClient(x402);
+  // Loaded on the first 402: a client that never pays (the explorer's pages) does not carry them.
+  let x402: Promise<{ client: x402Client; http: x402HTTPClient }> | undefined;
+  const load = () => {
+    x402 ??= Promise.all([import('@x402/core/client'), import('@x402/evm/exact/client')]).then(([core, evm]) => {
+      const client = new core.x402Client()
+        .register('eip155:*', new evm.ExactEvmScheme(account))
+        .register('eip155:*', new MeteredEvmScheme(account))
+        .setSpendControls(false);
+      return { client, http: new core.x402HTTPClient(client) };
+    });
+    return x402;
+  };
   let spent = 0n;
   const payments: PaymentMade[] = [];
 
-  const pay = async (required: PaymentRequired): Promise<PaymentMade> => {
+  const pay = async (required: PaymentRequired, x402: x402Client): Promise<PaymentMade> => {
     const options402 = Array.isArray(required.accepts) ? required.accepts : [];
     const payable = options402
       .map((r) => ({ r, cost: costOf(r, filters) }))
@@ -329,6 +335,7 @@ export function createPayer(options: PaymentOptions): Payer {
         });
         // A request that already carried a payment, or a streamed body that cannot go twice: the 402 is the answer.
         if (headers.has(PAYMENT_SIGNATURE) || init?.body instanceof ReadableStream) return first;
+        const { client, http } = await load();
         let required: PaymentRequired;
         try {
           required = http.getPaymentRequiredResponse((name) => first.headers.get(name));
@@ -337,7 +344,7 @@ export function createPayer(options: PaymentOptions): Payer {
         }
         if (required.x402Version !== 2) return first;
         await first.body?.cancel().catch(() => undefined);
-        const made = await pay(required);
+        const made = await pay(required, client);
         for (const [k, v] of Object.entries(http.encodePaymentSignatureHeader(made.payload))) headers.set(k, v);
         let second: Response;
         try {
