@@ -35,6 +35,7 @@ import {
   type Receipt,
   toHex,
   verifyBundle,
+  verifyBundleChecks,
 } from '@verity/protocol';
 import { createClient } from '@verity/sdk';
 import type { Address, Hex } from 'viem';
@@ -227,6 +228,10 @@ describe('a priced model', () => {
     const forged = { ...receipt, payment: { ...receipt.payment, authorization: auth } };
     const bad = verifyBundle({ ...bundle, receipts: [forged] }, trust, policy);
     expect(bad.ok ? 'ok' : bad.code).toBe('RECEIPT_PAYMENT_MISMATCH');
+    // The Verify page's rows say the same, on the payment row.
+    const row = (b: unknown) => verifyBundleChecks(b, trust, policy).checks.find((c) => c.check === 'payment');
+    expect(row(bundle)).toMatchObject({ status: 'pass' });
+    expect(row({ ...bundle, receipts: [forged] })).toMatchObject({ status: 'fail', code: 'RECEIPT_PAYMENT_MISMATCH' });
     const elsewhere = verifyBundle(bundle, trust, { payment: { network: 'eip155:8453' } });
     expect(elsewhere.ok ? 'ok' : elsewhere.code).toBe('PAYMENT_WRONG_NETWORK');
 
