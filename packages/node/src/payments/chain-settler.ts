@@ -13,7 +13,7 @@ import {
   tokenBalance,
 } from '@verity/contracts';
 import { fail, type ReceiptPayment } from '@verity/protocol';
-import type { Address, Hex } from 'viem';
+import { type Address, getAddress, type Hex } from 'viem';
 import type { ChainService } from '../chain/chain-service.js';
 import type { PaymentSettings } from '../config.js';
 import type { PaymentSettler } from './payments.js';
@@ -44,15 +44,15 @@ export async function createChainSettler(
   settings: PaymentSettings,
   payee: string,
 ): Promise<PaymentSettler> {
-  const token = (settings.token ?? chain.deployment.payments?.token) as Address | undefined;
+  const configured = settings.token ?? chain.deployment.payments?.token;
+  const token = configured === undefined ? undefined : getAddress(configured);
   if (token === undefined) {
     fail('CONFIG_INVALID', 'payments.token is not set and the deployment file names no payment token', {
       path: 'payments.token',
     });
   }
-  const settlement = (settings.meteredSettlement ?? chain.deployment.payments?.meteredSettlement) as
-    | Address
-    | undefined;
+  const metered = settings.meteredSettlement ?? chain.deployment.payments?.meteredSettlement;
+  const settlement = metered === undefined ? undefined : getAddress(metered);
   const domain = await getTokenDomain(chain.publicClient, token);
   const { publicClient } = chain;
   return {

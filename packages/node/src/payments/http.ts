@@ -14,6 +14,7 @@ import {
   PAYMENT_HEADERS,
   type PaymentCommitment,
   type ReceiptPayment,
+  type SettleResponse,
 } from '@verity/protocol';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { NodeContext } from '../context.js';
@@ -36,7 +37,12 @@ function resourceUrl(request: FastifyRequest): string {
  * with the verified payment, or `replay` with the answer the same payment already bought for
  * the same request. Throws the 402 `PAYMENT_*` errors (with `PAYMENT-REQUIRED`).
  */
-export async function paymentFor(ctx: NodeContext, request: FastifyRequest, model: PricedModel): Promise<PaymentCheck> {
+export async function paymentFor(
+  ctx: NodeContext,
+  request: FastifyRequest,
+  model: PricedModel,
+  options: { readonly maxAmount?: bigint } = {},
+): Promise<PaymentCheck> {
   if (priceOf(ctx.config.payments, model) === undefined) return { kind: 'free' };
   const payments = ctx.payments;
   // A priced model is never served free, not even while the node is still reading its chain.
@@ -44,16 +50,71 @@ export async function paymentFor(ctx: NodeContext, request: FastifyRequest, mode
   const header = request.headers[PAYMENT_HEADERS.signature.toLowerCase()];
   return payments.check(
     typeof header === 'string' ? header : undefined,
-    payments.requirements(model),
+    payments.requirements(model, options),
     resourceUrl(request),
     requestKey(request),
   );
 }
 
-/** The record's `payment` for a paid check (undefined when free): an `exact` payment charges its value. */
-export function commitmentOf(ctx: NodeContext, check: PaymentCheck): PaymentCommitment | undefined {
+/**
+ * The most a language model's request may cost under a per-token price: every token of the
+ * context as prompt plus `maxTokens` generated (what the payer authorizes up front; the actual
+ * tokens are charged and the rest goes back). Undefined for a per-request price or a free model.
+ */
+export function meteredMaximum(
+  ctx: NodeContext,
+  model: PricedModel,
+  contextSize: number,
+  maxTokens: number,
+): bigint | undefined {
+  const price = priceOf(ctx.config.payments, model);
+  if (price === undefined || 'request' in price) return undefined;
+  return BigInt(price.inputToken) * BigInt(contextSize) + BigInt(price.outputToken) * BigInt(maxTokens);
+}
+
+/**
+ * What a paid check charges: an `exact` payment its value; a `metered` one the tokens used at the
+ * model's price (never above the authorized maximum).
+ */
+export function chargeOf(
+  ctx: NodeContext,
+  check: PaymentCheck,
+  model: PricedModel,
+  tokens?: { readonly promptTokens: number; readonly completionTokens: number },
+): bigint {
+  if (check.kind !== 'paid') return 0n;
+  const price = priceOf(ctx.config.payments, model);
+  if (check.payment.payload.accepted.scheme !== 'metered' || price === undefined || 'request' in price) {
+    return check.payment.value;
+  }
+  const used =
+    BigInt(price.inputToken) * BigInt(tokens?.promptTokens ?? 0) +
+    BigInt(price.outputToken) * BigInt(tokens?.completionTokens ?? 0);
+  return used < check.payment.value ? used : check.payment.value;
+}
+
+/** The record's `payment` for a paid check charging `amount` (default: its value); undefined when free. */
+export function commitmentOf(ctx: NodeContext, check: PaymentCheck, amount?: bigint): PaymentCommitment | undefined {
   if (check.kind !== 'paid' || ctx.payments === undefined) return undefined;
-  return ctx.payments.commitment(check.payment, check.payment.value);
+  return ctx.payments.commitment(check.payment, amount ?? check.payment.value);
+}
+
+/**
+ * Journals a paid answer (durably) and settles `amount`; the `PAYMENT-RESPONSE` content, or
+ * undefined for a free check. For answers whose headers went out before the end (a stream).
+ */
+export async function settlePayment(
+  ctx: NodeContext,
+  check: PaymentCheck,
+  amount: bigint,
+  answer: { readonly contentType: string; readonly body: string },
+): Promise<SettleResponse | undefined> {
+  if (check.kind !== 'paid' || ctx.payments === undefined) return undefined;
+  return ctx.payments.settle(check.payment, amount, {
+    status: 200,
+    contentType: answer.contentType,
+    body: Buffer.from(answer.body).toString('base64'),
+  });
 }
 
 /** The receipt's `payment` for a paid check. */

@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import {
   type Deployment,
   getTokenDomain,
+  meteredNonce,
   type PaymentContracts,
   randomBytes32,
   settleExact,
@@ -55,7 +56,13 @@ const PRICE = 1000n; // 0.001 vUSD
 const PAYER = 1;
 const POOR = 2; // holds less than the price
 const OTHER = 3; // signs for someone else
-const prices = { 'iris@1.0.0': { request: PRICE.toString() } };
+const GGUF = new Uint8Array(readFileSync(join(REPO, 'examples', 'models', 'tiny-chat.gguf')));
+const prices = {
+  'iris@1.0.0': { request: PRICE.toString() },
+  // Per token: 3 units per prompt token, 5 per generated token.
+  'tiny-chat@1.0.0': { inputToken: '3', outputToken: '5' },
+};
+const LLM = { gpu: 'cpu', sequences: 1, contextSize: 512, threads: 1 } as const;
 
 let chain: TestChain;
 let d: Deployment;
@@ -156,7 +163,7 @@ beforeAll(async () => {
   node = await startChainNode(chain, {
     dataDir: join(dir, 'node'),
     deploymentFile,
-    overrides: { payments: { prices } },
+    overrides: { payments: { prices }, llm: LLM },
   });
   await createClient({ url: node.url, apiKey: node.context.keys.apiKey }).pushModel({
     name: 'iris',
@@ -367,5 +374,123 @@ describe('a node killed between answer and settlement', () => {
     } finally {
       await stopChild(child);
     }
+  });
+});
+
+describe('a language model priced per token (scheme metered)', () => {
+  const CHAT = { model: 'tiny-chat@1.0.0', messages: [{ role: 'user', content: 'Hello!' }], max_tokens: 8, seed: 7 };
+
+  async function chat(header?: string, body: Record<string, unknown> = CHAT) {
+    return fetch(`${node.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        ...(header === undefined ? {} : { [PAYMENT_HEADERS.signature]: header }),
+      },
+      body: JSON.stringify(body),
+    });
+  }
+
+  /** A metered payment for `req`: ReceiveWithAuthorization of the maximum to MeteredSettlement, nonce bound to the node. */
+  async function meteredPayment(req: PaymentRequirements): Promise<string> {
+    const signer = account(PAYER);
+    const salt = randomBytes32();
+    const now = BigInt(Math.floor(Date.now() / 1000));
+    const auth = {
+      from: signer.address,
+      to: req.extra.settlement as Address,
+      value: BigInt(req.amount),
+      validAfter: now - 600n,
+      validBefore: now + BigInt(req.maxTimeoutSeconds),
+      nonce: meteredNonce(req.payTo as Address, salt),
+    };
+    const signature = await signTransferAuthorization(signer, domain, auth, 'receive');
+    return encodePaymentHeader({
+      x402Version: 2,
+      accepted: req,
+      payload: {
+        signature,
+        salt,
+        authorization: {
+          from: auth.from,
+          to: auth.to,
+          value: auth.value.toString(),
+          validAfter: auth.validAfter.toString(),
+          validBefore: auth.validBefore.toString(),
+          nonce: auth.nonce,
+        },
+      },
+    } as PaymentPayload);
+  }
+
+  const required = async (): Promise<PaymentRequirements> => {
+    const r = await chat();
+    expect(r.status).toBe(402);
+    return parsePaymentRequired(decodePaymentHeader(r.headers.get('payment-required') as string))
+      .accepts[0] as PaymentRequirements;
+  };
+
+  beforeAll(async () => {
+    const res = await fetch(`${node.url}/v1/models?name=tiny-chat&format=gguf`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/octet-stream', authorization: `Bearer ${node.context.keys.apiKey}` },
+      body: GGUF,
+    });
+    expect(res.status).toBeLessThan(300);
+  });
+
+  it('asks for the most the request may cost, charges the tokens used, returns the rest', async () => {
+    const req = await required();
+    // Every context token as prompt (512 × 3) plus max_tokens generated (8 × 5).
+    expect(req).toMatchObject({
+      scheme: 'metered',
+      amount: String(512 * 3 + 8 * 5),
+      payTo: node.context.keys.address,
+      extra: { settlement: pay.meteredSettlement, pricePerInputToken: '3', pricePerOutputToken: '5' },
+    });
+    const payer = account(PAYER).address;
+    const [p0, n0] = [await balance(payer), await balance(node.context.keys.address)];
+    const header = await meteredPayment(req);
+    const r = await chat(header);
+    const text = await r.text();
+    expect(r.status, text).toBe(200);
+    const body = JSON.parse(text) as {
+      usage: { prompt_tokens: number; completion_tokens: number };
+      verity: { receipt: Receipt };
+    };
+    const charged = BigInt(body.usage.prompt_tokens * 3 + body.usage.completion_tokens * 5);
+    const settled = parseSettleResponse(decodePaymentHeader(r.headers.get('payment-response') as string));
+    expect(settled).toMatchObject({ success: true, amount: charged.toString() });
+    expect(body.verity.receipt.record.payment?.amount).toBe(charged.toString());
+    expect([await balance(payer), await balance(node.context.keys.address)]).toEqual([p0 - charged, n0 + charged]);
+    const trust = { nodes: [{ address: node.context.keys.address, logKey: node.context.keys.logKey }] };
+    expect(verifyBundle({ mediaType: BUNDLE_MEDIA_TYPE, receipts: [body.verity.receipt] }, trust).ok).toBe(true);
+    // Retried: the same answer, no second settlement.
+    const again = await chat(header);
+    expect(await again.text()).toBe(text);
+    expect([await balance(payer), await balance(node.context.keys.address)]).toEqual([p0 - charged, n0 + charged]);
+  });
+
+  it('streams a paid answer: the settlement rides in the last chunk, the charge is the tokens used', async () => {
+    const req = await required();
+    const payer = account(PAYER).address;
+    const [p0, n0] = [await balance(payer), await balance(node.context.keys.address)];
+    const r = await chat(await meteredPayment(req), { ...CHAT, stream: true, stream_options: { include_usage: true } });
+    expect(r.status).toBe(200);
+    type Event = {
+      usage?: { prompt_tokens: number; completion_tokens: number };
+      verity?: { payment?: unknown; receipt: Receipt };
+    };
+    const events = (await r.text())
+      .split('\n\n')
+      .map((e) => e.replace(/^data: /, ''))
+      .filter((e) => e !== '' && e !== '[DONE]')
+      .map((e) => JSON.parse(e) as Event);
+    const usage = events.find((e) => e.usage)?.usage as NonNullable<Event['usage']>;
+    const verity = events.find((e) => e.verity)?.verity as NonNullable<Event['verity']>;
+    const charged = BigInt(usage.prompt_tokens * 3 + usage.completion_tokens * 5);
+    expect(verity.payment).toMatchObject({ success: true, amount: charged.toString() });
+    expect(verity.receipt.record.payment?.amount).toBe(charged.toString());
+    expect([await balance(payer), await balance(node.context.keys.address)]).toEqual([p0 - charged, n0 + charged]);
   });
 });
