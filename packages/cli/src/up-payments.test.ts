@@ -210,6 +210,42 @@ describe('the CLI pays with --max-price', () => {
   });
 });
 
+describe('the CLI pays a metered chat with --max-price', () => {
+  it('verity chat tiny-chat@1.1.0 --max-price: charged the tokens served, at most the maximum', async () => {
+    const before = await balances();
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      [
+        BIN,
+        'chat',
+        'tiny-chat@1.1.0',
+        '--data-dir',
+        dataDir,
+        '--message',
+        'Hello!',
+        '--max-tokens',
+        '8',
+        '--seed',
+        '7',
+        '--max-price',
+        '100000',
+        '--json',
+      ],
+      { env: { ...process.env, VERITY_PAYER_KEY: info.payments.payer.key } },
+    );
+    const out = JSON.parse(stdout) as {
+      verified: boolean;
+      payment: { scheme: string; amount: string; authorized: string };
+    };
+    expect(out.verified).toBe(true);
+    expect(out.payment.scheme).toBe('metered');
+    expect(BigInt(out.payment.amount)).toBeLessThanOrEqual(BigInt(out.payment.authorized));
+    const after = await settled(before);
+    expect(before.payer - after.payer).toBe(BigInt(out.payment.amount));
+    expect(after.node - before.node).toBe(BigInt(out.payment.amount));
+  });
+});
+
 describe.skipIf(!hasChromium)('the explorer shows prices and payments', () => {
   it('the model page shows the price, the receipt page the payment next to the record', async () => {
     expect(paid).toBeDefined();
