@@ -144,9 +144,9 @@ Usage:
 
 Without --message it reads turns from standard input, one per line. --mode audited: the node
 keeps each answer's input and output for the challenge window, for auditors and jurors.
-A priced language model is metered: each turn authorizes the most it can cost (--max-tokens
-bounds it; it must be within --max-price) and is charged for the tokens served, the rest never
-leaves the payer. --budget caps all turns together (default: no total cap).
+A priced language model is metered: each turn authorizes the most it can cost (the context's
+input tokens and --max-tokens output tokens at the node's prices; it must be within --max-price)
+and is charged for the tokens served, the rest never leaves the payer. --budget caps all turns together (default: no total cap).
 
 ${PAYMENT}
 
@@ -156,7 +156,7 @@ Examples:
   verity chat tiny-chat --message 'Hello!' --seed 7 --out /tmp/chat.json
   printf 'Hi\\nAnd again\\n' | verity chat tiny-chat
   verity chat tiny-chat --message 'Hello!' --mode audited
-  verity chat tiny-chat@1.1.0 --message 'Hello!' --max-tokens 16 --max-price 50000 --payer-key 0x…
+  verity chat tiny-chat@1.1.0 --message 'Hello!' --max-tokens 16 --max-price 25000 --payer-key 0x…
 `,
   log: `verity log — the node's transparency log
 

@@ -428,7 +428,7 @@ export async function runUp(args: string[]): Promise<number> {
     }
     if (info.payments !== undefined && loaded.some((m) => m.ref === 'tiny-chat@1.1.0')) {
       lines.push(
-        `  VERITY_PAYER_KEY=${info.payments.payer.key} npm run verity -- chat tiny-chat@1.1.0${dirFlag} --message 'Hello!' --max-tokens 16 --max-price 20000   # metered: charged per token served`,
+        `  VERITY_PAYER_KEY=${info.payments.payer.key} npm run verity -- chat tiny-chat@1.1.0${dirFlag} --message 'Hello!' --max-tokens 16 --max-price 25000   # metered: at most context × 10 + 16 × 100 authorized, the tokens served charged`,
         `  the openai client pays through the SDK: new OpenAI({ baseURL: '${node.url}/v1', apiKey: 'unused', fetch: payingFetch({ account: key, budget: 1_000_000n }) })`,
       );
     }
@@ -439,7 +439,9 @@ export async function runUp(args: string[]): Promise<number> {
 }
 
 /** Prices in words: `forecast@1.0.0 10000 per request; tiny-chat@1.1.0 10 per input token, 100 per output token`. */
-function priceLines(prices: Readonly<Record<string, { request: string } | { inputToken: string; outputToken: string }>>) {
+function priceLines(
+  prices: Readonly<Record<string, { request: string } | { inputToken: string; outputToken: string }>>,
+) {
   return Object.entries(prices)
     .map(([model, p]) =>
       'request' in p

@@ -380,7 +380,13 @@ export async function chat(
       ...(expected === undefined ? {} : { model: expected }),
     });
   });
-  // A paid answer: its record commits to the payment made, and to what the tokens served cost.
+  // A paid answer: its record commits to the payment made, and to what the tokens served cost. A
+  // stream settles after its headers went out: the node's settlement rides in the last chunk.
+  const settlement = (chunks.at(-1) as { verity?: { payment?: { transaction?: unknown } } } | undefined)?.verity
+    ?.payment;
+  if (paid !== undefined && paid.settlement === undefined && typeof settlement?.transaction === 'string') {
+    paid.settlement = settlement as NonNullable<typeof paid.settlement>;
+  }
   const payment = settledPayment(client.payer, paid, verified.record);
   return {
     ...verified,
