@@ -156,7 +156,7 @@ Examples:
   verity chat tiny-chat --message 'Hello!' --seed 7 --out /tmp/chat.json
   printf 'Hi\\nAnd again\\n' | verity chat tiny-chat
   verity chat tiny-chat --message 'Hello!' --mode audited
-  verity chat tiny-chat@1.1.0 --message 'Hello!' --max-tokens 16 --max-price 25000 --payer-key 0x…
+  verity chat tiny-chat-paid@1.0.0 --message 'Hello!' --max-tokens 16 --max-price 25000 --payer-key 0x…
 `,
   log: `verity log — the node's transparency log
 

@@ -91,7 +91,7 @@ describe('verity up prices examples and funds a demo payer', () => {
       meteredSettlement: info.payments.meteredSettlement,
     });
     expect(info.payments.prices['forecast@1.0.0']).toEqual({ request: '10000' });
-    expect(info.payments.prices['tiny-chat@1.1.0']).toEqual({ inputToken: '10', outputToken: '100' });
+    expect(info.payments.prices['tiny-chat-paid@1.0.0']).toEqual({ inputToken: '10', outputToken: '100' });
     expect((await balances()).payer).toBeGreaterThanOrEqual(BigInt(info.payments.payer.balance) - 1_000_000n);
     // /v1/models states the price of the priced models only.
     const models = (await (await fetch(`${info.url}/v1/models`)).json()) as {
@@ -99,7 +99,7 @@ describe('verity up prices examples and funds a demo payer', () => {
     };
     const price = (ref: string) => models.data.find((m) => m.ref === ref)?.price;
     expect(price('forecast@1.0.0')).toMatchObject({ scheme: 'exact', request: '10000' });
-    expect(price('tiny-chat@1.1.0')).toMatchObject({ scheme: 'metered', inputToken: '10', outputToken: '100' });
+    expect(price('tiny-chat-paid@1.0.0')).toMatchObject({ scheme: 'metered', inputToken: '10', outputToken: '100' });
     expect(price('iris@1.0.0')).toBeUndefined();
     expect(price('tiny-chat@1.0.0')).toBeUndefined();
   });
@@ -158,7 +158,7 @@ describe('a paid streamed chat with the official openai client (metered)', () =>
       maxRetries: 0,
     });
     const request = {
-      model: 'tiny-chat@1.1.0',
+      model: 'tiny-chat-paid@1.0.0',
       messages: [{ role: 'user' as const, content: 'Hello!' }],
       max_tokens: 8,
       seed: 7,
@@ -211,14 +211,14 @@ describe('the CLI pays with --max-price', () => {
 });
 
 describe('the CLI pays a metered chat with --max-price', () => {
-  it('verity chat tiny-chat@1.1.0 --max-price: charged the tokens served, at most the maximum', async () => {
+  it('verity chat tiny-chat-paid@1.0.0 --max-price: charged the tokens served, at most the maximum', async () => {
     const before = await balances();
     const { stdout } = await promisify(execFile)(
       process.execPath,
       [
         BIN,
         'chat',
-        'tiny-chat@1.1.0',
+        'tiny-chat-paid@1.0.0',
         '--data-dir',
         dataDir,
         '--message',

@@ -32,12 +32,12 @@ const UP_FLAGS = {
 
 /**
  * The prices `verity up` sets (issue 15), in the test token's atomic units (6 decimals): one ONNX
- * example per request (x402 `exact`) and the chat model per token (`metered`), published as a
- * version of its own so `tiny-chat@1.0.0` stays free as before. Every other example is free.
+ * example per request (x402 `exact`) and the chat model per token (`metered`), published under a
+ * name of its own (`tiny-chat-paid`, the same weights) so `tiny-chat` stays free. Every other example is free.
  */
 export const UP_PRICES = {
   'forecast@1.0.0': { request: '10000' },
-  'tiny-chat@1.1.0': { inputToken: '10', outputToken: '100' },
+  'tiny-chat-paid@1.0.0': { inputToken: '10', outputToken: '100' },
 } as const;
 
 /** The example models shipped in the repository (built by the scripts in examples/). */
@@ -303,14 +303,19 @@ export async function runUp(args: string[]): Promise<number> {
   // both ONNX profiles: its `portable` records re-execute anywhere, in the explorer's page too. A
   // version of its own, since a published name@version never changes its manifest (data dirs
   // made before keep their iris@1.0.0).
-  const pushes = files.map((file) => ({ file, version: '1.0.0', profiles: undefined as string[] | undefined }));
+  const pushes = files.map((file) => ({
+    file,
+    name: file.replace(/\.(onnx|gguf)$/, ''),
+    version: '1.0.0',
+    profiles: undefined as string[] | undefined,
+  }));
   if (files.includes('iris.onnx'))
-    pushes.push({ file: 'iris.onnx', version: '1.1.0', profiles: ['native', 'portable'] });
-  // The priced chat model (UP_PRICES): the same weights as tiny-chat@1.0.0, at a version of its own.
+    pushes.push({ file: 'iris.onnx', name: 'iris', version: '1.1.0', profiles: ['native', 'portable'] });
+  // The priced chat model (UP_PRICES): tiny-chat's weights under a name of its own, so that
+  // `tiny-chat` (its latest version) stays free as the README's tour has it.
   if (payments !== undefined && files.includes('tiny-chat.gguf'))
-    pushes.push({ file: 'tiny-chat.gguf', version: '1.1.0', profiles: undefined });
-  for (const { file, version, profiles } of pushes) {
-    const name = file.replace(/\.(onnx|gguf)$/, '');
+    pushes.push({ file: 'tiny-chat.gguf', name: 'tiny-chat-paid', version: '1.0.0', profiles: undefined });
+  for (const { file, name, version, profiles } of pushes) {
     const path = join(EXAMPLES_DIR, file);
     const model = await client.pushModel({
       name,
@@ -416,7 +421,7 @@ export async function runUp(args: string[]): Promise<number> {
     const forecast = loaded.find((m) => m.ref === 'forecast@1.0.0');
     if (info.payments !== undefined && forecast?.sample) {
       lines.push(
-        `  VERITY_PAYER_KEY=${info.payments.payer.key} npm run verity -- infer forecast@1.0.0${dirFlag} --max-price ${UP_PRICES['forecast@1.0.0'].request} --input '${JSON.stringify(forecast.sample.inputs)}'   # paid: the receipt commits to the payment`,
+        `  npm run verity -- infer forecast@1.0.0${dirFlag} --max-price ${UP_PRICES['forecast@1.0.0'].request} --payer-key ${info.payments.payer.key} --input '${JSON.stringify(forecast.sample.inputs)}'   # paid: the receipt commits to the payment`,
       );
     }
     const llm = loaded.find((m) => m.ref.startsWith('tiny-chat@'));
@@ -426,9 +431,9 @@ export async function runUp(args: string[]): Promise<number> {
         `  any OpenAI client: base URL ${node.url}/v1, model "${llm.ref}"`,
       );
     }
-    if (info.payments !== undefined && loaded.some((m) => m.ref === 'tiny-chat@1.1.0')) {
+    if (info.payments !== undefined && loaded.some((m) => m.ref === 'tiny-chat-paid@1.0.0')) {
       lines.push(
-        `  VERITY_PAYER_KEY=${info.payments.payer.key} npm run verity -- chat tiny-chat@1.1.0${dirFlag} --message 'Hello!' --max-tokens 16 --max-price 25000   # metered: at most context × 10 + 16 × 100 authorized, the tokens served charged`,
+        `  npm run verity -- chat tiny-chat-paid@1.0.0${dirFlag} --message 'Hello!' --max-tokens 16 --max-price 25000 --payer-key ${info.payments.payer.key}   # metered: at most context × 10 + 16 × 100 authorized, the tokens served charged`,
         `  the openai client pays through the SDK: new OpenAI({ baseURL: '${node.url}/v1', apiKey: 'unused', fetch: payingFetch({ account: key, budget: 1_000_000n }) })`,
       );
     }
@@ -438,7 +443,7 @@ export async function runUp(args: string[]): Promise<number> {
   return new Promise(() => {});
 }
 
-/** Prices in words: `forecast@1.0.0 10000 per request; tiny-chat@1.1.0 10 per input token, 100 per output token`. */
+/** Prices in words: `forecast@1.0.0 10000 per request; tiny-chat-paid@1.0.0 10 per input token, 100 per output token`. */
 function priceLines(
   prices: Readonly<Record<string, { request: string } | { inputToken: string; outputToken: string }>>,
 ) {
