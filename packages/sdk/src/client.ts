@@ -118,16 +118,16 @@ export function chainOf(options: ChainOptions): ClientChain {
 
 export function createClientBase(options: ClientOptions): ClientBase {
   const url = (options.url ?? '').replace(/\/+$/, '');
+  const chain = options.chain === undefined ? undefined : chainOf(options.chain);
   const payer =
     options.payment === undefined
       ? undefined
       : 'wrap' in options.payment
         ? options.payment
-        : createPayer(options.payment);
+        : createPayer(paymentDefaults(options.payment, chain));
   const plain = (options.fetch ?? globalThis.fetch).bind(globalThis);
   // Every request goes through `fetch`: with a payer, a 402 is paid there and the request sent again.
   const f = payer === undefined ? plain : payer.wrap(plain);
-  const chain = options.chain === undefined ? undefined : chainOf(options.chain);
   if (options.url === undefined && chain === undefined) {
     throw new VerityError('CONFIG_INVALID', 'give a node `url`, or a `chain` whose registered nodes the client finds');
   }
@@ -162,5 +162,20 @@ export function createClientBase(options: ClientOptions): ClientBase {
     snapshots: {},
     manifests: new Map(),
     payer,
+  };
+}
+
+/**
+ * A budget counts atomic units of one token: with a chain whose deployment names the payment
+ * token, the client pays only in that token on that chain unless told otherwise (a node cannot
+ * ask for the same number of units of a dearer token the payer also holds).
+ */
+function paymentDefaults(payment: PaymentOptions, chain: ClientChain | undefined): PaymentOptions {
+  const token = chain?.deployment.payments?.token;
+  if (chain === undefined || token === undefined) return payment;
+  return {
+    ...payment,
+    networks: payment.networks ?? [`eip155:${chain.deployment.chainId}`],
+    assets: payment.assets ?? [token],
   };
 }

@@ -7,10 +7,12 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { type PaymentContracts, settleExact, settleMetered, tokenBalance } from '@verity/contracts';
+import { deploymentToJson, type PaymentContracts, settleExact, settleMetered, tokenBalance } from '@verity/contracts';
+import { isVerityError } from '@verity/protocol';
 import { type Address, getAddress, type Hex } from 'viem';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestChain, type TestChain } from '../../contracts/src/test-support/chain.js';
+import { createClientBase } from './client.js';
 import { createPayer, paymentOf } from './payment.js';
 
 const PAYER = 3;
@@ -142,5 +144,24 @@ describe('payments the SDK signs settle on chain', () => {
     expect(payer.spent()).toBe(50_000n);
     if (made) payer.charged(made, 1234n);
     expect(payer.spent()).toBe(1234n);
+  });
+});
+
+describe('a client on a chain pays in the token its deployment names', () => {
+  it('a node asking for another token is not paid (PAYMENT_REQUIRED), the named one is', async () => {
+    const deployment = deploymentToJson(await chain.deploy());
+    const base = (token: Address) =>
+      createClientBase({
+        url,
+        chain: { rpcUrl: chain.anvil.rpcUrl, deployment: { ...deployment, payments: { ...payments, token } } },
+        payment: { account: chain.anvil.privateKeys[PAYER] as Hex, budget: 100_000n },
+      });
+    const other = base(chain.address(7));
+    const e = await other.fetch(`${url}/exact`, { method: 'POST', body: '{}' }).catch((x: unknown) => x);
+    expect(isVerityError(e, 'PAYMENT_REQUIRED')).toBe(true);
+    expect(other.payer?.spent()).toBe(0n);
+    const same = base(payments.token);
+    expect((await same.fetch(`${url}/exact`, { method: 'POST', body: '{}' })).status).toBe(200);
+    expect(same.payer?.spent()).toBe(10_000n);
   });
 });

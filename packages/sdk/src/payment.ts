@@ -53,9 +53,15 @@ export interface PaymentOptions {
   readonly budget: bigint | string | number;
   /** The most one request may cost (atomic units; a metered request: its maximum). Default: no cap beyond the budget. */
   readonly maxPrice?: bigint | string | number;
-  /** Networks paid on, e.g. `['eip155:31337']` (default: any EVM chain the node names). */
+  /**
+   * Networks paid on, e.g. `['eip155:31337']`. Default: with `createClient({ chain })`, the
+   * chain's; else any EVM chain the node names.
+   */
   readonly networks?: readonly string[];
-  /** Tokens paid with (addresses; default: whatever token the node names). */
+  /**
+   * Tokens paid with (addresses). The budget counts one token's atomic units, so name it: default,
+   * with `createClient({ chain })`, the deployment's `payments.token`; else whatever the node names.
+   */
   readonly assets?: readonly string[];
 }
 
