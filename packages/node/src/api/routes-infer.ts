@@ -227,7 +227,10 @@ export function registerInferRoutes(app: FastifyInstance, ctx: NodeContext): voi
   app.get('/v1/receipts/:requestId', async (request) => {
     const { requestId } = request.params as { requestId: string };
     if (!REQUEST_ID.test(requestId)) fail('RECEIPT_NOT_FOUND', 'no receipt for this request id');
-    const receipt = ctx.log.receiptByRequestId(requestId);
+    const logged = ctx.log.receiptByRequestId(requestId);
+    // A paid record's receipt carries its payment (the journal keeps it by the record's digest).
+    const payment = logged.record.payment && ctx.payments?.payment(logged.record.payment.digest);
+    const receipt = payment ? { ...logged, payment } : logged;
     // Against the latest checkpoint the node's witnesses cosigned, when it covers the record (the
     // cosignatures ride on its note, docs/protocol.md §14.3); else against the latest checkpoint.
     const witnessed = ctx.witnessed();

@@ -239,6 +239,10 @@ describe('a priced model', () => {
     const row = (b: unknown) => verifyBundleChecks(b, trust, policy).checks.find((c) => c.check === 'payment');
     expect(row(bundle)).toMatchObject({ status: 'pass' });
     expect(row({ ...bundle, receipts: [forged] })).toMatchObject({ status: 'fail', code: 'RECEIPT_PAYMENT_MISMATCH' });
+    // Looked up later by request id, the receipt still carries the payment (from the journal).
+    const byId = (await (await fetch(`${node.url}/v1/receipts/${r.body.requestId}`)).json()) as Receipt;
+    expect(byId.payment).toEqual(receipt.payment);
+    expect(verifyBundle({ ...bundle, receipts: [byId] }, trust, policy).ok).toBe(true);
     const elsewhere = verifyBundle(bundle, trust, { payment: { network: 'eip155:8453' } });
     expect(elsewhere.ok ? 'ok' : elsewhere.code).toBe('PAYMENT_WRONG_NETWORK');
 

@@ -182,6 +182,8 @@ export interface PaymentService {
   recover(): Promise<{ settled: number; expired: number; failed: number }>;
   /** Lets go of a verified payment whose request failed before an answer (nothing is charged). */
   release(payment: VerifiedPayment): void;
+  /** The payment the node accepted under `id` (a paid record's `payment.digest`), for its receipt. */
+  payment(id: string): ReceiptPayment | undefined;
   close(): Promise<void>;
 }
 
@@ -388,6 +390,8 @@ export function createPaymentService(
     release(payment) {
       inFlight.delete(payment.id);
     },
+
+    payment: (id) => journal.get(id)?.payment,
 
     close: () => journal.close(),
   };
