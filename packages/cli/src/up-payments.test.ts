@@ -273,9 +273,12 @@ describe.skipIf(!hasChromium)('the explorer shows prices and payments', () => {
       // The receipt page: the payment next to the record that commits to it.
       await page.goto('about:blank');
       await page.goto(`${info.url}/#/receipt/${paid?.requestId}`);
-      await page.waitForSelector('[data-verdict]', { timeout: 60_000 });
+      const receiptVerdict = await page.waitForSelector('[data-verdict]', { timeout: 60_000 });
+      expect(await receiptVerdict.getAttribute('data-verdict')).toBe('valid');
       const text = (await page.textContent('#result')) ?? '';
       expect(text).toContain('10000 atomic units');
+      expect(text).toContain(`Payer${info.payments.payer.address}`);
+      expect(text).toContain(`Payee${info.address}`);
       expect(text).toContain(`Payment digest${paid?.digest}`);
     } finally {
       await browser.close();

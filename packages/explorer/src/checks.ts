@@ -60,8 +60,6 @@ const LABELS: Record<CheckRow['check'], string> = {
   quorum: 'Quorum selection',
   'still-backed': 'Still staked',
   anchors: 'Anchor consistency',
-  // A paid record's payment: the authorization the receipt carries hashes to the record's digest, signed by its payer.
-  payment: 'Payment',
 };
 
 const fail = (label: string, e: unknown): Row => ({
