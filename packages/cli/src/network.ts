@@ -18,7 +18,15 @@ import {
 } from '@verity/contracts';
 import { type Anvil, readDeploymentFile, startAnvil, writeDeploymentFile } from '@verity/contracts/node';
 import { openKeystore } from '@verity/node';
-import { type Address, createPublicClient, createTestClient, createWalletClient, type Hex, http, parseEther } from 'viem';
+import {
+  type Address,
+  createPublicClient,
+  createTestClient,
+  createWalletClient,
+  type Hex,
+  http,
+  parseEther,
+} from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 
 /** A chain for the nodes: where it is, its deployment file, and how to fund node accounts. */
