@@ -13,6 +13,7 @@ import { parseEther } from 'viem';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeModel, floatInitializer, matMul } from '../../../examples/onnx-writer.js';
 import { chromiumPath, hasChromium } from '../../../test-support/browser.js';
+import { until } from '../../../test-support/wait.js';
 import { startTestChain, type TestChain } from '../../contracts/src/test-support/chain.js';
 import { startChainNode } from '../../node/src/test-support/chain-node.js';
 import { createLyingRuntime } from '../../node/src/test-support/lying-node.js';
@@ -199,14 +200,13 @@ describe.skipIf(!hasChromium)('the explorer in Chromium', () => {
     ).bundle();
     // Wait until the node anchored a checkpoint covering the record (the anchor row links to it).
     const leaf = bundle.receipts[0]?.leafIndex ?? 0;
-    for (;;) {
+    await until(async () => {
       const a = await getLatestAnchor(chain.publicClient, {
         logAnchor: deployment.contracts.logAnchor,
         node: node.context.keys.address as `0x${string}`,
       });
-      if (a !== undefined && a.treeSize > BigInt(leaf)) break;
-      await new Promise((r) => setTimeout(r, 200));
-    }
+      return a !== undefined && a.treeSize > BigInt(leaf) ? true : undefined;
+    }, 'the anchor of the record');
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run'],

@@ -56,7 +56,8 @@ export const TEST_DISPUTE_RULES: DisputeParams = {
 };
 
 export async function startTestChain(): Promise<TestChain> {
-  const anvil = await startAnvil();
+  // On a busy machine anvil may be slow to listen: the bound only catches a hang.
+  const anvil = await startAnvil({ startTimeoutMs: 120_000 });
   const chain = anvil.chain;
   // Automine: a receipt exists as soon as the transaction is sent, so poll fast.
   const transport = http(anvil.rpcUrl);
