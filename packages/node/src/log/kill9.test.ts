@@ -97,5 +97,5 @@ describe('kill -9 under load', () => {
       expect(latest.size).toBeGreaterThanOrEqual(given.length);
       await log.close();
     }
-  }, 300_000);
+  }, 600_000);
 });
