@@ -25,7 +25,7 @@ beforeAll(async () => {
   const deployment = await chain.deploy();
   deploymentFile = join(await mkdtemp(join(tmpdir(), 'verity-chain-')), 'deployment.json');
   await writeDeploymentFile(deploymentFile, { ...deployment, rpcUrl: chain.anvil.rpcUrl });
-}, 30_000);
+});
 afterAll(async () => {
   await chain?.stop();
 });

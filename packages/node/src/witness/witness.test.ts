@@ -71,7 +71,7 @@ beforeAll(async () => {
       },
     }),
   );
-}, 60_000);
+});
 
 afterAll(async () => {
   await logNode?.stop();
