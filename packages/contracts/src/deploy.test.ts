@@ -8,6 +8,7 @@ import { type Deployment, deployContracts, deploymentFromJson, deploymentToJson,
 import { readDeploymentFile, writeDeploymentFile } from './deployment-file.js';
 import { DEFAULT_DISPUTE_PARAMS } from './disputes.js';
 import { getRegistryRules } from './node-registry.js';
+import { deployPaymentContracts } from './payments.js';
 import {
   expectRevert,
   MIN_STAKE,
@@ -171,6 +172,21 @@ describe('deployment files', () => {
     expect(deploymentFromJson(lower).deployer).toBe(d.deployer);
   });
 
+  it('carries the payment contracts when it has them, and verifies them', async () => {
+    const payments = await deployPaymentContracts(chain.clients(0));
+    const paid: Deployment = { ...d, payments };
+    const json = deploymentToJson(paid);
+    expect(json.payments).toEqual(payments);
+    expect(deploymentFromJson(JSON.parse(JSON.stringify(json)))).toEqual(paid);
+    // A file written before payments existed stays valid, and has none.
+    expect(deploymentToJson(d)).not.toHaveProperty('payments');
+    expect(deploymentFromJson(deploymentToJson(d)).payments).toBeUndefined();
+    await verifyDeployment(chain.publicClient, paid);
+    await expect(
+      verifyDeployment(chain.publicClient, { ...d, payments: { ...payments, token: chain.address(5) } }),
+    ).rejects.toMatchObject({ code: 'CONFIG_INVALID' });
+  });
+
   it('names the field that is wrong', () => {
     const json = deploymentToJson(d);
     const badChecksum = d.contracts.nodeRegistry.replace(/[a-f]/, (c) => c.toUpperCase());
@@ -189,6 +205,10 @@ describe('deployment files', () => {
       [{ ...json, params: { ...(json.params as object), minStake: 1 } }, '/params/minStake'],
       [{ ...json, params: { ...(json.params as object), minStake: '01' } }, '/params/minStake'],
       [{ ...json, params: { ...(json.params as object), unbondingDelay: -5 } }, '/params/unbondingDelay'],
+      [{ ...json, payments: [] }, '/payments'],
+      [{ ...json, payments: { token: d.contracts.nodeRegistry } }, '/payments/meteredSettlement'],
+      [{ ...json, payments: { token: '0x12', meteredSettlement: d.contracts.nodeRegistry } }, '/payments/token'],
+      [{ ...json, payments: { token: d.deployer, meteredSettlement: d.deployer, fee: 1 } }, '/payments/fee'],
     ];
     for (const [file, path] of cases)
       expect(

@@ -10,8 +10,12 @@
  * { "version": 1, "chainId": 31337, "rpcUrl": "http://127.0.0.1:8545", "block": 1,
  *   "deployer": "0x…", "contracts": { "nodeRegistry": "0x…", "modelRegistry": "0x…", "logAnchor": "0x…",
  *   "zkVerifiers": "0x…", "ceremony": "0x…", "disputes": "0x…" },
- *   "params": { "minStake": "1000000000000000000", "unbondingDelay": 604800, "slasher": "0x…" } }
+ *   "params": { "minStake": "1000000000000000000", "unbondingDelay": 604800, "slasher": "0x…" },
+ *   "payments": { "token": "0x…", "meteredSettlement": "0x…" } }
  * ```
+ *
+ * `payments` (optional, absent in files written before it existed) names the token paid answers
+ * are settled in and `MeteredSettlement` (payments.ts, `deployPaymentContracts`).
  */
 import { fail, isVerityError, VerityError } from '@verity/protocol';
 import { type Abi, type Address, getAddress, getContractAddress, type Hex, isAddress, type PublicClient } from 'viem';
@@ -23,6 +27,7 @@ import { logAnchorAbi, logAnchorBytecode } from './generated/log-anchor.js';
 import { modelRegistryAbi, modelRegistryBytecode } from './generated/model-registry.js';
 import { nodeRegistryAbi, nodeRegistryBytecode } from './generated/node-registry.js';
 import { zkVerifierRegistryAbi, zkVerifierRegistryBytecode } from './generated/zk-verifier-registry.js';
+import type { PaymentContracts } from './payments.js';
 
 /** Version of the deployment file format. */
 export const DEPLOYMENT_VERSION = 1;
@@ -64,6 +69,8 @@ export interface Deployment {
   readonly deployer: Address;
   readonly contracts: ContractAddresses;
   readonly params: DeployParams;
+  /** The payment token and `MeteredSettlement`, when deployed (`verity up` does). */
+  readonly payments?: PaymentContracts;
 }
 
 /** Options of {@link deployContracts}. */
@@ -79,13 +86,14 @@ export interface DeployOptions extends Omit<DeployParams, 'slasher'> {
   readonly slasher?: Address;
 }
 
-async function deployOne(
+/** Deploys one contract from the wallet's account (at `nonce`, default its next one). */
+export async function deployOne(
   clients: ChainClients,
   name: string,
   abi: Abi,
   bytecode: Hex,
   args: readonly unknown[],
-  nonce: number,
+  nonce?: number,
 ): Promise<{ address: Address; block: bigint }> {
   const { walletClient } = clients;
   const receipt = await sendAndConfirm(clients, `deploy ${name}`, () =>
@@ -93,7 +101,7 @@ async function deployOne(
       abi,
       bytecode,
       args,
-      nonce,
+      ...(nonce === undefined ? {} : { nonce }),
       account: walletClient.account,
       chain: walletClient.chain,
     }),
@@ -212,6 +220,7 @@ export function deploymentToJson(deployment: Deployment): Record<string, unknown
       unbondingDelay: deployment.params.unbondingDelay,
       slasher: deployment.params.slasher,
     },
+    ...(deployment.payments === undefined ? {} : { payments: { ...deployment.payments } }),
   };
 }
 
@@ -254,7 +263,7 @@ function checksummed(value: unknown, path: string): Address {
  */
 export function deploymentFromJson(json: unknown): Deployment {
   const o = object(json, '');
-  exactKeys(o, '', ['version', 'chainId', 'block', 'deployer', 'contracts', 'params'], ['rpcUrl']);
+  exactKeys(o, '', ['version', 'chainId', 'block', 'deployer', 'contracts', 'params'], ['rpcUrl', 'payments']);
   if (o.version !== DEPLOYMENT_VERSION) invalid('/version', `must be ${DEPLOYMENT_VERSION}`);
   const chainId = integer(o.chainId, '/chainId', 1);
   let rpcUrl: string | undefined;
@@ -270,6 +279,15 @@ export function deploymentFromJson(json: unknown): Deployment {
   exactKeys(p, '/params', ['minStake', 'unbondingDelay', 'slasher']);
   if (typeof p.minStake !== 'string' || !/^(0|[1-9][0-9]{0,38})$/.test(p.minStake)) {
     invalid('/params/minStake', 'must be wei as a decimal string');
+  }
+  let payments: PaymentContracts | undefined;
+  if (o.payments !== undefined) {
+    const m = object(o.payments, '/payments');
+    exactKeys(m, '/payments', ['token', 'meteredSettlement']);
+    payments = {
+      token: checksummed(m.token, '/payments/token'),
+      meteredSettlement: checksummed(m.meteredSettlement, '/payments/meteredSettlement'),
+    };
   }
   return {
     version: DEPLOYMENT_VERSION,
@@ -290,6 +308,7 @@ export function deploymentFromJson(json: unknown): Deployment {
       unbondingDelay: integer(p.unbondingDelay, '/params/unbondingDelay', 0),
       slasher: checksummed(p.slasher, '/params/slasher'),
     },
+    ...(payments === undefined ? {} : { payments }),
   };
 }
 
@@ -321,6 +340,21 @@ export async function verifyDeployment(publicClient: PublicClient, deployment: D
       fail('CONFIG_INVALID', `no contract at ${name}`, { contract: name, address: contracts[name] });
     }
   });
+  if (deployment.payments !== undefined) {
+    const { payments } = deployment;
+    const paymentCodes = await read('verifyDeployment', () =>
+      Promise.all([
+        publicClient.getCode({ address: payments.token }),
+        publicClient.getCode({ address: payments.meteredSettlement }),
+      ]),
+    );
+    (['token', 'meteredSettlement'] as const).forEach((name, i) => {
+      const code = paymentCodes[i];
+      if (code === undefined || code === '0x') {
+        fail('CONFIG_INVALID', `no contract at payments.${name}`, { contract: name, address: payments[name] });
+      }
+    });
+  }
   const registry = { address: contracts.nodeRegistry, abi: nodeRegistryAbi } as const;
   const disputes =
     contracts.disputes === undefined ? undefined : ({ address: contracts.disputes, abi: disputesAbi } as const);

@@ -14,5 +14,5 @@ describe('src/generated', () => {
       (e: { stderr?: string }) => ({ ok: false, stderr: e.stderr ?? String(e) }),
     );
     expect(result).toEqual({ ok: true, stderr: '' });
-  }, 300_000); // solc in WebAssembly over every contract: long on a busy machine
+  }, 300_000); // solc-js compiles every contract: ~10 s idle, 30+ s on a busy machine
 });

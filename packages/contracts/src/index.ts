@@ -1,7 +1,8 @@
 /**
  * `@verity/contracts`: Verity's contracts (docs/design.md §2.7) — `NodeRegistry`, `ModelRegistry`,
- * `LogAnchor`, `Ceremony`, `ZkVerifierRegistry`, `Disputes` — as typed ABIs and bytecode for viem, deployment, and one small action per call a
- * node or client makes (`(client, params)`, as viem's actions). Browser-safe; a local anvil and
+ * `LogAnchor`, `Ceremony`, `ZkVerifierRegistry`, `Disputes`, and for paid answers `TestStablecoin`
+ * and `MeteredSettlement` — as typed ABIs and bytecode for viem, deployment, and one small action
+ * per call a node or client makes (`(client, params)`, as viem's actions). Browser-safe; a local anvil and
  * deployment files are in `@verity/contracts/node`.
  *
  * @packageDocumentation
@@ -68,8 +69,10 @@ export {
 export { ceremonyAbi, ceremonyBytecode } from './generated/ceremony.js';
 export { disputesAbi, disputesBytecode } from './generated/disputes.js';
 export { logAnchorAbi, logAnchorBytecode } from './generated/log-anchor.js';
+export { meteredSettlementAbi, meteredSettlementBytecode } from './generated/metered-settlement.js';
 export { modelRegistryAbi, modelRegistryBytecode } from './generated/model-registry.js';
 export { nodeRegistryAbi, nodeRegistryBytecode } from './generated/node-registry.js';
+export { testStablecoinAbi, testStablecoinBytecode } from './generated/test-stablecoin.js';
 export { zkVerifierRegistryAbi, zkVerifierRegistryBytecode } from './generated/zk-verifier-registry.js';
 export {
   type Anchor,
@@ -117,6 +120,26 @@ export {
   updateNode,
   withdrawStake,
 } from './node-registry.js';
+export {
+  type AuthorizationKind,
+  authorizationUsed,
+  deployPaymentContracts,
+  EIP712_DOMAIN_TYPE,
+  getTokenDomain,
+  meteredNonce,
+  mintTestTokens,
+  type PaymentContracts,
+  RECEIVE_WITH_AUTHORIZATION_TYPE,
+  randomBytes32,
+  settleExact,
+  settleMetered,
+  signTransferAuthorization,
+  type TokenDomain,
+  TRANSFER_WITH_AUTHORIZATION_TYPE,
+  type TransferAuthorization,
+  tokenBalance,
+  transferAuthorizationDigest,
+} from './payments.js';
 export {
   encodeBlockHeader,
   type GetRegistryProofParams,

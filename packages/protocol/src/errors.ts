@@ -245,6 +245,9 @@ export const ERROR_CODES = [
   // failing, or refused); a streamed answer whose receipt did not verify after its tokens were passed
   'NO_NODE_AVAILABLE',
   'ANSWER_UNVERIFIED',
+  // gw (issue 16): a network name whose chain is not on this machine (`network: 'local'` with no
+  // `verity up` deployment file in the data directory)
+  'NETWORK_NOT_FOUND',
 ] as const;
 
 /** A stable error code. */

@@ -18,6 +18,7 @@ import { type Anvil, startAnvil } from '../anvil.js';
 import type { ChainClients } from '../clients.js';
 import { type Deployment, deployContracts } from '../deploy.js';
 import type { DisputeParams } from '../disputes.js';
+import { deployPaymentContracts, mintTestTokens, type PaymentContracts } from '../payments.js';
 
 export interface TestChain {
   readonly anvil: Anvil;
@@ -31,6 +32,11 @@ export interface TestChain {
    * (no `Disputes`); with `disputes`, the `Disputes` contract with these rules is the slasher.
    */
   deploy(disputes?: DisputeParams): Promise<Deployment>;
+  /**
+   * Deploys `TestStablecoin` and `MeteredSettlement` (account 0 mints) and gives each account in
+   * `fund` that many atomic units (6 decimals: 1_000_000n is 1 vUSD).
+   */
+  deployPayments(fund?: Readonly<Record<number, bigint>>): Promise<PaymentContracts>;
   stop(): Promise<void>;
 }
 
@@ -86,6 +92,13 @@ export async function startTestChain(): Promise<TestChain> {
           ? { minStake: MIN_STAKE, unbondingDelay: UNBONDING_DELAY, slasher: privateKeyToAccount(key(SLASHER)).address }
           : { minStake: MIN_STAKE, unbondingDelay: UNBONDING_DELAY, disputes },
       ),
+    deployPayments: async (fund = {}) => {
+      const payments = await deployPaymentContracts(clients(0));
+      for (const [i, amount] of Object.entries(fund)) {
+        await mintTestTokens(clients(0), payments.token, privateKeyToAccount(key(Number(i))).address, amount);
+      }
+      return payments;
+    },
     stop: () => anvil.stop(),
   };
 }

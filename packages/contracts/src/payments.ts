@@ -1,0 +1,377 @@
+/**
+ * Paying for answers on chain (issue 15): EIP-3009 authorizations of a stablecoin, their EIP-712
+ * digests (what a paid record commits to), and the two ways a node settles them:
+ *
+ * - `exact` (x402's scheme for a fixed price): the payer signs a TransferWithAuthorization to the
+ *   node for the price; the node submits it (`settleExact`) and pays the gas.
+ * - `metered` (ours, for language models): the payer signs a ReceiveWithAuthorization of a maximum
+ *   to `MeteredSettlement` with nonce `meteredNonce(payee, salt)`; the payee charges the actual
+ *   amount and the rest returns to the payer in the same transaction (`settleMetered`).
+ *
+ * The token is any EIP-3009 token (USDC has both signature forms); `deployPaymentContracts` deploys
+ * `TestStablecoin` for local chains. Reverts keep the contracts' own names in `details.revert`
+ * (e.g. `AuthorizationAlreadyUsed`, `AuthorizationExpired`, `InvalidSignature`,
+ * `ERC20InsufficientBalance`), see `chainError`.
+ */
+import { fail } from '@verity/protocol';
+import {
+  type Address,
+  encodeAbiParameters,
+  getAddress,
+  type Hex,
+  isHex,
+  keccak256,
+  type LocalAccount,
+  type PublicClient,
+  parseSignature,
+  type TransactionReceipt,
+  toHex,
+} from 'viem';
+import { address, bytes32, type ChainClients, read, sendAndConfirm } from './clients.js';
+import { deployOne } from './deploy.js';
+import { meteredSettlementAbi, meteredSettlementBytecode } from './generated/metered-settlement.js';
+import { testStablecoinAbi, testStablecoinBytecode } from './generated/test-stablecoin.js';
+
+/** The EIP-712 domain of an EIP-3009 token (USDC's: name "USD Coin", version "2"). */
+export interface TokenDomain {
+  readonly name: string;
+  readonly version: string;
+  readonly chainId: number;
+  /** The token's address. */
+  readonly verifyingContract: Address;
+}
+
+/** An EIP-3009 authorization: `from` lets `value` atomic units go to `to` once, in a time window. */
+export interface TransferAuthorization {
+  readonly from: Address;
+  readonly to: Address;
+  readonly value: bigint;
+  /** Valid when `validAfter < block.timestamp < validBefore` (unix seconds). */
+  readonly validAfter: bigint;
+  readonly validBefore: bigint;
+  /** 32 random bytes chosen by the payer (for `metered`: `meteredNonce(payee, salt)`). */
+  readonly nonce: Hex;
+}
+
+/**
+ * `transfer`: TransferWithAuthorization, which anyone may submit (x402 `exact`).
+ * `receive`: ReceiveWithAuthorization, which only `to` may submit (`metered`, `to` = the settlement contract).
+ */
+export type AuthorizationKind = 'transfer' | 'receive';
+
+/** Where the payment contracts live; a deployment file's optional `payments` member. */
+export interface PaymentContracts {
+  /** An EIP-3009 token (`TestStablecoin` on a local chain). */
+  readonly token: Address;
+  /** `MeteredSettlement` (contracts/MeteredSettlement.sol). */
+  readonly meteredSettlement: Address;
+}
+
+/** The EIP-712 type strings, as EIP-712, EIP-3009 and EIP-2612 write them. */
+export const EIP712_DOMAIN_TYPE = 'EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)';
+export const TRANSFER_WITH_AUTHORIZATION_TYPE =
+  'TransferWithAuthorization(address from,address to,uint256 value,uint256 validAfter,uint256 validBefore,bytes32 nonce)';
+export const RECEIVE_WITH_AUTHORIZATION_TYPE =
+  'ReceiveWithAuthorization(address from,address to,uint256 value,uint256 validAfter,uint256 validBefore,bytes32 nonce)';
+
+const encoder = new TextEncoder();
+const typeHash = (type: string) => keccak256(encoder.encode(type));
+const DOMAIN_TYPEHASH = typeHash(EIP712_DOMAIN_TYPE);
+const AUTHORIZATION_TYPEHASH: Readonly<Record<AuthorizationKind, Hex>> = {
+  transfer: typeHash(TRANSFER_WITH_AUTHORIZATION_TYPE),
+  receive: typeHash(RECEIVE_WITH_AUTHORIZATION_TYPE),
+};
+const AUTHORIZATION_FIELDS = [
+  { name: 'from', type: 'address' },
+  { name: 'to', type: 'address' },
+  { name: 'value', type: 'uint256' },
+  { name: 'validAfter', type: 'uint256' },
+  { name: 'validBefore', type: 'uint256' },
+  { name: 'nonce', type: 'bytes32' },
+] as const;
+const PRIMARY_TYPE = { transfer: 'TransferWithAuthorization', receive: 'ReceiveWithAuthorization' } as const;
+
+const UINT256_MAX = 2n ** 256n - 1n;
+
+// The token's refusals pass through `MeteredSettlement.settle` unchanged; with the token's errors in
+// the ABI, viem names them (`InvalidSignature`, `AuthorizationAlreadyUsed`, …) in `details.revert`.
+const meteredCallAbi = [
+  ...meteredSettlementAbi,
+  ...testStablecoinAbi.filter(
+    (item): item is Extract<(typeof testStablecoinAbi)[number], { type: 'error' }> => item.type === 'error',
+  ),
+];
+
+function checkAuthorization(auth: TransferAuthorization): void {
+  address(auth.from, 'authorization.from');
+  address(auth.to, 'authorization.to');
+  bytes32(auth.nonce, 'authorization.nonce');
+  for (const k of ['value', 'validAfter', 'validBefore'] as const) {
+    if (typeof auth[k] !== 'bigint' || auth[k] < 0n || auth[k] > UINT256_MAX) {
+      fail('INVALID_ARGUMENT', `authorization.${k} must be a uint256`, { field: k });
+    }
+  }
+}
+
+/**
+ * The EIP-712 digest of an authorization: keccak256("\x19\x01" ‖ domainSeparator ‖ hashStruct),
+ * computed here from the type strings of EIP-712 and EIP-3009 (viem's `hashTypedData`, an
+ * independent implementation, must agree; the tests check). A paid record commits to it.
+ *
+ * @example
+ * ```ts
+ * const digest = transferAuthorizationDigest(domain, { from, to, value: 10_000n, validAfter: 0n, validBefore, nonce });
+ * ```
+ */
+export function transferAuthorizationDigest(
+  domain: TokenDomain,
+  auth: TransferAuthorization,
+  kind: AuthorizationKind = 'transfer',
+): Hex {
+  checkAuthorization(auth);
+  if (!Number.isSafeInteger(domain.chainId) || domain.chainId < 1) {
+    fail('INVALID_ARGUMENT', 'domain.chainId must be a positive integer', { chainId: domain.chainId });
+  }
+  const domainSeparator = keccak256(
+    encodeAbiParameters(
+      [{ type: 'bytes32' }, { type: 'bytes32' }, { type: 'bytes32' }, { type: 'uint256' }, { type: 'address' }],
+      [
+        DOMAIN_TYPEHASH,
+        keccak256(encoder.encode(domain.name)),
+        keccak256(encoder.encode(domain.version)),
+        BigInt(domain.chainId),
+        address(domain.verifyingContract, 'domain.verifyingContract'),
+      ],
+    ),
+  );
+  const structHash = keccak256(
+    encodeAbiParameters(
+      [{ type: 'bytes32' }, ...AUTHORIZATION_FIELDS],
+      [AUTHORIZATION_TYPEHASH[kind], auth.from, auth.to, auth.value, auth.validAfter, auth.validBefore, auth.nonce],
+    ),
+  );
+  return keccak256(`0x1901${domainSeparator.slice(2)}${structHash.slice(2)}`);
+}
+
+/**
+ * Signs an authorization as its `from` (EIP-712 typed data): a 65-byte signature r ‖ s ‖ v.
+ *
+ * @example
+ * ```ts
+ * const signature = await signTransferAuthorization(payer, domain, auth, 'transfer');
+ * ```
+ */
+export async function signTransferAuthorization(
+  account: LocalAccount,
+  domain: TokenDomain,
+  auth: TransferAuthorization,
+  kind: AuthorizationKind = 'transfer',
+): Promise<Hex> {
+  checkAuthorization(auth);
+  if (getAddress(account.address) !== getAddress(auth.from)) {
+    fail('INVALID_ARGUMENT', 'the account is not the authorization’s from', {
+      account: account.address,
+      from: auth.from,
+    });
+  }
+  return account.signTypedData({
+    domain: { ...domain },
+    types: { [PRIMARY_TYPE[kind]]: AUTHORIZATION_FIELDS },
+    primaryType: PRIMARY_TYPE[kind],
+    message: { ...auth },
+  });
+}
+
+/**
+ * The nonce a payer signs so that only `payee` can settle a metered authorization:
+ * keccak256(abi.encode(payee, salt)), as `MeteredSettlement.nonceFor`.
+ */
+export function meteredNonce(payee: Address, salt: Hex): Hex {
+  return keccak256(
+    encodeAbiParameters([{ type: 'address' }, { type: 'bytes32' }], [address(payee, 'payee'), bytes32(salt, 'salt')]),
+  );
+}
+
+/** A fresh random 32-byte value: an `exact` authorization's nonce, or a metered salt. */
+export function randomBytes32(): Hex {
+  return toHex(globalThis.crypto.getRandomValues(new Uint8Array(32)));
+}
+
+/** A signature as the token's (v, r, s) overload wants it, when it is a plain 65-byte ECDSA one. */
+function splitSignature(signature: Hex): { v: number; r: Hex; s: Hex } | undefined {
+  if (!isHex(signature, { strict: true })) fail('INVALID_ARGUMENT', 'signature must be hex', { signature });
+  if (signature.length !== 132) return undefined;
+  const { r, s, v, yParity } = parseSignature(signature);
+  return { v: v === undefined ? yParity + 27 : Number(v), r, s };
+}
+
+/**
+ * Submits an `exact` authorization (TransferWithAuthorization) from the wallet's account, which
+ * pays the gas: `auth.value` moves from `auth.from` to `auth.to`. A 65-byte signature goes to the
+ * (v, r, s) form, which every EIP-3009 token has; anything else to the `bytes` form (ERC-1271).
+ *
+ * @example
+ * ```ts
+ * const receipt = await settleExact(clients, token, auth, signature);
+ * ```
+ */
+export async function settleExact(
+  clients: ChainClients,
+  token: Address,
+  auth: TransferAuthorization,
+  signature: Hex,
+): Promise<TransactionReceipt> {
+  checkAuthorization(auth);
+  const { walletClient } = clients;
+  const base = [auth.from, auth.to, auth.value, auth.validAfter, auth.validBefore, auth.nonce] as const;
+  const split = splitSignature(signature);
+  const contract = {
+    address: address(token, 'token'),
+    abi: testStablecoinAbi,
+    functionName: 'transferWithAuthorization',
+    account: walletClient.account,
+    chain: walletClient.chain,
+  } as const;
+  return sendAndConfirm(clients, 'transferWithAuthorization', () =>
+    split === undefined
+      ? walletClient.writeContract({ ...contract, args: [...base, signature] })
+      : walletClient.writeContract({ ...contract, args: [...base, split.v, split.r, split.s] }),
+  );
+}
+
+/**
+ * Settles a metered authorization as its payee (the wallet's account): `MeteredSettlement` pulls
+ * `auth.value` (the maximum), pays `amount` to the payee and returns the rest to `auth.from`, in
+ * one transaction. `auth.to` must be the settlement contract and `auth.nonce` must be
+ * `meteredNonce(payee, salt)` (checked here before any gas is spent).
+ *
+ * @example
+ * ```ts
+ * const receipt = await settleMetered(clients, settlement, token, auth, salt, signature, 1234n);
+ * ```
+ */
+export async function settleMetered(
+  clients: ChainClients,
+  settlement: Address,
+  token: Address,
+  auth: TransferAuthorization,
+  salt: Hex,
+  signature: Hex,
+  amount: bigint,
+): Promise<TransactionReceipt> {
+  checkAuthorization(auth);
+  const { walletClient } = clients;
+  if (getAddress(auth.to) !== getAddress(address(settlement, 'settlement'))) {
+    fail('INVALID_ARGUMENT', 'a metered authorization must be to the settlement contract', {
+      to: auth.to,
+      settlement,
+    });
+  }
+  if (auth.nonce.toLowerCase() !== meteredNonce(walletClient.account.address, salt)) {
+    fail('INVALID_ARGUMENT', 'the authorization’s nonce does not bind this payee and salt', {
+      payee: walletClient.account.address,
+    });
+  }
+  if (amount < 0n || amount > auth.value) {
+    fail('INVALID_ARGUMENT', 'amount must be between 0 and the authorized maximum', {
+      amount: amount.toString(),
+      maxValue: auth.value.toString(),
+    });
+  }
+  if (!isHex(signature, { strict: true })) fail('INVALID_ARGUMENT', 'signature must be hex', { signature });
+  return sendAndConfirm(clients, 'settleMetered', () =>
+    walletClient.writeContract({
+      address: settlement,
+      abi: meteredCallAbi,
+      functionName: 'settle',
+      args: [
+        address(token, 'token'),
+        auth.from,
+        auth.value,
+        auth.validAfter,
+        auth.validBefore,
+        salt,
+        signature,
+        amount,
+      ],
+      account: walletClient.account,
+      chain: walletClient.chain,
+    }),
+  );
+}
+
+/** Whether `from` has used or cancelled the authorization nonce `nonce` on `token` (EIP-3009 `authorizationState`). */
+export async function authorizationUsed(
+  publicClient: PublicClient,
+  token: Address,
+  from: Address,
+  nonce: Hex,
+): Promise<boolean> {
+  return read('authorizationState', () =>
+    publicClient.readContract({
+      address: address(token, 'token'),
+      abi: testStablecoinAbi,
+      functionName: 'authorizationState',
+      args: [address(from, 'from'), bytes32(nonce, 'nonce')],
+    }),
+  );
+}
+
+/** The token balance of `owner`, in atomic units. */
+export async function tokenBalance(publicClient: PublicClient, token: Address, owner: Address): Promise<bigint> {
+  return read('balanceOf', () =>
+    publicClient.readContract({
+      address: address(token, 'token'),
+      abi: testStablecoinAbi,
+      functionName: 'balanceOf',
+      args: [address(owner, 'owner')],
+    }),
+  );
+}
+
+/** The EIP-712 domain of a token, read from its `name()` and `version()` and the chain's id. */
+export async function getTokenDomain(publicClient: PublicClient, token: Address): Promise<TokenDomain> {
+  const contract = { address: address(token, 'token'), abi: testStablecoinAbi } as const;
+  const [name, version, chainId] = await read('tokenDomain', () =>
+    Promise.all([
+      publicClient.readContract({ ...contract, functionName: 'name' }),
+      publicClient.readContract({ ...contract, functionName: 'version' }),
+      publicClient.getChainId(),
+    ]),
+  );
+  return { name, version, chainId, verifyingContract: getAddress(token) };
+}
+
+/**
+ * Deploys `TestStablecoin` (the wallet's account becomes its minter) and `MeteredSettlement`.
+ *
+ * @example
+ * ```ts
+ * const { token, meteredSettlement } = await deployPaymentContracts(clients);
+ * ```
+ */
+export async function deployPaymentContracts(clients: ChainClients): Promise<PaymentContracts> {
+  const token = await deployOne(clients, 'TestStablecoin', testStablecoinAbi, testStablecoinBytecode, []);
+  const settlement = await deployOne(clients, 'MeteredSettlement', meteredSettlementAbi, meteredSettlementBytecode, []);
+  return { token: token.address, meteredSettlement: settlement.address };
+}
+
+/** Mints `amount` atomic units of `TestStablecoin` to `to` (its deployer only). */
+export async function mintTestTokens(
+  clients: ChainClients,
+  token: Address,
+  to: Address,
+  amount: bigint,
+): Promise<TransactionReceipt> {
+  const { walletClient } = clients;
+  return sendAndConfirm(clients, 'mint', () =>
+    walletClient.writeContract({
+      address: address(token, 'token'),
+      abi: testStablecoinAbi,
+      functionName: 'mint',
+      args: [address(to, 'to'), amount],
+      account: walletClient.account,
+      chain: walletClient.chain,
+    }),
+  );
+}
