@@ -53,7 +53,7 @@ describe('verity CLI', () => {
     const r = await verity(['demo', '--out', dir, '--json']);
     expect(r.code, r.stderr).toBe(0);
     demo = JSON.parse(r.stdout);
-  }, SLOW);
+  });
 
   it('demo verifies the honest bundle and catches both tamperings', () => {
     expect(demo.outcomes).toEqual({
