@@ -13,6 +13,9 @@ import {
   fail,
   type InferenceRecord,
   isVerityError,
+  llmChatInput,
+  llmCompletionInput,
+  llmInputDigest,
   type NoteVerifier,
   QUORUM_MAX_SKIPS,
   QUORUM_NONCE,
@@ -28,10 +31,15 @@ import {
   VerityError,
   verifyReceipt,
 } from '@verity/protocol';
+import type { FastifyRequest } from 'fastify';
 import type { NodeContext } from '../context.js';
 import { createFastVerifier } from '../fast-crypto.js';
 import { peerFetch, type UrlPolicy } from '../peers/url-policy.js';
 import type { StoredModel } from '../store/index.js';
+import { bad } from './llm-request.js';
+import { type CompletionRequest, nonceFrom } from './openai-request.js';
+import { requestIdFor } from './request-ids.js';
+import { inputDigestHex, type OnnxRunner } from './run-onnx.js';
 
 const verifiers = new Map<string, NoteVerifier>();
 /** Native verifiers for members' log keys, made once per key. */
@@ -47,6 +55,14 @@ function fastVerifier(logKey: string): NoteVerifier {
 
 /** The header that marks a member call (run here, do not coordinate again). */
 export const QUORUM_MEMBER_HEADER = 'x-verity-quorum-member';
+
+/**
+ * Whether this node coordinates the request: mode `quorum` asked by a caller. A member call (the
+ * {@link QUORUM_MEMBER_HEADER}) runs here like mode `signed` and logs mode `quorum`.
+ */
+export function coordinatesQuorum(mode: string, headers: Readonly<Record<string, unknown>>): boolean {
+  return mode === 'quorum' && headers[QUORUM_MEMBER_HEADER] !== '1';
+}
 
 /**
  * How far behind the head the caller's block may be: old enough for the caller to have read it,
@@ -190,44 +206,57 @@ export interface QuorumRequest {
 }
 
 /**
- * Coordinates a quorum of `k` for an ONNX request whose input (already validated) is `inputs`.
- * Returns the agreed answer with its `quorum` evidence, or throws `QUORUM_DISAGREEMENT` /
- * `QUORUM_UNAVAILABLE` (and `QUORUM_BLOCK_UNKNOWN` / `QUORUM_BLOCK_STALE` for the caller's block).
+ * Coordinates a quorum of `k` for an ONNX request whose input (already validated) is `inputs`;
+ * this node, when ranked, runs it through `onnx` as a member. Returns the agreed answer with its
+ * `quorum` evidence, or throws `QUORUM_DISAGREEMENT` / `QUORUM_UNAVAILABLE` (and
+ * `QUORUM_BLOCK_UNKNOWN` / `QUORUM_BLOCK_STALE` for the caller's block).
  */
 export function coordinateQuorum(
   ctx: NodeContext,
+  onnx: OnnxRunner,
   params: {
     readonly stored: StoredModel;
     readonly inputs: TensorMap;
-    readonly inputDigest: string;
+    /** A binary request's tensor bytes as received. */
+    readonly inputBytes: Uint8Array | undefined;
     readonly requestId: string;
     readonly clientNonce: string | undefined;
     readonly block?: number;
     readonly k: number;
     /** The execution profile every member runs under (sent to each), and the runtime it names. */
     readonly profile: string;
-    readonly runtime: InferenceRecord['runtime'];
-    readonly runHere: RunHere;
   },
 ) {
+  const { stored, inputs, requestId, clientNonce, profile } = params;
   return runQuorum(ctx, {
-    model: params.stored.manifestCid,
-    inputDigest: params.inputDigest,
-    requestId: params.requestId,
-    clientNonce: params.clientNonce,
+    model: stored.manifestCid,
+    inputDigest: inputDigestHex(inputs, params.inputBytes),
+    requestId,
+    clientNonce,
     ...(params.block === undefined ? {} : { block: params.block }),
     k: params.k,
-    runHere: params.runHere,
-    runtime: params.runtime,
+    runHere: async () => {
+      const r = await onnx.run({
+        stored,
+        inputs,
+        mode: 'quorum',
+        requestId,
+        clientNonce,
+        profile,
+        receivedBytes: params.inputBytes,
+      });
+      return { node: ctx.keys.address, record: r.record, receipt: r.receipt, output: tensorsToExactJson(r.output) };
+    },
+    runtime: onnx.runtime(profile),
     member: {
       path: '/v1/infer',
       body: JSON.stringify({
-        model: params.stored.manifestCid,
-        input: tensorsToExactJson(params.inputs),
+        model: stored.manifestCid,
+        input: tensorsToExactJson(inputs),
         mode: 'quorum',
-        requestId: params.requestId,
-        clientNonce: params.clientNonce,
-        profile: params.profile,
+        requestId,
+        clientNonce,
+        profile,
       }),
       read: (json) => {
         const j = json as { receipt?: unknown; output?: unknown } | undefined;
@@ -235,6 +264,71 @@ export function coordinateQuorum(
       },
     },
   });
+}
+
+/**
+ * Coordinates a quorum for a language model: every member runs the same request with the same
+ * sampling parameters (the seed fixed here when the caller gave none, max_tokens required) and
+ * the model by its manifest CID, so on one runtime and execution profile they give the same
+ * tokens; the answer is the first agreeing member's completion with the quorum in `verity`.
+ */
+export async function coordinateLlmQuorum(
+  ctx: NodeContext,
+  request: FastifyRequest,
+  req: CompletionRequest & { readonly mode: { readonly mode: 'quorum'; readonly k: number; readonly block?: number } },
+) {
+  const { endpoint, body, stored } = req;
+  const { params, maxTokensGiven } = req.job;
+  if (body.stream === true) bad('stream', 'mode quorum answers whole completions (stream: false)');
+  if (!maxTokensGiven) bad('max_tokens', 'mode quorum needs max_tokens: every member must run the same parameters');
+  const requestId = requestIdFor(ctx.log, request.headers['x-verity-request-id'], 'x-verity-request-id');
+  const clientNonce = nonceFrom(request);
+  const { stream_options: _, max_completion_tokens: __, ...rest } = body;
+  const forwarded = {
+    ...rest,
+    model: stored.manifestCid,
+    seed: params.seed,
+    max_tokens: params.max_tokens,
+    stream: false,
+  };
+  const input =
+    endpoint === 'chat.completions' ? llmChatInput(forwarded, params) : llmCompletionInput(forwarded, params);
+  const answer = await runQuorum(ctx, {
+    model: stored.manifestCid,
+    inputDigest: llmInputDigest(input),
+    requestId,
+    clientNonce,
+    k: req.mode.k,
+    ...(req.mode.block === undefined ? {} : { block: req.mode.block }),
+    // Like with like: members on another llama.cpp build or profile are skipped, not outvoted.
+    runtime: { id: ctx.llm.id, version: ctx.llm.version, profile: await ctx.llm.ready() },
+    member: {
+      path: endpoint === 'chat.completions' ? '/v1/chat/completions' : '/v1/completions',
+      body: JSON.stringify(forwarded),
+      headers: {
+        'x-verity-mode': 'quorum',
+        'x-verity-request-id': requestId,
+        ...(clientNonce === undefined ? {} : { 'x-verity-client-nonce': clientNonce }),
+      },
+      read: (json) => ({
+        receipt: (json as { verity?: { receipt?: unknown } } | undefined)?.verity?.receipt,
+        output: json,
+      }),
+    },
+  });
+  const completion = answer.output as Record<string, unknown>;
+  return {
+    ...completion,
+    verity: {
+      requestId,
+      model: stored.manifestCid,
+      params,
+      receipt: answer.receipts[0],
+      receipts: answer.receipts,
+      nodes: answer.nodes,
+      quorum: answer.quorum,
+    },
+  };
 }
 
 /**

@@ -73,3 +73,9 @@ export function replaceFileSync(dir: string, dirFd: number, name: string, data: 
   fs.renameSync(tmp, join(dir, name));
   if (sync) fs.fsyncSync(dirFd);
 }
+
+/** Waits for every promise to settle, then rejects with the first failure (if any). */
+export async function settleAll(promises: Promise<unknown>[]): Promise<void> {
+  const results = await Promise.allSettled(promises);
+  for (const r of results) if (r.status === 'rejected') throw r.reason;
+}

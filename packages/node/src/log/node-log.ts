@@ -111,28 +111,33 @@
  * levels, ≤ 0.5 bytes (`hash-store.ts`): 17 bytes measured at 1 M records, so 10 M ≈ 170 MB.
  * Records and low tree levels stay in the files (the OS page cache keeps the hot ones); the queue
  * holds each pending record's bytes and leaf hash until its batch commits.
+ *
+ * The code, by concern: this file, the appends (group commit, the copy, compaction) and reads of
+ * an open log; `open-log.ts`, open and recovery; `journal.ts`, the journal's frames;
+ * `records-file.ts`, the `records` and `offsets` files and their replay; `hash-store.ts`, the
+ * tree levels; `request-index.ts`, the requestId index; `files.ts`, positional I/O.
  */
 import fs from 'node:fs';
 import { join } from 'node:path';
 import {
   decodeRecord,
-  EMPTY_ROOT,
   type InferenceRecord,
   isVerityError,
   type NoteSigner,
   type NoteVerifier,
-  openCheckpoint,
   parseRecord,
   type Receipt,
   signCheckpoint,
   VerityError,
 } from '@verity/protocol';
-import { lockDir } from './dir-lock.js';
-import { leafHash, sha256 } from './fast-hash.js';
-import { datasync, fsyncFd, openReadWrite, readAt, replaceFileSync, truncateFd, writeAtSync } from './files.js';
-import { HashStore } from './hash-store.js';
+import { sha256 } from './fast-hash.js';
+import { datasync, fsyncFd, settleAll, truncateFd, writeAtSync } from './files.js';
+import type { HashStore } from './hash-store.js';
+import { CHECKPOINT, frameOf, JOURNAL, JOURNAL_NEW } from './journal.js';
+import { corrupt, invalid, ioError } from './log-errors.js';
 import { encodeLeafData } from './record-bytes.js';
-import { MAX_INDEXED, RequestIdIndex } from './request-index.js';
+import { entryBundleAt, type RecordFiles, recordAt, requestIdOf, writeU64 } from './records-file.js';
+import { MAX_INDEXED, type RequestIdIndex } from './request-index.js';
 import { MAX_TILE_LEVEL, TILE_HEIGHT, TILE_WIDTH } from './tile-path.js';
 
 /** A durable signed log of inference records. */
@@ -201,12 +206,6 @@ export const DEFAULT_MAX_BATCH = 4096;
 /** Default {@link OpenLogOptions.journalLimit}. */
 export const DEFAULT_JOURNAL_LIMIT = 4 * 1024 * 1024;
 
-/** The checkpoint journal, its compaction temp file, and the convenience copy of the checkpoint. */
-const JOURNAL = 'checkpoints';
-const JOURNAL_NEW = 'checkpoints.new';
-const CHECKPOINT = 'checkpoint';
-/** Largest journal frame body: a signed note is ~200 bytes; anything larger is damage. */
-const MAX_NOTE = 4096;
 /**
  * Zeros written ahead of the end of `records` and of the journal (when fsync is on): a batch then
  * writes into blocks that already exist, so its fdatasync does not change the file's size and
@@ -219,118 +218,12 @@ const ZEROS = Buffer.alloc(RECORDS_AHEAD);
 /** Least time between two background rewrites of `checkpoint`. */
 const COPY_INTERVAL_MS = 1000;
 
-/** Smallest and largest encoded record (docs/protocol.md §5.2; entry bundles need ≤ 65535). */
-const MIN_RECORD = 137;
-const MAX_RECORD = 0xffff;
-/** Offset of the requestId length byte in an encoded record (§5.2). */
-const REQUEST_ID_AT = 131;
-/** Records per replay step at open (a multiple of 256, so low tree levels are trimmed between steps). */
-const REPLAY_GROUP = 16384;
-
 interface Pending {
   readonly record: InferenceRecord;
   readonly bytes: Uint8Array;
   readonly leaf: Uint8Array;
   readonly resolve: (receipt: Receipt) => void;
   readonly reject: (error: unknown) => void;
-}
-
-function corrupt(message: string, details: Record<string, unknown> = {}, cause?: unknown): never {
-  throw new VerityError('LOG_CORRUPT', message, cause === undefined ? { details } : { details, cause });
-}
-
-function invalid(message: string, details: Record<string, unknown> = {}): never {
-  throw new VerityError('INVALID_ARGUMENT', message, { details });
-}
-
-function u64(buf: Buffer, at: number): number {
-  return buf.readUInt32BE(at) * 2 ** 32 + buf.readUInt32BE(at + 4);
-}
-
-function writeU64(buf: Buffer, value: number, at: number): void {
-  buf.writeUInt32BE(Math.floor(value / 2 ** 32), at);
-  buf.writeUInt32BE(value >>> 0, at + 4);
-}
-
-/** I/O failures become `INTERNAL` errors (the one error type), keeping the system error as cause. */
-function ioError(e: unknown, message: string): VerityError {
-  if (isVerityError(e)) return e;
-  const code = (e as NodeJS.ErrnoException | undefined)?.code;
-  return new VerityError('INTERNAL', message, { cause: e, details: code === undefined ? {} : { code } });
-}
-
-/** Waits for every promise to settle, then rejects with the first failure (if any). */
-async function settleAll(promises: Promise<unknown>[]): Promise<void> {
-  const results = await Promise.allSettled(promises);
-  for (const r of results) if (r.status === 'rejected') throw r.reason;
-}
-
-/** A journal frame: u32 BE length ‖ the note's bytes. */
-function frameOf(note: string): Buffer {
-  const body = Buffer.from(note, 'utf8');
-  const frame = Buffer.allocUnsafe(4 + body.length);
-  frame.writeUInt32BE(body.length, 0);
-  body.copy(frame, 4);
-  return frame;
-}
-
-/** A journal frame: its note, and the byte offset where it ends (−1: not in the journal yet). */
-interface Frame {
-  readonly note: string;
-  readonly end: number;
-}
-
-/**
- * The newest complete frame of the journal `buf`, and the one before it (if any). What follows
- * the newest may only be the torn tail of one frame (a crash while appending it): fewer than 4
- * bytes, a plausible length with its bytes incomplete, or a frame holding zeros (blocks that never
- * reached the disk; a note is text and has no NUL), then zeros (space written ahead,
- * `JOURNAL_AHEAD`). Anything else there is damage: `LOG_CORRUPT`.
- */
-function newestFrames(buf: Buffer): { newest: Frame; previous: Frame | undefined } {
-  let p = 0;
-  let last: { start: number; end: number } | undefined;
-  let before: { start: number; end: number } | undefined;
-  for (;;) {
-    if (p + 4 > buf.length) break;
-    const n = buf.readUInt32BE(p);
-    if (n === 0 || n > MAX_NOTE || p + 4 + n > buf.length) break;
-    if (buf.subarray(p + 4, p + 4 + n).includes(0)) break;
-    before = last;
-    last = { start: p, end: p + 4 + n };
-    p += 4 + n;
-  }
-  // The tail without the zeros that end the file (space written ahead, or blocks never written).
-  let z = buf.length;
-  while (z > p && buf[z - 1] === 0) z--;
-  if (z - p >= 4) {
-    const n = buf.readUInt32BE(p);
-    const torn = n > 0 && n <= MAX_NOTE && z - p <= 4 + n;
-    if (!torn) corrupt('the checkpoint journal is damaged before its end', { at: p, length: buf.length });
-  }
-  if (last === undefined) corrupt('the checkpoint journal holds no complete checkpoint', { length: buf.length });
-  const frame = (f: { start: number; end: number }): Frame => ({
-    note: buf.toString('utf8', f.start + 4, f.end),
-    end: f.end,
-  });
-  return { newest: frame(last), previous: before === undefined ? undefined : frame(before) };
-}
-
-function selfVerifier(signer: NoteSigner): NoteVerifier {
-  return {
-    name: signer.name,
-    keyId: signer.keyId,
-    verify: (message, signature) => Buffer.from(signer.sign(message)).equals(signature),
-  };
-}
-
-function fileSize(path: string): number {
-  try {
-    return fs.statSync(path).size;
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return 0;
-    throw e;
-  }
 }
 
 function checkIndexWidth(index: number, width: number | undefined): number {
@@ -340,7 +233,12 @@ function checkIndexWidth(index: number, width: number | undefined): number {
   return w;
 }
 
-class DurableLog implements NodeLog {
+/**
+ * An open log (made by `openLog`, open-log.ts, once the files are recovered): appends in group
+ * commits, the background checkpoint copy, journal compaction, and reads of committed records,
+ * proofs and tiles.
+ */
+export class DurableLog implements NodeLog {
   readonly origin: string;
   private committedSize: number;
   private recordsEnd: number;
@@ -677,32 +575,18 @@ class DurableLog implements NodeLog {
     if (this.closed) throw new VerityError('SHUTTING_DOWN', 'the log is closed');
   }
 
-  /** The bytes of committed record `index` (without its length prefix). */
-  private recordBytes(index: number): Buffer {
-    const size = this.committedSize;
-    const hasNext = index + 1 < size;
-    const offs = readAt(this.offsetsFd, index * 8, hasNext ? 16 : 8);
-    if (offs.length !== (hasNext ? 16 : 8)) corrupt('the offsets file is truncated', { index });
-    const start = u64(offs, 0);
-    const end = hasNext ? u64(offs, 8) : this.recordsEnd;
-    const buf =
-      end - start >= 4 + MIN_RECORD && end - start <= 4 + MAX_RECORD
-        ? readAt(this.recordsFd, start, end - start)
-        : undefined;
-    if (buf === undefined || buf.length !== end - start || buf.readUInt32BE(0) !== end - start - 4) {
-      corrupt('the records file does not match the offsets file', { index });
-    }
-    return buf.subarray(4);
-  }
-
-  private requestIdAt(index: number): string {
-    const rec = this.recordBytes(index);
-    const n = rec[REQUEST_ID_AT] as number;
-    return rec.toString('latin1', REQUEST_ID_AT + 1, REQUEST_ID_AT + 1 + n);
+  /** Where the committed records are (records-file.ts). */
+  private files(): RecordFiles {
+    return {
+      recordsFd: this.recordsFd,
+      offsetsFd: this.offsetsFd,
+      size: this.committedSize,
+      recordsEnd: this.recordsEnd,
+    };
   }
 
   private findCommitted(requestId: string): number {
-    return this.index.find(requestId, (i) => this.requestIdAt(i) === requestId);
+    return this.index.find(requestId, (i) => requestIdOf(recordAt(this.files(), i)) === requestId);
   }
 
   private assertIndex(index: number): void {
@@ -718,7 +602,7 @@ class DurableLog implements NodeLog {
     this.assertIndex(index);
     let record: InferenceRecord;
     try {
-      record = decodeRecord(this.recordBytes(index));
+      record = decodeRecord(recordAt(this.files(), index));
     } catch (e) {
       if (isVerityError(e, 'LOG_CORRUPT')) throw e;
       corrupt('a committed record does not decode', { index }, e);
@@ -801,30 +685,7 @@ class DurableLog implements NodeLog {
         details: { index, width: w, size },
       });
     }
-    const hasNext = first + w < size;
-    const n = hasNext ? w + 1 : w;
-    const offs = readAt(this.offsetsFd, first * 8, n * 8);
-    if (offs.length !== n * 8) corrupt('the offsets file is truncated', { index: first });
-    const start = u64(offs, 0);
-    const end = hasNext ? u64(offs, w * 8) : this.recordsEnd;
-    const data = readAt(this.recordsFd, start, end - start);
-    if (data.length !== end - start || data.length < 4 * w) corrupt('the records file is truncated', { index: first });
-    // Each entry shrinks from u32 ‖ bytes to u16 ‖ bytes.
-    const out = Buffer.allocUnsafe(data.length - 2 * w);
-    let p = 0;
-    let q = 0;
-    for (let i = 0; i < w; i++) {
-      const len = p + 4 <= data.length ? data.readUInt32BE(p) : -1;
-      if (len < MIN_RECORD || len > MAX_RECORD || p + 4 + len > data.length) {
-        corrupt('the records file does not match the offsets file', { index: first + i });
-      }
-      out.writeUInt16BE(len, q);
-      data.copy(out, q + 2, p + 4, p + 4 + len);
-      p += 4 + len;
-      q += 2 + len;
-    }
-    if (p !== data.length) corrupt('the records file does not match the offsets file', { index: first });
-    return out;
+    return entryBundleAt(this.files(), first, w);
   }
 
   close(): Promise<void> {
@@ -845,310 +706,5 @@ class DurableLog implements NodeLog {
       this.release();
     })();
     return this.closing;
-  }
-}
-
-/**
- * Writes the offsets of records `first … size − 1` (derived data above the sync point), read from
- * the records' length prefixes starting at byte `start` of `records`; returns where record `size`
- * would start. `LOG_CORRUPT` when the records file ends early or holds an impossible length: those
- * records were durable before their checkpoint was written.
- */
-function rebuildOffsets(offsetsFd: number, recordsFd: number, first: number, size: number, start: number): number {
-  const CHUNK = 1 << 20;
-  /** Bytes of `records` from file offset `bufAt` on. */
-  let buf = Buffer.alloc(0);
-  let bufAt = start;
-  let pos = start;
-  /** Makes bytes [pos, end) of the file available in `buf`. */
-  const ensure = (end: number, index: number): void => {
-    if (end - bufAt <= buf.length) return;
-    const more = readAt(recordsFd, bufAt + buf.length, Math.max(CHUNK, end - bufAt - buf.length));
-    buf = Buffer.concat([buf.subarray(pos - bufAt), more]);
-    bufAt = pos;
-    if (end - bufAt > buf.length) corrupt('the records file is shorter than the checkpoint', { index });
-  };
-  for (let i = first; i < size; ) {
-    const n = Math.min(REPLAY_GROUP, size - i);
-    const offsets = Buffer.allocUnsafe(n * 8);
-    for (let j = 0; j < n; j++) {
-      ensure(pos + 4, i + j);
-      const len = buf.readUInt32BE(pos - bufAt);
-      if (len < MIN_RECORD || len > MAX_RECORD) corrupt('a record has an impossible length', { index: i + j });
-      ensure(pos + 4 + len, i + j);
-      writeU64(offsets, pos, j * 8);
-      pos += 4 + len;
-    }
-    writeAtSync(offsetsFd, offsets, i * 8);
-    i += n;
-  }
-  return pos;
-}
-
-/**
- * Replays the committed records: rebuilds the tree and the requestId index, checking the level
- * files through record `durable` and rewriting them above it (see the durability rule).
- */
-function replay(
-  store: HashStore,
-  index: RequestIdIndex,
-  offsetsFd: number,
-  recordsFd: number,
-  size: number,
-  recordsEnd: number,
-  durable: number,
-): void {
-  for (let first = 0; first < size; first += REPLAY_GROUP) {
-    const n = Math.min(REPLAY_GROUP, size - first);
-    const hasNext = first + n < size;
-    const offs = readAt(offsetsFd, first * 8, (hasNext ? n + 1 : n) * 8);
-    const start = u64(offs, 0);
-    const end = hasNext ? u64(offs, n * 8) : recordsEnd;
-    if (end < start || end - start > n * (4 + MAX_RECORD))
-      corrupt('the offsets file is inconsistent', { index: first });
-    const data = readAt(recordsFd, start, end - start);
-    if (data.length !== end - start) corrupt('the records file is truncated', { index: first });
-    let p = 0;
-    for (let i = 0; i < n; i++) {
-      if (u64(offs, i * 8) !== start + p) corrupt('the offsets file does not match the records', { index: first + i });
-      const len = p + 4 <= data.length ? data.readUInt32BE(p) : -1;
-      if (len < MIN_RECORD || len > MAX_RECORD || p + 4 + len > data.length) {
-        corrupt('a record has an impossible length', { index: first + i });
-      }
-      const rec = data.subarray(p + 4, p + 4 + len);
-      const idLength = rec[REQUEST_ID_AT] as number;
-      if (idLength === 0 || idLength > 64 || REQUEST_ID_AT + 1 + idLength > len) {
-        corrupt('a record has an impossible requestId', { index: first + i });
-      }
-      store.append(leafHash(rec));
-      index.insert(rec.toString('latin1', REQUEST_ID_AT + 1, REQUEST_ID_AT + 1 + idLength), first + i);
-      p += 4 + len;
-    }
-    if (p !== data.length) corrupt('the records file does not match the offsets file', { index: first });
-    store.verifyPending(durable);
-    store.commit();
-  }
-}
-
-/**
- * Cuts the data files back to the checkpoint of `size` records and `rootHash`, rebuilds the
- * offsets above the sync point `durable`, replays the records into `store` (rebuilding the
- * requestId index) and checks them against the signed roots: that of the checkpoint, and that of
- * the copy (`durableRoot`, at `durable`). `LOG_CORRUPT` when the files do not back them.
- */
-function loadRecords(
-  store: HashStore,
-  recordsFd: number,
-  offsetsFd: number,
-  size: number,
-  rootHash: Uint8Array,
-  durable: number,
-  durableRoot: Uint8Array | undefined,
-): { recordsEnd: number; index: RequestIdIndex } {
-  // Cut every file back to the checkpointed size: what lies beyond was never acknowledged.
-  let recordsEnd = 0;
-  if (durable > 0) {
-    const offsetsLength = fs.fstatSync(offsetsFd).size;
-    if (offsetsLength < durable * 8) {
-      corrupt('the offsets file is shorter than the checkpoint', { size: durable, offsetsLength });
-    }
-    const last = u64(readAt(offsetsFd, (durable - 1) * 8, 8), 0);
-    const header = readAt(recordsFd, last, 4);
-    if (header.length !== 4) corrupt('the records file is shorter than the checkpoint', { size: durable });
-    recordsEnd = last + 4 + header.readUInt32BE(0);
-    const recordsLength = fs.fstatSync(recordsFd).size;
-    if (recordsLength < recordsEnd)
-      corrupt('the records file is shorter than the checkpoint', { size: durable, recordsLength });
-  }
-  // Records durable … size − 1 are on disk unless the crash tore the newest batch (see the
-  // one-round commit rule); their offsets may not be: recompute them from the length prefixes.
-  if (size > durable) recordsEnd = rebuildOffsets(offsetsFd, recordsFd, durable, size, recordsEnd);
-  store.openFiles(size, durable);
-  const index = new RequestIdIndex(size);
-  replay(store, index, offsetsFd, recordsFd, size, recordsEnd, durable);
-  if (!Buffer.from(store.root(size)).equals(rootHash)) {
-    corrupt("the records' tree head differs from the checkpoint's", { size });
-  }
-  if (durableRoot !== undefined && durable > 0 && !Buffer.from(store.root(durable)).equals(durableRoot)) {
-    corrupt("the checkpoint copy's tree head differs from the records'", { size: durable });
-  }
-  // Only now, with the records checked against the signed root, is anything beyond them cut.
-  fs.ftruncateSync(recordsFd, recordsEnd);
-  fs.ftruncateSync(offsetsFd, size * 8);
-  return { recordsEnd, index };
-}
-
-/**
- * Opens (or creates) the durable log in `options.dir`: verifies the newest checkpoint of the
- * journal with the signer's key (migrating a journal-less directory from its `checkpoint`), cuts
- * off anything written beyond it, replays and checks the records and tree
- * levels against it. Throws `LOG_CORRUPT` when the files do not back the checkpoint, and
- * `CONFIG_INVALID` when another process holds the directory.
- *
- * @example
- * ```ts
- * const log = await openLog({ dir: 'data/log', signer: parseSignerKey(logKey) });
- * const receipt = await log.append(record);
- * await log.close();
- * ```
- */
-export async function openLog(options: OpenLogOptions): Promise<NodeLog> {
-  const { dir, signer } = options;
-  if (typeof dir !== 'string' || dir.length === 0) invalid('dir must be a non-empty path');
-  if (typeof signer?.sign !== 'function' || typeof signer.name !== 'string') invalid('signer must be a NoteSigner');
-  const maxBatch = options.maxBatch ?? DEFAULT_MAX_BATCH;
-  if (!Number.isSafeInteger(maxBatch) || maxBatch < 1) invalid('maxBatch must be a positive integer', { maxBatch });
-  const sync = options.fsync ?? true;
-  const journalLimit = options.journalLimit ?? DEFAULT_JOURNAL_LIMIT;
-  if (!Number.isSafeInteger(journalLimit) || journalLimit < 0) {
-    invalid('journalLimit must be a non-negative integer', { journalLimit });
-  }
-  try {
-    fs.mkdirSync(dir, { recursive: true });
-  } catch (e) {
-    throw ioError(e, 'cannot create the log directory');
-  }
-  let release: () => void;
-  try {
-    release = lockDir(dir);
-  } catch (e) {
-    throw ioError(e, 'cannot lock the log directory');
-  }
-  const fds: number[] = [];
-  let store: HashStore | undefined;
-  try {
-    const dirFd = fs.openSync(dir, 'r');
-    fds.push(dirFd);
-    // Leftovers of an interrupted rewrite of `checkpoint` or compaction of the journal: the files
-    // they were to replace are still whole.
-    fs.rmSync(join(dir, `${CHECKPOINT}.tmp`), { force: true });
-    fs.rmSync(join(dir, JOURNAL_NEW), { force: true });
-    fs.rmSync(join(dir, `${JOURNAL}.tmp`), { force: true });
-    const checkpointPath = join(dir, CHECKPOINT);
-    const journalPath = join(dir, JOURNAL);
-    const verifier = options.verifier ?? selfVerifier(signer);
-    /** The newest frame (or the note that starts the journal), and the one before it, if any. */
-    let newest: Frame;
-    let previous: Frame | undefined;
-    let journalFd: number | undefined;
-    let fresh = false;
-    if (fs.existsSync(journalPath)) {
-      journalFd = openReadWrite(journalPath);
-      fds.push(journalFd);
-      ({ newest, previous } = newestFrames(readAt(journalFd, 0, fs.fstatSync(journalFd).size)));
-    } else if (fs.existsSync(checkpointPath)) {
-      // A log of an older version: its `checkpoint` starts the journal (once verified, below).
-      newest = { note: fs.readFileSync(checkpointPath, 'utf8'), end: -1 };
-    } else {
-      const data = fs.readdirSync(dir).filter((f) => f === 'records' || f === 'offsets' || f.startsWith('level-'));
-      if (data.some((f) => fileSize(join(dir, f)) > 0)) {
-        corrupt('the log has data but no checkpoint', { files: data });
-      }
-      // A new log starts with a signed checkpoint of the empty tree, written before any data, so
-      // that data without a checkpoint always means damage.
-      newest = {
-        note: signCheckpoint({ origin: signer.name, size: 0, rootHash: EMPTY_ROOT, extensions: [] }, signer),
-        end: -1,
-      };
-      fresh = true;
-    }
-    const opened = (frame: Frame) => {
-      try {
-        return openCheckpoint(frame.note, [verifier], signer.name).checkpoint;
-      } catch (e) {
-        corrupt("the stored checkpoint does not verify with the signer's key", {}, e);
-      }
-    };
-    const { size: newestSize } = opened(newest);
-    let copiedNote = '';
-    try {
-      copiedNote = fs.readFileSync(checkpointPath, 'utf8');
-    } catch {
-      // Missing: written at the next copy.
-    }
-    // The sync point (see the durability rule): a verified copy of size `durable` means `offsets`
-    // and the level files are durable through record `durable`; above it they are recomputed.
-    // It also marks its size acknowledged (see the one-round commit rule).
-    let durable = 0;
-    let durableRoot: Uint8Array | undefined;
-    if (copiedNote !== '') {
-      try {
-        const { checkpoint } = openCheckpoint(copiedNote, [verifier], signer.name);
-        durable = checkpoint.size;
-        durableRoot = checkpoint.rootHash;
-      } catch {
-        // Not a sync point (damaged or foreign): every derived byte is recomputed.
-      }
-    }
-    // The copy is written only for acknowledged notes: one ahead of the journal means lost frames.
-    if (durable > newestSize) {
-      corrupt('the checkpoint copy is ahead of the checkpoint journal', { size: newestSize, copy: durable });
-    }
-    const recordsFd = openReadWrite(join(dir, 'records'));
-    fds.push(recordsFd);
-    const offsetsFd = openReadWrite(join(dir, 'offsets'));
-    fds.push(offsetsFd);
-    // Make the files' directory entries durable before any checkpoint can cover their data.
-    if (sync) fs.fsyncSync(dirFd);
-    const load = (frame: Frame) => {
-      const { size, rootHash } = opened(frame);
-      store = new HashStore(dir);
-      const loaded = loadRecords(store, recordsFd, offsetsFd, size, rootHash, durable, durableRoot);
-      return { ...loaded, size, note: frame.note, store };
-    };
-    let state: ReturnType<typeof load>;
-    try {
-      state = load(newest);
-    } catch (e) {
-      // The one-round commit rule: the newest frame was written in the same fsync round as its
-      // records, so after a power loss it may be on disk without them. Then (and only for the
-      // newest frame, only above the copy's size, and only when the previous frame's records are
-      // all intact) it was never acknowledged nor shown to anyone: it is dropped.
-      const rollback = isVerityError(e, 'LOG_CORRUPT') && previous !== undefined && durable <= opened(previous).size;
-      if (!rollback || previous === undefined) throw e;
-      (store as HashStore | undefined)?.close();
-      store = undefined;
-      try {
-        state = load(previous);
-      } catch {
-        throw e;
-      }
-      newest = previous;
-    }
-    let journalEnd = newest.end;
-    if (journalFd === undefined || journalEnd < 0) {
-      // Start the journal with this checkpoint (atomically: a crash leaves no journal, or a whole one).
-      const frame = frameOf(newest.note);
-      if (fresh) replaceFileSync(dir, dirFd, CHECKPOINT, Buffer.from(newest.note, 'utf8'), sync);
-      replaceFileSync(dir, dirFd, JOURNAL, frame, sync);
-      journalFd = openReadWrite(journalPath);
-      fds.push(journalFd);
-      journalEnd = frame.length;
-    } else if (fs.fstatSync(journalFd).size > journalEnd) {
-      // A torn frame after the newest complete one, or a dropped one: never acknowledged.
-      fs.ftruncateSync(journalFd, journalEnd);
-      if (sync) fs.fsyncSync(journalFd);
-    }
-    return new DurableLog(
-      dir,
-      dirFd,
-      journalFd,
-      recordsFd,
-      offsetsFd,
-      state.store,
-      state.index,
-      signer,
-      sync,
-      maxBatch,
-      options.beforeWrite,
-      journalLimit,
-      release,
-      { size: state.size, recordsEnd: state.recordsEnd, note: state.note, journalEnd, copiedNote },
-    );
-  } catch (e) {
-    (store as HashStore | undefined)?.close();
-    for (const fd of fds) fs.closeSync(fd);
-    release();
-    throw ioError(e, 'cannot open the log');
   }
 }

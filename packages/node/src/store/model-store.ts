@@ -36,37 +36,51 @@
  *
  * In-memory indexes (names, manifests, leaf locations, dag-pb nodes) are rebuilt from these files
  * when the store is opened. One process owns a store directory at a time.
+ *
+ * The code, by concern: this file, the indexes and the commits (what makes a model appear);
+ * `store-layout.ts`, the files' formats, read back and checked at open; `upload.ts`, a file coming
+ * in (hashed under the size limits) and its manifest; `blocks.ts`, blocks checked against their
+ * CIDs and CAR streams; `atomic-file.ts`, atomic durable writes.
  */
-import { createHash, hash } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join, resolve as resolvePath } from 'node:path';
 import {
   CODEC_DAG_PB,
   CODEC_JSON,
-  CODEC_RAW,
-  canonicalJsonBytes,
-  carHeader,
-  carSectionPrefix,
-  createUnixfsHasher,
-  dagPbLinks,
-  equalBytes,
   fail,
-  isCid,
-  isVerityError,
-  MANIFEST_SCHEMA,
   type Manifest,
   manifestBytes,
   manifestCid,
   parseCid,
-  parseManifest,
   type SignedManifest,
   type TensorSignature,
-  type UnixfsBlock,
-  VerityError,
   verifySignedManifest,
 } from '@verity/protocol';
-import { fsyncDir, tempName, writeAll, writeFileAtomic } from './atomic-file.js';
+import { fsyncDir, tempName, writeFileAtomic } from './atomic-file.js';
+import { carStream, checkedBlock, readRange } from './blocks.js';
 import { compareVersions, isModelName, isModelVersion, parseModelRef } from './model-ref.js';
+import {
+  type ArtifactEntry,
+  corrupt,
+  leafIndexBytes,
+  manifestFileBytes,
+  NAMES_FILE,
+  namesFileBytes,
+  readLeafIndex,
+  readManifestFile,
+  readNames,
+} from './store-layout.js';
+import {
+  buildManifest,
+  checkSize,
+  describeArtifact,
+  PROBE_ARTIFACT,
+  PROBE_CREATED_AT,
+  type Prepared,
+  prepare,
+  type Received,
+  receiveArtifact,
+} from './upload.js';
 
 /** A model the store holds: its manifest, the manifest's CID, and where the model file is. */
 export interface StoredModel {
@@ -200,58 +214,8 @@ export interface ModelStoreOptions {
   dir: string;
 }
 
-const NAMES_FILE = 'names.json';
-const NAMES_FORMAT = 1;
-/** A placeholder artifact (the empty file) used to validate options before any byte is read. */
-const PROBE_ARTIFACT = { cid: 'bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku', size: 0 };
-const PROBE_CREATED_AT = '2000-01-01T00:00:00Z';
-
-interface Leaf {
-  cid: string;
-  offset: number;
-  length: number;
-}
-
-interface ArtifactEntry {
-  cid: string;
-  size: number;
-  path: string;
-  leaves: Leaf[];
-  /** The artifact's dag-pb nodes, each once. */
-  nodes: string[];
-}
-
-interface Received {
-  cid: string;
-  size: number;
-  leaves: Leaf[];
-  nodes: string[];
-  /** Temporary directory holding the dag-pb nodes, one file per CID. */
-  nodesDir: string;
-  /** The temporary file. */
-  file: string;
-}
-
-interface Prepared {
-  manifest: Manifest;
-  cid: string;
-  signature?: string;
-}
-
-function corrupt(message: string, details: Record<string, unknown>, cause?: unknown): never {
-  throw new VerityError('INTERNAL', `model store is corrupt: ${message}`, { details, cause });
-}
-
 function notFound(ref: string): never {
   return fail('MODEL_NOT_FOUND', 'no such model', { ref });
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function isErrno(e: unknown, code: string): boolean {
-  return (e as NodeJS.ErrnoException | undefined)?.code === code;
 }
 
 function deepFreeze<T>(value: T): T {
@@ -261,94 +225,6 @@ function deepFreeze<T>(value: T): T {
   }
   return value;
 }
-
-function checkSize(value: unknown, name: string): void {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
-    fail('INVALID_ARGUMENT', `${name} must be a non-negative integer`, { [name]: String(value) });
-  }
-}
-
-/** Builds and validates a manifest from upload options and what `describe` found. */
-function buildManifest(
-  o: PutArtifactOptions,
-  artifact: { cid: string; size: number },
-  described: ArtifactDescription,
-  createdAt: string,
-): Manifest {
-  const m: Record<string, unknown> = {
-    schema: MANIFEST_SCHEMA,
-    name: o.name,
-    version: o.version,
-    format: o.format,
-    artifact,
-    inputs: described.inputs,
-    outputs: described.outputs,
-    profiles: o.profiles,
-    publisher: o.publisher,
-    createdAt,
-  };
-  if (o.license !== undefined) m.license = o.license;
-  if (o.description !== undefined) m.description = o.description;
-  if (described.metadata !== undefined) m.metadata = described.metadata;
-  return parseManifest(m);
-}
-
-/** The manifest, its CID and (with `sign`) a checked signature. */
-function prepare(o: PutArtifactOptions, received: Received, described: ArtifactDescription, createdAt: string) {
-  let manifest: Manifest;
-  try {
-    manifest = buildManifest(o, { cid: received.cid, size: received.size }, described, createdAt);
-  } catch (e) {
-    // The options passed the same checks before the upload, so what fails here is what the file
-    // describes (its tensor signatures or metadata): the model is not one Verity can serve.
-    if (isVerityError(e, 'MANIFEST_INVALID')) {
-      throw new VerityError('MODEL_INVALID', `the model's description is not a valid manifest: ${e.message}`, {
-        details: e.details,
-        cause: e,
-      });
-    }
-    throw e;
-  }
-  const cid = manifestCid(manifest);
-  const prepared: Prepared = { manifest, cid };
-  if (o.sign !== undefined) {
-    const signature = o.sign(cid);
-    if (typeof signature !== 'string') fail('MANIFEST_SIGNATURE_INVALID', 'sign() must return a 0x-hex signature');
-    verifySignedManifest({ manifest, signature });
-    prepared.signature = signature.toLowerCase();
-  }
-  return prepared;
-}
-
-async function describeArtifact(describe: PutArtifactOptions['describe'], path: string): Promise<ArtifactDescription> {
-  let d: unknown;
-  try {
-    d = await describe(path);
-  } catch (e) {
-    if (isVerityError(e)) throw e;
-    throw new VerityError('MODEL_INVALID', 'the model file could not be read', {
-      details: { reason: e instanceof Error ? e.message : String(e) },
-      cause: e,
-    });
-  }
-  if (!isPlainObject(d)) return fail('MODEL_INVALID', 'the model file has no description');
-  return d as unknown as ArtifactDescription;
-}
-
-function manifestFileBytes(manifest: Manifest, signature: string | undefined): Uint8Array {
-  return signature === undefined ? manifestBytes(manifest) : canonicalJsonBytes({ manifest, signature });
-}
-
-function leafIndexBytes(a: ArtifactEntry): Uint8Array {
-  return canonicalJsonBytes({
-    artifact: a.cid,
-    size: a.size,
-    leaves: a.leaves.map((l) => [l.cid, l.offset, l.length]),
-    nodes: a.nodes,
-  });
-}
-
-const SIGNATURE_RE = /^0x[0-9a-f]{130}$/;
 
 class FsModelStore implements ModelStore {
   private readonly artifactsDir: string;
@@ -391,17 +267,18 @@ class FsModelStore implements ModelStore {
     await rm(this.tmpDir, { recursive: true, force: true });
     await mkdir(this.tmpDir);
 
-    const { names, replicas } = await this.readNames();
+    const { names, replicas } = await readNames(this.namesPath);
     const blockFiles = new Set(await readdir(this.blocksDir));
     const unnamed = [...replicas].filter((cid) => ![...names.values()].includes(cid));
     for (const [key, cid] of [...names, ...unnamed.map((cid) => [undefined, cid] as const)]) {
-      const model = await this.readManifestFile(cid);
+      const { manifest, signature } = await readManifestFile(this.manifestsDir, cid);
+      const model = this.model(manifest, cid, signature);
       const { name, version, artifact } = model.manifest;
       if (key !== undefined && `${name}@${version}` !== key) {
         corrupt('names.json entry does not match its manifest', { key, cid });
       }
       if (!this.artifacts.has(artifact.cid)) {
-        const entry = await this.readLeafIndex(artifact.cid);
+        const entry = await readLeafIndex(this.leavesDir, this.artifactsDir, artifact.cid);
         for (const n of entry.nodes) if (!blockFiles.has(n)) corrupt('dag-pb block missing', { cid: n });
         this.addArtifact(entry);
       }
@@ -412,116 +289,6 @@ class FsModelStore implements ModelStore {
     this.names = names;
     this.replicas = replicas;
     await this.collectGarbage();
-  }
-
-  private async readNames(): Promise<{ names: Map<string, string>; replicas: Set<string> }> {
-    let text: string;
-    try {
-      text = await readFile(this.namesPath, 'utf8');
-    } catch (e) {
-      if (isErrno(e, 'ENOENT')) return { names: new Map(), replicas: new Set() };
-      throw e;
-    }
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch (e) {
-      return corrupt('names.json is not JSON', { path: this.namesPath }, e);
-    }
-    if (!isPlainObject(json) || json.version !== NAMES_FORMAT || !isPlainObject(json.models)) {
-      return corrupt('names.json has an unknown format', { path: this.namesPath });
-    }
-    const names = new Map<string, string>();
-    for (const [key, cid] of Object.entries(json.models)) {
-      const at = key.indexOf('@');
-      if (
-        !isModelName(key.slice(0, at)) ||
-        !isModelVersion(key.slice(at + 1)) ||
-        typeof cid !== 'string' ||
-        !isCid(cid)
-      ) {
-        return corrupt('bad names.json entry', { key });
-      }
-      if (parseCid(cid).codec !== CODEC_JSON) corrupt('names.json entry is not a manifest CID', { key });
-      names.set(key, cid);
-    }
-    // `replicas` (optional: stores written before it existed have none).
-    const replicas = new Set<string>();
-    if (json.replicas !== undefined) {
-      if (!Array.isArray(json.replicas)) return corrupt('names.json replicas is not a list', { path: this.namesPath });
-      for (const cid of json.replicas as unknown[]) {
-        if (typeof cid !== 'string' || !isCid(cid) || parseCid(cid).codec !== CODEC_JSON) {
-          return corrupt('bad names.json replica', { cid: String(cid) });
-        }
-        replicas.add(cid);
-      }
-    }
-    return { names, replicas };
-  }
-
-  private async readManifestFile(cid: string): Promise<StoredModel> {
-    const path = join(this.manifestsDir, `${cid}.json`);
-    let manifest: Manifest;
-    let signature: string | undefined;
-    try {
-      const json: unknown = JSON.parse(await readFile(path, 'utf8'));
-      if (isPlainObject(json) && Object.hasOwn(json, 'signature')) {
-        manifest = parseManifest(json.manifest);
-        if (typeof json.signature !== 'string' || !SIGNATURE_RE.test(json.signature)) throw new Error('bad signature');
-        signature = json.signature;
-      } else {
-        manifest = parseManifest(json);
-      }
-    } catch (e) {
-      return corrupt('unreadable manifest', { cid }, e);
-    }
-    if (manifestCid(manifest) !== cid) corrupt('manifest does not match its CID', { cid });
-    return this.model(manifest, cid, signature);
-  }
-
-  private async readLeafIndex(cid: string): Promise<ArtifactEntry> {
-    const path = join(this.artifactsDir, cid);
-    let json: unknown;
-    try {
-      json = JSON.parse(await readFile(join(this.leavesDir, `${cid}.json`), 'utf8'));
-    } catch (e) {
-      return corrupt('unreadable leaf index', { cid }, e);
-    }
-    const o = isPlainObject(json) ? json : {};
-    const { size } = o;
-    if (o.artifact !== cid || typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) {
-      return corrupt('bad leaf index', { cid });
-    }
-    if (!Array.isArray(o.leaves) || !Array.isArray(o.nodes)) return corrupt('bad leaf index', { cid });
-    const leaves: Leaf[] = [];
-    let offset = 0;
-    for (const l of o.leaves as unknown[]) {
-      const [leafCid, leafOffset, length] = Array.isArray(l) ? l : [];
-      if (typeof leafCid !== 'string' || !isCid(leafCid) || parseCid(leafCid).codec !== CODEC_RAW) {
-        return corrupt('bad leaf in leaf index', { cid });
-      }
-      if (leafOffset !== offset || typeof length !== 'number' || !Number.isSafeInteger(length) || length < 0) {
-        return corrupt('leaves do not tile the file', { cid });
-      }
-      leaves.push({ cid: leafCid, offset, length });
-      offset += length;
-    }
-    if (offset !== size || leaves.length === 0) corrupt('leaves do not cover the file', { cid });
-    const nodes: string[] = [];
-    for (const n of o.nodes as unknown[]) {
-      if (typeof n !== 'string' || !isCid(n) || parseCid(n).codec !== CODEC_DAG_PB) {
-        return corrupt('bad node in leaf index', { cid });
-      }
-      nodes.push(n);
-    }
-    let fileSize: number;
-    try {
-      fileSize = (await stat(path)).size;
-    } catch (e) {
-      return corrupt('artifact file missing', { cid }, e);
-    }
-    if (fileSize !== size) corrupt('artifact file has the wrong size', { cid, size, fileSize });
-    return { cid, size, path, leaves, nodes };
   }
 
   /**
@@ -604,7 +371,7 @@ class FsModelStore implements ModelStore {
     const work = join(this.tmpDir, tempName('upload'));
     await mkdir(work);
     try {
-      const received = await this.receive(source, work, o);
+      const received = await receiveArtifact(source, work, o);
       const conflict = (existing: StoredModel): never =>
         fail('MODEL_CONFLICT', `${key} is already stored with another artifact`, {
           ref: key,
@@ -642,85 +409,6 @@ class FsModelStore implements ModelStore {
     } finally {
       await rm(work, { recursive: true, force: true });
     }
-  }
-
-  /** Reads the upload into `work`, hashing it and enforcing the size limits as it goes. */
-  private async receive(
-    source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
-    work: string,
-    o: Pick<PutArtifactOptions, 'format' | 'maxSize' | 'declaredSize'>,
-  ): Promise<Received> {
-    const nodesDir = join(work, 'blocks');
-    await mkdir(nodesDir);
-    const file = join(work, `model.${o.format}`);
-    const leaves: Leaf[] = [];
-    const nodes: string[] = [];
-    const written = new Set<string>();
-    const pending: UnixfsBlock[] = [];
-    let leafOffset = 0;
-    // Raw leaves are ranges of the file being written: only their place is kept. dag-pb nodes
-    // wait in `pending` until the current piece has been written (onBlock is synchronous).
-    const hasher = createUnixfsHasher({
-      // node:crypto: ~10× the portable SHA-256, the same digests (the store hashes every byte).
-      sha256: (bytes) => hash('sha256', bytes, 'buffer'),
-      onBlock: (b) => {
-        if (parseCid(b.cid).codec === CODEC_DAG_PB) {
-          pending.push(b);
-        } else {
-          leaves.push({ cid: b.cid, offset: leafOffset, length: b.bytes.length });
-          leafOffset += b.bytes.length;
-        }
-      },
-    });
-    const flushNodes = async (): Promise<void> => {
-      for (let b = pending.shift(); b !== undefined; b = pending.shift()) {
-        if (written.has(b.cid)) continue; // the same subtree twice in one file
-        written.add(b.cid);
-        nodes.push(b.cid);
-        const handle = await open(join(nodesDir, b.cid), 'wx', 0o644);
-        try {
-          await writeAll(handle, b.bytes);
-          await handle.sync();
-        } finally {
-          await handle.close();
-        }
-      }
-    };
-
-    const handle = await open(file, 'wx', 0o644);
-    let size = 0;
-    let cid: string;
-    try {
-      for await (const piece of source) {
-        if (!(piece instanceof Uint8Array)) fail('INVALID_ARGUMENT', 'an upload is a stream of Uint8Array pieces');
-        size += piece.length;
-        // Checked before the piece is used: leaving the loop stops reading the source at once.
-        if (o.declaredSize !== undefined && size > o.declaredSize) {
-          fail('UPLOAD_SIZE_MISMATCH', 'the upload is longer than its declared size', {
-            declaredSize: o.declaredSize,
-            received: size,
-          });
-        }
-        if (size > o.maxSize) {
-          fail('MODEL_TOO_LARGE', 'the model is larger than the node accepts', { maxSize: o.maxSize });
-        }
-        hasher.update(piece);
-        await writeAll(handle, piece);
-        await flushNodes();
-      }
-      if (o.declaredSize !== undefined && size !== o.declaredSize) {
-        fail('UPLOAD_SIZE_MISMATCH', 'the upload is shorter than its declared size', {
-          declaredSize: o.declaredSize,
-          received: size,
-        });
-      }
-      cid = hasher.digest().cid;
-      await flushNodes();
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    return { cid, size, leaves, nodes, nodesDir, file };
   }
 
   /**
@@ -785,10 +473,7 @@ class FsModelStore implements ModelStore {
   }
 
   private async writeNames(names: Map<string, string>, replicas: Set<string>): Promise<void> {
-    const models: Record<string, string> = {};
-    for (const [k, v] of names) models[k] = v;
-    const file = { version: NAMES_FORMAT, models, ...(replicas.size === 0 ? {} : { replicas: [...replicas].sort() }) };
-    await writeFileAtomic(this.namesPath, canonicalJsonBytes(file), this.tmpDir);
+    await writeFileAtomic(this.namesPath, namesFileBytes(names, replicas), this.tmpDir);
   }
 
   /**
@@ -876,7 +561,7 @@ class FsModelStore implements ModelStore {
     const work = join(this.tmpDir, tempName('replica'));
     await mkdir(work);
     try {
-      const received = await this.receive(source, work, {
+      const received = await receiveArtifact(source, work, {
         format: manifest.format,
         maxSize,
         declaredSize: manifest.artifact.size,
@@ -982,35 +667,12 @@ class FsModelStore implements ModelStore {
       const { path, offset, length } = this.leaves.get(cid) as { path: string; offset: number; length: number };
       bytes = await readRange(path, offset, length);
     }
-    // Never serve bytes that do not hash to their CID (a disk that rotted, a file edited by hand).
-    if (!equalBytes(createHash('sha256').update(bytes).digest(), parsed.digest)) {
-      corrupt('stored block does not match its CID', { cid });
-    }
-    return bytes;
+    return checkedBlock(cid, parsed, bytes);
   }
 
   car(cid: string, options: CarOptions = {}): AsyncIterable<Uint8Array> {
     if (!this.hasBlock(cid)) fail('BLOCK_NOT_FOUND', 'no such block', { cid });
-    const dups = options.dups === true;
-    const getBlock = (c: string) => this.getBlock(c);
-    return (async function* walk() {
-      yield carHeader(cid);
-      const seen = new Set<string>();
-      const stack = [cid];
-      for (let next = stack.pop(); next !== undefined; next = stack.pop()) {
-        if (!dups) {
-          if (seen.has(next)) continue;
-          seen.add(next);
-        }
-        const block = await getBlock(next);
-        yield carSectionPrefix(next, block.length);
-        yield block;
-        if (parseCid(next).codec === CODEC_DAG_PB) {
-          const links = dagPbLinks(block);
-          for (let i = links.length - 1; i >= 0; i--) stack.push(links[i] as string);
-        }
-      }
-    })();
+    return carStream(cid, (c) => this.getBlock(c), options.dups === true);
   }
 }
 
@@ -1020,21 +682,6 @@ function compareModels(a: StoredModel, b: StoredModel): number {
   if (c !== 0) return c;
   // Equal precedence (versions differing only in build metadata): any fixed order will do.
   return a.manifest.version < b.manifest.version ? -1 : a.manifest.version > b.manifest.version ? 1 : 0;
-}
-
-async function readRange(path: string, offset: number, length: number): Promise<Uint8Array> {
-  const out = new Uint8Array(length);
-  const handle = await open(path, 'r');
-  try {
-    for (let o = 0; o < length; ) {
-      const { bytesRead } = await handle.read(out, o, length - o, offset + o);
-      if (bytesRead === 0) corrupt('artifact file is shorter than its index', { path });
-      o += bytesRead;
-    }
-  } finally {
-    await handle.close();
-  }
-  return out;
 }
 
 /**
