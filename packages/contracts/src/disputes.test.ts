@@ -110,8 +110,14 @@ async function now(): Promise<number> {
   return Number((await chain.publicClient.getBlock()).timestamp);
 }
 
-function record(requestId: string, output: Uint8Array, timestampMs: number): InferenceRecord {
+function record(
+  requestId: string,
+  output: Uint8Array,
+  timestampMs: number,
+  payment?: { digest: string; amount: string },
+): InferenceRecord {
   return parseRecord({
+    ...(payment === undefined ? {} : { payment }),
     version: 1,
     kind: 'onnx',
     mode: 'audited',
@@ -137,7 +143,8 @@ async function nodeLog() {
     record('honest', TRUE_OUTPUT, t),
     record('other-1', TRUE_OUTPUT, t),
     record('lie', WRONG_OUTPUT, t),
-    record('other-2', TRUE_OUTPUT, t),
+    // A paid record (docs/protocol.md §17): its payment commitment is a seventh field at the end.
+    record('other-2', TRUE_OUTPUT, t, { digest: 'ab'.repeat(32), amount: '1000' }),
   ];
   const tree = createMemoryTree(records.map(recordLeafHash));
   const anchored = await anchorCheckpoint(chain.clients(NODE), {
@@ -543,6 +550,23 @@ describe('Disputes', () => {
       rows.push(`${c.nodes} nodes: challenge ${receipt.gasUsed}, draw ${drawn.receipt.gasUsed}`);
     }
     console.log(`Disputes gas by registry size: ${rows.join('; ')}`);
+  });
+
+  it('challenges a paid record as any other: the payment field after the six does not change its parsing', async () => {
+    const log = await nodeLog();
+    const paid = log.evidence(4);
+    expect((paid.record as Uint8Array).length).toBe(
+      encodeRecord(log.records[3] as InferenceRecord).length - 3 + 7 + 65,
+    );
+    await expectRevert(
+      challengeRecord(chain.clients(CHALLENGER), { ...paid, claimedOutput: sha256(TRUE_OUTPUT) }),
+      'DISPUTE_CLAIM_INVALID',
+      'ClaimMatchesRecord',
+    );
+    const { id } = await challengeRecord(chain.clients(CHALLENGER), { ...paid, claimedOutput: sha256(WRONG_OUTPUT) });
+    const dispute = await getDispute(chain.publicClient, { disputes, id });
+    expect(dispute.node).toBe(chain.address(NODE));
+    expect(dispute.recordOutput).toBe(hex(sha256(TRUE_OUTPUT)));
   });
 
   it('refuses a challenge out of its window, with a bad proof, input or record, or a wrong bond', async () => {

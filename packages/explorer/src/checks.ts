@@ -51,6 +51,7 @@ const LABELS: Record<CheckRow['check'], string> = {
   inclusion: 'Inclusion proof',
   'expected-digests': 'Expected digests',
   witnesses: 'Witnesses',
+  payment: 'Payment',
   'receipts-agree': 'Receipts agree',
   'zk-evidence': 'zk evidence',
   input: 'Input digest',

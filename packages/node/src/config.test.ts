@@ -62,6 +62,37 @@ describe('loadConfig: peers', () => {
     }
   });
 
+  it('reads payments: prices by name@version or manifest CID, per request or per token; refuses the rest', () => {
+    const chain = { rpcUrl: 'http://127.0.0.1:8545', deploymentFile: '/tmp/d.json' };
+    const prices = {
+      'iris@1.0.0': { request: '1000' },
+      bagaaieraiqjw7i2vwntyuekgvulpp2det2kpwt6cd7tx5ayqybqpmhfk76fa: { inputToken: '1', outputToken: '2' },
+    };
+    expect(loadConfig({ overrides: { chain, payments: { prices } } }).payments).toEqual({
+      prices,
+      maxTimeoutSeconds: 300,
+    });
+    expect(loadConfig().payments).toBeUndefined();
+    for (const payments of [
+      { prices: { 'iris@1.0.0': { request: 1000 as never } } }, // a number, not a decimal string
+      { prices: { 'iris@1.0.0': { request: '-1' } } },
+      { prices: { 'iris@1.0.0': { request: '01' } } },
+      { prices: { iris: { request: '1' } } }, // neither name@version nor a CID
+      { prices: { 'iris@1.0.0': { request: '1', inputToken: '1' } as never } },
+      { prices: { 'iris@1.0.0': { inputToken: '1' } as never } },
+      { prices: {}, token: 'usdc' },
+      { prices: {}, maxTimeoutSeconds: 1 },
+    ]) {
+      expect(() => loadConfig({ overrides: { chain, payments } }), JSON.stringify(payments)).toThrow(
+        expect.objectContaining({ code: 'CONFIG_INVALID' }),
+      );
+    }
+    // Payments are settled on the node's chain: without one they are refused.
+    expect(() => loadConfig({ overrides: { payments: { prices } } })).toThrow(
+      expect.objectContaining({ code: 'CONFIG_INVALID' }),
+    );
+  });
+
   it('has no fault switch: VERITY_TEST_FAULT is not read', () => {
     const config = loadConfig({ env: { VERITY_TEST_FAULT: 'corrupt-output' } });
     expect(config).toEqual(loadConfig());

@@ -149,6 +149,28 @@ export interface ZkSettings {
   readonly phase2Contributors: number;
 }
 
+/** A model's price (docs/api.md "Payments"): per request (ONNX, zk), or per token (language models). */
+export type ModelPrice = { readonly request: string } | { readonly inputToken: string; readonly outputToken: string };
+
+/**
+ * Payments (x402, docs/api.md "Payments"): the EIP-3009 token the node is paid in and its prices.
+ * Needs a chain: the node settles on it from its own account (it is its own facilitator) and is
+ * paid at its registered address.
+ */
+export interface PaymentSettings {
+  /** The token's address; default the deployment file's `payments.token`. */
+  readonly token?: string;
+  /** The MeteredSettlement contract (language models); default the deployment file's `payments.meteredSettlement`. */
+  readonly meteredSettlement?: string;
+  /**
+   * Prices in the token's atomic units (decimal strings), by `name@version` or manifest CID; a
+   * model not listed is free.
+   */
+  readonly prices: Readonly<Record<string, ModelPrice>>;
+  /** How long a payment stays valid after a 402, s (x402 `maxTimeoutSeconds`); default 300. */
+  readonly maxTimeoutSeconds: number;
+}
+
 /** Everything a node needs to start. */
 export interface NodeConfig {
   /** Where keys, models and the log live. */
@@ -175,6 +197,8 @@ export interface NodeConfig {
   readonly witness: WitnessSettings;
   /** The explorer web app the node serves at `/` (packages/explorer). */
   readonly explorer: ExplorerSettings;
+  /** Payments for answers (x402); absent: every model is free. */
+  readonly payments?: PaymentSettings;
   /** Log level for the JSON logs on stderr: fatal, error, warn, info, debug, trace or silent. */
   readonly logLevel: string;
 }
@@ -409,9 +433,51 @@ function check(config: NodeConfig): NodeConfig {
   if (x.rpcUrl !== undefined && (typeof x.rpcUrl !== 'string' || !/^https?:\/\//.test(x.rpcUrl))) {
     fail('CONFIG_INVALID', 'explorer.rpcUrl must be an http(s) URL', { path: 'explorer.rpcUrl' });
   }
+  if (config.payments !== undefined) config = { ...config, payments: checkPayments(config) };
   if (typeof config.fsync !== 'boolean') fail('CONFIG_INVALID', 'fsync must be a boolean');
   if (!LEVELS.has(config.logLevel)) fail('CONFIG_INVALID', `logLevel must be one of ${[...LEVELS].join(', ')}`);
   return { ...config, dataDir: resolve(config.dataDir) };
+}
+
+const ATOMIC = /^(0|[1-9][0-9]{0,77})$/;
+const ADDRESS = /^0x[0-9a-fA-F]{40}$/;
+
+function checkPayments(config: NodeConfig): PaymentSettings {
+  const p = Object.assign({ prices: {}, maxTimeoutSeconds: 300 }, config.payments) as Partial<PaymentSettings>;
+  const bad = (path: string, message: string): never =>
+    fail('CONFIG_INVALID', `payments.${path} ${message}`, { path: `payments.${path}` });
+  if (config.chain === undefined) bad('', 'needs a chain (the node settles payments on it)');
+  for (const k of ['token', 'meteredSettlement'] as const) {
+    const v = p[k];
+    if (v !== undefined && (typeof v !== 'string' || !ADDRESS.test(v))) bad(k, 'must be an address');
+  }
+  const t = p.maxTimeoutSeconds;
+  if (typeof t !== 'number' || !Number.isSafeInteger(t) || t < 10 || t > 86_400)
+    bad('maxTimeoutSeconds', 'must be 10..86400');
+  if (typeof p.prices !== 'object' || p.prices === null || Array.isArray(p.prices)) bad('prices', 'must be an object');
+  const prices = p.prices as Record<string, unknown>;
+  for (const [model, price] of Object.entries(prices)) {
+    const at = `prices.${model}`;
+    const ok = (v: unknown) => typeof v === 'string' && ATOMIC.test(v) && BigInt(v) < 1n << 256n;
+    if (!/^[^@\s]+@[^@\s]+$/.test(model) && !(isCid(model) && parseCid(model).codec === CODEC_JSON)) {
+      bad(at, 'must be keyed by name@version or a manifest CID');
+    }
+    if (typeof price !== 'object' || price === null) bad(at, 'must be { request } or { inputToken, outputToken }');
+    const keys = Object.keys(price as object)
+      .sort()
+      .join(',');
+    const v = price as Record<string, unknown>;
+    if (
+      keys === 'request'
+        ? !ok(v.request)
+        : keys === 'inputToken,outputToken'
+          ? !ok(v.inputToken) || !ok(v.outputToken)
+          : true
+    ) {
+      bad(at, 'must be { request } or { inputToken, outputToken }, in atomic units as decimal strings');
+    }
+  }
+  return p as PaymentSettings;
 }
 
 /**

@@ -10,6 +10,7 @@ import type { NodeKeys } from './keys.js';
 import type { NodeLog } from './log/index.js';
 import type { Metrics } from './metrics.js';
 import type { ModelCache } from './model-cache.js';
+import type { PaymentService } from './payments/index.js';
 import type { LlmRuntime, LoadedLlm } from './runtimes/llm.js';
 import type { LoadedModel, Runtime } from './runtimes/runtime.js';
 import type { ModelStore, PayloadStore } from './store/index.js';
@@ -61,6 +62,8 @@ export interface NodeContext {
   witnessed(): string | undefined;
   /** The chain service, when the node runs on a chain (`config.chain`). */
   chain?: ChainService;
+  /** Payments (x402), when `config.payments` is set; bound once the chain service runs. */
+  payments?: PaymentService;
   /** True once shutdown began: new requests get 503 SHUTTING_DOWN. */
   closing: boolean;
   shuttingDown(): never;

@@ -20,6 +20,8 @@ import { openKeystore } from './keys.js';
 import { openLog } from './log/index.js';
 import { createMetrics } from './metrics.js';
 import { createModelCache } from './model-cache.js';
+import { createChainSettler } from './payments/chain-settler.js';
+import { createPaymentService, openPaymentJournal, type PaymentSettler } from './payments/index.js';
 import { peerZkeys } from './peers/fetch-zkey.js';
 import { peerFetch } from './peers/url-policy.js';
 import { runBatched } from './runtimes/batch.js';
@@ -54,6 +56,11 @@ export interface StartNodeOptions {
   /** The `portable` ONNX runtime (default: onnxruntime-web, `runtimes/portable.ts`). */
   readonly portable?: Runtime;
   readonly llm?: LlmRuntime;
+  /**
+   * Wraps the node's payment settler (tests only: `test-support/payment-crash-main.ts` dies
+   * between an answer and its settlement to show the journal settles it on restart).
+   */
+  readonly paymentSettler?: (settler: PaymentSettler) => PaymentSettler;
 }
 
 /**
@@ -213,9 +220,21 @@ export async function startNode(config: NodeConfig, options: StartNodeOptions = 
           });
         }
       }
+      if (config.payments !== undefined) {
+        const settler = await createChainSettler(context.chain, config.payments, keys.address);
+        const journal = await openPaymentJournal(join(config.dataDir, 'payments'), { fsync: config.fsync });
+        const payments = createPaymentService(config.payments, options.paymentSettler?.(settler) ?? settler, journal);
+        // Payments accepted before a crash and not settled: settled now while still valid.
+        const recovered = await payments.recover();
+        if (recovered.settled + recovered.expired + recovered.failed > 0) {
+          app.log.info(recovered, 'payments accepted before the last stop were settled');
+        }
+        context.payments = payments;
+      }
     } catch (e) {
       clearInterval(pruning);
       await app.close();
+      await context.payments?.close();
       await log.close();
       throw e;
     }
@@ -252,6 +271,7 @@ export async function startNode(config: NodeConfig, options: StartNodeOptions = 
         await zkExecutor.idle();
         await witnessClient?.stop();
         await juror?.stop();
+        await context.payments?.close();
         if (context.chain) {
           // The last checkpoint goes on chain before the log closes (best effort: the chain may be gone).
           await context.chain.anchorNow().catch(() => undefined);

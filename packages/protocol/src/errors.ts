@@ -245,6 +245,28 @@ export const ERROR_CODES = [
   // failing, or refused); a streamed answer whose receipt did not verify after its tokens were passed
   'NO_NODE_AVAILABLE',
   'ANSWER_UNVERIFIED',
+  // gw (issue 16): a network name whose chain is not on this machine (`network: 'local'` with no
+  // `verity up` deployment file in the data directory)
+  'NETWORK_NOT_FOUND',
+  // payments (issue 15, docs/api.md "Payments", docs/protocol.md §16): a paid route without a
+  // payment, a malformed one, one for less than the price, outside its validity window, already
+  // used (on chain, or for another request), for another chain, token or payee, from an account
+  // without the funds, not signed by its payer; a settlement that failed on chain; on the client,
+  // a price above the caller's budget; in a receipt, a payment that does not match its record
+  'PAYMENT_REQUIRED',
+  'PAYMENT_INVALID',
+  'PAYMENT_UNDERPAID',
+  'PAYMENT_EXPIRED',
+  'PAYMENT_REPLAYED',
+  'PAYMENT_WRONG_NETWORK',
+  'PAYMENT_INSUFFICIENT_FUNDS',
+  'PAYMENT_SIGNATURE_INVALID',
+  'PAYMENT_SETTLEMENT_FAILED',
+  'PAYMENT_OVER_BUDGET',
+  'RECEIPT_PAYMENT_MISMATCH',
+  // payments, client side (payclient): a paid answer whose record does not commit to the
+  // payment this client made (another authorization digest, another amount)
+  'PAYMENT_NOT_COMMITTED',
 ] as const;
 
 /** A stable error code. */

@@ -222,6 +222,21 @@ export function personalSign(message: Uint8Array | string, privateKey: Uint8Arra
  * ```
  */
 export function recoverPersonalSigner(message: Uint8Array | string, signature: Uint8Array | string): string {
+  return recoverSigner(personalMessageHash(message), signature);
+}
+
+/**
+ * The EIP-55 address whose key signed the 32-byte `hash` (an EIP-191 message hash, an EIP-712
+ * typed-data digest): `ecrecover` with the same strictness as {@link recoverPersonalSigner}
+ * (65 bytes r ‖ s ‖ v, v 27 or 28, low s). Throws `ENCODING_INVALID` for a malformed signature.
+ *
+ * @example
+ * ```ts
+ * recoverSigner(authorizationDigest(domain, authorization, 'transfer'), signature) === authorization.from;
+ * ```
+ */
+export function recoverSigner(hash: Uint8Array, signature: Uint8Array | string): string {
+  if (!(hash instanceof Uint8Array) || hash.length !== 32) fail('INVALID_ARGUMENT', 'the signed hash is 32 bytes');
   let bytes: Uint8Array | undefined;
   if (signature instanceof Uint8Array) bytes = signature;
   else if (typeof signature === 'string' && /^0x[0-9a-fA-F]{130}$/.test(signature)) bytes = fromHex(signature);
@@ -234,7 +249,6 @@ export function recoverPersonalSigner(message: Uint8Array | string, signature: U
   if (v !== 27 && v !== 28) fail('ENCODING_INVALID', 'signature v must be 27 or 28', { v });
   if (r <= 0n || r >= N || s <= 0n || s >= N) fail('ENCODING_INVALID', 'signature r or s out of range');
   if (s > HALF_N) fail('ENCODING_INVALID', 'signature s is in the upper half of the order (EIP-2 forbids it)');
-  const hash = personalMessageHash(message);
   let publicKey: Uint8Array;
   try {
     publicKey = new secp256k1.Signature(r, s, v - 27).recoverPublicKey(hash).toBytes(false);

@@ -9,6 +9,7 @@ import { fromHex } from './bytes.js';
 import { fail, VerityError } from './errors.js';
 import { parseAddress } from './eth.js';
 import { parseVerifierKey } from './note.js';
+import { parseReceiptPayment, type ReceiptPayment } from './payment.js';
 import { QUORUM_MAX_K, QUORUM_NONCE } from './quorum.js';
 import { type InferenceRecord, parseRecord } from './record.js';
 import { parseRegistryProof, type RegistryProofEvidence } from './registry-proof.js';
@@ -23,6 +24,11 @@ export interface Receipt {
   readonly inclusionProof: readonly string[];
   /** The node's signed checkpoint (C2SP signed note) covering the leaf. */
   readonly checkpoint: string;
+  /**
+   * A paid record's payment: the payer's signed authorization, from which a verifier recomputes
+   * the record's `payment.digest` and checks payer, payee and amount (docs/protocol.md §16).
+   */
+  readonly payment?: ReceiptPayment;
 }
 
 /** A node's registry entry as carried in a bundle. */
@@ -145,7 +151,7 @@ function index(v: unknown, code: 'RECEIPT_MALFORMED' | 'BUNDLE_MALFORMED', field
  */
 export function parseReceipt(value: unknown, at = 'receipt'): Receipt {
   if (!isObject(value)) fail('RECEIPT_MALFORMED', `${at} must be an object`);
-  onlyKeys(value, ['record', 'leafIndex', 'inclusionProof', 'checkpoint'], 'RECEIPT_MALFORMED', at);
+  onlyKeys(value, ['record', 'leafIndex', 'inclusionProof', 'checkpoint', 'payment'], 'RECEIPT_MALFORMED', at);
   const record = parseRecord(value.record);
   const leafIndex = index(value.leafIndex, 'RECEIPT_MALFORMED', `${at}.leafIndex`);
   const inclusionProof = hashList(value.inclusionProof, 'RECEIPT_MALFORMED', `${at}.inclusionProof`);
@@ -153,7 +159,14 @@ export function parseReceipt(value: unknown, at = 'receipt'): Receipt {
   if (typeof checkpoint !== 'string' || checkpoint.length === 0 || checkpoint.length > MAX_NOTE) {
     fail('RECEIPT_MALFORMED', `${at}.checkpoint must be a signed note string`, { field: `${at}.checkpoint` });
   }
-  return { record, leafIndex, inclusionProof, checkpoint };
+  if (value.payment === undefined) return { record, leafIndex, inclusionProof, checkpoint };
+  return {
+    record,
+    leafIndex,
+    inclusionProof,
+    checkpoint,
+    payment: parseReceiptPayment(value.payment, `${at}.payment`),
+  };
 }
 
 function bundleAddress(text: string, field: string): string {

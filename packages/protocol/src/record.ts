@@ -3,13 +3,14 @@
  * (docs/protocol.md §5). Its binary encoding is fixed-layout and big-endian so a Solidity contract
  * can rebuild it with `abi.encodePacked`; the log leaf is `SHA-256(0x00 ‖ bytes)` (RFC 6962).
  */
-import { equalBytes, fromHex, toHex } from './bytes.js';
+import { concatBytes, equalBytes, fromHex, toHex } from './bytes.js';
 import { canonicalJsonBytes, type JsonValue } from './canonical-json.js';
 import { type Cid, CODEC_JSON, cidFromBytes, cidToBytes, formatCid, parseCid } from './cid.js';
 import { fail, VerityError } from './errors.js';
 import { parseAddress, toChecksumAddress } from './eth.js';
 import { sha256 } from './hash.js';
 import { hashLeaf } from './merkle.js';
+import { type PaymentCommitment, parsePaymentCommitment } from './payment.js';
 
 /** Record format version this code writes and reads. */
 export const RECORD_VERSION = 1;
@@ -54,6 +55,11 @@ export interface InferenceRecord {
   readonly timestamp: number;
   /** The node's Ethereum account (EIP-55). */
   readonly node: string;
+  /**
+   * A paid request (docs/protocol.md §16): the EIP-712 digest of the payer's authorization and
+   * the atomic units charged, so the record proves what was paid for this answer.
+   */
+  readonly payment?: PaymentCommitment;
 }
 
 const MAGIC = [0x56, 0x52, 0x45, 0x43]; // "VREC"
@@ -74,6 +80,7 @@ const FIELDS = new Set([
   'clientNonce',
   'timestamp',
   'node',
+  'payment',
 ]);
 
 /** Model CIDs already found valid: a node logs many records for few models (strings are immutable). */
@@ -177,8 +184,9 @@ export function parseRecord(value: unknown): InferenceRecord {
     validNodes.set(v.node, node);
   }
   // Two literals rather than a spread: the same fields in the same order, without a temporary object.
+  // A paid record (rare next to the free ones a node logs) takes the spread below.
   const record: InferenceRecord = Object.freeze(
-    v.clientNonce === undefined
+    v.payment !== undefined
       ? {
           version: RECORD_VERSION,
           kind: v.kind as RecordKind,
@@ -189,23 +197,39 @@ export function parseRecord(value: unknown): InferenceRecord {
           outputDigest: v.outputDigest as string,
           paramsDigest: v.paramsDigest as string,
           requestId: v.requestId,
+          ...(v.clientNonce === undefined ? {} : { clientNonce: v.clientNonce as string }),
           timestamp: v.timestamp,
           node,
+          payment: Object.freeze(parsePaymentCommitment(v.payment)),
         }
-      : {
-          version: RECORD_VERSION,
-          kind: v.kind as RecordKind,
-          mode: v.mode as RecordMode,
-          model: v.model,
-          runtime,
-          inputDigest: v.inputDigest as string,
-          outputDigest: v.outputDigest as string,
-          paramsDigest: v.paramsDigest as string,
-          requestId: v.requestId,
-          clientNonce: v.clientNonce as string,
-          timestamp: v.timestamp,
-          node,
-        },
+      : v.clientNonce === undefined
+        ? {
+            version: RECORD_VERSION,
+            kind: v.kind as RecordKind,
+            mode: v.mode as RecordMode,
+            model: v.model,
+            runtime,
+            inputDigest: v.inputDigest as string,
+            outputDigest: v.outputDigest as string,
+            paramsDigest: v.paramsDigest as string,
+            requestId: v.requestId,
+            timestamp: v.timestamp,
+            node,
+          }
+        : {
+            version: RECORD_VERSION,
+            kind: v.kind as RecordKind,
+            mode: v.mode as RecordMode,
+            model: v.model,
+            runtime,
+            inputDigest: v.inputDigest as string,
+            outputDigest: v.outputDigest as string,
+            paramsDigest: v.paramsDigest as string,
+            requestId: v.requestId,
+            clientNonce: v.clientNonce as string,
+            timestamp: v.timestamp,
+            node,
+          },
   );
   validated.add(record);
   return record;
@@ -219,7 +243,8 @@ const ascii = (s: string): Uint8Array => Uint8Array.from(s, (c) => c.charCodeAt(
  * ```
  * "VREC" ‖ u8 version ‖ u8 kind ‖ u8 mode ‖ u64 timestamp ‖ 20 node ‖ 32 inputDigest ‖
  * 32 outputDigest ‖ 32 paramsDigest ‖ then, each as u8 length ‖ bytes: requestId, model (binary
- * CID), runtime.id, runtime.version, runtime.profile, clientNonce (length 0 = absent)
+ * CID), runtime.id, runtime.version, runtime.profile, clientNonce (length 0 = absent), and only
+ * for a paid record a seventh: payment = 32 digest ‖ 32 amount (uint256, big-endian), length 64
  * ```
  *
  * @example
@@ -237,6 +262,9 @@ export function encodeRecord(record: InferenceRecord): Uint8Array {
     ascii(r.runtime.profile),
     r.clientNonce === undefined ? new Uint8Array(0) : fromHex(r.clientNonce),
   ];
+  if (r.payment !== undefined) {
+    vars.push(concatBytes(fromHex(r.payment.digest), fromHex(BigInt(r.payment.amount).toString(16).padStart(64, '0'))));
+  }
   for (const b of vars) if (b.length > 255) fail('RECORD_INVALID', 'variable field longer than 255 bytes');
   const fixed = 4 + 3 + 8 + 20 + 96;
   const out = new Uint8Array(fixed + vars.reduce((n, b) => n + 1 + b.length, 0));
@@ -293,6 +321,9 @@ export function decodeRecord(bytes: Uint8Array): InferenceRecord {
   };
   const text = (b: Uint8Array): string => String.fromCharCode(...b);
   const [requestId, model, rid, rver, rprof, nonce] = [next(), next(), next(), next(), next(), next()];
+  // A seventh field is the payment commitment (docs/protocol.md §5.2): exactly 64 bytes.
+  const paid = o < bytes.length ? next() : undefined;
+  if (paid !== undefined && paid.length !== 64) bad('payment field must be 64 bytes');
   if (o !== bytes.length) bad('trailing bytes after record');
   let modelCid: string;
   try {
@@ -313,6 +344,11 @@ export function decodeRecord(bytes: Uint8Array): InferenceRecord {
     ...(nonce.length === 0 ? {} : { clientNonce: toHex(nonce) }),
     timestamp: Number(ts),
     node: toChecksumAddress(bytes.subarray(15, 35)),
+    ...(paid === undefined
+      ? {}
+      : {
+          payment: { digest: toHex(paid.subarray(0, 32)), amount: BigInt(`0x${toHex(paid.subarray(32))}`).toString() },
+        }),
   };
   let record: InferenceRecord;
   try {

@@ -21,6 +21,7 @@ import {
   checkNoDowngrade,
   checkQuorum,
   checkReceiptInclusion,
+  checkReceiptPayment,
   checkStillBacked,
   checkWitnesses,
   type KeySet,
@@ -44,6 +45,7 @@ export type CheckId =
   | 'inclusion' // 4: the record is in the log under the checkpoint's root
   | 'expected-digests' // 5: the digests the caller gave
   | 'witnesses' // 5a: the witness policy
+  | 'payment' // 5b: a paid record's payment matches the authorization carried
   | 'receipts-agree' // 6, 6a: one computation, distinct nodes and logs
   | 'zk-evidence' // 6b: a zk record carries its proof
   | 'input' // 7: the bundled input's digest
@@ -237,6 +239,12 @@ function receiptChecks(
         () => checkExpectedDigests(record, options),
         i,
       ) && ok;
+  }
+  if (record.payment !== undefined || receipt.payment !== undefined) {
+    const pass = record.payment
+      ? `paid ${record.payment.amount} (atomic units) by ${receipt.payment?.authorization.from ?? '?'}: the authorization matches the record`
+      : '';
+    ok = attempt(rows, 'payment', pass, () => checkReceiptPayment(receipt, options), i) && ok;
   }
   if (!ok || checkpoint === undefined) {
     if (trust.witnesses !== undefined) skip(rows, 'witnesses', 'needs a verified checkpoint', i);

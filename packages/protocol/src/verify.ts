@@ -5,6 +5,7 @@
  * (which nodes, with which log keys, and which anchored tree heads) is gathered beforehand — by
  * the SDK from the chain, or given by the user — and passed in.
  */
+
 import { equalBytes, fromHex, toHex } from './bytes.js';
 import { type Checkpoint, openCheckpoint } from './checkpoint.js';
 import { type VerifiedCosignature, verifyWitnessPolicy, type WitnessPolicy } from './cosignature.js';
@@ -21,6 +22,7 @@ import {
 } from './llm.js';
 import { verifyConsistency, verifyInclusion } from './merkle.js';
 import { type NoteVerifier, parseVerifierKey, verifierPublicKey } from './note.js';
+import { checkRecordPayment, type PaymentPolicy } from './payment.js';
 import { QUORUM_MAX_SKIPS, quorumSeed, rankQuorum } from './quorum.js';
 import {
   type Bundle,
@@ -102,6 +104,8 @@ export interface VerifyOptions {
    * size and root, or (in a bundle) a consistency proof to an anchor of another size.
    */
   readonly requireAnchor?: boolean;
+  /** The chain and token a paid record's payment must be on (docs/protocol.md §16); any when absent. */
+  readonly payment?: PaymentPolicy;
 }
 
 /** Memo of verified checkpoints, keyed by log key and note text. */
@@ -385,7 +389,13 @@ function checkReceipt(receipt: Receipt, set: KeySet, options: VerifyOptions): Ve
   checkLeafIndex(receipt, checkpoint);
   checkReceiptInclusion(receipt, checkpoint);
   checkExpectedDigests(receipt.record, options);
+  checkReceiptPayment(receipt, options);
   return { record: receipt.record, checkpoint, leafIndex: receipt.leafIndex };
+}
+
+/** Step 5b: a paid record's payment commitment matches the authorization the receipt carries (payment.ts). */
+export function checkReceiptPayment(receipt: Receipt, options: VerifyOptions): void {
+  checkRecordPayment(receipt.record, receipt.payment, options.payment);
 }
 
 /**

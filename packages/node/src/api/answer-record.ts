@@ -64,6 +64,8 @@ export function buildRecord(ctx: NodeContext, facts: AnswerFacts): InferenceReco
     ...(facts.clientNonce === undefined ? {} : { clientNonce: facts.clientNonce }),
     timestamp: Date.now(),
     node: ctx.keys.address,
+    // A paid request (docs/protocol.md §17): the payment's digest and the amount charged.
+    ...(facts.payment === undefined ? {} : { payment: facts.payment }),
   };
 }
 

@@ -46,6 +46,16 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   WITNESS_LOG_SIGNATURE_INVALID: 403,
   WITNESS_OLD_SIZE_CONFLICT: 409,
   WITNESS_CONSISTENCY_INVALID: 422,
+  // x402 (docs/api.md "Payments"): every refused payment is a 402 with a PAYMENT-REQUIRED header
+  PAYMENT_REQUIRED: 402,
+  PAYMENT_INVALID: 402,
+  PAYMENT_UNDERPAID: 402,
+  PAYMENT_EXPIRED: 402,
+  PAYMENT_REPLAYED: 402,
+  PAYMENT_WRONG_NETWORK: 402,
+  PAYMENT_INSUFFICIENT_FUNDS: 402,
+  PAYMENT_SIGNATURE_INVALID: 402,
+  PAYMENT_SETTLEMENT_FAILED: 402,
 };
 
 /** Codes after which a client should retry later; they carry `Retry-After`. */

@@ -4,7 +4,13 @@
  * `verity` member and an `x-verity-receipt` header, or, streamed, a last chunk with no choices
  * before `[DONE]` whose `verity` member holds it.
  */
-import { type LlmAssistantMessage, VerityError } from '@verity/protocol';
+import {
+  encodePaymentHeader,
+  type LlmAssistantMessage,
+  PAYMENT_HEADERS,
+  type SettleResponse,
+  VerityError,
+} from '@verity/protocol';
 import type { FastifyReply } from 'fastify';
 import type { LlmResult } from '../runtimes/llm.js';
 import type { CompletionRequest } from './openai-request.js';
@@ -101,9 +107,12 @@ export class CompletionAnswer {
     result: LlmResult,
     message: LlmAssistantMessage | undefined,
     verity: { readonly requestId: string; readonly receipt: unknown },
+    /** A paid answer's settlement: the `PAYMENT-RESPONSE` header, or streamed, in `verity.payment`. */
+    payment?: SettleResponse,
   ) {
     const usage = usageOf(result);
     if (this.req.stream) {
+      if (payment !== undefined) verity = { ...verity, payment } as typeof verity;
       if (message) {
         this.startChat();
         if (message.tool_calls) {
@@ -128,7 +137,18 @@ export class CompletionAnswer {
     }
     this.reply.header('x-verity-request-id', verity.requestId);
     this.reply.header('x-verity-receipt', Buffer.from(JSON.stringify(verity.receipt)).toString('base64'));
-    return this.reply.send({
+    if (payment !== undefined) this.reply.header(PAYMENT_HEADERS.response, encodePaymentHeader(payment));
+    return this.reply.send(this.completion(result, message, verity));
+  }
+
+  /** The answer as one JSON object (`chat.completion` / `text_completion`), as a non-streamed request gets it. */
+  completion(
+    result: LlmResult,
+    message: LlmAssistantMessage | undefined,
+    verity: { readonly requestId: string; readonly receipt: unknown },
+  ): Record<string, unknown> {
+    const usage = usageOf(result);
+    return {
       id: this.id,
       object: message ? 'chat.completion' : 'text_completion',
       created: this.created,
@@ -141,6 +161,6 @@ export class CompletionAnswer {
       ],
       usage,
       verity,
-    });
+    };
   }
 }

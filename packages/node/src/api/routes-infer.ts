@@ -1,10 +1,26 @@
-import { fail, peekCheckpoint, tensorsFromJson, zkFacts } from '@verity/protocol';
-import type { FastifyInstance } from 'fastify';
+import { fail, peekCheckpoint, type Receipt, tensorsFromJson, zkFacts } from '@verity/protocol';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { chooseProfile, type NodeContext } from '../context.js';
 import { receiptJson } from '../log/index.js';
+import {
+  commitmentOf,
+  paymentFor,
+  receiptPaymentFor,
+  releasePayment,
+  sendReplay,
+  settleAnswer,
+} from '../payments/http.js';
+import type { PaymentCheck } from '../payments/index.js';
 import { resolveOrFetch } from '../peers/model-source.js';
 import type { StoredModel } from '../store/index.js';
-import { answerForm, inputTensors, readInferBody, registerInferWire, sendAnswer } from './infer-wire.js';
+import {
+  answerForm,
+  inputTensors,
+  readInferBody,
+  registerInferWire,
+  sendAnswer,
+  type WireInput,
+} from './infer-wire.js';
 import { coordinateQuorum, coordinatesQuorum } from './quorum.js';
 import { NONCE, REQUEST_ID, requestIdFor } from './request-ids.js';
 import { onnxRunner } from './run-onnx.js';
@@ -95,31 +111,64 @@ export function registerInferRoutes(app: FastifyInstance, ctx: NodeContext): voi
     reply.header('vary', 'accept');
     const { fields, input } = readInferBody(request.headers['content-type'], request.body);
     const req = parseInferRequest(fields);
+    const stored = await onnxModel(ctx, req.model);
+    // A paid model (docs/api.md "Payments"): 402 unless paid; the same payment retried for the
+    // same request gets its answer again (so before the request id check, which a retry repeats).
+    const paid = await paymentFor(ctx, request, {
+      cid: stored.manifestCid,
+      name: stored.manifest.name,
+      version: stored.manifest.version,
+    });
+    if (paid.kind === 'replay') return sendReplay(reply, paid);
+    try {
+      return await answer(request, reply, form, req, stored, input, paid);
+    } catch (e) {
+      releasePayment(ctx, paid);
+      throw e;
+    }
+  });
+
+  /** The rest of `POST /v1/infer`, its payment (if any) verified: run, log, answer, settle. */
+  const answer = async (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    form: 'json' | 'binary',
+    req: InferRequest,
+    stored: StoredModel,
+    input: WireInput,
+    paid: PaymentCheck,
+  ) => {
+    const payment = commitmentOf(ctx, paid);
+    const receiptPayment = receiptPaymentFor(paid);
+    const paidReceipt = (receipt: Receipt): Receipt =>
+      receiptPayment === undefined ? receipt : { ...receipt, payment: receiptPayment };
     // Checked before anything runs: a taken id is refused, never run and logged a second time.
     const requestId = requestIdFor(ctx.log, req.requestId, 'requestId');
-    const stored = await onnxModel(ctx, req.model);
     const { inputs, inputBytes } = inputTensors(input, stored.manifest.inputs, limits);
 
     if (req.mode === 'zk') {
       zkFacts(stored.manifest); // ZK_MODEL_UNSUPPORTED unless pushed with zk
-      const { receipt, zk } = await runZk(stored, inputs, requestId, req.clientNonce);
+      const { receipt, zk } = await runZk(stored, inputs, requestId, req.clientNonce, payment);
       const evidence = { proof: zk.proof, publicSignals: zk.publicSignals, vk: zk.vk, setup: zk.setup };
-      return sendAnswer(
+      const body = sendAnswer(
         reply,
         form,
         [
           ['requestId', JSON.stringify(requestId)],
           ['model', JSON.stringify(stored.manifestCid)],
           ['output', ''],
-          ['receipt', receiptJson(receipt)],
+          ['receipt', receiptJson(paidReceipt(receipt))],
           ['zk', JSON.stringify(evidence)],
         ],
         zk.output,
       );
+      return settleAnswer(ctx, reply, paid, body);
     }
 
     const { profile } = chooseProfile(ctx, stored.manifest, req.profile);
     if (coordinatesQuorum(req.mode, request.headers)) {
+      // Each member would be paid its share: not offered yet for a priced model.
+      if (paid.kind === 'paid') fail('INVALID_ARGUMENT', 'mode quorum is not offered for paid models yet');
       const answer = await coordinateQuorum(ctx, onnx, {
         stored,
         inputs,
@@ -145,6 +194,7 @@ export function registerInferRoutes(app: FastifyInstance, ctx: NodeContext): voi
       clientNonce: req.clientNonce,
       profile,
       receivedBytes: inputBytes,
+      payment,
     });
     // The body as text: JSON.stringify({ requestId, model, output, receipt }), with the receipt
     // assembled by receiptJson (its note, shared by the batch, is escaped once).
@@ -156,12 +206,12 @@ export function registerInferRoutes(app: FastifyInstance, ctx: NodeContext): voi
       ['requestId', JSON.stringify(requestId)],
       ['model', lastModelJson],
       ['output', ''],
-      ['receipt', receiptJson(receipt)],
+      ['receipt', receiptJson(paidReceipt(receipt))],
     ];
     // Mode audited: when the challenge window closes, and where auditors read the payload.
     if (audit !== undefined) fieldsOut.push(['audit', JSON.stringify(audit)]);
-    return sendAnswer(reply, form, fieldsOut, output, outputBytes);
-  });
+    return settleAnswer(ctx, reply, paid, sendAnswer(reply, form, fieldsOut, output, outputBytes));
+  };
 
   /**
    * Mode audited: the kept payload of an audited request, public (the caller chose auditing) until
@@ -177,7 +227,10 @@ export function registerInferRoutes(app: FastifyInstance, ctx: NodeContext): voi
   app.get('/v1/receipts/:requestId', async (request) => {
     const { requestId } = request.params as { requestId: string };
     if (!REQUEST_ID.test(requestId)) fail('RECEIPT_NOT_FOUND', 'no receipt for this request id');
-    const receipt = ctx.log.receiptByRequestId(requestId);
+    const logged = ctx.log.receiptByRequestId(requestId);
+    // A paid record's receipt carries its payment (the journal keeps it by the record's digest).
+    const payment = logged.record.payment && ctx.payments?.payment(logged.record.payment.digest);
+    const receipt = payment ? { ...logged, payment } : logged;
     // Against the latest checkpoint the node's witnesses cosigned, when it covers the record (the
     // cosignatures ride on its note, docs/protocol.md §14.3); else against the latest checkpoint.
     const witnessed = ctx.witnessed();

@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import { CAR_CONTENT_TYPE, CAR_CONTENT_TYPE_DUPS, fail, personalSign } from '@verity/protocol';
 import type { FastifyInstance } from 'fastify';
 import { type NodeContext, onnxLane, servedProfiles } from '../context.js';
+import { type PriceView, priceView } from '../payments/index.js';
 import { resolveHere } from '../peers/model-source.js';
 import type { ArtifactDescription, StoredModel } from '../store/index.js';
 import { runPushPhase2 } from '../zk-ceremony.js';
@@ -13,7 +14,7 @@ import { requireApiKey } from './auth.js';
  * `owned_by`) with Verity's facts beside it. `id` is the manifest CID, which every route accepts
  * as a model name; `ref` is its `name@version`.
  */
-export function modelView(m: StoredModel, verifier?: ZkVerifierInfo) {
+export function modelView(m: StoredModel, verifier?: ZkVerifierInfo, price?: PriceView) {
   return {
     id: m.manifestCid,
     object: 'model' as const,
@@ -22,6 +23,8 @@ export function modelView(m: StoredModel, verifier?: ZkVerifierInfo) {
     ref: `${m.manifest.name}@${m.manifest.version}`,
     manifest: m.manifest,
     signature: m.signature,
+    // A paid model's price (docs/api.md "Payments"); absent: free.
+    ...(price === undefined ? {} : { price }),
     // zk models on a chain: the verifier ZkVerifierRegistry files under the model's key (clients
     // look it up there by vkKey themselves: this is for information).
     ...(verifier === undefined
@@ -97,6 +100,11 @@ export function registerModelRoutes(app: FastifyInstance, ctx: NodeContext): voi
       ctx.chain && isZkManifest(m.manifest)
         ? ctx.zk.recordedVerifier(m.manifest, ctx.chain.deployment.chainId)
         : undefined,
+      priceView(ctx.config.payments, ctx.payments, {
+        cid: m.manifestCid,
+        name: m.manifest.name,
+        version: m.manifest.version,
+      }),
     );
   // Upload bodies are streamed straight into the store (never buffered whole); the store
   // enforces the size limit as bytes arrive.

@@ -10,10 +10,22 @@
  * generated on the executor and logged (`run-llm.ts`), answered as JSON or SSE
  * (`openai-response.ts`, `openai-stream.ts`). A quorum is coordinated by `quorum.ts`.
  */
+import { fail, type Receipt, type SettleResponse } from '@verity/protocol';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { NodeContext } from '../context.js';
+import {
+  chargeOf,
+  commitmentOf,
+  meteredMaximum,
+  paymentFor,
+  receiptPaymentFor,
+  releasePayment,
+  sendReplay,
+  settlePayment,
+} from '../payments/http.js';
+import type { PaymentCheck } from '../payments/index.js';
 import type { LlmResult } from '../runtimes/llm.js';
-import { nonceFrom, type OpenAiEndpoint, readCompletionRequest } from './openai-request.js';
+import { type CompletionRequest, nonceFrom, type OpenAiEndpoint, readCompletionRequest } from './openai-request.js';
 import { CompletionAnswer } from './openai-response.js';
 import { coordinateLlmQuorum, coordinatesQuorum } from './quorum.js';
 import { requestIdFor } from './request-ids.js';
@@ -25,12 +37,34 @@ export function registerOpenAiRoutes(app: FastifyInstance, ctx: NodeContext): vo
 
   const complete = (endpoint: OpenAiEndpoint) => async (request: FastifyRequest, reply: FastifyReply) => {
     const req = await readCompletionRequest(ctx, endpoint, request);
+    // A paid model (docs/api.md "Payments"): 402 unless paid, for at most every token of the
+    // context as prompt plus max_tokens generated (metered); a retried payment gets its answer again.
+    const priced = {
+      cid: req.stored.manifestCid,
+      name: req.stored.manifest.name,
+      version: req.stored.manifest.version,
+    };
+    const maxAmount = meteredMaximum(ctx, priced, req.model.contextSize, req.job.params.max_tokens);
+    const paid = await paymentFor(ctx, request, priced, maxAmount === undefined ? {} : { maxAmount });
+    if (paid.kind === 'replay') return sendReplay(reply, paid);
+    try {
+      return await answer(request, reply, req, paid);
+    } catch (e) {
+      releasePayment(ctx, paid);
+      throw e;
+    }
+  };
+
+  /** The rest of a completion, its payment (if any) verified: generate, log, settle, answer. */
+  const answer = async (request: FastifyRequest, reply: FastifyReply, req: CompletionRequest, paid: PaymentCheck) => {
     if (req.mode.mode === 'quorum' && coordinatesQuorum(req.mode.mode, request.headers)) {
+      // Each member would be paid its share: not offered yet for a priced model.
+      if (paid.kind === 'paid') fail('INVALID_ARGUMENT', 'mode quorum is not offered for paid models yet');
       return coordinateLlmQuorum(ctx, request, { ...req, mode: req.mode });
     }
     const requestId = requestIdFor(ctx.log, request.headers['x-verity-request-id'], 'x-verity-request-id');
     const clientNonce = nonceFrom(request);
-    const answer = new CompletionAnswer(reply, req, requestId, fingerprint(), ctx.config.llm.streamFlushMs);
+    const completion = new CompletionAnswer(reply, req, requestId, fingerprint(), ctx.config.llm.streamFlushMs);
     const controller = new AbortController();
     // The caller hung up before the answer was complete: stop generating, free the sequence.
     reply.raw.on('close', () => {
@@ -38,14 +72,40 @@ export function registerOpenAiRoutes(app: FastifyInstance, ctx: NodeContext): vo
     });
     let result: LlmResult;
     try {
-      result = await runLlm(ctx, req, { onText: answer.onText, signal: controller.signal });
+      result = await runLlm(ctx, req, { onText: completion.onText, signal: controller.signal });
     } catch (e) {
       controller.abort(); // a timed-out job stops generating too
-      if (answer.fail(e)) return;
+      if (completion.fail(e)) return;
       throw e;
     }
-    const { message, verity } = await logLlmAnswer(ctx, req, result, { requestId, clientNonce });
-    return answer.send(result, message, verity);
+    const priced = {
+      cid: req.stored.manifestCid,
+      name: req.stored.manifest.name,
+      version: req.stored.manifest.version,
+    };
+    const amount = chargeOf(ctx, paid, priced, result);
+    const logged = await logLlmAnswer(ctx, req, result, { requestId, clientNonce }, commitmentOf(ctx, paid, amount));
+    const receiptPayment = receiptPaymentFor(paid);
+    const { message } = logged;
+    const verity =
+      receiptPayment === undefined
+        ? logged.verity
+        : { ...logged.verity, receipt: { ...(logged.verity.receipt as Receipt), payment: receiptPayment } };
+    // Journaled as the whole answer in one JSON object (a retry gets it so, streamed or not), then
+    // settled; a failed settlement ends a stream with its error event and withholds the receipt.
+    let settled: SettleResponse | undefined;
+    if (paid.kind === 'paid') {
+      try {
+        settled = await settlePayment(ctx, paid, amount, {
+          contentType: 'application/json; charset=utf-8',
+          body: JSON.stringify(completion.completion(result, message, verity)),
+        });
+      } catch (e) {
+        if (completion.fail(e)) return;
+        throw e;
+      }
+    }
+    return completion.send(result, message, verity, settled);
   };
 
   app.post('/v1/chat/completions', complete('chat.completions'));

@@ -15,6 +15,8 @@ import {
   llmChatInput,
   llmCompletionInput,
   llmParamsDigest,
+  type PaymentCommitment,
+  type SettleResponse,
   sha256,
   toHex,
 } from '@verity/protocol';
@@ -51,6 +53,8 @@ export interface VerityMember {
   readonly params: LlmParams;
   readonly receipt: unknown;
   readonly audit?: AuditMember;
+  /** A paid answer: the settlement (x402 `SettleResponse`), here when streamed (no header then). */
+  readonly payment?: SettleResponse;
 }
 
 /**
@@ -62,6 +66,7 @@ export async function logLlmAnswer(
   req: CompletionRequest,
   result: LlmResult,
   ids: { readonly requestId: string; readonly clientNonce: string | undefined },
+  payment?: PaymentCommitment,
 ): Promise<{ message: LlmAssistantMessage | undefined; verity: VerityMember }> {
   const params: LlmParams = { ...req.job.params, max_tokens: result.maxTokens };
   const input: LlmInput =
@@ -85,6 +90,7 @@ export async function logLlmAnswer(
       paramsDigest: llmParamsDigest(params),
       requestId: ids.requestId,
       clientNonce: ids.clientNonce,
+      ...(payment === undefined ? {} : { payment }),
     },
     { input: inputBytes, output: outputBytes },
   );

@@ -4,7 +4,13 @@
  * run on the executor's queue of its profile, and the answer's record logged by `logAnswer`.
  */
 import { hash } from 'node:crypto';
-import { encodeTensors, paramsDigest, type RuntimeInfo, type TensorMap } from '@verity/protocol';
+import {
+  encodeTensors,
+  type PaymentCommitment,
+  paramsDigest,
+  type RuntimeInfo,
+  type TensorMap,
+} from '@verity/protocol';
 import { type NodeContext, type OnnxLane, onnxExecutorKey, onnxLane, servedProfiles } from '../context.js';
 import type { StoredModel } from '../store/index.js';
 import { type LoggedAnswer, logAnswer } from './answer-record.js';
@@ -38,6 +44,8 @@ export interface OnnxRun {
   readonly profile: string;
   /** A binary request's tensor bytes as received. */
   readonly receivedBytes?: Uint8Array | undefined;
+  /** A paid request's payment commitment (payments/http.ts `commitmentOf`). */
+  readonly payment?: PaymentCommitment | undefined;
 }
 
 /** A run's answer: the logged record and receipt, and the output (with its canonical bytes). */
@@ -72,7 +80,7 @@ export function onnxRunner(ctx: NodeContext): OnnxRunner {
   const runtime = (profile: string) => runtimes.get(profile) as RuntimeInfo;
   return {
     runtime,
-    async run({ stored, inputs, mode, requestId, clientNonce, profile, receivedBytes }) {
+    async run({ stored, inputs, mode, requestId, clientNonce, profile, receivedBytes, payment }) {
       const lane = onnxLane(ctx, profile) as OnnxLane;
       const model = await lane.models.get(stored.manifestCid, stored.artifactPath);
       const started = performance.now();
@@ -94,6 +102,7 @@ export function onnxRunner(ctx: NodeContext): OnnxRunner {
           paramsDigest: NO_PARAMS_DIGEST,
           requestId,
           clientNonce,
+          ...(payment === undefined ? {} : { payment }),
         },
         inputBytes === undefined ? undefined : { input: inputBytes, output: outputBytes },
       );

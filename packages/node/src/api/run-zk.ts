@@ -7,7 +7,14 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { getZkBinding } from '@verity/contracts';
-import { fail, type TensorMap, ZK_RUNTIME, type ZkBinding, zkBindingMismatch } from '@verity/protocol';
+import {
+  fail,
+  type PaymentCommitment,
+  type TensorMap,
+  ZK_RUNTIME,
+  type ZkBinding,
+  zkBindingMismatch,
+} from '@verity/protocol';
 import type { NodeContext } from '../context.js';
 import type { StoredModel } from '../store/index.js';
 import { runZkTask } from '../zk-lane.js';
@@ -46,6 +53,7 @@ export type ZkRunner = (
   inputs: TensorMap,
   requestId: string,
   clientNonce: string | undefined,
+  payment?: PaymentCommitment,
 ) => Promise<ZkAnswer>;
 
 /**
@@ -87,7 +95,7 @@ export function zkRunner(ctx: NodeContext): ZkRunner {
     }
   };
 
-  return async (stored, inputs, requestId, clientNonce) => {
+  return async (stored, inputs, requestId, clientNonce, payment) => {
     const started = performance.now();
     // Through the zk lane of the executor: one proof at a time, a bounded queue (429 QUEUE_FULL),
     // a timeout (504 INFERENCE_TIMEOUT).
@@ -111,6 +119,7 @@ export function zkRunner(ctx: NodeContext): ZkRunner {
       paramsDigest: NO_PARAMS_DIGEST,
       requestId,
       clientNonce,
+      ...(payment === undefined ? {} : { payment }),
     });
     return { ...logged, zk };
   };

@@ -4,6 +4,7 @@
  * JSON logs. Routes live in `routes-*.ts`; they call the node's services and hold no protocol logic.
  * The request path through them is drawn in docs/architecture.md §2.
  */
+import { encodePaymentHeader, PAYMENT_HEADERS, type PaymentRequired } from '@verity/protocol';
 import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import type { NodeContext } from '../context.js';
 import { isOpenAiRoute, openAiErrorFields, retryAfterOf, statusOf, toVerityError } from './http-errors.js';
@@ -61,6 +62,11 @@ export function createApi(ctx: NodeContext): FastifyInstance {
     }
     const retry = retryAfterOf(e.code);
     if (retry !== undefined) reply.header('retry-after', String(retry));
+    // x402 v2: a refused payment says what is accepted in the PAYMENT-REQUIRED header (payments/).
+    const required = e.details.paymentRequired;
+    if (status === 402 && typeof required === 'object' && required !== null) {
+      reply.header(PAYMENT_HEADERS.required, encodePaymentHeader(required as PaymentRequired));
+    }
     // Never echo internals: a 500 says only that it happened.
     const body: Record<string, unknown> =
       status === 500 && e.code === 'INTERNAL' ? { code: e.code, message: 'internal error', details: {} } : e.toJSON();

@@ -4,7 +4,7 @@
  * path of a loaded node encodes every record once, and the portable encoder (CID parsing, varints,
  * per-character copies) was a third of its CPU time. The model CID and node address bytes are
  * memoised: a node logs few distinct models under one address. Tests check this byte for byte
- * against `encodeRecord`; a record version other than 1 falls back to it.
+ * against `encodeRecord`; a record version other than 1, or a paid record, falls back to it.
  *
  * It returns the leaf hash input, `0x00 ‖ record` (RFC 6962 §2.1), so the leaf is hashed
  * without another copy; the record bytes are its `subarray(1)`.
@@ -36,7 +36,8 @@ function text(out: Buffer, at: number, s: string): number {
 
 /** `0x00 ‖ encodeRecord(record)` for a record returned by `parseRecord` (not checked again). */
 export function encodeLeafData(r: InferenceRecord): Buffer {
-  if (r.version !== 1) {
+  // Another version, or a paid record (its seventh field; rare next to free ones): the portable encoder.
+  if (r.version !== 1 || r.payment !== undefined) {
     const bytes = encodeRecord(r);
     const out = Buffer.allocUnsafe(1 + bytes.length);
     out[0] = 0;

@@ -26,8 +26,17 @@ export function recordArb(
       nonce: fc.option(fc.uint8Array({ minLength: 1, maxLength: 64 }).map(toHex), { nil: undefined }),
       timestamp: fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }),
       node: fc.uint8Array({ minLength: 20, maxLength: 20 }).map((b) => `0x${toHex(b)}`),
+      payment: fc.option(
+        fc.record({ digest: hex32, amount: fc.bigInt({ min: 0n, max: (1n << 256n) - 1n }).map(String) }),
+        { nil: undefined },
+      ),
     })
-    .map(({ nonce, ...r }) =>
-      parseRecord({ version: 1, ...r, ...(nonce === undefined ? {} : { clientNonce: nonce }) }),
+    .map(({ nonce, payment, ...r }) =>
+      parseRecord({
+        version: 1,
+        ...r,
+        ...(nonce === undefined ? {} : { clientNonce: nonce }),
+        ...(payment === undefined ? {} : { payment }),
+      }),
     );
 }

@@ -1,0 +1,500 @@
+/**
+ * Paid answers end to end (issue 15, docs/api.md "Payments"): a real anvil with TestStablecoin, a
+ * real node on a socket, payments signed with viem (`signTransferAuthorization`, an EIP-712
+ * implementation independent of the node's). A paid ONNX call moves exactly the price from payer
+ * to node; each bad payment is a 402 with its code, no record and no money moved; a retried
+ * payment settles once; a node killed between answer and settlement settles on restart, once.
+ */
+import { spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  type Deployment,
+  getTokenDomain,
+  meteredNonce,
+  type PaymentContracts,
+  randomBytes32,
+  settleExact,
+  signTransferAuthorization,
+  type TokenDomain,
+  tokenBalance,
+} from '@verity/contracts';
+import { writeDeploymentFile } from '@verity/contracts/node';
+import {
+  authorizationDigest,
+  BUNDLE_MEDIA_TYPE,
+  decodePaymentHeader,
+  encodePaymentHeader,
+  PAYMENT_HEADERS,
+  type PaymentPayload,
+  type PaymentRequirements,
+  parsePaymentRequired,
+  parseSettleResponse,
+  type Receipt,
+  toHex,
+  verifyBundle,
+  verifyBundleChecks,
+} from '@verity/protocol';
+import { createClient } from '@verity/sdk';
+import type { Address, Hex } from 'viem';
+import { privateKeyToAccount } from 'viem/accounts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { firstJsonLine, stopChild, until } from '../../../../test-support/wait.js';
+import { startTestChain, type TestChain } from '../../../contracts/src/test-support/chain.js';
+import { openKeystore } from '../keys.js';
+import type { VerityNode } from '../node.js';
+import { startChainNode } from '../test-support/chain-node.js';
+
+const REPO = fileURLToPath(new URL('../../../../', import.meta.url));
+const TS_LOADER = join(REPO, 'test-support', 'ts-loader.mjs');
+const CRASH_MAIN = join(REPO, 'packages', 'node', 'src', 'test-support', 'payment-crash-main.ts');
+const IRIS = new Uint8Array(readFileSync(join(REPO, 'examples', 'models', 'iris.onnx')));
+const PRICE = 1000n; // 0.001 vUSD
+const PAYER = 1;
+const POOR = 2; // holds less than the price
+const OTHER = 3; // signs for someone else
+const GGUF = new Uint8Array(readFileSync(join(REPO, 'examples', 'models', 'tiny-chat.gguf')));
+const prices = {
+  'iris@1.0.0': { request: PRICE.toString() },
+  // Per token: 3 units per prompt token, 5 per generated token.
+  'tiny-chat@1.0.0': { inputToken: '3', outputToken: '5' },
+};
+const LLM = { gpu: 'cpu', sequences: 1, contextSize: 512, threads: 1 } as const;
+
+let chain: TestChain;
+let d: Deployment;
+let pay: PaymentContracts;
+let deploymentFile: string;
+let node: VerityNode;
+let domain: TokenDomain;
+
+const account = (i: number) => privateKeyToAccount(chain.anvil.privateKeys[i] as Hex);
+const balance = (owner: string) => tokenBalance(chain.publicClient, pay.token, owner as Address);
+
+/** What the node asks for iris: the x402 requirements of its 402. */
+async function requirementsOf(url: string, model = 'iris@1.0.0'): Promise<PaymentRequirements> {
+  const r = await fetch(`${url}/v1/infer`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ model, input: { x: [[5.1, 3.5, 1.4, 0.2]] } }),
+  });
+  expect(r.status).toBe(402);
+  const required = parsePaymentRequired(decodePaymentHeader(r.headers.get(PAYMENT_HEADERS.required) as string));
+  return required.accepts[0] as PaymentRequirements;
+}
+
+/** A PAYMENT-SIGNATURE for `req`, signed by account `signer` (x402 exact, EIP-3009), with changes. */
+async function payment(
+  req: PaymentRequirements,
+  changes: {
+    signer?: number;
+    value?: bigint;
+    validAfter?: bigint;
+    validBefore?: bigint;
+    domain?: Partial<TokenDomain>;
+    accepted?: Partial<PaymentRequirements>;
+    from?: number;
+    nonce?: Hex;
+  } = {},
+): Promise<{ header: string; payload: PaymentPayload }> {
+  const signer = account(changes.signer ?? PAYER);
+  const now = BigInt(Math.floor(Date.now() / 1000));
+  const auth = {
+    from: signer.address,
+    to: req.payTo as Address,
+    value: changes.value ?? BigInt(req.amount),
+    validAfter: changes.validAfter ?? now - 600n,
+    validBefore: changes.validBefore ?? now + BigInt(req.maxTimeoutSeconds),
+    nonce: changes.nonce ?? randomBytes32(),
+  };
+  const signature = await signTransferAuthorization(signer, { ...domain, ...changes.domain }, auth, 'transfer');
+  const from = changes.from === undefined ? auth.from : account(changes.from).address;
+  const payload = {
+    x402Version: 2,
+    accepted: { ...req, ...changes.accepted },
+    payload: {
+      signature,
+      authorization: {
+        from,
+        to: auth.to,
+        value: auth.value.toString(),
+        validAfter: auth.validAfter.toString(),
+        validBefore: auth.validBefore.toString(),
+        nonce: auth.nonce,
+      },
+    },
+  } as PaymentPayload;
+  return { header: encodePaymentHeader(payload), payload };
+}
+
+async function infer(
+  url: string,
+  header?: string,
+  input: unknown = { x: [[5.1, 3.5, 1.4, 0.2]] },
+  model = 'iris@1.0.0',
+) {
+  const r = await fetch(`${url}/v1/infer`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      ...(header === undefined ? {} : { [PAYMENT_HEADERS.signature]: header }),
+    },
+    body: JSON.stringify({ model, input }),
+  });
+  const text = await r.text();
+  return {
+    status: r.status,
+    headers: r.headers,
+    text,
+    body: JSON.parse(text) as Record<string, unknown> & { error?: { code: string } },
+  };
+}
+
+beforeAll(async () => {
+  chain = await startTestChain();
+  d = await chain.deploy();
+  pay = await chain.deployPayments({ [PAYER]: 10_000_000n, [POOR]: PRICE - 1n, [OTHER]: 10_000_000n });
+  const dir = await mkdtemp(join(tmpdir(), 'verity-pay-'));
+  deploymentFile = join(dir, 'deployment.json');
+  await writeDeploymentFile(deploymentFile, { ...d, payments: pay });
+  node = await startChainNode(chain, {
+    dataDir: join(dir, 'node'),
+    deploymentFile,
+    overrides: { payments: { prices }, llm: LLM },
+  });
+  await createClient({ url: node.url, apiKey: node.context.keys.apiKey }).pushModel({
+    name: 'iris',
+    version: '1.0.0',
+    data: IRIS,
+  });
+  domain = await getTokenDomain(chain.publicClient, pay.token);
+});
+
+afterAll(async () => {
+  await node?.stop();
+  await chain?.stop();
+});
+
+describe('a priced model', () => {
+  it('shows its price in /v1/models and answers 402 with what it accepts', async () => {
+    const models = (await (await fetch(`${node.url}/v1/models`)).json()) as {
+      data: { ref: string; price?: unknown }[];
+    };
+    expect(models.data.find((m) => m.ref === 'iris@1.0.0')?.price).toEqual({
+      scheme: 'exact',
+      request: '1000',
+      asset: pay.token,
+      network: `eip155:${d.chainId}`,
+      payTo: node.context.keys.address,
+    });
+    const before = node.context.log.size;
+    const r = await infer(node.url);
+    expect(r.status).toBe(402);
+    expect(r.body.error?.code).toBe('PAYMENT_REQUIRED');
+    const required = parsePaymentRequired(decodePaymentHeader(r.headers.get('payment-required') as string));
+    expect(required.error).toBe('PAYMENT_REQUIRED');
+    expect(required.resource.url).toMatch(/\/v1\/infer$/);
+    expect(required.accepts).toEqual([
+      {
+        scheme: 'exact',
+        network: `eip155:${d.chainId}`,
+        asset: pay.token,
+        amount: '1000',
+        payTo: node.context.keys.address,
+        maxTimeoutSeconds: 300,
+        extra: { name: 'Verity Test USD', version: '1' },
+      },
+    ]);
+    expect(node.context.log.size).toBe(before);
+  });
+
+  it('serves a paid call: exactly the price moves, the record commits to the payment, the receipt verifies it', async () => {
+    const req = await requirementsOf(node.url);
+    const payer = account(PAYER).address;
+    const [p0, n0] = [await balance(payer), await balance(node.context.keys.address)];
+    const { header, payload } = await payment(req);
+    const r = await infer(node.url, header);
+    expect(r.status, r.text).toBe(200);
+    expect([await balance(payer), await balance(node.context.keys.address)]).toEqual([p0 - PRICE, n0 + PRICE]);
+    const settled = parseSettleResponse(decodePaymentHeader(r.headers.get('payment-response') as string));
+    expect(settled).toMatchObject({ success: true, payer, network: `eip155:${d.chainId}`, amount: '1000' });
+    expect(settled.transaction).toMatch(/^0x[0-9a-f]{64}$/);
+    const receipt = r.body.receipt as Receipt;
+    const digest = toHex(authorizationDigest(domain, payload.payload.authorization, 'transfer'));
+    expect(receipt.record.payment).toEqual({ digest, amount: '1000' });
+    expect(receipt.payment?.authorization.from).toBe(payer);
+    const trust = { nodes: [{ address: node.context.keys.address, logKey: node.context.keys.logKey }] };
+    const bundle = { mediaType: BUNDLE_MEDIA_TYPE, receipts: [receipt] };
+    const policy = { payment: { network: `eip155:${d.chainId}`, asset: pay.token } };
+    expect(verifyBundle(bundle, trust, policy).ok).toBe(true);
+    // The same receipt claiming a larger authorization: its digest is no longer the record's.
+    const auth = { ...(receipt.payment as NonNullable<Receipt['payment']>).authorization, value: '5000' };
+    const forged = { ...receipt, payment: { ...receipt.payment, authorization: auth } };
+    const bad = verifyBundle({ ...bundle, receipts: [forged] }, trust, policy);
+    expect(bad.ok ? 'ok' : bad.code).toBe('RECEIPT_PAYMENT_MISMATCH');
+    // The Verify page's rows say the same, on the payment row.
+    const row = (b: unknown) => verifyBundleChecks(b, trust, policy).checks.find((c) => c.check === 'payment');
+    expect(row(bundle)).toMatchObject({ status: 'pass' });
+    expect(row({ ...bundle, receipts: [forged] })).toMatchObject({ status: 'fail', code: 'RECEIPT_PAYMENT_MISMATCH' });
+    // Looked up later by request id, the receipt still carries the payment (from the journal).
+    const byId = (await (await fetch(`${node.url}/v1/receipts/${r.body.requestId}`)).json()) as Receipt;
+    expect(byId.payment).toEqual(receipt.payment);
+    expect(verifyBundle({ ...bundle, receipts: [byId] }, trust, policy).ok).toBe(true);
+    const elsewhere = verifyBundle(bundle, trust, { payment: { network: 'eip155:8453' } });
+    expect(elsewhere.ok ? 'ok' : elsewhere.code).toBe('PAYMENT_WRONG_NETWORK');
+
+    // The same payment for the same request again (a client that lost the answer): the same
+    // answer, byte for byte, and no second settlement. For another request: refused.
+    const size = node.context.log.size;
+    const again = await infer(node.url, header);
+    expect(again.status).toBe(200);
+    expect(again.text).toBe(r.text);
+    expect(again.headers.get('payment-response')).toBe(r.headers.get('payment-response'));
+    const other = await infer(node.url, header, { x: [[6.1, 2.8, 4.7, 1.2]] });
+    expect([other.status, other.body.error?.code]).toEqual([402, 'PAYMENT_REPLAYED']);
+    expect([await balance(payer), await balance(node.context.keys.address)]).toEqual([p0 - PRICE, n0 + PRICE]);
+    expect(node.context.log.size).toBe(size);
+  });
+
+  it('refuses each bad payment with its code: 402, no record logged, no money moved', async () => {
+    const req = await requirementsOf(node.url);
+    const now = BigInt(Math.floor(Date.now() / 1000));
+    // A nonce already used on chain: the payer's authorization settled by someone else first.
+    const used = randomBytes32();
+    const spent = await payment(req, { nonce: used });
+    const a = spent.payload.payload.authorization;
+    await settleExact(
+      chain.clients(OTHER),
+      pay.token,
+      {
+        from: a.from as Address,
+        to: a.to as Address,
+        value: BigInt(a.value),
+        validAfter: BigInt(a.validAfter),
+        validBefore: BigInt(a.validBefore),
+        nonce: used,
+      },
+      spent.payload.payload.signature as Hex,
+    );
+    const cases: [string, Promise<{ header: string }> | { header: string }, string][] = [
+      ['malformed header', { header: 'not-base64!' }, 'PAYMENT_INVALID'],
+      ['underpaid: one unit short', payment(req, { value: PRICE - 1n }), 'PAYMENT_UNDERPAID'],
+      ['expired', payment(req, { validAfter: now - 600n, validBefore: now - 1n }), 'PAYMENT_EXPIRED'],
+      ['not valid yet', payment(req, { validAfter: now + 600n, validBefore: now + 1200n }), 'PAYMENT_EXPIRED'],
+      ['replayed: nonce already used on chain', spent, 'PAYMENT_REPLAYED'],
+      [
+        'wrong chain (network named)',
+        payment(req, { domain: { chainId: 1 }, accepted: { network: 'eip155:1' } }),
+        'PAYMENT_WRONG_NETWORK',
+      ],
+      [
+        'wrong chain (signed for chain 1, network claimed right)',
+        payment(req, { domain: { chainId: 1 } }),
+        'PAYMENT_SIGNATURE_INVALID',
+      ],
+      ['wrong token', payment(req, { accepted: { asset: pay.meteredSettlement } }), 'PAYMENT_WRONG_NETWORK'],
+      [
+        'wrong token (signed for another token)',
+        payment(req, { domain: { verifyingContract: pay.meteredSettlement } }),
+        'PAYMENT_SIGNATURE_INVALID',
+      ],
+      ['payee is not the node', payment(req, { accepted: { payTo: account(OTHER).address } }), 'PAYMENT_WRONG_NETWORK'],
+      ['insufficient balance', payment(req, { signer: POOR }), 'PAYMENT_INSUFFICIENT_FUNDS'],
+      ['signature by another account', payment(req, { signer: OTHER, from: PAYER }), 'PAYMENT_SIGNATURE_INVALID'],
+    ];
+    const watched = [account(PAYER).address, account(POOR).address, account(OTHER).address, node.context.keys.address];
+    const before = await Promise.all(watched.map(balance));
+    const size = node.context.log.size;
+    for (const [why, made, code] of cases) {
+      const { header } = await made;
+      const r = await infer(node.url, header);
+      expect([why, r.status, r.body.error?.code]).toEqual([why, 402, code]);
+      const required = parsePaymentRequired(decodePaymentHeader(r.headers.get('payment-required') as string));
+      expect([why, required.error]).toEqual([why, code]);
+    }
+    expect(await Promise.all(watched.map(balance))).toEqual(before);
+    expect(node.context.log.size).toBe(size);
+  });
+});
+
+describe('a node killed between answer and settlement', () => {
+  it('settles the journaled payment once on restart; the retried payment gets the answer', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'verity-pay-crash-'));
+    const { address, apiKey } = openKeystore(dataDir);
+    await chain.testClient.setBalance({ address: address as Address, value: 10n ** 19n });
+    const configFile = join(dataDir, 'config.json');
+    writeFileSync(
+      configFile,
+      JSON.stringify({
+        dataDir,
+        port: 0,
+        logLevel: 'warn',
+        chain: { rpcUrl: chain.anvil.rpcUrl, deploymentFile, anchorIntervalMs: 0 },
+        payments: { prices },
+      }),
+    );
+    const child = spawn(process.execPath, ['--import', TS_LOADER, CRASH_MAIN, '--config', configFile], {
+      cwd: REPO,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    try {
+      const info = await firstJsonLine<{ url: string }>(child, 'payment-crash node');
+      // By CID: on the chain the name iris@1.0.0 is the first node's (its own manifest, publisher).
+      const pushed = await createClient({ url: info.url, apiKey }).pushModel({
+        name: 'iris',
+        version: '1.0.0',
+        data: IRIS,
+      });
+      const model = pushed.id;
+      const req = await requirementsOf(info.url, model);
+      const payer = account(PAYER).address;
+      const [p0, n0] = [await balance(payer), await balance(address)];
+      const { header } = await payment(req);
+      const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_c, s) => resolve(s)));
+      // The answer was made, logged and journaled; the process dies before its settlement.
+      await expect(infer(info.url, header, undefined, model)).rejects.toThrow();
+      expect(await exited).toBe('SIGKILL');
+      expect([await balance(payer), await balance(address)]).toEqual([p0, n0]);
+
+      // Restarted on the same data dir: the journal's payment is settled, once.
+      const again = await startChainNode(chain, { dataDir, deploymentFile, overrides: { payments: { prices } } });
+      try {
+        expect([await balance(payer), await balance(address)]).toEqual([p0 - PRICE, n0 + PRICE]);
+        // The payer retries with the same payment: the answer it paid for, no second charge.
+        const r = await until(async () => {
+          const x = await infer(again.url, header, undefined, model);
+          return x.status === 200 ? x : undefined;
+        }, 'the retried payment answered');
+        const settled = parseSettleResponse(decodePaymentHeader(r.headers.get('payment-response') as string));
+        expect(settled.success).toBe(true);
+        expect((r.body.receipt as Receipt).record.payment?.amount).toBe('1000');
+        expect([await balance(payer), await balance(address)]).toEqual([p0 - PRICE, n0 + PRICE]);
+      } finally {
+        await again.stop();
+      }
+    } finally {
+      await stopChild(child);
+    }
+  });
+});
+
+describe('a language model priced per token (scheme metered)', () => {
+  const CHAT = { model: 'tiny-chat@1.0.0', messages: [{ role: 'user', content: 'Hello!' }], max_tokens: 8, seed: 7 };
+
+  async function chat(header?: string, body: Record<string, unknown> = CHAT) {
+    return fetch(`${node.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        ...(header === undefined ? {} : { [PAYMENT_HEADERS.signature]: header }),
+      },
+      body: JSON.stringify(body),
+    });
+  }
+
+  /** A metered payment for `req`: ReceiveWithAuthorization of the maximum to MeteredSettlement, nonce bound to the node. */
+  async function meteredPayment(req: PaymentRequirements): Promise<string> {
+    const signer = account(PAYER);
+    const salt = randomBytes32();
+    const now = BigInt(Math.floor(Date.now() / 1000));
+    const auth = {
+      from: signer.address,
+      to: req.extra.settlement as Address,
+      value: BigInt(req.amount),
+      validAfter: now - 600n,
+      validBefore: now + BigInt(req.maxTimeoutSeconds),
+      nonce: meteredNonce(req.payTo as Address, salt),
+    };
+    const signature = await signTransferAuthorization(signer, domain, auth, 'receive');
+    return encodePaymentHeader({
+      x402Version: 2,
+      accepted: req,
+      payload: {
+        signature,
+        salt,
+        authorization: {
+          from: auth.from,
+          to: auth.to,
+          value: auth.value.toString(),
+          validAfter: auth.validAfter.toString(),
+          validBefore: auth.validBefore.toString(),
+          nonce: auth.nonce,
+        },
+      },
+    } as PaymentPayload);
+  }
+
+  const required = async (): Promise<PaymentRequirements> => {
+    const r = await chat();
+    expect(r.status).toBe(402);
+    return parsePaymentRequired(decodePaymentHeader(r.headers.get('payment-required') as string))
+      .accepts[0] as PaymentRequirements;
+  };
+
+  beforeAll(async () => {
+    const res = await fetch(`${node.url}/v1/models?name=tiny-chat&format=gguf`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/octet-stream', authorization: `Bearer ${node.context.keys.apiKey}` },
+      body: GGUF,
+    });
+    expect(res.status).toBeLessThan(300);
+  });
+
+  it('asks for the most the request may cost, charges the tokens used, returns the rest', async () => {
+    const req = await required();
+    // Every context token as prompt (512 × 3) plus max_tokens generated (8 × 5).
+    expect(req).toMatchObject({
+      scheme: 'metered',
+      amount: String(512 * 3 + 8 * 5),
+      payTo: node.context.keys.address,
+      extra: { settlement: pay.meteredSettlement, pricePerInputToken: '3', pricePerOutputToken: '5' },
+    });
+    const payer = account(PAYER).address;
+    const [p0, n0] = [await balance(payer), await balance(node.context.keys.address)];
+    const header = await meteredPayment(req);
+    const r = await chat(header);
+    const text = await r.text();
+    expect(r.status, text).toBe(200);
+    const body = JSON.parse(text) as {
+      usage: { prompt_tokens: number; completion_tokens: number };
+      verity: { receipt: Receipt };
+    };
+    const charged = BigInt(body.usage.prompt_tokens * 3 + body.usage.completion_tokens * 5);
+    const settled = parseSettleResponse(decodePaymentHeader(r.headers.get('payment-response') as string));
+    expect(settled).toMatchObject({ success: true, amount: charged.toString() });
+    expect(body.verity.receipt.record.payment?.amount).toBe(charged.toString());
+    expect([await balance(payer), await balance(node.context.keys.address)]).toEqual([p0 - charged, n0 + charged]);
+    const trust = { nodes: [{ address: node.context.keys.address, logKey: node.context.keys.logKey }] };
+    expect(verifyBundle({ mediaType: BUNDLE_MEDIA_TYPE, receipts: [body.verity.receipt] }, trust).ok).toBe(true);
+    // Retried: the same answer, no second settlement.
+    const again = await chat(header);
+    expect(await again.text()).toBe(text);
+    expect([await balance(payer), await balance(node.context.keys.address)]).toEqual([p0 - charged, n0 + charged]);
+  });
+
+  it('streams a paid answer: the settlement rides in the last chunk, the charge is the tokens used', async () => {
+    const req = await required();
+    const payer = account(PAYER).address;
+    const [p0, n0] = [await balance(payer), await balance(node.context.keys.address)];
+    const r = await chat(await meteredPayment(req), { ...CHAT, stream: true, stream_options: { include_usage: true } });
+    expect(r.status).toBe(200);
+    type Event = {
+      usage?: { prompt_tokens: number; completion_tokens: number };
+      verity?: { payment?: unknown; receipt: Receipt };
+    };
+    const events = (await r.text())
+      .split('\n\n')
+      .map((e) => e.replace(/^data: /, ''))
+      .filter((e) => e !== '' && e !== '[DONE]')
+      .map((e) => JSON.parse(e) as Event);
+    const usage = events.find((e) => e.usage)?.usage as NonNullable<Event['usage']>;
+    const verity = events.find((e) => e.verity)?.verity as NonNullable<Event['verity']>;
+    const charged = BigInt(usage.prompt_tokens * 3 + usage.completion_tokens * 5);
+    expect(verity.payment).toMatchObject({ success: true, amount: charged.toString() });
+    expect(verity.receipt.record.payment?.amount).toBe(charged.toString());
+    expect([await balance(payer), await balance(node.context.keys.address)]).toEqual([p0 - charged, n0 + charged]);
+  });
+});
