@@ -248,7 +248,7 @@ describe('settleExact (EIP-3009 transferWithAuthorization)', () => {
     await settleExact(chain.clients(NODE), contracts.token, auth, signature);
     const args = await expectRevert(
       settleExact(chain.clients(NODE), contracts.token, auth, signature),
-      'CHAIN_REVERTED',
+      'PAYMENT_REPLAYED',
       'AuthorizationAlreadyUsed',
     );
     expect(args).toEqual([payer.address, auth.nonce]);
@@ -256,7 +256,7 @@ describe('settleExact (EIP-3009 transferWithAuthorization)', () => {
     const other = { ...auth, value: 1n };
     await expectRevert(
       settleExact(chain.clients(NODE), contracts.token, other, await signTransferAuthorization(payer, domain, other)),
-      'CHAIN_REVERTED',
+      'PAYMENT_REPLAYED',
       'AuthorizationAlreadyUsed',
     );
     expect(await balance(payer.address)).toBe(FUNDS - auth.value);
@@ -272,14 +272,14 @@ describe('settleExact (EIP-3009 transferWithAuthorization)', () => {
         expired,
         await signTransferAuthorization(payer, domain, expired),
       ),
-      'CHAIN_REVERTED',
+      'PAYMENT_EXPIRED',
       'AuthorizationExpired',
     );
     const early = await authorization({ validAfter: t + 600n, validBefore: t + 3600n });
     const signature = await signTransferAuthorization(payer, domain, early);
     await expectRevert(
       settleExact(chain.clients(NODE), contracts.token, early, signature),
-      'CHAIN_REVERTED',
+      'PAYMENT_EXPIRED',
       'AuthorizationNotYetValid',
     );
     expect(await balance(payer.address)).toBe(FUNDS);
@@ -316,7 +316,7 @@ describe('settleExact (EIP-3009 transferWithAuthorization)', () => {
     ];
     for (const [what, a, signature] of forgeries) {
       const refused = settleExact(chain.clients(NODE), contracts.token, a, signature);
-      expect(await expectRevert(refused, 'CHAIN_REVERTED', 'InvalidSignature'), what).toEqual([]);
+      expect(await expectRevert(refused, 'PAYMENT_SIGNATURE_INVALID', 'InvalidSignature'), what).toEqual([]);
     }
     expect(await balance(payer.address)).toBe(FUNDS);
     // The genuine one still works afterwards: the failures did not burn the nonce.
@@ -328,7 +328,7 @@ describe('settleExact (EIP-3009 transferWithAuthorization)', () => {
     const auth = await authorization({ value: FUNDS + 1n });
     await expectRevert(
       settleExact(chain.clients(NODE), contracts.token, auth, await signTransferAuthorization(payer, domain, auth)),
-      'CHAIN_REVERTED',
+      'PAYMENT_INSUFFICIENT_FUNDS',
       'ERC20InsufficientBalance',
     );
   });
@@ -378,7 +378,7 @@ describe('cancelAuthorization and receiveWithAuthorization', () => {
     expect(await authorizationUsed(chain.publicClient, contracts.token, payer.address, auth.nonce)).toBe(true);
     await expectRevert(
       settleExact(chain.clients(NODE), contracts.token, auth, signature),
-      'CHAIN_REVERTED',
+      'PAYMENT_REPLAYED',
       'AuthorizationAlreadyUsed',
     );
     // A used (here: cancelled) nonce cannot be cancelled again.
@@ -411,7 +411,7 @@ describe('cancelAuthorization and receiveWithAuthorization', () => {
     // Nor can anyone turn it into a plain transfer: the signed type differs.
     await expectRevert(
       settleExact(chain.clients(STRANGER), contracts.token, auth, signature),
-      'CHAIN_REVERTED',
+      'PAYMENT_SIGNATURE_INVALID',
       'InvalidSignature',
     );
     expect(await balance(payer.address)).toBe(FUNDS);
@@ -490,7 +490,7 @@ describe('ERC-20, EIP-2612 permit and minting', () => {
   it('mints for the deployer only', async () => {
     await expectRevert(
       mintTestTokens(chain.clients(STRANGER), contracts.token, stranger.address, 1n),
-      'CHAIN_REVERTED',
+      'UNAUTHORIZED',
       'NotMinter',
     );
     expect(await chain.publicClient.readContract({ ...token(), functionName: 'totalSupply' })).toBe(FUNDS);
@@ -683,7 +683,7 @@ describe('MeteredSettlement', () => {
         m.signature,
         10n,
       ),
-      'CHAIN_REVERTED',
+      'PAYMENT_REPLAYED',
       'AuthorizationAlreadyUsed',
     );
     const salt = randomBytes32();
@@ -703,7 +703,7 @@ describe('MeteredSettlement', () => {
         await signTransferAuthorization(payer, domain, expired, 'receive'),
         10n,
       ),
-      'CHAIN_REVERTED',
+      'PAYMENT_EXPIRED',
       'AuthorizationExpired',
     );
     expect(await balance(payer.address)).toBe(FUNDS - 10n);
@@ -726,7 +726,7 @@ describe('MeteredSettlement', () => {
         await signTransferAuthorization(payer, domain, big, 'receive'),
         1n,
       ),
-      'CHAIN_REVERTED',
+      'PAYMENT_INSUFFICIENT_FUNDS',
       'ERC20InsufficientBalance',
     );
     const m = await meteredAuthorization();
@@ -740,7 +740,7 @@ describe('MeteredSettlement', () => {
         await signTransferAuthorization(payer, domain, m.auth, 'transfer'),
         1n,
       ),
-      'CHAIN_REVERTED',
+      'PAYMENT_SIGNATURE_INVALID',
       'InvalidSignature',
     );
   });
@@ -802,7 +802,7 @@ describe('contract wallets (ERC-1271) as payers', () => {
     ];
     for (const [what, signature] of forgeries) {
       const refused = settleExact(chain.clients(NODE), contracts.token, auth, signature);
-      expect(await expectRevert(refused, 'CHAIN_REVERTED', 'InvalidSignature'), what).toEqual([]);
+      expect(await expectRevert(refused, 'PAYMENT_SIGNATURE_INVALID', 'InvalidSignature'), what).toEqual([]);
     }
     expect(await balance(wallet)).toBe(FUNDS);
   });
