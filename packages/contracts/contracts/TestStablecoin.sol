@@ -11,8 +11,8 @@ pragma solidity ^0.8.24;
 // - EIP-3009: an authorization is valid while validAfter < block.timestamp < validBefore; its
 //   32-byte nonce is random and chosen by the signer, and can be used (or cancelled) once.
 // - EIP-2612: `permit` is valid while block.timestamp ≤ deadline; nonces count up per owner.
-// - Signatures: ECDSA with low s and v ∈ {27, 28} (EIP-2 malleability), or ERC-1271 when the
-//   authorizer is a contract and the `bytes` overload is used.
+// - Signatures: ECDSA with low s and v ∈ {27, 28} (EIP-2 malleability), or, for an authorizer
+//   with code, ERC-1271 (in both forms; the (v, r, s) form passes r ‖ s ‖ v on, as USDC v2.2 does).
 //
 // Only the deployer mints. Nothing else is privileged: no pause, no blocklist, no upgrade.
 
@@ -288,22 +288,35 @@ contract TestStablecoin {
         emit AuthorizationCanceled(authorizer, nonce);
     }
 
-    /// ECDSA: `signer` signed `digest` (low s, v ∈ {27, 28}; the zero address never signs).
-    function _checkSignature(address signer, bytes32 digest, uint8 v, bytes32 r, bytes32 s) private pure {
-        if (uint256(s) > S_MAX || (v != 27 && v != 28)) revert InvalidSignature();
-        address recovered = ecrecover(digest, v, r, s);
-        if (recovered == address(0) || recovered != signer) revert InvalidSignature();
+    /// `signer` signed `digest`: an ECDSA signature that recovers to it, or, for an account with
+    /// code, its ERC-1271 `isValidSignature`. ECDSA is tried first (as OpenZeppelin's
+    /// SignatureChecker does) so that an EOA with EIP-7702 code still signs with its key.
+    function _checkSignature(address signer, bytes32 digest, uint8 v, bytes32 r, bytes32 s) private view {
+        if (_recovers(signer, digest, v, r, s)) return;
+        if (signer.code.length > 0 && _erc1271Valid(signer, digest, abi.encodePacked(r, s, v))) return;
+        revert InvalidSignature();
     }
 
-    /// A contract signer answers through ERC-1271; any other signer's signature is 65 bytes r ‖ s ‖ v.
+    /// As the (v, r, s) form; an ECDSA signature is 65 bytes r ‖ s ‖ v, a contract's any length.
     function _checkSignature(address signer, bytes32 digest, bytes calldata signature) private view {
-        if (signer.code.length > 0) {
-            (bool ok, bytes memory answer) =
-                signer.staticcall(abi.encodeCall(IERC1271.isValidSignature, (digest, signature)));
-            if (!ok || answer.length != 32 || bytes4(answer) != ERC1271_MAGIC) revert InvalidSignature();
-            return;
-        }
-        if (signature.length != 65) revert InvalidSignature();
-        _checkSignature(signer, digest, uint8(signature[64]), bytes32(signature[0:32]), bytes32(signature[32:64]));
+        if (
+            signature.length == 65
+                && _recovers(signer, digest, uint8(signature[64]), bytes32(signature[0:32]), bytes32(signature[32:64]))
+        ) return;
+        if (signer.code.length > 0 && _erc1271Valid(signer, digest, signature)) return;
+        revert InvalidSignature();
+    }
+
+    /// ECDSA with low s and v ∈ {27, 28}; the zero address never signs.
+    function _recovers(address signer, bytes32 digest, uint8 v, bytes32 r, bytes32 s) private pure returns (bool) {
+        if (uint256(s) > S_MAX || (v != 27 && v != 28)) return false;
+        address recovered = ecrecover(digest, v, r, s);
+        return recovered != address(0) && recovered == signer;
+    }
+
+    /// ERC-1271; a contract that reverts or answers anything but the magic value has not signed.
+    function _erc1271Valid(address signer, bytes32 digest, bytes memory signature) private view returns (bool) {
+        (bool ok, bytes memory answer) = signer.staticcall(abi.encodeCall(IERC1271.isValidSignature, (digest, signature)));
+        return ok && answer.length == 32 && bytes4(answer) == ERC1271_MAGIC;
     }
 }

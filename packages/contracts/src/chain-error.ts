@@ -92,6 +92,15 @@ const REVERT_CODES: Readonly<Record<string, ErrorCode>> = {
   ZkInputMismatch: 'DISPUTE_ZK_INPUT_MISMATCH',
   ZkSignalsMalformed: 'DISPUTE_ZK_SIGNALS_INVALID',
   ZkProofInvalid: 'DISPUTE_ZK_PROOF_INVALID',
+  // Payments (TestStablecoin's EIP-3009 refusals, also as they pass through MeteredSettlement).
+  AuthorizationAlreadyUsed: 'PAYMENT_REPLAYED',
+  AuthorizationExpired: 'PAYMENT_EXPIRED',
+  AuthorizationNotYetValid: 'PAYMENT_EXPIRED',
+  InvalidSignature: 'PAYMENT_SIGNATURE_INVALID',
+  ERC20InsufficientBalance: 'PAYMENT_INSUFFICIENT_FUNDS',
+  CallerNotPayee: 'UNAUTHORIZED',
+  NotMinter: 'UNAUTHORIZED',
+  AmountAboveMax: 'INVALID_ARGUMENT',
 };
 
 /** JSON-safe copies of revert arguments (bigints become decimal strings). */

@@ -12,8 +12,10 @@ import {
   serializeSignature,
   toHex,
 } from 'viem';
-import { privateKeyToAccount } from 'viem/accounts';
+import { type PrivateKeyAccount, privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { deployOne } from './deploy.js';
+import { erc1271WalletHarnessAbi, erc1271WalletHarnessBytecode } from './generated/erc1271-wallet-harness.js';
 import { meteredSettlementAbi } from './generated/metered-settlement.js';
 import { testStablecoinAbi } from './generated/test-stablecoin.js';
 import {
@@ -50,8 +52,8 @@ const FUNDS = 1_000_000_000n; // 1000 vUSD
 let chain: TestChain;
 let contracts: PaymentContracts;
 let domain: TokenDomain;
-let payer: LocalAccount;
-let stranger: LocalAccount;
+let payer: PrivateKeyAccount;
+let stranger: PrivateKeyAccount;
 
 const account = (i: number) => {
   const key = chain.anvil.privateKeys[i];
@@ -246,7 +248,7 @@ describe('settleExact (EIP-3009 transferWithAuthorization)', () => {
     await settleExact(chain.clients(NODE), contracts.token, auth, signature);
     const args = await expectRevert(
       settleExact(chain.clients(NODE), contracts.token, auth, signature),
-      'CHAIN_REVERTED',
+      'PAYMENT_REPLAYED',
       'AuthorizationAlreadyUsed',
     );
     expect(args).toEqual([payer.address, auth.nonce]);
@@ -254,7 +256,7 @@ describe('settleExact (EIP-3009 transferWithAuthorization)', () => {
     const other = { ...auth, value: 1n };
     await expectRevert(
       settleExact(chain.clients(NODE), contracts.token, other, await signTransferAuthorization(payer, domain, other)),
-      'CHAIN_REVERTED',
+      'PAYMENT_REPLAYED',
       'AuthorizationAlreadyUsed',
     );
     expect(await balance(payer.address)).toBe(FUNDS - auth.value);
@@ -270,14 +272,14 @@ describe('settleExact (EIP-3009 transferWithAuthorization)', () => {
         expired,
         await signTransferAuthorization(payer, domain, expired),
       ),
-      'CHAIN_REVERTED',
+      'PAYMENT_EXPIRED',
       'AuthorizationExpired',
     );
     const early = await authorization({ validAfter: t + 600n, validBefore: t + 3600n });
     const signature = await signTransferAuthorization(payer, domain, early);
     await expectRevert(
       settleExact(chain.clients(NODE), contracts.token, early, signature),
-      'CHAIN_REVERTED',
+      'PAYMENT_EXPIRED',
       'AuthorizationNotYetValid',
     );
     expect(await balance(payer.address)).toBe(FUNDS);
@@ -314,7 +316,7 @@ describe('settleExact (EIP-3009 transferWithAuthorization)', () => {
     ];
     for (const [what, a, signature] of forgeries) {
       const refused = settleExact(chain.clients(NODE), contracts.token, a, signature);
-      expect(await expectRevert(refused, 'CHAIN_REVERTED', 'InvalidSignature'), what).toEqual([]);
+      expect(await expectRevert(refused, 'PAYMENT_SIGNATURE_INVALID', 'InvalidSignature'), what).toEqual([]);
     }
     expect(await balance(payer.address)).toBe(FUNDS);
     // The genuine one still works afterwards: the failures did not burn the nonce.
@@ -326,7 +328,7 @@ describe('settleExact (EIP-3009 transferWithAuthorization)', () => {
     const auth = await authorization({ value: FUNDS + 1n });
     await expectRevert(
       settleExact(chain.clients(NODE), contracts.token, auth, await signTransferAuthorization(payer, domain, auth)),
-      'CHAIN_REVERTED',
+      'PAYMENT_INSUFFICIENT_FUNDS',
       'ERC20InsufficientBalance',
     );
   });
@@ -376,7 +378,7 @@ describe('cancelAuthorization and receiveWithAuthorization', () => {
     expect(await authorizationUsed(chain.publicClient, contracts.token, payer.address, auth.nonce)).toBe(true);
     await expectRevert(
       settleExact(chain.clients(NODE), contracts.token, auth, signature),
-      'CHAIN_REVERTED',
+      'PAYMENT_REPLAYED',
       'AuthorizationAlreadyUsed',
     );
     // A used (here: cancelled) nonce cannot be cancelled again.
@@ -409,7 +411,7 @@ describe('cancelAuthorization and receiveWithAuthorization', () => {
     // Nor can anyone turn it into a plain transfer: the signed type differs.
     await expectRevert(
       settleExact(chain.clients(STRANGER), contracts.token, auth, signature),
-      'CHAIN_REVERTED',
+      'PAYMENT_SIGNATURE_INVALID',
       'InvalidSignature',
     );
     expect(await balance(payer.address)).toBe(FUNDS);
@@ -488,7 +490,7 @@ describe('ERC-20, EIP-2612 permit and minting', () => {
   it('mints for the deployer only', async () => {
     await expectRevert(
       mintTestTokens(chain.clients(STRANGER), contracts.token, stranger.address, 1n),
-      'CHAIN_REVERTED',
+      'UNAUTHORIZED',
       'NotMinter',
     );
     expect(await chain.publicClient.readContract({ ...token(), functionName: 'totalSupply' })).toBe(FUNDS);
@@ -681,7 +683,7 @@ describe('MeteredSettlement', () => {
         m.signature,
         10n,
       ),
-      'CHAIN_REVERTED',
+      'PAYMENT_REPLAYED',
       'AuthorizationAlreadyUsed',
     );
     const salt = randomBytes32();
@@ -701,7 +703,7 @@ describe('MeteredSettlement', () => {
         await signTransferAuthorization(payer, domain, expired, 'receive'),
         10n,
       ),
-      'CHAIN_REVERTED',
+      'PAYMENT_EXPIRED',
       'AuthorizationExpired',
     );
     expect(await balance(payer.address)).toBe(FUNDS - 10n);
@@ -724,7 +726,7 @@ describe('MeteredSettlement', () => {
         await signTransferAuthorization(payer, domain, big, 'receive'),
         1n,
       ),
-      'CHAIN_REVERTED',
+      'PAYMENT_INSUFFICIENT_FUNDS',
       'ERC20InsufficientBalance',
     );
     const m = await meteredAuthorization();
@@ -738,8 +740,84 @@ describe('MeteredSettlement', () => {
         await signTransferAuthorization(payer, domain, m.auth, 'transfer'),
         1n,
       ),
-      'CHAIN_REVERTED',
+      'PAYMENT_SIGNATURE_INVALID',
       'InvalidSignature',
     );
+  });
+});
+
+describe('contract wallets (ERC-1271) as payers', () => {
+  const OWNER = 4;
+  let wallet: Address;
+
+  beforeEach(async () => {
+    wallet = (
+      await deployOne(
+        chain.clients(OWNER),
+        'Erc1271WalletHarness',
+        erc1271WalletHarnessAbi,
+        erc1271WalletHarnessBytecode,
+        [chain.address(OWNER)],
+      )
+    ).address;
+    await mintTestTokens(chain.clients(0), contracts.token, wallet, FUNDS);
+  });
+
+  /** The wallet's signature: its owner's ECDSA signature of the digest, plus `extra` bytes. */
+  const walletSignature = async (digest: Hex, extra = '') =>
+    `${await account(OWNER).sign({ hash: digest })}${extra}` as Hex;
+
+  it('settles an exact authorization signed by a contract wallet, in both signature forms', async () => {
+    // 65 bytes: settleExact sends (v, r, s); ECDSA does not recover the wallet, ERC-1271 does.
+    const first = await authorization({ from: wallet });
+    await settleExact(
+      chain.clients(NODE),
+      contracts.token,
+      first,
+      await walletSignature(transferAuthorizationDigest(domain, first)),
+    );
+    // 66 bytes: only the bytes form carries it.
+    const second = await authorization({ from: wallet });
+    await settleExact(
+      chain.clients(NODE),
+      contracts.token,
+      second,
+      await walletSignature(transferAuthorizationDigest(domain, second), 'ff'),
+    );
+    expect(await balance(wallet)).toBe(FUNDS - first.value - second.value);
+    expect(await balance(chain.address(NODE))).toBe(first.value + second.value);
+  });
+
+  it('refuses a signature the wallet does not vouch for', async () => {
+    const auth = await authorization({ from: wallet });
+    const digest = transferAuthorizationDigest(domain, auth);
+    // Each: a signature for the wallet that its isValidSignature refuses.
+    const forgeries: [string, Hex][] = [
+      ['the stranger’s, not the owner’s', (await stranger.sign({ hash: digest })) as Hex],
+      [
+        'the owner’s, for another digest',
+        await walletSignature(transferAuthorizationDigest(domain, { ...auth, value: 1n })),
+      ],
+      ['too short for the wallet', (await walletSignature(digest)).slice(0, 120) as Hex],
+    ];
+    for (const [what, signature] of forgeries) {
+      const refused = settleExact(chain.clients(NODE), contracts.token, auth, signature);
+      expect(await expectRevert(refused, 'PAYMENT_SIGNATURE_INVALID', 'InvalidSignature'), what).toEqual([]);
+    }
+    expect(await balance(wallet)).toBe(FUNDS);
+  });
+
+  it('settles a metered authorization signed by a contract wallet (bytes form), refunding the wallet', async () => {
+    const salt = randomBytes32();
+    const auth = await authorization({
+      from: wallet,
+      to: contracts.meteredSettlement,
+      value: 50_000n,
+      nonce: meteredNonce(chain.address(NODE), salt),
+    });
+    const signature = await walletSignature(transferAuthorizationDigest(domain, auth, 'receive'), '00');
+    await settleMetered(chain.clients(NODE), contracts.meteredSettlement, contracts.token, auth, salt, signature, 7n);
+    expect(await balance(wallet)).toBe(FUNDS - 7n);
+    expect(await balance(chain.address(NODE))).toBe(7n);
   });
 });

@@ -9,18 +9,23 @@
  *   amount and the rest returns to the payer in the same transaction (`settleMetered`).
  *
  * The token is any EIP-3009 token (USDC has both signature forms); `deployPaymentContracts` deploys
- * `TestStablecoin` for local chains. Reverts keep the contracts' own names in `details.revert`
- * (e.g. `AuthorizationAlreadyUsed`, `AuthorizationExpired`, `InvalidSignature`,
- * `ERC20InsufficientBalance`), see `chainError`.
+ * `TestStablecoin` for local chains. A refusal on chain is a `VerityError` with the contract's own
+ * name in `details.revert` and a payment code (`chainError`): `AuthorizationAlreadyUsed` →
+ * `PAYMENT_REPLAYED`, `AuthorizationExpired` and `AuthorizationNotYetValid` → `PAYMENT_EXPIRED`,
+ * `InvalidSignature` → `PAYMENT_SIGNATURE_INVALID`, `ERC20InsufficientBalance` →
+ * `PAYMENT_INSUFFICIENT_FUNDS` (another token's revert strings are `CHAIN_REVERTED`).
  */
-import { fail } from '@verity/protocol';
+import {
+  authorizationDigest,
+  fail,
+  type AuthorizationKind as ProtocolAuthorizationKind,
+  meteredNonce as protocolMeteredNonce,
+} from '@verity/protocol';
 import {
   type Address,
-  encodeAbiParameters,
   getAddress,
   type Hex,
   isHex,
-  keccak256,
   type LocalAccount,
   type PublicClient,
   parseSignature,
@@ -57,7 +62,7 @@ export interface TransferAuthorization {
  * `transfer`: TransferWithAuthorization, which anyone may submit (x402 `exact`).
  * `receive`: ReceiveWithAuthorization, which only `to` may submit (`metered`, `to` = the settlement contract).
  */
-export type AuthorizationKind = 'transfer' | 'receive';
+export type AuthorizationKind = ProtocolAuthorizationKind;
 
 /** Where the payment contracts live; a deployment file's optional `payments` member. */
 export interface PaymentContracts {
@@ -67,20 +72,7 @@ export interface PaymentContracts {
   readonly meteredSettlement: Address;
 }
 
-/** The EIP-712 type strings, as EIP-712, EIP-3009 and EIP-2612 write them. */
-export const EIP712_DOMAIN_TYPE = 'EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)';
-export const TRANSFER_WITH_AUTHORIZATION_TYPE =
-  'TransferWithAuthorization(address from,address to,uint256 value,uint256 validAfter,uint256 validBefore,bytes32 nonce)';
-export const RECEIVE_WITH_AUTHORIZATION_TYPE =
-  'ReceiveWithAuthorization(address from,address to,uint256 value,uint256 validAfter,uint256 validBefore,bytes32 nonce)';
-
-const encoder = new TextEncoder();
-const typeHash = (type: string) => keccak256(encoder.encode(type));
-const DOMAIN_TYPEHASH = typeHash(EIP712_DOMAIN_TYPE);
-const AUTHORIZATION_TYPEHASH: Readonly<Record<AuthorizationKind, Hex>> = {
-  transfer: typeHash(TRANSFER_WITH_AUTHORIZATION_TYPE),
-  receive: typeHash(RECEIVE_WITH_AUTHORIZATION_TYPE),
-};
+/** EIP-3009's message fields, for signing with viem (the digest itself is `@verity/protocol`'s). */
 const AUTHORIZATION_FIELDS = [
   { name: 'from', type: 'address' },
   { name: 'to', type: 'address' },
@@ -115,8 +107,9 @@ function checkAuthorization(auth: TransferAuthorization): void {
 
 /**
  * The EIP-712 digest of an authorization: keccak256("\x19\x01" ‖ domainSeparator ‖ hashStruct),
- * computed here from the type strings of EIP-712 and EIP-3009 (viem's `hashTypedData`, an
- * independent implementation, must agree; the tests check). A paid record commits to it.
+ * as `@verity/protocol`'s `authorizationDigest` computes it from the type strings of EIP-712 and
+ * EIP-3009 (one implementation; viem's `hashTypedData`, an independent one, must agree and the
+ * tests check). A paid record commits to it.
  *
  * @example
  * ```ts
@@ -132,25 +125,20 @@ export function transferAuthorizationDigest(
   if (!Number.isSafeInteger(domain.chainId) || domain.chainId < 1) {
     fail('INVALID_ARGUMENT', 'domain.chainId must be a positive integer', { chainId: domain.chainId });
   }
-  const domainSeparator = keccak256(
-    encodeAbiParameters(
-      [{ type: 'bytes32' }, { type: 'bytes32' }, { type: 'bytes32' }, { type: 'uint256' }, { type: 'address' }],
-      [
-        DOMAIN_TYPEHASH,
-        keccak256(encoder.encode(domain.name)),
-        keccak256(encoder.encode(domain.version)),
-        BigInt(domain.chainId),
-        address(domain.verifyingContract, 'domain.verifyingContract'),
-      ],
-    ),
+  address(domain.verifyingContract, 'domain.verifyingContract');
+  const digest = authorizationDigest(
+    domain,
+    {
+      from: auth.from,
+      to: auth.to,
+      value: auth.value.toString(),
+      validAfter: auth.validAfter.toString(),
+      validBefore: auth.validBefore.toString(),
+      nonce: auth.nonce,
+    },
+    kind,
   );
-  const structHash = keccak256(
-    encodeAbiParameters(
-      [{ type: 'bytes32' }, ...AUTHORIZATION_FIELDS],
-      [AUTHORIZATION_TYPEHASH[kind], auth.from, auth.to, auth.value, auth.validAfter, auth.validBefore, auth.nonce],
-    ),
-  );
-  return keccak256(`0x1901${domainSeparator.slice(2)}${structHash.slice(2)}`);
+  return toHex(digest);
 }
 
 /**
@@ -184,12 +172,11 @@ export async function signTransferAuthorization(
 
 /**
  * The nonce a payer signs so that only `payee` can settle a metered authorization:
- * keccak256(abi.encode(payee, salt)), as `MeteredSettlement.nonceFor`.
+ * keccak256(abi.encode(payee, salt)), as `MeteredSettlement.nonceFor` (`@verity/protocol`'s
+ * `meteredNonce`, typed for viem).
  */
 export function meteredNonce(payee: Address, salt: Hex): Hex {
-  return keccak256(
-    encodeAbiParameters([{ type: 'address' }, { type: 'bytes32' }], [address(payee, 'payee'), bytes32(salt, 'salt')]),
-  );
+  return protocolMeteredNonce(address(payee, 'payee'), bytes32(salt, 'salt')) as Hex;
 }
 
 /** A fresh random 32-byte value: an `exact` authorization's nonce, or a metered salt. */
