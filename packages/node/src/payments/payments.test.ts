@@ -15,11 +15,13 @@ import {
   type Deployment,
   getTokenDomain,
   meteredNonce,
+  mintTestTokens,
   type PaymentContracts,
   randomBytes32,
   settleExact,
   signTransferAuthorization,
   type TokenDomain,
+  testStablecoinAbi,
   tokenBalance,
 } from '@verity/contracts';
 import { writeDeploymentFile } from '@verity/contracts/node';
@@ -44,8 +46,9 @@ import { privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { firstJsonLine, stopChild, until } from '../../../../test-support/wait.js';
 import { startTestChain, type TestChain } from '../../../contracts/src/test-support/chain.js';
+import { loadConfig } from '../config.js';
 import { openKeystore } from '../keys.js';
-import type { VerityNode } from '../node.js';
+import { startNode, type VerityNode } from '../node.js';
 import { startChainNode } from '../test-support/chain-node.js';
 
 const REPO = fileURLToPath(new URL('../../../../', import.meta.url));
@@ -496,5 +499,70 @@ describe('a language model priced per token (scheme metered)', () => {
     expect(verity.payment).toMatchObject({ success: true, amount: charged.toString() });
     expect(verity.receipt.record.payment?.amount).toBe(charged.toString());
     expect([await balance(payer), await balance(node.context.keys.address)]).toEqual([p0 - charged, n0 + charged]);
+  });
+});
+
+describe('a payer who empties its account between the check and the settlement', () => {
+  it('gets 402 PAYMENT_SETTLEMENT_FAILED: the answer is withheld and no money reaches the node', async () => {
+    const FLEE = 4;
+    const AWAY = 5;
+    await mintTestTokens(chain.clients(0), pay.token, account(FLEE).address, 5_000n);
+    const dataDir = await mkdtemp(join(tmpdir(), 'verity-pay-flee-'));
+    const { address } = openKeystore(dataDir);
+    await chain.testClient.setBalance({ address: address as Address, value: 10n ** 19n });
+    // Test code only: before the node's settlement, the payer moves all its tokens away — a real
+    // transfer on the chain, so the real settlement that follows reverts.
+    const flee = await startNode(
+      loadConfig({
+        overrides: {
+          dataDir,
+          port: 0,
+          logLevel: 'silent',
+          fsync: false,
+          chain: { rpcUrl: chain.anvil.rpcUrl, deploymentFile, anchorIntervalMs: 0 },
+          payments: { prices },
+        },
+      }),
+      {
+        paymentSettler: (settler) => ({
+          ...settler,
+          settle: async (p, amount) => {
+            const all = await balance(account(FLEE).address);
+            const { walletClient } = chain.clients(FLEE);
+            const hash = await walletClient.writeContract({
+              address: pay.token,
+              abi: testStablecoinAbi,
+              functionName: 'transfer',
+              args: [account(AWAY).address, all],
+              account: walletClient.account,
+              chain: walletClient.chain,
+            });
+            await chain.publicClient.waitForTransactionReceipt({ hash });
+            return settler.settle(p, amount);
+          },
+        }),
+      },
+    );
+    try {
+      const pushed = await createClient({ url: flee.url, apiKey: flee.context.keys.apiKey }).pushModel({
+        name: 'iris',
+        version: '1.0.0',
+        data: IRIS,
+      });
+      const req = await requirementsOf(flee.url, pushed.id);
+      const { header } = await payment(req, { signer: FLEE });
+      const r = await infer(flee.url, header, undefined, pushed.id);
+      expect([r.status, r.body.error?.code]).toEqual([402, 'PAYMENT_SETTLEMENT_FAILED']);
+      expect(r.body.output).toBeUndefined();
+      const required = parsePaymentRequired(decodePaymentHeader(r.headers.get('payment-required') as string));
+      expect(required.error).toBe('PAYMENT_SETTLEMENT_FAILED');
+      expect(await balance(address)).toBe(0n);
+      // The same payment again: still refused, never served.
+      const again = await infer(flee.url, header, undefined, pushed.id);
+      expect([again.status, again.body.error?.code]).toEqual([402, 'PAYMENT_SETTLEMENT_FAILED']);
+      expect(await balance(address)).toBe(0n);
+    } finally {
+      await flee.stop();
+    }
   });
 });
