@@ -13,14 +13,12 @@
  * (e.g. `AuthorizationAlreadyUsed`, `AuthorizationExpired`, `InvalidSignature`,
  * `ERC20InsufficientBalance`), see `chainError`.
  */
-import { fail } from '@verity/protocol';
+import { authorizationDigest, fail, meteredNonce as protocolMeteredNonce } from '@verity/protocol';
 import {
   type Address,
-  encodeAbiParameters,
   getAddress,
   type Hex,
   isHex,
-  keccak256,
   type LocalAccount,
   type PublicClient,
   parseSignature,
@@ -74,13 +72,6 @@ export const TRANSFER_WITH_AUTHORIZATION_TYPE =
 export const RECEIVE_WITH_AUTHORIZATION_TYPE =
   'ReceiveWithAuthorization(address from,address to,uint256 value,uint256 validAfter,uint256 validBefore,bytes32 nonce)';
 
-const encoder = new TextEncoder();
-const typeHash = (type: string) => keccak256(encoder.encode(type));
-const DOMAIN_TYPEHASH = typeHash(EIP712_DOMAIN_TYPE);
-const AUTHORIZATION_TYPEHASH: Readonly<Record<AuthorizationKind, Hex>> = {
-  transfer: typeHash(TRANSFER_WITH_AUTHORIZATION_TYPE),
-  receive: typeHash(RECEIVE_WITH_AUTHORIZATION_TYPE),
-};
 const AUTHORIZATION_FIELDS = [
   { name: 'from', type: 'address' },
   { name: 'to', type: 'address' },
@@ -115,7 +106,8 @@ function checkAuthorization(auth: TransferAuthorization): void {
 
 /**
  * The EIP-712 digest of an authorization: keccak256("\x19\x01" ‖ domainSeparator ‖ hashStruct),
- * computed here from the type strings of EIP-712 and EIP-3009 (viem's `hashTypedData`, an
+ * from the type strings of EIP-712 and EIP-3009: `@verity/protocol`'s `authorizationDigest`, the
+ * one implementation a node and a browser verifier use too (viem's `hashTypedData`, an
  * independent implementation, must agree; the tests check). A paid record commits to it.
  *
  * @example
@@ -132,25 +124,19 @@ export function transferAuthorizationDigest(
   if (!Number.isSafeInteger(domain.chainId) || domain.chainId < 1) {
     fail('INVALID_ARGUMENT', 'domain.chainId must be a positive integer', { chainId: domain.chainId });
   }
-  const domainSeparator = keccak256(
-    encodeAbiParameters(
-      [{ type: 'bytes32' }, { type: 'bytes32' }, { type: 'bytes32' }, { type: 'uint256' }, { type: 'address' }],
-      [
-        DOMAIN_TYPEHASH,
-        keccak256(encoder.encode(domain.name)),
-        keccak256(encoder.encode(domain.version)),
-        BigInt(domain.chainId),
-        address(domain.verifyingContract, 'domain.verifyingContract'),
-      ],
-    ),
+  const digest = authorizationDigest(
+    { ...domain, verifyingContract: address(domain.verifyingContract, 'domain.verifyingContract') },
+    {
+      from: auth.from,
+      to: auth.to,
+      value: auth.value.toString(),
+      validAfter: auth.validAfter.toString(),
+      validBefore: auth.validBefore.toString(),
+      nonce: auth.nonce,
+    },
+    kind,
   );
-  const structHash = keccak256(
-    encodeAbiParameters(
-      [{ type: 'bytes32' }, ...AUTHORIZATION_FIELDS],
-      [AUTHORIZATION_TYPEHASH[kind], auth.from, auth.to, auth.value, auth.validAfter, auth.validBefore, auth.nonce],
-    ),
-  );
-  return keccak256(`0x1901${domainSeparator.slice(2)}${structHash.slice(2)}`);
+  return toHex(digest);
 }
 
 /**
@@ -187,9 +173,8 @@ export async function signTransferAuthorization(
  * keccak256(abi.encode(payee, salt)), as `MeteredSettlement.nonceFor`.
  */
 export function meteredNonce(payee: Address, salt: Hex): Hex {
-  return keccak256(
-    encodeAbiParameters([{ type: 'address' }, { type: 'bytes32' }], [address(payee, 'payee'), bytes32(salt, 'salt')]),
-  );
+  // @verity/protocol's, which a verifier uses to check that a metered payment pays the record's node.
+  return protocolMeteredNonce(address(payee, 'payee'), bytes32(salt, 'salt')) as Hex;
 }
 
 /** A fresh random 32-byte value: an `exact` authorization's nonce, or a metered salt. */
