@@ -323,63 +323,72 @@ describe('a priced model', () => {
   });
 });
 
+/**
+ * A node process (payment-crash-main.ts) that takes a payment, answers into its log and journal,
+ * and dies by SIGKILL where it would settle; what a test needs to restart it and look.
+ */
+async function crashBeforeSettlement() {
+  const dataDir = await mkdtemp(join(tmpdir(), 'verity-pay-crash-'));
+  const { address, apiKey } = openKeystore(dataDir);
+  await chain.testClient.setBalance({ address: address as Address, value: 10n ** 19n });
+  const configFile = join(dataDir, 'config.json');
+  writeFileSync(
+    configFile,
+    JSON.stringify({
+      dataDir,
+      port: 0,
+      logLevel: 'warn',
+      chain: { rpcUrl: chain.anvil.rpcUrl, deploymentFile, anchorIntervalMs: 0 },
+      payments: { prices },
+    }),
+  );
+  const child = spawn(process.execPath, ['--import', TS_LOADER, CRASH_MAIN, '--config', configFile], {
+    cwd: REPO,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  try {
+    const info = await firstJsonLine<{ url: string }>(child, 'payment-crash node');
+    // By CID: on the chain the name iris@1.0.0 is the first node's (its own manifest, publisher).
+    const pushed = await createClient({ url: info.url, apiKey }).pushModel({
+      name: 'iris',
+      version: '1.0.0',
+      data: IRIS,
+    });
+    const model = pushed.id;
+    const req = await requirementsOf(info.url, model);
+    const payer = account(PAYER).address;
+    const before = [await balance(payer), await balance(address)];
+    const { header } = await payment(req);
+    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_c, s) => resolve(s)));
+    // The answer was made, logged and journaled; the process dies before its settlement.
+    await expect(infer(info.url, header, undefined, model)).rejects.toThrow();
+    expect(await exited).toBe('SIGKILL');
+    expect([await balance(payer), await balance(address)]).toEqual(before);
+    return { dataDir, address, payer, model, header, before: before as [bigint, bigint] };
+  } finally {
+    await stopChild(child);
+  }
+}
+
 describe('a node killed between answer and settlement', () => {
   it('settles the journaled payment once on restart; the retried payment gets the answer', async () => {
-    const dataDir = await mkdtemp(join(tmpdir(), 'verity-pay-crash-'));
-    const { address, apiKey } = openKeystore(dataDir);
-    await chain.testClient.setBalance({ address: address as Address, value: 10n ** 19n });
-    const configFile = join(dataDir, 'config.json');
-    writeFileSync(
-      configFile,
-      JSON.stringify({
-        dataDir,
-        port: 0,
-        logLevel: 'warn',
-        chain: { rpcUrl: chain.anvil.rpcUrl, deploymentFile, anchorIntervalMs: 0 },
-        payments: { prices },
-      }),
-    );
-    const child = spawn(process.execPath, ['--import', TS_LOADER, CRASH_MAIN, '--config', configFile], {
-      cwd: REPO,
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const { dataDir, address, payer, model, header, before } = await crashBeforeSettlement();
+    const [p0, n0] = before;
+    // Restarted on the same data dir: the journal's payment is settled, once.
+    const again = await startChainNode(chain, { dataDir, deploymentFile, overrides: { payments: { prices } } });
     try {
-      const info = await firstJsonLine<{ url: string }>(child, 'payment-crash node');
-      // By CID: on the chain the name iris@1.0.0 is the first node's (its own manifest, publisher).
-      const pushed = await createClient({ url: info.url, apiKey }).pushModel({
-        name: 'iris',
-        version: '1.0.0',
-        data: IRIS,
-      });
-      const model = pushed.id;
-      const req = await requirementsOf(info.url, model);
-      const payer = account(PAYER).address;
-      const [p0, n0] = [await balance(payer), await balance(address)];
-      const { header } = await payment(req);
-      const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_c, s) => resolve(s)));
-      // The answer was made, logged and journaled; the process dies before its settlement.
-      await expect(infer(info.url, header, undefined, model)).rejects.toThrow();
-      expect(await exited).toBe('SIGKILL');
-      expect([await balance(payer), await balance(address)]).toEqual([p0, n0]);
-
-      // Restarted on the same data dir: the journal's payment is settled, once.
-      const again = await startChainNode(chain, { dataDir, deploymentFile, overrides: { payments: { prices } } });
-      try {
-        expect([await balance(payer), await balance(address)]).toEqual([p0 - PRICE, n0 + PRICE]);
-        // The payer retries with the same payment: the answer it paid for, no second charge.
-        const r = await until(async () => {
-          const x = await infer(again.url, header, undefined, model);
-          return x.status === 200 ? x : undefined;
-        }, 'the retried payment answered');
-        const settled = parseSettleResponse(decodePaymentHeader(r.headers.get('payment-response') as string));
-        expect(settled.success).toBe(true);
-        expect((r.body.receipt as Receipt).record.payment?.amount).toBe('1000');
-        expect([await balance(payer), await balance(address)]).toEqual([p0 - PRICE, n0 + PRICE]);
-      } finally {
-        await again.stop();
-      }
+      expect([await balance(payer), await balance(address)]).toEqual([p0 - PRICE, n0 + PRICE]);
+      // The payer retries with the same payment: the answer it paid for, no second charge.
+      const r = await until(async () => {
+        const x = await infer(again.url, header, undefined, model);
+        return x.status === 200 ? x : undefined;
+      }, 'the retried payment answered');
+      const settled = parseSettleResponse(decodePaymentHeader(r.headers.get('payment-response') as string));
+      expect(settled.success).toBe(true);
+      expect((r.body.receipt as Receipt).record.payment?.amount).toBe('1000');
+      expect([await balance(payer), await balance(address)]).toEqual([p0 - PRICE, n0 + PRICE]);
     } finally {
-      await stopChild(child);
+      await again.stop();
     }
   });
 });
@@ -563,6 +572,25 @@ describe('a payer who empties its account between the check and the settlement',
       expect(await balance(address)).toBe(0n);
     } finally {
       await flee.stop();
+    }
+  });
+});
+
+// Last in the file: it moves the chain's clock an hour ahead of the wall clock.
+describe('a node down until its journaled payment expired', () => {
+  it('lets it go on restart: the payer keeps the money, the retry is refused', async () => {
+    const { dataDir, address, payer, model, header, before } = await crashBeforeSettlement();
+    // Past every validBefore the payment allows (maxTimeoutSeconds is 300): the token refuses it.
+    await chain.testClient.increaseTime({ seconds: 3600 });
+    await chain.testClient.mine({ blocks: 1 });
+    const again = await startChainNode(chain, { dataDir, deploymentFile, overrides: { payments: { prices } } });
+    try {
+      expect([await balance(payer), await balance(address)]).toEqual(before);
+      const r = await infer(again.url, header, undefined, model);
+      expect([r.status, r.body.error?.code]).toEqual([402, 'PAYMENT_SETTLEMENT_FAILED']);
+      expect([await balance(payer), await balance(address)]).toEqual(before);
+    } finally {
+      await again.stop();
     }
   });
 });
