@@ -16,11 +16,18 @@
  *    inside the gateway), against the p50 before; every call must answer.
  *
  * Everything runs on the same cores: three node processes (node 1 and the gateway share the
- * `verity up` process), anvil and this load generator.
+ * `verity up` process), anvil and this load generator. So that the ratios can be read against
+ * what the machine allows, the CPU time per request of the own-process gateway and of the serving
+ * node is measured too (Linux `/proc/PID/stat`, c=1): at full load on shared cores the gateway's
+ * throughput is bounded by node ÷ (node + gateway) CPU per request.
+ *
+ * `VERITY_BENCH_CPU_PROF=DIR` runs the own-process gateway under `node --cpu-prof` and prints
+ * where its time went (self time by area) at the end; the profile stays in DIR.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createClient } from '@verity/sdk';
@@ -31,6 +38,77 @@ const CONCURRENCIES = [1, 4] as const;
 const BIN = fileURLToPath(new URL('../../packages/cli/dist/main.js', import.meta.url));
 const INPUT = { x: [[5.1, 3.5, 1.4, 0.2]] };
 const BODY = JSON.stringify({ model: 'iris@1.0.0', input: INPUT });
+const PROFILE_DIR = process.env.VERITY_BENCH_CPU_PROF;
+
+/** CPU time (user + system, ms) a process has used, or undefined off Linux. */
+function cpuMs(pid: number | undefined): number | undefined {
+  if (pid === undefined || !existsSync(`/proc/${pid}/stat`)) return undefined;
+  const fields = (readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1] ?? '').split(' ');
+  // utime and stime, fields 14 and 15 of proc(5), in clock ticks (100 per second on Linux).
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+/**
+ * Where the gateway's own cost goes: the samples of a `--cpu-prof` profile by area, in % of the
+ * busy (non-idle) ones. Samples are counted, not their time deltas: a sample's delta also holds
+ * the time the process waited for a core (after a write that woke the node, say), which is not
+ * its own CPU.
+ */
+function profileSummary(dir: string): string {
+  const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
+  if (file === undefined) return `no profile in ${dir}`;
+  const profile = JSON.parse(readFileSync(join(dir, file), 'utf8')) as {
+    nodes: { id: number; callFrame: { functionName: string; url: string }; children?: number[] }[];
+    samples: number[];
+  };
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const parent = new Map<number, number>();
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const stack = (id: number) => {
+    const frames: string[] = [];
+    for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
+      const f = byId.get(cur)?.callFrame;
+      if (f) frames.push(`${f.functionName} ${f.url}`);
+    }
+    return frames;
+  };
+  // The first rule that matches a sample's stack (innermost frame first) names its area.
+  const areas: [string, (frames: string[]) => boolean][] = [
+    ['idle', (f) => f[0]?.startsWith('(idle)') === true],
+    ['startup (module loading)', (f) => f.some((x) => x.includes('modules/esm') || x.includes('realm'))],
+    ['verification (receipt, Ed25519)', (f) => f.some((x) => /verifyReceipt|primeVerifyCache|ed25519/.test(x))],
+    ['registry reads (chain RPC, background)', (f) => f.some((x) => /registrySnapshot|readRegistry/.test(x))],
+    [
+      'socket writes (writev, in the kernel: loopback TCP to the node and the caller)',
+      (f) => f[0]?.startsWith('writev ') === true,
+    ],
+    ['garbage collection', (f) => f[0]?.startsWith('(garbage') === true],
+    [
+      'call to the node (keep-alive HTTP client)',
+      (f) => f.some((x) => /keep-alive-fetch|_http_client|_http_agent/.test(x)),
+    ],
+    ['serving the caller (node:http server)', (f) => f.some((x) => /_http_server|commands\/gateway\.js/.test(x))],
+    ['routing, frames, JSON (gateway, SDK)', (f) => f.some((x) => /sdk\/dist|protocol\/dist/.test(x))],
+    ['other', () => true],
+  ];
+  const totals = new Map<string, number>();
+  const area = new Map<number, string>();
+  profile.samples.forEach((id) => {
+    let a = area.get(id);
+    if (a === undefined) {
+      const frames = stack(id);
+      a = (areas.find(([, match]) => match(frames)) as [string, unknown])[0];
+      area.set(id, a);
+    }
+    totals.set(a, (totals.get(a) ?? 0) + 1);
+  });
+  const busy = [...totals].filter(([a]) => a !== 'idle').reduce((sum, [, t]) => sum + t, 0);
+  return [...totals]
+    .filter(([a]) => a !== 'idle')
+    .sort((x, y) => y[1] - x[1])
+    .map(([a, t]) => `  ${((100 * t) / busy).toFixed(1).padStart(5)}%  ${a}`)
+    .join('\n');
+}
 
 interface UpInfo {
   url: string;
@@ -112,9 +190,12 @@ async function main(): Promise<void> {
   if (target === undefined) throw new Error(`the gateway named an unknown node ${served}`);
   const sdk = createClient({ url: target.url, chain: { rpcUrl: info.chain.rpcUrl, deployment } });
   // The same gateway in a process of its own (`verity gateway`), beside the one `verity up` runs in node 1's process.
-  const own = spawn(process.execPath, [BIN, 'gateway', '--data-dir', dataDir, '--port', '0', '--json'], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const profileArgs = PROFILE_DIR === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`];
+  const own = spawn(
+    process.execPath,
+    [...profileArgs, BIN, 'gateway', '--data-dir', dataDir, '--port', '0', '--json'],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   const ownUrl = await new Promise<string>((resolve, reject) => {
     let out = '';
     own.stdout?.on('data', (d: Buffer) => {
@@ -134,16 +215,29 @@ async function main(): Promise<void> {
   for (const call of Object.values(paths)) for (let i = 0; i < 20; i++) await call();
 
   console.log(
-    `# gateway vs node: verity up --nodes 3, iris, ${ROUNDS} rounds × ${SECONDS} s per path and concurrency (serving node: ${target.address})`,
+    `# gateway vs node: verity up --nodes 3, iris, ${ROUNDS} rounds × ${SECONDS} s per path and concurrency (serving node: ${target.address}; load average ${loadavg()[0]?.toFixed(1)} on ${cpus().length} cores)`,
   );
   const results = new Map<string, { latencies: number[]; rps: number[] }>();
+  // CPU per request at c=1: the own-process gateway, and the serving node where it has a process of its own.
+  // Node 1 shares the verity up process with its gateway, which is idle while the node is called directly.
+  const targetPid = info.peers.find((p) => p.address === target.address)?.pid ?? up?.pid;
+  const cpu = { gateway: 0, gatewayCalls: 0, node: 0, nodeCalls: 0 };
   for (let round = 0; round < ROUNDS; round++) {
     const order = Object.entries(paths);
     if (round % 2 === 1) order.reverse();
     for (const c of CONCURRENCIES) {
       for (const [name, call] of order) {
         const key = `${name} c=${c}`;
+        const before = { gateway: cpuMs(own.pid), node: cpuMs(targetPid) };
         const r = await load(call, c, SECONDS);
+        if (c === 1 && name === 'gateway, own process') {
+          cpu.gateway += (cpuMs(own.pid) ?? 0) - (before.gateway ?? 0);
+          cpu.gatewayCalls += r.latencies.length;
+        }
+        if (c === 1 && name === 'node direct (raw HTTP)') {
+          cpu.node += (cpuMs(targetPid) ?? 0) - (before.node ?? 0);
+          cpu.nodeCalls += r.latencies.length;
+        }
         const acc = results.get(key) ?? { latencies: [], rps: [] };
         acc.latencies.push(...r.latencies);
         acc.rps.push(r.rps);
@@ -173,6 +267,17 @@ async function main(): Promise<void> {
     }
   }
 
+  if (cpuMs(own.pid) !== undefined && cpu.gatewayCalls > 0) {
+    const gatewayUs = (1000 * cpu.gateway) / cpu.gatewayCalls;
+    const nodeUs = targetPid === undefined || cpu.nodeCalls === 0 ? undefined : (1000 * cpu.node) / cpu.nodeCalls;
+    console.log(
+      `CPU per request (c=1): gateway (own process) ${gatewayUs.toFixed(0)} µs` +
+        (nodeUs === undefined
+          ? ''
+          : `; serving node ${nodeUs.toFixed(0)} µs; full-load bound on shared cores: throughput ≤ ${(nodeUs / (nodeUs + gatewayUs)).toFixed(2)}× the node's`),
+    );
+  }
+
   // 2. A dead node: kill the peer that serves (a peer: node 1 shares the gateway's process).
   const peer = info.peers.find((p) => p.address === target.address) ?? (info.peers[0] as UpInfo['peers'][number]);
   const prefer = target.address === peer.address ? {} : { 'x-verity-prefer-node': peer.address };
@@ -197,6 +302,12 @@ async function main(): Promise<void> {
   );
   sdk.close();
   own.kill('SIGTERM');
+  if (PROFILE_DIR !== undefined) {
+    await new Promise((r) => own.once('exit', r));
+    console.log(
+      `where the own-process gateway's busy time went (--cpu-prof in ${PROFILE_DIR}):\n${profileSummary(PROFILE_DIR)}`,
+    );
+  }
   if (up.pid !== undefined) process.kill(-up.pid, 'SIGTERM');
   await new Promise((r) => up?.once('exit', r));
   await rm(dataDir, { recursive: true, force: true });

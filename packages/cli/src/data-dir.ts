@@ -5,12 +5,13 @@
  * (`node.json`: its URL and chain), or the local chain `verity up` deployed (`chain/deployment.json`).
  */
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { isVerityError } from '@verity/protocol';
+import { localDataDir, networkChain } from '@verity/sdk/networks';
 
-/** `--data-dir`, else `VERITY_DATA_DIR`, else `~/.verity`. */
+/** `--data-dir`, else `VERITY_DATA_DIR`, else `~/.verity` (the SDK's `network: 'local'` looks there too). */
 export function dataDirOf(flags: { 'data-dir'?: string | undefined }): string {
-  return flags['data-dir'] ?? process.env.VERITY_DATA_DIR ?? join(homedir(), '.verity');
+  return localDataDir(flags['data-dir']);
 }
 
 /** The running node's record in its data directory. */
@@ -74,15 +75,19 @@ export function keystoreApiKey(dataDir: string): string | undefined {
 }
 
 /**
- * The chain of `dataDir`'s node: from its record, else the local chain `verity up` deployed in
- * `chain/` (the deployment file names the RPC URL it was deployed through).
+ * The chain of `dataDir`'s node: from its record, else the local chain `verity up` deployed
+ * (the SDK's network `local`: `chain/deployment.json`, which names the RPC URL it was deployed through).
  */
 export function localChain(dataDir: string): { rpcUrl: string; deploymentFile: string } | undefined {
   const recorded = readNodeRecord(dataDir)?.chain;
   if (recorded) return recorded;
-  const deploymentFile = join(dataDir, 'chain', 'deployment.json');
-  const rpcUrl = readJson(deploymentFile)?.rpcUrl;
-  return typeof rpcUrl === 'string' ? { rpcUrl, deploymentFile } : undefined;
+  try {
+    const { rpcUrl, deploymentFile } = networkChain('local', { dataDir });
+    return { rpcUrl, deploymentFile };
+  } catch (e) {
+    if (isVerityError(e, 'NETWORK_NOT_FOUND')) return undefined;
+    throw e;
+  }
 }
 
 /** Whether two URLs name the same origin (scheme, host, port). */

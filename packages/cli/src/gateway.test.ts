@@ -168,6 +168,64 @@ describe('the gateway of `verity up --nodes 3`', () => {
     }
   }, 120_000);
 
+  it('finds the local network by name (SDK and `verity gateway --network local`)', async () => {
+    // The name reads what `verity up` wrote in its data dir: no RPC URL, no deployment given.
+    const named = createClient({ network: { name: 'local', dataDir } });
+    try {
+      const a = await named.infer({ model: 'iris@1.0.0', input: INPUT });
+      expect(allAddresses()).toContain(lower(a.route?.node ?? ''));
+    } finally {
+      named.close();
+    }
+    const child = spawn(
+      process.execPath,
+      [BIN, 'gateway', '--network', 'local', '--data-dir', dataDir, '--port', '0', '--json'],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    children.push(child);
+    const { url } = await firstJsonLine<{ url: string }>(child, 'verity gateway --network local');
+    const r = await fetch(`${url}/v1/infer`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'iris@1.0.0', input: INPUT }),
+    });
+    expect(r.status).toBe(200);
+    expect(allAddresses()).toContain(lower(r.headers.get('x-verity-node') ?? ''));
+    await stopChild(child);
+  }, 120_000);
+
+  it('looks a receipt up on the node that served it, else on the others; 404 when none holds it', async () => {
+    const answer = (await (await inferVia()).json()) as { requestId: string; gateway: { node: string } };
+    const served = answer.gateway.node;
+    const other = allAddresses().find((a) => a !== lower(served)) as string;
+    // The gateway remembers which node served the request and asks it first; the receipt verifies.
+    const first = await fetch(`${gw}/v1/receipts/${answer.requestId}`);
+    expect(first.status).toBe(200);
+    expect(lower(first.headers.get('x-verity-node') ?? '')).toBe(lower(served));
+    expect(first.headers.get('x-verity-route')).toMatch(/^served the request/);
+    expect(((await first.json()) as { record: { requestId: string } }).record.requestId).toBe(answer.requestId);
+    // Asked of a node that does not hold it first: passed over (not held against it), found on another.
+    const moved = await fetch(`${gw}/v1/receipts/${answer.requestId}`, { headers: { 'x-verity-prefer-node': other } });
+    expect(moved.status).toBe(200);
+    expect(lower(moved.headers.get('x-verity-node') ?? '')).toBe(lower(served));
+    expect(moved.headers.get('x-verity-route')).toMatch(/^next: .* does not hold it \(RECEIPT_NOT_FOUND\)/);
+    const state = (await network()).find((n) => lower(n.address) === other);
+    expect(state?.state).toBe('up');
+    const missing = await fetch(`${gw}/v1/receipts/no-such-request`);
+    expect(missing.status).toBe(404);
+    expect(((await missing.json()) as { error: { code: string } }).error.code).toBe('RECEIPT_NOT_FOUND');
+
+    // The SDK without a URL does the same, asked of the wrong node first.
+    const sdk = createClient({ chain: { deployment } });
+    try {
+      const receipt = await sdk.getReceipt(answer.requestId, { node: other });
+      expect(receipt.record.requestId).toBe(answer.requestId);
+      await expect(sdk.getReceipt('no-such-request')).rejects.toMatchObject({ code: 'RECEIPT_NOT_FOUND' });
+    } finally {
+      sdk.close();
+    }
+  }, 120_000);
+
   it('routes around a node killed under load: no caller sees an error', async () => {
     const victim = info.peers[1] as UpInfo['peers'][number];
     // The victim holds the model (it fetches it on its first call), so routing sends it traffic.

@@ -37,9 +37,11 @@ Examples:
   gateway: `verity gateway — one local endpoint for the whole network
 
 Usage:
-  verity gateway [--data-dir DIR | --rpc URL --deployment FILE] [--host H] [--port N] [--json]
+  verity gateway [--network local] [--data-dir DIR | --rpc URL --deployment FILE] [--host H] [--port N] [--json]
 
   --data-dir DIR      the chain of this data dir's \`verity up\` (default ~/.verity)
+  --network local     the local \`verity up\` network (its deployment file in the data dir), as
+                      the SDK's createClient({ network: 'local' }) finds it
   --rpc URL --deployment FILE   the chain whose NodeRegistry lists the nodes
   --host H            the address to listen on (default 127.0.0.1)
   --port N            the port (default 8780; 0 picks a free one)
@@ -58,6 +60,7 @@ verification failures per node. \`verity up\` starts one and prints its URL.
 Examples:
   verity gateway
   verity gateway --data-dir /tmp/verity-net --port 0 --json
+  verity gateway --network local
   curl -s http://127.0.0.1:8780/v1/network
   curl -s http://127.0.0.1:8780/v1/infer -H 'content-type: application/json' \\
     -d '{"model":"iris@1.0.0","input":{"x":[[5.1,3.5,1.4,0.2]]}}'

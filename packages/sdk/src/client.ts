@@ -7,6 +7,7 @@ import { createVerifyCache, type RegistrySnapshot, type Trust, type VerifyCache,
 import { createPublicClient, http, type PublicClient } from 'viem';
 import { assertDeploymentChain, type RegistryOptions, registrySnapshot } from './actions/registry.js';
 import { createNetwork, type Network, type NetworkOptions } from './network.js';
+import { type NetworkName, type NetworkNameOptions, networkChain } from './networks.js';
 
 /** The chain a client takes its trust from (docs/design.md §2.6a). */
 export interface ChainOptions {
@@ -28,10 +29,12 @@ export interface ClientOptions {
    */
   readonly url?: string;
   /**
-   * Routing across the network's nodes (without `url`): how often the registry is read and the
-   * nodes probed, the call time limit, the score (latency; the hook for price).
+   * A network by name, in place of `chain`: `'local'` is the chain of the `verity up` on this
+   * machine (its data directory's deployment file and RPC URL; Node only, see `networkChain`).
+   * Or routing settings across the network's nodes (without `url`): how often the registry is
+   * read and the nodes probed, the call time limit, the score (latency and price), and `name`.
    */
-  readonly network?: NetworkOptions;
+  readonly network?: NetworkName | (NetworkOptions & { readonly name?: NetworkName } & NetworkNameOptions);
   /**
    * Other nodes to try, in order, when `url` cannot be reached or answers 503 (overloaded,
    * shutting down). Each answer verifies against the key of the node that gave it.
@@ -84,7 +87,10 @@ export interface ClientBase {
   /** Without a `url`: the registered nodes this client routes across (discovered from the chain). */
   readonly network: Network | undefined;
   /** The registry snapshot of the latest block read so far, with when it was read. */
-  readonly snapshots: { latest?: { at: number; snapshot: RegistrySnapshot } };
+  readonly snapshots: {
+    latest?: { at: number; snapshot: RegistrySnapshot };
+    reading?: Promise<RegistrySnapshot> | undefined;
+  };
   /** Manifests by reference, to interpret short-form inputs and check the record's model. */
   readonly manifests: Map<string, unknown>;
 }
@@ -105,12 +111,27 @@ export function chainOf(options: ChainOptions): ClientChain {
   };
 }
 
+/** The chain options a client's `chain` or network name gives (a name and a chain both: `CONFIG_INVALID`). */
+function chainOptionsOf(options: ClientOptions): ChainOptions | undefined {
+  const network = typeof options.network === 'string' ? { name: options.network } : options.network;
+  if (network?.name === undefined) return options.chain;
+  if (options.chain !== undefined) {
+    throw new VerityError('CONFIG_INVALID', 'give a network name or a chain, not both');
+  }
+  const named = networkChain(network.name, network.dataDir === undefined ? {} : { dataDir: network.dataDir });
+  return { rpcUrl: named.rpcUrl, deployment: named.deployment };
+}
+
 export function createClientBase(options: ClientOptions): ClientBase {
   const url = (options.url ?? '').replace(/\/+$/, '');
   const f = (options.fetch ?? globalThis.fetch).bind(globalThis);
-  const chain = options.chain === undefined ? undefined : chainOf(options.chain);
+  const chainOptions = chainOptionsOf(options);
+  const chain = chainOptions === undefined ? undefined : chainOf(chainOptions);
   if (options.url === undefined && chain === undefined) {
-    throw new VerityError('CONFIG_INVALID', 'give a node `url`, or a `chain` whose registered nodes the client finds');
+    throw new VerityError(
+      'CONFIG_INVALID',
+      "give a node `url`, or a `chain` (or `network: 'local'`) whose registered nodes the client finds",
+    );
   }
   const registry: RegistryOptions | undefined =
     chain === undefined
@@ -127,7 +148,7 @@ export function createClientBase(options: ClientOptions): ClientBase {
       : createNetwork(
           async () => assertDeploymentChain(await registrySnapshot(registry), chain.deployment.chainId),
           f,
-          options.network,
+          typeof options.network === 'string' ? {} : options.network,
         );
   return {
     url,

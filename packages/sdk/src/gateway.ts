@@ -23,6 +23,7 @@ import {
   primeVerifyCache,
   type Receipt,
   VerityError,
+  verifyReceipt,
 } from '@verity/protocol';
 import { verifyChatCompletion, verifyCompletion } from './actions/chat.js';
 import { type InferParams, infer } from './actions/infer.js';
@@ -30,7 +31,7 @@ import { getModel, type ModelInfo } from './actions/models.js';
 import { withTrust } from './actions/node-info.js';
 import { isVerificationFailure, routed } from './actions/routed.js';
 import type { ClientBase } from './client.js';
-import { request } from './http.js';
+import { request, requestJson } from './http.js';
 import { sseData } from './sse.js';
 
 /** Gateway options. */
@@ -39,12 +40,52 @@ export interface GatewayOptions {
   readonly log?: (event: Record<string, unknown>) => void;
 }
 
-/** A gateway: a fetch handler and its counters. */
+/**
+ * One HTTP request as the gateway reads it: what a server adapter has at hand without building a
+ * web `Request` (which costs more per call than the rest of the gateway's own work; see bench/gateway.ts).
+ */
+export interface GatewayRequest {
+  readonly method: string;
+  /** The path with its query, e.g. `/v1/infer`. */
+  readonly path: string;
+  /** A header's value by its lower-case name. */
+  header(name: string): string | undefined;
+  /** The whole body (POST). */
+  readonly body?: Uint8Array;
+}
+
+/** An answer: whole bytes, or an event stream passed on as it comes. */
+export interface GatewayResponse {
+  readonly status: number;
+  readonly headers: Record<string, string>;
+  readonly body: Uint8Array | ReadableStream<Uint8Array>;
+}
+
+/** A gateway: a request handler (web `fetch`, or the leaner `handle`) and its counters. */
 export interface Gateway {
   /** Answers one HTTP request. */
   fetch(request: Request): Promise<Response>;
+  /** Answers one HTTP request given as its parts (what `fetch` does, without web objects). */
+  handle(request: GatewayRequest): Promise<GatewayResponse>;
   /** The counters in the Prometheus text format (`GET /metrics`). */
   metrics(): string;
+}
+
+/** How many request ids the gateway remembers the serving node of (for `GET /v1/receipts/:id`). */
+const SERVED_MAX = 10_000;
+/** A node that does not hold a receipt: the lookup moves on, nothing is held against the node. */
+const isReceiptNotFound = (e: unknown) => isVerityError(e, 'RECEIPT_NOT_FOUND');
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** A JSON answer. */
+function json(value: unknown, status = 200, headers: Record<string, string> = {}): GatewayResponse {
+  return {
+    status,
+    headers: { 'content-type': 'application/json', ...headers },
+    body: encoder.encode(JSON.stringify(value)),
+  };
 }
 
 const STATUS: Partial<Record<ErrorCode, number>> = {
@@ -74,7 +115,7 @@ function statusOf(e: VerityError): number {
   return STATUS[e.code] ?? (isVerificationFailure(e.code) ? 502 : 400);
 }
 
-function errorResponse(e: unknown, openAi: boolean): Response {
+function errorResponse(e: unknown, openAi: boolean): GatewayResponse {
   const err = isVerityError(e) ? e : new VerityError('INTERNAL', 'internal error');
   const status = statusOf(err);
   const { status: _s, ...details } = err.details;
@@ -83,7 +124,7 @@ function errorResponse(e: unknown, openAi: boolean): Response {
     body.type = status >= 500 ? 'server_error' : status === 404 ? 'not_found_error' : 'invalid_request_error';
     body.param = null;
   }
-  return Response.json({ error: body }, { status });
+  return json({ error: body }, status);
 }
 
 function routeHeaders(route: { node: string; reason: string }): Record<string, string> {
@@ -91,14 +132,14 @@ function routeHeaders(route: { node: string; reason: string }): Record<string, s
   return { 'x-verity-node': route.node, 'x-verity-route': route.reason };
 }
 
-async function jsonBody(req: Request): Promise<Record<string, unknown>> {
-  const type = req.headers.get('content-type') ?? '';
+function jsonBody(req: GatewayRequest): Record<string, unknown> {
+  const type = req.header('content-type') ?? '';
   if (!type.includes('application/json')) {
     throw new VerityError('UNSUPPORTED_MEDIA_TYPE', 'the gateway takes JSON bodies (content-type: application/json)');
   }
   let body: unknown;
   try {
-    body = await req.json();
+    body = JSON.parse(decoder.decode(req.body ?? new Uint8Array()));
   } catch (cause) {
     throw new VerityError('JSON_INVALID', 'the body is not JSON', { cause });
   }
@@ -110,8 +151,8 @@ async function jsonBody(req: Request): Promise<Record<string, unknown>> {
  * Whether an `Accept` header ranks the binary inference frame above JSON (by q-value; JSON on a
  * tie, and when the header is absent), as a node answers `/v1/infer` (docs/api.md "Binary tensors").
  */
-function prefersFrame(accept: string | null): boolean {
-  if (accept === null) return false;
+function prefersFrame(accept: string | undefined): boolean {
+  if (accept === undefined) return false;
   let frame = 0;
   let json = 0;
   for (const part of accept.split(',')) {
@@ -124,6 +165,21 @@ function prefersFrame(accept: string | null): boolean {
     else if (t === 'application/json' || t === 'application/*' || t === '*/*') json = Math.max(json, q);
   }
   return frame > json;
+}
+
+/** A path segment decoded; bad percent-encoding is the caller's `INVALID_ARGUMENT`. */
+function pathParam(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch (cause) {
+    throw new VerityError('INVALID_ARGUMENT', 'the path is not valid percent-encoding', { cause });
+  }
+}
+
+/** The request id of an OpenAI answer's `verity` member (its receipt's record). */
+function requestIdOf(verity: Record<string, unknown>): unknown {
+  const receipt = verity.receipt;
+  return isObject(receipt) && isObject(receipt.record) ? receipt.record.requestId : undefined;
 }
 
 /** Prometheus label value escaping. */
@@ -159,6 +215,14 @@ export function createGateway(client: ClientBase, options: GatewayOptions = {}):
       code: f.code,
       message: f.error instanceof Error ? f.error.message : String(f.error),
     });
+  // Which node served which request (the last SERVED_MAX): a receipt lookup asks that node first.
+  const servedBy = new Map<string, string>();
+  const served = (requestId: unknown, node: string) => {
+    if (typeof requestId !== 'string') return;
+    servedBy.delete(requestId);
+    servedBy.set(requestId, node);
+    if (servedBy.size > SERVED_MAX) servedBy.delete(servedBy.keys().next().value as string);
+  };
   const addressOf = (url: string) => network.nodes().find((n) => n.url === url)?.address ?? url;
 
   /** The manifest a reference names, resolved through the chain once per reference (as `infer` does). */
@@ -166,26 +230,27 @@ export function createGateway(client: ClientBase, options: GatewayOptions = {}):
     return (client.manifests.get(ref) as ModelInfo | undefined) ?? getModel(node, ref);
   }
 
-  async function handleInfer(req: Request): Promise<Response> {
+  async function handleInfer(req: GatewayRequest): Promise<GatewayResponse> {
     // A binary inference frame (docs/protocol.md §2.6: the SDK's default) or JSON, as a node takes.
-    const binary = (req.headers.get('content-type') ?? '').startsWith(INFER_MEDIA_TYPE);
+    const binary = (req.header('content-type') ?? '').startsWith(INFER_MEDIA_TYPE);
     let body: Record<string, unknown>;
     if (binary) {
-      const frame = decodeInferFrame(new Uint8Array(await req.arrayBuffer()));
+      const frame = decodeInferFrame(req.body ?? new Uint8Array());
       body = { ...(frame.header as Record<string, unknown>), input: frame.tensors };
     } else {
-      body = await jsonBody(req);
+      body = jsonBody(req);
     }
     if (typeof body.model !== 'string' || !isObject(body.input)) {
       throw new VerityError('INVALID_ARGUMENT', 'the body needs model (a string) and input (named tensors)');
     }
     const params = body as unknown as InferParams;
-    const prefer = req.headers.get('x-verity-prefer-node') ?? undefined;
+    const prefer = req.header('x-verity-prefer-node');
     const { value, route } = await routed(
       client,
       { model: params.model, onFailure, ...(prefer === undefined ? {} : { prefer }) },
       (node, signal) => infer(node, { ...params, signal }),
     );
+    served(value.requestId, route.node);
     const answer = {
       requestId: value.requestId,
       model: value.model,
@@ -196,14 +261,16 @@ export function createGateway(client: ClientBase, options: GatewayOptions = {}):
       ...(value.zk === undefined ? {} : { zk: value.zk }),
       gateway: route,
     };
-    if (prefersFrame(req.headers.get('accept'))) {
+    if (prefersFrame(req.header('accept'))) {
       const { output, ...header } = answer;
       const frame = encodeInferFrame(JSON.stringify(header), encodeTensors(value.output));
-      return new Response(frame as BodyInit, {
+      return {
+        status: 200,
         headers: { 'content-type': INFER_MEDIA_TYPE, vary: 'Accept', ...routeHeaders(route) },
-      });
+        body: frame,
+      };
     }
-    return Response.json(answer, { headers: { vary: 'Accept', ...routeHeaders(route) } });
+    return json(answer, 200, { vary: 'Accept', ...routeHeaders(route) });
   }
 
   /** Sends an OpenAI request to one node and verifies the answer (whole, or chunk by chunk as it streams). */
@@ -266,18 +333,22 @@ export function createGateway(client: ClientBase, options: GatewayOptions = {}):
     return last;
   }
 
-  async function handleOpenAi(req: Request, endpoint: 'chat.completions' | 'completions'): Promise<Response> {
-    const body = await jsonBody(req);
+  async function handleOpenAi(
+    req: GatewayRequest,
+    endpoint: 'chat.completions' | 'completions',
+  ): Promise<GatewayResponse> {
+    const body = jsonBody(req);
     if (typeof body.model !== 'string') throw new VerityError('INVALID_ARGUMENT', 'model must be a string');
-    const mode = req.headers.get('x-verity-mode') === 'audited' ? 'audited' : 'signed';
-    const prefer = req.headers.get('x-verity-prefer-node') ?? undefined;
+    const mode = req.header('x-verity-mode') === 'audited' ? 'audited' : 'signed';
+    const prefer = req.header('x-verity-prefer-node');
     const base = { model: body.model, onFailure, ...(prefer === undefined ? {} : { prefer }) };
     if (body.stream !== true) {
       const { value, route } = await routed(client, base, (node, signal) =>
         callNode(node, signal, endpoint, body, mode),
       );
       const verity = isObject(value.verity) ? value.verity : {};
-      return Response.json({ ...value, verity: { ...verity, gateway: route } }, { headers: routeHeaders(route) });
+      served(requestIdOf(verity), route.node);
+      return json({ ...value, verity: { ...verity, gateway: route } }, 200, routeHeaders(route));
     }
     return stream(body, endpoint, mode, base);
   }
@@ -287,8 +358,7 @@ export function createGateway(client: ClientBase, options: GatewayOptions = {}):
     endpoint: 'chat.completions' | 'completions',
     mode: 'signed' | 'audited',
     base: { model: string; prefer?: string; onFailure: typeof onFailure },
-  ): Promise<Response> {
-    const encoder = new TextEncoder();
+  ): Promise<GatewayResponse> {
     let controller!: ReadableStreamDefaultController<Uint8Array>;
     let cancelled = false;
     const caller = new AbortController();
@@ -305,16 +375,16 @@ export function createGateway(client: ClientBase, options: GatewayOptions = {}):
       if (!cancelled) controller.enqueue(encoder.encode(`data: ${data}\n\n`));
     };
     let passed = false;
-    let respond!: (r: Response) => void;
-    const started = new Promise<Response>((r) => {
+    let respond!: (r: GatewayResponse) => void;
+    const started = new Promise<GatewayResponse>((r) => {
       respond = r;
     });
     const open = (headers: Record<string, string>) =>
-      respond(
-        new Response(out, {
-          headers: { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', ...headers },
-        }),
-      );
+      respond({
+        status: 200,
+        headers: { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', ...headers },
+        body: out,
+      });
     void (async () => {
       try {
         const { value: last, route } = await routed(
@@ -332,6 +402,7 @@ export function createGateway(client: ClientBase, options: GatewayOptions = {}):
         );
         if (!passed) open(routeHeaders(route));
         const verity = isObject(last.verity) ? last.verity : {};
+        served(requestIdOf(verity), route.node);
         send(JSON.stringify({ ...last, verity: { ...verity, gateway: route } }));
         send('[DONE]');
         count(pathOf(endpoint), 'ok');
@@ -364,7 +435,7 @@ export function createGateway(client: ClientBase, options: GatewayOptions = {}):
     return started;
   }
 
-  async function handleModels(): Promise<Response> {
+  async function handleModels(): Promise<GatewayResponse> {
     const nodes = (await network?.candidates()) ?? [];
     const healthy = nodes.filter((n) => n.state === 'up' || n.state === 'unknown');
     const lists = await Promise.allSettled(
@@ -380,7 +451,7 @@ export function createGateway(client: ClientBase, options: GatewayOptions = {}):
       if (l.status !== 'fulfilled') continue;
       for (const m of l.value) if (isObject(m) && typeof m.id === 'string' && !byId.has(m.id)) byId.set(m.id, m);
     }
-    return Response.json({ object: 'list', data: [...byId.values()] });
+    return json({ object: 'list', data: [...byId.values()] });
   }
 
   function metrics(): string {
@@ -422,44 +493,97 @@ export function createGateway(client: ClientBase, options: GatewayOptions = {}):
     return `${lines.join('\n')}\n`;
   }
 
-  async function route(req: Request): Promise<Response> {
-    const { pathname } = new URL(req.url);
+  /** `GET /v1/receipts/:id`: from the node that served the request (else any), verified. */
+  async function handleReceipt(req: GatewayRequest, requestId: string): Promise<GatewayResponse> {
+    const named = req.header('x-verity-prefer-node');
+    const prefer = named ?? servedBy.get(requestId);
+    const { value, route } = await routed(
+      client,
+      {
+        onFailure,
+        passOver: isReceiptNotFound,
+        ...(prefer === undefined ? {} : { prefer }),
+        ...(named === undefined && prefer !== undefined ? { preferReason: 'served the request' } : {}),
+      },
+      async (node, signal) => {
+        const receipt = await requestJson<unknown>(node, 'GET', `/v1/receipts/${encodeURIComponent(requestId)}`, {
+          signal,
+        });
+        // Checked as an answer is: against the registry's key of the node that signed it.
+        await withTrust(node, async (trust) => {
+          await primeVerifyCache(receipt, trust, client.cache);
+          const result = verifyReceipt(receipt, trust, { cache: client.cache });
+          if (!result.ok) throw result.error;
+          if (result.receipts[0]?.record.requestId !== requestId) {
+            throw new VerityError('RESPONSE_INVALID', 'the node sent the receipt of another request');
+          }
+        });
+        return receipt;
+      },
+    );
+    return json(value, 200, routeHeaders(route));
+  }
+
+  async function route(req: GatewayRequest, pathname: string): Promise<GatewayResponse> {
     const get = req.method === 'GET' || req.method === 'HEAD';
-    if (get && pathname === '/v1/network') return Response.json({ nodes: network?.nodes() ?? [] });
-    if (get && pathname === '/metrics') {
-      return new Response(metrics(), { headers: { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' } });
-    }
-    if (get && pathname === '/healthz') {
-      const nodes = network?.nodes() ?? [];
-      return Response.json({ status: 'ok', nodes: nodes.length, up: nodes.filter((n) => n.state === 'up').length });
-    }
-    if (get && pathname === '/v1/models') return handleModels();
-    if (get && pathname.startsWith('/v1/models/')) {
-      const ref = decodeURIComponent(pathname.slice('/v1/models/'.length));
-      return Response.json(await getModel(client, ref));
-    }
     if (req.method === 'POST' && pathname === '/v1/infer') return handleInfer(req);
     if (req.method === 'POST' && pathname === '/v1/chat/completions') return handleOpenAi(req, 'chat.completions');
     if (req.method === 'POST' && pathname === '/v1/completions') return handleOpenAi(req, 'completions');
+    if (get && pathname === '/v1/network') return json({ nodes: network?.nodes() ?? [] });
+    if (get && pathname === '/metrics') {
+      return {
+        status: 200,
+        headers: { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' },
+        body: encoder.encode(metrics()),
+      };
+    }
+    if (get && pathname === '/healthz') {
+      const nodes = network?.nodes() ?? [];
+      return json({ status: 'ok', nodes: nodes.length, up: nodes.filter((n) => n.state === 'up').length });
+    }
+    if (get && pathname === '/v1/models') return handleModels();
+    if (get && pathname.startsWith('/v1/models/')) {
+      const ref = pathParam(pathname.slice('/v1/models/'.length));
+      return json(await getModel(client, ref));
+    }
+    if (get && pathname.startsWith('/v1/receipts/')) {
+      return handleReceipt(req, pathParam(pathname.slice('/v1/receipts/'.length)));
+    }
     throw new VerityError('NOT_FOUND', `no route ${req.method} ${pathname} on the gateway`);
+  }
+
+  async function handle(req: GatewayRequest): Promise<GatewayResponse> {
+    // Origin form (`/v1/infer?…`), as servers pass it; an absolute form is parsed.
+    const path = req.path.startsWith('/') ? req.path : URL.canParse(req.path) ? new URL(req.path).pathname : '/';
+    const q = path.indexOf('?');
+    const pathname = q === -1 ? path : path.slice(0, q);
+    const openAi = pathname === '/v1/chat/completions' || pathname === '/v1/completions';
+    try {
+      const response = await route(req, pathname);
+      if (req.method === 'POST' && !response.headers['content-type']?.includes('event-stream')) {
+        count(pathname, response.status < 400 ? 'ok' : 'error');
+      }
+      return response;
+    } catch (e) {
+      if (req.method === 'POST') count(pathname, isVerityError(e, 'NO_NODE_AVAILABLE') ? 'no_node' : 'error');
+      if (!isVerityError(e)) log({ event: 'internal_error', message: e instanceof Error ? e.message : String(e) });
+      return errorResponse(e, openAi);
+    }
   }
 
   return {
     metrics,
+    handle,
     async fetch(req) {
-      const { pathname } = new URL(req.url);
-      const openAi = pathname === '/v1/chat/completions' || pathname === '/v1/completions';
-      try {
-        const response = await route(req);
-        if (req.method === 'POST' && !response.headers.get('content-type')?.includes('event-stream')) {
-          count(pathname, response.ok ? 'ok' : 'error');
-        }
-        return response;
-      } catch (e) {
-        if (req.method === 'POST') count(pathname, isVerityError(e, 'NO_NODE_AVAILABLE') ? 'no_node' : 'error');
-        if (!isVerityError(e)) log({ event: 'internal_error', message: e instanceof Error ? e.message : String(e) });
-        return errorResponse(e, openAi);
-      }
+      const url = new URL(req.url);
+      const body = req.method === 'GET' || req.method === 'HEAD' ? undefined : new Uint8Array(await req.arrayBuffer());
+      const answer = await handle({
+        method: req.method,
+        path: `${url.pathname}${url.search}`,
+        header: (name) => req.headers.get(name) ?? undefined,
+        ...(body === undefined ? {} : { body }),
+      });
+      return new Response(answer.body as BodyInit, { status: answer.status, headers: answer.headers });
     },
   };
 }

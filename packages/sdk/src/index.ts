@@ -14,6 +14,8 @@
  *
  * @packageDocumentation
  */
+
+import { isVerityError } from '@verity/protocol';
 import { type AuditStatus, type AuditStatusOptions, auditStatus } from './actions/audit-status.js';
 import { type ChatParams, chat } from './actions/chat.js';
 import { type ChatQuorumParams, type ChatQuorumResult, chatQuorum } from './actions/chat-quorum.js';
@@ -85,14 +87,32 @@ export {
 } from './actions/zk.js';
 export { type VerifyZkOnChainParams, verifyZkProofOnChain } from './actions/zk-onchain.js';
 export { type ChainOptions, type ClientBase, type ClientChain, type ClientOptions, chainOf } from './client.js';
-export { createGateway, type Gateway, type GatewayOptions } from './gateway.js';
 export {
+  createGateway,
+  type Gateway,
+  type GatewayOptions,
+  type GatewayRequest,
+  type GatewayResponse,
+} from './gateway.js';
+export {
+  byPriceWithinLatency,
   createNetwork,
+  type ModelPrice,
   type Network,
   type NetworkNode,
   type NetworkNodeJson,
   type NetworkOptions,
+  priceOf,
 } from './network.js';
+export {
+  localDataDir,
+  localDeploymentFile,
+  type NamedNetworkChain,
+  NETWORK_NAMES,
+  type NetworkName,
+  type NetworkNameOptions,
+  networkChain,
+} from './networks.js';
 
 /** A client: its options bound to every action. */
 export interface Client {
@@ -106,7 +126,12 @@ export interface Client {
   models(): Promise<ModelInfo[]>;
   model(ref: string): Promise<ModelInfo>;
   pushModel(params: PushModelParams): Promise<ModelInfo>;
-  getReceipt(requestId: string): Promise<Awaited<ReturnType<typeof getReceipt>>>;
+  /**
+   * The receipt of an earlier request (not verified here: see `verify`). Without a `url`, it is
+   * asked of `node` first (an address or URL: the `route.node` that served the request), then of
+   * the other nodes; `RECEIPT_NOT_FOUND` only when none holds it.
+   */
+  getReceipt(requestId: string, options?: { node?: string }): Promise<Awaited<ReturnType<typeof getReceipt>>>;
   verify(...args: Parameters<typeof verify> extends [ClientBase, ...infer R] ? R : never): ReturnType<typeof verify>;
   node(): Promise<NodeInfo>;
   trust(): ReturnType<typeof gatherTrust>;
@@ -173,7 +198,19 @@ export function createClient(options: ClientOptions): Client {
     models: () => listModels(base),
     model: (ref) => getModel(base, ref),
     pushModel: (params) => pushModel(base, params),
-    getReceipt: (requestId) => getReceipt(base, requestId),
+    getReceipt: async (requestId, options = {}) => {
+      if (network === undefined) return getReceipt(base, requestId);
+      // A receipt lives on the node that served its request: that one first, then the others.
+      const { value } = await routed(
+        base,
+        {
+          passOver: (e) => isVerityError(e, 'RECEIPT_NOT_FOUND'),
+          ...(options.node === undefined ? {} : { prefer: options.node }),
+        },
+        (node, signal) => getReceipt(node, requestId, { signal }),
+      );
+      return value;
+    },
     verify: (bundle, opts) => verify(base, bundle, opts),
     node: () => getNodeInfo(base),
     trust: () => gatherTrust(base),

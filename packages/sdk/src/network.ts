@@ -25,10 +25,29 @@ export interface NetworkOptions {
   /** The longest a failing node waits for its next probe (default 60 s). */
   readonly maxBackoffMs?: number;
   /**
-   * A node's cost for routing, lower is better (default: its latency average). The hook for
-   * price once payments exist: add the node's price for the model, weighted as you like.
+   * Price-aware routing (default on): among the healthy nodes that hold the model, those whose
+   * latency is within `ms` or `ratio` × the fastest's (whichever allows more) of the fastest are
+   * tried cheapest first (the price each lists in `GET /v1/models`; none listed: free), the
+   * others after them by latency. `false`: latency alone. Default `{ ratio: 0.5, ms: 10 }`.
+   */
+  readonly priceTolerance?: false | { readonly ratio?: number; readonly ms?: number };
+  /**
+   * A node's cost for routing, lower is better (default: its latency average, with the price
+   * policy above). Given, it replaces both: e.g. weigh price and latency as you like.
    */
   readonly score?: (node: NetworkNode, model: string | undefined) => number;
+}
+
+/**
+ * A model's price as a node lists it in `GET /v1/models` (docs/api.md "Payments"), atomic units
+ * of the token as decimal strings: `exact`, per request; `metered`, per prompt and generated token.
+ */
+export interface ModelPrice {
+  readonly scheme?: string;
+  readonly request?: string;
+  readonly inputToken?: string;
+  readonly outputToken?: string;
+  readonly asset?: string;
 }
 
 /** What routing knows about one registered node. */
@@ -43,6 +62,8 @@ export interface NetworkNode {
   latencyMs: number | undefined;
   /** Models it lists (`GET /v1/models`): manifest CIDs and `name@version`. */
   models: Set<string>;
+  /** The prices it lists, by manifest CID and by `name@version` (a model without one is free). */
+  prices: Map<string, ModelPrice>;
   /** Consecutive failures (the backoff's exponent). */
   failures: number;
   /** When it may be probed (or routed to, when down) again (ms since the epoch). */
@@ -59,6 +80,8 @@ export interface NetworkNodeJson {
   readonly state: NetworkNode['state'];
   readonly latencyMs: number | null;
   readonly models: readonly string[];
+  /** The prices it lists, by manifest CID and by `name@version`. */
+  readonly prices: Readonly<Record<string, ModelPrice>>;
   readonly failures: number;
   readonly lastError: string | null;
   readonly served: number;
@@ -99,10 +122,65 @@ const ALPHA = 0.3;
 const REFUSED_MS = 60_000;
 
 /** Whether a node's model list names `model` (a CID, `name@version`, or a bare name). */
-export function hosts(node: NetworkNode, model: string): boolean {
+export function hosts(node: Pick<NetworkNode, 'models'>, model: string): boolean {
   if (node.models.has(model)) return true;
   for (const m of node.models) if (m.startsWith(`${model}@`)) return true;
   return false;
+}
+
+/**
+ * What `node` charges for `model`, as one number to compare (atomic units): `exact`, the price
+ * of a request; `metered`, the price of a prompt token plus a generated token. `0n`: free (no
+ * price listed); `undefined`: a price that is not a decimal amount (such a node is ranked last
+ * among the fast ones).
+ */
+export function priceOf(node: Pick<NetworkNode, 'prices'>, model: string): bigint | undefined {
+  let price = node.prices.get(model);
+  if (price === undefined) {
+    for (const [ref, p] of node.prices) if (ref.startsWith(`${model}@`)) price = p;
+  }
+  if (price === undefined) return 0n;
+  const amount = (v: string | undefined) => (v !== undefined && /^\d{1,78}$/.test(v) ? BigInt(v) : undefined);
+  if (price.request !== undefined) return amount(price.request);
+  const input = amount(price.inputToken);
+  const output = amount(price.outputToken);
+  return input === undefined || output === undefined ? undefined : input + output;
+}
+
+/** The price policy's defaults (see `NetworkOptions.priceTolerance`). */
+const PRICE_TOLERANCE = { ratio: 0.5, ms: 10 };
+
+/**
+ * Orders nodes of one tier (each healthy and holding `model`) for the price policy: those within
+ * the latency tolerance of the fastest, cheapest first (then by latency), then the rest by latency.
+ *
+ * @example
+ * ```ts
+ * const order = byPriceWithinLatency(nodes, 'tiny-chat@1.0.0', { ratio: 0.5, ms: 10 });
+ * ```
+ */
+export function byPriceWithinLatency<N extends Pick<NetworkNode, 'prices' | 'latencyMs'>>(
+  nodes: readonly N[],
+  model: string,
+  tolerance: { readonly ratio?: number; readonly ms?: number } = PRICE_TOLERANCE,
+): N[] {
+  const latency = (n: N) => n.latencyMs ?? Number.MAX_SAFE_INTEGER / 2;
+  const best = Math.min(...nodes.map(latency));
+  const slack = Math.max(tolerance.ms ?? PRICE_TOLERANCE.ms, (tolerance.ratio ?? PRICE_TOLERANCE.ratio) * best);
+  const near = (n: N) => n.latencyMs !== undefined && latency(n) <= best + slack;
+  const MAX = 2n ** 256n;
+  const price = (n: N) => priceOf(n, model) ?? MAX;
+  return [...nodes].sort((a, b) => {
+    const na = near(a);
+    const nb = near(b);
+    if (na !== nb) return na ? -1 : 1;
+    if (na) {
+      const pa = price(a);
+      const pb = price(b);
+      if (pa !== pb) return pa < pb ? -1 : 1;
+    }
+    return latency(a) - latency(b);
+  });
 }
 
 /**
@@ -144,13 +222,19 @@ export function createNetwork(
     try {
       const response = await fetchFn(`${node.url}/v1/models`, { signal: AbortSignal.timeout(probeTimeoutMs) });
       if (!response.ok) throw new Error(`HTTP ${response.status}`);
-      const body = (await response.json()) as { data?: { id?: unknown; ref?: unknown }[] };
+      const body = (await response.json()) as { data?: { id?: unknown; ref?: unknown; price?: unknown }[] };
       const models = new Set<string>();
+      const prices = new Map<string, ModelPrice>();
       for (const m of body.data ?? []) {
-        if (typeof m.id === 'string') models.add(m.id);
-        if (typeof m.ref === 'string') models.add(m.ref);
+        const price = typeof m.price === 'object' && m.price !== null ? (m.price as ModelPrice) : undefined;
+        for (const key of [m.id, m.ref]) {
+          if (typeof key !== 'string') continue;
+          models.add(key);
+          if (price !== undefined) prices.set(key, price);
+        }
       }
       node.models = models;
+      node.prices = prices;
       observe(node, performance.now() - started);
       // A refused node stays refused until its time is up; a probe does not clear a lie.
       if (node.state !== 'refused' || Date.now() >= node.retryAt) {
@@ -194,6 +278,7 @@ export function createNetwork(
         state: 'unknown',
         latencyMs: undefined,
         models: new Set(),
+        prices: new Map(),
         failures: 0,
         retryAt: 0,
         lastError: undefined,
@@ -229,6 +314,8 @@ export function createNetwork(
   }
 
   const score = options.score ?? ((n: NetworkNode) => n.latencyMs ?? Number.MAX_SAFE_INTEGER / 2);
+  // Price counts only under the default score (a score of one's own weighs it as it likes).
+  const tolerance = options.score === undefined ? (options.priceTolerance ?? PRICE_TOLERANCE) : false;
 
   return {
     timeoutMs,
@@ -244,7 +331,10 @@ export function createNetwork(
         const tier = healthy ? (model !== undefined && hosts(n, model) ? 0 : 1) : now >= n.retryAt ? 2 : 3;
         return tier;
       };
-      return all.sort((a, b) => rank(a) - rank(b) || score(a, model) - score(b, model));
+      const sorted = all.sort((a, b) => rank(a) - rank(b) || score(a, model) - score(b, model));
+      if (tolerance === false || model === undefined) return sorted;
+      const holders = sorted.filter((n) => rank(n) === 0);
+      return [...byPriceWithinLatency(holders, model, tolerance), ...sorted.slice(holders.length)];
     },
     report(node, outcome) {
       if (outcome.ok) {
@@ -266,6 +356,7 @@ export function createNetwork(
         state: n.state,
         latencyMs: n.latencyMs === undefined ? null : Math.round(n.latencyMs * 10) / 10,
         models: [...n.models].sort(),
+        prices: Object.fromEntries(n.prices),
         failures: n.failures,
         lastError: n.lastError ?? null,
         served: n.counts.served,

@@ -5,7 +5,9 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { type ChainOptions, createClient, createGateway, type Gateway } from '@verity/sdk';
+import { type ChainOptions, createClient, createGateway, type Gateway, networkChain } from '@verity/sdk';
+import { dataDirOf } from '../data-dir.js';
+import { createKeepAliveFetch } from '../keep-alive-fetch.js';
 import { print } from '../target.js';
 import { parseFlags, UsageError } from '../usage.js';
 import { chainOf } from './verify.js';
@@ -14,6 +16,7 @@ const FLAGS = {
   'data-dir': { type: 'string' },
   rpc: { type: 'string' },
   deployment: { type: 'string' },
+  network: { type: 'string' },
   host: { type: 'string' },
   port: { type: 'string' },
   json: { type: 'boolean', default: false },
@@ -33,13 +36,14 @@ export interface GatewayServer {
 }
 
 /**
- * Serves `gateway` on `res`'s socket. Bodies are read whole (requests are JSON, bounded by
- * `MAX_BODY`) and whole answers written in one go; only event streams are passed on as they come
- * (web streams cost more per request than they save here).
+ * Serves `gateway` on `res`'s socket. Bodies are read whole (requests are JSON or binary frames,
+ * bounded by `MAX_BODY`) and handed over as bytes, and whole answers written in one go (no web
+ * `Request`/`Response` on this path: they cost more per call than the gateway's own work); only
+ * event streams are passed on as they come.
  */
-async function serve(gateway: Gateway, base: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function serve(gateway: Gateway, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const method = req.method ?? 'GET';
-  let body: Uint8Array<ArrayBuffer> | undefined;
+  let body: Uint8Array | undefined;
   if (method !== 'GET' && method !== 'HEAD') {
     const parts: Buffer[] = [];
     let size = 0;
@@ -54,25 +58,23 @@ async function serve(gateway: Gateway, base: string, req: IncomingMessage, res: 
       }
       parts.push(part);
     }
-    body = new Uint8Array(Buffer.concat(parts));
+    body = parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts);
   }
-  const request = new Request(new URL(req.url ?? '/', base), {
+  const response = await gateway.handle({
     method,
-    headers: req.headers as Record<string, string>,
+    path: req.url ?? '/',
+    header: (name) => {
+      const v = req.headers[name];
+      return Array.isArray(v) ? v.join(', ') : v;
+    },
     ...(body === undefined ? {} : { body }),
   });
-  const response = await gateway.fetch(request);
-  const headers: Record<string, string> = {};
-  response.headers.forEach((value, name) => {
-    headers[name] = value;
-  });
-  if (!response.body || !headers['content-type']?.includes('text/event-stream')) {
-    const bytes = Buffer.from(await response.arrayBuffer());
-    res.writeHead(response.status, { ...headers, 'content-length': String(bytes.length) });
-    res.end(bytes);
+  if (response.body instanceof Uint8Array) {
+    res.writeHead(response.status, { ...response.headers, 'content-length': String(response.body.length) });
+    res.end(response.body);
     return;
   }
-  res.writeHead(response.status, headers);
+  res.writeHead(response.status, response.headers);
   const reader = response.body.getReader();
   // The caller hung up: stop reading, which stops the node's stream too.
   res.once('close', () => void reader.cancel().catch(() => undefined));
@@ -92,14 +94,16 @@ export async function startGateway(
   chain: ChainOptions,
   options: { host?: string; port?: number; fallbackPort?: boolean; log?: (e: Record<string, unknown>) => void } = {},
 ): Promise<GatewayServer> {
-  const client = createClient({ chain });
+  // Calls to nodes over keep-alive node:http connections (the global fetch costs more per call).
+  const http = createKeepAliveFetch();
+  const client = createClient({ chain, fetch: http.fetch });
   const log =
     options.log ?? ((e: Record<string, unknown>) => process.stderr.write(`${JSON.stringify({ gateway: e })}\n`));
   const gateway = createGateway(client.base, { log });
   const host = options.host ?? '127.0.0.1';
   let base = '';
   const server: Server = createServer((req, res) => {
-    serve(gateway, base, req, res).catch((e: unknown) => {
+    serve(gateway, req, res).catch((e: unknown) => {
       log({ event: 'internal_error', message: e instanceof Error ? e.message : String(e) });
       if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
       res.end();
@@ -128,19 +132,31 @@ export async function startGateway(
     close: () =>
       new Promise<void>((resolve) => {
         client.close();
+        http.close();
         server.close(() => resolve());
         server.closeAllConnections();
       }),
   };
 }
 
-/** `verity gateway`: one local endpoint for the network of the data dir's chain (or --rpc/--deployment). */
+/** `verity gateway`: one local endpoint for the network of the data dir's chain (or --network NAME, or --rpc/--deployment). */
 export async function runGateway(args: string[]): Promise<number> {
   const { values } = parseFlags({ args, options: FLAGS, allowPositionals: false });
   if (values.port !== undefined && !/^\d+$/.test(values.port)) throw new UsageError('--port must be a number');
-  const chain = await chainOf(values, true);
+  if (values.network !== undefined && (values.rpc !== undefined || values.deployment !== undefined)) {
+    throw new UsageError('give --network NAME or --rpc URL --deployment FILE, not both');
+  }
+  // A network name is the SDK's (`createClient({ network: 'local' })`): the same files, one reader.
+  const chain =
+    values.network === undefined
+      ? await chainOf(values, true)
+      : (({ rpcUrl, deployment }) => ({ rpcUrl, deployment }))(
+          networkChain(values.network, { dataDir: dataDirOf(values) }),
+        );
   if (chain === undefined) {
-    throw new UsageError('no chain: run `verity up` in the data dir first, or give --rpc URL --deployment FILE');
+    throw new UsageError(
+      'no chain: run `verity up` in the data dir first, or give --network local, or --rpc URL --deployment FILE',
+    );
   }
   const server = await startGateway(chain, {
     ...(values.host === undefined ? {} : { host: values.host }),

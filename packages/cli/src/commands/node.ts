@@ -1,12 +1,11 @@
 import type { ChildProcess } from 'node:child_process';
 import { createReadStream, existsSync, mkdirSync, statSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type ConfigInput, loadConfig, startNode, type VerityNode } from '@verity/node';
-import { createClient } from '@verity/sdk';
-import { removeNodeRecord, writeNodeRecord } from '../data-dir.js';
+import { createClient, localDeploymentFile } from '@verity/sdk';
+import { dataDirOf, removeNodeRecord, writeNodeRecord } from '../data-dir.js';
 import { type LocalChain, type NodeProcess, spawnNode, startLocalChain } from '../network.js';
 import { parseFlags, UsageError } from '../usage.js';
 import { GATEWAY_PORT, type GatewayServer } from './gateway.js';
@@ -147,15 +146,17 @@ export async function runUp(args: string[]): Promise<number> {
   const count = values.nodes === undefined ? 1 : Number(values.nodes);
   if (!Number.isSafeInteger(count) || count < 1 || count > 16) throw new UsageError('--nodes must be 1 to 16');
   if (values['no-chain'] && count > 1) throw new UsageError('--nodes needs a chain (drop --no-chain)');
-  const dataDir = values['data-dir'] ?? process.env.VERITY_DATA_DIR ?? join(homedir(), '.verity');
+  const dataDir = dataDirOf(values);
   const basePort = values.port === undefined ? 8700 : Number(values.port);
   // The chain: a local anvil kept in the data directory, unless --rpc names another or --no-chain.
   let local: LocalChain | undefined;
   let chainEnv: Record<string, string> = {};
   let chainOverrides: ConfigInput = {};
   if (!values['no-chain'] && values.rpc === undefined) {
-    mkdirSync(join(dataDir, 'chain'), { recursive: true, mode: 0o700 });
-    local = await startLocalChain(join(dataDir, 'chain'));
+    // Where the SDK's `network: 'local'` (and `verity gateway --network local`) finds it.
+    const chainDir = dirname(localDeploymentFile(dataDir));
+    mkdirSync(chainDir, { recursive: true, mode: 0o700 });
+    local = await startLocalChain(chainDir);
     // The explorer's pages read the local chain too (a loopback URL with no key in it).
     chainOverrides = {
       chain: { rpcUrl: local.rpcUrl, deploymentFile: local.deploymentFile, anchorIntervalMs: 5_000 },

@@ -25,8 +25,12 @@ import { type VerifyZkOptions, verifyZkBundle } from './zk.js';
  * const receipt = await getReceipt(client, requestId);
  * ```
  */
-export function getReceipt(client: ClientBase, requestId: string): Promise<Receipt> {
-  return requestJson<Receipt>(client, 'GET', `/v1/receipts/${encodeURIComponent(requestId)}`);
+export function getReceipt(
+  client: ClientBase,
+  requestId: string,
+  options: { signal?: AbortSignal } = {},
+): Promise<Receipt> {
+  return requestJson<Receipt>(client, 'GET', `/v1/receipts/${encodeURIComponent(requestId)}`, options);
 }
 
 /**

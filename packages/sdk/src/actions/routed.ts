@@ -6,7 +6,7 @@
  */
 import { isVerityError, VerityError } from '@verity/protocol';
 import type { ClientBase } from '../client.js';
-import { hosts, type NetworkNode } from '../network.js';
+import { hosts, type NetworkNode, priceOf } from '../network.js';
 
 /** Which node served an answer, and why that one (the `verity.gateway` member, `InferResult.route`). */
 export interface Route {
@@ -48,6 +48,8 @@ export interface RoutedOptions {
   readonly model?: string;
   /** Try this node first (an address or URL), then the others. */
   readonly prefer?: string;
+  /** Why `prefer` (the route's reason; default: preferred by the caller). */
+  readonly preferReason?: string;
   /** The caller's signal: an abort stops the call, never counts against a node. */
   readonly signal?: AbortSignal;
   /**
@@ -55,6 +57,12 @@ export interface RoutedOptions {
    * tokens to its caller cannot start again elsewhere.
    */
   readonly retryable?: () => boolean;
+  /**
+   * Errors that send the call to the next node without holding anything against this one (e.g.
+   * `RECEIPT_NOT_FOUND`: a receipt lives on the node that served its request). When every node
+   * passed the call over, the last such error is thrown (the caller's answer, e.g. a 404).
+   */
+  readonly passOver?: (e: unknown) => boolean;
   /** Told of each node that failed (`refused`: its answer did not verify), e.g. to log it. */
   readonly onFailure?: (failure: { node: string; url: string; code: string; refused: boolean; error: unknown }) => void;
 }
@@ -83,31 +91,56 @@ export async function routed<T>(
     const first = candidates.filter((n) => n.address.toLowerCase() === p || n.url.toLowerCase() === p);
     candidates = [...first, ...candidates.filter((n) => !first.includes(n))];
   }
+  const model = options.model;
+  // Whether price took part in the order (some node lists one for the model): the reason says so.
+  const priced = model !== undefined && candidates.some((n) => priceOf(n, model) !== 0n);
   const tried: { node: string; code: string }[] = [];
   let lastError: unknown;
+  let failures = 0;
+  let passedOver = false;
   for (const [i, node] of candidates.entries()) {
-    const signal =
-      options.signal === undefined
-        ? AbortSignal.timeout(network.timeoutMs)
-        : AbortSignal.any([options.signal, AbortSignal.timeout(network.timeoutMs)]);
+    // One controller and one timer per call (AbortSignal.timeout and .any cost more per call
+    // than the gateway's routing itself); the timer never keeps a process alive.
+    const controller = new AbortController();
+    const timer = setTimeout(
+      () => controller.abort(new VerityError('NETWORK_ERROR', 'the call timed out')),
+      network.timeoutMs,
+    );
+    (timer as { unref?: () => void }).unref?.();
+    const onAbort = () => controller.abort(options.signal?.reason);
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    const signal = controller.signal;
     const started = performance.now();
     try {
       const value = await run({ ...client, url: node.url, fallbackUrls: [], network: undefined }, signal);
       network.report(node, { ok: true, latencyMs: performance.now() - started });
-      return { value, route: { node: node.address, url: node.url, reason: reasonOf(node, i, tried, options), tried } };
+      const reason = reasonOf(node, i, tried, options, passedOver, priced);
+      return { value, route: { node: node.address, url: node.url, reason, tried } };
     } catch (e) {
       if (options.signal?.aborted) throw e;
+      const code = isVerityError(e) ? e.code : 'TIMEOUT';
+      lastError = e;
+      if (options.passOver?.(e) === true && !signal.aborted) {
+        tried.push({ node: node.address, code });
+        passedOver = true;
+        continue;
+      }
+      passedOver = false;
       const failed = isNodeFailure(e) || signal.aborted;
       if (!failed) throw e;
-      const code = isVerityError(e) ? e.code : 'TIMEOUT';
+      failures += 1;
       const refused = isVerityError(e) && isVerificationFailure(e.code);
       network.report(node, { ok: false, error: code, refused });
       options.onFailure?.({ node: node.address, url: node.url, code, refused, error: e });
       tried.push({ node: node.address, code });
-      lastError = e;
       if (options.retryable !== undefined && !options.retryable()) throw e;
+    } finally {
+      clearTimeout(timer);
+      options.signal?.removeEventListener('abort', onAbort);
     }
   }
+  // Every node passed the call over (none failed): theirs is the answer.
+  if (failures === 0 && lastError !== undefined) throw lastError;
   throw new VerityError(
     'NO_NODE_AVAILABLE',
     candidates.length === 0 ? 'no registered, active node to route to' : 'no node served a verified answer',
@@ -115,13 +148,25 @@ export async function routed<T>(
   );
 }
 
-function reasonOf(node: NetworkNode, index: number, tried: Route['tried'], options: RoutedOptions): string {
+function reasonOf(
+  node: NetworkNode,
+  index: number,
+  tried: Route['tried'],
+  options: RoutedOptions,
+  passedOver: boolean,
+  priced: boolean,
+): string {
   const latency = node.latencyMs === undefined ? 'not measured yet' : `${Math.round(node.latencyMs)} ms`;
   if (index > 0 && tried.length > 0) {
     const last = tried.at(-1) as Route['tried'][number];
-    return `failover: ${last.node} failed (${last.code}); next best (latency ${latency})`;
+    const what = passedOver ? `next: ${last.node} does not hold it` : `failover: ${last.node} failed`;
+    return `${what} (${last.code}); next best (latency ${latency})`;
   }
-  if (options.prefer !== undefined) return `preferred by the caller (latency ${latency})`;
+  if (options.prefer !== undefined) return `${options.preferReason ?? 'preferred by the caller'} (latency ${latency})`;
   const holds = options.model !== undefined && hosts(node, options.model) ? `, holds ${options.model}` : '';
+  if (priced && options.model !== undefined) {
+    const price = priceOf(node, options.model);
+    return `cheapest within the latency tolerance (price ${price ?? 'unreadable'}, latency ${latency})${holds}`;
+  }
   return `lowest latency (${latency})${holds}`;
 }
