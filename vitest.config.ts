@@ -55,7 +55,9 @@ export default defineConfig({
                   'packages/node/src/**/*.browser.test.ts',
                 ],
                 exclude: ['packages/protocol/src/**/*.node.test.ts'],
-                testTimeout: 30_000,
+                // Chromium and a node (portable records) on shared cores: bounds only catch a hang.
+                testTimeout: 60_000,
+                hookTimeout: 120_000,
                 browser: {
                   enabled: true,
                   headless: true,

@@ -19,11 +19,19 @@ export async function until<T>(check: () => Promise<T | undefined>, what: string
 export function firstJsonLine<T>(child: ChildProcess, what: string): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     let out = '';
-    child.stdout?.on('data', (d: Buffer) => {
+    const onData = (d: Buffer) => {
       out += d.toString();
-      if (out.includes('\n')) resolve(JSON.parse(out.split('\n')[0] as string) as T);
-    });
-    child.once('exit', (c) => reject(new Error(`${what} exited ${c}`)));
+      if (!out.includes('\n')) return;
+      child.stdout?.off('data', onData);
+      const line = out.split('\n')[0] as string;
+      try {
+        resolve(JSON.parse(line) as T);
+      } catch {
+        reject(new Error(`${what} printed ${JSON.stringify(line)}, not JSON`));
+      }
+    };
+    child.stdout?.on('data', onData);
+    child.once('exit', (c, signal) => reject(new Error(`${what} exited ${signal ?? c}`)));
   });
 }
 

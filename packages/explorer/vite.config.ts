@@ -7,6 +7,7 @@ export default defineConfig({
   base: '/',
   logLevel: 'warn',
   build: {
+    // `npm run build` (scripts/build.mjs) builds into a staging folder and moves the pages here.
     outDir: 'dist/site',
     emptyOutDir: true,
     target: 'es2022',

@@ -53,7 +53,7 @@ describe('verity CLI', () => {
     const r = await verity(['demo', '--out', dir, '--json']);
     expect(r.code, r.stderr).toBe(0);
     demo = JSON.parse(r.stdout);
-  }, SLOW);
+  });
 
   it('demo verifies the honest bundle and catches both tamperings', () => {
     expect(demo.outcomes).toEqual({
@@ -137,6 +137,11 @@ describe('verity CLI', () => {
         ['verify', demo.bundle, '--bogus'],
         // Trusting the keys a bundle carries has a name that says it is insecure.
         ['verify', demo.bundle, '--trust-bundle-nodes'],
+        // Paying: a cap in atomic units, a payer to pay with, no budget without a cap.
+        ['infer', 'iris', '--input', '{}', '--max-price', '0.5', '--payer-key', `0x${'11'.repeat(32)}`],
+        ['infer', 'iris', '--input', '{}', '--max-price', '100', '--payer-key', 'not-a-key'],
+        ['chat', 'tiny-chat', '--message', 'hi', '--budget', '100'],
+        ['infer', 'iris', '--input', '{}', '--max-price', '100'],
       ]) {
         const r = await verity(args);
         expect(r.code, args.join(' ')).toBe(2);

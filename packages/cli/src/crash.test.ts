@@ -15,6 +15,7 @@ import {
 } from '@verity/protocol';
 import { createClient } from '@verity/sdk';
 import { describe, expect, it } from 'vitest';
+import { firstJsonLine, until } from '../../../test-support/wait.js';
 
 // kill -9 under concurrent load, then restart: every receipt a client received still verifies,
 // and the log after the crash extends the log before it (it never forks). Real node processes.
@@ -31,15 +32,7 @@ async function startNodeProcess(
       stdio: ['ignore', 'pipe', 'inherit'],
     },
   );
-  const info = await new Promise<{ url: string; address: string; logKey: string }>((resolve, reject) => {
-    let out = '';
-    child.stdout?.on('data', (d: Buffer) => {
-      out += d.toString();
-      const line = out.split('\n')[0];
-      if (out.includes('\n') && line) resolve(JSON.parse(line));
-    });
-    child.on('exit', (code) => reject(new Error(`node exited with ${code}`)));
-  });
+  const info = await firstJsonLine<{ url: string; address: string; logKey: string }>(child, 'the node');
   const keys = JSON.parse(readFileSync(join(dataDir, 'keys.json'), 'utf8')) as { apiKey: string };
   return { child, ...info, apiKey: keys.apiKey };
 }
@@ -93,8 +86,13 @@ describe('kill -9 under load', () => {
           }
         }
       };
-      const workers = Array.from({ length: 8 }, (_, w) => worker(w));
-      while (received.length < before + 60) await new Promise((r) => setTimeout(r, 5));
+      let running = 8;
+      const workers = Array.from({ length: 8 }, (_, w) => worker(w).finally(() => running--));
+      await until(async () => {
+        if (received.length >= before + 60) return true;
+        if (running === 0) throw new Error(`every client stopped after ${received.length - before} answers`);
+        return undefined;
+      }, '60 answers before the kill');
       node.child.kill('SIGKILL');
       stop = true;
       await Promise.all(workers);
@@ -107,5 +105,5 @@ describe('kill -9 under load', () => {
     for (const receipt of received) expect(verifyReceipt(receipt, trust as never).ok).toBe(true);
     expect(final.size).toBeGreaterThanOrEqual(Math.max(...received.map((r) => r.leafIndex)) + 1);
     node.child.kill('SIGKILL');
-  }, 120_000);
+  }, 300_000);
 });

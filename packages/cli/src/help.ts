@@ -10,6 +10,13 @@ keystore, sent only to that data dir's node), --data-dir DIR (default ~/.verity)
 to verify with: the chain of --data-dir's \`verity up\` by default, or --rpc URL --deployment FILE,
 or --insecure-trust-node (trust the key the node reports). --json prints JSON.`;
 
+const PAYMENT = `Paying (models with a price, x402; GET /v1/models shows it): --max-price N pays a node's
+402 by itself, up to N of the token's atomic units per request (a 6-decimal stablecoin: 10000 =
+0.01), signed by --payer-key HEX (default $VERITY_PAYER_KEY; \`verity up\` prints a funded demo
+payer). --budget N caps the total. A price above the cap is PAYMENT_OVER_BUDGET, nothing signed;
+without --max-price a paid model answers PAYMENT_REQUIRED. The receipt's record must commit to
+the payment made (its authorization digest and amount), else PAYMENT_NOT_COMMITTED.`;
+
 /** Help per command (the first word; `node` means `node start`, `zk` means `zk audit`). */
 export const COMMAND_HELP: Readonly<Record<string, string>> = {
   up: `verity up — a local Verity network: anvil, the contracts, N nodes, the example models
@@ -108,7 +115,7 @@ Examples:
 Usage:
   verity infer MODEL --input JSON|@FILE [--out BUNDLE] [--mode signed|quorum|audited|zk] [--k N]
                [--profile native|portable] [--nonce HEX] [--accept-local-dev-setup]
-               [--zk-audit FILE|DIR] [--zk-auditor ADDRESS]
+               [--zk-audit FILE|DIR] [--zk-auditor ADDRESS] [--max-price N [--payer-key HEX] [--budget N]]
 
   MODEL               a manifest CID, name@version, or name (latest)
   --mode              signed (default): one node's signed, logged answer; quorum: k registered
@@ -118,11 +125,15 @@ Usage:
                       (onnxruntime-web WASM: the same bits on every host and in browsers); one the
                       model was pushed for (--profiles); default: the first it lists
   --out BUNDLE        write the self-contained bundle for \`verity verify\`
+  --max-price N       pay a priced model up to N atomic token units (--budget: in all; default N)
+
+${PAYMENT}
 
 ${CLIENT}
 
 Examples:
   verity infer iris --input '{"x": [[5.1, 3.5, 1.4, 0.2]]}' --out /tmp/iris.json
+  VERITY_PAYER_KEY=0x… verity infer forecast@1.0.0 --max-price 10000 --input @window.json
   verity infer iris --mode audited --input '{"x": [[5.1, 3.5, 1.4, 0.2]]}'
   verity infer iris --mode quorum --k 3 --input @input.json
   verity infer digits --mode quorum --profile portable --input @digit.json
@@ -132,9 +143,15 @@ Examples:
 Usage:
   verity chat MODEL [--message TEXT] [--system TEXT] [--seed N] [--temperature T]
               [--max-tokens N] [--mode signed|audited] [--out BUNDLE]
+              [--max-price N [--payer-key HEX] [--budget N]]
 
 Without --message it reads turns from standard input, one per line. --mode audited: the node
 keeps each answer's input and output for the challenge window, for auditors and jurors.
+A priced language model is metered: each turn authorizes the most it can cost (the context's
+input tokens and --max-tokens output tokens at the node's prices; it must be within --max-price)
+and is charged for the tokens served, the rest never leaves the payer. --budget caps all turns together (default: no total cap).
+
+${PAYMENT}
 
 ${CLIENT}
 
@@ -142,6 +159,7 @@ Examples:
   verity chat tiny-chat --message 'Hello!' --seed 7 --out /tmp/chat.json
   printf 'Hi\\nAnd again\\n' | verity chat tiny-chat
   verity chat tiny-chat --message 'Hello!' --mode audited
+  verity chat tiny-chat-paid@1.0.0 --message 'Hello!' --max-tokens 16 --max-price 25000 --payer-key 0x…
 `,
   log: `verity log — the node's transparency log
 

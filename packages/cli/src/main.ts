@@ -71,6 +71,13 @@ Usage:
   verity help [COMMAND], verity COMMAND --help   a command's flags and examples
 `;
 
+/** What to do about a payment refusal (`verity infer --help`, "Paying"). */
+const PAYMENT_HINTS: Partial<Record<string, string>> = {
+  PAYMENT_REQUIRED:
+    'verity: this model has a price (GET /v1/models shows it): pay with --max-price N and --payer-key HEX (or VERITY_PAYER_KEY)\n',
+  PAYMENT_OVER_BUDGET: 'verity: raise --max-price (per request) or --budget (in all) to pay it\n',
+};
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   // `verity COMMAND --help` and `verity help COMMAND`; ceremony answers its own --help.
@@ -138,7 +145,7 @@ main(process.argv.slice(2)).then(
       process.stderr.write(`verity: ${error.message}\n${error.showHelp ? `\n${HELP}` : ''}`);
       process.exitCode = 2;
     } else if (isVerityError(error)) {
-      process.stderr.write(`verity: ${error.code}: ${error.message}\n`);
+      process.stderr.write(`verity: ${error.code}: ${error.message}\n${PAYMENT_HINTS[error.code] ?? ''}`);
       process.exitCode = 1;
     } else {
       process.stderr.write(

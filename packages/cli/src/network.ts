@@ -8,10 +8,25 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { deployContracts, verifyDeployment } from '@verity/contracts';
+import {
+  deployContracts,
+  deployPaymentContracts,
+  mintTestTokens,
+  type PaymentContracts,
+  tokenBalance,
+  verifyDeployment,
+} from '@verity/contracts';
 import { type Anvil, readDeploymentFile, startAnvil, writeDeploymentFile } from '@verity/contracts/node';
 import { openKeystore } from '@verity/node';
-import { createPublicClient, createTestClient, createWalletClient, http, parseEther } from 'viem';
+import {
+  type Address,
+  createPublicClient,
+  createTestClient,
+  createWalletClient,
+  type Hex,
+  http,
+  parseEther,
+} from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 
 /** A chain for the nodes: where it is, its deployment file, and how to fund node accounts. */
@@ -27,8 +42,18 @@ export interface LocalChain {
    * chain still has the ceremony (a fresh chain runs a new one).
    */
   phase1(dataDirs: readonly string[], power: number): Promise<{ readonly id: string; readonly path: string }>;
+  /** The payment token and MeteredSettlement (issue 15), deployed with the other contracts. */
+  readonly payments: PaymentContracts;
+  /**
+   * A demo payer: anvil's dev account 9 (its key is public knowledge), holding
+   * {@link DEMO_PAYER_BALANCE} atomic units of the test token to pay priced models with.
+   */
+  readonly payer: { readonly key: Hex; readonly address: Address; readonly balance: bigint };
   stop(): Promise<void>;
 }
+
+/** What `verity up` tops the demo payer up to: 1000 test dollars (6 decimals). */
+export const DEMO_PAYER_BALANCE = 1_000_000_000n;
 
 /** Starts (or resumes) the local anvil chain in `dir` and makes sure the contracts are deployed. */
 export async function startLocalChain(dir: string): Promise<LocalChain> {
@@ -48,14 +73,33 @@ export async function startLocalChain(dir: string): Promise<LocalChain> {
       reuse = false; // the chain state was lost: deploy again
     }
   }
+  const deployer = privateKeyToAccount(anvil.privateKeys[0] as `0x${string}`);
+  const deployerClients = {
+    publicClient: publicClient as never,
+    walletClient: createWalletClient({ account: deployer, chain, transport }),
+  };
   if (!reuse) {
-    const deployer = privateKeyToAccount(anvil.privateKeys[0] as `0x${string}`);
-    const walletClient = createWalletClient({ account: deployer, chain, transport });
-    const deployment = await deployContracts(
-      { publicClient: publicClient as never, walletClient },
-      { minStake: parseEther('1'), unbondingDelay: 7 * 24 * 3600 },
-    );
+    const deployment = await deployContracts(deployerClients, {
+      minStake: parseEther('1'),
+      unbondingDelay: 7 * 24 * 3600,
+    });
     await writeDeploymentFile(deploymentFile, { ...deployment, rpcUrl: anvil.rpcUrl });
+  }
+  // Payments (issue 15): a test stablecoin (EIP-3009, EIP-2612) and MeteredSettlement, named in
+  // the deployment file's `payments` member (nodes read the token there); deployed once, and again
+  // for a file written before they existed or a chain whose state was lost.
+  const deployed = await readDeploymentFile(deploymentFile);
+  let payments = deployed.payments;
+  if (payments === undefined || (await publicClient.getCode({ address: payments.token })) === undefined) {
+    payments = await deployPaymentContracts(deployerClients);
+    await writeDeploymentFile(deploymentFile, { ...deployed, payments, rpcUrl: anvil.rpcUrl });
+  }
+  // The demo payer gets its test dollars from the token's minter (the deployer), topped up each `up`.
+  const payerKey = anvil.privateKeys[9] as Hex;
+  const payerAddress = privateKeyToAccount(payerKey).address;
+  const held = await tokenBalance(publicClient as never, payments.token, payerAddress);
+  if (held < DEMO_PAYER_BALANCE) {
+    await mintTestTokens(deployerClients, payments.token, payerAddress, DEMO_PAYER_BALANCE - held);
   }
   const testClient = createTestClient({ chain, transport, mode: 'anvil' });
   // A block every 2 s even when idle, as a real chain has: a ceremony's beacon is the hash of a
@@ -102,6 +146,12 @@ export async function startLocalChain(dir: string): Promise<LocalChain> {
       writeFileSync(idPath, `${result.id}\n`);
       return { id: result.id, path };
     },
+    payments,
+    payer: {
+      key: payerKey,
+      address: payerAddress,
+      balance: held < DEMO_PAYER_BALANCE ? DEMO_PAYER_BALANCE : held,
+    },
     stop: () => {
       clearInterval(ticker);
       return anvil.stop();
@@ -122,10 +172,24 @@ export function spawnNode(
   dataDir: string,
   port: number,
   env: Record<string, string>,
+  /** A configuration file (`verity node start --config`), e.g. the prices `verity up` sets. */
+  configFile?: string,
 ): Promise<NodeProcess> {
   const child = spawn(
     process.execPath,
-    [bin, 'node', 'start', '--data-dir', dataDir, '--port', String(port), '--json', '--log-level', 'warn'],
+    [
+      bin,
+      'node',
+      'start',
+      '--data-dir',
+      dataDir,
+      '--port',
+      String(port),
+      '--json',
+      '--log-level',
+      'warn',
+      ...(configFile === undefined ? [] : ['--config', configFile]),
+    ],
     { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } },
   );
   return new Promise((resolve, reject) => {

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { firstJsonLine, stopChild } from '../../../test-support/wait.js';
 
 // The CLI as a user drives it: a node process, then push, ls, show, infer, verify, log — each a
 // real child process over real HTTP.
@@ -48,21 +49,10 @@ beforeAll(async () => {
       },
     },
   );
-  url = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    node.stdout?.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (out.includes('\n')) resolve((JSON.parse(out.split('\n')[0] as string) as { url: string }).url);
-    });
-    node.on('exit', (c) => reject(new Error(`node exited ${c}`)));
-  });
+  url = (await firstJsonLine<{ url: string }>(node, 'the node')).url;
 }, 2 * SLOW);
 afterAll(async () => {
-  if (node && node.exitCode === null) {
-    const exited = new Promise((r) => node.once('exit', r));
-    node.kill('SIGTERM');
-    await exited;
-  }
+  if (node) await stopChild(node);
   if (dataDir) await rm(dataDir, { recursive: true, force: true });
 }, SLOW);
 

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stopChild } from '../../../test-support/wait.js';
 
 // What the README tells a new user to type, and what `verity up` prints, run as written against
 // a real `verity up` (anvil, contracts, a registered node) in a temporary data dir: every command
@@ -92,11 +93,7 @@ beforeAll(async () => {
   });
 }, SLOW);
 afterAll(async () => {
-  if (up && up.exitCode === null) {
-    const exited = new Promise((r) => up.once('exit', r));
-    up.kill('SIGTERM');
-    await exited;
-  }
+  if (up) await stopChild(up);
   if (dir) await rm(dir, { recursive: true, force: true });
 }, SLOW);
 

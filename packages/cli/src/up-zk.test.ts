@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { openKeystore } from '@verity/node';
 import { zkFacts } from '@verity/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { firstJsonLine, stopChild } from '../../../test-support/wait.js';
 
 const BIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
 const IRIS = fileURLToPath(new URL('../../../examples/models/iris.onnx', import.meta.url));
@@ -28,22 +29,11 @@ beforeAll(async () => {
     [BIN, 'up', '--nodes', '3', '--phase1-power', '10', '--data-dir', dataDir, '--port', '0', '--json'],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
-  info = await new Promise((resolve, reject) => {
-    let out = '';
-    up.stdout?.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (out.includes('\n')) resolve(JSON.parse(out.split('\n')[0] as string));
-    });
-    up.on('exit', (c) => reject(new Error(`verity up exited ${c}`)));
-  });
+  info = await firstJsonLine(up, 'verity up');
 }, 600_000);
 
 afterAll(async () => {
-  if (up && up.exitCode === null) {
-    const exited = new Promise((r) => up.once('exit', r));
-    up.kill('SIGTERM');
-    await exited;
-  }
+  if (up) await stopChild(up);
   if (dataDir) await rm(dataDir, { recursive: true, force: true });
 }, 120_000);
 

@@ -10,6 +10,7 @@ import type { VerityNode } from '@verity/node';
 import { createClient } from '@verity/sdk';
 import { parseEther } from 'viem';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { until } from '../../../test-support/wait.js';
 import { startTestChain, type TestChain } from '../../contracts/src/test-support/chain.js';
 import { startChainNode } from '../../node/src/test-support/chain-node.js';
 import { backdateRecords } from '../../node/src/test-support/lying-node.js';
@@ -72,16 +73,13 @@ function verity(...args: string[]): Promise<{ code: number; stdout: string; stde
 async function auditedBundle(name: string): Promise<string> {
   const client = createClient({ url: node.url, chain: chainOptions });
   const result = await client.infer({ model: 'iris', input: { x: [[5.1, 3.5, 1.4, 0.2]] }, mode: 'audited' });
-  const end = Date.now() + 60_000;
-  for (;;) {
+  await until(async () => {
     const a = await getLatestAnchor(chain.publicClient, {
       logAnchor: (chainOptions.deployment as { contracts: { logAnchor: `0x${string}` } }).contracts.logAnchor,
       node: result.receipt.record.node as `0x${string}`,
     });
-    if (a !== undefined && a.treeSize > BigInt(result.receipt.leafIndex)) break;
-    if (Date.now() > end) throw new Error('timed out waiting for the anchor');
-    await new Promise((r) => setTimeout(r, 50));
-  }
+    return a !== undefined && a.treeSize > BigInt(result.receipt.leafIndex) ? true : undefined;
+  }, 'the anchor');
   const file = join(dir, `${name}.json`);
   await writeFile(file, JSON.stringify(result.bundle()));
   return file;

@@ -1,8 +1,9 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createPublicClient, createWalletClient, http, parseEther } from 'viem';
+import { createPublicClient, createTestClient, createWalletClient, http, parseEther } from 'viem';
 import { privateKeyToAccount, privateKeyToAddress } from 'viem/accounts';
 import { describe, expect, it } from 'vitest';
 import { startAnvil } from './anvil.js';
@@ -74,6 +75,20 @@ describe('startAnvil', () => {
       await rm(dir, { recursive: true, force: true });
     }
   });
+
+  it('keeps old block states in its own temp directory, removed on stop (never in ~/.foundry)', async () => {
+    const anvil = await startAnvil();
+    try {
+      expect(anvil.cachePath.startsWith(tmpdir())).toBe(true);
+      // A thousand blocks: anvil moves the states of old ones out of memory, into the cache.
+      const transport = http(anvil.rpcUrl, { timeout: 120_000 }); // seconds of work on a busy machine
+      await createTestClient({ transport, mode: 'anvil' }).mine({ blocks: 1000 });
+      expect((await readdir(anvil.cachePath, { recursive: true })).length).toBeGreaterThan(0);
+    } finally {
+      await anvil.stop();
+    }
+    expect(existsSync(anvil.cachePath)).toBe(false);
+  }, 180_000);
 
   it('fails with INTERNAL when anvil cannot start', async () => {
     await expect(startAnvil({ binary: '/nonexistent/anvil' })).rejects.toMatchObject({ code: 'INTERNAL' });

@@ -3,7 +3,11 @@
  * `@foundry-rs/anvil` ships (docs/design.md §2.7), started on a free port. Node only.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { VerityError } from '@verity/protocol';
 import { type Address, type Chain, defineChain, type Hex } from 'viem';
 import { privateKeyToAddress } from 'viem/accounts';
@@ -26,6 +30,12 @@ export interface AnvilOptions {
   readonly blockTime?: number;
   /** A state file loaded on start (if present) and written on stop, so a local chain survives restarts. */
   readonly statePath?: string;
+  /**
+   * Where anvil moves the states of old blocks out of memory (`--cache-path`); default a fresh
+   * directory under the system temp directory, removed on stop. (anvil's own default,
+   * `~/.foundry/anvil/tmp`, is never cleaned: the test suite left ~160 MB there per chain of a thousand blocks.)
+   */
+  readonly cachePath?: string;
   /** The anvil executable; default the one from `@foundry-rs/anvil-<platform>-<arch>`. */
   readonly binary?: string;
   /** How long to wait for anvil to listen; default 15 s. */
@@ -45,7 +55,12 @@ export interface Anvil {
   /** Their private keys (public knowledge for the default mnemonic: dev use only). */
   readonly privateKeys: readonly Hex[];
   readonly pid: number;
-  /** Stops anvil (SIGTERM, then SIGKILL after 5 s, 60 s with a state file) and resolves when it has exited. Idempotent. */
+  /** Where anvil keeps the states of old blocks ({@link AnvilOptions.cachePath}). */
+  readonly cachePath: string;
+  /**
+   * Stops anvil (SIGTERM, then SIGKILL after 5 s, 60 s with a state file) and resolves when it has
+   * exited and its own cache directory is removed. Idempotent.
+   */
   stop(): Promise<void>;
 }
 
@@ -115,6 +130,8 @@ export function startAnvil(options: AnvilOptions = {}): Promise<Anvil> {
   if (options.blockTime !== undefined) args.push('--block-time', String(options.blockTime));
   if (options.statePath !== undefined) args.push('--state', options.statePath);
   const binary = options.binary ?? anvilBinaryPath();
+  const cachePath = options.cachePath ?? mkdtempSync(join(tmpdir(), 'verity-anvil-cache-'));
+  args.push('--cache-path', cachePath);
   const timeoutMs = options.startTimeoutMs ?? 15_000;
 
   return new Promise<Anvil>((resolve, reject) => {
@@ -140,6 +157,7 @@ export function startAnvil(options: AnvilOptions = {}): Promise<Anvil> {
           await exited;
           clearTimeout(timer);
         }
+        if (options.cachePath === undefined) await rm(cachePath, { recursive: true, force: true });
       })();
       return stopping;
     };
@@ -189,6 +207,7 @@ export function startAnvil(options: AnvilOptions = {}): Promise<Anvil> {
         accounts: privateKeys.map((k) => privateKeyToAddress(k)),
         privateKeys,
         pid: child.pid ?? -1,
+        cachePath,
         stop,
       });
     };

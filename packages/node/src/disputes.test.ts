@@ -55,7 +55,7 @@ beforeAll(async () => {
   dirs.push(dir);
   deploymentFile = join(dir, 'deployment.json');
   await writeDeploymentFile(deploymentFile, { ...deployment, rpcUrl: chain.anvil.rpcUrl });
-}, 60_000);
+});
 afterAll(async () => {
   await Promise.all(nodes.map((n) => n.stop()));
   await chain?.stop();

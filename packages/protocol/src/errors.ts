@@ -264,6 +264,9 @@ export const ERROR_CODES = [
   'PAYMENT_SETTLEMENT_FAILED',
   'PAYMENT_OVER_BUDGET',
   'RECEIPT_PAYMENT_MISMATCH',
+  // payments, client side (payclient): a paid answer whose record does not commit to the
+  // payment this client made (another authorization digest, another amount)
+  'PAYMENT_NOT_COMMITTED',
 ] as const;
 
 /** A stable error code. */

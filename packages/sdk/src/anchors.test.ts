@@ -47,7 +47,7 @@ beforeAll(async () => {
   node = await start();
   const admin = createClient({ url: node.url, apiKey: node.context.keys.apiKey });
   await admin.pushModel({ name: 'iris', data: new Uint8Array(readFileSync(IRIS)) });
-}, 60_000);
+});
 afterAll(async () => {
   await node?.stop();
   await chain?.stop();

@@ -81,7 +81,7 @@ afterAll(async () => {
   await Promise.allSettled([a?.stop(), b?.stop(), loner?.stop()]);
   await chain?.stop();
   if (dir) await rm(dir, { recursive: true, force: true });
-}, 60_000);
+});
 
 describe('trust from the chain', () => {
   it('verifies answers against the registry alone, and puts the registry entry in the bundle', async () => {

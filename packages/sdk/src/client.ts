@@ -8,6 +8,7 @@ import { createPublicClient, http, type PublicClient } from 'viem';
 import { assertDeploymentChain, type RegistryOptions, registrySnapshot } from './actions/registry.js';
 import { createNetwork, type Network, type NetworkOptions } from './network.js';
 import { type NetworkName, type NetworkNameOptions, networkChain } from './networks.js';
+import { createPayer, type Payer, type PaymentOptions } from './payment.js';
 
 /** The chain a client takes its trust from (docs/design.md §2.6a). */
 export interface ChainOptions {
@@ -62,6 +63,14 @@ export interface ClientOptions {
   readonly insecureTrustNode?: boolean;
   /** A fetch implementation (default: the global one). */
   readonly fetch?: typeof fetch;
+  /**
+   * Pay for answers (x402; docs/api.md "Payments"): a node's 402 is answered with a signed
+   * payment from `account`, never above `maxPrice` for one request nor `budget` in all
+   * (`PAYMENT_OVER_BUDGET`); each paid answer's record must commit to the payment made. A
+   * {@link Payer} shares one budget across clients. Without it, a paid model's 402 is
+   * `PAYMENT_REQUIRED`.
+   */
+  readonly payment?: PaymentOptions | Payer;
 }
 
 /** The chain as a client holds it. */
@@ -93,6 +102,8 @@ export interface ClientBase {
   };
   /** Manifests by reference, to interpret short-form inputs and check the record's model. */
   readonly manifests: Map<string, unknown>;
+  /** Who pays for answers, and how much is left (the `payment` option). */
+  readonly payer: Payer | undefined;
 }
 
 /** Parses chain options (the deployment checked as a deployment file is). */
@@ -124,9 +135,17 @@ function chainOptionsOf(options: ClientOptions): ChainOptions | undefined {
 
 export function createClientBase(options: ClientOptions): ClientBase {
   const url = (options.url ?? '').replace(/\/+$/, '');
-  const f = (options.fetch ?? globalThis.fetch).bind(globalThis);
   const chainOptions = chainOptionsOf(options);
   const chain = chainOptions === undefined ? undefined : chainOf(chainOptions);
+  const payer =
+    options.payment === undefined
+      ? undefined
+      : 'wrap' in options.payment
+        ? options.payment
+        : createPayer(paymentDefaults(options.payment, chain));
+  const plain = (options.fetch ?? globalThis.fetch).bind(globalThis);
+  // Every request goes through `fetch`: with a payer, a 402 is paid there and the request sent again.
+  const f = payer === undefined ? plain : payer.wrap(plain);
   if (options.url === undefined && chain === undefined) {
     throw new VerityError(
       'CONFIG_INVALID',
@@ -163,5 +182,21 @@ export function createClientBase(options: ClientOptions): ClientBase {
     network,
     snapshots: {},
     manifests: new Map(),
+    payer,
+  };
+}
+
+/**
+ * A budget counts atomic units of one token: with a chain whose deployment names the payment
+ * token, the client pays only in that token on that chain unless told otherwise (a node cannot
+ * ask for the same number of units of a dearer token the payer also holds).
+ */
+function paymentDefaults(payment: PaymentOptions, chain: ClientChain | undefined): PaymentOptions {
+  const token = chain?.deployment.payments?.token;
+  if (chain === undefined || token === undefined) return payment;
+  return {
+    ...payment,
+    networks: payment.networks ?? [`eip155:${chain.deployment.chainId}`],
+    assets: payment.assets ?? [token],
   };
 }

@@ -1,5 +1,5 @@
 /** JSON over HTTP with Verity's error bodies turned back into VerityErrors. */
-import { ERROR_CODES, type ErrorCode, VerityError } from '@verity/protocol';
+import { ERROR_CODES, type ErrorCode, isVerityError, VerityError } from '@verity/protocol';
 import type { ClientBase } from './client.js';
 
 const KNOWN = new Set<string>(ERROR_CODES);
@@ -50,6 +50,8 @@ export async function request(
         ...(body instanceof ReadableStream ? { duplex: 'half' } : {}),
       } as RequestInit);
     } catch (cause) {
+      // The client's own refusal (its payer would not pay: PAYMENT_OVER_BUDGET) is no network failure.
+      if (isVerityError(cause)) throw cause;
       if (last || init.signal?.aborted) throw new VerityError('NETWORK_ERROR', `cannot reach ${url}`, { cause });
       continue;
     }

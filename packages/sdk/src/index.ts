@@ -113,6 +113,19 @@ export {
   type NetworkNameOptions,
   networkChain,
 } from './networks.js';
+export {
+  checkPaymentCommitment,
+  createPayer,
+  MeteredEvmScheme,
+  type Payer,
+  type PaymentMade,
+  type PaymentOptions,
+  payingFetch,
+  paymentOf,
+  settledPayment,
+  type VerifiedPayment,
+  type WireAuthorization,
+} from './payment.js';
 
 /** A client: its options bound to every action. */
 export interface Client {

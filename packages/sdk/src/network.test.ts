@@ -9,6 +9,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { type RegistrySnapshot, VerityError } from '@verity/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { until } from '../../../test-support/wait.js';
 import { getReceipt } from './actions/receipts.js';
 import { routed } from './actions/routed.js';
 import { type ClientBase, createClientBase } from './client.js';
@@ -80,7 +81,8 @@ beforeAll(async () => {
     prices: { 'chat@1.0.0': { scheme: 'metered', inputToken: '1', outputToken: '1' } },
   });
   fast = await serve('0x00000000000000000000000000000000000000a1', ['iris@1.0.0'], 0);
-  slow = await serve('0x00000000000000000000000000000000000000a2', ['iris@1.0.0'], 60);
+  // Slower by far more than a busy machine adds to a loopback answer: the ranking by latency holds.
+  slow = await serve('0x00000000000000000000000000000000000000a2', ['iris@1.0.0'], 400);
   empty = await serve('0x00000000000000000000000000000000000000a3', [], 0);
   broken = await serve('0x00000000000000000000000000000000000000a4', ['iris@1.0.0'], 0, 500);
 });
@@ -159,18 +161,18 @@ describe('createNetwork', () => {
       expect((await network.candidates('iris@1.0.0')).map((n) => n.address)).toEqual([slow.address]);
       nodes = [slow, fast];
       // The registry is read in the background; the next reads see the new node once probed.
-      let order: string[] = [];
-      for (let i = 0; i < 200 && order[0] !== fast.address; i++) {
-        order = (await network.candidates('iris@1.0.0')).map((n) => n.address);
-        await new Promise((r) => setTimeout(r, 10));
-      }
-      expect(order).toEqual([fast.address, slow.address]);
+      const order = async () => (await network.candidates('iris@1.0.0')).map((n) => n.address);
+      const joined = await until(async () => {
+        const o = await order();
+        return o[0] === fast.address ? o : undefined;
+      }, 'the joining node to be probed');
+      expect(joined).toEqual([fast.address, slow.address]);
       nodes = [fast];
-      for (let i = 0; i < 200 && order.length !== 1; i++) {
-        order = (await network.candidates('iris@1.0.0')).map((n) => n.address);
-        await new Promise((r) => setTimeout(r, 10));
-      }
-      expect(order).toEqual([fast.address]);
+      const left = await until(async () => {
+        const o = await order();
+        return o.length === 1 ? o : undefined;
+      }, 'the leaving node to be dropped');
+      expect(left).toEqual([fast.address]);
     } finally {
       network.close();
     }

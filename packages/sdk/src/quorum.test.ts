@@ -29,6 +29,7 @@ import {
 } from '@verity/protocol';
 import { parseEther } from 'viem';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { until } from '../../../test-support/wait.js';
 import { startTestChain, type TestChain } from '../../contracts/src/test-support/chain.js';
 import type { LoadedModel } from '../../node/src/runtimes/runtime.js';
 import { startChainNode } from '../../node/src/test-support/chain-node.js';
@@ -340,12 +341,11 @@ describe('mode quorum against the chain registry', () => {
     );
     await chain.testClient.mine({ blocks: 70 });
     // The coordinator reads the head at most a second late: ask until it has seen the new blocks.
-    let code: string | undefined;
-    for (const deadline = Date.now() + 30_000; Date.now() < deadline; ) {
-      code = (await postQuorum({ block, clientNonce: 'ab'.repeat(16) })).json.error?.code;
-      if (code !== undefined) break;
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    const code = await until(
+      async () => (await postQuorum({ block, clientNonce: 'ab'.repeat(16) })).json.error?.code,
+      'the coordinator to see the new head',
+      90_000,
+    );
     expect(code).toBe('QUORUM_BLOCK_STALE');
   }, 120_000);
 });

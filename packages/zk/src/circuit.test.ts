@@ -141,7 +141,7 @@ describe('circuit outputs equal the TypeScript fixed-point evaluation exactly', 
       expect(checkWitness(odd.r1cs, witness).ok).toBe(true);
       expect(witnessOutputs(odd, witness)).toEqual(fixedOutputs(odd, row));
     }
-  }, 30_000);
+  }, 120_000);
 
   it('the circuit itself refuses an input beyond its range (no witness exists)', async () => {
     const limit = 1n << BigInt(iris.model.params.valueBits - 1);

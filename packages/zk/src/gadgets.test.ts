@@ -52,7 +52,7 @@ beforeAll(async () => {
   relu0 = await harness(RELU, 0);
   rescale2 = await harness(RESCALE, 2);
   relu2 = await harness(RELU, 2);
-}, 60_000);
+});
 
 afterAll(() => releaseCurves());
 

@@ -1,6 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
-import { CLIENT_FLAGS, clientFor, print } from '../target.js';
+import { CLIENT_FLAGS, clientFor, PAYMENT_FLAGS, paymentFrom, paymentLines, print } from '../target.js';
 import { parseFlags, UsageError } from '../usage.js';
 
 function number(flag: string, v: string | undefined, integer: boolean): number | undefined {
@@ -24,6 +24,7 @@ export async function runChat(args: string[]): Promise<number> {
     allowPositionals: true,
     options: {
       ...CLIENT_FLAGS,
+      ...PAYMENT_FLAGS,
       system: { type: 'string' },
       message: { type: 'string' },
       temperature: { type: 'string' },
@@ -44,7 +45,8 @@ export async function runChat(args: string[]): Promise<number> {
     ...(values.seed === undefined ? {} : { seed: number('seed', values.seed, true) }),
     ...(values['max-tokens'] === undefined ? {} : { max_tokens: number('max-tokens', values['max-tokens'], true) }),
   };
-  const client = await clientFor(values, { verifies: true });
+  const payment = paymentFrom(values, 'per-request');
+  const client = await clientFor(values, { verifies: true, payment });
   const messages: { role: string; content: string | null; tool_calls?: unknown }[] = [];
   if (values.system !== undefined) messages.push({ role: 'system', content: values.system });
   const interactive = values.message === undefined && process.stdin.isTTY === true && !values.json;
@@ -67,6 +69,7 @@ export async function runChat(args: string[]): Promise<number> {
         params: answer.verity.params,
         record: r,
         ...(answer.verity.audit ? { audit: answer.verity.audit } : {}),
+        ...(answer.payment === undefined ? {} : { payment: answer.payment }),
         verified: true,
       },
       [
@@ -79,6 +82,7 @@ export async function runChat(args: string[]): Promise<number> {
               `  audited: payload at ${answer.verity.audit.payload} until ${new Date(answer.verity.audit.windowClosesAt).toISOString()}`,
             ]
           : []),
+        ...paymentLines(answer.payment),
         ...(values.out === undefined ? [] : [`  bundle written to ${values.out}`]),
       ].join('\n'),
     );

@@ -1,5 +1,5 @@
 import { readFile, writeFile } from 'node:fs/promises';
-import { CLIENT_FLAGS, clientFor, print } from '../target.js';
+import { CLIENT_FLAGS, clientFor, PAYMENT_FLAGS, paymentFrom, paymentLines, print } from '../target.js';
 import { parseFlags, UsageError } from '../usage.js';
 import { ZK_TRUST_FLAGS, zkTrustOf } from './verify.js';
 
@@ -41,6 +41,7 @@ export async function runInfer(args: string[]): Promise<number> {
     allowPositionals: true,
     options: {
       ...CLIENT_FLAGS,
+      ...PAYMENT_FLAGS,
       input: { type: 'string' },
       out: { type: 'string' },
       nonce: { type: 'string' },
@@ -59,7 +60,8 @@ export async function runInfer(args: string[]): Promise<number> {
     throw new UsageError('--mode is signed, quorum, audited or zk');
   }
   if (values.k !== undefined && !/^[1-9][0-9]?$/.test(values.k)) throw new UsageError('--k must be a number');
-  const client = await clientFor(values, { verifies: true });
+  const payment = paymentFrom(values, 'one-request');
+  const client = await clientFor(values, { verifies: true, payment });
   const result = await client
     .infer({
       model: positionals[0] as string,
@@ -83,6 +85,7 @@ export async function runInfer(args: string[]): Promise<number> {
       receipt: result.receipt,
       receipts: result.receipts,
       ...(result.audit === undefined ? {} : { audit: result.audit }),
+      ...(result.payment === undefined ? {} : { payment: result.payment }),
       verified: true,
     },
     [
@@ -100,6 +103,7 @@ export async function runInfer(args: string[]): Promise<number> {
         : [
             `  audited: payload kept for auditors at ${result.audit.payload} until ${new Date(result.audit.windowClosesAt).toISOString()} (the challenge window)`,
           ]),
+      ...paymentLines(result.payment),
       ...(values.out === undefined ? [] : [`  bundle written to ${values.out}`]),
     ].join('\n'),
   );

@@ -1,6 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { createReadStream, existsSync, mkdirSync, statSync } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type ConfigInput, loadConfig, startNode, type VerityNode } from '@verity/node';
@@ -27,6 +27,16 @@ const UP_FLAGS = {
   'no-chain': { type: 'boolean', default: false },
   ptau: { type: 'string' },
   'phase1-power': { type: 'string' },
+} as const;
+
+/**
+ * The prices `verity up` sets (issue 15), in the test token's atomic units (6 decimals): one ONNX
+ * example per request (x402 `exact`) and the chat model per token (`metered`), published under a
+ * name of its own (`tiny-chat-paid`, the same weights) so `tiny-chat` stays free. Every other example is free.
+ */
+export const UP_PRICES = {
+  'forecast@1.0.0': { request: '10000' },
+  'tiny-chat-paid@1.0.0': { inputToken: '10', outputToken: '100' },
 } as const;
 
 /** The example models shipped in the repository (built by the scripts in examples/). */
@@ -196,6 +206,16 @@ export async function runUp(args: string[]): Promise<number> {
   if (ptau !== undefined) chainEnv = { ...chainEnv, VERITY_ZK_PTAU_PATH: ptau };
   let localMode: ConfigInput = { peers: { localNetwork: true }, ...(witnessPeers ? { witness: { peers: true } } : {}) };
   const peerDirs = Array.from({ length: count - 1 }, (_, i) => join(dataDir, 'peers', `node-${i + 2}`));
+  // Prices on every node of the local network, paid in its test token (a peer reads them from a file).
+  const payments =
+    local === undefined
+      ? undefined
+      : {
+          token: local.payments.token,
+          meteredSettlement: local.payments.meteredSettlement,
+          prices: UP_PRICES,
+        };
+  let peerConfig: string | undefined;
   if (local) {
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     for (const dir of [dataDir, ...peerDirs]) {
@@ -218,6 +238,13 @@ export async function runUp(args: string[]): Promise<number> {
       zk: { ptauPath: ptau, ...(phase1Ceremony === undefined ? {} : { phase1Ceremony }) },
     };
   }
+  if (payments !== undefined) {
+    localMode = { ...localMode, payments } as ConfigInput;
+    if (peerDirs.length > 0) {
+      peerConfig = join(dataDir, 'peers', 'payments.json');
+      await writeFile(peerConfig, `${JSON.stringify({ payments }, null, 2)}\n`);
+    }
+  }
   const peers: NodeProcess[] = [];
   let started: { node: VerityNode; json: boolean } | undefined;
   let gateway: GatewayServer | undefined;
@@ -236,7 +263,7 @@ export async function runUp(args: string[]): Promise<number> {
     );
     const bin = process.argv[1] as string;
     for (const [i, dir] of peerDirs.entries()) {
-      peers.push(await spawnNode(bin, dir, basePort === 0 ? 0 : basePort + i + 1, chainEnv));
+      peers.push(await spawnNode(bin, dir, basePort === 0 ? 0 : basePort + i + 1, chainEnv, peerConfig));
     }
     // The gateway: one endpoint for the network's nodes (lazy: it reads the registry on first use).
     const chainFile = local?.deploymentFile ?? values.deployment;
@@ -277,11 +304,19 @@ export async function runUp(args: string[]): Promise<number> {
   // both ONNX profiles: its `portable` records re-execute anywhere, in the explorer's page too. A
   // version of its own, since a published name@version never changes its manifest (data dirs
   // made before keep their iris@1.0.0).
-  const pushes = files.map((file) => ({ file, version: '1.0.0', profiles: undefined as string[] | undefined }));
+  const pushes = files.map((file) => ({
+    file,
+    name: file.replace(/\.(onnx|gguf)$/, ''),
+    version: '1.0.0',
+    profiles: undefined as string[] | undefined,
+  }));
   if (files.includes('iris.onnx'))
-    pushes.push({ file: 'iris.onnx', version: '1.1.0', profiles: ['native', 'portable'] });
-  for (const { file, version, profiles } of pushes) {
-    const name = file.replace(/\.(onnx|gguf)$/, '');
+    pushes.push({ file: 'iris.onnx', name: 'iris', version: '1.1.0', profiles: ['native', 'portable'] });
+  // The priced chat model (UP_PRICES): tiny-chat's weights under a name of its own, so that
+  // `tiny-chat` (its latest version) stays free as the README's tour has it.
+  if (payments !== undefined && files.includes('tiny-chat.gguf'))
+    pushes.push({ file: 'tiny-chat.gguf', name: 'tiny-chat-paid', version: '1.0.0', profiles: undefined });
+  for (const { file, name, version, profiles } of pushes) {
     const path = join(EXAMPLES_DIR, file);
     const model = await client.pushModel({
       name,
@@ -314,6 +349,16 @@ export async function runUp(args: string[]): Promise<number> {
     models: loaded.map(({ ref, id }) => ({ ref, id })),
     peers: peers.map((p) => ({ url: p.url, address: p.address, pid: p.child.pid })),
     ...(gateway === undefined ? {} : { gateway: gateway.url }),
+    ...(local === undefined || payments === undefined
+      ? {}
+      : {
+          payments: {
+            token: payments.token,
+            meteredSettlement: payments.meteredSettlement,
+            prices: payments.prices,
+            payer: { address: local.payer.address, key: local.payer.key, balance: local.payer.balance.toString() },
+          },
+        }),
     ...(node.context.chain
       ? {
           chain: {
@@ -338,6 +383,12 @@ export async function runUp(args: string[]): Promise<number> {
         ? []
         : [
             `  gateway ${gateway.url}  one endpoint for all ${peers.length + 1} node(s): routed, failed over, verified (OpenAI base URL ${gateway.url}/v1)`,
+          ]),
+      ...(info.payments === undefined
+        ? []
+        : [
+            `  paid (x402, test token ${info.payments.token}, 6 decimals): ${priceLines(info.payments.prices)}; the other models are free`,
+            `  demo payer ${info.payments.payer.address} holds ${Number(info.payments.payer.balance) / 1e6} test USD; its key (anvil's dev account 9, public): ${info.payments.payer.key}`,
           ]),
     ];
     const example = loaded.find((m) => m.sample && m.ref.startsWith('iris@')) ?? loaded.find((m) => m.sample);
@@ -368,6 +419,12 @@ export async function runUp(args: string[]): Promise<number> {
         );
       }
     }
+    const forecast = loaded.find((m) => m.ref === 'forecast@1.0.0');
+    if (info.payments !== undefined && forecast?.sample) {
+      lines.push(
+        `  npm run verity -- infer forecast@1.0.0${dirFlag} --max-price ${UP_PRICES['forecast@1.0.0'].request} --payer-key ${info.payments.payer.key} --input '${JSON.stringify(forecast.sample.inputs)}'   # paid: the receipt commits to the payment`,
+      );
+    }
     const llm = loaded.find((m) => m.ref.startsWith('tiny-chat@'));
     if (llm) {
       lines.push(
@@ -375,8 +432,27 @@ export async function runUp(args: string[]): Promise<number> {
         `  any OpenAI client: base URL ${node.url}/v1, model "${llm.ref}"`,
       );
     }
+    if (info.payments !== undefined && loaded.some((m) => m.ref === 'tiny-chat-paid@1.0.0')) {
+      lines.push(
+        `  npm run verity -- chat tiny-chat-paid@1.0.0${dirFlag} --message 'Hello!' --max-tokens 16 --max-price 25000 --payer-key ${info.payments.payer.key}   # metered: at most context × 10 + 16 × 100 authorized, the tokens served charged`,
+        `  the openai client pays through the SDK: new OpenAI({ baseURL: '${node.url}/v1', apiKey: 'unused', fetch: payingFetch({ account: key, budget: 1_000_000n }) })`,
+      );
+    }
     lines.push('', 'Ctrl-C stops the node (requests in flight finish, the log is flushed).');
     process.stdout.write(`${lines.join('\n')}\n`);
   }
   return new Promise(() => {});
+}
+
+/** Prices in words: `forecast@1.0.0 10000 per request; tiny-chat-paid@1.0.0 10 per input token, 100 per output token`. */
+function priceLines(
+  prices: Readonly<Record<string, { request: string } | { inputToken: string; outputToken: string }>>,
+) {
+  return Object.entries(prices)
+    .map(([model, p]) =>
+      'request' in p
+        ? `${model} ${p.request} per request`
+        : `${model} ${p.inputToken} per input token, ${p.outputToken} per output token`,
+    )
+    .join('; ');
 }

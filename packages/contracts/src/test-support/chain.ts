@@ -62,10 +62,12 @@ export const TEST_DISPUTE_RULES: DisputeParams = {
 };
 
 export async function startTestChain(): Promise<TestChain> {
-  const anvil = await startAnvil();
+  // On a busy machine anvil may be slow to listen: the bound only catches a hang.
+  const anvil = await startAnvil({ startTimeoutMs: 120_000 });
   const chain = anvil.chain;
   // Automine: a receipt exists as soon as the transaction is sent, so poll fast.
-  const transport = http(anvil.rpcUrl);
+  // viem's default 10 s per call is short for anvil on a busy machine: the bound only catches a hang.
+  const transport = http(anvil.rpcUrl, { timeout: 60_000 });
   const publicClient = createPublicClient({ chain, transport, pollingInterval: 20 });
   const testClient = createTestClient({ chain, transport, mode: 'anvil' });
   const key = (i: number) => {

@@ -97,6 +97,7 @@ export async function render([ref]: string[]): Promise<void> {
       ['Created', m.createdAt],
       ['Profiles', m.profiles.join(', ')],
       ['Modes', modes.join(', ')],
+      ['Price', priceText((info as { price?: unknown }).price)],
       ...(m.license ? [['License', m.license] as const] : []),
       ...(m.description ? [['Description', m.description] as const] : []),
       ...other.map(([k, v]) => [k, v] as const),
@@ -117,4 +118,28 @@ export async function render([ref]: string[]): Promise<void> {
         h('a', { href: `#/playground/${encodeURIComponent(`${m.name}@${m.version}`)}` }, 'Run it in the playground →'),
       ),
   );
+}
+
+/**
+ * A model's price as the node states it in `/v1/models` (`price`; absent: free): per request
+ * (ONNX, scheme `exact`) or per input and output token (language models, scheme `metered`), in
+ * the token's atomic units. The node's word: what a client pays is what it signs, never more.
+ */
+export function priceText(price: unknown): string {
+  if (typeof price !== 'object' || price === null) return 'free';
+  const p = price as {
+    request?: unknown;
+    inputToken?: unknown;
+    outputToken?: unknown;
+    asset?: unknown;
+    token?: unknown;
+    network?: unknown;
+  };
+  const token = typeof p.asset === 'string' ? p.asset : typeof p.token === 'string' ? p.token : undefined;
+  const where = `${token === undefined ? '' : ` of token ${token}`}${typeof p.network === 'string' ? ` on ${p.network}` : ''}`;
+  if (typeof p.request === 'string') return `${p.request} atomic units per request${where} (x402 exact)`;
+  if (typeof p.inputToken === 'string' || typeof p.outputToken === 'string') {
+    return `${String(p.inputToken ?? '0')} per input token, ${String(p.outputToken ?? '0')} per output token (atomic units${where}; x402 metered: the most a request can cost is authorized, the tokens served charged)`;
+  }
+  return 'priced (a form this page does not read)';
 }

@@ -36,6 +36,7 @@ export async function render([id]: string[]): Promise<void> {
         ['Output digest', h('span', { class: 'mono' }, r.outputDigest)],
         ['Time', new Date(r.timestamp).toISOString()],
         ['Leaf', String(receipt.leafIndex)],
+        ...paymentFacts(receipt),
       ]),
       renderChecked(checked),
       reexecSection(e.url, { receipts: [receipt] }, from) ?? '',
@@ -85,4 +86,44 @@ async function findReceipt(e: Env, id: string): Promise<{ receipt: Receipt; from
     }
     throw err;
   }
+}
+
+/**
+ * A paid record's payment, next to the record that commits to it: the amount charged and the
+ * authorization's digest (from the record, signed into the log), who paid whom with which token
+ * (from the authorization the receipt carries; the Payment check above recomputes the digest
+ * from it and recovers the payer).
+ */
+export function paymentFacts(receipt: Receipt): [string, HTMLElement | string][] {
+  const committed = (receipt.record as { payment?: { digest: string; amount: string } }).payment;
+  if (committed === undefined) return [['Payment', 'none (a free request)']];
+  const carried = (
+    receipt as {
+      payment?: {
+        scheme: string;
+        network: string;
+        asset: string;
+        name: string;
+        authorization: { from: string; to: string; value: string };
+      };
+    }
+  ).payment;
+  const mono = (text: string) => h('span', { class: 'mono' }, text);
+  return [
+    [
+      'Payment',
+      carried === undefined
+        ? `${committed.amount} atomic units`
+        : `${committed.amount} atomic units of ${carried.name} (${carried.scheme}${carried.scheme === 'metered' ? `, ${carried.authorization.value} authorized` : ''})`,
+    ],
+    ...(carried === undefined
+      ? []
+      : ([
+          ['Payer', mono(carried.authorization.from)],
+          // exact: the authorization pays the node; metered: the settlement contract, for the node.
+          ['Payee', mono(carried.scheme === 'metered' ? receipt.record.node : carried.authorization.to)],
+          ['Token', mono(`${carried.asset} on ${carried.network}`)],
+        ] as [string, HTMLElement][])),
+    ['Payment digest', mono(committed.digest)],
+  ];
 }

@@ -60,7 +60,7 @@ beforeAll(async () => {
     body: readFileSync(IRIS),
   });
   iris = ((await res.json()) as { id: string }).id;
-}, 60_000);
+});
 
 afterAll(async () => {
   await node?.stop();

@@ -41,7 +41,7 @@ beforeAll(async () => {
     body: readFileSync(IRIS),
   });
   iris = ((await res.json()) as { id: string }).id;
-}, 60_000);
+});
 afterAll(async () => {
   await node?.stop();
   await rm(dataDir, { recursive: true, force: true });

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { until } from '../../../../test-support/wait.js';
 import { loadConfig } from '../config.js';
 import { startNode, type VerityNode } from '../node.js';
 import { runZkTask } from '../zk-lane.js';
@@ -57,10 +58,6 @@ function holdLane(n: VerityNode) {
   return { release, done };
 }
 
-async function until(cond: () => boolean): Promise<void> {
-  while (!cond()) await new Promise((r) => setTimeout(r, 10));
-}
-
 beforeAll(async () => {
   node = await start({ maxQueue: 1, timeoutMs: ZK_TIMEOUT_MS });
   const res = await push(node, 'iris-zk');
@@ -78,9 +75,9 @@ describe('zk through the executor', () => {
   it('a zk request waits behind another; one beyond the queue gets 429 QUEUE_FULL with Retry-After', async () => {
     const busy = holdLane(node);
     const stats = () => node.context.zkExecutor.stats();
-    await until(() => stats().running === 1);
+    await until(async () => (stats().running === 1 ? true : undefined), 'the held lane to run');
     const waiting = infer(node);
-    await until(() => stats().pending === 1);
+    await until(async () => (stats().pending === 1 ? true : undefined), 'the request to wait');
     // It waits: nothing proves while the lane is held.
     const proofsBefore = (await node.context.metrics.zkProofs.get()).values[0]?.value ?? 0;
     const refused = await infer(node);

@@ -8,6 +8,7 @@ import { writeDeploymentFile } from '@verity/contracts/node';
 import { openCheckpoint, parseVerifierKey, toHex } from '@verity/protocol';
 import { parseEther } from 'viem';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { until } from '../../../../test-support/wait.js';
 import { startTestChain, type TestChain } from '../../../contracts/src/test-support/chain.js';
 import { loadConfig } from '../config.js';
 import { openKeystore } from '../keys.js';
@@ -24,7 +25,7 @@ beforeAll(async () => {
   const deployment = await chain.deploy();
   deploymentFile = join(await mkdtemp(join(tmpdir(), 'verity-chain-')), 'deployment.json');
   await writeDeploymentFile(deploymentFile, { ...deployment, rpcUrl: chain.anvil.rpcUrl });
-}, 30_000);
+});
 afterAll(async () => {
   await chain?.stop();
 });
@@ -94,11 +95,10 @@ describe('a node on a chain', () => {
     }
     // The anchor loop catches up with the log within a few intervals.
     const { checkpoint } = openCheckpoint(node.context.log.checkpoint(), [parseVerifierKey(node.context.keys.logKey)]);
-    for (let i = 0; i < 100; i++) {
+    await until(async () => {
       const a = await getLatestAnchor(chain.publicClient, { logAnchor: deployment.contracts.logAnchor, node: account });
-      if (a !== undefined && Number(a.treeSize) >= checkpoint.size) break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
+      return a !== undefined && Number(a.treeSize) >= checkpoint.size ? true : undefined;
+    }, 'the anchor of the log');
     const anchor = await getLatestAnchor(chain.publicClient, {
       logAnchor: deployment.contracts.logAnchor,
       node: account,

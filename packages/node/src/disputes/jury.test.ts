@@ -50,7 +50,7 @@ beforeAll(async () => {
   const dir = await tempDir();
   deploymentFile = join(dir, 'deployment.json');
   await writeDeploymentFile(deploymentFile, { ...deployment, rpcUrl: chain.anvil.rpcUrl });
-}, 60_000);
+});
 afterAll(async () => {
   await Promise.all(nodes.map((n) => n.stop()));
   await chain?.stop();

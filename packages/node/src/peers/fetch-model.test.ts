@@ -52,7 +52,7 @@ beforeAll(async () => {
   });
   await new Promise<void>((r) => evil.listen(0, '127.0.0.1', r));
   evilUrl = `http://127.0.0.1:${(evil.address() as AddressInfo).port}`;
-}, 60_000);
+});
 afterAll(async () => {
   evil?.close();
   await Promise.all([a?.stop(), b?.stop()]);

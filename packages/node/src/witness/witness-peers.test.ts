@@ -5,6 +5,7 @@ import { writeDeploymentFile } from '@verity/contracts/node';
 import { verifyReceipt } from '@verity/protocol';
 import { createClient, createMonitorState, monitorRound } from '@verity/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { until } from '../../../../test-support/wait.js';
 import { startTestChain, type TestChain } from '../../../contracts/src/test-support/chain.js';
 import { makeRecord, NODE } from '../log/test-support/log-fixtures.js';
 import type { VerityNode } from '../node.js';
@@ -41,11 +42,10 @@ describe('registered nodes witness each other', () => {
       ((await (await fetch(`${n.url}/v1/witness`)).json()) as { verifierKey: string }).verifierKey;
     const bKey = await witnessKey(b);
     const aKey = await witnessKey(a); // a's own witness key: a never cosigns its own log
-    for (;;) {
+    await until(async () => {
       const r = await fetch(`${a.url}/v1/log/witnessed`);
-      if (r.status === 200 && (await r.text()).includes('\n3\n')) break;
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+      return r.status === 200 && (await r.text()).includes('\n3\n') ? true : undefined;
+    }, 'a cosigned checkpoint of size 3');
     const receipt = await (await fetch(`${a.url}/v1/receipts/peer-1`)).json();
     const trust = {
       nodes: [{ address: NODE, logKey: a.context.keys.logKey }],

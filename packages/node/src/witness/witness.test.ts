@@ -17,6 +17,7 @@ import {
   verifyWitnessPolicy,
 } from '@verity/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { until } from '../../../../test-support/wait.js';
 import { loadConfig } from '../config.js';
 import { openKeystore } from '../keys.js';
 import { makeRecord, NODE } from '../log/test-support/log-fixtures.js';
@@ -70,7 +71,7 @@ beforeAll(async () => {
       },
     }),
   );
-}, 60_000);
+});
 
 afterAll(async () => {
   await logNode?.stop();
@@ -177,13 +178,10 @@ describe('a node asking a witness', () => {
       }),
     );
     for (let i = 0; i < 4; i++) await logNode.context.log.append(makeRecord(i, 'witnessed'));
-    let note: string | undefined;
-    for (;;) {
+    await until(async () => {
       const r = await fetch(`${logNode.url}/v1/log/witnessed`);
-      note = r.status === 200 ? await r.text() : undefined;
-      if (note?.includes('\n4\n')) break;
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+      return r.status === 200 && (await r.text()).includes('\n4\n') ? true : undefined;
+    }, 'a cosigned checkpoint of size 4');
     // The log grows past the cosigned checkpoint: the receipt is still served against the one
     // its witnesses cosigned (it covers the record), whatever the next witness round has done.
     for (let i = 4; i < 7; i++) await logNode.context.log.append(makeRecord(i, 'witnessed'));

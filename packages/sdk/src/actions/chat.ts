@@ -32,6 +32,7 @@ import {
 } from '@verity/protocol';
 import type { ClientBase } from '../client.js';
 import { request } from '../http.js';
+import { paymentOf, settledPayment, type VerifiedPayment } from '../payment.js';
 import { sseData } from '../sse.js';
 import { getModel } from './models.js';
 import { bundleNodes, withTrust } from './node-info.js';
@@ -336,7 +337,7 @@ export interface ChatParams {
 export async function chat(
   client: ClientBase,
   params: ChatParams,
-): Promise<VerifiedLlmAnswer & { message: LlmAssistantMessage }> {
+): Promise<VerifiedLlmAnswer & { message: LlmAssistantMessage; payment?: VerifiedPayment }> {
   // With a chain, the name resolves through ModelRegistry and the answer must come from that CID.
   const expected = client.chain ? (await getModel(client, String(params.request.model))).id : undefined;
   const body = { ...params.request, ...(expected === undefined ? {} : { model: expected }), stream: true };
@@ -346,6 +347,7 @@ export async function chat(
     ...(mode === 'audited' ? { headers: { 'x-verity-mode': 'audited' } } : {}),
     ...(params.signal ? { signal: params.signal } : {}),
   });
+  const paid = paymentOf(response);
   if (!response.body) return invalid('the node sent no stream');
   const chunks: unknown[] = [];
   for await (const data of sseData(response.body)) {
@@ -378,5 +380,17 @@ export async function chat(
       ...(expected === undefined ? {} : { model: expected }),
     });
   });
-  return { ...verified, message: (verified.output as { message: LlmAssistantMessage }).message };
+  // A paid answer: its record commits to the payment made, and to what the tokens served cost. A
+  // stream settles after its headers went out: the node's settlement rides in the last chunk.
+  const settlement = (chunks.at(-1) as { verity?: { payment?: { transaction?: unknown } } } | undefined)?.verity
+    ?.payment;
+  if (paid !== undefined && paid.settlement === undefined && typeof settlement?.transaction === 'string') {
+    paid.settlement = settlement as NonNullable<typeof paid.settlement>;
+  }
+  const payment = settledPayment(client.payer, paid, verified.record);
+  return {
+    ...verified,
+    message: (verified.output as { message: LlmAssistantMessage }).message,
+    ...(payment === undefined ? {} : { payment }),
+  };
 }

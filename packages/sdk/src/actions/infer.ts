@@ -24,6 +24,7 @@ import {
 } from '@verity/protocol';
 import type { ClientBase } from '../client.js';
 import { request } from '../http.js';
+import { type PaymentMade, paymentOf, settledPayment, type VerifiedPayment } from '../payment.js';
 import { getModel, type ModelInfo } from './models.js';
 import { bundleNodes, gatherTrust, withTrust } from './node-info.js';
 import { askQuorum, quorumTrust } from './quorum.js';
@@ -102,6 +103,11 @@ export interface InferResult {
    * `Disputes` and the record's first anchor on chain, never from this.
    */
   readonly audit?: { readonly windowClosesAt: number; readonly payload: string };
+  /**
+   * What this answer cost, when the client paid for it (the `payment` option): the record was
+   * checked to commit to this payment (authorization digest and amount charged).
+   */
+  readonly payment?: VerifiedPayment;
   /** A self-contained bundle: receipt, node entry, input and output, for `verity verify`. */
   bundle(): Bundle;
 }
@@ -112,6 +118,8 @@ type Answer<T> = T & {
   outputJson: Record<string, unknown>;
   /** Binary answers: the output's canonical encoding as received (its digest is the output digest). */
   outputBytes?: Uint8Array;
+  /** The payment this answer was bought with (the client's payer answered a 402). */
+  paid?: PaymentMade;
 };
 
 /**
@@ -147,6 +155,7 @@ async function postInfer<T>(
           headers: { 'content-type': INFER_MEDIA_TYPE, accept: `${INFER_MEDIA_TYPE}, application/json;q=0.5` },
           ...signal,
         });
+  const paid = paymentOf(response);
   const invalid = (cause: unknown, what = 'an output that does not match the model') =>
     new VerityError('RESPONSE_INVALID', `the node sent ${what}`, { cause });
   if ((response.headers.get('content-type') ?? '').startsWith(INFER_MEDIA_TYPE)) {
@@ -173,6 +182,7 @@ async function postInfer<T>(
         return json;
       },
       outputBytes: frame.tensorBytes,
+      ...(paid === undefined ? {} : { paid }),
     };
   }
   let body: T & { output?: unknown };
@@ -187,7 +197,12 @@ async function postInfer<T>(
   } catch (cause) {
     throw invalid(cause, signatures === undefined ? 'an output that is not a tensor map' : undefined);
   }
-  return { ...body, output, outputJson: body.output as Record<string, unknown> };
+  return {
+    ...body,
+    output,
+    outputJson: body.output as Record<string, unknown>,
+    ...(paid === undefined ? {} : { paid }),
+  };
 }
 
 /** True when the caller gave tensors (some value holds typed-array data), not a JSON form. */
@@ -274,12 +289,14 @@ export async function infer(client: ClientBase, params: InferParams): Promise<In
       details: { expected: mode, actual: verified.record.mode },
     });
   }
+  const payment = settledPayment(client.payer, body.paid, verified.record);
   const audit = body.audit;
   if (mode === 'audited' && (typeof audit?.windowClosesAt !== 'number' || typeof audit.payload !== 'string')) {
     throw new VerityError('RESPONSE_INVALID', 'an audited answer without its challenge window');
   }
   return {
     ...(mode === 'audited' ? { audit } : {}),
+    ...(payment === undefined ? {} : { payment }),
     requestId: body.requestId,
     model: model.id,
     output,
@@ -341,6 +358,7 @@ async function inferZk(client: ClientBase, params: InferParams): Promise<InferRe
   });
   const record = (result.receipts[0] as { record: InferenceRecord }).record;
   if (record.mode !== 'zk') throw new VerityError('RESPONSE_INVALID', 'the receipt is not a zk receipt');
+  const payment = settledPayment(client.payer, body.paid, record);
   if (params.clientNonce !== undefined && record.clientNonce !== params.clientNonce) {
     throw new VerityError('RESPONSE_INVALID', 'the receipt does not carry our nonce');
   }
@@ -354,6 +372,7 @@ async function inferZk(client: ClientBase, params: InferParams): Promise<InferRe
     record,
     zk: body.zk,
     ...(result.ok ? { zkTrust: result.zkTrust } : {}),
+    ...(payment === undefined ? {} : { payment }),
     bundle: () => bundle,
   };
 }

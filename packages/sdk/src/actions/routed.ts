@@ -24,7 +24,13 @@ export interface Route {
  * while and the call goes to another node; the failure is counted against it.
  */
 const VERIFICATION_PREFIXES = ['RECEIPT_', 'BUNDLE_', 'NOTE_', 'CHECKPOINT_', 'INCLUSION_', 'CONSISTENCY_', 'ZK_'];
-const VERIFICATION_CODES: ReadonlySet<string> = new Set(['RESPONSE_INVALID', 'MODEL_REGISTRY_MISMATCH']);
+// PAYMENT_NOT_COMMITTED: a paid answer whose record does not commit to the payment made (another node
+// may be paid instead, within the caller's budget).
+const VERIFICATION_CODES: ReadonlySet<string> = new Set([
+  'RESPONSE_INVALID',
+  'MODEL_REGISTRY_MISMATCH',
+  'PAYMENT_NOT_COMMITTED',
+]);
 
 /** Whether `code` says that an answer did not verify. */
 export function isVerificationFailure(code: string): boolean {

@@ -1,0 +1,483 @@
+/**
+ * Paying for answers (issue 15; docs/api.md "Payments"): a fetch that answers a node's HTTP 402
+ * with a signed payment, as the x402 v2 HTTP transport has it, up to a budget the caller sets.
+ *
+ * The wire: a paid route answers 402 with `PAYMENT-REQUIRED` (base64 JSON `PaymentRequired`,
+ * `accepts` listing what the node takes); the client retries the same request once with
+ * `PAYMENT-SIGNATURE` (base64 JSON `PaymentPayload`); the answer carries `PAYMENT-RESPONSE` (the
+ * settlement). Two schemes:
+ * - `exact` (fixed prices, ONNX): the standard x402 exact/EVM scheme, an EIP-3009
+ *   TransferWithAuthorization from the payer to the node for the price. Signed by `@x402/evm`'s
+ *   own exact client.
+ * - `metered` (language models): an EIP-3009 ReceiveWithAuthorization from the payer to the
+ *   `MeteredSettlement` contract for the maximum the node asks, its nonce
+ *   keccak256(abi.encode(payee, salt)) binding the payee; the node settles the tokens it served
+ *   and the rest goes back to the payer in the same transaction.
+ *
+ * What `@x402/*` gives here: the header codec and the scheme registry (`x402HTTPClient`,
+ * `x402Client` from `@x402/core/client`) and the exact scheme's signer (`ExactEvmScheme`).
+ * What it does not: `@x402/fetch`'s `wrapFetchWithPayment` turns every failure into a plain
+ * `Error` with text (our callers compare codes), has no budget across requests (its spend
+ * controls cap one payment in USD for the assets it knows, which a local test token is not), and
+ * does not hand back the payment it made, which the SDK needs to check the receipt commits to it.
+ * So the loop below is ours, the pieces are theirs.
+ */
+import {
+  meteredNonce,
+  randomBytes32,
+  signTransferAuthorization,
+  type TransferAuthorization,
+  transferAuthorizationDigest,
+} from '@verity/contracts';
+import { type ErrorCode, VerityError } from '@verity/protocol';
+import type { x402Client, x402HTTPClient } from '@x402/core/client';
+import type {
+  PaymentPayload,
+  PaymentRequired,
+  PaymentRequirements,
+  SchemeNetworkClient,
+  SettleResponse,
+} from '@x402/core/types';
+import { type Address, getAddress, type Hex, isAddress, type LocalAccount } from 'viem';
+import { privateKeyToAccount } from 'viem/accounts';
+
+/** How a client pays (see {@link createPayer}). */
+export interface PaymentOptions {
+  /** The paying account: a viem `LocalAccount`, or its private key (0x-prefixed hex). */
+  readonly account: LocalAccount | Hex;
+  /**
+   * The most this payer spends in all, in the token's atomic units (a stablecoin of 6 decimals:
+   * 1000000 = one unit). A metered request counts its authorized maximum until its receipt says
+   * what was charged.
+   */
+  readonly budget: bigint | string | number;
+  /** The most one request may cost (atomic units; a metered request: its maximum). Default: no cap beyond the budget. */
+  readonly maxPrice?: bigint | string | number;
+  /**
+   * Networks paid on, e.g. `['eip155:31337']`. Default: with `createClient({ chain })`, the
+   * chain's; else any EVM chain the node names.
+   */
+  readonly networks?: readonly string[];
+  /**
+   * Tokens paid with (addresses). The budget counts one token's atomic units, so name it: default,
+   * with `createClient({ chain })`, the deployment's `payments.token`; else whatever the node names.
+   */
+  readonly assets?: readonly string[];
+}
+
+/** One payment this client signed. */
+export interface PaymentMade {
+  readonly scheme: 'exact' | 'metered';
+  /** `eip155:<chainId>`. */
+  readonly network: string;
+  /** The token. */
+  readonly asset: Address;
+  /** The node paid (`payTo`). */
+  readonly payTo: Address;
+  readonly payer: Address;
+  /** What was authorized: the price (`exact`) or the maximum (`metered`), atomic units. */
+  readonly authorized: bigint;
+  /** The EIP-712 digest of the authorization signed (lower-case hex): what a paid record commits to. */
+  readonly digest: Hex;
+  /** The payload sent (`PAYMENT-SIGNATURE`, decoded). */
+  readonly payload: PaymentPayload;
+  /** The node's settlement answer (`PAYMENT-RESPONSE`), when the answer carried one. */
+  settlement?: SettleResponse;
+  /** What the receipt says was charged, once checked (see {@link checkPaymentCommitment}). */
+  charged?: bigint;
+}
+
+/** A paying account with its budget: hand it to `createClient({ payment })` or {@link payingFetch}. */
+export interface Payer {
+  readonly address: Address;
+  readonly budget: bigint;
+  readonly maxPrice: bigint | undefined;
+  /** Atomic units spent or held for requests in flight (metered: the maximum until charged). */
+  spent(): bigint;
+  /** `budget − spent()`. */
+  remaining(): bigint;
+  /** Every payment made, oldest first. */
+  readonly payments: readonly PaymentMade[];
+  /** Wraps a fetch so that it pays (see {@link payingFetch}). */
+  wrap(fetch?: typeof globalThis.fetch): typeof globalThis.fetch;
+  /** A metered payment's actual charge is known (from its receipt): the rest of its maximum is free again. */
+  charged(payment: PaymentMade, amount: bigint): void;
+}
+
+const PAYMENT_SIGNATURE = 'PAYMENT-SIGNATURE';
+
+/** The payment each paid response was made with (a response object is the key; no other state). */
+const PAID = new WeakMap<Response, PaymentMade>();
+
+/**
+ * The payment a response was bought with, if it was.
+ *
+ * @example
+ * ```ts
+ * const response = await payer.wrap()(url, init);
+ * console.log(paymentOf(response)?.digest);
+ * ```
+ */
+export function paymentOf(response: Response): PaymentMade | undefined {
+  return PAID.get(response);
+}
+
+function atomic(name: string, value: bigint | string | number): bigint {
+  try {
+    const v = BigInt(value);
+    if (v < 0n) throw new Error('negative');
+    return v;
+  } catch (cause) {
+    throw new VerityError('CONFIG_INVALID', `payment: ${name} must be a whole number of atomic units`, { cause });
+  }
+}
+
+/** An EIP-3009 authorization as it travels in a payload (decimal strings). */
+export interface WireAuthorization {
+  readonly from: string;
+  readonly to: string;
+  readonly value: string;
+  readonly validAfter: string;
+  readonly validBefore: string;
+  readonly nonce: string;
+}
+
+function chainIdOf(network: string): number {
+  const m = /^eip155:([1-9][0-9]{0,15})$/.exec(network);
+  if (!m) throw new VerityError('PAYMENT_INVALID', `not an EVM network: ${network}`);
+  return Number(m[1]);
+}
+
+function domainOf(requirements: PaymentRequirements) {
+  const extra = requirements.extra ?? {};
+  if (typeof extra.name !== 'string' || typeof extra.version !== 'string') {
+    throw new VerityError('PAYMENT_INVALID', 'the requirements name no EIP-712 domain (extra.name, extra.version)');
+  }
+  return {
+    name: extra.name,
+    version: extra.version,
+    chainId: chainIdOf(requirements.network),
+    verifyingContract: getAddress(requirements.asset),
+  };
+}
+
+/** An authorization as it travels (decimal strings) in the form the contracts package signs and hashes. */
+function authorizationOf(auth: WireAuthorization): TransferAuthorization {
+  return {
+    from: getAddress(auth.from),
+    to: getAddress(auth.to),
+    value: BigInt(auth.value),
+    validAfter: BigInt(auth.validAfter),
+    validBefore: BigInt(auth.validBefore),
+    nonce: auth.nonce as Hex,
+  };
+}
+
+/**
+ * The `metered` scheme's client side (an x402 `SchemeNetworkClient`): a ReceiveWithAuthorization
+ * to the settlement contract for the maximum the node asks (`amount`), nonce bound to the payee.
+ * Payload: `{ authorization, salt, signature }`.
+ */
+export class MeteredEvmScheme implements SchemeNetworkClient {
+  readonly scheme = 'metered';
+  constructor(private readonly signer: LocalAccount) {}
+
+  async createPaymentPayload(x402Version: number, requirements: PaymentRequirements) {
+    const settlement = requirements.extra?.settlement;
+    if (typeof settlement !== 'string' || !isAddress(settlement)) {
+      throw new VerityError('PAYMENT_INVALID', 'metered requirements name no settlement contract (extra.settlement)');
+    }
+    const domain = domainOf(requirements);
+    const salt = randomBytes32();
+    const authorization: WireAuthorization = {
+      from: this.signer.address,
+      to: getAddress(settlement),
+      value: requirements.amount,
+      validAfter: '0',
+      validBefore: String(Math.floor(Date.now() / 1000) + requirements.maxTimeoutSeconds),
+      nonce: meteredNonce(getAddress(requirements.payTo), salt),
+    };
+    const signature = await signTransferAuthorization(this.signer, domain, authorizationOf(authorization), 'receive');
+    return { x402Version, payload: { authorization, salt, signature } };
+  }
+}
+
+/** What one accepted requirement costs us at most, or undefined when we cannot pay it at all. */
+function costOf(r: PaymentRequirements, options: { networks?: readonly string[]; assets?: readonly string[] }) {
+  if (r.scheme !== 'exact' && r.scheme !== 'metered') return undefined;
+  if (!/^eip155:[1-9][0-9]{0,15}$/.test(r.network)) return undefined;
+  if (options.networks !== undefined && !options.networks.includes(r.network)) return undefined;
+  if (typeof r.asset !== 'string' || !isAddress(r.asset) || typeof r.payTo !== 'string' || !isAddress(r.payTo))
+    return undefined;
+  if (options.assets !== undefined && !options.assets.some((a) => a.toLowerCase() === r.asset.toLowerCase()))
+    return undefined;
+  // An exact EIP-3009 payment only (x402 exact's Permit2 variant needs a proxy we do not deploy).
+  if (r.scheme === 'exact' && (r.extra?.assetTransferMethod ?? 'eip3009') !== 'eip3009') return undefined;
+  if (typeof r.amount !== 'string' || !/^(0|[1-9][0-9]{0,77})$/.test(r.amount)) return undefined;
+  if (!Number.isSafeInteger(r.maxTimeoutSeconds) || r.maxTimeoutSeconds <= 0) return undefined;
+  return BigInt(r.amount);
+}
+
+function fail(code: ErrorCode, message: string, details: Record<string, unknown> = {}, cause?: unknown): never {
+  throw new VerityError(code, message, { details, ...(cause === undefined ? {} : { cause }) });
+}
+
+/**
+ * A payer: an account and a budget. Requests made through its {@link Payer.wrap | wrapped fetch}
+ * pay a node's 402 by themselves, never more than `maxPrice` for one request nor `budget` in all
+ * (concurrent requests included: the price is held before the payment is signed, and given back
+ * when the node refuses the payment).
+ *
+ * @example
+ * ```ts
+ * const payer = createPayer({ account: '0x…key', budget: 1_000_000n, maxPrice: 20_000n });
+ * const res = await payer.wrap()('http://127.0.0.1:8700/v1/infer', { method: 'POST', body, headers });
+ * console.log(payer.spent(), payer.payments[0]?.digest);
+ * ```
+ */
+export function createPayer(options: PaymentOptions): Payer {
+  const account = typeof options.account === 'string' ? privateKeyToAccount(options.account) : options.account;
+  if (typeof account?.signTypedData !== 'function' || !isAddress(account.address)) {
+    throw new VerityError('CONFIG_INVALID', 'payment: account must be a viem LocalAccount or a private key');
+  }
+  const budget = atomic('budget', options.budget);
+  const maxPrice = options.maxPrice === undefined ? undefined : atomic('maxPrice', options.maxPrice);
+  const filters = {
+    ...(options.networks === undefined ? {} : { networks: options.networks }),
+    ...(options.assets === undefined ? {} : { assets: options.assets }),
+  };
+  // x402's registry signs: its exact EVM client for `exact`, ours for `metered`. Spend controls
+  // off: they know mainnet USDC's and the like, not a configured token; the budget below rules.
+  // Loaded on the first 402: a client that never pays (the explorer's pages) does not carry them.
+  let x402: Promise<{ client: x402Client; http: x402HTTPClient }> | undefined;
+  const load = () => {
+    x402 ??= Promise.all([import('@x402/core/client'), import('@x402/evm/exact/client')]).then(([core, evm]) => {
+      const client = new core.x402Client()
+        .register('eip155:*', new evm.ExactEvmScheme(account))
+        .register('eip155:*', new MeteredEvmScheme(account))
+        .setSpendControls(false);
+      return { client, http: new core.x402HTTPClient(client) };
+    });
+    return x402;
+  };
+  let spent = 0n;
+  const payments: PaymentMade[] = [];
+
+  const pay = async (required: PaymentRequired, x402: x402Client): Promise<PaymentMade> => {
+    const options402 = Array.isArray(required.accepts) ? required.accepts : [];
+    const payable = options402
+      .map((r) => ({ r, cost: costOf(r, filters) }))
+      .filter((x): x is { r: PaymentRequirements; cost: bigint } => x.cost !== undefined);
+    if (payable.length === 0) {
+      fail('PAYMENT_REQUIRED', 'the node asks for a payment this client cannot make (scheme, network or token)', {
+        accepts: options402.map((r) => ({ scheme: r?.scheme, network: r?.network, asset: r?.asset })),
+      });
+    }
+    // The cheapest we may pay; none within the caps is refused before anything is signed.
+    payable.sort((a, b) => (a.cost < b.cost ? -1 : a.cost > b.cost ? 1 : 0));
+    const { r, cost } = payable[0] as { r: PaymentRequirements; cost: bigint };
+    if (maxPrice !== undefined && cost > maxPrice) {
+      fail('PAYMENT_OVER_BUDGET', `the node asks ${cost}, above the ${maxPrice} allowed per request`, {
+        price: cost.toString(),
+        maxPrice: maxPrice.toString(),
+      });
+    }
+    if (spent + cost > budget) {
+      fail('PAYMENT_OVER_BUDGET', `the node asks ${cost}, above the ${budget - spent} left of the budget`, {
+        price: cost.toString(),
+        remaining: (budget - spent).toString(),
+        budget: budget.toString(),
+      });
+    }
+    spent += cost; // held before signing: concurrent requests cannot overspend
+    try {
+      const payload = await x402.createPaymentPayload({ ...required, accepts: [r] });
+      const auth = (payload.payload as { authorization?: WireAuthorization }).authorization;
+      if (auth === undefined) fail('PAYMENT_INVALID', 'the signed payload has no authorization');
+      const made: PaymentMade = {
+        scheme: r.scheme as 'exact' | 'metered',
+        network: r.network,
+        asset: getAddress(r.asset),
+        payTo: getAddress(r.payTo),
+        payer: account.address,
+        authorized: cost,
+        digest: transferAuthorizationDigest(
+          domainOf(r),
+          authorizationOf(auth),
+          r.scheme === 'exact' ? 'transfer' : 'receive',
+        ).toLowerCase() as Hex,
+        payload,
+      };
+      return made;
+    } catch (e) {
+      spent -= cost;
+      if (e instanceof VerityError) throw e;
+      return fail('PAYMENT_INVALID', `cannot sign the payment the node asks for: ${(e as Error).message}`, {}, e);
+    }
+  };
+
+  const payer: Payer = {
+    address: account.address,
+    budget,
+    maxPrice,
+    spent: () => spent,
+    remaining: () => budget - spent,
+    payments,
+    charged(payment, amount) {
+      if (payment.charged !== undefined || amount > payment.authorized || amount < 0n) return;
+      payment.charged = amount;
+      spent -= payment.authorized - amount;
+    },
+    wrap(base = globalThis.fetch) {
+      const f = base.bind(globalThis);
+      return async (input, init) => {
+        // A Request's body can be read once: keep a copy for the paid retry.
+        const retryInput = input instanceof Request ? input.clone() : input;
+        const first = await f(input, init);
+        if (first.status !== 402) return first;
+        const headers = new Headers(input instanceof Request ? input.headers : undefined);
+        new Headers(init?.headers).forEach((v, k) => {
+          headers.set(k, v);
+        });
+        // A request that already carried a payment, or a streamed body that cannot go twice: the 402 is the answer.
+        if (headers.has(PAYMENT_SIGNATURE) || init?.body instanceof ReadableStream) return first;
+        const { client, http } = await load();
+        let required: PaymentRequired;
+        try {
+          required = http.getPaymentRequiredResponse((name) => first.headers.get(name));
+        } catch {
+          return first; // a 402 without x402's header (an old node, a proxy): the caller reads its body
+        }
+        if (required.x402Version !== 2) return first;
+        await first.body?.cancel().catch(() => undefined);
+        const made = await pay(required, client);
+        for (const [k, v] of Object.entries(http.encodePaymentSignatureHeader(made.payload))) headers.set(k, v);
+        let second: Response;
+        try {
+          second = await f(retryInput, { ...init, headers });
+        } catch (e) {
+          // Unknown whether the node took it: the price stays held (the payer may still keep it).
+          payments.push(made);
+          throw e;
+        }
+        if (second.status === 402) {
+          spent -= made.authorized; // refused: nothing was taken
+          return second;
+        }
+        try {
+          const settle = http.getPaymentSettleResponse((name) => second.headers.get(name));
+          made.settlement = settle;
+        } catch {
+          // No settlement header (a streamed answer settles after its body): the receipt tells.
+        }
+        payments.push(made);
+        PAID.set(second, made);
+        return second;
+      };
+    },
+  };
+  return payer;
+}
+
+/**
+ * A fetch that pays: for the official `openai` client or any other HTTP client. Give it a
+ * {@link Payer} (to share one budget across clients) or payment options.
+ *
+ * @example
+ * ```ts
+ * import OpenAI from 'openai';
+ * const openai = new OpenAI({
+ *   baseURL: 'http://127.0.0.1:8700/v1',
+ *   apiKey: 'unused',
+ *   fetch: payingFetch({ account: payerKey, budget: 1_000_000n }),
+ * });
+ * ```
+ */
+export function payingFetch(
+  payment: Payer | PaymentOptions,
+  fetch: typeof globalThis.fetch = globalThis.fetch,
+): typeof globalThis.fetch {
+  const payer = 'wrap' in payment ? payment : createPayer(payment);
+  return payer.wrap(fetch);
+}
+
+/**
+ * Checks that a verified record commits to the payment this client made for it: the record's
+ * `payment.digest` is the digest of the authorization signed, and its `payment.amount` is the
+ * price (`exact`) or at most the maximum (`metered`). A paid answer whose record does not is
+ * `PAYMENT_NOT_COMMITTED`. Returns the amount charged.
+ *
+ * @example
+ * ```ts
+ * const charged = checkPaymentCommitment(paymentOf(response)!, record);
+ * ```
+ */
+export function checkPaymentCommitment(made: PaymentMade, record: unknown): bigint {
+  const p = (record as { payment?: { digest?: unknown; amount?: unknown } } | null)?.payment;
+  if (p === undefined || p === null) {
+    fail('PAYMENT_NOT_COMMITTED', 'the answer was paid for but its record commits to no payment', {
+      digest: made.digest,
+    });
+  }
+  // The record's digest is bare lower-case hex (docs/protocol.md §5); ours is viem's 0x form.
+  if (typeof p.digest !== 'string' || p.digest.replace(/^0x/, '').toLowerCase() !== made.digest.slice(2)) {
+    fail('PAYMENT_NOT_COMMITTED', 'the record commits to another payment than the one made', {
+      expected: made.digest,
+      actual: p.digest,
+    });
+  }
+  if (typeof p.amount !== 'string' || !/^(0|[1-9][0-9]*)$/.test(p.amount)) {
+    fail('PAYMENT_NOT_COMMITTED', 'the record commits to no valid amount', { actual: p.amount });
+  }
+  const amount = BigInt(p.amount);
+  if (made.scheme === 'exact' ? amount !== made.authorized : amount > made.authorized) {
+    fail('PAYMENT_NOT_COMMITTED', `the record charges ${amount}, not what was authorized (${made.authorized})`, {
+      authorized: made.authorized.toString(),
+      amount: p.amount,
+    });
+  }
+  return amount;
+}
+
+/** A payment whose record was checked to commit to it. */
+export interface VerifiedPayment {
+  readonly scheme: 'exact' | 'metered';
+  readonly network: string;
+  readonly asset: Address;
+  readonly payer: Address;
+  readonly payTo: Address;
+  /** Atomic units authorized (`metered`: the maximum). */
+  readonly authorized: string;
+  /** Atomic units charged, as the record commits. */
+  readonly amount: string;
+  /** The authorization's EIP-712 digest, as the record commits. */
+  readonly digest: Hex;
+  /** The settlement transaction, when the node's answer named it (`PAYMENT-RESPONSE`). */
+  readonly transaction?: string;
+}
+
+/**
+ * A verified answer's payment: none when it was not paid for; else the record must commit to it
+ * ({@link checkPaymentCommitment}), and the payer's budget learns what was charged.
+ */
+export function settledPayment(
+  payer: Payer | undefined,
+  made: PaymentMade | undefined,
+  record: unknown,
+): VerifiedPayment | undefined {
+  if (made === undefined) return undefined;
+  const amount = checkPaymentCommitment(made, record);
+  payer?.charged(made, amount);
+  const transaction = made.settlement?.transaction;
+  return {
+    scheme: made.scheme,
+    network: made.network,
+    asset: made.asset,
+    payer: made.payer,
+    payTo: made.payTo,
+    authorized: made.authorized.toString(),
+    amount: amount.toString(),
+    digest: made.digest,
+    ...(typeof transaction === 'string' && transaction !== '' ? { transaction } : {}),
+  };
+}
