@@ -138,6 +138,7 @@ async function infer(
   header?: string,
   input: unknown = { x: [[5.1, 3.5, 1.4, 0.2]] },
   model = 'iris@1.0.0',
+  extra: Record<string, unknown> = {},
 ) {
   const r = await fetch(`${url}/v1/infer`, {
     method: 'POST',
@@ -145,7 +146,7 @@ async function infer(
       'content-type': 'application/json',
       ...(header === undefined ? {} : { [PAYMENT_HEADERS.signature]: header }),
     },
-    body: JSON.stringify({ model, input }),
+    body: JSON.stringify({ model, input, ...extra }),
   });
   const text = await r.text();
   return {
@@ -260,6 +261,24 @@ describe('a priced model', () => {
     expect([other.status, other.body.error?.code]).toEqual([402, 'PAYMENT_REPLAYED']);
     expect([await balance(payer), await balance(node.context.keys.address)]).toEqual([p0 - PRICE, n0 + PRICE]);
     expect(node.context.log.size).toBe(size);
+  });
+
+  it('pays for an audited answer as for a signed one: the record commits to the payment, the payload is kept', async () => {
+    const req = await requirementsOf(node.url);
+    const payer = account(PAYER).address;
+    const p0 = await balance(payer);
+    const { header } = await payment(req);
+    const r = await infer(node.url, header, undefined, 'iris@1.0.0', { mode: 'audited' });
+    expect(r.status, r.text).toBe(200);
+    const receipt = r.body.receipt as Receipt;
+    expect(receipt.record.mode).toBe('audited');
+    expect(receipt.record.payment?.amount).toBe('1000');
+    expect(r.body.audit).toBeDefined();
+    expect(await balance(payer)).toBe(p0 - PRICE);
+    // Mode quorum is not offered for a priced model yet: refused before anything runs, nothing paid.
+    const q = await infer(node.url, (await payment(req)).header, undefined, 'iris@1.0.0', { mode: 'quorum' });
+    expect([q.status, q.body.error?.code]).toEqual([400, 'INVALID_ARGUMENT']);
+    expect(await balance(payer)).toBe(p0 - PRICE);
   });
 
   it('refuses each bad payment with its code: 402, no record logged, no money moved', async () => {
