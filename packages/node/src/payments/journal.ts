@@ -17,7 +17,7 @@
  *
  * Bounded by the payments' validity: on open, a payment that is done (settled, failed, expired)
  * and whose authorization expired is left out of the rewritten file. Nothing is lost: a retry of it
- * is refused by what the node checks anyway (its nonce is used on chain, or it has expired).
+ * is refused by what the node checks anyway (PAYMENT_EXPIRED).
  */
 import fs from 'node:fs';
 import { join } from 'node:path';
