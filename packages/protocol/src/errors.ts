@@ -248,7 +248,7 @@ export const ERROR_CODES = [
   // gw (issue 16): a network name whose chain is not on this machine (`network: 'local'` with no
   // `verity up` deployment file in the data directory)
   'NETWORK_NOT_FOUND',
-  // payments (issue 15, docs/api.md "Payments", docs/protocol.md §16): a paid route without a
+  // payments (issue 15, docs/api.md "Payments", docs/protocol.md §17): a paid route without a
   // payment, a malformed one, one for less than the price, outside its validity window, already
   // used (on chain, or for another request), for another chain, token or payee, from an account
   // without the funds, not signed by its payer; a settlement that failed on chain; on the client,

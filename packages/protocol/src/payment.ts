@@ -1,5 +1,5 @@
 /**
- * Payments (docs/protocol.md §16): the x402 v2 HTTP transport's messages as Verity reads and
+ * Payments (docs/protocol.md §17): the x402 v2 HTTP transport's messages as Verity reads and
  * writes them, the EIP-3009 authorizations they carry (EIP-712 digests, signer recovery), and the
  * payment evidence a receipt carries so that a verifier checks the record's payment commitment.
  *

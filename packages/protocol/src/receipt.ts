@@ -26,7 +26,7 @@ export interface Receipt {
   readonly checkpoint: string;
   /**
    * A paid record's payment: the payer's signed authorization, from which a verifier recomputes
-   * the record's `payment.digest` and checks payer, payee and amount (docs/protocol.md §16).
+   * the record's `payment.digest` and checks payer, payee and amount (docs/protocol.md §17).
    */
   readonly payment?: ReceiptPayment;
 }

@@ -56,7 +56,7 @@ export interface InferenceRecord {
   /** The node's Ethereum account (EIP-55). */
   readonly node: string;
   /**
-   * A paid request (docs/protocol.md §16): the EIP-712 digest of the payer's authorization and
+   * A paid request (docs/protocol.md §17): the EIP-712 digest of the payer's authorization and
    * the atomic units charged, so the record proves what was paid for this answer.
    */
   readonly payment?: PaymentCommitment;

@@ -104,7 +104,7 @@ export interface VerifyOptions {
    * size and root, or (in a bundle) a consistency proof to an anchor of another size.
    */
   readonly requireAnchor?: boolean;
-  /** The chain and token a paid record's payment must be on (docs/protocol.md §16); any when absent. */
+  /** The chain and token a paid record's payment must be on (docs/protocol.md §17); any when absent. */
   readonly payment?: PaymentPolicy;
 }
 

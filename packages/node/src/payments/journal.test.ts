@@ -64,4 +64,27 @@ describe('payment journal', () => {
     expect(l.get('a'.repeat(64))?.answer.body).toBe(btoa('{"ok":true}'));
     await l.close();
   });
+
+  it('leaves out, on open, payments that are done and whose authorization expired', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'verity-journal-'));
+    const j = await openPaymentJournal(dir, { fsync: false });
+    await j.accept(entry('a'.repeat(64))); // settled, expires at 1893456000
+    await j.settled('a'.repeat(64), `0x${'cd'.repeat(32)}`);
+    await j.accept(entry('b'.repeat(64))); // still to settle: kept whatever its time
+    await j.close();
+    // Before the authorization's validBefore: everything kept.
+    const k = await openPaymentJournal(dir, { fsync: false, now: 1_893_455_000 });
+    expect(k.get('a'.repeat(64))?.state).toBe('settled');
+    await k.close();
+    // After it: the settled one goes, the accepted one stays (its settlement is still to try).
+    const l = await openPaymentJournal(dir, { fsync: true, now: 1_893_457_000 });
+    expect(l.get('a'.repeat(64))).toBeUndefined();
+    expect(l.pending().map((e) => e.id)).toEqual(['b'.repeat(64)]);
+    await l.expired('b'.repeat(64));
+    await l.close();
+    const m = await openPaymentJournal(dir, { fsync: false, now: 1_893_457_000 });
+    expect(m.get('b'.repeat(64))).toBeUndefined();
+    expect(readFileSync(join(dir, 'journal.jsonl'), 'utf8')).toBe('');
+    await m.close();
+  });
 });

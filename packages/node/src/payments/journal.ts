@@ -14,6 +14,10 @@
  * request, so the same payment retried for the same request gets the same answer and one
  * settlement, and for another request is `PAYMENT_REPLAYED`. A torn last line (a crash while
  * appending) is dropped on open: its payment was never acknowledged.
+ *
+ * Bounded by the payments' validity: on open, a payment that is done (settled, failed, expired)
+ * and whose authorization expired is left out of the rewritten file. Nothing is lost: a retry of it
+ * is refused by what the node checks anyway (PAYMENT_EXPIRED).
  */
 import fs from 'node:fs';
 import { join } from 'node:path';
@@ -72,7 +76,10 @@ export interface PaymentJournal {
  * const journal = await openPaymentJournal(join(dataDir, 'payments'), { fsync: true });
  * ```
  */
-export async function openPaymentJournal(dir: string, options: { fsync: boolean }): Promise<PaymentJournal> {
+export async function openPaymentJournal(
+  dir: string,
+  options: { readonly fsync: boolean /** Unix seconds, for tests (default now). */; readonly now?: number },
+): Promise<PaymentJournal> {
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   const path = join(dir, 'journal.jsonl');
   const created = !fs.existsSync(path);
@@ -88,6 +95,14 @@ export async function openPaymentJournal(dir: string, options: { fsync: boolean 
       at = end + 1;
     }
     good = Buffer.byteLength(text.slice(0, at));
+    const now = BigInt(options.now ?? Math.floor(Date.now() / 1000));
+    const done = [...entries.values()].filter(
+      (e) => e.state !== 'accepted' && BigInt(e.payment.authorization.validBefore) < now,
+    );
+    if (done.length > 0) {
+      for (const e of done) entries.delete(e.id);
+      good = await rewrite(dir, path, [...entries.values()], options.fsync);
+    }
   }
   const fd = fs.openSync(path, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600);
   fs.ftruncateSync(fd, good);
@@ -125,6 +140,37 @@ export async function openPaymentJournal(dir: string, options: { fsync: boolean 
       fs.closeSync(fd);
     },
   };
+}
+
+/** The lines that say `entries` as they stand, written to a new file that replaces `path`; its size. */
+async function rewrite(dir: string, path: string, entries: JournalEntry[], fsync: boolean): Promise<number> {
+  const lines: Line[] = [];
+  for (const e of entries) {
+    lines.push({
+      t: 'accepted',
+      id: e.id,
+      requestKey: e.requestKey,
+      payment: e.payment,
+      amount: e.amount,
+      answer: e.answer,
+    });
+    if (e.state === 'settled') lines.push({ t: 'settled', id: e.id, transaction: e.transaction ?? '' });
+    if (e.state === 'failed') lines.push({ t: 'failed', id: e.id, code: e.code ?? 'PAYMENT_SETTLEMENT_FAILED' });
+    if (e.state === 'expired') lines.push({ t: 'expired', id: e.id });
+  }
+  const bytes = Buffer.from(lines.map((l) => `${JSON.stringify(l)}\n`).join(''));
+  const tmp = `${path}.tmp`;
+  const fd = fs.openSync(tmp, 'w', 0o600);
+  fs.writeSync(fd, bytes);
+  if (fsync) await datasync(fd);
+  fs.closeSync(fd);
+  fs.renameSync(tmp, path);
+  if (fsync) {
+    const d = fs.openSync(dir, 'r');
+    await fsyncFd(d);
+    fs.closeSync(d);
+  }
+  return bytes.length;
 }
 
 function apply(entries: Map<string, JournalEntry>, line: Line): void {

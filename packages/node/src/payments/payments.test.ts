@@ -15,11 +15,13 @@ import {
   type Deployment,
   getTokenDomain,
   meteredNonce,
+  mintTestTokens,
   type PaymentContracts,
   randomBytes32,
   settleExact,
   signTransferAuthorization,
   type TokenDomain,
+  testStablecoinAbi,
   tokenBalance,
 } from '@verity/contracts';
 import { writeDeploymentFile } from '@verity/contracts/node';
@@ -44,8 +46,9 @@ import { privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { firstJsonLine, stopChild, until } from '../../../../test-support/wait.js';
 import { startTestChain, type TestChain } from '../../../contracts/src/test-support/chain.js';
+import { loadConfig } from '../config.js';
 import { openKeystore } from '../keys.js';
-import type { VerityNode } from '../node.js';
+import { startNode, type VerityNode } from '../node.js';
 import { startChainNode } from '../test-support/chain-node.js';
 
 const REPO = fileURLToPath(new URL('../../../../', import.meta.url));
@@ -135,6 +138,7 @@ async function infer(
   header?: string,
   input: unknown = { x: [[5.1, 3.5, 1.4, 0.2]] },
   model = 'iris@1.0.0',
+  extra: Record<string, unknown> = {},
 ) {
   const r = await fetch(`${url}/v1/infer`, {
     method: 'POST',
@@ -142,7 +146,7 @@ async function infer(
       'content-type': 'application/json',
       ...(header === undefined ? {} : { [PAYMENT_HEADERS.signature]: header }),
     },
-    body: JSON.stringify({ model, input }),
+    body: JSON.stringify({ model, input, ...extra }),
   });
   const text = await r.text();
   return {
@@ -259,6 +263,24 @@ describe('a priced model', () => {
     expect(node.context.log.size).toBe(size);
   });
 
+  it('pays for an audited answer as for a signed one: the record commits to the payment, the payload is kept', async () => {
+    const req = await requirementsOf(node.url);
+    const payer = account(PAYER).address;
+    const p0 = await balance(payer);
+    const { header } = await payment(req);
+    const r = await infer(node.url, header, undefined, 'iris@1.0.0', { mode: 'audited' });
+    expect(r.status, r.text).toBe(200);
+    const receipt = r.body.receipt as Receipt;
+    expect(receipt.record.mode).toBe('audited');
+    expect(receipt.record.payment?.amount).toBe('1000');
+    expect(r.body.audit).toBeDefined();
+    expect(await balance(payer)).toBe(p0 - PRICE);
+    // Mode quorum is not offered for a priced model yet: refused before anything runs, nothing paid.
+    const q = await infer(node.url, (await payment(req)).header, undefined, 'iris@1.0.0', { mode: 'quorum' });
+    expect([q.status, q.body.error?.code]).toEqual([400, 'INVALID_ARGUMENT']);
+    expect(await balance(payer)).toBe(p0 - PRICE);
+  });
+
   it('refuses each bad payment with its code: 402, no record logged, no money moved', async () => {
     const req = await requirementsOf(node.url);
     const now = BigInt(Math.floor(Date.now() / 1000));
@@ -320,63 +342,72 @@ describe('a priced model', () => {
   });
 });
 
+/**
+ * A node process (payment-crash-main.ts) that takes a payment, answers into its log and journal,
+ * and dies by SIGKILL where it would settle; what a test needs to restart it and look.
+ */
+async function crashBeforeSettlement() {
+  const dataDir = await mkdtemp(join(tmpdir(), 'verity-pay-crash-'));
+  const { address, apiKey } = openKeystore(dataDir);
+  await chain.testClient.setBalance({ address: address as Address, value: 10n ** 19n });
+  const configFile = join(dataDir, 'config.json');
+  writeFileSync(
+    configFile,
+    JSON.stringify({
+      dataDir,
+      port: 0,
+      logLevel: 'warn',
+      chain: { rpcUrl: chain.anvil.rpcUrl, deploymentFile, anchorIntervalMs: 0 },
+      payments: { prices },
+    }),
+  );
+  const child = spawn(process.execPath, ['--import', TS_LOADER, CRASH_MAIN, '--config', configFile], {
+    cwd: REPO,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  try {
+    const info = await firstJsonLine<{ url: string }>(child, 'payment-crash node');
+    // By CID: on the chain the name iris@1.0.0 is the first node's (its own manifest, publisher).
+    const pushed = await createClient({ url: info.url, apiKey }).pushModel({
+      name: 'iris',
+      version: '1.0.0',
+      data: IRIS,
+    });
+    const model = pushed.id;
+    const req = await requirementsOf(info.url, model);
+    const payer = account(PAYER).address;
+    const before = [await balance(payer), await balance(address)];
+    const { header } = await payment(req);
+    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_c, s) => resolve(s)));
+    // The answer was made, logged and journaled; the process dies before its settlement.
+    await expect(infer(info.url, header, undefined, model)).rejects.toThrow();
+    expect(await exited).toBe('SIGKILL');
+    expect([await balance(payer), await balance(address)]).toEqual(before);
+    return { dataDir, address, payer, model, header, before: before as [bigint, bigint] };
+  } finally {
+    await stopChild(child);
+  }
+}
+
 describe('a node killed between answer and settlement', () => {
   it('settles the journaled payment once on restart; the retried payment gets the answer', async () => {
-    const dataDir = await mkdtemp(join(tmpdir(), 'verity-pay-crash-'));
-    const { address, apiKey } = openKeystore(dataDir);
-    await chain.testClient.setBalance({ address: address as Address, value: 10n ** 19n });
-    const configFile = join(dataDir, 'config.json');
-    writeFileSync(
-      configFile,
-      JSON.stringify({
-        dataDir,
-        port: 0,
-        logLevel: 'warn',
-        chain: { rpcUrl: chain.anvil.rpcUrl, deploymentFile, anchorIntervalMs: 0 },
-        payments: { prices },
-      }),
-    );
-    const child = spawn(process.execPath, ['--import', TS_LOADER, CRASH_MAIN, '--config', configFile], {
-      cwd: REPO,
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const { dataDir, address, payer, model, header, before } = await crashBeforeSettlement();
+    const [p0, n0] = before;
+    // Restarted on the same data dir: the journal's payment is settled, once.
+    const again = await startChainNode(chain, { dataDir, deploymentFile, overrides: { payments: { prices } } });
     try {
-      const info = await firstJsonLine<{ url: string }>(child, 'payment-crash node');
-      // By CID: on the chain the name iris@1.0.0 is the first node's (its own manifest, publisher).
-      const pushed = await createClient({ url: info.url, apiKey }).pushModel({
-        name: 'iris',
-        version: '1.0.0',
-        data: IRIS,
-      });
-      const model = pushed.id;
-      const req = await requirementsOf(info.url, model);
-      const payer = account(PAYER).address;
-      const [p0, n0] = [await balance(payer), await balance(address)];
-      const { header } = await payment(req);
-      const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_c, s) => resolve(s)));
-      // The answer was made, logged and journaled; the process dies before its settlement.
-      await expect(infer(info.url, header, undefined, model)).rejects.toThrow();
-      expect(await exited).toBe('SIGKILL');
-      expect([await balance(payer), await balance(address)]).toEqual([p0, n0]);
-
-      // Restarted on the same data dir: the journal's payment is settled, once.
-      const again = await startChainNode(chain, { dataDir, deploymentFile, overrides: { payments: { prices } } });
-      try {
-        expect([await balance(payer), await balance(address)]).toEqual([p0 - PRICE, n0 + PRICE]);
-        // The payer retries with the same payment: the answer it paid for, no second charge.
-        const r = await until(async () => {
-          const x = await infer(again.url, header, undefined, model);
-          return x.status === 200 ? x : undefined;
-        }, 'the retried payment answered');
-        const settled = parseSettleResponse(decodePaymentHeader(r.headers.get('payment-response') as string));
-        expect(settled.success).toBe(true);
-        expect((r.body.receipt as Receipt).record.payment?.amount).toBe('1000');
-        expect([await balance(payer), await balance(address)]).toEqual([p0 - PRICE, n0 + PRICE]);
-      } finally {
-        await again.stop();
-      }
+      expect([await balance(payer), await balance(address)]).toEqual([p0 - PRICE, n0 + PRICE]);
+      // The payer retries with the same payment: the answer it paid for, no second charge.
+      const r = await until(async () => {
+        const x = await infer(again.url, header, undefined, model);
+        return x.status === 200 ? x : undefined;
+      }, 'the retried payment answered');
+      const settled = parseSettleResponse(decodePaymentHeader(r.headers.get('payment-response') as string));
+      expect(settled.success).toBe(true);
+      expect((r.body.receipt as Receipt).record.payment?.amount).toBe('1000');
+      expect([await balance(payer), await balance(address)]).toEqual([p0 - PRICE, n0 + PRICE]);
     } finally {
-      await stopChild(child);
+      await again.stop();
     }
   });
 });
@@ -496,5 +527,89 @@ describe('a language model priced per token (scheme metered)', () => {
     expect(verity.payment).toMatchObject({ success: true, amount: charged.toString() });
     expect(verity.receipt.record.payment?.amount).toBe(charged.toString());
     expect([await balance(payer), await balance(node.context.keys.address)]).toEqual([p0 - charged, n0 + charged]);
+  });
+});
+
+describe('a payer who empties its account between the check and the settlement', () => {
+  it('gets 402 PAYMENT_SETTLEMENT_FAILED: the answer is withheld and no money reaches the node', async () => {
+    const FLEE = 4;
+    const AWAY = 5;
+    await mintTestTokens(chain.clients(0), pay.token, account(FLEE).address, 5_000n);
+    const dataDir = await mkdtemp(join(tmpdir(), 'verity-pay-flee-'));
+    const { address } = openKeystore(dataDir);
+    await chain.testClient.setBalance({ address: address as Address, value: 10n ** 19n });
+    // Test code only: before the node's settlement, the payer moves all its tokens away — a real
+    // transfer on the chain, so the real settlement that follows reverts.
+    const flee = await startNode(
+      loadConfig({
+        overrides: {
+          dataDir,
+          port: 0,
+          logLevel: 'silent',
+          fsync: false,
+          chain: { rpcUrl: chain.anvil.rpcUrl, deploymentFile, anchorIntervalMs: 0 },
+          payments: { prices },
+        },
+      }),
+      {
+        paymentSettler: (settler) => ({
+          ...settler,
+          settle: async (p, amount) => {
+            const all = await balance(account(FLEE).address);
+            const { walletClient } = chain.clients(FLEE);
+            const hash = await walletClient.writeContract({
+              address: pay.token,
+              abi: testStablecoinAbi,
+              functionName: 'transfer',
+              args: [account(AWAY).address, all],
+              account: walletClient.account,
+              chain: walletClient.chain,
+            });
+            await chain.publicClient.waitForTransactionReceipt({ hash });
+            return settler.settle(p, amount);
+          },
+        }),
+      },
+    );
+    try {
+      const pushed = await createClient({ url: flee.url, apiKey: flee.context.keys.apiKey }).pushModel({
+        name: 'iris',
+        version: '1.0.0',
+        data: IRIS,
+      });
+      const req = await requirementsOf(flee.url, pushed.id);
+      const { header } = await payment(req, { signer: FLEE });
+      const r = await infer(flee.url, header, undefined, pushed.id);
+      expect([r.status, r.body.error?.code]).toEqual([402, 'PAYMENT_SETTLEMENT_FAILED']);
+      expect(r.body.output).toBeUndefined();
+      const required = parsePaymentRequired(decodePaymentHeader(r.headers.get('payment-required') as string));
+      expect(required.error).toBe('PAYMENT_SETTLEMENT_FAILED');
+      expect(await balance(address)).toBe(0n);
+      // The same payment again: still refused, never served.
+      const again = await infer(flee.url, header, undefined, pushed.id);
+      expect([again.status, again.body.error?.code]).toEqual([402, 'PAYMENT_SETTLEMENT_FAILED']);
+      expect(await balance(address)).toBe(0n);
+    } finally {
+      await flee.stop();
+    }
+  });
+});
+
+// Last in the file: it moves the chain's clock an hour ahead of the wall clock.
+describe('a node down until its journaled payment expired', () => {
+  it('lets it go on restart: the payer keeps the money, the retry is refused', async () => {
+    const { dataDir, address, payer, model, header, before } = await crashBeforeSettlement();
+    // Past every validBefore the payment allows (maxTimeoutSeconds is 300): the token refuses it.
+    await chain.testClient.increaseTime({ seconds: 3600 });
+    await chain.testClient.mine({ blocks: 1 });
+    const again = await startChainNode(chain, { dataDir, deploymentFile, overrides: { payments: { prices } } });
+    try {
+      expect([await balance(payer), await balance(address)]).toEqual(before);
+      const r = await infer(again.url, header, undefined, model);
+      expect([r.status, r.body.error?.code]).toEqual([402, 'PAYMENT_SETTLEMENT_FAILED']);
+      expect([await balance(payer), await balance(address)]).toEqual(before);
+    } finally {
+      await again.stop();
+    }
   });
 });

@@ -73,6 +73,8 @@ export interface VerifiedPayment {
   readonly receipt: ReceiptPayment;
   /** The authorized value (for `metered`, the maximum). */
   readonly value: bigint;
+  /** What the node asked for (its 402 again, should the settlement fail). */
+  readonly required: PaymentRequired;
 }
 
 /** The outcome of checking a request's payment header. */
@@ -352,7 +354,10 @@ export function createPaymentService(
         inFlight.delete(id);
         throw e;
       }
-      return { kind: 'paid', payment: { id, requestKey, payload, receipt: receiptPaymentOf(payload), value } };
+      return {
+        kind: 'paid',
+        payment: { id, requestKey, payload, receipt: receiptPaymentOf(payload), value, required: need },
+      };
     },
 
     commitment(payment, amount) {
@@ -369,7 +374,16 @@ export function createPaymentService(
           amount: amount.toString(),
           answer,
         });
-        await settleEntry(entry);
+        try {
+          await settleEntry(entry);
+        } catch (cause) {
+          throw paymentError(
+            'PAYMENT_SETTLEMENT_FAILED',
+            'the payment could not be settled on chain',
+            payment.required,
+            cause,
+          );
+        }
         return responseOf(entry);
       } finally {
         inFlight.delete(payment.id);
