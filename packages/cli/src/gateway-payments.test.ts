@@ -9,7 +9,10 @@
  * - a payment goes to the node it pays (`payTo`) whatever the routing would pick; a payment to an
  *   account that is no registered node is `NO_NODE_AVAILABLE`, nothing charged;
  * - the official `openai` client with `payingFetch` streams a paid chat (`metered`) through the
- *   gateway: the node is paid what the payer is charged, and the receipt commits to it.
+ *   gateway: the node is paid what the payer is charged, and the receipt commits to it;
+ * - a paid answer that does not verify (a lying node, test code only: `lying-node-main.ts
+ *   --misrecord`, priced as `verity up` prices its peers) is refused with its code and not served
+ *   again by another node with the same (spent) payment.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -17,15 +20,27 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tokenBalance } from '@verity/contracts';
+import { openKeystore } from '@verity/node';
 import { decodePaymentHeader, encodePaymentHeader, type PaymentRequired, parsePaymentRequired } from '@verity/protocol';
 import { createClient, createPayer, payingFetch, verifyChatCompletion } from '@verity/sdk';
 import OpenAI from 'openai';
-import { type Address, createPublicClient, type Hex, http, type PublicClient } from 'viem';
+import {
+  type Address,
+  createPublicClient,
+  createTestClient,
+  type Hex,
+  http,
+  type PublicClient,
+  parseEther,
+} from 'viem';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { firstJsonLine, stopChild, until } from '../../../test-support/wait.js';
 
 const BIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
 const SAMPLES = fileURLToPath(new URL('../../../examples/models/forecast.samples.json', import.meta.url));
+const REPO = fileURLToPath(new URL('../../../', import.meta.url));
+const TS_LOADER = join(REPO, 'test-support', 'ts-loader.mjs');
+const LIAR_MAIN = join(REPO, 'packages', 'node', 'src', 'test-support', 'lying-node-main.ts');
 const PRICE = 10_000n; // forecast@1.0.0's price in `verity up`
 
 interface UpInfo {
@@ -44,6 +59,7 @@ let gw: string;
 let deployment: unknown;
 let publicClient: PublicClient;
 let input: Record<string, unknown>;
+const children: ChildProcess[] = [];
 
 const lower = (a: string) => a.toLowerCase();
 const balanceOf = (a: Address) => tokenBalance(publicClient, info.payments.token, a);
@@ -85,6 +101,7 @@ beforeAll(async () => {
 }, 300_000);
 
 afterAll(async () => {
+  await Promise.all(children.map((c) => stopChild(c)));
   if (up && up.exitCode === null) await stopChild(up);
   if (dataDir) await rm(dataDir, { recursive: true, force: true });
 }, 180_000);
@@ -199,4 +216,68 @@ describe('paid models through the gateway of `verity up --nodes 2`', () => {
     const { record } = verifyChatCompletion({ ...request, model: id }, chunks, await verity.trust(), { model: id });
     expect(commitment(record)).toEqual({ digest: payer.payments[0]?.digest.slice(2), amount: charged.toString() });
   }, 180_000);
+
+  it('refuses a paid answer that does not verify, and does not spend the payment again elsewhere', async () => {
+    // A lying node with a funded account of its own joins, priced as `verity up`'s peers are.
+    const dir = await mkdtemp(join(tmpdir(), 'verity-gateway-paid-liar-'));
+    const { address } = openKeystore(dir);
+    const testClient = createTestClient({ transport: http(info.chain.rpcUrl), mode: 'anvil' });
+    await testClient.setBalance({ address: address as Address, value: parseEther('100') });
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        TS_LOADER,
+        LIAR_MAIN,
+        '--data-dir',
+        dir,
+        '--port',
+        '0',
+        '--config',
+        join(dataDir, 'peers', 'payments.json'),
+        '--misrecord',
+      ],
+      {
+        cwd: REPO,
+        stdio: ['ignore', 'pipe', 'inherit'],
+        env: {
+          ...process.env,
+          VERITY_RPC_URL: info.chain.rpcUrl,
+          VERITY_DEPLOYMENT: info.chain.deploymentFile,
+          VERITY_LOCAL_NETWORK: '1',
+        },
+      },
+    );
+    children.push(child);
+    await firstJsonLine(child, 'the lying node');
+    await until(async () => {
+      const { nodes } = (await (await fetch(`${gw}/v1/network`)).json()) as { nodes: { address: string }[] };
+      return nodes.some((n) => lower(n.address) === lower(address)) ? true : undefined;
+    }, 'the liar in /v1/network');
+
+    const payer = createPayer({ account: info.payments.payer.key, budget: 1_000_000n, maxPrice: PRICE });
+    const before = { ...(await balances()), liar: await balanceOf(address as Address) };
+    const r = await payer.wrap()(`${gw}/v1/infer`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-verity-prefer-node': address },
+      body: JSON.stringify({ model: 'forecast@1.0.0', input }),
+    });
+    expect(payer.payments[0]?.payTo.toLowerCase()).toBe(lower(address));
+    expect(r.status).toBe(502);
+    expect(((await r.json()) as { error: { code: string } }).error.code).toBe('RECEIPT_OUTPUT_DIGEST_MISMATCH');
+    // The liar took the payment (spent: no other node could be paid with it again), and no other
+    // node served or was paid.
+    const after = { ...(await settled(before)), liar: await balanceOf(address as Address) };
+    expect(before.payer - after.payer).toBe(PRICE);
+    expect(after.liar - before.liar).toBe(PRICE);
+    expect(after.main).toBe(before.main);
+    expect(after.peer).toBe(before.peer);
+    const metrics = await (await fetch(`${gw}/metrics`)).text();
+    const line = metrics
+      .split('\n')
+      .find((l) => lower(l).startsWith(lower(`verity_gateway_node_verification_failures_total{node="${address}"`)));
+    expect(Number(line?.split(' ').at(-1))).toBe(1);
+    await stopChild(child);
+    await rm(dir, { recursive: true, force: true });
+  }, 300_000);
 });
