@@ -11,25 +11,34 @@
  * passed: text the app has already shown cannot be taken back. Its failure is counted against the
  * node, which is refused for a while, so the next request goes elsewhere.
  *
+ * Payments (x402, docs/api.md "Payments") pass through unchanged for the caller: a node's 402 goes
+ * back as the node sent it (`PAYMENT-REQUIRED` and body); a retry's `PAYMENT-SIGNATURE` pays one
+ * node (`accepted.payTo`), so it goes to that node only (none such, or unreachable:
+ * `NO_NODE_AVAILABLE`), and a paid answer that does not verify is not retried elsewhere (the payment
+ * is spent): its error is the answer. The node's `PAYMENT-RESPONSE` comes back with the answer.
+ *
  * Web-standard (`Request` → `Response`): the CLI serves it over node:http; tests call it directly.
  */
 import {
   decodeInferFrame,
+  decodePaymentHeader,
   type ErrorCode,
   encodeInferFrame,
   encodeTensors,
   INFER_MEDIA_TYPE,
   isVerityError,
+  PAYMENT_HEADERS,
+  parsePaymentPayload,
   primeVerifyCache,
   type Receipt,
   VerityError,
   verifyReceipt,
 } from '@verity/protocol';
 import { verifyChatCompletion, verifyCompletion } from './actions/chat.js';
-import { type InferParams, infer } from './actions/infer.js';
+import { type InferParams, type InferResult, infer } from './actions/infer.js';
 import { getModel, type ModelInfo } from './actions/models.js';
 import { withTrust } from './actions/node-info.js';
-import { isVerificationFailure, routed } from './actions/routed.js';
+import { isVerificationFailure, type Route, type RoutedOptions, routed } from './actions/routed.js';
 import type { ClientBase } from './client.js';
 import { request, requestJson } from './http.js';
 import { sseData } from './sse.js';
@@ -99,6 +108,7 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   INFER_HEADER_TOO_LARGE: 413,
   CONFIG_INVALID: 500,
   INTERNAL: 500,
+  PAYMENT_INVALID: 402,
 };
 
 const pathOf = (endpoint: 'chat.completions' | 'completions') =>
@@ -182,6 +192,59 @@ function requestIdOf(verity: Record<string, unknown>): unknown {
   return isObject(receipt) && isObject(receipt.record) ? receipt.record.requestId : undefined;
 }
 
+const SIGNATURE = PAYMENT_HEADERS.signature.toLowerCase();
+const SETTLEMENT = PAYMENT_HEADERS.response.toLowerCase();
+const REQUIRED = PAYMENT_HEADERS.required.toLowerCase();
+
+/**
+ * One request's payment on its way through the gateway (x402): the caller's `PAYMENT-SIGNATURE`
+ * (sent to the node it pays, `payTo`, only), and what the node sent back about payment: its 402
+ * whole (`refusal`), or the `PAYMENT-RESPONSE` of its answer (`settlement`).
+ */
+interface Passage {
+  readonly signature: string | undefined;
+  /** The node paid (`accepted.payTo` of the payload), when the request carries a payment. */
+  readonly payTo: string | undefined;
+  refusal?: GatewayResponse;
+  settlement?: string;
+}
+
+/** A request's payment, decoded with the protocol's x402 codec (a malformed one: `PAYMENT_INVALID`, 402). */
+function passageOf(req: GatewayRequest): Passage {
+  const signature = req.header(SIGNATURE);
+  if (signature === undefined) return { signature, payTo: undefined };
+  return { signature, payTo: parsePaymentPayload(decodePaymentHeader(signature)).accepted.payTo };
+}
+
+/**
+ * Routing options for a request that carries `passage`: a paid call goes to the node paid and no
+ * other (another could not take the payment), and is never retried (it is spent once served).
+ */
+function paidRoute<O extends RoutedOptions>(options: O, passage: Passage): O {
+  return passage.payTo === undefined ? options : { ...options, only: passage.payTo, retryable: () => false };
+}
+
+/**
+ * What a failed call answers, payment-wise: the node's 402 as it sent it (with `PAYMENT-REQUIRED`,
+ * which the caller's x402 client reads); a paid call whose node cannot be reached is
+ * `NO_NODE_AVAILABLE` (503: no other node could take its payment). Anything else: `e` again.
+ */
+function paymentFailure(e: unknown, passage: Passage): GatewayResponse {
+  if (passage.refusal !== undefined && isVerityError(e) && e.details.status === 402) return passage.refusal;
+  if (passage.payTo !== undefined && isVerityError(e, 'NETWORK_ERROR')) {
+    throw new VerityError('NO_NODE_AVAILABLE', `the node paid (${passage.payTo}) cannot be reached`, {
+      details: { status: 503, payTo: passage.payTo },
+      cause: e,
+    });
+  }
+  throw e;
+}
+
+/** `headers` with the node's `PAYMENT-RESPONSE`, when it sent one. */
+function withSettlement(headers: Record<string, string>, passage: Passage): Record<string, string> {
+  return passage.settlement === undefined ? headers : { ...headers, [SETTLEMENT]: passage.settlement };
+}
+
 /** Prometheus label value escaping. */
 const label = (v: string) => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
 
@@ -225,6 +288,37 @@ export function createGateway(client: ClientBase, options: GatewayOptions = {}):
   };
   const addressOf = (url: string) => network.nodes().find((n) => n.url === url)?.address ?? url;
 
+  /**
+   * `node` as one request reaches it: the caller's payment header sent along, the node's 402 kept
+   * whole for the caller and its `PAYMENT-RESPONSE` noted (`passage`).
+   */
+  function via(node: ClientBase, passage: Passage): ClientBase {
+    const f = node.fetch;
+    return {
+      ...node,
+      fetch: (async (input: string | URL | Request, init: RequestInit = {}) => {
+        const sent =
+          passage.signature === undefined
+            ? init
+            : { ...init, headers: { ...(init.headers as Record<string, string>), [SIGNATURE]: passage.signature } };
+        const r = await f(input, sent);
+        if (r.status === 402) {
+          const body = new Uint8Array(await r.arrayBuffer());
+          const headers: Record<string, string> = { 'x-verity-node': addressOf(node.url) };
+          for (const name of ['content-type', REQUIRED]) {
+            const v = r.headers.get(name);
+            if (v !== null) headers[name] = v;
+          }
+          passage.refusal = { status: 402, headers, body };
+          return new Response(body, { status: 402, headers: r.headers });
+        }
+        const settled = r.headers.get(SETTLEMENT);
+        if (settled !== null) passage.settlement = settled;
+        return r;
+      }) as typeof fetch,
+    };
+  }
+
   /** The manifest a reference names, resolved through the chain once per reference (as `infer` does). */
   async function modelOf(node: ClientBase, ref: string): Promise<ModelInfo> {
     return (client.manifests.get(ref) as ModelInfo | undefined) ?? getModel(node, ref);
@@ -245,11 +339,18 @@ export function createGateway(client: ClientBase, options: GatewayOptions = {}):
     }
     const params = body as unknown as InferParams;
     const prefer = req.header('x-verity-prefer-node');
-    const { value, route } = await routed(
-      client,
-      { model: params.model, onFailure, ...(prefer === undefined ? {} : { prefer }) },
-      (node, signal) => infer(node, { ...params, signal }),
-    );
+    const passage = passageOf(req);
+    let answered: { value: InferResult; route: Route };
+    try {
+      answered = await routed(
+        client,
+        paidRoute({ model: params.model, onFailure, ...(prefer === undefined ? {} : { prefer }) }, passage),
+        (node, signal) => infer(via(node, passage), { ...params, signal }),
+      );
+    } catch (e) {
+      return paymentFailure(e, passage);
+    }
+    const { value, route } = answered;
     served(value.requestId, route.node);
     const answer = {
       requestId: value.requestId,
@@ -266,11 +367,11 @@ export function createGateway(client: ClientBase, options: GatewayOptions = {}):
       const frame = encodeInferFrame(JSON.stringify(header), encodeTensors(value.output));
       return {
         status: 200,
-        headers: { 'content-type': INFER_MEDIA_TYPE, vary: 'Accept', ...routeHeaders(route) },
+        headers: withSettlement({ 'content-type': INFER_MEDIA_TYPE, vary: 'Accept', ...routeHeaders(route) }, passage),
         body: frame,
       };
     }
-    return json(answer, 200, { vary: 'Accept', ...routeHeaders(route) });
+    return json(answer, 200, withSettlement({ vary: 'Accept', ...routeHeaders(route) }, passage));
   }
 
   /** Sends an OpenAI request to one node and verifies the answer (whole, or chunk by chunk as it streams). */
@@ -341,16 +442,27 @@ export function createGateway(client: ClientBase, options: GatewayOptions = {}):
     if (typeof body.model !== 'string') throw new VerityError('INVALID_ARGUMENT', 'model must be a string');
     const mode = req.header('x-verity-mode') === 'audited' ? 'audited' : 'signed';
     const prefer = req.header('x-verity-prefer-node');
+    const passage = passageOf(req);
     const base = { model: body.model, onFailure, ...(prefer === undefined ? {} : { prefer }) };
     if (body.stream !== true) {
-      const { value, route } = await routed(client, base, (node, signal) =>
-        callNode(node, signal, endpoint, body, mode),
-      );
+      let answered: { value: Record<string, unknown>; route: Route };
+      try {
+        answered = await routed(client, paidRoute(base, passage), (node, signal) =>
+          callNode(via(node, passage), signal, endpoint, body, mode),
+        );
+      } catch (e) {
+        return paymentFailure(e, passage);
+      }
+      const { value, route } = answered;
       const verity = isObject(value.verity) ? value.verity : {};
       served(requestIdOf(verity), route.node);
-      return json({ ...value, verity: { ...verity, gateway: route } }, 200, routeHeaders(route));
+      return json(
+        { ...value, verity: { ...verity, gateway: route } },
+        200,
+        withSettlement(routeHeaders(route), passage),
+      );
     }
-    return stream(body, endpoint, mode, base);
+    return stream(body, endpoint, mode, base, passage);
   }
 
   function stream(
@@ -358,6 +470,7 @@ export function createGateway(client: ClientBase, options: GatewayOptions = {}):
     endpoint: 'chat.completions' | 'completions',
     mode: 'signed' | 'audited',
     base: { model: string; prefer?: string; onFailure: typeof onFailure },
+    passage: Passage,
   ): Promise<GatewayResponse> {
     let controller!: ReadableStreamDefaultController<Uint8Array>;
     let cancelled = false;
@@ -382,16 +495,20 @@ export function createGateway(client: ClientBase, options: GatewayOptions = {}):
     const open = (headers: Record<string, string>) =>
       respond({
         status: 200,
-        headers: { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', ...headers },
+        headers: withSettlement(
+          { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', ...headers },
+          passage,
+        ),
         body: out,
       });
     void (async () => {
       try {
         const { value: last, route } = await routed(
           client,
-          { ...base, signal: caller.signal, retryable: () => !passed },
+          // A paid stream goes to the node paid only, and never again (see `paidRoute`).
+          paidRoute({ ...base, signal: caller.signal, retryable: () => !passed }, passage),
           (node, signal) =>
-            callNode(node, signal, endpoint, body, mode, (data) => {
+            callNode(via(node, passage), signal, endpoint, body, mode, (data) => {
               // The first token fixes the node: its headers go out with it.
               if (!passed) {
                 passed = true;
@@ -408,7 +525,13 @@ export function createGateway(client: ClientBase, options: GatewayOptions = {}):
         count(pathOf(endpoint), 'ok');
       } catch (e) {
         if (!passed) {
-          respond(errorResponse(e, true)); // counted by `fetch`, as any error answer
+          let answer: GatewayResponse;
+          try {
+            answer = paymentFailure(e, passage); // the node's 402 as it sent it
+          } catch (e2) {
+            answer = errorResponse(e2, true);
+          }
+          respond(answer); // counted by `fetch`, as any error answer
           return;
         }
         // Tokens were passed: the stream ends with an error event instead of a receipt.

@@ -5,10 +5,10 @@
  * network has a real node process that lies under its registered account.
  *
  * ```sh
- * node --import ./test-support/ts-loader.mjs packages/node/src/test-support/lying-node-main.ts --data-dir DIR [--port N] [--misrecord]
+ * node --import ./test-support/ts-loader.mjs packages/node/src/test-support/lying-node-main.ts --data-dir DIR [--port N] [--config FILE] [--misrecord]
  * ```
  *
- * Config as `verity node start` reads it (`VERITY_*` environment, then the flags); prints one
+ * Config as `verity node start` reads it (a `--config` file, the `VERITY_*` environment, then the flags); prints one
  * JSON line `{ url, address, logKey, dataDir }` once it listens; SIGTERM or SIGINT stops it (requests
  * in flight finish, the log is flushed and anchored once more).
  */
@@ -20,12 +20,15 @@ const { values } = parseArgs({
   options: {
     'data-dir': { type: 'string' },
     port: { type: 'string' },
+    // A config file, e.g. the prices `verity up` gives its peers (a lying node that is paid).
+    config: { type: 'string' },
     'log-level': { type: 'string' },
     // Also sign another output digest than the output sent (`misrecordOutputs`): a lie a client sees.
     misrecord: { type: 'boolean', default: false },
   },
 });
 const config = loadConfig({
+  ...(values.config === undefined ? {} : { file: values.config }),
   env: process.env,
   overrides: {
     ...(values['data-dir'] === undefined ? {} : { dataDir: values['data-dir'] }),

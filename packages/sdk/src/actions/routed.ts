@@ -54,6 +54,11 @@ export interface RoutedOptions {
   readonly model?: string;
   /** Try this node first (an address or URL), then the others. */
   readonly prefer?: string;
+  /**
+   * Only this node (an address): a call bound to one node (a payment to its account, which no
+   * other node could take) goes nowhere else. None such: `NO_NODE_AVAILABLE`.
+   */
+  readonly only?: string;
   /** Why `prefer` (the route's reason; default: preferred by the caller). */
   readonly preferReason?: string;
   /** The caller's signal: an abort stops the call, never counts against a node. */
@@ -92,6 +97,10 @@ export async function routed<T>(
   const network = client.network;
   if (network === undefined) throw new VerityError('CONFIG_INVALID', 'this client has no network to route across');
   let candidates = await network.candidates(options.model);
+  if (options.only !== undefined) {
+    const only = options.only.toLowerCase();
+    candidates = candidates.filter((n) => n.address.toLowerCase() === only);
+  }
   if (options.prefer !== undefined) {
     const p = options.prefer.toLowerCase().replace(/\/+$/, '');
     const first = candidates.filter((n) => n.address.toLowerCase() === p || n.url.toLowerCase() === p);
