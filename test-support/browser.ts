@@ -14,6 +14,7 @@ export const hasChromium = existsSync(chromiumPath);
 export const BROWSER_SUITES = [
   'the browser project: the protocol core, the SDK zk verifier and portable re-execution in Chromium',
   "packages/explorer/src/explorer.test.ts: the explorer's pages in Chromium (Playwright)",
+  "packages/cli/src/up-explorer.test.ts: the explorer's pages in Chromium against a live `verity up`",
 ];
 
 /** What the run says when it had no browser. */

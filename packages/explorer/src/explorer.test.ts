@@ -13,6 +13,13 @@ import { parseEther } from 'viem';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeModel, floatInitializer, matMul } from '../../../examples/onnx-writer.js';
 import { chromiumPath, hasChromium } from '../../../test-support/browser.js';
+import {
+  openPage,
+  reexecOnPage as reexec,
+  rowsOf as rowsUnder,
+  type VerifyOptions,
+  verifyOnPage as verifyOn,
+} from '../../../test-support/explorer-page.js';
 import { until } from '../../../test-support/wait.js';
 import { startTestChain, type TestChain } from '../../contracts/src/test-support/chain.js';
 import { startChainNode } from '../../node/src/test-support/chain-node.js';
@@ -59,39 +66,12 @@ async function shot(name: string): Promise<void> {
   await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
 }
 
-/** Opens a page afresh: from a blank page, since another hash of the same page would only be a hash change (the old page's rows still there). */
-async function open(url: string): Promise<void> {
-  await page.goto('about:blank');
-  await page.goto(url);
-}
+/** Opens a page afresh (test-support/explorer-page.ts). */
+const open = (url: string) => openPage(page, url);
 
 /** The Verify page's rows for `value`: label, status and code of each. */
-async function verifyOnPage(
-  value: unknown,
-  options: { url?: string; pinned?: unknown; audits?: unknown; witnesses?: { keys: string[]; threshold: number } } = {},
-) {
-  await open(`${options.url ?? node.url}/#/verify`);
-  await page.fill('#bundle', typeof value === 'string' ? value : JSON.stringify(value, null, 2));
-  if (options.pinned !== undefined || options.audits !== undefined || options.witnesses !== undefined) {
-    await page.click('details summary');
-    if (options.pinned !== undefined) await page.fill('#pinned', JSON.stringify(options.pinned));
-    if (options.audits !== undefined) await page.fill('#zk-audits', JSON.stringify(options.audits));
-    if (options.witnesses !== undefined) {
-      await page.fill('#witness-keys', options.witnesses.keys.join('\n'));
-      await page.fill('#witness-threshold', String(options.witnesses.threshold));
-    }
-  }
-  await page.click('#verify');
-  const verdict = await page.waitForSelector('[data-verdict]', { timeout: 30_000 });
-  const rows = await page.$$eval('#checks .row', (els) =>
-    els.map((e) => ({
-      check: e.getAttribute('data-check'),
-      status: e.getAttribute('data-status'),
-      code: e.getAttribute('data-code'),
-    })),
-  );
-  return { verdict: await verdict.getAttribute('data-verdict'), rows };
-}
+const verifyOnPage = (value: unknown, options: VerifyOptions & { url?: string } = {}) =>
+  verifyOn(page, options.url ?? node.url, value, options);
 
 describe.skipIf(!hasChromium)('the explorer in Chromium', () => {
   beforeAll(async () => {
@@ -221,15 +201,7 @@ describe.skipIf(!hasChromium)('the explorer in Chromium', () => {
   });
 
   /** The status of every check row under `selector` once `count` of them are drawn. */
-  async function rowsOf(selector: string, count: number) {
-    await page.waitForFunction(([sel, n]) => document.querySelectorAll(`${sel} .row`).length >= (n as number), [
-      selector,
-      count,
-    ] as const);
-    return page.$$eval(`${selector} .row`, (els) =>
-      els.map((e) => `${e.getAttribute('data-check')}: ${e.getAttribute('data-status')}`),
-    );
-  }
+  const rowsOf = (selector: string, count: number) => rowsUnder(page, selector, count);
 
   it('first load: small and fast (bytes over the wire and ms to a drawn page, cold cache)', async () => {
     const measured: Record<string, { bytes: number; ms: number }> = {};
@@ -566,15 +538,7 @@ describe.skipIf(!hasChromium)('the explorer in Chromium', () => {
   });
 
   /** Clicks "Re-execute" on the page shown and returns the row it gives. */
-  async function reexecOnPage() {
-    await page.click('#reexec-run');
-    const row = await page.waitForSelector('#reexec .row:not([data-status="running"])', { timeout: 120_000 });
-    return {
-      status: await row.getAttribute('data-status'),
-      code: await row.getAttribute('data-code'),
-      message: (await row.textContent()) ?? '',
-    };
-  }
+  const reexecOnPage = () => reexec(page);
 
   describe('re-execution in the page (portable profile)', () => {
     it('a portable record re-executes in the page, with the WASM binary the node runs, and matches', async () => {
