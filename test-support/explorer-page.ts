@@ -67,3 +67,18 @@ export async function reexecOnPage(page: Page) {
     message: (await row.textContent()) ?? '',
   };
 }
+
+/** A copy of a bundle whose first checkpoint signature has one base64 digit changed (past the key ID). */
+export function withForgedCheckpoint(bundle: unknown): unknown {
+  const b = structuredClone(bundle) as { receipts: { checkpoint: string }[] };
+  const r = b.receipts[0] as { checkpoint: string };
+  const at = r.checkpoint.length - 6;
+  const c = r.checkpoint[at] === 'A' ? 'B' : 'A';
+  r.checkpoint = `${r.checkpoint.slice(0, at)}${c}${r.checkpoint.slice(at + 1)}`;
+  return b;
+}
+
+/** A copy of a bundle whose record says mode audited where the node logged signed: its inclusion proof fails. */
+export function withEditedRecord(bundle: unknown): unknown {
+  return JSON.parse(JSON.stringify(bundle).replace('"mode":"signed"', '"mode":"audited"'));
+}

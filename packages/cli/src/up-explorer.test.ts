@@ -21,7 +21,14 @@ import { type Browser, chromium, type Page } from 'playwright';
 import { type Address, createPublicClient, http, type PublicClient } from 'viem';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromiumPath, hasChromium } from '../../../test-support/browser.js';
-import { openPage, reexecOnPage, rowsOf, verifyOnPage } from '../../../test-support/explorer-page.js';
+import {
+  openPage,
+  reexecOnPage,
+  rowsOf,
+  verifyOnPage,
+  withEditedRecord,
+  withForgedCheckpoint,
+} from '../../../test-support/explorer-page.js';
 import { firstJsonLine, stopChild, until } from '../../../test-support/wait.js';
 import { keystoreApiKey } from './data-dir.js';
 
@@ -177,21 +184,13 @@ describe.skipIf(!hasChromium)('the explorer in Chromium against a live verity up
     ],
     [
       'a forged checkpoint signature',
-      () => {
-        const b = structuredClone(bundle) as unknown as { receipts: { checkpoint: string }[] };
-        const r = b.receipts[0] as { checkpoint: string };
-        // Flip one base64 digit of the signature (past the key ID).
-        const at = r.checkpoint.length - 6;
-        const c = r.checkpoint[at] === 'A' ? 'B' : 'A';
-        r.checkpoint = `${r.checkpoint.slice(0, at)}${c}${r.checkpoint.slice(at + 1)}`;
-        return b;
-      },
+      () => withForgedCheckpoint(bundle),
       'Checkpoint signature',
       'NOTE_SIGNATURE_INVALID',
     ],
     [
       'a record edited after logging (inclusion)',
-      () => JSON.parse(JSON.stringify(bundle).replace('"mode":"signed"', '"mode":"audited"')),
+      () => withEditedRecord(bundle),
       'Inclusion proof',
       'RECEIPT_INCLUSION_INVALID',
     ],

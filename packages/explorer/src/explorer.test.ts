@@ -19,6 +19,8 @@ import {
   rowsOf as rowsUnder,
   type VerifyOptions,
   verifyOnPage as verifyOn,
+  withEditedRecord,
+  withForgedCheckpoint,
 } from '../../../test-support/explorer-page.js';
 import { until } from '../../../test-support/wait.js';
 import { startTestChain, type TestChain } from '../../contracts/src/test-support/chain.js';
@@ -399,21 +401,13 @@ describe.skipIf(!hasChromium)('the explorer in Chromium', () => {
   const tampered: [string, () => unknown, string, string][] = [
     [
       'a forged checkpoint signature',
-      () => {
-        const b = structuredClone(bundle) as unknown as { receipts: { checkpoint: string }[] };
-        const r = b.receipts[0] as { checkpoint: string };
-        // Flip one base64 digit of the signature (past the key ID).
-        const at = r.checkpoint.length - 6;
-        const c = r.checkpoint[at] === 'A' ? 'B' : 'A';
-        r.checkpoint = `${r.checkpoint.slice(0, at)}${c}${r.checkpoint.slice(at + 1)}`;
-        return b;
-      },
+      () => withForgedCheckpoint(bundle),
       'Checkpoint signature',
       'NOTE_SIGNATURE_INVALID',
     ],
     [
       'a record edited after logging (inclusion)',
-      () => JSON.parse(JSON.stringify(bundle).replace('"mode":"signed"', '"mode":"audited"')),
+      () => withEditedRecord(bundle),
       'Inclusion proof',
       'RECEIPT_INCLUSION_INVALID',
     ],

@@ -29,7 +29,7 @@ import {
   type TransferAuthorization,
   transferAuthorizationDigest,
 } from '@verity/contracts';
-import { type ErrorCode, VerityError } from '@verity/protocol';
+import { type ErrorCode, type TransferAuthorization as ProtocolAuthorization, VerityError } from '@verity/protocol';
 import type { x402Client, x402HTTPClient } from '@x402/core/client';
 import type {
   PaymentPayload,
@@ -132,15 +132,8 @@ function atomic(name: string, value: bigint | string | number): bigint {
   }
 }
 
-/** An EIP-3009 authorization as it travels in a payload (decimal strings). */
-export interface WireAuthorization {
-  readonly from: string;
-  readonly to: string;
-  readonly value: string;
-  readonly validAfter: string;
-  readonly validBefore: string;
-  readonly nonce: string;
-}
+/** An EIP-3009 authorization as it travels in a payload (decimal strings): the protocol's type. */
+export type WireAuthorization = ProtocolAuthorization;
 
 function chainIdOf(network: string): number {
   const m = /^eip155:([1-9][0-9]{0,15})$/.exec(network);
