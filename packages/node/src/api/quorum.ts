@@ -17,6 +17,7 @@ import {
   llmCompletionInput,
   llmInputDigest,
   type NoteVerifier,
+  type PaymentCommitment,
   QUORUM_MAX_SKIPS,
   QUORUM_NONCE,
   type QuorumAsked,
@@ -139,6 +140,7 @@ async function askMember(
   expected: Expected,
   signal: AbortSignal,
   policy: UrlPolicy,
+  paid: Readonly<Record<string, string>> = {},
 ): Promise<MemberAnswer> {
   let response: Response;
   try {
@@ -147,7 +149,7 @@ async function askMember(
       `${peer.endpoint.replace(/\/+$/, '')}${call.path}`,
       {
         method: 'POST',
-        headers: { ...call.headers, 'content-type': 'application/json', [QUORUM_MEMBER_HEADER]: '1' },
+        headers: { ...call.headers, ...paid, 'content-type': 'application/json', [QUORUM_MEMBER_HEADER]: '1' },
         body: call.body,
         signal,
       },
@@ -203,6 +205,11 @@ export interface QuorumRequest {
    * another is skipped with `QUORUM_RUNTIME_MISMATCH`. Without it, any runtime counts.
    */
   readonly runtime?: InferenceRecord['runtime'];
+  /**
+   * The headers that pay a member (a priced model, api/quorum-payments.ts); throws when this
+   * node will not pay it, and the member is skipped with that code.
+   */
+  readonly payMember?: (node: RegistryNode) => Promise<Readonly<Record<string, string>>>;
 }
 
 /**
@@ -225,6 +232,9 @@ export function coordinateQuorum(
     readonly k: number;
     /** The execution profile every member runs under (sent to each), and the runtime it names. */
     readonly profile: string;
+    /** A priced model: this node's record commits to the caller's payment, members are paid (quorum-payments.ts). */
+    readonly payment?: PaymentCommitment;
+    readonly payMember?: (node: RegistryNode) => Promise<Readonly<Record<string, string>>>;
   },
 ) {
   const { stored, inputs, requestId, clientNonce, profile } = params;
@@ -244,10 +254,12 @@ export function coordinateQuorum(
         clientNonce,
         profile,
         receivedBytes: params.inputBytes,
+        payment: params.payment,
       });
       return { node: ctx.keys.address, record: r.record, receipt: r.receipt, output: tensorsToExactJson(r.output) };
     },
     runtime: onnx.runtime(profile),
+    ...(params.payMember === undefined ? {} : { payMember: params.payMember }),
     member: {
       path: '/v1/infer',
       body: JSON.stringify({
@@ -332,11 +344,13 @@ export async function coordinateLlmQuorum(
 }
 
 /**
- * Runs a quorum (see the module comment): draws the ranking, asks members in rank order until
- * k agree, and returns the agreed answer (the first agreeing member's output) with the k
- * receipts, the node entries and the `quorum` evidence of the bundle.
+ * The ranking of a quorum request: the caller's nonce checked, the block B (default: the head)
+ * checked recent, the registry at B, and the first k + QUORUM_MAX_SKIPS nodes in rank order.
  */
-export async function runQuorum(ctx: NodeContext, params: QuorumRequest) {
+export async function quorumOrder(
+  ctx: NodeContext,
+  params: { readonly clientNonce: string | undefined; readonly block?: number; readonly k: number },
+) {
   const chain = ctx.chain;
   if (!chain) return fail('INVALID_ARGUMENT', 'this node is not on a chain: mode "quorum" needs registered peers');
   const nonce = params.clientNonce;
@@ -365,6 +379,16 @@ export async function runQuorum(ctx: NodeContext, params: QuorumRequest) {
     });
   }
   const order = rankQuorum(snapshot, quorumSeed(snapshot.block.hash, nonce), params.k + QUORUM_MAX_SKIPS);
+  return { snapshot, number, order, nonce };
+}
+
+/**
+ * Runs a quorum (see the module comment): draws the ranking, asks members in rank order until
+ * k agree, and returns the agreed answer (the first agreeing member's output) with the k
+ * receipts, the node entries and the `quorum` evidence of the bundle.
+ */
+export async function runQuorum(ctx: NodeContext, params: QuorumRequest) {
+  const { snapshot, number, order, nonce } = await quorumOrder(ctx, params);
   const expected: Expected = {
     requestId: params.requestId,
     model: params.model,
@@ -382,7 +406,14 @@ export async function runQuorum(ctx: NodeContext, params: QuorumRequest) {
       const answer =
         runHere !== undefined && node.address.toLowerCase() === self
           ? await runHere()
-          : await askMember(node, params.member, expected, controller.signal, ctx.config.peers);
+          : await askMember(
+              node,
+              params.member,
+              expected,
+              controller.signal,
+              ctx.config.peers,
+              params.payMember === undefined ? {} : await params.payMember(node),
+            );
       places[rank] = { node, answer };
     } catch (e) {
       places[rank] = { node, code: isVerityError(e) ? e.code : 'INTERNAL' };

@@ -1,4 +1,4 @@
-import { fail, peekCheckpoint, type Receipt, tensorsFromJson, zkFacts } from '@verity/protocol';
+import { fail, peekCheckpoint, type Receipt, type RegistryNode, tensorsFromJson, zkFacts } from '@verity/protocol';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { chooseProfile, type NodeContext } from '../context.js';
 import { receiptJson } from '../log/index.js';
@@ -22,6 +22,7 @@ import {
   type WireInput,
 } from './infer-wire.js';
 import { coordinateQuorum, coordinatesQuorum } from './quorum.js';
+import { type QuorumQuote, quorumQuote } from './quorum-payments.js';
 import { NONCE, REQUEST_ID, requestIdFor } from './request-ids.js';
 import { onnxRunner } from './run-onnx.js';
 import { zkRunner } from './run-zk.js';
@@ -112,16 +113,22 @@ export function registerInferRoutes(app: FastifyInstance, ctx: NodeContext): voi
     const { fields, input } = readInferBody(request.headers['content-type'], request.body);
     const req = parseInferRequest(fields);
     const stored = await onnxModel(ctx, req.model);
+    const priced = { cid: stored.manifestCid, name: stored.manifest.name, version: stored.manifest.version };
+    // A quorum of a priced model costs this node's price plus its members' (quorum-payments.ts).
+    const quote = coordinatesQuorum(req.mode, request.headers)
+      ? await quorumQuote(ctx, {
+          model: priced,
+          clientNonce: req.clientNonce,
+          k: req.k,
+          ...(req.block === undefined ? {} : { block: req.block }),
+        })
+      : undefined;
     // A paid model (docs/api.md "Payments"): 402 unless paid; the same payment retried for the
     // same request gets its answer again (so before the request id check, which a retry repeats).
-    const paid = await paymentFor(ctx, request, {
-      cid: stored.manifestCid,
-      name: stored.manifest.name,
-      version: stored.manifest.version,
-    });
+    const paid = await paymentFor(ctx, request, priced, quote === undefined ? {} : { amount: quote.total });
     if (paid.kind === 'replay') return sendReplay(reply, paid);
     try {
-      return await answer(request, reply, form, req, stored, input, paid);
+      return await answer(request, reply, form, req, stored, input, paid, quote);
     } catch (e) {
       releasePayment(ctx, paid);
       throw e;
@@ -137,6 +144,7 @@ export function registerInferRoutes(app: FastifyInstance, ctx: NodeContext): voi
     stored: StoredModel,
     input: WireInput,
     paid: PaymentCheck,
+    quote: QuorumQuote | undefined,
   ) => {
     const payment = commitmentOf(ctx, paid);
     const receiptPayment = receiptPaymentFor(paid);
@@ -167,23 +175,45 @@ export function registerInferRoutes(app: FastifyInstance, ctx: NodeContext): voi
 
     const { profile } = chooseProfile(ctx, stored.manifest, req.profile);
     if (coordinatesQuorum(req.mode, request.headers)) {
-      // Each member would be paid its share: not offered yet for a priced model.
-      if (paid.kind === 'paid') fail('INVALID_ARGUMENT', 'mode quorum is not offered for paid models yet');
-      const answer = await coordinateQuorum(ctx, onnx, {
+      // A priced model: each member is paid its share by this node, the caller's payment is
+      // committed to by this node's record and settled once the quorum answer is made.
+      const block = quote?.block ?? req.block;
+      const coordinated = await coordinateQuorum(ctx, onnx, {
         stored,
         inputs,
         inputBytes,
         requestId,
         k: req.k,
         clientNonce: req.clientNonce,
-        ...(req.block === undefined ? {} : { block: req.block }),
+        ...(block === undefined ? {} : { block }),
         profile,
+        ...(payment === undefined ? {} : { payment }),
+        ...(quote === undefined ? {} : { payMember: (node: RegistryNode) => quote.payMember(node) }),
       });
-      if (form === 'json') return answer;
+      // This node's receipt (when it is a member) carries the caller's payment.
+      const self = ctx.keys.address.toLowerCase();
+      const answer =
+        receiptPayment === undefined
+          ? coordinated
+          : {
+              ...coordinated,
+              receipts: coordinated.receipts.map((r) => (r.record.node.toLowerCase() === self ? paidReceipt(r) : r)),
+              quorum: {
+                ...coordinated.quorum,
+                dissent: coordinated.quorum.dissent.map((r) =>
+                  r.record.node.toLowerCase() === self ? paidReceipt(r) : r,
+                ),
+              },
+            };
+      if (form === 'json') {
+        if (paid.kind !== 'paid') return answer;
+        reply.header('content-type', 'application/json; charset=utf-8');
+        return settleAnswer(ctx, reply, paid, JSON.stringify(answer));
+      }
       // The agreed output is the members' exact JSON form: it reads back to the digested bits.
       const output = tensorsFromJson(answer.output);
       const entries = Object.entries(answer).map(([k, v]) => [k, k === 'output' ? '' : JSON.stringify(v)] as const);
-      return sendAnswer(reply, form, entries, output);
+      return settleAnswer(ctx, reply, paid, sendAnswer(reply, form, entries, output));
     }
 
     const { receipt, output, outputBytes, audit } = await onnx.run({

@@ -41,7 +41,7 @@ export async function paymentFor(
   ctx: NodeContext,
   request: FastifyRequest,
   model: PricedModel,
-  options: { readonly maxAmount?: bigint } = {},
+  options: { readonly maxAmount?: bigint; readonly amount?: bigint } = {},
 ): Promise<PaymentCheck> {
   if (priceOf(ctx.config.payments, model) === undefined) return { kind: 'free' };
   const payments = ctx.payments;

@@ -275,7 +275,8 @@ describe('a priced model', () => {
     expect(receipt.record.payment?.amount).toBe('1000');
     expect(r.body.audit).toBeDefined();
     expect(await balance(payer)).toBe(p0 - PRICE);
-    // Mode quorum is not offered for a priced model yet: refused before anything runs, nothing paid.
+    // Mode quorum without a clientNonce (it seeds the selection): refused before anything runs, nothing
+    // paid (a paid quorum: quorum-payments.test.ts).
     const q = await infer(node.url, (await payment(req)).header, undefined, 'iris@1.0.0', { mode: 'quorum' });
     expect([q.status, q.body.error?.code]).toEqual([400, 'INVALID_ARGUMENT']);
     expect(await balance(payer)).toBe(p0 - PRICE);

@@ -159,7 +159,7 @@ export interface PaymentService {
   readonly settings: PaymentSettings;
   readonly settler: PaymentSettler;
   /** The requirements for a request of `model` (undefined: free); `maxAmount` for a metered price. */
-  requirements(model: PricedModel, options?: { maxAmount?: bigint }): PaymentRequirements | undefined;
+  requirements(model: PricedModel, options?: { maxAmount?: bigint; amount?: bigint }): PaymentRequirements | undefined;
   /** The x402 `PaymentRequired` for `requirements` at `url`. */
   required(requirements: PaymentRequirements, url: string, description?: string): PaymentRequired;
   /**
@@ -207,7 +207,10 @@ export function createPaymentService(
   // Payments being verified or settled now, by id: a concurrent second use is a replay.
   const inFlight = new Map<string, string>();
 
-  const requirements = (model: PricedModel, options: { maxAmount?: bigint } = {}): PaymentRequirements | undefined => {
+  const requirements = (
+    model: PricedModel,
+    options: { maxAmount?: bigint; amount?: bigint } = {},
+  ): PaymentRequirements | undefined => {
     const price = priceOf(settings, model);
     if (price === undefined) return undefined;
     const base = {
@@ -217,7 +220,9 @@ export function createPaymentService(
       maxTimeoutSeconds: settings.maxTimeoutSeconds,
     };
     if ('request' in price) {
-      return { scheme: 'exact', ...base, amount: price.request, extra: { name: domain.name, version: domain.version } };
+      // `amount`: a quorum's price (the node's own plus its members', api/quorum-payments.ts).
+      const amount = options.amount === undefined ? price.request : options.amount.toString();
+      return { scheme: 'exact', ...base, amount, extra: { name: domain.name, version: domain.version } };
     }
     if (settler.meteredSettlement === undefined) {
       return fail('CONFIG_INVALID', 'a per-token price needs payments.meteredSettlement', { model: model.cid });

@@ -1,0 +1,159 @@
+/**
+ * A quorum for a priced model (docs/api.md "Payments", docs/protocol.md §17): the caller pays the
+ * coordinator the quorum price — the coordinator's own price plus the price of each member it
+ * will ask (the first k ranked nodes other than itself, each read from the member's own 402)
+ * — and the coordinator pays each member its price from its own account
+ * (an EIP-3009 authorization signed with the node's key, sent as the member call's
+ * `PAYMENT-SIGNATURE`). A member settles only when it answers (its record commits to the payment
+ * it got); one that refuses is not paid and is skipped like any member that does not answer. A
+ * replacement member (after a skip) is paid at most the largest quoted member price.
+ * ONNX `exact` prices only.
+ */
+
+import { randomBytes32, signTransferAuthorization } from '@verity/contracts';
+import {
+  decodePaymentHeader,
+  encodePaymentHeader,
+  fail,
+  PAYMENT_HEADERS,
+  type PaymentPayload,
+  type PaymentRequirements,
+  parsePaymentRequired,
+  type RegistryNode,
+  VerityError,
+} from '@verity/protocol';
+import type { Address, Hex } from 'viem';
+import { type LocalAccount, privateKeyToAccount } from 'viem/accounts';
+import type { NodeContext } from '../context.js';
+import { type PricedModel, priceOf } from '../payments/index.js';
+import { peerFetch } from '../peers/url-policy.js';
+import { quorumOrder } from './quorum.js';
+
+/** What a quorum of a priced model costs and how its members are paid. */
+export interface QuorumQuote {
+  /** The quorum price: this node's price plus its members'. */
+  readonly total: bigint;
+  /** The block whose registry ranked the members (the run uses the same). */
+  readonly block: number;
+  /** The headers that pay `node` (none for a free member); throws `PAYMENT_OVER_BUDGET` above the quote. */
+  payMember(node: RegistryNode): Promise<Readonly<Record<string, string>>>;
+}
+
+/**
+ * A member's price for `model` as x402 requirements in this node's token, or undefined (free,
+ * unknown, or not payable here): the `PAYMENT-REQUIRED` of an unpaid probe, `POST /v1/infer` with
+ * the model's CID and an empty input. A priced member answers 402 (after fetching the model from
+ * its peers if it lacked it); a free one refuses the empty input: nothing runs, nothing is logged.
+ */
+async function memberPrice(
+  ctx: NodeContext,
+  node: RegistryNode,
+  model: PricedModel,
+): Promise<PaymentRequirements | undefined> {
+  const service = ctx.payments;
+  if (service === undefined) return undefined;
+  try {
+    const r = await peerFetch(
+      `${node.endpoint.replace(/\/+$/, '')}/v1/infer`,
+      {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: model.cid, input: {} }),
+        signal: AbortSignal.timeout(ctx.config.executor.timeoutMs),
+      },
+      ctx.config.peers,
+    );
+    await r.arrayBuffer().catch(() => undefined);
+    const header = r.headers.get(PAYMENT_HEADERS.required);
+    if (r.status !== 402 || header === null) return undefined;
+    const req = parsePaymentRequired(decodePaymentHeader(header)).accepts[0];
+    const { domain, network } = service.settler;
+    if (req?.scheme !== 'exact' || req.asset !== domain.verifyingContract || req.network !== network) return undefined;
+    return req;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The `PAYMENT-SIGNATURE` header of this node paying `req` (x402 exact, EIP-3009). */
+async function paymentHeader(ctx: NodeContext, account: LocalAccount, req: PaymentRequirements): Promise<string> {
+  const domain = (ctx.payments as NonNullable<NodeContext['payments']>).settler.domain;
+  const now = BigInt(Math.floor(Date.now() / 1000));
+  const auth = {
+    from: account.address,
+    to: req.payTo as Address,
+    value: BigInt(req.amount),
+    validAfter: now - 600n,
+    validBefore: now + BigInt(req.maxTimeoutSeconds),
+    nonce: randomBytes32(),
+  };
+  const signature = await signTransferAuthorization(
+    account,
+    { ...domain, verifyingContract: domain.verifyingContract as Address },
+    auth,
+    'transfer',
+  );
+  const payload = {
+    x402Version: 2,
+    accepted: req,
+    payload: {
+      signature,
+      authorization: {
+        from: auth.from,
+        to: auth.to,
+        value: auth.value.toString(),
+        validAfter: auth.validAfter.toString(),
+        validBefore: auth.validBefore.toString(),
+        nonce: auth.nonce,
+      },
+    },
+  } as PaymentPayload;
+  return encodePaymentHeader(payload);
+}
+
+/**
+ * The quote of a quorum request for `model` (undefined: the model is free here). Ranks as the
+ * run will (same nonce, same block) and reads the prices of the first k members other than this node.
+ */
+export async function quorumQuote(
+  ctx: NodeContext,
+  params: {
+    readonly model: PricedModel;
+    readonly clientNonce: string | undefined;
+    readonly block?: number;
+    readonly k: number;
+  },
+): Promise<QuorumQuote | undefined> {
+  const own = priceOf(ctx.config.payments, params.model);
+  if (own === undefined) return undefined;
+  if (!('request' in own)) return fail('INVALID_ARGUMENT', 'mode quorum is offered for per-request prices only');
+  if (ctx.payments === undefined) return fail('CHAIN_UNAVAILABLE', 'payments are not ready yet: retry shortly');
+  const { snapshot, order } = await quorumOrder(ctx, params);
+  const self = ctx.keys.address.toLowerCase();
+  const members = order.slice(0, params.k).filter((n) => n.address.toLowerCase() !== self);
+  const prices = new Map<string, PaymentRequirements | undefined>();
+  await Promise.all(
+    members.map(async (n) => prices.set(n.address.toLowerCase(), await memberPrice(ctx, n, params.model))),
+  );
+  let total = BigInt(own.request);
+  let cap = 0n;
+  for (const r of prices.values()) {
+    if (r === undefined) continue;
+    total += BigInt(r.amount);
+    if (BigInt(r.amount) > cap) cap = BigInt(r.amount);
+  }
+  const account = privateKeyToAccount(ctx.keys.accountKey as Hex);
+  return {
+    total,
+    block: snapshot.block.number,
+    async payMember(node) {
+      const key = node.address.toLowerCase();
+      const req = prices.has(key) ? prices.get(key) : await memberPrice(ctx, node, params.model);
+      if (req === undefined) return {};
+      if (BigInt(req.amount) > cap) {
+        throw new VerityError('PAYMENT_OVER_BUDGET', `member ${node.address} asks more than the quorum price covers`);
+      }
+      return { [PAYMENT_HEADERS.signature]: await paymentHeader(ctx, account, req) };
+    },
+  };
+}
