@@ -267,6 +267,9 @@ export const ERROR_CODES = [
   // payments, client side (payclient): a paid answer whose record does not commit to the
   // payment this client made (another authorization digest, another amount)
   'PAYMENT_NOT_COMMITTED',
+  // paid quorum (issue 15): a paid quorum asked of a node outside its first k ranked nodes, whose
+  // record could not commit to the caller's payment
+  'QUORUM_PAID_COORDINATOR',
 ] as const;
 
 /** A stable error code. */

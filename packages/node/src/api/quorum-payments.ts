@@ -130,7 +130,16 @@ export async function quorumQuote(
   if (ctx.payments === undefined) return fail('CHAIN_UNAVAILABLE', 'payments are not ready yet: retry shortly');
   const { snapshot, order } = await quorumOrder(ctx, params);
   const self = ctx.keys.address.toLowerCase();
-  const members = order.slice(0, params.k).filter((n) => n.address.toLowerCase() !== self);
+  const ranked = order.slice(0, params.k);
+  // The caller's payment must be committed to by a record of this node, so this node must be one
+  // of the k it asks: refused before anything is paid, naming the nodes that may coordinate.
+  if (!ranked.some((n) => n.address.toLowerCase() === self)) {
+    return fail('QUORUM_PAID_COORDINATOR', 'a paid quorum must be coordinated by one of its first k ranked nodes', {
+      ranked: ranked.map((n) => n.address),
+      block: Number(snapshot.block.number),
+    });
+  }
+  const members = ranked.filter((n) => n.address.toLowerCase() !== self);
   const prices = new Map<string, PaymentRequirements | undefined>();
   await Promise.all(
     members.map(async (n) => prices.set(n.address.toLowerCase(), await memberPrice(ctx, n, params.model))),

@@ -215,4 +215,33 @@ describe('mode quorum for a priced model', () => {
       (service as { check: typeof check }).check = check;
     }
   });
+  it('a node outside the first k ranked nodes refuses a paid quorum before anything is paid (its record could not commit to the payment)', async () => {
+    const coordinator = (nodes[0] as VerityNode).context.keys.address.toLowerCase();
+    const block = await head();
+    const before = await balances();
+    // The ranking follows the caller's nonce: with k = 2 of 3 nodes, some nonces rank the coordinator third.
+    let refused: Awaited<ReturnType<typeof quorumCall>> | undefined;
+    for (let i = 0; i < 40 && refused === undefined; i++) {
+      const body = {
+        model: 'iris@1.0.0',
+        input: INPUT,
+        mode: 'quorum',
+        k: 2,
+        clientNonce: i.toString(16).padStart(32, '0'),
+        block,
+      };
+      const r = await quorumCall(body);
+      if (r.status === 409) refused = r;
+      else {
+        expect([r.status, r.body.error?.code]).toEqual([402, 'PAYMENT_REQUIRED']);
+      }
+    }
+    expect(refused, 'no nonce of 40 ranked the coordinator outside the first 2').toBeDefined();
+    const r = refused as NonNullable<typeof refused>;
+    expect(r.body.error?.code).toBe('QUORUM_PAID_COORDINATOR');
+    const ranked = (r.body.error as { details?: { ranked?: string[] } }).details?.ranked ?? [];
+    expect(ranked).toHaveLength(2);
+    expect(ranked.map((a) => a.toLowerCase())).not.toContain(coordinator);
+    expect(await balances()).toEqual(before);
+  });
 });
