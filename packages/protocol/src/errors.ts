@@ -270,6 +270,9 @@ export const ERROR_CODES = [
   // paid quorum (issue 15): a paid quorum asked of a node outside its first k ranked nodes, whose
   // record could not commit to the caller's payment
   'QUORUM_PAID_COORDINATOR',
+  // paidllm (issue 15): a quorum bundle whose coordinator charged its caller more than its own
+  // authorized share plus what its members charged (it kept members' unspent maxima)
+  'QUORUM_CHARGE_EXCESS',
 ] as const;
 
 /** A stable error code. */

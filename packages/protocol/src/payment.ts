@@ -598,3 +598,42 @@ export function checkRecordPayment(
     });
   }
 }
+
+/** A receipt as a quorum's charge limit reads it: its node, its commitment and its payment. */
+export interface PaidReceipt {
+  readonly record: { readonly node: string; readonly payment?: PaymentCommitment };
+  readonly payment?: ReceiptPayment;
+}
+
+/**
+ * What a quorum's coordinator may charge its caller (docs/protocol.md §17.5). `members`: what the
+ * member receipts it paid (payer = the coordinator's node, same chain and token) charged, in all.
+ * `limit`: the value the caller authorized less what those members left unspent of what the
+ * coordinator authorized them — so the caller gets back every unit its members did not use and
+ * pays the coordinator at most its own share of the quoted maximum. Undefined when `coordinator`
+ * carries no payment.
+ *
+ * @example
+ * ```ts
+ * const { limit, members } = quorumCharges(coordinatorReceipt, memberReceipts) ?? {};
+ * ```
+ */
+export function quorumCharges(
+  coordinator: PaidReceipt,
+  members: readonly PaidReceipt[],
+): { readonly limit: bigint; readonly members: bigint } | undefined {
+  const own = coordinator.payment;
+  if (own === undefined) return undefined;
+  const node = coordinator.record.node.toLowerCase();
+  let limit = BigInt(own.authorization.value);
+  let charged = 0n;
+  for (const m of members) {
+    const p = m.payment;
+    const amount = m.record.payment?.amount;
+    if (p === undefined || amount === undefined || p.authorization.from.toLowerCase() !== node) continue;
+    if (p.network !== own.network || p.asset.toLowerCase() !== own.asset.toLowerCase()) continue;
+    limit -= BigInt(p.authorization.value) - BigInt(amount);
+    charged += BigInt(amount);
+  }
+  return { limit, members: charged };
+}

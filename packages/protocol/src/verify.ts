@@ -22,7 +22,7 @@ import {
 } from './llm.js';
 import { verifyConsistency, verifyInclusion } from './merkle.js';
 import { type NoteVerifier, parseVerifierKey, verifierPublicKey } from './note.js';
-import { checkRecordPayment, type PaymentPolicy } from './payment.js';
+import { checkRecordPayment, type PaymentPolicy, quorumCharges } from './payment.js';
 import { QUORUM_MAX_SKIPS, quorumSeed, rankQuorum } from './quorum.js';
 import {
   type Bundle,
@@ -620,6 +620,27 @@ function sameRuntime(a: InferenceRecord, b: InferenceRecord): boolean {
   );
 }
 
+/**
+ * Step 8a, paid (docs/protocol.md §17.5): a coordinator's record charges its caller at most
+ * {@link quorumCharges}' limit — what the caller authorized less what the members it paid left
+ * unspent. Each receipt's own payment check (step 5b) already ran.
+ */
+function checkQuorumCharge(receipts: readonly Receipt[]): void {
+  for (const r of receipts) {
+    const charged = r.record.payment?.amount;
+    const limit = quorumCharges(
+      r,
+      receipts.filter((m) => m !== r),
+    )?.limit;
+    if (charged === undefined || limit === undefined || BigInt(charged) <= limit) continue;
+    fail('QUORUM_CHARGE_EXCESS', 'the coordinator charges its caller more than its share plus its members’ charges', {
+      node: r.record.node,
+      amount: charged,
+      limit: limit.toString(),
+    });
+  }
+}
+
 function checkQuorum(
   bundle: Bundle,
   verified: readonly VerifiedReceipt[],
@@ -733,6 +754,7 @@ function checkQuorum(
     nodes.add(r.node.toLowerCase());
   }
   checkDistinctLogs(all, set);
+  checkQuorumCharge([...bundle.receipts, ...q.dissent]);
   const registry = trust.registry;
   if (registry === undefined) return { selection: 'unchecked', dissent };
   if (q.block.number !== registry.block.number || q.block.hash !== registry.block.hash.toLowerCase()) {

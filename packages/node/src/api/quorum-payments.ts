@@ -7,10 +7,17 @@
  * `PAYMENT-SIGNATURE`). A member settles only when it answers (its record commits to the payment
  * it got); one that refuses is not paid and is skipped like any member that does not answer. A
  * replacement member (after a skip) is paid at most the largest quoted member price.
- * ONNX `exact` prices only.
+ *
+ * A language model priced per token (`metered`): each price above is a maximum — the 402 of the
+ * member call itself (its own context × its input price + max_tokens × its output price) — and
+ * the coordinator pays each member a metered authorization of its maximum, so the member settles
+ * only the tokens it used. The caller authorizes the sum of maxima and is charged
+ * {@link quorumCharge}: the coordinator's own tokens plus what its members' receipts charged,
+ * never more than the caller's maximum less what the members left unspent (the rest returns to
+ * the caller in the same settlement).
  */
 
-import { randomBytes32, signTransferAuthorization } from '@verity/contracts';
+import { meteredNonce, randomBytes32, signTransferAuthorization } from '@verity/contracts';
 import {
   decodePaymentHeader,
   encodePaymentHeader,
@@ -19,6 +26,8 @@ import {
   type PaymentPayload,
   type PaymentRequirements,
   parsePaymentRequired,
+  quorumCharges,
+  type ReceiptPayment,
   type RegistryNode,
   VerityError,
 } from '@verity/protocol';
@@ -27,7 +36,7 @@ import { type LocalAccount, privateKeyToAccount } from 'viem/accounts';
 import type { NodeContext } from '../context.js';
 import { type PricedModel, priceOf } from '../payments/index.js';
 import { peerFetch } from '../peers/url-policy.js';
-import { quorumOrder } from './quorum.js';
+import { type MemberAnswer, quorumOrder } from './quorum.js';
 
 /** What a quorum of a priced model costs and how its members are paid. */
 export interface QuorumQuote {
@@ -39,26 +48,42 @@ export interface QuorumQuote {
   payMember(node: RegistryNode): Promise<Readonly<Record<string, string>>>;
 }
 
+/** How a member is asked its price: an unpaid call that a priced member answers with its 402 and a free one refuses. */
+export interface PriceProbe {
+  readonly path: string;
+  readonly body: string;
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
 /**
- * A member's price for `model` as x402 requirements in this node's token, or undefined (free,
- * unknown, or not payable here): the `PAYMENT-REQUIRED` of an unpaid probe, `POST /v1/infer` with
- * the model's CID and an empty input. A priced member answers 402 (after fetching the model from
- * its peers if it lacked it); a free one refuses the empty input: nothing runs, nothing is logged.
+ * The probe of an ONNX model: `POST /v1/infer` with the model's CID and an empty input. A priced
+ * member answers 402 (after fetching the model from its peers if it lacked it); a free one
+ * refuses the empty input: nothing runs, nothing is logged.
+ */
+function onnxProbe(model: PricedModel): PriceProbe {
+  return { path: '/v1/infer', body: JSON.stringify({ model: model.cid, input: {} }) };
+}
+
+/**
+ * A member's price for `model` as x402 requirements of `scheme` in this node's token (and, for
+ * `metered`, through this node's settlement contract), or undefined (free, unknown, or not payable
+ * here): the `PAYMENT-REQUIRED` of the unpaid `probe`.
  */
 async function memberPrice(
   ctx: NodeContext,
   node: RegistryNode,
-  model: PricedModel,
+  probe: PriceProbe,
+  scheme: 'exact' | 'metered',
 ): Promise<PaymentRequirements | undefined> {
   const service = ctx.payments;
   if (service === undefined) return undefined;
   try {
     const r = await peerFetch(
-      `${node.endpoint.replace(/\/+$/, '')}/v1/infer`,
+      `${node.endpoint.replace(/\/+$/, '')}${probe.path}`,
       {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ model: model.cid, input: {} }),
+        headers: { ...probe.headers, 'content-type': 'application/json' },
+        body: probe.body,
         signal: AbortSignal.timeout(ctx.config.executor.timeoutMs),
       },
       ctx.config.peers,
@@ -67,37 +92,48 @@ async function memberPrice(
     const header = r.headers.get(PAYMENT_HEADERS.required);
     if (r.status !== 402 || header === null) return undefined;
     const req = parsePaymentRequired(decodePaymentHeader(header)).accepts[0];
-    const { domain, network } = service.settler;
-    if (req?.scheme !== 'exact' || req.asset !== domain.verifyingContract || req.network !== network) return undefined;
+    const { domain, network, meteredSettlement } = service.settler;
+    if (req?.scheme !== scheme || req.asset !== domain.verifyingContract || req.network !== network) return undefined;
+    // A member's own settlement contract could keep the whole maximum: only this deployment's.
+    if (scheme === 'metered' && (meteredSettlement === undefined || req.extra.settlement !== meteredSettlement)) {
+      return undefined;
+    }
     return req;
   } catch {
     return undefined;
   }
 }
 
-/** The `PAYMENT-SIGNATURE` header of this node paying `req` (x402 exact, EIP-3009). */
+/**
+ * The `PAYMENT-SIGNATURE` header of this node paying `req`: x402 exact (TransferWithAuthorization
+ * to the member), or metered (ReceiveWithAuthorization of the maximum to the settlement contract,
+ * nonce bound to the member by a fresh salt).
+ */
 async function paymentHeader(ctx: NodeContext, account: LocalAccount, req: PaymentRequirements): Promise<string> {
   const domain = (ctx.payments as NonNullable<NodeContext['payments']>).settler.domain;
   const now = BigInt(Math.floor(Date.now() / 1000));
+  const metered = req.scheme === 'metered';
+  const salt = randomBytes32();
   const auth = {
     from: account.address,
-    to: req.payTo as Address,
+    to: (metered ? req.extra.settlement : req.payTo) as Address,
     value: BigInt(req.amount),
     validAfter: now - 600n,
     validBefore: now + BigInt(req.maxTimeoutSeconds),
-    nonce: randomBytes32(),
+    nonce: metered ? meteredNonce(req.payTo as Address, salt) : randomBytes32(),
   };
   const signature = await signTransferAuthorization(
     account,
     { ...domain, verifyingContract: domain.verifyingContract as Address },
     auth,
-    'transfer',
+    metered ? 'receive' : 'transfer',
   );
   const payload = {
     x402Version: 2,
     accepted: req,
     payload: {
       signature,
+      ...(metered ? { salt } : {}),
       authorization: {
         from: auth.from,
         to: auth.to,
@@ -113,7 +149,9 @@ async function paymentHeader(ctx: NodeContext, account: LocalAccount, req: Payme
 
 /**
  * The quote of a quorum request for `model` (undefined: the model is free here). Ranks as the
- * run will (same nonce, same block) and reads the prices of the first k members other than this node.
+ * run will (same nonce, same block) and reads the prices of the first k members other than this
+ * node. A per-token price needs `llm`: the member call to probe (the body every member runs) and
+ * this node's own maximum for it.
  */
 export async function quorumQuote(
   ctx: NodeContext,
@@ -122,11 +160,19 @@ export async function quorumQuote(
     readonly clientNonce: string | undefined;
     readonly block?: number;
     readonly k: number;
+    readonly llm?: { readonly probe: PriceProbe; readonly ownMaximum: bigint | undefined };
   },
 ): Promise<QuorumQuote | undefined> {
   const own = priceOf(ctx.config.payments, params.model);
   if (own === undefined) return undefined;
-  if (!('request' in own)) return fail('INVALID_ARGUMENT', 'mode quorum is offered for per-request prices only');
+  const scheme = 'request' in own ? 'exact' : 'metered';
+  const ownAmount = 'request' in own ? BigInt(own.request) : params.llm?.ownMaximum;
+  if (ownAmount === undefined || (scheme === 'metered') !== (params.llm !== undefined)) {
+    return fail(
+      'INVALID_ARGUMENT',
+      'mode quorum is offered for per-request prices (ONNX) and per-token prices (OpenAI routes)',
+    );
+  }
   if (ctx.payments === undefined) return fail('CHAIN_UNAVAILABLE', 'payments are not ready yet: retry shortly');
   const { snapshot, order } = await quorumOrder(ctx, params);
   const self = ctx.keys.address.toLowerCase();
@@ -139,12 +185,13 @@ export async function quorumQuote(
       block: Number(snapshot.block.number),
     });
   }
+  const probe = params.llm?.probe ?? onnxProbe(params.model);
   const members = ranked.filter((n) => n.address.toLowerCase() !== self);
   const prices = new Map<string, PaymentRequirements | undefined>();
   await Promise.all(
-    members.map(async (n) => prices.set(n.address.toLowerCase(), await memberPrice(ctx, n, params.model))),
+    members.map(async (n) => prices.set(n.address.toLowerCase(), await memberPrice(ctx, n, probe, scheme))),
   );
-  let total = BigInt(own.request);
+  let total = ownAmount;
   let cap = 0n;
   for (const r of prices.values()) {
     if (r === undefined) continue;
@@ -157,7 +204,7 @@ export async function quorumQuote(
     block: snapshot.block.number,
     async payMember(node) {
       const key = node.address.toLowerCase();
-      const req = prices.has(key) ? prices.get(key) : await memberPrice(ctx, node, params.model);
+      const req = prices.has(key) ? prices.get(key) : await memberPrice(ctx, node, probe, scheme);
       if (req === undefined) return {};
       if (BigInt(req.amount) > cap) {
         throw new VerityError('PAYMENT_OVER_BUDGET', `member ${node.address} asks more than the quorum price covers`);
@@ -165,4 +212,29 @@ export async function quorumQuote(
       return { [PAYMENT_HEADERS.signature]: await paymentHeader(ctx, account, req) };
     },
   };
+}
+
+/**
+ * What a metered quorum charges its caller (docs/protocol.md §17.5): this node's `own` charge
+ * plus what the members it paid in the bundle charged (their records commit to it), at most the
+ * caller's maximum less what those members left unspent (`quorumCharges`, the bound a verifier
+ * checks as `QUORUM_CHARGE_EXCESS`). A member this node paid whose receipt is not in the bundle
+ * is this node's cost, not the caller's.
+ */
+export function quorumCharge(
+  ctx: NodeContext,
+  own: bigint,
+  caller: ReceiptPayment,
+  members: readonly MemberAnswer[],
+): bigint {
+  const charges = quorumCharges(
+    { record: { node: ctx.keys.address }, payment: caller },
+    members.map((m) => ({
+      record: m.record,
+      ...(m.receipt.payment === undefined ? {} : { payment: m.receipt.payment }),
+    })),
+  ) as { limit: bigint; members: bigint };
+  const total = own + charges.members;
+  const charged = total < charges.limit ? total : charges.limit;
+  return charged > 0n ? charged : 0n;
 }

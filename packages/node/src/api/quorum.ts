@@ -210,6 +210,13 @@ export interface QuorumRequest {
    * node will not pay it, and the member is skipped with that code.
    */
   readonly payMember?: (node: RegistryNode) => Promise<Readonly<Record<string, string>>>;
+  /**
+   * When set, `runHere` answers provisionally (its record's output digest only, nothing logged)
+   * and, once k agree, this logs this node's record knowing the members whose receipts the
+   * bundle holds (a metered quorum charges its caller what they charged, quorum-payments.ts).
+   * This node must then have answered: without its record the quorum is `QUORUM_UNAVAILABLE`.
+   */
+  readonly sealHere?: (members: readonly MemberAnswer[]) => Promise<MemberAnswer>;
 }
 
 /**
@@ -279,6 +286,33 @@ export function coordinateQuorum(
 }
 
 /**
+ * The body every member of a language model quorum runs: the caller's, with the model by its
+ * manifest CID, the seed and max_tokens fixed, whole (`stream: false`). Refuses a request a
+ * quorum cannot run alike everywhere (no max_tokens) or answer as asked (streamed).
+ */
+export function llmMemberBody(req: CompletionRequest): Record<string, unknown> {
+  const { params, maxTokensGiven } = req.job;
+  if (req.body.stream === true) bad('stream', 'mode quorum answers whole completions (stream: false)');
+  if (!maxTokensGiven) bad('max_tokens', 'mode quorum needs max_tokens: every member must run the same parameters');
+  const { stream_options: _, max_completion_tokens: __, ...rest } = req.body;
+  return { ...rest, model: req.stored.manifestCid, seed: params.seed, max_tokens: params.max_tokens, stream: false };
+}
+
+/**
+ * This node's part in a paid language model quorum (routes-openai.ts): `run` generates the
+ * member body here (nothing logged) and gives its output digest; `seal` logs its record once the
+ * members in the bundle are known and gives its answer as a member's; `payMember` pays a member.
+ */
+export interface LlmQuorumHere {
+  run(
+    req: CompletionRequest,
+    ids: { readonly requestId: string; readonly clientNonce: string | undefined },
+  ): Promise<string>;
+  seal(members: readonly MemberAnswer[]): Promise<MemberAnswer>;
+  payMember(node: RegistryNode): Promise<Readonly<Record<string, string>>>;
+}
+
+/**
  * Coordinates a quorum for a language model: every member runs the same request with the same
  * sampling parameters (the seed fixed here when the caller gave none, max_tokens required) and
  * the model by its manifest CID, so on one runtime and execution profile they give the same
@@ -288,21 +322,13 @@ export async function coordinateLlmQuorum(
   ctx: NodeContext,
   request: FastifyRequest,
   req: CompletionRequest & { readonly mode: { readonly mode: 'quorum'; readonly k: number; readonly block?: number } },
+  here?: LlmQuorumHere,
 ) {
-  const { endpoint, body, stored } = req;
-  const { params, maxTokensGiven } = req.job;
-  if (body.stream === true) bad('stream', 'mode quorum answers whole completions (stream: false)');
-  if (!maxTokensGiven) bad('max_tokens', 'mode quorum needs max_tokens: every member must run the same parameters');
+  const { endpoint, stored } = req;
   const requestId = requestIdFor(ctx.log, request.headers['x-verity-request-id'], 'x-verity-request-id');
   const clientNonce = nonceFrom(request);
-  const { stream_options: _, max_completion_tokens: __, ...rest } = body;
-  const forwarded = {
-    ...rest,
-    model: stored.manifestCid,
-    seed: params.seed,
-    max_tokens: params.max_tokens,
-    stream: false,
-  };
+  const forwarded = llmMemberBody(req);
+  const { params } = req.job;
   const input =
     endpoint === 'chat.completions' ? llmChatInput(forwarded, params) : llmCompletionInput(forwarded, params);
   const answer = await runQuorum(ctx, {
@@ -314,6 +340,19 @@ export async function coordinateLlmQuorum(
     ...(req.mode.block === undefined ? {} : { block: req.mode.block }),
     // Like with like: members on another llama.cpp build or profile are skipped, not outvoted.
     runtime: { id: ctx.llm.id, version: ctx.llm.version, profile: await ctx.llm.ready() },
+    // A paid quorum: this node runs its part here and logs it last, committing to the caller's
+    // payment the charge its members' receipts justify (quorum-payments.ts).
+    ...(here === undefined
+      ? {}
+      : {
+          runHere: async () => {
+            const local = { ...req, body: forwarded, stream: false, includeUsage: false };
+            const outputDigest = await here.run(local, { requestId, clientNonce });
+            return { node: ctx.keys.address, record: { outputDigest } as InferenceRecord } as MemberAnswer;
+          },
+          sealHere: (members: readonly MemberAnswer[]) => here.seal(members),
+          payMember: here.payMember,
+        }),
     member: {
       path: endpoint === 'chat.completions' ? '/v1/chat/completions' : '/v1/completions',
       body: JSON.stringify(forwarded),
@@ -451,6 +490,15 @@ export async function runQuorum(ctx: NodeContext, params: QuorumRequest) {
       agreed = digest;
       end = i;
     }
+  }
+  if (agreed !== undefined && params.sealHere !== undefined) {
+    const at = places.findIndex((p, i) => i <= end && p.node.address.toLowerCase() === self && 'answer' in p);
+    if (at < 0) fail('QUORUM_UNAVAILABLE', 'this node did not answer: its record must commit to the payment');
+    const members = places
+      .slice(0, end + 1)
+      .filter((p, i): p is Place & { answer: MemberAnswer } => i !== at && 'answer' in p)
+      .map((p) => p.answer);
+    places[at] = { node: (places[at] as Place).node, answer: await params.sealHere(members) };
   }
   const answered = places.filter((p): p is Place & { answer: MemberAnswer } => 'answer' in p);
   if (agreed === undefined) {

@@ -57,6 +57,31 @@ export interface VerityMember {
   readonly payment?: SettleResponse;
 }
 
+/** What a generation's record digests (§10.2, §10.3): its effective params, input and output as bytes and digests. */
+export interface LlmAnswerParts {
+  readonly params: LlmParams;
+  readonly inputBytes: Uint8Array;
+  readonly inputDigest: string;
+  readonly outputBytes: Uint8Array;
+  readonly outputDigest: string;
+  /** The assistant's message (chat). */
+  readonly message: LlmAssistantMessage | undefined;
+}
+
+/** The digested parts of the answer to `req` (known before the record is logged: a paid quorum's coordinator logs last). */
+export function llmAnswerParts(req: CompletionRequest, result: LlmResult): LlmAnswerParts {
+  const params: LlmParams = { ...req.job.params, max_tokens: result.maxTokens };
+  const input: LlmInput =
+    req.endpoint === 'chat.completions' ? llmChatInput(req.body, params) : llmCompletionInput(req.body, params);
+  // The digests are SHA-256 of these bytes (§10.2, §10.3): an audited record keeps them.
+  const inputBytes = canonicalJsonBytes(input);
+  const inputDigest = toHex(sha256(inputBytes));
+  const output = llmOutputOf(req.endpoint, result, inputDigest);
+  const message = output.endpoint === 'chat.completions' ? output.message : undefined;
+  const outputBytes = canonicalJsonBytes(output);
+  return { params, inputBytes, inputDigest, outputBytes, outputDigest: toHex(sha256(outputBytes)), message };
+}
+
 /**
  * Logs the record of a generation (an audited one with its payload, kept first); the message
  * (chat) and the answer's `verity` member.
@@ -67,16 +92,9 @@ export async function logLlmAnswer(
   result: LlmResult,
   ids: { readonly requestId: string; readonly clientNonce: string | undefined },
   payment?: PaymentCommitment,
+  parts: LlmAnswerParts = llmAnswerParts(req, result),
 ): Promise<{ message: LlmAssistantMessage | undefined; verity: VerityMember }> {
-  const params: LlmParams = { ...req.job.params, max_tokens: result.maxTokens };
-  const input: LlmInput =
-    req.endpoint === 'chat.completions' ? llmChatInput(req.body, params) : llmCompletionInput(req.body, params);
-  // The digests are SHA-256 of these bytes (§10.2, §10.3): an audited record keeps them.
-  const inputBytes = canonicalJsonBytes(input);
-  const inputDigest = toHex(sha256(inputBytes));
-  const output = llmOutputOf(req.endpoint, result, inputDigest);
-  const message = output.endpoint === 'chat.completions' ? output.message : undefined;
-  const outputBytes = canonicalJsonBytes(output);
+  const { params, inputBytes, inputDigest, outputBytes, outputDigest, message } = parts;
   const { receipt, audit } = await logAnswer(
     ctx,
     {
@@ -86,7 +104,7 @@ export async function logLlmAnswer(
       model: req.stored.manifestCid,
       runtime: { id: ctx.llm.id, version: ctx.llm.version, profile: ctx.llm.profile },
       inputDigest,
-      outputDigest: toHex(sha256(outputBytes)),
+      outputDigest,
       paramsDigest: llmParamsDigest(params),
       requestId: ids.requestId,
       clientNonce: ids.clientNonce,
