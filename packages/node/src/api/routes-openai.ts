@@ -151,6 +151,8 @@ export function registerOpenAiRoutes(app: FastifyInstance, ctx: NodeContext): vo
         return paidQuorum(request, reply, { ...req, mode: req.mode }, paid, quote as QuorumQuote);
       return coordinateLlmQuorum(ctx, request, { ...req, mode: req.mode });
     }
+    // After the payment check: a paid quorum's price probe (quorum-payments.ts) is refused here by
+    // a free member (its malformed request id) and answered 402 above by a priced one.
     const requestId = requestIdFor(ctx.log, request.headers['x-verity-request-id'], 'x-verity-request-id');
     const clientNonce = nonceFrom(request);
     const completion = new CompletionAnswer(reply, req, requestId, fingerprint(), ctx.config.llm.streamFlushMs);
