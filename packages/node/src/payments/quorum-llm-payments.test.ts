@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
+  deploymentToJson,
   getTokenDomain,
   meteredNonce,
   mintTestTokens,
@@ -37,7 +38,7 @@ import {
   type Receipt,
   verifyBundle,
 } from '@verity/protocol';
-import { registrySnapshot } from '@verity/sdk';
+import { createClient, createPayer, registrySnapshot } from '@verity/sdk';
 import { type Address, type Hex, parseEther } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -65,6 +66,8 @@ let work: string;
 let pay: PaymentContracts;
 let domain: TokenDomain;
 let chainId: number;
+/** The chain as a client takes it (the deployment file's content). */
+let chainOptions: { rpcUrl: string; deployment: unknown };
 let registry: { rpcUrl: string; nodeRegistry: `0x${string}` };
 const nodes: VerityNode[] = [];
 
@@ -90,7 +93,7 @@ interface Usage {
 }
 interface QuorumAnswer {
   usage: Usage;
-  verity: { receipts: Receipt[]; quorum: QuorumEvidence; receipt: Receipt };
+  verity: { receipts: Receipt[]; quorum: QuorumEvidence };
   error?: { code: string };
 }
 
@@ -103,6 +106,7 @@ beforeAll(async () => {
   const deploymentFile = join(work, 'deployment.json');
   await writeDeploymentFile(deploymentFile, { ...d, rpcUrl: chain.anvil.rpcUrl, payments: pay });
   registry = { rpcUrl: chain.anvil.rpcUrl, nodeRegistry: d.contracts.nodeRegistry };
+  chainOptions = { rpcUrl: chain.anvil.rpcUrl, deployment: deploymentToJson({ ...d, payments: pay }) };
   for (let i = 0; i < 3; i++) {
     const p = PRICES[i] as (typeof PRICES)[number];
     nodes.push(
@@ -290,7 +294,10 @@ describe('mode quorum for a language model priced per token', () => {
         m20 + (shares[2] as bigint),
         s0,
       ]);
-      expect(r.body.verity.receipt.record.payment?.amount).toBe(req.amount);
+      const own = r.body.verity.receipts.find(
+        (x) => x.record.node.toLowerCase() === coordinator().context.keys.address.toLowerCase(),
+      );
+      expect(own?.record.payment?.amount).toBe(req.amount);
       const verified = verifyBundle(bundleOf(r.body), {
         nodes: [],
         registry: await registrySnapshot(registry, BigInt(block)),
@@ -299,6 +306,29 @@ describe('mode quorum for a language model priced per token', () => {
     } finally {
       (service as { commitment: typeof commitment }).commitment = commitment;
     }
+  }, 240_000);
+
+  it('the SDK pays a quorum chat within its budget, verifies the bundle and learns the charge', async () => {
+    const budget = 1_000_000n;
+    const payer = createPayer({ account: chain.anvil.privateKeys[PAYER] as Hex, budget, assets: [pay.token] });
+    const client = createClient({ url: coordinator().url, chain: chainOptions, payment: payer });
+    const before = await balances();
+    const answer = await client.chatQuorum({ request: { ...CHAT, seed: 11 }, k: K });
+    const shares = [0, 1, 2].map((i) => charge(i, answer.completion.usage as Usage));
+    const total = shares.reduce((a, b) => a + b, 0n);
+    expect(answer.receipts).toHaveLength(K);
+    expect(answer.payment).toMatchObject({ scheme: 'metered', amount: total.toString() });
+    expect(answer.payment?.authorized).toBe((maximum(0) + maximum(1) + maximum(2)).toString());
+    // The unspent maximum is budget again.
+    expect(payer.remaining()).toBe(budget - total);
+    const [p0, c0, m10, m20, s0] = before as [bigint, bigint, bigint, bigint, bigint];
+    expect(await balances()).toEqual([
+      p0 - total,
+      c0 + (shares[0] as bigint),
+      m10 + (shares[1] as bigint),
+      m20 + (shares[2] as bigint),
+      s0,
+    ]);
   }, 240_000);
 
   it('bad payments and unsupported requests are refused before anything runs; balances unchanged', async () => {

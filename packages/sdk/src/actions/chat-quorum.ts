@@ -18,7 +18,8 @@ import {
   verifyBundle,
 } from '@verity/protocol';
 import type { ClientBase } from '../client.js';
-import { requestJson } from '../http.js';
+import { request } from '../http.js';
+import { paymentOf, settledPayment, type VerifiedPayment } from '../payment.js';
 import { messageOf } from './chat.js';
 import { askQuorum, quorumTrust } from './quorum.js';
 
@@ -43,6 +44,11 @@ export interface ChatQuorumResult {
   readonly receipts: readonly Receipt[];
   /** Receipts of ranked nodes that answered another message (outvoted). */
   readonly dissent: readonly Receipt[];
+  /**
+   * A paid quorum (docs/protocol.md §17.5): the caller's payment, committed to by the
+   * coordinator's receipt (the one of the bundle whose record commits to it), and its charge.
+   */
+  readonly payment?: VerifiedPayment;
   bundle(): Bundle;
 }
 
@@ -58,7 +64,7 @@ export interface ChatQuorumResult {
  */
 export async function chatQuorum(client: ClientBase, params: ChatQuorumParams): Promise<ChatQuorumResult> {
   const asked = await askQuorum(client, params.k ?? 3, params.clientNonce);
-  const completion = await requestJson<Record<string, unknown>>(client, 'POST', '/v1/chat/completions', {
+  const response = await request(client, 'POST', '/v1/chat/completions', {
     json: { ...params.request, stream: false },
     headers: {
       'x-verity-mode': 'quorum',
@@ -68,6 +74,13 @@ export async function chatQuorum(client: ClientBase, params: ChatQuorumParams): 
     },
     ...(params.signal === undefined ? {} : { signal: params.signal }),
   });
+  const paid = paymentOf(response);
+  let completion: Record<string, unknown>;
+  try {
+    completion = (await response.json()) as Record<string, unknown>;
+  } catch (cause) {
+    throw new VerityError('RESPONSE_INVALID', 'the node sent invalid JSON for /v1/chat/completions', { cause });
+  }
   const verity = completion.verity as
     | { model?: unknown; params?: unknown; receipts?: Receipt[]; nodes?: unknown; quorum?: QuorumEvidence }
     | undefined;
@@ -100,12 +113,18 @@ export async function chatQuorum(client: ClientBase, params: ChatQuorumParams): 
   if (record.kind !== 'llm' || record.model !== verity.model) {
     throw new VerityError('RESPONSE_INVALID', 'the receipts are not for this language model');
   }
+  // Paid: one receipt of the bundle (the coordinator's) commits to this caller's payment; the
+  // bundle check above bounded its charge by what the members charged (QUORUM_CHARGE_EXCESS).
+  const digest = paid?.digest.slice(2).toLowerCase();
+  const mine = [...verity.receipts, ...(bundle.quorum?.dissent ?? [])].find((r) => r.record.payment?.digest === digest);
+  const payment = settledPayment(client.payer, paid, mine?.record);
   return {
     completion,
     message,
     record,
     receipts: verity.receipts,
     dissent: bundle.quorum?.dissent ?? [],
+    ...(payment === undefined ? {} : { payment }),
     bundle: () => bundle,
   };
 }
