@@ -509,7 +509,8 @@ export async function runQuorum(ctx: NodeContext, params: QuorumRequest) {
         address: p.node.address,
         ...('answer' in p ? { outputDigest: p.answer.record.outputDigest } : { code: p.code }),
       })),
-      receipts: answered.map((a) => a.answer.receipt),
+      // (A provisional answer of this node, never logged, has no receipt.)
+      receipts: answered.map((a) => a.answer.receipt).filter((r) => r !== undefined),
     };
     if (counts.size > 1) fail('QUORUM_DISAGREEMENT', `no ${params.k} quorum members agree on the output`, details);
     fail('QUORUM_UNAVAILABLE', `only ${answered.length} of ${params.k} quorum members answered`, details);

@@ -45,6 +45,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestChain, type TestChain } from '../../../contracts/src/test-support/chain.js';
 import type { VerityNode } from '../node.js';
 import { startChainNode } from '../test-support/chain-node.js';
+import { paymentError } from './index.js';
 
 const GGUF = new Uint8Array(
   readFileSync(fileURLToPath(new URL('../../../../examples/models/tiny-chat.gguf', import.meta.url))),
@@ -94,7 +95,7 @@ interface Usage {
 interface QuorumAnswer {
   usage: Usage;
   verity: { receipts: Receipt[]; quorum: QuorumEvidence };
-  error?: { code: string };
+  error?: { code: string; details?: { receipts?: Receipt[] } };
 }
 
 beforeAll(async () => {
@@ -329,6 +330,37 @@ describe('mode quorum for a language model priced per token', () => {
       m20 + (shares[2] as bigint),
       s0,
     ]);
+  }, 240_000);
+
+  it('a member that refuses its payment is not paid; no quorum, the caller is not charged', async () => {
+    // Fault injection: member 2 quotes its maximum in its 402 but refuses every payment it is sent.
+    const member = nodes[2] as VerityNode;
+    const service = member.context.payments as NonNullable<VerityNode['context']['payments']>;
+    const check = service.check.bind(service);
+    (service as { check: typeof check }).check = async (header, reqs, url, key) => {
+      if (header !== undefined && reqs !== undefined) {
+        throw paymentError('PAYMENT_UNDERPAID', 'refused (test)', service.required(reqs, url));
+      }
+      return check(header, reqs, url, key);
+    };
+    try {
+      const block = await head();
+      const quorum = { clientNonce: '12'.repeat(16), block };
+      const req = requirementsOf(await quorumCall('/v1/chat/completions', CHAT, quorum));
+      const before = await balances();
+      const r = await quorumCall('/v1/chat/completions', CHAT, quorum, await meteredPayment(req));
+      expect([r.status, r.body.error?.code]).toEqual([503, 'QUORUM_UNAVAILABLE']);
+      // Member 1 answered and charged the coordinator its tokens; member 2 got nothing; the
+      // caller got no answer and paid nothing; the coordinator logged no record of its own.
+      const answered = r.body.error?.details?.receipts ?? [];
+      expect(answered.map((x) => x.record.node)).toEqual([(nodes[1] as VerityNode).context.keys.address]);
+      const a1 = BigInt(answered[0]?.record.payment?.amount ?? '0');
+      expect(a1).toBeGreaterThan(0n);
+      const [p0, c0, m10, m20, s0] = before as [bigint, bigint, bigint, bigint, bigint];
+      expect(await balances()).toEqual([p0, c0 - a1, m10 + a1, m20, s0]);
+    } finally {
+      (service as { check: typeof check }).check = check;
+    }
   }, 240_000);
 
   it('bad payments and unsupported requests are refused before anything runs; balances unchanged', async () => {
