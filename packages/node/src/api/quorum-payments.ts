@@ -198,6 +198,19 @@ export async function quorumQuote(
     total += BigInt(r.amount);
     if (BigInt(r.amount) > cap) cap = BigInt(r.amount);
   }
+  // The float (docs/protocol.md §17.5): this node pays its members before the caller's payment
+  // settles. Without their maxima in its account they would refuse it after it ran its own part:
+  // refused before the caller pays anything.
+  const float = total - ownAmount;
+  if (float > 0n) {
+    const holds = await ctx.payments.settler.balance(ctx.keys.address);
+    if (holds < float) {
+      fail('QUORUM_UNAVAILABLE', 'this node cannot pay its members now: its balance is below their prices', {
+        need: float.toString(),
+        holds: holds.toString(),
+      });
+    }
+  }
   const account = privateKeyToAccount(ctx.keys.accountKey as Hex);
   return {
     total,

@@ -137,8 +137,6 @@ beforeAll(async () => {
     body: GGUF,
   });
   expect(res.status).toBeLessThan(300);
-  // The coordinator authorizes its members' maxima before the caller's payment settles: a float.
-  await mintTestTokens(chain.clients(0), pay.token, coordinator().context.keys.address as Address, 100_000n);
   domain = await getTokenDomain(chain.publicClient, pay.token);
 }, 240_000);
 
@@ -217,6 +215,17 @@ const bundleOf = (b: QuorumAnswer) => ({
 const CHAT = { model: 'tiny-chat', messages: [{ role: 'user', content: 'Hello!' }], max_tokens: MAX_TOKENS, seed: 7 };
 
 describe('mode quorum for a language model priced per token', () => {
+  it('a coordinator that cannot pay its members refuses before the caller pays (QUORUM_UNAVAILABLE)', async () => {
+    const block = await head();
+    const before = await balances();
+    const r = await quorumCall('/v1/chat/completions', CHAT, { clientNonce: '34'.repeat(16), block });
+    expect([r.status, r.body.error?.code]).toEqual([503, 'QUORUM_UNAVAILABLE']);
+    expect(r.headers.get(PAYMENT_HEADERS.required)).toBeNull();
+    expect(await balances()).toEqual(before);
+    // The coordinator authorizes its members' maxima before the caller's payment settles: a float.
+    await mintTestTokens(chain.clients(0), pay.token, coordinator().context.keys.address as Address, 100_000n);
+  }, 120_000);
+
   it('the caller authorizes every maximum, is charged the tokens each node used, the rest comes back', async () => {
     const block = await head();
     const quorum = { clientNonce: 'ab'.repeat(16), block };
