@@ -133,7 +133,7 @@ import {
 import { sha256 } from './fast-hash.js';
 import { datasync, fsyncFd, settleAll, truncateFd, writeAtSync } from './files.js';
 import type { HashStore } from './hash-store.js';
-import { CHECKPOINT, frameOf, JOURNAL, JOURNAL_NEW } from './journal.js';
+import { CHECKPOINT, frameOf, JOURNAL, JOURNAL_NEW, sealFrame, walFrame } from './journal.js';
 import { corrupt, invalid, ioError } from './log-errors.js';
 import { encodeLeafData } from './record-bytes.js';
 import { entryBundleAt, type RecordFiles, recordAt, requestIdOf, writeU64 } from './records-file.js';
@@ -197,24 +197,23 @@ export interface OpenLogOptions {
    * throwing fails the batch like an I/O error.
    */
   readonly beforeWrite?: (file: string) => void;
-  /** Size in bytes past which the checkpoint journal is compacted (default 4 MiB). */
+  /** Size in bytes past which the checkpoint journal is compacted (default 64 MiB). */
   readonly journalLimit?: number;
 }
 
 /** Default {@link OpenLogOptions.maxBatch}. */
 export const DEFAULT_MAX_BATCH = 4096;
 /** Default {@link OpenLogOptions.journalLimit}. */
-export const DEFAULT_JOURNAL_LIMIT = 4 * 1024 * 1024;
+export const DEFAULT_JOURNAL_LIMIT = 64 * 1024 * 1024;
 
 /**
- * Zeros written ahead of the end of `records` and of the journal (when fsync is on): a batch then
- * writes into blocks that already exist, so its fdatasync does not change the file's size and
- * needs no file-system journal commit for it (measured ~20–30% less time and CPU per fdatasync on
- * ext4). Open and close cut the zeros off; open takes zeros after the newest frame for free space.
+ * Zeros written ahead of the end of the journal (when fsync is on): a batch then writes into
+ * blocks that already exist, so its fdatasync does not change the file's size and needs no
+ * file-system journal commit for it (measured ~20–30% less time and CPU per fdatasync on ext4).
+ * Open and close cut the zeros off; open takes zeros after the newest frame for free space.
  */
-const RECORDS_AHEAD = 256 * 1024;
-const JOURNAL_AHEAD = 64 * 1024;
-const ZEROS = Buffer.alloc(RECORDS_AHEAD);
+const JOURNAL_AHEAD = 256 * 1024;
+const ZEROS = Buffer.alloc(JOURNAL_AHEAD);
 /** Least time between two background rewrites of `checkpoint`. */
 const COPY_INTERVAL_MS = 1000;
 
@@ -252,8 +251,7 @@ export class DurableLog implements NodeLog {
   private idle: (() => void)[] = [];
   /** Where the next journal frame goes: the end of the newest committed frame. */
   private journalEnd: number;
-  /** Where the zeros written ahead end, in `records` and in the journal (see `RECORDS_AHEAD`). */
-  private recordsAhead: number;
+  /** Where the zeros written ahead end in the journal (see `JOURNAL_AHEAD`). */
   private journalAhead: number;
   /** The directory needs an fsync before the next frame (a journal compaction's rename). */
   private dirPending = false;
@@ -291,10 +289,9 @@ export class DurableLog implements NodeLog {
     this.recordsEnd = state.recordsEnd;
     this.note = state.note;
     this.journalEnd = state.journalEnd;
-    this.recordsAhead = state.recordsEnd;
     this.journalAhead = state.journalEnd;
     this.copiedNote = state.copiedNote;
-    this.dirtyFds = new Set([offsetsFd, ...store.openFds()]);
+    this.dirtyFds = new Set([recordsFd, offsetsFd, ...store.openFds()]);
   }
 
   get size(): number {
@@ -359,13 +356,21 @@ export class DurableLog implements NodeLog {
           truncateFd(this.journalFd, this.journalEnd),
           this.store.truncateFiles(),
         ]);
-        this.recordsAhead = end0;
         this.journalAhead = this.journalEnd;
         this.dirty = false;
       }
       let total = 0;
-      for (const p of batch) total += 4 + p.bytes.length;
-      const records = Buffer.allocUnsafe(total);
+      for (const p of batch) {
+        total += 4 + p.bytes.length;
+        this.store.append(p.leaf);
+      }
+      this.dirty = true;
+      note = signCheckpoint(
+        { origin: this.origin, size: n1, rootHash: this.store.root(n1), extensions: [] },
+        this.signer,
+      );
+      // The batch's write-ahead frame: its note and its records (see the write-ahead rule above).
+      const { frame, records } = walFrame(note, end0, total);
       const offsets = Buffer.allocUnsafe(batch.length * 8);
       let o = 0;
       for (let i = 0; i < batch.length; i++) {
@@ -374,60 +379,43 @@ export class DurableLog implements NodeLog {
         records.writeUInt32BE(p.bytes.length, o);
         records.set(p.bytes, o + 4);
         o += 4 + p.bytes.length;
-        this.store.append(p.leaf);
       }
-      this.dirty = true;
-      // The data goes to the OS synchronously: a few small sequential writes into the page cache
-      // cost microseconds, far less than round trips through the libuv pool, and it is the
-      // fsyncs (on the pool) that take the time. A write error fails the batch like any other.
-      this.beforeWrite?.('records');
-      writeAtSync(this.recordsFd, records, end0);
-      if (this.sync && end0 + total > this.recordsAhead) {
-        writeAtSync(this.recordsFd, ZEROS, end0 + total);
-        this.recordsAhead = end0 + total + ZEROS.length;
+      sealFrame(frame);
+      // The frame goes to the OS synchronously (a small sequential write into the page cache costs
+      // microseconds, far less than a round trip through the libuv pool), and its fsync, the only
+      // one of the batch, starts at once on the pool; the derived files are written meanwhile.
+      this.beforeWrite?.('checkpoint');
+      writeAtSync(this.journalFd, frame, this.journalEnd);
+      if (this.sync && this.journalEnd + frame.length > this.journalAhead) {
+        writeAtSync(this.journalFd, ZEROS, this.journalEnd + frame.length);
+        this.journalAhead = this.journalEnd + frame.length + ZEROS.length;
       }
-      this.beforeWrite?.('offsets');
-      writeAtSync(this.offsetsFd, offsets, n0 * 8);
-      this.dirtyFds.add(this.offsetsFd);
-      for (const w of this.store.pending()) {
-        this.beforeWrite?.(`level-${w.level}`);
-        writeAtSync(w.fd, w.bytes, w.position);
-        this.dirtyFds.add(w.fd);
-      }
-      // A new level file is derived data: its directory entry is made durable at the next sync point.
-      if (this.store.createdFiles) this.levelDirPending = true;
-      // Only `records` is authoritative: `offsets` and the level files are recomputed from it at
-      // open above the last sync point (the durability rule), so they are not fsynced here. Its
-      // fsync starts now, on the libuv pool, while the checkpoint is signed.
+      frameLength = frame.length;
       const dirSync = this.dirPending;
-      const recordsDurable = this.sync ? datasync(this.recordsFd) : Promise.resolve();
-      let durable: Promise<void> = recordsDurable;
+      let durable: Promise<void> = Promise.resolve();
+      if (this.sync) {
+        durable = dirSync
+          ? // A compacted journal exists only once its directory entry is durable.
+            settleAll([datasync(this.journalFd), fsyncFd(this.dirFd)])
+          : datasync(this.journalFd);
+      }
       try {
-        note = signCheckpoint(
-          { origin: this.origin, size: n1, rootHash: this.store.root(n1), extensions: [] },
-          this.signer,
-        );
-        // One fsync round (see the one-round commit rule above): the journal frame goes to the OS
-        // right after the records it covers, and both files are fsynced together; the batch is
-        // acknowledged only once both are durable. Open drops a newest frame whose records did
-        // not reach the disk.
-        const frame = frameOf(note);
-        this.beforeWrite?.('checkpoint');
-        writeAtSync(this.journalFd, frame, this.journalEnd);
-        if (this.sync && this.journalEnd + frame.length > this.journalAhead) {
-          writeAtSync(this.journalFd, ZEROS.subarray(0, JOURNAL_AHEAD), this.journalEnd + frame.length);
-          this.journalAhead = this.journalEnd + frame.length + JOURNAL_AHEAD;
+        // `records`, `offsets` and the level files are derived (the durability rule): page cache
+        // only, made durable at the next sync point. A write error fails the batch like any other.
+        this.beforeWrite?.('records');
+        writeAtSync(this.recordsFd, records, end0);
+        this.dirtyFds.add(this.recordsFd);
+        this.beforeWrite?.('offsets');
+        writeAtSync(this.offsetsFd, offsets, n0 * 8);
+        this.dirtyFds.add(this.offsetsFd);
+        for (const w of this.store.pending()) {
+          this.beforeWrite?.(`level-${w.level}`);
+          writeAtSync(w.fd, w.bytes, w.position);
+          this.dirtyFds.add(w.fd);
         }
-        frameLength = frame.length;
-        if (this.sync) {
-          durable = settleAll([
-            recordsDurable,
-            datasync(this.journalFd),
-            // A compacted journal exists only once its directory entry is durable.
-            ...(dirSync ? [fsyncFd(this.dirFd)] : []),
-          ]);
-        }
-        // Proofs while the fsyncs run on the libuv pool, with the batch's low tree levels in memory.
+        // A new level file is derived data: its directory entry is made durable at the next sync point.
+        if (this.store.createdFiles) this.levelDirPending = true;
+        // Proofs while the fsync runs on the libuv pool, with the batch's low tree levels in memory.
         proofs = this.store.inclusionProofsHex(n0, batch.length, n1);
       } finally {
         // Never leave a sync in flight: the next batch may truncate these files.
@@ -544,7 +532,10 @@ export class DurableLog implements NodeLog {
    * directory fsync is retried before the next frame.
    */
   private async compactJournal(): Promise<void> {
+    // Only records covered by a sync point may leave the journal: the copy of the newest note must
+    // be on disk first (it makes `records` durable through its size), else the journal stays.
     await this.writeCopy();
+    if (this.copiedNote !== this.note) return;
     const frame = frameOf(this.note);
     const path = join(this.dir, JOURNAL_NEW);
     let fd: number | undefined;
@@ -694,10 +685,17 @@ export class DurableLog implements NodeLog {
       this.closed = true;
       clearTimeout(this.copyTimer);
       await this.writeCopy();
-      // Cut the zeros written ahead: a closed log's files end where its data ends.
+      // Cut the zeros written ahead, and what a failed last batch left: a closed log's files end
+      // where its committed data ends.
       try {
-        if (this.recordsAhead > this.recordsEnd) fs.ftruncateSync(this.recordsFd, this.recordsEnd);
-        if (this.journalAhead > this.journalEnd) fs.ftruncateSync(this.journalFd, this.journalEnd);
+        if (this.dirty) {
+          await settleAll([
+            truncateFd(this.recordsFd, this.recordsEnd),
+            truncateFd(this.offsetsFd, this.committedSize * 8),
+            this.store.truncateFiles(),
+          ]);
+        }
+        if (this.dirty || this.journalAhead > this.journalEnd) fs.ftruncateSync(this.journalFd, this.journalEnd);
       } catch {
         // Harmless: open cuts them too.
       }
