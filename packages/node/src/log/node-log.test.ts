@@ -297,8 +297,8 @@ describe('group commit', () => {
   });
 
   it('copies the last acknowledged checkpoint to `checkpoint` soon after, with no batch after it', async () => {
-    // The copy marks a note acknowledged (the one-round commit rule): it must not wait for the
-    // next batch or for close.
+    // The copy is the sync point (the durability rule) and marks a note acknowledged: it must not
+    // wait for the next batch or for close.
     const dir = newDir();
     const log = await openLog({ dir, signer });
     await log.append(makeRecord(0));

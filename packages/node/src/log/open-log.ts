@@ -1,9 +1,10 @@
 /**
- * Opening the log (node-log.ts, "At open"): lock the directory, take the newest complete journal
- * frame (journal.ts) and verify it, find the sync point (a verified `checkpoint` copy), cut the
+ * Opening the log (node-log.ts, "At open"): lock the directory, read the journal's frames
+ * (journal.ts) and verify the newest, find the sync point (a verified `checkpoint` copy), write
+ * the records of the write-ahead frames above it back to `records` (the write-ahead rule), cut the
  * files back and replay the records against the signed roots (records-file.ts), drop a newest
- * frame whose records a power loss took (the one-round commit rule), and start the journal of a
- * new or older-version log.
+ * note frame of an older version whose records a power loss took, and start the journal of a new
+ * or older-version log.
  */
 import fs from 'node:fs';
 import { join } from 'node:path';
@@ -162,9 +163,9 @@ export async function openLog(options: OpenLogOptions): Promise<NodeLog> {
     } catch {
       // Missing: written at the next copy.
     }
-    // The sync point (see the durability rule): a verified copy of size `durable` means `offsets`
-    // and the level files are durable through record `durable`; above it they are recomputed.
-    // It also marks its size acknowledged (see the one-round commit rule).
+    // The sync point (see the durability rule): a verified copy of size `durable` means `records`,
+    // `offsets` and the level files are durable through record `durable`; above it the records
+    // come from the journal and the rest is recomputed. It also marks its size acknowledged.
     let durable = 0;
     let durableRoot: Uint8Array | undefined;
     if (copiedNote !== '') {
@@ -200,11 +201,11 @@ export async function openLog(options: OpenLogOptions): Promise<NodeLog> {
     try {
       state = load(newest);
     } catch (e) {
-      // The one-round commit rule: the newest frame was written in the same fsync round as its
+      // Older versions (node-log.ts): a note frame was written in the same fsync round as its
       // records, so after a power loss it may be on disk without them. Then (and only for the
       // newest frame, only above the copy's size, and only when the previous frame's records are
-      // all intact) it was never acknowledged nor shown to anyone: it is dropped.
-      // A write-ahead frame holds its own records: it is never dropped.
+      // all intact) it was never acknowledged nor shown to anyone: it is dropped. A write-ahead
+      // frame holds its own records: it is never dropped.
       const rollback =
         isVerityError(e, 'LOG_CORRUPT') &&
         newest.records === undefined &&
