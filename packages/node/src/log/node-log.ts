@@ -32,7 +32,11 @@
  * system orders the blocks of two files and one fsync cannot cover both, so a commit that needs
  * records and note both durable costs two concurrent fsyncs (the log did that before: a lone
  * append measured 2.0–2.6× one fdatasync, two fsync rounds ~2.5–3×); with both in one frame of one
- * file, one fdatasync covers the batch. The digest makes a frame self-checking: after a power loss
+ * file, one fdatasync covers the batch (`bench:log-idle` with `LOG_BASELINE`, same runs, load
+ * average ~9: 1.8–2.0× one fdatasync against 2.3–2.75× for the two-file commit; what remains is
+ * CPU before the fsync, mostly the checkpoint's Ed25519 signature, ~50 µs idle and ~0.3 ms under
+ * that load, which cannot overlap the fsync: the frame must hold the signed note, see below). The
+ * digest makes a frame self-checking: after a power loss
  * the newest frame may be cut, zeros or stale bytes anywhere (records hold any byte, so the "a note
  * has no NUL" test of note frames cannot tell), and only a frame whose digest matches is whole. So
  * a crash leaves:
