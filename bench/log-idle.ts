@@ -5,12 +5,15 @@
  * interleaved so the machine's load weighs on both alike. Prints p50 and p90 and their ratio.
  *
  *   npm run build && node bench/dist/log-idle.js [appends=300]
+ *
+ * With `LOG_BASELINE=<another checkout>` (built), that checkout's log is timed in the same loop
+ * too, for a before/after in one run under the same load.
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createFastSigner, openLog } from '@verity/node';
+import { createFastSigner, type NodeLog, type OpenLogOptions, openLog } from '@verity/node';
 import { encodeRecord, generateNoteKey, type InferenceRecord } from '@verity/protocol';
 
 const N = Number(process.argv[2] ?? 300);
@@ -37,6 +40,16 @@ function makeRecord(i: number): InferenceRecord {
 const dir = fs.mkdtempSync(join(process.env.BENCH_DIR ?? tmpdir(), 'verity-bench-idle-'));
 try {
   const log = await openLog({ dir: join(dir, 'log'), signer });
+  const baselineDir = process.env.LOG_BASELINE;
+  const baseline =
+    baselineDir === undefined
+      ? undefined
+      : await (
+          (await import(join(baselineDir, 'packages/node/dist/index.js'))) as {
+            openLog: (o: OpenLogOptions) => Promise<NodeLog>;
+          }
+        ).openLog({ dir: join(dir, 'baseline'), signer });
+  const baselineMs: number[] = [];
   const nosync = await openLog({ dir: join(dir, 'nosync'), signer, fsync: false });
   const raw = fs.openSync(join(dir, 'raw'), 'w');
   const raw2 = fs.openSync(join(dir, 'raw2'), 'w');
@@ -66,7 +79,11 @@ try {
     t = performance.now();
     await nosync.append(makeRecord(i));
     const c = performance.now() - t;
+    t = performance.now();
+    await baseline?.append(makeRecord(i));
+    const b = performance.now() - t;
     if (i >= 20) {
+      baselineMs.push(b);
       appendMs.push(a);
       fsyncMs.push(f);
       twoMs.push(two);
@@ -75,6 +92,7 @@ try {
   }
   await log.close();
   await nosync.close();
+  await baseline?.close();
   fs.closeSync(raw);
   fs.closeSync(raw2);
   const q = (xs: number[], p: number) => [...xs].sort((x, y) => x - y)[Math.floor(p * xs.length)] as number;
@@ -85,7 +103,11 @@ try {
   console.log(row('write + fdatasync of the record bytes', fsyncMs));
   console.log(row('the same into two files, two fdatasyncs at once', twoMs));
   console.log(row('log.append, fsync off (the CPU part)', cpuMs));
+  if (baseline !== undefined) console.log(row(`log.append (fsync on) of ${baselineDir}`, baselineMs));
   console.log(`append p50 / one fdatasync p50: ${(q(appendMs, 0.5) / q(fsyncMs, 0.5)).toFixed(2)} (target ≤ 1 fsync)`);
+  if (baseline !== undefined) {
+    console.log(`baseline append p50 / one fdatasync p50: ${(q(baselineMs, 0.5) / q(fsyncMs, 0.5)).toFixed(2)}`);
+  }
 } finally {
   fs.rmSync(dir, { recursive: true, force: true });
 }

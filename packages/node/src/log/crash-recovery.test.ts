@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import {
   type Checkpoint,
   createEd25519Signer,
@@ -20,6 +21,7 @@ import {
 } from '@verity/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type NodeLog, openLog } from './index.js';
+import { sealFrame, walFrame } from './journal.js';
 import { codeOf, makeRecord, ORIGIN, signer, TRUST, VERIFIER_KEY } from './test-support/log-fixtures.js';
 
 const root = fs.mkdtempSync(join(tmpdir(), 'verity-log-crash-'));
@@ -57,17 +59,54 @@ function frame(body: string | Uint8Array): Buffer {
   return out;
 }
 
-/** The bodies of the journal's complete frames. */
-function journalFrames(dir: string): Buffer[] {
+/** A write-ahead frame (journal.ts) of `note` and records `records` that go to `records` at `at`. */
+function walOf(note: string, at: number, records: Uint8Array): Buffer {
+  const built = walFrame(note, at, records.length);
+  built.records.set(records);
+  sealFrame(built.frame);
+  return built.frame;
+}
+
+/** A journal frame as read here (independently of journal.ts): its bytes, note, and records if any. */
+interface RawFrame {
+  readonly bytes: Buffer;
+  readonly note: Buffer;
+  readonly wal?: { readonly at: number; readonly records: Buffer };
+}
+
+/** The journal's complete frames (a frame's length fits in the file; digests are not checked). */
+function rawFrames(dir: string): RawFrame[] {
   const buf = fs.readFileSync(jPath(dir));
-  const out: Buffer[] = [];
+  const out: RawFrame[] = [];
   for (let p = 0; p + 4 <= buf.length; ) {
-    const n = buf.readUInt32BE(p);
-    if (p + 4 + n > buf.length) break;
-    out.push(buf.subarray(p + 4, p + 4 + n));
+    const word = buf.readUInt32BE(p);
+    const wal = word >= 0x80000000;
+    const n = wal ? word - 0x80000000 : word;
+    if (n === 0 || p + 4 + n > buf.length) break;
+    const bytes = buf.subarray(p, p + 4 + n);
+    if (wal) {
+      const noteLength = bytes.readUInt32BE(12);
+      out.push({
+        bytes,
+        note: bytes.subarray(16, 16 + noteLength),
+        wal: { at: Number(bytes.readBigUInt64BE(4)), records: bytes.subarray(16 + noteLength, bytes.length - 32) },
+      });
+    } else out.push({ bytes, note: bytes.subarray(4) });
     p += 4 + n;
   }
   return out;
+}
+
+/** The notes of the journal's complete frames. */
+const journalFrames = (dir: string): Buffer[] => rawFrames(dir).map((f) => f.note);
+
+/**
+ * Rewrites the journal as a log before write-ahead frames kept it (`records` fsynced with each
+ * batch, the journal holding note frames only): the same notes, without their records.
+ */
+function oldFormat(dir: string): string {
+  fs.writeFileSync(jPath(dir), Buffer.concat(journalFrames(dir).map(frame)));
+  return dir;
 }
 
 const newestNote = (dir: string): string => (journalFrames(dir).at(-1) as Buffer).toString('utf8');
@@ -132,29 +171,68 @@ describe('crash recovery', () => {
     await (await expectRecovers(dir)).close();
   });
 
-  it('recovers from a batch that wrote its data but died before its checkpoint', async () => {
+  it.each(['checkpoint', 'offsets'])('leaves nothing of a batch that failed at its %s write', async (failing) => {
     const dir = copy();
+    const clean = lengths(template);
     let die = true;
     const log = await openLog({
       dir,
       signer,
       beforeWrite: (file) => {
-        if (die && file === 'checkpoint') throw Object.assign(new Error('EIO: i/o error'), { code: 'EIO' });
+        if (die && file === failing) throw Object.assign(new Error('EIO: i/o error'), { code: 'EIO' });
       },
     });
     const results = await Promise.allSettled(Array.from({ length: 40 }, (_, i) => log.append(makeRecord(1000 + i))));
     expect(results.every((r) => r.status === 'rejected')).toBe(true);
     die = false;
+    // A failure after the frame was written: close cuts the frame and the records back.
     await log.close();
-    // Files now hold 40 unacknowledged records beyond the checkpoint.
-    expect(fs.statSync(join(dir, 'offsets')).size).toBe((SIZE + 40) * 8);
+    expect(lengths(dir)).toEqual(clean);
     await (await expectRecovers(dir)).close();
   });
 
-  it('drops a whole newest frame whose records never reached the disk (one fsync round)', async () => {
-    const dir = copy();
+  it('drops a whole newest note frame whose records never reached the disk (a log before write-ahead frames)', async () => {
+    const dir = oldFormat(copy());
     append(dir, 'checkpoints', frame(NEXT_NOTE));
     await (await expectRecovers(dir)).close();
+  });
+
+  it('opens a log written before write-ahead frames (fixture made by the code before them), and carries on', async () => {
+    const dir = join(root, `case-${dirs++}`);
+    fs.cpSync(fileURLToPath(new URL('./test-support/v1-log', import.meta.url)), dir, { recursive: true });
+    const notes = journalFrames(dir).map((f) => f.toString('utf8'));
+    expect(notes.map((n) => openCp(n).size)).toEqual([0, 5, 12, 21]);
+    const log = await openLog({ dir, signer });
+    expect(log.size).toBe(21);
+    expect(log.checkpoint()).toBe(notes[3]);
+    for (const i of [0, 11, 20]) {
+      const r = log.receiptByRequestId(`v1-${i}`);
+      expect(r.leafIndex).toBe(i);
+      expect(verifyReceipt(r, TRUST, { cache }).ok).toBe(true);
+    }
+    const more = await Promise.all(Array.from({ length: 4 }, (_, i) => log.append(makeRecord(21 + i, 'v1'))));
+    await log.close();
+    // The old note frames stay; the new batch is a write-ahead frame after them.
+    const frames = rawFrames(dir);
+    expect(frames.slice(0, 4).map((f) => f.note.toString('utf8'))).toEqual(notes);
+    expect(frames.slice(0, 4).every((f) => f.wal === undefined)).toBe(true);
+    expect(frames[4]?.wal).toBeDefined();
+    // Power loss after the new batch: `records` lost it, the journal has it.
+    fs.truncateSync(join(dir, 'records'), (frames[4]?.wal?.at as number) + 10);
+    fs.rmSync(cpPath(dir));
+    const again = await openLog({ dir, signer });
+    expect(again.size).toBe(25);
+    expect(again.checkpoint()).toBe(more[3]?.checkpoint);
+    expect(verifyReceipt(again.receiptByRequestId('v1-24'), TRUST, { cache }).ok).toBe(true);
+    const next = await again.append(makeRecord(25, 'v1'));
+    verifyConsistency(
+      21,
+      26,
+      again.consistencyProof(21).map(fromHex),
+      openCp(notes[3] as string).rootHash,
+      openCp(next.checkpoint).rootHash,
+    );
+    await again.close();
   });
 
   it('ignores half-written checkpoint.tmp, checkpoints.tmp and checkpoints.new', async () => {
@@ -262,7 +340,7 @@ describe('derived files above the sync point', () => {
     grownFiles = Object.fromEntries(
       fs
         .readdirSync(grownTemplate)
-        .filter((f) => f === 'offsets' || f.startsWith('level-'))
+        .filter((f) => f === 'records' || f === 'offsets' || f.startsWith('level-'))
         .map((f) => [f, fs.readFileSync(join(grownTemplate, f))]),
     );
   });
@@ -275,11 +353,16 @@ describe('derived files above the sync point', () => {
 
   /** Bytes of a derived file that the sync point at SIZE made durable. */
   const durableBytes = (file: string) =>
-    file === 'offsets' ? SIZE * 8 : Math.floor(SIZE / 2 ** Number(file.slice(6))) * 32;
+    file === 'records'
+      ? recordAt(SIZE)
+      : file === 'offsets'
+        ? SIZE * 8
+        : Math.floor(SIZE / 2 ** Number(file.slice(6))) * 32;
 
-  /** Every derived file's bytes above the sync point replaced by `fill(length)`. */
+  /** Every derived file's bytes above the sync point replaced by `fill(length)` (not `records`). */
   function damageAbove(dir: string, fill: (length: number) => Buffer): void {
     for (const [f, bytes] of Object.entries(grownFiles)) {
+      if (f === 'records') continue;
       const keep = durableBytes(f);
       fs.writeFileSync(join(dir, f), Buffer.concat([bytes.subarray(0, keep), fill(bytes.length - keep)]));
     }
@@ -359,14 +442,16 @@ describe('derived files above the sync point', () => {
 
   /** Opens a log whose newest batch tore: it is back at the previous frame, and extends it. */
   async function expectDropped(dir: string): Promise<void> {
-    const frames = journalFrames(dir).map((f) => f.toString('utf8'));
-    const previous = frames.at(-2) as string;
+    const frames = journalFrames(dir)
+      .map((f) => f.toString('utf8'))
+      .filter((n) => openCp(n).size <= PREVIOUS);
+    const previous = frames.at(-1) as string;
     expect(openCp(previous).size).toBe(PREVIOUS);
     const log = await openLog({ dir, signer });
     expect(log.size).toBe(PREVIOUS);
     expect(log.checkpoint()).toBe(previous);
     // The dropped frame is gone from the journal, so no later open can take it up again.
-    expect(journalFrames(dir).map((f) => f.toString('utf8'))).toEqual(frames.slice(0, -1));
+    expect(journalFrames(dir).map((f) => f.toString('utf8'))).toEqual(frames);
     const r = log.receiptByRequestId(`req-${PREVIOUS - 1}`);
     expect(verifyReceipt(r, TRUST, { cache }).ok).toBe(true);
     expect(log.hasRequestId(`req-${PREVIOUS}`)).toBe(false);
@@ -387,66 +472,166 @@ describe('derived files above the sync point', () => {
     await reopened.close();
   }
 
-  it('drops the newest frame when its records did not reach the disk (one fsync round, power loss)', async () => {
-    // Records and frame are fsynced together: after a power loss the frame may be whole while the
-    // records it covers are cut short, read back as zeros (blocks never written), or as other bytes.
-    const cut = grown();
+  /** `records` of `dir` with its bytes from `at` on replaced by `fill(length)`. */
+  function damageRecords(dir: string, at: number, fill: (length: number) => Buffer): void {
+    const bytes = fs.readFileSync(join(dir, 'records'));
+    fs.writeFileSync(join(dir, 'records'), Buffer.concat([bytes.subarray(0, at), fill(bytes.length - at)]));
+  }
+
+  /** Power-loss states of `records` above the sync point: cut short, zeros, other bytes, one flipped byte. */
+  const RECORDS_DAMAGE: [string, (dir: string) => void][] = [
+    ['cut short', (d) => fs.truncateSync(join(d, 'records'), fs.statSync(join(d, 'records')).size - 100)],
+    ['cut at the sync point', (d) => fs.truncateSync(join(d, 'records'), recordAt(SIZE))],
+    ['zeros from mid-batch on', (d) => damageRecords(d, recordAt(PREVIOUS + 60), (n) => Buffer.alloc(n))],
+    ['stale bytes above the sync point', (d) => damageRecords(d, recordAt(SIZE), (n) => Buffer.alloc(n, 0xab))],
+    ['one byte flipped in the newest batch', (d) => flip(d, 'records', fs.statSync(join(d, 'records')).size - 50)],
+    ['one byte flipped in an older batch', (d) => flip(d, 'records', recordAt(PREVIOUS - 10) + 20)],
+  ];
+
+  it.each(RECORDS_DAMAGE)(
+    'recovers records %s from the write-ahead frames (one fsync per batch)',
+    async (_, damage) => {
+      // Only the journal is fsynced per batch: after a power loss `records` may hold anything above
+      // the sync point, and its batches are in the journal's frames.
+      const dir = grown();
+      damageAbove(dir, () => Buffer.alloc(0));
+      damage(dir);
+      await expectRebuilt(dir);
+    },
+  );
+
+  it('drops a torn newest write-ahead frame (cut, zeros, a changed byte): it was never acknowledged', async () => {
+    const frames = rawFrames(grownTemplate);
+    const last = frames.at(-1) as RawFrame;
+    const start = fs.statSync(jPath(grownTemplate)).size - last.bytes.length;
+    const tails: Buffer[] = [
+      last.bytes.subarray(0, 4),
+      last.bytes.subarray(0, 300),
+      last.bytes.subarray(0, last.bytes.length - 1),
+      Buffer.concat([last.bytes.subarray(0, 300), Buffer.alloc(last.bytes.length - 300)]),
+      Buffer.concat([last.bytes.subarray(0, 300), Buffer.alloc(last.bytes.length - 300), Buffer.alloc(70_000)]),
+      (() => {
+        const b = Buffer.from(last.bytes);
+        b[b.length - 100] = (b[b.length - 100] as number) ^ 1;
+        return b;
+      })(),
+    ];
+    for (const tail of tails) {
+      const dir = grown();
+      fs.truncateSync(jPath(dir), start);
+      append(dir, 'checkpoints', tail);
+      // Whatever of the batch reached `records` and the derived files goes too.
+      await expectDropped(dir);
+    }
+  });
+
+  it('refuses journal damage that is not one torn newest frame', async () => {
+    // A whole frame before the newest changed: the tail is more than one torn frame.
+    const frames = rawFrames(grownTemplate);
+    const middle = grown();
+    flip(middle, 'checkpoints', (frames[0] as RawFrame).bytes.length + (frames[1] as RawFrame).bytes.length + 400);
+    expect(await codeOf(() => openLog({ dir: middle, signer }))).toBe('LOG_CORRUPT');
+    // A frame left out: the frames no longer follow each other.
+    const gap = grown();
+    fs.writeFileSync(jPath(gap), Buffer.concat(frames.filter((_, i) => i !== 2).map((f) => f.bytes)));
+    expect(await codeOf(() => openLog({ dir: gap, signer }))).toBe('LOG_CORRUPT');
+    // A whole frame (its digest matches) whose records are not those its note signs.
+    const forged = grown();
+    const last = frames.at(-1) as RawFrame;
+    const records = Buffer.from(last.wal?.records as Buffer);
+    records[300] = (records[300] as number) ^ 1;
+    fs.writeFileSync(
+      jPath(forged),
+      Buffer.concat([
+        ...frames.slice(0, -1).map((f) => f.bytes),
+        walOf(last.note.toString('utf8'), last.wal?.at as number, records),
+      ]),
+    );
+    expect(await codeOf(() => openLog({ dir: forged, signer }))).toBe('LOG_CORRUPT');
+    // Records damaged below the sync point, where the journal no longer holds them.
+    const below = grown();
+    flip(below, 'records', recordAt(SIZE - 10) + 20);
+    expect(await codeOf(() => openLog({ dir: below, signer }))).toBe('LOG_CORRUPT');
+  });
+
+  it('drops the newest note frame when its records did not reach the disk (a log before write-ahead frames)', async () => {
+    // Such a log fsynced records and frame together: after a power loss the frame may be whole
+    // while the records it covers are cut short, read back as zeros, or as other bytes.
+    const cut = oldFormat(grown());
     damageAbove(cut, () => Buffer.alloc(0));
     fs.truncateSync(join(cut, 'records'), fs.statSync(join(cut, 'records')).size - 100);
     await expectDropped(cut);
-    const zeros = grown();
-    const end = fs.statSync(join(zeros, 'records')).size;
-    const fd = fs.openSync(join(zeros, 'records'), 'r+');
-    fs.writeSync(
-      fd,
-      Buffer.alloc(end - recordAt(PREVIOUS + 60)),
-      0,
-      end - recordAt(PREVIOUS + 60),
-      recordAt(PREVIOUS + 60),
-    );
-    fs.closeSync(fd);
+    const zeros = oldFormat(grown());
+    damageRecords(zeros, recordAt(PREVIOUS + 60), (n) => Buffer.alloc(n));
     await expectDropped(zeros);
-    const torn = grown();
+    const torn = oldFormat(grown());
     flip(torn, 'records', fs.statSync(join(torn, 'records')).size - 50);
     await expectDropped(torn);
-    const missing = grown();
+    const missing = oldFormat(grown());
     damageAbove(missing, () => Buffer.alloc(0));
     fs.truncateSync(join(missing, 'records'), recordAt(PREVIOUS));
     await expectDropped(missing);
   });
 
-  it('refuses records missing under any frame but the newest (they were durable before the next frame)', async () => {
-    const dir = grown();
+  it('refuses records missing under any note frame but the newest (they were durable before the next frame)', async () => {
+    const dir = oldFormat(grown());
     damageAbove(dir, () => Buffer.alloc(0));
     fs.truncateSync(join(dir, 'records'), recordAt(PREVIOUS - 10));
     expect(await codeOf(() => openLog({ dir, signer }))).toBe('LOG_CORRUPT');
-    const flipped = grown();
+    const flipped = oldFormat(grown());
     flip(flipped, 'records', recordAt(PREVIOUS - 10) + 20);
     expect(await codeOf(() => openLog({ dir: flipped, signer }))).toBe('LOG_CORRUPT');
   });
 
-  it('refuses a torn newest batch once the copy says it was acknowledged, or with no frame before it', async () => {
-    // The copy is written only for acknowledged notes: its records were durable.
+  it('refuses damaged records once the copy says they were durable, or under a note frame alone', async () => {
+    // The copy is a sync point: `records` was fsynced through its size before it was written.
     const copied = grown();
     fs.writeFileSync(cpPath(copied), newestNote(copied));
     flip(copied, 'records', fs.statSync(join(copied, 'records')).size - 50);
     expect(await codeOf(() => openLog({ dir: copied, signer }))).toBe('LOG_CORRUPT');
-    // A compacted journal holds one frame, written after its records were durable.
+    // A compacted journal holds one note frame, written after a sync point at its size.
     const alone = grown();
     fs.writeFileSync(jPath(alone), frame(newestNote(alone)));
     flip(alone, 'records', fs.statSync(join(alone, 'records')).size - 50);
     expect(await codeOf(() => openLog({ dir: alone, signer }))).toBe('LOG_CORRUPT');
+  });
+
+  it('compacts only behind a sync point: the journal keeps every batch since its note frame', async () => {
+    const dir = join(root, `case-${dirs++}`);
+    const log = await openLog({ dir, signer, fsync: false, journalLimit: 6000 });
+    let n = 0;
+    // Past a few compactions, and with batches after the last one.
+    while (n < 30 || rawFrames(dir).length < 3) await log.append(makeRecord(n++));
+    const note = log.checkpoint();
+    await log.close();
+    const frames = rawFrames(dir);
+    expect(frames[0]?.wal).toBeUndefined();
+    const base = openCp(frames[0]?.note.toString('utf8') as string).size;
+    expect(base).toBeGreaterThan(0);
+    expect(frames.slice(1).every((f) => f.wal !== undefined)).toBe(true);
+    // Power loss with no usable copy: `records` holds the note frame's records (made durable
+    // before the compaction), the journal every later batch.
+    fs.rmSync(cpPath(dir));
+    fs.truncateSync(join(dir, 'records'), (frames[1]?.wal?.at as number) + 7);
+    fs.truncateSync(join(dir, 'offsets'), 0);
+    const again = await openLog({ dir, signer });
+    expect(again.size).toBe(n);
+    expect(again.checkpoint()).toBe(note);
+    expect(verifyReceipt(again.receiptByRequestId(`req-${n - 1}`), TRUST, { cache }).ok).toBe(true);
+    await again.close();
   });
 });
 
 const otherSigner = createEd25519Signer(ORIGIN, new Uint8Array(32).fill(9));
 const readCp = (dir: string) => openCp(newestNote(dir));
 
-/** Replaces the newest frame of the journal with one holding `note`. */
+/** Replaces the newest frame of the journal with one of the same kind and records holding `note`. */
 function setNewest(dir: string, note: string | Uint8Array): void {
-  const frames = journalFrames(dir);
-  frames[frames.length - 1] = Buffer.from(note);
-  fs.writeFileSync(jPath(dir), Buffer.concat(frames.map(frame)));
+  const frames = rawFrames(dir);
+  const last = frames.at(-1) as RawFrame;
+  const text = Buffer.from(note).toString('utf8');
+  const replaced = last.wal === undefined ? frame(text) : walOf(text, last.wal.at, last.wal.records);
+  fs.writeFileSync(jPath(dir), Buffer.concat([...frames.slice(0, -1).map((f) => f.bytes), replaced]));
 }
 
 function flip(dir: string, file: string, at: number): void {

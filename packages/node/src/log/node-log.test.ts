@@ -19,6 +19,7 @@ import {
 } from '@verity/protocol';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type NodeLog, openLog, parseTilePath, tilePath } from './index.js';
+import { readFrames } from './journal.js';
 import { codeOf, makeRecord, ORIGIN, signer, TRUST, VERIFIER_KEY } from './test-support/log-fixtures.js';
 
 const root = fs.mkdtempSync(join(tmpdir(), 'verity-log-test-'));
@@ -296,8 +297,8 @@ describe('group commit', () => {
   });
 
   it('copies the last acknowledged checkpoint to `checkpoint` soon after, with no batch after it', async () => {
-    // The copy marks a note acknowledged (the one-round commit rule): it must not wait for the
-    // next batch or for close.
+    // The copy is the sync point (the durability rule) and marks a note acknowledged: it must not
+    // wait for the next batch or for close.
     const dir = newDir();
     const log = await openLog({ dir, signer });
     await log.append(makeRecord(0));
@@ -381,6 +382,32 @@ describe('failures and shutdown', () => {
     await again.close();
   });
 
+  it('does not compact the journal while the copy (the sync point) cannot be written', async () => {
+    const dir = newDir();
+    const log = await openLog({ dir, signer, fsync: false, journalLimit: 2000 });
+    // The copy's temp file cannot be created: no sync point, so no frame may leave the journal.
+    fs.mkdirSync(join(dir, 'checkpoint.tmp'));
+    for (let i = 0; i < 20; i++) await log.append(makeRecord(i));
+    const frames = readFrames(fs.readFileSync(join(dir, 'checkpoints')));
+    expect(frames.length).toBe(21);
+    expect(frames[0]?.records).toBeUndefined();
+    expect(frames.slice(1).every((f) => f.records?.count === 1)).toBe(true);
+    fs.rmdirSync(join(dir, 'checkpoint.tmp'));
+    // Once the copy can be written again, the journal is compacted behind it (after the batch
+    // of 20 or of 21, whichever the retry follows).
+    const note = (await log.append(makeRecord(20))).checkpoint;
+    await log.close();
+    const after = readFrames(fs.readFileSync(join(dir, 'checkpoints')));
+    expect(after.length).toBeLessThanOrEqual(2);
+    expect(after[0]?.records).toBeUndefined();
+    expect(openCp(after[0]?.note as string).size).toBeGreaterThanOrEqual(20);
+    expect(after.at(-1)?.note).toBe(note);
+    expect(fs.readFileSync(join(dir, 'checkpoint'), 'utf8')).toBe(note);
+    const again = await openLog({ dir, signer });
+    expect(again.size).toBe(21);
+    await again.close();
+  });
+
   it('flushes queued appends on close, then refuses work', async () => {
     const dir = newDir();
     const log = await openLog({ dir, signer });
@@ -397,7 +424,8 @@ describe('failures and shutdown', () => {
     const records = fs.readFileSync(join(dir, 'records'));
     const last = offsets.readUInt32BE(offsets.length - 4);
     expect(records.length).toBe(last + 4 + records.readUInt32BE(last));
-    expect(fs.readFileSync(join(dir, 'checkpoints')).at(-1)).toBe(0x0a);
+    const journal = fs.readFileSync(join(dir, 'checkpoints'));
+    expect(readFrames(journal).at(-1)?.end).toBe(journal.length);
     const again = await openLog({ dir, signer });
     expect(again.size).toBe(50);
     await again.close();

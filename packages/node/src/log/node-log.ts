@@ -7,105 +7,122 @@
  *
  * | file          | content                                                          |
  * |---------------|------------------------------------------------------------------|
+ * | `checkpoints` | the journal (`journal.ts`): one write-ahead frame per batch, holding the batch's signed checkpoint note **and its records**; the only file fsynced per batch |
  * | `records`     | u32 BE length ‖ record bytes (docs/protocol.md §5.2), concatenated |
  * | `offsets`     | u64 BE offset in `records` of each record's length prefix         |
  * | `level-<L>`   | the 32-byte complete-subtree hashes of tree level L (`hash-store.ts`) |
- * | `checkpoints` | the checkpoint journal: u32 BE length ‖ signed checkpoint note, one frame per batch |
- * | `checkpoint`  | a copy of a recent signed checkpoint (C2SP signed note), for people and tools; also the sync point of the derived files (below) |
+ * | `checkpoint`  | a copy of a recent signed checkpoint (C2SP signed note), for people and tools; also the sync point of the other files (below) |
  * | `lock`        | pid of the process holding the log (`dir-lock.ts`)               |
  *
  * Why: appends are sequential writes at the end of each file (the cheapest thing a disk does);
  * record i is found with one read of `offsets` and one of `records`; proof hashes and tlog tiles
- * are byte ranges of the level files, so nothing is rehashed to serve them; and the newest frame
- * of the journal is the single commit point: **the log is exactly the first `size` records of the
- * newest complete journal frame whose records are intact** (the one-round commit rule below).
- * Bytes beyond that in any file were never acknowledged (a crash mid-batch, a torn record) and are
- * cut off at open. A batch commits by appending one frame to the journal (one positioned write to
- * a file held open: no file is created or renamed per batch, which cost ~200 µs of main-thread
- * time per batch).
+ * are byte ranges of the level files, so nothing is rehashed to serve them; and a batch is durable
+ * with **one fsync of one file**: **the log is exactly the first `size` records of the newest
+ * whole journal frame**. Bytes beyond that in any file were never acknowledged (a crash mid-batch,
+ * a torn frame) and are cut off at open. A batch commits by appending one frame to the journal
+ * (one positioned write to a file held open: no file is created or renamed per batch, which cost
+ * ~200 µs of main-thread time per batch).
  *
- * **One-round commit rule.** A batch writes its records, then its frame, to the page cache, and
- * fsyncs `records` and `checkpoints` at once (one fsync round, two files: no file system orders
- * two files' blocks, and one fsync cannot cover both); it is acknowledged — receipts returned, the
- * note shown by `checkpoint()`, given to witnesses or copied to `checkpoint` — only once both
- * fsyncs have returned. (Two rounds, records then frame, cost a second fsync's latency on every
- * batch: ~2.5–3× one fdatasync per lone append here, against ~2× now.) So a crash leaves:
- * - kill -9: the page cache survives and the records were written before the frame, so the
- *   newest frame is either absent, torn (cut, as before), or whole with its records intact;
- * - power loss: any subset of the two files' unsynced blocks may be on disk, so the newest frame
- *   may also be whole while some of its records are missing, zeros, or stale bytes. Such a frame
- *   was never acknowledged (its records' fsync had not returned), so its note was never shown
- *   to anyone: open drops it — it cuts the journal after the frame before it, and the records
- *   after that frame's size — and carries on from there. Dropping it cannot fork: the only signed
- *   head of that size that anyone ever saw is none, and the next batch signs the size afresh.
- * Open drops a frame only when all of these hold, and is `LOG_CORRUPT` otherwise:
- * 1. it is the newest complete frame: every older frame was written after the batch before it
- *    was acknowledged (batches run one at a time), so its records were durable, and missing ones
- *    are damage;
- * 2. there is a frame before it, and the copy `checkpoint` (written only for acknowledged notes,
- *    below) is not beyond that frame's size: a copy at the newest frame's size proves that frame
- *    acknowledged (a compacted journal's single frame is always copied first);
- * 3. the records through the previous frame's size are intact: they reproduce its signed root
- *    (and the copy's), exactly as a normal open checks the newest frame.
- * The copy follows every acknowledged note within about a second (a timer rewrites it after the
- * last batch of a burst), which bounds what this rule cannot tell apart: media damage to the
- * newest batch's records in the second after it was acknowledged, with no batch since, reads like
- * a torn batch. A complete newest frame that does not parse or verify with the signer's key is
- * `LOG_CORRUPT`, never a silent fall back to an older frame (which would drop acknowledged
- * records, and fork the log once new ones are appended).
+ * **Write-ahead rule (one fsync per batch).** A batch signs its checkpoint, then writes one frame
+ * holding the note and the batch's records (with a SHA-256 of the frame) to the journal and
+ * fsyncs the journal alone; it is acknowledged — receipts returned, the note shown by
+ * `checkpoint()`, given to witnesses or copied to `checkpoint` — only once that fsync has
+ * returned. The same record bytes go to `records` (and their offsets and hashes to `offsets` and
+ * the level files) in the page cache meanwhile, fsynced only at sync points. Why one file: no file
+ * system orders the blocks of two files and one fsync cannot cover both, so a commit that needs
+ * records and note both durable costs two concurrent fsyncs (the log did that before: a lone
+ * append measured 2.0–2.6× one fdatasync, two fsync rounds ~2.5–3×); with both in one frame of one
+ * file, one fdatasync covers the batch (`bench:log-idle` with `LOG_BASELINE`, same runs, load
+ * average ~9: 1.8–2.0× one fdatasync against 2.3–2.75× for the two-file commit; what remains is
+ * CPU before the fsync, mostly the checkpoint's Ed25519 signature, ~50 µs idle and ~0.3 ms under
+ * that load, which cannot overlap the fsync: the frame must hold the signed note, see below). The
+ * digest makes a frame self-checking: after a power loss
+ * the newest frame may be cut, zeros or stale bytes anywhere (records hold any byte, so the "a note
+ * has no NUL" test of note frames cannot tell), and only a frame whose digest matches is whole. So
+ * a crash leaves:
+ * - kill -9: the page cache survives; the newest frame is absent, torn (cut, as before), or whole,
+ *   and `records` may lack any part of the batches since the last sync point;
+ * - power loss: the newest frame may also be whole-length with damaged bytes (digest mismatch: a
+ *   torn frame, never acknowledged since its fsync had not returned), and `records`, `offsets` and
+ *   the level files may hold anything above the sync point.
+ * In both cases the journal holds every acknowledged record above the sync point, and open writes
+ * them back. A torn newest frame was never acknowledged nor shown to anyone: open cuts it, and the
+ * next batch signs that size afresh — no fork, since no signed head of that size was ever seen.
+ * Anything else wrong with the journal is `LOG_CORRUPT`: a frame that is not the newest failing its
+ * digest (the tail is more than one torn frame), a whole frame whose records do not parse, frames
+ * that do not follow each other (each starts at the size, and the byte of `records`, where the one
+ * before it ends), or a whole newest frame that does not parse or verify with the signer's key —
+ * never a silent fall back to an older frame (which would drop acknowledged records, and fork the
+ * log once new ones are appended). The note in the frame is signed before the frame is written, so
+ * open never signs anything the journal holds: bytes put there by someone without the key are
+ * refused, not certified.
  *
- * **Durability rule — records are authoritative, `offsets` and `level-*` are derived.** `offsets`
- * and the level files are pure functions of `records` (record boundaries, and the RFC 6962 hashes
- * of the records), so a batch writes them (to the page cache) but does not fsync them: per batch
- * only two files are fsynced, `records` and `checkpoints`, instead of every file the batch touched
- * (records, offsets and 3–13 level files: each fdatasync on ext4 costs ~40 µs of CPU and a journal
- * commit, and they were most of a small batch's cost). The derived files are made durable at
- * *sync points*: before `checkpoint` (the copy below) is written for a note of size S, `offsets`
- * and every level file are fsynced (and the directory, if a level file was created since the last
- * sync point), so **a `checkpoint` copy that verifies with the signer's key marks the derived files
- * durable through its size S**. At open, with N the newest frame's size and S that of a verified
- * copy (0 if it is missing or does not verify; S > N is `LOG_CORRUPT`): derived data below S must
- * be on disk and match the records exactly (anything else is `LOG_CORRUPT`, as before), while
- * derived data of records S…N−1 (whose records are intact, or the frame is dropped: the one-round
- * commit rule) is recomputed from those records and rewritten, whatever state the crash left it in. The records
- * themselves are checked against the signed root of N as before, so the rewritten data is exactly
- * what was acknowledged: nothing acknowledged is lost and nothing can fork. A copy whose root differs
- * from the records' root at its size is `LOG_CORRUPT` too (two signed heads of one size).
+ * **Durability rule — the journal is authoritative, `records`, `offsets` and `level-*` are
+ * derived.** Above the sync point `records` is a copy of the journal's frames, and `offsets` and
+ * the level files are pure functions of the records (record boundaries, and the RFC 6962 hashes of
+ * the records), so a batch writes them (to the page cache) but does not fsync them (each
+ * fdatasync on ext4 costs ~40 µs of CPU and a journal commit, and they were most of a small
+ * batch's cost). They are made durable at *sync points*: before `checkpoint` (the copy below) is
+ * written for a note of size S, `records`, `offsets` and every level file written since the last
+ * sync point are fsynced (and the directory, if a level file was created since), so **a
+ * `checkpoint` copy that verifies with the signer's key marks every data file durable through its
+ * size S**. At open, with N the newest frame's size and S that of a verified copy (0 if it is
+ * missing or does not verify; S > N is `LOG_CORRUPT`): the records of every write-ahead frame of
+ * size above S are written back to `records` at their place; data below S must be on disk and
+ * match exactly (anything else is `LOG_CORRUPT`, as before), while the derived data of records
+ * S…N−1 is recomputed from those records and rewritten, whatever state the crash left it in. The
+ * records are then checked against the signed root of N (and of the copy) as before, so what is
+ * rewritten is exactly what was acknowledged: nothing acknowledged is lost and nothing can fork. A
+ * copy whose root differs from the records' root at its size is `LOG_CORRUPT` too (two signed
+ * heads of one size).
  *
  * `checkpoint` is not authoritative for the log's size: it is rewritten atomically (sync point,
  * temp file, fsync, rename, directory fsync) in the background at most once a second, and at close.
- * The journal is compacted
- * when it passes `journalLimit` bytes (4 MiB, ~20 k batches): between two batches the newest frame
- * alone is written to `checkpoints.new`, fsynced and renamed over `checkpoints`, and the directory
- * fsynced (a crash before the rename leaves the old journal, which open keeps; the leftover
- * `checkpoints.new` is deleted). A directory of an older version, with `checkpoint` but no
- * journal, is migrated at open: its verified `checkpoint` becomes the journal's first frame.
+ * **Compaction** keeps the journal short: when it passes `journalLimit` bytes (64 MiB: ~100 k lone
+ * batches, or ~50 full ones of small records), between two batches, the copy of the newest note is
+ * written first (a sync point: every record so far is durable in `records`), and only if that
+ * succeeded is a journal holding that note alone, as a *note frame* (no records: they are durable
+ * in `records`), written to `checkpoints.new`, fsynced and renamed over `checkpoints`, and the
+ * directory fsynced. So a journal only ever drops frames whose records a sync point covers. A
+ * crash before the rename leaves the old journal, which open keeps (the leftover
+ * `checkpoints.new` is deleted); after it, the note frame's records are durable in `records`.
+ *
+ * **Older versions.** A journal written before write-ahead frames holds note frames only, and its
+ * `records` was fsynced with each batch, together with the frame (two fsyncs in one round): open
+ * reads both kinds, and new batches append write-ahead frames after the old ones. For such a
+ * journal the old one-round rule still holds at open: its newest note frame may be whole while a
+ * power loss took its records; if so (the records do not reproduce its root), it is the newest
+ * frame, a note frame before it exists, and the copy is not beyond that frame's size, it was never
+ * acknowledged and is dropped like a torn frame; otherwise `LOG_CORRUPT`. A directory of a still
+ * older version, with `checkpoint` but no journal, is migrated at open: its verified `checkpoint`
+ * becomes the journal's first (note) frame. `test-support/v1-log/` is such a journal written by
+ * the code before write-ahead frames (`test-support/make-v1-log.mjs`).
  *
  * Group commit (docs/design.md §2.4): `append` validates and encodes the record and hashes its leaf at
  * once (a bad record fails alone), then queues it. A batch starts on the next microtask (no
  * timer: an idle append commits immediately, and appends issued in the same tick share a batch)
- * and takes up to `maxBatch` queued records: write all files, start the fsync of `records`,
- * compute the new root, sign one checkpoint, append its journal frame and start its fsync, compute
- * the receipts' proofs while both fsyncs run on the libuv pool, then, once both have returned,
- * resolve every append of the batch with its receipt. Appends arriving meanwhile wait for the
- * next batch, so under load one signature and one fsync round cover thousands of records. Batches
- * run one at a time and each extends the tree of the last checkpoint, so checkpoints never fork.
- * A failed write fails its whole batch: its appends reject, memory rolls back to the last
- * checkpoint, and the files (the journal included) are truncated back to it before the next batch
- * writes. (A failed batch whose frame was written but whose fsync failed may still surface after a
- * crash if its records reached the disk, so the log then holds records whose appends were
- * rejected, as when a process dies after committing and before answering. It never forks.)
+ * and takes up to `maxBatch` queued records: compute the new root, sign one checkpoint, write its
+ * frame and start the journal's fsync, then write `records`, `offsets` and the level files and
+ * compute the receipts' proofs while the fsync runs on the libuv pool; once it has returned,
+ * resolve every append of the batch with its receipt. Appends arriving meanwhile wait for the next
+ * batch, so under load one signature and one fsync cover thousands of records. Batches run one at
+ * a time and each extends the tree of the last checkpoint, so checkpoints never fork. A failed
+ * write fails its whole batch: its appends reject, memory rolls back to the last checkpoint, and
+ * the files (the journal included) are truncated back to it before the next batch writes, or at
+ * close. (A failed batch whose frame was written but whose fsync failed may still surface after a
+ * crash, so the log then holds records whose appends were rejected, as when a process dies after
+ * committing and before answering. It never forks.)
  *
- * At open: take the newest complete journal frame, verify its signature (origin = signer name),
- * replay the records through its size: recompute every leaf, offset and level hash, compare them
- * with the files below the sync point and rewrite them above it (see the durability rule), and
- * compare the recomputed root with the checkpoint's; then cut the journal after the frame and
- * every data file back to its size. Any difference, or data missing below the checkpointed size,
- * is `LOG_CORRUPT`, unless the one-round commit rule drops the frame (then the same is done for
- * the frame before it). The replay also
- * rebuilds the requestId index. It costs ~2 SHA-256 and a few reads per record, ~2 µs: about
- * 2 s per million records at startup (measured by bench/log.ts), the price of never serving a
- * proof from a damaged file.
+ * At open: read the journal's frames, verify the newest one's signature (origin = signer name),
+ * write the records of the frames above the sync point back to `records`, replay the records
+ * through its size: recompute every leaf, offset and level hash, compare them with the files
+ * below the sync point and rewrite them above it (see the durability rule), and compare the
+ * recomputed root with the checkpoint's; then cut the journal after the frame and every data file
+ * back to its size. Any difference, or data missing below the checkpointed size, is
+ * `LOG_CORRUPT`, unless the older versions' rule drops a newest note frame (then the same is done
+ * for the frame before it). The replay also rebuilds the requestId index. It costs ~2 SHA-256 and
+ * a few reads per record, ~2 µs: about 2 s per million records at startup (measured by
+ * bench/log.ts), the price of never serving a proof from a damaged file.
  *
  * Memory per record: the requestId index, 11–23 bytes (`request-index.ts`), plus the upper tree
  * levels, ≤ 0.5 bytes (`hash-store.ts`): 17 bytes measured at 1 M records, so 10 M ≈ 170 MB.
@@ -113,7 +130,7 @@
  * holds each pending record's bytes and leaf hash until its batch commits.
  *
  * The code, by concern: this file, the appends (group commit, the copy, compaction) and reads of
- * an open log; `open-log.ts`, open and recovery; `journal.ts`, the journal's frames;
+ * an open log; `open-log.ts`, open and recovery; `journal.ts`, the journal's two kinds of frame;
  * `records-file.ts`, the `records` and `offsets` files and their replay; `hash-store.ts`, the
  * tree levels; `request-index.ts`, the requestId index; `files.ts`, positional I/O.
  */
@@ -133,7 +150,7 @@ import {
 import { sha256 } from './fast-hash.js';
 import { datasync, fsyncFd, settleAll, truncateFd, writeAtSync } from './files.js';
 import type { HashStore } from './hash-store.js';
-import { CHECKPOINT, frameOf, JOURNAL, JOURNAL_NEW } from './journal.js';
+import { CHECKPOINT, frameOf, JOURNAL, JOURNAL_NEW, sealFrame, walFrame } from './journal.js';
 import { corrupt, invalid, ioError } from './log-errors.js';
 import { encodeLeafData } from './record-bytes.js';
 import { entryBundleAt, type RecordFiles, recordAt, requestIdOf, writeU64 } from './records-file.js';
@@ -197,24 +214,23 @@ export interface OpenLogOptions {
    * throwing fails the batch like an I/O error.
    */
   readonly beforeWrite?: (file: string) => void;
-  /** Size in bytes past which the checkpoint journal is compacted (default 4 MiB). */
+  /** Size in bytes past which the checkpoint journal is compacted (default 64 MiB). */
   readonly journalLimit?: number;
 }
 
 /** Default {@link OpenLogOptions.maxBatch}. */
 export const DEFAULT_MAX_BATCH = 4096;
 /** Default {@link OpenLogOptions.journalLimit}. */
-export const DEFAULT_JOURNAL_LIMIT = 4 * 1024 * 1024;
+export const DEFAULT_JOURNAL_LIMIT = 64 * 1024 * 1024;
 
 /**
- * Zeros written ahead of the end of `records` and of the journal (when fsync is on): a batch then
- * writes into blocks that already exist, so its fdatasync does not change the file's size and
- * needs no file-system journal commit for it (measured ~20–30% less time and CPU per fdatasync on
- * ext4). Open and close cut the zeros off; open takes zeros after the newest frame for free space.
+ * Zeros written ahead of the end of the journal (when fsync is on): a batch then writes into
+ * blocks that already exist, so its fdatasync does not change the file's size and needs no
+ * file-system journal commit for it (measured ~20–30% less time and CPU per fdatasync on ext4).
+ * Open and close cut the zeros off; open takes zeros after the newest frame for free space.
  */
-const RECORDS_AHEAD = 256 * 1024;
-const JOURNAL_AHEAD = 64 * 1024;
-const ZEROS = Buffer.alloc(RECORDS_AHEAD);
+const JOURNAL_AHEAD = 256 * 1024;
+const ZEROS = Buffer.alloc(JOURNAL_AHEAD);
 /** Least time between two background rewrites of `checkpoint`. */
 const COPY_INTERVAL_MS = 1000;
 
@@ -252,8 +268,7 @@ export class DurableLog implements NodeLog {
   private idle: (() => void)[] = [];
   /** Where the next journal frame goes: the end of the newest committed frame. */
   private journalEnd: number;
-  /** Where the zeros written ahead end, in `records` and in the journal (see `RECORDS_AHEAD`). */
-  private recordsAhead: number;
+  /** Where the zeros written ahead end in the journal (see `JOURNAL_AHEAD`). */
   private journalAhead: number;
   /** The directory needs an fsync before the next frame (a journal compaction's rename). */
   private dirPending = false;
@@ -291,10 +306,9 @@ export class DurableLog implements NodeLog {
     this.recordsEnd = state.recordsEnd;
     this.note = state.note;
     this.journalEnd = state.journalEnd;
-    this.recordsAhead = state.recordsEnd;
     this.journalAhead = state.journalEnd;
     this.copiedNote = state.copiedNote;
-    this.dirtyFds = new Set([offsetsFd, ...store.openFds()]);
+    this.dirtyFds = new Set([recordsFd, offsetsFd, ...store.openFds()]);
   }
 
   get size(): number {
@@ -359,13 +373,21 @@ export class DurableLog implements NodeLog {
           truncateFd(this.journalFd, this.journalEnd),
           this.store.truncateFiles(),
         ]);
-        this.recordsAhead = end0;
         this.journalAhead = this.journalEnd;
         this.dirty = false;
       }
       let total = 0;
-      for (const p of batch) total += 4 + p.bytes.length;
-      const records = Buffer.allocUnsafe(total);
+      for (const p of batch) {
+        total += 4 + p.bytes.length;
+        this.store.append(p.leaf);
+      }
+      this.dirty = true;
+      note = signCheckpoint(
+        { origin: this.origin, size: n1, rootHash: this.store.root(n1), extensions: [] },
+        this.signer,
+      );
+      // The batch's write-ahead frame: its note and its records (see the write-ahead rule above).
+      const { frame, records } = walFrame(note, end0, total);
       const offsets = Buffer.allocUnsafe(batch.length * 8);
       let o = 0;
       for (let i = 0; i < batch.length; i++) {
@@ -374,60 +396,43 @@ export class DurableLog implements NodeLog {
         records.writeUInt32BE(p.bytes.length, o);
         records.set(p.bytes, o + 4);
         o += 4 + p.bytes.length;
-        this.store.append(p.leaf);
       }
-      this.dirty = true;
-      // The data goes to the OS synchronously: a few small sequential writes into the page cache
-      // cost microseconds, far less than round trips through the libuv pool, and it is the
-      // fsyncs (on the pool) that take the time. A write error fails the batch like any other.
-      this.beforeWrite?.('records');
-      writeAtSync(this.recordsFd, records, end0);
-      if (this.sync && end0 + total > this.recordsAhead) {
-        writeAtSync(this.recordsFd, ZEROS, end0 + total);
-        this.recordsAhead = end0 + total + ZEROS.length;
+      sealFrame(frame);
+      // The frame goes to the OS synchronously (a small sequential write into the page cache costs
+      // microseconds, far less than a round trip through the libuv pool), and its fsync, the only
+      // one of the batch, starts at once on the pool; the derived files are written meanwhile.
+      this.beforeWrite?.('checkpoint');
+      writeAtSync(this.journalFd, frame, this.journalEnd);
+      if (this.sync && this.journalEnd + frame.length > this.journalAhead) {
+        writeAtSync(this.journalFd, ZEROS, this.journalEnd + frame.length);
+        this.journalAhead = this.journalEnd + frame.length + ZEROS.length;
       }
-      this.beforeWrite?.('offsets');
-      writeAtSync(this.offsetsFd, offsets, n0 * 8);
-      this.dirtyFds.add(this.offsetsFd);
-      for (const w of this.store.pending()) {
-        this.beforeWrite?.(`level-${w.level}`);
-        writeAtSync(w.fd, w.bytes, w.position);
-        this.dirtyFds.add(w.fd);
-      }
-      // A new level file is derived data: its directory entry is made durable at the next sync point.
-      if (this.store.createdFiles) this.levelDirPending = true;
-      // Only `records` is authoritative: `offsets` and the level files are recomputed from it at
-      // open above the last sync point (the durability rule), so they are not fsynced here. Its
-      // fsync starts now, on the libuv pool, while the checkpoint is signed.
+      frameLength = frame.length;
       const dirSync = this.dirPending;
-      const recordsDurable = this.sync ? datasync(this.recordsFd) : Promise.resolve();
-      let durable: Promise<void> = recordsDurable;
+      let durable: Promise<void> = Promise.resolve();
+      if (this.sync) {
+        durable = dirSync
+          ? // A compacted journal exists only once its directory entry is durable.
+            settleAll([datasync(this.journalFd), fsyncFd(this.dirFd)])
+          : datasync(this.journalFd);
+      }
       try {
-        note = signCheckpoint(
-          { origin: this.origin, size: n1, rootHash: this.store.root(n1), extensions: [] },
-          this.signer,
-        );
-        // One fsync round (see the one-round commit rule above): the journal frame goes to the OS
-        // right after the records it covers, and both files are fsynced together; the batch is
-        // acknowledged only once both are durable. Open drops a newest frame whose records did
-        // not reach the disk.
-        const frame = frameOf(note);
-        this.beforeWrite?.('checkpoint');
-        writeAtSync(this.journalFd, frame, this.journalEnd);
-        if (this.sync && this.journalEnd + frame.length > this.journalAhead) {
-          writeAtSync(this.journalFd, ZEROS.subarray(0, JOURNAL_AHEAD), this.journalEnd + frame.length);
-          this.journalAhead = this.journalEnd + frame.length + JOURNAL_AHEAD;
+        // `records`, `offsets` and the level files are derived (the durability rule): page cache
+        // only, made durable at the next sync point. A write error fails the batch like any other.
+        this.beforeWrite?.('records');
+        writeAtSync(this.recordsFd, records, end0);
+        this.dirtyFds.add(this.recordsFd);
+        this.beforeWrite?.('offsets');
+        writeAtSync(this.offsetsFd, offsets, n0 * 8);
+        this.dirtyFds.add(this.offsetsFd);
+        for (const w of this.store.pending()) {
+          this.beforeWrite?.(`level-${w.level}`);
+          writeAtSync(w.fd, w.bytes, w.position);
+          this.dirtyFds.add(w.fd);
         }
-        frameLength = frame.length;
-        if (this.sync) {
-          durable = settleAll([
-            recordsDurable,
-            datasync(this.journalFd),
-            // A compacted journal exists only once its directory entry is durable.
-            ...(dirSync ? [fsyncFd(this.dirFd)] : []),
-          ]);
-        }
-        // Proofs while the fsyncs run on the libuv pool, with the batch's low tree levels in memory.
+        // A new level file is derived data: its directory entry is made durable at the next sync point.
+        if (this.store.createdFiles) this.levelDirPending = true;
+        // Proofs while the fsync runs on the libuv pool, with the batch's low tree levels in memory.
         proofs = this.store.inclusionProofsHex(n0, batch.length, n1);
       } finally {
         // Never leave a sync in flight: the next batch may truncate these files.
@@ -467,7 +472,7 @@ export class DurableLog implements NodeLog {
    * Rewrites the copy now if the last rewrite started at least `COPY_INTERVAL_MS` ago, else once
    * that much time has passed (a timer that does not keep the process alive): the copy of an
    * acknowledged note follows it within about a second even when no batch comes after it, which
-   * bounds how long the newest frame stays one that open may drop (the one-round commit rule).
+   * bounds what open has to write back from the journal and recompute (the durability rule).
    */
   private scheduleCopy(): void {
     const wait = this.lastCopy + COPY_INTERVAL_MS - Date.now();
@@ -544,7 +549,10 @@ export class DurableLog implements NodeLog {
    * directory fsync is retried before the next frame.
    */
   private async compactJournal(): Promise<void> {
+    // Only records covered by a sync point may leave the journal: the copy of the newest note must
+    // be on disk first (it makes `records` durable through its size), else the journal stays.
     await this.writeCopy();
+    if (this.copiedNote !== this.note) return;
     const frame = frameOf(this.note);
     const path = join(this.dir, JOURNAL_NEW);
     let fd: number | undefined;
@@ -694,10 +702,17 @@ export class DurableLog implements NodeLog {
       this.closed = true;
       clearTimeout(this.copyTimer);
       await this.writeCopy();
-      // Cut the zeros written ahead: a closed log's files end where its data ends.
+      // Cut the zeros written ahead, and what a failed last batch left: a closed log's files end
+      // where its committed data ends.
       try {
-        if (this.recordsAhead > this.recordsEnd) fs.ftruncateSync(this.recordsFd, this.recordsEnd);
-        if (this.journalAhead > this.journalEnd) fs.ftruncateSync(this.journalFd, this.journalEnd);
+        if (this.dirty) {
+          await settleAll([
+            truncateFd(this.recordsFd, this.recordsEnd),
+            truncateFd(this.offsetsFd, this.committedSize * 8),
+            this.store.truncateFiles(),
+          ]);
+        }
+        if (this.dirty || this.journalAhead > this.journalEnd) fs.ftruncateSync(this.journalFd, this.journalEnd);
       } catch {
         // Harmless: open cuts them too.
       }

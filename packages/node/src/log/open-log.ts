@@ -1,9 +1,10 @@
 /**
- * Opening the log (node-log.ts, "At open"): lock the directory, take the newest complete journal
- * frame (journal.ts) and verify it, find the sync point (a verified `checkpoint` copy), cut the
+ * Opening the log (node-log.ts, "At open"): lock the directory, read the journal's frames
+ * (journal.ts) and verify the newest, find the sync point (a verified `checkpoint` copy), write
+ * the records of the write-ahead frames above it back to `records` (the write-ahead rule), cut the
  * files back and replay the records against the signed roots (records-file.ts), drop a newest
- * frame whose records a power loss took (the one-round commit rule), and start the journal of a
- * new or older-version log.
+ * note frame of an older version whose records a power loss took, and start the journal of a new
+ * or older-version log.
  */
 import fs from 'node:fs';
 import { join } from 'node:path';
@@ -16,9 +17,9 @@ import {
   signCheckpoint,
 } from '@verity/protocol';
 import { lockDir } from './dir-lock.js';
-import { openReadWrite, readAt, replaceFileSync } from './files.js';
+import { openReadWrite, readAt, replaceFileSync, writeAtSync } from './files.js';
 import { HashStore } from './hash-store.js';
-import { CHECKPOINT, type Frame, frameOf, JOURNAL, JOURNAL_NEW, newestFrames } from './journal.js';
+import { CHECKPOINT, type Frame, frameOf, frameSize, JOURNAL, JOURNAL_NEW, readFrames } from './journal.js';
 import { corrupt, invalid, ioError } from './log-errors.js';
 import { DEFAULT_JOURNAL_LIMIT, DEFAULT_MAX_BATCH, DurableLog, type NodeLog, type OpenLogOptions } from './node-log.js';
 import { loadRecords } from './records-file.js';
@@ -37,6 +38,36 @@ function fileSize(path: string): number {
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return 0;
     throw e;
+  }
+}
+
+/**
+ * Writes the records of the journal's write-ahead frames beyond the sync point `durable` back to
+ * `records`, each batch at its place. `LOG_CORRUPT` when those frames do not follow each other
+ * (each starts at the size, and the byte of `records`, where the one before it ends).
+ */
+function writeAhead(recordsFd: number, frames: Frame[], durable: number): void {
+  let first = frames.length;
+  while (
+    first > 0 &&
+    (frames[first - 1] as Frame).records !== undefined &&
+    frameSize(frames[first - 1] as Frame) > durable
+  ) {
+    first--;
+  }
+  let size = -1;
+  let end = -1;
+  for (let i = first; i < frames.length; i++) {
+    const frame = frames[i] as Frame;
+    const records = frame.records as NonNullable<Frame['records']>;
+    const frameEnd = frameSize(frame);
+    if (i > 0 && size < 0) size = frameSize(frames[i - 1] as Frame);
+    if ((size >= 0 && frameEnd - records.count !== size) || (end >= 0 && records.at !== end)) {
+      corrupt('the checkpoint journal frames do not follow each other', { size: frameEnd });
+    }
+    writeAtSync(recordsFd, records.bytes, records.at);
+    size = frameEnd;
+    end = records.at + records.bytes.length;
   }
 }
 
@@ -89,6 +120,8 @@ export async function openLog(options: OpenLogOptions): Promise<NodeLog> {
     const checkpointPath = join(dir, CHECKPOINT);
     const journalPath = join(dir, JOURNAL);
     const verifier = options.verifier ?? selfVerifier(signer);
+    /** The journal's complete frames, oldest first. */
+    let frames: Frame[] = [];
     /** The newest frame (or the note that starts the journal), and the one before it, if any. */
     let newest: Frame;
     let previous: Frame | undefined;
@@ -97,7 +130,9 @@ export async function openLog(options: OpenLogOptions): Promise<NodeLog> {
     if (fs.existsSync(journalPath)) {
       journalFd = openReadWrite(journalPath);
       fds.push(journalFd);
-      ({ newest, previous } = newestFrames(readAt(journalFd, 0, fs.fstatSync(journalFd).size)));
+      frames = readFrames(readAt(journalFd, 0, fs.fstatSync(journalFd).size));
+      newest = frames.at(-1) as Frame;
+      previous = frames.at(-2);
     } else if (fs.existsSync(checkpointPath)) {
       // A log of an older version: its `checkpoint` starts the journal (once verified, below).
       newest = { note: fs.readFileSync(checkpointPath, 'utf8'), end: -1 };
@@ -128,9 +163,9 @@ export async function openLog(options: OpenLogOptions): Promise<NodeLog> {
     } catch {
       // Missing: written at the next copy.
     }
-    // The sync point (see the durability rule): a verified copy of size `durable` means `offsets`
-    // and the level files are durable through record `durable`; above it they are recomputed.
-    // It also marks its size acknowledged (see the one-round commit rule).
+    // The sync point (see the durability rule): a verified copy of size `durable` means `records`,
+    // `offsets` and the level files are durable through record `durable`; above it the records
+    // come from the journal and the rest is recomputed. It also marks its size acknowledged.
     let durable = 0;
     let durableRoot: Uint8Array | undefined;
     if (copiedNote !== '') {
@@ -152,6 +187,10 @@ export async function openLog(options: OpenLogOptions): Promise<NodeLog> {
     fds.push(offsetsFd);
     // Make the files' directory entries durable before any checkpoint can cover their data.
     if (sync) fs.fsyncSync(dirFd);
+    // The write-ahead rule: `records` is durable only through the sync point; the records of every
+    // batch since are in the journal's write-ahead frames. Put them back, whatever state the crash
+    // left `records` in (the replay below checks them against the signed roots).
+    writeAhead(recordsFd, frames, durable);
     const load = (frame: Frame) => {
       const { size, rootHash } = opened(frame);
       store = new HashStore(dir);
@@ -162,11 +201,16 @@ export async function openLog(options: OpenLogOptions): Promise<NodeLog> {
     try {
       state = load(newest);
     } catch (e) {
-      // The one-round commit rule: the newest frame was written in the same fsync round as its
+      // Older versions (node-log.ts): a note frame was written in the same fsync round as its
       // records, so after a power loss it may be on disk without them. Then (and only for the
       // newest frame, only above the copy's size, and only when the previous frame's records are
-      // all intact) it was never acknowledged nor shown to anyone: it is dropped.
-      const rollback = isVerityError(e, 'LOG_CORRUPT') && previous !== undefined && durable <= opened(previous).size;
+      // all intact) it was never acknowledged nor shown to anyone: it is dropped. A write-ahead
+      // frame holds its own records: it is never dropped.
+      const rollback =
+        isVerityError(e, 'LOG_CORRUPT') &&
+        newest.records === undefined &&
+        previous !== undefined &&
+        durable <= opened(previous).size;
       if (!rollback || previous === undefined) throw e;
       (store as HashStore | undefined)?.close();
       store = undefined;

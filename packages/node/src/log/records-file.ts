@@ -1,7 +1,7 @@
 /**
  * The `records` and `offsets` files of the log (node-log.ts): `records` holds u32 BE length ‖
- * record bytes (docs/protocol.md §5.2) per record, authoritative; `offsets` the u64 BE offset of
- * each, derived. This module reads records and entry bundles from them, and at open cuts them back
+ * record bytes (docs/protocol.md §5.2) per record, durable through the sync point and written
+ * back from the journal above it; `offsets` the u64 BE offset of each, derived. This module reads records and entry bundles from them, and at open cuts them back
  * to a checkpoint, rebuilds what is derived above the sync point and replays the records into the
  * tree and the requestId index, checked against the signed roots (node-log.ts, "At open").
  */
@@ -206,8 +206,9 @@ export function loadRecords(
     if (recordsLength < recordsEnd)
       corrupt('the records file is shorter than the checkpoint', { size: durable, recordsLength });
   }
-  // Records durable … size − 1 are on disk unless the crash tore the newest batch (see the
-  // one-round commit rule); their offsets may not be: recompute them from the length prefixes.
+  // Records durable … size − 1 are on disk (written back from the journal's write-ahead frames, or
+  // fsynced with their note frame by an older version); their offsets may not be: recompute them
+  // from the length prefixes.
   if (size > durable) recordsEnd = rebuildOffsets(offsetsFd, recordsFd, durable, size, recordsEnd);
   store.openFiles(size, durable);
   const index = new RequestIdIndex(size);
