@@ -17,6 +17,9 @@ pragma solidity ^0.8.24;
 // submit) and metered ones (paid to the caller, as `settle`). Each item stands alone: one that the
 // token refuses (a moved balance, a cancelled nonce) is skipped with an `ExactFailed` or
 // `MeteredFailed` event naming its index and the token's revert data, and the others settle.
+// Each item runs with at most ITEM_GAS, and only when that much is left: a batch short of gas
+// reverts as a whole (so a gas estimate covers every item) rather than skip an item for it, and
+// a contract wallet whose isValidSignature burns gas costs the submitter at most ITEM_GAS.
 //
 // Why not x402's `upto` scheme: it needs Permit2 and its proxy at canonical CREATE2 addresses,
 // which a fresh local chain does not have. This contract holds no funds between transactions.
@@ -109,7 +112,12 @@ contract MeteredSettlement {
         uint256 amount
     );
 
+    /// The most gas one item of `settleMany` may use (a contract wallet's ERC-1271 check included).
+    uint256 public constant ITEM_GAS = 500_000;
+
     error AmountAboveMax(uint256 amount, uint256 maxValue);
+    /// `settleMany` ran short of gas before an item: the transaction needs a higher gas limit.
+    error BatchOutOfGas(uint256 gasLeft);
     /// `settleFor` is this contract's own entry (a batch item's boundary), not a public one.
     error OnlySelf(address caller);
     /// The token refused or failed a transfer out of this contract.
@@ -149,8 +157,9 @@ contract MeteredSettlement {
         exactOk = new bool[](exact.length);
         for (uint256 i; i < exact.length; ++i) {
             Exact calldata e = exact[i];
+            _needItemGas();
             if (e.signature.length == 65) {
-                try IEIP3009Transfer(token).transferWithAuthorization(
+                try IEIP3009Transfer(token).transferWithAuthorization{gas: ITEM_GAS}(
                     e.from,
                     e.to,
                     e.value,
@@ -166,7 +175,7 @@ contract MeteredSettlement {
                     emit ExactFailed(i, reason);
                 }
             } else {
-                try IEIP3009Transfer(token).transferWithAuthorization(
+                try IEIP3009Transfer(token).transferWithAuthorization{gas: ITEM_GAS}(
                     e.from, e.to, e.value, e.validAfter, e.validBefore, e.nonce, e.signature
                 ) {
                     exactOk[i] = true;
@@ -178,7 +187,8 @@ contract MeteredSettlement {
         meteredOk = new bool[](metered.length);
         for (uint256 i; i < metered.length; ++i) {
             // An external call to itself, so that a refused item undoes its own transfers only.
-            try this.settleFor(msg.sender, token, metered[i]) {
+            _needItemGas();
+            try this.settleFor{gas: ITEM_GAS}(msg.sender, token, metered[i]) {
                 meteredOk[i] = true;
             } catch (bytes memory reason) {
                 emit MeteredFailed(i, reason);
@@ -225,6 +235,11 @@ contract MeteredSettlement {
         if (amount > 0) _send(token, payee, amount);
         if (maxValue > amount) _send(token, from, maxValue - amount);
         emit MeteredSettled(token, from, payee, nonce, maxValue, amount);
+    }
+
+    /// Every item gets its ITEM_GAS in full (EIP-150 passes on at most 63/64 of what is left).
+    function _needItemGas() private view {
+        if (gasleft() < ITEM_GAS + ITEM_GAS / 63 + 20_000) revert BatchOutOfGas(gasleft());
     }
 
     /// ERC-20 transfer that accepts tokens returning nothing as well as `true`.

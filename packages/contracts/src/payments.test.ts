@@ -16,6 +16,7 @@ import { type PrivateKeyAccount, privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { deployOne } from './deploy.js';
 import { erc1271WalletHarnessAbi, erc1271WalletHarnessBytecode } from './generated/erc1271-wallet-harness.js';
+import { gasBurningWalletHarnessAbi, gasBurningWalletHarnessBytecode } from './generated/gas-burning-wallet-harness.js';
 import { meteredSettlementAbi } from './generated/metered-settlement.js';
 import { testStablecoinAbi } from './generated/test-stablecoin.js';
 import {
@@ -925,6 +926,43 @@ describe('MeteredSettlement.settleMany (batched settlements)', () => {
     expect(
       await authorizationUsed(chain.publicClient, contracts.token, stranger.address, strangerItem.auth.nonce),
     ).toBe(false);
+  });
+
+  it('bounds what a gas-burning contract wallet costs a batch (ITEM_GAS), and settles the rest', async () => {
+    const itemGas = await chain.publicClient.readContract({
+      address: contracts.meteredSettlement,
+      abi: meteredSettlementAbi,
+      functionName: 'ITEM_GAS',
+    });
+    expect(itemGas).toBe(500_000n);
+    const burner = (
+      await deployOne(
+        chain.clients(STRANGER),
+        'GasBurningWalletHarness',
+        gasBurningWalletHarnessAbi,
+        gasBurningWalletHarnessBytecode,
+        [],
+      )
+    ).address;
+    await mintTestTokens(chain.clients(0), contracts.token, burner, 100_000n);
+    const hostile = await authorization({ from: burner });
+    const items: SettlementItem[] = [
+      await exactItem(),
+      // Any 65 bytes: ECDSA does not recover the wallet, so the token asks it, and it burns.
+      { scheme: 'exact', auth: hostile, signature: await signAs(payer, hostile) },
+      await meteredItem(30n),
+    ];
+    const { receipt, failures } = await settleMany(
+      chain.clients(NODE),
+      contracts.meteredSettlement,
+      contracts.token,
+      items,
+    );
+    expect(failures.map((f) => f?.code)).toEqual([undefined, 'PAYMENT_SIGNATURE_INVALID', undefined]);
+    // The transaction and two ordinary settlements (~140,000 gas), and at most ITEM_GAS for the hostile one.
+    expect(receipt.gasUsed).toBeLessThan(150_000n + itemGas);
+    expect(await balance(burner)).toBe(100_000n);
+    expect(await balance(chain.address(NODE))).toBe(10_000n + 30n);
   });
 
   it('keeps settleFor (a batch item’s own call) to the contract itself', async () => {
