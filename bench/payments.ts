@@ -160,28 +160,8 @@ try {
       'sent by the payer itself: no authorization',
     ]);
   }
-  for (const [what, amount] of [
-    ['metered (charge part, refund the rest)', 12_345n],
-    ['metered, amount = max (nothing to refund)', MAX],
-    ['metered, amount = 0 (all refunded)', 0n],
-  ] as const) {
-    const payer = await freshPayer();
-    const salt = randomBytes32();
-    const auth: TransferAuthorization = {
-      from: payer.address,
-      to: meteredSettlement,
-      value: MAX,
-      validAfter: 0n,
-      validBefore: BigInt(Math.floor(Date.now() / 1000) + 3600),
-      nonce: meteredNonce(nodeAccount.address, salt),
-    };
-    const signature = await signTransferAuthorization(payer, domain, auth, 'receive');
-    const receipt = await settleMetered(node, meteredSettlement, token, auth, salt, signature, amount);
-    rows.push([what, await cost(receipt), 'MeteredSettlement.settle']);
-  }
-
-  // Batches: N exact and N metered authorizations from different payers, one transaction each.
-  const meteredItem = async (amount: bigint): Promise<SettlementItem> => {
+  /** A metered authorization of MAX from a fresh payer to the node, charging `amount`. */
+  const meteredItem = async (amount: bigint): Promise<Extract<SettlementItem, { scheme: 'metered' }>> => {
     const payer = await freshPayer();
     const salt = randomBytes32();
     const auth: TransferAuthorization = {
@@ -200,6 +180,17 @@ try {
       amount,
     };
   };
+  for (const [what, amount] of [
+    ['metered (charge part, refund the rest)', 12_345n],
+    ['metered, amount = max (nothing to refund)', MAX],
+    ['metered, amount = 0 (all refunded)', 0n],
+  ] as const) {
+    const m = await meteredItem(amount);
+    const receipt = await settleMetered(node, meteredSettlement, token, m.auth, m.salt, m.signature, amount);
+    rows.push([what, await cost(receipt), 'MeteredSettlement.settle']);
+  }
+
+  // Batches: N exact and N metered authorizations from different payers, one transaction each.
   for (const n of BATCH_SIZES) {
     const exact: SettlementItem[] = [];
     const metered: SettlementItem[] = [];

@@ -108,19 +108,24 @@ async function payment(
     accepted?: Partial<PaymentRequirements>;
     from?: number;
     nonce?: Hex;
+    /** A contract wallet paying: `from` is it, `signer` signs the digest for it (ERC-1271). */
+    wallet?: Address;
   } = {},
 ): Promise<{ header: string; payload: PaymentPayload }> {
   const signer = account(changes.signer ?? PAYER);
   const now = BigInt(Math.floor(Date.now() / 1000));
   const auth = {
-    from: signer.address,
+    from: changes.wallet ?? signer.address,
     to: req.payTo as Address,
     value: changes.value ?? BigInt(req.amount),
     validAfter: changes.validAfter ?? now - 600n,
     validBefore: changes.validBefore ?? now + BigInt(req.maxTimeoutSeconds),
     nonce: changes.nonce ?? randomBytes32(),
   };
-  const signature = await signTransferAuthorization(signer, { ...domain, ...changes.domain }, auth, 'transfer');
+  const signature =
+    changes.wallet === undefined
+      ? await signTransferAuthorization(signer, { ...domain, ...changes.domain }, auth, 'transfer')
+      : await signer.sign({ hash: transferAuthorizationDigest({ ...domain, ...changes.domain }, auth) });
   const from = changes.from === undefined ? auth.from : account(changes.from).address;
   const payload = {
     x402Version: 2,
@@ -698,38 +703,12 @@ describe('a contract wallet (ERC-1271) as the payer', () => {
     const req = await requirementsOf(node.url);
     const nodeAddress = node.context.keys.address;
     const n0 = await balance(nodeAddress);
-    /** A payment from the wallet, signed (for the wallet) by `signer`'s key. */
-    const walletPayment = async (signer: number) => {
-      const now = BigInt(Math.floor(Date.now() / 1000));
-      const auth = {
-        from: wallet,
-        to: req.payTo as Address,
-        value: PRICE,
-        validAfter: now - 600n,
-        validBefore: now + 300n,
-        nonce: randomBytes32(),
-      };
-      const signature = await account(signer).sign({ hash: transferAuthorizationDigest(domain, auth) });
-      return encodePaymentHeader({
-        x402Version: 2,
-        accepted: req,
-        payload: {
-          signature,
-          authorization: {
-            ...auth,
-            value: auth.value.toString(),
-            validAfter: auth.validAfter.toString(),
-            validBefore: auth.validBefore.toString(),
-          },
-        },
-      } as PaymentPayload);
-    };
     // Signed by a key the wallet does not answer for: refused before anything moves.
-    const forged = await infer(node.url, await walletPayment(OTHER));
+    const forged = await infer(node.url, (await payment(req, { wallet, signer: OTHER })).header);
     expect([forged.status, forged.body.error?.code]).toEqual([402, 'PAYMENT_SIGNATURE_INVALID']);
     expect([await balance(wallet), await balance(nodeAddress)]).toEqual([10_000n, n0]);
     // Its owner's signature, which the wallet's isValidSignature vouches for: served and settled.
-    const r = await infer(node.url, await walletPayment(OWNER));
+    const r = await infer(node.url, (await payment(req, { wallet, signer: OWNER })).header);
     expect(r.status).toBe(200);
     const settled = parseSettleResponse(decodePaymentHeader(r.headers.get('payment-response') as string));
     expect([settled.success, settled.payer]).toEqual([true, wallet]);
