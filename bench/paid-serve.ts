@@ -7,9 +7,13 @@
  * A paid request costs what the node does beyond a free one: decode and check the payment (an
  * EIP-712 digest and an ecrecover), two chain reads (nonce state, balance), the journal line
  * (fdatasync), and the settlement transaction, mined before the answer leaves (anvil automines:
- * on a real chain add the block time). Settlements go through the node's one transaction queue, so
- * paid throughput is bounded by sequential transactions. Payments are signed before the timed
- * runs (a client's signing cost is printed on its own).
+ * on a real chain add the block time). Settlements go through the node's one transaction queue;
+ * those that arrive while one is in flight go together in the next transaction
+ * (`MeteredSettlement.settleMany`, group commit), so concurrent paid requests share transactions.
+ * The run prints paid/free throughput, the same paid run with settlements one per transaction
+ * (as before group commit), and gas per settlement as the node batched them under load against one
+ * per transaction (the sequential run), from the settlements' own receipts. Payments
+ * are signed before the timed runs (a client's signing cost is printed on its own).
  */
 
 import { readFileSync } from 'node:fs';
@@ -28,7 +32,7 @@ import {
 } from '@verity/contracts';
 import { startAnvil, writeDeploymentFile } from '@verity/contracts/node';
 import { loadConfig, openKeystore, startNode } from '@verity/node';
-import { encodePaymentHeader, PAYMENT_HEADERS } from '@verity/protocol';
+import { decodePaymentHeader, encodePaymentHeader, PAYMENT_HEADERS, parseSettleResponse } from '@verity/protocol';
 import { createClient } from '@verity/sdk';
 import { type Address, createPublicClient, createWalletClient, type Hex, http, parseEther } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
@@ -63,6 +67,10 @@ const dataDir = join(dir, 'node');
 await mkdir(dataDir, { recursive: true, mode: 0o700 });
 const { address } = openKeystore(dataDir);
 await clients.walletClient.sendTransaction({ to: address as Address, value: parseEther('10') });
+// For the comparison row only (bench code, through startNode's test hook): settlements handed to
+// the node's settler one at a time, each mined before the next starts, as before group commit.
+let oneAtATime = false;
+let previous: Promise<unknown> = Promise.resolve();
 const node = await startNode(
   loadConfig({
     overrides: {
@@ -73,6 +81,17 @@ const node = await startNode(
       payments: { prices: { 'iris-paid@1.0.0': { request: PRICE.toString() } } },
     },
   }),
+  {
+    paymentSettler: (settler) => ({
+      ...settler,
+      settle(payment, amount) {
+        if (!oneAtATime) return settler.settle(payment, amount);
+        const next = previous.then(() => settler.settle(payment, amount));
+        previous = next.catch(() => undefined);
+        return next;
+      },
+    }),
+  },
 );
 const admin = createClient({ url: node.url, apiKey: node.context.keys.apiKey });
 await admin.pushModel({ name: 'iris', version: '1.0.0', data: IRIS });
@@ -113,6 +132,9 @@ async function sign(): Promise<string> {
   });
 }
 
+/** The settlement transactions of paid answers (`PAYMENT-RESPONSE`), one entry per answer. */
+const settlements: string[] = [];
+
 async function call(model: string, header?: string, retried = false): Promise<void> {
   let r: Response;
   try {
@@ -129,6 +151,18 @@ async function call(model: string, header?: string, retried = false): Promise<vo
   }
   await r.arrayBuffer();
   if (r.status !== 200) throw new Error(`${model}: status ${r.status}`);
+  const response = r.headers.get(PAYMENT_HEADERS.response);
+  if (response !== null) settlements.push(parseSettleResponse(decodePaymentHeader(response)).transaction);
+}
+
+/** Gas per settlement and settlements per transaction over the answers `from`..`to` of `settlements`. */
+async function gasOf(from: number, to = settlements.length): Promise<{ perSettlement: number; perTx: number }> {
+  const txs = new Map<string, number>();
+  for (const t of settlements.slice(from, to)) txs.set(t, (txs.get(t) ?? 0) + 1);
+  let gas = 0n;
+  for (const hash of txs.keys()) gas += (await publicClient.getTransactionReceipt({ hash: hash as Hex })).gasUsed;
+  const n = to - from;
+  return { perSettlement: Number(gas) / n, perTx: n / txs.size };
 }
 
 const pct = (xs: number[], p: number) => {
@@ -156,12 +190,14 @@ async function sequential(model: string, paid: boolean): Promise<number[]> {
   return out;
 }
 // Payments for the throughput run, signed before any timing.
-const poolHeaders = await Promise.all(Array.from({ length: 1500 }, () => sign()));
+const poolHeaders = await Promise.all(Array.from({ length: 2500 }, () => sign()));
 const free = await sequential('iris@1.0.0', false);
+const sequentialFrom = settlements.length;
 const paid = await sequential('iris-paid@1.0.0', true);
+const single = await gasOf(sequentialFrom);
 
 async function throughput(model: string, paid: boolean): Promise<number> {
-  const pool = paid ? [...poolHeaders] : [];
+  const pool = paid ? poolHeaders : [];
   // After a pause the kept-alive connections are gone: one call opens them again.
   await call(model, paid ? pool.pop() : undefined);
   let done = 0;
@@ -177,7 +213,12 @@ async function throughput(model: string, paid: boolean): Promise<number> {
   return done / SECONDS;
 }
 const freeRps = await throughput('iris@1.0.0', false);
+const concurrentFrom = settlements.length + 1; // after the call that opens the connections
 const paidRps = await throughput('iris-paid@1.0.0', true);
+const batched = await gasOf(concurrentFrom);
+oneAtATime = true;
+const unbatchedRps = await throughput('iris-paid@1.0.0', true);
+oneAtATime = false;
 
 const row = (name: string, xs: number[], rps: number) =>
   `| ${name} | ${pct(xs, 50).toFixed(2)} | ${pct(xs, 90).toFixed(2)} | ${pct(xs, 99).toFixed(2)} | ${rps.toFixed(0)} |`;
@@ -188,6 +229,18 @@ console.log('| answer | p50 ms | p90 ms | p99 ms | requests/s |');
 console.log('|---|---:|---:|---:|---:|');
 console.log(row('free', free, freeRps));
 console.log(row('paid (x402 exact, settled before the answer)', paid, paidRps));
+console.log(`| paid, settlements one per transaction (before group commit) | | | | ${unbatchedRps.toFixed(0)} |`);
+console.log(
+  `\npaid / free throughput: ${(paidRps / freeRps).toFixed(2)}× (one settlement per transaction: ${(unbatchedRps / freeRps).toFixed(2)}×); group commit / one per transaction: ${(paidRps / unbatchedRps).toFixed(2)}×`,
+);
+console.log('| settlements | per transaction (mean) | gas per settlement | vs one per transaction |');
+console.log('|---|---:|---:|---:|');
+console.log(
+  `| sequential (one per transaction) | ${single.perTx.toFixed(1)} | ${single.perSettlement.toFixed(0)} | 1.00× |`,
+);
+console.log(
+  `| ${CONCURRENCY} concurrent (group commit) | ${batched.perTx.toFixed(1)} | ${batched.perSettlement.toFixed(0)} | ${(batched.perSettlement / single.perSettlement).toFixed(2)}× |`,
+);
 console.log(`\nsigning a payment (client side, viem): ${signMs.toFixed(2)} ms`);
 console.log(
   `node balance: ${await tokenBalance(publicClient, pay.token, node.context.keys.address as Address)} atomic units`,

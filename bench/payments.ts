@@ -10,11 +10,10 @@
  *   the money costs without an authorization.
  * - `metered`: `MeteredSettlement.settle` (`settleMetered`): pull the maximum, pay the amount,
  *   refund the rest; also with nothing to refund (amount = max) and nothing charged (amount = 0).
- * - Batching: N `transferWithAuthorization` calls in one transaction through a minimal call
- *   batcher (compiled here with solc-js; bench code, not a Verity contract), against the same N
- *   as N transactions. `MeteredSettlement.settle` binds the payee by msg.sender, so a generic
- *   batcher cannot carry it; a `settle` over many authorizations inside MeteredSettlement would
- *   save the same per-transaction costs (21,000 base gas and the token's cold account access).
+ * - Batching: N settlements in one transaction through `MeteredSettlement.settleMany` (what a node
+ *   sends for the settlements that arrived while its previous one was being mined), `exact` and
+ *   `metered` alike, against one per transaction; each item in its own try/catch, so one refused
+ *   item does not undo the others.
  *
  * Steady state, as on a node that has been paid before: every payer is a different account with a
  * non-zero balance before and after (its balance slot is cold and stays non-zero), the node's
@@ -23,7 +22,6 @@
  * Gas is deterministic for a compiler and input; each row is one transaction's `gasUsed` (batch
  * rows: divided by N).
  */
-import { createRequire } from 'node:module';
 import {
   type ChainClients,
   deployPaymentContracts,
@@ -31,7 +29,9 @@ import {
   meteredNonce,
   mintTestTokens,
   randomBytes32,
+  type SettlementItem,
   settleExact,
+  settleMany,
   settleMetered,
   signTransferAuthorization,
   type TokenDomain,
@@ -40,17 +40,13 @@ import {
 } from '@verity/contracts';
 import { startAnvil } from '@verity/contracts/node';
 import {
-  type Abi,
   type Address,
   createPublicClient,
   createWalletClient,
-  encodeFunctionData,
-  getAddress,
   type Hex,
   http,
   keccak256,
   type LocalAccount,
-  parseSignature,
   type TransactionReceipt,
   toHex,
 } from 'viem';
@@ -60,38 +56,6 @@ const BATCH_SIZES = [1, 2, 5, 10, 20, 50];
 const PRICE = 10_000n; // 0.01 vUSD
 const MAX = 50_000n;
 
-const BATCHER_SOURCE = `// SPDX-License-Identifier: Apache-2.0
-pragma solidity ^0.8.24;
-contract CallBatcher {
-    function batch(address target, bytes[] calldata calls) external {
-        for (uint256 i; i < calls.length; ++i) {
-            (bool ok, bytes memory answer) = target.call(calls[i]);
-            if (!ok) assembly { revert(add(answer, 32), mload(answer)) }
-        }
-    }
-}`;
-
-/** The batcher, compiled with the settings of packages/contracts/scripts/compile.mjs. */
-function compileBatcher(): { abi: Abi; bytecode: Hex } {
-  const solc = createRequire(import.meta.url)('solc') as { compile(input: string): string };
-  const output = JSON.parse(
-    solc.compile(
-      JSON.stringify({
-        language: 'Solidity',
-        sources: { 'CallBatcher.sol': { content: BATCHER_SOURCE } },
-        settings: {
-          optimizer: { enabled: true, runs: 200 },
-          evmVersion: 'shanghai',
-          outputSelection: { '*': { '*': ['abi', 'evm.bytecode.object'] } },
-        },
-      }),
-    ),
-  );
-  const c = output.contracts?.['CallBatcher.sol']?.CallBatcher;
-  if (c === undefined) throw new Error(`solc: ${JSON.stringify(output.errors)}`);
-  return { abi: c.abi as Abi, bytecode: `0x${c.evm.bytecode.object}` };
-}
-
 const anvil = await startAnvil();
 /** What a settlement costs: gas used, and calldata bytes (what an L2 posts to L1). */
 interface Cost {
@@ -99,7 +63,7 @@ interface Cost {
   readonly bytes: number;
 }
 const rows: [string, Cost, string][] = [];
-const batchRows: [number, Cost][] = [];
+const batchRows: [number, Cost, Cost][] = [];
 try {
   const transport = http(anvil.rpcUrl);
   const chain = anvil.chain;
@@ -196,11 +160,8 @@ try {
       'sent by the payer itself: no authorization',
     ]);
   }
-  for (const [what, amount] of [
-    ['metered (charge part, refund the rest)', 12_345n],
-    ['metered, amount = max (nothing to refund)', MAX],
-    ['metered, amount = 0 (all refunded)', 0n],
-  ] as const) {
+  /** A metered authorization of MAX from a fresh payer to the node, charging `amount`. */
+  const meteredItem = async (amount: bigint): Promise<Extract<SettlementItem, { scheme: 'metered' }>> => {
     const payer = await freshPayer();
     const salt = randomBytes32();
     const auth: TransferAuthorization = {
@@ -211,39 +172,36 @@ try {
       validBefore: BigInt(Math.floor(Date.now() / 1000) + 3600),
       nonce: meteredNonce(nodeAccount.address, salt),
     };
-    const signature = await signTransferAuthorization(payer, domain, auth, 'receive');
-    const receipt = await settleMetered(node, meteredSettlement, token, auth, salt, signature, amount);
+    return {
+      scheme: 'metered',
+      auth,
+      salt,
+      signature: await signTransferAuthorization(payer, domain, auth, 'receive'),
+      amount,
+    };
+  };
+  for (const [what, amount] of [
+    ['metered (charge part, refund the rest)', 12_345n],
+    ['metered, amount = max (nothing to refund)', MAX],
+    ['metered, amount = 0 (all refunded)', 0n],
+  ] as const) {
+    const m = await meteredItem(amount);
+    const receipt = await settleMetered(node, meteredSettlement, token, m.auth, m.salt, m.signature, amount);
     rows.push([what, await cost(receipt), 'MeteredSettlement.settle']);
   }
 
-  // Batches: N authorizations from N different payers, one transaction from the node.
-  const batcher = compileBatcher();
-  const deployHash = await node.walletClient.deployContract({ ...batcher, account: nodeAccount, chain });
-  const batcherAddress = getAddress(
-    (await publicClient.waitForTransactionReceipt({ hash: deployHash })).contractAddress as Address,
-  );
+  // Batches: N exact and N metered authorizations from different payers, one transaction each.
   for (const n of BATCH_SIZES) {
-    const calls: Hex[] = [];
+    const exact: SettlementItem[] = [];
+    const metered: SettlementItem[] = [];
     for (let i = 0; i < n; i++) {
-      const { auth, signature } = await exactAuth(await freshPayer());
-      const { r, s, v } = parseSignature(signature);
-      calls.push(
-        encodeFunctionData({
-          abi: testStablecoinAbi,
-          functionName: 'transferWithAuthorization',
-          args: [auth.from, auth.to, auth.value, auth.validAfter, auth.validBefore, auth.nonce, Number(v), r, s],
-        }),
-      );
+      exact.push({ scheme: 'exact', ...(await exactAuth(await freshPayer())) });
+      metered.push(await meteredItem(12_345n));
     }
-    const hash = await node.walletClient.writeContract({
-      address: batcherAddress,
-      abi: batcher.abi,
-      functionName: 'batch',
-      args: [token, calls],
-      account: nodeAccount,
-      chain,
-    });
-    batchRows.push([n, await cost(await publicClient.waitForTransactionReceipt({ hash }), n)]);
+    const e = await settleMany(node, meteredSettlement, token, exact);
+    const m = await settleMany(node, meteredSettlement, token, metered);
+    if ([...e.failures, ...m.failures].some((f) => f !== undefined)) throw new Error('a batch item failed');
+    batchRows.push([n, await cost(e.receipt, n), await cost(m.receipt, n)]);
   }
 } finally {
   await anvil.stop();
@@ -251,16 +209,19 @@ try {
 
 const fmt = (n: number | bigint) => n.toLocaleString('en-US');
 const single = rows.find(([what]) => what === 'exact')?.[1];
-if (single === undefined) throw new Error('no exact row');
+const singleMetered = rows.find(([what]) => what === 'metered (charge part, refund the rest)')?.[1];
+if (single === undefined || singleMetered === undefined) throw new Error('no single rows');
 console.log(`Verity payments bench — node ${process.version}, anvil (automine), ${new Date().toISOString()}`);
 console.log('| settlement | gas used | calldata bytes | |');
 console.log('|---|---:|---:|---|');
 for (const [what, c, note] of rows) console.log(`| ${what} | ${fmt(c.gas)} | ${c.bytes} | ${note} |`);
 console.log(
-  '\n| exact settlements per transaction (batched) | gas per settlement | vs one per transaction | calldata bytes per settlement |',
+  '\n| settlements per transaction (settleMany) | exact: gas per settlement | vs one per transaction | metered: gas per settlement | vs one per transaction | calldata bytes per settlement (exact / metered) |',
 );
-console.log('|---:|---:|---:|---:|');
-for (const [n, c] of batchRows) {
-  const ratio = Number(c.gas) / Number(single.gas);
-  console.log(`| ${n} | ${fmt(c.gas)} | ${ratio.toFixed(2)}× | ${c.bytes} |`);
+console.log('|---:|---:|---:|---:|---:|---:|');
+for (const [n, e, m] of batchRows) {
+  const ratio = (c: Cost, one: Cost) => (Number(c.gas) / Number(one.gas)).toFixed(2);
+  console.log(
+    `| ${n} | ${fmt(e.gas)} | ${ratio(e, single)}× | ${fmt(m.gas)} | ${ratio(m, singleMetered)}× | ${e.bytes} / ${m.bytes} |`,
+  );
 }

@@ -32,6 +32,12 @@ Usage:
                       phase 2 among the nodes
   --phase1-power P    run a 2^P phase-1 ceremony among the nodes first, then as --ptau
   --no-chain          one node alone, no chain
+  --rpc URL --deployment FILE   another EVM chain instead of the local one (accounts funded there)
+  --price MODEL=AMOUNT | MODEL=INPUT/OUTPUT   price a model on every node (repeatable; also
+                      VERITY_PRICES=iris@1.0.0=1000,tiny-chat@1.0.0=10/100): per request, or per
+                      prompt/generated token, in the token's atomic units; on the local chain
+                      they add to the prices \`verity up\` sets, with --rpc they are the only ones
+                      (the token: the deployment file's payments.token or VERITY_PAYMENT_TOKEN)
 
 It prints each node's URL, the deployment file and the accounts, and the URL of a gateway that
 routes across all the nodes (port 8780, any free one if taken or with --port 0; see verity
@@ -40,6 +46,7 @@ gateway --help); Ctrl-C stops everything (the chain is kept in the data dir).
 Examples:
   verity up
   verity up --nodes 3 --data-dir /tmp/verity-net
+  verity up --rpc https://rpc.example --deployment deployment.json --price iris@1.0.0=1000
 `,
   gateway: `verity gateway — one local endpoint for the whole network
 
@@ -77,12 +84,15 @@ Examples:
 
 Usage:
   verity node start [--config FILE] [--data-dir DIR] [--host H] [--port N]
-                    [--rpc URL --deployment FILE]
+                    [--rpc URL --deployment FILE] [--price MODEL=AMOUNT | MODEL=INPUT/OUTPUT]...
 
   --config FILE       a JSON configuration (every setting: docs/api.md "Limits"); VERITY_*
                       environment variables and these flags override it
   --rpc URL --deployment FILE   register on this chain, anchor the log, serve quorum; without
                       them the node runs alone
+  --price MODEL=AMOUNT | MODEL=INPUT/OUTPUT   a model's price (x402, needs a chain): per request,
+                      or per prompt/generated token, in the token's atomic units (repeatable;
+                      as VERITY_PRICES, comma-separated, and payments.prices in --config)
 
 Examples:
   verity node start --data-dir ./node1 --port 8701

@@ -69,9 +69,14 @@ const settled = (before: { payer: bigint; node: bigint }) =>
 
 beforeAll(async () => {
   dataDir = await mkdtemp(join(tmpdir(), 'verity-payments-'));
-  up = spawn(process.execPath, [BIN, 'up', '--data-dir', dataDir, '--port', '0', '--json'], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  // --price adds a price to those `verity up` sets (as VERITY_PRICES would).
+  up = spawn(
+    process.execPath,
+    [BIN, 'up', '--data-dir', dataDir, '--port', '0', '--price', 'digits@1.0.0=1234', '--json'],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   info = await firstJsonLine<UpInfo>(up, 'verity up');
   deployment = JSON.parse(await readFile(info.chain.deploymentFile, 'utf8'));
   publicClient = createPublicClient({ transport: http(info.chain.rpcUrl) }) as PublicClient;
@@ -102,6 +107,9 @@ describe('verity up prices examples and funds a demo payer', () => {
     expect(price('tiny-chat-paid@1.0.0')).toMatchObject({ scheme: 'metered', inputToken: '10', outputToken: '100' });
     expect(price('iris@1.0.0')).toBeUndefined();
     expect(price('tiny-chat@1.0.0')).toBeUndefined();
+    // The --price flag's, beside them.
+    expect(info.payments.prices['digits@1.0.0']).toEqual({ request: '1234' });
+    expect(price('digits@1.0.0')).toMatchObject({ scheme: 'exact', request: '1234' });
   });
 });
 

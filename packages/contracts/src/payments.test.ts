@@ -16,6 +16,7 @@ import { type PrivateKeyAccount, privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { deployOne } from './deploy.js';
 import { erc1271WalletHarnessAbi, erc1271WalletHarnessBytecode } from './generated/erc1271-wallet-harness.js';
+import { gasBurningWalletHarnessAbi, gasBurningWalletHarnessBytecode } from './generated/gas-burning-wallet-harness.js';
 import { meteredSettlementAbi } from './generated/metered-settlement.js';
 import { testStablecoinAbi } from './generated/test-stablecoin.js';
 import {
@@ -25,7 +26,9 @@ import {
   mintTestTokens,
   type PaymentContracts,
   randomBytes32,
+  type SettlementItem,
   settleExact,
+  settleMany,
   settleMetered,
   signTransferAuthorization,
   type TokenDomain,
@@ -819,5 +822,173 @@ describe('contract wallets (ERC-1271) as payers', () => {
     await settleMetered(chain.clients(NODE), contracts.meteredSettlement, contracts.token, auth, salt, signature, 7n);
     expect(await balance(wallet)).toBe(FUNDS - 7n);
     expect(await balance(chain.address(NODE))).toBe(7n);
+  });
+});
+
+describe('MeteredSettlement.settleMany (batched settlements)', () => {
+  const MAX = 50_000n;
+
+  /** A metered authorization of MAX by `signer`, bound to the node, as a batch item charging `amount`. */
+  async function meteredItem(amount: bigint, signer: LocalAccount = payer): Promise<SettlementItem> {
+    const salt = randomBytes32();
+    const auth = await authorization({
+      from: signer.address,
+      to: contracts.meteredSettlement,
+      value: MAX,
+      nonce: meteredNonce(chain.address(NODE), salt),
+    });
+    return { scheme: 'metered', auth, salt, signature: await signAs(signer, auth, 'receive'), amount };
+  }
+  async function exactItem(overrides: Partial<TransferAuthorization> = {}): Promise<SettlementItem> {
+    const auth = await authorization(overrides);
+    return { scheme: 'exact', auth, signature: await signAs(account(PAYER), auth) };
+  }
+
+  it('settles exact and metered payments in one transaction, each as a single settlement would', async () => {
+    const items = [
+      await exactItem(),
+      await meteredItem(12_345n),
+      await exactItem({ value: 7n }),
+      await meteredItem(0n),
+    ];
+    const { receipt, failures } = await settleMany(
+      chain.clients(NODE),
+      contracts.meteredSettlement,
+      contracts.token,
+      items,
+    );
+    expect(failures).toEqual([undefined, undefined, undefined, undefined]);
+    const used = parseEventLogs({ abi: testStablecoinAbi, eventName: 'AuthorizationUsed', logs: receipt.logs });
+    // The exact items go first, then the metered ones.
+    expect(used.map((l) => l.args.nonce)).toEqual([0, 2, 1, 3].map((i) => items[i]?.auth.nonce));
+    const metered = parseEventLogs({ abi: meteredSettlementAbi, eventName: 'MeteredSettled', logs: receipt.logs });
+    expect(metered.map((l) => [l.args.payee, l.args.amount])).toEqual([
+      [chain.address(NODE), 12_345n],
+      [chain.address(NODE), 0n],
+    ]);
+    const charged = 10_000n + 12_345n + 7n;
+    expect(await balance(payer.address)).toBe(FUNDS - charged);
+    expect(await balance(chain.address(NODE))).toBe(charged);
+    expect(await balance(contracts.meteredSettlement)).toBe(0n);
+  });
+
+  it('skips the items the token refuses, names each refusal, and settles the rest', async () => {
+    await mintTestTokens(chain.clients(0), contracts.token, stranger.address, 100n);
+    const replayed = await exactItem();
+    await settleExact(chain.clients(NODE), contracts.token, replayed.auth, replayed.signature);
+    const afterFirst = await balance(payer.address);
+    const forgedAuth = await authorization();
+    const items: SettlementItem[] = [
+      await exactItem(),
+      replayed, // its nonce is used already
+      { scheme: 'exact', auth: forgedAuth, signature: await signAs(stranger, forgedAuth) }, // signed by another
+      await meteredItem(5n, stranger), // a maximum above what the stranger holds
+      await meteredItem(20n),
+      await exactItem({ validBefore: (await now()) - 1n }), // expired
+    ];
+    const { receipt, failures } = await settleMany(
+      chain.clients(NODE),
+      contracts.meteredSettlement,
+      contracts.token,
+      items,
+    );
+    expect(receipt.status).toBe('success');
+    expect(failures.map((f) => f?.code)).toEqual([
+      undefined,
+      'PAYMENT_REPLAYED',
+      'PAYMENT_SIGNATURE_INVALID',
+      'PAYMENT_INSUFFICIENT_FUNDS',
+      undefined,
+      'PAYMENT_EXPIRED',
+    ]);
+    expect(failures[1]?.details.revert).toBe('AuthorizationAlreadyUsed');
+    const failed = [
+      ...parseEventLogs({ abi: meteredSettlementAbi, eventName: 'ExactFailed', logs: receipt.logs }).map((l) => [
+        'exact',
+        l.args.index,
+      ]),
+      ...parseEventLogs({ abi: meteredSettlementAbi, eventName: 'MeteredFailed', logs: receipt.logs }).map((l) => [
+        'metered',
+        l.args.index,
+      ]),
+    ];
+    expect(failed).toEqual([
+      ['exact', 1n],
+      ['exact', 2n],
+      ['exact', 3n],
+      ['metered', 0n],
+    ]);
+    // Exactly the two good items moved money; the stranger's nonce stays unused.
+    expect(await balance(payer.address)).toBe(afterFirst - 10_000n - 20n);
+    expect(await balance(stranger.address)).toBe(100n);
+    expect(await balance(chain.address(NODE))).toBe(10_000n + 10_000n + 20n);
+    const strangerItem = items[3] as SettlementItem;
+    expect(
+      await authorizationUsed(chain.publicClient, contracts.token, stranger.address, strangerItem.auth.nonce),
+    ).toBe(false);
+  });
+
+  it('bounds what a gas-burning contract wallet costs a batch (ITEM_GAS), and settles the rest', async () => {
+    const itemGas = await chain.publicClient.readContract({
+      address: contracts.meteredSettlement,
+      abi: meteredSettlementAbi,
+      functionName: 'ITEM_GAS',
+    });
+    expect(itemGas).toBe(500_000n);
+    const burner = (
+      await deployOne(
+        chain.clients(STRANGER),
+        'GasBurningWalletHarness',
+        gasBurningWalletHarnessAbi,
+        gasBurningWalletHarnessBytecode,
+        [],
+      )
+    ).address;
+    await mintTestTokens(chain.clients(0), contracts.token, burner, 100_000n);
+    const hostile = await authorization({ from: burner });
+    const items: SettlementItem[] = [
+      await exactItem(),
+      // Any 65 bytes: ECDSA does not recover the wallet, so the token asks it, and it burns.
+      { scheme: 'exact', auth: hostile, signature: await signAs(payer, hostile) },
+      await meteredItem(30n),
+    ];
+    const { receipt, failures } = await settleMany(
+      chain.clients(NODE),
+      contracts.meteredSettlement,
+      contracts.token,
+      items,
+    );
+    expect(failures.map((f) => f?.code)).toEqual([undefined, 'PAYMENT_SIGNATURE_INVALID', undefined]);
+    // The transaction and two ordinary settlements (~140,000 gas), and at most ITEM_GAS for the hostile one.
+    expect(receipt.gasUsed).toBeLessThan(150_000n + itemGas);
+    expect(await balance(burner)).toBe(100_000n);
+    expect(await balance(chain.address(NODE))).toBe(10_000n + 30n);
+  });
+
+  it('keeps settleFor (a batch item’s own call) to the contract itself', async () => {
+    const m = (await meteredItem(1n)) as Extract<SettlementItem, { scheme: 'metered' }>;
+    await expect(
+      write(STRANGER, {
+        address: contracts.meteredSettlement,
+        abi: meteredSettlementAbi,
+        functionName: 'settleFor',
+        args: [
+          stranger.address,
+          contracts.token,
+          {
+            from: m.auth.from,
+            maxValue: m.auth.value,
+            validAfter: m.auth.validAfter,
+            validBefore: m.auth.validBefore,
+            salt: m.salt,
+            signature: m.signature,
+            amount: 1n,
+          },
+        ],
+        account: stranger,
+        chain: chain.anvil.chain,
+      }),
+    ).rejects.toThrow(/OnlySelf/);
+    expect(await balance(payer.address)).toBe(FUNDS);
   });
 });

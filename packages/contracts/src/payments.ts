@@ -20,9 +20,12 @@ import {
   fail,
   type AuthorizationKind as ProtocolAuthorizationKind,
   meteredNonce as protocolMeteredNonce,
+  type VerityError,
 } from '@verity/protocol';
 import {
   type Address,
+  ContractFunctionRevertedError,
+  decodeEventLog,
   getAddress,
   type Hex,
   isHex,
@@ -32,6 +35,7 @@ import {
   type TransactionReceipt,
   toHex,
 } from 'viem';
+import { chainError } from './chain-error.js';
 import { address, bytes32, type ChainClients, read, sendAndConfirm } from './clients.js';
 import { deployOne } from './deploy.js';
 import { meteredSettlementAbi, meteredSettlementBytecode } from './generated/metered-settlement.js';
@@ -226,6 +230,25 @@ export async function settleExact(
   );
 }
 
+/** A metered authorization `payee` can settle for `amount`: to the settlement contract, its nonce bound to `payee` and `salt`. */
+function checkMetered(payee: Address, settlement: Address, auth: TransferAuthorization, salt: Hex, amount: bigint) {
+  if (getAddress(auth.to) !== getAddress(address(settlement, 'settlement'))) {
+    fail('INVALID_ARGUMENT', 'a metered authorization must be to the settlement contract', {
+      to: auth.to,
+      settlement,
+    });
+  }
+  if (auth.nonce.toLowerCase() !== meteredNonce(payee, salt)) {
+    fail('INVALID_ARGUMENT', 'the authorization’s nonce does not bind this payee and salt', { payee });
+  }
+  if (amount < 0n || amount > auth.value) {
+    fail('INVALID_ARGUMENT', 'amount must be between 0 and the authorized maximum', {
+      amount: amount.toString(),
+      maxValue: auth.value.toString(),
+    });
+  }
+}
+
 /**
  * Settles a metered authorization as its payee (the wallet's account): `MeteredSettlement` pulls
  * `auth.value` (the maximum), pays `amount` to the payee and returns the rest to `auth.from`, in
@@ -248,23 +271,7 @@ export async function settleMetered(
 ): Promise<TransactionReceipt> {
   checkAuthorization(auth);
   const { walletClient } = clients;
-  if (getAddress(auth.to) !== getAddress(address(settlement, 'settlement'))) {
-    fail('INVALID_ARGUMENT', 'a metered authorization must be to the settlement contract', {
-      to: auth.to,
-      settlement,
-    });
-  }
-  if (auth.nonce.toLowerCase() !== meteredNonce(walletClient.account.address, salt)) {
-    fail('INVALID_ARGUMENT', 'the authorization’s nonce does not bind this payee and salt', {
-      payee: walletClient.account.address,
-    });
-  }
-  if (amount < 0n || amount > auth.value) {
-    fail('INVALID_ARGUMENT', 'amount must be between 0 and the authorized maximum', {
-      amount: amount.toString(),
-      maxValue: auth.value.toString(),
-    });
-  }
+  checkMetered(walletClient.account.address, settlement, auth, salt, amount);
   if (!isHex(signature, { strict: true })) fail('INVALID_ARGUMENT', 'signature must be hex', { signature });
   return sendAndConfirm(clients, 'settleMetered', () =>
     walletClient.writeContract({
@@ -287,6 +294,116 @@ export async function settleMetered(
   );
 }
 
+/** One payment of a batch (`settleMany`): an `exact` authorization, or a metered one and its charge. */
+export type SettlementItem =
+  | { readonly scheme: 'exact'; readonly auth: TransferAuthorization; readonly signature: Hex }
+  | {
+      readonly scheme: 'metered';
+      readonly auth: TransferAuthorization;
+      readonly salt: Hex;
+      readonly signature: Hex;
+      readonly amount: bigint;
+    };
+
+/** What became of each item of a batch, in the order given: settled, or the token's refusal. */
+export interface BatchSettlement {
+  readonly receipt: TransactionReceipt;
+  /** `undefined`: the item settled in `receipt`; otherwise why it did not (nothing moved for it). */
+  readonly failures: readonly (VerityError | undefined)[];
+}
+
+/**
+ * Settles many payments in one transaction through `MeteredSettlement.settleMany` (the wallet's
+ * account is the payee of the metered ones and pays the gas). Each item stands alone: one the token
+ * refuses is skipped and the others settle; `failures` says which, with the token's refusal as a
+ * payment code (`PAYMENT_REPLAYED`, `PAYMENT_INSUFFICIENT_FUNDS`, …) read from the contract's
+ * `ExactFailed` / `MeteredFailed` events. Every item is checked as `settleExact` / `settleMetered`
+ * check theirs before any gas is spent.
+ *
+ * @example
+ * ```ts
+ * const { receipt, failures } = await settleMany(clients, settlement, token, items);
+ * ```
+ */
+export async function settleMany(
+  clients: ChainClients,
+  settlement: Address,
+  token: Address,
+  items: readonly SettlementItem[],
+): Promise<BatchSettlement> {
+  const { walletClient } = clients;
+  const exact: { index: number; arg: ExactArg }[] = [];
+  const metered: { index: number; arg: MeteredArg }[] = [];
+  items.forEach((item, index) => {
+    checkAuthorization(item.auth);
+    if (!isHex(item.signature, { strict: true })) fail('INVALID_ARGUMENT', 'signature must be hex', { index });
+    const { auth } = item;
+    if (item.scheme === 'exact') {
+      exact.push({ index, arg: { ...auth, signature: item.signature } });
+      return;
+    }
+    checkMetered(walletClient.account.address, settlement, auth, item.salt, item.amount);
+    metered.push({
+      index,
+      arg: {
+        from: auth.from,
+        maxValue: auth.value,
+        validAfter: auth.validAfter,
+        validBefore: auth.validBefore,
+        salt: item.salt,
+        signature: item.signature,
+        amount: item.amount,
+      },
+    });
+  });
+  const at = address(settlement, 'settlement');
+  const receipt = await sendAndConfirm(clients, 'settleMany', () =>
+    walletClient.writeContract({
+      address: at,
+      abi: meteredCallAbi,
+      functionName: 'settleMany',
+      args: [address(token, 'token'), exact.map((e) => e.arg), metered.map((m) => m.arg)],
+      account: walletClient.account,
+      chain: walletClient.chain,
+    }),
+  );
+  const failures: (VerityError | undefined)[] = items.map(() => undefined);
+  for (const log of receipt.logs) {
+    if (getAddress(log.address) !== getAddress(at)) continue;
+    let event: ReturnType<typeof decodeEventLog<typeof meteredSettlementAbi>>;
+    try {
+      event = decodeEventLog({ abi: meteredSettlementAbi, data: log.data, topics: log.topics });
+    } catch {
+      continue;
+    }
+    if (event.eventName !== 'ExactFailed' && event.eventName !== 'MeteredFailed') continue;
+    const { index, reason } = event.args;
+    const item = (event.eventName === 'ExactFailed' ? exact : metered)[Number(index)];
+    if (item === undefined) continue;
+    failures[item.index] = refusal(reason, event.eventName === 'ExactFailed' ? 'transferWithAuthorization' : 'settle');
+  }
+  return { receipt, failures };
+}
+
+type ExactArg = TransferAuthorization & { readonly signature: Hex };
+interface MeteredArg {
+  readonly from: Address;
+  readonly maxValue: bigint;
+  readonly validAfter: bigint;
+  readonly validBefore: bigint;
+  readonly salt: Hex;
+  readonly signature: Hex;
+  readonly amount: bigint;
+}
+
+/** A batch item's revert data as the `VerityError` a single settlement would have thrown. */
+function refusal(data: Hex, functionName: 'transferWithAuthorization' | 'settle'): VerityError {
+  return chainError(
+    new ContractFunctionRevertedError({ abi: meteredCallAbi, data, functionName }),
+    functionName === 'settle' ? 'settleMetered' : 'settleExact',
+  );
+}
+
 /** Whether `from` has used or cancelled the authorization nonce `nonce` on `token` (EIP-3009 `authorizationState`). */
 export async function authorizationUsed(
   publicClient: PublicClient,
@@ -302,6 +419,56 @@ export async function authorizationUsed(
       args: [address(from, 'from'), bytes32(nonce, 'nonce')],
     }),
   );
+}
+
+/** ERC-1271's one function, and its "valid" answer bytes4(keccak256("isValidSignature(bytes32,bytes)")). */
+const ERC1271_ABI = [
+  {
+    type: 'function',
+    name: 'isValidSignature',
+    stateMutability: 'view',
+    inputs: [
+      { name: 'hash', type: 'bytes32' },
+      { name: 'signature', type: 'bytes' },
+    ],
+    outputs: [{ name: '', type: 'bytes4' }],
+  },
+] as const;
+const ERC1271_MAGIC = '0x1626ba7e';
+
+/**
+ * Whether the contract account `signer` says `signature` over `digest` is its own (ERC-1271
+ * `isValidSignature`), as an EIP-3009 token with contract-wallet support (USDC v2.2, TestStablecoin)
+ * decides it: false for an account without code, a call that reverts, or any answer but the magic
+ * value. An RPC endpoint that does not answer throws `CHAIN_UNAVAILABLE`.
+ *
+ * @example
+ * ```ts
+ * if (await erc1271Valid(publicClient, auth.from, digest, signature)) { … }
+ * ```
+ */
+export async function erc1271Valid(
+  publicClient: PublicClient,
+  signer: Address,
+  digest: Hex,
+  signature: Hex,
+): Promise<boolean> {
+  const at = address(signer, 'signer');
+  const code = await read('getCode', () => publicClient.getCode({ address: at }));
+  if (code === undefined || code === '0x') return false;
+  try {
+    const answer = await publicClient.readContract({
+      address: at,
+      abi: ERC1271_ABI,
+      functionName: 'isValidSignature',
+      args: [bytes32(digest, 'digest'), signature],
+    });
+    return answer.toLowerCase() === ERC1271_MAGIC;
+  } catch (e) {
+    const error = chainError(e, 'isValidSignature');
+    if (error.code === 'CHAIN_UNAVAILABLE') throw error;
+    return false;
+  }
 }
 
 /** The token balance of `owner`, in atomic units. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_CONFIG, loadConfig } from './config.js';
+import { DEFAULT_CONFIG, loadConfig, parsePrices } from './config.js';
 
 const CID = 'bagaaierawhtwabz7d4f5sxmfvuk7mfasw2hjakvlrf22fi5m23bfzrd7rlza'; // a manifest CID (json codec)
 
@@ -89,6 +89,46 @@ describe('loadConfig: peers', () => {
     }
     // Payments are settled on the node's chain: without one they are refused.
     expect(() => loadConfig({ overrides: { payments: { prices } } })).toThrow(
+      expect.objectContaining({ code: 'CONFIG_INVALID' }),
+    );
+  });
+
+  it('reads prices from VERITY_PRICES (MODEL=AMOUNT, MODEL=INPUT/OUTPUT), merged model by model with the others', () => {
+    const chain = { rpcUrl: 'http://127.0.0.1:8545', deploymentFile: '/tmp/d.json' };
+    const token = '0x5FbDB2315678afecb367f032d93F642f64180aa3';
+    const config = loadConfig({
+      env: {
+        VERITY_PRICES: ' iris@1.0.0=1000 , tiny-chat@1.0.0=10/100,',
+        VERITY_PAYMENT_TOKEN: token,
+      },
+      overrides: { chain, payments: { prices: { 'forecast@1.0.0': { request: '5' } } } },
+    });
+    expect(config.payments).toEqual({
+      token,
+      maxTimeoutSeconds: 300,
+      prices: {
+        'iris@1.0.0': { request: '1000' },
+        'tiny-chat@1.0.0': { inputToken: '10', outputToken: '100' },
+        'forecast@1.0.0': { request: '5' },
+      },
+    });
+    expect(parsePrices('iris@1.0.0=7')).toEqual({ 'iris@1.0.0': { request: '7' } });
+    // Malformed lines, and amounts the config check refuses: CONFIG_INVALID either way.
+    for (const bad of [
+      'iris@1.0.0',
+      '=5',
+      'iris@1.0.0=',
+      'iris@1.0.0=1/2/3',
+      'iris@1.0.0=1/',
+      'iris@1.0.0=0x10',
+      'iris=5',
+    ]) {
+      expect(() => loadConfig({ env: { VERITY_PRICES: bad }, overrides: { chain } }), bad).toThrow(
+        expect.objectContaining({ code: 'CONFIG_INVALID' }),
+      );
+    }
+    // Prices need the chain they are settled on.
+    expect(() => loadConfig({ env: { VERITY_PRICES: 'iris@1.0.0=5' } })).toThrow(
       expect.objectContaining({ code: 'CONFIG_INVALID' }),
     );
   });

@@ -291,6 +291,37 @@ type DeepPartial<T> = {
 /** A partial configuration, as read from a file, the environment or flags. */
 export type ConfigInput = DeepPartial<NodeConfig>;
 
+/**
+ * Prices as one line (`VERITY_PRICES`, `verity node start --price`): comma-separated `MODEL=AMOUNT`
+ * (per request, x402 `exact`) or `MODEL=INPUT/OUTPUT` (per prompt and per generated token,
+ * `metered`), MODEL a `name@version` or a manifest CID, amounts in the token's atomic units; e.g.
+ * `iris@1.0.0=1000,tiny-chat@1.0.0=10/100`. The amounts are checked with the rest of the config.
+ *
+ * @example
+ * ```ts
+ * parsePrices('iris@1.0.0=1000'); // { 'iris@1.0.0': { request: '1000' } }
+ * ```
+ */
+export function parsePrices(text: string): Record<string, ModelPrice> {
+  const prices: Record<string, ModelPrice> = {};
+  for (const part of text.split(',')) {
+    const item = part.trim();
+    if (item === '') continue;
+    const eq = item.lastIndexOf('=');
+    const model = item.slice(0, eq).trim();
+    const amount = item.slice(eq + 1).trim();
+    const perToken = amount.split('/');
+    if (eq <= 0 || amount === '' || perToken.length > 2 || perToken.some((a) => a.trim() === '')) {
+      fail('CONFIG_INVALID', `price "${item}" must be MODEL=AMOUNT or MODEL=INPUT/OUTPUT`, { path: 'payments.prices' });
+    }
+    prices[model] =
+      perToken.length === 2
+        ? { inputToken: (perToken[0] as string).trim(), outputToken: (perToken[1] as string).trim() }
+        : { request: amount };
+  }
+  return prices;
+}
+
 const ENV: Record<string, (v: string) => ConfigInput> = {
   VERITY_DATA_DIR: (v) => ({ dataDir: v }),
   VERITY_HOST: (v) => ({ host: v }),
@@ -322,6 +353,9 @@ const ENV: Record<string, (v: string) => ConfigInput> = {
   VERITY_WITNESS_PEERS: (v) => ({ witness: { peers: v !== '0' && v !== 'false' } }),
   VERITY_EXPLORER_DIR: (v) => ({ explorer: { dir: v } }),
   VERITY_EXPLORER_RPC_URL: (v) => ({ explorer: { rpcUrl: v } }),
+  VERITY_PRICES: (v) => ({ payments: { prices: parsePrices(v) } }),
+  VERITY_PAYMENT_TOKEN: (v) => ({ payments: { token: v } }),
+  VERITY_METERED_SETTLEMENT: (v) => ({ payments: { meteredSettlement: v } }),
 };
 
 function merge<T>(base: T, over: DeepPartial<T> | undefined): T {

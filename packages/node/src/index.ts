@@ -4,7 +4,7 @@
  *
  * @packageDocumentation
  */
-export { type ConfigInput, DEFAULT_CONFIG, loadConfig, type NodeConfig } from './config.js';
+export { type ConfigInput, DEFAULT_CONFIG, loadConfig, type NodeConfig, parsePrices } from './config.js';
 export {
   type AuditFinding,
   type AuditOptions,

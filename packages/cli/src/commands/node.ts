@@ -3,7 +3,7 @@ import { createReadStream, existsSync, mkdirSync, statSync } from 'node:fs';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type ConfigInput, loadConfig, startNode, type VerityNode } from '@verity/node';
+import { type ConfigInput, loadConfig, parsePrices, startNode, type VerityNode } from '@verity/node';
 import { createClient, localDeploymentFile } from '@verity/sdk';
 import { dataDirOf, removeNodeRecord, writeNodeRecord } from '../data-dir.js';
 import { type LocalChain, type NodeProcess, spawnNode, startLocalChain } from '../network.js';
@@ -18,6 +18,8 @@ const NODE_FLAGS = {
   'log-level': { type: 'string' },
   rpc: { type: 'string' },
   deployment: { type: 'string' },
+  // Prices (issue 15): MODEL=AMOUNT per request or MODEL=INPUT/OUTPUT per token, as VERITY_PRICES.
+  price: { type: 'string', multiple: true },
   json: { type: 'boolean', default: false },
 } as const;
 
@@ -43,8 +45,10 @@ export const UP_PRICES = {
 export const EXAMPLES_DIR = fileURLToPath(new URL('../../../../examples/models/', import.meta.url));
 
 type NodeFlags = {
-  [K in keyof typeof NODE_FLAGS]?: (typeof NODE_FLAGS)[K]['type'] extends 'boolean' ? boolean : string | undefined;
-};
+  [K in Exclude<keyof typeof NODE_FLAGS, 'price'>]?: (typeof NODE_FLAGS)[K]['type'] extends 'boolean'
+    ? boolean
+    : string | undefined;
+} & { price?: string[] | undefined };
 
 async function start(
   values: NodeFlags,
@@ -56,8 +60,13 @@ async function start(
   if ((values.rpc === undefined) !== (values.deployment === undefined)) {
     throw new UsageError('--rpc and --deployment go together');
   }
+  // --price adds to (and overrides, model by model) the prices of the file, VERITY_PRICES and `verity up`.
+  const prices = values.price === undefined ? undefined : parsePrices(values.price.join(','));
   const overrides: ConfigInput = {
     ...defaults,
+    ...(prices === undefined
+      ? {}
+      : { payments: { ...defaults.payments, prices: { ...defaults.payments?.prices, ...prices } } }),
     ...(values.rpc === undefined ? {} : { chain: { rpcUrl: values.rpc, deploymentFile: values.deployment as string } }),
     ...(values['data-dir'] === undefined ? {} : { dataDir: values['data-dir'] }),
     ...(values.host === undefined ? {} : { host: values.host }),
@@ -181,6 +190,13 @@ export async function runUp(args: string[]): Promise<number> {
   } else if (values.rpc !== undefined) {
     chainEnv = { VERITY_RPC_URL: values.rpc, VERITY_DEPLOYMENT: values.deployment ?? '' };
   }
+  // Prices given as flags go to every node of the network: on the local chain with the examples'
+  // prices (UP_PRICES, in the peers' config file), on another chain (--rpc) alone, to the peers
+  // through the environment (`verity up` prices its examples on its own chain only).
+  const flagPrices = values.price === undefined ? {} : parsePrices(values.price.join(','));
+  if (local === undefined && values.price !== undefined) {
+    chainEnv = { ...chainEnv, VERITY_PRICES: values.price.join(',') };
+  }
   // Local mode: every node of `verity up` runs on this machine, so peers call each other on
   // loopback addresses, which a node refuses to call otherwise (peers/url-policy.ts).
   chainEnv = { ...chainEnv, VERITY_LOCAL_NETWORK: '1' };
@@ -213,7 +229,7 @@ export async function runUp(args: string[]): Promise<number> {
       : {
           token: local.payments.token,
           meteredSettlement: local.payments.meteredSettlement,
-          prices: UP_PRICES,
+          prices: { ...UP_PRICES, ...flagPrices },
         };
   let peerConfig: string | undefined;
   if (local) {
@@ -389,6 +405,12 @@ export async function runUp(args: string[]): Promise<number> {
         : [
             `  paid (x402, test token ${info.payments.token}, 6 decimals): ${priceLines(info.payments.prices)}; the other models are free`,
             `  demo payer ${info.payments.payer.address} holds ${Number(info.payments.payer.balance) / 1e6} test USD; its key (anvil's dev account 9, public): ${info.payments.payer.key}`,
+          ]),
+      // Another chain (--rpc): the prices of --price / VERITY_PRICES / the config file, if any.
+      ...(info.payments !== undefined || Object.keys(node.context.config.payments?.prices ?? {}).length === 0
+        ? []
+        : [
+            `  paid (x402, atomic units of the chain's payment token): ${priceLines(node.context.config.payments?.prices ?? {})}; the other models are free`,
           ]),
     ];
     const example = loaded.find((m) => m.sample && m.ref.startsWith('iris@')) ?? loaded.find((m) => m.sample);

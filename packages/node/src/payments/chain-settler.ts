@@ -1,22 +1,37 @@
 /**
  * The node's {@link PaymentSettler} on its chain: reads through the chain service's client, and
- * settles through `@verity/contracts`' payments actions (`settleExact`, `settleMetered`) in the
- * chain service's one transaction queue (nonces shared with anchoring and publishing). The node's
- * account pays the gas: it is its own x402 facilitator.
+ * settles through `@verity/contracts`' payments actions (`settleExact`, `settleMetered`,
+ * `settleMany`) in the chain service's one transaction queue (nonces shared with anchoring and
+ * publishing). The node's account pays the gas: it is its own x402 facilitator.
+ *
+ * Group commit (as the log's batches): while a settlement transaction is in flight, the
+ * settlements that arrive wait, and go together in the next transaction through
+ * `MeteredSettlement.settleMany`, where each item stands alone (one the token refuses does not
+ * undo the others). Each caller still learns its own outcome: the transaction's hash once its own
+ * item settled, or the token's refusal of it. One settlement waiting alone goes as a single call
+ * (`settleExact` / `settleMetered`: less gas), and so does everything on a chain configured
+ * without a settlement contract, or one whose `settleMany` call fails as a whole (an older
+ * `MeteredSettlement` without it).
  */
 import {
   authorizationUsed,
+  erc1271Valid,
   getTokenDomain,
+  type SettlementItem,
   settleExact,
+  settleMany,
   settleMetered,
   type TransferAuthorization,
   tokenBalance,
 } from '@verity/contracts';
-import { fail, type ReceiptPayment } from '@verity/protocol';
+import { fail, isVerityError, type ReceiptPayment } from '@verity/protocol';
 import { type Address, getAddress, type Hex } from 'viem';
 import type { ChainService } from '../chain/chain-service.js';
 import type { PaymentSettings } from '../config.js';
 import type { PaymentSettler } from './payments.js';
+
+/** The most settlements one transaction carries (about 40,000 gas each). */
+export const MAX_SETTLEMENT_BATCH = 64;
 
 function authorizationOf(p: ReceiptPayment): TransferAuthorization {
   const a = p.authorization;
@@ -55,6 +70,83 @@ export async function createChainSettler(
   const settlement = metered === undefined ? undefined : getAddress(metered);
   const domain = await getTokenDomain(chain.publicClient, token);
   const { publicClient } = chain;
+
+  const itemOf = (payment: ReceiptPayment, amount: bigint): SettlementItem => {
+    const auth = authorizationOf(payment);
+    const signature = payment.signature as Hex;
+    return payment.scheme === 'metered'
+      ? { scheme: 'metered', auth, salt: payment.salt as Hex, signature, amount }
+      : { scheme: 'exact', auth, signature };
+  };
+  const settleOne = async (item: SettlementItem): Promise<string> => {
+    const receipt = await chain.transact((clients) =>
+      item.scheme === 'metered'
+        ? settleMetered(clients, settlement as Address, token, item.auth, item.salt, item.signature, item.amount)
+        : settleExact(clients, token, item.auth, item.signature),
+    );
+    return receipt.transactionHash;
+  };
+
+  interface Waiting {
+    readonly item: SettlementItem;
+    resolve(transaction: string): void;
+    reject(error: unknown): void;
+  }
+  let waiting: Waiting[] = [];
+  let draining = false;
+
+  const settleAlone = async (w: Waiting) => {
+    try {
+      w.resolve(await settleOne(w.item));
+    } catch (e) {
+      w.reject(e);
+    }
+  };
+  const settleBatch = async (batch: Waiting[]) => {
+    if (batch.length === 1 || settlement === undefined) {
+      for (const w of batch) await settleAlone(w);
+      return;
+    }
+    let outcome: Awaited<ReturnType<typeof settleMany>>;
+    try {
+      outcome = await chain.transact((clients) =>
+        settleMany(
+          clients,
+          settlement,
+          token,
+          batch.map((w) => w.item),
+        ),
+      );
+    } catch (e) {
+      // A chain that is down: every item stays accepted, for a retry or the next start.
+      if (isVerityError(e, 'CHAIN_UNAVAILABLE')) {
+        for (const w of batch) w.reject(e);
+        return;
+      }
+      // The batch as a whole was refused: each on its own, so that each gets its own outcome.
+      for (const w of batch) await settleAlone(w);
+      return;
+    }
+    const hash = outcome.receipt.transactionHash;
+    batch.forEach((w, i) => {
+      const failure = outcome.failures[i];
+      if (failure === undefined) w.resolve(hash);
+      else w.reject(failure);
+    });
+  };
+  const drain = async () => {
+    draining = true;
+    try {
+      while (waiting.length > 0) {
+        const batch = waiting.slice(0, MAX_SETTLEMENT_BATCH);
+        waiting = waiting.slice(batch.length);
+        await settleBatch(batch);
+      }
+    } finally {
+      draining = false;
+    }
+  };
+
   return {
     network: `eip155:${domain.chainId}`,
     payee,
@@ -62,15 +154,14 @@ export async function createChainSettler(
     ...(settlement === undefined ? {} : { meteredSettlement: settlement }),
     used: (from, nonce) => authorizationUsed(publicClient, token, from as Address, nonce as Hex),
     balance: (owner) => tokenBalance(publicClient, token, owner as Address),
-    async settle(payment, amount) {
-      const auth = authorizationOf(payment);
-      const signature = payment.signature as Hex;
-      const receipt = await chain.transact((clients) =>
-        payment.scheme === 'metered'
-          ? settleMetered(clients, settlement as Address, token, auth, payment.salt as Hex, signature, amount)
-          : settleExact(clients, token, auth, signature),
-      );
-      return receipt.transactionHash;
+    signedByContract: (signer, digest, signature) =>
+      erc1271Valid(publicClient, signer as Address, digest as Hex, signature as Hex),
+    settle(payment, amount) {
+      const item = itemOf(payment, amount);
+      return new Promise<string>((resolve, reject) => {
+        waiting.push({ item, resolve, reject });
+        if (!draining) void drain();
+      });
     },
   };
 }

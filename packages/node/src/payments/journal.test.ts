@@ -65,6 +65,27 @@ describe('payment journal', () => {
     await l.close();
   });
 
+  it('commits lines appended together as a group, each acknowledged only once durable, none left behind', async () => {
+    for (const fsync of [true, false]) {
+      const dir = await mkdtemp(join(tmpdir(), 'verity-journal-group-'));
+      const j = await openPaymentJournal(dir, { fsync });
+      const ids = Array.from({ length: 20 }, (_, i) => i.toString(16).padStart(64, '0'));
+      // All at once (concurrent paid requests), then their settlements, also at once.
+      const accepted = await Promise.all(ids.map((id) => j.accept(entry(id))));
+      expect(accepted.map((e) => e.state)).toEqual(ids.map(() => 'accepted'));
+      await Promise.all(ids.map((id, i) => (i % 2 === 0 ? j.settled(id, `0x${'ab'.repeat(32)}`) : j.failed(id, 'X'))));
+      // One more after a pause: the group's end did not stop the journal.
+      await j.expired(ids[1] as string);
+      await j.close();
+      const k = await openPaymentJournal(dir, { fsync });
+      expect(ids.map((id) => k.get(id)?.state)).toEqual(
+        ids.map((_, i) => (i === 1 ? 'expired' : i % 2 === 0 ? 'settled' : 'failed')),
+      );
+      expect(readFileSync(join(dir, 'journal.jsonl'), 'utf8').split('\n')).toHaveLength(2 * ids.length + 2);
+      await k.close();
+    }
+  });
+
   it('leaves out, on open, payments that are done and whose authorization expired', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'verity-journal-'));
     const j = await openPaymentJournal(dir, { fsync: false });

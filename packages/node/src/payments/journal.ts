@@ -112,19 +112,44 @@ export async function openPaymentJournal(
     await fsyncFd(d);
     fs.closeSync(d);
   }
-  // One append at a time: positions stay contiguous, and each line is durable before the next.
-  let queue: Promise<unknown> = Promise.resolve();
-  const append = (line: Line): Promise<void> => {
-    const run = queue.then(async () => {
-      const bytes = Buffer.from(`${JSON.stringify(line)}\n`);
-      fs.writeSync(fd, bytes, 0, bytes.length, position);
-      position += bytes.length;
-      if (options.fsync) await datasync(fd);
-      apply(entries, line);
-    });
-    queue = run.catch(() => undefined);
-    return run;
+  // Group commit: one write and one sync at a time, carrying every line that arrived while the
+  // previous one was being synced (concurrent paid requests share an fdatasync). Positions stay
+  // contiguous, and a line counts (and its promise resolves) only once it is durable.
+  interface Waiting {
+    readonly line: Line;
+    resolve(): void;
+    reject(error: unknown): void;
+  }
+  let waiting: Waiting[] = [];
+  let flushing = false;
+  let flushed: Promise<void> = Promise.resolve();
+  const flush = async () => {
+    while (waiting.length > 0) {
+      const batch = waiting;
+      waiting = [];
+      try {
+        const bytes = Buffer.from(batch.map((w) => `${JSON.stringify(w.line)}\n`).join(''));
+        fs.writeSync(fd, bytes, 0, bytes.length, position);
+        position += bytes.length;
+        if (options.fsync) await datasync(fd);
+        for (const w of batch) apply(entries, w.line);
+      } catch (e) {
+        for (const w of batch) w.reject(e);
+        continue;
+      }
+      for (const w of batch) w.resolve();
+    }
+    // In the same synchronous step as the last look at `waiting`: no line is left behind.
+    flushing = false;
   };
+  const append = (line: Line): Promise<void> =>
+    new Promise<void>((resolve, reject) => {
+      waiting.push({ line, resolve, reject });
+      if (!flushing) {
+        flushing = true;
+        flushed = flush();
+      }
+    });
   return {
     get: (id) => entries.get(id),
     pending: () => [...entries.values()].filter((e) => e.state === 'accepted'),
@@ -136,7 +161,7 @@ export async function openPaymentJournal(
     failed: (id, code) => append({ t: 'failed', id, code }),
     expired: (id) => append({ t: 'expired', id }),
     async close() {
-      await queue;
+      await flushed;
       fs.closeSync(fd);
     },
   };

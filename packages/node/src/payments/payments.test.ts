@@ -15,6 +15,7 @@ import {
   type Deployment,
   getTokenDomain,
   meteredNonce,
+  meteredSettlementAbi,
   mintTestTokens,
   type PaymentContracts,
   randomBytes32,
@@ -23,6 +24,7 @@ import {
   type TokenDomain,
   testStablecoinAbi,
   tokenBalance,
+  transferAuthorizationDigest,
 } from '@verity/contracts';
 import { writeDeploymentFile } from '@verity/contracts/node';
 import {
@@ -41,10 +43,15 @@ import {
   verifyBundleChecks,
 } from '@verity/protocol';
 import { createClient } from '@verity/sdk';
-import type { Address, Hex } from 'viem';
+import { type Address, type Hex, parseEventLogs } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { firstJsonLine, stopChild, until } from '../../../../test-support/wait.js';
+import { deployOne } from '../../../contracts/src/deploy.js';
+import {
+  erc1271WalletHarnessAbi,
+  erc1271WalletHarnessBytecode,
+} from '../../../contracts/src/generated/erc1271-wallet-harness.js';
 import { startTestChain, type TestChain } from '../../../contracts/src/test-support/chain.js';
 import { loadConfig } from '../config.js';
 import { openKeystore } from '../keys.js';
@@ -101,19 +108,24 @@ async function payment(
     accepted?: Partial<PaymentRequirements>;
     from?: number;
     nonce?: Hex;
+    /** A contract wallet paying: `from` is it, `signer` signs the digest for it (ERC-1271). */
+    wallet?: Address;
   } = {},
 ): Promise<{ header: string; payload: PaymentPayload }> {
   const signer = account(changes.signer ?? PAYER);
   const now = BigInt(Math.floor(Date.now() / 1000));
   const auth = {
-    from: signer.address,
+    from: changes.wallet ?? signer.address,
     to: req.payTo as Address,
     value: changes.value ?? BigInt(req.amount),
     validAfter: changes.validAfter ?? now - 600n,
     validBefore: changes.validBefore ?? now + BigInt(req.maxTimeoutSeconds),
     nonce: changes.nonce ?? randomBytes32(),
   };
-  const signature = await signTransferAuthorization(signer, { ...domain, ...changes.domain }, auth, 'transfer');
+  const signature =
+    changes.wallet === undefined
+      ? await signTransferAuthorization(signer, { ...domain, ...changes.domain }, auth, 'transfer')
+      : await signer.sign({ hash: transferAuthorizationDigest({ ...domain, ...changes.domain }, auth) });
   const from = changes.from === undefined ? auth.from : account(changes.from).address;
   const payload = {
     x402Version: 2,
@@ -593,6 +605,114 @@ describe('a payer who empties its account between the check and the settlement',
     } finally {
       await flee.stop();
     }
+  });
+});
+
+describe('settlements that arrive while one is in flight (group commit)', () => {
+  it('go together in one transaction; a refused one gets PAYMENT_SETTLEMENT_FAILED, the others their answers', async () => {
+    const FLEE = 6;
+    const AWAY = 7;
+    await mintTestTokens(chain.clients(0), pay.token, account(FLEE).address, 5_000n);
+    const req = await requirementsOf(node.url);
+    const payer = account(PAYER).address;
+    const nodeAddress = node.context.keys.address;
+    const [p0, n0, a0] = [await balance(payer), await balance(nodeAddress), await balance(account(AWAY).address)];
+    const journal = join(node.context.config.dataDir, 'payments', 'journal.jsonl');
+    const accepted = () =>
+      readFileSync(journal, 'utf8')
+        .split('\n')
+        .filter((l) => l.includes('"t":"accepted"')).length;
+    const journaled = (n: number, what: string) => until(async () => (accepted() >= n ? true : undefined), what);
+    const start = accepted();
+    // Blocks are mined by hand: the first settlement stays in flight while the others arrive.
+    await chain.testClient.setAutomine(false);
+    try {
+      const first = infer(node.url, (await payment(req)).header);
+      await journaled(start + 1, 'the first payment journaled');
+      const headers = [
+        (await payment(req)).header,
+        (await payment(req)).header,
+        (await payment(req, { signer: FLEE })).header,
+        (await payment(req)).header,
+      ];
+      const rest = headers.map((h) => infer(node.url, h));
+      await journaled(start + 5, 'the four others journaled, waiting for the first settlement');
+      // Before any block: the FLEE payer moves all its tokens away, so the token refuses its item.
+      const { walletClient } = chain.clients(FLEE);
+      await walletClient.writeContract({
+        address: pay.token,
+        abi: testStablecoinAbi,
+        functionName: 'transfer',
+        args: [account(AWAY).address, 5_000n],
+        account: walletClient.account,
+        chain: walletClient.chain,
+      });
+      let done = false;
+      const all = Promise.all([first, ...rest]).finally(() => {
+        done = true;
+      });
+      await until(async () => {
+        if (done) return true;
+        await chain.testClient.mine({ blocks: 1 });
+        return undefined;
+      }, 'every request answered');
+      const [one, ...others] = await all;
+      expect(one?.status).toBe(200);
+      const responseOf = (r: Awaited<ReturnType<typeof infer>>) =>
+        parseSettleResponse(decodePaymentHeader(r.headers.get('payment-response') as string));
+      const fled = others[2] as Awaited<ReturnType<typeof infer>>;
+      expect([fled.status, fled.body.error?.code, fled.body.output]).toEqual([
+        402,
+        'PAYMENT_SETTLEMENT_FAILED',
+        undefined,
+      ]);
+      const paid = [others[0], others[1], others[3]] as Awaited<ReturnType<typeof infer>>[];
+      expect(paid.map((r) => r.status)).toEqual([200, 200, 200]);
+      // The three that waited went in one transaction, not the first's.
+      const transactions = new Set(paid.map((r) => responseOf(r).transaction));
+      expect(transactions.size).toBe(1);
+      const [batch] = [...transactions] as Hex[];
+      expect(batch).not.toBe(responseOf(one as Awaited<ReturnType<typeof infer>>).transaction);
+      const receipt = await chain.publicClient.getTransactionReceipt({ hash: batch as Hex });
+      const used = parseEventLogs({ abi: testStablecoinAbi, eventName: 'AuthorizationUsed', logs: receipt.logs });
+      expect(used.map((l) => l.args.authorizer)).toEqual([payer, payer, payer]);
+      const failed = parseEventLogs({ abi: meteredSettlementAbi, eventName: 'ExactFailed', logs: receipt.logs });
+      expect(failed).toHaveLength(1); // the FLEE payer's item (items are in the order they arrived)
+      // Exactly four prices moved; the FLEE payer's payment moved nothing.
+      expect([await balance(payer), await balance(nodeAddress)]).toEqual([p0 - 4n * PRICE, n0 + 4n * PRICE]);
+      expect([await balance(account(FLEE).address), await balance(account(AWAY).address)]).toEqual([0n, a0 + 5_000n]);
+    } finally {
+      await chain.testClient.setAutomine(true);
+    }
+  });
+});
+
+describe('a contract wallet (ERC-1271) as the payer', () => {
+  it('is served when the wallet vouches for the signature; refused when it does not', async () => {
+    const OWNER = 8;
+    const wallet = (
+      await deployOne(
+        chain.clients(OWNER),
+        'Erc1271WalletHarness',
+        erc1271WalletHarnessAbi,
+        erc1271WalletHarnessBytecode,
+        [account(OWNER).address],
+      )
+    ).address;
+    await mintTestTokens(chain.clients(0), pay.token, wallet, 10_000n);
+    const req = await requirementsOf(node.url);
+    const nodeAddress = node.context.keys.address;
+    const n0 = await balance(nodeAddress);
+    // Signed by a key the wallet does not answer for: refused before anything moves.
+    const forged = await infer(node.url, (await payment(req, { wallet, signer: OTHER })).header);
+    expect([forged.status, forged.body.error?.code]).toEqual([402, 'PAYMENT_SIGNATURE_INVALID']);
+    expect([await balance(wallet), await balance(nodeAddress)]).toEqual([10_000n, n0]);
+    // Its owner's signature, which the wallet's isValidSignature vouches for: served and settled.
+    const r = await infer(node.url, (await payment(req, { wallet, signer: OWNER })).header);
+    expect(r.status).toBe(200);
+    const settled = parseSettleResponse(decodePaymentHeader(r.headers.get('payment-response') as string));
+    expect([settled.success, settled.payer]).toEqual([true, wallet]);
+    expect([await balance(wallet), await balance(nodeAddress)]).toEqual([10_000n - PRICE, n0 + PRICE]);
   });
 });
 

@@ -53,7 +53,15 @@ export interface PaymentSettler {
   /** Whether `from` has used (or cancelled) `nonce` on the token. */
   used(from: string, nonce: string): Promise<boolean>;
   balance(owner: string): Promise<bigint>;
-  /** Settles `amount` of the payment; resolves with the mined transaction's hash. */
+  /**
+   * Whether the contract account `signer` (a contract wallet) says `signature` over `digest` is its
+   * own (ERC-1271; `digest` is 0x hex), as the token will ask it; false for an account without code.
+   */
+  signedByContract(signer: string, digest: string, signature: string): Promise<boolean>;
+  /**
+   * Settles `amount` of the payment; resolves with the mined transaction's hash. Settlements
+   * requested while one is in flight may share a transaction (each still resolves or fails alone).
+   */
   settle(payment: ReceiptPayment, amount: bigint): Promise<string>;
 }
 
@@ -314,14 +322,19 @@ export function createPaymentService(
       // The digest under this node's own token domain: a signature for another chain or token
       // recovers another address.
       const digest = authorizationDigest(domain, a, authorizationKind(accepted.scheme as PaymentScheme));
+      const id = toHex(digest);
       let signer: string | undefined;
       try {
         signer = authorizationSigner(digest, p.signature);
-      } catch (cause) {
-        refuse('PAYMENT_SIGNATURE_INVALID', 'the payment signature is malformed', cause);
+      } catch {
+        signer = undefined; // not an ECDSA signature: perhaps a contract wallet's
       }
-      if (signer !== a.from) refuse('PAYMENT_SIGNATURE_INVALID', 'the authorization was not signed by its payer');
-      const id = toHex(digest);
+      // A payer with code (a contract wallet) signs as its ERC-1271 `isValidSignature` says, which
+      // is what the token asks too (ECDSA first, as the token does). An account without code has
+      // signed only what recovers to it.
+      if (signer !== a.from && !(await settler.signedByContract(a.from, `0x${id}`, p.signature))) {
+        refuse('PAYMENT_SIGNATURE_INVALID', 'the authorization was not signed by its payer');
+      }
       const value = BigInt(a.value);
       // A retry of a payment this node already took: the same request gets its answer again.
       const known = journal.get(id);
@@ -397,8 +410,10 @@ export function createPaymentService(
 
     async recover() {
       const out = { settled: 0, expired: 0, failed: 0 };
-      for (const e of journal.pending()) {
-        await settleEntry(e).catch(() => undefined);
+      // All at once: the settler puts them in as few transactions as it can.
+      const pending = journal.pending();
+      await Promise.all(pending.map((e) => settleEntry(e).catch(() => undefined)));
+      for (const e of pending) {
         if (e.state === 'settled') out.settled++;
         else if (e.state === 'expired') out.expired++;
         else out.failed++;
