@@ -24,7 +24,7 @@ import {
 } from '@verity/protocol';
 import type { ClientBase } from '../client.js';
 import { request } from '../http.js';
-import { type PaymentMade, paymentOf, settledPayment, type VerifiedPayment } from '../payment.js';
+import { answerPayment, type PaymentMade, paymentOf, type VerifiedPayment } from '../payment.js';
 import { getModel, type ModelInfo } from './models.js';
 import { bundleNodes, gatherTrust, withTrust } from './node-info.js';
 import { askQuorum, quorumTrust } from './quorum.js';
@@ -289,7 +289,7 @@ export async function infer(client: ClientBase, params: InferParams): Promise<In
       details: { expected: mode, actual: verified.record.mode },
     });
   }
-  const payment = settledPayment(client.payer, body.paid, verified.record);
+  const payment = await answerPayment(client.payer, client.chain, body.paid, verified.record);
   const audit = body.audit;
   if (mode === 'audited' && (typeof audit?.windowClosesAt !== 'number' || typeof audit.payload !== 'string')) {
     throw new VerityError('RESPONSE_INVALID', 'an audited answer without its challenge window');
@@ -358,7 +358,7 @@ async function inferZk(client: ClientBase, params: InferParams): Promise<InferRe
   });
   const record = (result.receipts[0] as { record: InferenceRecord }).record;
   if (record.mode !== 'zk') throw new VerityError('RESPONSE_INVALID', 'the receipt is not a zk receipt');
-  const payment = settledPayment(client.payer, body.paid, record);
+  const payment = await answerPayment(client.payer, client.chain, body.paid, record);
   if (params.clientNonce !== undefined && record.clientNonce !== params.clientNonce) {
     throw new VerityError('RESPONSE_INVALID', 'the receipt does not carry our nonce');
   }
