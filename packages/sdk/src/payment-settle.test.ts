@@ -268,7 +268,10 @@ function paidReceipt(made: PaymentMade, amount: bigint): { receipt: Receipt; tru
     node,
     payment: { digest: made.digest.slice(2), amount: amount.toString() },
   };
-  const receipt = { ...log.receipt(log.append(record)), payment: receiptPaymentOf(made.payload as PaymentPayload) };
+  const receipt = {
+    ...log.receipt(log.append(record)),
+    payment: receiptPaymentOf(made.payload as unknown as PaymentPayload),
+  };
   return { receipt, trust: { nodes: [{ address: node, logKey: generateNoteKey(origin, seed).verifierKey }] } };
 }
 

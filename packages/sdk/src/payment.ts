@@ -37,7 +37,12 @@ import {
   type TransferAuthorization,
   transferAuthorizationDigest,
 } from '@verity/contracts';
-import { type ErrorCode, type TransferAuthorization as ProtocolAuthorization, VerityError } from '@verity/protocol';
+import {
+  type ErrorCode,
+  type PaymentPolicy,
+  type TransferAuthorization as ProtocolAuthorization,
+  VerityError,
+} from '@verity/protocol';
 import type { x402Client, x402HTTPClient } from '@x402/core/client';
 import type {
   PaymentPayload,
@@ -618,7 +623,23 @@ export function settledPayment(
 /** What a settlement check reads: the chain (its id and a client) where the token lives. */
 export interface SettlementChain {
   readonly publicClient: PublicClient;
-  readonly deployment: { readonly chainId: number };
+  readonly deployment: { readonly chainId: number; readonly payments?: { readonly token: string } | undefined };
+}
+
+/**
+ * What a verifier on `chain` expects of a receipt's payment (the protocol's `payment` option):
+ * on that chain, and in its deployment's token when it names one. The token matters to the
+ * settlement check too: `authorizationState` is read on the payment's token, so a node must not
+ * name a contract of its own that says "used" to anything.
+ *
+ * @example
+ * ```ts
+ * verifyBundle(bundle, trust, { payment: chainPaymentPolicy(client.chain) });
+ * ```
+ */
+export function chainPaymentPolicy(chain: SettlementChain): PaymentPolicy {
+  const token = chain.deployment.payments?.token;
+  return { network: `eip155:${chain.deployment.chainId}`, ...(token === undefined ? {} : { asset: token }) };
 }
 
 /**

@@ -1,7 +1,6 @@
 import {
   isVerityError,
   isZkBundle,
-  type PaymentPolicy,
   primeVerifyCache,
   type Receipt,
   type Trust,
@@ -13,7 +12,7 @@ import {
 } from '@verity/protocol';
 import type { ClientBase, ClientChain } from '../client.js';
 import { requestJson } from '../http.js';
-import { checkPaymentSettled } from '../payment.js';
+import { chainPaymentPolicy, checkPaymentSettled } from '../payment.js';
 import { gatherTrust, isRegistryRefusal } from './node-info.js';
 import { bundleRegistryBlock } from './registry.js';
 import { type VerifyZkOptions, verifyZkBundle } from './zk.js';
@@ -85,12 +84,6 @@ export async function verify(
     return settled(await run(await gatherTrust(client, { fresh: true })));
   }
   return settled(result);
-}
-
-/** The chain and token a receipt's payment must be in, by the chain's deployment (docs/protocol.md §17.4). */
-function chainPaymentPolicy(chain: ClientChain): PaymentPolicy {
-  const token = chain.deployment.payments?.token;
-  return { network: `eip155:${chain.deployment.chainId}`, ...(token === undefined ? {} : { asset: token }) };
 }
 
 /**
