@@ -445,6 +445,21 @@ async function inferQuorum(client: ClientBase, params: InferParams): Promise<Inf
     params,
     result.receipts.map((r) => r.record),
   );
+  // A paid quorum: the coordinator's record commits to our payment (docs/protocol.md §17.5), each
+  // member's to the coordinator's payment of it; ours must be committed to and, with a chain, settled.
+  const paid = body.paid;
+  const payment =
+    paid === undefined
+      ? undefined
+      : await answerPayment(
+          client.payer,
+          client.chain,
+          paid,
+          // The coordinator's receipt, among the agreeing or (its output outvoted) the dissenting ones.
+          [...result.receipts, ...(result.quorum?.dissent ?? [])].find(
+            (r) => r.record.payment?.digest === paid.digest.slice(2),
+          )?.record,
+        );
   return {
     requestId: body.requestId,
     model: model.id,
@@ -454,6 +469,7 @@ async function inferQuorum(client: ClientBase, params: InferParams): Promise<Inf
     receipts: body.receipts,
     dissent: quorum.dissent,
     record: first,
+    ...(payment === undefined ? {} : { payment }),
     bundle: () => bundle,
   };
 }
