@@ -13,7 +13,7 @@
  *   (PAYMENT_OVER_BUDGET); a free model is not paid for.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -124,8 +124,21 @@ describe('a paid ONNX call through the SDK (exact)', () => {
     paid = { requestId: result.requestId, digest: commitment(result.record)?.digest ?? '', bundle: result.bundle() };
     // The bundle verifies offline with its payment: the authorization the receipt carries hashes
     // to the record's digest and was signed by the payer.
+    // With the chain, the payment is settled too (the token shows the authorization used).
     const checked = await verity.verify(result.bundle());
     expect(checked.ok).toBe(true);
+    // So does `verity verify` on the chain of the data dir.
+    const file = join(dataDir, 'paid-bundle.json');
+    await writeFile(file, JSON.stringify(result.bundle()));
+    const { stdout } = await promisify(execFile)(process.execPath, [
+      BIN,
+      'verify',
+      file,
+      '--data-dir',
+      dataDir,
+      '--json',
+    ]);
+    expect((JSON.parse(stdout) as { ok: boolean }).ok).toBe(true);
     // A free model costs nothing.
     await verity.infer({ model: 'iris@1.0.0', input: { x: [[5.1, 3.5, 1.4, 0.2]] } });
     expect(payer.spent()).toBe(10_000n);
