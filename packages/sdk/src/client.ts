@@ -191,11 +191,15 @@ export function createClientBase(options: ClientOptions): ClientBase {
 /**
  * A budget counts atomic units of one token: with a chain whose deployment names the payment
  * token, the client pays only in that token on that chain unless the payer names its own (a node
- * cannot ask for the same number of units of a dearer token the payer also holds). Without one,
- * the payer must name them (`PAYMENT_ASSET_NOT_PINNED` otherwise).
+ * cannot ask for the same number of units of a dearer token the payer also holds), and authorizes
+ * a metered maximum only to the deployment's `MeteredSettlement`. Without one, the payer must
+ * name them (`PAYMENT_ASSET_NOT_PINNED` otherwise).
  */
 function chainPin(chain: ClientChain | undefined): AssetPin {
   if (chain === undefined) return {};
-  const token = chain.deployment.payments?.token;
-  return { networks: [`eip155:${chain.deployment.chainId}`], ...(token === undefined ? {} : { assets: [token] }) };
+  const payments = chain.deployment.payments;
+  return {
+    networks: [`eip155:${chain.deployment.chainId}`],
+    ...(payments === undefined ? {} : { assets: [payments.token], settlements: [payments.meteredSettlement] }),
+  };
 }

@@ -216,6 +216,20 @@ describe('the token paid in is the payer’s choice, not the node’s', () => {
     expect(client.payer?.spent()).toBe(10_000n);
   });
 
+  it('a client on a chain authorizes a metered maximum only to its deployment’s MeteredSettlement', async () => {
+    // The deployment names the other settlement contract: the one the node names is not pinned.
+    const client = createClientBase({
+      url,
+      chain: {
+        rpcUrl: chain.anvil.rpcUrl,
+        deployment: { ...deployment, payments: { ...payments, meteredSettlement: dearer.meteredSettlement } },
+      },
+      payment: { account: PAYER_KEY(), budget: 100_000n },
+    });
+    await refused(client.fetch, '/metered');
+    expect(client.payer?.spent()).toBe(0n);
+  });
+
   it('a client with a URL only pays nothing it was not told to (no chain, no assets)', async () => {
     const client = createClientBase({ url, payment: { account: PAYER_KEY(), budget: 100_000n } });
     await refused(client.fetch, '/exact');

@@ -212,6 +212,11 @@ describe('paying fetch: exact', () => {
     ['a network but no token', { account: PAYER_KEY, budget: 1000n, networks: [NETWORK] }, '/exact'],
     ['the node names another token', { account: PAYER_KEY, ...PIN, budget: 1000n }, '/dearer-token'],
     [
+      'a metered maximum to a settlement contract other than the pinned one',
+      { account: PAYER_KEY, ...PIN, settlements: [DEARER], budget: 10_000n },
+      '/metered',
+    ],
+    [
       'the node names the pinned token address on another chain',
       { account: PAYER_KEY, ...PIN, budget: 1000n },
       '/other-chain',
@@ -265,7 +270,7 @@ describe('paying fetch: exact', () => {
 
 describe('paying fetch: metered', () => {
   it('authorizes the maximum to the settlement contract, its nonce bound to the node', async () => {
-    const p = createPayer({ account: payer, ...PIN, budget: 10_000n });
+    const p = createPayer({ account: payer, ...PIN, settlements: [SETTLEMENT], budget: 10_000n });
     const res = await p.wrap()(`${url}/metered`, { method: 'POST' });
     expect(res.status).toBe(200);
     const sent = seen.at(-1)?.payment as {

@@ -79,12 +79,19 @@ export interface PaymentOptions {
    * not pinned here or by a chain is `PAYMENT_ASSET_NOT_PINNED`, nothing signed.
    */
   readonly assets?: readonly string[];
+  /**
+   * `MeteredSettlement` contracts a metered maximum may be authorized to (addresses). Default: with
+   * `createClient({ chain })`, the deployment's `payments.meteredSettlement`; else any the node
+   * names (a contract of the node's own could keep the whole maximum, which the budget counts).
+   */
+  readonly settlements?: readonly string[];
 }
 
 /** The tokens and networks a payer may pay with, as a chain deployment pins them (see {@link Payer.wrap}). */
 export interface AssetPin {
   readonly networks?: readonly string[] | undefined;
   readonly assets?: readonly string[] | undefined;
+  readonly settlements?: readonly string[] | undefined;
 }
 
 /** One payment this client signed. */
@@ -240,8 +247,18 @@ function isPinned(r: PaymentRequirements, pin: { networks: readonly string[]; as
   return pin.networks.includes(r.network) && pin.assets.some((a) => a.toLowerCase() === r.asset.toLowerCase());
 }
 
+/** True unless `r` is metered and names a settlement contract outside `settlements` (when given). */
+function isSettlementPinned(r: PaymentRequirements, settlements: readonly string[] | undefined): boolean {
+  if (r.scheme !== 'metered' || settlements === undefined) return true;
+  const named = r.extra?.settlement;
+  return typeof named === 'string' && settlements.some((a) => a.toLowerCase() === named.toLowerCase());
+}
+
 /** The option's list, checked: `eip155:<id>` networks, token addresses (`CONFIG_INVALID` otherwise). */
-function pinList(name: 'networks' | 'assets', list: readonly string[] | undefined): readonly string[] | undefined {
+function pinList(
+  name: 'networks' | 'assets' | 'settlements',
+  list: readonly string[] | undefined,
+): readonly string[] | undefined {
   if (list === undefined) return undefined;
   const ok = name === 'networks' ? (v: unknown) => typeof v === 'string' && NETWORK.test(v) : isAddress;
   if (!Array.isArray(list) || !list.every((v) => ok(v as string))) {
@@ -249,7 +266,7 @@ function pinList(name: 'networks' | 'assets', list: readonly string[] | undefine
       'CONFIG_INVALID',
       name === 'networks'
         ? 'payment: networks must be CAIP-2 EVM ids (eip155:<chainId>)'
-        : 'payment: assets must be token addresses (0x…)',
+        : `payment: ${name} must be contract addresses (0x…)`,
     );
   }
   return list;
@@ -279,7 +296,11 @@ export function createPayer(options: PaymentOptions): Payer {
   }
   const budget = atomic('budget', options.budget);
   const maxPrice = options.maxPrice === undefined ? undefined : atomic('maxPrice', options.maxPrice);
-  const own: AssetPin = { networks: pinList('networks', options.networks), assets: pinList('assets', options.assets) };
+  const own: AssetPin = {
+    networks: pinList('networks', options.networks),
+    assets: pinList('assets', options.assets),
+    settlements: pinList('settlements', options.settlements),
+  };
   // x402's registry signs: its exact EVM client for `exact`, ours for `metered`. Spend controls
   // off: they know mainnet USDC's and the like, not a configured token; the budget below rules.
   // Loaded on the first 402: a client that never pays (the explorer's pages) does not carry them.
@@ -319,13 +340,15 @@ export function createPayer(options: PaymentOptions): Payer {
         { accepts: accepts() },
       );
     }
-    const pinned = payable.filter(({ r }) => isPinned(r, { networks, assets }));
+    // A metered maximum goes to a settlement contract: a pinned one, when the payer or its chain names any.
+    const settlements = own.settlements ?? defaults.settlements;
+    const pinned = payable.filter(({ r }) => isPinned(r, { networks, assets }) && isSettlementPinned(r, settlements));
     if (pinned.length === 0) {
-      fail('PAYMENT_ASSET_NOT_PINNED', 'the node asks to be paid in a token or on a chain this payer did not pin', {
-        accepts: accepts(),
-        networks,
-        assets,
-      });
+      fail(
+        'PAYMENT_ASSET_NOT_PINNED',
+        'the node asks to be paid in a token, on a chain or through a settlement contract this payer did not pin',
+        { accepts: accepts(), networks, assets, ...(settlements === undefined ? {} : { settlements }) },
+      );
     }
     // The cheapest we may pay; none within the caps is refused before anything is signed.
     pinned.sort((a, b) => (a.cost < b.cost ? -1 : a.cost > b.cost ? 1 : 0));
