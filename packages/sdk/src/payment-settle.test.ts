@@ -327,7 +327,7 @@ describe('with a chain, a paid receipt must be settled, not only authorized', ()
     const unsettled = await verify(client, bundle, { trust: trust as never });
     expect(unsettled.ok ? 'ok' : unsettled.code).toBe('PAYMENT_NOT_SETTLED');
     const { authorization, signature, salt } = (made.payload as unknown as Wire).payload;
-    await settleMetered(
+    const settled = await settleMetered(
       chain.clients(NODE),
       payments.meteredSettlement,
       payments.token,
@@ -337,6 +337,19 @@ describe('with a chain, a paid receipt must be settled, not only authorized', ()
       1234n,
     );
     expect((await verify(client, bundle, { trust: trust as never })).ok).toBe(true);
+    // The client's own answer: the node names its settlement transaction, whose MeteredSettled
+    // event says what the chain moved; the record must commit to that, not to less.
+    const noTransaction = await answerPayment(client.payer, client.chain, made, receipt.record).catch((x) => x);
+    expect(isVerityError(noTransaction, 'PAYMENT_NOT_COMMITTED')).toBe(true);
+    made.settlement = { success: true, transaction: settled.transactionHash, network };
+    const digest = made.digest.slice(2);
+    const understated = await answerPayment(client.payer, client.chain, made, {
+      ...receipt.record,
+      payment: { digest, amount: '1000' },
+    }).catch((x: unknown) => x);
+    expect(isVerityError(understated, 'PAYMENT_NOT_COMMITTED')).toBe(true);
+    expect((understated as { details: unknown }).details).toMatchObject({ amount: '1000', settled: '1234' });
+    expect(client.payer?.spent()).toBe(50_000n); // nothing learnt from a refused answer
     expect((await answerPayment(client.payer, client.chain, made, receipt.record))?.amount).toBe('1234');
     expect(client.payer?.spent()).toBe(1234n);
   });

@@ -32,6 +32,7 @@
 import {
   authorizationUsed,
   meteredNonce,
+  meteredSettlementAbi,
   randomBytes32,
   signTransferAuthorization,
   type TransferAuthorization,
@@ -51,7 +52,16 @@ import type {
   SchemeNetworkClient,
   SettleResponse,
 } from '@x402/core/types';
-import { type Address, getAddress, type Hex, isAddress, type LocalAccount, type PublicClient } from 'viem';
+import {
+  type Address,
+  getAddress,
+  type Hex,
+  isAddress,
+  isHex,
+  type LocalAccount,
+  type PublicClient,
+  parseEventLogs,
+} from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { sseSplitter } from './sse.js';
 
@@ -717,8 +727,37 @@ function authorizationOfMade(made: PaymentMade): WireAuthorization {
 }
 
 /**
+ * What the settlement transaction the node named charged for a metered payment: its
+ * `MeteredSettled` event for this payer and nonce. A transaction with no such event does not
+ * settle this payment (`PAYMENT_NOT_COMMITTED`: the node named another one).
+ */
+async function meteredCharge(chain: SettlementChain, made: PaymentMade, transaction: Hex): Promise<bigint> {
+  const auth = authorizationOfMade(made);
+  const receipt = await chain.publicClient.getTransactionReceipt({ hash: transaction }).catch((cause: unknown) => {
+    throw new VerityError('PAYMENT_NOT_COMMITTED', 'the settlement transaction the node named is not on the chain', {
+      details: { transaction },
+      cause,
+    });
+  });
+  const settled = parseEventLogs({ abi: meteredSettlementAbi, logs: receipt.logs, eventName: 'MeteredSettled' }).find(
+    (e) =>
+      e.address.toLowerCase() === auth.to.toLowerCase() &&
+      e.args.from.toLowerCase() === auth.from.toLowerCase() &&
+      e.args.nonce.toLowerCase() === auth.nonce.toLowerCase(),
+  );
+  if (settled === undefined) {
+    fail('PAYMENT_NOT_COMMITTED', 'the settlement transaction the node named does not settle this payment', {
+      transaction,
+    });
+  }
+  return settled.args.amount;
+}
+
+/**
  * A verified answer's payment ({@link settledPayment}) and, when the client has a chain and paid
- * on it, that the node settled it ({@link checkPaymentSettled}; `PAYMENT_NOT_SETTLED`).
+ * on it, that the node settled it ({@link checkPaymentSettled}; `PAYMENT_NOT_SETTLED`) and, for
+ * `metered`, that the settlement transaction it named charged what the record says
+ * (`PAYMENT_NOT_COMMITTED` otherwise: a record of 100 over a charge of 5000 would hide the cost).
  *
  * @example
  * ```ts
@@ -731,14 +770,31 @@ export async function answerPayment(
   made: PaymentMade | undefined,
   record: unknown,
 ): Promise<VerifiedPayment | undefined> {
-  const payment = settledPayment(payer, made, record);
   // Paid on another chain than the client's (the caller pinned it): that chain is not at hand.
   if (made !== undefined && chain !== undefined && made.network === `eip155:${chain.deployment.chainId}`) {
+    const amount = checkPaymentCommitment(made, record); // before the budget learns the charge
     await checkPaymentSettled(chain, {
       network: made.network,
       asset: made.asset,
       authorization: authorizationOfMade(made),
     });
+    if (made.scheme === 'metered') {
+      // The charge the chain moved, from the transaction the node named (it always names one).
+      const transaction = made.settlement?.transaction;
+      if (typeof transaction !== 'string' || !isHex(transaction) || transaction.length !== 66) {
+        fail('PAYMENT_NOT_COMMITTED', 'the node named no settlement transaction for a metered payment', {
+          digest: made.digest,
+        });
+      }
+      const charged = await meteredCharge(chain, made, transaction);
+      if (charged !== amount) {
+        fail('PAYMENT_NOT_COMMITTED', `the record charges ${amount}, the settlement on chain ${charged}`, {
+          amount: amount.toString(),
+          settled: charged.toString(),
+          transaction,
+        });
+      }
+    }
   }
-  return payment;
+  return settledPayment(payer, made, record);
 }
