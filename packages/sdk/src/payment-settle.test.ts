@@ -341,7 +341,11 @@ describe('with a chain, a paid receipt must be settled, not only authorized', ()
     // event says what the chain moved; the record must commit to that, not to less.
     const noTransaction = await answerPayment(client.payer, client.chain, made, receipt.record).catch((x) => x);
     expect(isVerityError(noTransaction, 'PAYMENT_NOT_COMMITTED')).toBe(true);
-    made.settlement = { success: true, transaction: settled.transactionHash, network };
+    made.settlement = {
+      success: true,
+      transaction: settled.transactionHash,
+      network: network as `${string}:${string}`,
+    };
     const digest = made.digest.slice(2);
     const understated = await answerPayment(client.payer, client.chain, made, {
       ...receipt.record,
