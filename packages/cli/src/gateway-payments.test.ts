@@ -78,6 +78,11 @@ const settled = (before: Balances) =>
 /** The balance of `node` in `b`. */
 const of = (b: Balances, node: string) => (lower(node) === lower(info.address) ? b.main : b.peer);
 const commitment = (record: object) => (record as { payment?: { digest: string; amount: string } }).payment;
+/** The token and chain a payer without a chain pays in (`verity up`'s: a node does not choose them). */
+const pin = () => ({
+  networks: [`eip155:${(deployment as { chainId: number }).chainId}`],
+  assets: [info.payments.token],
+});
 
 function inferVia(headers: Record<string, string> = {}): Promise<Response> {
   return fetch(`${gw}/v1/infer`, {
@@ -126,7 +131,7 @@ describe('paid models through the gateway of `verity up --nodes 2`', () => {
   }, 120_000);
 
   it('the SDK pays an ONNX call through the gateway: the serving node gets the price', async () => {
-    const payer = createPayer({ account: info.payments.payer.key, budget: 1_000_000n, maxPrice: PRICE });
+    const payer = createPayer({ account: info.payments.payer.key, ...pin(), budget: 1_000_000n, maxPrice: PRICE });
     const verity = createClient({ url: gw, chain: { rpcUrl: info.chain.rpcUrl, deployment }, payment: payer });
     const before = await balances();
     const result = await verity.infer({ model: 'forecast@1.0.0', input });
@@ -143,7 +148,7 @@ describe('paid models through the gateway of `verity up --nodes 2`', () => {
 
   it('sends a payment to the node it pays, whatever the routing prefers; an unknown payee is NO_NODE_AVAILABLE', async () => {
     const peer = info.peers[0] as UpInfo['peers'][number];
-    const payer = createPayer({ account: info.payments.payer.key, budget: 1_000_000n, maxPrice: PRICE });
+    const payer = createPayer({ account: info.payments.payer.key, ...pin(), budget: 1_000_000n, maxPrice: PRICE });
     // The first call asks for the peer (its 402 names it), the paid retry for the other node.
     const pays = payer.wrap((input, init) => {
       const headers = new Headers(init?.headers);
@@ -167,18 +172,21 @@ describe('paid models through the gateway of `verity up --nodes 2`', () => {
 
     // A payment to an account that is no registered node: no node could take it.
     const nobody = '0x000000000000000000000000000000000000dEaD';
-    const misdirected = createPayer({ account: info.payments.payer.key, budget: 1_000_000n, maxPrice: PRICE }).wrap(
-      async (input, init) => {
-        const answer = await fetch(input, init);
-        const header = answer.headers.get('payment-required');
-        if (answer.status !== 402 || header === null) return answer;
-        const required = decodePaymentHeader(header) as unknown as PaymentRequired;
-        const changed = { ...required, accepts: required.accepts.map((a) => ({ ...a, payTo: nobody })) };
-        const headers = new Headers(answer.headers);
-        headers.set('payment-required', encodePaymentHeader(changed));
-        return new Response(await answer.arrayBuffer(), { status: 402, headers });
-      },
-    );
+    const misdirected = createPayer({
+      account: info.payments.payer.key,
+      ...pin(),
+      budget: 1_000_000n,
+      maxPrice: PRICE,
+    }).wrap(async (input, init) => {
+      const answer = await fetch(input, init);
+      const header = answer.headers.get('payment-required');
+      if (answer.status !== 402 || header === null) return answer;
+      const required = decodePaymentHeader(header) as unknown as PaymentRequired;
+      const changed = { ...required, accepts: required.accepts.map((a) => ({ ...a, payTo: nobody })) };
+      const headers = new Headers(answer.headers);
+      headers.set('payment-required', encodePaymentHeader(changed));
+      return new Response(await answer.arrayBuffer(), { status: 402, headers });
+    });
     const refused = await misdirected(`${gw}/v1/infer`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
@@ -190,7 +198,7 @@ describe('paid models through the gateway of `verity up --nodes 2`', () => {
   }, 180_000);
 
   it('the official openai client with payingFetch streams a paid chat through the gateway', async () => {
-    const payer = createPayer({ account: info.payments.payer.key, budget: 1_000_000n, maxPrice: 100_000n });
+    const payer = createPayer({ account: info.payments.payer.key, ...pin(), budget: 1_000_000n, maxPrice: 100_000n });
     const openai = new OpenAI({ baseURL: `${gw}/v1`, apiKey: 'unused', fetch: payingFetch(payer), maxRetries: 0 });
     const request = {
       model: 'tiny-chat-paid@1.0.0',
@@ -255,7 +263,7 @@ describe('paid models through the gateway of `verity up --nodes 2`', () => {
       return nodes.some((n) => lower(n.address) === lower(address)) ? true : undefined;
     }, 'the liar in /v1/network');
 
-    const payer = createPayer({ account: info.payments.payer.key, budget: 1_000_000n, maxPrice: PRICE });
+    const payer = createPayer({ account: info.payments.payer.key, ...pin(), budget: 1_000_000n, maxPrice: PRICE });
     const before = { ...(await balances()), liar: await balanceOf(address as Address) };
     const r = await payer.wrap()(`${gw}/v1/infer`, {
       method: 'POST',

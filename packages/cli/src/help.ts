@@ -14,8 +14,11 @@ const PAYMENT = `Paying (models with a price, x402; GET /v1/models shows it): --
 402 by itself, up to N of the token's atomic units per request (a 6-decimal stablecoin: 10000 =
 0.01), signed by --payer-key HEX (default $VERITY_PAYER_KEY; \`verity up\` prints a funded demo
 payer). --budget N caps the total. A price above the cap is PAYMENT_OVER_BUDGET, nothing signed;
-without --max-price a paid model answers PAYMENT_REQUIRED. The receipt's record must commit to
-the payment made (its authorization digest and amount), else PAYMENT_NOT_COMMITTED.`;
+without --max-price a paid model answers PAYMENT_REQUIRED. It pays only in the token of the
+chain's deployment, on that chain (--rpc/--deployment or the data dir's): without a chain, or
+for another token, PAYMENT_ASSET_NOT_PINNED, nothing signed. The receipt's record must commit to
+the payment made (its authorization digest and amount), else PAYMENT_NOT_COMMITTED, and the
+payment must be settled on the chain, else PAYMENT_NOT_SETTLED.`;
 
 /** Help per command (the first word; `node` means `node start`, `zk` means `zk audit`). */
 export const COMMAND_HELP: Readonly<Record<string, string>> = {

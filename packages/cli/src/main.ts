@@ -76,6 +76,8 @@ const PAYMENT_HINTS: Partial<Record<string, string>> = {
   PAYMENT_REQUIRED:
     'verity: this model has a price (GET /v1/models shows it): pay with --max-price N and --payer-key HEX (or VERITY_PAYER_KEY)\n',
   PAYMENT_OVER_BUDGET: 'verity: raise --max-price (per request) or --budget (in all) to pay it\n',
+  PAYMENT_ASSET_NOT_PINNED:
+    "verity: the CLI pays only in the token of a chain's deployment: give --rpc URL --deployment FILE (or the --data-dir of a verity up)\n",
 };
 
 async function main(argv: string[]): Promise<number> {

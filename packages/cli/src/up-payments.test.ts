@@ -13,7 +13,7 @@
  *   (PAYMENT_OVER_BUDGET); a free model is not paid for.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -132,8 +132,21 @@ describe('a paid ONNX call through the SDK (exact)', () => {
     paid = { requestId: result.requestId, digest: commitment(result.record)?.digest ?? '', bundle: result.bundle() };
     // The bundle verifies offline with its payment: the authorization the receipt carries hashes
     // to the record's digest and was signed by the payer.
+    // With the chain, the payment is settled too (the token shows the authorization used).
     const checked = await verity.verify(result.bundle());
     expect(checked.ok).toBe(true);
+    // So does `verity verify` on the chain of the data dir.
+    const file = join(dataDir, 'paid-bundle.json');
+    await writeFile(file, JSON.stringify(result.bundle()));
+    const { stdout } = await promisify(execFile)(process.execPath, [
+      BIN,
+      'verify',
+      file,
+      '--data-dir',
+      dataDir,
+      '--json',
+    ]);
+    expect((JSON.parse(stdout) as { ok: boolean }).ok).toBe(true);
     // A free model costs nothing.
     await verity.infer({ model: 'iris@1.0.0', input: { x: [[5.1, 3.5, 1.4, 0.2]] } });
     expect(payer.spent()).toBe(10_000n);
@@ -158,7 +171,14 @@ describe('a paid ONNX call through the SDK (exact)', () => {
 
 describe('a paid streamed chat with the official openai client (metered)', () => {
   it('authorizes the maximum, is charged the tokens served, and the receipt commits to it', async () => {
-    const payer = createPayer({ account: info.payments.payer.key, budget: 1_000_000n, maxPrice: 100_000n });
+    // payingFetch has no chain: it is told the token and chain to pay in (a node does not choose them).
+    const payer = createPayer({
+      account: info.payments.payer.key,
+      networks: [`eip155:${(deployment as { chainId: number }).chainId}`],
+      assets: [info.payments.token],
+      budget: 1_000_000n,
+      maxPrice: 100_000n,
+    });
     const openai = new OpenAI({
       baseURL: `${info.url}/v1`,
       apiKey: 'unused',
@@ -177,6 +197,8 @@ describe('a paid streamed chat with the official openai client (metered)', () =>
     for await (const chunk of stream) chunks.push(chunk);
     const after = await settled(before);
     const made = payer.payments[0];
+    // The stream's settlement gave the rest of the maximum back to the budget as it passed.
+    expect(payer.spent()).toBe(before.payer - after.payer);
     expect(made?.scheme).toBe('metered');
     const charged = before.payer - after.payer;
     expect(after.node - before.node).toBe(charged);
@@ -215,6 +237,30 @@ describe('the CLI pays with --max-price', () => {
     expect(out.payment.amount).toBe('10000');
     const after = await settled(before);
     expect(before.payer - after.payer).toBe(10_000n);
+  });
+});
+
+describe('the CLI pays only in a token a chain pins', () => {
+  it('verity infer and verity chat with only --url (no chain): PAYMENT_ASSET_NOT_PINNED, nothing paid', async () => {
+    const empty = await mkdtemp(join(tmpdir(), 'verity-payments-nochain-'));
+    const before = await balances();
+    try {
+      for (const args of [
+        ['infer', 'forecast@1.0.0', '--input', JSON.stringify(input), '--max-price', '10000'],
+        ['chat', 'tiny-chat-paid@1.0.0', '--message', 'Hello!', '--max-tokens', '8', '--max-price', '100000'],
+      ]) {
+        const e = await promisify(execFile)(
+          process.execPath,
+          [BIN, ...args, '--url', info.url, '--insecure-trust-node', '--data-dir', empty],
+          { env: { ...process.env, VERITY_PAYER_KEY: info.payments.payer.key } },
+        ).catch((x: unknown) => x as { code: number; stderr: string });
+        expect((e as { code: number }).code).toBe(1);
+        expect((e as { stderr: string }).stderr).toContain('PAYMENT_ASSET_NOT_PINNED');
+      }
+    } finally {
+      await rm(empty, { recursive: true, force: true });
+    }
+    expect(await balances()).toEqual(before);
   });
 });
 
@@ -278,6 +324,8 @@ describe.skipIf(!hasChromium)('the explorer shows prices and payments', () => {
       const verdict = await page.waitForSelector('[data-verdict]', { timeout: 60_000 });
       expect(await verdict.getAttribute('data-verdict')).toBe('valid');
       expect(await page.getAttribute('#checks .row[data-check="Payment"]', 'data-status')).toBe('pass');
+      // On the chain: the authorization the record commits to was used on the token.
+      expect(await page.getAttribute('#checks .row[data-check="Payment settled"]', 'data-status')).toBe('pass');
       // The receipt page: the payment next to the record that commits to it.
       await page.goto('about:blank');
       await page.goto(`${info.url}/#/receipt/${paid?.requestId}`);

@@ -9,6 +9,7 @@ import {
   type CheckRow,
   isZkBundle,
   parseBundle,
+  type Receipt,
   type Trust,
   verifyBundleChecks,
   type ZkAudit,
@@ -16,7 +17,9 @@ import {
 import {
   anchorTrust,
   bundleRegistryBlock,
+  chainPaymentPolicy,
   chatCompletionFromChunks,
+  checkPaymentSettled,
   gatherTrust,
   linkToAnchors,
   messageOf,
@@ -160,7 +163,9 @@ export async function checkBundle(env: Env, input: unknown, extra: ExtraTrust = 
     trust = { ...trust, nodes: [...trust.nodes, ...extra.nodes] };
     basis += `; and ${extra.nodes.length} key${extra.nodes.length === 1 ? '' : 's'} pinned by hand`;
   }
-  const { result, checks } = verifyBundleChecks(bundle, trust);
+  const chain = env.client.base.chain;
+  // On a chain, a payment is in its deployment's token there (docs/protocol.md §17.4).
+  const { result, checks } = verifyBundleChecks(bundle, trust, chain ? { payment: chainPaymentPolicy(chain) } : {});
   for (const c of checks) {
     const label =
       c.receipt === undefined || receiptsOf(bundle) < 2 ? LABELS[c.check] : `${LABELS[c.check]} #${c.receipt}`;
@@ -168,8 +173,27 @@ export async function checkBundle(env: Env, input: unknown, extra: ExtraTrust = 
   }
   let ok = result.ok;
   let code = result.ok ? undefined : result.code;
-  if (result.ok && isZkBundle(bundle)) {
-    const chain = env.client.base.chain;
+  // The record commits to an authorization; only the token says the node submitted it.
+  if (result.ok && chain) {
+    const receipts = (bundle as { receipts: readonly Receipt[] }).receipts;
+    for (const [i, receipt] of receipts.entries()) {
+      if (receipt.payment === undefined) continue;
+      const label = receipts.length < 2 ? 'Payment settled' : `Payment settled #${i}`;
+      try {
+        await checkPaymentSettled(chain, receipt.payment);
+        rows.push({
+          label,
+          status: 'pass',
+          message: `the authorization is used on the token ${receipt.payment.asset} (authorizationState)`,
+        });
+      } catch (e) {
+        rows.push(fail(label, e));
+        ok = false;
+        code ??= (e as { code?: string }).code as typeof code;
+      }
+    }
+  }
+  if (ok && isZkBundle(bundle)) {
     const zk = await verifyZkBundle(bundle, trust, {
       ...(chain ? { chain } : {}),
       ...(extra.acceptLocalDevSetup ? { acceptLocalDevSetup: true } : {}),

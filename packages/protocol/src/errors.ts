@@ -270,6 +270,13 @@ export const ERROR_CODES = [
   // paid quorum (issue 15): a paid quorum asked of a node outside its first k ranked nodes, whose
   // record could not commit to the caller's payment
   'QUORUM_PAID_COORDINATOR',
+  // paysdk (issue 15, client-side payment safety): a 402 that names a token, chain or metered
+  // settlement contract the payer did not pin (or a payer that pinned no token): nothing signed; a node's settlement that
+  // claims to charge more than was authorized; with a chain, a paid receipt whose authorization
+  // was never used on its token (committed to, not settled)
+  'PAYMENT_ASSET_NOT_PINNED',
+  'PAYMENT_OVERCHARGED',
+  'PAYMENT_NOT_SETTLED',
   // paidllm (issue 15): a quorum bundle whose coordinator charged its caller more than its own
   // authorized share plus what its members charged (it kept members' unspent maxima)
   'QUORUM_CHARGE_EXCESS',

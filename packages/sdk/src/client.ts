@@ -8,7 +8,7 @@ import { createPublicClient, http, type PublicClient } from 'viem';
 import { assertDeploymentChain, type RegistryOptions, registrySnapshot } from './actions/registry.js';
 import { createNetwork, type Network, type NetworkOptions } from './network.js';
 import { type NetworkName, type NetworkNameOptions, networkChain } from './networks.js';
-import { createPayer, type Payer, type PaymentOptions } from './payment.js';
+import { type AssetPin, createPayer, type Payer, type PaymentOptions } from './payment.js';
 
 /** The chain a client takes its trust from (docs/design.md §2.6a). */
 export interface ChainOptions {
@@ -66,9 +66,11 @@ export interface ClientOptions {
   /**
    * Pay for answers (x402; docs/api.md "Payments"): a node's 402 is answered with a signed
    * payment from `account`, never above `maxPrice` for one request nor `budget` in all
-   * (`PAYMENT_OVER_BUDGET`); each paid answer's record must commit to the payment made. A
-   * {@link Payer} shares one budget across clients. Without it, a paid model's 402 is
-   * `PAYMENT_REQUIRED`.
+   * (`PAYMENT_OVER_BUDGET`), and only in the token and on the network pinned by its `assets` and
+   * `networks` or, by default, by `chain`'s deployment (`PAYMENT_ASSET_NOT_PINNED`); each paid
+   * answer's record must commit to the payment made and, with a `chain`, the payment must be
+   * settled on it (`PAYMENT_NOT_SETTLED`). A {@link Payer} shares one budget across clients.
+   * Without it, a paid model's 402 is `PAYMENT_REQUIRED`.
    */
   readonly payment?: PaymentOptions | Payer;
 }
@@ -142,10 +144,10 @@ export function createClientBase(options: ClientOptions): ClientBase {
       ? undefined
       : 'wrap' in options.payment
         ? options.payment
-        : createPayer(paymentDefaults(options.payment, chain));
+        : createPayer(options.payment);
   const plain = (options.fetch ?? globalThis.fetch).bind(globalThis);
   // Every request goes through `fetch`: with a payer, a 402 is paid there and the request sent again.
-  const f = payer === undefined ? plain : payer.wrap(plain);
+  const f = payer === undefined ? plain : payer.wrap(plain, chainPin(chain));
   if (options.url === undefined && chain === undefined) {
     throw new VerityError(
       'CONFIG_INVALID',
@@ -188,15 +190,16 @@ export function createClientBase(options: ClientOptions): ClientBase {
 
 /**
  * A budget counts atomic units of one token: with a chain whose deployment names the payment
- * token, the client pays only in that token on that chain unless told otherwise (a node cannot
- * ask for the same number of units of a dearer token the payer also holds).
+ * token, the client pays only in that token on that chain unless the payer names its own (a node
+ * cannot ask for the same number of units of a dearer token the payer also holds), and authorizes
+ * a metered maximum only to the deployment's `MeteredSettlement`. Without one, the payer must
+ * name them (`PAYMENT_ASSET_NOT_PINNED` otherwise).
  */
-function paymentDefaults(payment: PaymentOptions, chain: ClientChain | undefined): PaymentOptions {
-  const token = chain?.deployment.payments?.token;
-  if (chain === undefined || token === undefined) return payment;
+function chainPin(chain: ClientChain | undefined): AssetPin {
+  if (chain === undefined) return {};
+  const payments = chain.deployment.payments;
   return {
-    ...payment,
-    networks: payment.networks ?? [`eip155:${chain.deployment.chainId}`],
-    assets: payment.assets ?? [token],
+    networks: [`eip155:${chain.deployment.chainId}`],
+    ...(payments === undefined ? {} : { assets: [payments.token], settlements: [payments.meteredSettlement] }),
   };
 }

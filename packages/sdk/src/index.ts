@@ -114,7 +114,11 @@ export {
   networkChain,
 } from './networks.js';
 export {
+  type AssetPin,
+  answerPayment,
+  chainPaymentPolicy,
   checkPaymentCommitment,
+  checkPaymentSettled,
   createPayer,
   MeteredEvmScheme,
   type Payer,
@@ -122,6 +126,7 @@ export {
   type PaymentOptions,
   payingFetch,
   paymentOf,
+  type SettlementChain,
   settledPayment,
   type VerifiedPayment,
   type WireAuthorization,

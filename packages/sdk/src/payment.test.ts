@@ -11,14 +11,25 @@ import OpenAI from 'openai';
 import { encodeAbiParameters, getAddress, type Hex, keccak256, recoverAddress } from 'viem';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkPaymentCommitment, createPayer, type PaymentMade, payingFetch, paymentOf } from './payment.js';
+import {
+  checkPaymentCommitment,
+  createPayer,
+  type PaymentMade,
+  payingFetch,
+  paymentOf,
+  settledPayment,
+} from './payment.js';
 
 const PAYER_KEY = generatePrivateKey();
 const payer = privateKeyToAccount(PAYER_KEY);
 const NODE = getAddress('0x00000000000000000000000000000000000000aa');
 const TOKEN = getAddress('0x00000000000000000000000000000000000000bb');
 const SETTLEMENT = getAddress('0x00000000000000000000000000000000000000cc');
+/** Another token the payer might hold, worth more per unit. */
+const DEARER = getAddress('0x00000000000000000000000000000000000000dd');
 const NETWORK = 'eip155:31337';
+/** The token and chain this payer pays in (a node's 402 does not choose them). */
+const PIN = { networks: [NETWORK], assets: [TOKEN] };
 
 const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64');
 const unb64 = (s: string) => JSON.parse(Buffer.from(s, 'base64').toString('utf8')) as Record<string, unknown>;
@@ -52,13 +63,22 @@ let server: Server;
 let url: string;
 const seen: Seen[] = [];
 /** Per path: what the route accepts, and whether it refuses every payment (a 402 again). */
-const routes: Record<string, { accepts: unknown[]; refuse?: boolean }> = {
+const routes: Record<string, { accepts: unknown[]; refuse?: boolean; charged?: string; stream?: boolean }> = {
   '/exact': { accepts: [requirements('exact', '400')] },
   '/metered': { accepts: [requirements('metered', '5000')] },
   '/cheapest': { accepts: [requirements('metered', '900'), requirements('exact', '300')] },
   '/refusing': { accepts: [requirements('exact', '100')], refuse: true },
   '/unpayable': { accepts: [{ ...requirements('exact', '100'), scheme: 'upto' }] },
   '/v1/chat/completions': { accepts: [requirements('exact', '250')] },
+  // Pinning: the same units of another token; the pinned token's address on another chain.
+  '/dearer-token': { accepts: [{ ...requirements('exact', '100'), asset: DEARER }] },
+  '/other-chain': { accepts: [{ ...requirements('exact', '100'), network: 'eip155:1' }] },
+  '/dearer-or-pinned': { accepts: [{ ...requirements('exact', '100'), asset: DEARER }, requirements('exact', '700')] },
+  // Metered answers whose settlement names the charge: in the header, or (streamed) in the last event.
+  '/metered-charged': { accepts: [requirements('metered', '5000')], charged: '1234' },
+  '/metered-overcharged': { accepts: [requirements('metered', '5000')], charged: '5001' },
+  '/metered-stream': { accepts: [requirements('metered', '5000')], charged: '77', stream: true },
+  '/metered-stream-overcharged': { accepts: [requirements('metered', '5000')], charged: '9999', stream: true },
 };
 
 async function body(req: IncomingMessage): Promise<string> {
@@ -81,10 +101,20 @@ beforeAll(async () => {
       res.writeHead(402, { 'content-type': 'application/json', 'payment-required': b64(required) });
       return void res.end(JSON.stringify({ error: { code: 'PAYMENT_REQUIRED', message: 'pay' } }));
     }
-    res.writeHead(200, {
-      'content-type': 'application/json',
-      'payment-response': b64({ success: true, transaction: `0x${'ab'.repeat(32)}`, network: NETWORK }),
-    });
+    const settlement = {
+      success: true,
+      transaction: `0x${'ab'.repeat(32)}`,
+      network: NETWORK,
+      ...(route.charged === undefined ? {} : { amount: route.charged }),
+    };
+    if (route.stream) {
+      // As a node streams: the tokens, then the settlement in the last event, then [DONE].
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write(`data: ${JSON.stringify({ choices: [{ index: 0, delta: { content: 'paid' } }] })}\n\n`);
+      res.write(`data: ${JSON.stringify({ choices: [], verity: { requestId: 'r1', payment: settlement } })}\n\n`);
+      return void res.end('data: [DONE]\n\n');
+    }
+    res.writeHead(200, { 'content-type': 'application/json', 'payment-response': b64(settlement) });
     if (path === '/v1/chat/completions') {
       const asked = JSON.parse(text) as { model: string };
       return void res.end(
@@ -109,7 +139,7 @@ const countFor = (path: string) => seen.filter((s) => s.path === path).length;
 
 describe('paying fetch: exact', () => {
   it('answers a 402 with a signed EIP-3009 transfer of the price to the node, once', async () => {
-    const p = createPayer({ account: PAYER_KEY, budget: 1000n, maxPrice: 500n });
+    const p = createPayer({ account: PAYER_KEY, ...PIN, budget: 1000n, maxPrice: 500n });
     const before = countFor('/exact');
     const res = await p.wrap()(`${url}/exact`, { method: 'POST', body: 'x=1', headers: { 'x-mine': 'kept' } });
     expect(res.status).toBe(200);
@@ -136,7 +166,7 @@ describe('paying fetch: exact', () => {
   });
 
   it('refuses a price above maxPrice with PAYMENT_OVER_BUDGET, signing and sending nothing', async () => {
-    const p = createPayer({ account: PAYER_KEY, budget: 10_000n, maxPrice: 399n });
+    const p = createPayer({ account: PAYER_KEY, ...PIN, budget: 10_000n, maxPrice: 399n });
     const before = countFor('/exact');
     const e = await p
       .wrap()(`${url}/exact`, { method: 'POST' })
@@ -148,7 +178,7 @@ describe('paying fetch: exact', () => {
   });
 
   it('never spends more than the budget, concurrent requests included', async () => {
-    const p = createPayer({ account: PAYER_KEY, budget: 1000n });
+    const p = createPayer({ account: PAYER_KEY, ...PIN, budget: 1000n });
     const results = await Promise.allSettled(
       Array.from({ length: 5 }, () => p.wrap()(`${url}/exact`, { method: 'POST' })),
     );
@@ -159,39 +189,74 @@ describe('paying fetch: exact', () => {
   });
 
   it('gives the price back when the node refuses the payment (the 402 is the answer)', async () => {
-    const p = createPayer({ account: PAYER_KEY, budget: 1000n });
+    const p = createPayer({ account: PAYER_KEY, ...PIN, budget: 1000n });
     const res = await p.wrap()(`${url}/refusing`, { method: 'POST' });
     expect(res.status).toBe(402);
     expect(p.spent()).toBe(0n);
     expect(p.payments).toHaveLength(0);
   });
 
-  it('a 402 it cannot pay (unknown scheme, other network) is PAYMENT_REQUIRED', async () => {
-    const p = createPayer({ account: PAYER_KEY, budget: 1000n });
+  it('a 402 in a scheme it cannot pay is PAYMENT_REQUIRED', async () => {
+    const p = createPayer({ account: PAYER_KEY, ...PIN, budget: 1000n });
     const e1 = await p
       .wrap()(`${url}/unpayable`)
       .catch((x: unknown) => x);
     expect(isVerityError(e1, 'PAYMENT_REQUIRED')).toBe(true);
-    const other = createPayer({ account: PAYER_KEY, budget: 1000n, networks: ['eip155:1'] });
-    const e2 = await other
-      .wrap()(`${url}/exact`)
-      .catch((x: unknown) => x);
-    expect(isVerityError(e2, 'PAYMENT_REQUIRED')).toBe(true);
-    const otherToken = createPayer({ account: PAYER_KEY, budget: 1000n, assets: [SETTLEMENT] });
-    const e3 = await otherToken
-      .wrap()(`${url}/exact`)
-      .catch((x: unknown) => x);
-    expect(isVerityError(e3, 'PAYMENT_REQUIRED')).toBe(true);
+  });
+
+  // The token and chain are the payer's choice: each 402 below names what the payer did not pin
+  // (or the payer pinned nothing), and is PAYMENT_ASSET_NOT_PINNED with nothing signed or sent.
+  const unpinned: [string, Parameters<typeof createPayer>[0], string][] = [
+    ['no pin at all (a URL-only payer)', { account: PAYER_KEY, budget: 1000n }, '/exact'],
+    ['a token but no network', { account: PAYER_KEY, budget: 1000n, assets: [TOKEN] }, '/exact'],
+    ['a network but no token', { account: PAYER_KEY, budget: 1000n, networks: [NETWORK] }, '/exact'],
+    ['the node names another token', { account: PAYER_KEY, ...PIN, budget: 1000n }, '/dearer-token'],
+    [
+      'a metered maximum to a settlement contract other than the pinned one',
+      { account: PAYER_KEY, ...PIN, settlements: [DEARER], budget: 10_000n },
+      '/metered',
+    ],
+    [
+      'the node names the pinned token address on another chain',
+      { account: PAYER_KEY, ...PIN, budget: 1000n },
+      '/other-chain',
+    ],
+  ];
+  for (const [what, options, path] of unpinned) {
+    it(`refuses to pay when ${what}: PAYMENT_ASSET_NOT_PINNED, nothing signed`, async () => {
+      const p = createPayer(options);
+      const before = countFor(path);
+      const e = await p
+        .wrap()(`${url}${path}`, { method: 'POST' })
+        .catch((x: unknown) => x);
+      expect(isVerityError(e, 'PAYMENT_ASSET_NOT_PINNED')).toBe(true);
+      expect(countFor(path) - before).toBe(1); // the 402 only: no paid retry
+      expect([p.spent(), p.payments.length]).toEqual([0n, 0]);
+    });
+  }
+
+  it('a pin of one token pays it among others the node offers', async () => {
+    const p = createPayer({ account: PAYER_KEY, ...PIN, budget: 1000n });
+    const res = await p.wrap()(`${url}/dearer-or-pinned`, { method: 'POST' });
+    expect(res.status).toBe(200);
+    expect(paymentOf(res)?.asset).toBe(TOKEN);
+    expect(p.spent()).toBe(700n);
   });
 
   it('pays the cheapest option the node accepts', async () => {
-    const p = createPayer({ account: PAYER_KEY, budget: 1000n });
+    const p = createPayer({ account: PAYER_KEY, ...PIN, budget: 1000n });
     const res = await p.wrap()(`${url}/cheapest`, { method: 'POST' });
     expect(paymentOf(res)?.scheme).toBe('exact');
     expect(p.spent()).toBe(300n);
   });
 
-  it('refuses bad options: a budget that is no whole number, an account that is not one', () => {
+  it('refuses bad options: a budget that is no whole number, an account that is not one, a pin that is none', () => {
+    expect(() => createPayer({ account: PAYER_KEY, budget: 1n, assets: ['usdc'] })).toThrow(
+      expect.objectContaining({ code: 'CONFIG_INVALID' }),
+    );
+    expect(() => createPayer({ account: PAYER_KEY, budget: 1n, networks: ['base'] })).toThrow(
+      expect.objectContaining({ code: 'CONFIG_INVALID' }),
+    );
     for (const budget of ['-1', '1.5', 'lots']) {
       expect(() => createPayer({ account: PAYER_KEY, budget })).toThrow(
         expect.objectContaining({ code: 'CONFIG_INVALID' }),
@@ -205,7 +270,7 @@ describe('paying fetch: exact', () => {
 
 describe('paying fetch: metered', () => {
   it('authorizes the maximum to the settlement contract, its nonce bound to the node', async () => {
-    const p = createPayer({ account: payer, budget: 10_000n });
+    const p = createPayer({ account: payer, ...PIN, settlements: [SETTLEMENT], budget: 10_000n });
     const res = await p.wrap()(`${url}/metered`, { method: 'POST' });
     expect(res.status).toBe(200);
     const sent = seen.at(-1)?.payment as {
@@ -224,6 +289,66 @@ describe('paying fetch: metered', () => {
     p.charged(made, 1234n);
     p.charged(made, 1n);
     expect(p.spent()).toBe(1234n);
+  });
+});
+
+describe('paying fetch: a metered charge goes back to the budget', () => {
+  it('frees the rest of the maximum once the settlement header names the charge', async () => {
+    const p = createPayer({ account: PAYER_KEY, ...PIN, budget: 10_000n });
+    const res = await p.wrap()(`${url}/metered-charged`, { method: 'POST' });
+    expect(res.status).toBe(200);
+    expect(paymentOf(res)?.charged).toBe(1234n);
+    expect(p.spent()).toBe(1234n);
+    // The record must then commit to that charge: another amount is PAYMENT_NOT_COMMITTED.
+    const made = paymentOf(res) as PaymentMade;
+    const digest = made.digest.slice(2);
+    expect(() => settledPayment(p, made, { payment: { digest, amount: '1235' } })).toThrow(
+      expect.objectContaining({ code: 'PAYMENT_NOT_COMMITTED' }),
+    );
+    expect(settledPayment(p, made, { payment: { digest, amount: '1234' } })?.amount).toBe('1234');
+    expect(p.spent()).toBe(1234n);
+  });
+
+  it('refuses a settlement that claims more than the maximum (PAYMENT_OVERCHARGED), the maximum stays held', async () => {
+    const p = createPayer({ account: PAYER_KEY, ...PIN, budget: 10_000n });
+    const e = await p
+      .wrap()(`${url}/metered-overcharged`, { method: 'POST' })
+      .catch((x: unknown) => x);
+    expect(isVerityError(e, 'PAYMENT_OVERCHARGED')).toBe(true);
+    expect((e as { details: unknown }).details).toMatchObject({ authorized: '5000', amount: '5001' });
+    expect(p.spent()).toBe(5000n);
+  });
+
+  it('reads a stream’s settlement from its last event as the bytes pass, unchanged', async () => {
+    const p = createPayer({ account: PAYER_KEY, ...PIN, budget: 10_000n });
+    const res = await p.wrap()(`${url}/metered-stream`, { method: 'POST' });
+    expect(p.spent()).toBe(5000n); // held until the settlement event passes
+    const text = await res.text();
+    expect(text.split('\n\n').filter(Boolean)).toHaveLength(3);
+    expect(text).toContain('"amount":"77"');
+    expect(paymentOf(res)?.settlement?.amount).toBe('77');
+    expect(p.spent()).toBe(77n);
+  });
+
+  it('errors a stream whose settlement claims more than the maximum', async () => {
+    const p = createPayer({ account: PAYER_KEY, ...PIN, budget: 10_000n });
+    const res = await p.wrap()(`${url}/metered-stream-overcharged`, { method: 'POST' });
+    const e = await res.text().catch((x: unknown) => x);
+    expect(isVerityError(e, 'PAYMENT_OVERCHARGED')).toBe(true);
+    expect(p.spent()).toBe(5000n);
+  });
+
+  it('the official openai client streaming through payingFetch gets the rest back', async () => {
+    const p = createPayer({ account: PAYER_KEY, ...PIN, budget: 10_000n });
+    const openai = new OpenAI({ baseURL: url, apiKey: 'unused', fetch: payingFetch(p), maxRetries: 0 });
+    const stream = await openai.chat.completions.create(
+      { model: 'tiny-chat', messages: [{ role: 'user', content: 'hi' }], stream: true },
+      { path: '/metered-stream' },
+    );
+    const chunks: unknown[] = [];
+    for await (const chunk of stream) chunks.push(chunk);
+    expect(chunks).toHaveLength(2);
+    expect(p.spent()).toBe(77n);
   });
 });
 
@@ -266,7 +391,7 @@ describe('receipt commitment', () => {
 
 describe('the official openai client through payingFetch', () => {
   it('pays for a chat completion', async () => {
-    const p = createPayer({ account: PAYER_KEY, budget: 1000n });
+    const p = createPayer({ account: PAYER_KEY, ...PIN, budget: 1000n });
     const openai = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'unused', fetch: payingFetch(p), maxRetries: 0 });
     const completion = await openai.chat.completions.create({
       model: 'tiny-chat',
@@ -278,11 +403,24 @@ describe('the official openai client through payingFetch', () => {
     expect(sent.accepted.payTo).toBe(NODE);
   });
 
+  it('surfaces PAYMENT_ASSET_NOT_PINNED through the client: a payingFetch without a token pays nothing', async () => {
+    const p = createPayer({ account: PAYER_KEY, budget: 1000n });
+    const openai = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'unused', fetch: payingFetch(p), maxRetries: 0 });
+    const before = countFor('/v1/chat/completions');
+    const e = await openai.chat.completions
+      .create({ model: 'tiny-chat', messages: [{ role: 'user', content: 'hi' }] })
+      .catch((x: unknown) => x);
+    const cause = (e as { cause?: unknown }).cause ?? e;
+    expect(isVerityError(cause, 'PAYMENT_ASSET_NOT_PINNED')).toBe(true);
+    expect(countFor('/v1/chat/completions') - before).toBe(1);
+    expect(p.spent()).toBe(0n);
+  });
+
   it('surfaces PAYMENT_OVER_BUDGET through the client', async () => {
     const openai = new OpenAI({
       baseURL: `${url}/v1`,
       apiKey: 'unused',
-      fetch: payingFetch({ account: PAYER_KEY, budget: 100n }),
+      fetch: payingFetch({ account: PAYER_KEY, ...PIN, budget: 100n }),
       maxRetries: 0,
     });
     const e = await openai.chat.completions

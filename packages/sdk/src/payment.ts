@@ -21,15 +21,29 @@
  * controls cap one payment in USD for the assets it knows, which a local test token is not), and
  * does not hand back the payment it made, which the SDK needs to check the receipt commits to it.
  * So the loop below is ours, the pieces are theirs.
+ *
+ * Against a dishonest node (or anyone between it and us), nothing here takes the node's word:
+ * the token and chain paid in are the caller's (`assets`, `networks`) or the chain deployment's,
+ * never whatever the 402 names (`PAYMENT_ASSET_NOT_PINNED`, nothing signed); a charge the node
+ * claims above what was authorized is refused (`PAYMENT_OVERCHARGED`); a metered maximum goes
+ * back to the budget once the node says what it charged, and the record must say the same; with
+ * a chain, the authorization must have been used on the token ({@link checkPaymentSettled}).
  */
 import {
+  authorizationUsed,
   meteredNonce,
+  meteredSettlementAbi,
   randomBytes32,
   signTransferAuthorization,
   type TransferAuthorization,
   transferAuthorizationDigest,
 } from '@verity/contracts';
-import { type ErrorCode, type TransferAuthorization as ProtocolAuthorization, VerityError } from '@verity/protocol';
+import {
+  type ErrorCode,
+  type PaymentPolicy,
+  type TransferAuthorization as ProtocolAuthorization,
+  VerityError,
+} from '@verity/protocol';
 import type { x402Client, x402HTTPClient } from '@x402/core/client';
 import type {
   PaymentPayload,
@@ -38,8 +52,18 @@ import type {
   SchemeNetworkClient,
   SettleResponse,
 } from '@x402/core/types';
-import { type Address, getAddress, type Hex, isAddress, type LocalAccount } from 'viem';
+import {
+  type Address,
+  getAddress,
+  type Hex,
+  isAddress,
+  isHex,
+  type LocalAccount,
+  type PublicClient,
+  parseEventLogs,
+} from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
+import { sseSplitter } from './sse.js';
 
 /** How a client pays (see {@link createPayer}). */
 export interface PaymentOptions {
@@ -55,14 +79,29 @@ export interface PaymentOptions {
   readonly maxPrice?: bigint | string | number;
   /**
    * Networks paid on, e.g. `['eip155:31337']`. Default: with `createClient({ chain })`, the
-   * chain's; else any EVM chain the node names.
+   * chain's. Without a chain, give it: a payer pays only on networks pinned here or by a chain.
    */
   readonly networks?: readonly string[];
   /**
-   * Tokens paid with (addresses). The budget counts one token's atomic units, so name it: default,
-   * with `createClient({ chain })`, the deployment's `payments.token`; else whatever the node names.
+   * Tokens paid with (addresses), on the `networks` above. The budget counts one token's atomic
+   * units, so a node must not choose the token: default, with `createClient({ chain })`, the
+   * deployment's `payments.token`. Without a chain, give it: a 402 naming a token (or network)
+   * not pinned here or by a chain is `PAYMENT_ASSET_NOT_PINNED`, nothing signed.
    */
   readonly assets?: readonly string[];
+  /**
+   * `MeteredSettlement` contracts a metered maximum may be authorized to (addresses). Default: with
+   * `createClient({ chain })`, the deployment's `payments.meteredSettlement`; else any the node
+   * names (a contract of the node's own could keep the whole maximum, which the budget counts).
+   */
+  readonly settlements?: readonly string[];
+}
+
+/** The tokens and networks a payer may pay with, as a chain deployment pins them (see {@link Payer.wrap}). */
+export interface AssetPin {
+  readonly networks?: readonly string[] | undefined;
+  readonly assets?: readonly string[] | undefined;
+  readonly settlements?: readonly string[] | undefined;
 }
 
 /** One payment this client signed. */
@@ -98,8 +137,11 @@ export interface Payer {
   remaining(): bigint;
   /** Every payment made, oldest first. */
   readonly payments: readonly PaymentMade[];
-  /** Wraps a fetch so that it pays (see {@link payingFetch}). */
-  wrap(fetch?: typeof globalThis.fetch): typeof globalThis.fetch;
+  /**
+   * Wraps a fetch so that it pays (see {@link payingFetch}). `pin`: the networks and tokens to pay
+   * with where the payer's own options name none (a client passes its chain deployment's).
+   */
+  wrap(fetch?: typeof globalThis.fetch, pin?: AssetPin): typeof globalThis.fetch;
   /** A metered payment's actual charge is known (from its receipt): the rest of its maximum is free again. */
   charged(payment: PaymentMade, amount: bigint): void;
 }
@@ -196,19 +238,48 @@ export class MeteredEvmScheme implements SchemeNetworkClient {
 }
 
 /** What one accepted requirement costs us at most, or undefined when we cannot pay it at all. */
-function costOf(r: PaymentRequirements, options: { networks?: readonly string[]; assets?: readonly string[] }) {
+function costOf(r: PaymentRequirements) {
   if (r.scheme !== 'exact' && r.scheme !== 'metered') return undefined;
-  if (!/^eip155:[1-9][0-9]{0,15}$/.test(r.network)) return undefined;
-  if (options.networks !== undefined && !options.networks.includes(r.network)) return undefined;
+  if (typeof r.network !== 'string' || !NETWORK.test(r.network)) return undefined;
   if (typeof r.asset !== 'string' || !isAddress(r.asset) || typeof r.payTo !== 'string' || !isAddress(r.payTo))
-    return undefined;
-  if (options.assets !== undefined && !options.assets.some((a) => a.toLowerCase() === r.asset.toLowerCase()))
     return undefined;
   // An exact EIP-3009 payment only (x402 exact's Permit2 variant needs a proxy we do not deploy).
   if (r.scheme === 'exact' && (r.extra?.assetTransferMethod ?? 'eip3009') !== 'eip3009') return undefined;
   if (typeof r.amount !== 'string' || !/^(0|[1-9][0-9]{0,77})$/.test(r.amount)) return undefined;
   if (!Number.isSafeInteger(r.maxTimeoutSeconds) || r.maxTimeoutSeconds <= 0) return undefined;
   return BigInt(r.amount);
+}
+
+const NETWORK = /^eip155:[1-9][0-9]{0,15}$/;
+
+/** True when `r` is on a network and in a token that `pin` names (addresses compared case-blind). */
+function isPinned(r: PaymentRequirements, pin: { networks: readonly string[]; assets: readonly string[] }): boolean {
+  return pin.networks.includes(r.network) && pin.assets.some((a) => a.toLowerCase() === r.asset.toLowerCase());
+}
+
+/** True unless `r` is metered and names a settlement contract outside `settlements` (when given). */
+function isSettlementPinned(r: PaymentRequirements, settlements: readonly string[] | undefined): boolean {
+  if (r.scheme !== 'metered' || settlements === undefined) return true;
+  const named = r.extra?.settlement;
+  return typeof named === 'string' && settlements.some((a) => a.toLowerCase() === named.toLowerCase());
+}
+
+/** The option's list, checked: `eip155:<id>` networks, token addresses (`CONFIG_INVALID` otherwise). */
+function pinList(
+  name: 'networks' | 'assets' | 'settlements',
+  list: readonly string[] | undefined,
+): readonly string[] | undefined {
+  if (list === undefined) return undefined;
+  const ok = name === 'networks' ? (v: unknown) => typeof v === 'string' && NETWORK.test(v) : isAddress;
+  if (!Array.isArray(list) || !list.every((v) => ok(v as string))) {
+    throw new VerityError(
+      'CONFIG_INVALID',
+      name === 'networks'
+        ? 'payment: networks must be CAIP-2 EVM ids (eip155:<chainId>)'
+        : `payment: ${name} must be contract addresses (0x…)`,
+    );
+  }
+  return list;
 }
 
 function fail(code: ErrorCode, message: string, details: Record<string, unknown> = {}, cause?: unknown): never {
@@ -235,9 +306,10 @@ export function createPayer(options: PaymentOptions): Payer {
   }
   const budget = atomic('budget', options.budget);
   const maxPrice = options.maxPrice === undefined ? undefined : atomic('maxPrice', options.maxPrice);
-  const filters = {
-    ...(options.networks === undefined ? {} : { networks: options.networks }),
-    ...(options.assets === undefined ? {} : { assets: options.assets }),
+  const own: AssetPin = {
+    networks: pinList('networks', options.networks),
+    assets: pinList('assets', options.assets),
+    settlements: pinList('settlements', options.settlements),
   };
   // x402's registry signs: its exact EVM client for `exact`, ours for `metered`. Spend controls
   // off: they know mainnet USDC's and the like, not a configured token; the budget below rules.
@@ -256,19 +328,41 @@ export function createPayer(options: PaymentOptions): Payer {
   let spent = 0n;
   const payments: PaymentMade[] = [];
 
-  const pay = async (required: PaymentRequired, x402: x402Client): Promise<PaymentMade> => {
+  const pay = async (required: PaymentRequired, x402: x402Client, defaults: AssetPin): Promise<PaymentMade> => {
     const options402 = Array.isArray(required.accepts) ? required.accepts : [];
+    const accepts = () => options402.map((r) => ({ scheme: r?.scheme, network: r?.network, asset: r?.asset }));
     const payable = options402
-      .map((r) => ({ r, cost: costOf(r, filters) }))
+      .map((r) => ({ r, cost: costOf(r) }))
       .filter((x): x is { r: PaymentRequirements; cost: bigint } => x.cost !== undefined);
     if (payable.length === 0) {
-      fail('PAYMENT_REQUIRED', 'the node asks for a payment this client cannot make (scheme, network or token)', {
-        accepts: options402.map((r) => ({ scheme: r?.scheme, network: r?.network, asset: r?.asset })),
+      fail('PAYMENT_REQUIRED', 'the node asks for a payment this client cannot make (scheme or its form)', {
+        accepts: accepts(),
       });
     }
+    // The token is the caller's choice, never the node's: the budget counts one token's units, so
+    // the same number of units of a dearer token (or the same address on another chain) is refused.
+    const networks = own.networks ?? defaults.networks;
+    const assets = own.assets ?? defaults.assets;
+    if (networks === undefined || assets === undefined) {
+      fail(
+        'PAYMENT_ASSET_NOT_PINNED',
+        'the payer pins no token to pay with: give payment `assets` and `networks`, or a client `chain` whose deployment names its token',
+        { accepts: accepts() },
+      );
+    }
+    // A metered maximum goes to a settlement contract: a pinned one, when the payer or its chain names any.
+    const settlements = own.settlements ?? defaults.settlements;
+    const pinned = payable.filter(({ r }) => isPinned(r, { networks, assets }) && isSettlementPinned(r, settlements));
+    if (pinned.length === 0) {
+      fail(
+        'PAYMENT_ASSET_NOT_PINNED',
+        'the node asks to be paid in a token, on a chain or through a settlement contract this payer did not pin',
+        { accepts: accepts(), networks, assets, ...(settlements === undefined ? {} : { settlements }) },
+      );
+    }
     // The cheapest we may pay; none within the caps is refused before anything is signed.
-    payable.sort((a, b) => (a.cost < b.cost ? -1 : a.cost > b.cost ? 1 : 0));
-    const { r, cost } = payable[0] as { r: PaymentRequirements; cost: bigint };
+    pinned.sort((a, b) => (a.cost < b.cost ? -1 : a.cost > b.cost ? 1 : 0));
+    const { r, cost } = pinned[0] as { r: PaymentRequirements; cost: bigint };
     if (maxPrice !== undefined && cost > maxPrice) {
       fail('PAYMENT_OVER_BUDGET', `the node asks ${cost}, above the ${maxPrice} allowed per request`, {
         price: cost.toString(),
@@ -321,7 +415,7 @@ export function createPayer(options: PaymentOptions): Payer {
       payment.charged = amount;
       spent -= payment.authorized - amount;
     },
-    wrap(base = globalThis.fetch) {
+    wrap(base = globalThis.fetch, pin = {}) {
       const f = base.bind(globalThis);
       return async (input, init) => {
         // A Request's body can be read once: keep a copy for the paid retry.
@@ -343,7 +437,7 @@ export function createPayer(options: PaymentOptions): Payer {
         }
         if (required.x402Version !== 2) return first;
         await first.body?.cancel().catch(() => undefined);
-        const made = await pay(required, client);
+        const made = await pay(required, client, pin);
         for (const [k, v] of Object.entries(http.encodePaymentSignatureHeader(made.payload))) headers.set(k, v);
         let second: Response;
         try {
@@ -357,19 +451,96 @@ export function createPayer(options: PaymentOptions): Payer {
           spent -= made.authorized; // refused: nothing was taken
           return second;
         }
-        try {
-          const settle = http.getPaymentSettleResponse((name) => second.headers.get(name));
-          made.settlement = settle;
-        } catch {
-          // No settlement header (a streamed answer settles after its body): the receipt tells.
-        }
         payments.push(made);
-        PAID.set(second, made);
-        return second;
+        let settle: SettleResponse | undefined;
+        try {
+          settle = http.getPaymentSettleResponse((name) => second.headers.get(name));
+        } catch {
+          // No settlement header: a streamed answer settles after its tokens (below), else the receipt tells.
+        }
+        if (settle !== undefined) {
+          try {
+            settledBy(payer, made, settle);
+          } catch (e) {
+            await second.body?.cancel().catch(() => undefined);
+            throw e;
+          }
+        }
+        const answer =
+          settle === undefined ? watchStreamedSettlement(second, (s) => settledBy(payer, made, s)) : second;
+        PAID.set(answer, made);
+        return answer;
       };
     },
   };
   return payer;
+}
+
+/**
+ * The node's settlement of `made` (its `PAYMENT-RESPONSE`, or a stream's `verity.payment`): what it
+ * says it charged. More than was authorized is `PAYMENT_OVERCHARGED` (the chain would not move
+ * it: a node that says so lies about something); a metered charge frees the rest of the maximum
+ * in the budget at once, so an `openai` client paying through {@link payingFetch} is not held at
+ * every request's maximum. The record must later commit to the same amount ({@link settledPayment}).
+ */
+function settledBy(payer: Payer, made: PaymentMade, settle: SettleResponse): void {
+  made.settlement = settle;
+  const claimed: unknown = settle.amount;
+  if (claimed === undefined) return;
+  if (typeof claimed !== 'string' || !/^(0|[1-9][0-9]{0,77})$/.test(claimed)) {
+    fail('RESPONSE_INVALID', 'the node’s settlement names no valid amount', { amount: claimed });
+  }
+  const amount = BigInt(claimed);
+  if (amount > made.authorized) {
+    fail('PAYMENT_OVERCHARGED', `the node says it charged ${amount}, above the ${made.authorized} authorized`, {
+      authorized: made.authorized.toString(),
+      amount: claimed,
+      digest: made.digest,
+    });
+  }
+  if (made.scheme === 'metered') payer.charged(made, amount);
+}
+
+/**
+ * A streamed paid answer (server-sent events) carries its settlement in its last event's
+ * `verity.payment`, after the tokens: the bytes pass on as they are, and that event, once it
+ * comes, is read as {@link settledBy} reads a header (an overcharge errors the stream there).
+ */
+function watchStreamedSettlement(response: Response, onSettle: (s: SettleResponse) => void): Response {
+  if (response.body === null || !(response.headers.get('content-type') ?? '').startsWith('text/event-stream')) {
+    return response;
+  }
+  const split = sseSplitter();
+  let seen = false;
+  const watched = response.body.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(bytes, controller) {
+        if (!seen) {
+          for (const data of split(bytes)) {
+            if (!data.includes('"verity"')) continue;
+            let settle: unknown;
+            try {
+              settle = (JSON.parse(data) as { verity?: { payment?: unknown } } | null)?.verity?.payment;
+            } catch {
+              continue; // not JSON: the reader of the stream reports it
+            }
+            if (typeof settle !== 'object' || settle === null) continue;
+            seen = true;
+            onSettle(settle as SettleResponse); // throws: the stream errors with its code
+          }
+        }
+        controller.enqueue(bytes);
+      },
+    }),
+  );
+  const answer = new Response(watched, {
+    status: response.status,
+    statusText: response.statusText,
+    headers: response.headers,
+  });
+  // Callers (the `openai` client among them) may read where the answer came from.
+  Object.defineProperty(answer, 'url', { value: response.url });
+  return answer;
 }
 
 /**
@@ -460,6 +631,13 @@ export function settledPayment(
 ): VerifiedPayment | undefined {
   if (made === undefined) return undefined;
   const amount = checkPaymentCommitment(made, record);
+  // A metered charge the node's settlement already named: its record must say the same.
+  if (made.charged !== undefined && made.charged !== amount) {
+    fail('PAYMENT_NOT_COMMITTED', `the record charges ${amount}, the node's settlement said ${made.charged}`, {
+      settlement: made.charged.toString(),
+      amount: amount.toString(),
+    });
+  }
   payer?.charged(made, amount);
   const transaction = made.settlement?.transaction;
   return {
@@ -473,4 +651,150 @@ export function settledPayment(
     digest: made.digest,
     ...(typeof transaction === 'string' && transaction !== '' ? { transaction } : {}),
   };
+}
+
+/** What a settlement check reads: the chain (its id and a client) where the token lives. */
+export interface SettlementChain {
+  readonly publicClient: PublicClient;
+  readonly deployment: { readonly chainId: number; readonly payments?: { readonly token: string } | undefined };
+}
+
+/**
+ * What a verifier on `chain` expects of a receipt's payment (the protocol's `payment` option):
+ * on that chain, and in its deployment's token when it names one. The token matters to the
+ * settlement check too: `authorizationState` is read on the payment's token, so a node must not
+ * name a contract of its own that says "used" to anything.
+ *
+ * @example
+ * ```ts
+ * verifyBundle(bundle, trust, { payment: chainPaymentPolicy(client.chain) });
+ * ```
+ */
+export function chainPaymentPolicy(chain: SettlementChain): PaymentPolicy {
+  const token = chain.deployment.payments?.token;
+  return { network: `eip155:${chain.deployment.chainId}`, ...(token === undefined ? {} : { asset: token }) };
+}
+
+/**
+ * Checks on the chain that a payment was settled, not only authorized: its EIP-3009 nonce is used
+ * on its token (`authorizationState(from, nonce)`; for `metered` the nonce is
+ * `meteredNonce(payee, salt)`, used when `MeteredSettlement` took the maximum). A receipt proves
+ * that the payer signed what its record commits to; only the chain says the node submitted it.
+ * A payment on another chain than `chain` is `PAYMENT_WRONG_NETWORK` (it cannot be checked here);
+ * an unused nonce is `PAYMENT_NOT_SETTLED`. The node settles before it answers (docs/protocol.md
+ * §17.3; a stream: before its receipt event), so an answer in hand is settled or never will be
+ * by that node. A nonce the payer cancelled (EIP-3009 `cancelAuthorization`) reads as used: the
+ * check guards the payer against the node, not the node against the payer.
+ *
+ * @example
+ * ```ts
+ * await checkPaymentSettled(client.chain, receipt.payment);
+ * ```
+ */
+export async function checkPaymentSettled(
+  chain: SettlementChain,
+  payment: {
+    readonly network: string;
+    readonly asset: string;
+    readonly authorization: { readonly from: string; readonly nonce: string };
+  },
+): Promise<void> {
+  const network = `eip155:${chain.deployment.chainId}`;
+  if (payment.network !== network) {
+    fail('PAYMENT_WRONG_NETWORK', 'the payment is on another chain than the one it is checked on', {
+      expected: network,
+      actual: payment.network,
+    });
+  }
+  const { from, nonce } = payment.authorization;
+  if (!isAddress(payment.asset) || !isAddress(from) || !/^0x[0-9a-fA-F]{64}$/.test(nonce)) {
+    fail('PAYMENT_INVALID', 'the payment names no token, payer or nonce to look up');
+  }
+  const used = await authorizationUsed(chain.publicClient, getAddress(payment.asset), getAddress(from), nonce as Hex);
+  if (!used) {
+    fail('PAYMENT_NOT_SETTLED', 'the payment authorization was never used on its token: committed to, not settled', {
+      network,
+      asset: payment.asset,
+      from,
+      nonce,
+    });
+  }
+}
+
+/** The authorization a payment made carries (its payer and nonce, as the token knows them). */
+function authorizationOfMade(made: PaymentMade): WireAuthorization {
+  return (made.payload.payload as unknown as { authorization: WireAuthorization }).authorization;
+}
+
+/**
+ * What the settlement transaction the node named charged for a metered payment: its
+ * `MeteredSettled` event for this payer and nonce. A transaction with no such event does not
+ * settle this payment (`PAYMENT_NOT_COMMITTED`: the node named another one).
+ */
+async function meteredCharge(chain: SettlementChain, made: PaymentMade, transaction: Hex): Promise<bigint> {
+  const auth = authorizationOfMade(made);
+  const receipt = await chain.publicClient.getTransactionReceipt({ hash: transaction }).catch((cause: unknown) => {
+    throw new VerityError('PAYMENT_NOT_COMMITTED', 'the settlement transaction the node named is not on the chain', {
+      details: { transaction },
+      cause,
+    });
+  });
+  const settled = parseEventLogs({ abi: meteredSettlementAbi, logs: receipt.logs, eventName: 'MeteredSettled' }).find(
+    (e) =>
+      e.address.toLowerCase() === auth.to.toLowerCase() &&
+      e.args.from.toLowerCase() === auth.from.toLowerCase() &&
+      e.args.nonce.toLowerCase() === auth.nonce.toLowerCase(),
+  );
+  if (settled === undefined) {
+    fail('PAYMENT_NOT_COMMITTED', 'the settlement transaction the node named does not settle this payment', {
+      transaction,
+    });
+  }
+  return settled.args.amount;
+}
+
+/**
+ * A verified answer's payment ({@link settledPayment}) and, when the client has a chain and paid
+ * on it, that the node settled it ({@link checkPaymentSettled}; `PAYMENT_NOT_SETTLED`) and, for
+ * `metered`, that the settlement transaction it named charged what the record says
+ * (`PAYMENT_NOT_COMMITTED` otherwise: a record of 100 over a charge of 5000 would hide the cost).
+ *
+ * @example
+ * ```ts
+ * const payment = await answerPayment(client.payer, client.chain, paymentOf(response), record);
+ * ```
+ */
+export async function answerPayment(
+  payer: Payer | undefined,
+  chain: SettlementChain | undefined,
+  made: PaymentMade | undefined,
+  record: unknown,
+): Promise<VerifiedPayment | undefined> {
+  // Paid on another chain than the client's (the caller pinned it): that chain is not at hand.
+  if (made !== undefined && chain !== undefined && made.network === `eip155:${chain.deployment.chainId}`) {
+    const amount = checkPaymentCommitment(made, record); // before the budget learns the charge
+    await checkPaymentSettled(chain, {
+      network: made.network,
+      asset: made.asset,
+      authorization: authorizationOfMade(made),
+    });
+    if (made.scheme === 'metered') {
+      // The charge the chain moved, from the transaction the node named (it always names one).
+      const transaction = made.settlement?.transaction;
+      if (typeof transaction !== 'string' || !isHex(transaction) || transaction.length !== 66) {
+        fail('PAYMENT_NOT_COMMITTED', 'the node named no settlement transaction for a metered payment', {
+          digest: made.digest,
+        });
+      }
+      const charged = await meteredCharge(chain, made, transaction);
+      if (charged !== amount) {
+        fail('PAYMENT_NOT_COMMITTED', `the record charges ${amount}, the settlement on chain ${charged}`, {
+          amount: amount.toString(),
+          settled: charged.toString(),
+          transaction,
+        });
+      }
+    }
+  }
+  return settledPayment(payer, made, record);
 }

@@ -12,6 +12,7 @@ import {
   isZkBundle,
   parseWitnessPolicy,
   parseZkAudit,
+  type Receipt,
   type Trust,
   type TrustedNode,
   type VerifyOptions,
@@ -245,10 +246,25 @@ export async function runVerify(args: string[]): Promise<number> {
       await releaseZk();
     }
   }
-  const result = verifyBundle(value, trust, options);
-  if (!result.ok || values.block !== undefined) return report(values.json === true, result, file, undefined, value);
-  // Audited records: where each stands on chain (pending, final, disputed, refuted).
   const pinned = pinnedNodes(values).length > 0 || values['insecure-trust-bundle-nodes'] === true;
+  // Paid receipts, on a live chain: in its deployment's token there, and settled (the record
+  // commits to an authorization; only the token says it was used; docs/api.md "Paying for answers").
+  const paid = values.block === undefined && hasPayment(value) ? await chainOf(values, !pinned) : undefined;
+  const onChain = paid === undefined ? undefined : await settlementOn(paid);
+  const result = verifyBundle(value, trust, onChain === undefined ? options : { ...options, payment: onChain.policy });
+  if (!result.ok || values.block !== undefined) return report(values.json === true, result, file, undefined, value);
+  if (onChain !== undefined) {
+    for (const [i, receipt] of (value as { receipts: readonly Receipt[] }).receipts.entries()) {
+      if (receipt.payment === undefined) continue;
+      try {
+        await onChain.settled(receipt.payment);
+      } catch (e) {
+        if (!isVerityError(e)) throw e;
+        return report(values.json === true, { ok: false, code: e.code, error: e, receipt: i }, file);
+      }
+    }
+  }
+  // Audited records: where each stands on chain (pending, final, disputed, refuted).
   try {
     const audit = await auditOf(result.receipts, () => chainOf(values, !pinned));
     return report(values.json === true, result, file, undefined, value, audit);
@@ -257,6 +273,22 @@ export async function runVerify(args: string[]): Promise<number> {
     if (!isVerityError(e) || !e.code.startsWith('AUDIT_')) throw e;
     return report(values.json === true, { ok: false, code: e.code, error: e }, file);
   }
+}
+
+/** The payment checks of a chain: the policy its deployment sets, and the settlement read on it. */
+async function settlementOn(chain: NonNullable<ClientOptions['chain']>) {
+  const { chainOf: parseChain, chainPaymentPolicy, checkPaymentSettled } = await import('@verity/sdk');
+  const parsed = parseChain(chain);
+  return {
+    policy: chainPaymentPolicy(parsed),
+    settled: (payment: NonNullable<Receipt['payment']>) => checkPaymentSettled(parsed, payment),
+  };
+}
+
+/** True when a (verified) bundle holds a paid receipt. */
+function hasPayment(bundle: unknown): boolean {
+  const receipts = (bundle as { receipts?: unknown } | null)?.receipts;
+  return Array.isArray(receipts) && receipts.some((r) => (r as { payment?: unknown } | null)?.payment !== undefined);
 }
 
 /** An audited record's status on chain, as `verify` reports it (`unread` without a chain). */

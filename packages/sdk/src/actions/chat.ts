@@ -32,7 +32,7 @@ import {
 } from '@verity/protocol';
 import type { ClientBase } from '../client.js';
 import { request } from '../http.js';
-import { paymentOf, settledPayment, type VerifiedPayment } from '../payment.js';
+import { answerPayment, paymentOf, type VerifiedPayment } from '../payment.js';
 import { sseData } from '../sse.js';
 import { getModel } from './models.js';
 import { bundleNodes, withTrust } from './node-info.js';
@@ -380,14 +380,10 @@ export async function chat(
       ...(expected === undefined ? {} : { model: expected }),
     });
   });
-  // A paid answer: its record commits to the payment made, and to what the tokens served cost. A
-  // stream settles after its headers went out: the node's settlement rides in the last chunk.
-  const settlement = (chunks.at(-1) as { verity?: { payment?: { transaction?: unknown } } } | undefined)?.verity
-    ?.payment;
-  if (paid !== undefined && paid.settlement === undefined && typeof settlement?.transaction === 'string') {
-    paid.settlement = settlement as NonNullable<typeof paid.settlement>;
-  }
-  const payment = settledPayment(client.payer, paid, verified.record);
+  // A paid answer: its record commits to the payment made, and to what the tokens served cost
+  // (a stream's settlement rides in its last chunk, which the paying fetch read as it passed);
+  // with a chain, the payment is settled on it.
+  const payment = await answerPayment(client.payer, client.chain, paid, verified.record);
   return {
     ...verified,
     message: (verified.output as { message: LlmAssistantMessage }).message,

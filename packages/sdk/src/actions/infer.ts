@@ -24,7 +24,7 @@ import {
 } from '@verity/protocol';
 import type { ClientBase } from '../client.js';
 import { request } from '../http.js';
-import { type PaymentMade, paymentOf, settledPayment, type VerifiedPayment } from '../payment.js';
+import { answerPayment, type PaymentMade, paymentOf, type VerifiedPayment } from '../payment.js';
 import { getModel, type ModelInfo } from './models.js';
 import { bundleNodes, gatherTrust, withTrust } from './node-info.js';
 import { askQuorum, quorumTrust } from './quorum.js';
@@ -289,7 +289,7 @@ export async function infer(client: ClientBase, params: InferParams): Promise<In
       details: { expected: mode, actual: verified.record.mode },
     });
   }
-  const payment = settledPayment(client.payer, body.paid, verified.record);
+  const payment = await answerPayment(client.payer, client.chain, body.paid, verified.record);
   const audit = body.audit;
   if (mode === 'audited' && (typeof audit?.windowClosesAt !== 'number' || typeof audit.payload !== 'string')) {
     throw new VerityError('RESPONSE_INVALID', 'an audited answer without its challenge window');
@@ -358,7 +358,7 @@ async function inferZk(client: ClientBase, params: InferParams): Promise<InferRe
   });
   const record = (result.receipts[0] as { record: InferenceRecord }).record;
   if (record.mode !== 'zk') throw new VerityError('RESPONSE_INVALID', 'the receipt is not a zk receipt');
-  const payment = settledPayment(client.payer, body.paid, record);
+  const payment = await answerPayment(client.payer, client.chain, body.paid, record);
   if (params.clientNonce !== undefined && record.clientNonce !== params.clientNonce) {
     throw new VerityError('RESPONSE_INVALID', 'the receipt does not carry our nonce');
   }
@@ -445,6 +445,21 @@ async function inferQuorum(client: ClientBase, params: InferParams): Promise<Inf
     params,
     result.receipts.map((r) => r.record),
   );
+  // A paid quorum: the coordinator's record commits to our payment (docs/protocol.md §17.5), each
+  // member's to the coordinator's payment of it; ours must be committed to and, with a chain, settled.
+  const paid = body.paid;
+  const payment =
+    paid === undefined
+      ? undefined
+      : await answerPayment(
+          client.payer,
+          client.chain,
+          paid,
+          // The coordinator's receipt, among the agreeing or (its output outvoted) the dissenting ones.
+          [...result.receipts, ...(result.quorum?.dissent ?? [])].find(
+            (r) => r.record.payment?.digest === paid.digest.slice(2),
+          )?.record,
+        );
   return {
     requestId: body.requestId,
     model: model.id,
@@ -454,6 +469,7 @@ async function inferQuorum(client: ClientBase, params: InferParams): Promise<Inf
     receipts: body.receipts,
     dissent: quorum.dissent,
     record: first,
+    ...(payment === undefined ? {} : { payment }),
     bundle: () => bundle,
   };
 }

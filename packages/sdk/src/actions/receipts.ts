@@ -1,4 +1,5 @@
 import {
+  isVerityError,
   isZkBundle,
   primeVerifyCache,
   type Receipt,
@@ -9,8 +10,9 @@ import {
   verifyReceipt,
   type WitnessPolicy,
 } from '@verity/protocol';
-import type { ClientBase } from '../client.js';
+import type { ClientBase, ClientChain } from '../client.js';
 import { requestJson } from '../http.js';
+import { chainPaymentPolicy, checkPaymentSettled } from '../payment.js';
 import { gatherTrust, isRegistryRefusal } from './node-info.js';
 import { bundleRegistryBlock } from './registry.js';
 import { type VerifyZkOptions, verifyZkBundle } from './zk.js';
@@ -38,7 +40,11 @@ export function getReceipt(
  * is verified as {@link verifyZkBundle} does (the proof, the signed manifest, the audited key;
  * one without its zk member is `ZK_EVIDENCE_MISSING`), with the client's chain. With
  * `witnesses`, the receipts' checkpoints must also carry cosignatures of `threshold` of those
- * witnesses (docs/protocol.md §14.4). Returns the result; it does not throw for an invalid receipt.
+ * witnesses (docs/protocol.md §14.4). With the client's chain, a paid receipt's payment must be
+ * on that chain and in its deployment's token (unless `options.payment` names others:
+ * `PAYMENT_WRONG_NETWORK`) and settled there, its authorization used on the token
+ * (`PAYMENT_NOT_SETTLED`: a record that commits to a payment the node never submitted).
+ * Returns the result; it does not throw for an invalid receipt.
  *
  * @example
  * ```ts
@@ -52,7 +58,8 @@ export async function verify(
   bundleOrReceipt: unknown,
   options: VerifyOptions & Omit<VerifyZkOptions, 'chain'> & { trust?: Trust; witnesses?: WitnessPolicy } = {},
 ): Promise<VerifyResult> {
-  const opts = { cache: client.cache, ...options };
+  const policy = options.payment ?? (client.chain === undefined ? undefined : chainPaymentPolicy(client.chain));
+  const opts = { cache: client.cache, ...options, ...(policy === undefined ? {} : { payment: policy }) };
   const isBundle = typeof bundleOrReceipt === 'object' && bundleOrReceipt !== null && 'mediaType' in bundleOrReceipt;
   const run = async (gathered: Trust) => {
     // A witness policy given here applies on top of whatever trust was gathered (docs/protocol.md §14.4).
@@ -66,13 +73,40 @@ export async function verify(
     if (opts.cache) await primeVerifyCache(bundleOrReceipt, trust, opts.cache);
     return isBundle ? verifyBundle(bundleOrReceipt, trust, opts) : verifyReceipt(bundleOrReceipt, trust, opts);
   };
-  if (options.trust) return run(options.trust);
+  const settled = async (result: VerifyResult): Promise<VerifyResult> =>
+    result.ok && client.chain !== undefined ? paymentsSettled(client.chain, bundleOrReceipt, isBundle, result) : result;
+  if (options.trust) return settled(await run(options.trust));
   // The registry at the block the bundle names, else the latest.
   const block = isBundle && client.chain ? bundleRegistryBlock(bundleOrReceipt) : undefined;
   const result = await run(await gatherTrust(client, block === undefined ? {} : { block }));
   // A refusal by a cached snapshot of the latest block is checked once more against a fresh one.
   if (!result.ok && client.chain && block === undefined && isRegistryRefusal(result.code)) {
-    return run(await gatherTrust(client, { fresh: true }));
+    return settled(await run(await gatherTrust(client, { fresh: true })));
+  }
+  return settled(result);
+}
+
+/**
+ * Each paid receipt of a verified bundle (or the lone receipt) was settled on the chain
+ * (`checkPaymentSettled`): the record commits to an authorization, only the token says it was used.
+ */
+async function paymentsSettled(
+  chain: ClientChain,
+  bundleOrReceipt: unknown,
+  isBundle: boolean,
+  result: VerifyResult,
+): Promise<VerifyResult> {
+  const receipts = (
+    isBundle ? (bundleOrReceipt as { receipts: readonly Receipt[] }).receipts : [bundleOrReceipt]
+  ) as readonly Receipt[];
+  for (const [i, receipt] of receipts.entries()) {
+    if (receipt.payment === undefined) continue;
+    try {
+      await checkPaymentSettled(chain, receipt.payment);
+    } catch (error) {
+      if (!isVerityError(error)) throw error;
+      return { ok: false, code: error.code, error, receipt: i };
+    }
   }
   return result;
 }
