@@ -11,7 +11,11 @@
  *
  * The two servers are measured one at a time (the idle one uses no CPU), twice each, in the order
  * baseline, verified, verified, baseline, so drift in the machine's load weighs on both alike.
- * Each measurement starts after a warm-up of at least 1 s (the JIT and the runtime settle).
+ * Each measurement starts after a warm-up of at least 1 s, and each server's first one only once
+ * the server has answered `BENCH_WARMUP_REQUESTS` requests (default 20 000): V8 optimizes by call
+ * counts, and the verified server has more code on its path, so a warm-up of a fixed time left
+ * its compiler threads busy in the measured window (up to a quarter of its CPU time on a busy
+ * 2-core machine), which measured the JIT rather than verification.
  * The baseline has the node's rate-limit and request-count hooks (see serve-target.ts), so the
  * ratio is the cost of verification; `BENCH_BASELINE=fastify` measures against the bare route.
  * `BENCH_CPU_PROF=DIR` runs both servers under `--cpu-prof` and writes their profiles to DIR.
@@ -26,12 +30,14 @@ const seconds = Number(process.argv[2] ?? 5);
 const concurrency = Number(process.argv[3] ?? 16);
 const MODEL = fileURLToPath(new URL('../../examples/models/iris.onnx', import.meta.url));
 const PROFILE_DIR = process.env.BENCH_CPU_PROF;
+const WARMUP_REQUESTS = Number(process.env.BENCH_WARMUP_REQUESTS ?? 20_000);
 
 /** Iris rows that vary with `i` (so no two requests are alike). */
 function load(target: Target, model: string): Promise<Result> {
   return loadTarget(target, {
     concurrency,
     seconds,
+    warmupRequests: WARMUP_REQUESTS,
     body: (i) => {
       const row = [4 + (i % 4), 2 + (i % 3) / 2, 1 + (i % 6), (i % 5) / 2];
       return JSON.stringify({ model, input: { x: [row] } });
