@@ -20,6 +20,9 @@
  * ratio is the cost of verification; `BENCH_BASELINE=fastify` measures against the bare route.
  * `BENCH_CPU_PROF=DIR` runs both servers under `--cpu-prof` and writes their profiles to DIR.
  *
+ * It also prints the verified server's records per log batch (from its `/metrics`): each batch
+ * signs one checkpoint and waits for one fsync round, so its CPU per request falls as batches grow.
+ *
  * Targets (docs/design.md §5): verified throughput ≥ 0.9 × baseline, server CPU per request
  * ≤ 1.3 ×; p50 overhead at idle ≤ one fsync (bench/log-idle.ts measures one here).
  */
@@ -71,6 +74,12 @@ try {
   console.log(`\nserver CPU µs/req, JS thread and other threads — baseline: ${split(b)}; verified: ${split(v)}`);
   console.log(
     `throughput ratio ${(v.rps / b.rps).toFixed(3)} (target ≥ 0.9); p50 overhead ${(v.p50 - b.p50).toFixed(3)} ms (target ≤ one fsync: bench/log-idle.ts); server CPU per request ${(v.serverCpu / b.serverCpu).toFixed(2)}× baseline (target ≤ 1.3) (+${(v.serverCpu - b.serverCpu).toFixed(1)} µs)`,
+  );
+  // The group commit's batches: per-batch work (a signature, the fsyncs) is shared by this many answers.
+  const metrics = await (await fetch(`${verified.url}/metrics`)).text();
+  const count = (name: string) => Number(new RegExp(`^${name} (\\d+)`, 'm').exec(metrics)?.[1]);
+  console.log(
+    `verified: ${(count('verity_log_append_seconds_count') / count('verity_log_batches_total')).toFixed(1)} records per log batch (whole run, warm-ups included)`,
   );
   if (PROFILE_DIR !== undefined) {
     console.log(
