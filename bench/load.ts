@@ -111,6 +111,14 @@ export interface LoadOptions {
   readonly body: (i: number) => string;
   /** Least warm-up in ms (default 1000). */
   readonly warmupMs?: number;
+  /**
+   * Least requests the target must have answered (over its life) before measuring (default 0):
+   * V8 optimizes a function after a number of calls, not after a time, so a server with more
+   * code on its request path needs more requests, not more seconds, to reach its steady state,
+   * and on a slow or busy machine a time-based warm-up leaves the compiler threads running
+   * into the measured window. Only a target's first measurement waits for it.
+   */
+  readonly warmupRequests?: number;
 }
 
 /** Warms up at the measured concurrency, then measures for `seconds`. */
@@ -169,6 +177,7 @@ export async function load(target: Target, options: LoadOptions): Promise<Result
     await Promise.all(Array.from({ length: concurrency }, worker));
   };
   await run(Math.max(options.warmupMs ?? 1000, seconds * 200));
+  while (target.served < (options.warmupRequests ?? 0)) await run(250);
   latencies.length = 0;
   errors = 0;
   const cpu0 = cpuMicros(target.child.pid);

@@ -6,6 +6,8 @@ export interface Metrics {
   readonly httpRequests: Counter<'route' | 'method' | 'status'>;
   readonly inferenceSeconds: Histogram<'model'>;
   readonly logAppendSeconds: Histogram;
+  /** Log batches (signed checkpoints) answers were committed in: records per batch = appends / this. */
+  readonly logBatches: Counter;
   readonly modelsLoaded: Gauge;
   /** Mode zk: proofs made, their time (queueing excluded), and the process's RSS after the latest. */
   readonly zkProofs: Counter;
@@ -110,6 +112,11 @@ export function createMetrics(
       name: 'verity_log_append_seconds',
       help: 'Time to make a record durable and covered by a signed checkpoint',
       buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1],
+      registers: [registry],
+    }),
+    logBatches: new Counter({
+      name: 'verity_log_batches_total',
+      help: 'Log batches (signed checkpoints) that answers were committed in; verity_log_append_seconds_count / this is the records per batch of the group commit',
       registers: [registry],
     }),
     modelsLoaded: new Gauge({

@@ -86,8 +86,16 @@ export async function logAnswer(ctx: NodeContext, facts: AnswerFacts, payload?: 
       ? await appendAudited(ctx, record, payload)
       : { receipt: await ctx.log.append(record), audit: undefined };
   ctx.metrics.logAppendSeconds.observe((performance.now() - started) / 1000);
+  // The receipts of one batch share its note, and batches resolve in order: a new note is a new batch.
+  if (lastNotes.get(ctx.metrics) !== logged.receipt.checkpoint) {
+    lastNotes.set(ctx.metrics, logged.receipt.checkpoint);
+    ctx.metrics.logBatches.inc();
+  }
   return { record, receipt: logged.receipt, audit: logged.audit };
 }
+
+/** The note of the last receipt each node's `logAnswer` got (for `verity_log_batches_total`). */
+const lastNotes = new WeakMap<object, string>();
 
 /** Keeps `record`'s payload, then logs `record` (mode `audited`); the receipt and the `audit` member. */
 async function appendAudited(

@@ -265,11 +265,19 @@ describe('bad input gets a 4xx with a stable code, and the node keeps serving', 
 
 describe('health and metrics', () => {
   it('reports health and Prometheus metrics', async () => {
+    // Three answers at once: one batch or more, never more batches than records.
+    const answers = await Promise.all([1, 2, 3].map((i) => infer({ x: [[5.1, 3.5, 1.4, i / 10]] })));
+    expect(answers.map((a) => a.status)).toEqual([200, 200, 200]);
     const health = (await (await fetch(`${node.url}/healthz`)).json()) as { status: string };
     expect(health.status).toBe('ok');
     const metrics = await (await fetch(`${node.url}/metrics`)).text();
     expect(metrics).toMatch(/^verity_http_requests_total\{/m);
     expect(metrics).toMatch(/^verity_log_size \d+/m);
+    const records = Number(/^verity_log_append_seconds_count (\d+)/m.exec(metrics)?.[1]);
+    const batches = Number(/^verity_log_batches_total (\d+)/m.exec(metrics)?.[1]);
+    expect(records).toBeGreaterThanOrEqual(3);
+    expect(batches).toBeGreaterThanOrEqual(1);
+    expect(batches).toBeLessThanOrEqual(records);
   });
   it('tensors built in code digest the same as their JSON', () => {
     const t = { x: createTensor('float32', [1, 4], new Float32Array([5.1, 3.5, 1.4, 0.2])) };
