@@ -93,7 +93,7 @@ export {
   recoverSigner,
   toChecksumAddress,
 } from './eth.js';
-export { createSha256, type Sha256Stream, sha256 } from './hash.js';
+export { createSha256, type Sha256Stream, sha256, sha256Async } from './hash.js';
 export {
   DEFAULT_MAX_INFER_HEADER_BYTES,
   type DecodeInferFrameOptions,
