@@ -99,8 +99,9 @@ function profileSummary(dir: string): string {
       'call to the node (keep-alive HTTP client)',
       (f) => f.some((x) => /keep-alive-fetch|_http_client|_http_agent/.test(x)),
     ],
-    ['serving the caller (node:http server)', (f) => f.some((x) => /_http_server|commands\/gateway\.js/.test(x))],
+    // Before the server: the gateway's own work starts inside the server's callback (JSON bodies read there).
     ['routing, frames, JSON (gateway, SDK)', (f) => f.some((x) => /sdk\/dist|protocol\/dist/.test(x))],
+    ['serving the caller (node:http server)', (f) => f.some((x) => /_http_server|commands\/gateway\.js/.test(x))],
     ['other', () => true],
   ];
   const totals = new Map<string, number>();
