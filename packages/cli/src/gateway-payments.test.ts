@@ -12,7 +12,8 @@
  *   gateway: the node is paid what the payer is charged, and the receipt commits to it;
  * - a paid answer that does not verify (a lying node, test code only: `lying-node-main.ts
  *   --misrecord`, priced as `verity up` prices its peers) is refused with its code and not served
- *   again by another node with the same (spent) payment.
+ *   again by another node with the same (spent) payment; a paid stream whose tokens were passed
+ *   before it failed to verify ends with an error event, the refusal counted.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -225,7 +226,7 @@ describe('paid models through the gateway of `verity up --nodes 2`', () => {
     expect(commitment(record)).toEqual({ digest: payer.payments[0]?.digest.slice(2), amount: charged.toString() });
   }, 180_000);
 
-  it('refuses a paid answer that does not verify, and does not spend the payment again elsewhere', async () => {
+  it('refuses a paid answer that does not verify (whole, or a stream after its tokens), and does not spend the payment again elsewhere', async () => {
     // A lying node with a funded account of its own joins, priced as `verity up`'s peers are.
     const dir = await mkdtemp(join(tmpdir(), 'verity-gateway-paid-liar-'));
     const { address } = openKeystore(dir);
@@ -285,6 +286,52 @@ describe('paid models through the gateway of `verity up --nodes 2`', () => {
       .split('\n')
       .find((l) => lower(l).startsWith(lower(`verity_gateway_node_verification_failures_total{node="${address}"`)));
     expect(Number(line?.split(' ').at(-1))).toBe(1);
+
+    // A paid stream whose tokens already went out when its answer failed to verify: it cannot
+    // move to another node (the text was shown, the payment spent), so it ends with an error
+    // event instead of the receipt; the refusal counts against the node.
+    const chatPayer = createPayer({ account: info.payments.payer.key, budget: 1_000_000n, maxPrice: 100_000n });
+    const openai = new OpenAI({
+      baseURL: `${gw}/v1`,
+      apiKey: 'unused',
+      fetch: payingFetch(chatPayer),
+      maxRetries: 0,
+      defaultHeaders: { 'x-verity-prefer-node': address },
+    });
+    const beforeStream = await balances();
+    const chunks: unknown[] = [];
+    const streamed = (async () => {
+      const stream = await openai.chat.completions.create({
+        model: 'tiny-chat-paid@1.0.0',
+        messages: [{ role: 'user', content: 'Hello!' }],
+        max_tokens: 8,
+        seed: 7,
+        stream: true,
+      });
+      for await (const chunk of stream) chunks.push(chunk);
+    })();
+    await expect(streamed).rejects.toThrow(/did not verify/);
+    expect(lower(chatPayer.payments[0]?.payTo ?? '')).toBe(lower(address)); // paid the liar, after its 402
+    const text = chunks
+      .map((c) => (c as { choices?: { delta?: { content?: string } }[] }).choices?.[0]?.delta?.content ?? '')
+      .join('');
+    expect(text.length).toBeGreaterThan(0); // tokens passed through before the verdict
+    expect(chunks.some((c) => (c as { verity?: unknown }).verity !== undefined)).toBe(false); // no receipt
+    const after2 = await (await fetch(`${gw}/metrics`)).text();
+    const series = (prefix: string) =>
+      Number(
+        after2
+          .split('\n')
+          .find((l) => lower(l).startsWith(lower(prefix)))
+          ?.split(' ')
+          .at(-1),
+      );
+    expect(series(`verity_gateway_node_verification_failures_total{node="${address}"`)).toBe(2);
+    expect(series('verity_gateway_requests_total{route="/v1/chat/completions",outcome="unverified"}')).toBe(1);
+    // No other node served it or was paid for it.
+    const nowBalances = await balances();
+    expect(nowBalances.main).toBe(beforeStream.main);
+    expect(nowBalances.peer).toBe(beforeStream.peer);
     await stopChild(child);
     await rm(dir, { recursive: true, force: true });
   }, 300_000);

@@ -18,6 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openKeystore } from '@verity/node';
+import { decodeInferFrame, encodeInferFrame, encodeTensors, INFER_MEDIA_TYPE } from '@verity/protocol';
 import { createClient } from '@verity/sdk';
 import OpenAI from 'openai';
 import { createTestClient, http, parseEther } from 'viem';
@@ -295,6 +296,24 @@ describe('the gateway of `verity up --nodes 3`', () => {
     expect(lower(body.gateway.tried[0]?.node ?? '')).toBe(lower(address));
     expect(body.gateway.tried[0]?.code).toBe('RECEIPT_OUTPUT_DIGEST_MISMATCH');
 
+    // A binary frame too (passed through as bytes): the digest check refuses it, another node serves.
+    const frame = encodeInferFrame(
+      JSON.stringify({ model: 'iris@1.0.0' }),
+      encodeTensors({ x: { dtype: 'float32', shape: [1, 4], data: new Float32Array(INPUT.x[0] as number[]) } }),
+    );
+    const binary = await fetch(`${gw}/v1/infer`, {
+      method: 'POST',
+      headers: { 'content-type': INFER_MEDIA_TYPE, accept: INFER_MEDIA_TYPE, 'x-verity-prefer-node': address },
+      body: frame as Uint8Array<ArrayBuffer>,
+    });
+    expect(binary.status).toBe(200);
+    expect(binary.headers.get('content-type')).toBe(INFER_MEDIA_TYPE);
+    const answered = decodeInferFrame(new Uint8Array(await binary.arrayBuffer()), { maxHeaderBytes: 1 << 20 });
+    const routed = answered.header.gateway as { node: string; tried: { node: string; code: string }[] };
+    expect(lower(routed.node)).not.toBe(lower(address));
+    expect(routed.tried[0]?.code).toBe('RECEIPT_OUTPUT_DIGEST_MISMATCH');
+    expect(Object.keys(answered.tensors).length).toBeGreaterThan(0);
+
     // A chat answer too (whole): refused, and served by another node.
     const openai = new OpenAI({
       baseURL: `${gw}/v1`,
@@ -317,7 +336,7 @@ describe('the gateway of `verity up --nodes 3`', () => {
       })(),
     ).rejects.toThrow(/did not verify/);
 
-    expect(await metric('verity_gateway_node_verification_failures_total', address)).toBe(3);
+    expect(await metric('verity_gateway_node_verification_failures_total', address)).toBe(4);
     // Refused: calls that name no node go elsewhere.
     for (let i = 0; i < 3; i++)
       expect(lower((await inferVia()).headers.get('x-verity-node') ?? '')).not.toBe(lower(address));

@@ -1,10 +1,13 @@
 /**
  * Node fast paths for the protocol's signing (docs/design.md §4 keeps `node:crypto` out of the portable
  * core): an Ed25519 note signer on `node:crypto`, several times faster than the pure-JS one and
- * byte-identical to it (Ed25519 signatures are deterministic, RFC 8032 §5.1.6).
+ * byte-identical to it (Ed25519 signatures are deterministic, RFC 8032 §5.1.6); verifiers on it.
+ * A leaf module with its own entry (`@verity/node/fast-crypto`): a process that only verifies
+ * (`verity gateway`) loads it without the node.
  */
 import { createPrivateKey, createPublicKey, sign, verify } from 'node:crypto';
 import {
+  type Ed25519Platform,
   fromBase64,
   type NoteSigner,
   type NoteVerifier,
@@ -40,14 +43,33 @@ export function verifierKeyBytes(verifierKey: string): Uint8Array {
  */
 export function createFastVerifier(verifierKey: string): NoteVerifier {
   const reference = parseVerifierKey(verifierKey);
-  const raw = verifierKeyBytes(verifierKey);
-  const key = createPublicKey({ key: Buffer.concat([SPKI_ED25519_PREFIX, raw]), format: 'der', type: 'spki' });
+  const key = publicKeyObject(verifierKeyBytes(verifierKey));
   return {
     name: reference.name,
     keyId: reference.keyId,
     verify: (message, signature) => signature.length === 64 && verify(null, message, key, signature),
   };
 }
+
+/** A raw 32-byte Ed25519 public key as a `node:crypto` key object. */
+function publicKeyObject(raw: Uint8Array) {
+  return createPublicKey({ key: Buffer.concat([SPKI_ED25519_PREFIX, raw]), format: 'der', type: 'spki' });
+}
+
+/**
+ * Ed25519 on `node:crypto` (OpenSSL, synchronous) as the protocol's platform verifier: the same
+ * library as Node's WebCrypto, without its job on the thread pool and its promise per check
+ * (bench/gateway.ts). `primeVerifyCache` wraps it with the protocol's strict-RFC 8032 guards.
+ *
+ * @example
+ * ```ts
+ * const cache = createVerifyCache(1024, { ed25519: nodeEd25519 });
+ * ```
+ */
+export const nodeEd25519: Ed25519Platform = async (publicKey) => {
+  const key = publicKeyObject(publicKey);
+  return (message, signature) => signature.length === 64 && verify(null, message, key, signature);
+};
 
 // PKCS #8 wrapping of a raw Ed25519 seed (RFC 8410 §7): a fixed 16-byte prefix, then the seed.
 const PKCS8_ED25519_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');

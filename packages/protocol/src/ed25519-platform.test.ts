@@ -1,7 +1,7 @@
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { describe, expect, it } from 'vitest';
 import { concatBytes, fromBase64, fromHex, utf8 } from './bytes.js';
-import { createPlatformEd25519Check } from './ed25519-platform.js';
+import { createPlatformEd25519Check, type Ed25519Platform, webCryptoEd25519 } from './ed25519-platform.js';
 import { createEd25519Verifier, generateNoteKey, parseSignerKey, verifierPublicKey } from './note.js';
 import { buildReceiptFixtures } from './test-support/receipt-fixtures.js';
 import { createVerifyCache, primeVerifyCache, type TrustedNode, verifyBundle, verifyReceipt } from './verify.js';
@@ -140,6 +140,34 @@ describe('primeVerifyCache', () => {
     expect(forgedCache.checkpoints.size).toBe(0);
     const r = verifyBundle(forged, trust, { cache: forgedCache });
     expect(r.ok ? 'ok' : r.code).toBe('NOTE_SIGNATURE_INVALID');
+  });
+
+  it('checks a checkpoint that receipts arriving together share once, with the platform given', async () => {
+    const valid = fixtures.find((f) => f.name === 'valid-receipt')?.bundle as { receipts: unknown[] };
+    const receipt = valid.receipts[0];
+    let checks = 0;
+    const counting: Ed25519Platform = async (publicKey) => {
+      const check = await webCryptoEd25519(publicKey);
+      if (check === undefined) return undefined;
+      return (m, s) => {
+        checks++;
+        return check(m, s);
+      };
+    };
+    const cache = createVerifyCache(16, { ed25519: counting });
+    await Promise.all([1, 2, 3].map(() => primeVerifyCache(receipt, trust, cache)));
+    expect(checks).toBe(hasPlatform ? 1 : 0);
+    expect(cache.checkpoints.size).toBe(hasPlatform ? 1 : 0);
+    expect(cache.priming?.size).toBe(0);
+    // The same checkpoint with its signature changed is another entry, never the cached verdict.
+    const r = receipt as { checkpoint: string };
+    const sigAt = r.checkpoint.lastIndexOf(' ') + 20; // past the key ID: in the signature itself
+    const flipped = r.checkpoint[sigAt] === 'A' ? 'B' : 'A';
+    const forged = { ...r, checkpoint: `${r.checkpoint.slice(0, sigAt)}${flipped}${r.checkpoint.slice(sigAt + 1)}` };
+    await primeVerifyCache(forged, trust, cache);
+    expect(cache.checkpoints.size).toBe(hasPlatform ? 1 : 0);
+    const v = verifyReceipt(forged, trust, { cache });
+    expect(v.ok ? 'ok' : v.code).toBe('NOTE_SIGNATURE_INVALID');
   });
 
   it('never throws, whatever it is given', async () => {

@@ -49,9 +49,44 @@ function keyIsUsable(publicKey: Uint8Array): boolean {
 const refuseAll: AsyncSignatureCheck = async () => false;
 
 /**
- * An Ed25519 signature check by the platform for `publicKey`, or `undefined` where the platform
- * has no WebCrypto Ed25519 (then use `createEd25519Verifier`). A key the portable verifier
- * could never accept gives a check that refuses everything.
+ * A platform's own Ed25519 verification for one raw public key: a check of one signature, or
+ * `undefined` where the platform has none. It needs none of the guards above: the check that
+ * {@link createPlatformEd25519Check} makes of it adds them. Any backend given must compute the
+ * cofactorless equation with R compared as bytes, as OpenSSL and BoringSSL do (see above).
+ */
+export type Ed25519Platform = (
+  publicKey: Uint8Array,
+) => Promise<((message: Uint8Array, signature: Uint8Array) => boolean | Promise<boolean>) | undefined>;
+
+/**
+ * WebCrypto's Ed25519 (`crypto.subtle`, asynchronous), the default platform: present in Node 20+
+ * and current browsers. Node's own synchronous `node:crypto` costs less per check (no job on the
+ * thread pool): a Node process may give that instead (`@verity/node/fast-crypto`).
+ *
+ * @example
+ * ```ts
+ * const check = await createPlatformEd25519Check(publicKey, webCryptoEd25519);
+ * ```
+ */
+export const webCryptoEd25519: Ed25519Platform = async (publicKey) => {
+  const subtle = (globalThis as { crypto?: { subtle?: SubtleCrypto } }).crypto?.subtle;
+  if (subtle === undefined) return undefined;
+  let key: CryptoKey;
+  try {
+    key = await subtle.importKey('raw', publicKey as Uint8Array<ArrayBuffer>, { name: 'Ed25519' }, false, ['verify']);
+  } catch {
+    return undefined; // no Ed25519 in this WebCrypto
+  }
+  return (message, signature) =>
+    subtle
+      .verify('Ed25519', key, signature as Uint8Array<ArrayBuffer>, message as Uint8Array<ArrayBuffer>)
+      .catch(() => false);
+};
+
+/**
+ * An Ed25519 signature check by the platform for `publicKey` (WebCrypto unless `platform` names
+ * another), or `undefined` where the platform has no Ed25519 (then use `createEd25519Verifier`).
+ * A key the portable verifier could never accept gives a check that refuses everything.
  *
  * @example
  * ```ts
@@ -59,25 +94,18 @@ const refuseAll: AsyncSignatureCheck = async () => false;
  * if (check && (await check(message, signature))) console.log('valid');
  * ```
  */
-export async function createPlatformEd25519Check(publicKey: Uint8Array): Promise<AsyncSignatureCheck | undefined> {
-  const subtle = (globalThis as { crypto?: { subtle?: SubtleCrypto } }).crypto?.subtle;
-  if (subtle === undefined) return undefined;
+export async function createPlatformEd25519Check(
+  publicKey: Uint8Array,
+  platform: Ed25519Platform = webCryptoEd25519,
+): Promise<AsyncSignatureCheck | undefined> {
+  // A key the portable verifier refuses is never handed to the platform (which might accept it).
   if (!keyIsUsable(publicKey)) return refuseAll;
-  let key: CryptoKey;
-  try {
-    key = await subtle.importKey('raw', publicKey as Uint8Array<ArrayBuffer>, { name: 'Ed25519' }, false, ['verify']);
-  } catch {
-    return undefined; // no Ed25519 in this WebCrypto
-  }
+  const check = await platform(publicKey).catch(() => undefined);
+  if (check === undefined) return undefined;
   return async (message, signature) => {
     if (signature.length !== 64 || !scalarIsCanonical(signature)) return false;
     try {
-      return await subtle.verify(
-        'Ed25519',
-        key,
-        signature as Uint8Array<ArrayBuffer>,
-        message as Uint8Array<ArrayBuffer>,
-      );
+      return (await check(message, signature)) === true;
     } catch {
       return false;
     }

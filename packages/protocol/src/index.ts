@@ -74,7 +74,12 @@ export {
   type WitnessKey,
   type WitnessPolicy,
 } from './cosignature.js';
-export { type AsyncSignatureCheck, createPlatformEd25519Check } from './ed25519-platform.js';
+export {
+  type AsyncSignatureCheck,
+  createPlatformEd25519Check,
+  type Ed25519Platform,
+  webCryptoEd25519,
+} from './ed25519-platform.js';
 export { ERROR_CODES, type ErrorCode, fail, isVerityError, VerityError, type VerityErrorOptions } from './errors.js';
 export {
   addressFromPrivateKey,
@@ -88,7 +93,7 @@ export {
   recoverSigner,
   toChecksumAddress,
 } from './eth.js';
-export { createSha256, type Sha256Stream, sha256 } from './hash.js';
+export { createSha256, type Sha256Stream, sha256, sha256Async } from './hash.js';
 export {
   DEFAULT_MAX_INFER_HEADER_BYTES,
   type DecodeInferFrameOptions,
@@ -313,6 +318,7 @@ export {
   type VerifiedContent,
   type VerifiedReceipt,
   type VerifyCache,
+  type VerifyCacheOptions,
   type VerifyOptions,
   type VerifyResult,
   verifyBundle,

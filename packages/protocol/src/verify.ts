@@ -9,7 +9,7 @@
 import { equalBytes, fromHex, toHex } from './bytes.js';
 import { type Checkpoint, openCheckpoint } from './checkpoint.js';
 import { type VerifiedCosignature, verifyWitnessPolicy, type WitnessPolicy } from './cosignature.js';
-import { type AsyncSignatureCheck, createPlatformEd25519Check } from './ed25519-platform.js';
+import { type AsyncSignatureCheck, createPlatformEd25519Check, type Ed25519Platform } from './ed25519-platform.js';
 import { type ErrorCode, fail, isVerityError, VerityError } from './errors.js';
 import { parseAddress } from './eth.js';
 import {
@@ -108,7 +108,10 @@ export interface VerifyOptions {
   readonly payment?: PaymentPolicy;
 }
 
-/** Memo of verified checkpoints, keyed by log key and note text. */
+/**
+ * Memo of verified checkpoints, keyed by log key and the whole note text (its signature lines
+ * included: a note whose signature differs by one bit is another entry, never a cached verdict).
+ */
 export interface VerifyCache {
   readonly checkpoints: Map<string, Checkpoint>;
   readonly maxEntries: number;
@@ -116,10 +119,26 @@ export interface VerifyCache {
   readonly platformChecks?: Map<string, Promise<AsyncSignatureCheck | undefined>>;
   /** Cosignatures verified under a witness policy, keyed by the policy and the note text. */
   readonly cosignatures?: Map<string, readonly VerifiedCosignature[]>;
+  /** The platform's Ed25519 that {@link primeVerifyCache} uses (default: WebCrypto). */
+  readonly ed25519?: Ed25519Platform;
+  /**
+   * Checkpoint checks {@link primeVerifyCache} has under way, by cache key: receipts of one
+   * batch arriving together share one signed checkpoint, checked once.
+   */
+  readonly priming?: Map<string, Promise<boolean>>;
+}
+
+/** Options of {@link createVerifyCache}. */
+export interface VerifyCacheOptions {
+  /**
+   * The platform's Ed25519 for {@link primeVerifyCache} (default: WebCrypto's): e.g. Node's
+   * synchronous `node:crypto` (`@verity/node/fast-crypto`), which costs less per check.
+   */
+  readonly ed25519?: Ed25519Platform;
 }
 
 /**
- * Creates a {@link VerifyCache}.
+ * Creates a {@link VerifyCache} of at most `maxEntries` checkpoints (the oldest go first).
  *
  * @example
  * ```ts
@@ -127,8 +146,15 @@ export interface VerifyCache {
  * for (const r of receipts) verifyReceipt(r, trust, { cache });
  * ```
  */
-export function createVerifyCache(maxEntries = 1024): VerifyCache {
-  return { checkpoints: new Map(), maxEntries, platformChecks: new Map(), cosignatures: new Map() };
+export function createVerifyCache(maxEntries = 1024, options: VerifyCacheOptions = {}): VerifyCache {
+  return {
+    checkpoints: new Map(),
+    maxEntries,
+    platformChecks: new Map(),
+    cosignatures: new Map(),
+    priming: new Map(),
+    ...(options.ed25519 === undefined ? {} : { ed25519: options.ed25519 }),
+  };
 }
 
 /** What a successful verification established about one receipt. */
@@ -931,34 +957,52 @@ export async function primeVerifyCache(bundleOrReceipt: unknown, trust: Trust, c
     if (!key) continue;
     const id = cacheId(key, receipt.checkpoint);
     if (cache.checkpoints.has(id)) continue;
-    // Open the note as openCached would, with a stand-in for the signature check that notes the
-    // message and signature it is asked about: exactly the pair the platform must confirm.
-    let asked: { message: Uint8Array; signature: Uint8Array } | undefined;
-    let checkpoint: Checkpoint;
-    try {
-      const standIn = {
-        name: key.verifier.name,
-        keyId: key.verifier.keyId,
-        verify: (message: Uint8Array, signature: Uint8Array) => {
-          asked = { message, signature };
-          return true;
-        },
-      };
-      checkpoint = openCheckpoint(receipt.checkpoint, [standIn], key.verifier.name).checkpoint;
-    } catch {
+    // The same checkpoint (another receipt of its batch) under check already: its outcome is this one's.
+    const under = cache.priming?.get(id);
+    if (under !== undefined) {
+      await under;
       continue;
     }
-    const check = await platformCheck(cache, key.logKey);
-    if (check === undefined) return; // no platform Ed25519: nothing to gain
-    if (asked !== undefined && (await check(asked.message, asked.signature))) remember(cache, id, checkpoint);
+    const priming = primeCheckpoint(receipt.checkpoint, key, id, cache);
+    cache.priming?.set(id, priming);
+    try {
+      if (!(await priming)) return; // no platform Ed25519: nothing to gain
+    } finally {
+      cache.priming?.delete(id);
+    }
   }
+}
+
+/** One checkpoint primed (see {@link primeVerifyCache}); false: the platform has no Ed25519. */
+async function primeCheckpoint(note: string, key: NodeKey, id: string, cache: VerifyCache): Promise<boolean> {
+  // Open the note as openCached would, with a stand-in for the signature check that notes the
+  // message and signature it is asked about: exactly the pair the platform must confirm.
+  let asked: { message: Uint8Array; signature: Uint8Array } | undefined;
+  let checkpoint: Checkpoint;
+  try {
+    const standIn = {
+      name: key.verifier.name,
+      keyId: key.verifier.keyId,
+      verify: (message: Uint8Array, signature: Uint8Array) => {
+        asked = { message, signature };
+        return true;
+      },
+    };
+    checkpoint = openCheckpoint(note, [standIn], key.verifier.name).checkpoint;
+  } catch {
+    return true;
+  }
+  const check = await platformCheck(cache, key.logKey);
+  if (check === undefined) return false;
+  if (asked !== undefined && (await check(asked.message, asked.signature))) remember(cache, id, checkpoint);
+  return true;
 }
 
 function platformCheck(cache: VerifyCache, logKey: string): Promise<AsyncSignatureCheck | undefined> {
   const checks = cache.platformChecks;
   let check = checks?.get(logKey);
   if (check === undefined) {
-    check = (async () => createPlatformEd25519Check(verifierPublicKey(logKey)))().catch(() => undefined);
+    check = (async () => createPlatformEd25519Check(verifierPublicKey(logKey), cache.ed25519))().catch(() => undefined);
     if (checks) {
       if (checks.size >= cache.maxEntries) checks.delete(checks.keys().next().value as string);
       checks.set(logKey, check);

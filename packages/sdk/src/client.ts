@@ -64,6 +64,11 @@ export interface ClientOptions {
   /** A fetch implementation (default: the global one). */
   readonly fetch?: typeof fetch;
   /**
+   * The cache of verified checkpoints (default: a new one, with WebCrypto's Ed25519): e.g. one
+   * made with `createVerifyCache(n, { ed25519 })` for a faster platform verifier.
+   */
+  readonly verifyCache?: VerifyCache;
+  /**
    * Pay for answers (x402; docs/api.md "Payments"): a node's 402 is answered with a signed
    * payment from `account`, never above `maxPrice` for one request nor `budget` in all
    * (`PAYMENT_OVER_BUDGET`), and only in the token and on the network pinned by its `assets` and
@@ -176,7 +181,7 @@ export function createClientBase(options: ClientOptions): ClientBase {
     fallbackUrls: (options.fallbackUrls ?? []).map((u) => u.replace(/\/+$/, '')),
     apiKey: options.apiKey,
     fetch: f,
-    cache: createVerifyCache(),
+    cache: options.verifyCache ?? createVerifyCache(),
     trust: options.trust,
     chain,
     registry,

@@ -31,11 +31,12 @@ import {
   parsePaymentPayload,
   primeVerifyCache,
   type Receipt,
+  type TensorMap,
   VerityError,
   verifyReceipt,
 } from '@verity/protocol';
 import { verifyChatCompletion, verifyCompletion } from './actions/chat.js';
-import { type InferParams, type InferResult, infer } from './actions/infer.js';
+import { type InferParams, type InferResult, infer, inferOne } from './actions/infer.js';
 import { getModel, type ModelInfo } from './actions/models.js';
 import { withTrust } from './actions/node-info.js';
 import { isVerificationFailure, type Route, type RoutedOptions, routed } from './actions/routed.js';
@@ -328,9 +329,12 @@ export function createGateway(client: ClientBase, options: GatewayOptions = {}):
     // A binary inference frame (docs/protocol.md §2.6: the SDK's default) or JSON, as a node takes.
     const binary = (req.header('content-type') ?? '').startsWith(INFER_MEDIA_TYPE);
     let body: Record<string, unknown>;
+    // A frame's tensors go on as their bytes (checked, never re-encoded) in modes signed and audited.
+    let encoded: { tensors: TensorMap; bytes: Uint8Array } | undefined;
     if (binary) {
       const frame = decodeInferFrame(req.body ?? new Uint8Array());
       body = { ...(frame.header as Record<string, unknown>), input: frame.tensors };
+      encoded = { tensors: frame.tensors, bytes: frame.tensorBytes };
     } else {
       body = jsonBody(req);
     }
@@ -345,17 +349,19 @@ export function createGateway(client: ClientBase, options: GatewayOptions = {}):
       answered = await routed(
         client,
         paidRoute({ model: params.model, onFailure, ...(prefer === undefined ? {} : { prefer }) }, passage),
-        (node, signal) => infer(via(node, passage), { ...params, signal }),
+        (node, signal) =>
+          encoded !== undefined && params.mode !== 'quorum' && params.mode !== 'zk'
+            ? inferOne(via(node, passage), { ...params, signal }, encoded)
+            : infer(via(node, passage), { ...params, signal }),
       );
     } catch (e) {
       return paymentFailure(e, passage);
     }
     const { value, route } = answered;
     served(value.requestId, route.node);
-    const answer = {
+    const fields = {
       requestId: value.requestId,
       model: value.model,
-      output: value.outputJson,
       ...(value.receipts.length > 1 ? { receipts: value.receipts } : { receipt: value.receipt }),
       ...(value.dissent === undefined ? {} : { dissent: value.dissent }),
       ...(value.audit === undefined ? {} : { audit: value.audit }),
@@ -363,15 +369,20 @@ export function createGateway(client: ClientBase, options: GatewayOptions = {}):
       gateway: route,
     };
     if (prefersFrame(req.header('accept'))) {
-      const { output, ...header } = answer;
-      const frame = encodeInferFrame(JSON.stringify(header), encodeTensors(value.output));
+      // The output's bytes as the node sent them (hashed, checked): never decoded to JSON nor re-encoded.
+      const frame = encodeInferFrame(JSON.stringify(fields), value.outputBytes ?? encodeTensors(value.output));
       return {
         status: 200,
         headers: withSettlement({ 'content-type': INFER_MEDIA_TYPE, vary: 'Accept', ...routeHeaders(route) }, passage),
         body: frame,
       };
     }
-    return json(answer, 200, withSettlement({ vary: 'Accept', ...routeHeaders(route) }, passage));
+    const { requestId, model, ...rest } = fields;
+    return json(
+      { requestId, model, output: value.outputJson, ...rest },
+      200,
+      withSettlement({ vary: 'Accept', ...routeHeaders(route) }, passage),
+    );
   }
 
   /** Sends an OpenAI request to one node and verifies the answer (whole, or chunk by chunk as it streams). */

@@ -5,6 +5,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { createVerifyCache } from '@verity/protocol';
 import { type ChainOptions, createClient, createGateway, type Gateway, networkChain } from '@verity/sdk';
 import { dataDirOf } from '../data-dir.js';
 import { createKeepAliveFetch } from '../keep-alive-fetch.js';
@@ -96,7 +97,10 @@ export async function startGateway(
 ): Promise<GatewayServer> {
   // Calls to nodes over keep-alive node:http connections (the global fetch costs more per call).
   const http = createKeepAliveFetch();
-  const client = createClient({ chain, fetch: http.fetch });
+  // Checkpoint signatures checked by node:crypto (synchronous OpenSSL: less per check than WebCrypto).
+  const { nodeEd25519 } = await import('@verity/node/fast-crypto');
+  const verifyCache = createVerifyCache(4096, { ed25519: nodeEd25519 });
+  const client = createClient({ chain, fetch: http.fetch, verifyCache });
   const log =
     options.log ?? ((e: Record<string, unknown>) => process.stderr.write(`${JSON.stringify({ gateway: e })}\n`));
   const gateway = createGateway(client.base, { log });

@@ -10,7 +10,7 @@ import {
   primeVerifyCache,
   type QuorumEvidence,
   type Receipt,
-  sha256,
+  sha256Async,
   type TensorMap,
   type TensorSignature,
   tensorsFromJson,
@@ -86,6 +86,11 @@ export interface InferResult {
   readonly output: TensorMap;
   /** Output in its JSON form: as the node sent it over JSON; over binary, made on first read. */
   readonly outputJson: Record<string, unknown>;
+  /**
+   * Modes `signed` and `audited`: the output's canonical encoding (docs/protocol.md §2.3), whose
+   * SHA-256 is the record's output digest (over binary: the bytes as received).
+   */
+  readonly outputBytes?: Uint8Array;
   /** The (first) receipt. */
   readonly receipt: Receipt;
   /** Every receipt: one, or k in mode `quorum` (in the quorum ranking's order). */
@@ -244,12 +249,34 @@ async function manifestFor(client: ClientBase, ref: string): Promise<ModelInfo> 
 export async function infer(client: ClientBase, params: InferParams): Promise<InferResult> {
   if (params.mode === 'quorum') return inferQuorum(client, params);
   if (params.mode === 'zk') return inferZk(client, params);
+  return inferOne(client, params);
+}
+
+/**
+ * @internal {@link infer} in modes `signed` and `audited`. `encoded`: the input as tensors with
+ * their canonical encoding as received (a binary frame passed on by the gateway): checked against
+ * the model's signature, then sent and hashed as they are, never encoded again.
+ */
+export async function inferOne(
+  client: ClientBase,
+  params: InferParams,
+  encoded?: { readonly tensors: TensorMap; readonly bytes: Uint8Array },
+): Promise<InferResult> {
   // Trust first (in parallel): a client with no root of trust fails before anything is sent.
   const [model] = await Promise.all([manifestFor(client, params.model), gatherTrust(client)]);
   // What we send, as the node must understand it: the same canonical tensors, the same digest.
-  const sent = inputTensors(params.input, model.manifest.inputs);
-  const sentBytes = encodeTensors(sent);
-  const inputDigest = toHex(sha256(sentBytes));
+  let sent: TensorMap;
+  let sentBytes: Uint8Array;
+  if (encoded === undefined) {
+    sent = inputTensors(params.input, model.manifest.inputs);
+    sentBytes = encodeTensors(sent);
+  } else {
+    validateTensors(encoded.tensors, model.manifest.inputs);
+    sent = encoded.tensors;
+    sentBytes = encoded.bytes;
+  }
+  // Tensors hash natively (WebCrypto) past a few KiB: the portable hash costs ms per image.
+  const inputDigest = toHex(await sha256Async(sentBytes));
   const body = await postInfer<{
     requestId: string;
     model: string;
@@ -265,7 +292,8 @@ export async function infer(client: ClientBase, params: InferParams): Promise<In
     params.mode === 'audited' ? { mode: 'audited' } : {},
   );
   const output = body.output;
-  const outputDigest = toHex(sha256(body.outputBytes ?? encodeTensors(output)));
+  const outputBytes = body.outputBytes ?? encodeTensors(output);
+  const outputDigest = toHex(await sha256Async(outputBytes));
   // Whichever node answered (after failover, perhaps not `url`'s), its own registry key decides.
   const { verified, trust } = await withTrust(client, async (trust) => {
     await primeVerifyCache(body.receipt, trust, client.cache); // a new checkpoint's signature, natively
@@ -303,6 +331,7 @@ export async function infer(client: ClientBase, params: InferParams): Promise<In
     get outputJson() {
       return body.outputJson;
     },
+    outputBytes,
     receipt: body.receipt,
     receipts: [body.receipt],
     record: verified.record,
