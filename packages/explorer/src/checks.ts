@@ -16,6 +16,7 @@ import {
 } from '@verity/protocol';
 import {
   anchorTrust,
+  askPayers,
   bundleRegistryBlock,
   chainPaymentPolicy,
   chatCompletionFromChunks,
@@ -165,14 +166,37 @@ export async function checkBundle(env: Env, input: unknown, extra: ExtraTrust = 
   }
   const chain = env.client.base.chain;
   // On a chain, a payment is in its deployment's token there (docs/protocol.md §17.4).
-  const { result, checks } = verifyBundleChecks(bundle, trust, chain ? { payment: chainPaymentPolicy(chain) } : {});
+  const policy = chain ? chainPaymentPolicy(chain) : undefined;
+  let { result, checks } = verifyBundleChecks(bundle, trust, policy ? { payment: policy } : {});
+  // A payment signature that does not recover to its payer: only the payer's code (a contract
+  // wallet, ERC-1271 isValidSignature) can vouch for it, asked here on the chain.
+  const payers: Row[] = [];
+  let refused: string | undefined;
+  if (chain && policy && !result.ok && result.code === 'PAYMENT_SIGNATURE_NEEDS_CHAIN') {
+    try {
+      const vouched = await askPayers(chain, (bundle as { receipts: readonly Receipt[] }).receipts);
+      if (vouched.length > 0)
+        ({ result, checks } = verifyBundleChecks(bundle, trust, { payment: { ...policy, vouched } }));
+      for (const v of vouched) {
+        payers.push({
+          label: 'Payer signature',
+          status: 'pass',
+          message: `the payer ${v.from} is a contract wallet: its isValidSignature (ERC-1271) vouches for the signature`,
+        });
+      }
+    } catch (e) {
+      payers.push(fail('Payer signature', e));
+      refused = (e as { code?: string }).code ?? 'PAYMENT_SIGNATURE_INVALID';
+    }
+  }
   for (const c of checks) {
     const label =
       c.receipt === undefined || receiptsOf(bundle) < 2 ? LABELS[c.check] : `${LABELS[c.check]} #${c.receipt}`;
     rows.push({ label, status: c.status, ...(c.code ? { code: c.code } : {}), message: c.message });
   }
-  let ok = result.ok;
-  let code = result.ok ? undefined : result.code;
+  rows.push(...payers);
+  let ok = result.ok && refused === undefined;
+  let code = refused ?? (result.ok ? undefined : result.code);
   // The record commits to an authorization; only the token says the node submitted it.
   if (result.ok && chain) {
     const receipts = (bundle as { receipts: readonly Receipt[] }).receipts;

@@ -280,6 +280,10 @@ export const ERROR_CODES = [
   // paidllm (issue 15): a quorum bundle whose coordinator charged its caller more than its own
   // authorized share plus what its members charged (it kept members' unspent maxima)
   'QUORUM_CHARGE_EXCESS',
+  // wallet (issue 15, contract-wallet payers in receipts): a receipt's payment signature does not
+  // recover to its payer, so only the payer's code on the chain (ERC-1271 isValidSignature) can
+  // vouch for it; a verifier with the chain asks it (a "no" is PAYMENT_SIGNATURE_INVALID)
+  'PAYMENT_SIGNATURE_NEEDS_CHAIN',
 ] as const;
 
 /** A stable error code. */

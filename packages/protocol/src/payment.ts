@@ -99,7 +99,11 @@ export interface PaymentRequired {
 
 /** The scheme payload of a payment: the authorization, its signature and (`metered`) the salt. */
 export interface PaymentAuthorizationPayload {
-  /** 65-byte ECDSA signature r ‖ s ‖ v, `0x` hex. */
+  /**
+   * The payer's signature, `0x` hex: 65-byte ECDSA r ‖ s ‖ v for an account with a key; for a
+   * contract wallet (ERC-1271) whatever its `isValidSignature` takes, 1 to
+   * {@link MAX_PAYMENT_SIGNATURE} bytes.
+   */
   readonly signature: string;
   readonly authorization: TransferAuthorization;
   /** `metered`: the 32-byte salt the nonce is derived from (`0x` hex). */
@@ -155,7 +159,13 @@ export interface PaymentCommitment {
 const UINT = /^(0|[1-9][0-9]{0,77})$/;
 const MAX_UINT256 = (1n << 256n) - 1n;
 const BYTES32 = /^0x[0-9a-fA-F]{64}$/;
-const SIGNATURE = /^0x[0-9a-fA-F]{130}$/;
+/**
+ * The longest payer signature accepted, in bytes: a contract wallet's (ERC-1271) may be of any
+ * length (a passkey's WebAuthn assertion, several owners' signatures); 4 KiB bounds what a node
+ * stores and a receipt carries, and fits a {@link MAX_PAYMENT_HEADER} header.
+ */
+export const MAX_PAYMENT_SIGNATURE = 4096;
+const SIGNATURE = new RegExp(`^0x(?:[0-9a-fA-F]{2}){1,${MAX_PAYMENT_SIGNATURE}}$`);
 const NETWORK = /^eip155:([1-9][0-9]{0,15})$/;
 const DIGEST = /^[0-9a-f]{64}$/;
 
@@ -391,7 +401,8 @@ function parseResource(v: unknown): PaymentResource | undefined {
 
 /**
  * Validates an untrusted x402 v2 `PaymentPayload` (the decoded `PAYMENT-SIGNATURE`): version 2, a
- * known scheme, an EIP-3009 authorization with a 65-byte signature, and (`metered`) a salt.
+ * known scheme, an EIP-3009 authorization with a signature (1 to {@link MAX_PAYMENT_SIGNATURE}
+ * bytes: 65 for an account with a key, any for a contract wallet), and (`metered`) a salt.
  * Unknown members (x402 `extensions`) are ignored. Throws `PAYMENT_INVALID`.
  *
  * @example
@@ -406,7 +417,9 @@ export function parsePaymentPayload(v: unknown): PaymentPayload {
   const p = v.payload;
   if (!isObject(p)) fail('PAYMENT_INVALID', 'payload must be an object', { field: 'payload' });
   if (typeof p.signature !== 'string' || !SIGNATURE.test(p.signature)) {
-    fail('PAYMENT_INVALID', 'payload.signature must be 65 bytes of 0x hex', { field: 'payload.signature' });
+    fail('PAYMENT_INVALID', `payload.signature must be 1 to ${MAX_PAYMENT_SIGNATURE} bytes of 0x hex`, {
+      field: 'payload.signature',
+    });
   }
   const authorization = parseAuthorization(p.authorization, 'payload.authorization');
   let salt: string | undefined;
@@ -501,7 +514,7 @@ export function parseReceiptPayment(v: unknown, at = 'receipt.payment'): Receipt
   const scheme = v.scheme as PaymentScheme;
   if (typeof v.network !== 'string' || !NETWORK.test(v.network)) fail(code, `${at}.network must be eip155:<chainId>`);
   if (typeof v.signature !== 'string' || !SIGNATURE.test(v.signature))
-    fail(code, `${at}.signature must be 65 bytes of 0x hex`);
+    fail(code, `${at}.signature must be 1 to ${MAX_PAYMENT_SIGNATURE} bytes of 0x hex`);
   if ((scheme === 'metered') !== (v.salt !== undefined)) fail(code, `${at}.salt is carried by scheme metered only`);
   if (v.salt !== undefined && (typeof v.salt !== 'string' || !BYTES32.test(v.salt)))
     fail(code, `${at}.salt must be 32 bytes of 0x hex`);
@@ -539,15 +552,63 @@ export interface PaymentPolicy {
   readonly network?: string;
   /** The token's address. */
   readonly asset?: string;
+  /**
+   * Payer signatures the chain vouched for: each payer (a contract wallet) answered ERC-1271's
+   * magic value to `isValidSignature(digest, signature)`, as a verifier with the chain found
+   * ({@link contractSignatureOf} says what to ask). A receipt whose signature does not recover to
+   * its payer passes only when listed here (`PAYMENT_SIGNATURE_NEEDS_CHAIN` otherwise).
+   */
+  readonly vouched?: readonly ContractSignature[];
+}
+
+/** A payer signature only the chain can judge: `from` (a contract wallet?) is asked about `signature` over `digest`. */
+export interface ContractSignature {
+  /** The payer, checksum-free lower-case `0x` address as receipts carry it. */
+  readonly from: string;
+  /** The authorization's EIP-712 digest, `0x` and 64 lower-case hex digits. */
+  readonly digest: string;
+  /** The signature, lower-case `0x` hex. */
+  readonly signature: string;
+}
+
+/** The address `signature` recovers to over `digest`, or undefined when it is no ECDSA signature. */
+function ecdsaSigner(digest: Uint8Array, signature: string): string | undefined {
+  try {
+    return authorizationSigner(digest, signature);
+  } catch {
+    return undefined; // not 65 bytes, or no point: a contract wallet's signature, or garbage
+  }
+}
+
+/**
+ * What to ask the chain about a receipt's payment (docs/protocol.md §17.4), or undefined when
+ * ECDSA decides it (the signature recovers to `authorization.from`). Otherwise only the payer's
+ * code can say: a contract wallet (ERC-1271) vouches for its own signatures with
+ * `isValidSignature(digest, signature)`; an account without code, or a wallet that does not
+ * answer the magic value, never signed it (`PAYMENT_SIGNATURE_INVALID`).
+ *
+ * @example
+ * ```ts
+ * const ask = contractSignatureOf(receipt.payment);
+ * if (ask && (await erc1271Valid(publicClient, ask.from, ask.digest, ask.signature))) vouched.push(ask);
+ * ```
+ */
+export function contractSignatureOf(payment: ReceiptPayment): ContractSignature | undefined {
+  const digest = authorizationDigest(paymentDomain(payment), payment.authorization, authorizationKind(payment.scheme));
+  const from = payment.authorization.from.toLowerCase();
+  if (ecdsaSigner(digest, payment.signature)?.toLowerCase() === from) return undefined;
+  return { from, digest: `0x${toHex(digest)}`, signature: payment.signature.toLowerCase() };
 }
 
 /**
  * Checks a receipt's payment against its record (docs/protocol.md §9.2 step 4a): the carried
  * authorization hashes to the record's `payment.digest` under the carried token domain, its
- * signature recovers to its `from`, its payee is the record's node (`exact`: `to` is the node;
- * `metered`: the nonce is `meteredNonce(node, salt)`), the amount charged is at most the
- * authorized value, and (under `policy`) the chain and token are the expected ones.
- * Throws `RECEIPT_PAYMENT_MISMATCH`, `PAYMENT_SIGNATURE_INVALID` or `PAYMENT_WRONG_NETWORK`.
+ * payee is the record's node (`exact`: `to` is the node; `metered`: the nonce is
+ * `meteredNonce(node, salt)`), the amount charged is at most the authorized value, (under
+ * `policy`) the chain and token are the expected ones, and last the signature recovers to its
+ * `from` or is one the chain vouched for (`policy.vouched`, a contract wallet's: ERC-1271).
+ * Throws `RECEIPT_PAYMENT_MISMATCH`, `PAYMENT_WRONG_NETWORK` or `PAYMENT_SIGNATURE_NEEDS_CHAIN`
+ * (the signature does not recover to the payer: a wallet's or a forgery, offline one cannot tell).
  *
  * @example
  * ```ts
@@ -573,9 +634,6 @@ export function checkRecordPayment(
     });
   }
   const { authorization: a } = payment;
-  if (authorizationSigner(digest, payment.signature) !== a.from) {
-    fail('PAYMENT_SIGNATURE_INVALID', 'the authorization was not signed by its payer', { from: a.from });
-  }
   if (payment.scheme === 'exact' && a.to !== record.node) {
     mismatch('the authorization pays another account than the node', { to: a.to, node: record.node });
   }
@@ -596,6 +654,23 @@ export function checkRecordPayment(
       expected: policy.asset,
       actual: payment.asset,
     });
+  }
+  // Last: everything decidable offline was decided. A signature that does not recover to the
+  // payer is a contract wallet's (ERC-1271) or a forgery; only the payer's code on the chain can say.
+  const from = a.from.toLowerCase();
+  if (ecdsaSigner(digest, payment.signature)?.toLowerCase() !== from) {
+    const signature = payment.signature.toLowerCase();
+    const hex = `0x${toHex(digest)}`;
+    const vouched = policy.vouched?.some(
+      (v) => v.from.toLowerCase() === from && v.digest.toLowerCase() === hex && v.signature.toLowerCase() === signature,
+    );
+    if (vouched !== true) {
+      fail(
+        'PAYMENT_SIGNATURE_NEEDS_CHAIN',
+        "the payment signature does not recover to its payer: only the payer's contract (ERC-1271) on the chain can vouch for it",
+        { from: a.from, digest: hex },
+      );
+    }
   }
 }
 

@@ -116,6 +116,7 @@ export {
 export {
   type AssetPin,
   answerPayment,
+  askPayers,
   chainPaymentPolicy,
   checkPaymentCommitment,
   checkPaymentSettled,
@@ -129,6 +130,7 @@ export {
   type SettlementChain,
   settledPayment,
   type VerifiedPayment,
+  verifyWithPayers,
   type WireAuthorization,
 } from './payment.js';
 

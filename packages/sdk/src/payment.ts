@@ -31,6 +31,7 @@
  */
 import {
   authorizationUsed,
+  erc1271Valid,
   meteredNonce,
   meteredSettlementAbi,
   randomBytes32,
@@ -39,9 +40,14 @@ import {
   transferAuthorizationDigest,
 } from '@verity/contracts';
 import {
+  type ContractSignature,
+  contractSignatureOf,
   type ErrorCode,
+  isVerityError,
   type PaymentPolicy,
   type TransferAuthorization as ProtocolAuthorization,
+  parseReceiptPayment,
+  type VerifyResult,
   VerityError,
 } from '@verity/protocol';
 import type { x402Client, x402HTTPClient } from '@x402/core/client';
@@ -719,6 +725,77 @@ export async function checkPaymentSettled(
       nonce,
     });
   }
+}
+
+/**
+ * Asks the chain about the payment signatures of `receipts` that do not recover to their payer
+ * (docs/protocol.md §17.4; offline such a receipt is `PAYMENT_SIGNATURE_NEEDS_CHAIN`): each payer
+ * on `chain` is asked ERC-1271 `isValidSignature(digest, signature)` (`erc1271Valid`: only the
+ * magic value counts). Returns what they vouched for, to pass as the verify options'
+ * `payment.vouched`. A payer that does not vouch (an account without code, a wallet that says
+ * no) throws `PAYMENT_SIGNATURE_INVALID` (`details.receipt`: its index). Payments on other chains
+ * are not asked about (they stay `PAYMENT_SIGNATURE_NEEDS_CHAIN`).
+ *
+ * @example
+ * ```ts
+ * const vouched = await askPayers(client.chain, bundle.receipts);
+ * verifyBundle(bundle, trust, { payment: { ...chainPaymentPolicy(client.chain), vouched } });
+ * ```
+ */
+export async function askPayers(chain: SettlementChain, receipts: readonly unknown[]): Promise<ContractSignature[]> {
+  const network = `eip155:${chain.deployment.chainId}`;
+  const vouched: ContractSignature[] = [];
+  for (const [receipt, value] of receipts.entries()) {
+    let ask: ContractSignature | undefined;
+    try {
+      const payment = parseReceiptPayment((value as { payment?: unknown } | null)?.payment);
+      if (payment.network !== network) continue; // another chain: not ours to ask
+      ask = contractSignatureOf(payment);
+    } catch {
+      continue; // no payment, or a malformed one: verification says so
+    }
+    if (ask === undefined) continue; // ECDSA decided
+    if (!(await erc1271Valid(chain.publicClient, ask.from as Address, ask.digest as Hex, ask.signature as Hex))) {
+      fail(
+        'PAYMENT_SIGNATURE_INVALID',
+        "the payment signature is not its payer's: the payer has no code, or its isValidSignature (ERC-1271) does not vouch for it",
+        { receipt, from: ask.from, digest: ask.digest },
+      );
+    }
+    vouched.push(ask);
+  }
+  return vouched;
+}
+
+/**
+ * Verifies with the payers' word on the chain: `run` verifies under a payment policy (`policy`,
+ * then with {@link askPayers}' answers added as `vouched` when the first run failed with
+ * `PAYMENT_SIGNATURE_NEEDS_CHAIN` and `chain` is at hand), so every check after the payment's
+ * runs too. A payer that does not vouch: `PAYMENT_SIGNATURE_INVALID` for its receipt. Without a
+ * chain the first result stands.
+ *
+ * @example
+ * ```ts
+ * const result = await verifyWithPayers(client.chain, [receipt], (payment) => verifyReceipt(receipt, trust, { payment }));
+ * ```
+ */
+export async function verifyWithPayers(
+  chain: SettlementChain | undefined,
+  receipts: readonly unknown[],
+  run: (payment: PaymentPolicy) => VerifyResult | Promise<VerifyResult>,
+  policy: PaymentPolicy = {},
+): Promise<VerifyResult> {
+  const first = await run(policy);
+  if (first.ok || first.code !== 'PAYMENT_SIGNATURE_NEEDS_CHAIN' || chain === undefined) return first;
+  let vouched: ContractSignature[];
+  try {
+    vouched = await askPayers(chain, receipts);
+  } catch (error) {
+    if (!isVerityError(error)) throw error;
+    const receipt = error.details.receipt;
+    return { ok: false, code: error.code, error, ...(typeof receipt === 'number' ? { receipt } : {}) };
+  }
+  return vouched.length === 0 ? first : run({ ...policy, vouched: [...(policy.vouched ?? []), ...vouched] });
 }
 
 /** The authorization a payment made carries (its payer and nonce, as the token knows them). */

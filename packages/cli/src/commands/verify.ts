@@ -10,6 +10,7 @@ import {
   type InferenceRecord,
   isVerityError,
   isZkBundle,
+  type PaymentPolicy,
   parseWitnessPolicy,
   parseZkAudit,
   type Receipt,
@@ -251,7 +252,12 @@ export async function runVerify(args: string[]): Promise<number> {
   // commits to an authorization; only the token says it was used; docs/api.md "Paying for answers").
   const paid = values.block === undefined && hasPayment(value) ? await chainOf(values, !pinned) : undefined;
   const onChain = paid === undefined ? undefined : await settlementOn(paid);
-  const result = verifyBundle(value, trust, onChain === undefined ? options : { ...options, payment: onChain.policy });
+  // A payment signature that does not recover to its payer is asked of the payer's code
+  // (a contract wallet, ERC-1271) on that chain; offline it is PAYMENT_SIGNATURE_NEEDS_CHAIN.
+  const result =
+    onChain === undefined
+      ? verifyBundle(value, trust, options)
+      : await onChain.verify(value, (payment) => verifyBundle(value, trust, { ...options, payment }));
   if (!result.ok || values.block !== undefined) return report(values.json === true, result, file, undefined, value);
   if (onChain !== undefined) {
     for (const [i, receipt] of (value as { receipts: readonly Receipt[] }).receipts.entries()) {
@@ -275,12 +281,24 @@ export async function runVerify(args: string[]): Promise<number> {
   }
 }
 
-/** The payment checks of a chain: the policy its deployment sets, and the settlement read on it. */
+/**
+ * The payment checks of a chain: verification under the policy its deployment sets, with the
+ * payers' word on contract-wallet signatures (ERC-1271), and the settlement read on it.
+ */
 async function settlementOn(chain: NonNullable<ClientOptions['chain']>) {
-  const { chainOf: parseChain, chainPaymentPolicy, checkPaymentSettled } = await import('@verity/sdk');
+  const {
+    chainOf: parseChain,
+    chainPaymentPolicy,
+    checkPaymentSettled,
+    verifyWithPayers,
+  } = await import('@verity/sdk');
   const parsed = parseChain(chain);
+  const policy = chainPaymentPolicy(parsed);
   return {
-    policy: chainPaymentPolicy(parsed),
+    verify: (bundle: unknown, run: (payment: PaymentPolicy) => VerifyResult) => {
+      const receipts = (bundle as { receipts?: unknown } | null)?.receipts;
+      return verifyWithPayers(parsed, Array.isArray(receipts) ? receipts : [], run, policy);
+    },
     settled: (payment: NonNullable<Receipt['payment']>) => checkPaymentSettled(parsed, payment),
   };
 }

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   type Deployment,
+  deploymentToJson,
   getTokenDomain,
   meteredNonce,
   meteredSettlementAbi,
@@ -41,10 +42,11 @@ import {
   toHex,
   verifyBundle,
   verifyBundleChecks,
+  verifyReceipt,
 } from '@verity/protocol';
-import { createClient } from '@verity/sdk';
-import { type Address, type Hex, parseEventLogs } from 'viem';
-import { privateKeyToAccount } from 'viem/accounts';
+import { createClient, verifyWithPayers } from '@verity/sdk';
+import { type Address, concat, type Hex, hashTypedData, parseEventLogs } from 'viem';
+import { privateKeyToAccount, toAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { firstJsonLine, stopChild, until } from '../../../../test-support/wait.js';
 import { deployOne } from '../../../contracts/src/deploy.js';
@@ -110,6 +112,8 @@ async function payment(
     nonce?: Hex;
     /** A contract wallet paying: `from` is it, `signer` signs the digest for it (ERC-1271). */
     wallet?: Address;
+    /** Bytes after the wallet owner's 65 (the harness ignores them): a signature of another length. */
+    suffix?: Hex;
   } = {},
 ): Promise<{ header: string; payload: PaymentPayload }> {
   const signer = account(changes.signer ?? PAYER);
@@ -125,7 +129,10 @@ async function payment(
   const signature =
     changes.wallet === undefined
       ? await signTransferAuthorization(signer, { ...domain, ...changes.domain }, auth, 'transfer')
-      : await signer.sign({ hash: transferAuthorizationDigest({ ...domain, ...changes.domain }, auth) });
+      : concat([
+          await signer.sign({ hash: transferAuthorizationDigest({ ...domain, ...changes.domain }, auth) }),
+          changes.suffix ?? '0x',
+        ]);
   const from = changes.from === undefined ? auth.from : account(changes.from).address;
   const payload = {
     x402Version: 2,
@@ -688,8 +695,9 @@ describe('settlements that arrive while one is in flight (group commit)', () => 
 });
 
 describe('a contract wallet (ERC-1271) as the payer', () => {
-  it('is served when the wallet vouches for the signature; refused when it does not', async () => {
-    const OWNER = 8;
+  const OWNER = 8;
+  /** A fresh Erc1271WalletHarness owned by account OWNER, holding 10 000 units. */
+  async function newWallet(): Promise<Address> {
     const wallet = (
       await deployOne(
         chain.clients(OWNER),
@@ -700,6 +708,11 @@ describe('a contract wallet (ERC-1271) as the payer', () => {
       )
     ).address;
     await mintTestTokens(chain.clients(0), pay.token, wallet, 10_000n);
+    return wallet;
+  }
+
+  it('is served when the wallet vouches for the signature; refused when it does not', async () => {
+    const wallet = await newWallet();
     const req = await requirementsOf(node.url);
     const nodeAddress = node.context.keys.address;
     const n0 = await balance(nodeAddress);
@@ -713,6 +726,73 @@ describe('a contract wallet (ERC-1271) as the payer', () => {
     const settled = parseSettleResponse(decodePaymentHeader(r.headers.get('payment-response') as string));
     expect([settled.success, settled.payer]).toEqual([true, wallet]);
     expect([await balance(wallet), await balance(nodeAddress)]).toEqual([10_000n - PRICE, n0 + PRICE]);
+  });
+
+  it('pays with a signature longer than 65 bytes; its receipt verifies with the chain only, and a wallet that says no is refused', async () => {
+    const wallet = await newWallet();
+    const req = await requirementsOf(node.url);
+    const n0 = await balance(node.context.keys.address);
+    // 70 bytes: the owner's 65 and 5 the wallet ignores; the token takes it through its bytes form.
+    const r = await infer(node.url, (await payment(req, { wallet, signer: OWNER, suffix: '0xc0ffee0001' })).header);
+    expect(r.status, r.text).toBe(200);
+    expect([await balance(wallet), await balance(node.context.keys.address)]).toEqual([10_000n - PRICE, n0 + PRICE]);
+    const receipt = r.body.receipt as Receipt;
+    expect(receipt.payment?.signature).toHaveLength(2 + 140);
+    const trust = { nodes: [{ address: node.context.keys.address, logKey: node.context.keys.logKey }] };
+    const bundle = { mediaType: BUNDLE_MEDIA_TYPE, receipts: [receipt] };
+    const policy = { network: `eip155:${d.chainId}`, asset: pay.token };
+    // Offline a wallet's signature and a forgery look alike: neither ok nor a forgery, the chain decides.
+    const offline = verifyBundle(bundle, trust, { payment: policy });
+    expect(offline.ok ? 'ok' : offline.code).toBe('PAYMENT_SIGNATURE_NEEDS_CHAIN');
+    const row = verifyBundleChecks(bundle, trust, { payment: policy }).checks.find((c) => c.check === 'payment');
+    expect(row).toMatchObject({ status: 'fail', code: 'PAYMENT_SIGNATURE_NEEDS_CHAIN' });
+    // With the chain: the wallet vouches (isValidSignature answers the magic value).
+    const sdkChain = { publicClient: chain.publicClient, deployment: { ...d, payments: pay } };
+    const withChain = (b: typeof bundle) =>
+      verifyWithPayers(sdkChain, b.receipts, (payment) => verifyBundle(b, trust, { payment }), policy);
+    const ok = await withChain(bundle);
+    expect(ok.ok ? 'ok' : ok.code).toBe('ok');
+    // The client's verify with a chain: the same, and the authorization is used on the token.
+    const verity = createClient({
+      url: node.url,
+      chain: { rpcUrl: chain.anvil.rpcUrl, deployment: deploymentToJson({ ...d, payments: pay }) },
+    });
+    const viaClient = await verity.verify(bundle, { trust });
+    expect(viaClient.ok ? 'ok' : viaClient.code).toBe('ok');
+    // A signature the wallet does not vouch for (its r flipped): refused with the chain; offline, undecided.
+    const sig = receipt.payment?.signature as string;
+    const flipped = `${sig.slice(0, 10)}${sig[10] === '0' ? '1' : '0'}${sig.slice(11)}`;
+    const tampered = { ...bundle, receipts: [{ ...receipt, payment: { ...receipt.payment, signature: flipped } }] };
+    const refused = await withChain(tampered as typeof bundle);
+    expect(refused.ok ? 'ok' : [refused.code, refused.receipt]).toEqual(['PAYMENT_SIGNATURE_INVALID', 0]);
+    const refusedByClient = await verity.verify(tampered, { trust });
+    expect(refusedByClient.ok ? 'ok' : refusedByClient.code).toBe('PAYMENT_SIGNATURE_INVALID');
+    const undecided = verifyReceipt(tampered.receipts[0], trust, { payment: policy });
+    expect(undecided.ok ? 'ok' : undecided.code).toBe('PAYMENT_SIGNATURE_NEEDS_CHAIN');
+  });
+
+  it('an SDK client with a chain pays from a contract wallet and verifies its own answer', async () => {
+    const wallet = await newWallet();
+    const owner = account(OWNER);
+    // The wallet as a viem account: its owner signs each EIP-712 digest for it, 3 bytes more
+    // than ECDSA's 65 (what a smart wallet's signature looks like: not the payer's ECDSA).
+    const walletAccount = toAccount({
+      address: wallet,
+      signMessage: () => Promise.reject(new Error('not used')),
+      signTransaction: () => Promise.reject(new Error('not used')),
+      signTypedData: async (typed) =>
+        concat([await owner.sign({ hash: hashTypedData(typed as Parameters<typeof hashTypedData>[0]) }), '0x010203']),
+    });
+    const client = createClient({
+      url: node.url,
+      chain: { rpcUrl: chain.anvil.rpcUrl, deployment: deploymentToJson({ ...d, payments: pay }) },
+      payment: { account: walletAccount, budget: 5_000n },
+    });
+    const n0 = await balance(node.context.keys.address);
+    const answer = await client.infer({ model: 'iris@1.0.0', input: { x: [[5.1, 3.5, 1.4, 0.2]] } });
+    expect(answer.payment).toMatchObject({ payer: wallet, amount: PRICE.toString() });
+    expect([await balance(wallet), await balance(node.context.keys.address)]).toEqual([10_000n - PRICE, n0 + PRICE]);
+    expect(client.base.payer?.spent()).toBe(PRICE);
   });
 });
 

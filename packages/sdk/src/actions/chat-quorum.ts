@@ -19,7 +19,7 @@ import {
 } from '@verity/protocol';
 import type { ClientBase } from '../client.js';
 import { request } from '../http.js';
-import { paymentOf, settledPayment, type VerifiedPayment } from '../payment.js';
+import { paymentOf, settledPayment, type VerifiedPayment, verifyWithPayers } from '../payment.js';
 import { messageOf } from './chat.js';
 import { askQuorum, quorumTrust } from './quorum.js';
 
@@ -107,7 +107,10 @@ export async function chatQuorum(client: ClientBase, params: ChatQuorumParams): 
     output,
     quorum: verity.quorum as QuorumEvidence,
   } as Bundle;
-  const result = verifyBundle(bundle, trust, { cache: client.cache });
+  // A contract wallet's payment signature: its own only if it says so on the chain.
+  const result = await verifyWithPayers(client.chain, bundle.receipts, (payment) =>
+    verifyBundle(bundle, trust, { cache: client.cache, payment }),
+  );
   if (!result.ok) throw result.error;
   const record = (result.receipts[0] as { record: InferenceRecord }).record;
   if (record.kind !== 'llm' || record.model !== verity.model) {

@@ -12,6 +12,7 @@ import {
   BUNDLE_MEDIA_TYPE,
   type Bundle,
   type InferenceRecord,
+  isVerityError,
   type LlmAssistantMessage,
   type LlmInput,
   type LlmOutput,
@@ -22,6 +23,7 @@ import {
   llmInputDigest,
   llmOutputDigest,
   llmParamsDigest,
+  type PaymentPolicy,
   parseLlmParams,
   primeVerifyCache,
   type Receipt,
@@ -32,7 +34,7 @@ import {
 } from '@verity/protocol';
 import type { ClientBase } from '../client.js';
 import { request } from '../http.js';
-import { answerPayment, paymentOf, type VerifiedPayment } from '../payment.js';
+import { answerPayment, askPayers, paymentOf, type VerifiedPayment } from '../payment.js';
 import { sseData } from '../sse.js';
 import { getModel } from './models.js';
 import { bundleNodes, withTrust } from './node-info.js';
@@ -73,6 +75,12 @@ export interface VerifyLlmOptions {
    * `verity.audit` (an audited request answered as `signed` would escape audit).
    */
   readonly mode?: 'signed' | 'audited';
+  /**
+   * What a paid answer's payment must be (the protocol's payment policy): its chain and token,
+   * and the payer signatures the chain vouched for (`vouched`, from `askPayers`: a contract
+   * wallet's, which offline is `PAYMENT_SIGNATURE_NEEDS_CHAIN`).
+   */
+  readonly payment?: PaymentPolicy;
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -189,6 +197,7 @@ function check(
     endpoint === 'chat.completions' ? llmChatInput(req, verity.params) : llmCompletionInput(req, verity.params);
   const result = verifyReceipt(verity.receipt, trust, {
     ...(options.cache ? { cache: options.cache } : {}),
+    ...(options.payment ? { payment: options.payment } : {}),
     inputDigest: llmInputDigest(input),
     outputDigest: llmOutputDigest(output),
   });
@@ -374,11 +383,21 @@ export async function chat(
     const last = chunks.at(-1);
     if (isObject(last) && isObject(last.verity)) await primeVerifyCache(last.verity.receipt, trust, client.cache);
     // The mode asked for is the mode logged: an audited request answered as `signed` escapes audit.
-    return verifyChatCompletion(body, chunks, trust, {
-      cache: client.cache,
-      mode,
-      ...(expected === undefined ? {} : { model: expected }),
-    });
+    const verifyWith = (payment?: PaymentPolicy) =>
+      verifyChatCompletion(body, chunks, trust, {
+        cache: client.cache,
+        mode,
+        ...(expected === undefined ? {} : { model: expected }),
+        ...(payment === undefined ? {} : { payment }),
+      });
+    try {
+      return verifyWith();
+    } catch (e) {
+      // Paid by a contract wallet: its signature is its own only if it says so on the chain.
+      if (!isVerityError(e, 'PAYMENT_SIGNATURE_NEEDS_CHAIN') || !client.chain || !isObject(last)) throw e;
+      const receipt = isObject(last.verity) ? last.verity.receipt : undefined;
+      return verifyWith({ vouched: await askPayers(client.chain, [receipt]) });
+    }
   });
   // A paid answer: its record commits to the payment made, and to what the tokens served cost
   // (a stream's settlement rides in its last chunk, which the paying fetch read as it passed);

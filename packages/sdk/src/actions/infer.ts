@@ -24,7 +24,7 @@ import {
 } from '@verity/protocol';
 import type { ClientBase } from '../client.js';
 import { request } from '../http.js';
-import { answerPayment, type PaymentMade, paymentOf, type VerifiedPayment } from '../payment.js';
+import { answerPayment, type PaymentMade, paymentOf, type VerifiedPayment, verifyWithPayers } from '../payment.js';
 import { getModel, type ModelInfo } from './models.js';
 import { bundleNodes, gatherTrust, withTrust } from './node-info.js';
 import { askQuorum, quorumTrust } from './quorum.js';
@@ -297,7 +297,10 @@ export async function inferOne(
   // Whichever node answered (after failover, perhaps not `url`'s), its own registry key decides.
   const { verified, trust } = await withTrust(client, async (trust) => {
     await primeVerifyCache(body.receipt, trust, client.cache); // a new checkpoint's signature, natively
-    const result = verifyReceipt(body.receipt, trust, { cache: client.cache, inputDigest, outputDigest });
+    // A contract wallet's payment signature: its own only if it says so on the chain.
+    const result = await verifyWithPayers(client.chain, [body.receipt], (payment) =>
+      verifyReceipt(body.receipt, trust, { cache: client.cache, inputDigest, outputDigest, payment }),
+    );
     if (!result.ok) throw result.error;
     return { verified: result.receipts[0] as { record: InferenceRecord }, trust };
   });
@@ -464,7 +467,9 @@ async function inferQuorum(client: ClientBase, params: InferParams): Promise<Inf
     quorum,
   };
   await primeVerifyCache(bundle, trust, client.cache);
-  const result = verifyBundle(bundle, trust, { cache: client.cache });
+  const result = await verifyWithPayers(client.chain, bundle.receipts, (payment) =>
+    verifyBundle(bundle, trust, { cache: client.cache, payment }),
+  );
   if (!result.ok) throw result.error;
   const first = (result.receipts[0] as { record: InferenceRecord }).record;
   if (first.model !== model.id) {

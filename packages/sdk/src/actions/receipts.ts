@@ -12,7 +12,7 @@ import {
 } from '@verity/protocol';
 import type { ClientBase, ClientChain } from '../client.js';
 import { requestJson } from '../http.js';
-import { chainPaymentPolicy, checkPaymentSettled } from '../payment.js';
+import { chainPaymentPolicy, checkPaymentSettled, verifyWithPayers } from '../payment.js';
 import { gatherTrust, isRegistryRefusal } from './node-info.js';
 import { bundleRegistryBlock } from './registry.js';
 import { type VerifyZkOptions, verifyZkBundle } from './zk.js';
@@ -61,17 +61,29 @@ export async function verify(
   const policy = options.payment ?? (client.chain === undefined ? undefined : chainPaymentPolicy(client.chain));
   const opts = { cache: client.cache, ...options, ...(policy === undefined ? {} : { payment: policy }) };
   const isBundle = typeof bundleOrReceipt === 'object' && bundleOrReceipt !== null && 'mediaType' in bundleOrReceipt;
+  // A payment signature only its payer's code can vouch for (a contract wallet): asked on the chain.
+  const receipts = isBundle ? receiptsOf(bundleOrReceipt) : [bundleOrReceipt];
   const run = async (gathered: Trust) => {
     // A witness policy given here applies on top of whatever trust was gathered (docs/protocol.md §14.4).
     const trust = options.witnesses === undefined ? gathered : { ...gathered, witnesses: options.witnesses };
-    if (isBundle && isZkBundle(bundleOrReceipt)) {
-      return verifyZkBundle(bundleOrReceipt, trust, {
-        ...opts,
-        ...(client.chain === undefined ? {} : { chain: client.chain }),
-      });
+    if (opts.cache && !(isBundle && isZkBundle(bundleOrReceipt))) {
+      await primeVerifyCache(bundleOrReceipt, trust, opts.cache);
     }
-    if (opts.cache) await primeVerifyCache(bundleOrReceipt, trust, opts.cache);
-    return isBundle ? verifyBundle(bundleOrReceipt, trust, opts) : verifyReceipt(bundleOrReceipt, trust, opts);
+    return verifyWithPayers(
+      client.chain,
+      receipts,
+      (payment) => {
+        const o = { ...opts, payment };
+        if (isBundle && isZkBundle(bundleOrReceipt)) {
+          return verifyZkBundle(bundleOrReceipt, trust, {
+            ...o,
+            ...(client.chain === undefined ? {} : { chain: client.chain }),
+          });
+        }
+        return isBundle ? verifyBundle(bundleOrReceipt, trust, o) : verifyReceipt(bundleOrReceipt, trust, o);
+      },
+      opts.payment ?? {},
+    );
   };
   const settled = async (result: VerifyResult): Promise<VerifyResult> =>
     result.ok && client.chain !== undefined ? paymentsSettled(client.chain, bundleOrReceipt, isBundle, result) : result;
@@ -109,4 +121,10 @@ async function paymentsSettled(
     }
   }
   return result;
+}
+
+/** The receipts of an untrusted bundle, or none when it has no list (verification says why). */
+function receiptsOf(bundle: unknown): readonly unknown[] {
+  const receipts = (bundle as { receipts?: unknown } | null)?.receipts;
+  return Array.isArray(receipts) ? receipts : [];
 }
