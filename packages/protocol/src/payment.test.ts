@@ -10,9 +10,12 @@ import { fromBase64, fromHex, fromUtf8, toHex, utf8 } from './bytes.js';
 import {
   authorizationDigest,
   authorizationSigner,
+  type ContractSignature,
   checkRecordPayment,
+  contractSignatureOf,
   decodePaymentHeader,
   encodePaymentHeader,
+  MAX_PAYMENT_SIGNATURE,
   meteredNonce,
   type PaymentPayload,
   type PaymentRequired,
@@ -46,6 +49,8 @@ const RECEIVE_DIGEST = 'ef243d6057cf604ee746231057161c193d6d1c529b45e2e6196a71de
 // viem 2.x: privateKeyToAccount(0x59c6…690d).signTypedData(… TransferWithAuthorization …).
 const SIGNATURE =
   '0x6b4dfe96007c5102c728baeb131238d8336d8d3b614019689e5dc1ec8c5e1080690d21ebfd763f1714c149f31274e02c078a5ee84fddfd0254d3f29365951a201c';
+// SIGNATURE with one bit of r flipped: a well-formed signature that recovers to another account.
+const OTHER_SIGNATURE = `${SIGNATURE.slice(0, 4)}${(Number.parseInt(SIGNATURE.slice(4, 6), 16) ^ 1).toString(16).padStart(2, '0')}${SIGNATURE.slice(6)}`;
 // viem 2.x: keccak256(encodeAbiParameters([address, bytes32], [NODE, 0x07…07])).
 const SALT = `0x${'07'.repeat(32)}`;
 const METERED_NONCE = '0x1fbcb90fd9f1ba26755be4d5bd8f18726df374a002b906d90c74d9e6d662a02c';
@@ -186,9 +191,14 @@ describe('x402 headers', () => {
         }),
       ),
     ],
+    ['empty signature', btoa(JSON.stringify({ ...payload, payload: { ...payload.payload, signature: '0x' } }))],
     [
-      'signature of 64 bytes',
-      btoa(JSON.stringify({ ...payload, payload: { ...payload.payload, signature: SIGNATURE.slice(0, -2) } })),
+      'signature of an odd number of hex digits',
+      btoa(JSON.stringify({ ...payload, payload: { ...payload.payload, signature: SIGNATURE.slice(0, -1) } })),
+    ],
+    [
+      'signature of 4097 bytes (above MAX_PAYMENT_SIGNATURE)',
+      btoa(JSON.stringify({ ...payload, payload: { ...payload.payload, signature: `0x${'ab'.repeat(4097)}` } })),
     ],
     [
       'metered without salt',
@@ -260,10 +270,11 @@ describe('checkRecordPayment', () => {
     const auth = { ...AUTH, to: TOKEN, nonce: METERED_NONCE };
     const unsigned: ReceiptPayment = { ...PAYMENT, scheme: 'metered', authorization: auth, salt: SALT };
     const digest = paymentDigest(unsigned);
-    // The exact payment's signature is over another message: recovery gives someone else.
+    // The exact payment's signature is over another message: recovery gives someone else, which
+    // offline is undecided (a contract wallet's signature looks the same).
     expectCode(
       () => checkRecordPayment({ node: NODE, payment: { digest, amount: '5' } }, unsigned),
-      'PAYMENT_SIGNATURE_INVALID',
+      'PAYMENT_SIGNATURE_NEEDS_CHAIN',
     );
     const metered = { ...unsigned, signature: signDigest(fromHex(digest)) };
     expect(() => checkRecordPayment({ node: NODE, payment: { digest, amount: '5' } }, metered)).not.toThrow();
@@ -305,10 +316,19 @@ describe('checkRecordPayment', () => {
         RECORD,
         {
           ...PAYMENT,
-          signature: `${SIGNATURE.slice(0, 4)}${(Number.parseInt(SIGNATURE.slice(4, 6), 16) ^ 1).toString(16).padStart(2, '0')}${SIGNATURE.slice(6)}`,
+          signature: OTHER_SIGNATURE,
         },
       ],
-      'PAYMENT_SIGNATURE_INVALID',
+      // Offline a forgery and a contract wallet's signature look alike: only the chain can tell.
+      'PAYMENT_SIGNATURE_NEEDS_CHAIN',
+    ],
+    [
+      'a signature by another account, paying another account than the node (decided first)',
+      [
+        { ...RECORD, node: PAYER },
+        { ...PAYMENT, signature: OTHER_SIGNATURE },
+      ],
+      'RECEIPT_PAYMENT_MISMATCH',
     ],
     [
       'on another chain than the verifier accepts',
@@ -319,6 +339,36 @@ describe('checkRecordPayment', () => {
   ];
   it.each(cases)('refuses %s', (_why, args, code) => {
     expectCode(() => checkRecordPayment(...args), code as never);
+  });
+
+  it('passes a signature that does not recover to the payer only when the chain vouched for it (ERC-1271)', () => {
+    // ECDSA decides: nothing to ask.
+    expect(contractSignatureOf(PAYMENT)).toBeUndefined();
+    // A contract wallet's signature: any length, no ECDSA of the payer.
+    const wallet = { ...PAYMENT, signature: `${SIGNATURE}c0ffee` };
+    const ask = contractSignatureOf(wallet);
+    expect(ask).toEqual({ from: PAYER.toLowerCase(), digest: `0x${TRANSFER_DIGEST}`, signature: `${SIGNATURE}c0ffee` });
+    expectCode(() => checkRecordPayment(RECORD, wallet), 'PAYMENT_SIGNATURE_NEEDS_CHAIN');
+    expect(() => checkRecordPayment(RECORD, wallet, { vouched: [ask as ContractSignature] })).not.toThrow();
+    // Vouched for is one signature of one payer over one digest: not another signature, not another payer.
+    const vouched = [{ ...(ask as ContractSignature), signature: `${SIGNATURE}c0ffef` }];
+    expectCode(() => checkRecordPayment(RECORD, wallet, { vouched }), 'PAYMENT_SIGNATURE_NEEDS_CHAIN');
+    const elsewhere = [{ ...(ask as ContractSignature), from: NODE.toLowerCase() }];
+    expectCode(() => checkRecordPayment(RECORD, wallet, { vouched: elsewhere }), 'PAYMENT_SIGNATURE_NEEDS_CHAIN');
+    // Vouching does not lift the other checks.
+    expectCode(
+      () => checkRecordPayment({ ...RECORD, node: PAYER }, wallet, { vouched: [ask as ContractSignature] }),
+      'RECEIPT_PAYMENT_MISMATCH',
+    );
+  });
+
+  it('carries signatures of 1 to MAX_PAYMENT_SIGNATURE bytes in receipts', () => {
+    const long = `0x${'ab'.repeat(MAX_PAYMENT_SIGNATURE)}`;
+    expect(parseReceiptPayment({ ...PAYMENT, signature: long }).signature).toBe(long);
+    expect(parseReceiptPayment({ ...PAYMENT, signature: '0x01' }).signature).toBe('0x01');
+    expectCode(() => parseReceiptPayment({ ...PAYMENT, signature: `${long}ab` }), 'RECEIPT_MALFORMED');
+    expectCode(() => parseReceiptPayment({ ...PAYMENT, signature: '0x' }), 'RECEIPT_MALFORMED');
+    expectCode(() => parseReceiptPayment({ ...PAYMENT, signature: `${SIGNATURE}a` }), 'RECEIPT_MALFORMED');
   });
 
   it('parses the receipt form strictly', () => {
