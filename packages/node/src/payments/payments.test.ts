@@ -5,12 +5,13 @@
  * to node; each bad payment is a 402 with its code, no record and no money moved; a retried
  * payment settles once; a node killed between answer and settlement settles on restart, once.
  */
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import {
   type Deployment,
   deploymentToJson,
@@ -55,6 +56,8 @@ import {
   erc1271WalletHarnessBytecode,
 } from '../../../contracts/src/generated/erc1271-wallet-harness.js';
 import { startTestChain, type TestChain } from '../../../contracts/src/test-support/chain.js';
+import { checkBundle } from '../../../explorer/src/checks.js';
+import type { Deployment as PageDeployment } from '../../../explorer/src/env.js';
 import { loadConfig } from '../config.js';
 import { openKeystore } from '../keys.js';
 import { startNode, type VerityNode } from '../node.js';
@@ -62,6 +65,7 @@ import { startChainNode } from '../test-support/chain-node.js';
 
 const REPO = fileURLToPath(new URL('../../../../', import.meta.url));
 const TS_LOADER = join(REPO, 'test-support', 'ts-loader.mjs');
+const CLI = join(REPO, 'packages', 'cli', 'dist', 'main.js');
 const CRASH_MAIN = join(REPO, 'packages', 'node', 'src', 'test-support', 'payment-crash-main.ts');
 const IRIS = new Uint8Array(readFileSync(join(REPO, 'examples', 'models', 'iris.onnx')));
 const PRICE = 1000n; // 0.001 vUSD
@@ -769,6 +773,34 @@ describe('a contract wallet (ERC-1271) as the payer', () => {
     expect(refusedByClient.ok ? 'ok' : refusedByClient.code).toBe('PAYMENT_SIGNATURE_INVALID');
     const undecided = verifyReceipt(tampered.receipts[0], trust, { payment: policy });
     expect(undecided.ok ? 'ok' : undecided.code).toBe('PAYMENT_SIGNATURE_NEEDS_CHAIN');
+    // The explorer's Verify page, on the chain: a row says the wallet vouched; the tampered one fails there.
+    const env = {
+      url: node.url,
+      client: verity,
+      chain: {
+        rpcUrl: chain.anvil.rpcUrl,
+        deployment: deploymentToJson({ ...d, payments: pay }) as PageDeployment,
+        publicClient: chain.publicClient,
+        pinned: true,
+      },
+    };
+    const page = await checkBundle(env, bundle);
+    expect(page.ok ? 'ok' : page.code).toBe('ok');
+    expect(page.rows.find((r) => r.label === 'Payer signature')).toMatchObject({ status: 'pass' });
+    const tamperedPage = await checkBundle(env, tampered);
+    expect([tamperedPage.ok, tamperedPage.code]).toEqual([false, 'PAYMENT_SIGNATURE_INVALID']);
+    expect(tamperedPage.rows.find((r) => r.label === 'Payer signature')).toMatchObject({ status: 'fail' });
+    // `verity verify` with a chain (--rpc, --deployment): the same two verdicts.
+    const dir = await mkdtemp(join(tmpdir(), 'verity-wallet-'));
+    const cli = async (b: unknown) => {
+      const file = join(dir, 'bundle.json');
+      writeFileSync(file, JSON.stringify(b));
+      const args = [CLI, 'verify', file, '--rpc', chain.anvil.rpcUrl, '--deployment', deploymentFile, '--json'];
+      const out = await promisify(execFile)(process.execPath, args).catch((e: { stdout: string }) => e);
+      return JSON.parse(out.stdout) as { ok: boolean; error?: { code: string } };
+    };
+    expect(await cli(bundle)).toMatchObject({ ok: true });
+    expect(await cli(tampered)).toMatchObject({ ok: false, error: { code: 'PAYMENT_SIGNATURE_INVALID' } });
   });
 
   it('an SDK client with a chain pays from a contract wallet and verifies its own answer', async () => {
