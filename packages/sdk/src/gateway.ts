@@ -42,6 +42,7 @@ import { withTrust } from './actions/node-info.js';
 import { isVerificationFailure, type Route, type RoutedOptions, routed } from './actions/routed.js';
 import type { ClientBase } from './client.js';
 import { request, requestJson } from './http.js';
+import { verifyWithPayers } from './payment.js';
 import { sseData } from './sse.js';
 
 /** Gateway options. */
@@ -646,7 +647,10 @@ export function createGateway(client: ClientBase, options: GatewayOptions = {}):
         // Checked as an answer is: against the registry's key of the node that signed it.
         await withTrust(node, async (trust) => {
           await primeVerifyCache(receipt, trust, client.cache);
-          const result = verifyReceipt(receipt, trust, { cache: client.cache });
+          // A contract wallet's payment signature: its own only if it says so on the chain.
+          const result = await verifyWithPayers(client.chain, [receipt], (payment) =>
+            verifyReceipt(receipt, trust, { cache: client.cache, payment }),
+          );
           if (!result.ok) throw result.error;
           if (result.receipts[0]?.record.requestId !== requestId) {
             throw new VerityError('RESPONSE_INVALID', 'the node sent the receipt of another request');

@@ -43,8 +43,11 @@ export function getReceipt(
  * witnesses (docs/protocol.md §14.4). With the client's chain, a paid receipt's payment must be
  * on that chain and in its deployment's token (unless `options.payment` names others:
  * `PAYMENT_WRONG_NETWORK`) and settled there, its authorization used on the token
- * (`PAYMENT_NOT_SETTLED`: a record that commits to a payment the node never submitted).
- * Returns the result; it does not throw for an invalid receipt.
+ * (`PAYMENT_NOT_SETTLED`: a record that commits to a payment the node never submitted). A payment
+ * signature that does not recover to its payer (a contract wallet's; offline
+ * `PAYMENT_SIGNATURE_NEEDS_CHAIN`) is asked of the payer on the chain (ERC-1271
+ * `isValidSignature`, {@link verifyWithPayers}): one that does not vouch is
+ * `PAYMENT_SIGNATURE_INVALID`. Returns the result; it does not throw for an invalid receipt.
  *
  * @example
  * ```ts
