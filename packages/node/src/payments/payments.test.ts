@@ -825,6 +825,20 @@ describe('a contract wallet (ERC-1271) as the payer', () => {
     expect(answer.payment).toMatchObject({ payer: wallet, amount: PRICE.toString() });
     expect([await balance(wallet), await balance(node.context.keys.address)]).toEqual([10_000n - PRICE, n0 + PRICE]);
     expect(client.base.payer?.spent()).toBe(PRICE);
+    // A language model, metered (ReceiveWithAuthorization of a maximum to MeteredSettlement): the
+    // streamed answer's receipt carries the wallet's signature, asked of the wallet on the chain.
+    const pushed = await fetch(`${node.url}/v1/models?name=tiny-chat&format=gguf`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/octet-stream', authorization: `Bearer ${node.context.keys.apiKey}` },
+      body: GGUF,
+    });
+    expect(pushed.status === 409 || pushed.status < 300, await pushed.text()).toBe(true);
+    const messages = [{ role: 'user', content: 'Hello!' }];
+    const answer2 = await client.chat({ request: { model: 'tiny-chat@1.0.0', messages, max_tokens: 4, seed: 7 } });
+    const charged = BigInt(answer2.payment?.amount ?? -1);
+    expect(answer2.payment?.payer).toBe(wallet);
+    expect(answer2.verity.receipt.payment?.signature).toHaveLength(2 + 136);
+    expect(await balance(wallet)).toBe(10_000n - PRICE - charged);
   });
 });
 
