@@ -50,7 +50,7 @@ interface UpInfo {
   peers: { url: string; address: Address; pid: number }[];
   gateway: string;
   chain: { rpcUrl: string; deploymentFile: string };
-  payments: { token: Address; payer: { address: Address; key: Hex } };
+  payments: { token: Address; meteredSettlement: Address; payer: { address: Address; key: Hex } };
 }
 
 let up: ChildProcess;
@@ -83,6 +83,7 @@ const commitment = (record: object) => (record as { payment?: { digest: string; 
 const pin = () => ({
   networks: [`eip155:${(deployment as { chainId: number }).chainId}`],
   assets: [info.payments.token],
+  settlements: [info.payments.meteredSettlement],
 });
 
 function inferVia(headers: Record<string, string> = {}): Promise<Response> {
@@ -290,7 +291,12 @@ describe('paid models through the gateway of `verity up --nodes 2`', () => {
     // A paid stream whose tokens already went out when its answer failed to verify: it cannot
     // move to another node (the text was shown, the payment spent), so it ends with an error
     // event instead of the receipt; the refusal counts against the node.
-    const chatPayer = createPayer({ account: info.payments.payer.key, budget: 1_000_000n, maxPrice: 100_000n });
+    const chatPayer = createPayer({
+      account: info.payments.payer.key,
+      ...pin(),
+      budget: 1_000_000n,
+      maxPrice: 100_000n,
+    });
     const openai = new OpenAI({
       baseURL: `${gw}/v1`,
       apiKey: 'unused',

@@ -176,6 +176,7 @@ describe('a paid streamed chat with the official openai client (metered)', () =>
       account: info.payments.payer.key,
       networks: [`eip155:${(deployment as { chainId: number }).chainId}`],
       assets: [info.payments.token],
+      settlements: [info.payments.meteredSettlement],
       budget: 1_000_000n,
       maxPrice: 100_000n,
     });

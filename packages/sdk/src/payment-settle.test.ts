@@ -46,7 +46,7 @@ let url: string;
 /** Paths the server got a `PAYMENT-SIGNATURE` for. */
 const signedFor: string[] = [];
 /** The token and chain the payers below pay in. */
-const pin = () => ({ networks: [network], assets: [payments.token] });
+const pin = () => ({ networks: [network], assets: [payments.token], settlements: [payments.meteredSettlement] });
 
 const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64');
 const unb64 = (s: string) => JSON.parse(Buffer.from(s, 'base64').toString('utf8'));

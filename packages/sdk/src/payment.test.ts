@@ -29,7 +29,7 @@ const SETTLEMENT = getAddress('0x00000000000000000000000000000000000000cc');
 const DEARER = getAddress('0x00000000000000000000000000000000000000dd');
 const NETWORK = 'eip155:31337';
 /** The token and chain this payer pays in (a node's 402 does not choose them). */
-const PIN = { networks: [NETWORK], assets: [TOKEN] };
+const PIN = { networks: [NETWORK], assets: [TOKEN], settlements: [SETTLEMENT] };
 
 const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64');
 const unb64 = (s: string) => JSON.parse(Buffer.from(s, 'base64').toString('utf8')) as Record<string, unknown>;
@@ -214,6 +214,11 @@ describe('paying fetch: exact', () => {
     [
       'a metered maximum to a settlement contract other than the pinned one',
       { account: PAYER_KEY, ...PIN, settlements: [DEARER], budget: 10_000n },
+      '/metered',
+    ],
+    [
+      'a metered maximum with no settlement contract pinned (token and chain pinned, no chain client)',
+      { account: PAYER_KEY, networks: [NETWORK], assets: [TOKEN], budget: 10_000n },
       '/metered',
     ],
     [

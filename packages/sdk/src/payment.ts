@@ -263,9 +263,15 @@ function isPinned(r: PaymentRequirements, pin: { networks: readonly string[]; as
   return pin.networks.includes(r.network) && pin.assets.some((a) => a.toLowerCase() === r.asset.toLowerCase());
 }
 
-/** True unless `r` is metered and names a settlement contract outside `settlements` (when given). */
+/**
+ * True unless `r` is metered and names a settlement contract outside `settlements`. A metered
+ * maximum goes to that contract, which alone decides what reaches the payee and what comes back,
+ * so one the node names is never taken on its word: without a pin (the payer's `settlements`, or
+ * its chain's deployment) a metered price is not payable.
+ */
 function isSettlementPinned(r: PaymentRequirements, settlements: readonly string[] | undefined): boolean {
-  if (r.scheme !== 'metered' || settlements === undefined) return true;
+  if (r.scheme !== 'metered') return true;
+  if (settlements === undefined) return false;
   const named = r.extra?.settlement;
   return typeof named === 'string' && settlements.some((a) => a.toLowerCase() === named.toLowerCase());
 }
@@ -356,7 +362,7 @@ export function createPayer(options: PaymentOptions): Payer {
         { accepts: accepts() },
       );
     }
-    // A metered maximum goes to a settlement contract: a pinned one, when the payer or its chain names any.
+    // A metered maximum goes only to a pinned settlement contract (the payer's, or its chain's).
     const settlements = own.settlements ?? defaults.settlements;
     const pinned = payable.filter(({ r }) => isPinned(r, { networks, assets }) && isSettlementPinned(r, settlements));
     if (pinned.length === 0) {

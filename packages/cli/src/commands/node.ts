@@ -457,7 +457,7 @@ export async function runUp(args: string[]): Promise<number> {
     if (info.payments !== undefined && loaded.some((m) => m.ref === 'tiny-chat-paid@1.0.0')) {
       lines.push(
         `  npm run verity -- chat tiny-chat-paid@1.0.0${dirFlag} --message 'Hello!' --max-tokens 16 --max-price 25000 --payer-key ${info.payments.payer.key}   # metered: at most context × 10 + 16 × 100 authorized, the tokens served charged`,
-        `  the openai client pays through the SDK: new OpenAI({ baseURL: '${node.url}/v1', apiKey: 'unused', fetch: payingFetch({ account: key, budget: 1_000_000n, networks: ['eip155:${node.context.chain?.deployment.chainId}'], assets: ['${info.payments.token}'] }) })`,
+        `  the openai client pays through the SDK: new OpenAI({ baseURL: '${node.url}/v1', apiKey: 'unused', fetch: payingFetch({ account: key, budget: 1_000_000n, networks: ['eip155:${node.context.chain?.deployment.chainId}'], assets: ['${info.payments.token}'], settlements: ['${info.payments.meteredSettlement}'] }) })`,
       );
     }
     lines.push('', 'Ctrl-C stops the node (requests in flight finish, the log is flushed).');
