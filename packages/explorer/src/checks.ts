@@ -172,9 +172,15 @@ export async function checkBundle(env: Env, input: unknown, extra: ExtraTrust = 
   // wallet, ERC-1271 isValidSignature) can vouch for it, asked here on the chain.
   const payers: Row[] = [];
   let refused: string | undefined;
-  if (chain && policy && !result.ok && result.code === 'PAYMENT_SIGNATURE_NEEDS_CHAIN') {
+  const undecided =
+    !result.ok &&
+    (result.code === 'PAYMENT_SIGNATURE_NEEDS_CHAIN' ||
+      (result.code === 'QUORUM_DISSENT_INVALID' && result.error.details.causeCode === 'PAYMENT_SIGNATURE_NEEDS_CHAIN'));
+  if (chain && policy && undecided) {
     try {
-      const vouched = await askPayers(chain, (bundle as { receipts: readonly Receipt[] }).receipts);
+      // A quorum's dissent receipts are checked under the same policy: their payers are asked too.
+      const b = bundle as { receipts: readonly Receipt[]; quorum?: { dissent?: readonly Receipt[] } };
+      const vouched = await askPayers(chain, b.receipts, b.quorum?.dissent ?? []);
       if (vouched.length > 0)
         ({ result, checks } = verifyBundleChecks(bundle, trust, { payment: { ...policy, vouched } }));
       for (const v of vouched) {

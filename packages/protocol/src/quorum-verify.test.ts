@@ -3,6 +3,7 @@ import { toHex } from './bytes.js';
 import { addressFromPrivateKey } from './eth.js';
 import { createMemoryLog } from './memory-log.js';
 import { createEd25519Signer, generateNoteKey } from './note.js';
+import { authorizationDigest, type PaymentPolicy, paymentDomain, type ReceiptPayment } from './payment.js';
 import { QUORUM_MAX_SKIPS, quorumSeed, rankQuorum } from './quorum.js';
 import { BUNDLE_MEDIA_TYPE, type Receipt } from './receipt.js';
 import { type InferenceRecord, paramsDigest } from './record.js';
@@ -279,5 +280,52 @@ describe('a quorum bundle under registry trust', () => {
     const pinned = { nodes: members.map((m) => ({ address: m.address, logKey: m.logKey })) };
     const r = verifyBundle(ok, pinned);
     expect(r.ok && r.quorum?.selection).toBe('unchecked');
+  });
+});
+
+describe('a paid dissent receipt under the verifier’s payment policy', () => {
+  const TOKEN = '0x5FbDB2315678afecb367f032d93F642f64180aa3';
+  const WALLET = '0x70997970C51812dc3A010C7d01b50e0d17dc79C8';
+  /** A dissent paid by a contract wallet: its signature recovers to no one (only the chain can vouch). */
+  function paidDissent() {
+    const b = quorumBundle(['agreed', 'dissent', 'agreed', 'agreed']);
+    const m = ranked(1);
+    const payment: ReceiptPayment = {
+      scheme: 'exact',
+      network: 'eip155:31337',
+      asset: TOKEN,
+      name: 'Verity Test USD',
+      version: '1',
+      authorization: {
+        from: WALLET,
+        to: m.address,
+        value: '1000',
+        validAfter: '0',
+        validBefore: '1893456000',
+        nonce: `0x${'42'.repeat(32)}`,
+      },
+      signature: `0x${'11'.repeat(64)}1b`,
+    };
+    const digest = authorizationDigest(paymentDomain(payment), payment.authorization, 'transfer');
+    const receipt = receiptOf(m, { outputDigest: LIE, payment: { digest: toHex(digest), amount: '1000' } });
+    b.quorum.dissent[0] = { ...receipt, payment };
+    const vouched = { from: WALLET.toLowerCase(), digest: `0x${toHex(digest)}`, signature: payment.signature };
+    return { b, vouched };
+  }
+  const dissentCause = (bundle: unknown, payment: PaymentPolicy) => {
+    const r = verifyBundle(bundle, trust, { payment });
+    return r.ok ? 'ok' : `${r.code}/${String(r.error.details.causeCode)}`;
+  };
+
+  it('checks a dissent’s payment with the policy: a signature the chain vouched for counts, its pin holds', () => {
+    const { b, vouched } = paidDissent();
+    // Offline, a contract wallet's signature is undecided; vouched for on the chain, it is its payer's.
+    expect(dissentCause(b, { network: 'eip155:31337' })).toBe('QUORUM_DISSENT_INVALID/PAYMENT_SIGNATURE_NEEDS_CHAIN');
+    expect(dissentCause(b, { network: 'eip155:31337', asset: TOKEN, vouched: [vouched] })).toBe('ok');
+    // A dissent paid on another chain or in another token than the verifier pins is refused like a receipt.
+    expect(dissentCause(b, { network: 'eip155:1', vouched: [vouched] })).toBe(
+      'QUORUM_DISSENT_INVALID/PAYMENT_WRONG_NETWORK',
+    );
+    expect(dissentCause(b, { asset: WALLET, vouched: [vouched] })).toBe('QUORUM_DISSENT_INVALID/PAYMENT_WRONG_NETWORK');
   });
 });

@@ -735,9 +735,12 @@ function checkQuorum(
   for (let i = 0; i < q.dissent.length; i++) {
     let v: VerifiedReceipt;
     try {
+      // The same payment policy as the quorum's receipts: a paid dissent is on the pinned chain and
+      // token, and a contract wallet's signature counts only where the chain vouched for it.
       v = checkReceipt(q.dissent[i] as Receipt, set, {
         ...(options.cache === undefined ? {} : { cache: options.cache }),
         ...(options.inputDigest === undefined ? {} : { inputDigest: options.inputDigest }),
+        ...(options.payment === undefined ? {} : { payment: options.payment }),
       });
     } catch (cause) {
       throw new VerityError('QUORUM_DISSENT_INVALID', `dissent receipt ${i} does not verify`, {

@@ -152,7 +152,8 @@ export function createClientBase(options: ClientOptions): ClientBase {
         : createPayer(options.payment);
   const plain = (options.fetch ?? globalThis.fetch).bind(globalThis);
   // Every request goes through `fetch`: with a payer, a 402 is paid there and the request sent again.
-  const f = payer === undefined ? plain : payer.wrap(plain, chainPin(chain));
+  // A metered maximum's rest goes back only once the answer's record (and chain) agree on the charge.
+  const f = payer === undefined ? plain : payer.wrap(plain, chainPin(chain), 'checked');
   if (options.url === undefined && chain === undefined) {
     throw new VerityError(
       'CONFIG_INVALID',

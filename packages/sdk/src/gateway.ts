@@ -28,6 +28,7 @@ import {
   INFER_MEDIA_TYPE,
   isVerityError,
   PAYMENT_HEADERS,
+  type PaymentPolicy,
   parsePaymentPayload,
   primeVerifyCache,
   type Receipt,
@@ -42,7 +43,7 @@ import { withTrust } from './actions/node-info.js';
 import { isVerificationFailure, type Route, type RoutedOptions, routed } from './actions/routed.js';
 import type { ClientBase } from './client.js';
 import { request, requestJson } from './http.js';
-import { verifyWithPayers } from './payment.js';
+import { askPayers, verifyWithPayers } from './payment.js';
 import { sseData } from './sse.js';
 
 /** Gateway options. */
@@ -441,7 +442,16 @@ export function createGateway(client: ClientBase, options: GatewayOptions = {}):
     await withTrust(node, async (trust) => {
       if (receipt !== undefined) await primeVerifyCache(receipt, trust, client.cache);
       const verify = endpoint === 'chat.completions' ? verifyChatCompletion : verifyCompletion;
-      return verify(sent, answer, trust, { cache: client.cache, model: expected, mode });
+      const verifyWith = (payment?: PaymentPolicy) =>
+        verify(sent, answer, trust, { cache: client.cache, model: expected, mode, ...(payment ? { payment } : {}) });
+      try {
+        return verifyWith();
+      } catch (e) {
+        // Paid by a contract wallet: its signature is its own only if it says so on the chain
+        // (an honest node's answer to such a payer is no node failure).
+        if (!isVerityError(e, 'PAYMENT_SIGNATURE_NEEDS_CHAIN') || !client.chain || receipt === undefined) throw e;
+        return verifyWith({ vouched: await askPayers(client.chain, [receipt]) });
+      }
     });
     return last;
   }

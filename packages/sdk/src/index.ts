@@ -127,6 +127,7 @@ export {
   type PaymentOptions,
   payingFetch,
   paymentOf,
+  type RefundOn,
   type SettlementChain,
   settledPayment,
   type VerifiedPayment,

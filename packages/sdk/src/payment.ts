@@ -25,9 +25,12 @@
  * Against a dishonest node (or anyone between it and us), nothing here takes the node's word:
  * the token and chain paid in are the caller's (`assets`, `networks`) or the chain deployment's,
  * never whatever the 402 names (`PAYMENT_ASSET_NOT_PINNED`, nothing signed); a charge the node
- * claims above what was authorized is refused (`PAYMENT_OVERCHARGED`); a metered maximum goes
- * back to the budget once the node says what it charged, and the record must say the same; with
- * a chain, the authorization must have been used on the token ({@link checkPaymentSettled}).
+ * claims above what was authorized is refused (`PAYMENT_OVERCHARGED`); a client's metered maximum
+ * goes back to the budget only once the record commits to the charge (and, with a chain, once the
+ * chain's `MeteredSettled` moved that much): {@link answerPayment}. A bare {@link payingFetch}
+ * checks no record, so its budget takes the node's settlement (its last) as the charge, bounded by
+ * the maximum signed; with a chain, the authorization must have been used on the token
+ * ({@link checkPaymentSettled}).
  */
 import {
   authorizationUsed,
@@ -128,9 +131,19 @@ export interface PaymentMade {
   readonly payload: PaymentPayload;
   /** The node's settlement answer (`PAYMENT-RESPONSE`), when the answer carried one. */
   settlement?: SettleResponse;
-  /** What the receipt says was charged, once checked (see {@link checkPaymentCommitment}). */
+  /** What the node's settlement says it charged (metered; its word, at most `authorized`). */
+  claimed?: bigint;
+  /** What the budget counts as charged, once it learned it (see {@link Payer.charged}). */
   charged?: bigint;
 }
+
+/**
+ * How a wrapped fetch gives a metered maximum's rest back to the budget (see {@link Payer.wrap}):
+ * `'settlement'` (default, {@link payingFetch}): on the node's settlement, its word; `'checked'`
+ * (a client): only once {@link answerPayment} (or {@link settledPayment}) checked the record, and
+ * with a chain the chain, agree on the charge.
+ */
+export type RefundOn = 'settlement' | 'checked';
 
 /** A paying account with its budget: hand it to `createClient({ payment })` or {@link payingFetch}. */
 export interface Payer {
@@ -146,8 +159,9 @@ export interface Payer {
   /**
    * Wraps a fetch so that it pays (see {@link payingFetch}). `pin`: the networks and tokens to pay
    * with where the payer's own options name none (a client passes its chain deployment's).
+   * `refund`: when a metered maximum's rest goes back to the budget ({@link RefundOn}).
    */
-  wrap(fetch?: typeof globalThis.fetch, pin?: AssetPin): typeof globalThis.fetch;
+  wrap(fetch?: typeof globalThis.fetch, pin?: AssetPin, refund?: RefundOn): typeof globalThis.fetch;
   /** A metered payment's actual charge is known (from its receipt): the rest of its maximum is free again. */
   charged(payment: PaymentMade, amount: bigint): void;
 }
@@ -427,7 +441,7 @@ export function createPayer(options: PaymentOptions): Payer {
       payment.charged = amount;
       spent -= payment.authorized - amount;
     },
-    wrap(base = globalThis.fetch, pin = {}) {
+    wrap(base = globalThis.fetch, pin = {}, refund = 'settlement') {
       const f = base.bind(globalThis);
       return async (input, init) => {
         // A Request's body can be read once: keep a copy for the paid retry.
@@ -470,16 +484,23 @@ export function createPayer(options: PaymentOptions): Payer {
         } catch {
           // No settlement header: a streamed answer settles after its tokens (below), else the receipt tells.
         }
+        // The node's word: refused above the maximum; the budget takes it only when `refund` says so.
+        const onWord = () => {
+          if (refund === 'settlement' && made.scheme === 'metered' && made.claimed !== undefined) {
+            payer.charged(made, made.claimed);
+          }
+        };
         if (settle !== undefined) {
           try {
-            settledBy(payer, made, settle);
+            claimedBy(made, settle);
           } catch (e) {
             await second.body?.cancel().catch(() => undefined);
             throw e;
           }
+          onWord();
         }
         const answer =
-          settle === undefined ? watchStreamedSettlement(second, (s) => settledBy(payer, made, s)) : second;
+          settle === undefined ? watchStreamedSettlement(second, (s) => claimedBy(made, s), onWord) : second;
         PAID.set(answer, made);
         return answer;
       };
@@ -490,13 +511,14 @@ export function createPayer(options: PaymentOptions): Payer {
 
 /**
  * The node's settlement of `made` (its `PAYMENT-RESPONSE`, or a stream's `verity.payment`): what it
- * says it charged. More than was authorized is `PAYMENT_OVERCHARGED` (the chain would not move
- * it: a node that says so lies about something); a metered charge frees the rest of the maximum
- * in the budget at once, so an `openai` client paying through {@link payingFetch} is not held at
- * every request's maximum. The record must later commit to the same amount ({@link settledPayment}).
+ * says it charged (`made.claimed`). More than was authorized is `PAYMENT_OVERCHARGED` (the chain
+ * would not move it: a node that says so lies about something). Only the node's word: the budget
+ * takes it as the charge in a bare {@link payingFetch} (so an `openai` client is not held at every
+ * request's maximum), a client only once the record (and its chain) agree ({@link answerPayment}).
  */
-function settledBy(payer: Payer, made: PaymentMade, settle: SettleResponse): void {
+function claimedBy(made: PaymentMade, settle: SettleResponse): void {
   made.settlement = settle;
+  delete made.claimed;
   const claimed: unknown = settle.amount;
   if (claimed === undefined) return;
   if (typeof claimed !== 'string' || !/^(0|[1-9][0-9]{0,77})$/.test(claimed)) {
@@ -510,38 +532,42 @@ function settledBy(payer: Payer, made: PaymentMade, settle: SettleResponse): voi
       digest: made.digest,
     });
   }
-  if (made.scheme === 'metered') payer.charged(made, amount);
+  made.claimed = amount;
 }
 
 /**
  * A streamed paid answer (server-sent events) carries its settlement in its last event's
- * `verity.payment`, after the tokens: the bytes pass on as they are, and that event, once it
- * comes, is read as {@link settledBy} reads a header (an overcharge errors the stream there).
+ * `verity.payment`, after the tokens: the bytes pass on as they are, each such event is read as
+ * {@link claimedBy} reads a header (an overcharge errors the stream there; a later one replaces an
+ * earlier), and `onEnd` runs once the stream ended whole, so the last settlement is the one taken.
  */
-function watchStreamedSettlement(response: Response, onSettle: (s: SettleResponse) => void): Response {
+function watchStreamedSettlement(
+  response: Response,
+  onSettle: (s: SettleResponse) => void,
+  onEnd: () => void,
+): Response {
   if (response.body === null || !(response.headers.get('content-type') ?? '').startsWith('text/event-stream')) {
     return response;
   }
   const split = sseSplitter();
-  let seen = false;
   const watched = response.body.pipeThrough(
     new TransformStream<Uint8Array, Uint8Array>({
       transform(bytes, controller) {
-        if (!seen) {
-          for (const data of split(bytes)) {
-            if (!data.includes('"verity"')) continue;
-            let settle: unknown;
-            try {
-              settle = (JSON.parse(data) as { verity?: { payment?: unknown } } | null)?.verity?.payment;
-            } catch {
-              continue; // not JSON: the reader of the stream reports it
-            }
-            if (typeof settle !== 'object' || settle === null) continue;
-            seen = true;
-            onSettle(settle as SettleResponse); // throws: the stream errors with its code
+        for (const data of split(bytes)) {
+          if (!data.includes('"verity"')) continue;
+          let settle: unknown;
+          try {
+            settle = (JSON.parse(data) as { verity?: { payment?: unknown } } | null)?.verity?.payment;
+          } catch {
+            continue; // not JSON: the reader of the stream reports it
           }
+          if (typeof settle !== 'object' || settle === null) continue;
+          onSettle(settle as SettleResponse); // throws: the stream errors with its code
         }
         controller.enqueue(bytes);
+      },
+      flush() {
+        onEnd();
       },
     }),
   );
@@ -644,9 +670,9 @@ export function settledPayment(
   if (made === undefined) return undefined;
   const amount = checkPaymentCommitment(made, record);
   // A metered charge the node's settlement already named: its record must say the same.
-  if (made.charged !== undefined && made.charged !== amount) {
-    fail('PAYMENT_NOT_COMMITTED', `the record charges ${amount}, the node's settlement said ${made.charged}`, {
-      settlement: made.charged.toString(),
+  if (made.claimed !== undefined && made.claimed !== amount) {
+    fail('PAYMENT_NOT_COMMITTED', `the record charges ${amount}, the node's settlement said ${made.claimed}`, {
+      settlement: made.claimed.toString(),
       amount: amount.toString(),
     });
   }
@@ -692,8 +718,9 @@ export function chainPaymentPolicy(chain: SettlementChain): PaymentPolicy {
  * on its token (`authorizationState(from, nonce)`; for `metered` the nonce is
  * `meteredNonce(payee, salt)`, used when `MeteredSettlement` took the maximum). A receipt proves
  * that the payer signed what its record commits to; only the chain says the node submitted it.
- * A payment on another chain than `chain` is `PAYMENT_WRONG_NETWORK` (it cannot be checked here);
- * an unused nonce is `PAYMENT_NOT_SETTLED`. The node settles before it answers (docs/protocol.md
+ * A payment on another chain than `chain`, or in another token than its deployment names, is
+ * `PAYMENT_WRONG_NETWORK` (it cannot be checked here: a token of the node's own could say "used"
+ * to anything); an unused nonce is `PAYMENT_NOT_SETTLED`. The node settles before it answers (docs/protocol.md
  * §17.3; a stream: before its receipt event), so an answer in hand is settled or never will be
  * by that node. A nonce the payer cancelled (EIP-3009 `cancelAuthorization`) reads as used: the
  * check guards the payer against the node, not the node against the payer.
@@ -722,6 +749,15 @@ export async function checkPaymentSettled(
   if (!isAddress(payment.asset) || !isAddress(from) || !/^0x[0-9a-fA-F]{64}$/.test(nonce)) {
     fail('PAYMENT_INVALID', 'the payment names no token, payer or nonce to look up');
   }
+  // `authorizationState` is asked of the payment's token: one the node deployed could say "used"
+  // to anything, so where the deployment names its token, only that token is asked.
+  const token = chain.deployment.payments?.token;
+  if (token !== undefined && token.toLowerCase() !== payment.asset.toLowerCase()) {
+    fail('PAYMENT_WRONG_NETWORK', 'the payment is in another token than the deployment’s', {
+      expected: token,
+      actual: payment.asset,
+    });
+  }
   const used = await authorizationUsed(chain.publicClient, getAddress(payment.asset), getAddress(from), nonce as Hex);
   if (!used) {
     fail('PAYMENT_NOT_SETTLED', 'the payment authorization was never used on its token: committed to, not settled', {
@@ -739,19 +775,29 @@ export async function checkPaymentSettled(
  * on `chain` is asked ERC-1271 `isValidSignature(digest, signature)` (`erc1271Valid`: only the
  * magic value counts). Returns what they vouched for, to pass as the verify options'
  * `payment.vouched`. A payer that does not vouch (an account without code, a wallet that says
- * no) throws `PAYMENT_SIGNATURE_INVALID` (`details.receipt`: its index). Payments on other chains
- * are not asked about (they stay `PAYMENT_SIGNATURE_NEEDS_CHAIN`).
+ * no) throws `PAYMENT_SIGNATURE_INVALID` (`details.receipt`: its index). A quorum bundle's
+ * `dissent` receipts are asked about too (the verifier checks their payments as the receipts'):
+ * one whose payer does not vouch throws with `details.dissent`, its index. Payments on other
+ * chains are not asked about (they stay `PAYMENT_SIGNATURE_NEEDS_CHAIN`).
  *
  * @example
  * ```ts
- * const vouched = await askPayers(client.chain, bundle.receipts);
+ * const vouched = await askPayers(client.chain, bundle.receipts, bundle.quorum?.dissent);
  * verifyBundle(bundle, trust, { payment: { ...chainPaymentPolicy(client.chain), vouched } });
  * ```
  */
-export async function askPayers(chain: SettlementChain, receipts: readonly unknown[]): Promise<ContractSignature[]> {
+export async function askPayers(
+  chain: SettlementChain,
+  receipts: readonly unknown[],
+  dissent: readonly unknown[] = [],
+): Promise<ContractSignature[]> {
   const network = `eip155:${chain.deployment.chainId}`;
   const vouched: ContractSignature[] = [];
-  for (const [receipt, value] of receipts.entries()) {
+  const all = [
+    ...receipts.map((value, i) => ({ value, at: { receipt: i } })),
+    ...dissent.map((value, i) => ({ value, at: { dissent: i } })),
+  ];
+  for (const { value, at } of all) {
     let ask: ContractSignature | undefined;
     try {
       const payment = parseReceiptPayment((value as { payment?: unknown } | null)?.payment);
@@ -765,7 +811,7 @@ export async function askPayers(chain: SettlementChain, receipts: readonly unkno
       fail(
         'PAYMENT_SIGNATURE_INVALID',
         "the payment signature is not its payer's: the payer has no code, or its isValidSignature (ERC-1271) does not vouch for it",
-        { receipt, from: ask.from, digest: ask.digest },
+        { ...at, from: ask.from, digest: ask.digest },
       );
     }
     vouched.push(ask);
@@ -777,8 +823,9 @@ export async function askPayers(chain: SettlementChain, receipts: readonly unkno
  * Verifies with the payers' word on the chain: `run` verifies under a payment policy (`policy`,
  * then with {@link askPayers}' answers added as `vouched` when the first run failed with
  * `PAYMENT_SIGNATURE_NEEDS_CHAIN` and `chain` is at hand), so every check after the payment's
- * runs too. A payer that does not vouch: `PAYMENT_SIGNATURE_INVALID` for its receipt. Without a
- * chain the first result stands.
+ * runs too. A payer that does not vouch: `PAYMENT_SIGNATURE_INVALID` for its receipt. `dissent`:
+ * a quorum bundle's dissent receipts, whose payers are asked too. Without a chain the first
+ * result stands.
  *
  * @example
  * ```ts
@@ -790,12 +837,18 @@ export async function verifyWithPayers(
   receipts: readonly unknown[],
   run: (payment: PaymentPolicy) => VerifyResult | Promise<VerifyResult>,
   policy: PaymentPolicy = {},
+  dissent: readonly unknown[] = [],
 ): Promise<VerifyResult> {
   const first = await run(policy);
-  if (first.ok || first.code !== 'PAYMENT_SIGNATURE_NEEDS_CHAIN' || chain === undefined) return first;
+  // A dissent's contract-wallet payment fails its bundle as QUORUM_DISSENT_INVALID, caused by it.
+  const undecided = (r: VerifyResult) =>
+    !r.ok &&
+    (r.code === 'PAYMENT_SIGNATURE_NEEDS_CHAIN' ||
+      (r.code === 'QUORUM_DISSENT_INVALID' && r.error.details.causeCode === 'PAYMENT_SIGNATURE_NEEDS_CHAIN'));
+  if (first.ok || !undecided(first) || chain === undefined) return first;
   let vouched: ContractSignature[];
   try {
-    vouched = await askPayers(chain, receipts);
+    vouched = await askPayers(chain, receipts, dissent);
   } catch (error) {
     if (!isVerityError(error)) throw error;
     const receipt = error.details.receipt;

@@ -19,7 +19,7 @@ import {
 } from '@verity/protocol';
 import type { ClientBase } from '../client.js';
 import { request } from '../http.js';
-import { paymentOf, settledPayment, type VerifiedPayment, verifyWithPayers } from '../payment.js';
+import { answerPayment, paymentOf, type VerifiedPayment, verifyWithPayers } from '../payment.js';
 import { messageOf } from './chat.js';
 import { askQuorum, quorumTrust } from './quorum.js';
 
@@ -108,8 +108,12 @@ export async function chatQuorum(client: ClientBase, params: ChatQuorumParams): 
     quorum: verity.quorum as QuorumEvidence,
   } as Bundle;
   // A contract wallet's payment signature: its own only if it says so on the chain.
-  const result = await verifyWithPayers(client.chain, bundle.receipts, (payment) =>
-    verifyBundle(bundle, trust, { cache: client.cache, payment }),
+  const result = await verifyWithPayers(
+    client.chain,
+    bundle.receipts,
+    (payment) => verifyBundle(bundle, trust, { cache: client.cache, payment }),
+    {},
+    bundle.quorum?.dissent,
   );
   if (!result.ok) throw result.error;
   const record = (result.receipts[0] as { record: InferenceRecord }).record;
@@ -120,7 +124,8 @@ export async function chatQuorum(client: ClientBase, params: ChatQuorumParams): 
   // bundle check above bounded its charge by what the members charged (QUORUM_CHARGE_EXCESS).
   const digest = paid?.digest.slice(2).toLowerCase();
   const mine = [...verity.receipts, ...(bundle.quorum?.dissent ?? [])].find((r) => r.record.payment?.digest === digest);
-  const payment = settledPayment(client.payer, paid, mine?.record);
+  // With a chain, the payment is settled on it and (metered) its MeteredSettled charge is the record's.
+  const payment = await answerPayment(client.payer, client.chain, paid, mine?.record);
   return {
     completion,
     message,

@@ -467,8 +467,12 @@ async function inferQuorum(client: ClientBase, params: InferParams): Promise<Inf
     quorum,
   };
   await primeVerifyCache(bundle, trust, client.cache);
-  const result = await verifyWithPayers(client.chain, bundle.receipts, (payment) =>
-    verifyBundle(bundle, trust, { cache: client.cache, payment }),
+  const result = await verifyWithPayers(
+    client.chain,
+    bundle.receipts,
+    (payment) => verifyBundle(bundle, trust, { cache: client.cache, payment }),
+    {},
+    bundle.quorum?.dissent,
   );
   if (!result.ok) throw result.error;
   const first = (result.receipts[0] as { record: InferenceRecord }).record;

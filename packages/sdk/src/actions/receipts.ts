@@ -41,8 +41,9 @@ export function getReceipt(
  * one without its zk member is `ZK_EVIDENCE_MISSING`), with the client's chain. With
  * `witnesses`, the receipts' checkpoints must also carry cosignatures of `threshold` of those
  * witnesses (docs/protocol.md §14.4). With the client's chain, a paid receipt's payment must be
- * on that chain and in its deployment's token (unless `options.payment` names others:
- * `PAYMENT_WRONG_NETWORK`) and settled there, its authorization used on the token
+ * on that chain and in its deployment's token (`PAYMENT_WRONG_NETWORK`; `options.payment` adds to
+ * that policy, replacing only the fields it names, and the settlement is asked of the deployment's
+ * token only) and settled there, its authorization used on the token
  * (`PAYMENT_NOT_SETTLED`: a record that commits to a payment the node never submitted). A payment
  * signature that does not recover to its payer (a contract wallet's; offline
  * `PAYMENT_SIGNATURE_NEEDS_CHAIN`) is asked of the payer on the chain (ERC-1271
@@ -61,7 +62,10 @@ export async function verify(
   bundleOrReceipt: unknown,
   options: VerifyOptions & Omit<VerifyZkOptions, 'chain'> & { trust?: Trust; witnesses?: WitnessPolicy } = {},
 ): Promise<VerifyResult> {
-  const policy = options.payment ?? (client.chain === undefined ? undefined : chainPaymentPolicy(client.chain));
+  // The caller's policy adds to the chain's (network and token pin), replacing only the fields it
+  // sets to a value (an `asset: undefined` does not lift the pin).
+  const given = Object.fromEntries(Object.entries(options.payment ?? {}).filter(([, v]) => v !== undefined));
+  const policy = client.chain === undefined ? options.payment : { ...chainPaymentPolicy(client.chain), ...given };
   const opts = { cache: client.cache, ...options, ...(policy === undefined ? {} : { payment: policy }) };
   const isBundle = typeof bundleOrReceipt === 'object' && bundleOrReceipt !== null && 'mediaType' in bundleOrReceipt;
   // A payment signature only its payer's code can vouch for (a contract wallet): asked on the chain.
@@ -86,6 +90,7 @@ export async function verify(
         return isBundle ? verifyBundle(bundleOrReceipt, trust, o) : verifyReceipt(bundleOrReceipt, trust, o);
       },
       opts.payment ?? {},
+      isBundle ? dissentOf(bundleOrReceipt) : [],
     );
   };
   const settled = async (result: VerifyResult): Promise<VerifyResult> =>
@@ -124,6 +129,12 @@ async function paymentsSettled(
     }
   }
   return result;
+}
+
+/** The dissent receipts of an untrusted quorum bundle, or none (verification says why). */
+function dissentOf(bundle: unknown): readonly unknown[] {
+  const dissent = (bundle as { quorum?: { dissent?: unknown } | null } | null)?.quorum?.dissent;
+  return Array.isArray(dissent) ? dissent : [];
 }
 
 /** The receipts of an untrusted bundle, or none when it has no list (verification says why). */
