@@ -369,5 +369,12 @@ describe('with a chain, a paid receipt must be settled, not only authorized', ()
       { trust: trust as never },
     );
     expect(result.ok ? 'ok' : result.code).toBe('PAYMENT_WRONG_NETWORK');
+    // A caller's policy adds to the chain's pin, it does not drop it.
+    const bundle = { mediaType: BUNDLE_MEDIA_TYPE, receipts: [receipt] };
+    const added = await verify(client, bundle, { trust: trust as never, payment: { vouched: [] } });
+    expect(added.ok ? 'ok' : added.code).toBe('PAYMENT_WRONG_NETWORK');
+    // Even a policy naming the receipt's token: the settlement is asked of the deployment's token only.
+    const named = await verify(client, bundle, { trust: trust as never, payment: { asset: payments.token } });
+    expect(named.ok ? 'ok' : named.code).toBe('PAYMENT_WRONG_NETWORK');
   });
 });

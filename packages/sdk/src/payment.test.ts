@@ -8,11 +8,12 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { isVerityError } from '@verity/protocol';
 import OpenAI from 'openai';
-import { encodeAbiParameters, getAddress, type Hex, keccak256, recoverAddress } from 'viem';
+import { encodeAbiParameters, getAddress, type Hex, keccak256, type PublicClient, recoverAddress } from 'viem';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   checkPaymentCommitment,
+  checkPaymentSettled,
   createPayer,
   type PaymentMade,
   payingFetch,
@@ -63,7 +64,10 @@ let server: Server;
 let url: string;
 const seen: Seen[] = [];
 /** Per path: what the route accepts, and whether it refuses every payment (a 402 again). */
-const routes: Record<string, { accepts: unknown[]; refuse?: boolean; charged?: string; stream?: boolean }> = {
+const routes: Record<
+  string,
+  { accepts: unknown[]; refuse?: boolean; charged?: string; stream?: boolean; early?: string }
+> = {
   '/exact': { accepts: [requirements('exact', '400')] },
   '/metered': { accepts: [requirements('metered', '5000')] },
   '/cheapest': { accepts: [requirements('metered', '900'), requirements('exact', '300')] },
@@ -79,6 +83,8 @@ const routes: Record<string, { accepts: unknown[]; refuse?: boolean; charged?: s
   '/metered-overcharged': { accepts: [requirements('metered', '5000')], charged: '5001' },
   '/metered-stream': { accepts: [requirements('metered', '5000')], charged: '77', stream: true },
   '/metered-stream-overcharged': { accepts: [requirements('metered', '5000')], charged: '9999', stream: true },
+  // A stream with an early event that claims a charge of 0, before the settlement event (77).
+  '/metered-stream-early': { accepts: [requirements('metered', '5000')], charged: '77', stream: true, early: '0' },
 };
 
 async function body(req: IncomingMessage): Promise<string> {
@@ -110,6 +116,10 @@ beforeAll(async () => {
     if (route.stream) {
       // As a node streams: the tokens, then the settlement in the last event, then [DONE].
       res.writeHead(200, { 'content-type': 'text/event-stream' });
+      if (route.early !== undefined) {
+        const early = { ...settlement, amount: route.early };
+        res.write(`data: ${JSON.stringify({ choices: [], verity: { requestId: 'r1', payment: early } })}\n\n`);
+      }
       res.write(`data: ${JSON.stringify({ choices: [{ index: 0, delta: { content: 'paid' } }] })}\n\n`);
       res.write(`data: ${JSON.stringify({ choices: [], verity: { requestId: 'r1', payment: settlement } })}\n\n`);
       return void res.end('data: [DONE]\n\n');
@@ -335,6 +345,14 @@ describe('paying fetch: a metered charge goes back to the budget', () => {
     expect(p.spent()).toBe(77n);
   });
 
+  it('takes a stream’s last settlement, not an earlier event’s claim', async () => {
+    const p = createPayer({ account: PAYER_KEY, ...PIN, budget: 10_000n });
+    const res = await p.wrap()(`${url}/metered-stream-early`, { method: 'POST' });
+    await res.text();
+    expect(paymentOf(res)?.claimed).toBe(77n);
+    expect(p.spent()).toBe(77n);
+  });
+
   it('errors a stream whose settlement claims more than the maximum', async () => {
     const p = createPayer({ account: PAYER_KEY, ...PIN, budget: 10_000n });
     const res = await p.wrap()(`${url}/metered-stream-overcharged`, { method: 'POST' });
@@ -354,6 +372,47 @@ describe('paying fetch: a metered charge goes back to the budget', () => {
     for await (const chunk of stream) chunks.push(chunk);
     expect(chunks).toHaveLength(2);
     expect(p.spent()).toBe(77n);
+  });
+});
+
+describe('a client’s budget takes a charge only once the record agrees', () => {
+  it('holds the maximum past the node’s settlement; a record that disagrees keeps it held', async () => {
+    const p = createPayer({ account: PAYER_KEY, ...PIN, budget: 10_000n });
+    const res = await p.wrap(undefined, {}, 'checked')(`${url}/metered-charged`, { method: 'POST' });
+    expect(res.status).toBe(200);
+    const made = paymentOf(res) as PaymentMade;
+    expect(made.claimed).toBe(1234n); // the node's word, read
+    expect(p.spent()).toBe(5000n); // not taken
+    const digest = made.digest.slice(2);
+    // A record of 0 while the node's settlement said 1234 (or the reverse): refused, nothing refunded.
+    expect(() => settledPayment(p, made, { payment: { digest, amount: '0' } })).toThrow(
+      expect.objectContaining({ code: 'PAYMENT_NOT_COMMITTED' }),
+    );
+    expect(p.spent()).toBe(5000n);
+    expect(settledPayment(p, made, { payment: { digest, amount: '1234' } })?.amount).toBe('1234');
+    expect(p.spent()).toBe(1234n);
+  });
+
+  it('a stream’s settlement is read but not taken until the record agrees', async () => {
+    const p = createPayer({ account: PAYER_KEY, ...PIN, budget: 10_000n });
+    const res = await p.wrap(undefined, {}, 'checked')(`${url}/metered-stream-early`, { method: 'POST' });
+    await res.text();
+    const made = paymentOf(res) as PaymentMade;
+    expect([made.claimed, p.spent()]).toEqual([77n, 5000n]);
+    expect(settledPayment(p, made, { payment: { digest: made.digest.slice(2), amount: '77' } })?.amount).toBe('77');
+    expect(p.spent()).toBe(77n);
+  });
+});
+
+describe('the settlement check asks only the deployment’s token', () => {
+  it('a payment in another token than the deployment names is PAYMENT_WRONG_NETWORK, before the chain is asked', async () => {
+    // The chain is never read: a client that would be asked fails the test.
+    const publicClient = new Proxy({}, { get: () => expect.unreachable('the chain was asked') }) as PublicClient;
+    const chain = { publicClient, deployment: { chainId: 31337, payments: { token: TOKEN } } };
+    const authorization = { from: payer.address, nonce: `0x${'42'.repeat(32)}` };
+    const e = await checkPaymentSettled(chain, { network: NETWORK, asset: DEARER, authorization }).catch((x) => x);
+    expect(isVerityError(e, 'PAYMENT_WRONG_NETWORK')).toBe(true);
+    expect((e as { details: unknown }).details).toMatchObject({ expected: TOKEN, actual: DEARER });
   });
 });
 
