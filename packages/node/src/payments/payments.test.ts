@@ -45,7 +45,7 @@ import {
   verifyBundleChecks,
   verifyReceipt,
 } from '@verity/protocol';
-import { createClient, verifyWithPayers } from '@verity/sdk';
+import { createClient, createGateway, payingFetch, verifyWithPayers } from '@verity/sdk';
 import { type Address, concat, type Hex, hashTypedData, parseEventLogs } from 'viem';
 import { privateKeyToAccount, toAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -839,6 +839,36 @@ describe('a contract wallet (ERC-1271) as the payer', () => {
     expect(answer2.payment?.payer).toBe(wallet);
     expect(answer2.verity.receipt.payment?.signature).toHaveLength(2 + 136);
     expect(await balance(wallet)).toBe(10_000n - PRICE - charged);
+
+    // Through a gateway on the chain (its OpenAI route): the wallet's honest answer is asked of
+    // the wallet and passed on, not counted as the node's failure.
+    const routing = createClient({
+      chain: { rpcUrl: chain.anvil.rpcUrl, deployment: deploymentToJson({ ...d, payments: pay }) },
+    });
+    const gateway = createGateway(routing.base);
+    try {
+      const paying = payingFetch(
+        {
+          account: walletAccount,
+          budget: 5_000n,
+          networks: [`eip155:${d.chainId}`],
+          assets: [pay.token],
+          settlements: [pay.meteredSettlement],
+        },
+        (input, init) => gateway.fetch(new Request(input, init)),
+      );
+      const r = await paying('http://gw/v1/chat/completions', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'tiny-chat@1.0.0', messages, max_tokens: 4, seed: 8 }),
+      });
+      const text = await r.text();
+      expect(r.status, text).toBe(200);
+      const body = JSON.parse(text) as { verity: { receipt: Receipt } };
+      expect(body.verity.receipt.payment?.authorization.from).toBe(wallet);
+    } finally {
+      routing.base.network?.close();
+    }
   });
 });
 
