@@ -113,20 +113,23 @@ function walAt(buf: Buffer, p: number): Frame | undefined {
 }
 
 /**
- * Where in `buf`, after byte `from` and before `to`, a whole write-ahead frame starts (its digest matches), or −1.
- * Only the torn tail is searched, at open: a cheap test of each byte's length word and note length
- * comes before any digest.
+ * Where in `buf`, after byte `from` and before `to`, a whole write-ahead frame starts (its digest
+ * matches), or −1. Only the torn tail is searched, at open, and cheaply: a frame's first byte is
+ * `0x80 | length >>> 24`, and its length fits in the file, so only a few byte values can start one
+ * (just 0x80 below 16 MiB); each is found by `indexOf`, and its note length is tested before any
+ * digest.
  */
 function laterFrame(buf: Buffer, from: number, to: number): number {
   // A frame's length word starts with the flag: none starts in the zeros that end the file (`to`).
-  for (let q = from + 1; q < to && q + 4 + MIN_WAL <= buf.length; q++) {
-    const n = buf.readUInt32BE(q);
-    if (!(n & WAL_FLAG)) continue;
-    const end = q + 4 + ((n & ~WAL_FLAG) >>> 0);
-    if (end - q - 4 < MIN_WAL || end > buf.length) continue;
-    const noteLength = buf.readUInt32BE(q + 12);
-    if (noteLength === 0 || noteLength > MAX_NOTE || q + 16 + noteLength > end - DIGEST) continue;
-    if (sha256(buf.subarray(q, end - DIGEST)).equals(buf.subarray(end - DIGEST, end))) return q;
+  for (let hi = 0; hi <= Math.min(0x7f, Math.floor(buf.length / 2 ** 24)); hi++) {
+    for (let q = buf.indexOf(0x80 | hi, from + 1); q >= 0 && q < to; q = buf.indexOf(0x80 | hi, q + 1)) {
+      if (q + 4 + MIN_WAL > buf.length) break;
+      const end = q + 4 + ((buf.readUInt32BE(q) & ~WAL_FLAG) >>> 0);
+      if (end - q - 4 < MIN_WAL || end > buf.length) continue;
+      const noteLength = buf.readUInt32BE(q + 12);
+      if (noteLength === 0 || noteLength > MAX_NOTE || q + 16 + noteLength > end - DIGEST) continue;
+      if (sha256(buf.subarray(q, end - DIGEST)).equals(buf.subarray(end - DIGEST, end))) return q;
+    }
   }
   return -1;
 }
