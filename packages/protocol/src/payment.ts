@@ -684,9 +684,10 @@ export interface PaidReceipt {
  * What a quorum's coordinator may charge its caller (docs/protocol.md §17.5). `members`: what the
  * member receipts it paid (payer = the coordinator's node, same chain and token) charged, in all.
  * `limit`: the value the caller authorized less what those members left unspent of what the
- * coordinator authorized them — so the caller gets back every unit its members did not use and
- * pays the coordinator at most its own share of the quoted maximum. Undefined when `coordinator`
- * carries no payment.
+ * coordinator authorized them — so the caller gets back every unit those members did not use. It
+ * does not bound the coordinator's own share by its own maximum: the quote is not committed, so a
+ * quoted member left out of the receipts is not accounted for (§17.5). Undefined when
+ * `coordinator` carries no payment.
  *
  * @example
  * ```ts

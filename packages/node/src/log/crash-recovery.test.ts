@@ -554,6 +554,80 @@ describe('derived files above the sync point', () => {
     expect(await codeOf(() => openLog({ dir: below, signer }))).toBe('LOG_CORRUPT');
   });
 
+  /** `dir`'s journal with the length word of frame `i` pointing `past` bytes beyond the end of the file. */
+  function lengthPastEnd(dir: string, i: number, past: number): void {
+    const buf = fs.readFileSync(jPath(dir));
+    const start = rawFrames(dir)
+      .slice(0, i)
+      .reduce((n, f) => n + f.bytes.length, 0);
+    buf.writeUInt32BE(0x80000000 + (buf.length - start - 4 + past), start);
+    fs.writeFileSync(jPath(dir), buf);
+  }
+
+  it('refuses an acknowledged frame whose length word points past the end while whole frames follow it', async () => {
+    // Read as a torn tail, the damaged frame and every frame after it would be dropped, and the
+    // node would sign sizes 850 (or 975) on again: a fork of what it acknowledged.
+    const frames = rawFrames(grownTemplate);
+    expect(frames.map((f) => openCp(f.note.toString('utf8')).size)).toEqual([0, SIZE, 725, 850, 975, GROWN]);
+    for (const i of [3, 4]) {
+      for (const past of [1, 100_000]) {
+        const dir = grown();
+        lengthPastEnd(dir, i, past);
+        const before = lengths(dir);
+        expect(await codeOf(() => openLog({ dir, signer }))).toBe('LOG_CORRUPT');
+        expect(lengths(dir)).toEqual(before);
+      }
+    }
+    // Also when the file ends with space written ahead (zeros).
+    const ahead = grown();
+    append(ahead, 'checkpoints', Buffer.alloc(70_000));
+    lengthPastEnd(ahead, 3, 1);
+    expect(await codeOf(() => openLog({ dir: ahead, signer }))).toBe('LOG_CORRUPT');
+  });
+
+  it('still drops a torn newest frame whose length word points past the end (nothing whole follows it)', async () => {
+    const frames = rawFrames(grownTemplate);
+    const last = frames.at(-1) as RawFrame;
+    const start = fs.statSync(jPath(grownTemplate)).size - last.bytes.length;
+    // Cut mid-frame, then space written ahead.
+    const torn = grown();
+    fs.truncateSync(jPath(torn), start + 300);
+    append(torn, 'checkpoints', Buffer.alloc(70_000));
+    await expectDropped(torn);
+    // The newest frame whole but its length word one byte too long: the same bytes as a frame
+    // torn before its digest's end, which no reader can tell apart (it is dropped).
+    const long = grown();
+    lengthPastEnd(long, frames.length - 1, 1);
+    await expectDropped(long);
+  });
+
+  /** `dir`'s journal with the records of every frame above the sync point placed `delta` bytes from where they were. */
+  function shiftFrames(dir: string, delta: number): void {
+    const frames = rawFrames(dir);
+    const bytes = frames.map((f) =>
+      f.wal === undefined || openCp(f.note.toString('utf8')).size <= SIZE
+        ? f.bytes
+        : walOf(f.note.toString('utf8'), f.wal.at + delta, f.wal.records),
+    );
+    fs.writeFileSync(jPath(dir), Buffer.concat(bytes));
+  }
+
+  it("refuses write-ahead frames that do not start where the sync point's records end, before writing any", async () => {
+    // The frames follow each other and their digests match; only where the first one starts is wrong.
+    for (const delta of [1_000_000, 8, -1000]) {
+      const dir = grown();
+      shiftFrames(dir, delta);
+      const records = fs.readFileSync(join(dir, 'records'));
+      expect(await codeOf(() => openLog({ dir, signer }))).toBe('LOG_CORRUPT');
+      // Nothing was written back: least of all over the records below the sync point.
+      expect(fs.readFileSync(join(dir, 'records')).equals(records)).toBe(true);
+    }
+    // Unshifted, the same frames open.
+    const dir = grown();
+    shiftFrames(dir, 0);
+    await expectRebuilt(dir);
+  });
+
   it('drops the newest note frame when its records did not reach the disk (a log before write-ahead frames)', async () => {
     // Such a log fsynced records and frame together: after a power loss the frame may be whole
     // while the records it covers are cut short, read back as zeros, or as other bytes.

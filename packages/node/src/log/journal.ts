@@ -113,12 +113,37 @@ function walAt(buf: Buffer, p: number): Frame | undefined {
 }
 
 /**
+ * Where in `buf`, after byte `from` and before `to`, a whole write-ahead frame starts (its digest
+ * matches), or −1. Only the torn tail is searched, at open, and cheaply: a frame's first byte is
+ * `0x80 | length >>> 24`, and its length fits in the file, so only a few byte values can start one
+ * (just 0x80 below 16 MiB); each is found by `indexOf`, and its note length is tested before any
+ * digest.
+ */
+function laterFrame(buf: Buffer, from: number, to: number): number {
+  // A frame's length word starts with the flag: none starts in the zeros that end the file (`to`).
+  for (let hi = 0; hi <= Math.min(0x7f, Math.floor(buf.length / 2 ** 24)); hi++) {
+    for (let q = buf.indexOf(0x80 | hi, from + 1); q >= 0 && q < to; q = buf.indexOf(0x80 | hi, q + 1)) {
+      if (q + 4 + MIN_WAL > buf.length) break;
+      const end = q + 4 + ((buf.readUInt32BE(q) & ~WAL_FLAG) >>> 0);
+      if (end - q - 4 < MIN_WAL || end > buf.length) continue;
+      const noteLength = buf.readUInt32BE(q + 12);
+      if (noteLength === 0 || noteLength > MAX_NOTE || q + 16 + noteLength > end - DIGEST) continue;
+      if (sha256(buf.subarray(q, end - DIGEST)).equals(buf.subarray(end - DIGEST, end))) return q;
+    }
+  }
+  return -1;
+}
+
+/**
  * The complete frames of the journal `buf`, oldest first (at least one). What follows the newest
  * may only be the torn tail of one frame (a crash while appending it): fewer than 4 bytes, a
  * plausible length with its bytes incomplete, a note frame holding zeros (blocks that never
  * reached the disk; a note is text and has no NUL), or a write-ahead frame whose digest does not
  * match, then zeros (space written ahead, `JOURNAL_AHEAD`). Anything else there is damage:
- * `LOG_CORRUPT`.
+ * `LOG_CORRUPT`, and so is a whole write-ahead frame anywhere in that tail: a batch's frame is
+ * written only once the one before it is durable, so a torn frame is never followed by a whole
+ * one, and such a tail is an acknowledged frame whose length word was damaged (taking it for torn
+ * would drop every frame after it, and the node would sign their sizes again: a fork).
  */
 export function readFrames(buf: Buffer): Frame[] {
   const frames: Frame[] = [];
@@ -147,6 +172,10 @@ export function readFrames(buf: Buffer): Frame[] {
     const plausible = n & WAL_FLAG ? length >= MIN_WAL : n > 0 && n <= MAX_NOTE;
     if (!plausible || z - p > 4 + length) {
       corrupt('the checkpoint journal is damaged before its end', { at: p, length: buf.length });
+    }
+    const later = laterFrame(buf, p, z);
+    if (later >= 0) {
+      corrupt('the checkpoint journal holds a whole frame after a torn one', { at: p, frame: later });
     }
   }
   if (frames.length === 0) corrupt('the checkpoint journal holds no complete checkpoint', { length: buf.length });

@@ -49,9 +49,12 @@
  * them back. A torn newest frame was never acknowledged nor shown to anyone: open cuts it, and the
  * next batch signs that size afresh — no fork, since no signed head of that size was ever seen.
  * Anything else wrong with the journal is `LOG_CORRUPT`: a frame that is not the newest failing its
- * digest (the tail is more than one torn frame), a whole frame whose records do not parse, frames
- * that do not follow each other (each starts at the size, and the byte of `records`, where the one
- * before it ends), or a whole newest frame that does not parse or verify with the signer's key —
+ * digest (the tail is more than one torn frame), a whole frame anywhere after a torn one (a batch
+ * writes its frame only once the one before is durable, so that is an acknowledged frame whose
+ * length word was damaged, not a crash), a whole frame whose records do not parse, frames that do
+ * not follow each other (each starts at the size, and the byte of `records`, where the one before
+ * it ends; the first above the sync point, where the sync point's records end), or a whole newest
+ * frame that does not parse or verify with the signer's key —
  * never a silent fall back to an older frame (which would drop acknowledged records, and fork the
  * log once new ones are appended). The note in the frame is signed before the frame is written, so
  * open never signs anything the journal holds: bytes put there by someone without the key are

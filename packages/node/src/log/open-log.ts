@@ -22,7 +22,7 @@ import { HashStore } from './hash-store.js';
 import { CHECKPOINT, type Frame, frameOf, frameSize, JOURNAL, JOURNAL_NEW, readFrames } from './journal.js';
 import { corrupt, invalid, ioError } from './log-errors.js';
 import { DEFAULT_JOURNAL_LIMIT, DEFAULT_MAX_BATCH, DurableLog, type NodeLog, type OpenLogOptions } from './node-log.js';
-import { loadRecords } from './records-file.js';
+import { loadRecords, recordsEndAt } from './records-file.js';
 
 function selfVerifier(signer: NoteSigner): NoteVerifier {
   return {
@@ -44,9 +44,12 @@ function fileSize(path: string): number {
 /**
  * Writes the records of the journal's write-ahead frames beyond the sync point `durable` back to
  * `records`, each batch at its place. `LOG_CORRUPT` when those frames do not follow each other
- * (each starts at the size, and the byte of `records`, where the one before it ends).
+ * (each starts at the size, and the byte of `records`, where the one before it ends), or when the
+ * first of them does not start where `records` holds the sync point's records to end (exactly,
+ * when it starts at that size; not below it, when older note frames come between): checked
+ * before anything is written, so damage never overwrites records below the sync point.
  */
-function writeAhead(recordsFd: number, frames: Frame[], durable: number): void {
+function writeAhead(recordsFd: number, offsetsFd: number, frames: Frame[], durable: number): void {
   let first = frames.length;
   while (
     first > 0 &&
@@ -54,6 +57,19 @@ function writeAhead(recordsFd: number, frames: Frame[], durable: number): void {
     frameSize(frames[first - 1] as Frame) > durable
   ) {
     first--;
+  }
+  if (first < frames.length) {
+    const frame = frames[first] as Frame;
+    const records = frame.records as NonNullable<Frame['records']>;
+    const start = frameSize(frame) - records.count;
+    const durableEnd = recordsEndAt(recordsFd, offsetsFd, durable);
+    if ((start === durable && records.at !== durableEnd) || (start > durable && records.at < durableEnd)) {
+      corrupt('the checkpoint journal frames do not follow the records of the sync point', {
+        size: durable,
+        at: records.at,
+        end: durableEnd,
+      });
+    }
   }
   let size = -1;
   let end = -1;
@@ -190,7 +206,7 @@ export async function openLog(options: OpenLogOptions): Promise<NodeLog> {
     // The write-ahead rule: `records` is durable only through the sync point; the records of every
     // batch since are in the journal's write-ahead frames. Put them back, whatever state the crash
     // left `records` in (the replay below checks them against the signed roots).
-    writeAhead(recordsFd, frames, durable);
+    writeAhead(recordsFd, offsetsFd, frames, durable);
     const load = (frame: Frame) => {
       const { size, rootHash } = opened(frame);
       store = new HashStore(dir);

@@ -177,6 +177,27 @@ function replay(
 }
 
 /**
+ * Where the first `durable` records end in `records`, read from the files (durable through the
+ * sync point `durable`). `LOG_CORRUPT` when they are shorter than that.
+ */
+export function recordsEndAt(recordsFd: number, offsetsFd: number, durable: number): number {
+  if (durable === 0) return 0;
+  const offsetsLength = fs.fstatSync(offsetsFd).size;
+  if (offsetsLength < durable * 8) {
+    corrupt('the offsets file is shorter than the checkpoint', { size: durable, offsetsLength });
+  }
+  const last = u64(readAt(offsetsFd, (durable - 1) * 8, 8), 0);
+  const header = readAt(recordsFd, last, 4);
+  if (header.length !== 4) corrupt('the records file is shorter than the checkpoint', { size: durable });
+  const recordsEnd = last + 4 + header.readUInt32BE(0);
+  const recordsLength = fs.fstatSync(recordsFd).size;
+  if (recordsLength < recordsEnd) {
+    corrupt('the records file is shorter than the checkpoint', { size: durable, recordsLength });
+  }
+  return recordsEnd;
+}
+
+/**
  * Cuts the data files back to the checkpoint of `size` records and `rootHash`, rebuilds the
  * offsets above the sync point `durable`, replays the records into `store` (rebuilding the
  * requestId index) and checks them against the signed roots: that of the checkpoint, and that of
@@ -192,20 +213,7 @@ export function loadRecords(
   durableRoot: Uint8Array | undefined,
 ): { recordsEnd: number; index: RequestIdIndex } {
   // Cut every file back to the checkpointed size: what lies beyond was never acknowledged.
-  let recordsEnd = 0;
-  if (durable > 0) {
-    const offsetsLength = fs.fstatSync(offsetsFd).size;
-    if (offsetsLength < durable * 8) {
-      corrupt('the offsets file is shorter than the checkpoint', { size: durable, offsetsLength });
-    }
-    const last = u64(readAt(offsetsFd, (durable - 1) * 8, 8), 0);
-    const header = readAt(recordsFd, last, 4);
-    if (header.length !== 4) corrupt('the records file is shorter than the checkpoint', { size: durable });
-    recordsEnd = last + 4 + header.readUInt32BE(0);
-    const recordsLength = fs.fstatSync(recordsFd).size;
-    if (recordsLength < recordsEnd)
-      corrupt('the records file is shorter than the checkpoint', { size: durable, recordsLength });
-  }
+  let recordsEnd = recordsEndAt(recordsFd, offsetsFd, durable);
   // Records durable … size − 1 are on disk (written back from the journal's write-ahead frames, or
   // fsynced with their note frame by an older version); their offsets may not be: recompute them
   // from the length prefixes.
