@@ -20,6 +20,7 @@ import { gasBurningWalletHarnessAbi, gasBurningWalletHarnessBytecode } from './g
 import { meteredSettlementAbi } from './generated/metered-settlement.js';
 import { testStablecoinAbi } from './generated/test-stablecoin.js';
 import {
+  authorizationOutcome,
   authorizationUsed,
   getTokenDomain,
   meteredNonce,
@@ -379,6 +380,9 @@ describe('cancelAuthorization and receiveWithAuthorization', () => {
       'AuthorizationCanceled',
     ]);
     expect(await authorizationUsed(chain.publicClient, contracts.token, payer.address, auth.nonce)).toBe(true);
+    // The nonce's state reads "used", but its events say nothing was paid under it.
+    const outcome = { token: contracts.token, from: payer.address, nonce: auth.nonce };
+    expect(await authorizationOutcome(chain.publicClient, outcome)).toBe('cancelled');
     await expectRevert(
       settleExact(chain.clients(NODE), contracts.token, auth, signature),
       'PAYMENT_REPLAYED',
@@ -418,8 +422,11 @@ describe('cancelAuthorization and receiveWithAuthorization', () => {
       'InvalidSignature',
     );
     expect(await balance(payer.address)).toBe(FUNDS);
+    const outcome = { token: contracts.token, from: payer.address, nonce: auth.nonce };
+    expect(await authorizationOutcome(chain.publicClient, outcome)).toBe('unknown');
     await receive(NODE, account(NODE));
     expect(await balance(chain.address(NODE))).toBe(auth.value);
+    expect(await authorizationOutcome(chain.publicClient, outcome)).toBe('paid');
     await expect(receive(NODE, account(NODE))).rejects.toThrow(/AuthorizationAlreadyUsed/);
   });
 });
@@ -558,6 +565,11 @@ describe('MeteredSettlement', () => {
     expect(await balance(payee())).toBe(12_345n);
     expect(await balance(contracts.meteredSettlement)).toBe(0n);
     expect(await authorizationUsed(chain.publicClient, contracts.token, payer.address, m.auth.nonce)).toBe(true);
+    const outcome = { token: contracts.token, from: payer.address, nonce: m.auth.nonce };
+    const to = (payee: Address) => ({ ...outcome, metered: { settlement: contracts.meteredSettlement, payee } });
+    expect(await authorizationOutcome(chain.publicClient, to(payee()))).toBe('paid');
+    // Paid, but not to another payee.
+    expect(await authorizationOutcome(chain.publicClient, to(chain.address(STRANGER)))).toBe('unknown');
     const [settled] = parseEventLogs({ abi: meteredSettlementAbi, logs: receipt.logs, eventName: 'MeteredSettled' });
     expect(settled?.args).toEqual({
       token: contracts.token,

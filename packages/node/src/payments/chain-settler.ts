@@ -14,6 +14,7 @@
  * `MeteredSettlement` without it).
  */
 import {
+  authorizationOutcome,
   authorizationUsed,
   erc1271Valid,
   getTokenDomain,
@@ -153,6 +154,17 @@ export async function createChainSettler(
     domain,
     ...(settlement === undefined ? {} : { meteredSettlement: settlement }),
     used: (from, nonce) => authorizationUsed(publicClient, token, from as Address, nonce as Hex),
+    // From the latest block less SETTLEMENT_LOOKBACK_BLOCKS (the journal does not hold the block a
+    // payment was accepted at): a payment settles within its validity, long before that on any chain.
+    outcome: (payment) =>
+      authorizationOutcome(publicClient, {
+        token,
+        from: payment.authorization.from as Address,
+        nonce: payment.authorization.nonce as Hex,
+        ...(payment.scheme === 'metered' && settlement !== undefined
+          ? { metered: { settlement, payee: payee as Address } }
+          : {}),
+      }),
     balance: (owner) => tokenBalance(publicClient, token, owner as Address),
     signedByContract: (signer, digest, signature) =>
       erc1271Valid(publicClient, signer as Address, digest as Hex, signature as Hex),

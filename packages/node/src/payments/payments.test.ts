@@ -619,6 +619,89 @@ describe('a payer who empties its account between the check and the settlement',
   });
 });
 
+describe('a payer who cancels its authorization between the check and the settlement', () => {
+  it('gets 402 PAYMENT_SETTLEMENT_FAILED: a cancelled nonce is not taken for a settled one', async () => {
+    const CANCEL = 9;
+    const payer = account(CANCEL);
+    await mintTestTokens(chain.clients(0), pay.token, payer.address, 5_000n);
+    const dataDir = await mkdtemp(join(tmpdir(), 'verity-pay-cancel-'));
+    const { address } = openKeystore(dataDir);
+    await chain.testClient.setBalance({ address: address as Address, value: 10n ** 19n });
+    // Test code only: before the node's settlement, the payer burns the nonce with EIP-3009
+    // `cancelAuthorization` — a real transaction, after which the token's nonce state reads "used"
+    // although nothing moved, and the real settlement that follows reverts.
+    const cancelled: Hex[] = [];
+    const node2 = await startNode(
+      loadConfig({
+        overrides: {
+          dataDir,
+          port: 0,
+          logLevel: 'silent',
+          fsync: false,
+          chain: { rpcUrl: chain.anvil.rpcUrl, deploymentFile, anchorIntervalMs: 0 },
+          payments: { prices },
+        },
+      }),
+      {
+        paymentSettler: (settler) => ({
+          ...settler,
+          settle: async (p, amount) => {
+            const nonce = p.authorization.nonce as Hex;
+            const signature = await payer.signTypedData({
+              domain,
+              types: {
+                CancelAuthorization: [
+                  { name: 'authorizer', type: 'address' },
+                  { name: 'nonce', type: 'bytes32' },
+                ],
+              },
+              primaryType: 'CancelAuthorization',
+              message: { authorizer: payer.address, nonce },
+            });
+            const { walletClient } = chain.clients(CANCEL);
+            const hash = await walletClient.writeContract({
+              address: pay.token,
+              abi: testStablecoinAbi,
+              functionName: 'cancelAuthorization',
+              args: [payer.address, nonce, signature],
+              account: walletClient.account,
+              chain: walletClient.chain,
+            });
+            await chain.publicClient.waitForTransactionReceipt({ hash });
+            cancelled.push(nonce);
+            return settler.settle(p, amount);
+          },
+        }),
+      },
+    );
+    try {
+      const pushed = await createClient({ url: node2.url, apiKey: node2.context.keys.apiKey }).pushModel({
+        name: 'iris',
+        version: '1.0.0',
+        data: IRIS,
+      });
+      const req = await requirementsOf(node2.url, pushed.id);
+      const before = await balance(payer.address);
+      const { header } = await payment(req, { signer: CANCEL });
+      const r = await infer(node2.url, header, undefined, pushed.id);
+      expect(cancelled).toHaveLength(1);
+      expect([r.status, r.body.error?.code]).toEqual([402, 'PAYMENT_SETTLEMENT_FAILED']);
+      expect(r.body.output).toBeUndefined();
+      expect([await balance(payer.address), await balance(address)]).toEqual([before, 0n]);
+      // The same payment again: still refused, never served.
+      const again = await infer(node2.url, header, undefined, pushed.id);
+      expect([again.status, again.body.error?.code, again.body.output]).toEqual([
+        402,
+        'PAYMENT_SETTLEMENT_FAILED',
+        undefined,
+      ]);
+      expect([await balance(payer.address), await balance(address)]).toEqual([before, 0n]);
+    } finally {
+      await node2.stop();
+    }
+  });
+});
+
 describe('settlements that arrive while one is in flight (group commit)', () => {
   it('go together in one transaction; a refused one gets PAYMENT_SETTLEMENT_FAILED, the others their answers', async () => {
     const FLEE = 6;
