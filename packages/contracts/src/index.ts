@@ -139,6 +139,7 @@ export {
   settleMany,
   settleMetered,
   signTransferAuthorization,
+  simulateSettlement,
   type TokenDomain,
   type TransferAuthorization,
   tokenBalance,

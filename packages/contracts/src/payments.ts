@@ -307,6 +307,66 @@ export type SettlementItem =
       readonly amount: bigint;
     };
 
+/**
+ * Whether `item` would settle now if `payee` sent it alone (`settleExact` / `settleMetered`), by an
+ * `eth_call` that costs no gas: undefined when it would, else the refusal the transaction would
+ * throw (`PAYMENT_REPLAYED`, `PAYMENT_INSUFFICIENT_FUNDS`, …). A batch (`settleMany`) leaves out
+ * the items refused here, whose failure would otherwise cost the sender its gas in the batch. An
+ * RPC endpoint that does not answer throws `CHAIN_UNAVAILABLE`.
+ *
+ * @example
+ * ```ts
+ * const refusal = await simulateSettlement(publicClient, payee, settlement, token, item);
+ * ```
+ */
+export async function simulateSettlement(
+  publicClient: PublicClient,
+  payee: Address,
+  settlement: Address | undefined,
+  token: Address,
+  item: SettlementItem,
+): Promise<VerityError | undefined> {
+  const { auth, signature } = item;
+  const action = item.scheme === 'metered' ? 'settleMetered' : 'settleExact';
+  try {
+    if (item.scheme === 'metered') {
+      await publicClient.simulateContract({
+        address: address(settlement as Address, 'settlement'),
+        abi: meteredCallAbi,
+        functionName: 'settle',
+        args: [
+          address(token, 'token'),
+          auth.from,
+          auth.value,
+          auth.validAfter,
+          auth.validBefore,
+          item.salt,
+          signature,
+          item.amount,
+        ],
+        account: payee,
+      });
+      return undefined;
+    }
+    const base = [auth.from, auth.to, auth.value, auth.validAfter, auth.validBefore, auth.nonce] as const;
+    const split = splitSignature(signature);
+    const contract = {
+      address: address(token, 'token'),
+      abi: testStablecoinAbi,
+      functionName: 'transferWithAuthorization',
+      account: payee,
+    } as const;
+    await (split === undefined
+      ? publicClient.simulateContract({ ...contract, args: [...base, signature] })
+      : publicClient.simulateContract({ ...contract, args: [...base, split.v, split.r, split.s] }));
+    return undefined;
+  } catch (e) {
+    const error = chainError(e, action);
+    if (error.code === 'CHAIN_UNAVAILABLE') throw error;
+    return error;
+  }
+}
+
 /** What became of each item of a batch, in the order given: settled, or the token's refusal. */
 export interface BatchSettlement {
   readonly receipt: TransactionReceipt;

@@ -8,7 +8,9 @@
  * settlements that arrive wait, and go together in the next transaction through
  * `MeteredSettlement.settleMany`, where each item stands alone (one the token refuses does not
  * undo the others). Each caller still learns its own outcome: the transaction's hash once its own
- * item settled, or the token's refusal of it. One settlement waiting alone goes as a single call
+ * item settled, or the token's refusal of it. Before a batch goes, each item is tried by an
+ * `eth_call` (`simulateSettlement`): one the token would refuse fails at once and stays out, so a
+ * failing item costs no gas. One settlement waiting alone goes as a single call
  * (`settleExact` / `settleMetered`: less gas), and so does everything on a chain configured
  * without a settlement contract, or one whose `settleMany` call fails as a whole (an older
  * `MeteredSettlement` without it).
@@ -22,6 +24,7 @@ import {
   settleExact,
   settleMany,
   settleMetered,
+  simulateSettlement,
   type TransferAuthorization,
   tokenBalance,
 } from '@verity/contracts';
@@ -103,8 +106,24 @@ export async function createChainSettler(
       w.reject(e);
     }
   };
-  const settleBatch = async (batch: Waiting[]) => {
-    if (batch.length === 1 || settlement === undefined) {
+  const settleBatch = async (all: Waiting[]) => {
+    if (all.length === 1 || settlement === undefined) {
+      for (const w of all) await settleAlone(w);
+      return;
+    }
+    // Each item first by an eth_call (no gas): one the token would refuse fails at once, outside
+    // the batch, where its failure would cost the node gas (a single settlement is stopped by its
+    // gas estimate). A chain that does not answer here leaves the batch as it is.
+    const refusals = await Promise.all(
+      all.map((w) => simulateSettlement(publicClient, payee as Address, settlement, token, w.item)),
+    ).catch(() => all.map(() => undefined));
+    const batch: Waiting[] = [];
+    all.forEach((w, i) => {
+      const refusal = refusals[i];
+      if (refusal === undefined) batch.push(w);
+      else w.reject(refusal);
+    });
+    if (batch.length <= 1) {
       for (const w of batch) await settleAlone(w);
       return;
     }
