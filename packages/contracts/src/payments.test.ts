@@ -22,6 +22,7 @@ import { testStablecoinAbi } from './generated/test-stablecoin.js';
 import {
   authorizationOutcome,
   authorizationUsed,
+  erc1271Valid,
   getTokenDomain,
   meteredNonce,
   mintTestTokens,
@@ -32,6 +33,7 @@ import {
   settleMany,
   settleMetered,
   signTransferAuthorization,
+  simulateSettlement,
   type TokenDomain,
   type TransferAuthorization,
   tokenBalance,
@@ -964,6 +966,17 @@ describe('MeteredSettlement.settleMany (batched settlements)', () => {
       { scheme: 'exact', auth: hostile, signature: await signAs(payer, hostile) },
       await meteredItem(30n),
     ];
+    // Tried alone first (eth_call, no gas), as the node does before a batch: the hostile item is
+    // refused, the others would settle.
+    const tried = await Promise.all(
+      items.map((item) =>
+        simulateSettlement(chain.publicClient, chain.address(NODE), contracts.meteredSettlement, contracts.token, item),
+      ),
+    );
+    expect(tried.map((f) => f?.code)).toEqual([undefined, 'PAYMENT_SIGNATURE_INVALID', undefined]);
+    // Asked directly (ERC-1271, gas-capped), the burner vouches for nothing.
+    const digest = transferAuthorizationDigest(domain, hostile);
+    expect(await erc1271Valid(chain.publicClient, burner, digest, (items[1] as SettlementItem).signature)).toBe(false);
     const { receipt, failures } = await settleMany(
       chain.clients(NODE),
       contracts.meteredSettlement,
