@@ -807,6 +807,24 @@ describe('a contract wallet (ERC-1271) as the payer', () => {
     const req = await requirementsOf(node.url);
     const nodeAddress = node.context.keys.address;
     const n0 = await balance(nodeAddress);
+    // Underpaid or expired, with any signature: refused on what the node checks locally, before
+    // it asks the wallet (an RPC call) anything.
+    const settler = (node.context.payments as NonNullable<VerityNode['context']['payments']>).settler;
+    const asked = settler.signedByContract;
+    let asks = 0;
+    (settler as { signedByContract: typeof asked }).signedByContract = (...args) => {
+      asks++;
+      return asked.apply(settler, args);
+    };
+    try {
+      const cheap = await infer(node.url, (await payment(req, { wallet, signer: OTHER, value: PRICE - 1n })).header);
+      expect([cheap.status, cheap.body.error?.code]).toEqual([402, 'PAYMENT_UNDERPAID']);
+      const old = await infer(node.url, (await payment(req, { wallet, signer: OTHER, validBefore: 1n })).header);
+      expect([old.status, old.body.error?.code]).toEqual([402, 'PAYMENT_EXPIRED']);
+      expect(asks).toBe(0);
+    } finally {
+      (settler as { signedByContract: typeof asked }).signedByContract = asked;
+    }
     // Signed by a key the wallet does not answer for: refused before anything moves.
     const forged = await infer(node.url, (await payment(req, { wallet, signer: OTHER })).header);
     expect([forged.status, forged.body.error?.code]).toEqual([402, 'PAYMENT_SIGNATURE_INVALID']);
