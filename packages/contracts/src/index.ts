@@ -122,6 +122,8 @@ export {
 } from './node-registry.js';
 export {
   type AuthorizationKind,
+  type AuthorizationOutcome,
+  authorizationOutcome,
   authorizationUsed,
   type BatchSettlement,
   deployPaymentContracts,
@@ -131,11 +133,13 @@ export {
   mintTestTokens,
   type PaymentContracts,
   randomBytes32,
+  SETTLEMENT_LOOKBACK_BLOCKS,
   type SettlementItem,
   settleExact,
   settleMany,
   settleMetered,
   signTransferAuthorization,
+  simulateSettlement,
   type TokenDomain,
   type TransferAuthorization,
   tokenBalance,

@@ -20,7 +20,9 @@ import { gasBurningWalletHarnessAbi, gasBurningWalletHarnessBytecode } from './g
 import { meteredSettlementAbi } from './generated/metered-settlement.js';
 import { testStablecoinAbi } from './generated/test-stablecoin.js';
 import {
+  authorizationOutcome,
   authorizationUsed,
+  erc1271Valid,
   getTokenDomain,
   meteredNonce,
   mintTestTokens,
@@ -31,6 +33,7 @@ import {
   settleMany,
   settleMetered,
   signTransferAuthorization,
+  simulateSettlement,
   type TokenDomain,
   type TransferAuthorization,
   tokenBalance,
@@ -379,6 +382,9 @@ describe('cancelAuthorization and receiveWithAuthorization', () => {
       'AuthorizationCanceled',
     ]);
     expect(await authorizationUsed(chain.publicClient, contracts.token, payer.address, auth.nonce)).toBe(true);
+    // The nonce's state reads "used", but its events say nothing was paid under it.
+    const outcome = { token: contracts.token, from: payer.address, nonce: auth.nonce };
+    expect(await authorizationOutcome(chain.publicClient, outcome)).toBe('cancelled');
     await expectRevert(
       settleExact(chain.clients(NODE), contracts.token, auth, signature),
       'PAYMENT_REPLAYED',
@@ -418,8 +424,11 @@ describe('cancelAuthorization and receiveWithAuthorization', () => {
       'InvalidSignature',
     );
     expect(await balance(payer.address)).toBe(FUNDS);
+    const outcome = { token: contracts.token, from: payer.address, nonce: auth.nonce };
+    expect(await authorizationOutcome(chain.publicClient, outcome)).toBe('unknown');
     await receive(NODE, account(NODE));
     expect(await balance(chain.address(NODE))).toBe(auth.value);
+    expect(await authorizationOutcome(chain.publicClient, outcome)).toBe('paid');
     await expect(receive(NODE, account(NODE))).rejects.toThrow(/AuthorizationAlreadyUsed/);
   });
 });
@@ -558,6 +567,11 @@ describe('MeteredSettlement', () => {
     expect(await balance(payee())).toBe(12_345n);
     expect(await balance(contracts.meteredSettlement)).toBe(0n);
     expect(await authorizationUsed(chain.publicClient, contracts.token, payer.address, m.auth.nonce)).toBe(true);
+    const outcome = { token: contracts.token, from: payer.address, nonce: m.auth.nonce };
+    const to = (payee: Address) => ({ ...outcome, metered: { settlement: contracts.meteredSettlement, payee } });
+    expect(await authorizationOutcome(chain.publicClient, to(payee()))).toBe('paid');
+    // Paid, but not to another payee.
+    expect(await authorizationOutcome(chain.publicClient, to(chain.address(STRANGER)))).toBe('unknown');
     const [settled] = parseEventLogs({ abi: meteredSettlementAbi, logs: receipt.logs, eventName: 'MeteredSettled' });
     expect(settled?.args).toEqual({
       token: contracts.token,
@@ -952,6 +966,17 @@ describe('MeteredSettlement.settleMany (batched settlements)', () => {
       { scheme: 'exact', auth: hostile, signature: await signAs(payer, hostile) },
       await meteredItem(30n),
     ];
+    // Tried alone first (eth_call, no gas), as the node does before a batch: the hostile item is
+    // refused, the others would settle.
+    const tried = await Promise.all(
+      items.map((item) =>
+        simulateSettlement(chain.publicClient, chain.address(NODE), contracts.meteredSettlement, contracts.token, item),
+      ),
+    );
+    expect(tried.map((f) => f?.code)).toEqual([undefined, 'PAYMENT_SIGNATURE_INVALID', undefined]);
+    // Asked directly (ERC-1271, gas-capped), the burner vouches for nothing.
+    const digest = transferAuthorizationDigest(domain, hostile);
+    expect(await erc1271Valid(chain.publicClient, burner, digest, (items[1] as SettlementItem).signature)).toBe(false);
     const { receipt, failures } = await settleMany(
       chain.clients(NODE),
       contracts.meteredSettlement,

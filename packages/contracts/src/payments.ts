@@ -26,6 +26,8 @@ import {
   type Address,
   ContractFunctionRevertedError,
   decodeEventLog,
+  decodeFunctionResult,
+  encodeFunctionData,
   getAddress,
   type Hex,
   isHex,
@@ -305,6 +307,66 @@ export type SettlementItem =
       readonly amount: bigint;
     };
 
+/**
+ * Whether `item` would settle now if `payee` sent it alone (`settleExact` / `settleMetered`), by an
+ * `eth_call` that costs no gas: undefined when it would, else the refusal the transaction would
+ * throw (`PAYMENT_REPLAYED`, `PAYMENT_INSUFFICIENT_FUNDS`, …). A batch (`settleMany`) leaves out
+ * the items refused here, whose failure would otherwise cost the sender its gas in the batch. An
+ * RPC endpoint that does not answer throws `CHAIN_UNAVAILABLE`.
+ *
+ * @example
+ * ```ts
+ * const refusal = await simulateSettlement(publicClient, payee, settlement, token, item);
+ * ```
+ */
+export async function simulateSettlement(
+  publicClient: PublicClient,
+  payee: Address,
+  settlement: Address | undefined,
+  token: Address,
+  item: SettlementItem,
+): Promise<VerityError | undefined> {
+  const { auth, signature } = item;
+  const action = item.scheme === 'metered' ? 'settleMetered' : 'settleExact';
+  try {
+    if (item.scheme === 'metered') {
+      await publicClient.simulateContract({
+        address: address(settlement as Address, 'settlement'),
+        abi: meteredCallAbi,
+        functionName: 'settle',
+        args: [
+          address(token, 'token'),
+          auth.from,
+          auth.value,
+          auth.validAfter,
+          auth.validBefore,
+          item.salt,
+          signature,
+          item.amount,
+        ],
+        account: payee,
+      });
+      return undefined;
+    }
+    const base = [auth.from, auth.to, auth.value, auth.validAfter, auth.validBefore, auth.nonce] as const;
+    const split = splitSignature(signature);
+    const contract = {
+      address: address(token, 'token'),
+      abi: testStablecoinAbi,
+      functionName: 'transferWithAuthorization',
+      account: payee,
+    } as const;
+    await (split === undefined
+      ? publicClient.simulateContract({ ...contract, args: [...base, signature] })
+      : publicClient.simulateContract({ ...contract, args: [...base, split.v, split.r, split.s] }));
+    return undefined;
+  } catch (e) {
+    const error = chainError(e, action);
+    if (error.code === 'CHAIN_UNAVAILABLE') throw error;
+    return error;
+  }
+}
+
 /** What became of each item of a batch, in the order given: settled, or the token's refusal. */
 export interface BatchSettlement {
   readonly receipt: TransactionReceipt;
@@ -421,6 +483,67 @@ export async function authorizationUsed(
   );
 }
 
+/** How many blocks back {@link authorizationOutcome} looks when not told where to start. */
+export const SETTLEMENT_LOOKBACK_BLOCKS = 10_000n;
+
+/**
+ * What the chain says became of an authorization: `paid` (the money moved under it to the payee),
+ * `cancelled` (the payer burnt its nonce: nothing moved), or `unknown` (no event of either).
+ */
+export type AuthorizationOutcome = 'paid' | 'cancelled' | 'unknown';
+
+/**
+ * The outcome of `from`'s authorization `nonce` on `token`, from the chain's events (not
+ * `authorizationState`, which is true for a cancelled nonce as for a used one): an
+ * `AuthorizationCanceled(from, nonce)` on the token is `cancelled`; otherwise, for an `exact`
+ * authorization (its `to` is the payee, signed), the token's `AuthorizationUsed(from, nonce)` is
+ * `paid`, and for a `metered` one (its `to` is the settlement contract) a `MeteredSettled(token,
+ * from, payee)` naming `nonce` on `metered.settlement` is. Logs are read by their indexed topics
+ * from `fromBlock` (default: {@link SETTLEMENT_LOOKBACK_BLOCKS} before the latest block, or the
+ * genesis on a younger chain) to the latest.
+ *
+ * @example
+ * ```ts
+ * if ((await authorizationOutcome(publicClient, { token, from, nonce })) === 'paid') { … }
+ * ```
+ */
+export async function authorizationOutcome(
+  publicClient: PublicClient,
+  args: {
+    readonly token: Address;
+    readonly from: Address;
+    readonly nonce: Hex;
+    readonly metered?: { readonly settlement: Address; readonly payee: Address };
+    readonly fromBlock?: bigint;
+  },
+): Promise<AuthorizationOutcome> {
+  const token = address(args.token, 'token');
+  const from = address(args.from, 'from');
+  const nonce = bytes32(args.nonce, 'nonce');
+  return read('authorizationOutcome', async () => {
+    let fromBlock = args.fromBlock;
+    if (fromBlock === undefined) {
+      const latest = await publicClient.getBlockNumber();
+      fromBlock = latest > SETTLEMENT_LOOKBACK_BLOCKS ? latest - SETTLEMENT_LOOKBACK_BLOCKS : 0n;
+    }
+    const onToken = { address: token, abi: testStablecoinAbi, args: { authorizer: from, nonce }, fromBlock } as const;
+    const cancelled = await publicClient.getContractEvents({ ...onToken, eventName: 'AuthorizationCanceled' });
+    if (cancelled.length > 0) return 'cancelled';
+    if (args.metered === undefined) {
+      const used = await publicClient.getContractEvents({ ...onToken, eventName: 'AuthorizationUsed' });
+      return used.length > 0 ? 'paid' : 'unknown';
+    }
+    const settled = await publicClient.getContractEvents({
+      address: address(args.metered.settlement, 'settlement'),
+      abi: meteredSettlementAbi,
+      eventName: 'MeteredSettled',
+      args: { token, from, payee: address(args.metered.payee, 'payee') },
+      fromBlock,
+    });
+    return settled.some((e) => e.args.nonce?.toLowerCase() === nonce.toLowerCase()) ? 'paid' : 'unknown';
+  });
+}
+
 /** ERC-1271's one function, and its "valid" answer bytes4(keccak256("isValidSignature(bytes32,bytes)")). */
 const ERC1271_ABI = [
   {
@@ -435,6 +558,8 @@ const ERC1271_ABI = [
   },
 ] as const;
 const ERC1271_MAGIC = '0x1626ba7e';
+/** The most gas an `isValidSignature` call is given. */
+const ERC1271_GAS = 500_000n;
 
 /**
  * Whether the contract account `signer` says `signature` over `digest` is its own (ERC-1271
@@ -457,12 +582,19 @@ export async function erc1271Valid(
   const code = await read('getCode', () => publicClient.getCode({ address: at }));
   if (code === undefined || code === '0x') return false;
   try {
-    const answer = await publicClient.readContract({
-      address: at,
-      abi: ERC1271_ABI,
-      functionName: 'isValidSignature',
-      args: [bytes32(digest, 'digest'), signature],
+    // A wallet's check is bounded as the token's own call of it (MeteredSettlement.ITEM_GAS): a
+    // contract that burns gas costs the node's RPC endpoint no more than that.
+    const { data } = await publicClient.call({
+      to: at,
+      gas: ERC1271_GAS,
+      data: encodeFunctionData({
+        abi: ERC1271_ABI,
+        functionName: 'isValidSignature',
+        args: [bytes32(digest, 'digest'), signature],
+      }),
     });
+    if (data === undefined) return false;
+    const answer = decodeFunctionResult({ abi: ERC1271_ABI, functionName: 'isValidSignature', data });
     return answer.toLowerCase() === ERC1271_MAGIC;
   } catch (e) {
     const error = chainError(e, 'isValidSignature');

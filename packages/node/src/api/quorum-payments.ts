@@ -26,9 +26,11 @@ import {
   type PaymentPayload,
   type PaymentRequirements,
   parsePaymentRequired,
+  paymentDigest,
   quorumCharges,
   type ReceiptPayment,
   type RegistryNode,
+  receiptPaymentOf,
   VerityError,
 } from '@verity/protocol';
 import type { Address, Hex } from 'viem';
@@ -36,7 +38,7 @@ import { type LocalAccount, privateKeyToAccount } from 'viem/accounts';
 import type { NodeContext } from '../context.js';
 import { type PricedModel, priceOf } from '../payments/index.js';
 import { peerFetch } from '../peers/url-policy.js';
-import { type MemberAnswer, quorumOrder } from './quorum.js';
+import { type MemberAnswer, type MemberPayment, quorumOrder } from './quorum.js';
 
 /** What a quorum of a priced model costs and how its members are paid. */
 export interface QuorumQuote {
@@ -44,8 +46,11 @@ export interface QuorumQuote {
   readonly total: bigint;
   /** The block whose registry ranked the members (the run uses the same). */
   readonly block: number;
-  /** The headers that pay `node` (none for a free member); throws `PAYMENT_OVER_BUDGET` above the quote. */
-  payMember(node: RegistryNode): Promise<Readonly<Record<string, string>>>;
+  /**
+   * The headers that pay `node` and the digest of the payment they carry, which its receipt must
+   * commit to (none for a free member); throws `PAYMENT_OVER_BUDGET` above the quote.
+   */
+  payMember(node: RegistryNode): Promise<MemberPayment>;
 }
 
 /** How a member is asked its price: an unpaid call that a priced member answers with its 402 and a free one refuses. */
@@ -109,7 +114,11 @@ async function memberPrice(
  * to the member), or metered (ReceiveWithAuthorization of the maximum to the settlement contract,
  * nonce bound to the member by a fresh salt).
  */
-async function paymentHeader(ctx: NodeContext, account: LocalAccount, req: PaymentRequirements): Promise<string> {
+async function paymentHeader(
+  ctx: NodeContext,
+  account: LocalAccount,
+  req: PaymentRequirements,
+): Promise<MemberPayment> {
   const domain = (ctx.payments as NonNullable<NodeContext['payments']>).settler.domain;
   const now = BigInt(Math.floor(Date.now() / 1000));
   const metered = req.scheme === 'metered';
@@ -144,7 +153,10 @@ async function paymentHeader(ctx: NodeContext, account: LocalAccount, req: Payme
       },
     },
   } as PaymentPayload;
-  return encodePaymentHeader(payload);
+  return {
+    headers: { [PAYMENT_HEADERS.signature]: encodePaymentHeader(payload) },
+    digest: paymentDigest(receiptPaymentOf(payload)),
+  };
 }
 
 /**
@@ -222,7 +234,7 @@ export async function quorumQuote(
       if (BigInt(req.amount) > cap) {
         throw new VerityError('PAYMENT_OVER_BUDGET', `member ${node.address} asks more than the quorum price covers`);
       }
-      return { [PAYMENT_HEADERS.signature]: await paymentHeader(ctx, account, req) };
+      return paymentHeader(ctx, account, req);
     },
   };
 }

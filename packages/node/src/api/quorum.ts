@@ -18,6 +18,7 @@ import {
   llmInputDigest,
   type NoteVerifier,
   type PaymentCommitment,
+  paymentDigest,
   QUORUM_MAX_SKIPS,
   QUORUM_NONCE,
   type QuorumAsked,
@@ -134,13 +135,22 @@ export interface MemberCall {
   read(json: unknown): { readonly receipt: unknown; readonly output: unknown };
 }
 
+/**
+ * How a member is paid (api/quorum-payments.ts): the headers carrying the payment, and the payment
+ * id (the authorization's EIP-712 digest, lower-case hex) that the member's record must commit to.
+ */
+export interface MemberPayment {
+  readonly headers?: Readonly<Record<string, string>>;
+  readonly digest?: string;
+}
+
 async function askMember(
   peer: RegistryNode,
   call: MemberCall,
   expected: Expected,
   signal: AbortSignal,
   policy: UrlPolicy,
-  paid: Readonly<Record<string, string>> = {},
+  paid: MemberPayment = {},
 ): Promise<MemberAnswer> {
   let response: Response;
   try {
@@ -149,7 +159,7 @@ async function askMember(
       `${peer.endpoint.replace(/\/+$/, '')}${call.path}`,
       {
         method: 'POST',
-        headers: { ...call.headers, ...paid, 'content-type': 'application/json', [QUORUM_MEMBER_HEADER]: '1' },
+        headers: { ...call.headers, ...paid.headers, 'content-type': 'application/json', [QUORUM_MEMBER_HEADER]: '1' },
         body: call.body,
         signal,
       },
@@ -178,6 +188,18 @@ async function askMember(
   if (!verified.ok) throw verified.error;
   const record = (verified.receipts[0] as { record: InferenceRecord }).record;
   checkMemberRecord(peer.address, record, expected);
+  // A member's answer commits to the payment just sent it and to no other (an old settled
+  // authorization from this node would charge the caller for it again; a member sent none commits
+  // to none): else it is skipped, as one that did not answer.
+  const carried = (receipt as Receipt).payment;
+  if (
+    record.payment?.digest !== paid.digest ||
+    (paid.digest !== undefined && (carried === undefined || paymentDigest(carried) !== paid.digest))
+  ) {
+    fail('RECEIPT_PAYMENT_MISMATCH', `quorum member ${peer.address} answered for another payment than this node's`, {
+      node: peer.address,
+    });
+  }
   return { node: peer.address, record, receipt: receipt as Receipt, output };
 }
 
@@ -209,7 +231,7 @@ export interface QuorumRequest {
    * The headers that pay a member (a priced model, api/quorum-payments.ts); throws when this
    * node will not pay it, and the member is skipped with that code.
    */
-  readonly payMember?: (node: RegistryNode) => Promise<Readonly<Record<string, string>>>;
+  readonly payMember?: (node: RegistryNode) => Promise<MemberPayment>;
   /**
    * When set, `runHere` answers provisionally (its record's output digest only, nothing logged)
    * and, once k agree, this logs this node's record knowing the members whose receipts the
@@ -241,7 +263,7 @@ export function coordinateQuorum(
     readonly profile: string;
     /** A priced model: this node's record commits to the caller's payment, members are paid (quorum-payments.ts). */
     readonly payment?: PaymentCommitment;
-    readonly payMember?: (node: RegistryNode) => Promise<Readonly<Record<string, string>>>;
+    readonly payMember?: (node: RegistryNode) => Promise<MemberPayment>;
   },
 ) {
   const { stored, inputs, requestId, clientNonce, profile } = params;
@@ -309,7 +331,7 @@ export interface LlmQuorumHere {
     ids: { readonly requestId: string; readonly clientNonce: string | undefined },
   ): Promise<string>;
   seal(members: readonly MemberAnswer[]): Promise<MemberAnswer>;
-  payMember(node: RegistryNode): Promise<Readonly<Record<string, string>>>;
+  payMember(node: RegistryNode): Promise<MemberPayment>;
 }
 
 /**

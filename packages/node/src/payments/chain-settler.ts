@@ -8,12 +8,15 @@
  * settlements that arrive wait, and go together in the next transaction through
  * `MeteredSettlement.settleMany`, where each item stands alone (one the token refuses does not
  * undo the others). Each caller still learns its own outcome: the transaction's hash once its own
- * item settled, or the token's refusal of it. One settlement waiting alone goes as a single call
+ * item settled, or the token's refusal of it. Before a batch goes, each item is tried by an
+ * `eth_call` (`simulateSettlement`): one the token would refuse fails at once and stays out, so a
+ * failing item costs no gas. One settlement waiting alone goes as a single call
  * (`settleExact` / `settleMetered`: less gas), and so does everything on a chain configured
  * without a settlement contract, or one whose `settleMany` call fails as a whole (an older
  * `MeteredSettlement` without it).
  */
 import {
+  authorizationOutcome,
   authorizationUsed,
   erc1271Valid,
   getTokenDomain,
@@ -21,6 +24,7 @@ import {
   settleExact,
   settleMany,
   settleMetered,
+  simulateSettlement,
   type TransferAuthorization,
   tokenBalance,
 } from '@verity/contracts';
@@ -102,8 +106,24 @@ export async function createChainSettler(
       w.reject(e);
     }
   };
-  const settleBatch = async (batch: Waiting[]) => {
-    if (batch.length === 1 || settlement === undefined) {
+  const settleBatch = async (all: Waiting[]) => {
+    if (all.length === 1 || settlement === undefined) {
+      for (const w of all) await settleAlone(w);
+      return;
+    }
+    // Each item first by an eth_call (no gas): one the token would refuse fails at once, outside
+    // the batch, where its failure would cost the node gas (a single settlement is stopped by its
+    // gas estimate). A chain that does not answer here leaves the batch as it is.
+    const refusals = await Promise.all(
+      all.map((w) => simulateSettlement(publicClient, payee as Address, settlement, token, w.item)),
+    ).catch(() => all.map(() => undefined));
+    const batch: Waiting[] = [];
+    all.forEach((w, i) => {
+      const refusal = refusals[i];
+      if (refusal === undefined) batch.push(w);
+      else w.reject(refusal);
+    });
+    if (batch.length <= 1) {
       for (const w of batch) await settleAlone(w);
       return;
     }
@@ -153,6 +173,17 @@ export async function createChainSettler(
     domain,
     ...(settlement === undefined ? {} : { meteredSettlement: settlement }),
     used: (from, nonce) => authorizationUsed(publicClient, token, from as Address, nonce as Hex),
+    // From the latest block less SETTLEMENT_LOOKBACK_BLOCKS (the journal does not hold the block a
+    // payment was accepted at): a payment settles within its validity, long before that on any chain.
+    outcome: (payment) =>
+      authorizationOutcome(publicClient, {
+        token,
+        from: payment.authorization.from as Address,
+        nonce: payment.authorization.nonce as Hex,
+        ...(payment.scheme === 'metered' && settlement !== undefined
+          ? { metered: { settlement, payee: payee as Address } }
+          : {}),
+      }),
     balance: (owner) => tokenBalance(publicClient, token, owner as Address),
     signedByContract: (signer, digest, signature) =>
       erc1271Valid(publicClient, signer as Address, digest as Hex, signature as Hex),

@@ -3,6 +3,7 @@ export { type JournalEntry, openPaymentJournal, type PaymentJournal, type Stored
 export {
   createPaymentService,
   type PaymentCheck,
+  type PaymentOutcome,
   type PaymentService,
   type PaymentSettler,
   type PricedModel,

@@ -619,8 +619,91 @@ describe('a payer who empties its account between the check and the settlement',
   });
 });
 
+describe('a payer who cancels its authorization between the check and the settlement', () => {
+  it('gets 402 PAYMENT_SETTLEMENT_FAILED: a cancelled nonce is not taken for a settled one', async () => {
+    const CANCEL = 9;
+    const payer = account(CANCEL);
+    await mintTestTokens(chain.clients(0), pay.token, payer.address, 5_000n);
+    const dataDir = await mkdtemp(join(tmpdir(), 'verity-pay-cancel-'));
+    const { address } = openKeystore(dataDir);
+    await chain.testClient.setBalance({ address: address as Address, value: 10n ** 19n });
+    // Test code only: before the node's settlement, the payer burns the nonce with EIP-3009
+    // `cancelAuthorization` — a real transaction, after which the token's nonce state reads "used"
+    // although nothing moved, and the real settlement that follows reverts.
+    const cancelled: Hex[] = [];
+    const node2 = await startNode(
+      loadConfig({
+        overrides: {
+          dataDir,
+          port: 0,
+          logLevel: 'silent',
+          fsync: false,
+          chain: { rpcUrl: chain.anvil.rpcUrl, deploymentFile, anchorIntervalMs: 0 },
+          payments: { prices },
+        },
+      }),
+      {
+        paymentSettler: (settler) => ({
+          ...settler,
+          settle: async (p, amount) => {
+            const nonce = p.authorization.nonce as Hex;
+            const signature = await payer.signTypedData({
+              domain,
+              types: {
+                CancelAuthorization: [
+                  { name: 'authorizer', type: 'address' },
+                  { name: 'nonce', type: 'bytes32' },
+                ],
+              },
+              primaryType: 'CancelAuthorization',
+              message: { authorizer: payer.address, nonce },
+            });
+            const { walletClient } = chain.clients(CANCEL);
+            const hash = await walletClient.writeContract({
+              address: pay.token,
+              abi: testStablecoinAbi,
+              functionName: 'cancelAuthorization',
+              args: [payer.address, nonce, signature],
+              account: walletClient.account,
+              chain: walletClient.chain,
+            });
+            await chain.publicClient.waitForTransactionReceipt({ hash });
+            cancelled.push(nonce);
+            return settler.settle(p, amount);
+          },
+        }),
+      },
+    );
+    try {
+      const pushed = await createClient({ url: node2.url, apiKey: node2.context.keys.apiKey }).pushModel({
+        name: 'iris',
+        version: '1.0.0',
+        data: IRIS,
+      });
+      const req = await requirementsOf(node2.url, pushed.id);
+      const before = await balance(payer.address);
+      const { header } = await payment(req, { signer: CANCEL });
+      const r = await infer(node2.url, header, undefined, pushed.id);
+      expect(cancelled).toHaveLength(1);
+      expect([r.status, r.body.error?.code]).toEqual([402, 'PAYMENT_SETTLEMENT_FAILED']);
+      expect(r.body.output).toBeUndefined();
+      expect([await balance(payer.address), await balance(address)]).toEqual([before, 0n]);
+      // The same payment again: still refused, never served.
+      const again = await infer(node2.url, header, undefined, pushed.id);
+      expect([again.status, again.body.error?.code, again.body.output]).toEqual([
+        402,
+        'PAYMENT_SETTLEMENT_FAILED',
+        undefined,
+      ]);
+      expect([await balance(payer.address), await balance(address)]).toEqual([before, 0n]);
+    } finally {
+      await node2.stop();
+    }
+  });
+});
+
 describe('settlements that arrive while one is in flight (group commit)', () => {
-  it('go together in one transaction; a refused one gets PAYMENT_SETTLEMENT_FAILED, the others their answers', async () => {
+  it('go together in one transaction; one the token would refuse gets PAYMENT_SETTLEMENT_FAILED outside it, the others their answers', async () => {
     const FLEE = 6;
     const AWAY = 7;
     await mintTestTokens(chain.clients(0), pay.token, account(FLEE).address, 5_000n);
@@ -687,8 +770,12 @@ describe('settlements that arrive while one is in flight (group commit)', () => 
       const receipt = await chain.publicClient.getTransactionReceipt({ hash: batch as Hex });
       const used = parseEventLogs({ abi: testStablecoinAbi, eventName: 'AuthorizationUsed', logs: receipt.logs });
       expect(used.map((l) => l.args.authorizer)).toEqual([payer, payer, payer]);
+      // The FLEE payer's transfer was mined with the first settlement, before the batch went: its
+      // item, tried first by an eth_call, failed at once and stayed out (no gas spent on it).
       const failed = parseEventLogs({ abi: meteredSettlementAbi, eventName: 'ExactFailed', logs: receipt.logs });
-      expect(failed).toHaveLength(1); // the FLEE payer's item (items are in the order they arrived)
+      expect(failed).toHaveLength(0);
+      const tx = await chain.publicClient.getTransaction({ hash: batch as Hex });
+      expect(tx.input.toLowerCase()).not.toContain(account(FLEE).address.slice(2).toLowerCase());
       // Exactly four prices moved; the FLEE payer's payment moved nothing.
       expect([await balance(payer), await balance(nodeAddress)]).toEqual([p0 - 4n * PRICE, n0 + 4n * PRICE]);
       expect([await balance(account(FLEE).address), await balance(account(AWAY).address)]).toEqual([0n, a0 + 5_000n]);
@@ -720,6 +807,24 @@ describe('a contract wallet (ERC-1271) as the payer', () => {
     const req = await requirementsOf(node.url);
     const nodeAddress = node.context.keys.address;
     const n0 = await balance(nodeAddress);
+    // Underpaid or expired, with any signature: refused on what the node checks locally, before
+    // it asks the wallet (an RPC call) anything.
+    const settler = (node.context.payments as NonNullable<VerityNode['context']['payments']>).settler;
+    const asked = settler.signedByContract;
+    let asks = 0;
+    (settler as { signedByContract: typeof asked }).signedByContract = (...args) => {
+      asks++;
+      return asked.apply(settler, args);
+    };
+    try {
+      const cheap = await infer(node.url, (await payment(req, { wallet, signer: OTHER, value: PRICE - 1n })).header);
+      expect([cheap.status, cheap.body.error?.code]).toEqual([402, 'PAYMENT_UNDERPAID']);
+      const old = await infer(node.url, (await payment(req, { wallet, signer: OTHER, validBefore: 1n })).header);
+      expect([old.status, old.body.error?.code]).toEqual([402, 'PAYMENT_EXPIRED']);
+      expect(asks).toBe(0);
+    } finally {
+      (settler as { signedByContract: typeof asked }).signedByContract = asked;
+    }
     // Signed by a key the wallet does not answer for: refused before anything moves.
     const forged = await infer(node.url, (await payment(req, { wallet, signer: OTHER })).header);
     expect([forged.status, forged.body.error?.code]).toEqual([402, 'PAYMENT_SIGNATURE_INVALID']);

@@ -52,6 +52,11 @@ export interface PaymentSettler {
   readonly meteredSettlement?: string;
   /** Whether `from` has used (or cancelled) `nonce` on the token. */
   used(from: string, nonce: string): Promise<boolean>;
+  /**
+   * What the chain's events say became of `payment`'s authorization: `paid` (the money moved to
+   * the payee under it), `cancelled` (the payer burnt the nonce), or `unknown`.
+   */
+  outcome(payment: ReceiptPayment): Promise<PaymentOutcome>;
   balance(owner: string): Promise<bigint>;
   /**
    * Whether the contract account `signer` (a contract wallet) says `signature` over `digest` is its
@@ -64,6 +69,9 @@ export interface PaymentSettler {
    */
   settle(payment: ReceiptPayment, amount: bigint): Promise<string>;
 }
+
+/** What became of an authorization on chain (see {@link PaymentSettler.outcome}). */
+export type PaymentOutcome = 'paid' | 'cancelled' | 'unknown';
 
 /** The model a request is for, as prices name it. */
 export interface PricedModel {
@@ -270,15 +278,28 @@ export function createPaymentService(
       const tx = await settler.settle(e.payment, BigInt(e.amount));
       await journal.settled(e.id, tx);
     } catch (cause) {
-      // Settled meanwhile (a crash after the transaction was mined, before the journal said so).
+      // Settled meanwhile (a crash after the transaction was mined, before the journal said so)?
+      // Only the chain's evidence that the money moved to this node says so: the nonce's state is
+      // true for a nonce the payer cancelled too (after the check, before the settlement), which
+      // paid nothing — an answer for free if it counted.
+      let outcome: PaymentOutcome = 'unknown';
+      let unreadable = false;
       if (await settler.used(from, nonce).catch(() => false)) {
+        try {
+          outcome = await settler.outcome(e.payment);
+        } catch {
+          unreadable = true; // the chain could not say: the payment stays accepted, for a retry
+        }
+      }
+      if (outcome === 'paid') {
         await journal.settled(e.id, '');
         return;
       }
-      if (BigInt(validBefore) <= BigInt(Math.floor(clock() / 1000))) await journal.expired(e.id);
+      if (outcome === 'cancelled') await journal.failed(e.id, 'PAYMENT_SETTLEMENT_FAILED');
+      else if (BigInt(validBefore) <= BigInt(Math.floor(clock() / 1000))) await journal.expired(e.id);
       // A refused transaction (a revert: the payer moved the funds, cancelled the nonce) never
       // settles; a chain that is down leaves the payment accepted, for a retry or the next start.
-      else if (!isVerityError(cause, 'CHAIN_UNAVAILABLE')) {
+      else if (!unreadable && !isVerityError(cause, 'CHAIN_UNAVAILABLE')) {
         await journal.failed(e.id, 'PAYMENT_SETTLEMENT_FAILED');
       }
       throw new VerityError('PAYMENT_SETTLEMENT_FAILED', 'the payment could not be settled on chain', { cause });
@@ -323,6 +344,20 @@ export function createPaymentService(
       // recovers another address.
       const digest = authorizationDigest(domain, a, authorizationKind(accepted.scheme as PaymentScheme));
       const id = toHex(digest);
+      const value = BigInt(a.value);
+      // A new payment (not a retry of one this node took, which gets its answer even once its
+      // window closed) is refused on what is checked locally — amount, validity window — before
+      // its signature may cost a call to the chain (a contract wallet's ERC-1271 check).
+      if (journal.get(id) === undefined && !inFlight.has(id)) {
+        if (value < BigInt(reqs.amount)) {
+          refuse('PAYMENT_UNDERPAID', `the authorization is for ${a.value}, the price is ${reqs.amount}`);
+        }
+        const now = BigInt(Math.floor(clock() / 1000));
+        if (BigInt(a.validAfter) >= now) refuse('PAYMENT_EXPIRED', 'the authorization is not valid yet');
+        if (BigInt(a.validBefore) <= now + BigInt(VALIDITY_MARGIN_SECONDS)) {
+          refuse('PAYMENT_EXPIRED', 'the authorization has expired (or expires within seconds)');
+        }
+      }
       let signer: string | undefined;
       try {
         signer = authorizationSigner(digest, p.signature);
@@ -335,7 +370,6 @@ export function createPaymentService(
       if (signer !== a.from && !(await settler.signedByContract(a.from, `0x${id}`, p.signature))) {
         refuse('PAYMENT_SIGNATURE_INVALID', 'the authorization was not signed by its payer');
       }
-      const value = BigInt(a.value);
       // A retry of a payment this node already took: the same request gets its answer again.
       const known = journal.get(id);
       if (known !== undefined || inFlight.has(id)) {
@@ -353,14 +387,6 @@ export function createPaymentService(
         if (entry.state !== 'settled')
           refuse('PAYMENT_SETTLEMENT_FAILED', 'this payment did not settle; the answer is withheld');
         return { kind: 'replay', answer: entry.answer, response: responseOf(entry) };
-      }
-      if (value < BigInt(reqs.amount)) {
-        refuse('PAYMENT_UNDERPAID', `the authorization is for ${a.value}, the price is ${reqs.amount}`);
-      }
-      const now = BigInt(Math.floor(clock() / 1000));
-      if (BigInt(a.validAfter) >= now) refuse('PAYMENT_EXPIRED', 'the authorization is not valid yet');
-      if (BigInt(a.validBefore) <= now + BigInt(VALIDITY_MARGIN_SECONDS)) {
-        refuse('PAYMENT_EXPIRED', 'the authorization has expired (or expires within seconds)');
       }
       inFlight.set(id, requestKey);
       try {

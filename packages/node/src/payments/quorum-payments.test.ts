@@ -29,6 +29,7 @@ import {
   type PaymentRequirements,
   parsePaymentRequired,
   type Receipt,
+  type ReceiptPayment,
   verifyBundle,
 } from '@verity/protocol';
 import { createClient, registrySnapshot } from '@verity/sdk';
@@ -38,7 +39,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestChain, type TestChain } from '../../../contracts/src/test-support/chain.js';
 import type { VerityNode } from '../node.js';
 import { startChainNode } from '../test-support/chain-node.js';
-import { paymentError } from './index.js';
+import { paymentError, type VerifiedPayment } from './index.js';
 
 const IRIS = new Uint8Array(
   readFileSync(fileURLToPath(new URL('../../../../examples/models/iris.onnx', import.meta.url))),
@@ -213,6 +214,59 @@ describe('mode quorum for a priced model', () => {
       expect(await balances()).toEqual([p0, c0 - (PRICES[1] as bigint), m10 + (PRICES[1] as bigint), m20]);
     } finally {
       (service as { check: typeof check }).check = check;
+    }
+  });
+  it('a member whose receipt commits to an older payment than the one just sent it is skipped; the caller is not charged', async () => {
+    const member = nodes[2] as VerityNode;
+    const address = member.context.keys.address;
+    const call = async (nonce: string) => {
+      const block = await head();
+      const body = { model: 'iris@1.0.0', input: INPUT, mode: 'quorum', k: K, clientNonce: nonce.repeat(16), block };
+      const unpaid = await quorumCall(body);
+      const req = parsePaymentRequired(decodePaymentHeader(unpaid.headers.get(PAYMENT_HEADERS.required) as string))
+        .accepts[0] as PaymentRequirements;
+      return quorumCall(body, await payment(req));
+    };
+    // A paid quorum as it should be: member 2's receipt commits to the payment it got then.
+    const first = await call('e1');
+    expect(first.status, first.text).toBe(200);
+    const oldReceipt = (first.body.receipts as Receipt[]).find(
+      (x) => x.record.node.toLowerCase() === address.toLowerCase(),
+    ) as Receipt;
+    const old = oldReceipt.record.payment as NonNullable<Receipt['record']['payment']>;
+    expect(oldReceipt.payment).toBeDefined();
+    // Fault injection: member 2 takes (and settles) the next payment, but its record and its
+    // receipt commit to that older, settled one of this coordinator's.
+    const service = member.context.payments as NonNullable<VerityNode['context']['payments']>;
+    const { check, settle, commitment } = service;
+    const real = new Map<string, VerifiedPayment>();
+    const patched = service as {
+      check: typeof check;
+      settle: typeof settle;
+      commitment: typeof commitment;
+    };
+    patched.check = async (...args) => {
+      const c = await check.apply(service, args);
+      if (c.kind !== 'paid') return c;
+      real.set(c.payment.id, c.payment);
+      return { kind: 'paid', payment: { ...c.payment, receipt: oldReceipt.payment as ReceiptPayment } };
+    };
+    patched.commitment = () => old;
+    patched.settle = (p, amount, answer) => settle.call(service, real.get(p.id) ?? p, amount, answer);
+    try {
+      const before = await balances();
+      const r = await call('e2');
+      expect([r.status, r.body.error?.code]).toEqual([503, 'QUORUM_UNAVAILABLE']);
+      const asked = (r.body.error as { details?: { asked?: { address: string; code?: string }[] } }).details?.asked;
+      expect(asked?.find((a) => a.address.toLowerCase() === address.toLowerCase())?.code).toBe(
+        'RECEIPT_PAYMENT_MISMATCH',
+      );
+      const [p0, c0, m10, m20] = before as [bigint, bigint, bigint, bigint];
+      // The coordinator paid both members (its loss to a member that cheats); the caller paid nothing.
+      const members = (PRICES[1] as bigint) + (PRICES[2] as bigint);
+      expect(await balances()).toEqual([p0, c0 - members, m10 + (PRICES[1] as bigint), m20 + (PRICES[2] as bigint)]);
+    } finally {
+      Object.assign(patched, { check, settle, commitment });
     }
   });
   it('a node outside the first k ranked nodes refuses a paid quorum before anything is paid (its record could not commit to the payment)', async () => {
