@@ -58,9 +58,8 @@ import {
 import { startTestChain, type TestChain } from '../../../contracts/src/test-support/chain.js';
 import { checkBundle } from '../../../explorer/src/checks.js';
 import type { Deployment as PageDeployment } from '../../../explorer/src/env.js';
-import { loadConfig } from '../config.js';
 import { openKeystore } from '../keys.js';
-import { startNode, type VerityNode } from '../node.js';
+import type { VerityNode } from '../node.js';
 import { startChainNode } from '../test-support/chain-node.js';
 
 const REPO = fileURLToPath(new URL('../../../../', import.meta.url));
@@ -559,23 +558,13 @@ describe('a payer who empties its account between the check and the settlement',
     const FLEE = 4;
     const AWAY = 5;
     await mintTestTokens(chain.clients(0), pay.token, account(FLEE).address, 5_000n);
-    const dataDir = await mkdtemp(join(tmpdir(), 'verity-pay-flee-'));
-    const { address } = openKeystore(dataDir);
-    await chain.testClient.setBalance({ address: address as Address, value: 10n ** 19n });
     // Test code only: before the node's settlement, the payer moves all its tokens away — a real
     // transfer on the chain, so the real settlement that follows reverts.
-    const flee = await startNode(
-      loadConfig({
-        overrides: {
-          dataDir,
-          port: 0,
-          logLevel: 'silent',
-          fsync: false,
-          chain: { rpcUrl: chain.anvil.rpcUrl, deploymentFile, anchorIntervalMs: 0 },
-          payments: { prices },
-        },
-      }),
-      {
+    const flee = await startChainNode(chain, {
+      dataDir: await mkdtemp(join(tmpdir(), 'verity-pay-flee-')),
+      deploymentFile,
+      overrides: { payments: { prices } },
+      options: {
         paymentSettler: (settler) => ({
           ...settler,
           settle: async (p, amount) => {
@@ -594,7 +583,7 @@ describe('a payer who empties its account between the check and the settlement',
           },
         }),
       },
-    );
+    });
     try {
       const pushed = await createClient({ url: flee.url, apiKey: flee.context.keys.apiKey }).pushModel({
         name: 'iris',
@@ -608,11 +597,11 @@ describe('a payer who empties its account between the check and the settlement',
       expect(r.body.output).toBeUndefined();
       const required = parsePaymentRequired(decodePaymentHeader(r.headers.get('payment-required') as string));
       expect(required.error).toBe('PAYMENT_SETTLEMENT_FAILED');
-      expect(await balance(address)).toBe(0n);
+      expect(await balance(flee.context.keys.address)).toBe(0n);
       // The same payment again: still refused, never served.
       const again = await infer(flee.url, header, undefined, pushed.id);
       expect([again.status, again.body.error?.code]).toEqual([402, 'PAYMENT_SETTLEMENT_FAILED']);
-      expect(await balance(address)).toBe(0n);
+      expect(await balance(flee.context.keys.address)).toBe(0n);
     } finally {
       await flee.stop();
     }
@@ -624,25 +613,15 @@ describe('a payer who cancels its authorization between the check and the settle
     const CANCEL = 9;
     const payer = account(CANCEL);
     await mintTestTokens(chain.clients(0), pay.token, payer.address, 5_000n);
-    const dataDir = await mkdtemp(join(tmpdir(), 'verity-pay-cancel-'));
-    const { address } = openKeystore(dataDir);
-    await chain.testClient.setBalance({ address: address as Address, value: 10n ** 19n });
     // Test code only: before the node's settlement, the payer burns the nonce with EIP-3009
     // `cancelAuthorization` — a real transaction, after which the token's nonce state reads "used"
     // although nothing moved, and the real settlement that follows reverts.
     const cancelled: Hex[] = [];
-    const node2 = await startNode(
-      loadConfig({
-        overrides: {
-          dataDir,
-          port: 0,
-          logLevel: 'silent',
-          fsync: false,
-          chain: { rpcUrl: chain.anvil.rpcUrl, deploymentFile, anchorIntervalMs: 0 },
-          payments: { prices },
-        },
-      }),
-      {
+    const node2 = await startChainNode(chain, {
+      dataDir: await mkdtemp(join(tmpdir(), 'verity-pay-cancel-')),
+      deploymentFile,
+      overrides: { payments: { prices } },
+      options: {
         paymentSettler: (settler) => ({
           ...settler,
           settle: async (p, amount) => {
@@ -673,7 +652,7 @@ describe('a payer who cancels its authorization between the check and the settle
           },
         }),
       },
-    );
+    });
     try {
       const pushed = await createClient({ url: node2.url, apiKey: node2.context.keys.apiKey }).pushModel({
         name: 'iris',
@@ -687,7 +666,7 @@ describe('a payer who cancels its authorization between the check and the settle
       expect(cancelled).toHaveLength(1);
       expect([r.status, r.body.error?.code]).toEqual([402, 'PAYMENT_SETTLEMENT_FAILED']);
       expect(r.body.output).toBeUndefined();
-      expect([await balance(payer.address), await balance(address)]).toEqual([before, 0n]);
+      expect([await balance(payer.address), await balance(node2.context.keys.address)]).toEqual([before, 0n]);
       // The same payment again: still refused, never served.
       const again = await infer(node2.url, header, undefined, pushed.id);
       expect([again.status, again.body.error?.code, again.body.output]).toEqual([
@@ -695,7 +674,7 @@ describe('a payer who cancels its authorization between the check and the settle
         'PAYMENT_SETTLEMENT_FAILED',
         undefined,
       ]);
-      expect([await balance(payer.address), await balance(address)]).toEqual([before, 0n]);
+      expect([await balance(payer.address), await balance(node2.context.keys.address)]).toEqual([before, 0n]);
     } finally {
       await node2.stop();
     }

@@ -10,7 +10,7 @@
 import { mkdirSync } from 'node:fs';
 import { type ConfigInput, loadConfig } from '../config.js';
 import { openKeystore } from '../keys.js';
-import { startNode, type VerityNode } from '../node.js';
+import { type StartNodeOptions, startNode, type VerityNode } from '../node.js';
 
 /** What the helper needs of a test chain (`startTestChain` in @verity/contracts test-support). */
 export interface FundingChain {
@@ -30,6 +30,8 @@ export interface ChainNodeParams {
   readonly overrides?: ConfigInput;
   /** Wei given to the node's account before it starts (default 10 ether). */
   readonly balance?: bigint;
+  /** Passed to `startNode` (test hooks such as `paymentSettler`). */
+  readonly options?: StartNodeOptions;
 }
 
 /** Starts a node registered on `chain` (see the module comment). */
@@ -54,5 +56,6 @@ export async function startChainNode(chain: FundingChain, params: ChainNodeParam
         },
       },
     }),
+    params.options,
   );
 }
